@@ -1,0 +1,137 @@
+/* switchboard up: everything in one process.
+ *
+ * Order of start: instance lock, Kafka (embedded or checked), PostgreSQL
+ * (private or checked), migrations, then the facts on stdout and in
+ * runtime.conf. Stop (SIGINT/SIGTERM) undoes it in reverse. */
+#include "sb_cmds.h"
+#include "sb_kafka.h"
+#include "sb_log.h"
+#include "sb_pgserver.h"
+#include "sb_runtime.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+typedef struct {
+  uv_loop_t loop;
+  uv_signal_t sigint, sigterm;
+  int signum;
+} up_loop_t;
+
+static void on_signal(uv_signal_t *h, int signum) {
+  up_loop_t *u = h->data;
+  u->signum = signum;
+  sb_log(SB_LOG_INFO, "up", "shutting down", SB_F_STR("signal", strsignal(signum)),
+         SB_F_END);
+  uv_signal_stop(&u->sigint);
+  uv_signal_stop(&u->sigterm);
+  uv_stop(&u->loop);
+}
+
+/* Runs until SIGINT or SIGTERM. */
+static int wait_for_signal(sb_err_t *err) {
+  up_loop_t u;
+  memset(&u, 0, sizeof u);
+  int r = uv_loop_init(&u.loop);
+  if (r != 0)
+    return sb_err_set(err, SB_EIO, "event loop: %s", uv_strerror(r));
+  uv_signal_init(&u.loop, &u.sigint);
+  uv_signal_init(&u.loop, &u.sigterm);
+  u.sigint.data = u.sigterm.data = &u;
+  uv_signal_start(&u.sigint, on_signal, SIGINT);
+  uv_signal_start(&u.sigterm, on_signal, SIGTERM);
+  uv_run(&u.loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&u.sigint, NULL);
+  uv_close((uv_handle_t *)&u.sigterm, NULL);
+  uv_run(&u.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&u.loop);
+  return 0;
+}
+
+static int run_up(sb_cli_t *cli) {
+  sb_conf_t *c = &cli->conf;
+  sb_err_t err = SB_ERR_INIT;
+  sb_embedded_t *embedded = NULL;
+  int lock = -1, private_pg = 0, wrote_runtime = 0, rc;
+  char url[1024];
+
+  signal(SIGPIPE, SIG_IGN);
+  if ((rc = sb_runtime_lock(c, &lock, &err)) != 0)
+    goto out;
+
+  if (c->brokers == NULL) {
+    if ((rc = sb_embedded_start(c, &embedded, &err)) != 0)
+      goto out;
+    sb_conf_set(c, "brokers", sb_embedded_bootstraps(embedded), SB_CO_RUNTIME,
+                NULL, NULL);
+    sb_log(SB_LOG_WARN, "kafka",
+           "no brokers configured: running the embedded broker (librdkafka's "
+           "mock cluster). It is in memory, keeps about 5 MiB per partition and "
+           "loses everything on exit: for development only; set 'brokers' for "
+           "production",
+           SB_F_STR("bootstrap", c->brokers), SB_F_INT("partitions", c->partitions),
+           SB_F_END);
+  } else if ((rc = sb_kafka_check_brokers(c, &err)) != 0) {
+    goto out;
+  }
+
+  if (c->database_url == NULL) {
+    if ((rc = sb_pgserver_start(c, url, sizeof url, &err)) != 0)
+      goto out;
+    private_pg = 1;
+    sb_conf_set(c, "database_url", url, SB_CO_RUNTIME, NULL, NULL);
+  }
+  int applied = 0;
+  if ((rc = sb_cmd_apply_migrations(c->database_url, &applied, &err)) != 0)
+    goto out;
+
+  if ((rc = sb_runtime_write(c, c->brokers, c->database_url, &err)) != 0)
+    goto out;
+  wrote_runtime = 1;
+  printf("kafka: %s\npostgres: %s\n", c->brokers, c->database_url);
+  fflush(stdout);
+  sb_log(SB_LOG_INFO, "up", "switchboard is up; stop with Ctrl-C or SIGTERM",
+         SB_F_STR("data_dir", c->data_dir), SB_F_INT("migrations_applied", applied),
+         SB_F_END);
+
+  rc = wait_for_signal(&err);
+
+out:
+  if (wrote_runtime)
+    sb_runtime_remove(c);
+  if (private_pg) {
+    sb_err_t stop_err = SB_ERR_INIT;
+    if (sb_pgserver_stop(c, &stop_err) != 0)
+      sb_log(SB_LOG_ERROR, "pg", stop_err.msg, SB_F_END);
+  }
+  sb_embedded_stop(embedded);
+  if (lock >= 0)
+    close(lock);
+  return rc == 0 ? 0 : sb_cli_fail(cli, &err);
+}
+
+static const char *const up_keys[] = {
+    "brokers",         "database_url",     "partitions", "kafka_timeout_ms",
+    "postgres.bindir", "postgres.os_user", "postgres.port", NULL};
+
+const sb_cmd_t sb_cmd_up = {
+    .name = "up",
+    .summary = "Run Switchboard in one process (embedded defaults)",
+    .usage = "up [options]",
+    .about =
+        "Starts Switchboard. With no brokers configured it hosts the embedded "
+        "Kafka\nbroker (in memory, development only) and creates the topics; "
+        "with no database\nconfigured it starts a private PostgreSQL under the "
+        "data directory (as the\nunprivileged postgres.os_user when run as "
+        "root). It applies the migrations,\nprints 'kafka: <bootstrap>' and "
+        "'postgres: <url>', writes the same to\n<data_dir>/runtime.conf for "
+        "other commands, and runs until SIGINT or SIGTERM.",
+    .conf_keys = up_keys,
+    .opts = (const sb_opt_t[]){{NULL, NULL, NULL}},
+    .min_args = 0,
+    .max_args = 0,
+    .run = run_up,
+};

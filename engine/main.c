@@ -1,0 +1,7 @@
+#include "sb_cmds.h"
+
+static const sb_cmd_t *const commands[] = {
+    &sb_cmd_up, &sb_cmd_migrate, &sb_cmd_postgres, &sb_cmd_config, NULL,
+};
+
+int main(int argc, char **argv) { return sb_cli_main(commands, argc, argv); }

@@ -1,0 +1,17 @@
+/* The commands of the switchboard binary. */
+#ifndef SB_CMDS_H
+#define SB_CMDS_H
+
+#include "sb_cli.h"
+
+extern const sb_cmd_t sb_cmd_up;
+extern const sb_cmd_t sb_cmd_migrate;
+extern const sb_cmd_t sb_cmd_postgres;
+extern const sb_cmd_t sb_cmd_config;
+
+/* Connects to the configured database and applies the compiled-in
+ * migrations; *applied counts the new ones (may be NULL). */
+int sb_cmd_apply_migrations(const char *database_url, int *applied,
+                            sb_err_t *err);
+
+#endif

@@ -1,0 +1,429 @@
+#include "sb_conf.h"
+
+#include "sb_log.h"
+#include "sb_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(field) offsetof(sb_conf_t, field)
+
+/* Every property of Switchboard. Add new ones at the end of a group; the
+ * reference and the --help text come from here. */
+static const sb_conf_prop_t props[] = {
+    {"data_dir", SB_CT_STR, OFF(data_dir), 0, 0, "./.switchboard",
+     "SWITCHBOARD_HOME", "DIR", NULL, 0,
+     "Directory for the private PostgreSQL, runtime.conf and secrets."},
+    {"brokers", SB_CT_STR, OFF(brokers), 0, 0, NULL, "SWITCHBOARD_BROKERS",
+     "HOST:PORT,...", NULL, 0,
+     "Kafka bootstrap servers. Unset: `up` starts the embedded broker; other "
+     "commands use the running instance's."},
+    {"database_url", SB_CT_STR, OFF(database_url), 0, 0, NULL,
+     "SWITCHBOARD_DATABASE_URL", "URL", NULL, SB_CP_SECRET,
+     "PostgreSQL connection URL. Unset: `up` starts a private server under "
+     "data_dir; other commands use the running instance's."},
+    {"partitions", SB_CT_INT, OFF(partitions), 1, 1024, "12",
+     "SWITCHBOARD_PARTITIONS", "N", NULL, 0,
+     "Partitions per topic when Switchboard creates its topics."},
+    {"kafka_timeout_ms", SB_CT_INT, OFF(kafka_timeout_ms), 100, 600000,
+     "10000", "SWITCHBOARD_KAFKA_TIMEOUT_MS", "MS", NULL, 0,
+     "How long to wait for the brokers to answer at start."},
+    {"log.level", SB_CT_ENUM, OFF(log_level), 0, 0, "info",
+     "SWITCHBOARD_LOG_LEVEL", "LEVEL", "debug,info,warn,error", 0,
+     "Least severe log level written."},
+    {"log.format", SB_CT_ENUM, OFF(log_format), 0, 0, "text",
+     "SWITCHBOARD_LOG_FORMAT", "FORMAT", "text,json", 0,
+     "Log line format on stderr."},
+    {"postgres.bindir", SB_CT_STR, OFF(pg_bindir), 0, 0, NULL,
+     "SWITCHBOARD_POSTGRES_BINDIR", "DIR", NULL, 0,
+     "Where initdb and pg_ctl live for the private server. Unset: "
+     "pg_config, then /usr/lib/postgresql/*/bin, then PATH."},
+    {"postgres.os_user", SB_CT_STR, OFF(pg_os_user), 0, 0, "switchboard",
+     "SWITCHBOARD_POSTGRES_OS_USER", "USER", NULL, 0,
+     "Unprivileged user the private server runs as when started by root."},
+    {"postgres.port", SB_CT_INT, OFF(pg_port), 0, 65535, "0",
+     "SWITCHBOARD_POSTGRES_PORT", "PORT", NULL, 0,
+     "Loopback port of the private server; 0 picks a free one once and keeps "
+     "it."},
+};
+
+_Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),
+               "sb_conf_t.origin is too small for the property table");
+
+const sb_conf_prop_t *sb_conf_props(size_t *n) {
+  *n = SB_ARRAY_LEN(props);
+  return props;
+}
+
+static int same_name(const char *a, const char *b) {
+  /* "data-dir" matches "data_dir"; "log-level" matches "log.level" */
+  for (; *a && *b; a++, b++) {
+    char x = (*a == '-' || *a == '.') ? '_' : *a;
+    char y = (*b == '-' || *b == '.') ? '_' : *b;
+    if (x != y)
+      return 0;
+  }
+  return *a == *b;
+}
+
+const sb_conf_prop_t *sb_conf_find(const char *key) {
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
+    if (strcmp(props[i].name, key) == 0)
+      return &props[i];
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
+    if (same_name(props[i].name, key))
+      return &props[i];
+  return NULL;
+}
+
+void sb_conf_flag_name(const sb_conf_prop_t *p, char *buf, size_t sz) {
+  size_t n = 0;
+  if (sz < 3)
+    return;
+  buf[n++] = '-';
+  buf[n++] = '-';
+  for (const char *s = p->name; *s && n + 1 < sz; s++)
+    buf[n++] = (*s == '_' || *s == '.') ? '-' : *s;
+  buf[n] = '\0';
+}
+
+static size_t prop_index(const sb_conf_prop_t *p) { return (size_t)(p - props); }
+
+static char **str_field(sb_conf_t *c, const sb_conf_prop_t *p) {
+  return (char **)((char *)c + p->offset);
+}
+
+static int *int_field(sb_conf_t *c, const sb_conf_prop_t *p) {
+  return (int *)((char *)c + p->offset);
+}
+
+/* The index of sym in a comma-separated list, or -1. */
+static int enum_index(const char *list, const char *sym) {
+  size_t len = strlen(sym);
+  int i = 0;
+  for (const char *s = list; *s; i++) {
+    size_t n = strcspn(s, ",");
+    if (n == len && strncmp(s, sym, n) == 0)
+      return i;
+    s += n;
+    if (*s == ',')
+      s++;
+  }
+  return -1;
+}
+
+static void enum_symbol(const char *list, int idx, char *buf, size_t sz) {
+  const char *s = list;
+  for (int i = 0; i < idx && *s; i++) {
+    s += strcspn(s, ",");
+    if (*s == ',')
+      s++;
+  }
+  snprintf(buf, sz, "%.*s", (int)strcspn(s, ","), s);
+}
+
+static int parse_bool(const char *v, int *out) {
+  static const char *const yes[] = {"true", "yes", "on", "1"};
+  static const char *const no[] = {"false", "no", "off", "0"};
+  for (size_t i = 0; i < SB_ARRAY_LEN(yes); i++) {
+    if (strcmp(v, yes[i]) == 0)
+      return *out = 1, 0;
+    if (strcmp(v, no[i]) == 0)
+      return *out = 0, 0;
+  }
+  return SB_EINVAL;
+}
+
+static const char *suggest(const char *key) {
+  const char *best = NULL;
+  int best_d = 3; /* suggest only close names */
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
+    int d = sb_edit_distance(key, props[i].name);
+    if (d < best_d) {
+      best_d = d;
+      best = props[i].name;
+    }
+  }
+  return best;
+}
+
+static int set_kafka(sb_conf_t *c, const char *key, const char *val,
+                     const char *where, sb_err_t *err) {
+  const char *name = key + strlen("kafka.");
+  static const char *const reserved[] = {"bootstrap.servers",
+                                         "metadata.broker.list"};
+  for (size_t i = 0; i < SB_ARRAY_LEN(reserved); i++)
+    if (strcmp(name, reserved[i]) == 0)
+      return sb_err_set(err, SB_ECONFIG,
+                        "%s%sconfiguration key '%s': set 'brokers' instead",
+                        where ? where : "", where ? ": " : "", key);
+  if (sb_kafka_conf_check(name, val, err) != 0) {
+    sb_err_prefix(err, "%s%sconfiguration key '%s': ", where ? where : "",
+                  where ? ": " : "", key);
+    return SB_ECONFIG;
+  }
+  for (size_t i = 0; i < c->kafka_n; i++) {
+    if (strcmp(c->kafka_keys[i], name) == 0) {
+      char *v = strdup(val);
+      if (v == NULL)
+        return sb_err_set(err, SB_ENOMEM, "out of memory");
+      free(c->kafka_vals[i]);
+      c->kafka_vals[i] = v;
+      return 0;
+    }
+  }
+  char **k = realloc(c->kafka_keys, (c->kafka_n + 1) * sizeof *k);
+  if (k == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  c->kafka_keys = k;
+  char **v = realloc(c->kafka_vals, (c->kafka_n + 1) * sizeof *v);
+  if (v == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  c->kafka_vals = v;
+  c->kafka_keys[c->kafka_n] = strdup(name);
+  c->kafka_vals[c->kafka_n] = strdup(val);
+  if (c->kafka_keys[c->kafka_n] == NULL || c->kafka_vals[c->kafka_n] == NULL) {
+    free(c->kafka_keys[c->kafka_n]);
+    free(c->kafka_vals[c->kafka_n]);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  c->kafka_n++;
+  return 0;
+}
+
+int sb_conf_set(sb_conf_t *c, const char *key, const char *val,
+                sb_conf_origin_t origin, const char *where, sb_err_t *err) {
+  const char *w = where ? where : "";
+  const char *sep = where ? ": " : "";
+  if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0')
+    return set_kafka(c, key, val, where, err);
+  const sb_conf_prop_t *p = NULL;
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
+    if (strcmp(props[i].name, key) == 0)
+      p = &props[i];
+  if (p == NULL) {
+    const char *hint = suggest(key);
+    return sb_err_set(err, SB_ECONFIG,
+                      "%s%sunknown configuration key '%s'%s%s%s", w, sep, key,
+                      hint ? " (did you mean '" : "", hint ? hint : "",
+                      hint ? "'?)" : "");
+  }
+  switch (p->type) {
+  case SB_CT_STR: {
+    char *v = strdup(val);
+    if (v == NULL)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
+    free(*str_field(c, p));
+    *str_field(c, p) = v;
+    break;
+  }
+  case SB_CT_INT: {
+    long long v;
+    if (sb_parse_ll(val, &v) != 0)
+      return sb_err_set(err, SB_ECONFIG,
+                        "%s%sconfiguration key '%s': '%s' is not a whole number",
+                        w, sep, key, val);
+    if (v < p->min || v > p->max)
+      return sb_err_set(err, SB_ECONFIG,
+                        "%s%sconfiguration key '%s': %lld is out of range "
+                        "[%lld, %lld]",
+                        w, sep, key, v, p->min, p->max);
+    *int_field(c, p) = (int)v;
+    break;
+  }
+  case SB_CT_BOOL: {
+    int v;
+    if (parse_bool(val, &v) != 0)
+      return sb_err_set(err, SB_ECONFIG,
+                        "%s%sconfiguration key '%s': '%s' is not true or false",
+                        w, sep, key, val);
+    *int_field(c, p) = v;
+    break;
+  }
+  case SB_CT_ENUM: {
+    int v = enum_index(p->enums, val);
+    if (v < 0)
+      return sb_err_set(err, SB_ECONFIG,
+                        "%s%sconfiguration key '%s': '%s' is not one of %s", w,
+                        sep, key, val, p->enums);
+    *int_field(c, p) = v;
+    break;
+  }
+  }
+  c->origin[prop_index(p)] = (unsigned char)origin;
+  return 0;
+}
+
+int sb_conf_init(sb_conf_t *c, sb_err_t *err) {
+  memset(c, 0, sizeof *c);
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
+    if (props[i].def == NULL)
+      continue;
+    if (sb_conf_set(c, props[i].name, props[i].def, SB_CO_DEFAULT, NULL, err))
+      return err ? err->code : SB_ECONFIG;
+  }
+  return 0;
+}
+
+void sb_conf_free(sb_conf_t *c) {
+  if (c == NULL)
+    return;
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
+    if (props[i].type == SB_CT_STR)
+      free(*str_field(c, &props[i]));
+  for (size_t i = 0; i < c->kafka_n; i++) {
+    free(c->kafka_keys[i]);
+    free(c->kafka_vals[i]);
+  }
+  free(c->kafka_keys);
+  free(c->kafka_vals);
+  free(c->config_file);
+  memset(c, 0, sizeof *c);
+}
+
+int sb_conf_load_file(sb_conf_t *c, const char *path, sb_conf_origin_t origin,
+                      sb_err_t *err) {
+  char *text = NULL;
+  int rc = sb_read_file(path, 1 << 20, &text, NULL, err);
+  if (rc != 0) {
+    sb_err_prefix(err, "configuration file: ");
+    return rc;
+  }
+  int lineno = 0;
+  /* walk lines by hand: strtok would merge empty lines and skew numbers */
+  for (char *line = text; line != NULL && rc == 0;) {
+    char *next = strchr(line, '\n');
+    if (next != NULL)
+      *next++ = '\0';
+    lineno++;
+    char *hash = strchr(line, '#');
+    if (hash != NULL)
+      *hash = '\0';
+    char *s = sb_trim(line);
+    if (*s != '\0') {
+      char where[512];
+      snprintf(where, sizeof where, "%s line %d", path, lineno);
+      char *eq = strchr(s, '=');
+      if (eq == NULL) {
+        rc = sb_err_set(err, SB_ECONFIG, "%s: expected 'key = value', got '%s'",
+                        where, s);
+        break;
+      }
+      *eq = '\0';
+      char *key = sb_trim(s);
+      char *val = sb_trim(eq + 1);
+      size_t vl = strlen(val);
+      if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+        val[vl - 1] = '\0';
+        val++;
+      }
+      if (*key == '\0')
+        rc = sb_err_set(err, SB_ECONFIG, "%s: missing key before '='", where);
+      else
+        rc = sb_conf_set(c, key, val, origin, where, err);
+    }
+    line = next;
+  }
+  free(text);
+  return rc;
+}
+
+int sb_conf_load_env(sb_conf_t *c, sb_err_t *err) {
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
+    if (props[i].env == NULL)
+      continue;
+    const char *v = getenv(props[i].env);
+    if (v == NULL)
+      continue;
+    char where[128];
+    snprintf(where, sizeof where, "environment variable %s", props[i].env);
+    int rc = sb_conf_set(c, props[i].name, v, SB_CO_ENV, where, err);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+sb_conf_origin_t sb_conf_origin(const sb_conf_t *c, const char *key) {
+  const sb_conf_prop_t *p = sb_conf_find(key);
+  return p ? (sb_conf_origin_t)c->origin[prop_index(p)] : SB_CO_UNSET;
+}
+
+void sb_conf_value_text(const sb_conf_t *c, const sb_conf_prop_t *p,
+                        int redact, char *buf, size_t sz) {
+  sb_conf_t *mc = (sb_conf_t *)c; /* the field accessors do not write */
+  switch (p->type) {
+  case SB_CT_STR: {
+    const char *v = *str_field(mc, p);
+    if (v == NULL)
+      snprintf(buf, sz, "(unset)");
+    else if (redact && (p->flags & SB_CP_SECRET))
+      sb_url_redact(v, buf, sz);
+    else
+      snprintf(buf, sz, "%s", v);
+    break;
+  }
+  case SB_CT_INT:
+    snprintf(buf, sz, "%d", *int_field(mc, p));
+    break;
+  case SB_CT_BOOL:
+    snprintf(buf, sz, "%s", *int_field(mc, p) ? "true" : "false");
+    break;
+  case SB_CT_ENUM:
+    enum_symbol(p->enums, *int_field(mc, p), buf, sz);
+    break;
+  }
+}
+
+static const char *type_name(const sb_conf_prop_t *p) {
+  switch (p->type) {
+  case SB_CT_STR:
+    return "string";
+  case SB_CT_INT:
+    return "integer";
+  case SB_CT_BOOL:
+    return "boolean";
+  case SB_CT_ENUM:
+    return "enum";
+  }
+  return "?";
+}
+
+void sb_conf_print_reference(FILE *out) {
+  fprintf(out, "# Switchboard configuration reference\n\n"
+               "Set in a `key = value` file (--config FILE or "
+               "$SWITCHBOARD_CONFIG), in the environment, or as flags.\n"
+               "Later layers win: defaults < file < environment < flags.\n"
+               "librdkafka properties pass through as `kafka.<property>`.\n\n"
+               "| key | type | default | environment | flag | description |\n"
+               "|---|---|---|---|---|---|\n");
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
+    const sb_conf_prop_t *p = &props[i];
+    char flag[64], range[96] = "";
+    sb_conf_flag_name(p, flag, sizeof flag);
+    if (p->type == SB_CT_INT)
+      snprintf(range, sizeof range, " [%lld..%lld]", p->min, p->max);
+    else if (p->type == SB_CT_ENUM)
+      snprintf(range, sizeof range, " (%s)", p->enums);
+    fprintf(out, "| `%s` | %s%s | %s | %s | `%s %s` | %s |\n", p->name,
+            type_name(p), range, p->def ? p->def : "(unset)",
+            p->env ? p->env : "", flag, p->arg, p->desc);
+  }
+}
+
+void sb_conf_print_effective(const sb_conf_t *c, FILE *out) {
+  static const char *const origins[] = {"unset", "default", "runtime.conf",
+                                        "file", "environment", "flag"};
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
+    char v[1024];
+    sb_conf_value_text(c, &props[i], 1, v, sizeof v);
+    fprintf(out, "%s = %s  # %s\n", props[i].name, v, origins[c->origin[i]]);
+  }
+  for (size_t i = 0; i < c->kafka_n; i++) {
+    int secret = strstr(c->kafka_keys[i], "password") != NULL ||
+                 strstr(c->kafka_keys[i], "secret") != NULL ||
+                 strstr(c->kafka_keys[i], ".key") != NULL;
+    fprintf(out, "kafka.%s = %s\n", c->kafka_keys[i],
+            secret ? "****" : c->kafka_vals[i]);
+  }
+}

@@ -1,0 +1,105 @@
+/* Configuration: one table of properties (name, type, range, default,
+ * environment variable, flag, description). The table drives parsing,
+ * validation, `--help` and `switchboard config --reference`.
+ *
+ * Layers, later ones win: defaults, the running instance's runtime.conf
+ * (see sb_runtime.h), the config file (--config or $SWITCHBOARD_CONFIG),
+ * environment variables, flags. Keys prefixed "kafka." pass through to
+ * librdkafka and are checked by it when set. */
+#ifndef SB_CONF_H
+#define SB_CONF_H
+
+#include "sb_err.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum {
+  SB_CT_STR,
+  SB_CT_INT,
+  SB_CT_BOOL,
+  SB_CT_ENUM,
+} sb_conf_type_t;
+
+typedef enum {
+  SB_CO_UNSET = 0,
+  SB_CO_DEFAULT,
+  SB_CO_RUNTIME,
+  SB_CO_FILE,
+  SB_CO_ENV,
+  SB_CO_FLAG,
+} sb_conf_origin_t;
+
+#define SB_CP_SECRET 0x1 /* never printed in full */
+
+typedef struct sb_conf_prop_s {
+  const char *name;
+  sb_conf_type_t type;
+  size_t offset; /* into sb_conf_t: char * for STR, int for the others */
+  long long min, max;
+  const char *def; /* default as text; NULL: unset */
+  const char *env; /* environment variable, or NULL */
+  const char *arg; /* metavar in --help, e.g. "DIR" */
+  const char *enums; /* ENUM symbols, comma separated; the value is the index */
+  unsigned flags;
+  const char *desc;
+} sb_conf_prop_t;
+
+typedef struct sb_conf_s {
+  char *data_dir;
+  char *brokers;
+  char *database_url;
+  int partitions;
+  int kafka_timeout_ms;
+  int log_level;  /* sb_log_level_t */
+  int log_format; /* sb_log_format_t */
+  char *pg_bindir;
+  char *pg_os_user;
+  int pg_port;
+  char *config_file; /* the file that was loaded, if any */
+
+  /* librdkafka properties given as kafka.<name>, in the order set */
+  size_t kafka_n;
+  char **kafka_keys;
+  char **kafka_vals;
+
+  unsigned char origin[32]; /* sb_conf_origin_t per property index */
+} sb_conf_t;
+
+/* The property table. */
+const sb_conf_prop_t *sb_conf_props(size_t *n);
+/* A property by key ("data_dir") or by flag spelling ("data-dir"). */
+const sb_conf_prop_t *sb_conf_find(const char *key);
+/* The flag spelling of a property: "--" + name with '_' and '.' as '-'. */
+void sb_conf_flag_name(const sb_conf_prop_t *p, char *buf, size_t sz);
+
+/* Sets every property to its default. Free with sb_conf_free. */
+int sb_conf_init(sb_conf_t *c, sb_err_t *err);
+void sb_conf_free(sb_conf_t *c);
+
+/* Sets key to val, validating both; where names the source in errors
+ * ("--partitions", "/etc/sb.conf line 3"), may be NULL. */
+int sb_conf_set(sb_conf_t *c, const char *key, const char *val,
+                sb_conf_origin_t origin, const char *where, sb_err_t *err);
+
+/* Loads a `key = value` file ('#' starts a comment). */
+int sb_conf_load_file(sb_conf_t *c, const char *path, sb_conf_origin_t origin,
+                      sb_err_t *err);
+
+/* Applies the environment variables named in the table. */
+int sb_conf_load_env(sb_conf_t *c, sb_err_t *err);
+
+/* The origin of a property's current value. */
+sb_conf_origin_t sb_conf_origin(const sb_conf_t *c, const char *key);
+
+/* Current value as text (secrets redacted when redact is set). */
+void sb_conf_value_text(const sb_conf_t *c, const sb_conf_prop_t *p,
+                        int redact, char *buf, size_t sz);
+
+void sb_conf_print_reference(FILE *out);
+void sb_conf_print_effective(const sb_conf_t *c, FILE *out);
+
+/* Checks one librdkafka property (implemented in sb_kafka.c). */
+int sb_kafka_conf_check(const char *name, const char *value, sb_err_t *err);
+
+#endif

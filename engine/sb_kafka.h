@@ -1,0 +1,38 @@
+/* Kafka through librdkafka: the embedded broker (librdkafka's mock cluster,
+ * hosted in this process), client configuration with kafka.* pass-through,
+ * and the start-up check of real brokers. Only this file and the runtime's
+ * log I/O include librdkafka. */
+#ifndef SB_KAFKA_H
+#define SB_KAFKA_H
+
+#include "sb_conf.h"
+#include "sb_err.h"
+
+#include <librdkafka/rdkafka.h>
+
+typedef struct sb_embedded_s sb_embedded_t;
+
+/* Starts the embedded broker on loopback and creates Switchboard's topics
+ * with c->partitions partitions. *out is owned by the caller: stop it with
+ * sb_embedded_stop (accepts NULL). */
+int sb_embedded_start(const sb_conf_t *c, sb_embedded_t **out, sb_err_t *err);
+/* "127.0.0.1:PORT,..."; borrowed, valid until sb_embedded_stop. */
+const char *sb_embedded_bootstraps(const sb_embedded_t *e);
+void sb_embedded_stop(sb_embedded_t *e);
+
+/* A client configuration for c->brokers, carrying every kafka.* property and
+ * Switchboard's log callback. The caller owns the result (hand it to
+ * rd_kafka_new, which takes ownership on success). */
+rd_kafka_conf_t *sb_kafka_conf_new(const sb_conf_t *c, sb_err_t *err);
+
+/* Checks that c->brokers answer within c->kafka_timeout_ms and creates the
+ * Switchboard topics that are missing (c->partitions partitions). */
+int sb_kafka_check_brokers(const sb_conf_t *c, sb_err_t *err);
+
+/* librdkafka's version string. */
+const char *sb_kafka_version(void);
+
+/* Translates a librdkafka error into err, with context. */
+int sb_kafka_err(sb_err_t *err, rd_kafka_resp_err_t kerr, const char *what);
+
+#endif

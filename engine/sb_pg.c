@@ -1,0 +1,128 @@
+#include "sb_pg.h"
+
+#include "sb_log.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sb_pg_s {
+  PGconn *conn;
+};
+
+static void notice_cb(void *arg, const char *message) {
+  (void)arg;
+  char line[1024];
+  snprintf(line, sizeof line, "%s", message);
+  size_t n = strlen(line);
+  if (n > 0 && line[n - 1] == '\n')
+    line[n - 1] = '\0';
+  sb_log(SB_LOG_DEBUG, "pg", line, SB_F_END);
+}
+
+/* libpq's messages end with a newline and may span lines; keep one line. */
+static void one_line(const char *in, char *out, size_t sz) {
+  snprintf(out, sz, "%s", in ? in : "");
+  for (char *p = out; *p; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  size_t n = strlen(out);
+  while (n > 0 && out[n - 1] == ' ')
+    out[--n] = '\0';
+}
+
+int sb_pg_connect(const char *url, sb_pg_t **out, sb_err_t *err) {
+  *out = NULL;
+  sb_pg_t *pg = calloc(1, sizeof *pg);
+  if (pg == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  pg->conn = PQconnectdb(url);
+  if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+    char msg[512], safe[256];
+    one_line(pg->conn ? PQerrorMessage(pg->conn) : "out of memory", msg,
+             sizeof msg);
+    sb_url_redact(url, safe, sizeof safe);
+    sb_pg_close(pg);
+    return sb_err_set(err, SB_EUNAVAIL, "postgres: cannot connect to %s: %s",
+                      safe, msg);
+  }
+  PQsetNoticeProcessor(pg->conn, notice_cb, NULL);
+  *out = pg;
+  return 0;
+}
+
+void sb_pg_close(sb_pg_t *pg) {
+  if (pg == NULL)
+    return;
+  if (pg->conn != NULL)
+    PQfinish(pg->conn);
+  free(pg);
+}
+
+int sb_pg_libversion(void) { return PQlibVersion(); }
+
+void *sb_pg_conn(sb_pg_t *pg) { return pg->conn; }
+
+static int result_err(sb_pg_t *pg, PGresult *res, sb_err_t *err) {
+  char msg[768];
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  one_line(res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn), msg,
+           sizeof msg);
+  int code = SB_EPG;
+  /* connection failures are retriable; data and syntax errors are not */
+  int rc = sb_err_set(err, code, "postgres: %s%s%s%s", msg,
+                      state ? " (SQLSTATE " : "", state ? state : "",
+                      state ? ")" : "");
+  if (err != NULL && err->code == code)
+    err->retriable = PQstatus(pg->conn) != CONNECTION_OK ||
+                     (state && (strncmp(state, "08", 2) == 0 ||
+                                strcmp(state, "40001") == 0 ||
+                                strcmp(state, "40P01") == 0));
+  return rc;
+}
+
+static PGresult *run(sb_pg_t *pg, const char *sql, int nparams,
+                     const char *const *params) {
+  if (nparams == 0)
+    return PQexec(pg->conn, sql);
+  return PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+int sb_pg_exec(sb_pg_t *pg, const char *sql, int nparams,
+               const char *const *params, sb_err_t *err) {
+  PGresult *res = run(pg, sql, nparams, params);
+  ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+  int rc = 0;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    rc = result_err(pg, res, err);
+  PQclear(res);
+  return rc;
+}
+
+int sb_pg_query1(sb_pg_t *pg, const char *sql, int nparams,
+                 const char *const *params, char *out, size_t outsz,
+                 int *found, int *isnull, sb_err_t *err) {
+  *found = 0;
+  if (outsz > 0)
+    out[0] = '\0';
+  if (isnull)
+    *isnull = 0;
+  PGresult *res = run(pg, sql, nparams, params);
+  int rc = 0;
+  if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+    rc = result_err(pg, res, err);
+    goto out;
+  }
+  if (PQntuples(res) == 0)
+    goto out;
+  *found = 1;
+  if (PQgetisnull(res, 0, 0)) {
+    if (isnull)
+      *isnull = 1;
+    goto out;
+  }
+  snprintf(out, outsz, "%s", PQgetvalue(res, 0, 0));
+out:
+  PQclear(res);
+  return rc;
+}

@@ -1,0 +1,35 @@
+/* PostgreSQL through libpq. Only this file and the runtime's transaction
+ * writer include libpq; errors are translated here, with the SQLSTATE. */
+#ifndef SB_PG_H
+#define SB_PG_H
+
+#include "sb_err.h"
+
+#include <stddef.h>
+
+typedef struct sb_pg_s sb_pg_t;
+
+/* Connects to url. *out is owned by the caller (sb_pg_close accepts NULL).
+ * Errors never contain the password. */
+int sb_pg_connect(const char *url, sb_pg_t **out, sb_err_t *err);
+void sb_pg_close(sb_pg_t *pg);
+
+/* Runs sql (may hold several statements when nparams is 0), discarding any
+ * rows. params are text values; NULL entries are SQL NULL. */
+int sb_pg_exec(sb_pg_t *pg, const char *sql, int nparams,
+               const char *const *params, sb_err_t *err);
+
+/* Runs a query expected to return at most one row and copies its first
+ * column into out. *found is 0 for no row, 1 otherwise; a NULL value gives
+ * found 1 and an empty out with *isnull set (isnull may be NULL). */
+int sb_pg_query1(sb_pg_t *pg, const char *sql, int nparams,
+                 const char *const *params, char *out, size_t outsz,
+                 int *found, int *isnull, sb_err_t *err);
+
+/* libpq's version number (e.g. 150018). */
+int sb_pg_libversion(void);
+
+/* The underlying PGconn, for modules that wrap libpq themselves. */
+void *sb_pg_conn(sb_pg_t *pg);
+
+#endif

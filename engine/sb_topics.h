@@ -1,0 +1,20 @@
+/* The topics of DESIGN.md, created by `up` on the embedded broker and on
+ * real brokers when missing. */
+#ifndef SB_TOPICS_H
+#define SB_TOPICS_H
+
+#include <stddef.h>
+
+#define SB_TOPIC_LEADS "sb.leads"
+#define SB_TOPIC_CALLS "sb.calls"
+#define SB_TOPIC_AGENTS "sb.agents"
+#define SB_TOPIC_MESSAGES "sb.messages"
+#define SB_TOPIC_CAMPAIGNS "sb.campaigns"
+#define SB_TOPIC_COMPLIANCE "sb.compliance"
+#define SB_TOPIC_GAMIFICATION "sb.gamification"
+#define SB_TOPIC_DEADLETTER "sb.deadletter"
+
+extern const char *const sb_topics[];
+extern const size_t sb_topics_n;
+
+#endif

@@ -1,0 +1,44 @@
+/* Small helpers shared by the engine: paths, files, strings, randomness. */
+#ifndef SB_UTIL_H
+#define SB_UTIL_H
+
+#include "sb_err.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* snprintf that reports truncation as SB_EINVAL in err. */
+int sb_fmt(char *buf, size_t sz, sb_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Creates path and its missing parents with mode. */
+int sb_mkdir_p(const char *path, mode_t mode, sb_err_t *err);
+
+/* Reads a whole file. On success *out is a NUL-terminated buffer the caller
+ * frees; *len (may be NULL) its length without the NUL. max bounds the size. */
+int sb_read_file(const char *path, size_t max, char **out, size_t *len,
+                 sb_err_t *err);
+
+/* Writes data to path through a temporary file and rename(2), with mode. */
+int sb_write_file(const char *path, const void *data, size_t len, mode_t mode,
+                  sb_err_t *err);
+
+/* Fills out with 2*nbytes lowercase hex characters of OpenSSL randomness
+ * and a NUL; outsz must be at least 2*nbytes+1. */
+int sb_random_hex(char *out, size_t outsz, size_t nbytes, sb_err_t *err);
+
+/* Trims white space at both ends, in place; returns s. */
+char *sb_trim(char *s);
+
+/* Parses a whole string as a base-10 integer. */
+int sb_parse_ll(const char *s, long long *out);
+
+/* Levenshtein distance, bounded by 255, for "did you mean" hints. */
+int sb_edit_distance(const char *a, const char *b);
+
+/* Monotonic clock in milliseconds. */
+long long sb_now_ms(void);
+
+#endif
