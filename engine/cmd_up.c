@@ -6,6 +6,7 @@
 #include "sb_cmds.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
+#include "sb_pg.h"
 #include "sb_pgserver.h"
 #include "sb_runtime.h"
 
@@ -62,6 +63,20 @@ static int run_up(sb_cli_t *cli) {
   if ((rc = sb_runtime_lock(c, &lock, &err)) != 0)
     goto out;
 
+  /* Check everything that can be checked before starting anything, so
+   * that bad configuration fails alone, in one line. */
+  if (c->brokers != NULL && (rc = sb_kafka_check_brokers(c, &err)) != 0)
+    goto out;
+  if (c->database_url != NULL) {
+    sb_pg_t *pg = NULL;
+    rc = sb_pg_connect(c->database_url, &pg, &err);
+    sb_pg_close(pg);
+    if (rc != 0)
+      goto out;
+  } else if ((rc = sb_pgserver_check(c, &err)) != 0) {
+    goto out;
+  }
+
   if (c->brokers == NULL) {
     if ((rc = sb_embedded_start(c, &embedded, &err)) != 0)
       goto out;
@@ -74,10 +89,7 @@ static int run_up(sb_cli_t *cli) {
            "production",
            SB_F_STR("bootstrap", c->brokers), SB_F_INT("partitions", c->partitions),
            SB_F_END);
-  } else if ((rc = sb_kafka_check_brokers(c, &err)) != 0) {
-    goto out;
   }
-
   if (c->database_url == NULL) {
     if ((rc = sb_pgserver_start(c, url, sizeof url, &err)) != 0)
       goto out;

@@ -508,6 +508,11 @@ out:
   return rc;
 }
 
+int sb_pgserver_check(const sb_conf_t *c, sb_err_t *err) {
+  srv_t s;
+  return srv_setup(c, &s, 1, err);
+}
+
 int sb_pgserver_stop(const sb_conf_t *c, sb_err_t *err) {
   srv_t s;
   if (srv_setup(c, &s, 1, err) != 0)

@@ -16,6 +16,10 @@
 int sb_pgserver_start(const sb_conf_t *c, char *url, size_t urlsz,
                       sb_err_t *err);
 
+/* Checks, starting nothing, that the private server could start: binaries
+ * found, the server's user exists and can reach the data directory. */
+int sb_pgserver_check(const sb_conf_t *c, sb_err_t *err);
+
 /* Stops the server (fast shutdown). Stopping a stopped server succeeds. */
 int sb_pgserver_stop(const sb_conf_t *c, sb_err_t *err);
 

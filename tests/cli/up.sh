@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# switchboard up on an empty data directory: the kafka and postgres lines
+# within 60 s; kcat lists the topics; psql connects; a second up is refused;
+# SIGTERM stops everything cleanly; a restart keeps the database; after a
+# SIGKILL the next up adopts the orphaned server.
+. "$(dirname "$0")/lib.sh"
+dd=$work/data
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  "$SB" postgres stop --data-dir "$dd" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_up() {
+  "$SB" up --data-dir "$dd" --partitions 3 >"$work/up.out" 2>"$work/up.err" &
+  pid=$!
+  for _ in $(seq 1 600); do
+    grep -q '^postgres: ' "$work/up.out" && break
+    kill -0 "$pid" 2>/dev/null || fail "up exited before printing its lines"
+    sleep 0.1
+  done
+  grep -q '^postgres: ' "$work/up.out" || fail "no postgres line within 60 s"
+  kafka=$(sed -n 's/^kafka: //p' "$work/up.out")
+  url=$(sed -n 's/^postgres: //p' "$work/up.out")
+  [ -n "$kafka" ] || fail "no kafka line"
+}
+
+stop_up() {
+  kill -TERM "$pid"
+  wait "$pid" || fail "up exited non-zero after SIGTERM"
+  pid=
+}
+
+start_up
+meta=$(kcat -L -b "$kafka" -m 10)
+for t in sb.leads sb.calls sb.agents sb.messages sb.campaigns sb.compliance \
+  sb.gamification sb.deadletter; do
+  grep -q "topic \"$t\" with 3 partitions" <<<"$meta" || fail "kcat does not list $t"
+done
+[ "$(psql "$url" -Atc 'SELECT count(*) FROM sb_schema_migrations')" -ge 1 ] ||
+  fail "migrations not recorded"
+psql "$url" -qc 'CREATE TABLE survives (x int); INSERT INTO survives VALUES (7)'
+grep -qx "brokers = $kafka" "$dd/runtime.conf" || fail "runtime.conf lacks brokers"
+grep -qxF "database_url = $url" "$dd/runtime.conf" || fail "runtime.conf lacks url"
+[ "$(stat -c %a "$dd/runtime.conf")" = 600 ] || fail "runtime.conf is readable by others"
+password=$(sed -n 's|^postgresql://[^:]*:\([^@]*\)@.*|\1|p' <<<"$url")
+[ -n "$password" ] || fail "no password in url"
+grep -qF "$password" "$work/up.err" && fail "the password reached the log"
+"$SB" migrate --data-dir "$dd" | grep -q '^migrations: 0 applied' ||
+  fail "migrate did not find the running instance"
+expect_error 1 "another switchboard up is running on $dd" "$SB" up --data-dir "$dd"
+
+stop_up
+[ ! -e "$dd/runtime.conf" ] || fail "runtime.conf left after stop"
+rc=0; "$SB" postgres status --data-dir "$dd" >/dev/null || rc=$?
+[ $rc -eq 3 ] || fail "private server still running after stop (status $rc)"
+
+start_up
+[ "$(psql "$url" -Atc 'SELECT x FROM survives')" = 7 ] || fail "database lost on restart"
+grep -q 'migrations_applied=0' "$work/up.err" || fail "migrations re-applied on restart"
+
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
+start_up
+grep -q 'already running, reusing it' "$work/up.err" || fail "orphaned server not adopted"
+[ "$(psql "$url" -Atc 'SELECT x FROM survives')" = 7 ] || fail "database lost after SIGKILL"
+stop_up
+echo "up: all checks passed"

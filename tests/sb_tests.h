@@ -1,0 +1,38 @@
+/* The test list: X(name, labels). tests/CMakeLists.txt reads this file to
+ * register each test with CTest as `sb_tests NAME`, so a test is added in
+ * one place. Labels: unit (pure logic), pg (needs the PostgreSQL fixture),
+ * kafka (embedded broker). */
+#ifndef SB_TESTS_H
+#define SB_TESTS_H
+
+#define SB_TEST_LIST(X)                                                       \
+  X(err_table, "unit")                                                        \
+  X(err_first_wins, "unit")                                                   \
+  X(util_parse_ll, "unit")                                                    \
+  X(util_files, "unit")                                                       \
+  X(log_redact, "unit")                                                       \
+  X(log_json_line, "unit")                                                    \
+  X(conf_defaults, "unit")                                                    \
+  X(conf_file_good, "unit")                                                   \
+  X(conf_file_bad, "unit")                                                    \
+  X(conf_values_bad, "unit")                                                  \
+  X(conf_env_and_layers, "unit")                                              \
+  X(conf_kafka_passthrough, "unit")                                           \
+  X(conf_reference, "unit")                                                   \
+  X(migrations_compiled, "unit")                                              \
+  X(migrations_order_check, "unit")                                           \
+  X(migrate_twice_applies_once, "pg")                                         \
+  X(migrate_changed_is_refused, "pg")                                         \
+  X(migrate_unknown_newer_is_refused, "pg")                                   \
+  X(migrate_concurrent, "pg")                                                 \
+  X(migrate_failure_rolls_back, "pg")                                         \
+  X(pg_errors_are_translated, "pg")                                           \
+  X(kafka_embedded_topics, "kafka")                                           \
+  X(kafka_roundtrip, "kafka")                                                 \
+  X(kafka_unreachable_brokers, "kafka")
+
+#define X(name, labels) int test_##name(void);
+SB_TEST_LIST(X)
+#undef X
+
+#endif

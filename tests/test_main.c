@@ -1,0 +1,43 @@
+/* sb_tests NAME runs one test (CTest runs each in its own process, with a
+ * timeout); sb_tests --list prints the names; sb_tests alone runs all. */
+#include "sb_tests.h"
+
+#include "sb_log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  int (*fn)(void);
+} test_t;
+
+static const test_t tests[] = {
+#define X(name, labels) {#name, test_##name},
+    SB_TEST_LIST(X)
+#undef X
+};
+
+int main(int argc, char **argv) {
+  size_t n = sizeof tests / sizeof tests[0];
+  sb_log_setup(SB_LOG_WARN, SB_LOG_TEXT);
+  if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+    for (size_t i = 0; i < n; i++)
+      printf("%s\n", tests[i].name);
+    return 0;
+  }
+  int failed = 0, ran = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (argc >= 2 && strcmp(argv[1], tests[i].name) != 0)
+      continue;
+    ran++;
+    int rc = tests[i].fn();
+    printf("%s %s\n", rc == 0 ? "ok  " : "FAIL", tests[i].name);
+    failed += rc != 0;
+  }
+  if (ran == 0) {
+    fprintf(stderr, "no test named '%s' (see --list)\n", argc >= 2 ? argv[1] : "");
+    return 2;
+  }
+  return failed ? 1 : 0;
+}
