@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Switchboard builds, runs and tests with
+# (through sudo when not root), and, as root, the unprivileged user the
+# private PostgreSQL runs as. Installs only what is missing.
+#   deps.sh          build and run
+#   deps.sh --test   also the tools the tests drive (kcat, psql)
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
+      libuv1-dev libssl-dev libcjson-dev postgresql postgresql-client)
+[ "${1:-}" = "--test" ] && pkgs+=(kcat)
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null ||
+    { echo "deps.sh: not root and no sudo: install ${pkgs[*]} as root" >&2; exit 1; }
+  sudo=(sudo)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# PostgreSQL refuses to run as root: give the private server its own user.
+if [ "$(id -u)" -eq 0 ] && ! id switchboard >/dev/null 2>&1; then
+  useradd --system --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin switchboard
+  echo "deps.sh: created system user 'switchboard' for the private PostgreSQL"
+fi

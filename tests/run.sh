@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then builds and runs the whole suite twice:
+# a plain build, and one under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Arguments go to ctest (e.g. -L unit, -R kafka).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/engine/scripts/deps.sh" --test
+jobs=$(nproc)
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for variant in release asan; do
+  dir=$root/build/$variant
+  if [ "$variant" = asan ]; then
+    opts=(-DCMAKE_BUILD_TYPE=Debug -DSB_SANITIZE=ON)
+  else
+    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  fi
+  echo "== $variant build"
+  cmake -S "$root" -B "$dir" "${opts[@]}" >/dev/null
+  cmake --build "$dir" -j "$jobs" >"$dir/build.log" 2>&1 ||
+    { cat "$dir/build.log"; echo "build failed" >&2; exit 1; }
+  echo "== $variant tests"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" "$@")
+done
