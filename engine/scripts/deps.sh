@@ -10,19 +10,20 @@ pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
       libuv1-dev libssl-dev libcjson-dev postgresql postgresql-client)
 [ "${1:-}" = "--test" ] && pkgs+=(kcat)
 
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null ||
-    { echo "deps.sh: not root and no sudo: install ${pkgs[*]} as root" >&2; exit 1; }
-  sudo=(sudo)
-fi
-
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
     missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || {
+      echo "deps.sh: not root and no sudo: as root, apt-get install ${missing[*]}" >&2
+      exit 1
+    }
+    sudo=(sudo)
+  fi
   echo "deps.sh: installing ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
