@@ -137,15 +137,21 @@ void sb_embedded_stop(sb_embedded_t *e) {
   free(e);
 }
 
-/* Creates the topics in missing[] through the Admin API. */
+/* Creates the topics in missing[] through the Admin API, waiting at most
+ * kafka_timeout_ms. */
 static int create_topics(rd_kafka_t *rk, const sb_conf_t *c,
                          const char **missing, size_t n, sb_err_t *err) {
-  char errstr[512];
+  char errstr[512], names[512] = "";
   int rc = 0;
   rd_kafka_NewTopic_t *nt[16] = {0};
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_event_t *ev = NULL;
+  rd_kafka_AdminOptions_t *opts =
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   for (size_t i = 0; i < n; i++) {
+    size_t used = strlen(names);
+    snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+             missing[i]);
     nt[i] = rd_kafka_NewTopic_new(missing[i], c->partitions, -1, errstr,
                                   sizeof errstr);
     if (nt[i] == NULL) {
@@ -153,14 +159,21 @@ static int create_topics(rd_kafka_t *rk, const sb_conf_t *c,
       goto out;
     }
   }
-  rd_kafka_CreateTopics(rk, nt, n, NULL, q);
-  ev = rd_kafka_queue_poll(q, c->kafka_timeout_ms + 1000);
-  if (ev == NULL) {
-    rc = sb_err_set(err, SB_ETIMEDOUT, "kafka: creating topics timed out");
-    goto out;
-  }
-  if (rd_kafka_event_error(ev)) {
-    rc = sb_kafka_err(err, rd_kafka_event_error(ev), "creating topics");
+  rd_kafka_AdminOptions_set_request_timeout(opts, c->kafka_timeout_ms, errstr,
+                                            sizeof errstr);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, c->kafka_timeout_ms, errstr,
+                                              sizeof errstr);
+  rd_kafka_CreateTopics(rk, nt, n, opts, q);
+  ev = rd_kafka_queue_poll(q, c->kafka_timeout_ms + 2000);
+  rd_kafka_resp_err_t kerr = ev ? rd_kafka_event_error(ev)
+                                : RD_KAFKA_RESP_ERR__TIMED_OUT;
+  if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rc = sb_err_set(err, kerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? SB_ETIMEDOUT
+                                                              : SB_EKAFKA,
+                    "kafka: topics %s are missing and creating them failed "
+                    "(%s): create them with %d partitions, or allow this "
+                    "client to create topics",
+                    names, rd_kafka_err2str(kerr), c->partitions);
     goto out;
   }
   size_t cnt;
@@ -186,6 +199,7 @@ out:
   for (size_t i = 0; i < n; i++)
     if (nt[i])
       rd_kafka_NewTopic_destroy(nt[i]);
+  rd_kafka_AdminOptions_destroy(opts);
   rd_kafka_queue_destroy(q);
   return rc;
 }

@@ -29,7 +29,8 @@
   X(pg_errors_are_translated, "pg")                                           \
   X(kafka_embedded_topics, "kafka")                                           \
   X(kafka_roundtrip, "kafka")                                                 \
-  X(kafka_unreachable_brokers, "kafka")
+  X(kafka_unreachable_brokers, "kafka")                                       \
+  X(kafka_check_missing_topics, "kafka")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -6,6 +6,7 @@
 #include "sb_topics.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,5 +155,50 @@ int test_kafka_unreachable_brokers(void) {
   CHECK_HAS(err.msg, "brokers '127.0.0.1:1' did not answer within 1000 ms");
   CHECK(err.retriable);
   sb_conf_free(&c);
+  return 0;
+}
+
+/* Brokers without Switchboard's topics: the start-up check tries to create
+ * them through the Admin API. librdkafka 2.0.2's mock cluster does not serve
+ * CreateTopics, so here the attempt must fail within the timeout and the
+ * error must name exactly the missing topics and what to do. */
+int test_kafka_check_missing_topics(void) {
+  char errstr[256];
+  rd_kafka_t *host = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(),
+                                  errstr, sizeof errstr);
+  CHECK(host != NULL);
+  rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(host, 1);
+  CHECK(mc != NULL);
+  for (size_t i = 0; i < sb_topics_n; i++)
+    if (strcmp(sb_topics[i], SB_TOPIC_CALLS) != 0 &&
+        strcmp(sb_topics[i], SB_TOPIC_DEADLETTER) != 0)
+      CHECK_INT(rd_kafka_mock_topic_create(mc, sb_topics[i], 2, 1), 0);
+
+  sb_conf_t c;
+  sb_err_t err = SB_ERR_INIT;
+  sb_conf_init(&c, NULL);
+  sb_conf_set(&c, "brokers", rd_kafka_mock_cluster_bootstraps(mc), SB_CO_FLAG,
+              NULL, NULL);
+  sb_conf_set(&c, "partitions", "5", SB_CO_FLAG, NULL, NULL);
+  sb_conf_set(&c, "kafka_timeout_ms", "1500", SB_CO_FLAG, NULL, NULL);
+  long long t0 = sb_now_ms();
+  int rc = sb_kafka_check_brokers(&c, &err);
+  CHECK(rc == SB_ETIMEDOUT || rc == SB_EKAFKA);
+  CHECK(sb_now_ms() - t0 < 8000);
+  CHECK_HAS(err.msg, "topics sb.calls, sb.deadletter are missing");
+  CHECK_HAS(err.msg, "create them with 5 partitions");
+  sb_conf_free(&c);
+
+  /* with every topic present the check passes and changes nothing */
+  CHECK_INT(rd_kafka_mock_topic_create(mc, SB_TOPIC_CALLS, 2, 1), 0);
+  CHECK_INT(rd_kafka_mock_topic_create(mc, SB_TOPIC_DEADLETTER, 2, 1), 0);
+  sb_conf_init(&c, NULL);
+  sb_err_clear(&err);
+  sb_conf_set(&c, "brokers", rd_kafka_mock_cluster_bootstraps(mc), SB_CO_FLAG,
+              NULL, NULL);
+  CHECK_OK(sb_kafka_check_brokers(&c, &err), &err);
+  sb_conf_free(&c);
+  rd_kafka_mock_cluster_destroy(mc);
+  rd_kafka_destroy(host);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include "sb_log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -20,7 +21,9 @@ static const test_t tests[] = {
 
 int main(int argc, char **argv) {
   size_t n = sizeof tests / sizeof tests[0];
-  sb_log_setup(SB_LOG_WARN, SB_LOG_TEXT);
+  /* SB_TEST_DEBUG=1 shows every log line, librdkafka's debug included */
+  const char *dbg = getenv("SB_TEST_DEBUG");
+  sb_log_setup(dbg && *dbg == '1' ? SB_LOG_DEBUG : SB_LOG_WARN, SB_LOG_TEXT);
   if (argc == 2 && strcmp(argv[1], "--list") == 0) {
     for (size_t i = 0; i < n; i++)
       printf("%s\n", tests[i].name);

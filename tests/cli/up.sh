@@ -52,6 +52,24 @@ grep -qF "$password" "$work/up.err" && fail "the password reached the log"
   fail "migrate did not find the running instance"
 expect_error 1 "another switchboard up is running on $dd" "$SB" up --data-dir "$dd"
 
+# production mode: configured brokers and database are checked and used;
+# nothing private is started, and stopping leaves them running
+dd2=$work/data2
+"$SB" up --data-dir "$dd2" --brokers "$kafka" --database-url "$url" \
+  >"$work/prod.out" 2>"$work/prod.err" &
+prod=$!
+for _ in $(seq 1 300); do
+  grep -q '^postgres: ' "$work/prod.out" && break
+  sleep 0.1
+done
+grep -qx "kafka: $kafka" "$work/prod.out" || fail "production up: wrong kafka line"
+grep -qxF "postgres: $url" "$work/prod.out" || fail "production up: wrong postgres line"
+grep -q 'embedded broker' "$work/prod.err" && fail "production up started the embedded broker"
+[ ! -e "$dd2/postgres" ] || fail "production up created a private server"
+kill -TERM "$prod"
+wait "$prod" || fail "production up exited non-zero after SIGTERM"
+psql "$url" -Atc 'SELECT 1' >/dev/null || fail "production up stopped the database"
+
 stop_up
 [ ! -e "$dd/runtime.conf" ] || fail "runtime.conf left after stop"
 rc=0; "$SB" postgres status --data-dir "$dd" >/dev/null || rc=$?
