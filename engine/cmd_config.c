@@ -11,10 +11,6 @@ static int run_config(sb_cli_t *cli) {
   return 0;
 }
 
-static const char *const config_keys[] = {
-    "brokers",         "database_url",     "partitions",    "kafka_timeout_ms",
-    "postgres.bindir", "postgres.os_user", "postgres.port", NULL};
-
 const sb_cmd_t sb_cmd_config = {
     .name = "config",
     .summary = "Show the effective configuration, or the reference",
@@ -23,7 +19,7 @@ const sb_cmd_t sb_cmd_config = {
              "value came from\n(secrets masked), after applying the config "
              "file, the environment and the\nflags. With --reference, prints "
              "the table of every key as Markdown.",
-    .conf_keys = config_keys,
+    .conf_keys = sb_cmd_up_keys, /* up takes every key */
     .opts = (const sb_opt_t[]){{"reference", NULL,
                                 "Print the reference of every key (Markdown)"},
                                {NULL, NULL, NULL}},

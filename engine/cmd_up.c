@@ -125,7 +125,7 @@ out:
   return rc == 0 ? 0 : sb_cli_fail(cli, &err);
 }
 
-static const char *const up_keys[] = {
+const char *const sb_cmd_up_keys[] = {
     "brokers",         "database_url",     "partitions", "kafka_timeout_ms",
     "postgres.bindir", "postgres.os_user", "postgres.port", NULL};
 
@@ -141,7 +141,7 @@ const sb_cmd_t sb_cmd_up = {
         "root). It applies the migrations,\nprints 'kafka: <bootstrap>' and "
         "'postgres: <url>', writes the same to\n<data_dir>/runtime.conf for "
         "other commands, and runs until SIGINT or SIGTERM.",
-    .conf_keys = up_keys,
+    .conf_keys = sb_cmd_up_keys,
     .opts = (const sb_opt_t[]){{NULL, NULL, NULL}},
     .min_args = 0,
     .max_args = 0,

@@ -9,6 +9,9 @@ extern const sb_cmd_t sb_cmd_migrate;
 extern const sb_cmd_t sb_cmd_postgres;
 extern const sb_cmd_t sb_cmd_config;
 
+/* The configuration keys `up` offers as flags. */
+extern const char *const sb_cmd_up_keys[];
+
 /* Connects to the configured database and applies the compiled-in
  * migrations; *applied counts the new ones (may be NULL). */
 int sb_cmd_apply_migrations(const char *database_url, int *applied,

@@ -25,6 +25,14 @@ static int start(sb_conf_t *c, sb_embedded_t **e, int partitions) {
   return 0;
 }
 
+/* The partition count of topic in md, or -1 when it is absent. */
+static int partitions_of(const struct rd_kafka_metadata *md, const char *topic) {
+  for (int t = 0; t < md->topic_cnt; t++)
+    if (strcmp(md->topics[t].topic, topic) == 0)
+      return md->topics[t].partition_cnt;
+  return -1;
+}
+
 int test_kafka_embedded_topics(void) {
   sb_conf_t c;
   sb_embedded_t *e = NULL;
@@ -40,13 +48,8 @@ int test_kafka_embedded_topics(void) {
   CHECK(rk != NULL);
   const struct rd_kafka_metadata *md = NULL;
   CHECK_INT(rd_kafka_metadata(rk, 1, NULL, &md, 5000), 0);
-  for (size_t i = 0; i < sb_topics_n; i++) {
-    int partitions = -1;
-    for (int t = 0; t < md->topic_cnt; t++)
-      if (strcmp(md->topics[t].topic, sb_topics[i]) == 0)
-        partitions = md->topics[t].partition_cnt;
-    CHECK_INT(partitions, 3);
-  }
+  for (size_t i = 0; i < sb_topics_n; i++)
+    CHECK_INT(partitions_of(md, sb_topics[i]), 3);
   rd_kafka_metadata_destroy(md);
   rd_kafka_destroy(rk);
   sb_embedded_stop(e);
