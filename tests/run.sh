@@ -4,7 +4,7 @@
 # Arguments go to ctest (e.g. -L unit, -R kafka).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/engine/scripts/deps.sh" --test
+bash "$root/engine/scripts/deps.sh"
 jobs=$(nproc)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

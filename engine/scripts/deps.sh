@@ -2,13 +2,12 @@
 # Installs the Debian 12 packages Switchboard builds, runs and tests with
 # (through sudo when not root), and, as root, the unprivileged user the
 # private PostgreSQL runs as. Installs only what is missing.
-#   deps.sh          build and run
-#   deps.sh --test   also the tools the tests drive (kcat, psql)
+# kcat and psql come along: the README uses them to look at a running `up`,
+# and the tests drive them.
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
-      libuv1-dev libssl-dev libcjson-dev postgresql postgresql-client)
-[ "${1:-}" = "--test" ] && pkgs+=(kcat)
+      libuv1-dev libssl-dev libcjson-dev postgresql postgresql-client kcat)
 
 missing=()
 for p in "${pkgs[@]}"; do
