@@ -9,6 +9,13 @@
 
 #define SB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A file compiled into the binary (see engine/embed_files.cmake). */
+typedef struct sb_file_s {
+  const char *name;
+  const char *data; /* NUL-terminated */
+  size_t len;
+} sb_file_t;
+
 /* snprintf that reports truncation as SB_EINVAL in err. */
 int sb_fmt(char *buf, size_t sz, sb_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

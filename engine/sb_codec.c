@@ -1,0 +1,810 @@
+#include "sb_codec.h"
+
+#include "sb_time.h"
+#include "sb_ulid.h"
+#include "sb_util.h"
+
+#include <avro.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_STRING 4096 /* for a string field with no sb.maxLength */
+#define DEFAULT_MAX_ITEMS 1000
+#define MAX_SAFE_INT 9007199254740991.0 /* 2^53 - 1: JSON numbers are doubles */
+
+/* Per event type: the generic Avro class and two values, one to encode
+ * into and one to decode into, so a decoded event survives encoding. */
+typedef struct {
+  avro_value_iface_t *iface;
+  avro_value_t enc, dec;
+  int have_enc, have_dec;
+  int tenant_ix, event_ix, time_ix, subject_ix;
+} slot_t;
+
+struct sb_codec_s {
+  const sb_schemas_t *schemas;
+  slot_t *slots; /* by index in the registry */
+  size_t n;
+  unsigned char *buf;
+  size_t bufcap;
+};
+
+/* The envelope: record fields filled from CloudEvents attributes. */
+static const struct {
+  const char *field, *attr;
+} envelope[] = {
+    {"tenant_id", "tenantid"},         {"event_id", "id"},
+    {"occurred_at", "time"},           {"source", "source"},
+    {"correlation_id", "correlationid"}, {"causation_id", "causationid"},
+};
+
+static const char *const known_attrs[] = {
+    "specversion", "id",          "type",        "source",
+    "subject",     "time",        "tenantid",    "datacontenttype",
+    "data",        "correlationid", "causationid", "actoruserid",
+    "actorrole",   "actorip",     "actoruseragent",
+};
+
+/* ---- set-up ---------------------------------------------------------- */
+
+int sb_codec_new(const sb_schemas_t *schemas, sb_codec_t **out, sb_err_t *err) {
+  *out = NULL;
+  sb_codec_t *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  c->schemas = schemas;
+  c->n = sb_schemas_count(schemas);
+  c->slots = calloc(c->n ? c->n : 1, sizeof *c->slots);
+  if (c->slots == NULL) {
+    free(c);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  *out = c;
+  return 0;
+}
+
+void sb_codec_free(sb_codec_t *c) {
+  if (c == NULL)
+    return;
+  for (size_t i = 0; i < c->n; i++) {
+    slot_t *s = &c->slots[i];
+    if (s->have_enc)
+      avro_value_decref(&s->enc);
+    if (s->have_dec)
+      avro_value_decref(&s->dec);
+    if (s->iface)
+      avro_value_iface_decref(s->iface);
+  }
+  free(c->slots);
+  free(c->buf);
+  free(c);
+}
+
+static size_t type_index(const sb_codec_t *c, const sb_evtype_t *t) {
+  for (size_t i = 0; i < c->n; i++)
+    if (sb_schemas_at(c->schemas, i) == t)
+      return i;
+  return 0; /* not reached: types come from the same registry */
+}
+
+static int field_ix(avro_schema_t s, const char *name) {
+  return avro_schema_record_field_get_index(s, name);
+}
+
+/* The slot of t, with the value asked for (enc or dec) created. */
+static slot_t *slot_of(sb_codec_t *c, const sb_evtype_t *t, int dec,
+                       sb_err_t *err) {
+  slot_t *s = &c->slots[type_index(c, t)];
+  avro_schema_t schema = sb_evtype_avro(t);
+  if (s->iface == NULL) {
+    s->iface = avro_generic_class_from_schema(schema);
+    if (s->iface == NULL) {
+      sb_err_set(err, SB_EINTERNAL, "avro: %s", avro_strerror());
+      return NULL;
+    }
+    s->tenant_ix = field_ix(schema, "tenant_id");
+    s->event_ix = field_ix(schema, "event_id");
+    s->time_ix = field_ix(schema, "occurred_at");
+    s->subject_ix = field_ix(schema, sb_evtype_subject(t));
+  }
+  int *have = dec ? &s->have_dec : &s->have_enc;
+  avro_value_t *v = dec ? &s->dec : &s->enc;
+  if (!*have) {
+    if (avro_generic_value_new(s->iface, v) != 0) {
+      sb_err_set(err, SB_ENOMEM, "avro: %s", avro_strerror());
+      return NULL;
+    }
+    *have = 1;
+  }
+  return s;
+}
+
+/* ---- JSON -> Avro ----------------------------------------------------- */
+
+typedef struct {
+  const sb_evtype_t *type;
+  sb_err_t *err;
+  char epath[512]; /* where, as the producer wrote it: "data.tags[2]" */
+  char apath[256]; /* the schema path, for sb_evtype_attr: "tags" */
+} walk_t;
+
+static int fail(walk_t *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int fail(walk_t *w, const char *fmt, ...) {
+  char why[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  return sb_err_set(w->err, SB_EVALIDATE, "%s: %s", w->epath, why);
+}
+
+static size_t push(char *buf, size_t sz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static size_t push(char *buf, size_t sz, const char *fmt, ...) {
+  size_t old = strlen(buf);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf + old, sz - old, fmt, ap);
+  va_end(ap);
+  return old;
+}
+
+static const char *json_kind(const cJSON *j) {
+  if (cJSON_IsString(j))
+    return "a string";
+  if (cJSON_IsNumber(j))
+    return "a number";
+  if (cJSON_IsBool(j))
+    return "a boolean";
+  if (cJSON_IsNull(j))
+    return "null";
+  if (cJSON_IsArray(j))
+    return "an array";
+  return "an object";
+}
+
+/* Counts the code points of valid UTF-8; -1 when invalid. */
+static long utf8_len(const unsigned char *s, size_t n) {
+  long count = 0;
+  for (size_t i = 0; i < n; count++) {
+    unsigned char b = s[i];
+    size_t k = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3
+                            : (b >> 3) == 30 ? 4 : 0;
+    if (k == 0 || i + k > n)
+      return -1;
+    for (size_t j = 1; j < k; j++)
+      if ((s[i + j] & 0xC0) != 0x80)
+        return -1;
+    if (b == 0)
+      return -1; /* no NUL inside Avro strings we hand to C */
+    i += k;
+  }
+  return count;
+}
+
+static int want_int(walk_t *w, const cJSON *j, double lo, double hi,
+                    int64_t *out) {
+  if (!cJSON_IsNumber(j))
+    return fail(w, "expected an integer, got %s", json_kind(j));
+  double d = j->valuedouble;
+  if (d != floor(d) || !isfinite(d))
+    return fail(w, "expected an integer, got %g", d);
+  if (d < lo || d > hi)
+    return fail(w, "%.0f is out of range [%.0f, %.0f]", d, lo, hi);
+  *out = (int64_t)d;
+  return 0;
+}
+
+static int from_json(walk_t *w, avro_value_t *v, avro_schema_t s,
+                     const cJSON *j, const sb_fieldattr_t *attr);
+
+static int null_branch(avro_schema_t u) {
+  for (size_t i = 0; i < avro_schema_union_size(u); i++)
+    if (is_avro_null(avro_schema_union_branch(u, (int)i)))
+      return (int)i;
+  return -1;
+}
+
+static int record_from_json(walk_t *w, avro_value_t *v, avro_schema_t s,
+                            const cJSON *j) {
+  if (!cJSON_IsObject(j))
+    return fail(w, "expected an object, got %s", json_kind(j));
+  size_t n = avro_schema_record_size(s);
+  for (size_t i = 0; i < n; i++) {
+    const char *name = avro_schema_record_field_name(s, (int)i);
+    avro_schema_t fs = avro_schema_record_field_get_by_index(s, (int)i);
+    avro_value_t fv;
+    avro_value_get_by_index(v, i, &fv, NULL);
+    size_t e = push(w->epath, sizeof w->epath, ".%s", name);
+    size_t a = push(w->apath, sizeof w->apath, "%s%s", *w->apath ? "." : "",
+                    name);
+    int rc = from_json(w, &fv, fs, cJSON_GetObjectItemCaseSensitive(j, name),
+                       sb_evtype_attr(w->type, w->apath));
+    w->epath[e] = '\0';
+    w->apath[a] = '\0';
+    if (rc != 0)
+      return rc;
+  }
+  const cJSON *k;
+  cJSON_ArrayForEach(k, j) {
+    if (avro_schema_record_field_get_index(s, k->string) < 0) {
+      push(w->epath, sizeof w->epath, ".%s", k->string);
+      return fail(w, "unknown field");
+    }
+  }
+  return 0;
+}
+
+static int from_json(walk_t *w, avro_value_t *v, avro_schema_t s,
+                     const cJSON *j, const sb_fieldattr_t *attr) {
+  if (j == NULL && !is_avro_union(s))
+    return fail(w, "missing required field");
+  switch (avro_typeof(s)) {
+  case AVRO_STRING: {
+    if (!cJSON_IsString(j))
+      return fail(w, "expected a string, got %s", json_kind(j));
+    size_t n = strlen(j->valuestring);
+    long cps = utf8_len((const unsigned char *)j->valuestring, n);
+    long max = attr && attr->max_length ? attr->max_length : DEFAULT_MAX_STRING;
+    if (cps < 0)
+      return fail(w, "not valid UTF-8");
+    if (cps > max)
+      return fail(w, "longer than %ld characters (%ld)", max, cps);
+    avro_value_set_string_len(v, j->valuestring, n + 1);
+    return 0;
+  }
+  case AVRO_INT64: {
+    int64_t x;
+    if (attr && attr->timestamp_micros) {
+      char why[160];
+      if (!cJSON_IsString(j))
+        return fail(w, "expected an RFC 3339 timestamp string, got %s",
+                    json_kind(j));
+      if (sb_time_parse(j->valuestring, &x, why, sizeof why) != 0)
+        return fail(w, "%s", why);
+    } else if (want_int(w, j, -MAX_SAFE_INT, MAX_SAFE_INT, &x) != 0) {
+      return SB_EVALIDATE;
+    }
+    avro_value_set_long(v, x);
+    return 0;
+  }
+  case AVRO_INT32: {
+    int64_t x;
+    if (want_int(w, j, -2147483648.0, 2147483647.0, &x) != 0)
+      return SB_EVALIDATE;
+    avro_value_set_int(v, (int32_t)x);
+    return 0;
+  }
+  case AVRO_DOUBLE:
+  case AVRO_FLOAT:
+    if (!cJSON_IsNumber(j))
+      return fail(w, "expected a number, got %s", json_kind(j));
+    if (avro_typeof(s) == AVRO_DOUBLE)
+      avro_value_set_double(v, j->valuedouble);
+    else
+      avro_value_set_float(v, (float)j->valuedouble);
+    return 0;
+  case AVRO_BOOLEAN:
+    if (!cJSON_IsBool(j))
+      return fail(w, "expected true or false, got %s", json_kind(j));
+    avro_value_set_boolean(v, cJSON_IsTrue(j));
+    return 0;
+  case AVRO_NULL:
+    if (!cJSON_IsNull(j))
+      return fail(w, "expected null, got %s", json_kind(j));
+    avro_value_set_null(v);
+    return 0;
+  case AVRO_ENUM: {
+    if (!cJSON_IsString(j))
+      return fail(w, "expected a string, got %s", json_kind(j));
+    int ix = avro_schema_enum_get_by_name(s, j->valuestring);
+    if (ix < 0) {
+      char list[512] = "";
+      int n = avro_schema_enum_number_of_symbols(s);
+      for (int i = 0; i < n; i++)
+        push(list, sizeof list, "%s%s", i ? ", " : "", avro_schema_enum_get(s, i));
+      return fail(w, "'%.64s' is not one of %s", j->valuestring, list);
+    }
+    avro_value_set_enum(v, ix);
+    return 0;
+  }
+  case AVRO_RECORD:
+    return record_from_json(w, v, s, j);
+  case AVRO_UNION: {
+    int nb = null_branch(s);
+    avro_value_t branch;
+    if (j == NULL || cJSON_IsNull(j)) {
+      if (nb < 0)
+        return fail(w, j ? "must not be null" : "missing required field");
+      avro_value_set_branch(v, nb, &branch);
+      avro_value_set_null(&branch);
+      return 0;
+    }
+    if (avro_schema_union_size(s) != 2 || nb < 0)
+      return fail(w, "unsupported union in schema");
+    int other = 1 - nb;
+    avro_value_set_branch(v, other, &branch);
+    return from_json(w, &branch, avro_schema_union_branch(s, other), j, attr);
+  }
+  case AVRO_ARRAY: {
+    if (!cJSON_IsArray(j))
+      return fail(w, "expected an array, got %s", json_kind(j));
+    int n = cJSON_GetArraySize(j);
+    int max = attr && attr->max_items ? attr->max_items : DEFAULT_MAX_ITEMS;
+    if (n > max)
+      return fail(w, "more than %d items (%d)", max, n);
+    avro_schema_t items = avro_schema_array_items(s);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+      avro_value_t iv;
+      avro_value_append(v, &iv, NULL);
+      size_t e = push(w->epath, sizeof w->epath, "[%d]", i++);
+      int rc = from_json(w, &iv, items, it, attr);
+      w->epath[e] = '\0';
+      if (rc != 0)
+        return rc;
+    }
+    return 0;
+  }
+  case AVRO_MAP: {
+    if (!cJSON_IsObject(j))
+      return fail(w, "expected an object, got %s", json_kind(j));
+    avro_schema_t values = avro_schema_map_values(s);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+      avro_value_t iv;
+      avro_value_add(v, it->string, &iv, NULL, NULL);
+      size_t e = push(w->epath, sizeof w->epath, ".%s", it->string);
+      int rc = from_json(w, &iv, values, it, attr);
+      w->epath[e] = '\0';
+      if (rc != 0)
+        return rc;
+    }
+    return 0;
+  }
+  default:
+    return fail(w, "unsupported schema type");
+  }
+}
+
+static const char *envelope_attr(const char *field) {
+  for (size_t i = 0; i < SB_ARRAY_LEN(envelope); i++)
+    if (strcmp(envelope[i].field, field) == 0)
+      return envelope[i].attr;
+  return NULL;
+}
+
+/* The actor extensions (actoruserid, ...) gathered into an object shaped
+ * like the Actor record, or NULL when none is present. */
+static cJSON *actor_object(const cJSON *ce, avro_schema_t actor) {
+  avro_schema_t rec = actor;
+  if (is_avro_union(actor)) {
+    int nb = null_branch(actor);
+    rec = avro_schema_union_branch(actor, nb == 0 ? 1 : 0);
+  }
+  cJSON *o = NULL;
+  for (size_t i = 0; i < avro_schema_record_size(rec); i++) {
+    const char *name = avro_schema_record_field_name(rec, (int)i);
+    char attr[64] = "actor";
+    for (const char *p = name; *p; p++)
+      if (*p != '_')
+        push(attr, sizeof attr, "%c", *p);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ce, attr);
+    if (v == NULL)
+      continue;
+    if (o == NULL)
+      o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, name, cJSON_Duplicate(v, 1));
+  }
+  return o;
+}
+
+static int tenant_ok(const char *t) {
+  size_t n = strlen(t);
+  if (n == 0 || n > 64)
+    return 0;
+  for (const char *p = t; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+      return 0;
+  return 1;
+}
+
+static int encode(sb_codec_t *c, const sb_evtype_t *t, avro_value_t *v,
+                  sb_record_t *out, sb_err_t *err) {
+  size_t size = 0;
+  if (avro_value_sizeof(v, &size) != 0)
+    return sb_err_set(err, SB_EINTERNAL, "avro: %s", avro_strerror());
+  out->value = malloc(SB_WIRE_HEADER + size);
+  if (out->value == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  uint32_t id = (uint32_t)sb_evtype_id(t);
+  out->value[0] = 0;
+  out->value[1] = (unsigned char)(id >> 24);
+  out->value[2] = (unsigned char)(id >> 16);
+  out->value[3] = (unsigned char)(id >> 8);
+  out->value[4] = (unsigned char)id;
+  avro_writer_t wr =
+      avro_writer_memory((const char *)out->value + SB_WIRE_HEADER, (int64_t)size);
+  int rc = avro_value_write(wr, v);
+  avro_writer_free(wr);
+  if (rc != 0) {
+    free(out->value);
+    out->value = NULL;
+    return sb_err_set(err, SB_EINTERNAL, "avro: %s", avro_strerror());
+  }
+  out->value_len = SB_WIRE_HEADER + size;
+  (void)c;
+  return 0;
+}
+
+int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
+                     sb_record_t *out, sb_err_t *err) {
+  memset(out, 0, sizeof *out);
+  walk_t w = {.err = err};
+  cJSON *actor = NULL, *gen_id = NULL;
+  int rc = 0;
+  if (!cJSON_IsObject(ce))
+    return sb_err_set(err, SB_EVALIDATE, "event: expected a JSON object");
+  const cJSON *k;
+  cJSON_ArrayForEach(k, ce) {
+    int known = 0;
+    for (size_t i = 0; i < SB_ARRAY_LEN(known_attrs) && !known; i++)
+      known = strcmp(k->string, known_attrs[i]) == 0;
+    if (!known)
+      return sb_err_set(err, SB_EVALIDATE, "%s: unknown attribute", k->string);
+  }
+  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(ce, "specversion");
+  if (!cJSON_IsString(spec) || strcmp(spec->valuestring, "1.0") != 0)
+    return sb_err_set(err, SB_EVALIDATE,
+                      "specversion: must be \"1.0\" (CloudEvents 1.0)");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(ce, "type");
+  if (!cJSON_IsString(type))
+    return sb_err_set(err, SB_EVALIDATE, "type: missing required attribute");
+  const sb_evtype_t *t = sb_schemas_by_type(c->schemas, type->valuestring);
+  if (t == NULL)
+    return sb_err_set(err, SB_EVALIDATE, "type: unknown event type '%.64s'",
+                      type->valuestring);
+  const cJSON *dct = cJSON_GetObjectItemCaseSensitive(ce, "datacontenttype");
+  if (dct && !(cJSON_IsString(dct) &&
+               strcmp(dct->valuestring, "application/json") == 0))
+    return sb_err_set(err, SB_EVALIDATE,
+                      "datacontenttype: only application/json is accepted");
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(ce, "data");
+  if (data != NULL && !cJSON_IsObject(data))
+    return sb_err_set(err, SB_EVALIDATE, "data: expected an object, got %s",
+                      json_kind(data));
+  const cJSON *subject = cJSON_GetObjectItemCaseSensitive(ce, "subject");
+  const char *subj_field = sb_evtype_subject(t);
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(ce, "id");
+  if (id == NULL && (flags & SB_CE_GENERATE_ID)) {
+    char ulid[SB_ULID_LEN + 1];
+    if (sb_ulid_new(ulid, err) != 0)
+      return err->code;
+    id = gen_id = cJSON_CreateString(ulid);
+  }
+  if (cJSON_IsString(id) && !sb_ulid_valid(id->valuestring, strlen(id->valuestring))) {
+    rc = sb_err_set(err, SB_EVALIDATE,
+                    "id: '%.40s' is not a ULID (26 Crockford base32 "
+                    "characters)", id->valuestring);
+    goto out;
+  }
+  const cJSON *tenant = cJSON_GetObjectItemCaseSensitive(ce, "tenantid");
+  if (cJSON_IsString(tenant) && !tenant_ok(tenant->valuestring)) {
+    rc = sb_err_set(err, SB_EVALIDATE,
+                    "tenantid: must be 1 to 64 of A-Z a-z 0-9 . _ -");
+    goto out;
+  }
+
+  slot_t *sl = slot_of(c, t, 0, err);
+  if (sl == NULL) {
+    rc = err->code;
+    goto out;
+  }
+  avro_value_t *rec = &sl->enc;
+  avro_value_reset(rec);
+  avro_schema_t s = sb_evtype_avro(t);
+  w.type = t;
+  size_t n = avro_schema_record_size(s);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const char *name = avro_schema_record_field_name(s, (int)i);
+    avro_schema_t fs = avro_schema_record_field_get_by_index(s, (int)i);
+    avro_value_t fv;
+    avro_value_get_by_index(rec, i, &fv, NULL);
+    const cJSON *j;
+    const char *attr = envelope_attr(name);
+    if (attr != NULL) {
+      j = strcmp(attr, "id") == 0 ? id : cJSON_GetObjectItemCaseSensitive(ce, attr);
+      snprintf(w.epath, sizeof w.epath, "%s", attr);
+    } else if (strcmp(name, "actor") == 0) {
+      actor = actor_object(ce, fs);
+      j = actor;
+      snprintf(w.epath, sizeof w.epath, "actor");
+    } else if (strcmp(name, subj_field) == 0) {
+      const cJSON *dup = data ? cJSON_GetObjectItemCaseSensitive(data, name) : NULL;
+      if (dup && !(cJSON_IsString(dup) && cJSON_IsString(subject) &&
+                   strcmp(dup->valuestring, subject->valuestring) == 0)) {
+        rc = sb_err_set(err, SB_EVALIDATE,
+                        "data.%s: differs from the subject attribute", name);
+        break;
+      }
+      j = subject;
+      snprintf(w.epath, sizeof w.epath, "subject");
+    } else {
+      j = data ? cJSON_GetObjectItemCaseSensitive(data, name) : NULL;
+      snprintf(w.epath, sizeof w.epath, "data.%s", name);
+    }
+    snprintf(w.apath, sizeof w.apath, "%s", name);
+    if (j == NULL && attr != NULL && !is_avro_union(fs)) {
+      rc = sb_err_set(err, SB_EVALIDATE, "%s: missing required attribute", attr);
+      break;
+    }
+    rc = from_json(&w, &fv, fs, j, sb_evtype_attr(t, name));
+  }
+  if (rc != 0)
+    goto out;
+  /* data may only hold the domain fields */
+  const cJSON *dk;
+  cJSON_ArrayForEach(dk, data) {
+    int ix = avro_schema_record_field_get_index(s, dk->string);
+    if (ix < 0 || envelope_attr(dk->string) || strcmp(dk->string, "actor") == 0) {
+      rc = sb_err_set(err, SB_EVALIDATE, "data.%s: unknown field", dk->string);
+      goto out;
+    }
+  }
+  if (strlen(subject->valuestring) == 0) {
+    rc = sb_err_set(err, SB_EVALIDATE, "subject: must not be empty");
+    goto out;
+  }
+  if ((rc = encode(c, t, rec, out, err)) != 0)
+    goto out;
+  size_t kl = strlen(tenant->valuestring) + 1 + strlen(subject->valuestring);
+  out->key = malloc(kl + 1);
+  if (out->key == NULL) {
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    goto out;
+  }
+  snprintf(out->key, kl + 1, "%s:%s", tenant->valuestring, subject->valuestring);
+  out->key_len = kl;
+  out->type = t;
+  snprintf(out->event_id, sizeof out->event_id, "%s", id->valuestring);
+  sb_time_parse(cJSON_GetObjectItemCaseSensitive(ce, "time")->valuestring,
+                &out->occurred_at, w.epath, sizeof w.epath);
+out:
+  if (rc != 0)
+    sb_record_clear(out);
+  cJSON_Delete(actor);
+  cJSON_Delete(gen_id);
+  return rc;
+}
+
+void sb_record_clear(sb_record_t *r) {
+  if (r == NULL)
+    return;
+  free(r->key);
+  free(r->value);
+  memset(r, 0, sizeof *r);
+}
+
+/* ---- Avro -> event, Avro -> JSON ------------------------------------ */
+
+int sb_wire_schema_id(const void *value, size_t len) {
+  const unsigned char *b = value;
+  if (len < SB_WIRE_HEADER || b[0] != 0)
+    return -1;
+  uint32_t id = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 |
+                (uint32_t)b[3] << 8 | b[4];
+  return id > 0x7fffffff ? -1 : (int)id;
+}
+
+static const char *get_str(avro_value_t *rec, int ix) {
+  avro_value_t f;
+  const char *s = NULL;
+  size_t n;
+  if (ix < 0 || avro_value_get_by_index(rec, (size_t)ix, &f, NULL) != 0 ||
+      avro_value_get_string(&f, &s, &n) != 0)
+    return NULL;
+  return s;
+}
+
+int sb_codec_decode(sb_codec_t *c, const void *value, size_t len,
+                    sb_event_t *ev, sb_err_t *err) {
+  memset(ev, 0, sizeof *ev);
+  if (len < SB_WIRE_HEADER || ((const unsigned char *)value)[0] != 0)
+    return sb_err_set(err, SB_EDECODE,
+                      "not in the Confluent wire format (%zu bytes, first byte "
+                      "0x%02x)",
+                      len, len ? ((const unsigned char *)value)[0] : 0);
+  int id = sb_wire_schema_id(value, len);
+  const sb_evtype_t *t = id < 0 ? NULL : sb_schemas_by_id(c->schemas, id);
+  if (t == NULL)
+    return sb_err_set(err, SB_EDECODE, "unknown schema id %d", id);
+  slot_t *sl = slot_of(c, t, 1, err);
+  if (sl == NULL)
+    return err->code;
+  avro_value_reset(&sl->dec);
+  avro_reader_t rd = avro_reader_memory((const char *)value + SB_WIRE_HEADER,
+                                        (int64_t)(len - SB_WIRE_HEADER));
+  int rc = avro_value_read(rd, &sl->dec);
+  char extra; /* avro_reader_is_eof does not work on memory readers */
+  int eof = rc != 0 || avro_read(rd, &extra, 1) != 0;
+  avro_reader_free(rd);
+  if (rc != 0)
+    return sb_err_set(err, SB_EDECODE,
+                      "malformed or truncated Avro for schema id %d (%s)", id,
+                      sb_evtype_name(t));
+  if (!eof)
+    return sb_err_set(err, SB_EDECODE,
+                      "trailing bytes after the Avro record of schema id %d", id);
+  ev->type = t;
+  ev->avro = &sl->dec;
+  ev->tenant_id = get_str(&sl->dec, sl->tenant_ix);
+  ev->event_id = get_str(&sl->dec, sl->event_ix);
+  ev->subject = get_str(&sl->dec, sl->subject_ix);
+  avro_value_t f;
+  if (ev->tenant_id == NULL || ev->event_id == NULL || ev->subject == NULL ||
+      avro_value_get_by_index(&sl->dec, (size_t)sl->time_ix, &f, NULL) != 0 ||
+      avro_value_get_long(&f, &ev->occurred_at) != 0) {
+    memset(ev, 0, sizeof *ev);
+    return sb_err_set(err, SB_EDECODE, "record of schema id %d lacks the "
+                                       "envelope", id);
+  }
+  return 0;
+}
+
+static cJSON *to_json(const sb_evtype_t *t, avro_value_t *v, const char *apath);
+
+static cJSON *record_to_json(const sb_evtype_t *t, avro_value_t *v,
+                             const char *apath) {
+  cJSON *o = cJSON_CreateObject();
+  size_t n = 0;
+  avro_value_get_size(v, &n);
+  for (size_t i = 0; i < n; i++) {
+    avro_value_t f;
+    const char *name;
+    avro_value_get_by_index(v, i, &f, &name);
+    char path[256];
+    snprintf(path, sizeof path, "%s%s%s", apath, *apath ? "." : "", name);
+    cJSON *j = to_json(t, &f, path);
+    if (cJSON_IsNull(j)) /* absent optional fields stay absent */
+      cJSON_Delete(j);
+    else
+      cJSON_AddItemToObject(o, name, j);
+  }
+  return o;
+}
+
+static cJSON *to_json(const sb_evtype_t *t, avro_value_t *v, const char *apath) {
+  const sb_fieldattr_t *attr = sb_evtype_attr(t, apath);
+  switch (avro_value_get_type(v)) {
+  case AVRO_STRING: {
+    const char *s;
+    size_t n;
+    avro_value_get_string(v, &s, &n);
+    return cJSON_CreateString(s);
+  }
+  case AVRO_INT64: {
+    int64_t x;
+    avro_value_get_long(v, &x);
+    if (attr && attr->timestamp_micros) {
+      char ts[40];
+      sb_time_format(x, ts, sizeof ts);
+      return cJSON_CreateString(ts);
+    }
+    return cJSON_CreateNumber((double)x);
+  }
+  case AVRO_INT32: {
+    int32_t x;
+    avro_value_get_int(v, &x);
+    return cJSON_CreateNumber(x);
+  }
+  case AVRO_DOUBLE: {
+    double x;
+    avro_value_get_double(v, &x);
+    return cJSON_CreateNumber(x);
+  }
+  case AVRO_FLOAT: {
+    float x;
+    avro_value_get_float(v, &x);
+    return cJSON_CreateNumber(x);
+  }
+  case AVRO_BOOLEAN: {
+    int x;
+    avro_value_get_boolean(v, &x);
+    return cJSON_CreateBool(x);
+  }
+  case AVRO_NULL:
+    return cJSON_CreateNull();
+  case AVRO_ENUM: {
+    int x;
+    avro_value_get_enum(v, &x);
+    avro_schema_t s = avro_value_get_schema(v);
+    return cJSON_CreateString(avro_schema_enum_get(s, x));
+  }
+  case AVRO_RECORD:
+    return record_to_json(t, v, apath);
+  case AVRO_UNION: {
+    avro_value_t b;
+    avro_value_get_current_branch(v, &b);
+    return to_json(t, &b, apath);
+  }
+  case AVRO_ARRAY: {
+    cJSON *a = cJSON_CreateArray();
+    size_t n = 0;
+    avro_value_get_size(v, &n);
+    for (size_t i = 0; i < n; i++) {
+      avro_value_t it;
+      avro_value_get_by_index(v, i, &it, NULL);
+      cJSON_AddItemToArray(a, to_json(t, &it, apath));
+    }
+    return a;
+  }
+  case AVRO_MAP: {
+    cJSON *o = cJSON_CreateObject();
+    size_t n = 0;
+    avro_value_get_size(v, &n);
+    for (size_t i = 0; i < n; i++) {
+      avro_value_t it;
+      const char *k;
+      avro_value_get_by_index(v, i, &it, &k);
+      cJSON_AddItemToObject(o, k, to_json(t, &it, apath));
+    }
+    return o;
+  }
+  default:
+    return cJSON_CreateNull();
+  }
+}
+
+int sb_codec_to_ce(sb_codec_t *c, const sb_event_t *ev, cJSON **out,
+                   sb_err_t *err) {
+  (void)c;
+  *out = NULL;
+  const sb_evtype_t *t = ev->type;
+  avro_value_t *rec = ev->avro;
+  cJSON *data = record_to_json(t, rec, "");
+  cJSON *o = cJSON_CreateObject();
+  if (data == NULL || o == NULL) {
+    cJSON_Delete(data);
+    cJSON_Delete(o);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  char ts[40];
+  sb_time_format(ev->occurred_at, ts, sizeof ts);
+  cJSON_AddStringToObject(o, "specversion", "1.0");
+  cJSON_AddStringToObject(o, "id", ev->event_id);
+  cJSON_AddStringToObject(o, "type", sb_evtype_name(t));
+  const cJSON *src = cJSON_GetObjectItemCaseSensitive(data, "source");
+  if (cJSON_IsString(src))
+    cJSON_AddStringToObject(o, "source", src->valuestring);
+  cJSON_AddStringToObject(o, "subject", ev->subject);
+  cJSON_AddStringToObject(o, "time", ts);
+  cJSON_AddStringToObject(o, "tenantid", ev->tenant_id);
+  for (size_t i = 0; i < SB_ARRAY_LEN(envelope); i++) {
+    cJSON *x = cJSON_DetachItemFromObjectCaseSensitive(data, envelope[i].field);
+    if (x && strcmp(envelope[i].attr, "tenantid") != 0 &&
+        strcmp(envelope[i].attr, "id") != 0 && strcmp(envelope[i].attr, "time") != 0 &&
+        strcmp(envelope[i].attr, "source") != 0)
+      cJSON_AddItemToObject(o, envelope[i].attr, x);
+    else
+      cJSON_Delete(x);
+  }
+  cJSON *actor = cJSON_DetachItemFromObjectCaseSensitive(data, "actor");
+  const cJSON *a;
+  cJSON_ArrayForEach(a, actor) {
+    char attr[64] = "actor";
+    for (const char *p = a->string; *p; p++)
+      if (*p != '_')
+        push(attr, sizeof attr, "%c", *p);
+    cJSON_AddItemToObject(o, attr, cJSON_Duplicate(a, 1));
+  }
+  cJSON_Delete(actor);
+  cJSON_DeleteItemFromObjectCaseSensitive(data, sb_evtype_subject(t));
+  cJSON_AddItemToObject(o, "data", data);
+  *out = o;
+  return 0;
+}

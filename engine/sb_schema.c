@@ -1,0 +1,262 @@
+#include "sb_schema.h"
+
+#include "sb_topics.h"
+#include "sb_util.h"
+
+#include <avro.h>
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const sb_file_t sb_schema_files[];
+extern const size_t sb_schema_files_n;
+
+struct sb_evtype_s {
+  int id;
+  char *type, *topic, *subject;
+  const char *json; /* borrowed from the compiled-in file */
+  avro_schema_t schema;
+  sb_fieldattr_t *attrs;
+  size_t nattrs;
+};
+
+struct sb_schemas_s {
+  sb_evtype_t *types;
+  size_t n;
+};
+
+static const sb_file_t *find_file(const char *name) {
+  for (size_t i = 0; i < sb_schema_files_n; i++)
+    if (strcmp(sb_schema_files[i].name, name) == 0)
+      return &sb_schema_files[i];
+  return NULL;
+}
+
+static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
+                    bool ts, sb_err_t *err) {
+  sb_fieldattr_t *a = realloc(t->attrs, (t->nattrs + 1) * sizeof *a);
+  if (a == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  t->attrs = a;
+  a = &t->attrs[t->nattrs];
+  memset(a, 0, sizeof *a);
+  if ((a->path = strdup(path)) == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  t->nattrs++;
+  const cJSON *v;
+  if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.maxLength")) &&
+      cJSON_IsNumber(v))
+    a->max_length = v->valueint;
+  if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.maxItems")) &&
+      cJSON_IsNumber(v))
+    a->max_items = v->valueint;
+  a->pii = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(field, "sb.pii"));
+  a->timestamp_micros = ts;
+  return 0;
+}
+
+/* Unwraps ["null", T] to T. */
+static const cJSON *non_null(const cJSON *type) {
+  if (!cJSON_IsArray(type))
+    return type;
+  const cJSON *b;
+  cJSON_ArrayForEach(b, type) if (!(cJSON_IsString(b) &&
+                                    strcmp(b->valuestring, "null") == 0)) return b;
+  return type;
+}
+
+/* Records the attributes of every field of a record, recursing into nested
+ * records. */
+static int walk_fields(sb_evtype_t *t, const cJSON *record, const char *prefix,
+                       sb_err_t *err) {
+  const cJSON *fields = cJSON_GetObjectItemCaseSensitive(record, "fields");
+  const cJSON *f;
+  cJSON_ArrayForEach(f, fields) {
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+    if (!cJSON_IsString(name))
+      continue;
+    char path[256];
+    if (sb_fmt(path, sizeof path, err, "%s%s%s", prefix, *prefix ? "." : "",
+               name->valuestring) != 0)
+      return SB_EINVAL;
+    const cJSON *type = non_null(cJSON_GetObjectItemCaseSensitive(f, "type"));
+    const cJSON *logical = cJSON_IsObject(type)
+                               ? cJSON_GetObjectItemCaseSensitive(type, "logicalType")
+                               : NULL;
+    bool ts = cJSON_IsString(logical) &&
+              strcmp(logical->valuestring, "timestamp-micros") == 0;
+    if (add_attr(t, path, f, ts, err) != 0)
+      return SB_ENOMEM;
+    const cJSON *kind = cJSON_IsObject(type)
+                            ? cJSON_GetObjectItemCaseSensitive(type, "type")
+                            : NULL;
+    if (cJSON_IsString(kind) && strcmp(kind->valuestring, "record") == 0 &&
+        walk_fields(t, type, path, err) != 0)
+      return SB_EINVAL;
+  }
+  return 0;
+}
+
+static const char *str_attr(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int load_type(sb_evtype_t *t, int id, const char *type, const char *file,
+                     sb_err_t *err) {
+  const sb_file_t *f = find_file(file);
+  if (f == NULL)
+    return sb_err_set(err, SB_ENOENT, "schemas: manifest names %s, which is "
+                                      "missing", file);
+  t->id = id;
+  t->json = f->data;
+  if (avro_schema_from_json_length(f->data, f->len, &t->schema) != 0)
+    return sb_err_set(err, SB_EINVAL, "schemas: %s: %s", file, avro_strerror());
+  cJSON *root = cJSON_ParseWithLength(f->data, f->len);
+  if (root == NULL)
+    return sb_err_set(err, SB_EINVAL, "schemas: %s is not JSON", file);
+  int rc = 0;
+  const char *sbtype = str_attr(root, "sb.type");
+  const char *topic = str_attr(root, "sb.topic");
+  const char *subject = str_attr(root, "sb.subject");
+  if (sbtype == NULL || strcmp(sbtype, type) != 0) {
+    rc = sb_err_set(err, SB_EINVAL, "schemas: %s: sb.type is not '%s'", file,
+                    type);
+    goto out;
+  }
+  int known_topic = 0;
+  for (size_t i = 0; topic && i < sb_topics_n; i++)
+    known_topic |= strcmp(topic, sb_topics[i]) == 0;
+  if (!known_topic || subject == NULL) {
+    rc = sb_err_set(err, SB_EINVAL, "schemas: %s: needs a known sb.topic and "
+                                    "an sb.subject", file);
+    goto out;
+  }
+  avro_schema_t sf = avro_schema_record_field_get(t->schema, subject);
+  if (sf == NULL || !is_avro_string(sf)) {
+    rc = sb_err_set(err, SB_EINVAL, "schemas: %s: sb.subject '%s' is not a "
+                                    "required string field", file, subject);
+    goto out;
+  }
+  t->type = strdup(type);
+  t->topic = strdup(topic);
+  t->subject = strdup(subject);
+  if (!t->type || !t->topic || !t->subject) {
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    goto out;
+  }
+  rc = walk_fields(t, root, "", err);
+out:
+  cJSON_Delete(root);
+  return rc;
+}
+
+int sb_schemas_load(sb_schemas_t **out, sb_err_t *err) {
+  *out = NULL;
+  const sb_file_t *manifest = find_file("manifest.tsv");
+  if (manifest == NULL)
+    return sb_err_set(err, SB_ENOENT, "schemas: manifest.tsv is missing");
+  sb_schemas_t *s = calloc(1, sizeof *s);
+  char *text = strdup(manifest->data);
+  int rc = 0;
+  if (s == NULL || text == NULL) {
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    goto fail;
+  }
+  char *save = NULL;
+  int lineno = 0;
+  for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    lineno++;
+    if (lineno == 1 || *sb_trim(l) == '\0')
+      continue; /* header */
+    char *idtxt = l, *type = strchr(l, '\t'), *file = NULL;
+    if (type)
+      *type++ = '\0', file = strchr(type, '\t');
+    if (file)
+      *file++ = '\0';
+    long long id;
+    if (!type || !file || sb_parse_ll(idtxt, &id) != 0 || id <= 0 ||
+        id > 1000000) {
+      rc = sb_err_set(err, SB_EINVAL, "schemas: manifest.tsv line %d: expected "
+                                      "id<TAB>type<TAB>file", lineno);
+      goto fail;
+    }
+    sb_evtype_t *nt = realloc(s->types, (s->n + 1) * sizeof *nt);
+    if (nt == NULL) {
+      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+      goto fail;
+    }
+    s->types = nt;
+    memset(&s->types[s->n], 0, sizeof s->types[0]);
+    s->n++;
+    if ((rc = load_type(&s->types[s->n - 1], (int)id, type, sb_trim(file),
+                        err)) != 0)
+      goto fail;
+    for (size_t i = 0; i + 1 < s->n; i++)
+      if (s->types[i].id == (int)id) {
+        rc = sb_err_set(err, SB_EINVAL, "schemas: id %lld is used twice", id);
+        goto fail;
+      }
+  }
+  free(text);
+  *out = s;
+  return 0;
+fail:
+  free(text);
+  sb_schemas_free(s);
+  return rc;
+}
+
+void sb_schemas_free(sb_schemas_t *s) {
+  if (s == NULL)
+    return;
+  for (size_t i = 0; i < s->n; i++) {
+    sb_evtype_t *t = &s->types[i];
+    if (t->schema)
+      avro_schema_decref(t->schema);
+    for (size_t k = 0; k < t->nattrs; k++)
+      free(t->attrs[k].path);
+    free(t->attrs);
+    free(t->type);
+    free(t->topic);
+    free(t->subject);
+  }
+  free(s->types);
+  free(s);
+}
+
+size_t sb_schemas_count(const sb_schemas_t *s) { return s->n; }
+
+const sb_evtype_t *sb_schemas_at(const sb_schemas_t *s, size_t i) {
+  return i < s->n ? &s->types[i] : NULL;
+}
+
+const sb_evtype_t *sb_schemas_by_type(const sb_schemas_t *s, const char *type) {
+  const sb_evtype_t *best = NULL;
+  for (size_t i = 0; i < s->n; i++)
+    if (strcmp(s->types[i].type, type) == 0 &&
+        (best == NULL || s->types[i].id > best->id))
+      best = &s->types[i];
+  return best;
+}
+
+const sb_evtype_t *sb_schemas_by_id(const sb_schemas_t *s, int id) {
+  for (size_t i = 0; i < s->n; i++)
+    if (s->types[i].id == id)
+      return &s->types[i];
+  return NULL;
+}
+
+int sb_evtype_id(const sb_evtype_t *t) { return t->id; }
+const char *sb_evtype_name(const sb_evtype_t *t) { return t->type; }
+const char *sb_evtype_topic(const sb_evtype_t *t) { return t->topic; }
+const char *sb_evtype_subject(const sb_evtype_t *t) { return t->subject; }
+const char *sb_evtype_json(const sb_evtype_t *t) { return t->json; }
+void *sb_evtype_avro(const sb_evtype_t *t) { return t->schema; }
+
+const sb_fieldattr_t *sb_evtype_attr(const sb_evtype_t *t, const char *path) {
+  for (size_t i = 0; i < t->nattrs; i++)
+    if (strcmp(t->attrs[i].path, path) == 0)
+      return &t->attrs[i];
+  return NULL;
+}

@@ -1,0 +1,50 @@
+/* The schema registry: every event type's Avro schema, compiled in from
+ * schemas/ with the manifest that fixes each schema's id (the id of the
+ * Confluent wire format; it never changes once released).
+ *
+ * Schemas carry Switchboard's attributes, which Avro ignores: on the record
+ * "sb.type", "sb.topic", "sb.subject" (the field holding the entity id); on
+ * fields "sb.maxLength", "sb.maxItems", "sb.pii". */
+#ifndef SB_SCHEMA_H
+#define SB_SCHEMA_H
+
+#include "sb_err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct sb_schemas_s sb_schemas_t;
+typedef struct sb_evtype_s sb_evtype_t;
+
+/* What Switchboard knows of one field, by its dotted path from the record
+ * ("amount_cents", "actor.ip"). */
+typedef struct sb_fieldattr_s {
+  char *path;
+  int max_length; /* strings: code points; 0 for none given */
+  int max_items;  /* arrays; 0 for none given */
+  bool pii;
+  bool timestamp_micros;
+} sb_fieldattr_t;
+
+/* Loads the compiled-in schemas. *out is owned by the caller. */
+int sb_schemas_load(sb_schemas_t **out, sb_err_t *err);
+void sb_schemas_free(sb_schemas_t *s);
+
+size_t sb_schemas_count(const sb_schemas_t *s);
+const sb_evtype_t *sb_schemas_at(const sb_schemas_t *s, size_t i);
+/* The newest schema of an event type, or NULL. */
+const sb_evtype_t *sb_schemas_by_type(const sb_schemas_t *s, const char *type);
+/* The schema with a wire id, or NULL. */
+const sb_evtype_t *sb_schemas_by_id(const sb_schemas_t *s, int id);
+
+int sb_evtype_id(const sb_evtype_t *t);
+const char *sb_evtype_name(const sb_evtype_t *t);    /* "lead.created" */
+const char *sb_evtype_topic(const sb_evtype_t *t);   /* "sb.leads" */
+const char *sb_evtype_subject(const sb_evtype_t *t); /* "lead_id" */
+const char *sb_evtype_json(const sb_evtype_t *t);    /* the .avsc text */
+/* The attributes of a field path, or NULL. */
+const sb_fieldattr_t *sb_evtype_attr(const sb_evtype_t *t, const char *path);
+/* The avro_schema_t (as void *: only the codec includes avro.h). */
+void *sb_evtype_avro(const sb_evtype_t *t);
+
+#endif
