@@ -313,6 +313,8 @@ static int from_json(walk_t *w, avro_value_t *v, avro_schema_t s,
   }
   case AVRO_RECORD:
     return record_from_json(w, v, s, j);
+  case AVRO_LINK: /* a later use of a named type within the schema */
+    return from_json(w, v, avro_schema_link_target(s), j, attr);
   case AVRO_UNION: {
     int nb = null_branch(s);
     avro_value_t branch;
@@ -642,6 +644,8 @@ int sb_codec_decode(sb_codec_t *c, const void *value, size_t len,
                       "trailing bytes after the Avro record of schema id %d", id);
   ev->type = t;
   ev->avro = &sl->dec;
+  ev->value = value;
+  ev->value_len = len;
   ev->tenant_id = get_str(&sl->dec, sl->tenant_ix);
   ev->event_id = get_str(&sl->dec, sl->event_ix);
   ev->subject = get_str(&sl->dec, sl->subject_ix);
@@ -807,4 +811,40 @@ int sb_codec_to_ce(sb_codec_t *c, const sb_event_t *ev, cJSON **out,
   cJSON_AddItemToObject(o, "data", data);
   *out = o;
   return 0;
+}
+
+const char *sb_event_str(const sb_event_t *ev, const char *path) {
+  avro_value_t cur = *(avro_value_t *)ev->avro;
+  char part[128];
+  for (const char *p = path; *p;) {
+    size_t n = strcspn(p, ".");
+    if (n >= sizeof part)
+      return NULL;
+    memcpy(part, p, n);
+    part[n] = '\0';
+    p += n + (p[n] == '.');
+    if (avro_value_get_type(&cur) == AVRO_UNION) {
+      avro_value_t b;
+      if (avro_value_get_current_branch(&cur, &b) != 0)
+        return NULL;
+      cur = b;
+    }
+    avro_value_t child;
+    if (avro_value_get_type(&cur) != AVRO_RECORD ||
+        avro_value_get_by_name(&cur, part, &child, NULL) != 0)
+      return NULL;
+    cur = child;
+  }
+  if (avro_value_get_type(&cur) == AVRO_UNION) {
+    avro_value_t b;
+    if (avro_value_get_current_branch(&cur, &b) != 0)
+      return NULL;
+    cur = b;
+  }
+  const char *s = NULL;
+  size_t n;
+  if (avro_value_get_type(&cur) != AVRO_STRING ||
+      avro_value_get_string(&cur, &s, &n) != 0)
+    return NULL;
+  return s;
 }

@@ -55,6 +55,12 @@ typedef struct sb_event_s {
   const char *subject;
   int64_t occurred_at;
   void *avro; /* avro_value_t * of the record */
+  const void *value; /* the framed bytes decoded, as stored in Kafka */
+  size_t value_len;
+  /* where it came from, filled in by the engine (topic NULL otherwise) */
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
 } sb_event_t;
 
 #define SB_CE_GENERATE_ID 0x1 /* a missing id gets a new ULID (import) */
@@ -77,6 +83,11 @@ int sb_codec_decode(sb_codec_t *c, const void *value, size_t len,
 /* event -> CloudEvent JSON; *out is owned by the caller (cJSON_Delete). */
 int sb_codec_to_ce(sb_codec_t *c, const sb_event_t *ev, cJSON **out,
                    sb_err_t *err);
+
+/* A string field of a decoded event by dotted path ("correlation_id",
+ * "actor.user_id"); NULL when absent, null, or not a string. Borrowed like
+ * the event. */
+const char *sb_event_str(const sb_event_t *ev, const char *path);
 
 /* Releases the key and value of a record; accepts an empty record. */
 void sb_record_clear(sb_record_t *r);

@@ -45,6 +45,16 @@ static const sb_conf_prop_t props[] = {
      "SWITCHBOARD_POSTGRES_PORT", "PORT", NULL, 0,
      "Loopback port of the private server; 0 picks a free one once and keeps "
      "it."},
+    {"batch.max_events", SB_CT_INT, OFF(batch_max_events), 1, 1000000, "5000",
+     "SWITCHBOARD_BATCH_MAX_EVENTS", "N", NULL, 0,
+     "Most events in one micro-batch (one PostgreSQL transaction)."},
+    {"batch.max_ms", SB_CT_INT, OFF(batch_max_ms), 1, 60000, "200",
+     "SWITCHBOARD_BATCH_MAX_MS", "MS", NULL, 0,
+     "Longest a micro-batch stays open before it commits."},
+    {"processor.retries", SB_CT_INT, OFF(processor_retries), 0, 100, "3",
+     "SWITCHBOARD_PROCESSOR_RETRIES", "N", NULL, 0,
+     "Attempts at an event a processor rejects before it goes to "
+     "sb.deadletter."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

@@ -56,6 +56,9 @@ typedef struct sb_conf_s {
   char *pg_bindir;
   char *pg_os_user;
   int pg_port;
+  int batch_max_events;
+  int batch_max_ms;
+  int processor_retries;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

@@ -126,3 +126,24 @@ out:
   PQclear(res);
   return rc;
 }
+
+int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
+               sb_err_t *err) {
+  PGresult *res = PQexec(pg->conn, copy_sql);
+  if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+    int rc = result_err(pg, res, err);
+    PQclear(res);
+    return rc;
+  }
+  PQclear(res);
+  if (PQputCopyData(pg->conn, data, (int)len) != 1 ||
+      PQputCopyEnd(pg->conn, NULL) != 1)
+    return result_err(pg, NULL, err);
+  int rc = 0;
+  while ((res = PQgetResult(pg->conn)) != NULL) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
+      rc = result_err(pg, res, err);
+    PQclear(res);
+  }
+  return rc;
+}

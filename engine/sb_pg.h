@@ -26,6 +26,10 @@ int sb_pg_query1(sb_pg_t *pg, const char *sql, int nparams,
                  const char *const *params, char *out, size_t outsz,
                  int *found, int *isnull, sb_err_t *err);
 
+/* COPY ... FROM STDIN with data (text format) in one go. */
+int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
+               sb_err_t *err);
+
 /* libpq's version number (e.g. 150018). */
 int sb_pg_libversion(void);
 

@@ -1,0 +1,684 @@
+#include "sb_engine.h"
+
+#include "sb_codec.h"
+#include "sb_kafka.h"
+#include "sb_log.h"
+#include "sb_pg.h"
+#include "sb_producer.h"
+#include "sb_topics.h"
+#include "sb_ulid.h"
+#include "sb_util.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TP 4096 /* partitions one worker tracks */
+
+typedef struct {
+  char topic[64];
+  int32_t partition;
+  int64_t next;  /* next offset to read, once the batch commits */
+  int eof;       /* reached the end since its last record */
+  int assigned;
+} tp_t;
+
+struct sb_batch_s {
+  sb_engine_t *e;
+  int open; /* inside the transaction */
+};
+
+struct sb_engine_s {
+  const sb_conf_t *c;
+  const sb_schemas_t *schemas;
+  sb_engine_opts_t o;
+  const sb_processor_vt_t *vt;
+  char schema[64];
+  char kafka_group[128];
+  char offsets_group[128];
+  int generation; /* of the live projection, as last seen */
+
+  pthread_t thread;
+  atomic_int stop;
+  atomic_int done;
+  int started;
+  sb_err_t err; /* why the worker failed */
+
+  void *state;
+  rd_kafka_t *rk;
+  sb_pg_t *pg;
+  sb_codec_t *codec;
+  sb_producer_t *producer;
+  sb_batch_t batch;
+
+  tp_t *tps;
+  size_t ntp;
+  int pending;       /* events in the open batch */
+  long long opened;  /* when the batch got its first event */
+  int failed_batch;  /* the batch must be replayed */
+  sb_engine_stats_t stats;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+const char *sb_batch_schema(const sb_batch_t *b) { return b->e->schema; }
+sb_pg_t *sb_batch_pg(sb_batch_t *b) { return b->e->pg; }
+const char *sb_batch_processor(const sb_batch_t *b) { return b->e->vt->name; }
+
+int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err) {
+  if (vt == NULL)
+    return sb_err_set(err, SB_EINVAL, "processor: NULL vtable");
+  const char *n = vt->name ? vt->name : "(unnamed)";
+  if (vt->abi != SB_PROCESSOR_ABI)
+    return sb_err_set(err, SB_EINVAL, "processor %s: ABI %u, engine has %d", n,
+                      vt->abi, SB_PROCESSOR_ABI);
+  if (vt->name == NULL || vt->name[0] < 'a' || vt->name[0] > 'z' ||
+      strspn(vt->name, "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+          strlen(vt->name) ||
+      strlen(vt->name) > 40)
+    return sb_err_set(err, SB_EINVAL, "processor %s: name must match "
+                                      "[a-z][a-z0-9_]{0,39}", n);
+  if (vt->topics == NULL || vt->topics[0] == NULL)
+    return sb_err_set(err, SB_EINVAL, "processor %s: reads no topics", n);
+  const char *missing = !vt->ddl       ? "ddl"
+                        : !vt->init    ? "init"
+                        : !vt->event   ? "event"
+                        : !vt->commit  ? "commit"
+                        : !vt->abort   ? "abort"
+                        : !vt->destroy ? "destroy"
+                                       : NULL;
+  if (missing)
+    return sb_err_set(err, SB_EINVAL, "processor %s: the required %s is "
+                                      "missing", n, missing);
+  return 0;
+}
+
+const sb_processor_vt_t *sb_processor_find(const char *name) {
+  for (const sb_processor_vt_t *const *p = sb_builtin_processors; *p; p++)
+    if (strcmp((*p)->name, name) == 0)
+      return *p;
+  return NULL;
+}
+
+/* Replaces every "{schema}" of vt->ddl and runs it. */
+int sb_engine_create_tables(sb_pg_t *pg, const sb_processor_vt_t *vt,
+                            const char *schema, sb_err_t *err) {
+  size_t cap = strlen(vt->ddl) * 2 + 256;
+  char *sql = malloc(cap);
+  if (sql == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  size_t n = (size_t)snprintf(sql, cap, "CREATE SCHEMA %s; GRANT USAGE ON "
+                                        "SCHEMA %s TO switchboard_app;\n",
+                              schema, schema);
+  for (const char *p = vt->ddl; *p && n + 64 < cap;) {
+    if (strncmp(p, "{schema}", 8) == 0) {
+      n += (size_t)snprintf(sql + n, cap - n, "%s", schema);
+      p += 8;
+    } else {
+      sql[n++] = *p++;
+    }
+  }
+  sql[n] = '\0';
+  int rc = sb_pg_exec(pg, sql, 0, NULL, err);
+  free(sql);
+  if (rc != 0)
+    sb_err_prefix(err, "processor %s: creating its tables in %s: ", vt->name,
+                  schema);
+  return rc;
+}
+
+int sb_engine_ensure_live(sb_pg_t *pg, const sb_processor_vt_t *vt,
+                          sb_err_t *err) {
+  char row[16];
+  int found = 0;
+  const char *name = vt->name;
+  int rc = sb_pg_exec(pg, "BEGIN", 0, NULL, err);
+  if (rc == 0) /* one creator at a time across workers */
+    rc = sb_pg_exec(pg, "SELECT pg_advisory_xact_lock(hashtext('sb.processors'))",
+                    0, NULL, err);
+  if (rc == 0)
+    rc = sb_pg_query1(pg, "SELECT generation FROM sb.processors WHERE name = $1",
+                      1, &name, row, sizeof row, &found, NULL, err);
+  if (rc == 0 && !found) {
+    char group[128];
+    snprintf(group, sizeof group, "switchboard.%s", name);
+    rc = sb_engine_create_tables(pg, vt, name, err);
+    if (rc == 0)
+      rc = sb_pg_exec(pg, "INSERT INTO sb.processors (name, consumer_group) "
+                          "VALUES ($1, $2)",
+                      2, (const char *const[]){name, group}, err);
+    if (rc == 0)
+      sb_log(SB_LOG_INFO, "engine", "created the projection tables",
+             SB_F_STR("processor", name), SB_F_END);
+  }
+  if (rc == 0)
+    rc = sb_pg_exec(pg, "COMMIT", 0, NULL, err);
+  if (rc != 0)
+    sb_pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
+  return rc;
+}
+
+/* Reads the live group and generation. */
+static int load_live(sb_engine_t *e, sb_err_t *err) {
+  char gen[16];
+  int found = 0;
+  const char *name = e->vt->name;
+  if (sb_pg_query1(e->pg, "SELECT consumer_group FROM sb.processors WHERE "
+                          "name = $1",
+                   1, &name, e->offsets_group, sizeof e->offsets_group, &found,
+                   NULL, err) != 0 ||
+      sb_pg_query1(e->pg, "SELECT generation FROM sb.processors WHERE name = $1",
+                   1, &name, gen, sizeof gen, &found, NULL, err) != 0)
+    return err->code;
+  if (!found)
+    return sb_err_set(err, SB_ESTATE, "processor %s has no sb.processors row",
+                      name);
+  e->generation = atoi(gen);
+  return 0;
+}
+
+static tp_t *find_tp(sb_engine_t *e, const char *topic, int32_t partition,
+                     int create) {
+  for (size_t i = 0; i < e->ntp; i++)
+    if (e->tps[i].partition == partition && strcmp(e->tps[i].topic, topic) == 0)
+      return &e->tps[i];
+  if (!create || e->ntp >= MAX_TP)
+    return NULL;
+  tp_t *t = &e->tps[e->ntp++];
+  memset(t, 0, sizeof *t);
+  snprintf(t->topic, sizeof t->topic, "%s", topic);
+  t->partition = partition;
+  t->next = -1;
+  return t;
+}
+
+/* ---- assignment -------------------------------------------------------- */
+
+/* Sets each partition's offset to the one stored in PostgreSQL (the start
+ * when none is), loads the processor's state for it, and assigns. */
+static int assign(sb_engine_t *e, rd_kafka_topic_partition_list_t *parts,
+                  sb_err_t *err) {
+  for (int i = 0; i < parts->cnt; i++) {
+    rd_kafka_topic_partition_t *p = &parts->elems[i];
+    char part[16], off[32];
+    int found = 0;
+    snprintf(part, sizeof part, "%d", p->partition);
+    if (sb_pg_query1(e->pg,
+                     "SELECT next_offset FROM sb.consumer_offsets WHERE "
+                     "consumer_group = $1 AND topic = $2 AND partition = $3",
+                     3, (const char *const[]){e->offsets_group, p->topic, part},
+                     off, sizeof off, &found, NULL, err) != 0)
+      return err->code;
+    p->offset = found ? atoll(off) : RD_KAFKA_OFFSET_BEGINNING;
+    tp_t *t = find_tp(e, p->topic, p->partition, 1);
+    if (t == NULL)
+      return sb_err_set(err, SB_EINTERNAL, "too many partitions");
+    t->assigned = 1;
+    t->eof = 0;
+    t->next = found ? p->offset : -1;
+    if (e->vt->assign &&
+        e->vt->assign(e->state, &e->batch, p->topic, p->partition, err) != 0) {
+      sb_err_prefix(err, "processor %s, in assign, %s[%d]: ", e->vt->name,
+                    p->topic, p->partition);
+      return err->code;
+    }
+  }
+  rd_kafka_error_t *kerr = NULL;
+  rd_kafka_resp_err_t r = rd_kafka_assign(e->rk, parts);
+  (void)kerr;
+  if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return sb_kafka_err(err, r, "assigning partitions");
+  sb_log(SB_LOG_INFO, "engine", "partitions assigned",
+         SB_F_STR("processor", e->vt->name), SB_F_INT("count", parts->cnt),
+         SB_F_STR("offsets_group", e->offsets_group), SB_F_END);
+  return 0;
+}
+
+static void unassign_all(sb_engine_t *e) {
+  for (size_t i = 0; i < e->ntp; i++) {
+    if (e->tps[i].assigned && e->vt->revoke)
+      e->vt->revoke(e->state, e->tps[i].topic, e->tps[i].partition);
+    e->tps[i].assigned = 0;
+  }
+  e->ntp = 0;
+  rd_kafka_assign(e->rk, NULL);
+}
+
+static int commit_batch(sb_engine_t *e, sb_err_t *err);
+
+/* Drops the open batch and starts again from the stored offsets, with the
+ * processor's state reloaded. */
+static int reseek(sb_engine_t *e, sb_err_t *err) {
+  e->vt->abort(e->state);
+  e->pending = 0;
+  e->stats.reseeks++;
+  rd_kafka_topic_partition_list_t *cur = NULL;
+  rd_kafka_resp_err_t r = rd_kafka_assignment(e->rk, &cur);
+  if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return sb_kafka_err(err, r, "reading the assignment");
+  unassign_all(e);
+  int rc = cur->cnt > 0 ? assign(e, cur, err) : 0;
+  rd_kafka_topic_partition_list_destroy(cur);
+  return rc;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  (void)rk;
+  sb_engine_t *e = opaque;
+  sb_err_t err = SB_ERR_INIT;
+  if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (assign(e, parts, &err) != 0) {
+      sb_log(SB_LOG_ERROR, "engine", err.msg, SB_F_STR("processor", e->vt->name),
+             SB_F_END);
+      sb_err_set(&e->err, err.code, "%s", err.msg);
+      atomic_store(&e->stop, 1);
+    }
+    return;
+  }
+  /* revoked: what was processed is committed before the partitions go */
+  if (e->pending > 0 && commit_batch(e, &err) != 0) {
+    sb_log(SB_LOG_WARN, "engine", "batch dropped at revocation; it will be "
+                                  "processed again by the new owner",
+           SB_F_STR("processor", e->vt->name), SB_F_STR("error", err.msg),
+           SB_F_END);
+    e->vt->abort(e->state);
+    e->pending = 0;
+  }
+  unassign_all(e);
+}
+
+/* ---- dead letters and derived events ---------------------------------- */
+
+static int dead_letter(sb_engine_t *e, const rd_kafka_message_t *m,
+                       const char *cls, const char *why, int attempts,
+                       sb_err_t *err) {
+  char part[16], off[32], att[16];
+  snprintf(part, sizeof part, "%d", m->partition);
+  snprintf(off, sizeof off, "%lld", (long long)m->offset);
+  snprintf(att, sizeof att, "%d", attempts);
+  sb_header_t h[16];
+  size_t n = 0;
+  h[n++] = (sb_header_t){"sb-source-topic", rd_kafka_topic_name(m->rkt), -1};
+  h[n++] = (sb_header_t){"sb-source-partition", part, -1};
+  h[n++] = (sb_header_t){"sb-source-offset", off, -1};
+  h[n++] = (sb_header_t){"sb-error-class", cls, -1};
+  h[n++] = (sb_header_t){"sb-error", why, -1};
+  h[n++] = (sb_header_t){"sb-attempts", att, -1};
+  h[n++] = (sb_header_t){"sb-processor", e->vt->name, -1};
+  rd_kafka_headers_t *orig = NULL;
+  if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char *name;
+    const void *val;
+    size_t len;
+    for (size_t i = 0; n < SB_ARRAY_LEN(h) &&
+                       rd_kafka_header_get_all(orig, i, &name, &val, &len) == 0;
+         i++)
+      if (strncmp(name, "sb-source-", 10) != 0 && strncmp(name, "sb-error", 8) != 0)
+        h[n++] = (sb_header_t){name, val, (ssize_t)len};
+  }
+  sb_log(SB_LOG_WARN, "engine", "record sent to sb.deadletter",
+         SB_F_STR("processor", e->vt->name),
+         SB_F_STR("topic", rd_kafka_topic_name(m->rkt)),
+         SB_F_INT("partition", m->partition), SB_F_INT("offset", m->offset),
+         SB_F_STR("class", cls), SB_F_STR("error", why), SB_F_END);
+  e->stats.deadletters++;
+  return sb_producer_send(e->producer, SB_TOPIC_DEADLETTER, m->key, m->key_len,
+                          m->payload, m->len, h, n, NULL, NULL, err);
+}
+
+int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
+                  sb_err_t *err) {
+  sb_engine_t *e = b->e;
+  /* id: a ULID keeping the cause's time, with 80 bits from
+   * SHA-256(cause id "/" processor) */
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  char seed[160], id[SB_ULID_LEN + 1];
+  snprintf(seed, sizeof seed, "%s/%s", ev->event_id, e->vt->name);
+  EVP_Digest(seed, strlen(seed), md, &mdlen, EVP_sha256(), NULL);
+  sb_ulid_make((uint64_t)(ev->occurred_at / 1000), md, id);
+  cJSON_DeleteItemFromObjectCaseSensitive(ce, "id");
+  cJSON_DeleteItemFromObjectCaseSensitive(ce, "causationid");
+  cJSON_AddStringToObject(ce, "id", id);
+  cJSON_AddStringToObject(ce, "causationid", ev->event_id);
+  if (!cJSON_GetObjectItemCaseSensitive(ce, "correlationid"))
+    cJSON_AddStringToObject(ce, "correlationid", ev->event_id);
+  sb_record_t r;
+  if (sb_codec_from_ce(e->codec, ce, 0, &r, err) != 0) {
+    sb_err_prefix(err, "processor %s emitted an invalid event: ", e->vt->name);
+    return err->code;
+  }
+  int rc = sb_producer_send_record(e->producer, &r, NULL, NULL, err);
+  sb_record_clear(&r);
+  return rc;
+}
+
+/* ---- the batch ------------------------------------------------------ */
+
+static int upsert_offsets(sb_engine_t *e, sb_err_t *err) {
+  int rc = 0;
+  for (size_t i = 0; i < e->ntp && rc == 0; i++) {
+    tp_t *t = &e->tps[i];
+    if (!t->assigned || t->next < 0)
+      continue;
+    char part[16], off[32];
+    snprintf(part, sizeof part, "%d", t->partition);
+    snprintf(off, sizeof off, "%lld", (long long)t->next);
+    rc = sb_pg_exec(e->pg,
+                    "INSERT INTO sb.consumer_offsets (consumer_group, topic, "
+                    "partition, next_offset) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
+                    "SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+                    4, (const char *const[]){e->offsets_group, t->topic, part, off},
+                    err);
+  }
+  return rc;
+}
+
+/* 1 when a replay swapped the projection since we last looked. */
+static int generation_moved(sb_engine_t *e, sb_err_t *err) {
+  if (e->o.rebuild_schema != NULL)
+    return 0;
+  char gen[16];
+  int found = 0;
+  const char *name = e->vt->name;
+  if (sb_pg_query1(e->pg, "SELECT generation FROM sb.processors WHERE name = "
+                          "$1 FOR SHARE",
+                   1, &name, gen, sizeof gen, &found, NULL, err) != 0)
+    return -1;
+  return found && atoi(gen) != e->generation;
+}
+
+static int commit_batch(sb_engine_t *e, sb_err_t *err) {
+  int rc = sb_pg_exec(e->pg, "BEGIN", 0, NULL, err);
+  if (rc != 0)
+    return rc;
+  e->batch.open = 1;
+  int moved = generation_moved(e, err);
+  if (moved != 0) {
+    sb_pg_exec(e->pg, "ROLLBACK", 0, NULL, NULL);
+    e->batch.open = 0;
+    if (moved < 0)
+      return err->code;
+    sb_log(SB_LOG_INFO, "engine", "the projection was swapped by a replay; "
+                                  "continuing from the new offsets",
+           SB_F_STR("processor", e->vt->name), SB_F_END);
+    if ((rc = load_live(e, err)) != 0)
+      return rc;
+    return reseek(e, err);
+  }
+  rc = e->vt->commit(e->state, &e->batch, err);
+  if (rc != 0)
+    sb_err_prefix(err, "processor %s, in commit: ", e->vt->name);
+  if (rc == 0)
+    rc = upsert_offsets(e, err);
+  /* dead letters and derived events must be in Kafka before the offsets
+   * that pass their sources are */
+  if (rc == 0)
+    rc = sb_producer_flush(e->producer, e->c->kafka_timeout_ms, err);
+  if (rc == 0)
+    rc = sb_pg_exec(e->pg, "COMMIT", 0, NULL, err);
+  e->batch.open = 0;
+  if (rc != 0) {
+    sb_pg_exec(e->pg, "ROLLBACK", 0, NULL, NULL);
+    return rc;
+  }
+  if (e->vt->committed)
+    e->vt->committed(e->state);
+  e->stats.events += (uint64_t)e->pending;
+  e->stats.batches++;
+  e->pending = 0;
+  /* offsets to Kafka as well, for lag tools; PostgreSQL stays the truth */
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+  for (size_t i = 0; i < e->ntp; i++)
+    if (e->tps[i].assigned && e->tps[i].next >= 0)
+      rd_kafka_topic_partition_list_add(l, e->tps[i].topic, e->tps[i].partition)
+          ->offset = e->tps[i].next;
+  if (l->cnt > 0)
+    rd_kafka_commit(e->rk, l, 1);
+  rd_kafka_topic_partition_list_destroy(l);
+  return 0;
+}
+
+static int handle(sb_engine_t *e, rd_kafka_message_t *m, sb_err_t *err) {
+  tp_t *t = find_tp(e, rd_kafka_topic_name(m->rkt), m->partition, 0);
+  if (t == NULL || !t->assigned)
+    return 0; /* a straggler from a revoked partition */
+  if (e->pending == 0) {
+    e->opened = sb_now_ms();
+    if (e->vt->begin && e->vt->begin(e->state, &e->batch, err) != 0) {
+      sb_err_prefix(err, "processor %s, in begin: ", e->vt->name);
+      return err->code;
+    }
+  }
+  t->eof = 0;
+  sb_event_t ev;
+  sb_err_t why = SB_ERR_INIT;
+  if (sb_codec_decode(e->codec, m->payload, m->len, &ev, &why) != 0) {
+    if (dead_letter(e, m, "decode", why.msg, 1, err) != 0)
+      return err->code;
+  } else {
+    ev.topic = t->topic;
+    ev.partition = m->partition;
+    ev.offset = m->offset;
+    int attempts = 0, rc;
+    do {
+      sb_err_clear(&why);
+      rc = e->vt->event(e->state, &e->batch, &ev, &why);
+      attempts++;
+    } while (rc != 0 && why.retriable && attempts <= e->c->processor_retries);
+    if (rc != 0) {
+      char msg[SB_ERR_MSG_MAX + 128];
+      snprintf(msg, sizeof msg, "processor %s, in event, %s[%d]@%lld: %s",
+               e->vt->name, t->topic, m->partition, (long long)m->offset,
+               why.msg);
+      if (dead_letter(e, m, "processor", msg, attempts, err) != 0)
+        return err->code;
+    }
+  }
+  t->next = m->offset + 1;
+  e->pending++;
+  return 0;
+}
+
+static int all_at_end(sb_engine_t *e) {
+  int any = 0;
+  for (size_t i = 0; i < e->ntp; i++) {
+    if (!e->tps[i].assigned)
+      continue;
+    any = 1;
+    if (!e->tps[i].eof)
+      return 0;
+  }
+  return any;
+}
+
+/* ---- the worker ------------------------------------------------------- */
+
+static int setup(sb_engine_t *e, sb_err_t *err) {
+  char errstr[512];
+  int rc = sb_pg_connect(e->c->database_url, &e->pg, err);
+  if (rc != 0)
+    return rc;
+  if (e->o.rebuild_schema == NULL) {
+    if ((rc = sb_engine_ensure_live(e->pg, e->vt, err)) != 0 ||
+        (rc = load_live(e, err)) != 0)
+      return rc;
+  }
+  if ((rc = e->vt->init(&e->state, err)) != 0) {
+    sb_err_prefix(err, "processor %s, in init: ", e->vt->name);
+    return rc;
+  }
+  if ((rc = sb_codec_new(e->schemas, &e->codec, err)) != 0 ||
+      (rc = sb_producer_new(e->c, &e->producer, err)) != 0)
+    return rc;
+  rd_kafka_conf_t *conf = sb_kafka_conf_new(e->c, err);
+  if (conf == NULL)
+    return err->code;
+  static const char *const settings[][2] = {
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"enable.partition.eof", "true"},
+  };
+  rd_kafka_conf_set(conf, "group.id", e->kafka_group, errstr, sizeof errstr);
+  for (size_t i = 0; i < SB_ARRAY_LEN(settings); i++)
+    rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
+                      sizeof errstr);
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_opaque(conf, e);
+  e->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (e->rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    return sb_err_set(err, SB_EKAFKA, "kafka: consumer: %s", errstr);
+  }
+  rd_kafka_poll_set_consumer(e->rk);
+  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(8);
+  for (const char *const *t = e->vt->topics; *t; t++)
+    rd_kafka_topic_partition_list_add(topics, *t, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t r = rd_kafka_subscribe(e->rk, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return sb_kafka_err(err, r, "subscribing");
+  return 0;
+}
+
+static int run_loop(sb_engine_t *e, sb_err_t *err) {
+  int backoff_ms = 100;
+  while (!atomic_load(&e->stop)) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(e->rk, 50);
+    int rc = 0;
+    if (m != NULL) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        tp_t *t = find_tp(e, rd_kafka_topic_name(m->rkt), m->partition, 0);
+        if (t) {
+          t->eof = 1;
+          if (t->next < 0)
+            t->next = m->offset;
+        }
+      } else if (m->err) {
+        sb_log(SB_LOG_WARN, "engine", rd_kafka_message_errstr(m),
+               SB_F_STR("processor", e->vt->name), SB_F_END);
+      } else {
+        rc = handle(e, m, err);
+      }
+      rd_kafka_message_destroy(m);
+    }
+    if (rc == 0 && e->pending > 0 &&
+        (e->pending >= e->c->batch_max_events ||
+         sb_now_ms() - e->opened >= e->c->batch_max_ms || m == NULL))
+      rc = commit_batch(e, err);
+    if (rc != 0) {
+      if (!err->retriable)
+        return rc; /* a bug or bad configuration: stop loudly */
+      sb_log(SB_LOG_WARN, "engine", "batch failed; replaying it from the "
+                                    "stored offsets",
+             SB_F_STR("processor", e->vt->name), SB_F_STR("error", err->msg),
+             SB_F_INT("retry_in_ms", backoff_ms), SB_F_END);
+      usleep((useconds_t)backoff_ms * 1000);
+      backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+      sb_err_clear(err);
+      if (sb_pg_exec(e->pg, "SELECT 1", 0, NULL, NULL) != 0) {
+        sb_pg_close(e->pg); /* reconnect */
+        e->pg = NULL;
+        if (sb_pg_connect(e->c->database_url, &e->pg, err) != 0) {
+          sb_err_clear(err);
+          continue;
+        }
+      }
+      if (reseek(e, err) != 0)
+        sb_err_clear(err);
+      continue;
+    }
+    backoff_ms = 100;
+    if (e->o.stop_at_end && e->pending == 0 && all_at_end(e))
+      break;
+  }
+  return e->pending > 0 ? commit_batch(e, err) : 0;
+}
+
+static void *worker(void *arg) {
+  sb_engine_t *e = arg;
+  sb_err_t err = SB_ERR_INIT;
+  int rc = setup(e, &err);
+  if (rc == 0)
+    rc = run_loop(e, &err);
+  if (e->rk != NULL) {
+    rd_kafka_consumer_close(e->rk); /* revokes: commits what is pending */
+    rd_kafka_destroy(e->rk);
+    e->rk = NULL;
+  }
+  if (rc != 0 && e->err.code == 0)
+    e->err = err;
+  if (e->err.code != 0)
+    sb_log(SB_LOG_ERROR, "engine", e->err.msg, SB_F_STR("processor", e->vt->name),
+           SB_F_END);
+  atomic_store(&e->done, 1);
+  return NULL;
+}
+
+int sb_engine_start(const sb_conf_t *c, const sb_schemas_t *schemas,
+                    const sb_engine_opts_t *opts, sb_engine_t **out,
+                    sb_err_t *err) {
+  *out = NULL;
+  if (sb_processor_check(opts->vt, err) != 0)
+    return err->code;
+  sb_engine_t *e = calloc(1, sizeof *e);
+  if (e == NULL || (e->tps = calloc(MAX_TP, sizeof *e->tps)) == NULL) {
+    free(e);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  e->c = c;
+  e->schemas = schemas;
+  e->o = *opts;
+  e->vt = opts->vt;
+  e->batch.e = e;
+  snprintf(e->schema, sizeof e->schema, "%s",
+           opts->rebuild_schema ? opts->rebuild_schema : e->vt->name);
+  if (opts->rebuild_group) {
+    snprintf(e->kafka_group, sizeof e->kafka_group, "%s", opts->rebuild_group);
+    snprintf(e->offsets_group, sizeof e->offsets_group, "%s", opts->rebuild_group);
+  } else {
+    snprintf(e->kafka_group, sizeof e->kafka_group, "switchboard.%s",
+             e->vt->name);
+  }
+  if (pthread_create(&e->thread, NULL, worker, e) != 0) {
+    free(e->tps);
+    free(e);
+    return sb_err_set(err, SB_EINTERNAL, "cannot start a worker thread");
+  }
+  e->started = 1;
+  *out = e;
+  return 0;
+}
+
+void sb_engine_stop(sb_engine_t *e) {
+  if (e)
+    atomic_store(&e->stop, 1);
+}
+
+int sb_engine_done(sb_engine_t *e) { return atomic_load(&e->done); }
+
+int sb_engine_join(sb_engine_t *e, sb_engine_stats_t *stats, sb_err_t *err) {
+  if (e == NULL)
+    return 0;
+  if (e->started)
+    pthread_join(e->thread, NULL);
+  int rc = 0;
+  if (e->err.code != 0)
+    rc = sb_err_set(err, e->err.code, "%s", e->err.msg);
+  if (stats)
+    *stats = e->stats;
+  if (e->state)
+    e->vt->destroy(e->state);
+  sb_producer_free(e->producer);
+  sb_codec_free(e->codec);
+  sb_pg_close(e->pg);
+  free(e->tps);
+  free(e);
+  return rc;
+}

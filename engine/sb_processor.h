@@ -1,0 +1,73 @@
+/* Processors: plug-ins the engine feeds decoded events, per partition, in
+ * micro-batches. A processor is a const vtable plus opaque state; it never
+ * talks to Kafka or PostgreSQL itself, only through the batch it is handed.
+ *
+ * For each batch the engine opens one PostgreSQL transaction, calls begin,
+ * event for every event in partition order, then commit, where the
+ * processor writes its projection rows; the engine writes the consumed
+ * offsets in the same transaction and commits. If anything fails, abort is
+ * called and the batch is replayed from the stored offsets: a processor
+ * keeps what it changed during a batch apart from what is committed, or
+ * reloads its state in assign.
+ *
+ * The projection tables live in a PostgreSQL schema the engine chooses
+ * (sb_batch_schema): the processor's name for the live projection, another
+ * one while a replay rebuilds it beside the live one. The vtable's ddl
+ * creates them; "{schema}" in it stands for that schema. */
+#ifndef SB_PROCESSOR_H
+#define SB_PROCESSOR_H
+
+#include "sb_codec.h"
+#include "sb_err.h"
+#include "sb_pg.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#define SB_PROCESSOR_ABI 1
+
+typedef struct sb_batch_s sb_batch_t;
+
+typedef struct sb_processor_vt_s {
+  uint32_t abi;               /* SB_PROCESSOR_ABI; fields are only appended */
+  const char *name;           /* [a-z][a-z0-9_]*: also the schema name */
+  const char *const *topics;  /* NULL-terminated */
+  const char *ddl;            /* projection tables in "{schema}"; required */
+
+  /* required */
+  int (*init)(void **state, sb_err_t *err);
+  int (*event)(void *state, sb_batch_t *b, const sb_event_t *ev,
+               sb_err_t *err);
+  int (*commit)(void *state, sb_batch_t *b, sb_err_t *err);
+  void (*abort)(void *state);
+  void (*destroy)(void *state);
+
+  /* optional */
+  int (*assign)(void *state, sb_batch_t *b, const char *topic,
+                int32_t partition, sb_err_t *err); /* load partition state */
+  void (*revoke)(void *state, const char *topic, int32_t partition);
+  int (*begin)(void *state, sb_batch_t *b, sb_err_t *err);
+  void (*committed)(void *state); /* the batch is durable */
+} sb_processor_vt_t;
+
+/* The schema holding this processor's tables for this run. */
+const char *sb_batch_schema(const sb_batch_t *b);
+/* The connection, inside the batch's transaction. */
+sb_pg_t *sb_batch_pg(sb_batch_t *b);
+const char *sb_batch_processor(const sb_batch_t *b);
+
+/* Emits a derived event caused by ev: ce is a CloudEvent without id (the
+ * engine derives it from ev's id and the processor's name, so replays give
+ * the same id), causationid and correlationid (taken from ev). ce is
+ * borrowed. The event is acknowledged by Kafka before the batch commits. */
+int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
+                  sb_err_t *err);
+
+/* Checks a vtable: ABI, name, topics, required callbacks. */
+int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err);
+
+/* The processors built into this binary, NULL-terminated. */
+extern const sb_processor_vt_t *const sb_builtin_processors[];
+const sb_processor_vt_t *sb_processor_find(const char *name);
+
+#endif

@@ -1,0 +1,147 @@
+#include "sb_producer.h"
+
+#include "sb_kafka.h"
+#include "sb_log.h"
+#include "sb_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct sb_producer_s {
+  rd_kafka_t *rk;
+  int timeout_ms;
+  int failed;              /* deliveries failed since the last flush */
+  char first_error[512];   /* the first of them */
+};
+
+typedef struct {
+  sb_delivery_cb cb;
+  void *opaque;
+} dr_t;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        void *popaque) {
+  (void)rk;
+  sb_producer_t *p = popaque;
+  dr_t *d = m->_private;
+  const char *error = NULL;
+  if (m->err) {
+    error = rd_kafka_err2str(m->err);
+    if (p->failed++ == 0)
+      snprintf(p->first_error, sizeof p->first_error, "%s: %s",
+               rd_kafka_topic_name(m->rkt), error);
+  }
+  if (d != NULL) {
+    if (d->cb)
+      d->cb(d->opaque, error);
+    free(d);
+  }
+}
+
+int sb_producer_new(const sb_conf_t *c, sb_producer_t **out, sb_err_t *err) {
+  char errstr[512];
+  *out = NULL;
+  sb_producer_t *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  p->timeout_ms = c->kafka_timeout_ms;
+  rd_kafka_conf_t *conf = sb_kafka_conf_new(c, err);
+  if (conf == NULL) {
+    free(p);
+    return err->code;
+  }
+  /* idempotent: retries never duplicate or reorder within a partition;
+   * our defaults first, so kafka.* settings given by the operator win */
+  static const char *const defaults[][2] = {
+      {"enable.idempotence", "true"}, {"acks", "all"},
+      {"linger.ms", "5"},             {"compression.codec", "lz4"},
+  };
+  for (size_t i = 0; i < SB_ARRAY_LEN(defaults); i++) {
+    int overridden = 0;
+    for (size_t k = 0; k < c->kafka_n; k++)
+      overridden |= strcmp(c->kafka_keys[k], defaults[i][0]) == 0;
+    if (!overridden)
+      rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr,
+                        sizeof errstr);
+  }
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  rd_kafka_conf_set_opaque(conf, p);
+  p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (p->rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    free(p);
+    return sb_err_set(err, SB_EKAFKA, "kafka: producer: %s", errstr);
+  }
+  *out = p;
+  return 0;
+}
+
+void sb_producer_free(sb_producer_t *p) {
+  if (p == NULL)
+    return;
+  rd_kafka_flush(p->rk, 10000);
+  rd_kafka_destroy(p->rk);
+  free(p);
+}
+
+int sb_producer_send(sb_producer_t *p, const char *topic, const void *key,
+                     size_t klen, const void *value, size_t vlen,
+                     const sb_header_t *hdrs, size_t nhdrs, sb_delivery_cb cb,
+                     void *opaque, sb_err_t *err) {
+  dr_t *d = NULL;
+  if (cb != NULL) {
+    d = malloc(sizeof *d);
+    if (d == NULL)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
+    d->cb = cb;
+    d->opaque = opaque;
+  }
+  rd_kafka_headers_t *h = rd_kafka_headers_new(nhdrs ? nhdrs : 1);
+  for (size_t i = 0; i < nhdrs; i++)
+    rd_kafka_header_add(h, hdrs[i].name, -1, hdrs[i].value, hdrs[i].len);
+  long long deadline = sb_now_ms() + p->timeout_ms;
+  for (;;) {
+    rd_kafka_resp_err_t kerr = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)value, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+    if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
+      return 0; /* the headers belong to the message now */
+    if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || sb_now_ms() > deadline) {
+      rd_kafka_headers_destroy(h);
+      free(d);
+      return sb_kafka_err(err, kerr, "producing");
+    }
+    rd_kafka_poll(p->rk, 10); /* make room by serving deliveries */
+  }
+}
+
+int sb_producer_send_record(sb_producer_t *p, const sb_record_t *r,
+                            sb_delivery_cb cb, void *opaque, sb_err_t *err) {
+  const sb_header_t hdrs[] = {
+      {"sb-type", sb_evtype_name(r->type), -1},
+      {"sb-event-id", r->event_id, -1},
+  };
+  return sb_producer_send(p, sb_evtype_topic(r->type), r->key, r->key_len,
+                          r->value, r->value_len, hdrs, SB_ARRAY_LEN(hdrs), cb,
+                          opaque, err);
+}
+
+void sb_producer_poll(sb_producer_t *p) { rd_kafka_poll(p->rk, 0); }
+
+int sb_producer_outstanding(sb_producer_t *p) { return rd_kafka_outq_len(p->rk); }
+
+int sb_producer_flush(sb_producer_t *p, int timeout_ms, sb_err_t *err) {
+  rd_kafka_resp_err_t kerr = rd_kafka_flush(p->rk, timeout_ms);
+  int failed = p->failed;
+  p->failed = 0;
+  if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return sb_err_set(err, SB_ETIMEDOUT,
+                      "kafka: %d records not acknowledged within %d ms",
+                      rd_kafka_outq_len(p->rk), timeout_ms);
+  if (failed)
+    return sb_err_set(err, SB_EKAFKA, "kafka: %d records failed, first: %s",
+                      failed, p->first_error);
+  return 0;
+}
