@@ -9,48 +9,12 @@
 #include "sb_pg.h"
 #include "sb_pgserver.h"
 #include "sb_runtime.h"
+#include "sb_workers.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <uv.h>
-
-typedef struct {
-  uv_loop_t loop;
-  uv_signal_t sigint, sigterm;
-  int signum;
-} up_loop_t;
-
-static void on_signal(uv_signal_t *h, int signum) {
-  up_loop_t *u = h->data;
-  u->signum = signum;
-  sb_log(SB_LOG_INFO, "up", "shutting down", SB_F_STR("signal", strsignal(signum)),
-         SB_F_END);
-  uv_signal_stop(&u->sigint);
-  uv_signal_stop(&u->sigterm);
-  uv_stop(&u->loop);
-}
-
-/* Runs until SIGINT or SIGTERM. */
-static int wait_for_signal(sb_err_t *err) {
-  up_loop_t u;
-  memset(&u, 0, sizeof u);
-  int r = uv_loop_init(&u.loop);
-  if (r != 0)
-    return sb_err_set(err, SB_EIO, "event loop: %s", uv_strerror(r));
-  uv_signal_init(&u.loop, &u.sigint);
-  uv_signal_init(&u.loop, &u.sigterm);
-  u.sigint.data = u.sigterm.data = &u;
-  uv_signal_start(&u.sigint, on_signal, SIGINT);
-  uv_signal_start(&u.sigterm, on_signal, SIGTERM);
-  uv_run(&u.loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&u.sigint, NULL);
-  uv_close((uv_handle_t *)&u.sigterm, NULL);
-  uv_run(&u.loop, UV_RUN_DEFAULT);
-  uv_loop_close(&u.loop);
-  return 0;
-}
 
 static int run_up(sb_cli_t *cli) {
   sb_conf_t *c = &cli->conf;
@@ -59,7 +23,12 @@ static int run_up(sb_cli_t *cli) {
   int lock = -1, private_pg = 0, wrote_runtime = 0, rc;
   char url[1024];
 
+  const sb_processor_vt_t *vts[SB_MAX_PROCESSORS];
+  size_t nvts = 0;
+  const char *list = sb_cli_opt(cli, "processors");
   signal(SIGPIPE, SIG_IGN);
+  if ((rc = sb_workers_parse(list ? list : "all", vts, &nvts, &err)) != 0)
+    goto out;
   if ((rc = sb_runtime_lock(c, &lock, &err)) != 0)
     goto out;
 
@@ -109,7 +78,7 @@ static int run_up(sb_cli_t *cli) {
          SB_F_STR("data_dir", c->data_dir), SB_F_INT("migrations_applied", applied),
          SB_F_END);
 
-  rc = wait_for_signal(&err);
+  rc = sb_workers_run(c, vts, nvts, &err);
 
 out:
   if (wrote_runtime)
@@ -138,11 +107,15 @@ const sb_cmd_t sb_cmd_up = {
         "Kafka\nbroker (in memory, development only) and creates the topics; "
         "with no database\nconfigured it starts a private PostgreSQL under the "
         "data directory (as the\nunprivileged postgres.os_user when run as "
-        "root). It applies the migrations,\nprints 'kafka: <bootstrap>' and "
+        "root). It applies the migrations, runs the processors,\nprints 'kafka: <bootstrap>' and "
         "'postgres: <url>', writes the same to\n<data_dir>/runtime.conf for "
         "other commands, and runs until SIGINT or SIGTERM.",
     .conf_keys = sb_cmd_up_keys,
-    .opts = (const sb_opt_t[]){{NULL, NULL, NULL}},
+    .opts = (const sb_opt_t[]){{"processors", "LIST",
+                                "Processors to run here: a comma list, all "
+                                "(default) or none (only the broker and the "
+                                "database, for separate `run` workers)"},
+                               {NULL, NULL, NULL}},
     .min_args = 0,
     .max_args = 0,
     .run = run_up,

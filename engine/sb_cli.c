@@ -365,3 +365,16 @@ int sb_cli_database_url(sb_cli_t *cli, sb_err_t *err) {
                     "up' (data directory %s)",
                     cli->conf.data_dir);
 }
+
+int sb_cli_need_instance(sb_cli_t *cli, int need_db, sb_err_t *err) {
+  if (sb_runtime_discover(&cli->conf, err) != 0)
+    return err->code;
+  if (cli->conf.brokers != NULL && (!need_db || cli->conf.database_url != NULL))
+    return 0;
+  return sb_err_set(err, SB_ECONFIG,
+                    "no running switchboard up in %s and no %s configured: "
+                    "start 'switchboard up' or pass --brokers%s",
+                    cli->conf.data_dir,
+                    cli->conf.brokers == NULL ? "brokers" : "database_url",
+                    need_db ? " and --database-url" : "");
+}

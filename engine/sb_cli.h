@@ -52,6 +52,11 @@ int sb_cli_fail(const sb_cli_t *cli, const sb_err_t *err);
  * the running instance's, or the private server's when it runs. */
 int sb_cli_database_url(sb_cli_t *cli, sb_err_t *err);
 
+/* Brokers and database for commands that work against a running Switchboard:
+ * the configured ones, else the running instance's in the data directory.
+ * need_db 0: brokers only. */
+int sb_cli_need_instance(sb_cli_t *cli, int need_db, sb_err_t *err);
+
 /* The version line, with the libraries' versions. */
 void sb_cli_print_version(void);
 

@@ -8,6 +8,10 @@ extern const sb_cmd_t sb_cmd_up;
 extern const sb_cmd_t sb_cmd_migrate;
 extern const sb_cmd_t sb_cmd_postgres;
 extern const sb_cmd_t sb_cmd_config;
+extern const sb_cmd_t sb_cmd_run;
+extern const sb_cmd_t sb_cmd_import;
+extern const sb_cmd_t sb_cmd_replay;
+extern const sb_cmd_t sb_cmd_audit;
 
 /* The configuration keys `up` offers as flags. */
 extern const char *const sb_cmd_up_keys[];

@@ -499,6 +499,26 @@ static int all_at_end(sb_engine_t *e) {
 
 /* ---- the worker ------------------------------------------------------- */
 
+/* Batches run as switchboard_app, which may read and append but, where a
+ * table says so, not change or delete. Where the configured user may not
+ * take that role (an external database set up otherwise), say so once. */
+static void drop_privileges(sb_engine_t *e) {
+  static atomic_int warned;
+  sb_err_t err = SB_ERR_INIT;
+  if (sb_pg_exec(e->pg, "SET ROLE switchboard_app", 0, NULL, &err) != 0 &&
+      atomic_exchange(&warned, 1) == 0)
+    sb_log(SB_LOG_WARN, "engine", "cannot SET ROLE switchboard_app; working "
+                                  "as the configured user",
+           SB_F_STR("error", err.msg), SB_F_END);
+}
+
+static int connect_pg(sb_engine_t *e, sb_err_t *err) {
+  int rc = sb_pg_connect(e->c->database_url, &e->pg, err);
+  if (rc == 0)
+    drop_privileges(e);
+  return rc;
+}
+
 static int setup(sb_engine_t *e, sb_err_t *err) {
   char errstr[512];
   int rc = sb_pg_connect(e->c->database_url, &e->pg, err);
@@ -509,6 +529,7 @@ static int setup(sb_engine_t *e, sb_err_t *err) {
         (rc = load_live(e, err)) != 0)
       return rc;
   }
+  drop_privileges(e);
   if ((rc = e->vt->init(&e->state, err)) != 0) {
     sb_err_prefix(err, "processor %s, in init: ", e->vt->name);
     return rc;
@@ -585,7 +606,7 @@ static int run_loop(sb_engine_t *e, sb_err_t *err) {
       if (sb_pg_exec(e->pg, "SELECT 1", 0, NULL, NULL) != 0) {
         sb_pg_close(e->pg); /* reconnect */
         e->pg = NULL;
-        if (sb_pg_connect(e->c->database_url, &e->pg, err) != 0) {
+        if (connect_pg(e, err) != 0) {
           sb_err_clear(err);
           continue;
         }

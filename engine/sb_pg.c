@@ -147,3 +147,29 @@ int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
   }
   return rc;
 }
+
+int sb_pg_rows(sb_pg_t *pg, const char *sql, int nparams,
+               const char *const *params, sb_pg_rows_t **out, sb_err_t *err) {
+  *out = NULL;
+  PGresult *res = run(pg, sql, nparams, params);
+  if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+    int rc = result_err(pg, res, err);
+    PQclear(res);
+    return rc;
+  }
+  *out = (sb_pg_rows_t *)res;
+  return 0;
+}
+
+int sb_pg_rows_count(const sb_pg_rows_t *r) {
+  return r ? PQntuples((const PGresult *)r) : 0;
+}
+
+const char *sb_pg_rows_get(const sb_pg_rows_t *r, int row, int col) {
+  const PGresult *res = (const PGresult *)r;
+  if (PQgetisnull(res, row, col))
+    return NULL;
+  return PQgetvalue(res, row, col);
+}
+
+void sb_pg_rows_free(sb_pg_rows_t *r) { PQclear((PGresult *)r); }

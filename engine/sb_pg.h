@@ -26,6 +26,15 @@ int sb_pg_query1(sb_pg_t *pg, const char *sql, int nparams,
                  const char *const *params, char *out, size_t outsz,
                  int *found, int *isnull, sb_err_t *err);
 
+/* Rows of a query, as text. */
+typedef struct sb_pg_rows_s sb_pg_rows_t;
+int sb_pg_rows(sb_pg_t *pg, const char *sql, int nparams,
+               const char *const *params, sb_pg_rows_t **out, sb_err_t *err);
+int sb_pg_rows_count(const sb_pg_rows_t *r);
+/* The value at (row, col); NULL for SQL NULL. Borrowed from r. */
+const char *sb_pg_rows_get(const sb_pg_rows_t *r, int row, int col);
+void sb_pg_rows_free(sb_pg_rows_t *r);
+
 /* COPY ... FROM STDIN with data (text format) in one go. */
 int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
                sb_err_t *err);

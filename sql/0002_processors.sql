@@ -24,4 +24,5 @@ END $$;
 
 GRANT USAGE ON SCHEMA sb TO switchboard_app;
 GRANT SELECT, INSERT, UPDATE ON sb.consumer_offsets TO switchboard_app;
-GRANT SELECT ON sb.processors TO switchboard_app;
+-- FOR SHARE (the per-batch generation check) needs an UPDATE privilege
+GRANT SELECT, UPDATE (swapped_at) ON sb.processors TO switchboard_app;

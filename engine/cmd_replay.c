@@ -1,0 +1,281 @@
+#define _GNU_SOURCE /* memrchr */
+/* switchboard replay --processor NAME --from earliest|TIME|OFFSETS
+ *
+ * Rebuilds a processor's projection beside the live one, without downtime:
+ * generation G+1 gets its own schema (NAME_gG+1) and consumer group, is
+ * built from the chosen position to the end of the log, and is then swapped
+ * in within one transaction (schemas renamed, sb.processors moved to the
+ * new group and generation). Readers see the old projection or the new one,
+ * never a half-built one; live workers notice the new generation at their
+ * next batch and continue from the new group's offsets. */
+#include "sb_cmds.h"
+#include "sb_engine.h"
+#include "sb_kafka.h"
+#include "sb_log.h"
+#include "sb_pg.h"
+#include "sb_time.h"
+#include "sb_util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int s) {
+  (void)s;
+  interrupted = 1;
+}
+
+static int store_offset(sb_pg_t *pg, const char *group, const char *topic,
+                        int32_t partition, int64_t offset, sb_err_t *err) {
+  char part[16], off[32];
+  snprintf(part, sizeof part, "%d", partition);
+  snprintf(off, sizeof off, "%lld", (long long)offset);
+  return sb_pg_exec(pg,
+                    "INSERT INTO sb.consumer_offsets (consumer_group, topic, "
+                    "partition, next_offset) VALUES ($1, $2, $3, $4)",
+                    4, (const char *const[]){group, topic, part, off}, err);
+}
+
+/* --from TIME: the first offset at or after TIME in every partition. */
+static int offsets_for_time(const sb_conf_t *c, sb_pg_t *pg,
+                            const sb_processor_vt_t *vt, const char *group,
+                            int64_t micros, sb_err_t *err) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = sb_kafka_conf_new(c, err);
+  if (conf == NULL)
+    return err->code;
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    return sb_err_set(err, SB_EKAFKA, "kafka: %s", errstr);
+  }
+  int rc = 0;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
+  for (const char *const *t = vt->topics; *t && rc == 0; t++) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, *t, NULL);
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, c->kafka_timeout_ms);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+      rc = sb_kafka_err(err, kerr, "reading partitions");
+    for (int p = 0; rc == 0 && md && md->topic_cnt == 1 &&
+                    p < md->topics[0].partition_cnt;
+         p++)
+      rd_kafka_topic_partition_list_add(l, *t, md->topics[0].partitions[p].id)
+          ->offset = micros / 1000;
+    if (md)
+      rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+  }
+  if (rc == 0) {
+    rd_kafka_resp_err_t kerr = rd_kafka_offsets_for_times(rk, l, c->kafka_timeout_ms);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+      rc = sb_kafka_err(err, kerr, "looking up offsets for the time");
+  }
+  for (int i = 0; rc == 0 && i < l->cnt; i++) {
+    int64_t off = l->elems[i].offset;
+    if (off < 0) { /* nothing at or after: start at the end */
+      int64_t lo, hi;
+      rd_kafka_query_watermark_offsets(rk, l->elems[i].topic, l->elems[i].partition,
+                                       &lo, &hi, c->kafka_timeout_ms);
+      off = hi;
+    }
+    rc = store_offset(pg, group, l->elems[i].topic, l->elems[i].partition, off, err);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+/* --from topic:partition:offset,...: those partitions start there; the
+ * others at the start of the log. */
+static int explicit_offsets(sb_pg_t *pg, const sb_processor_vt_t *vt,
+                            const char *group, const char *spec, sb_err_t *err) {
+  char copy[4096], *save = NULL;
+  snprintf(copy, sizeof copy, "%s", spec);
+  for (char *item = strtok_r(copy, ",", &save); item;
+       item = strtok_r(NULL, ",", &save)) {
+    char *p2 = strrchr(item, ':');
+    char *p1 = p2 ? memrchr(item, ':', (size_t)(p2 - item)) : NULL;
+    long long part, off;
+    if (!p1 || !p2)
+      return sb_err_set(err, SB_EUSAGE, "--from: '%s' is not TOPIC:PARTITION:"
+                                        "OFFSET", item);
+    *p1 = *p2 = '\0';
+    if (sb_parse_ll(p1 + 1, &part) != 0 || sb_parse_ll(p2 + 1, &off) != 0 ||
+        part < 0 || off < 0)
+      return sb_err_set(err, SB_EUSAGE, "--from: bad partition or offset in "
+                                        "'%s'", item);
+    int reads = 0;
+    for (const char *const *t = vt->topics; *t; t++)
+      reads |= strcmp(*t, item) == 0;
+    if (!reads)
+      return sb_err_set(err, SB_EUSAGE, "--from: processor %s does not read "
+                                        "%s", vt->name, item);
+    if (store_offset(pg, group, item, (int32_t)part, off, err) != 0)
+      return err->code;
+  }
+  return 0;
+}
+
+static int swap_in(sb_pg_t *pg, const sb_processor_vt_t *vt, int old_gen,
+                   int gen, const char *schema, const char *group,
+                   sb_err_t *err) {
+  char sql[1024], gentxt[16];
+  snprintf(gentxt, sizeof gentxt, "%d", gen);
+  snprintf(sql, sizeof sql,
+           "ALTER SCHEMA %s RENAME TO %s_old_g%d; "
+           "ALTER SCHEMA %s RENAME TO %s",
+           vt->name, vt->name, old_gen, schema, vt->name);
+  int rc = sb_pg_exec(pg, "BEGIN", 0, NULL, err);
+  if (rc == 0) /* waits for live batches in flight, then holds them off */
+    rc = sb_pg_exec(pg, "SELECT 1 FROM sb.processors WHERE name = $1 FOR UPDATE",
+                    1, &vt->name, err);
+  if (rc == 0)
+    rc = sb_pg_exec(pg, sql, 0, NULL, err);
+  if (rc == 0)
+    rc = sb_pg_exec(pg, "UPDATE sb.processors SET consumer_group = $2, "
+                        "generation = $3, swapped_at = now() WHERE name = $1",
+                    3, (const char *const[]){vt->name, group, gentxt}, err);
+  if (rc == 0)
+    rc = sb_pg_exec(pg, "COMMIT", 0, NULL, err);
+  if (rc != 0) {
+    sb_pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
+    return rc;
+  }
+  snprintf(sql, sizeof sql, "DROP SCHEMA %s_old_g%d CASCADE", vt->name, old_gen);
+  if (sb_pg_exec(pg, sql, 0, NULL, err) != 0)
+    sb_log(SB_LOG_WARN, "replay", "the old projection could not be dropped",
+           SB_F_STR("error", err->msg), SB_F_END);
+  sb_err_clear(err);
+  return 0;
+}
+
+static int run_replay(sb_cli_t *cli) {
+  sb_err_t err = SB_ERR_INIT;
+  const char *name = sb_cli_opt(cli, "processor");
+  const char *from = sb_cli_opt(cli, "from");
+  sb_pg_t *pg = NULL;
+  sb_schemas_t *schemas = NULL;
+  sb_engine_t *eng = NULL;
+  int rc = 0;
+  if (name == NULL || from == NULL) {
+    sb_err_set(&err, SB_EUSAGE, "--processor and --from are required");
+    return sb_cli_fail(cli, &err);
+  }
+  const sb_processor_vt_t *vt = sb_processor_find(name);
+  if (vt == NULL) {
+    sb_err_set(&err, SB_EUSAGE, "unknown processor '%s'", name);
+    return sb_cli_fail(cli, &err);
+  }
+  if ((rc = sb_cli_need_instance(cli, 1, &err)) != 0 ||
+      (rc = sb_pg_connect(cli->conf.database_url, &pg, &err)) != 0 ||
+      (rc = sb_engine_ensure_live(pg, vt, &err)) != 0)
+    goto out;
+  char gen_txt[16];
+  int found = 0;
+  if ((rc = sb_pg_query1(pg, "SELECT generation FROM sb.processors WHERE name "
+                             "= $1",
+                         1, &name, gen_txt, sizeof gen_txt, &found, NULL,
+                         &err)) != 0)
+    goto out;
+  int old_gen = atoi(gen_txt), gen = old_gen + 1;
+  char schema[96], group[128], sql[512];
+  snprintf(schema, sizeof schema, "%s_g%d", name, gen);
+  snprintf(group, sizeof group, "switchboard.%s.g%d", name, gen);
+  /* a replay that died earlier may have left its generation half built */
+  snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+  if ((rc = sb_pg_exec(pg, sql, 0, NULL, &err)) != 0 ||
+      (rc = sb_pg_exec(pg, "DELETE FROM sb.consumer_offsets WHERE "
+                           "consumer_group = $1",
+                       1, (const char *const[]){group}, &err)) != 0 ||
+      (rc = sb_engine_create_tables(pg, vt, schema, &err)) != 0)
+    goto out;
+  int64_t micros;
+  char why[160];
+  if (strcmp(from, "earliest") == 0) {
+    /* no stored offsets: every partition starts at the beginning */
+  } else if (sb_time_parse(from, &micros, why, sizeof why) == 0) {
+    rc = offsets_for_time(&cli->conf, pg, vt, group, micros, &err);
+  } else if (strchr(from, ':') != NULL && strchr(from, 'T') == NULL) {
+    rc = explicit_offsets(pg, vt, group, from, &err);
+  } else {
+    rc = sb_err_set(&err, SB_EUSAGE, "--from: '%s' is not earliest, an RFC "
+                                     "3339 time or TOPIC:PARTITION:OFFSET,...",
+                    from);
+  }
+  if (rc != 0)
+    goto out;
+
+  sb_log(SB_LOG_INFO, "replay", "rebuilding beside the live projection",
+         SB_F_STR("processor", name), SB_F_STR("schema", schema),
+         SB_F_STR("from", from), SB_F_INT("generation", gen), SB_F_END);
+  if ((rc = sb_schemas_load(&schemas, &err)) != 0)
+    goto out;
+  sb_engine_opts_t o = {.vt = vt, .rebuild_schema = schema,
+                        .rebuild_group = group, .stop_at_end = 1};
+  signal(SIGINT, on_sigint);
+  signal(SIGTERM, on_sigint);
+  if ((rc = sb_engine_start(&cli->conf, schemas, &o, &eng, &err)) != 0)
+    goto out;
+  long long t0 = sb_now_ms(), last = t0;
+  while (!sb_engine_done(eng) && !interrupted) {
+    usleep(100 * 1000);
+    if (sb_now_ms() - last >= 2000) {
+      last = sb_now_ms();
+      fprintf(stderr, "replay: %s: building generation %d...\n", name, gen);
+    }
+  }
+  sb_engine_stop(eng);
+  sb_engine_stats_t st;
+  rc = sb_engine_join(eng, &st, &err);
+  eng = NULL;
+  if (rc == 0 && interrupted)
+    rc = sb_err_set(&err, SB_ESTATE, "interrupted: the live projection is "
+                                     "unchanged; run the replay again");
+  if (rc != 0)
+    goto out;
+  if ((rc = swap_in(pg, vt, old_gen, gen, schema, group, &err)) != 0)
+    goto out;
+  double secs = (double)(sb_now_ms() - t0) / 1000.0;
+  printf("replay: %s rebuilt from %s: %llu events in %.1f s (%.0f events/s), "
+         "%llu dead letters; swapped in as generation %d\n",
+         name, from, (unsigned long long)st.events, secs,
+         secs > 0 ? (double)st.events / secs : 0.0,
+         (unsigned long long)st.deadletters, gen);
+out:
+  if (eng) {
+    sb_engine_stop(eng);
+    sb_engine_join(eng, NULL, NULL);
+  }
+  sb_schemas_free(schemas);
+  sb_pg_close(pg);
+  return rc == 0 ? 0 : sb_cli_fail(cli, &err);
+}
+
+static const char *const replay_keys[] = {"brokers", "database_url",
+                                          "batch.max_events", NULL};
+
+const sb_cmd_t sb_cmd_replay = {
+    .name = "replay",
+    .summary = "Rebuild a processor's projection from the log, no downtime",
+    .usage = "replay --processor NAME --from earliest|TIME|OFFSETS [options]",
+    .about =
+        "Builds the processor's projection anew beside the live one (its own "
+        "schema and\nconsumer group), from the start of the log, from an RFC "
+        "3339 TIME, or from\nOFFSETS (topic:partition:offset,...; unnamed "
+        "partitions start at the beginning),\nto the end of the log; then "
+        "swaps it in within one transaction. Live workers\ncarry on from the "
+        "new projection's offsets at their next batch.",
+    .conf_keys = replay_keys,
+    .opts = (const sb_opt_t[]){{"processor", "NAME", "The processor to rebuild"},
+                               {"from", "WHERE",
+                                "earliest, an RFC 3339 time, or "
+                                "topic:partition:offset,..."},
+                               {NULL, NULL, NULL}},
+    .min_args = 0,
+    .max_args = 0,
+    .run = run_replay,
+};

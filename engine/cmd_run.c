@@ -1,0 +1,42 @@
+/* switchboard run: processors only, in their consumer groups, for
+ * scale-out: start more of these with the same processors and Kafka spreads
+ * the partitions among them. */
+#include "sb_cmds.h"
+#include "sb_workers.h"
+
+#include <signal.h>
+
+static int run_run(sb_cli_t *cli) {
+  sb_err_t err = SB_ERR_INIT;
+  const sb_processor_vt_t *vts[SB_MAX_PROCESSORS];
+  size_t n = 0;
+  const char *list = sb_cli_opt(cli, "processors");
+  signal(SIGPIPE, SIG_IGN);
+  if (sb_workers_parse(list ? list : "all", vts, &n, &err) != 0 ||
+      sb_cli_need_instance(cli, 1, &err) != 0 ||
+      sb_workers_run(&cli->conf, vts, n, &err) != 0)
+    return sb_cli_fail(cli, &err);
+  return 0;
+}
+
+static const char *const run_keys[] = {"brokers",          "database_url",
+                                       "batch.max_events", "batch.max_ms",
+                                       "processor.retries", NULL};
+
+const sb_cmd_t sb_cmd_run = {
+    .name = "run",
+    .summary = "Run processors as a worker of the consumer groups",
+    .usage = "run [--processors LIST] [options]",
+    .about = "Runs the named processors (default all) against the running "
+             "instance's Kafka and\nPostgreSQL, or --brokers and "
+             "--database-url. Each processor is its own consumer\ngroup: run "
+             "more workers to spread the partitions. SIGINT or SIGTERM "
+             "finishes and\ncommits the batch in flight, then stops.",
+    .conf_keys = run_keys,
+    .opts = (const sb_opt_t[]){{"processors", "LIST",
+                                "Comma list of processors, or all (default)"},
+                               {NULL, NULL, NULL}},
+    .min_args = 0,
+    .max_args = 0,
+    .run = run_run,
+};

@@ -1,0 +1,122 @@
+#include "sb_workers.h"
+
+#include "sb_engine.h"
+#include "sb_log.h"
+#include "sb_schema.h"
+
+#include <signal.h>
+#include <string.h>
+#include <uv.h>
+
+int sb_workers_parse(const char *list, const sb_processor_vt_t **vts,
+                     size_t *n, sb_err_t *err) {
+  *n = 0;
+  if (strcmp(list, "none") == 0)
+    return 0;
+  if (strcmp(list, "all") == 0) {
+    for (const sb_processor_vt_t *const *p = sb_builtin_processors; *p; p++)
+      vts[(*n)++] = *p;
+    return 0;
+  }
+  char copy[512], *save = NULL;
+  snprintf(copy, sizeof copy, "%s", list);
+  for (char *name = strtok_r(copy, ",", &save); name;
+       name = strtok_r(NULL, ",", &save)) {
+    const sb_processor_vt_t *vt = sb_processor_find(name);
+    if (vt == NULL) {
+      char known[256] = "";
+      for (const sb_processor_vt_t *const *p = sb_builtin_processors; *p; p++) {
+        size_t used = strlen(known);
+        snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
+                 (*p)->name);
+      }
+      return sb_err_set(err, SB_EUSAGE, "unknown processor '%s' (known: %s; "
+                                        "or all, none)", name, known);
+    }
+    for (size_t i = 0; i < *n; i++)
+      if (vts[i] == vt)
+        return sb_err_set(err, SB_EUSAGE, "processor '%s' named twice", name);
+    if (*n >= SB_MAX_PROCESSORS)
+      return sb_err_set(err, SB_EUSAGE, "too many processors");
+    vts[(*n)++] = vt;
+  }
+  if (*n == 0)
+    return sb_err_set(err, SB_EUSAGE, "no processors named");
+  return 0;
+}
+
+typedef struct {
+  uv_loop_t loop;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t tick;
+  sb_engine_t **engines;
+  size_t n;
+} run_t;
+
+static void on_signal(uv_signal_t *h, int signum) {
+  run_t *r = h->data;
+  sb_log(SB_LOG_INFO, "workers", "shutting down",
+         SB_F_STR("signal", strsignal(signum)), SB_F_END);
+  uv_stop(&r->loop);
+}
+
+static void on_tick(uv_timer_t *h) {
+  run_t *r = h->data;
+  for (size_t i = 0; i < r->n; i++)
+    if (sb_engine_done(r->engines[i]))
+      uv_stop(&r->loop); /* a worker failed: stop the rest */
+}
+
+static void close_cb(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+int sb_workers_run(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
+                   size_t n, sb_err_t *err) {
+  sb_schemas_t *schemas = NULL;
+  sb_engine_t *engines[SB_MAX_PROCESSORS] = {0};
+  run_t r;
+  memset(&r, 0, sizeof r);
+  int rc = n > 0 ? sb_schemas_load(&schemas, err) : 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    sb_engine_opts_t o = {.vt = vts[i]};
+    rc = sb_engine_start(c, schemas, &o, &engines[i], err);
+    if (rc == 0)
+      sb_log(SB_LOG_INFO, "workers", "processor started",
+             SB_F_STR("processor", vts[i]->name), SB_F_END);
+  }
+  if (rc == 0) {
+    uv_loop_init(&r.loop);
+    r.engines = engines;
+    r.n = n;
+    uv_signal_init(&r.loop, &r.sigint);
+    uv_signal_init(&r.loop, &r.sigterm);
+    uv_timer_init(&r.loop, &r.tick);
+    r.sigint.data = r.sigterm.data = r.tick.data = &r;
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    uv_timer_start(&r.tick, on_tick, 200, 200);
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    uv_walk(&r.loop, close_cb, NULL);
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r.loop);
+  }
+  for (size_t i = 0; i < n; i++)
+    sb_engine_stop(engines[i]);
+  for (size_t i = 0; i < n; i++) {
+    sb_engine_stats_t st;
+    sb_err_t werr = SB_ERR_INIT;
+    if (engines[i] == NULL)
+      continue;
+    if (sb_engine_join(engines[i], &st, &werr) != 0 && rc == 0)
+      rc = sb_err_set(err, werr.code, "%s", werr.msg);
+    sb_log(SB_LOG_INFO, "workers", "processor stopped",
+           SB_F_STR("processor", vts[i]->name), SB_F_INT("events", st.events),
+           SB_F_INT("deadletters", st.deadletters),
+           SB_F_INT("batches", st.batches), SB_F_END);
+  }
+  sb_schemas_free(schemas);
+  return rc;
+}

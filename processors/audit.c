@@ -1,0 +1,457 @@
+#include "audit.h"
+
+#include "sb_log.h"
+#include "sb_time.h"
+#include "sb_topics.h"
+#include "sb_util.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One chain's head: committed, and as the open batch left it. */
+typedef struct {
+  char *tenant;
+  char topic[64];
+  int32_t partition;
+  int64_t seq, pending_seq;
+  unsigned char hash[32], pending_hash[32];
+  int dirty;
+} chain_t;
+
+typedef struct {
+  chain_t *chains;
+  size_t n, cap;
+  char *copy; /* COPY text of the open batch */
+  size_t copy_len, copy_cap;
+  int months[64]; /* YYYYMM of partitions known to exist */
+  size_t nmonths;
+  int batch_months[64];
+  size_t nbatch_months;
+} audit_t;
+
+static const char *const topics[] = {
+    SB_TOPIC_LEADS,    SB_TOPIC_CALLS,      SB_TOPIC_AGENTS,
+    SB_TOPIC_MESSAGES, SB_TOPIC_CAMPAIGNS,  SB_TOPIC_COMPLIANCE,
+    SB_TOPIC_GAMIFICATION, NULL,
+};
+
+static const char ddl[] =
+    "CREATE TABLE {schema}.events (\n"
+    "  tenant_id       text        NOT NULL,\n"
+    "  topic           text        NOT NULL,\n"
+    "  kafka_partition integer     NOT NULL,\n"
+    "  kafka_offset    bigint      NOT NULL,\n"
+    "  chain_seq       bigint      NOT NULL,\n"
+    "  event_id        text        NOT NULL,\n"
+    "  event_type      text        NOT NULL,\n"
+    "  subject         text        NOT NULL,\n"
+    "  occurred_at     timestamptz NOT NULL,\n"
+    "  schema_id       integer     NOT NULL,\n"
+    "  correlation_id  text,\n"
+    "  actor_user_id   text,\n"
+    "  payload         bytea       NOT NULL,\n"
+    "  prev_hash       bytea       NOT NULL,\n"
+    "  hash            bytea       NOT NULL,\n"
+    "  recorded_at     timestamptz NOT NULL DEFAULT now(),\n"
+    "  PRIMARY KEY (tenant_id, topic, kafka_partition, chain_seq, occurred_at)\n"
+    ") PARTITION BY RANGE (occurred_at);\n"
+    "CREATE INDEX ON {schema}.events (tenant_id, occurred_at);\n"
+    "CREATE INDEX ON {schema}.events (tenant_id, event_type, occurred_at);\n"
+    "CREATE INDEX ON {schema}.events (tenant_id, subject, occurred_at);\n"
+    "CREATE TABLE {schema}.chain_heads (\n"
+    "  tenant_id       text    NOT NULL,\n"
+    "  topic           text    NOT NULL,\n"
+    "  kafka_partition integer NOT NULL,\n"
+    "  last_seq        bigint  NOT NULL,\n"
+    "  last_hash       bytea   NOT NULL,\n"
+    "  PRIMARY KEY (tenant_id, topic, kafka_partition)\n"
+    ");\n"
+    "CREATE FUNCTION {schema}.append_only() RETURNS trigger LANGUAGE plpgsql "
+    "AS $$ BEGIN RAISE EXCEPTION 'audit rows are append-only (% refused)', "
+    "TG_OP; END $$;\n"
+    "CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON {schema}.events "
+    "FOR EACH ROW EXECUTE FUNCTION {schema}.append_only();\n"
+    "CREATE FUNCTION {schema}.ensure_month(p_schema text, p_month integer) "
+    "RETURNS void LANGUAGE plpgsql SECURITY DEFINER "
+    "SET search_path = pg_catalog, pg_temp AS $$\n"
+    "DECLARE lo timestamptz := make_timestamptz(p_month / 100, p_month % 100, "
+    "1, 0, 0, 0, 'UTC');\n"
+    "BEGIN\n"
+    "  PERFORM pg_advisory_xact_lock(hashtext(p_schema || '.events'));\n"
+    "  EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.events "
+    "FOR VALUES FROM (%L) TO (%L)', p_schema, 'events_' || p_month, p_schema, "
+    "lo, lo + interval '1 month');\n"
+    "END $$;\n"
+    "GRANT EXECUTE ON FUNCTION {schema}.ensure_month(text, integer) TO "
+    "switchboard_app;\n"
+    "GRANT SELECT, INSERT ON {schema}.events TO switchboard_app;\n"
+    "GRANT SELECT, INSERT, UPDATE ON {schema}.chain_heads TO switchboard_app;\n";
+
+/* ---- hashing ---------------------------------------------------------- */
+
+static void put_u64(EVP_MD_CTX *md, uint64_t v) {
+  unsigned char b[8];
+  for (int i = 0; i < 8; i++)
+    b[i] = (unsigned char)(v >> (56 - 8 * i));
+  EVP_DigestUpdate(md, b, 8);
+}
+
+static void put_bytes(EVP_MD_CTX *md, const void *p, size_t n) {
+  unsigned char b[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                        (unsigned char)(n >> 8), (unsigned char)n};
+  EVP_DigestUpdate(md, b, 4);
+  EVP_DigestUpdate(md, p, n);
+}
+
+static void put_str(EVP_MD_CTX *md, const char *s) { put_bytes(md, s, strlen(s)); }
+
+void sb_audit_hash(const sb_audit_row_t *r, unsigned char out[32]) {
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned int len = 32;
+  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+  EVP_DigestUpdate(md, r->prev_hash, 32);
+  put_u64(md, (uint64_t)r->seq);
+  put_str(md, r->tenant_id);
+  put_str(md, r->topic);
+  put_u64(md, (uint64_t)(uint32_t)r->partition);
+  put_u64(md, (uint64_t)r->offset);
+  put_str(md, r->event_id);
+  put_str(md, r->type);
+  put_str(md, r->subject);
+  put_u64(md, (uint64_t)r->occurred_at);
+  put_bytes(md, r->payload, r->payload_len);
+  EVP_DigestFinal_ex(md, out, &len);
+  EVP_MD_CTX_free(md);
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+static chain_t *find_chain(audit_t *a, const char *tenant, const char *topic,
+                           int32_t partition, int create) {
+  for (size_t i = 0; i < a->n; i++)
+    if (a->chains[i].partition == partition &&
+        strcmp(a->chains[i].tenant, tenant) == 0 &&
+        strcmp(a->chains[i].topic, topic) == 0)
+      return &a->chains[i];
+  if (!create)
+    return NULL;
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 64;
+    chain_t *c = realloc(a->chains, cap * sizeof *c);
+    if (c == NULL)
+      return NULL;
+    a->chains = c;
+    a->cap = cap;
+  }
+  chain_t *c = &a->chains[a->n];
+  memset(c, 0, sizeof *c);
+  if ((c->tenant = strdup(tenant)) == NULL)
+    return NULL;
+  snprintf(c->topic, sizeof c->topic, "%s", topic);
+  c->partition = partition;
+  a->n++;
+  return c;
+}
+
+static void drop_chain(audit_t *a, size_t i) {
+  free(a->chains[i].tenant);
+  a->chains[i] = a->chains[--a->n];
+}
+
+static int init(void **state, sb_err_t *err) {
+  audit_t *a = calloc(1, sizeof *a);
+  if (a == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  *state = a;
+  return 0;
+}
+
+static void destroy(void *state) {
+  audit_t *a = state;
+  while (a->n > 0)
+    drop_chain(a, a->n - 1);
+  free(a->chains);
+  free(a->copy);
+  free(a);
+}
+
+static int hex_to_bytes(const char *hex, unsigned char *out, size_t n) {
+  /* PostgreSQL's bytea hex output: \x then 2 digits a byte */
+  if (strncmp(hex, "\\x", 2) != 0 || strlen(hex) != 2 + 2 * n)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 + 2 * i, "%2x", &v) != 1)
+      return -1;
+    out[i] = (unsigned char)v;
+  }
+  return 0;
+}
+
+/* Loads the chain heads of one partition. */
+static int assign(void *state, sb_batch_t *b, const char *topic,
+                  int32_t partition, sb_err_t *err) {
+  audit_t *a = state;
+  char sql[256], part[16];
+  snprintf(sql, sizeof sql,
+           "SELECT tenant_id, last_seq, last_hash FROM %s.chain_heads WHERE "
+           "topic = $1 AND kafka_partition = $2",
+           sb_batch_schema(b));
+  snprintf(part, sizeof part, "%d", partition);
+  sb_pg_rows_t *rows = NULL;
+  int rc = sb_pg_rows(sb_batch_pg(b), sql, 2, (const char *const[]){topic, part},
+                      &rows, err);
+  for (int i = 0; rc == 0 && i < sb_pg_rows_count(rows); i++) {
+    chain_t *c = find_chain(a, sb_pg_rows_get(rows, i, 0), topic, partition, 1);
+    if (c == NULL) {
+      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+      break;
+    }
+    c->seq = c->pending_seq = atoll(sb_pg_rows_get(rows, i, 1));
+    if (hex_to_bytes(sb_pg_rows_get(rows, i, 2), c->hash, 32) != 0)
+      rc = sb_err_set(err, SB_ESTATE, "audit: damaged chain head for %s %s[%d]",
+                      sb_pg_rows_get(rows, i, 0), topic, partition);
+    memcpy(c->pending_hash, c->hash, 32);
+  }
+  sb_pg_rows_free(rows);
+  return rc;
+}
+
+static void revoke(void *state, const char *topic, int32_t partition) {
+  audit_t *a = state;
+  for (size_t i = a->n; i-- > 0;)
+    if (a->chains[i].partition == partition &&
+        strcmp(a->chains[i].topic, topic) == 0)
+      drop_chain(a, i);
+}
+
+/* ---- the batch -------------------------------------------------------- */
+
+static int reserve(audit_t *a, size_t more) {
+  if (a->copy_len + more <= a->copy_cap)
+    return 0;
+  size_t cap = a->copy_cap ? a->copy_cap : 1 << 16;
+  while (cap < a->copy_len + more)
+    cap *= 2;
+  char *c = realloc(a->copy, cap);
+  if (c == NULL)
+    return -1;
+  a->copy = c;
+  a->copy_cap = cap;
+  return 0;
+}
+
+/* Appends text to the COPY buffer, escaped for COPY's text format. */
+static void put_text(audit_t *a, const char *s) {
+  for (; *s; s++) {
+    char c = *s;
+    if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
+      a->copy[a->copy_len++] = '\\';
+      c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+    }
+    a->copy[a->copy_len++] = c;
+  }
+}
+
+static void put_hex(audit_t *a, const unsigned char *p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  a->copy[a->copy_len++] = '\\'; /* \\x: COPY unescapes to \x */
+  a->copy[a->copy_len++] = '\\';
+  a->copy[a->copy_len++] = 'x';
+  for (size_t i = 0; i < n; i++) {
+    a->copy[a->copy_len++] = hex[p[i] >> 4];
+    a->copy[a->copy_len++] = hex[p[i] & 15];
+  }
+}
+
+static void put_raw(audit_t *a, const char *s) {
+  size_t n = strlen(s);
+  memcpy(a->copy + a->copy_len, s, n);
+  a->copy_len += n;
+}
+
+static int month_of(int64_t micros) {
+  char ts[40];
+  sb_time_format(micros, ts, sizeof ts);
+  return atoi(ts) * 100 + atoi(ts + 5);
+}
+
+static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
+                 sb_err_t *err) {
+  (void)b;
+  audit_t *a = state;
+  chain_t *c = find_chain(a, ev->tenant_id, ev->topic, ev->partition, 1);
+  if (c == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  sb_audit_row_t row = {
+      .prev_hash = c->pending_hash,
+      .seq = c->pending_seq + 1,
+      .tenant_id = ev->tenant_id,
+      .topic = ev->topic,
+      .partition = ev->partition,
+      .offset = ev->offset,
+      .event_id = ev->event_id,
+      .type = sb_evtype_name(ev->type),
+      .subject = ev->subject,
+      .occurred_at = ev->occurred_at,
+      .payload = ev->value,
+      .payload_len = ev->value_len,
+  };
+  unsigned char hash[32];
+  sb_audit_hash(&row, hash);
+
+  const char *corr = sb_event_str(ev, "correlation_id");
+  const char *actor = sb_event_str(ev, "actor.user_id");
+  size_t need = 512 + 2 * (strlen(ev->tenant_id) + strlen(ev->subject)) +
+                (corr ? 2 * strlen(corr) : 0) + (actor ? 2 * strlen(actor) : 0) +
+                2 * ev->value_len + 2 * 64 + 16;
+  if (reserve(a, need) != 0)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  char num[96], ts[40];
+  sb_time_format(ev->occurred_at, ts, sizeof ts);
+  put_text(a, ev->tenant_id);
+  snprintf(num, sizeof num, "\t%s\t%d\t%lld\t%lld\t", ev->topic, ev->partition,
+           (long long)ev->offset, (long long)row.seq);
+  put_raw(a, num);
+  put_text(a, ev->event_id);
+  a->copy[a->copy_len++] = '\t';
+  put_text(a, row.type);
+  a->copy[a->copy_len++] = '\t';
+  put_text(a, ev->subject);
+  snprintf(num, sizeof num, "\t%s\t%d\t", ts, sb_evtype_id(ev->type));
+  put_raw(a, num);
+  if (corr)
+    put_text(a, corr);
+  else
+    put_raw(a, "\\N");
+  a->copy[a->copy_len++] = '\t';
+  if (actor)
+    put_text(a, actor);
+  else
+    put_raw(a, "\\N");
+  a->copy[a->copy_len++] = '\t';
+  put_hex(a, ev->value, ev->value_len);
+  a->copy[a->copy_len++] = '\t';
+  put_hex(a, c->pending_hash, 32);
+  a->copy[a->copy_len++] = '\t';
+  put_hex(a, hash, 32);
+  a->copy[a->copy_len++] = '\n';
+
+  c->pending_seq = row.seq;
+  memcpy(c->pending_hash, hash, 32);
+  c->dirty = 1;
+  int month = month_of(ev->occurred_at);
+  int known = 0;
+  for (size_t i = 0; i < a->nbatch_months && !known; i++)
+    known = a->batch_months[i] == month;
+  if (!known && a->nbatch_months < SB_ARRAY_LEN(a->batch_months))
+    a->batch_months[a->nbatch_months++] = month;
+  return 0;
+}
+
+/* Creates the month's partition unless this process knows it exists; the
+ * SECURITY DEFINER function lets the application role do it. */
+static int ensure_month(audit_t *a, sb_batch_t *b, int month, sb_err_t *err) {
+  for (size_t i = 0; i < a->nmonths; i++)
+    if (a->months[i] == month)
+      return 0;
+  char sql[256], m[16];
+  const char *s = sb_batch_schema(b);
+  snprintf(sql, sizeof sql, "SELECT %s.ensure_month($1, $2)", s);
+  snprintf(m, sizeof m, "%d", month);
+  if (sb_pg_exec(sb_batch_pg(b), sql, 2, (const char *const[]){s, m}, err) != 0)
+    return err->code;
+  if (a->nmonths < SB_ARRAY_LEN(a->months))
+    a->months[a->nmonths++] = month;
+  return 0;
+}
+
+static int upsert_heads(audit_t *a, sb_batch_t *b, sb_err_t *err) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO %s.chain_heads (tenant_id, topic, kafka_partition, "
+           "last_seq, last_hash) VALUES ($1, $2, $3, $4, decode($5, 'hex')) "
+           "ON CONFLICT (tenant_id, topic, kafka_partition) DO UPDATE SET "
+           "last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash",
+           sb_batch_schema(b));
+  for (size_t i = 0; i < a->n; i++) {
+    chain_t *c = &a->chains[i];
+    if (!c->dirty)
+      continue;
+    char part[16], seq[32], hex[65];
+    snprintf(part, sizeof part, "%d", c->partition);
+    snprintf(seq, sizeof seq, "%lld", (long long)c->pending_seq);
+    for (int k = 0; k < 32; k++)
+      snprintf(hex + 2 * k, 3, "%02x", c->pending_hash[k]);
+    if (sb_pg_exec(sb_batch_pg(b), sql, 5,
+                   (const char *const[]){c->tenant, c->topic, part, seq, hex},
+                   err) != 0)
+      return err->code;
+  }
+  return 0;
+}
+
+static int commit(void *state, sb_batch_t *b, sb_err_t *err) {
+  audit_t *a = state;
+  if (a->copy_len == 0)
+    return 0;
+  for (size_t i = 0; i < a->nbatch_months; i++)
+    if (ensure_month(a, b, a->batch_months[i], err) != 0)
+      return err->code;
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "COPY %s.events (tenant_id, topic, kafka_partition, kafka_offset, "
+           "chain_seq, event_id, event_type, subject, occurred_at, schema_id, "
+           "correlation_id, actor_user_id, payload, prev_hash, hash) FROM STDIN",
+           sb_batch_schema(b));
+  if (sb_pg_copy(sb_batch_pg(b), sql, a->copy, a->copy_len, err) != 0)
+    return err->code;
+  return upsert_heads(a, b, err);
+}
+
+static void reset_batch(audit_t *a) {
+  a->copy_len = 0;
+  a->nbatch_months = 0;
+}
+
+static void committed(void *state) {
+  audit_t *a = state;
+  for (size_t i = 0; i < a->n; i++) {
+    chain_t *c = &a->chains[i];
+    if (c->dirty) {
+      c->seq = c->pending_seq;
+      memcpy(c->hash, c->pending_hash, 32);
+      c->dirty = 0;
+    }
+  }
+  reset_batch(a);
+}
+
+static void abort_batch(void *state) {
+  audit_t *a = state;
+  for (size_t i = 0; i < a->n; i++) {
+    chain_t *c = &a->chains[i];
+    c->pending_seq = c->seq;
+    memcpy(c->pending_hash, c->hash, 32);
+    c->dirty = 0;
+  }
+  reset_batch(a);
+  a->nmonths = 0; /* a rolled-back partition may not exist */
+}
+
+const sb_processor_vt_t sb_audit_processor = {
+    .abi = SB_PROCESSOR_ABI,
+    .name = "audit",
+    .topics = topics,
+    .ddl = ddl,
+    .init = init,
+    .event = event,
+    .commit = commit,
+    .abort = abort_batch,
+    .destroy = destroy,
+    .assign = assign,
+    .revoke = revoke,
+    .committed = committed,
+};

@@ -1,0 +1,36 @@
+/* The audit processor: every event of every domain topic, appended to
+ * audit.events with a SHA-256 hash chain per (tenant, topic, partition).
+ *
+ * A row's hash covers the previous hash of its chain and the row's
+ * canonical content: its chain sequence, tenant, topic, partition, offset,
+ * event id, type, subject, occurred_at and the Kafka value as stored. None
+ * of it varies between runs, so a replay of the same log gives the same
+ * chains, and encrypted PII stays verifiable after its key is destroyed. */
+#ifndef SB_AUDIT_H
+#define SB_AUDIT_H
+
+#include "sb_processor.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+extern const sb_processor_vt_t sb_audit_processor;
+
+/* The canonical content of one audit row, as hashed. */
+typedef struct sb_audit_row_s {
+  const unsigned char *prev_hash; /* 32 bytes */
+  int64_t seq;
+  const char *tenant_id, *topic;
+  int32_t partition;
+  int64_t offset;
+  const char *event_id, *type, *subject;
+  int64_t occurred_at; /* microseconds */
+  const void *payload;
+  size_t payload_len;
+} sb_audit_row_t;
+
+/* SHA-256 of a row's canonical encoding: each integer big-endian, each
+ * string and the payload prefixed by its 4-byte big-endian length. */
+void sb_audit_hash(const sb_audit_row_t *row, unsigned char out[32]);
+
+#endif

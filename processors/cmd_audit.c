@@ -1,0 +1,345 @@
+/* switchboard audit verify|export: proving the audit log unbroken, and
+ * reading it back as CloudEvents. */
+#include "audit.h"
+#include "sb_cmds.h"
+#include "sb_codec.h"
+#include "sb_pg.h"
+#include "sb_schema.h"
+#include "sb_time.h"
+#include "sb_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FETCH 5000
+
+/* PostgreSQL's bytea text form, \x then hex, into bytes. Returns the length,
+ * or -1. */
+static long unhex(const char *hex, unsigned char *out, size_t cap) {
+  if (hex == NULL || strncmp(hex, "\\x", 2) != 0)
+    return -1;
+  size_t n = (strlen(hex) - 2) / 2;
+  if (n > cap)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    int hi = hex[2 + 2 * i], lo = hex[3 + 2 * i];
+    hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+    lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+    out[i] = (unsigned char)(hi << 4 | lo);
+  }
+  return (long)n;
+}
+
+/* Walks a query through a cursor, FETCH rows at a time. */
+typedef int (*row_fn)(void *ctx, const sb_pg_rows_t *rows, int i, sb_err_t *err);
+
+static int each_row(sb_pg_t *pg, const char *query, int nparams,
+                    const char *const *params, row_fn fn, void *ctx,
+                    sb_err_t *err) {
+  size_t len = strlen(query) + 64;
+  char *decl = malloc(len);
+  if (decl == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  snprintf(decl, len, "DECLARE c NO SCROLL CURSOR FOR %s", query);
+  int rc = sb_pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
+                      NULL, err);
+  if (rc == 0)
+    rc = sb_pg_exec(pg, decl, nparams, params, err);
+  free(decl);
+  while (rc == 0) {
+    sb_pg_rows_t *rows = NULL;
+    rc = sb_pg_rows(pg, "FETCH 5000 FROM c", 0, NULL, &rows, err);
+    int n = sb_pg_rows_count(rows);
+    for (int i = 0; rc == 0 && i < n; i++)
+      rc = fn(ctx, rows, i, err);
+    sb_pg_rows_free(rows);
+    if (n < FETCH)
+      break;
+  }
+  sb_pg_exec(pg, rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL, NULL);
+  return rc;
+}
+
+/* ---- verify ------------------------------------------------------------ */
+
+typedef struct {
+  sb_pg_t *pg;
+  char tenant[128], topic[64];
+  int32_t partition;
+  int64_t seq; /* last sequence seen in the chain; 0 before its first row */
+  unsigned char hash[32];
+  long long rows, chains;
+  unsigned char *buf;
+  size_t cap;
+  int broken;
+} verify_t;
+
+static int check_head(verify_t *v, sb_err_t *err) {
+  if (v->seq == 0)
+    return 0;
+  char part[16], row[128];
+  int found = 0, isnull = 0;
+  snprintf(part, sizeof part, "%d", v->partition);
+  if (sb_pg_query1(v->pg,
+                   "SELECT last_seq || ' ' || encode(last_hash, 'hex') FROM "
+                   "audit.chain_heads WHERE tenant_id = $1 AND topic = $2 AND "
+                   "kafka_partition = $3",
+                   3, (const char *const[]){v->tenant, v->topic, part}, row,
+                   sizeof row, &found, &isnull, err) != 0)
+    return err->code;
+  char want[128], hex[65];
+  for (int k = 0; k < 32; k++)
+    snprintf(hex + 2 * k, 3, "%02x", v->hash[k]);
+  snprintf(want, sizeof want, "%lld %s", (long long)v->seq, hex);
+  if (!found || strcmp(row, want) != 0) {
+    printf("audit verify: FAILED: chain tenant=%s topic=%s partition=%d ends "
+           "at seq %lld, but its recorded head is %s: rows were removed from "
+           "its end\n",
+           v->tenant, v->topic, v->partition, (long long)v->seq,
+           found ? row : "missing");
+    v->broken = 1;
+    return SB_EVALIDATE;
+  }
+  return 0;
+}
+
+static int verify_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
+  verify_t *v = ctx;
+  const char *tenant = sb_pg_rows_get(r, i, 0), *topic = sb_pg_rows_get(r, i, 1);
+  int32_t partition = atoi(sb_pg_rows_get(r, i, 2));
+  if (strcmp(tenant, v->tenant) != 0 || strcmp(topic, v->topic) != 0 ||
+      partition != v->partition) {
+    if (check_head(v, err) != 0)
+      return SB_EVALIDATE;
+    snprintf(v->tenant, sizeof v->tenant, "%s", tenant);
+    snprintf(v->topic, sizeof v->topic, "%s", topic);
+    v->partition = partition;
+    v->seq = 0;
+    memset(v->hash, 0, 32);
+    v->chains++;
+  }
+  const char *payload_hex = sb_pg_rows_get(r, i, 9);
+  size_t need = strlen(payload_hex) / 2 + 1;
+  if (need > v->cap) {
+    unsigned char *b = realloc(v->buf, need);
+    if (b == NULL)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
+    v->buf = b;
+    v->cap = need;
+  }
+  unsigned char prev[32], stored[32], computed[32];
+  long plen = unhex(payload_hex, v->buf, v->cap);
+  sb_audit_row_t row = {
+      .prev_hash = v->hash,
+      .seq = atoll(sb_pg_rows_get(r, i, 4)),
+      .tenant_id = tenant,
+      .topic = topic,
+      .partition = partition,
+      .offset = atoll(sb_pg_rows_get(r, i, 3)),
+      .event_id = sb_pg_rows_get(r, i, 5),
+      .type = sb_pg_rows_get(r, i, 6),
+      .subject = sb_pg_rows_get(r, i, 7),
+      .occurred_at = atoll(sb_pg_rows_get(r, i, 8)),
+      .payload = v->buf,
+      .payload_len = plen < 0 ? 0 : (size_t)plen,
+  };
+  const char *why = NULL;
+  if (plen < 0 || unhex(sb_pg_rows_get(r, i, 10), prev, 32) != 32 ||
+      unhex(sb_pg_rows_get(r, i, 11), stored, 32) != 32)
+    why = "its payload or hashes are not readable";
+  else if (row.seq != v->seq + 1)
+    why = row.seq > v->seq + 1 ? "rows before it are missing (sequence gap)"
+                               : "it repeats a sequence number";
+  else if (memcmp(prev, v->hash, 32) != 0)
+    why = "its previous hash is not the hash of the row before it";
+  else {
+    sb_audit_hash(&row, computed);
+    if (memcmp(computed, stored, 32) != 0)
+      why = "its stored hash does not match its content (the row was changed)";
+  }
+  if (why != NULL) {
+    printf("audit verify: FAILED at tenant=%s topic=%s partition=%d seq=%lld "
+           "offset=%lld event_id=%s: %s\n",
+           tenant, topic, partition, (long long)row.seq, (long long)row.offset,
+           row.event_id, why);
+    v->broken = 1;
+    return SB_EVALIDATE;
+  }
+  v->seq = row.seq;
+  memcpy(v->hash, stored, 32);
+  v->rows++;
+  return 0;
+}
+
+static int audit_verify(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
+  const char *tenant = sb_cli_opt(cli, "tenant");
+  verify_t v;
+  memset(&v, 0, sizeof v);
+  v.pg = pg;
+  v.partition = -1;
+  const char *q =
+      tenant ? "SELECT tenant_id, topic, kafka_partition, kafka_offset, "
+               "chain_seq, event_id, event_type, subject, (extract(epoch FROM "
+               "occurred_at) * 1000000)::bigint, payload, prev_hash, hash FROM "
+               "audit.events WHERE tenant_id = $1 ORDER BY tenant_id, topic, "
+               "kafka_partition, chain_seq"
+             : "SELECT tenant_id, topic, kafka_partition, kafka_offset, "
+               "chain_seq, event_id, event_type, subject, (extract(epoch FROM "
+               "occurred_at) * 1000000)::bigint, payload, prev_hash, hash FROM "
+               "audit.events ORDER BY tenant_id, topic, kafka_partition, "
+               "chain_seq";
+  int rc = each_row(pg, q, tenant ? 1 : 0, tenant ? &tenant : NULL, verify_row,
+                    &v, err);
+  if (rc == 0)
+    rc = check_head(&v, err);
+  /* a head whose chain has no rows at all: every row of it was removed */
+  if (rc == 0 && !v.broken) {
+    char row[256];
+    int found = 0;
+    rc = sb_pg_query1(pg,
+                      "SELECT h.tenant_id || ' ' || h.topic || ' ' || "
+                      "h.kafka_partition FROM audit.chain_heads h WHERE ($1::text "
+                      "IS NULL OR h.tenant_id = $1) AND NOT EXISTS (SELECT 1 "
+                      "FROM audit.events e WHERE e.tenant_id = h.tenant_id AND "
+                      "e.topic = h.topic AND e.kafka_partition = "
+                      "h.kafka_partition) LIMIT 1",
+                      1, (const char *const[]){tenant}, row, sizeof row, &found,
+                      NULL, err);
+    if (rc == 0 && found) {
+      printf("audit verify: FAILED: chain %s has a recorded head but no rows: "
+             "they were removed\n", row);
+      v.broken = 1;
+    }
+  }
+  free(v.buf);
+  if (v.broken) {
+    sb_err_clear(err);
+    return 1;
+  }
+  if (rc != 0)
+    return rc;
+  printf("audit verify: OK: %lld rows in %lld chains%s%s\n", v.rows, v.chains,
+         tenant ? " of tenant " : "", tenant ? tenant : "");
+  return 0;
+}
+
+/* ---- export ------------------------------------------------------------ */
+
+typedef struct {
+  sb_codec_t *codec;
+  unsigned char *buf;
+  size_t cap;
+  long long rows;
+} export_t;
+
+static int export_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
+  export_t *x = ctx;
+  const char *hex = sb_pg_rows_get(r, i, 0);
+  size_t need = strlen(hex) / 2 + 1;
+  if (need > x->cap) {
+    unsigned char *b = realloc(x->buf, need);
+    if (b == NULL)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
+    x->buf = b;
+    x->cap = need;
+  }
+  long n = unhex(hex, x->buf, x->cap);
+  sb_event_t ev;
+  cJSON *ce = NULL;
+  if (n < 0 || sb_codec_decode(x->codec, x->buf, (size_t)n, &ev, err) != 0 ||
+      sb_codec_to_ce(x->codec, &ev, &ce, err) != 0) {
+    sb_err_prefix(err, "audit row of event %s: ", sb_pg_rows_get(r, i, 1));
+    return err->code ? err->code : SB_EDECODE;
+  }
+  char *line = cJSON_PrintUnformatted(ce);
+  cJSON_Delete(ce);
+  if (line == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  fputs(line, stdout);
+  fputc('\n', stdout);
+  cJSON_free(line);
+  x->rows++;
+  return 0;
+}
+
+static int audit_export(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
+  const char *tenant = sb_cli_opt(cli, "tenant");
+  const char *subject = sb_cli_opt(cli, "subject");
+  const char *from = sb_cli_opt(cli, "from");
+  const char *to = sb_cli_opt(cli, "to");
+  if (tenant == NULL)
+    return sb_err_set(err, SB_EUSAGE, "export needs --tenant");
+  int64_t us;
+  char why[160];
+  if (from && sb_time_parse(from, &us, why, sizeof why) != 0)
+    return sb_err_set(err, SB_EUSAGE, "--from: %s", why);
+  if (to && sb_time_parse(to, &us, why, sizeof why) != 0)
+    return sb_err_set(err, SB_EUSAGE, "--to: %s", why);
+  sb_schemas_t *schemas = NULL;
+  export_t x;
+  memset(&x, 0, sizeof x);
+  int rc = sb_schemas_load(&schemas, err);
+  if (rc == 0)
+    rc = sb_codec_new(schemas, &x.codec, err);
+  if (rc == 0)
+    rc = each_row(pg,
+                  "SELECT payload, event_id FROM audit.events WHERE tenant_id "
+                  "= $1 AND ($2::text IS NULL OR subject = $2) AND "
+                  "($3::timestamptz IS NULL OR occurred_at >= $3) AND "
+                  "($4::timestamptz IS NULL OR occurred_at < $4) ORDER BY "
+                  "occurred_at, topic, kafka_partition, chain_seq",
+                  4, (const char *const[]){tenant, subject, from, to},
+                  export_row, &x, err);
+  fflush(stdout);
+  if (rc == 0)
+    fprintf(stderr, "audit export: %lld events\n", x.rows);
+  free(x.buf);
+  sb_codec_free(x.codec);
+  sb_schemas_free(schemas);
+  return rc;
+}
+
+static int run_audit(sb_cli_t *cli) {
+  sb_err_t err = SB_ERR_INIT;
+  const char *action = cli->argv[0];
+  sb_pg_t *pg = NULL;
+  int rc;
+  if (strcmp(action, "verify") != 0 && strcmp(action, "export") != 0) {
+    sb_err_set(&err, SB_EUSAGE, "unknown action '%s': use verify or export",
+               action);
+    return sb_cli_fail(cli, &err);
+  }
+  if ((rc = sb_cli_database_url(cli, &err)) != 0 ||
+      (rc = sb_pg_connect(cli->conf.database_url, &pg, &err)) != 0)
+    return sb_cli_fail(cli, &err);
+  rc = strcmp(action, "verify") == 0 ? audit_verify(cli, pg, &err)
+                                     : audit_export(cli, pg, &err);
+  sb_pg_close(pg);
+  if (rc == 1 && err.code == 0)
+    return 1; /* verify found a break and said where */
+  return rc == 0 ? 0 : sb_cli_fail(cli, &err);
+}
+
+static const char *const audit_keys[] = {"database_url", NULL};
+
+const sb_cmd_t sb_cmd_audit = {
+    .name = "audit",
+    .summary = "Verify the audit log's hash chains, or export events",
+    .usage = "audit verify [--tenant T] | audit export --tenant T [--subject S] "
+             "[--from TIME] [--to TIME]",
+    .about = "verify walks every hash chain of the audit log (or a tenant's) "
+             "and exits 0 when\nintact, or 1 naming the first row that does "
+             "not match: a changed, removed or\nreordered row is caught.\n"
+             "export writes a tenant's events (optionally one subject's, in "
+             "[--from, --to)) as\nCloudEvents NDJSON on stdout, in time order.",
+    .conf_keys = audit_keys,
+    .opts = (const sb_opt_t[]){{"tenant", "T", "Only this tenant"},
+                               {"subject", "S", "export: only this subject"},
+                               {"from", "TIME", "export: from this time on"},
+                               {"to", "TIME", "export: before this time"},
+                               {NULL, NULL, NULL}},
+    .min_args = 1,
+    .max_args = 1,
+    .run = run_audit,
+};
