@@ -540,16 +540,30 @@ static int setup(sb_engine_t *e, sb_err_t *err) {
   rd_kafka_conf_t *conf = sb_kafka_conf_new(e->c, err);
   if (conf == NULL)
     return err->code;
-  static const char *const settings[][2] = {
+  /* what the engine's guarantees rest on: not overridable */
+  static const char *const fixed[][2] = {
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"},
       {"enable.partition.eof", "true"},
   };
+  /* defaults an operator may override with kafka.*: a killed worker's
+   * partitions move on after 10 s rather than librdkafka's 45 s */
+  static const char *const defaults[][2] = {
+      {"session.timeout.ms", "10000"},
+      {"heartbeat.interval.ms", "1000"},
+  };
   rd_kafka_conf_set(conf, "group.id", e->kafka_group, errstr, sizeof errstr);
-  for (size_t i = 0; i < SB_ARRAY_LEN(settings); i++)
-    rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
-                      sizeof errstr);
+  for (size_t i = 0; i < SB_ARRAY_LEN(fixed); i++)
+    rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, sizeof errstr);
+  for (size_t i = 0; i < SB_ARRAY_LEN(defaults); i++) {
+    int overridden = 0;
+    for (size_t k = 0; k < e->c->kafka_n; k++)
+      overridden |= strcmp(e->c->kafka_keys[k], defaults[i][0]) == 0;
+    if (!overridden)
+      rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr,
+                        sizeof errstr);
+  }
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_opaque(conf, e);
   e->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);

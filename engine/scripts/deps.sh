@@ -3,11 +3,13 @@
 # (through sudo when not root), and, as root, the unprivileged user the
 # private PostgreSQL runs as. Installs only what is missing.
 # kcat and psql come along: the README uses them to look at a running `up`,
-# and the tests drive them.
+# and the tests drive them; python3-avro is an independent Avro reader the
+# tests check our records against.
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
-      libuv1-dev libssl-dev libcjson-dev postgresql postgresql-client kcat)
+      libuv1-dev libssl-dev libcjson-dev postgresql postgresql-client kcat
+      python3-avro)
 
 missing=()
 for p in "${pkgs[@]}"; do
