@@ -613,6 +613,55 @@ static const char *get_str(avro_value_t *rec, int ix) {
   return s;
 }
 
+static cJSON *record_to_json(const sb_evtype_t *t, avro_value_t *v,
+                             const char *apath);
+
+/* Reads a record written with an older schema of a type as the newest one,
+ * by Avro's resolution rules: fields the reader lacks are dropped, fields
+ * the writer lacks take the reader's default (or null when optional).
+ * avro-c's own resolver cannot fill defaults, so this goes through the same
+ * schema-driven conversion as CloudEvents. Only older records pay for it. */
+static int resolve(sb_codec_t *c, const sb_evtype_t *wt, avro_value_t *wv,
+                   const sb_evtype_t *rt, avro_value_t *rv, sb_err_t *err) {
+  (void)c;
+  avro_schema_t rs = sb_evtype_avro(rt);
+  cJSON *j = record_to_json(wt, wv, "");
+  if (j == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  for (cJSON *k = j->child, *next; k; k = next) {
+    next = k->next;
+    if (avro_schema_record_field_get_index(rs, k->string) < 0)
+      cJSON_DeleteItemFromObjectCaseSensitive(j, k->string);
+  }
+  int rc = 0;
+  for (size_t i = 0; i < avro_schema_record_size(rs) && rc == 0; i++) {
+    const char *name = avro_schema_record_field_name(rs, (int)i);
+    if (cJSON_GetObjectItemCaseSensitive(j, name))
+      continue;
+    const sb_fieldattr_t *a = sb_evtype_attr(rt, name);
+    cJSON *def = a && a->default_json ? cJSON_Parse(a->default_json) : NULL;
+    if (def != NULL && a->timestamp_micros && cJSON_IsNumber(def)) {
+      char ts[40];
+      sb_time_format((int64_t)def->valuedouble, ts, sizeof ts);
+      cJSON_Delete(def);
+      def = cJSON_CreateString(ts);
+    }
+    if (def != NULL && !cJSON_IsNull(def))
+      cJSON_AddItemToObject(j, name, def);
+    else
+      cJSON_Delete(def);
+  }
+  walk_t w = {.type = rt, .err = err};
+  snprintf(w.epath, sizeof w.epath, "schema %d as %d", sb_evtype_id(wt),
+           sb_evtype_id(rt));
+  avro_value_reset(rv);
+  rc = record_from_json(&w, rv, rs, j);
+  cJSON_Delete(j);
+  if (rc != 0)
+    err->code = SB_EDECODE;
+  return rc;
+}
+
 int sb_codec_decode(sb_codec_t *c, const void *value, size_t len,
                     sb_event_t *ev, sb_err_t *err) {
   memset(ev, 0, sizeof *ev);
@@ -642,6 +691,15 @@ int sb_codec_decode(sb_codec_t *c, const void *value, size_t len,
   if (!eof)
     return sb_err_set(err, SB_EDECODE,
                       "trailing bytes after the Avro record of schema id %d", id);
+  /* the newest schema of the type reads every older one */
+  const sb_evtype_t *rt = sb_schemas_by_type(c->schemas, sb_evtype_name(t));
+  if (rt != t) {
+    slot_t *rs = slot_of(c, rt, 1, err);
+    if (rs == NULL || resolve(c, t, &sl->dec, rt, &rs->dec, err) != 0)
+      return err->code;
+    t = rt;
+    sl = rs;
+  }
   ev->type = t;
   ev->avro = &sl->dec;
   ev->value = value;

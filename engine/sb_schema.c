@@ -25,10 +25,11 @@ struct sb_schemas_s {
   size_t n;
 };
 
-static const sb_file_t *find_file(const char *name) {
-  for (size_t i = 0; i < sb_schema_files_n; i++)
-    if (strcmp(sb_schema_files[i].name, name) == 0)
-      return &sb_schema_files[i];
+static const sb_file_t *find_file(const sb_file_t *files, size_t n,
+                                  const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(files[i].name, name) == 0)
+      return &files[i];
   return NULL;
 }
 
@@ -51,6 +52,9 @@ static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
       cJSON_IsNumber(v))
     a->max_items = v->valueint;
   a->pii = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(field, "sb.pii"));
+  const cJSON *def = cJSON_GetObjectItemCaseSensitive(field, "default");
+  if (def != NULL && (a->default_json = cJSON_PrintUnformatted(def)) == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
   a->timestamp_micros = ts;
   return 0;
 }
@@ -102,9 +106,10 @@ static const char *str_attr(const cJSON *o, const char *k) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int load_type(sb_evtype_t *t, int id, const char *type, const char *file,
+static int load_type(const sb_file_t *files, size_t nfiles, sb_evtype_t *t,
+                     int id, const char *type, const char *file,
                      sb_err_t *err) {
-  const sb_file_t *f = find_file(file);
+  const sb_file_t *f = find_file(files, nfiles, file);
   if (f == NULL)
     return sb_err_set(err, SB_ENOENT, "schemas: manifest names %s, which is "
                                       "missing", file);
@@ -152,8 +157,13 @@ out:
 }
 
 int sb_schemas_load(sb_schemas_t **out, sb_err_t *err) {
+  return sb_schemas_load_files(sb_schema_files, sb_schema_files_n, out, err);
+}
+
+int sb_schemas_load_files(const sb_file_t *files, size_t nfiles,
+                          sb_schemas_t **out, sb_err_t *err) {
   *out = NULL;
-  const sb_file_t *manifest = find_file("manifest.tsv");
+  const sb_file_t *manifest = find_file(files, nfiles, "manifest.tsv");
   if (manifest == NULL)
     return sb_err_set(err, SB_ENOENT, "schemas: manifest.tsv is missing");
   sb_schemas_t *s = calloc(1, sizeof *s);
@@ -189,8 +199,8 @@ int sb_schemas_load(sb_schemas_t **out, sb_err_t *err) {
     s->types = nt;
     memset(&s->types[s->n], 0, sizeof s->types[0]);
     s->n++;
-    if ((rc = load_type(&s->types[s->n - 1], (int)id, type, sb_trim(file),
-                        err)) != 0)
+    if ((rc = load_type(files, nfiles, &s->types[s->n - 1], (int)id, type,
+                        sb_trim(file), err)) != 0)
       goto fail;
     for (size_t i = 0; i + 1 < s->n; i++)
       if (s->types[i].id == (int)id) {
@@ -214,8 +224,10 @@ void sb_schemas_free(sb_schemas_t *s) {
     sb_evtype_t *t = &s->types[i];
     if (t->schema)
       avro_schema_decref(t->schema);
-    for (size_t k = 0; k < t->nattrs; k++)
+    for (size_t k = 0; k < t->nattrs; k++) {
       free(t->attrs[k].path);
+      cJSON_free(t->attrs[k].default_json);
+    }
     free(t->attrs);
     free(t->type);
     free(t->topic);

@@ -24,10 +24,16 @@ typedef struct sb_fieldattr_s {
   int max_items;  /* arrays; 0 for none given */
   bool pii;
   bool timestamp_micros;
+  char *default_json; /* the field's Avro default as JSON text, or NULL */
 } sb_fieldattr_t;
 
 /* Loads the compiled-in schemas. *out is owned by the caller. */
 int sb_schemas_load(sb_schemas_t **out, sb_err_t *err);
+/* Loads schemas from files (a manifest.tsv among them); the files must
+ * outlive *out. For tests of schema evolution. */
+struct sb_file_s;
+int sb_schemas_load_files(const struct sb_file_s *files, size_t n,
+                          sb_schemas_t **out, sb_err_t *err);
 void sb_schemas_free(sb_schemas_t *s);
 
 size_t sb_schemas_count(const sb_schemas_t *s);

@@ -1,7 +1,7 @@
 /* The test list: X(name, labels). tests/CMakeLists.txt reads this file to
  * register each test with CTest as `sb_tests NAME`, so a test is added in
- * one place. Labels: unit (pure logic), pg (needs the PostgreSQL fixture),
- * kafka (embedded broker). */
+ * one place. Labels, comma-separated: unit (pure logic), pg (needs the
+ * PostgreSQL fixture), kafka (embedded broker). */
 #ifndef SB_TESTS_H
 #define SB_TESTS_H
 
@@ -27,6 +27,10 @@
   X(migrate_concurrent, "pg")                                                 \
   X(migrate_failure_rolls_back, "pg")                                         \
   X(pg_errors_are_translated, "pg")                                           \
+  X(codec_schema_evolution, "unit")                                           \
+  X(engine_rejects_incomplete_processor, "unit")                              \
+  X(engine_batches_offsets_and_derived_events, "kafka,pg")                    \
+  X(engine_processor_failures_deadletter, "kafka,pg")                         \
   X(kafka_embedded_topics, "kafka")                                           \
   X(kafka_roundtrip, "kafka")                                                 \
   X(kafka_unreachable_brokers, "kafka")                                       \

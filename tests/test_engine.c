@@ -1,0 +1,384 @@
+/* The engine against the embedded broker and the fixture's PostgreSQL, with
+ * a processor made for the test. */
+#include "sb_codec.h"
+#include "sb_conf.h"
+#include "sb_engine.h"
+#include "sb_kafka.h"
+#include "sb_migrate.h"
+#include "sb_pg.h"
+#include "sb_producer.h"
+#include "sb_schema.h"
+#include "sb_test.h"
+#include "sb_tests.h"
+#include "sb_topics.h"
+#include "sb_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the test processor ------------------------------------------------ */
+
+#define MAXSEEN 512
+
+typedef struct {
+  char ids[MAXSEEN][27];
+  int n;
+} seen_t;
+
+static const char *const test_topics[] = {SB_TOPIC_LEADS, NULL};
+
+static int t_init(void **state, sb_err_t *err) {
+  *state = calloc(1, sizeof(seen_t));
+  return *state ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
+}
+
+static int t_event(void *state, sb_batch_t *b, const sb_event_t *ev,
+                   sb_err_t *err) {
+  seen_t *s = state;
+  if (strcmp(sb_evtype_name(ev->type), "lead.created") != 0)
+    return 0;
+  size_t sl = strlen(ev->subject);
+  if (sl > 4 && strcmp(ev->subject + sl - 4, "-bad") == 0)
+    return sb_err_set(err, SB_EVALIDATE, "lead %s is bad", ev->subject);
+  if (sl > 6 && strcmp(ev->subject + sl - 6, "-flaky") == 0) {
+    sb_err_set(err, SB_EUNAVAIL, "lead %s: service down", ev->subject);
+    return SB_EUNAVAIL; /* retriable by the table's default */
+  }
+  if (s->n >= MAXSEEN)
+    return sb_err_set(err, SB_EINTERNAL, "too many");
+  snprintf(s->ids[s->n++], 27, "%s", ev->event_id);
+  /* a decision is an event: score the lead */
+  cJSON *ce = cJSON_CreateObject();
+  cJSON_AddStringToObject(ce, "specversion", "1.0");
+  cJSON_AddStringToObject(ce, "type", "lead.scored");
+  cJSON_AddStringToObject(ce, "source", "switchboard://sbtest");
+  cJSON_AddStringToObject(ce, "subject", ev->subject);
+  cJSON_AddStringToObject(ce, "tenantid", ev->tenant_id);
+  cJSON_AddStringToObject(ce, "time", "2026-11-24T12:00:00Z");
+  cJSON *data = cJSON_AddObjectToObject(ce, "data");
+  cJSON_AddNumberToObject(data, "score", 42);
+  cJSON_AddStringToObject(data, "model_version", "test-1");
+  int rc = sb_batch_emit(b, ev, ce, err);
+  cJSON_Delete(ce);
+  return rc;
+}
+
+static int t_commit(void *state, sb_batch_t *b, sb_err_t *err) {
+  seen_t *s = state;
+  char sql[256];
+  snprintf(sql, sizeof sql, "INSERT INTO %s.seen (event_id) VALUES ($1)",
+           sb_batch_schema(b));
+  for (int i = 0; i < s->n; i++) {
+    const char *id = s->ids[i];
+    if (sb_pg_exec(sb_batch_pg(b), sql, 1, &id, err) != 0)
+      return err->code;
+  }
+  return 0;
+}
+
+static void t_reset(void *state) { ((seen_t *)state)->n = 0; }
+static void t_destroy(void *state) { free(state); }
+
+static const sb_processor_vt_t test_vt = {
+    .abi = SB_PROCESSOR_ABI,
+    .name = "sbtest",
+    .topics = test_topics,
+    .ddl = "CREATE TABLE {schema}.seen (event_id text PRIMARY KEY);\n"
+           "GRANT SELECT, INSERT ON {schema}.seen TO switchboard_app;",
+    .init = t_init,
+    .event = t_event,
+    .commit = t_commit,
+    .abort = t_reset,
+    .committed = t_reset,
+    .destroy = t_destroy,
+};
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+typedef struct {
+  sb_conf_t c;
+  sb_embedded_t *broker;
+  sb_schemas_t *schemas;
+  sb_codec_t *codec;
+  sb_pg_t *pg;
+  char db[64];
+} env_t;
+
+static int env_up(env_t *x) {
+  sb_err_t err = SB_ERR_INIT;
+  char url[600];
+  memset(x, 0, sizeof *x);
+  sb_conf_init(&x->c, NULL);
+  sb_conf_set(&x->c, "partitions", "2", SB_CO_FLAG, NULL, NULL);
+  sb_conf_set(&x->c, "batch.max_ms", "50", SB_CO_FLAG, NULL, NULL);
+  if (sbt_pg_create_db(url, sizeof url, x->db, sizeof x->db) != 0)
+    return -1;
+  sb_conf_set(&x->c, "database_url", url, SB_CO_FLAG, NULL, NULL);
+  if (sb_embedded_start(&x->c, &x->broker, &err) != 0 ||
+      sb_conf_set(&x->c, "brokers", sb_embedded_bootstraps(x->broker),
+                  SB_CO_FLAG, NULL, &err) != 0 ||
+      sb_pg_connect(url, &x->pg, &err) != 0 ||
+      sb_migrate(x->pg, sb_migrations, sb_migrations_n, NULL, &err) != 0 ||
+      sb_schemas_load(&x->schemas, &err) != 0 ||
+      sb_codec_new(x->schemas, &x->codec, &err) != 0) {
+    fprintf(stderr, "env: %s\n", err.msg);
+    return -1;
+  }
+  return 0;
+}
+
+static void env_down(env_t *x) {
+  sb_codec_free(x->codec);
+  sb_schemas_free(x->schemas);
+  sb_pg_close(x->pg);
+  sb_embedded_stop(x->broker);
+  sb_conf_free(&x->c);
+  sbt_pg_drop_db(x->db);
+}
+
+/* Produces a lead.created for each subject; their ids go to ids. */
+static int produce_leads(env_t *x, const char *const *subjects, int n,
+                         char (*ids)[27]) {
+  sb_err_t err = SB_ERR_INIT;
+  sb_producer_t *p = NULL;
+  if (sb_producer_new(&x->c, &p, &err) != 0)
+    return -1;
+  for (int i = 0; i < n; i++) {
+    char js[512];
+    snprintf(js, sizeof js,
+             "{\"specversion\":\"1.0\",\"type\":\"lead.created\",\"source\":"
+             "\"test\",\"subject\":\"%s\",\"tenantid\":\"acme\",\"time\":"
+             "\"2026-11-24T10:00:00Z\",\"data\":{}}",
+             subjects[i]);
+    cJSON *j = cJSON_Parse(js);
+    sb_record_t r;
+    int rc = sb_codec_from_ce(x->codec, j, SB_CE_GENERATE_ID, &r, &err);
+    cJSON_Delete(j);
+    if (rc == 0) {
+      if (ids)
+        snprintf(ids[i], 27, "%s", r.event_id);
+      rc = sb_producer_send_record(p, &r, NULL, NULL, &err);
+      sb_record_clear(&r);
+    }
+    if (rc != 0) {
+      fprintf(stderr, "produce: %s\n", err.msg);
+      sb_producer_free(p);
+      return -1;
+    }
+  }
+  int rc = sb_producer_flush(p, 10000, &err);
+  sb_producer_free(p);
+  return rc;
+}
+
+/* Runs the processor until the end of the log. */
+static int run_to_end(env_t *x, const char *schema, const char *group,
+                      sb_engine_stats_t *st) {
+  sb_err_t err = SB_ERR_INIT;
+  sb_engine_t *e = NULL;
+  if (schema) {
+    if (sb_engine_create_tables(x->pg, &test_vt, schema, &err) != 0) {
+      fprintf(stderr, "%s\n", err.msg);
+      return -1;
+    }
+  }
+  sb_engine_opts_t o = {.vt = &test_vt, .rebuild_schema = schema,
+                        .rebuild_group = group, .stop_at_end = 1};
+  if (sb_engine_start(&x->c, x->schemas, &o, &e, &err) != 0)
+    return -1;
+  for (int i = 0; i < 600 && !sb_engine_done(e); i++)
+    usleep(100 * 1000);
+  sb_engine_stop(e);
+  if (sb_engine_join(e, st, &err) != 0) {
+    fprintf(stderr, "engine: %s\n", err.msg);
+    return -1;
+  }
+  return 0;
+}
+
+typedef struct {
+  char type[64], id[27], cause[27], hdr[512];
+  char subject[64];
+} rec_t;
+
+/* Reads every record of a topic from the start. */
+static int read_topic(env_t *x, const char *topic, rec_t *out, int max) {
+  char errstr[256];
+  sb_err_t err = SB_ERR_INIT;
+  rd_kafka_conf_t *kc = sb_kafka_conf_new(&x->c, &err);
+  rd_kafka_conf_set(kc, "group.id", "sbt-reader", errstr, sizeof errstr);
+  rd_kafka_conf_set(kc, "enable.partition.eof", "true", errstr, sizeof errstr);
+  rd_kafka_t *k = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof errstr);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+  for (int p = 0; p < 2; p++)
+    rd_kafka_topic_partition_list_add(l, topic, p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(k, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  int n = 0, eofs = 0;
+  long long deadline = sb_now_ms() + 10000;
+  while (eofs < 2 && sb_now_ms() < deadline) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(k, 100);
+    if (m == NULL)
+      continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      eofs++;
+    else if (!m->err && n < max) {
+      rec_t *r = &out[n++];
+      memset(r, 0, sizeof *r);
+      sb_event_t ev;
+      if (sb_codec_decode(x->codec, m->payload, m->len, &ev, &err) == 0) {
+        snprintf(r->type, sizeof r->type, "%s", sb_evtype_name(ev.type));
+        snprintf(r->id, sizeof r->id, "%s", ev.event_id);
+        snprintf(r->subject, sizeof r->subject, "%s", ev.subject);
+        const char *c = sb_event_str(&ev, "causation_id");
+        snprintf(r->cause, sizeof r->cause, "%s", c ? c : "");
+      }
+      rd_kafka_headers_t *h = NULL;
+      if (rd_kafka_message_headers(m, &h) == 0) {
+        const char *name;
+        const void *val;
+        size_t len;
+        for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &len) == 0;
+             i++) {
+          size_t used = strlen(r->hdr);
+          snprintf(r->hdr + used, sizeof r->hdr - used, "%s=%.*s;", name,
+                   (int)len, (const char *)val);
+        }
+      }
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(k);
+  rd_kafka_destroy(k);
+  return n;
+}
+
+static int count(sb_pg_t *pg, const char *sql) {
+  char v[32];
+  int found = 0;
+  if (sb_pg_query1(pg, sql, 0, NULL, v, sizeof v, &found, NULL, NULL) != 0)
+    return -1;
+  return found ? atoi(v) : -1;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+#define NLEADS 40
+
+int test_engine_batches_offsets_and_derived_events(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  const char *subjects[NLEADS];
+  char names[NLEADS][32], ids[NLEADS][27];
+  for (int i = 0; i < NLEADS; i++) {
+    snprintf(names[i], sizeof names[i], "lead-%d", i);
+    subjects[i] = names[i];
+  }
+  CHECK(produce_leads(&x, subjects, NLEADS, ids) == 0);
+  sb_engine_stats_t st;
+  CHECK(run_to_end(&x, NULL, NULL, &st) == 0);
+  /* every lead once in the projection, offsets stored with it */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), NLEADS);
+  CHECK_INT(count(x.pg, "SELECT sum(next_offset) FROM sb.consumer_offsets "
+                        "WHERE consumer_group = 'switchboard.sbtest' AND topic "
+                        "= 'sb.leads'"),
+            NLEADS); /* everything before the derived events was consumed */
+  CHECK_INT(st.deadletters, 0);
+
+  /* a derived lead.scored per lead: caused by it, id fixed by cause and
+   * processor */
+  static rec_t recs[4 * NLEADS];
+  int n = read_topic(&x, SB_TOPIC_LEADS, recs, 4 * NLEADS);
+  static char first[NLEADS][27];
+  int scored = 0;
+  for (int i = 0; i < n; i++) {
+    if (strcmp(recs[i].type, "lead.scored") != 0)
+      continue;
+    int cause = -1;
+    for (int k = 0; k < NLEADS; k++)
+      if (strcmp(recs[i].cause, ids[k]) == 0)
+        cause = k;
+    CHECK(cause >= 0);
+    CHECK_HAS(recs[i].hdr, "sb-type=lead.scored;");
+    CHECK(strcmp(recs[i].id, ids[cause]) != 0);
+    snprintf(first[cause], 27, "%s", recs[i].id);
+    scored++;
+  }
+  CHECK_INT(scored, NLEADS);
+
+  /* rebuilding from the start emits the same ids again */
+  CHECK(run_to_end(&x, "sbtest_g2", "switchboard.sbtest.g2", &st) == 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest_g2.seen"), NLEADS);
+  n = read_topic(&x, SB_TOPIC_LEADS, recs, 4 * NLEADS);
+  int again = 0;
+  for (int i = 0; i < n; i++) {
+    if (strcmp(recs[i].type, "lead.scored") != 0)
+      continue;
+    for (int k = 0; k < NLEADS; k++)
+      if (strcmp(recs[i].cause, ids[k]) == 0) {
+        CHECK_STR(recs[i].id, first[k]);
+        again++;
+      }
+  }
+  CHECK_INT(again, 2 * NLEADS); /* both runs' copies carry the same ids */
+  env_down(&x);
+  return 0;
+}
+
+int test_engine_processor_failures_deadletter(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  sb_conf_set(&x.c, "processor.retries", "2", SB_CO_FLAG, NULL, NULL);
+  const char *subjects[] = {"lead-1", "lead-2-bad", "lead-3", "lead-4-flaky",
+                            "lead-5"};
+  CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
+  sb_engine_stats_t st;
+  CHECK(run_to_end(&x, NULL, NULL, &st) == 0);
+  CHECK_INT(st.deadletters, 2);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 3);
+  static rec_t recs[16];
+  int n = read_topic(&x, SB_TOPIC_DEADLETTER, recs, 16);
+  CHECK_INT(n, 2);
+  int bad = 0, flaky = 0;
+  for (int i = 0; i < n; i++) {
+    CHECK_HAS(recs[i].hdr, "sb-source-topic=sb.leads;");
+    CHECK_HAS(recs[i].hdr, "sb-source-offset=");
+    CHECK_HAS(recs[i].hdr, "sb-error-class=processor;");
+    CHECK_HAS(recs[i].hdr, "sb-processor=sbtest;");
+    CHECK_HAS(recs[i].hdr, "sb-type=lead.created;"); /* original headers kept */
+    if (strcmp(recs[i].subject, "lead-2-bad") == 0) {
+      bad++;
+      CHECK_HAS(recs[i].hdr, "sb-attempts=1;"); /* not retriable */
+      CHECK_HAS(recs[i].hdr, "lead lead-2-bad is bad");
+    } else if (strcmp(recs[i].subject, "lead-4-flaky") == 0) {
+      flaky++;
+      CHECK_HAS(recs[i].hdr, "sb-attempts=3;"); /* 1 + 2 retries */
+    }
+  }
+  CHECK_INT(bad, 1);
+  CHECK_INT(flaky, 1);
+  env_down(&x);
+  return 0;
+}
+
+int test_engine_rejects_incomplete_processor(void) {
+  sb_processor_vt_t vt = test_vt;
+  sb_err_t err = SB_ERR_INIT;
+  CHECK_OK(sb_processor_check(&vt, &err), &err);
+  vt.commit = NULL;
+  CHECK_INT(sb_processor_check(&vt, &err), SB_EINVAL);
+  CHECK_HAS(err.msg, "processor sbtest: the required commit is missing");
+  sb_err_clear(&err);
+  vt = test_vt;
+  vt.abi = 99;
+  CHECK_INT(sb_processor_check(&vt, &err), SB_EINVAL);
+  sb_err_clear(&err);
+  vt = test_vt;
+  vt.name = "Bad-Name";
+  CHECK_INT(sb_processor_check(&vt, &err), SB_EINVAL);
+  CHECK(sb_processor_find("audit") != NULL);
+  CHECK(sb_processor_find("nope") == NULL);
+  return 0;
+}
