@@ -556,14 +556,8 @@ static int setup(sb_engine_t *e, sb_err_t *err) {
   rd_kafka_conf_set(conf, "group.id", e->kafka_group, errstr, sizeof errstr);
   for (size_t i = 0; i < SB_ARRAY_LEN(fixed); i++)
     rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, sizeof errstr);
-  for (size_t i = 0; i < SB_ARRAY_LEN(defaults); i++) {
-    int overridden = 0;
-    for (size_t k = 0; k < e->c->kafka_n; k++)
-      overridden |= strcmp(e->c->kafka_keys[k], defaults[i][0]) == 0;
-    if (!overridden)
-      rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr,
-                        sizeof errstr);
-  }
+  for (size_t i = 0; i < SB_ARRAY_LEN(defaults); i++)
+    sb_kafka_conf_default(conf, e->c, defaults[i][0], defaults[i][1]);
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_opaque(conf, e);
   e->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);

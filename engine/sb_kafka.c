@@ -82,6 +82,15 @@ fail:
   return NULL;
 }
 
+void sb_kafka_conf_default(rd_kafka_conf_t *conf, const sb_conf_t *c,
+                           const char *name, const char *value) {
+  char errstr[256];
+  for (size_t i = 0; i < c->kafka_n; i++)
+    if (strcmp(c->kafka_keys[i], name) == 0)
+      return;
+  rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr);
+}
+
 int sb_embedded_start(const sb_conf_t *c, sb_embedded_t **out, sb_err_t *err) {
   char errstr[512];
   *out = NULL;

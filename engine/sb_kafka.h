@@ -25,6 +25,10 @@ void sb_embedded_stop(sb_embedded_t *e);
  * rd_kafka_new, which takes ownership on success). */
 rd_kafka_conf_t *sb_kafka_conf_new(const sb_conf_t *c, sb_err_t *err);
 
+/* Sets name to value in conf unless the operator gave kafka.<name>. */
+void sb_kafka_conf_default(rd_kafka_conf_t *conf, const sb_conf_t *c,
+                           const char *name, const char *value);
+
 /* Checks that c->brokers answer within c->kafka_timeout_ms and creates the
  * Switchboard topics that are missing (c->partitions partitions). */
 int sb_kafka_check_brokers(const sb_conf_t *c, sb_err_t *err);

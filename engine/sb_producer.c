@@ -56,14 +56,8 @@ int sb_producer_new(const sb_conf_t *c, sb_producer_t **out, sb_err_t *err) {
       {"enable.idempotence", "true"}, {"acks", "all"},
       {"linger.ms", "5"},             {"compression.codec", "lz4"},
   };
-  for (size_t i = 0; i < SB_ARRAY_LEN(defaults); i++) {
-    int overridden = 0;
-    for (size_t k = 0; k < c->kafka_n; k++)
-      overridden |= strcmp(c->kafka_keys[k], defaults[i][0]) == 0;
-    if (!overridden)
-      rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr,
-                        sizeof errstr);
-  }
+  for (size_t i = 0; i < SB_ARRAY_LEN(defaults); i++)
+    sb_kafka_conf_default(conf, c, defaults[i][0], defaults[i][1]);
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, p);
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);

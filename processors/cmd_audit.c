@@ -31,6 +31,18 @@ static long unhex(const char *hex, unsigned char *out, size_t cap) {
   return (long)n;
 }
 
+/* Makes *buf hold at least need bytes. */
+static int grow(unsigned char **buf, size_t *cap, size_t need, sb_err_t *err) {
+  if (need <= *cap)
+    return 0;
+  unsigned char *b = realloc(*buf, need);
+  if (b == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  *buf = b;
+  *cap = need;
+  return 0;
+}
+
 /* Walks a query through a cursor, FETCH rows at a time. */
 typedef int (*row_fn)(void *ctx, const sb_pg_rows_t *rows, int i, sb_err_t *err);
 
@@ -120,14 +132,8 @@ static int verify_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
     v->chains++;
   }
   const char *payload_hex = sb_pg_rows_get(r, i, 9);
-  size_t need = strlen(payload_hex) / 2 + 1;
-  if (need > v->cap) {
-    unsigned char *b = realloc(v->buf, need);
-    if (b == NULL)
-      return sb_err_set(err, SB_ENOMEM, "out of memory");
-    v->buf = b;
-    v->cap = need;
-  }
+  if (grow(&v->buf, &v->cap, strlen(payload_hex) / 2 + 1, err) != 0)
+    return err->code;
   unsigned char prev[32], stored[32], computed[32];
   long plen = unhex(payload_hex, v->buf, v->cap);
   sb_audit_row_t row = {
@@ -236,14 +242,8 @@ typedef struct {
 static int export_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
   export_t *x = ctx;
   const char *hex = sb_pg_rows_get(r, i, 0);
-  size_t need = strlen(hex) / 2 + 1;
-  if (need > x->cap) {
-    unsigned char *b = realloc(x->buf, need);
-    if (b == NULL)
-      return sb_err_set(err, SB_ENOMEM, "out of memory");
-    x->buf = b;
-    x->cap = need;
-  }
+  if (grow(&x->buf, &x->cap, strlen(hex) / 2 + 1, err) != 0)
+    return err->code;
   long n = unhex(hex, x->buf, x->cap);
   sb_event_t ev;
   cJSON *ce = NULL;
