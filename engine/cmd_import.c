@@ -79,12 +79,11 @@ static int run_import(sb_cli_t *cli) {
     char *s = sb_trim(line);
     if (*s == '\0')
       continue;
-    cJSON *j = cJSON_ParseWithLength(s, strlen(s));
+    cJSON *j = NULL;
     sb_record_t r;
     sb_err_t why = SB_ERR_INIT;
-    if (j == NULL) {
-      fprintf(stderr, "line %lld: not JSON (near byte %ld)\n", lineno,
-              (long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - s : 0));
+    if (sb_json_parse(s, strlen(s), &j, &why) != 0) {
+      fprintf(stderr, "line %lld: %s\n", lineno, why.msg);
       bad++;
     } else if (sb_codec_from_ce(codec, j, SB_CE_GENERATE_ID, &r, &why) != 0) {
       fprintf(stderr, "line %lld: %s\n", lineno, why.msg);

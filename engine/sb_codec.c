@@ -166,20 +166,37 @@ static const char *json_kind(const cJSON *j) {
   return "an object";
 }
 
-/* Counts the code points of valid UTF-8; -1 when invalid. */
+/* Counts the code points of valid UTF-8 (RFC 3629: shortest forms only, no
+ * surrogates, nothing above U+10FFFF, no NUL); -1 when invalid. */
 static long utf8_len(const unsigned char *s, size_t n) {
   long count = 0;
   for (size_t i = 0; i < n; count++) {
     unsigned char b = s[i];
-    size_t k = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3
-                            : (b >> 3) == 30 ? 4 : 0;
-    if (k == 0 || i + k > n)
+    if (b == 0)
       return -1;
-    for (size_t j = 1; j < k; j++)
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k;
+    uint32_t cp, min;
+    if (b >= 0xC2 && b <= 0xDF)
+      k = 2, cp = b & 0x1F, min = 0x80;
+    else if (b >= 0xE0 && b <= 0xEF)
+      k = 3, cp = b & 0x0F, min = 0x800;
+    else if (b >= 0xF0 && b <= 0xF4)
+      k = 4, cp = b & 0x07, min = 0x10000;
+    else
+      return -1; /* continuation byte, overlong lead, or F5..FF */
+    if (i + k > n)
+      return -1;
+    for (size_t j = 1; j < k; j++) {
       if ((s[i + j] & 0xC0) != 0x80)
         return -1;
-    if (b == 0)
-      return -1; /* no NUL inside Avro strings we hand to C */
+      cp = cp << 6 | (s[i + j] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return -1;
     i += k;
   }
   return count;
@@ -380,6 +397,20 @@ static const char *envelope_attr(const char *field) {
   return NULL;
 }
 
+/* "actor.user_id: reason" -> "actoruserid: reason": errors name the
+ * attribute the producer wrote. */
+static void actor_path(sb_err_t *err) {
+  char fixed[SB_ERR_MSG_MAX];
+  size_t n = 0;
+  const char *p = err->msg + strlen("actor.");
+  n += (size_t)snprintf(fixed, sizeof fixed, "actor");
+  for (; *p && *p != ':' && n + 1 < sizeof fixed; p++)
+    if (*p != '_')
+      fixed[n++] = *p;
+  snprintf(fixed + n, sizeof fixed - n, "%s", p);
+  memcpy(err->msg, fixed, sizeof err->msg);
+}
+
 /* The actor extensions (actoruserid, ...) gathered into an object shaped
  * like the Actor record, or NULL when none is present. */
 static cJSON *actor_object(const cJSON *ce, avro_schema_t actor) {
@@ -546,6 +577,8 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
       break;
     }
     rc = from_json(&w, &fv, fs, j, sb_evtype_attr(t, name));
+    if (rc != 0 && actor != NULL && strncmp(err->msg, "actor.", 6) == 0)
+      actor_path(err);
   }
   if (rc != 0)
     goto out;
@@ -613,6 +646,115 @@ static const char *get_str(avro_value_t *rec, int ix) {
   return s;
 }
 
+/* ---- checking raw Avro before avro-c reads it ------------------------- */
+
+/* avro-c trusts what it reads: a length is allocated before it is checked
+ * against the input, and enum indexes are not checked at all. So every
+ * record is first walked against its schema without allocating: each
+ * length must fit in what is left, each enum and union index must exist,
+ * item counts are bounded. */
+typedef struct {
+  const unsigned char *p, *end;
+  long items; /* array and map items left to allow */
+} scan_t;
+
+static int scan_varint(scan_t *sc, int64_t *out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (sc->p >= sc->end)
+      return -1;
+    unsigned char b = *sc->p++;
+    v |= (uint64_t)(b & 0x7F) << shift;
+    if (!(b & 0x80)) {
+      *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int scan_skip(scan_t *sc, int64_t n) {
+  if (n < 0 || n > sc->end - sc->p)
+    return -1;
+  sc->p += n;
+  return 0;
+}
+
+static int scan(scan_t *sc, avro_schema_t s, int depth) {
+  int64_t v;
+  if (depth > 32)
+    return -1;
+  switch (avro_typeof(s)) {
+  case AVRO_NULL:
+    return 0;
+  case AVRO_BOOLEAN:
+    if (sc->p >= sc->end || *sc->p > 1)
+      return -1;
+    sc->p++;
+    return 0;
+  case AVRO_INT32:
+    return scan_varint(sc, &v) != 0 || v < INT32_MIN || v > INT32_MAX ? -1 : 0;
+  case AVRO_INT64:
+    return scan_varint(sc, &v);
+  case AVRO_FLOAT:
+    return scan_skip(sc, 4);
+  case AVRO_DOUBLE:
+    return scan_skip(sc, 8);
+  case AVRO_STRING:
+  case AVRO_BYTES:
+    return scan_varint(sc, &v) != 0 ? -1 : scan_skip(sc, v);
+  case AVRO_FIXED:
+    return scan_skip(sc, avro_schema_fixed_size(s));
+  case AVRO_ENUM:
+    return scan_varint(sc, &v) != 0 || v < 0 ||
+                   v >= avro_schema_enum_number_of_symbols(s)
+               ? -1
+               : 0;
+  case AVRO_UNION:
+    if (scan_varint(sc, &v) != 0 || v < 0 ||
+        v >= (int64_t)avro_schema_union_size(s))
+      return -1;
+    return scan(sc, avro_schema_union_branch(s, (int)v), depth + 1);
+  case AVRO_RECORD:
+    for (size_t i = 0; i < avro_schema_record_size(s); i++)
+      if (scan(sc, avro_schema_record_field_get_by_index(s, (int)i),
+               depth + 1) != 0)
+        return -1;
+    return 0;
+  case AVRO_LINK:
+    return scan(sc, avro_schema_link_target(s), depth + 1);
+  case AVRO_ARRAY:
+  case AVRO_MAP: {
+    int is_map = avro_typeof(s) == AVRO_MAP;
+    avro_schema_t items = is_map ? avro_schema_map_values(s)
+                                 : avro_schema_array_items(s);
+    for (;;) {
+      int64_t count;
+      if (scan_varint(sc, &count) != 0)
+        return -1;
+      if (count == 0)
+        return 0;
+      if (count < 0) { /* a block with its size in bytes */
+        count = -count;
+        if (scan_varint(sc, &v) != 0 || v < 0 || v > sc->end - sc->p)
+          return -1;
+      }
+      if (count > sc->items)
+        return -1;
+      sc->items -= (long)count;
+      for (int64_t i = 0; i < count; i++) {
+        if (is_map && (scan_varint(sc, &v) != 0 || scan_skip(sc, v) != 0))
+          return -1;
+        if (scan(sc, items, depth + 1) != 0)
+          return -1;
+      }
+    }
+  }
+  default:
+    return -1;
+  }
+}
+
 static cJSON *record_to_json(const sb_evtype_t *t, avro_value_t *v,
                              const char *apath);
 
@@ -672,8 +814,21 @@ int sb_codec_decode(sb_codec_t *c, const void *value, size_t len,
                       len, len ? ((const unsigned char *)value)[0] : 0);
   int id = sb_wire_schema_id(value, len);
   const sb_evtype_t *t = id < 0 ? NULL : sb_schemas_by_id(c->schemas, id);
-  if (t == NULL)
-    return sb_err_set(err, SB_EDECODE, "unknown schema id %d", id);
+  if (t == NULL) {
+    const unsigned char *b = value;
+    return sb_err_set(err, SB_EDECODE, "unknown schema id %u",
+                      (unsigned)b[1] << 24 | (unsigned)b[2] << 16 |
+                          (unsigned)b[3] << 8 | b[4]);
+  }
+  scan_t sc = {(const unsigned char *)value + SB_WIRE_HEADER,
+               (const unsigned char *)value + len, 100000};
+  if (scan(&sc, sb_evtype_avro(t), 0) != 0)
+    return sb_err_set(err, SB_EDECODE,
+                      "malformed or truncated Avro for schema id %d (%s)", id,
+                      sb_evtype_name(t));
+  if (sc.p != sc.end)
+    return sb_err_set(err, SB_EDECODE,
+                      "trailing bytes after the Avro record of schema id %d", id);
   slot_t *sl = slot_of(c, t, 1, err);
   if (sl == NULL)
     return err->code;
@@ -905,4 +1060,22 @@ const char *sb_event_str(const sb_event_t *ev, const char *path) {
       avro_value_get_string(&cur, &s, &n) != 0)
     return NULL;
   return s;
+}
+
+int sb_json_parse(const char *text, size_t len, cJSON **out, sb_err_t *err) {
+  *out = NULL;
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (text[i] != '\\')
+      continue;
+    if (text[i + 1] == 'u' && i + 5 < len && strncmp(text + i + 2, "0000", 4) == 0)
+      return sb_err_set(err, SB_EVALIDATE, "JSON: \\u0000 (NUL) is not "
+                                           "allowed in strings (byte %zu)", i);
+    i++; /* skip the escaped character */
+  }
+  const char *end = NULL;
+  *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (*out == NULL)
+    return sb_err_set(err, SB_EVALIDATE, "not JSON (error near byte %ld)",
+                      end ? (long)(end - text) : 0L);
+  return 0;
 }

@@ -89,6 +89,11 @@ int sb_codec_to_ce(sb_codec_t *c, const sb_event_t *ev, cJSON **out,
  * the event. */
 const char *sb_event_str(const sb_event_t *ev, const char *path);
 
+/* Parses JSON text from outside. cJSON turns the escape \u0000 into a NUL
+ * that silently ends a string, so text holding one is refused; so is text
+ * that is not JSON (the error says where). *out is owned by the caller. */
+int sb_json_parse(const char *text, size_t len, cJSON **out, sb_err_t *err);
+
 /* Releases the key and value of a record; accepts an empty record. */
 void sb_record_clear(sb_record_t *r);
 

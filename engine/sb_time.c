@@ -102,6 +102,13 @@ int sb_time_parse(const char *s, int64_t *micros, char *why, size_t whysz) {
   }
   int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
   int64_t secs = days * 86400 + h * 3600 + m * 60 + sec - offset_s;
+  /* in UTC it must still be within 0001-01-01 .. 9999-12-31, so that it
+   * can be written back */
+  if (secs < days_from_civil(1, 1, 1) * 86400 ||
+      secs >= days_from_civil(10000, 1, 1) * 86400) {
+    snprintf(why, whysz, "'%.40s' is outside years 0001 to 9999 in UTC", s);
+    return SB_EVALIDATE;
+  }
   *micros = secs * 1000000 + frac;
   return 0;
 }

@@ -34,7 +34,12 @@
   X(kafka_embedded_topics, "kafka")                                           \
   X(kafka_roundtrip, "kafka")                                                 \
   X(kafka_unreachable_brokers, "kafka")                                       \
-  X(kafka_check_missing_topics, "kafka")
+  X(kafka_check_missing_topics, "kafka")                                      \
+  X(codec_roundtrip_all_types, "unit")                                        \
+  X(codec_rejects_precisely, "unit")                                          \
+  X(codec_decode_errors, "unit")                                              \
+  X(time_parse_format, "unit")                                                \
+  X(ulid_format, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
