@@ -109,8 +109,17 @@ static int run_import(sb_cli_t *cli) {
       progress(lineno, &t, bad, t0, 0);
     }
   }
-  sb_err_t ferr = SB_ERR_INIT; /* failed deliveries were counted per line */
-  sb_producer_flush(prod, cli->conf.kafka_timeout_ms * 3, &ferr);
+  /* failed deliveries are counted per line; what Kafka has not
+   * acknowledged by the deadline is given up and counted the same way */
+  sb_err_t ferr = SB_ERR_INIT;
+  if (sb_producer_flush(prod, cli->conf.kafka_timeout_ms * 3, &ferr) != 0 &&
+      sb_producer_outstanding(prod) > 0) {
+    int lost = sb_producer_purge(prod);
+    fprintf(stderr, "import: Kafka did not acknowledge %d events within %d ms; "
+                    "they are counted as rejected: check that the brokers "
+                    "are reachable and import them again\n",
+            lost, cli->conf.kafka_timeout_ms * 3);
+  }
   if (sb_now_ms() - t0 >= 2000)
     progress(lineno, &t, bad, t0, 1);
   printf("accepted: %lld, rejected: %lld\n", t.accepted, t.rejected + bad);

@@ -170,6 +170,15 @@ static int run_replay(sb_cli_t *cli) {
     sb_err_set(&err, SB_EUSAGE, "unknown processor '%s'", name);
     return sb_cli_fail(cli, &err);
   }
+  if ((vt->flags & SB_PROCESSOR_FULL_REPLAY_ONLY) &&
+      strcmp(from, "earliest") != 0) {
+    sb_err_set(&err, SB_EUSAGE,
+               "processor %s can only be rebuilt from the start of the log "
+               "(--from earliest): a rebuild from a later point would drop "
+               "the history before it",
+               name);
+    return sb_cli_fail(cli, &err);
+  }
   if ((rc = sb_cli_need_instance(cli, 1, &err)) != 0 ||
       (rc = sb_pg_connect(cli->conf.database_url, &pg, &err)) != 0 ||
       (rc = sb_engine_ensure_live(pg, vt, &err)) != 0)

@@ -870,6 +870,24 @@ int sb_codec_decode(sb_codec_t *c, const void *value, size_t len,
     return sb_err_set(err, SB_EDECODE, "record of schema id %d lacks the "
                                        "envelope", id);
   }
+  /* records can reach a topic without passing the converter: hold them to
+   * the same rules for what the engine keys and indexes on */
+  const sb_fieldattr_t *sa = sb_evtype_attr(t, sb_evtype_subject(t));
+  size_t subj_len = strlen(ev->subject);
+  long subj_cps = utf8_len((const unsigned char *)ev->subject, subj_len);
+  const char *bad = !tenant_ok(ev->tenant_id)
+                        ? "tenant_id must be 1 to 64 of A-Z a-z 0-9 . _ -"
+                    : !sb_ulid_valid(ev->event_id, strlen(ev->event_id))
+                        ? "event_id is not a ULID"
+                    : subj_len == 0 ? "the subject is empty"
+                    : subj_cps < 0  ? "the subject is not valid UTF-8"
+                    : sa && sa->max_length && subj_cps > sa->max_length
+                        ? "the subject is longer than its schema allows"
+                        : NULL;
+  if (bad != NULL) {
+    memset(ev, 0, sizeof *ev);
+    return sb_err_set(err, SB_EVALIDATE, "schema id %d: %s", id, bad);
+  }
   return 0;
 }
 

@@ -24,6 +24,7 @@ typedef struct {
   int64_t next;  /* next offset to read, once the batch commits */
   int eof;       /* reached the end since its last record */
   int assigned;
+  int64_t isolate_end; /* below this offset, batches hold one event */
 } tp_t;
 
 struct sb_batch_s {
@@ -237,13 +238,13 @@ static int assign(sb_engine_t *e, rd_kafka_topic_partition_list_t *parts,
   return 0;
 }
 
+/* Entries stay (unassigned): a reseek keeps what isolate_end says. */
 static void unassign_all(sb_engine_t *e) {
   for (size_t i = 0; i < e->ntp; i++) {
     if (e->tps[i].assigned && e->vt->revoke)
       e->vt->revoke(e->state, e->tps[i].topic, e->tps[i].partition);
     e->tps[i].assigned = 0;
   }
-  e->ntp = 0;
   rd_kafka_assign(e->rk, NULL);
 }
 
@@ -459,7 +460,8 @@ static int handle(sb_engine_t *e, rd_kafka_message_t *m, sb_err_t *err) {
   sb_event_t ev;
   sb_err_t why = SB_ERR_INIT;
   if (sb_codec_decode(e->codec, m->payload, m->len, &ev, &why) != 0) {
-    if (dead_letter(e, m, "decode", why.msg, 1, err) != 0)
+    const char *cls = why.code == SB_EVALIDATE ? "validate" : "decode";
+    if (dead_letter(e, m, cls, why.msg, 1, err) != 0)
       return err->code;
   } else {
     ev.topic = t->topic;
@@ -495,6 +497,47 @@ static int all_at_end(sb_engine_t *e) {
       return 0;
   }
   return any;
+}
+
+/* ---- isolating a poison event ----------------------------------------- */
+
+/* A data exception or integrity violation (SQLSTATE classes 22, 23) in
+ * commit is about some event of the batch; anything else non-retriable is
+ * about the setup, and stops the worker. */
+static int is_data_error(const sb_err_t *err) {
+  return strstr(err->msg, "(SQLSTATE 22") != NULL ||
+         strstr(err->msg, "(SQLSTATE 23") != NULL;
+}
+
+static int isolating(const sb_engine_t *e) {
+  for (size_t i = 0; i < e->ntp; i++)
+    if (e->tps[i].assigned && e->tps[i].isolate_end > 0 &&
+        e->tps[i].next < e->tps[i].isolate_end)
+      return 1;
+  return 0;
+}
+
+/* The batch of one event m failed in commit: m goes to sb.deadletter and
+ * the offsets move past it, in a transaction of their own. */
+static int skip_poison(sb_engine_t *e, const rd_kafka_message_t *m,
+                       const char *why, sb_err_t *err) {
+  e->vt->abort(e->state);
+  e->pending = 0;
+  char msg[SB_ERR_MSG_MAX + 64];
+  snprintf(msg, sizeof msg, "processor %s could not commit this event: %s",
+           e->vt->name, why);
+  int rc = dead_letter(e, m, "processor", msg, 1, err);
+  if (rc == 0)
+    rc = sb_pg_exec(e->pg, "BEGIN", 0, NULL, err);
+  if (rc == 0)
+    rc = upsert_offsets(e, err);
+  if (rc == 0)
+    rc = sb_producer_flush(e->producer, e->c->kafka_timeout_ms, err);
+  if (rc == 0)
+    rc = sb_pg_exec(e->pg, "COMMIT", 0, NULL, err);
+  if (rc != 0)
+    sb_pg_exec(e->pg, "ROLLBACK", 0, NULL, NULL);
+  return rc;
 }
 
 /* ---- the worker ------------------------------------------------------- */
@@ -592,6 +635,18 @@ static int run_loop(sb_engine_t *e, sb_err_t *err) {
       } else if (m->err) {
         sb_log(SB_LOG_WARN, "engine", rd_kafka_message_errstr(m),
                SB_F_STR("processor", e->vt->name), SB_F_END);
+      } else if (isolating(e)) {
+        /* one event a batch, until past the batch that failed */
+        rc = handle(e, m, err);
+        if (rc == 0 && e->pending > 0) {
+          rc = commit_batch(e, err);
+          if (rc != 0 && !err->retriable && is_data_error(err)) {
+            char why[SB_ERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            sb_err_clear(err);
+            rc = skip_poison(e, m, why, err);
+          }
+        }
       } else {
         rc = handle(e, m, err);
       }
@@ -601,6 +656,21 @@ static int run_loop(sb_engine_t *e, sb_err_t *err) {
         (e->pending >= e->c->batch_max_events ||
          sb_now_ms() - e->opened >= e->c->batch_max_ms || m == NULL))
       rc = commit_batch(e, err);
+    if (rc != 0 && !err->retriable && is_data_error(err) && !isolating(e)) {
+      /* some event of the batch cannot be written: find it by replaying
+       * the batch one event at a time */
+      sb_log(SB_LOG_WARN, "engine", "batch failed in commit; replaying it one "
+                                    "event at a time to find the event",
+             SB_F_STR("processor", e->vt->name), SB_F_STR("error", err->msg),
+             SB_F_END);
+      for (size_t i = 0; i < e->ntp; i++)
+        if (e->tps[i].assigned && e->tps[i].next > e->tps[i].isolate_end)
+          e->tps[i].isolate_end = e->tps[i].next;
+      sb_err_clear(err);
+      if (reseek(e, err) != 0)
+        return err->code;
+      continue;
+    }
     if (rc != 0) {
       if (!err->retriable)
         return rc; /* a bug or bad configuration: stop loudly */

@@ -48,7 +48,14 @@ typedef struct sb_processor_vt_s {
   void (*revoke)(void *state, const char *topic, int32_t partition);
   int (*begin)(void *state, sb_batch_t *b, sb_err_t *err);
   void (*committed)(void *state); /* the batch is durable */
+
+  unsigned flags; /* SB_PROCESSOR_* */
 } sb_processor_vt_t;
+
+/* The projection is only meaningful built from the start of the log (the
+ * audit log: a rebuild from a later point would drop history): replay
+ * refuses --from other than earliest. */
+#define SB_PROCESSOR_FULL_REPLAY_ONLY 0x1u
 
 /* The schema holding this processor's tables for this run. */
 const char *sb_batch_schema(const sb_batch_t *b);

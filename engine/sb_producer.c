@@ -139,3 +139,14 @@ int sb_producer_flush(sb_producer_t *p, int timeout_ms, sb_err_t *err) {
                       failed, p->first_error);
   return 0;
 }
+
+int sb_producer_purge(sb_producer_t *p) {
+  int n = rd_kafka_outq_len(p->rk);
+  rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  /* the purged records' delivery reports come through poll */
+  for (int i = 0; i < 100 && rd_kafka_outq_len(p->rk) > 0; i++)
+    rd_kafka_poll(p->rk, 10);
+  rd_kafka_poll(p->rk, 0);
+  p->failed = 0;
+  return n;
+}

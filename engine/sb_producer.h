@@ -47,6 +47,10 @@ void sb_producer_poll(sb_producer_t *p);
  * record since the last flush failed, naming the first error. */
 int sb_producer_flush(sb_producer_t *p, int timeout_ms, sb_err_t *err);
 
+/* Gives up on every record not yet acknowledged: each gets its delivery
+ * callback with an error. Returns how many there were. */
+int sb_producer_purge(sb_producer_t *p);
+
 /* Records queued and not yet reported. */
 int sb_producer_outstanding(sb_producer_t *p);
 

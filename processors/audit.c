@@ -25,10 +25,10 @@ typedef struct {
   size_t n, cap;
   char *copy; /* COPY text of the open batch */
   size_t copy_len, copy_cap;
-  int months[64]; /* YYYYMM of partitions known to exist */
-  size_t nmonths;
-  int batch_months[64];
-  size_t nbatch_months;
+  int *months; /* YYYYMM of partitions known to exist */
+  size_t nmonths, months_cap;
+  int *batch_months; /* YYYYMM of this batch's rows */
+  size_t nbatch_months, batch_months_cap;
 } audit_t;
 
 static const char *const topics[] = {
@@ -174,6 +174,8 @@ static void destroy(void *state) {
     drop_chain(a, a->n - 1);
   free(a->chains);
   free(a->copy);
+  free(a->months);
+  free(a->batch_months);
   free(a);
 }
 
@@ -272,6 +274,23 @@ static void put_raw(audit_t *a, const char *s) {
   a->copy_len += n;
 }
 
+/* Adds month to a set kept as an array; 0, or -1 out of memory. */
+static int add_month(int **set, size_t *n, size_t *cap, int month) {
+  for (size_t i = 0; i < *n; i++)
+    if ((*set)[i] == month)
+      return 0;
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 16;
+    int *ns = realloc(*set, nc * sizeof *ns);
+    if (ns == NULL)
+      return -1;
+    *set = ns;
+    *cap = nc;
+  }
+  (*set)[(*n)++] = month;
+  return 0;
+}
+
 static int month_of(int64_t micros) {
   char ts[40];
   sb_time_format(micros, ts, sizeof ts);
@@ -342,12 +361,9 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   c->pending_seq = row.seq;
   memcpy(c->pending_hash, hash, 32);
   c->dirty = 1;
-  int month = month_of(ev->occurred_at);
-  int known = 0;
-  for (size_t i = 0; i < a->nbatch_months && !known; i++)
-    known = a->batch_months[i] == month;
-  if (!known && a->nbatch_months < SB_ARRAY_LEN(a->batch_months))
-    a->batch_months[a->nbatch_months++] = month;
+  if (add_month(&a->batch_months, &a->nbatch_months, &a->batch_months_cap,
+                month_of(ev->occurred_at)) != 0)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
   return 0;
 }
 
@@ -363,8 +379,8 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int month, sb_err_t *err) {
   snprintf(m, sizeof m, "%d", month);
   if (sb_pg_exec(sb_batch_pg(b), sql, 2, (const char *const[]){s, m}, err) != 0)
     return err->code;
-  if (a->nmonths < SB_ARRAY_LEN(a->months))
-    a->months[a->nmonths++] = month;
+  if (add_month(&a->months, &a->nmonths, &a->months_cap, month) != 0)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
   return 0;
 }
 
@@ -454,4 +470,5 @@ const sb_processor_vt_t sb_audit_processor = {
     .assign = assign,
     .revoke = revoke,
     .committed = committed,
+    .flags = SB_PROCESSOR_FULL_REPLAY_ONLY,
 };

@@ -23,6 +23,7 @@
 
 typedef struct {
   char ids[MAXSEEN][27];
+  char subjects[MAXSEEN][64];
   int n;
 } seen_t;
 
@@ -47,6 +48,7 @@ static int t_event(void *state, sb_batch_t *b, const sb_event_t *ev,
   }
   if (s->n >= MAXSEEN)
     return sb_err_set(err, SB_EINTERNAL, "too many");
+  snprintf(s->subjects[s->n], 64, "%s", ev->subject);
   snprintf(s->ids[s->n++], 27, "%s", ev->event_id);
   /* a decision is an event: score the lead */
   cJSON *ce = cJSON_CreateObject();
@@ -67,11 +69,12 @@ static int t_event(void *state, sb_batch_t *b, const sb_event_t *ev,
 static int t_commit(void *state, sb_batch_t *b, sb_err_t *err) {
   seen_t *s = state;
   char sql[256];
-  snprintf(sql, sizeof sql, "INSERT INTO %s.seen (event_id) VALUES ($1)",
+  snprintf(sql, sizeof sql,
+           "INSERT INTO %s.seen (event_id, subject) VALUES ($1, $2)",
            sb_batch_schema(b));
   for (int i = 0; i < s->n; i++) {
-    const char *id = s->ids[i];
-    if (sb_pg_exec(sb_batch_pg(b), sql, 1, &id, err) != 0)
+    const char *params[] = {s->ids[i], s->subjects[i]};
+    if (sb_pg_exec(sb_batch_pg(b), sql, 2, params, err) != 0)
       return err->code;
   }
   return 0;
@@ -84,7 +87,9 @@ static const sb_processor_vt_t test_vt = {
     .abi = SB_PROCESSOR_ABI,
     .name = "sbtest",
     .topics = test_topics,
-    .ddl = "CREATE TABLE {schema}.seen (event_id text PRIMARY KEY);\n"
+    /* the CHECK makes a "-poison" lead fail in commit, as a data error */
+    .ddl = "CREATE TABLE {schema}.seen (event_id text PRIMARY KEY, subject "
+           "text NOT NULL CHECK (subject NOT LIKE '%-poison'));\n"
            "GRANT SELECT, INSERT ON {schema}.seen TO switchboard_app;",
     .init = t_init,
     .event = t_event,
@@ -383,5 +388,32 @@ int test_engine_rejects_incomplete_processor(void) {
   CHECK_INT(sb_processor_check(&vt, &err), SB_EINVAL);
   CHECK(sb_processor_find("audit") != NULL);
   CHECK(sb_processor_find("nope") == NULL);
+  return 0;
+}
+
+int test_engine_isolates_poison_event(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  /* one partition's worth of leads in one batch, one of them poison */
+  const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4",
+                            "lead-5"};
+  CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
+  sb_engine_stats_t st;
+  CHECK(run_to_end(&x, NULL, NULL, &st) == 0);
+  /* the others are written, the poison one is dead-lettered, the worker
+   * carried on */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 4);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen WHERE subject LIKE "
+                        "'%poison'"),
+            0);
+  static rec_t recs[16];
+  int n = read_topic(&x, SB_TOPIC_DEADLETTER, recs, 16);
+  CHECK_INT(n, 1);
+  CHECK_STR(recs[0].subject, "lead-3-poison");
+  CHECK_HAS(recs[0].hdr, "sb-error-class=processor;");
+  CHECK_HAS(recs[0].hdr, "could not commit this event");
+  CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
+  CHECK(st.reseeks >= 1);
+  env_down(&x);
   return 0;
 }

@@ -30,6 +30,9 @@ expect_error 1 "cannot connect to postgresql://nobody:****@127.0.0.1:1/x" \
 grep -q ':pw@' "$work/expect.err" && fail "password printed"
 expect_error 2 "no database: pass --database-url, or start 'switchboard up'" \
   "$SB" migrate --data-dir "$dd"
+expect_error 2 "processor audit can only be rebuilt from the start of the log" \
+  "$SB" replay --processor audit --from 2026-01-01T00:00:00Z --data-dir "$dd"
+expect_error 2 "unknown processor 'nope'" "$SB" run --processors nope --data-dir "$dd"
 if [ "$(id -u)" -eq 0 ]; then
   expect_error 2 "user 'no-such-user-sb' does not exist" \
     "$SB" up --data-dir "$dd" --postgres-os-user no-such-user-sb
