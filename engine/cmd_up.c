@@ -4,6 +4,7 @@
  * (private or checked), migrations, then the facts on stdout and in
  * runtime.conf. Stop (SIGINT/SIGTERM) undoes it in reverse. */
 #include "sb_cmds.h"
+#include "sb_auth.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_pg.h"
@@ -11,10 +12,36 @@
 #include "sb_runtime.h"
 #include "sb_workers.h"
 
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+typedef struct {
+  sb_conf_t *c;
+  int applied;
+  int failed;
+  sb_err_t err;
+} up_ready_t;
+
+/* Everything listens: say where, on stdout and in runtime.conf. */
+static void on_ready(const char *http_url, void *arg) {
+  up_ready_t *u = arg;
+  if (sb_runtime_write(u->c, u->c->brokers, u->c->database_url, http_url,
+                       &u->err) != 0) {
+    u->failed = 1;
+    raise(SIGTERM); /* stop what was started */
+    return;
+  }
+  printf("kafka: %s\npostgres: %s\n", u->c->brokers, u->c->database_url);
+  if (http_url)
+    printf("http: %s\n", http_url);
+  fflush(stdout);
+  sb_log(SB_LOG_INFO, "up", "switchboard is up; stop with Ctrl-C or SIGTERM",
+         SB_F_STR("data_dir", u->c->data_dir),
+         SB_F_INT("migrations_applied", u->applied), SB_F_END);
+}
 
 static int run_up(sb_cli_t *cli) {
   sb_conf_t *c = &cli->conf;
@@ -31,6 +58,12 @@ static int run_up(sb_cli_t *cli) {
     goto out;
   if ((rc = sb_runtime_lock(c, &lock, &err)) != 0)
     goto out;
+  /* the token secret exists from the first up on (0600, never logged) */
+  unsigned char secret[SB_AUTH_SECRET_MAX];
+  size_t secret_len = sizeof secret;
+  if ((rc = sb_auth_secret_load(c->data_dir, 1, secret, &secret_len, &err)) != 0)
+    goto out;
+  OPENSSL_cleanse(secret, sizeof secret);
 
   /* Check everything that can be checked before starting anything, so
    * that bad configuration fails alone, in one line. */
@@ -69,16 +102,11 @@ static int run_up(sb_cli_t *cli) {
   if ((rc = sb_cmd_apply_migrations(c->database_url, &applied, &err)) != 0)
     goto out;
 
-  if ((rc = sb_runtime_write(c, c->brokers, c->database_url, &err)) != 0)
-    goto out;
+  up_ready_t ready = {c, applied, 0, {0}};
+  rc = sb_workers_serve(c, vts, nvts, on_ready, &ready, &err);
+  if (rc == 0 && ready.failed)
+    rc = sb_err_set(&err, ready.err.code, "%s", ready.err.msg);
   wrote_runtime = 1;
-  printf("kafka: %s\npostgres: %s\n", c->brokers, c->database_url);
-  fflush(stdout);
-  sb_log(SB_LOG_INFO, "up", "switchboard is up; stop with Ctrl-C or SIGTERM",
-         SB_F_STR("data_dir", c->data_dir), SB_F_INT("migrations_applied", applied),
-         SB_F_END);
-
-  rc = sb_workers_run(c, vts, nvts, &err);
 
 out:
   if (wrote_runtime)
@@ -96,7 +124,8 @@ out:
 
 const char *const sb_cmd_up_keys[] = {
     "brokers",         "database_url",     "partitions", "kafka_timeout_ms",
-    "postgres.bindir", "postgres.os_user", "postgres.port", NULL};
+    "postgres.bindir", "postgres.os_user", "postgres.port", "http.listen",
+    NULL};
 
 const sb_cmd_t sb_cmd_up = {
     .name = "up",
@@ -107,8 +136,8 @@ const sb_cmd_t sb_cmd_up = {
         "Kafka\nbroker (in memory, development only) and creates the topics; "
         "with no database\nconfigured it starts a private PostgreSQL under the "
         "data directory (as the\nunprivileged postgres.os_user when run as "
-        "root). It applies the migrations, runs the processors,\nprints 'kafka: <bootstrap>' and "
-        "'postgres: <url>', writes the same to\n<data_dir>/runtime.conf for "
+        "root). It applies the migrations, runs the processors,\nprints 'kafka: <bootstrap>', "
+        "'postgres: <url>' and 'http: <url>', writes the same to\n<data_dir>/runtime.conf for "
         "other commands, and runs until SIGINT or SIGTERM.",
     .conf_keys = sb_cmd_up_keys,
     .opts = (const sb_opt_t[]){{"processors", "LIST",

@@ -55,6 +55,18 @@ static const sb_conf_prop_t props[] = {
      "SWITCHBOARD_PROCESSOR_RETRIES", "N", NULL, 0,
      "Attempts at an event a processor rejects before it goes to "
      "sb.deadletter."},
+    {"http.listen", SB_CT_STR, OFF(http_listen), 0, 0, "127.0.0.1:8080",
+     "SWITCHBOARD_HTTP_LISTEN", "HOST:PORT", NULL, 0,
+     "Where the HTTP API listens (port 0 picks a free one); 'off' for none."},
+    {"http.max_body", SB_CT_INT, OFF(http_max_body), 1024, 268435456, "8388608",
+     "SWITCHBOARD_HTTP_MAX_BODY", "BYTES", NULL, 0,
+     "Largest request body accepted (413 past it)."},
+    {"http.request_timeout_ms", SB_CT_INT, OFF(http_request_timeout_ms), 100,
+     600000, "10000", "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_MS", "MS", NULL, 0,
+     "Longest a request may take to arrive (408 past it: slow clients)."},
+    {"http.idle_timeout_ms", SB_CT_INT, OFF(http_idle_timeout_ms), 100, 3600000,
+     "60000", "SWITCHBOARD_HTTP_IDLE_TIMEOUT_MS", "MS", NULL, 0,
+     "How long an idle keep-alive connection stays open."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

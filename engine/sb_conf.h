@@ -59,6 +59,10 @@ typedef struct sb_conf_s {
   int batch_max_events;
   int batch_max_ms;
   int processor_retries;
+  char *http_listen;
+  int http_max_body;
+  int http_request_timeout_ms;
+  int http_idle_timeout_ms;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

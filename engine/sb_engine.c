@@ -50,6 +50,9 @@ struct sb_engine_s {
 
   void *state;
   rd_kafka_t *rk;
+  /* an assignment that failed for a passing reason (PostgreSQL away):
+   * retried from the loop */
+  rd_kafka_topic_partition_list_t *pending_assign;
   sb_pg_t *pg;
   sb_codec_t *codec;
   sb_producer_t *producer;
@@ -59,8 +62,10 @@ struct sb_engine_s {
   size_t ntp;
   int pending;       /* events in the open batch */
   long long opened;  /* when the batch got its first event */
-  int failed_batch;  /* the batch must be replayed */
-  sb_engine_stats_t stats;
+  /* counters, read by other threads (metrics) */
+  struct {
+    atomic_ullong events, deadletters, batches, reseeks;
+  } stats;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -250,18 +255,31 @@ static void unassign_all(sb_engine_t *e) {
 
 static int commit_batch(sb_engine_t *e, sb_err_t *err);
 
+static void drop_pending(sb_engine_t *e) {
+  if (e->pending_assign != NULL)
+    rd_kafka_topic_partition_list_destroy(e->pending_assign);
+  e->pending_assign = NULL;
+}
+
 /* Drops the open batch and starts again from the stored offsets, with the
  * processor's state reloaded. */
 static int reseek(sb_engine_t *e, sb_err_t *err) {
   e->vt->abort(e->state);
   e->pending = 0;
-  e->stats.reseeks++;
+  atomic_fetch_add(&e->stats.reseeks, 1);
   rd_kafka_topic_partition_list_t *cur = NULL;
   rd_kafka_resp_err_t r = rd_kafka_assignment(e->rk, &cur);
   if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
     return sb_kafka_err(err, r, "reading the assignment");
   unassign_all(e);
   int rc = cur->cnt > 0 ? assign(e, cur, err) : 0;
+  if (rc != 0 && err->retriable) { /* the loop retries it */
+    for (size_t i = 0; i < e->ntp; i++)
+      e->tps[i].assigned = 0;
+    drop_pending(e);
+    e->pending_assign = cur;
+    return rc;
+  }
   rd_kafka_topic_partition_list_destroy(cur);
   return rc;
 }
@@ -272,14 +290,26 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
   sb_engine_t *e = opaque;
   sb_err_t err = SB_ERR_INIT;
   if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    if (assign(e, parts, &err) != 0) {
-      sb_log(SB_LOG_ERROR, "engine", err.msg, SB_F_STR("processor", e->vt->name),
+    if (assign(e, parts, &err) == 0)
+      return;
+    if (err.retriable) { /* try again from the loop, reconnecting */
+      sb_log(SB_LOG_WARN, "engine", "cannot take the assigned partitions yet; "
+                                    "retrying",
+             SB_F_STR("processor", e->vt->name), SB_F_STR("error", err.msg),
              SB_F_END);
-      sb_err_set(&e->err, err.code, "%s", err.msg);
-      atomic_store(&e->stop, 1);
+      for (size_t i = 0; i < e->ntp; i++)
+        e->tps[i].assigned = 0;
+      drop_pending(e);
+      e->pending_assign = rd_kafka_topic_partition_list_copy(parts);
+      return;
     }
+    sb_log(SB_LOG_ERROR, "engine", err.msg, SB_F_STR("processor", e->vt->name),
+           SB_F_END);
+    sb_err_set(&e->err, err.code, "%s", err.msg);
+    atomic_store(&e->stop, 1);
     return;
   }
+  drop_pending(e);
   /* revoked: what was processed is committed before the partitions go */
   if (e->pending > 0 && commit_batch(e, &err) != 0) {
     sb_log(SB_LOG_WARN, "engine", "batch dropped at revocation; it will be "
@@ -326,7 +356,7 @@ static int dead_letter(sb_engine_t *e, const rd_kafka_message_t *m,
          SB_F_STR("topic", rd_kafka_topic_name(m->rkt)),
          SB_F_INT("partition", m->partition), SB_F_INT("offset", m->offset),
          SB_F_STR("class", cls), SB_F_STR("error", why), SB_F_END);
-  e->stats.deadletters++;
+  atomic_fetch_add(&e->stats.deadletters, 1);
   return sb_producer_send(e->producer, SB_TOPIC_DEADLETTER, m->key, m->key_len,
                           m->payload, m->len, h, n, NULL, NULL, err);
 }
@@ -430,8 +460,8 @@ static int commit_batch(sb_engine_t *e, sb_err_t *err) {
   }
   if (e->vt->committed)
     e->vt->committed(e->state);
-  e->stats.events += (uint64_t)e->pending;
-  e->stats.batches++;
+  atomic_fetch_add(&e->stats.events, (unsigned long long)e->pending);
+  atomic_fetch_add(&e->stats.batches, 1);
   e->pending = 0;
   /* offsets to Kafka as well, for lag tools; PostgreSQL stays the truth */
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
@@ -622,8 +652,27 @@ static int setup(sb_engine_t *e, sb_err_t *err) {
 static int run_loop(sb_engine_t *e, sb_err_t *err) {
   int backoff_ms = 100;
   while (!atomic_load(&e->stop)) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(e->rk, 50);
     int rc = 0;
+    if (e->pending_assign != NULL) {
+      if (e->pg == NULL || sb_pg_exec(e->pg, "SELECT 1", 0, NULL, NULL) != 0) {
+        sb_pg_close(e->pg);
+        e->pg = NULL;
+        connect_pg(e, err);
+        sb_err_clear(err);
+      }
+      if (e->pg != NULL && assign(e, e->pending_assign, err) == 0) {
+        drop_pending(e);
+        backoff_ms = 100;
+      } else if (e->pg != NULL && !err->retriable) {
+        return err->code;
+      } else {
+        sb_err_clear(err);
+        usleep((useconds_t)backoff_ms * 1000);
+        backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000;
+        continue;
+      }
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(e->rk, 50);
     if (m != NULL) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         tp_t *t = find_tp(e, rd_kafka_topic_name(m->rkt), m->partition, 0);
@@ -706,6 +755,7 @@ static void *worker(void *arg) {
   int rc = setup(e, &err);
   if (rc == 0)
     rc = run_loop(e, &err);
+  drop_pending(e);
   if (e->rk != NULL) {
     rd_kafka_consumer_close(e->rk); /* revokes: commits what is pending */
     rd_kafka_destroy(e->rk);
@@ -755,6 +805,15 @@ int sb_engine_start(const sb_conf_t *c, const sb_schemas_t *schemas,
   return 0;
 }
 
+void sb_engine_snapshot(sb_engine_t *e, sb_engine_stats_t *out) {
+  out->events = atomic_load(&e->stats.events);
+  out->deadletters = atomic_load(&e->stats.deadletters);
+  out->batches = atomic_load(&e->stats.batches);
+  out->reseeks = atomic_load(&e->stats.reseeks);
+}
+
+const char *sb_engine_processor(const sb_engine_t *e) { return e->vt->name; }
+
 void sb_engine_stop(sb_engine_t *e) {
   if (e)
     atomic_store(&e->stop, 1);
@@ -771,7 +830,7 @@ int sb_engine_join(sb_engine_t *e, sb_engine_stats_t *stats, sb_err_t *err) {
   if (e->err.code != 0)
     rc = sb_err_set(err, e->err.code, "%s", e->err.msg);
   if (stats)
-    *stats = e->stats;
+    sb_engine_snapshot(e, stats);
   if (e->state)
     e->vt->destroy(e->state);
   sb_producer_free(e->producer);

@@ -46,6 +46,10 @@ int sb_engine_start(const sb_conf_t *c, const sb_schemas_t *schemas,
 void sb_engine_stop(sb_engine_t *e);
 /* 1 once the worker has stopped (by request, at the end, or failing). */
 int sb_engine_done(sb_engine_t *e);
+/* The counters so far, from any thread. */
+void sb_engine_snapshot(sb_engine_t *e, sb_engine_stats_t *out);
+const char *sb_engine_processor(const sb_engine_t *e);
+
 /* Waits for the worker, frees it, and reports how it ended. */
 int sb_engine_join(sb_engine_t *e, sb_engine_stats_t *stats, sb_err_t *err);
 

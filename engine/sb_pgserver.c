@@ -187,10 +187,14 @@ static const char *last_line(char *text) {
   return nl ? nl + 1 : text;
 }
 
+/* Whether PostgreSQL could listen on port: it sets SO_REUSEADDR, so a port
+ * held only by connections in TIME_WAIT counts as free. */
 static int port_free(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return 0;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_port = htons((uint16_t)port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -470,6 +474,10 @@ int sb_pgserver_start(const sb_conf_t *c, char *url, size_t urlsz,
            SB_F_INT("port", s.port), SB_F_END);
   } else {
     int want = c->pg_port > 0 ? c->pg_port : s.port;
+    /* just after a stop the port can stay busy for a moment; moving would
+     * strand every client holding the URL, so wait a little first */
+    for (int i = 0; i < 30 && !port_free(want); i++)
+      usleep(100 * 1000);
     if (!port_free(want)) {
       if (c->pg_port > 0) {
         rc = sb_err_set(err, SB_EBUSY,

@@ -49,17 +49,20 @@ static int instance_alive(const sb_conf_t *c) {
 }
 
 int sb_runtime_write(const sb_conf_t *c, const char *brokers,
-                     const char *database_url, sb_err_t *err) {
+                     const char *database_url, const char *http_url,
+                     sb_err_t *err) {
   char path[PATH_MAX];
   path_of(c, "runtime.conf", path, sizeof path);
-  size_t cap = strlen(brokers) + strlen(database_url) + 256;
+  size_t cap = strlen(brokers) + strlen(database_url) + 512;
   char *text = malloc(cap);
   if (text == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   int n = snprintf(text, cap,
                    "# written by switchboard up; removed when it stops\n"
-                   "pid = %ld\nbrokers = %s\ndatabase_url = %s\n",
-                   (long)getpid(), brokers, database_url);
+                   "pid = %ld\nbrokers = %s\ndatabase_url = %s\n%s%s%s",
+                   (long)getpid(), brokers, database_url,
+                   http_url ? "# the HTTP API\nhttp = " : "",
+                   http_url ? http_url : "", http_url ? "\n" : "");
   int rc = sb_write_file(path, text, (size_t)n, 0600, err);
   free(text);
   return rc;

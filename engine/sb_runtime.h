@@ -18,8 +18,10 @@
  * release). Fails when another `up` holds it. */
 int sb_runtime_lock(const sb_conf_t *c, int *fd, sb_err_t *err);
 
+/* http_url may be NULL (no API served). */
 int sb_runtime_write(const sb_conf_t *c, const char *brokers,
-                     const char *database_url, sb_err_t *err);
+                     const char *database_url, const char *http_url,
+                     sb_err_t *err);
 void sb_runtime_remove(const sb_conf_t *c);
 
 /* Fills brokers and database_url, where no layer set them, from the

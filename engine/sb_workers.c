@@ -1,5 +1,7 @@
 #include "sb_workers.h"
 
+#include "sb_api.h"
+
 #include "sb_engine.h"
 #include "sb_log.h"
 #include "sb_schema.h"
@@ -73,12 +75,14 @@ static void close_cb(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
-int sb_workers_run(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
-                   size_t n, sb_err_t *err) {
+int sb_workers_serve(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
+                     size_t n, sb_ready_cb ready, void *arg, sb_err_t *err) {
   sb_schemas_t *schemas = NULL;
   sb_engine_t *engines[SB_MAX_PROCESSORS] = {0};
+  sb_api_t *api = NULL;
   run_t r;
   memset(&r, 0, sizeof r);
+  uv_loop_init(&r.loop);
   int rc = n > 0 ? sb_schemas_load(&schemas, err) : 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     sb_engine_opts_t o = {.vt = vts[i]};
@@ -87,8 +91,11 @@ int sb_workers_run(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
       sb_log(SB_LOG_INFO, "workers", "processor started",
              SB_F_STR("processor", vts[i]->name), SB_F_END);
   }
+  int serve = ready != NULL && c->http_listen != NULL &&
+              strcmp(c->http_listen, "off") != 0;
+  if (rc == 0 && serve)
+    rc = sb_api_start(&r.loop, c, engines, n, &api, err);
   if (rc == 0) {
-    uv_loop_init(&r.loop);
     r.engines = engines;
     r.n = n;
     uv_signal_init(&r.loop, &r.sigint);
@@ -98,11 +105,16 @@ int sb_workers_run(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
     uv_timer_start(&r.tick, on_tick, 200, 200);
+    if (ready)
+      ready(api ? sb_api_url(api) : NULL, arg);
     uv_run(&r.loop, UV_RUN_DEFAULT);
-    uv_walk(&r.loop, close_cb, NULL);
-    uv_run(&r.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&r.loop);
   }
+  /* answers in flight are written, then every handle closes */
+  sb_api_stop(api);
+  uv_walk(&r.loop, close_cb, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&r.loop);
+  sb_api_free(api);
   for (size_t i = 0; i < n; i++)
     sb_engine_stop(engines[i]);
   for (size_t i = 0; i < n; i++) {
@@ -119,4 +131,9 @@ int sb_workers_run(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
   }
   sb_schemas_free(schemas);
   return rc;
+}
+
+int sb_workers_run(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
+                   size_t n, sb_err_t *err) {
+  return sb_workers_serve(c, vts, n, NULL, NULL, err);
 }

@@ -20,4 +20,10 @@ int sb_workers_parse(const char *list, const sb_processor_vt_t **vts,
 int sb_workers_run(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
                    size_t n, sb_err_t *err);
 
+/* The same, serving the HTTP API (unless http.listen is "off") on the same
+ * loop; ready runs once everything listens, with the API's URL or NULL. */
+typedef void (*sb_ready_cb)(const char *http_url, void *arg);
+int sb_workers_serve(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
+                     size_t n, sb_ready_cb ready, void *arg, sb_err_t *err);
+
 #endif

@@ -40,7 +40,24 @@
   X(codec_rejects_precisely, "unit")                                          \
   X(codec_decode_errors, "unit")                                              \
   X(time_parse_format, "unit")                                                \
-  X(ulid_format, "unit")
+  X(ulid_format, "unit")                                                      \
+  X(auth_jwt_roundtrip, "unit")                                               \
+  X(auth_jwt_expired, "unit")                                                 \
+  X(auth_jwt_future_iat, "unit")                                              \
+  X(auth_jwt_tampered_payload, "unit")                                        \
+  X(auth_jwt_tampered_signature, "unit")                                      \
+  X(auth_jwt_bad_alg, "unit")                                                 \
+  X(auth_jwt_parts, "unit")                                                   \
+  X(auth_jwt_base64, "unit")                                                  \
+  X(auth_jwt_oversize, "unit")                                                \
+  X(auth_jwt_bad_claims, "unit")                                              \
+  X(auth_jwt_wrong_secret, "unit")                                            \
+  X(auth_jwt_known_answers, "unit")                                           \
+  X(auth_secret_file, "unit")                                                 \
+  X(auth_names, "unit")                                                       \
+  X(auth_permissions, "unit")                                                 \
+  X(auth_tenant_check, "unit")                                                \
+  X(token_cmd, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -8,7 +8,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
-      libuv1-dev libssl-dev libcjson-dev postgresql postgresql-client kcat
+      libuv1-dev libssl-dev libcjson-dev libhttp-parser-dev postgresql
+      postgresql-client kcat curl
       python3-avro)
 
 missing=()

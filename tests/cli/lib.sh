@@ -2,6 +2,8 @@
 # switchboard binary.
 set -euo pipefail
 SB=$1
+# parallel tests each get their own HTTP port
+export SWITCHBOARD_HTTP_LISTEN=${SWITCHBOARD_HTTP_LISTEN:-127.0.0.1:0}
 mkdir -p "${SB_TEST_TMP:-/tmp}"
 work=$(mktemp -d "${SB_TEST_TMP:-/tmp}/cli-XXXXXX")
 chmod 755 "$work" # the private server's user must reach data dirs inside

@@ -45,6 +45,9 @@ psql "$url" -qc 'CREATE TABLE survives (x int); INSERT INTO survives VALUES (7)'
 grep -qx "brokers = $kafka" "$dd/runtime.conf" || fail "runtime.conf lacks brokers"
 grep -qxF "database_url = $url" "$dd/runtime.conf" || fail "runtime.conf lacks url"
 [ "$(stat -c %a "$dd/runtime.conf")" = 600 ] || fail "runtime.conf is readable by others"
+[ "$(stat -c %a "$dd/jwt.secret")" = 600 ] || fail "up did not create a 0600 jwt.secret"
+grep -qE '^[0-9a-f]{64}$' "$dd/jwt.secret" || fail "jwt.secret is not 32 bytes of hex"
+grep -qF "$(cat "$dd/jwt.secret")" "$work/up.err" && fail "the token secret reached the log"
 password=$(sed -n 's|^postgresql://[^:]*:\([^@]*\)@.*|\1|p' <<<"$url")
 [ -n "$password" ] || fail "no password in url"
 grep -qF "$password" "$work/up.err" && fail "the password reached the log"

@@ -1,0 +1,209 @@
+#include "sb_api.h"
+
+#include "sb_http.h"
+#include "sb_kafka.h"
+#include "sb_log.h"
+#include "sb_pg.h"
+#include "sb_util.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct sb_api_s {
+  const sb_conf_t *c;
+  sb_http_t *http;
+  sb_engine_t *const *engines;
+  size_t nengines;
+  long long started_ms;
+
+  /* health, refreshed every second by a thread of its own so that a slow
+   * broker or database never stalls the loop */
+  pthread_t health_thread;
+  int health_started;
+  atomic_int stop;
+  atomic_int kafka_ok, pg_ok;
+  pthread_mutex_t lock;
+  char kafka_err[256], pg_err[SB_ERR_MSG_MAX];
+};
+
+static void *health_loop(void *arg) {
+  sb_api_t *a = arg;
+  char errstr[256];
+  sb_pg_t *pg = NULL;
+  rd_kafka_t *rk = NULL;
+  sb_err_t err = SB_ERR_INIT;
+  rd_kafka_conf_t *kc = sb_kafka_conf_new(a->c, &err);
+  if (kc != NULL && (rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
+                                       sizeof errstr)) == NULL)
+    rd_kafka_conf_destroy(kc);
+  while (!atomic_load(&a->stop)) {
+    sb_err_clear(&err);
+    if (pg == NULL)
+      sb_pg_connect(a->c->database_url, &pg, &err);
+    if (pg != NULL && sb_pg_exec(pg, "SELECT 1", 0, NULL, &err) != 0) {
+      sb_pg_close(pg);
+      pg = NULL;
+    }
+    pthread_mutex_lock(&a->lock);
+    snprintf(a->pg_err, sizeof a->pg_err, "%s", pg ? "" : err.msg);
+    pthread_mutex_unlock(&a->lock);
+    atomic_store(&a->pg_ok, pg != NULL);
+
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr =
+        rk ? rd_kafka_metadata(rk, 0, NULL, &md, 1000) : RD_KAFKA_RESP_ERR__STATE;
+    if (md)
+      rd_kafka_metadata_destroy(md);
+    pthread_mutex_lock(&a->lock);
+    snprintf(a->kafka_err, sizeof a->kafka_err, "%s",
+             kerr ? rd_kafka_err2str(kerr) : "");
+    pthread_mutex_unlock(&a->lock);
+    atomic_store(&a->kafka_ok, kerr == RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < 10 && !atomic_load(&a->stop); i++)
+      usleep(100 * 1000);
+  }
+  sb_pg_close(pg);
+  if (rk)
+    rd_kafka_destroy(rk);
+  return NULL;
+}
+
+static void send_json(sb_http_req_t *r, int status, cJSON *o, const char *hdrs) {
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (text == NULL) {
+    sb_http_error(r, 500, "internal", "out of memory", NULL);
+    return;
+  }
+  size_t n = strlen(text);
+  char *body = malloc(n + 1);
+  if (body == NULL) {
+    cJSON_free(text);
+    sb_http_error(r, 500, "internal", "out of memory", NULL);
+    return;
+  }
+  memcpy(body, text, n);
+  body[n] = '\n'; /* one JSON document a line, like the errors */
+  sb_http_respond(r, status, "application/json", body, n + 1, hdrs);
+  free(body);
+  cJSON_free(text);
+}
+
+static void get_health(sb_http_req_t *r, void *ud) {
+  sb_api_t *a = ud;
+  int k = atomic_load(&a->kafka_ok), p = atomic_load(&a->pg_ok);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "status", k && p ? "ready" : "unavailable");
+  pthread_mutex_lock(&a->lock);
+  cJSON_AddStringToObject(o, "kafka", k ? "ok" : a->kafka_err[0] ? a->kafka_err
+                                                                  : "checking");
+  cJSON_AddStringToObject(o, "postgres", p ? "ok" : a->pg_err[0] ? a->pg_err
+                                                                 : "checking");
+  pthread_mutex_unlock(&a->lock);
+  send_json(r, k && p ? 200 : 503, o, k && p ? NULL : "Retry-After: 1\r\n");
+}
+
+/* Prometheus text format 0.0.4. */
+static void get_metrics(sb_http_req_t *r, void *ud) {
+  sb_api_t *a = ud;
+  size_t cap = 4096 + a->nengines * 1024, n = 0;
+  char *out = malloc(cap);
+  if (out == NULL) {
+    sb_http_error(r, 500, "internal", "out of memory", NULL);
+    return;
+  }
+#define EMIT(...) n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__)
+  EMIT("# HELP switchboard_up Whether this process serves.\n"
+       "# TYPE switchboard_up gauge\nswitchboard_up 1\n");
+  EMIT("# HELP switchboard_uptime_seconds Seconds since the API started.\n"
+       "# TYPE switchboard_uptime_seconds gauge\nswitchboard_uptime_seconds "
+       "%.3f\n", (double)(sb_now_ms() - a->started_ms) / 1000.0);
+  EMIT("# HELP switchboard_ready Kafka and PostgreSQL both answer.\n"
+       "# TYPE switchboard_ready gauge\nswitchboard_ready %d\n",
+       atomic_load(&a->kafka_ok) && atomic_load(&a->pg_ok));
+  static const struct {
+    const char *name, *help;
+  } counters[] = {
+      {"switchboard_events_processed_total", "Events committed by a processor."},
+      {"switchboard_deadletters_total", "Records sent to sb.deadletter."},
+      {"switchboard_batches_total", "Micro-batches committed."},
+      {"switchboard_batch_replays_total",
+       "Batches replayed from stored offsets after a failure or a swap."},
+  };
+  for (size_t k = 0; k < SB_ARRAY_LEN(counters); k++) {
+    EMIT("# HELP %s %s\n# TYPE %s counter\n", counters[k].name, counters[k].help,
+         counters[k].name);
+    for (size_t i = 0; i < a->nengines; i++) {
+      sb_engine_stats_t st;
+      sb_engine_snapshot(a->engines[i], &st);
+      uint64_t v = k == 0 ? st.events : k == 1 ? st.deadletters
+                                  : k == 2 ? st.batches
+                                           : st.reseeks;
+      EMIT("%s{processor=\"%s\"} %llu\n", counters[k].name,
+           sb_engine_processor(a->engines[i]), (unsigned long long)v);
+    }
+  }
+#undef EMIT
+  if (n >= cap)
+    n = cap - 1;
+  sb_http_respond(r, 200, "text/plain; version=0.0.4", out, n, NULL);
+  free(out);
+}
+
+static const sb_http_route_t routes[] = {
+    {"GET", "/v1/health", get_health},
+    {"GET", "/metrics", get_metrics},
+    {NULL, NULL, NULL},
+};
+
+int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_engine_t *const *engines,
+                 size_t n, sb_api_t **out, sb_err_t *err) {
+  *out = NULL;
+  sb_api_t *a = calloc(1, sizeof *a);
+  if (a == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  a->c = c;
+  a->engines = engines;
+  a->nengines = n;
+  a->started_ms = sb_now_ms();
+  pthread_mutex_init(&a->lock, NULL);
+  sb_http_opts_t o = {
+      .listen = c->http_listen,
+      .max_body = (size_t)c->http_max_body,
+      .request_timeout_ms = c->http_request_timeout_ms,
+      .idle_timeout_ms = c->http_idle_timeout_ms,
+      .routes = routes,
+      .ud = a,
+  };
+  int rc = sb_http_start(loop, &o, &a->http, err);
+  if (rc == 0 && pthread_create(&a->health_thread, NULL, health_loop, a) == 0)
+    a->health_started = 1;
+  *out = a; /* even on failure: the listener handle closes with the loop */
+  return rc;
+}
+
+const char *sb_api_url(const sb_api_t *a) { return sb_http_url(a->http); }
+
+void sb_api_stop(sb_api_t *a) {
+  if (a == NULL)
+    return;
+  atomic_store(&a->stop, 1);
+  if (a->http)
+    sb_http_stop(a->http, NULL, NULL);
+}
+
+void sb_api_free(sb_api_t *a) {
+  if (a == NULL)
+    return;
+  atomic_store(&a->stop, 1);
+  if (a->health_started)
+    pthread_join(a->health_thread, NULL);
+  sb_http_free(a->http);
+  pthread_mutex_destroy(&a->lock);
+  free(a);
+}

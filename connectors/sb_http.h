@@ -1,0 +1,72 @@
+/* The HTTP/1.1 server: libuv for the sockets, Debian's http-parser for the
+ * protocol. Keep-alive and pipelining: requests of a connection are parsed
+ * in order and answered in order, whenever each handler answers (handlers
+ * may answer later, e.g. after Kafka acknowledged). Bounded: URL, headers,
+ * body, requests in flight per connection; a slow client is timed out; stop
+ * is graceful (no new connections, answers in flight are written, idle
+ * connections closed).
+ *
+ * Everything runs on the loop's thread. */
+#ifndef SB_HTTP_H
+#define SB_HTTP_H
+
+#include "sb_err.h"
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct sb_http_s sb_http_t;
+typedef struct sb_http_req_s sb_http_req_t;
+
+typedef void (*sb_http_handler_t)(sb_http_req_t *req, void *ud);
+
+typedef struct sb_http_route_s {
+  const char *method; /* "POST" */
+  const char *path;   /* "/v1/events", exact */
+  sb_http_handler_t fn;
+} sb_http_route_t;
+
+typedef struct sb_http_opts_s {
+  const char *listen;      /* "127.0.0.1:8080" */
+  size_t max_body;         /* 413 past it */
+  int request_timeout_ms;  /* from a request's first byte to its end */
+  int idle_timeout_ms;     /* keep-alive connection with nothing to do */
+  const sb_http_route_t *routes; /* ends with {NULL} */
+  void *ud;                /* handed to the handlers */
+} sb_http_opts_t;
+
+/* Listens. *out is owned by the caller: sb_http_stop then, from the done
+ * callback or after the loop ran dry, sb_http_free. */
+int sb_http_start(uv_loop_t *loop, const sb_http_opts_t *o, sb_http_t **out,
+                  sb_err_t *err);
+/* The bound address as "http://127.0.0.1:PORT" (port 0 picks one). */
+const char *sb_http_url(const sb_http_t *s);
+/* Stops accepting and closes connections once their answers are written;
+ * done (may be NULL) runs when the last one is closed. */
+void sb_http_stop(sb_http_t *s, void (*done)(void *), void *arg);
+void sb_http_free(sb_http_t *s);
+
+/* The request. Valid until answered. */
+const char *sb_http_method(const sb_http_req_t *r);
+const char *sb_http_path(const sb_http_req_t *r);
+const char *sb_http_query(const sb_http_req_t *r); /* "" when none */
+/* A header by name, case-insensitive; NULL when absent. */
+const char *sb_http_header(const sb_http_req_t *r, const char *name);
+const char *sb_http_body(const sb_http_req_t *r, size_t *len);
+const char *sb_http_peer(const sb_http_req_t *r); /* client address */
+/* Per-request data for a handler that answers later. */
+void sb_http_set_user(sb_http_req_t *r, void *user);
+void *sb_http_user(const sb_http_req_t *r);
+
+/* Answers; the request is freed once written (or at once when its client
+ * has gone). extra_headers: complete "Name: value\r\n" lines, or NULL. */
+void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
+                     const char *body, size_t len, const char *extra_headers);
+/* Answers {"error": {"status": N, "code": code, "message": message}}. */
+void sb_http_error(sb_http_req_t *r, int status, const char *code,
+                   const char *message, const char *extra_headers);
+
+/* 1 when the client of r has gone (answering is then harmless). */
+int sb_http_gone(const sb_http_req_t *r);
+
+#endif
