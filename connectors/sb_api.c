@@ -1,6 +1,7 @@
 #include "sb_api.h"
 
 #include "sb_http.h"
+#include "sb_ingest.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_pg.h"
@@ -17,6 +18,7 @@
 struct sb_api_s {
   const sb_conf_t *c;
   sb_http_t *http;
+  sb_ingest_t *ingest;
   sb_engine_t *const *engines;
   size_t nengines;
   long long started_ms;
@@ -155,7 +157,12 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
   free(out);
 }
 
+static void post_events(sb_http_req_t *r, void *ud) {
+  sb_ingest_post(r, ((sb_api_t *)ud)->ingest);
+}
+
 static const sb_http_route_t routes[] = {
+    {"POST", "/v1/events", post_events},
     {"GET", "/v1/health", get_health},
     {"GET", "/metrics", get_metrics},
     {NULL, NULL, NULL},
@@ -180,7 +187,9 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_engine_t *const *engine
       .routes = routes,
       .ud = a,
   };
-  int rc = sb_http_start(loop, &o, &a->http, err);
+  int rc = sb_ingest_new(loop, c, &a->ingest, err);
+  if (rc == 0)
+    rc = sb_http_start(loop, &o, &a->http, err);
   if (rc == 0 && pthread_create(&a->health_thread, NULL, health_loop, a) == 0)
     a->health_started = 1;
   *out = a; /* even on failure: the listener handle closes with the loop */
@@ -195,6 +204,7 @@ void sb_api_stop(sb_api_t *a) {
   atomic_store(&a->stop, 1);
   if (a->http)
     sb_http_stop(a->http, NULL, NULL);
+  sb_ingest_close(a->ingest);
 }
 
 void sb_api_free(sb_api_t *a) {
@@ -204,6 +214,7 @@ void sb_api_free(sb_api_t *a) {
   if (a->health_started)
     pthread_join(a->health_thread, NULL);
   sb_http_free(a->http);
+  sb_ingest_free(a->ingest);
   pthread_mutex_destroy(&a->lock);
   free(a);
 }

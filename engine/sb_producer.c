@@ -11,6 +11,7 @@ struct sb_producer_s {
   rd_kafka_t *rk;
   int timeout_ms;
   int failed;              /* deliveries failed since the last flush */
+  int nonblocking;
   char first_error[512];   /* the first of them */
 };
 
@@ -58,6 +59,11 @@ int sb_producer_new(const sb_conf_t *c, sb_producer_t **out, sb_err_t *err) {
   };
   for (size_t i = 0; i < SB_ARRAY_LEN(defaults); i++)
     sb_kafka_conf_default(conf, c, defaults[i][0], defaults[i][1]);
+  /* a record Kafka cannot take is reported failed after this long, rather
+   * than librdkafka's five minutes */
+  char mto[32];
+  snprintf(mto, sizeof mto, "%d", c->kafka_timeout_ms * 3);
+  sb_kafka_conf_default(conf, c, "message.timeout.ms", mto);
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, p);
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -102,6 +108,11 @@ int sb_producer_send(sb_producer_t *p, const char *topic, const void *key,
         RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
     if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
       return 0; /* the headers belong to the message now */
+    if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL && p->nonblocking) {
+      rd_kafka_headers_destroy(h);
+      free(d);
+      return sb_err_set(err, SB_EBUSY, "kafka: the producer queue is full");
+    }
     if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || sb_now_ms() > deadline) {
       rd_kafka_headers_destroy(h);
       free(d);
@@ -123,6 +134,8 @@ int sb_producer_send_record(sb_producer_t *p, const sb_record_t *r,
 }
 
 void sb_producer_poll(sb_producer_t *p) { rd_kafka_poll(p->rk, 0); }
+
+void sb_producer_set_nonblocking(sb_producer_t *p) { p->nonblocking = 1; }
 
 int sb_producer_outstanding(sb_producer_t *p) { return rd_kafka_outq_len(p->rk); }
 

@@ -40,6 +40,10 @@ int sb_producer_send(sb_producer_t *p, const char *topic, const void *key,
 int sb_producer_send_record(sb_producer_t *p, const sb_record_t *r,
                             sb_delivery_cb cb, void *opaque, sb_err_t *err);
 
+/* From now on, a full local queue makes sends fail at once with SB_EBUSY
+ * instead of waiting (for the event loop, which must not block). */
+void sb_producer_set_nonblocking(sb_producer_t *p);
+
 /* Serves delivery callbacks without waiting. */
 void sb_producer_poll(sb_producer_t *p);
 

@@ -1,0 +1,491 @@
+#include "sb_ingest.h"
+
+#include "sb_auth.h"
+#include "sb_codec.h"
+#include "sb_log.h"
+#include "sb_producer.h"
+#include "sb_schema.h"
+#include "sb_time.h"
+#include "sb_ulid.h"
+#include "sb_util.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_EVENTS 10000        /* a request */
+#define SEEN_SLOTS (1u << 20)   /* idempotency window entries */
+#define SEEN_PROBE 16
+#define SEEN_WINDOW_MS (10 * 60 * 1000)
+
+typedef struct {
+  uint64_t hash;
+  long long at; /* ms; 0: free */
+} seen_t;
+
+struct sb_ingest_s {
+  const sb_conf_t *c;
+  unsigned char secret[SB_AUTH_SECRET_MAX];
+  size_t secret_len;
+  sb_schemas_t *schemas;
+  sb_codec_t *codec;
+  sb_producer_t *producer;
+  uv_timer_t poll;
+  int polling;
+  seen_t *seen;
+};
+
+/* One item of a request. */
+typedef struct {
+  int status; /* 0 pending; 202 accepted; else the item's error status */
+  int duplicate;
+  char id[27];
+  char code[32];
+  char *error;
+  uint64_t seen_hash;
+} item_t;
+
+typedef struct {
+  sb_ingest_t *in;
+  sb_http_req_t *req;
+  item_t *items;
+  int n, pending;
+} post_t;
+
+/* ---- idempotency window ---------------------------------------------- */
+
+static uint64_t key_hash(const char *tenant, const char *id) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a 64 */
+  for (const char *p = tenant; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  h = (h ^ 0xff) * 1099511628211ull;
+  for (const char *p = id; *p; p++)
+    h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  return h ? h : 1;
+}
+
+static int seen_check_add(sb_ingest_t *in, uint64_t h) {
+  long long now = sb_now_ms();
+  size_t base = (size_t)(h & (SEEN_SLOTS - 1)), oldest = base;
+  for (size_t k = 0; k < SEEN_PROBE; k++) {
+    seen_t *s = &in->seen[(base + k) & (SEEN_SLOTS - 1)];
+    if (s->hash == h && s->at != 0 && now - s->at < SEEN_WINDOW_MS)
+      return 1;
+    if (s->at < in->seen[oldest].at)
+      oldest = (base + k) & (SEEN_SLOTS - 1);
+  }
+  in->seen[oldest] = (seen_t){h, now};
+  return 0;
+}
+
+static void seen_forget(sb_ingest_t *in, uint64_t h) {
+  size_t base = (size_t)(h & (SEEN_SLOTS - 1));
+  for (size_t k = 0; k < SEEN_PROBE; k++) {
+    seen_t *s = &in->seen[(base + k) & (SEEN_SLOTS - 1)];
+    if (s->hash == h)
+      s->at = 0;
+  }
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static void on_poll(uv_timer_t *t) { sb_producer_poll(((sb_ingest_t *)t->data)->producer); }
+
+int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
+                  sb_err_t *err) {
+  *out = NULL;
+  sb_ingest_t *in = calloc(1, sizeof *in);
+  if (in == NULL || (in->seen = calloc(SEEN_SLOTS, sizeof *in->seen)) == NULL) {
+    free(in);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  in->c = c;
+  in->secret_len = sizeof in->secret;
+  int rc = sb_auth_secret_load(c->data_dir, 1, in->secret, &in->secret_len, err);
+  if (rc == 0)
+    rc = sb_schemas_load(&in->schemas, err);
+  if (rc == 0)
+    rc = sb_codec_new(in->schemas, &in->codec, err);
+  if (rc == 0)
+    rc = sb_producer_new(c, &in->producer, err);
+  if (rc != 0) {
+    sb_ingest_free(in);
+    return rc;
+  }
+  sb_producer_set_nonblocking(in->producer);
+  uv_timer_init(loop, &in->poll);
+  in->poll.data = in;
+  uv_timer_start(&in->poll, on_poll, 1, 1); /* delivery reports */
+  in->polling = 1;
+  *out = in;
+  return 0;
+}
+
+void sb_ingest_close(sb_ingest_t *in) {
+  if (in == NULL || !in->polling)
+    return;
+  in->polling = 0;
+  sb_err_t err = SB_ERR_INIT;
+  /* answers owed are completed by the delivery reports this serves */
+  sb_producer_flush(in->producer, in->c->kafka_timeout_ms, &err);
+  uv_timer_stop(&in->poll);
+  uv_close((uv_handle_t *)&in->poll, NULL);
+}
+
+void sb_ingest_free(sb_ingest_t *in) {
+  if (in == NULL)
+    return;
+  sb_producer_free(in->producer);
+  sb_codec_free(in->codec);
+  sb_schemas_free(in->schemas);
+  OPENSSL_cleanse(in->secret, sizeof in->secret);
+  free(in->seen);
+  free(in);
+}
+
+/* ---- security events -------------------------------------------------- */
+
+/* Records a failed authentication or a denied event on sb.compliance.
+ * Never the token: who it was (when the token said), from where, why. */
+static void record_security(sb_ingest_t *in, sb_http_req_t *r, const char *type,
+                            const char *tenant, const char *user,
+                            const char *reason, const char *detail) {
+  cJSON *ce = cJSON_CreateObject();
+  char ts[40];
+  sb_time_format(sb_time_now_micros(), ts, sizeof ts);
+  cJSON_AddStringToObject(ce, "specversion", "1.0");
+  cJSON_AddStringToObject(ce, "type", type);
+  cJSON_AddStringToObject(ce, "source", "switchboard://http");
+  cJSON_AddStringToObject(ce, "subject", user && *user ? user : "unknown");
+  cJSON_AddStringToObject(ce, "tenantid", tenant && *tenant ? tenant : "unknown");
+  cJSON_AddStringToObject(ce, "time", ts);
+  cJSON *data = cJSON_AddObjectToObject(ce, "data");
+  cJSON_AddStringToObject(data, "reason", reason);
+  cJSON_AddStringToObject(data, "ip", sb_http_peer(r));
+  const char *ua = sb_http_header(r, "User-Agent");
+  if (ua)
+    cJSON_AddItemToObject(data, "user_agent", cJSON_CreateString(ua));
+  if (strcmp(type, "security.access_denied") == 0) {
+    cJSON_AddStringToObject(data, "request_method", sb_http_method(r));
+    cJSON_AddStringToObject(data, "request_path", sb_http_path(r));
+    if (detail)
+      cJSON_AddStringToObject(data, "resource_type", detail);
+  } else {
+    cJSON_AddStringToObject(data, "auth_method", "other");
+  }
+  sb_record_t rec;
+  sb_err_t err = SB_ERR_INIT;
+  /* over-long user agents and the like are cut, not a reason to lose it */
+  cJSON *uaj = cJSON_GetObjectItem(data, "user_agent");
+  if (uaj && strlen(uaj->valuestring) > 500)
+    uaj->valuestring[500] = '\0';
+  if (sb_codec_from_ce(in->codec, ce, SB_CE_GENERATE_ID, &rec, &err) == 0) {
+    if (sb_producer_send_record(in->producer, &rec, NULL, NULL, &err) != 0)
+      sb_log(SB_LOG_WARN, "http", "could not record a security event",
+             SB_F_STR("type", type), SB_F_STR("error", err.msg), SB_F_END);
+    sb_record_clear(&rec);
+  } else {
+    sb_log(SB_LOG_WARN, "http", "could not encode a security event",
+           SB_F_STR("type", type), SB_F_STR("error", err.msg), SB_F_END);
+  }
+  cJSON_Delete(ce);
+}
+
+/* ---- answering ---------------------------------------------------------- */
+
+static void answer(post_t *p) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON *acc = cJSON_AddArrayToObject(o, "accepted");
+  cJSON *rej = cJSON_AddArrayToObject(o, "rejected");
+  int naccepted = 0, first_status = 0, same = 1;
+  for (int i = 0; i < p->n; i++) {
+    item_t *it = &p->items[i];
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "index", i);
+    if (it->status == 202) {
+      naccepted++;
+      cJSON_AddStringToObject(e, "id", it->id);
+      if (it->duplicate)
+        cJSON_AddBoolToObject(e, "duplicate", 1);
+      cJSON_AddItemToArray(acc, e);
+    } else {
+      if (first_status == 0)
+        first_status = it->status;
+      else if (it->status != first_status)
+        same = 0;
+      cJSON_AddNumberToObject(e, "status", it->status);
+      cJSON_AddStringToObject(e, "code", it->code);
+      cJSON_AddStringToObject(e, "error", it->error ? it->error : "");
+      cJSON_AddItemToArray(rej, e);
+    }
+  }
+  int status = naccepted == p->n   ? 202
+               : naccepted > 0     ? 207
+               : same              ? first_status
+                                   : 400;
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  size_t n = text ? strlen(text) : 0;
+  char *body = malloc(n + 1);
+  if (text && body) {
+    memcpy(body, text, n);
+    body[n] = '\n';
+    sb_http_respond(p->req, status, "application/json", body, n + 1,
+                    status == 503 ? "Retry-After: 1\r\n" : NULL);
+  } else {
+    sb_http_error(p->req, 500, "internal", "out of memory", NULL);
+  }
+  free(body);
+  cJSON_free(text);
+  for (int i = 0; i < p->n; i++)
+    free(p->items[i].error);
+  free(p->items);
+  free(p);
+}
+
+static void set_item(item_t *it, int status, const char *code, const char *msg) {
+  it->status = status;
+  snprintf(it->code, sizeof it->code, "%s", code);
+  free(it->error);
+  it->error = msg ? strdup(msg) : NULL;
+}
+
+typedef struct {
+  post_t *p;
+  int index;
+} dr_t;
+
+static void on_delivery(void *opaque, const char *error) {
+  dr_t *d = opaque;
+  post_t *p = d->p;
+  item_t *it = &p->items[d->index];
+  if (error == NULL) {
+    it->status = 202;
+  } else {
+    char msg[300];
+    snprintf(msg, sizeof msg, "Kafka did not acknowledge the event: %s; "
+                              "retry later", error);
+    set_item(it, 503, "unavailable", msg);
+    seen_forget(p->in, it->seen_hash); /* a retry must be produced */
+  }
+  free(d);
+  if (--p->pending == 0)
+    answer(p);
+}
+
+/* ---- one event ------------------------------------------------------------ */
+
+static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
+  sb_ingest_t *in = p->in;
+  item_t *it = &p->items[index];
+  sb_err_t err = SB_ERR_INIT;
+  char msg[SB_ERR_MSG_MAX + 64];
+  if (!cJSON_IsObject(ev)) {
+    set_item(it, 400, "invalid", "event: expected a JSON object");
+    return;
+  }
+  /* the tenant is the token's */
+  cJSON *tenant = cJSON_GetObjectItemCaseSensitive(ev, "tenantid");
+  if (tenant == NULL) {
+    cJSON_AddStringToObject(ev, "tenantid", who->tenant);
+  } else if (sb_auth_tenant_check(who, cJSON_IsString(tenant) ? tenant->valuestring
+                                                              : "?",
+                                  &err) != 0) {
+    set_item(it, 403, "tenant_mismatch", err.msg);
+    record_security(in, p->req, "security.access_denied", who->tenant, who->sub,
+                    "cross_tenant", "tenant");
+    return;
+  }
+  cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+  if (cJSON_IsString(type) &&
+      sb_auth_check(who->role, SB_PERM_POST_EVENT, type->valuestring, &err) != 0) {
+    set_item(it, 403, "forbidden", err.msg);
+    record_security(in, p->req, "security.access_denied", who->tenant, who->sub,
+                    "insufficient_role", "event_type");
+    return;
+  }
+  /* an event without id: one derived from the Idempotency-Key, so that a
+   * retried request gets the same ids */
+  const char *ikey = sb_http_header(p->req, "Idempotency-Key");
+  if (cJSON_GetObjectItemCaseSensitive(ev, "id") == NULL && ikey != NULL) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char seed[512], id[SB_ULID_LEN + 1];
+    snprintf(seed, sizeof seed, "%s/%.300s/%d", who->tenant, ikey, index);
+    EVP_Digest(seed, strlen(seed), md, &mdlen, EVP_sha256(), NULL);
+    uint64_t ms = ((uint64_t)md[10] << 8 | md[11]) + 1700000000000ull;
+    sb_ulid_make(ms, md, id);
+    cJSON_AddStringToObject(ev, "id", id);
+  }
+  sb_record_t rec;
+  if (sb_codec_from_ce(in->codec, ev, SB_CE_GENERATE_ID, &rec, &err) != 0) {
+    set_item(it, 400, "invalid", err.msg);
+    return;
+  }
+  snprintf(it->id, sizeof it->id, "%s", rec.event_id);
+  it->seen_hash = key_hash(who->tenant, rec.event_id);
+  if (seen_check_add(in, it->seen_hash)) {
+    it->status = 202; /* seen within the window: acknowledged, not again */
+    it->duplicate = 1;
+    sb_record_clear(&rec);
+    return;
+  }
+  dr_t *d = malloc(sizeof *d);
+  if (d == NULL) {
+    set_item(it, 503, "unavailable", "out of memory");
+    seen_forget(in, it->seen_hash);
+    sb_record_clear(&rec);
+    return;
+  }
+  *d = (dr_t){p, index};
+  p->pending++;
+  if (sb_producer_send_record(in->producer, &rec, on_delivery, d, &err) != 0) {
+    p->pending--;
+    free(d);
+    snprintf(msg, sizeof msg, "%s; retry later", err.msg);
+    set_item(it, err.code == SB_EBUSY ? 429 : 503,
+             err.code == SB_EBUSY ? "busy" : "unavailable", msg);
+    seen_forget(in, it->seen_hash);
+  }
+  sb_record_clear(&rec);
+}
+
+/* ---- the request ------------------------------------------------------- */
+
+static int media_is(const char *ct, const char *want) {
+  size_t n = strlen(want);
+  return ct && strncasecmp(ct, want, n) == 0 &&
+         (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
+  /* who: Authorization: Bearer <token> */
+  const char *auth = sb_http_header(r, "Authorization");
+  const char *token = auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+  sb_claims_t who;
+  sb_err_t err = SB_ERR_INIT;
+  memset(&who, 0, sizeof who);
+  if (token == NULL ||
+      sb_jwt_verify(in->secret, in->secret_len, token, (int64_t)time(NULL), &who,
+                    &err) != 0) {
+    sb_auth_reason_t why = token == NULL ? SB_AUTH_MISSING : who.reason;
+    int expired = why == SB_AUTH_EXPIRED || why == SB_AUTH_NOT_YET_VALID;
+    if (expired)
+      record_security(in, r, "security.access_denied", who.tenant, who.sub,
+                      why == SB_AUTH_EXPIRED ? "token_expired" : "token_invalid",
+                      "token");
+    else
+      record_security(in, r, "security.login_failed", NULL, NULL,
+                      "bad_credentials", NULL);
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s: send Authorization: Bearer <token> "
+                              "(switchboard token mints one)",
+             sb_auth_reason_desc(why));
+    sb_http_error(r, 401, sb_auth_reason_name(why), msg,
+                  "WWW-Authenticate: Bearer realm=\"switchboard\"\r\n");
+    return;
+  }
+  const char *ct = sb_http_header(r, "Content-Type");
+  int batch = media_is(ct, "application/cloudevents-batch+json");
+  int ndjson = media_is(ct, "application/x-ndjson");
+  int single = media_is(ct, "application/cloudevents+json") ||
+               media_is(ct, "application/json");
+  if (!batch && !ndjson && !single) {
+    sb_http_error(r, 415, "unsupported_media_type",
+                  "send application/cloudevents+json, "
+                  "application/cloudevents-batch+json or application/x-ndjson",
+                  NULL);
+    return;
+  }
+  size_t len;
+  const char *body = sb_http_body(r, &len);
+  cJSON *doc = NULL, **events = NULL;
+  int n = 0;
+  char **lines_err = NULL;
+  if (ndjson) {
+    /* each line on its own: a bad line is that item's error */
+    int cap = 0;
+    for (const char *p = body, *end = body + len; p < end;) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+      int blank = 1;
+      for (size_t k = 0; k < ll && blank; k++)
+        blank = p[k] == ' ' || p[k] == '\t' || p[k] == '\r';
+      if (!blank) {
+        if (n >= MAX_EVENTS)
+          break;
+        if (n == cap) {
+          cap = cap ? cap * 2 : 64;
+          events = realloc(events, (size_t)cap * sizeof *events);
+          lines_err = realloc(lines_err, (size_t)cap * sizeof *lines_err);
+        }
+        sb_err_t perr = SB_ERR_INIT;
+        events[n] = NULL;
+        lines_err[n] = NULL;
+        if (sb_json_parse(p, ll, &events[n], &perr) != 0)
+          lines_err[n] = strdup(perr.msg);
+        n++;
+      }
+      p += ll + 1;
+    }
+  } else {
+    if (sb_json_parse(body, len, &doc, &err) != 0) {
+      sb_http_error(r, 400, "malformed_json", err.msg, NULL);
+      return;
+    }
+    if (batch && !cJSON_IsArray(doc)) {
+      cJSON_Delete(doc);
+      sb_http_error(r, 400, "invalid", "a batch is a JSON array of events", NULL);
+      return;
+    }
+    n = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : 1;
+  }
+  if (n == 0 || n > MAX_EVENTS) {
+    char msg[96];
+    snprintf(msg, sizeof msg, n ? "more than %d events in one request"
+                                : "no events in the request",
+             MAX_EVENTS);
+    cJSON_Delete(doc);
+    free(events);
+    free(lines_err);
+    sb_http_error(r, n ? 413 : 400, n ? "too_many" : "empty", msg, NULL);
+    return;
+  }
+  post_t *p = calloc(1, sizeof *p);
+  item_t *items = calloc((size_t)n, sizeof *items);
+  if (p == NULL || items == NULL) {
+    free(p);
+    free(items);
+    sb_http_error(r, 503, "unavailable", "out of memory", "Retry-After: 1\r\n");
+    return;
+  }
+  p->in = in;
+  p->req = r;
+  p->items = items;
+  p->n = n;
+  p->pending = 1; /* held while the items are sent */
+  cJSON *el = cJSON_IsArray(doc) ? doc->child : doc;
+  for (int i = 0; i < n; i++) {
+    if (ndjson) {
+      if (lines_err[i]) {
+        char msg[SB_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "line %d: %s", i + 1, lines_err[i]);
+        set_item(&items[i], 400, "malformed_json", msg);
+      } else {
+        one(p, i, events[i], &who);
+      }
+      free(lines_err[i]);
+      cJSON_Delete(events[i]);
+    } else {
+      one(p, i, el, &who);
+      el = el->next;
+    }
+  }
+  free(events);
+  free(lines_err);
+  cJSON_Delete(doc);
+  if (--p->pending == 0)
+    answer(p);
+}
