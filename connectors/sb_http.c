@@ -32,6 +32,7 @@ struct sb_http_req_s {
   char *response; /* set once answered */
   size_t response_len;
   int close_after;
+  int upgrade; /* the client asked for another protocol */
 };
 
 struct conn_s {
@@ -40,8 +41,8 @@ struct conn_s {
   http_parser parser;
   sb_http_t *srv;
   conn_t *prev, *next;
-  sb_http_req_t *cur;          /* being parsed */
-  sb_http_req_t *head, *tail;  /* parsed, answered in this order */
+  sb_http_req_t *cur;         /* being parsed */
+  sb_http_req_t *head, *tail; /* parsed, answered in this order */
   int inflight;
   size_t header_bytes;
   int last_was_value; /* header callbacks may come in pieces */
@@ -49,6 +50,10 @@ struct conn_s {
   int refusal; /* the HTTP status a callback refused the request with */
   int handles; /* open uv handles of this connection */
   char peer[64];
+  /* once upgraded, the connection belongs to another protocol */
+  int upgraded, shutting;
+  const sb_http_upgrade_cb_t *ucb;
+  void *uud;
 };
 
 struct sb_http_s {
@@ -69,23 +74,40 @@ static void refuse(conn_t *c, int status, const char *code, const char *msg);
 
 static const char *reason(int status) {
   switch (status) {
-  case 200: return "OK";
-  case 202: return "Accepted";
-  case 207: return "Multi-Status";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 413: return "Content Too Large";
-  case 414: return "URI Too Long";
-  case 415: return "Unsupported Media Type";
-  case 429: return "Too Many Requests";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 503: return "Service Unavailable";
-  default: return "Unknown";
+  case 200:
+    return "OK";
+  case 202:
+    return "Accepted";
+  case 207:
+    return "Multi-Status";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return "Unknown";
   }
 }
 
@@ -107,7 +129,9 @@ static void req_free(sb_http_req_t *r) {
 
 const char *sb_http_method(const sb_http_req_t *r) { return r->method; }
 const char *sb_http_path(const sb_http_req_t *r) { return r->path; }
-const char *sb_http_query(const sb_http_req_t *r) { return r->query ? r->query : ""; }
+const char *sb_http_query(const sb_http_req_t *r) {
+  return r->query ? r->query : "";
+}
 const char *sb_http_peer(const sb_http_req_t *r) { return r->peer; }
 void sb_http_set_user(sb_http_req_t *r, void *user) { r->user = user; }
 void *sb_http_user(const sb_http_req_t *r) { return r->user; }
@@ -147,6 +171,8 @@ static void on_conn_closed(uv_handle_t *h) {
       req_free(r);
   }
   req_free(c->cur);
+  if (c->upgraded && c->ucb->on_close)
+    c->ucb->on_close(c->uud);
   free(c);
   if (s->stopping && s->conns == NULL && !s->listener_open && s->done)
     s->done(s->done_arg);
@@ -163,8 +189,12 @@ static void conn_close(conn_t *c) {
 
 static void on_timeout(uv_timer_t *t) {
   conn_t *c = t->data;
+  if (c->upgraded) { /* a graceful close the client did not complete */
+    conn_close(c);
+    return;
+  }
   if (c->head != NULL)
-    return; /* the server owes an answer: not the client's fault */
+    return;           /* the server owes an answer: not the client's fault */
   if (c->cur != NULL) /* a request started and did not finish: slow client */
     refuse(c, 408, "timeout", "the request took too long to arrive");
   else
@@ -172,7 +202,7 @@ static void on_timeout(uv_timer_t *t) {
 }
 
 static void arm_timer(conn_t *c) {
-  if (c->closing)
+  if (c->closing || c->upgraded)
     return;
   int ms = c->cur ? c->srv->o.request_timeout_ms : c->srv->o.idle_timeout_ms;
   if (c->head != NULL)
@@ -241,7 +271,7 @@ static void flush(conn_t *c) {
 void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
                      const char *body, size_t len, const char *extra_headers) {
   if (r->response != NULL)
-    return; /* answered already */
+    return;              /* answered already */
   if (r->conn == NULL) { /* the client has gone */
     req_free(r);
     return;
@@ -259,7 +289,8 @@ void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
   if (n < 0 || (size_t)n >= sizeof head)
     n = snprintf(head, sizeof head,
                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                 "\r\n", status, reason(status), content_type, len);
+                 "\r\n",
+                 status, reason(status), content_type, len);
   r->response = malloc((size_t)n + len);
   if (r->response == NULL) {
     conn_close(c);
@@ -347,7 +378,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
     r->nheaders++;
     c->last_was_value = 0;
   }
-  size_t len = r->names[r->nheaders - 1] ? strlen(r->names[r->nheaders - 1]) : 0;
+  size_t len =
+      r->names[r->nheaders - 1] ? strlen(r->names[r->nheaders - 1]) : 0;
   return append(&r->names[r->nheaders - 1], &len, at, n, 256);
 }
 
@@ -378,8 +410,8 @@ static int on_headers_complete(http_parser *p) {
   if (r->url == NULL || http_parser_parse_url(r->url, r->url_len, 0, &u) != 0)
     return -1;
   if (u.field_set & (1 << UF_PATH))
-    r->path = strndup(r->url + u.field_data[UF_PATH].off,
-                      u.field_data[UF_PATH].len);
+    r->path =
+        strndup(r->url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
   else
     r->path = strdup("/");
   if (u.field_set & (1 << UF_QUERY))
@@ -417,8 +449,8 @@ static void dispatch(conn_t *c, sb_http_req_t *r) {
   } else if (path_known) {
     char hdr[160];
     snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-    sb_http_error(r, 405, "method_not_allowed", "this path takes another method",
-                  hdr);
+    sb_http_error(r, 405, "method_not_allowed",
+                  "this path takes another method", hdr);
   } else {
     sb_http_error(r, 404, "not_found", "no such path", NULL);
   }
@@ -429,6 +461,9 @@ static int on_message_complete(http_parser *p) {
   sb_http_req_t *r = c->cur;
   c->cur = NULL;
   r->close_after = !http_should_keep_alive(p);
+  r->upgrade = p->upgrade;
+  if (r->upgrade)
+    c->want_close = 1; /* unless a handler takes the connection over */
   if (c->tail)
     c->tail->next = r;
   else
@@ -471,13 +506,22 @@ static void refuse(conn_t *c, int status, const char *code, const char *msg) {
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   conn_t *c = st->data;
-  if (n > 0 && !c->closing && !c->want_close) {
+  if (n > 0 && c->upgraded) {
+    if (!c->closing && !c->shutting)
+      c->ucb->on_data(c->uud, buf->base, (size_t)n);
+  } else if (n > 0 && !c->closing && !c->want_close) {
     size_t done = http_parser_execute(&c->parser, &c->srv->settings, buf->base,
                                       (size_t)n);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    if (e != HPE_OK || done != (size_t)n) {
+    if (c->upgraded) { /* the handler took it: the rest is the new protocol */
+      if (done < (size_t)n && !c->closing)
+        c->ucb->on_data(c->uud, buf->base + done, (size_t)n - done);
+    } else if (c->want_close) {
+      /* an upgrade the handler refused: answered, closing; ignore the rest */
+    } else if (e != HPE_OK || done != (size_t)n) {
       if (c->refusal == 431)
-        refuse(c, 431, "headers_too_large", "the request headers are too large");
+        refuse(c, 431, "headers_too_large",
+               "the request headers are too large");
       else if (c->refusal == 414)
         refuse(c, 414, "uri_too_long", "the URL is too long");
       else if (c->refusal == 413)
@@ -486,7 +530,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
         refuse(c, 400, "bad_request", "protocol upgrade is not offered here");
       else {
         char msg[160];
-        snprintf(msg, sizeof msg, "malformed HTTP: %s", http_errno_description(e));
+        snprintf(msg, sizeof msg, "malformed HTTP: %s",
+                 http_errno_description(e));
         refuse(c, 400, "bad_request", msg);
       }
     } else if (c->inflight >= MAX_INFLIGHT) {
@@ -574,8 +619,9 @@ int sb_http_start(uv_loop_t *loop, const sb_http_opts_t *o, sb_http_t **out,
   if (r == 0)
     r = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
   if (r != 0) {
-    sb_err_set(err, SB_EBUSY, "http: cannot listen on %s: %s (is another "
-                              "server there? choose --http-listen)",
+    sb_err_set(err, SB_EBUSY,
+               "http: cannot listen on %s: %s (is another "
+               "server there? choose --http-listen)",
                o->listen, uv_strerror(r));
     uv_close((uv_handle_t *)&s->listener, NULL);
     s->listener_open = 0;
@@ -618,6 +664,8 @@ void sb_http_stop(sb_http_t *s, void (*done)(void *), void *arg) {
   for (conn_t *c = s->conns, *n; c; c = n) {
     n = c->next;
     c->want_close = 1;
+    if (c->upgraded && c->shutting)
+      continue; /* closing gracefully, bounded by its timer */
     if (c->head == NULL)
       conn_close(c); /* nothing owed */
   }
@@ -628,3 +676,87 @@ void sb_http_stop(sb_http_t *s, void (*done)(void *), void *arg) {
 }
 
 void sb_http_free(sb_http_t *s) { free(s); }
+
+/* ---- upgraded connections ---------------------------------------------- */
+
+int sb_http_wants_upgrade(const sb_http_req_t *r) { return r->upgrade; }
+
+sb_http_conn_t *sb_http_upgrade(sb_http_req_t *r, const char *head, size_t len,
+                                const sb_http_upgrade_cb_t *cb, void *ud) {
+  conn_t *c = r->conn;
+  /* only the last request of its connection, and only once */
+  if (c == NULL || c->closing || c->upgraded || c->srv->stopping ||
+      c->head != r || r->next != NULL || !r->upgrade || r->response != NULL)
+    return NULL;
+  c->head = c->tail = NULL;
+  c->inflight = 0;
+  c->upgraded = 1;
+  c->want_close = 0;
+  c->ucb = cb;
+  c->uud = ud;
+  req_free(r);
+  uv_timer_stop(&c->timer);
+  if (sb_http_conn_write(c, head, len) != 0)
+    return NULL; /* closing; on_close will be called */
+  if (c->paused) {
+    c->paused = 0;
+    resume(c);
+  }
+  return c;
+}
+
+int sb_http_conn_write(sb_http_conn_t *c, const char *data, size_t len) {
+  if (c->closing || c->shutting)
+    return -1;
+  write_t *wr = calloc(1, sizeof *wr);
+  char *copy = malloc(len ? len : 1);
+  if (wr == NULL || copy == NULL) {
+    free(wr);
+    free(copy);
+    conn_close(c);
+    return -1;
+  }
+  memcpy(copy, data, len);
+  wr->data = copy;
+  wr->c = c;
+  uv_buf_t b = uv_buf_init(copy, (unsigned)len);
+  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+    free(copy);
+    free(wr);
+    conn_close(c);
+    return -1;
+  }
+  return 0;
+}
+
+size_t sb_http_conn_queued(const sb_http_conn_t *c) {
+  return c->closing ? 0 : c->tcp.write_queue_size;
+}
+
+const char *sb_http_conn_peer(const sb_http_conn_t *c) { return c->peer; }
+
+static void on_shutdown(uv_shutdown_t *sh, int status) {
+  conn_t *c = sh->data;
+  (void)status;
+  free(sh);
+  conn_close(c);
+}
+
+void sb_http_conn_close(sb_http_conn_t *c, int linger_ms) {
+  if (c->closing || c->shutting)
+    return;
+  c->shutting = 1;
+  uv_shutdown_t *sh = linger_ms > 0 ? calloc(1, sizeof *sh) : NULL;
+  if (sh == NULL) {
+    conn_close(c);
+    return;
+  }
+  sh->data = c;
+  if (uv_shutdown(sh, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    free(sh);
+    conn_close(c);
+    return;
+  }
+  /* a client that reads nothing cannot hold it: on_timeout closes */
+  uv_timer_start(&c->timer, on_timeout, (uint64_t)linger_ms, 0);
+}

@@ -27,12 +27,12 @@ typedef struct sb_http_route_s {
 } sb_http_route_t;
 
 typedef struct sb_http_opts_s {
-  const char *listen;      /* "127.0.0.1:8080" */
-  size_t max_body;         /* 413 past it */
-  int request_timeout_ms;  /* from a request's first byte to its end */
-  int idle_timeout_ms;     /* keep-alive connection with nothing to do */
+  const char *listen;            /* "127.0.0.1:8080" */
+  size_t max_body;               /* 413 past it */
+  int request_timeout_ms;        /* from a request's first byte to its end */
+  int idle_timeout_ms;           /* keep-alive connection with nothing to do */
   const sb_http_route_t *routes; /* ends with {NULL} */
-  void *ud;                /* handed to the handlers */
+  void *ud;                      /* handed to the handlers */
 } sb_http_opts_t;
 
 /* Listens. *out is owned by the caller: sb_http_stop then, from the done
@@ -68,5 +68,37 @@ void sb_http_error(sb_http_req_t *r, int status, const char *code,
 
 /* 1 when the client of r has gone (answering is then harmless). */
 int sb_http_gone(const sb_http_req_t *r);
+
+/* ---- upgraded connections (WebSocket) ------------------------------------
+ * A request carrying "Connection: Upgrade" is dispatched like any other; its
+ * handler either answers it (an error: the connection is then closed after
+ * the answer) or, synchronously, takes the connection over with
+ * sb_http_upgrade. From then on the client's bytes go to on_data and
+ * sb_http_conn_write sends; the HTTP timeouts no longer apply. on_close runs
+ * once, when the connection is gone, whoever closed it; the connection must
+ * not be used after. */
+typedef struct conn_s sb_http_conn_t;
+
+typedef struct sb_http_upgrade_cb_s {
+  void (*on_data)(void *ud, const char *data, size_t len);
+  void (*on_close)(void *ud);
+} sb_http_upgrade_cb_t;
+
+/* 1 when the client asked for a protocol upgrade. */
+int sb_http_wants_upgrade(const sb_http_req_t *r);
+/* Writes head (the complete "HTTP/1.1 101 ..." answer) and hands the
+ * connection over; r is freed. NULL when it cannot be taken over (requests
+ * pipelined before or after it, the server stopping): answer r then. cb
+ * must outlive the connection. */
+sb_http_conn_t *sb_http_upgrade(sb_http_req_t *r, const char *head, size_t len,
+                                const sb_http_upgrade_cb_t *cb, void *ud);
+/* Queues a copy of data. -1 when the connection is closing. */
+int sb_http_conn_write(sb_http_conn_t *c, const char *data, size_t len);
+/* Bytes queued and not yet taken by the kernel: how far the client lags. */
+size_t sb_http_conn_queued(const sb_http_conn_t *c);
+const char *sb_http_conn_peer(const sb_http_conn_t *c);
+/* Closes once what is queued is written, or after linger_ms regardless (0:
+ * at once). on_close follows. */
+void sb_http_conn_close(sb_http_conn_t *c, int linger_ms);
 
 #endif

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_EVENTS 10000        /* a request */
-#define SEEN_SLOTS (1u << 20)   /* idempotency window entries */
+#define MAX_EVENTS 10000      /* a request */
+#define SEEN_SLOTS (1u << 20) /* idempotency window entries */
 #define SEEN_PROBE 16
 #define SEEN_WINDOW_MS (10 * 60 * 1000)
 
@@ -91,7 +91,9 @@ static void seen_forget(sb_ingest_t *in, uint64_t h) {
 
 /* ---- set-up ------------------------------------------------------------ */
 
-static void on_poll(uv_timer_t *t) { sb_producer_poll(((sb_ingest_t *)t->data)->producer); }
+static void on_poll(uv_timer_t *t) {
+  sb_producer_poll(((sb_ingest_t *)t->data)->producer);
+}
 
 int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
                   sb_err_t *err) {
@@ -103,7 +105,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
   }
   in->c = c;
   in->secret_len = sizeof in->secret;
-  int rc = sb_auth_secret_load(c->data_dir, 1, in->secret, &in->secret_len, err);
+  int rc =
+      sb_auth_secret_load(c->data_dir, 1, in->secret, &in->secret_len, err);
   if (rc == 0)
     rc = sb_schemas_load(&in->schemas, err);
   if (rc == 0)
@@ -149,9 +152,10 @@ void sb_ingest_free(sb_ingest_t *in) {
 
 /* Records a failed authentication or a denied event on sb.compliance.
  * Never the token: who it was (when the token said), from where, why. */
-static void record_security(sb_ingest_t *in, sb_http_req_t *r, const char *type,
-                            const char *tenant, const char *user,
-                            const char *reason, const char *detail) {
+void sb_ingest_record_security(sb_ingest_t *in, sb_http_req_t *r,
+                               const char *type, const char *tenant,
+                               const char *user, const char *reason,
+                               const char *detail) {
   cJSON *ce = cJSON_CreateObject();
   char ts[40];
   sb_time_format(sb_time_now_micros(), ts, sizeof ts);
@@ -159,7 +163,8 @@ static void record_security(sb_ingest_t *in, sb_http_req_t *r, const char *type,
   cJSON_AddStringToObject(ce, "type", type);
   cJSON_AddStringToObject(ce, "source", "switchboard://http");
   cJSON_AddStringToObject(ce, "subject", user && *user ? user : "unknown");
-  cJSON_AddStringToObject(ce, "tenantid", tenant && *tenant ? tenant : "unknown");
+  cJSON_AddStringToObject(ce, "tenantid",
+                          tenant && *tenant ? tenant : "unknown");
   cJSON_AddStringToObject(ce, "time", ts);
   cJSON *data = cJSON_AddObjectToObject(ce, "data");
   cJSON_AddStringToObject(data, "reason", reason);
@@ -221,10 +226,10 @@ static void answer(post_t *p) {
       cJSON_AddItemToArray(rej, e);
     }
   }
-  int status = naccepted == p->n   ? 202
-               : naccepted > 0     ? 207
-               : same              ? first_status
-                                   : 400;
+  int status = naccepted == p->n ? 202
+               : naccepted > 0   ? 207
+               : same            ? first_status
+                                 : 400;
   char *text = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
   size_t n = text ? strlen(text) : 0;
@@ -245,7 +250,8 @@ static void answer(post_t *p) {
   free(p);
 }
 
-static void set_item(item_t *it, int status, const char *code, const char *msg) {
+static void set_item(item_t *it, int status, const char *code,
+                     const char *msg) {
   it->status = status;
   snprintf(it->code, sizeof it->code, "%s", code);
   free(it->error);
@@ -265,8 +271,10 @@ static void on_delivery(void *opaque, const char *error) {
     it->status = 202;
   } else {
     char msg[300];
-    snprintf(msg, sizeof msg, "Kafka did not acknowledge the event: %s; "
-                              "retry later", error);
+    snprintf(msg, sizeof msg,
+             "Kafka did not acknowledge the event: %s; "
+             "retry later",
+             error);
     set_item(it, 503, "unavailable", msg);
     seen_forget(p->in, it->seen_hash); /* a retry must be produced */
   }
@@ -275,7 +283,8 @@ static void on_delivery(void *opaque, const char *error) {
     answer(p);
 }
 
-/* ---- one event ------------------------------------------------------------ */
+/* ---- one event ------------------------------------------------------------
+ */
 
 static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
   sb_ingest_t *in = p->in;
@@ -290,20 +299,20 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
   cJSON *tenant = cJSON_GetObjectItemCaseSensitive(ev, "tenantid");
   if (tenant == NULL) {
     cJSON_AddStringToObject(ev, "tenantid", who->tenant);
-  } else if (sb_auth_tenant_check(who, cJSON_IsString(tenant) ? tenant->valuestring
-                                                              : "?",
-                                  &err) != 0) {
+  } else if (sb_auth_tenant_check(
+                 who, cJSON_IsString(tenant) ? tenant->valuestring : "?",
+                 &err) != 0) {
     set_item(it, 403, "tenant_mismatch", err.msg);
-    record_security(in, p->req, "security.access_denied", who->tenant, who->sub,
-                    "cross_tenant", "tenant");
+    sb_ingest_record_security(in, p->req, "security.access_denied", who->tenant,
+                              who->sub, "cross_tenant", "tenant");
     return;
   }
   cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
-  if (cJSON_IsString(type) &&
-      sb_auth_check(who->role, SB_PERM_POST_EVENT, type->valuestring, &err) != 0) {
+  if (cJSON_IsString(type) && sb_auth_check(who->role, SB_PERM_POST_EVENT,
+                                            type->valuestring, &err) != 0) {
     set_item(it, 403, "forbidden", err.msg);
-    record_security(in, p->req, "security.access_denied", who->tenant, who->sub,
-                    "insufficient_role", "event_type");
+    sb_ingest_record_security(in, p->req, "security.access_denied", who->tenant,
+                              who->sub, "insufficient_role", "event_type");
     return;
   }
   /* an event without id: one derived from the Idempotency-Key, so that a
@@ -363,25 +372,26 @@ static int media_is(const char *ct, const char *want) {
 void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   /* who: Authorization: Bearer <token> */
   const char *auth = sb_http_header(r, "Authorization");
-  const char *token = auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+  const char *token =
+      auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
   sb_claims_t who;
   sb_err_t err = SB_ERR_INIT;
   memset(&who, 0, sizeof who);
-  if (token == NULL ||
-      sb_jwt_verify(in->secret, in->secret_len, token, (int64_t)time(NULL), &who,
-                    &err) != 0) {
+  if (token == NULL || sb_jwt_verify(in->secret, in->secret_len, token,
+                                     (int64_t)time(NULL), &who, &err) != 0) {
     sb_auth_reason_t why = token == NULL ? SB_AUTH_MISSING : who.reason;
     int expired = why == SB_AUTH_EXPIRED || why == SB_AUTH_NOT_YET_VALID;
     if (expired)
-      record_security(in, r, "security.access_denied", who.tenant, who.sub,
-                      why == SB_AUTH_EXPIRED ? "token_expired" : "token_invalid",
-                      "token");
+      sb_ingest_record_security(
+          in, r, "security.access_denied", who.tenant, who.sub,
+          why == SB_AUTH_EXPIRED ? "token_expired" : "token_invalid", "token");
     else
-      record_security(in, r, "security.login_failed", NULL, NULL,
-                      "bad_credentials", NULL);
+      sb_ingest_record_security(in, r, "security.login_failed", NULL, NULL,
+                                "bad_credentials", NULL);
     char msg[300];
-    snprintf(msg, sizeof msg, "%s: send Authorization: Bearer <token> "
-                              "(switchboard token mints one)",
+    snprintf(msg, sizeof msg,
+             "%s: send Authorization: Bearer <token> "
+             "(switchboard token mints one)",
              sb_auth_reason_desc(why));
     sb_http_error(r, 401, sb_auth_reason_name(why), msg,
                   "WWW-Authenticate: Bearer realm=\"switchboard\"\r\n");
@@ -437,15 +447,17 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
     }
     if (batch && !cJSON_IsArray(doc)) {
       cJSON_Delete(doc);
-      sb_http_error(r, 400, "invalid", "a batch is a JSON array of events", NULL);
+      sb_http_error(r, 400, "invalid", "a batch is a JSON array of events",
+                    NULL);
       return;
     }
     n = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : 1;
   }
   if (n == 0 || n > MAX_EVENTS) {
     char msg[96];
-    snprintf(msg, sizeof msg, n ? "more than %d events in one request"
-                                : "no events in the request",
+    snprintf(msg, sizeof msg,
+             n ? "more than %d events in one request"
+               : "no events in the request",
              MAX_EVENTS);
     cJSON_Delete(doc);
     free(events);

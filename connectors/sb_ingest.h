@@ -37,5 +37,12 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in);
 /* Stops polling (answers in flight are completed first by a final flush). */
 void sb_ingest_close(sb_ingest_t *in);
 void sb_ingest_free(sb_ingest_t *in);
+/* Records a refused authentication ("security.login_failed") or access
+ * ("security.access_denied") on sb.compliance: who (when known), the
+ * client's address and user agent, reason and detail; never the token. */
+void sb_ingest_record_security(sb_ingest_t *in, sb_http_req_t *r,
+                               const char *type, const char *tenant,
+                               const char *user, const char *reason,
+                               const char *detail);
 
 #endif
