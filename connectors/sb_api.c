@@ -1,6 +1,7 @@
 #include "sb_api.h"
 
 #include "sb_http.h"
+#include "sb_hub.h"
 #include "sb_ingest.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
@@ -19,6 +20,7 @@ struct sb_api_s {
   const sb_conf_t *c;
   sb_http_t *http;
   sb_ingest_t *ingest;
+  sb_hub_t *hub;
   sb_engine_t *const *engines;
   size_t nengines;
   long long started_ms;
@@ -113,21 +115,18 @@ static void get_health(sb_http_req_t *r, void *ud) {
 /* Prometheus text format 0.0.4. */
 static void get_metrics(sb_http_req_t *r, void *ud) {
   sb_api_t *a = ud;
-  size_t cap = 4096 + a->nengines * 1024, n = 0;
-  char *out = malloc(cap);
-  if (out == NULL) {
-    sb_http_error(r, 500, "internal", "out of memory", NULL);
-    return;
-  }
-#define EMIT(...) n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__)
-  EMIT("# HELP switchboard_up Whether this process serves.\n"
-       "# TYPE switchboard_up gauge\nswitchboard_up 1\n");
-  EMIT("# HELP switchboard_uptime_seconds Seconds since the API started.\n"
-       "# TYPE switchboard_uptime_seconds gauge\nswitchboard_uptime_seconds "
-       "%.3f\n", (double)(sb_now_ms() - a->started_ms) / 1000.0);
-  EMIT("# HELP switchboard_ready Kafka and PostgreSQL both answer.\n"
-       "# TYPE switchboard_ready gauge\nswitchboard_ready %d\n",
-       atomic_load(&a->kafka_ok) && atomic_load(&a->pg_ok));
+  sb_text_t t = {0};
+  sb_metric_head(&t, "switchboard_up", "gauge", "Whether this process serves.");
+  sb_text_add(&t, "switchboard_up 1\n");
+  sb_metric_head(&t, "switchboard_uptime_seconds", "gauge",
+                 "Seconds since the API started.");
+  sb_text_add(&t, "switchboard_uptime_seconds %.3f\n",
+              (double)(sb_now_ms() - a->started_ms) / 1000.0);
+  sb_metric_head(&t, "switchboard_ready", "gauge",
+                 "Kafka and PostgreSQL both answer.");
+  sb_text_add(&t, "switchboard_ready %d\n",
+              atomic_load(&a->kafka_ok) && atomic_load(&a->pg_ok));
+
   static const struct {
     const char *name, *help;
   } counters[] = {
@@ -137,32 +136,72 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
       {"switchboard_batch_replays_total",
        "Batches replayed from stored offsets after a failure or a swap."},
   };
+  sb_engine_stats_t st[16];
+  size_t ne = a->nengines < 16 ? a->nengines : 16;
+  for (size_t i = 0; i < ne; i++)
+    sb_engine_snapshot(a->engines[i], &st[i]);
   for (size_t k = 0; k < SB_ARRAY_LEN(counters); k++) {
-    EMIT("# HELP %s %s\n# TYPE %s counter\n", counters[k].name, counters[k].help,
-         counters[k].name);
-    for (size_t i = 0; i < a->nengines; i++) {
-      sb_engine_stats_t st;
-      sb_engine_snapshot(a->engines[i], &st);
-      uint64_t v = k == 0 ? st.events : k == 1 ? st.deadletters
-                                  : k == 2 ? st.batches
-                                           : st.reseeks;
-      EMIT("%s{processor=\"%s\"} %llu\n", counters[k].name,
-           sb_engine_processor(a->engines[i]), (unsigned long long)v);
+    sb_metric_head(&t, counters[k].name, "counter", counters[k].help);
+    for (size_t i = 0; i < ne; i++) {
+      uint64_t v = k == 0 ? st[i].events : k == 1 ? st[i].deadletters
+                                     : k == 2 ? st[i].batches
+                                              : st[i].reseeks;
+      sb_text_add(&t, "%s{processor=\"%s\"} %llu\n", counters[k].name,
+                  sb_engine_processor(a->engines[i]), (unsigned long long)v);
     }
   }
-#undef EMIT
-  if (n >= cap)
-    n = cap - 1;
-  sb_http_respond(r, 200, "text/plain; version=0.0.4", out, n, NULL);
-  free(out);
+  if (ne > 0) {
+    char labels[96];
+    sb_metric_head(&t, "switchboard_batch_events", "histogram",
+                   "Events per committed micro-batch.");
+    for (size_t i = 0; i < ne; i++) {
+      snprintf(labels, sizeof labels, "processor=\"%s\"",
+               sb_engine_processor(a->engines[i]));
+      sb_hist_emit(&t, "switchboard_batch_events", labels, st[i].batch_events);
+    }
+    sb_metric_head(&t, "switchboard_commit_seconds", "histogram",
+                   "From BEGIN to COMMIT of a micro-batch: projections, "
+                   "offsets and the producer's flush.");
+    for (size_t i = 0; i < ne; i++) {
+      snprintf(labels, sizeof labels, "processor=\"%s\"",
+               sb_engine_processor(a->engines[i]));
+      sb_hist_emit(&t, "switchboard_commit_seconds", labels,
+                   st[i].commit_seconds);
+    }
+    sb_metric_head(&t, "switchboard_consumer_lag", "gauge",
+                   "Records behind the partition's high watermark, per "
+                   "processor and assigned partition.");
+    sb_engine_lag_t lags[256];
+    for (size_t i = 0; i < ne; i++) {
+      size_t nl = sb_engine_lags(a->engines[i], lags, SB_ARRAY_LEN(lags));
+      for (size_t l = 0; l < nl; l++)
+        sb_text_add(&t,
+                    "switchboard_consumer_lag{processor=\"%s\",topic=\"%s\","
+                    "partition=\"%d\"} %lld\n",
+                    sb_engine_processor(a->engines[i]), lags[l].topic,
+                    (int)lags[l].partition, (long long)lags[l].lag);
+    }
+  }
+  sb_ingest_metrics(a->ingest, &t);
+  sb_hub_metrics(a->hub, &t);
+  if (t.failed)
+    sb_http_error(r, 500, "internal", "out of memory", NULL);
+  else
+    sb_http_respond(r, 200, "text/plain; version=0.0.4", t.s, t.len, NULL);
+  sb_text_free(&t);
 }
 
 static void post_events(sb_http_req_t *r, void *ud) {
   sb_ingest_post(r, ((sb_api_t *)ud)->ingest);
 }
 
+static void get_stream(sb_http_req_t *r, void *ud) {
+  sb_hub_accept(r, ((sb_api_t *)ud)->hub);
+}
+
 static const sb_http_route_t routes[] = {
     {"POST", "/v1/events", post_events},
+    {"GET", "/v1/stream", get_stream},
     {"GET", "/v1/health", get_health},
     {"GET", "/metrics", get_metrics},
     {NULL, NULL, NULL},
@@ -186,8 +225,12 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_engine_t *const *engine
       .idle_timeout_ms = c->http_idle_timeout_ms,
       .routes = routes,
       .ud = a,
+      .tls_cert = c->http_tls_cert,
+      .tls_key = c->http_tls_key,
   };
   int rc = sb_ingest_new(loop, c, &a->ingest, err);
+  if (rc == 0)
+    rc = sb_hub_new(loop, c, a->ingest, &a->hub, err);
   if (rc == 0)
     rc = sb_http_start(loop, &o, &a->http, err);
   if (rc == 0 && pthread_create(&a->health_thread, NULL, health_loop, a) == 0)
@@ -202,6 +245,7 @@ void sb_api_stop(sb_api_t *a) {
   if (a == NULL)
     return;
   atomic_store(&a->stop, 1);
+  sb_hub_stop(a->hub); /* says goodbye to WebSocket clients first */
   if (a->http)
     sb_http_stop(a->http, NULL, NULL);
   sb_ingest_close(a->ingest);
@@ -214,6 +258,7 @@ void sb_api_free(sb_api_t *a) {
   if (a->health_started)
     pthread_join(a->health_thread, NULL);
   sb_http_free(a->http);
+  sb_hub_free(a->hub);
   sb_ingest_free(a->ingest);
   pthread_mutex_destroy(&a->lock);
   free(a);

@@ -5,8 +5,12 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <errno.h>
 #include <http_parser.h>
 #include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +58,16 @@ struct conn_s {
   int upgraded, shutting;
   const sb_http_upgrade_cb_t *ucb;
   void *uud;
+  /* TLS, when the server has it: the socket carries ciphertext, and
+   * everything from conn_feed / conn_send up is the same plaintext path as
+   * for a plain connection. rbio takes the client's ciphertext, wbio holds
+   * ours until flushed to the socket; both owned by ssl. */
+  SSL *ssl;
+  BIO *rbio, *wbio;
+  uv_timer_t drain; /* reads plaintext left in the TLS layer after a pause */
+  int tls_up;       /* handshake finished */
+  int tls_failed;   /* fatal TLS error: closing, the session unusable */
+  int draining;     /* inside tls_drain */
 };
 
 struct sb_http_s {
@@ -63,6 +77,7 @@ struct sb_http_s {
   http_parser_settings settings;
   conn_t *conns;
   char url[96];
+  SSL_CTX *tls; /* NULL: plain HTTP */
   int stopping;
   void (*done)(void *);
   void *done_arg;
@@ -71,6 +86,7 @@ struct sb_http_s {
 
 static void resume(conn_t *c);
 static void refuse(conn_t *c, int status, const char *code, const char *msg);
+static int tls_flush(conn_t *c, int close_after);
 
 static const char *reason(int status) {
   switch (status) {
@@ -173,6 +189,7 @@ static void on_conn_closed(uv_handle_t *h) {
   req_free(c->cur);
   if (c->upgraded && c->ucb->on_close)
     c->ucb->on_close(c->uud);
+  SSL_free(c->ssl); /* and its BIOs */
   free(c);
   if (s->stopping && s->conns == NULL && !s->listener_open && s->done)
     s->done(s->done_arg);
@@ -183,13 +200,26 @@ static void conn_close(conn_t *c) {
     return;
   c->closing = 1;
   uv_timer_stop(&c->timer);
-  uv_close((uv_handle_t *)&c->timer, on_conn_closed);
-  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+  /* a handle may be closing already when the loop's owner closed every
+   * handle as a last resort */
+  if (!uv_is_closing((uv_handle_t *)&c->timer))
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+  if (c->ssl && !uv_is_closing((uv_handle_t *)&c->drain))
+    uv_close((uv_handle_t *)&c->drain, on_conn_closed);
+  if (!uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
 static void on_timeout(uv_timer_t *t) {
   conn_t *c = t->data;
   if (c->upgraded) { /* a graceful close the client did not complete */
+    conn_close(c);
+    return;
+  }
+  if (c->ssl && !c->tls_up) {
+    sb_log(SB_LOG_DEBUG, "http", "TLS handshake did not complete in time",
+           SB_F_STR("peer", c->peer),
+           SB_F_INT("timeout_ms", c->srv->o.request_timeout_ms), SB_F_END);
     conn_close(c);
     return;
   }
@@ -204,7 +234,9 @@ static void on_timeout(uv_timer_t *t) {
 static void arm_timer(conn_t *c) {
   if (c->closing || c->upgraded)
     return;
-  int ms = c->cur ? c->srv->o.request_timeout_ms : c->srv->o.idle_timeout_ms;
+  /* a handshake is bounded like a request */
+  int ms = c->cur || (c->ssl && !c->tls_up) ? c->srv->o.request_timeout_ms
+                                             : c->srv->o.idle_timeout_ms;
   if (c->head != NULL)
     uv_timer_stop(&c->timer); /* the server owes an answer: no timeout */
   else
@@ -232,6 +264,53 @@ static void on_written(uv_write_t *w, int status) {
   free(wr);
 }
 
+/* Queues bytes on the socket as they are. data: malloc'd, taken (freed in
+ * every case). -1, and the connection closing, when it cannot. */
+static int sock_write(conn_t *c, char *data, size_t len, int close_after) {
+  write_t *wr = c->closing ? NULL : calloc(1, sizeof *wr);
+  if (wr == NULL) {
+    free(data);
+    conn_close(c);
+    return -1;
+  }
+  wr->data = data;
+  wr->c = c;
+  wr->close_after = close_after;
+  uv_buf_t b = uv_buf_init(data, (unsigned)len);
+  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+    free(data);
+    free(wr);
+    conn_close(c);
+    return -1;
+  }
+  return 0;
+}
+
+/* Sends plaintext, the same for every connection: as it is, or through TLS.
+ * data: malloc'd, taken. close_after: the connection closes once it is
+ * written (after TLS's close_notify). -1 when the connection is closing. */
+static int conn_send(conn_t *c, char *data, size_t len, int close_after) {
+  if (c->ssl == NULL)
+    return sock_write(c, data, len, close_after);
+  int ok = !c->closing && c->tls_up && !c->tls_failed && len <= INT_MAX;
+  if (ok && len > 0) {
+    ERR_clear_error();
+    /* a memory BIO takes everything: no partial writes, no retries */
+    ok = SSL_write(c->ssl, data, (int)len) == (int)len;
+  }
+  free(data);
+  if (!ok) {
+    ERR_clear_error();
+    conn_close(c);
+    return -1;
+  }
+  if (close_after) {
+    ERR_clear_error();
+    SSL_shutdown(c->ssl); /* close_notify, written with the rest */
+  }
+  return tls_flush(c, close_after);
+}
+
 /* Writes answered requests at the head of the queue, in order. */
 static void flush(conn_t *c) {
   while (c->head && c->head->response && !c->closing) {
@@ -240,25 +319,12 @@ static void flush(conn_t *c) {
     if (c->head == NULL)
       c->tail = NULL;
     c->inflight--;
-    write_t *wr = calloc(1, sizeof *wr);
-    if (wr == NULL) {
-      req_free(r);
-      conn_close(c);
-      return;
-    }
-    wr->data = r->response;
-    r->response = NULL;
-    wr->c = c;
-    wr->close_after = r->close_after || (c->want_close && c->head == NULL);
-    uv_buf_t b = uv_buf_init(wr->data, (unsigned)r->response_len);
+    char *data = r->response;
+    size_t len = r->response_len;
+    r->response = NULL; /* ownership moves to conn_send */
+    int close_after = r->close_after || (c->want_close && c->head == NULL);
     req_free(r);
-    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
-      free(wr->data);
-      free(wr);
-      conn_close(c);
-      return;
-    }
-    if (wr->close_after)
+    if (conn_send(c, data, len, close_after) != 0 || close_after)
       return;
   }
   if (c->paused && c->inflight < MAX_INFLIGHT && !c->closing) {
@@ -504,40 +570,175 @@ static void refuse(conn_t *c, int status, const char *code, const char *msg) {
   sb_http_error(r, status, code, msg, NULL);
 }
 
+/* Plaintext from the client, the same for every connection: to the parser,
+ * or to the protocol that took the connection over. */
+static void conn_feed(conn_t *c, const char *data, size_t len) {
+  if (c->upgraded) {
+    if (!c->closing && !c->shutting)
+      c->ucb->on_data(c->uud, data, len);
+    return;
+  }
+  if (c->closing || c->want_close)
+    return;
+  size_t done = http_parser_execute(&c->parser, &c->srv->settings, data, len);
+  enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+  if (c->upgraded) { /* the handler took it: the rest is the new protocol */
+    if (done < len && !c->closing)
+      c->ucb->on_data(c->uud, data + done, len - done);
+  } else if (c->want_close) {
+    /* an upgrade the handler refused: answered, closing; ignore the rest */
+  } else if (e != HPE_OK || done != len) {
+    if (c->refusal == 431)
+      refuse(c, 431, "headers_too_large", "the request headers are too large");
+    else if (c->refusal == 414)
+      refuse(c, 414, "uri_too_long", "the URL is too long");
+    else if (c->refusal == 413)
+      refuse(c, 413, "too_large", "the request body is larger than allowed");
+    else if (c->parser.upgrade)
+      refuse(c, 400, "bad_request", "protocol upgrade is not offered here");
+    else {
+      char msg[160];
+      snprintf(msg, sizeof msg, "malformed HTTP: %s",
+               http_errno_description(e));
+      refuse(c, 400, "bad_request", msg);
+    }
+  } else if (c->inflight >= MAX_INFLIGHT && !c->closing) {
+    c->paused = 1; /* enough pipelined: read on once answers went out */
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  }
+}
+
+/* ---- TLS ------------------------------------------------------------------
+ * A layer between the socket and conn_feed / conn_send, through two memory
+ * BIOs: the client's ciphertext goes into rbio, the handshake and SSL_read
+ * turn it into plaintext for conn_feed; SSL_write puts ciphertext in wbio,
+ * which tls_flush hands to the socket. OpenSSL never touches the socket. */
+
+/* The reason of the first OpenSSL error queued (never key material), and
+ * the queue emptied. */
+static void tls_reason(char *buf, size_t sz) {
+  unsigned long e = ERR_peek_error();
+  const char *why = e ? ERR_reason_error_string(e) : NULL;
+  if (why != NULL)
+    snprintf(buf, sz, "%s", why);
+  else if (e != 0)
+    snprintf(buf, sz, "OpenSSL error %lu", e);
+  else
+    snprintf(buf, sz, "unknown");
+  ERR_clear_error();
+}
+
+/* Hands the ciphertext waiting in wbio to the socket. */
+static int tls_flush(conn_t *c, int close_after) {
+  if (c->closing)
+    return -1;
+  size_t n = BIO_ctrl_pending(c->wbio);
+  if (n == 0 && !close_after)
+    return 0;
+  char *buf = malloc(n ? n : 1);
+  if (buf == NULL || (n > 0 && BIO_read(c->wbio, buf, (int)n) != (int)n)) {
+    free(buf);
+    conn_close(c);
+    return -1;
+  }
+  return sock_write(c, buf, n, close_after);
+}
+
+/* Plain HTTP sent to the TLS port: the answer, in plain HTTP. */
+static void tls_required(conn_t *c) {
+  static const char body[] =
+      "{\"error\":{\"status\":400,\"code\":\"tls_required\",\"message\":"
+      "\"this port speaks HTTPS: use https://\"}}\n";
+  char head[160];
+  int n = snprintf(head, sizeof head,
+                   "HTTP/1.1 400 Bad Request\r\nContent-Type: "
+                   "application/json\r\nContent-Length: %zu\r\nConnection: "
+                   "close\r\n\r\n",
+                   sizeof body - 1);
+  char *msg = malloc((size_t)n + sizeof body - 1);
+  if (msg == NULL) {
+    conn_close(c);
+    return;
+  }
+  memcpy(msg, head, (size_t)n);
+  memcpy(msg + n, body, sizeof body - 1);
+  sock_write(c, msg, (size_t)n + sizeof body - 1, 1);
+}
+
+/* A fatal TLS error: logged (peer and reason), the alert OpenSSL wrote if
+ * any sent, then closed. */
+static void tls_fail(conn_t *c, int rc) {
+  int e = SSL_get_error(c->ssl, rc);
+  unsigned long first = ERR_peek_error();
+  char why[160];
+  if (first == 0)
+    snprintf(why, sizeof why, "SSL_get_error %d", e);
+  else
+    tls_reason(why, sizeof why);
+  ERR_clear_error();
+  sb_log(SB_LOG_DEBUG, "http",
+         c->tls_up ? "TLS error: closing the connection"
+                   : "TLS handshake failed: closing the connection",
+         SB_F_STR("peer", c->peer), SB_F_STR("reason", why), SB_F_END);
+  c->tls_failed = 1;
+  if (ERR_GET_LIB(first) == ERR_LIB_SSL &&
+      ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST)
+    tls_required(c);
+  else
+    tls_flush(c, 1);
+}
+
+/* Runs the handshake, then hands plaintext to conn_feed until the TLS layer
+ * has no more, the parser is paused or the connection closes. Not
+ * re-entered: a conn_feed that leads back here leaves it to the loop. */
+static void tls_drain(conn_t *c) {
+  if (c->draining)
+    return;
+  c->draining = 1;
+  char plain[16384];
+  while (!c->closing && !c->tls_failed) {
+    ERR_clear_error();
+    if (!c->tls_up) {
+      int rc = SSL_do_handshake(c->ssl);
+      if (rc == 1) {
+        c->tls_up = 1;
+        arm_timer(c); /* from the handshake's bound to the idle one */
+        continue;
+      }
+      if (SSL_get_error(c->ssl, rc) != SSL_ERROR_WANT_READ)
+        tls_fail(c, rc);
+      break;
+    }
+    if (c->paused)
+      break; /* the rest waits in the TLS layer; resume comes back */
+    int n = SSL_read(c->ssl, plain, (int)sizeof plain);
+    if (n > 0) {
+      conn_feed(c, plain, (size_t)n);
+      continue;
+    }
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_ZERO_RETURN)
+      conn_close(c); /* the client's close_notify: its end, like EOF */
+    else if (e != SSL_ERROR_WANT_READ)
+      tls_fail(c, n);
+    break;
+  }
+  if (!c->closing && !c->tls_failed)
+    tls_flush(c, 0); /* handshake flights, session tickets, alerts */
+  c->draining = 0;
+}
+
+static void on_drain(uv_timer_t *t) { tls_drain(t->data); }
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   conn_t *c = st->data;
-  if (n > 0 && c->upgraded) {
-    if (!c->closing && !c->shutting)
-      c->ucb->on_data(c->uud, buf->base, (size_t)n);
-  } else if (n > 0 && !c->closing && !c->want_close) {
-    size_t done = http_parser_execute(&c->parser, &c->srv->settings, buf->base,
-                                      (size_t)n);
-    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    if (c->upgraded) { /* the handler took it: the rest is the new protocol */
-      if (done < (size_t)n && !c->closing)
-        c->ucb->on_data(c->uud, buf->base + done, (size_t)n - done);
-    } else if (c->want_close) {
-      /* an upgrade the handler refused: answered, closing; ignore the rest */
-    } else if (e != HPE_OK || done != (size_t)n) {
-      if (c->refusal == 431)
-        refuse(c, 431, "headers_too_large",
-               "the request headers are too large");
-      else if (c->refusal == 414)
-        refuse(c, 414, "uri_too_long", "the URL is too long");
-      else if (c->refusal == 413)
-        refuse(c, 413, "too_large", "the request body is larger than allowed");
-      else if (c->parser.upgrade)
-        refuse(c, 400, "bad_request", "protocol upgrade is not offered here");
-      else {
-        char msg[160];
-        snprintf(msg, sizeof msg, "malformed HTTP: %s",
-                 http_errno_description(e));
-        refuse(c, 400, "bad_request", msg);
-      }
-    } else if (c->inflight >= MAX_INFLIGHT) {
-      c->paused = 1; /* enough pipelined: read on once answers went out */
-      uv_read_stop(st);
-    }
+  if (n > 0 && c->ssl == NULL) {
+    conn_feed(c, buf->base, (size_t)n);
+  } else if (n > 0 && !c->closing && !c->tls_failed) {
+    if (BIO_write(c->rbio, buf->base, (int)n) == (int)n)
+      tls_drain(c);
+    else
+      conn_close(c);
   } else if (n < 0) {
     conn_close(c); /* EOF or error */
   }
@@ -546,6 +747,36 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 
 static void resume(conn_t *c) {
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+  /* plaintext may be waiting in the TLS layer, and no new bytes may come
+   * to fetch it: read it on the loop's next turn, not inside the answer
+   * that resumed us */
+  if (c->ssl)
+    uv_timer_start(&c->drain, on_drain, 0, 0);
+}
+
+/* The connection's TLS session, server side, and its drain timer. */
+static int tls_conn_init(conn_t *c) {
+  ERR_clear_error();
+  c->ssl = SSL_new(c->srv->tls);
+  c->rbio = BIO_new(BIO_s_mem());
+  c->wbio = BIO_new(BIO_s_mem());
+  if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+    BIO_free(c->rbio);
+    BIO_free(c->wbio);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    ERR_clear_error();
+    return -1;
+  }
+  /* empty is "more to come", not end of stream */
+  BIO_set_mem_eof_return(c->rbio, -1);
+  BIO_set_mem_eof_return(c->wbio, -1);
+  SSL_set_bio(c->ssl, c->rbio, c->wbio); /* ownership moves to ssl */
+  SSL_set_accept_state(c->ssl);
+  uv_timer_init(c->srv->loop, &c->drain);
+  c->drain.data = c;
+  c->handles++;
+  return 0;
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -579,8 +810,141 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
+  if (s->tls != NULL && tls_conn_init(c) != 0) {
+    conn_close(c);
+    return;
+  }
   arm_timer(c);
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+}
+
+/* An encrypted key would make OpenSSL ask on the terminal: refuse it. */
+static int no_passphrase(char *buf, int size, int rwflag, void *ud) {
+  (void)buf, (void)size, (void)rwflag, (void)ud;
+  return 0;
+}
+
+/* HTTP/1.1 is all we speak: say so to clients that ask (ALPN). */
+static int select_alpn(SSL *ssl, const unsigned char **out,
+                       unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *ud) {
+  static const unsigned char ours[] = "\x08http/1.1";
+  unsigned char *sel = NULL;
+  (void)ssl, (void)ud;
+  if (SSL_select_next_proto(&sel, outlen, ours, sizeof ours - 1, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK; /* no ALPN then; HTTP/1.1 all the same */
+  *out = sel;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+/* 0 when path can be opened for reading, else the error naming key, path
+ * and what to do. */
+static int readable(const char *key, const char *flag, const char *path,
+                    const char *what, sb_err_t *err) {
+  FILE *f = fopen(path, "r");
+  if (f != NULL) {
+    fclose(f);
+    return 0;
+  }
+  return sb_err_set(err, SB_ECONFIG, "%s: cannot read '%s': %s (point %s at %s)",
+                    key, path, strerror(errno), flag, what);
+}
+
+/* 1 when the PEM file at path holds an encrypted key (both PEM forms). */
+static int pem_encrypted(const char *path) {
+  char buf[8192];
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return strstr(buf, "BEGIN ENCRYPTED PRIVATE KEY") != NULL ||
+         strstr(buf, "Proc-Type: 4,ENCRYPTED") != NULL;
+}
+
+/* The server's TLS context from a PEM certificate chain and its key; *out
+ * owned by the caller (SSL_CTX_free). Both NULL: *out NULL, plain HTTP. */
+static int tls_ctx_new(const char *cert, const char *key, SSL_CTX **out,
+                       sb_err_t *err) {
+  *out = NULL;
+  if (cert == NULL && key == NULL)
+    return 0;
+  if (cert == NULL || key == NULL)
+    return sb_err_set(err, SB_ECONFIG,
+                      "%s is set but %s is not: HTTPS needs both (--tls-cert "
+                      "FILE --tls-key FILE), plain HTTP neither",
+                      cert ? "http.tls_cert" : "http.tls_key",
+                      cert ? "http.tls_key" : "http.tls_cert");
+  if (readable("http.tls_cert", "--tls-cert", cert,
+               "the server's PEM certificate chain", err) != 0 ||
+      readable("http.tls_key", "--tls-key", key, "the server's PEM private key",
+               err) != 0)
+    return err->code;
+  char why[160];
+  ERR_clear_error();
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == NULL) {
+    tls_reason(why, sizeof why);
+    return sb_err_set(err, SB_ECRYPTO, "http: cannot create a TLS context: %s",
+                      why);
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* idle connections */
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+  int rc = 0;
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+    tls_reason(why, sizeof why);
+    rc = sb_err_set(err, SB_ECONFIG,
+                    "http.tls_cert: no certificate in '%s' (%s): give the "
+                    "server's certificate, then any intermediates, in PEM",
+                    cert, why);
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+    unsigned long e = ERR_peek_error();
+    tls_reason(why, sizeof why);
+    if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+        ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+      rc = sb_err_set(err, SB_ECONFIG,
+                      "http.tls_key: the key in '%s' does not match the "
+                      "certificate in '%s': give the key the certificate was "
+                      "issued for",
+                      key, cert);
+    else if (pem_encrypted(key))
+      rc = sb_err_set(err, SB_ECONFIG,
+                      "http.tls_key: the key in '%s' is encrypted: give it "
+                      "unencrypted ('openssl pkey -in KEY -out NEW.pem' "
+                      "decrypts it; keep that file mode 0600)",
+                      key);
+    else
+      rc = sb_err_set(err, SB_ECONFIG,
+                      "http.tls_key: no private key in '%s' (%s): give the "
+                      "certificate's key, unencrypted, in PEM",
+                      key, why);
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    rc = sb_err_set(err, SB_ECONFIG,
+                    "http.tls_key: the key in '%s' does not match the "
+                    "certificate in '%s': give the key the certificate was "
+                    "issued for",
+                    key, cert);
+  }
+  if (rc != 0) {
+    SSL_CTX_free(ctx);
+    return rc;
+  }
+  *out = ctx;
+  return 0;
+}
+
+int sb_http_tls_check(const char *cert, const char *key, sb_err_t *err) {
+  SSL_CTX *ctx = NULL;
+  int rc = tls_ctx_new(cert, key, &ctx, err);
+  SSL_CTX_free(ctx);
+  return rc;
 }
 
 int sb_http_start(uv_loop_t *loop, const sb_http_opts_t *o, sb_http_t **out,
@@ -599,11 +963,18 @@ int sb_http_start(uv_loop_t *loop, const sb_http_opts_t *o, sb_http_t **out,
       uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&addr) != 0)
     return sb_err_set(err, SB_ECONFIG, "http.listen: '%s' is not an IP address",
                       host);
+  SSL_CTX *tls = NULL;
+  int rc = tls_ctx_new(o->tls_cert, o->tls_key, &tls, err);
+  if (rc != 0)
+    return rc;
   sb_http_t *s = calloc(1, sizeof *s);
-  if (s == NULL)
+  if (s == NULL) {
+    SSL_CTX_free(tls);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
   s->loop = loop;
   s->o = *o;
+  s->tls = tls; /* ownership moved */
   http_parser_settings_init(&s->settings);
   s->settings.on_message_begin = on_message_begin;
   s->settings.on_url = on_url;
@@ -616,6 +987,7 @@ int sb_http_start(uv_loop_t *loop, const sb_http_opts_t *o, sb_http_t **out,
   s->listener.data = s;
   s->listener_open = 1;
   int r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+  const char *scheme = s->tls ? "https" : "http";
   if (r == 0)
     r = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
   if (r != 0) {
@@ -636,11 +1008,11 @@ int sb_http_start(uv_loop_t *loop, const sb_http_opts_t *o, sb_http_t **out,
   if (bound.ss_family == AF_INET) {
     uv_ip4_name((struct sockaddr_in *)&bound, ip, sizeof ip);
     bport = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-    snprintf(s->url, sizeof s->url, "http://%s:%d", ip, bport);
+    snprintf(s->url, sizeof s->url, "%s://%s:%d", scheme, ip, bport);
   } else {
     uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
     bport = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
-    snprintf(s->url, sizeof s->url, "http://[%s]:%d", ip, bport);
+    snprintf(s->url, sizeof s->url, "%s://[%s]:%d", scheme, ip, bport);
   }
   *out = s;
   return 0;
@@ -664,8 +1036,11 @@ void sb_http_stop(sb_http_t *s, void (*done)(void *), void *arg) {
   for (conn_t *c = s->conns, *n; c; c = n) {
     n = c->next;
     c->want_close = 1;
-    if (c->upgraded && c->shutting)
-      continue; /* closing gracefully, bounded by its timer */
+    if (c->upgraded && c->shutting) { /* closing gracefully: not for long */
+      if (!c->closing)
+        uv_timer_start(&c->timer, on_timeout, 500, 0);
+      continue;
+    }
     if (c->head == NULL)
       conn_close(c); /* nothing owed */
   }
@@ -675,7 +1050,12 @@ void sb_http_stop(sb_http_t *s, void (*done)(void *), void *arg) {
     done(arg);
 }
 
-void sb_http_free(sb_http_t *s) { free(s); }
+void sb_http_free(sb_http_t *s) {
+  if (s == NULL)
+    return;
+  SSL_CTX_free(s->tls);
+  free(s);
+}
 
 /* ---- upgraded connections ---------------------------------------------- */
 
@@ -708,29 +1088,20 @@ sb_http_conn_t *sb_http_upgrade(sb_http_req_t *r, const char *head, size_t len,
 int sb_http_conn_write(sb_http_conn_t *c, const char *data, size_t len) {
   if (c->closing || c->shutting)
     return -1;
-  write_t *wr = calloc(1, sizeof *wr);
   char *copy = malloc(len ? len : 1);
-  if (wr == NULL || copy == NULL) {
-    free(wr);
-    free(copy);
+  if (copy == NULL) {
     conn_close(c);
     return -1;
   }
   memcpy(copy, data, len);
-  wr->data = copy;
-  wr->c = c;
-  uv_buf_t b = uv_buf_init(copy, (unsigned)len);
-  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
-    free(copy);
-    free(wr);
-    conn_close(c);
-    return -1;
-  }
-  return 0;
+  return conn_send(c, copy, len, 0);
 }
 
+/* With TLS: ciphertext, which tls_flush hands to libuv as it is made. */
 size_t sb_http_conn_queued(const sb_http_conn_t *c) {
-  return c->closing ? 0 : c->tcp.write_queue_size;
+  if (c->closing)
+    return 0;
+  return c->tcp.write_queue_size + (c->wbio ? BIO_ctrl_pending(c->wbio) : 0);
 }
 
 const char *sb_http_conn_peer(const sb_http_conn_t *c) { return c->peer; }
@@ -752,6 +1123,15 @@ void sb_http_conn_close(sb_http_conn_t *c, int linger_ms) {
     return;
   }
   sh->data = c;
+  if (c->ssl && c->tls_up && !c->tls_failed) {
+    ERR_clear_error();
+    SSL_shutdown(c->ssl); /* close_notify, before the TCP shutdown */
+    ERR_clear_error();
+    if (tls_flush(c, 0) != 0) {
+      free(sh);
+      return; /* closing */
+    }
+  }
   if (uv_shutdown(sh, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
     free(sh);
     conn_close(c);
@@ -759,4 +1139,9 @@ void sb_http_conn_close(sb_http_conn_t *c, int linger_ms) {
   }
   /* a client that reads nothing cannot hold it: on_timeout closes */
   uv_timer_start(&c->timer, on_timeout, (uint64_t)linger_ms, 0);
+}
+
+int sb_http_conn_sndbuf(sb_http_conn_t *c, int bytes) {
+  int v = bytes;
+  return c->closing ? -1 : uv_send_buffer_size((uv_handle_t *)&c->tcp, &v);
 }

@@ -6,6 +6,10 @@
  * is graceful (no new connections, answers in flight are written, idle
  * connections closed).
  *
+ * Optionally HTTPS (OpenSSL, TLS 1.2 at least): a layer under the HTTP
+ * parser and the upgraded connections, which see the same plaintext either
+ * way. A handshake is bounded by request_timeout_ms.
+ *
  * Everything runs on the loop's thread. */
 #ifndef SB_HTTP_H
 #define SB_HTTP_H
@@ -33,13 +37,21 @@ typedef struct sb_http_opts_s {
   int idle_timeout_ms;           /* keep-alive connection with nothing to do */
   const sb_http_route_t *routes; /* ends with {NULL} */
   void *ud;                      /* handed to the handlers */
+  /* PEM files, read at start: the certificate chain (the server's first)
+   * and its unencrypted private key. Both NULL: plain HTTP. */
+  const char *tls_cert, *tls_key;
 } sb_http_opts_t;
 
 /* Listens. *out is owned by the caller: sb_http_stop then, from the done
  * callback or after the loop ran dry, sb_http_free. */
 int sb_http_start(uv_loop_t *loop, const sb_http_opts_t *o, sb_http_t **out,
                   sb_err_t *err);
-/* The bound address as "http://127.0.0.1:PORT" (port 0 picks one). */
+/* Loads the TLS certificate and key as sb_http_start will, and lets them
+ * go: to fail at once, before anything is started. Both NULL: 0. The error
+ * names the configuration key, the file and what to do. */
+int sb_http_tls_check(const char *cert, const char *key, sb_err_t *err);
+/* The bound address as "http://127.0.0.1:PORT", "https://..." with TLS
+ * (port 0 picks one). */
 const char *sb_http_url(const sb_http_t *s);
 /* Stops accepting and closes connections once their answers are written;
  * done (may be NULL) runs when the last one is closed. */
@@ -94,11 +106,15 @@ sb_http_conn_t *sb_http_upgrade(sb_http_req_t *r, const char *head, size_t len,
                                 const sb_http_upgrade_cb_t *cb, void *ud);
 /* Queues a copy of data. -1 when the connection is closing. */
 int sb_http_conn_write(sb_http_conn_t *c, const char *data, size_t len);
-/* Bytes queued and not yet taken by the kernel: how far the client lags. */
+/* Bytes queued and not yet taken by the kernel: how far the client lags
+ * (with TLS, ciphertext bytes). */
 size_t sb_http_conn_queued(const sb_http_conn_t *c);
 const char *sb_http_conn_peer(const sb_http_conn_t *c);
-/* Closes once what is queued is written, or after linger_ms regardless (0:
- * at once). on_close follows. */
+/* Fixes the kernel's send buffer of the connection (no autotuning), so a
+ * client that stops reading holds a known amount. 0 or a libuv error. */
+int sb_http_conn_sndbuf(sb_http_conn_t *c, int bytes);
+/* Closes once what is queued is written (with TLS, then a close_notify),
+ * or after linger_ms regardless (0: at once). on_close follows. */
 void sb_http_conn_close(sb_http_conn_t *c, int linger_ms);
 
 #endif

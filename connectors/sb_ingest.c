@@ -3,6 +3,7 @@
 #include "sb_auth.h"
 #include "sb_codec.h"
 #include "sb_log.h"
+#include "sb_metrics.h"
 #include "sb_producer.h"
 #include "sb_schema.h"
 #include "sb_time.h"
@@ -35,7 +36,53 @@ struct sb_ingest_s {
   uv_timer_t poll;
   int polling;
   seen_t *seen;
+  /* metrics; touched on the loop's thread only */
+  uint64_t accepted, duplicates;
+  uint64_t rejected[16]; /* by index of reject_codes */
+  sb_hist_t produce_seconds;
 };
+
+/* Why events or requests were refused, as counted: per-event codes first,
+ * then whole requests. */
+static const char *const reject_codes[] = {
+    "malformed_json", "invalid",  "forbidden", "tenant_mismatch",
+    "busy",           "unavailable", "unsupported_media_type",
+    "missing",        "malformed", "bad_alg",  "bad_signature",
+    "expired",        "not_yet_valid", "bad_claims", "other"};
+
+static const double produce_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                        0.025,  0.05,  0.1,    0.25,  1, 5};
+
+static void count_reject(sb_ingest_t *in, const char *code) {
+  size_t n = SB_ARRAY_LEN(reject_codes), i = 0;
+  while (i < n - 1 && strcmp(reject_codes[i], code) != 0)
+    i++;
+  in->rejected[i]++;
+}
+
+void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t) {
+  if (in == NULL)
+    return;
+  sb_metric_head(t, "switchboard_ingest_events_total", "counter",
+                 "Events posted to /v1/events and acknowledged by Kafka; "
+                 "duplicates were acknowledged without producing.");
+  sb_text_add(t,
+              "switchboard_ingest_events_total{result=\"accepted\"} %llu\n"
+              "switchboard_ingest_events_total{result=\"duplicate\"} %llu\n",
+              (unsigned long long)in->accepted,
+              (unsigned long long)in->duplicates);
+  sb_metric_head(t, "switchboard_ingest_rejected_total", "counter",
+                 "Events refused by /v1/events, by reason; for tokens (also "
+                 "of /v1/stream) and content types, requests.");
+  for (size_t i = 0; i < SB_ARRAY_LEN(reject_codes); i++)
+    sb_text_add(t, "switchboard_ingest_rejected_total{reason=\"%s\"} %llu\n",
+                reject_codes[i], (unsigned long long)in->rejected[i]);
+  sb_metric_head(t, "switchboard_ingest_produce_seconds", "histogram",
+                 "From handing an event to the producer to Kafka's "
+                 "acknowledgement.");
+  sb_hist_emit(t, "switchboard_ingest_produce_seconds", "",
+               &in->produce_seconds);
+}
 
 /* One item of a request. */
 typedef struct {
@@ -104,6 +151,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
   in->c = c;
+  in->produce_seconds.bounds = produce_bounds;
+  in->produce_seconds.n = SB_ARRAY_LEN(produce_bounds);
   in->secret_len = sizeof in->secret;
   int rc =
       sb_auth_secret_load(c->data_dir, 1, in->secret, &in->secret_len, err);
@@ -152,7 +201,12 @@ void sb_ingest_free(sb_ingest_t *in) {
 
 /* Records a failed authentication or a denied event on sb.compliance.
  * Never the token: who it was (when the token said), from where, why. */
-void sb_ingest_record_security(sb_ingest_t *in, sb_http_req_t *r,
+sb_client_info_t sb_client_info(const sb_http_req_t *r) {
+  return (sb_client_info_t){sb_http_peer(r), sb_http_header(r, "User-Agent"),
+                            sb_http_method(r), sb_http_path(r)};
+}
+
+void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
                                const char *type, const char *tenant,
                                const char *user, const char *reason,
                                const char *detail) {
@@ -168,13 +222,13 @@ void sb_ingest_record_security(sb_ingest_t *in, sb_http_req_t *r,
   cJSON_AddStringToObject(ce, "time", ts);
   cJSON *data = cJSON_AddObjectToObject(ce, "data");
   cJSON_AddStringToObject(data, "reason", reason);
-  cJSON_AddStringToObject(data, "ip", sb_http_peer(r));
-  const char *ua = sb_http_header(r, "User-Agent");
+  cJSON_AddStringToObject(data, "ip", from->ip);
+  const char *ua = from->user_agent;
   if (ua)
     cJSON_AddItemToObject(data, "user_agent", cJSON_CreateString(ua));
   if (strcmp(type, "security.access_denied") == 0) {
-    cJSON_AddStringToObject(data, "request_method", sb_http_method(r));
-    cJSON_AddStringToObject(data, "request_path", sb_http_path(r));
+    cJSON_AddStringToObject(data, "request_method", from->method);
+    cJSON_AddStringToObject(data, "request_path", from->path);
     if (detail)
       cJSON_AddStringToObject(data, "resource_type", detail);
   } else {
@@ -211,6 +265,10 @@ static void answer(post_t *p) {
     cJSON_AddNumberToObject(e, "index", i);
     if (it->status == 202) {
       naccepted++;
+      if (it->duplicate)
+        p->in->duplicates++;
+      else
+        p->in->accepted++;
       cJSON_AddStringToObject(e, "id", it->id);
       if (it->duplicate)
         cJSON_AddBoolToObject(e, "duplicate", 1);
@@ -220,6 +278,7 @@ static void answer(post_t *p) {
         first_status = it->status;
       else if (it->status != first_status)
         same = 0;
+      count_reject(p->in, it->code);
       cJSON_AddNumberToObject(e, "status", it->status);
       cJSON_AddStringToObject(e, "code", it->code);
       cJSON_AddStringToObject(e, "error", it->error ? it->error : "");
@@ -261,7 +320,14 @@ static void set_item(item_t *it, int status, const char *code,
 typedef struct {
   post_t *p;
   int index;
+  long long sent_us;
 } dr_t;
+
+static long long mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void on_delivery(void *opaque, const char *error) {
   dr_t *d = opaque;
@@ -269,6 +335,8 @@ static void on_delivery(void *opaque, const char *error) {
   item_t *it = &p->items[d->index];
   if (error == NULL) {
     it->status = 202;
+    sb_hist_observe(&p->in->produce_seconds,
+                    (double)(mono_us() - d->sent_us) / 1e6);
   } else {
     char msg[300];
     snprintf(msg, sizeof msg,
@@ -303,7 +371,8 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
                  who, cJSON_IsString(tenant) ? tenant->valuestring : "?",
                  &err) != 0) {
     set_item(it, 403, "tenant_mismatch", err.msg);
-    sb_ingest_record_security(in, p->req, "security.access_denied", who->tenant,
+    sb_client_info_t from = sb_client_info(p->req);
+    sb_ingest_record_security(in, &from, "security.access_denied", who->tenant,
                               who->sub, "cross_tenant", "tenant");
     return;
   }
@@ -311,7 +380,8 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
   if (cJSON_IsString(type) && sb_auth_check(who->role, SB_PERM_POST_EVENT,
                                             type->valuestring, &err) != 0) {
     set_item(it, 403, "forbidden", err.msg);
-    sb_ingest_record_security(in, p->req, "security.access_denied", who->tenant,
+    sb_client_info_t from = sb_client_info(p->req);
+    sb_ingest_record_security(in, &from, "security.access_denied", who->tenant,
                               who->sub, "insufficient_role", "event_type");
     return;
   }
@@ -348,7 +418,7 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
     sb_record_clear(&rec);
     return;
   }
-  *d = (dr_t){p, index};
+  *d = (dr_t){p, index, mono_us()};
   p->pending++;
   if (sb_producer_send_record(in->producer, &rec, on_delivery, d, &err) != 0) {
     p->pending--;
@@ -369,40 +439,50 @@ static int media_is(const char *ct, const char *want) {
          (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+int sb_ingest_authenticate(sb_ingest_t *in, sb_http_req_t *r,
+                           const char *token, sb_claims_t *who) {
+  sb_err_t err = SB_ERR_INIT;
+  memset(who, 0, sizeof *who);
+  if (token != NULL && *token &&
+      sb_jwt_verify(in->secret, in->secret_len, token, (int64_t)time(NULL), who,
+                    &err) == 0)
+    return 0;
+  sb_auth_reason_t why = token == NULL || !*token ? SB_AUTH_MISSING : who->reason;
+  count_reject(in, sb_auth_reason_name(why));
+  sb_client_info_t from = sb_client_info(r);
+  if (why == SB_AUTH_EXPIRED || why == SB_AUTH_NOT_YET_VALID)
+    sb_ingest_record_security(
+        in, &from, "security.access_denied", who->tenant, who->sub,
+        why == SB_AUTH_EXPIRED ? "token_expired" : "token_invalid", "token");
+  else
+    sb_ingest_record_security(in, &from, "security.login_failed", NULL, NULL,
+                              "bad_credentials", NULL);
+  char msg[300];
+  snprintf(msg, sizeof msg,
+           "%s: send Authorization: Bearer <token> "
+           "(switchboard token mints one)",
+           sb_auth_reason_desc(why));
+  sb_http_error(r, 401, sb_auth_reason_name(why), msg,
+                "WWW-Authenticate: Bearer realm=\"switchboard\"\r\n");
+  return -1;
+}
+
 void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   /* who: Authorization: Bearer <token> */
   const char *auth = sb_http_header(r, "Authorization");
   const char *token =
       auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
   sb_claims_t who;
-  sb_err_t err = SB_ERR_INIT;
-  memset(&who, 0, sizeof who);
-  if (token == NULL || sb_jwt_verify(in->secret, in->secret_len, token,
-                                     (int64_t)time(NULL), &who, &err) != 0) {
-    sb_auth_reason_t why = token == NULL ? SB_AUTH_MISSING : who.reason;
-    int expired = why == SB_AUTH_EXPIRED || why == SB_AUTH_NOT_YET_VALID;
-    if (expired)
-      sb_ingest_record_security(
-          in, r, "security.access_denied", who.tenant, who.sub,
-          why == SB_AUTH_EXPIRED ? "token_expired" : "token_invalid", "token");
-    else
-      sb_ingest_record_security(in, r, "security.login_failed", NULL, NULL,
-                                "bad_credentials", NULL);
-    char msg[300];
-    snprintf(msg, sizeof msg,
-             "%s: send Authorization: Bearer <token> "
-             "(switchboard token mints one)",
-             sb_auth_reason_desc(why));
-    sb_http_error(r, 401, sb_auth_reason_name(why), msg,
-                  "WWW-Authenticate: Bearer realm=\"switchboard\"\r\n");
+  if (sb_ingest_authenticate(in, r, token, &who) != 0)
     return;
-  }
+  sb_err_t err = SB_ERR_INIT;
   const char *ct = sb_http_header(r, "Content-Type");
   int batch = media_is(ct, "application/cloudevents-batch+json");
   int ndjson = media_is(ct, "application/x-ndjson");
   int single = media_is(ct, "application/cloudevents+json") ||
                media_is(ct, "application/json");
   if (!batch && !ndjson && !single) {
+    count_reject(in, "unsupported_media_type");
     sb_http_error(r, 415, "unsupported_media_type",
                   "send application/cloudevents+json, "
                   "application/cloudevents-batch+json or application/x-ndjson",

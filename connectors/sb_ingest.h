@@ -23,9 +23,11 @@
 #ifndef SB_INGEST_H
 #define SB_INGEST_H
 
+#include "sb_auth.h"
 #include "sb_conf.h"
 #include "sb_err.h"
 #include "sb_http.h"
+#include "sb_metrics.h"
 
 typedef struct sb_ingest_s sb_ingest_t;
 
@@ -37,10 +39,25 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in);
 /* Stops polling (answers in flight are completed first by a final flush). */
 void sb_ingest_close(sb_ingest_t *in);
 void sb_ingest_free(sb_ingest_t *in);
+/* Appends the ingest metrics (Prometheus text). On the loop's thread. */
+void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t);
+/* Verifies token (NULL or "": missing) for request r. 0 with *who filled;
+ * else r has been answered 401 (naming why) and the failure recorded. */
+int sb_ingest_authenticate(sb_ingest_t *in, sb_http_req_t *r,
+                           const char *token, sb_claims_t *who);
+
+/* Where a request came from, for security events. */
+typedef struct sb_client_info_s {
+  const char *ip, *user_agent; /* user_agent may be NULL */
+  const char *method, *path;
+} sb_client_info_t;
+
+sb_client_info_t sb_client_info(const sb_http_req_t *r);
+
 /* Records a refused authentication ("security.login_failed") or access
  * ("security.access_denied") on sb.compliance: who (when known), the
  * client's address and user agent, reason and detail; never the token. */
-void sb_ingest_record_security(sb_ingest_t *in, sb_http_req_t *r,
+void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
                                const char *type, const char *tenant,
                                const char *user, const char *reason,
                                const char *detail);

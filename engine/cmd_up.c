@@ -5,6 +5,7 @@
  * runtime.conf. Stop (SIGINT/SIGTERM) undoes it in reverse. */
 #include "sb_cmds.h"
 #include "sb_auth.h"
+#include "sb_http.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_pg.h"
@@ -55,6 +56,10 @@ static int run_up(sb_cli_t *cli) {
   const char *list = sb_cli_opt(cli, "processors");
   signal(SIGPIPE, SIG_IGN);
   if ((rc = sb_workers_parse(list ? list : "all", vts, &nvts, &err)) != 0)
+    goto out;
+  /* the HTTPS certificate and key are read now: a bad one fails alone */
+  if ((rc = sb_conf_check(c, &err)) != 0 ||
+      (rc = sb_http_tls_check(c->http_tls_cert, c->http_tls_key, &err)) != 0)
     goto out;
   if ((rc = sb_runtime_lock(c, &lock, &err)) != 0)
     goto out;
@@ -125,7 +130,7 @@ out:
 const char *const sb_cmd_up_keys[] = {
     "brokers",         "database_url",     "partitions", "kafka_timeout_ms",
     "postgres.bindir", "postgres.os_user", "postgres.port", "http.listen",
-    NULL};
+    "http.tls_cert",   "http.tls_key",     NULL};
 
 const sb_cmd_t sb_cmd_up = {
     .name = "up",

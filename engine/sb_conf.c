@@ -67,10 +67,37 @@ static const sb_conf_prop_t props[] = {
     {"http.idle_timeout_ms", SB_CT_INT, OFF(http_idle_timeout_ms), 100, 3600000,
      "60000", "SWITCHBOARD_HTTP_IDLE_TIMEOUT_MS", "MS", NULL, 0,
      "How long an idle keep-alive connection stays open."},
+    {"http.tls_cert", SB_CT_STR, OFF(http_tls_cert), 0, 0, NULL,
+     "SWITCHBOARD_HTTP_TLS_CERT", "FILE", NULL, 0,
+     "PEM certificate chain (the server's first) to serve HTTPS, TLS 1.2 at "
+     "least, with http.tls_key. Unset: plain HTTP."},
+    {"http.tls_key", SB_CT_STR, OFF(http_tls_key), 0, 0, NULL,
+     "SWITCHBOARD_HTTP_TLS_KEY", "FILE", NULL, 0,
+     "Unencrypted PEM private key of http.tls_cert (keep it mode 0600)."},
+    {"hub.send_queue_bytes", SB_CT_INT, OFF(hub_send_queue_bytes), 65536,
+     268435456, "1048576", "SWITCHBOARD_HUB_SEND_QUEUE_BYTES", "BYTES", NULL, 0,
+     "Bytes of events a WebSocket client may have unsent before it is closed "
+     "as too slow."},
+    {"hub.max_message", SB_CT_INT, OFF(hub_max_message), 256, 16777216, "65536",
+     "SWITCHBOARD_HUB_MAX_MESSAGE", "BYTES", NULL, 0,
+     "Largest message a WebSocket client may send (close 1009 past it)."},
+    {"hub.max_clients", SB_CT_INT, OFF(hub_max_clients), 1, 1000000, "10000",
+     "SWITCHBOARD_HUB_MAX_CLIENTS", "N", NULL, 0,
+     "WebSocket clients served at once (503 past it)."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),
                "sb_conf_t.origin is too small for the property table");
+
+/* Flags spelled otherwise than their key ("--tls-cert", not
+ * "--http-tls-cert"). A side table rather than a field of every row, so
+ * that the rows above stay as they are. */
+static const struct {
+  const char *key, *flag;
+} flag_names[] = {
+    {"http.tls_cert", "tls-cert"},
+    {"http.tls_key", "tls-key"},
+};
 
 const sb_conf_prop_t *sb_conf_props(size_t *n) {
   *n = SB_ARRAY_LEN(props);
@@ -88,10 +115,22 @@ static int same_name(const char *a, const char *b) {
   return *a == *b;
 }
 
+static const char *flag_of(const sb_conf_prop_t *p) {
+  for (size_t i = 0; i < SB_ARRAY_LEN(flag_names); i++)
+    if (strcmp(flag_names[i].key, p->name) == 0)
+      return flag_names[i].flag;
+  return NULL;
+}
+
 const sb_conf_prop_t *sb_conf_find(const char *key) {
   for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
     if (strcmp(props[i].name, key) == 0)
       return &props[i];
+  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
+    const char *flag = flag_of(&props[i]);
+    if (flag != NULL && strcmp(flag, key) == 0)
+      return &props[i];
+  }
   for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
     if (same_name(props[i].name, key))
       return &props[i];
@@ -104,6 +143,11 @@ void sb_conf_flag_name(const sb_conf_prop_t *p, char *buf, size_t sz) {
     return;
   buf[n++] = '-';
   buf[n++] = '-';
+  const char *flag = flag_of(p);
+  if (flag != NULL) {
+    snprintf(buf + n, sz - n, "%s", flag);
+    return;
+  }
   for (const char *s = p->name; *s && n + 1 < sz; s++)
     buf[n++] = (*s == '_' || *s == '.') ? '-' : *s;
   buf[n] = '\0';
@@ -363,6 +407,16 @@ int sb_conf_load_env(sb_conf_t *c, sb_err_t *err) {
     if (rc != 0)
       return rc;
   }
+  return 0;
+}
+
+int sb_conf_check(const sb_conf_t *c, sb_err_t *err) {
+  if ((c->http_tls_cert == NULL) != (c->http_tls_key == NULL))
+    return sb_err_set(err, SB_ECONFIG,
+                      "%s is set but %s is not: HTTPS needs both (--tls-cert "
+                      "FILE --tls-key FILE), plain HTTP neither",
+                      c->http_tls_cert ? "http.tls_cert" : "http.tls_key",
+                      c->http_tls_cert ? "http.tls_key" : "http.tls_cert");
   return 0;
 }
 

@@ -63,6 +63,11 @@ typedef struct sb_conf_s {
   int http_max_body;
   int http_request_timeout_ms;
   int http_idle_timeout_ms;
+  char *http_tls_cert; /* both or neither: see sb_conf_check */
+  char *http_tls_key;
+  int hub_send_queue_bytes;
+  int hub_max_message;
+  int hub_max_clients;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */
@@ -95,6 +100,10 @@ int sb_conf_load_file(sb_conf_t *c, const char *path, sb_conf_origin_t origin,
 
 /* Applies the environment variables named in the table. */
 int sb_conf_load_env(sb_conf_t *c, sb_err_t *err);
+
+/* Checks what one key alone cannot: keys that go together (http.tls_cert
+ * and http.tls_key). Run once every layer is applied. */
+int sb_conf_check(const sb_conf_t *c, sb_err_t *err);
 
 /* The origin of a property's current value. */
 sb_conf_origin_t sb_conf_origin(const sb_conf_t *c, const char *key);

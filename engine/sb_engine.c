@@ -3,6 +3,7 @@
 #include "sb_codec.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
+#include "sb_metrics.h"
 #include "sb_pg.h"
 #include "sb_producer.h"
 #include "sb_topics.h"
@@ -14,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_TP 4096 /* partitions one worker tracks */
@@ -25,6 +27,7 @@ typedef struct {
   int eof;       /* reached the end since its last record */
   int assigned;
   int64_t isolate_end; /* below this offset, batches hold one event */
+  _Atomic int64_t lag; /* records behind the high watermark; -1 unknown */
 } tp_t;
 
 struct sb_batch_s {
@@ -66,7 +69,14 @@ struct sb_engine_s {
   struct {
     atomic_ullong events, deadletters, batches, reseeks;
   } stats;
+  sb_hist_t batch_events, commit_seconds;
+  atomic_size_t ntp_seen; /* tps[0..ntp_seen) readable by other threads */
+  long long lag_at;       /* when lags were last refreshed */
 };
+
+static const double batch_bounds[] = {1, 10, 50, 100, 500, 1000, 2000, 5000, 10000};
+static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                       0.1,   0.25,   0.5,   1,    2.5,   10};
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -198,6 +208,8 @@ static tp_t *find_tp(sb_engine_t *e, const char *topic, int32_t partition,
   snprintf(t->topic, sizeof t->topic, "%s", topic);
   t->partition = partition;
   t->next = -1;
+  atomic_store(&t->lag, -1);
+  atomic_store(&e->ntp_seen, e->ntp);
   return t;
 }
 
@@ -424,7 +436,29 @@ static int generation_moved(sb_engine_t *e, sb_err_t *err) {
   return found && atoi(gen) != e->generation;
 }
 
+/* Records behind the high watermark of each assigned partition, from the
+ * offsets librdkafka last saw (no request to the brokers). */
+static void refresh_lag(sb_engine_t *e) {
+  for (size_t i = 0; i < e->ntp; i++) {
+    tp_t *t = &e->tps[i];
+    int64_t lo = 0, hi = 0;
+    if (!t->assigned ||
+        rd_kafka_get_watermark_offsets(e->rk, t->topic, t->partition, &lo,
+                                       &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0) {
+      atomic_store(&t->lag, -1);
+      continue;
+    }
+    int64_t at = t->next >= 0 ? t->next : lo;
+    atomic_store(&t->lag, hi > at ? hi - at : 0);
+  }
+  e->lag_at = sb_now_ms();
+}
+
 static int commit_batch(sb_engine_t *e, sb_err_t *err) {
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int batch_size = e->pending;
   int rc = sb_pg_exec(e->pg, "BEGIN", 0, NULL, err);
   if (rc != 0)
     return rc;
@@ -460,6 +494,11 @@ static int commit_batch(sb_engine_t *e, sb_err_t *err) {
   }
   if (e->vt->committed)
     e->vt->committed(e->state);
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  sb_hist_observe(&e->commit_seconds, (double)(t1.tv_sec - t0.tv_sec) +
+                                          (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+  sb_hist_observe(&e->batch_events, (double)batch_size);
   atomic_fetch_add(&e->stats.events, (unsigned long long)e->pending);
   atomic_fetch_add(&e->stats.batches, 1);
   e->pending = 0;
@@ -672,6 +711,8 @@ static int run_loop(sb_engine_t *e, sb_err_t *err) {
         continue;
       }
     }
+    if (sb_now_ms() - e->lag_at >= 1000)
+      refresh_lag(e);
     rd_kafka_message_t *m = rd_kafka_consumer_poll(e->rk, 50);
     if (m != NULL) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -781,6 +822,10 @@ int sb_engine_start(const sb_conf_t *c, const sb_schemas_t *schemas,
     free(e);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
+  e->batch_events.bounds = batch_bounds;
+  e->batch_events.n = SB_ARRAY_LEN(batch_bounds);
+  e->commit_seconds.bounds = commit_bounds;
+  e->commit_seconds.n = SB_ARRAY_LEN(commit_bounds);
   e->c = c;
   e->schemas = schemas;
   e->o = *opts;
@@ -810,6 +855,22 @@ void sb_engine_snapshot(sb_engine_t *e, sb_engine_stats_t *out) {
   out->deadletters = atomic_load(&e->stats.deadletters);
   out->batches = atomic_load(&e->stats.batches);
   out->reseeks = atomic_load(&e->stats.reseeks);
+  out->batch_events = &e->batch_events;
+  out->commit_seconds = &e->commit_seconds;
+}
+
+size_t sb_engine_lags(sb_engine_t *e, sb_engine_lag_t *out, size_t cap) {
+  size_t n = atomic_load(&e->ntp_seen), k = 0;
+  for (size_t i = 0; i < n && k < cap; i++) {
+    int64_t lag = atomic_load(&e->tps[i].lag);
+    if (lag < 0)
+      continue;
+    out[k].topic = e->tps[i].topic;
+    out[k].partition = e->tps[i].partition;
+    out[k].lag = lag;
+    k++;
+  }
+  return k;
 }
 
 const char *sb_engine_processor(const sb_engine_t *e) { return e->vt->name; }

@@ -36,7 +36,16 @@ typedef struct sb_engine_stats_s {
   uint64_t deadletters; /* sent to sb.deadletter */
   uint64_t batches;
   uint64_t reseeks;     /* batches replayed after a failure or a swap */
+  /* live histograms, valid while the engine runs: events per committed
+   * batch, seconds from BEGIN to COMMIT */
+  struct sb_hist_s *batch_events, *commit_seconds;
 } sb_engine_stats_t;
+
+typedef struct sb_engine_lag_s {
+  const char *topic; /* valid while the engine runs */
+  int32_t partition;
+  int64_t lag; /* records behind the partition's high watermark */
+} sb_engine_lag_t;
 
 /* Starts a worker thread. Borrows c and schemas until sb_engine_join. */
 int sb_engine_start(const sb_conf_t *c, const sb_schemas_t *schemas,
@@ -49,6 +58,9 @@ int sb_engine_done(sb_engine_t *e);
 /* The counters so far, from any thread. */
 void sb_engine_snapshot(sb_engine_t *e, sb_engine_stats_t *out);
 const char *sb_engine_processor(const sb_engine_t *e);
+/* Consumer lag of each assigned partition (refreshed every second), at
+ * most cap of them; how many were written. From any thread. */
+size_t sb_engine_lags(sb_engine_t *e, sb_engine_lag_t *out, size_t cap);
 
 /* Waits for the worker, frees it, and reports how it ended. */
 int sb_engine_join(sb_engine_t *e, sb_engine_stats_t *stats, sb_err_t *err);

@@ -75,6 +75,12 @@ static void close_cb(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
+static void on_guard(uv_timer_t *t) {
+  sb_log(SB_LOG_WARN, "workers", "connections still open after 3 s; closing them",
+         SB_F_END);
+  uv_walk(t->loop, close_cb, NULL);
+}
+
 int sb_workers_serve(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
                      size_t n, sb_ready_cb ready, void *arg, sb_err_t *err) {
   sb_schemas_t *schemas = NULL;
@@ -109,8 +115,20 @@ int sb_workers_serve(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
       ready(api ? sb_api_url(api) : NULL, arg);
     uv_run(&r.loop, UV_RUN_DEFAULT);
   }
-  /* answers in flight are written, then every handle closes */
+  /* answers in flight are written and WebSocket clients told goodbye: the
+   * API's handles close by themselves, within a second; a guard that does
+   * not keep the loop alive closes whatever is left after three */
   sb_api_stop(api);
+  if (rc == 0) {
+    uv_close((uv_handle_t *)&r.sigint, NULL);
+    uv_close((uv_handle_t *)&r.sigterm, NULL);
+    uv_close((uv_handle_t *)&r.tick, NULL);
+  }
+  uv_timer_t guard;
+  uv_timer_init(&r.loop, &guard);
+  uv_timer_start(&guard, on_guard, 3000, 0);
+  uv_unref((uv_handle_t *)&guard);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
   uv_walk(&r.loop, close_cb, NULL);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   uv_loop_close(&r.loop);

@@ -4,13 +4,14 @@
 # private PostgreSQL runs as. Installs only what is missing.
 # kcat and psql come along: the README uses them to look at a running `up`,
 # and the tests drive them; python3-avro is an independent Avro reader the
-# tests check our records against.
+# tests check our records against, python3-websockets an independent
+# WebSocket client.
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
-      libuv1-dev libssl-dev libcjson-dev libhttp-parser-dev postgresql
-      postgresql-client kcat curl
-      python3-avro)
+      libuv1-dev libssl-dev libcjson-dev libhttp-parser-dev libwslay-dev
+      postgresql postgresql-client kcat curl
+      python3-avro python3-websockets)
 
 missing=()
 for p in "${pkgs[@]}"; do

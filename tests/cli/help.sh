@@ -14,7 +14,8 @@ for c in $cmds; do
   "$SB" "$c" --version | grep -q '^switchboard [0-9]' || fail "$c --version"
   "$SB" help "$c" | cmp -s - "$work/$c.out" || fail "help $c differs"
 done
-"$SB" config --reference | grep -q '^| `partitions` | integer' || fail reference
+"$SB" config --reference >"$work/reference.md" || fail "config --reference exits non-zero"
+grep -q '^| `partitions` | integer' "$work/reference.md" || fail reference
 # no arguments: the help on stdout, usage exit code
 rc=0; "$SB" >/dev/null || rc=$?
 [ $rc -eq 2 ] || fail "bare switchboard exits $rc"

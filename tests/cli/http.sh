@@ -39,6 +39,28 @@ curl -s "$url/metrics" >"$work/m"
 grep -q '^switchboard_ready 1$' "$work/m" || fail "metrics: not ready"
 grep -q '^switchboard_events_processed_total{processor="audit"} ' "$work/m" ||
   fail "metrics lack the audit processor's counter"
+# an event through ingest and the audit processor shows in every family
+tok=$("$SB" token --data-dir "$dd" --tenant acme --role manager)
+curl -s -o /dev/null -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+  --data '{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"m-1","time":"2026-11-24T10:00:00Z","data":{"lead_source":"web_form"}}' \
+  "$url/v1/events"
+curl -s -o /dev/null -H 'Content-Type: application/json' --data '{}' "$url/v1/events"
+for _ in $(seq 1 150); do
+  curl -s "$url/metrics" >"$work/m"
+  grep -q '^switchboard_events_processed_total{processor="audit"} [1-9]' "$work/m" &&
+    grep -q '^switchboard_consumer_lag{processor="audit",topic="sb.leads",partition="[0-9]*"} 0$' "$work/m" &&
+    break
+  sleep 0.2
+done
+for want in 'switchboard_ingest_events_total{result="accepted"} 1' \
+  'switchboard_ingest_rejected_total{reason="missing"} 1' \
+  'switchboard_ingest_produce_seconds_count 1' \
+  'switchboard_batch_events_count{processor="audit"} [1-9]' \
+  'switchboard_commit_seconds_count{processor="audit"} [1-9]' \
+  'switchboard_consumer_lag{processor="audit",topic="sb.leads",partition="[0-9]*"} 0' \
+  'switchboard_ws_clients 0'; do
+  grep -q "^$want" "$work/m" || fail "metrics lack '$want'"
+done
 curl -s -i "$url/nope" | grep -q '^HTTP/1.1 404' || fail "unknown path not 404"
 curl -s "$url/nope" | grep -q '"code":"not_found"' || fail "404 body is not JSON"
 curl -s -i -X POST "$url/v1/health" >"$work/405"
