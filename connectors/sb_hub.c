@@ -908,21 +908,26 @@ void sb_hub_metrics(sb_hub_t *h, sb_text_t *t) {
     return;
   sb_hub_stats_t s;
   sb_hub_snapshot(h, &s);
-  sb_metric_head(t, "switchboard_ws_clients", "gauge",
-                 "WebSocket clients connected.");
-  sb_text_add(t, "switchboard_ws_clients %llu\n", (unsigned long long)s.clients);
-  sb_metric_head(t, "switchboard_ws_connections_total", "counter",
-                 "WebSocket clients accepted.");
-  sb_text_add(t, "switchboard_ws_connections_total %llu\n",
-              (unsigned long long)s.connections);
-  sb_metric_head(t, "switchboard_ws_events_total", "counter",
-                 "Events the hub read from Kafka.");
-  sb_text_add(t, "switchboard_ws_events_total %llu\n",
-              (unsigned long long)s.events);
-  sb_metric_head(t, "switchboard_ws_messages_total", "counter",
-                 "Event messages sent to WebSocket clients.");
-  sb_text_add(t, "switchboard_ws_messages_total %llu\n",
-              (unsigned long long)s.messages);
+  const struct {
+    const char *name, *type, *help;
+    uint64_t value;
+  } plain[] = {
+      {"switchboard_ws_clients", "gauge", "WebSocket clients connected.",
+       s.clients},
+      {"switchboard_ws_connections_total", "counter",
+       "WebSocket clients accepted.", s.connections},
+      {"switchboard_ws_events_total", "counter",
+       "Events the hub read from Kafka.", s.events},
+      {"switchboard_ws_messages_total", "counter",
+       "Event messages sent to WebSocket clients.", s.messages},
+      {"switchboard_ws_decode_errors_total", "counter",
+       "Records the hub could not decode.", s.decode_errors},
+  };
+  for (size_t i = 0; i < SB_ARRAY_LEN(plain); i++) {
+    sb_metric_head(t, plain[i].name, plain[i].type, plain[i].help);
+    sb_text_add(t, "%s %llu\n", plain[i].name,
+                (unsigned long long)plain[i].value);
+  }
   sb_metric_head(t, "switchboard_ws_closed_total", "counter",
                  "WebSocket clients the hub closed, by reason.");
   sb_text_add(t,
@@ -932,10 +937,6 @@ void sb_hub_metrics(sb_hub_t *h, sb_text_t *t) {
               (unsigned long long)s.dropped_slow,
               (unsigned long long)s.closed_protocol,
               (unsigned long long)s.closed_expired);
-  sb_metric_head(t, "switchboard_ws_decode_errors_total", "counter",
-                 "Records the hub could not decode.");
-  sb_text_add(t, "switchboard_ws_decode_errors_total %llu\n",
-              (unsigned long long)s.decode_errors);
 }
 
 void sb_hub_stop(sb_hub_t *h) {

@@ -4,25 +4,8 @@
 # slow clients (408), idle connections closed, and readiness that follows
 # PostgreSQL going away and coming back.
 . "$(dirname "$0")/lib.sh"
-dd=$work/data
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  "$SB" postgres stop --data-dir "$dd" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$SB" up --data-dir "$dd" --partitions 2 --http-listen 127.0.0.1:0 \
-  --set http.max_body=1024 --set http.request_timeout_ms=500 \
-  --set http.idle_timeout_ms=800 >"$work/up.out" 2>"$work/up.err" &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '^http: ' "$work/up.out" && break
-  kill -0 "$pid" 2>/dev/null || fail "up exited early"
-  sleep 0.1
-done
-url=$(sed -n 's/^http: //p' "$work/up.out")
+start_up --partitions 2 --http-listen 127.0.0.1:0 --set http.max_body=1024 \
+  --set http.request_timeout_ms=500 --set http.idle_timeout_ms=800
 [ -n "$url" ] || fail "no http line"
 grep -qx "http = $url" "$dd/runtime.conf" || fail "runtime.conf lacks the http url"
 port=${url##*:}

@@ -5,28 +5,13 @@
 # refusals are recorded as security events without the token; killing the
 # worker between the 202 and the audit write loses nothing.
 . "$(dirname "$0")/lib.sh"
-dd=$work/data
-pid=
 wpid=
-cleanup() {
-  [ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  "$SB" postgres stop --data-dir "$dd" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+cleanup_extra() { [ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null; }
 
 # the broker and database here; the audit worker apart, to be killed
-"$SB" up --data-dir "$dd" --partitions 2 --processors none --http-listen 127.0.0.1:0 \
-  --set http.max_body=65536 >"$work/up.out" 2>"$work/up.err" &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '^http: ' "$work/up.out" && break
-  kill -0 "$pid" 2>/dev/null || fail "up exited early"
-  sleep 0.1
-done
-url=$(sed -n 's/^http: //p' "$work/up.out")/v1/events
-db=$(sed -n 's/^postgres: //p' "$work/up.out")
+start_up --partitions 2 --processors none --http-listen 127.0.0.1:0 \
+  --set http.max_body=65536
+url=$url/v1/events
 start_worker() {
   "$SB" run --processors audit --data-dir "$dd" --set batch.max_ms=50 \
     >>"$work/worker.out" 2>>"$work/worker.err" &
@@ -154,5 +139,5 @@ wait_rows "SELECT count(*) FROM audit.events WHERE subject LIKE 'kill-%'" 20
 "$SB" audit verify --data-dir "$dd" >/dev/null || fail "audit verify failed"
 
 kill -TERM "$wpid"; wait "$wpid" || fail "worker exited non-zero"; wpid=
-kill -TERM "$pid"; wait "$pid" || fail "up exited non-zero"; pid=
+stop_up
 echo "ingest: all checks passed"

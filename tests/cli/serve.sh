@@ -3,30 +3,18 @@
 # ingest and the live feed work, and stopping it says goodbye to clients.
 . "$(dirname "$0")/lib.sh"
 WS="/usr/bin/python3 $(dirname "$0")/ws_client.py"
-dd=$work/data
-pid=
 spid=
 cpid=
-cleanup() {
+cleanup_extra() {
   [ -n "$cpid" ] && kill "$cpid" 2>/dev/null
   [ -n "$spid" ] && kill -TERM "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  "$SB" postgres stop --data-dir "$dd" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  return 0
 }
-trap cleanup EXIT
 
 expect_error 2 "serve needs an address" "$SB" serve --data-dir "$dd" --http-listen off
 
-"$SB" up --data-dir "$dd" --partitions 2 --processors none --http-listen off \
-  >"$work/up.out" 2>"$work/up.err" &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '^postgres: ' "$work/up.out" && break
-  kill -0 "$pid" 2>/dev/null || fail "up exited early"
-  sleep 0.1
-done
-grep -q '^http: ' "$work/up.out" && fail "up serves HTTP with --http-listen off"
+start_up --partitions 2 --processors none --http-listen off
+[ -z "$url" ] || fail "up serves HTTP with --http-listen off"
 
 "$SB" serve --data-dir "$dd" --http-listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 spid=$!

@@ -7,26 +7,12 @@
 # subscriptions, unmasked frames and oversized messages are refused.
 . "$(dirname "$0")/lib.sh"
 WS="/usr/bin/python3 $(dirname "$0")/ws_client.py"
-dd=$work/data
-pid=
 clients=()
-cleanup() {
-  for c in "${clients[@]}"; do kill "$c" 2>/dev/null || true; done
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  "$SB" postgres stop --data-dir "$dd" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+cleanup_extra() { for c in "${clients[@]}"; do kill "$c" 2>/dev/null || true; done; }
 
-"$SB" up --data-dir "$dd" --partitions 2 --processors none --http-listen 127.0.0.1:0 \
-  --set hub.send_queue_bytes=262144 >"$work/up.out" 2>"$work/up.err" &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '^http: ' "$work/up.out" && break
-  kill -0 "$pid" 2>/dev/null || fail "up exited early"
-  sleep 0.1
-done
-base=$(sed -n 's/^http: //p' "$work/up.out")
+start_up --partitions 2 --processors none --http-listen 127.0.0.1:0 \
+  --set hub.send_queue_bytes=262144
+base=$url
 hostport=${base#http://}
 ws=ws://$hostport/v1/stream
 
@@ -155,7 +141,7 @@ grep -q '^CLOSED 1008 too slow' "$work/stalled.msgs" ||
   fail "the stalled client was not told why: $(tail -1 "$work/stalled.msgs" | cut -c1-200)"
 
 # stopping says goodbye to the clients still connected
-kill -TERM "$pid"; wait "$pid" || fail "up exited non-zero"; pid=
+stop_up
 for f in mgr a7; do
   for _ in $(seq 1 50); do grep -q '^CLOSED' "$work/$f.msgs" && break; sleep 0.1; done
   grep -q '^CLOSED 1001' "$work/$f.msgs" || fail "$f: $(tail -1 "$work/$f.msgs")"
