@@ -2,6 +2,7 @@
  * health, metrics), for scale-out: run several behind a load balancer, each
  * reading Kafka for its own WebSocket clients. */
 #include "sb_cmds.h"
+#include "sb_http.h"
 #include "sb_log.h"
 #include "sb_workers.h"
 
@@ -27,7 +28,11 @@ static int run_serve(sb_cli_t *cli) {
                "HOST:PORT)");
     return sb_cli_fail(cli, &err);
   }
-  if (sb_cli_need_instance(cli, 1, &err) != 0 ||
+  /* bad certificates fail before anything starts */
+  if (sb_conf_check(&cli->conf, &err) != 0 ||
+      sb_http_tls_check(cli->conf.http_tls_cert, cli->conf.http_tls_key,
+                        &err) != 0 ||
+      sb_cli_need_instance(cli, 1, &err) != 0 ||
       sb_workers_serve(&cli->conf, NULL, 0, on_ready, NULL, &err) != 0)
     return sb_cli_fail(cli, &err);
   return 0;

@@ -12,6 +12,8 @@ cleanup_extra() {
 }
 
 expect_error 2 "serve needs an address" "$SB" serve --data-dir "$dd" --http-listen off
+expect_error 2 "http.tls_cert: cannot read '$work/nope.pem'" \
+  "$SB" serve --data-dir "$dd" --tls-cert "$work/nope.pem" --tls-key "$work/nope.pem"
 
 start_up --partitions 2 --processors none --http-listen off
 [ -z "$url" ] || fail "up serves HTTP with --http-listen off"
