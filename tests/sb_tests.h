@@ -57,7 +57,13 @@
   X(auth_names, "unit")                                                       \
   X(auth_permissions, "unit")                                                 \
   X(auth_tenant_check, "unit")                                                \
-  X(token_cmd, "unit")
+  X(token_cmd, "unit")                                                        \
+  X(gen_reproducible, "unit")                                                 \
+  X(gen_valid_default, "unit")                                                \
+  X(gen_valid_mixes, "unit")                                                  \
+  X(gen_distribution, "unit")                                                 \
+  X(gen_bounded_memory, "unit")                                               \
+  X(gen_bad_options, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
