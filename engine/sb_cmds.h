@@ -14,6 +14,7 @@ extern const sb_cmd_t sb_cmd_replay;
 extern const sb_cmd_t sb_cmd_audit;
 extern const sb_cmd_t sb_cmd_token;
 extern const sb_cmd_t sb_cmd_serve;
+extern const sb_cmd_t sb_cmd_bench;
 extern const sb_cmd_t sb_cmd_generate;
 
 /* The configuration keys `up` offers as flags. */
