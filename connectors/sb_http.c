@@ -363,8 +363,10 @@ void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
     return;
   }
   memcpy(r->response, head, (size_t)n);
-  memcpy(r->response + n, body, len);
-  r->response_len = (size_t)n + len;
+  /* HEAD: the same head, Content-Length included, and no body */
+  size_t blen = strcmp(r->method, "HEAD") == 0 ? 0 : len;
+  memcpy(r->response + n, body, blen);
+  r->response_len = (size_t)n + blen;
   flush(c);
 }
 
@@ -1074,10 +1076,15 @@ sb_http_conn_t *sb_http_upgrade(sb_http_req_t *r, const char *head, size_t len,
   c->want_close = 0;
   c->ucb = cb;
   c->uud = ud;
-  req_free(r);
   uv_timer_stop(&c->timer);
-  if (sb_http_conn_write(c, head, len) != 0)
-    return NULL; /* closing; on_close will be called */
+  if (sb_http_conn_write(c, head, len) != 0) {
+    /* out of memory: the connection is closing; r is answered as the
+     * request of a client that has gone, which frees it */
+    c->upgraded = 0;
+    r->conn = NULL;
+    return NULL;
+  }
+  req_free(r);
   if (c->paused) {
     c->paused = 0;
     resume(c);

@@ -5,6 +5,7 @@
 #include "sb_util.h"
 
 #include <avro.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -299,6 +300,11 @@ static int from_json(walk_t *w, avro_value_t *v, avro_schema_t s,
   case AVRO_FLOAT:
     if (!cJSON_IsNumber(j))
       return fail(w, "expected a number, got %s", json_kind(j));
+    /* JSON has no infinity or NaN (1e999 parses as infinity): such a value
+     * could not be exported as the same event */
+    if (!isfinite(j->valuedouble) ||
+        (avro_typeof(s) == AVRO_FLOAT && fabs(j->valuedouble) > FLT_MAX))
+      return fail(w, "%g is not a finite number", j->valuedouble);
     if (avro_typeof(s) == AVRO_DOUBLE)
       avro_value_set_double(v, j->valuedouble);
     else
@@ -696,11 +702,25 @@ static int scan(scan_t *sc, avro_schema_t s, int depth) {
     return scan_varint(sc, &v) != 0 || v < INT32_MIN || v > INT32_MAX ? -1 : 0;
   case AVRO_INT64:
     return scan_varint(sc, &v);
-  case AVRO_FLOAT:
-    return scan_skip(sc, 4);
-  case AVRO_DOUBLE:
-    return scan_skip(sc, 8);
-  case AVRO_STRING:
+  case AVRO_FLOAT: { /* finite only: JSON has no NaN or infinity */
+    float f;
+    if (sc->end - sc->p < 4)
+      return -1;
+    memcpy(&f, sc->p, 4);
+    return isfinite(f) ? scan_skip(sc, 4) : -1;
+  }
+  case AVRO_DOUBLE: {
+    double d;
+    if (sc->end - sc->p < 8)
+      return -1;
+    memcpy(&d, sc->p, 8);
+    return isfinite(d) ? scan_skip(sc, 8) : -1;
+  }
+  case AVRO_STRING: /* no NUL inside: C strings would end there */
+    if (scan_varint(sc, &v) != 0 || v < 0 || v > sc->end - sc->p ||
+        memchr(sc->p, 0, (size_t)v) != NULL)
+      return -1;
+    return scan_skip(sc, v);
   case AVRO_BYTES:
     return scan_varint(sc, &v) != 0 ? -1 : scan_skip(sc, v);
   case AVRO_FIXED:
@@ -735,6 +755,8 @@ static int scan(scan_t *sc, avro_schema_t s, int depth) {
       if (count == 0)
         return 0;
       if (count < 0) { /* a block with its size in bytes */
+        if (count == INT64_MIN)
+          return -1;
         count = -count;
         if (scan_varint(sc, &v) != 0 || v < 0 || v > sc->end - sc->p)
           return -1;
@@ -923,7 +945,7 @@ static cJSON *to_json(const sb_evtype_t *t, avro_value_t *v, const char *apath) 
     return cJSON_CreateString(s);
   }
   case AVRO_INT64: {
-    int64_t x;
+    int64_t x = 0;
     avro_value_get_long(v, &x);
     if (attr && attr->timestamp_micros) {
       char ts[40];
@@ -933,29 +955,29 @@ static cJSON *to_json(const sb_evtype_t *t, avro_value_t *v, const char *apath) 
     return cJSON_CreateNumber((double)x);
   }
   case AVRO_INT32: {
-    int32_t x;
+    int32_t x = 0;
     avro_value_get_int(v, &x);
     return cJSON_CreateNumber(x);
   }
   case AVRO_DOUBLE: {
-    double x;
+    double x = 0;
     avro_value_get_double(v, &x);
     return cJSON_CreateNumber(x);
   }
   case AVRO_FLOAT: {
-    float x;
+    float x = 0;
     avro_value_get_float(v, &x);
     return cJSON_CreateNumber(x);
   }
   case AVRO_BOOLEAN: {
-    int x;
+    int x = 0;
     avro_value_get_boolean(v, &x);
     return cJSON_CreateBool(x);
   }
   case AVRO_NULL:
     return cJSON_CreateNull();
   case AVRO_ENUM: {
-    int x;
+    int x = 0;
     avro_value_get_enum(v, &x);
     avro_schema_t s = avro_value_get_schema(v);
     return cJSON_CreateString(avro_schema_enum_get(s, x));

@@ -63,6 +63,12 @@ raw 'GET /v1/health HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n
 [ "$(grep -a '^HTTP/1.1' "$work/raw" | cut -d' ' -f2 | tr -d '\r' | tr '\n' ' ')" = "200 404 200 " ] ||
   fail "pipelined answers out of order: $(grep -a '^HTTP' "$work/raw")"
 
+# HEAD: a head without a body, so the next answer on the connection is whole
+raw 'HEAD /v1/health HTTP/1.1\r\nHost: t\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n'
+[ "$(grep -a '^HTTP/1.1' "$work/raw" | cut -d' ' -f2 | tr -d '\r' | tr '\n' ' ')" = "405 200 " ] ||
+  fail "HEAD then GET: $(cat "$work/raw")"
+[ "$(grep -ac '"error"' "$work/raw")" = 0 ] || fail "HEAD answered with a body"
+
 # keep-alive: two requests, one connection
 [ "$(curl -s -o /dev/null -o /dev/null -w '%{num_connects}\n' "$url/v1/health" "$url/metrics" | tr '\n' ' ')" = "1 0 " ] ||
   fail "keep-alive: a second connection was opened"
