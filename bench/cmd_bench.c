@@ -425,8 +425,9 @@ static int stage_e2e(sb_bench_env_t *env, const records_t *rs,
 
 static int stage_replay(sb_bench_env_t *env, const records_t *rs,
                         sb_bench_result_t *res, sb_err_t *err) {
-  const char *argv[] = {"switchboard", "replay", "audit", "--data-dir",
-                        env->data_dir, NULL};
+  const char *argv[] = {"switchboard", "replay", "--processor", "audit",
+                        "--from", "earliest", "--data-dir", env->data_dir,
+                        NULL};
   child_t w = {0};
   double t0 = sb_bench_now();
   int rc = spawn(argv, 0, env->log, &w, err);
