@@ -522,12 +522,15 @@ static void print_table(const sb_bench_opts_t *o, const sb_bench_result_t *r) {
   if (ON(1))
     printf("%-34s %14.0f %10.1f the upper bound here\n",
            "ceiling (bare consumer)", r->ceiling_eps, r->ceiling_mbps);
-  if (ON(2))
-    printf("%-34s %14.0f %10s %.0f%% of ceiling; %.0f ev/s from start "
-           "(%.1f s)\n",
-           "end to end (audit -> PostgreSQL)", r->e2e_eps, "-",
-           r->ceiling_eps > 0 ? 100.0 * r->e2e_eps / r->ceiling_eps : 0,
+  if (ON(2)) {
+    char ratio[48] = "no ceiling measured";
+    if (r->ceiling_eps > 0)
+      snprintf(ratio, sizeof ratio, "%.1f%% of the ceiling",
+               100.0 * r->e2e_eps / r->ceiling_eps);
+    printf("%-34s %14.0f %10s %s; %.0f ev/s from start (%.1f s)\n",
+           "end to end (audit -> PostgreSQL)", r->e2e_eps, "-", ratio,
            r->e2e_wall_eps, r->e2e_seconds);
+  }
   if (ON(3))
     printf("%-34s %14.0f %10s %.1f s\n", "replay (audit, from earliest)",
            r->replay_eps, "-", r->replay_seconds);

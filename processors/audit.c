@@ -1,6 +1,7 @@
 #include "audit.h"
 
 #include "sb_log.h"
+#include "sb_metrics.h"
 #include "sb_time.h"
 #include "sb_topics.h"
 #include "sb_util.h"
@@ -384,29 +385,63 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int month, sb_err_t *err) {
   return 0;
 }
 
+/* Appends s to a PostgreSQL array literal as a quoted element. */
+static void array_elem(sb_text_t *t, const char *s) {
+  sb_text_add(t, "%s\"", t->len > 0 && t->s[t->len - 1] != '{' ? "," : "");
+  for (; *s; s++)
+    sb_text_add(t, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
+  sb_text_add(t, "\"");
+}
+
+/* Every chain the batch moved, in one statement: arrays of tenants, topics,
+ * partitions, sequence numbers and hashes unnested into one upsert. */
 static int upsert_heads(audit_t *a, sb_batch_t *b, sb_err_t *err) {
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "INSERT INTO %s.chain_heads (tenant_id, topic, kafka_partition, "
-           "last_seq, last_hash) VALUES ($1, $2, $3, $4, decode($5, 'hex')) "
-           "ON CONFLICT (tenant_id, topic, kafka_partition) DO UPDATE SET "
-           "last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash",
-           sb_batch_schema(b));
+  sb_text_t arr[5] = {{0}};
+  for (int k = 0; k < 5; k++)
+    sb_text_add(&arr[k], "{");
+  size_t dirty = 0;
   for (size_t i = 0; i < a->n; i++) {
     chain_t *c = &a->chains[i];
     if (!c->dirty)
       continue;
-    char part[16], seq[32], hex[65];
-    snprintf(part, sizeof part, "%d", c->partition);
-    snprintf(seq, sizeof seq, "%lld", (long long)c->pending_seq);
+    char num[32], hex[65];
+    array_elem(&arr[0], c->tenant);
+    array_elem(&arr[1], c->topic);
+    snprintf(num, sizeof num, "%d", c->partition);
+    array_elem(&arr[2], num);
+    snprintf(num, sizeof num, "%lld", (long long)c->pending_seq);
+    array_elem(&arr[3], num);
     for (int k = 0; k < 32; k++)
       snprintf(hex + 2 * k, 3, "%02x", c->pending_hash[k]);
-    if (sb_pg_exec(sb_batch_pg(b), sql, 5,
-                   (const char *const[]){c->tenant, c->topic, part, seq, hex},
-                   err) != 0)
-      return err->code;
+    array_elem(&arr[4], hex);
+    dirty++;
   }
-  return 0;
+  int failed = 0;
+  for (int k = 0; k < 5; k++) {
+    sb_text_add(&arr[k], "}");
+    failed |= arr[k].failed;
+  }
+  int rc = 0;
+  if (failed)
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+  else if (dirty > 0) {
+    char sql[640];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s.chain_heads (tenant_id, topic, kafka_partition, "
+             "last_seq, last_hash) SELECT t, tp, p, s, decode(h, 'hex') FROM "
+             "unnest($1::text[], $2::text[], $3::int[], $4::bigint[], "
+             "$5::text[]) AS u(t, tp, p, s, h) "
+             "ON CONFLICT (tenant_id, topic, kafka_partition) DO UPDATE SET "
+             "last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash",
+             sb_batch_schema(b));
+    rc = sb_pg_exec(sb_batch_pg(b), sql, 5,
+                    (const char *const[]){arr[0].s, arr[1].s, arr[2].s,
+                                          arr[3].s, arr[4].s},
+                    err);
+  }
+  for (int k = 0; k < 5; k++)
+    sb_text_free(&arr[k]);
+  return rc;
 }
 
 static int commit(void *state, sb_batch_t *b, sb_err_t *err) {
