@@ -15,6 +15,18 @@
 #define DEFAULT_MAX_ITEMS 1000
 #define MAX_SAFE_INT 9007199254740991.0 /* 2^53 - 1: JSON numbers are doubles */
 
+/* What a record field of an event type is, worked out once: where its value
+ * comes from in a CloudEvent and the paths errors name. */
+enum { F_DATA, F_ENVELOPE, F_ACTOR, F_SUBJECT };
+
+typedef struct {
+  int kind;
+  const char *attr;            /* F_ENVELOPE: the CloudEvents attribute */
+  const char *name;            /* the record field */
+  const sb_fieldattr_t *fa;    /* its sb.* attributes, or NULL */
+  char epath[80];              /* "data.lead_source", "subject", "time" */
+} finfo_t;
+
 /* Per event type: the generic Avro class and two values, one to encode
  * into and one to decode into, so a decoded event survives encoding. */
 typedef struct {
@@ -22,6 +34,8 @@ typedef struct {
   avro_value_t enc, dec;
   int have_enc, have_dec;
   int tenant_ix, event_ix, time_ix, subject_ix;
+  finfo_t *fi; /* per field of the record */
+  size_t nfi;
 } slot_t;
 
 struct sb_codec_s {
@@ -77,6 +91,7 @@ void sb_codec_free(sb_codec_t *c) {
       avro_value_decref(&s->dec);
     if (s->iface)
       avro_value_iface_decref(s->iface);
+    free(s->fi);
   }
   free(c->slots);
   free(c->buf);
@@ -94,6 +109,38 @@ static int field_ix(avro_schema_t s, const char *name) {
   return avro_schema_record_field_get_index(s, name);
 }
 
+static const char *envelope_attr(const char *field);
+
+/* The fields of t, classified once (sb_codec_from_ce's hot path). */
+static int slot_fields(slot_t *sl, const sb_evtype_t *t) {
+  avro_schema_t s = sb_evtype_avro(t);
+  size_t n = avro_schema_record_size(s);
+  sl->fi = calloc(n ? n : 1, sizeof *sl->fi);
+  if (sl->fi == NULL)
+    return -1;
+  sl->nfi = n;
+  for (size_t i = 0; i < n; i++) {
+    finfo_t *f = &sl->fi[i];
+    f->name = avro_schema_record_field_name(s, (int)i);
+    f->attr = envelope_attr(f->name);
+    f->fa = sb_evtype_attr(t, f->name);
+    if (f->attr != NULL) {
+      f->kind = F_ENVELOPE;
+      snprintf(f->epath, sizeof f->epath, "%s", f->attr);
+    } else if (strcmp(f->name, "actor") == 0) {
+      f->kind = F_ACTOR;
+      snprintf(f->epath, sizeof f->epath, "actor");
+    } else if (strcmp(f->name, sb_evtype_subject(t)) == 0) {
+      f->kind = F_SUBJECT;
+      snprintf(f->epath, sizeof f->epath, "subject");
+    } else {
+      f->kind = F_DATA;
+      snprintf(f->epath, sizeof f->epath, "data.%.70s", f->name);
+    }
+  }
+  return 0;
+}
+
 /* The slot of t, with the value asked for (enc or dec) created. */
 static slot_t *slot_of(sb_codec_t *c, const sb_evtype_t *t, int dec,
                        sb_err_t *err) {
@@ -109,6 +156,12 @@ static slot_t *slot_of(sb_codec_t *c, const sb_evtype_t *t, int dec,
     s->event_ix = field_ix(schema, "event_id");
     s->time_ix = field_ix(schema, "occurred_at");
     s->subject_ix = field_ix(schema, sb_evtype_subject(t));
+    if (slot_fields(s, t) != 0) {
+      avro_value_iface_decref(s->iface);
+      s->iface = NULL;
+      sb_err_set(err, SB_ENOMEM, "out of memory");
+      return NULL;
+    }
   }
   int *have = dec ? &s->have_dec : &s->have_enc;
   avro_value_t *v = dec ? &s->dec : &s->enc;
@@ -518,7 +571,6 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
     return sb_err_set(err, SB_EVALIDATE, "data: expected an object, got %s",
                       json_kind(data));
   const cJSON *subject = cJSON_GetObjectItemCaseSensitive(ce, "subject");
-  const char *subj_field = sb_evtype_subject(t);
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(ce, "id");
   if (id == NULL && (flags & SB_CE_GENERATE_ID)) {
     char ulid[SB_ULID_LEN + 1];
@@ -550,20 +602,21 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
   w.type = t;
   size_t n = avro_schema_record_size(s);
   for (size_t i = 0; i < n && rc == 0; i++) {
-    const char *name = avro_schema_record_field_name(s, (int)i);
+    const finfo_t *f = &sl->fi[i];
+    const char *name = f->name;
     avro_schema_t fs = avro_schema_record_field_get_by_index(s, (int)i);
     avro_value_t fv;
     avro_value_get_by_index(rec, i, &fv, NULL);
     const cJSON *j;
-    const char *attr = envelope_attr(name);
-    if (attr != NULL) {
-      j = strcmp(attr, "id") == 0 ? id : cJSON_GetObjectItemCaseSensitive(ce, attr);
-      snprintf(w.epath, sizeof w.epath, "%s", attr);
-    } else if (strcmp(name, "actor") == 0) {
+    const char *attr = f->attr;
+    if (f->kind == F_ENVELOPE) {
+      j = attr[0] == 'i' && attr[1] == 'd' && attr[2] == '\0'
+              ? id
+              : cJSON_GetObjectItemCaseSensitive(ce, attr);
+    } else if (f->kind == F_ACTOR) {
       actor = actor_object(ce, fs);
       j = actor;
-      snprintf(w.epath, sizeof w.epath, "actor");
-    } else if (strcmp(name, subj_field) == 0) {
+    } else if (f->kind == F_SUBJECT) {
       const cJSON *dup = data ? cJSON_GetObjectItemCaseSensitive(data, name) : NULL;
       if (dup && !(cJSON_IsString(dup) && cJSON_IsString(subject) &&
                    strcmp(dup->valuestring, subject->valuestring) == 0)) {
@@ -572,17 +625,20 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
         break;
       }
       j = subject;
-      snprintf(w.epath, sizeof w.epath, "subject");
     } else {
       j = data ? cJSON_GetObjectItemCaseSensitive(data, name) : NULL;
-      snprintf(w.epath, sizeof w.epath, "data.%s", name);
     }
-    snprintf(w.apath, sizeof w.apath, "%s", name);
+    size_t el = strlen(f->epath), al = strlen(name);
+    memcpy(w.epath, f->epath, el + 1);
+    if (al >= sizeof w.apath)
+      al = sizeof w.apath - 1;
+    memcpy(w.apath, name, al);
+    w.apath[al] = '\0';
     if (j == NULL && attr != NULL && !is_avro_union(fs)) {
       rc = sb_err_set(err, SB_EVALIDATE, "%s: missing required attribute", attr);
       break;
     }
-    rc = from_json(&w, &fv, fs, j, sb_evtype_attr(t, name));
+    rc = from_json(&w, &fv, fs, j, f->fa);
     if (rc != 0 && actor != NULL && strncmp(err->msg, "actor.", 6) == 0)
       actor_path(err);
   }
