@@ -212,6 +212,29 @@ static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, int topic,
 
 /* ---- the consumer thread ------------------------------------------------ */
 
+/* The event types from which the hub learns which agent a call or a lead
+ * belongs to (learn_owner), told apart by the sb-type header. */
+static int owner_type(const char *type, size_t n) {
+  static const char *const types[] = {"lead.assigned", "call.started",
+                                      "call.offered", "call.connected",
+                                      "call.transferred"};
+  for (size_t i = 0; i < SB_ARRAY_LEN(types); i++)
+    if (strlen(types[i]) == n && memcmp(types[i], type, n) == 0)
+      return 1;
+  return 0;
+}
+
+static int tells_owner(const rd_kafka_message_t *km) {
+  rd_kafka_headers_t *hdrs = NULL;
+  const void *v = NULL;
+  size_t n = 0;
+  if (rd_kafka_message_headers(km, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_header_get_last(hdrs, "sb-type", &v, &n) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR)
+    return 1; /* no header: decode to know */
+  return owner_type(v, n);
+}
+
 static void *consume(void *arg) {
   sb_hub_t *h = arg;
   sb_schemas_t *schemas = NULL;
@@ -240,11 +263,15 @@ static void *consume(void *arg) {
       continue;
     }
     int topic = topic_index(rd_kafka_topic_name(km->rkt));
-    msg_t *m = topic >= 0 ? msg_of(h, codec, topic, km) : NULL;
+    /* with nobody to send to, only what says who owns a call or a lead is
+     * worth decoding (the bulk of the work) */
+    msg_t *m = topic >= 0 && (atomic_load(&h->clients) > 0 || tells_owner(km))
+                   ? msg_of(h, codec, topic, km)
+                   : NULL;
     rd_kafka_message_destroy(km);
+    atomic_fetch_add(&h->events, 1);
     if (m == NULL)
       continue;
-    atomic_fetch_add(&h->events, 1);
     pthread_mutex_lock(&h->lock);
     while (h->queued >= HANDOFF_MAX && !atomic_load(&h->stop))
       pthread_cond_wait(&h->room, &h->lock); /* the loop is behind: wait */
@@ -740,14 +767,11 @@ static owner_t *owner_slot(sb_hub_t *h, uint64_t entity, int for_write) {
 
 /* Learns which agent a lead or a call belongs to. */
 static void learn_owner(sb_hub_t *h, const msg_t *m) {
-  const char *agent = NULL;
-  if (strcmp(m->type, "call.transferred") == 0)
-    agent = m->agents[2]; /* target_agent_id */
-  else if (strcmp(m->type, "lead.assigned") == 0 ||
-           strcmp(m->type, "call.started") == 0 ||
-           strcmp(m->type, "call.offered") == 0 ||
-           strcmp(m->type, "call.connected") == 0)
-    agent = m->agents[0];
+  if (!owner_type(m->type, strlen(m->type)))
+    return;
+  const char *agent = strcmp(m->type, "call.transferred") == 0
+                          ? m->agents[2] /* target_agent_id */
+                          : m->agents[0];
   if (agent == NULL)
     return;
   const char *entities[] = {m->lead_id, m->call_id};

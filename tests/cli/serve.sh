@@ -34,6 +34,24 @@ done
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/health")" = 200 ] || fail "serve not ready"
 
 token=$("$SB" token --data-dir "$dd" --tenant acme --role supervisor)
+agent=$("$SB" token --data-dir "$dd" --tenant acme --role agent --sub agent-5)
+post() {
+  s=$(curl -s -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' --data-binary "$1" "$base/v1/events")
+  [ "$s" = 202 ] || fail "post through serve: $s $(cat "$work/body")"
+}
+# with no client connected, the hub still learns whose call this is
+post '{"specversion":"1.0","type":"call.started","source":"pbx://1","subject":"call-5","time":"2026-11-24T10:00:00Z","data":{"direction":"outbound","agent_id":"agent-5"}}'
+sleep 1
+$WS listen "ws://${base#http://}/v1/stream" "$agent" '{"subscribe":{"topics":["sb.calls"]}}' \
+  "$work/a5.msgs" 2>"$work/a5.err" &
+apid=$!
+for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/a5.msgs" 2>/dev/null && break; sleep 0.1; done
+post '{"specversion":"1.0","type":"call.ended","source":"pbx://1","subject":"call-5","time":"2026-11-24T10:05:00Z","data":{}}'
+for _ in $(seq 1 100); do grep -q '"call.ended"' "$work/a5.msgs" && break; sleep 0.1; done
+grep -q '"type":"call.ended".*"subject":"call-5"' "$work/a5.msgs" ||
+  fail "agent-5 did not get its call's event: $(cat "$work/a5.msgs")"
+kill "$apid" 2>/dev/null || true
 $WS listen "ws://${base#http://}/v1/stream" "$token" '{"subscribe":{"topics":["sb.agents"]}}' \
   "$work/c.msgs" 2>"$work/client.err" &
 cpid=$!
