@@ -375,27 +375,33 @@ static int stage_e2e(sb_bench_env_t *env, const records_t *rs,
   const char *argv[] = {"switchboard", "run", "--data-dir", env->data_dir,
                         "--processors", "all", "--set", batch, "--set", ms,
                         NULL};
-  child_t w = {0};
+  /* workers of the same consumer groups: Kafka spreads the partitions */
+  child_t ws[SB_BENCH_MAX_WORKERS] = {{0}};
+  int nw = env->o->workers;
   sb_pg_t *pg = NULL;
   int rc = sb_pg_connect(env->database_url, &pg, err);
-  if (rc == 0)
-    rc = spawn(argv, 0, env->log, &w, err);
+  for (int i = 0; rc == 0 && i < nw; i++)
+    rc = spawn(argv, 0, env->log, &ws[i], err);
+  child_t *w = &ws[0];
   double started = sb_bench_now(), first = 0;
   uint64_t done = 0, rss_first = 0;
   sb_bench_progress_t pr = {0};
   while (rc == 0 && done < rs->n) {
     usleep(20 * 1000);
     int status;
-    if (waitpid(w.pid, &status, WNOHANG) == w.pid) {
-      w.pid = 0;
-      rc = sb_err_set(err, SB_EINTERNAL, "the worker exited (see %s)", env->log);
+    for (int i = 0; i < nw && rc == 0; i++)
+      if (waitpid(ws[i].pid, &status, WNOHANG) == ws[i].pid) {
+        ws[i].pid = 0;
+        rc = sb_err_set(err, SB_EINTERNAL, "a worker exited (see %s)",
+                        env->log);
+      }
+    if (rc != 0)
       break;
-    }
     if ((rc = committed(pg, "audit", &done, err)) != 0)
       break;
     if (done > 0 && first == 0) {
       first = sb_bench_now();
-      rss_first = current_rss(w.pid);
+      rss_first = current_rss(w->pid);
     }
     sb_bench_progress(&pr, "e2e", done, rs->n);
     if (sb_bench_now() - started > 600)
@@ -404,12 +410,13 @@ static int stage_e2e(sb_bench_env_t *env, const records_t *rs,
                       rs->n);
   }
   double end = sb_bench_now();
-  if (w.pid > 0) {
-    res->engine_peak_rss = peak_rss(w.pid);
+  if (w->pid > 0) { /* of the first worker */
+    res->engine_peak_rss = peak_rss(w->pid);
     res->engine_rss_first = rss_first;
-    res->engine_rss_end = current_rss(w.pid);
+    res->engine_rss_end = current_rss(w->pid);
   }
-  child_stop(&w, SIGTERM);
+  for (int i = 0; i < nw; i++)
+    child_stop(&ws[i], SIGTERM);
   sb_pg_close(pg);
   if (rc != 0)
     return rc;
@@ -548,6 +555,8 @@ static void print_table(const sb_bench_opts_t *o, const sb_bench_result_t *r) {
            r->fresh_p999_ms, r->fresh_max_ms,
            (unsigned long long)r->fresh_received,
            (unsigned long long)r->fresh_sent, o->fresh_rate);
+  if (ON(2) && o->workers > 1)
+    printf("%-34s %d (memory below is the first one's)\n", "workers", o->workers);
   if (ON(2))
     printf("%-34s peak %.0f MiB (%.0f MiB at the first commit, %.0f MiB at "
            "the end)\n",
@@ -572,6 +581,7 @@ static int write_json(const char *path, const sb_bench_opts_t *o,
   cJSON_AddNumberToObject(run, "seed", (double)o->seed);
   cJSON_AddStringToObject(run, "mix", o->mix ? o->mix : "default");
   cJSON_AddNumberToObject(run, "batch_max_events", o->batch_events);
+  cJSON_AddNumberToObject(run, "workers", o->workers);
 #define ON(i) (o->stages & (1u << (i)))
   if (ON(0)) {
     cJSON *s = cJSON_AddObjectToObject(j, "produce");
@@ -688,6 +698,9 @@ static int opts_from_cli(const sb_cli_t *cli, sb_bench_opts_t *o, sb_err_t *err)
     rc = opt_ll(cli, "fresh-rate", 1, 1000000, 10000, &rate, err);
   if (rc == 0)
     rc = opt_ll(cli, "fresh-seconds", 1, 3600, 5, &secs, err);
+  long long workers;
+  if (rc == 0)
+    rc = opt_ll(cli, "workers", 1, SB_BENCH_MAX_WORKERS, 1, &workers, err);
   if (rc == 0)
     rc = parse_stages(sb_cli_opt(cli, "stages"), &o->stages, err);
   if (rc != 0)
@@ -706,6 +719,7 @@ static int opts_from_cli(const sb_cli_t *cli, sb_bench_opts_t *o, sb_err_t *err)
   o->http_batch = (int)batch;
   o->fresh_rate = (int)rate;
   o->fresh_seconds = (int)secs;
+  o->workers = (int)workers;
   o->json = sb_cli_opt(cli, "json");
   o->keep = sb_cli_opt(cli, "keep") != NULL;
   return 0;
@@ -831,6 +845,7 @@ const sb_cmd_t sb_cmd_bench = {
             {"fresh-rate", "N", "Events/s offered for freshness (default "
                                 "10000)"},
             {"fresh-seconds", "N", "Seconds of freshness load (default 5)"},
+            {"workers", "N", "`run` workers for the e2e stage (default 1)"},
             {"keep", NULL, "Keep the data directory and its log"},
             {NULL, NULL, NULL}},
     .min_args = 0,

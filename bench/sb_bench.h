@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SB_BENCH_MAX_WORKERS 8
 #define SB_BENCH_STAGES "produce,ceiling,e2e,replay,http,fresh"
 
 typedef struct sb_bench_opts_s {
@@ -23,6 +24,7 @@ typedef struct sb_bench_opts_s {
   int fresh_rate, fresh_seconds;
   const char *json; /* NULL: no file */
   int keep;         /* keep the data directory */
+  int workers;      /* `run` processes in the e2e stage */
 } sb_bench_opts_t;
 
 typedef struct sb_bench_result_s {
