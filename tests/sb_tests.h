@@ -63,7 +63,11 @@
   X(gen_valid_mixes, "unit")                                                  \
   X(gen_distribution, "unit")                                                 \
   X(gen_bounded_memory, "unit")                                               \
-  X(gen_bad_options, "unit")
+  X(gen_bad_options, "unit")                                                  \
+  X(load_bad_options, "unit")                                                 \
+  X(load_http, "kafka,pg,http")                                               \
+  X(load_http_retries, "kafka,pg,http")                                       \
+  X(load_freshness, "kafka,pg,http")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
