@@ -552,6 +552,10 @@ static void print_table(const sb_bench_opts_t *o, const sb_bench_result_t *r) {
            r->fresh_p999_ms, r->fresh_max_ms,
            (unsigned long long)r->fresh_received,
            (unsigned long long)r->fresh_sent, o->fresh_rate);
+  if (ON(5))
+    printf("%-34s p50 %.2f ms, p99 %.2f ms\n",
+           "freshness (POST -> WebSocket)", r->fresh_e2e_p50_ms,
+           r->fresh_e2e_p99_ms);
   if (ON(2) && o->workers > 1)
     printf("%-34s %d (memory below is the first one's)\n", "workers", o->workers);
   if (ON(2))
@@ -619,6 +623,8 @@ static int write_json(const char *path, const sb_bench_opts_t *o,
     cJSON_AddNumberToObject(s, "p99_ms", r->fresh_p99_ms);
     cJSON_AddNumberToObject(s, "p999_ms", r->fresh_p999_ms);
     cJSON_AddNumberToObject(s, "max_ms", r->fresh_max_ms);
+    cJSON_AddNumberToObject(s, "post_to_ws_p50_ms", r->fresh_e2e_p50_ms);
+    cJSON_AddNumberToObject(s, "post_to_ws_p99_ms", r->fresh_e2e_p99_ms);
     cJSON_AddNumberToObject(s, "sent", (double)r->fresh_sent);
     cJSON_AddNumberToObject(s, "received", (double)r->fresh_received);
   }
@@ -688,7 +694,7 @@ static int opts_from_cli(const sb_cli_t *cli, sb_bench_opts_t *o, sb_err_t *err)
     rc = opt_ll(cli, "http-events", 1000, 100000000,
                 events < 500000 ? events : 500000, &http_events, err);
   if (rc == 0)
-    rc = opt_ll(cli, "http-connections", 1, 1024, 8, &conns, err);
+    rc = opt_ll(cli, "http-connections", 1, 1024, 16, &conns, err);
   if (rc == 0)
     rc = opt_ll(cli, "http-batch", 1, 10000, 100, &batch, err);
   if (rc == 0)
@@ -837,7 +843,7 @@ const sb_cmd_t sb_cmd_bench = {
             {"json", "FILE", "Write the figures as JSON"},
             {"http-events", "N", "Events per HTTP stage (default min(events, "
                                  "500000))"},
-            {"http-connections", "N", "Concurrent HTTP connections (default 8)"},
+            {"http-connections", "N", "Concurrent HTTP connections (default 16)"},
             {"http-batch", "N", "Events per batched request (default 100)"},
             {"fresh-rate", "N", "Events/s offered for freshness (default "
                                 "10000)"},

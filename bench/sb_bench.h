@@ -41,6 +41,7 @@ typedef struct sb_bench_result_s {
   double replay_eps, replay_seconds;
   double http_batch_eps, http_single_eps;
   double fresh_p50_ms, fresh_p99_ms, fresh_p999_ms, fresh_max_ms;
+  double fresh_e2e_p50_ms, fresh_e2e_p99_ms; /* from the request's write */
   uint64_t fresh_sent, fresh_received;
 } sb_bench_result_t;
 
