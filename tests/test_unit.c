@@ -5,6 +5,7 @@
 #include "sb_migrate.h"
 #include "sb_test.h"
 #include "sb_tests.h"
+#include "sb_ulid.h"
 #include "sb_util.h"
 
 #include <cjson/cJSON.h>
@@ -63,6 +64,25 @@ int test_util_parse_ll(void) {
   CHECK_INT(sb_edit_distance("", "abc"), 3);
   char s[] = "  padded \t\n";
   CHECK_STR(sb_trim(s), "padded");
+  return 0;
+}
+
+int test_ulid(void) {
+  CHECK(sb_ulid_valid("01JDQ7ZV3K8YQ2W5N6P7R8S9T0", 26));
+  CHECK(sb_ulid_valid("01jdq7zv3k8yq2w5n6p7r8s9t0", 26)); /* either case */
+  CHECK(!sb_ulid_valid("81JDQ7ZV3K8YQ2W5N6P7R8S9T0", 26)); /* past 48 bits */
+  CHECK(!sb_ulid_valid("01JDQ7ZV3K8YQ2W5N6P7R8S9TU", 26)); /* U: not base32 */
+  CHECK(!sb_ulid_valid("01JDQ7ZV3K8YQ2W5N6P7R8S9T", 25));
+  CHECK(!sb_ulid_valid("01JDQ7ZV3K8YQ2W5N6P7R8S9T\xc3", 26));
+  /* past one refill of the randomness pool: valid and all different */
+  static char ids[1000][SB_ULID_LEN + 1];
+  sb_err_t err = SB_ERR_INIT;
+  for (int i = 0; i < 1000; i++) {
+    CHECK_INT(sb_ulid_new(ids[i], &err), 0);
+    CHECK(sb_ulid_valid(ids[i], SB_ULID_LEN));
+    for (int j = 0; j < i; j += 37)
+      CHECK(strcmp(ids[i] + 10, ids[j] + 10) != 0);
+  }
   return 0;
 }
 
