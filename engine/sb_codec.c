@@ -38,13 +38,36 @@ typedef struct {
   size_t nfi;
 } slot_t;
 
+#define TYPE_SLOTS 256 /* open addressing over the newest schema per type */
+
 struct sb_codec_s {
   const sb_schemas_t *schemas;
   slot_t *slots; /* by index in the registry */
   size_t n;
   unsigned char *buf;
   size_t bufcap;
+  const sb_evtype_t *by_type[TYPE_SLOTS]; /* sb_schemas_by_type, hashed */
 };
+
+static size_t type_hash(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h & (TYPE_SLOTS - 1);
+}
+
+/* The newest schema of the event type named type, as sb_schemas_by_type. */
+static const sb_evtype_t *codec_type(const sb_codec_t *c, const char *type) {
+  for (size_t k = type_hash(type), probes = 0; probes < TYPE_SLOTS;
+       k = (k + 1) & (TYPE_SLOTS - 1), probes++) {
+    const sb_evtype_t *t = c->by_type[k];
+    if (t == NULL)
+      return NULL;
+    if (strcmp(sb_evtype_name(t), type) == 0)
+      return t;
+  }
+  return NULL;
+}
 
 /* The envelope: record fields filled from CloudEvents attributes. */
 static const struct {
@@ -71,10 +94,24 @@ int sb_codec_new(const sb_schemas_t *schemas, sb_codec_t **out, sb_err_t *err) {
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   c->schemas = schemas;
   c->n = sb_schemas_count(schemas);
+  if (c->n > TYPE_SLOTS / 2) {
+    free(c);
+    return sb_err_set(err, SB_EINTERNAL, "%zu schemas: the codec's type table "
+                                         "holds %d (raise TYPE_SLOTS)",
+                      sb_schemas_count(schemas), TYPE_SLOTS / 2);
+  }
   c->slots = calloc(c->n ? c->n : 1, sizeof *c->slots);
   if (c->slots == NULL) {
     free(c);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < c->n; i++) {
+    const sb_evtype_t *t = sb_schemas_by_type(
+        schemas, sb_evtype_name(sb_schemas_at(schemas, i)));
+    size_t k = type_hash(sb_evtype_name(t));
+    while (c->by_type[k] != NULL && c->by_type[k] != t)
+      k = (k + 1) & (TYPE_SLOTS - 1);
+    c->by_type[k] = t; /* every version of a type lands on its newest */
   }
   *out = c;
   return 0;
@@ -557,7 +594,7 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(ce, "type");
   if (!cJSON_IsString(type))
     return sb_err_set(err, SB_EVALIDATE, "type: missing required attribute");
-  const sb_evtype_t *t = sb_schemas_by_type(c->schemas, type->valuestring);
+  const sb_evtype_t *t = codec_type(c, type->valuestring);
   if (t == NULL)
     return sb_err_set(err, SB_EVALIDATE, "type: unknown event type '%.64s'",
                       type->valuestring);
