@@ -38,6 +38,7 @@ typedef struct sb_bench_result_s {
   double ceiling_eps, ceiling_mbps;
   double e2e_eps, e2e_wall_eps, e2e_seconds;
   uint64_t engine_peak_rss, engine_rss_first, engine_rss_end;
+  uint64_t engine_rss_at[10]; /* when 10%, 20%, ... of the records were committed */
   double replay_eps, replay_seconds;
   double http_batch_eps, http_single_eps;
   double fresh_p50_ms, fresh_p99_ms, fresh_p999_ms, fresh_max_ms;
