@@ -28,6 +28,8 @@ typedef struct {
   int assigned;
   int64_t isolate_end; /* below this offset, batches hold one event */
   _Atomic int64_t lag; /* records behind the high watermark; -1 unknown */
+  int64_t stored; /* next_offset as PostgreSQL has it for offsets_group;
+                     -1: no row (or not known) */
 } tp_t;
 
 struct sb_batch_s {
@@ -237,6 +239,7 @@ static int assign(sb_engine_t *e, rd_kafka_topic_partition_list_t *parts,
     t->assigned = 1;
     t->eof = 0;
     t->next = found ? p->offset : -1;
+    t->stored = t->next;
     if (e->vt->assign &&
         e->vt->assign(e->state, &e->batch, p->topic, p->partition, err) != 0) {
       sb_err_prefix(err, "processor %s, in assign, %s[%d]: ", e->vt->name,
@@ -402,24 +405,55 @@ int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
 
 /* ---- the batch ------------------------------------------------------ */
 
+/* The offsets of the partitions that moved since PostgreSQL last had them,
+ * in one statement (arrays unnested into one upsert), in the open
+ * transaction: a batch costs one round trip for its offsets, however many
+ * partitions are assigned. */
 static int upsert_offsets(sb_engine_t *e, sb_err_t *err) {
-  int rc = 0;
-  for (size_t i = 0; i < e->ntp && rc == 0; i++) {
+  sb_text_t topics = {0}, parts = {0}, offs = {0};
+  sb_text_add(&topics, "{");
+  sb_text_add(&parts, "{");
+  sb_text_add(&offs, "{");
+  size_t moved = 0;
+  for (size_t i = 0; i < e->ntp; i++) {
     tp_t *t = &e->tps[i];
-    if (!t->assigned || t->next < 0)
+    if (!t->assigned || t->next < 0 || t->next == t->stored)
       continue;
-    char part[16], off[32];
-    snprintf(part, sizeof part, "%d", t->partition);
-    snprintf(off, sizeof off, "%lld", (long long)t->next);
-    rc = sb_pg_exec(e->pg,
-                    "INSERT INTO sb.consumer_offsets (consumer_group, topic, "
-                    "partition, next_offset) VALUES ($1, $2, $3, $4) "
-                    "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
-                    "SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-                    4, (const char *const[]){e->offsets_group, t->topic, part, off},
-                    err);
+    char num[32];
+    sb_text_pg_elem(&topics, t->topic);
+    snprintf(num, sizeof num, "%d", t->partition);
+    sb_text_pg_elem(&parts, num);
+    snprintf(num, sizeof num, "%lld", (long long)t->next);
+    sb_text_pg_elem(&offs, num);
+    moved++;
   }
+  sb_text_add(&topics, "}");
+  sb_text_add(&parts, "}");
+  sb_text_add(&offs, "}");
+  int rc = 0;
+  if (topics.failed || parts.failed || offs.failed)
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+  else if (moved > 0)
+    rc = sb_pg_exec(
+        e->pg,
+        "INSERT INTO sb.consumer_offsets (consumer_group, topic, partition, "
+        "next_offset) SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], "
+        "$4::bigint[]) AS u(t, p, o) "
+        "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
+        "SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+        4, (const char *const[]){e->offsets_group, topics.s, parts.s, offs.s},
+        err);
+  sb_text_free(&topics);
+  sb_text_free(&parts);
+  sb_text_free(&offs);
   return rc;
+}
+
+/* After a COMMIT that carried upsert_offsets: PostgreSQL has them now. */
+static void offsets_stored(sb_engine_t *e) {
+  for (size_t i = 0; i < e->ntp; i++)
+    if (e->tps[i].assigned && e->tps[i].next >= 0)
+      e->tps[i].stored = e->tps[i].next;
 }
 
 /* 1 when a replay swapped the projection since we last looked. */
@@ -492,6 +526,7 @@ static int commit_batch(sb_engine_t *e, sb_err_t *err) {
     sb_pg_exec(e->pg, "ROLLBACK", 0, NULL, NULL);
     return rc;
   }
+  offsets_stored(e);
   if (e->vt->committed)
     e->vt->committed(e->state);
   struct timespec t1;
@@ -606,6 +641,8 @@ static int skip_poison(sb_engine_t *e, const rd_kafka_message_t *m,
     rc = sb_pg_exec(e->pg, "COMMIT", 0, NULL, err);
   if (rc != 0)
     sb_pg_exec(e->pg, "ROLLBACK", 0, NULL, NULL);
+  else
+    offsets_stored(e);
   return rc;
 }
 

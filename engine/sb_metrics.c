@@ -50,6 +50,14 @@ void sb_text_free(sb_text_t *t) {
   memset(t, 0, sizeof *t);
 }
 
+void sb_text_pg_elem(sb_text_t *t, const char *v) {
+  int first = t->len > 0 && t->s[t->len - 1] == '{';
+  sb_text_add(t, first ? "\"" : ",\"");
+  for (; *v; v++)
+    sb_text_add(t, *v == '"' || *v == '\\' ? "\\%c" : "%c", *v);
+  sb_text_add(t, "\"");
+}
+
 void sb_metric_head(sb_text_t *t, const char *name, const char *type,
                     const char *help) {
   sb_text_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);

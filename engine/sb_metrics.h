@@ -38,6 +38,9 @@ typedef struct sb_text_s {
 void sb_text_add(sb_text_t *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sb_text_free(sb_text_t *t);
+/* Appends v as a quoted element of a PostgreSQL array literal whose "{"
+ * t already holds (a comma first unless it is the first element). */
+void sb_text_pg_elem(sb_text_t *t, const char *v);
 
 /* "# HELP name help\n# TYPE name type\n" */
 void sb_metric_head(sb_text_t *t, const char *name, const char *type,

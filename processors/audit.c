@@ -387,14 +387,6 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int month, sb_err_t *err) {
   return 0;
 }
 
-/* Appends s to a PostgreSQL array literal as a quoted element. */
-static void array_elem(sb_text_t *t, const char *s) {
-  sb_text_add(t, "%s\"", t->len > 0 && t->s[t->len - 1] != '{' ? "," : "");
-  for (; *s; s++)
-    sb_text_add(t, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
-  sb_text_add(t, "\"");
-}
-
 /* Every chain the batch moved, in one statement: arrays of tenants, topics,
  * partitions, sequence numbers and hashes unnested into one upsert. */
 static int upsert_heads(audit_t *a, sb_batch_t *b, sb_err_t *err) {
@@ -407,15 +399,15 @@ static int upsert_heads(audit_t *a, sb_batch_t *b, sb_err_t *err) {
     if (!c->dirty)
       continue;
     char num[32], hex[65];
-    array_elem(&arr[0], c->tenant);
-    array_elem(&arr[1], c->topic);
+    sb_text_pg_elem(&arr[0], c->tenant);
+    sb_text_pg_elem(&arr[1], c->topic);
     snprintf(num, sizeof num, "%d", c->partition);
-    array_elem(&arr[2], num);
+    sb_text_pg_elem(&arr[2], num);
     snprintf(num, sizeof num, "%lld", (long long)c->pending_seq);
-    array_elem(&arr[3], num);
+    sb_text_pg_elem(&arr[3], num);
     for (int k = 0; k < 32; k++)
       snprintf(hex + 2 * k, 3, "%02x", c->pending_hash[k]);
-    array_elem(&arr[4], hex);
+    sb_text_pg_elem(&arr[4], hex);
     dirty++;
   }
   int failed = 0;
