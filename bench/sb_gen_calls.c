@@ -482,6 +482,16 @@ static int step_queue(sb_gen_t *g, tenant_t *t, flow_t *f) {
   return ev_end(g);
 }
 
+/* "agent_channel_id": the agent's PJSIP channel of this call. */
+static void f_agent_channel(sb_gen_t *g, const agent_t *a) {
+  KEY(&g->w, "agent_channel_id");
+  W_LIT(&g->w, "\"PJSIP/");
+  w_u64(&g->w, 1000 + a->local);
+  w_ch(&g->w, '-');
+  w_hex(&g->w, rnd(g), 8);
+  w_ch(&g->w, '"');
+}
+
 static int step_offer(sb_gen_t *g, tenant_t *t, flow_t *f) {
   agent_t *a = call_agent(g, f);
   f->t_offered = g->now;
@@ -489,12 +499,7 @@ static int step_offer(sb_gen_t *g, tenant_t *t, flow_t *f) {
   ev_data(g);
   F_AGENT(g, "agent_id", a);
   F_ID(g, "queue_id", "queue-", camp_of(t, f->camp)->n);
-  KEY(&g->w, "agent_channel_id");
-  W_LIT(&g->w, "\"PJSIP/");
-  w_u64(&g->w, 1000 + a->local);
-  w_ch(&g->w, '-');
-  w_hex(&g->w, rnd(g), 8);
-  w_ch(&g->w, '"');
+  f_agent_channel(g, a);
   KEY(&g->w, "interface");
   W_LIT(&g->w, "\"PJSIP/");
   w_u64(&g->w, 1000 + a->local);
@@ -568,12 +573,7 @@ static int step_answer(sb_gen_t *g, tenant_t *t, flow_t *f) {
   F_AGENT(g, "agent_id", a);
   if (!f->outbound)
     F_ID(g, "queue_id", "queue-", camp_of(t, f->camp)->n);
-  KEY(&g->w, "agent_channel_id");
-  W_LIT(&g->w, "\"PJSIP/");
-  w_u64(&g->w, 1000 + a->local);
-  w_ch(&g->w, '-');
-  w_hex(&g->w, rnd(g), 8);
-  w_ch(&g->w, '"');
+  f_agent_channel(g, a);
   KEY(&g->w, "bridge_id");
   w_ch(&g->w, '"');
   w_hex(&g->w, rnd(g), 16);
