@@ -53,6 +53,7 @@ typedef struct sb_bench_env_s {
   char brokers[256];
   char database_url[512];
   char http_url[128];
+  int warmed; /* the HTTP API has answered a first load */
 } sb_bench_env_t;
 
 typedef struct sb_bench_progress_s {

@@ -15,34 +15,40 @@ void sb_hist_observe(sb_hist_t *h, double v) {
                               memory_order_relaxed);
 }
 
-void sb_text_add(sb_text_t *t, const char *fmt, ...) {
+/* Room for n more bytes and a NUL; 0, or -1 (and failed set). */
+static int text_reserve(sb_text_t *t, size_t n) {
   if (t->failed)
-    return;
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    size_t room = t->cap - t->len;
-    int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? room : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      t->failed = 1;
-      return;
-    }
-    if (t->s && (size_t)n < room) {
-      t->len += (size_t)n;
-      return;
-    }
-    size_t cap = t->cap ? t->cap * 2 : 4096;
-    while (cap < t->len + (size_t)n + 1)
-      cap *= 2;
-    char *s = realloc(t->s, cap);
-    if (s == NULL) {
-      t->failed = 1;
-      return;
-    }
-    t->s = s;
-    t->cap = cap;
+    return -1;
+  if (t->len + n + 1 <= t->cap)
+    return 0;
+  size_t cap = t->cap ? t->cap : 4096;
+  while (cap < t->len + n + 1)
+    cap *= 2;
+  char *s = realloc(t->s, cap);
+  if (s == NULL) {
+    t->failed = 1;
+    return -1;
   }
+  t->s = s;
+  t->cap = cap;
+  return 0;
+}
+
+void sb_text_add(sb_text_t *t, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    t->failed = 1;
+    return;
+  }
+  if (text_reserve(t, (size_t)n) != 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+  va_end(ap);
+  t->len += (size_t)n;
 }
 
 void sb_text_free(sb_text_t *t) {
@@ -50,12 +56,28 @@ void sb_text_free(sb_text_t *t) {
   memset(t, 0, sizeof *t);
 }
 
+/* Appends n bytes as they are. */
+static void text_put(sb_text_t *t, const char *p, size_t n) {
+  if (text_reserve(t, n) != 0)
+    return;
+  memcpy(t->s + t->len, p, n);
+  t->len += n;
+  t->s[t->len] = '\0';
+}
+
 void sb_text_pg_elem(sb_text_t *t, const char *v) {
   int first = t->len > 0 && t->s[t->len - 1] == '{';
-  sb_text_add(t, first ? "\"" : ",\"");
-  for (; *v; v++)
-    sb_text_add(t, *v == '"' || *v == '\\' ? "\\%c" : "%c", *v);
-  sb_text_add(t, "\"");
+  text_put(t, first ? "\"" : ",\"", first ? 1 : 2);
+  for (;;) { /* runs without a quote or backslash, each of those escaped */
+    size_t n = strcspn(v, "\"\\");
+    text_put(t, v, n);
+    if (v[n] == '\0')
+      break;
+    text_put(t, "\\", 1);
+    text_put(t, v + n, 1);
+    v += n + 1;
+  }
+  text_put(t, "\"", 1);
 }
 
 void sb_metric_head(sb_text_t *t, const char *name, const char *type,

@@ -21,51 +21,16 @@ gen() { bash "$(dirname "$0")/gen_events.sh" "$@"; }
 t_start=$SECONDS
 seed=${SB_CRASH_SEED:-$$}
 RANDOM=$seed
-dd=$work/data
 CHUNKS=10 PER_CHUNK=2000 MIN_KILLS=4 MAX_KILLS=6
 TOTAL=$((CHUNKS * PER_CHUNK))
-pid= wpid= ipid=
-cleanup() {
+wpid= ipid=
+cleanup_extra() {
   [ -n "$ipid" ] && kill -TERM "$ipid" 2>/dev/null && wait "$ipid" 2>/dev/null
   [ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  "$SB" postgres stop --data-dir "$dd" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  return 0
 }
-trap cleanup EXIT
 
-"$SB" up --data-dir "$dd" --processors none --partitions 4 >"$work/up.out" 2>"$work/up.err" &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '^postgres: ' "$work/up.out" && break
-  kill -0 "$pid" 2>/dev/null || fail "up exited before printing its lines"
-  sleep 0.1
-done
-grep -q '^postgres: ' "$work/up.out" || fail "no postgres line within 60 s"
-kafka=$(sed -n 's/^kafka: //p' "$work/up.out")
-url=$(sed -n 's/^postgres: //p' "$work/up.out")
-[ -n "$kafka" ] || fail "no kafka line"
-q() { psql "$url" -XAtqc "$1"; }
-
-# offsets_at_end GROUP PARTITIONS TOPIC...: the offsets stored for GROUP in
-# sb.consumer_offsets are the end of every partition (the high watermarks,
-# from kcat -Q; a partition with no records may have no stored offset)
-offsets_at_end() {
-  local group=$1 n=$2 args=() t p
-  shift 2
-  for t in "$@"; do
-    for p in $(seq 0 $((n - 1))); do args+=(-t "$t:$p:-1"); done
-  done
-  timeout 20 kcat -Q -b "$kafka" "${args[@]}" 2>"$work/kcatq.log" |
-    sed -n 's/^\([^ ]*\) \[\([0-9]*\)\] offset \([0-9]*\)$/\1 \2 \3/p' | sort >"$work/ends"
-  [ "$(wc -l <"$work/ends")" -eq $(($# * n)) ] ||
-    fail "kcat -Q gave $(wc -l <"$work/ends") end offsets, want $(($# * n)): $(cat "$work/kcatq.log")"
-  q "SELECT topic || ' ' || partition || ' ' || next_offset FROM sb.consumer_offsets
-     WHERE consumer_group = '$group' AND next_offset > 0" | sort >"$work/stored"
-  grep -v ' 0$' "$work/ends" >"$work/ends.nonzero" || true
-  cmp -s "$work/ends.nonzero" "$work/stored" ||
-    fail "offsets of $group are not at the end: $(diff "$work/ends.nonzero" "$work/stored" | head -6)"
-}
+start_up --processors none --partitions 4
 
 # the worker: small batches, so that a kill often lands inside a
 # transaction. A restarted worker waits for the killed one's session to

@@ -18,7 +18,6 @@ start_worker() {
   wpid=$!
 }
 start_worker
-q() { psql "$db" -Atc "$1"; }
 wait_rows() { # wait_rows SQL N
   for _ in $(seq 1 300); do
     [ "$(q "$1" 2>/dev/null)" = "$2" ] && return 0

@@ -31,7 +31,9 @@ expect_error() {
 
 # A `switchboard up` in the background, for the tests that talk to it:
 #   start_up [UP ARGS...]   starts it on data dir $dd and waits for its lines;
-#                           sets pid, url (the HTTP API, "" with it off), db
+#                           sets pid, kafka, db, url (the HTTP API, "" with
+#                           it off)
+#   q SQL                   one query to $db, unaligned
 #   stop_up                 SIGTERM, and fails unless it exits 0
 # The default cleanup stops it and the private PostgreSQL, and removes $work;
 # a test with more to clean defines cleanup_extra.
@@ -57,9 +59,34 @@ start_up() {
     sleep 0.1
   done
   grep -q '^postgres: ' "$work/up.out" || fail "up printed nothing in 60 s"
-  url=$(sed -n 's/^http: //p' "$work/up.out")
+  kafka=$(sed -n 's/^kafka: //p' "$work/up.out")
   db=$(sed -n 's/^postgres: //p' "$work/up.out")
+  url=$(sed -n 's/^http: //p' "$work/up.out")
+  [ -n "$kafka" ] || fail "no kafka line"
 }
+
+q() { psql "$db" -XAtqc "$1"; }
+
+# offsets_at_end GROUP PARTITIONS TOPIC...: the offsets stored for GROUP in
+# sb.consumer_offsets are the end of every partition (the high watermarks,
+# from kcat -Q; a partition with no records may have no stored offset)
+offsets_at_end() {
+  local group=$1 n=$2 args=() t p
+  shift 2
+  for t in "$@"; do
+    for p in $(seq 0 $((n - 1))); do args+=(-t "$t:$p:-1"); done
+  done
+  timeout 20 kcat -Q -b "$kafka" "${args[@]}" 2>"$work/kcatq.log" |
+    sed -n 's/^\([^ ]*\) \[\([0-9]*\)\] offset \([0-9]*\)$/\1 \2 \3/p' | sort >"$work/ends"
+  [ "$(wc -l <"$work/ends")" -eq $(($# * n)) ] ||
+    fail "kcat -Q gave $(wc -l <"$work/ends") end offsets, want $(($# * n)): $(cat "$work/kcatq.log")"
+  q "SELECT topic || ' ' || partition || ' ' || next_offset FROM sb.consumer_offsets
+     WHERE consumer_group = '$group' AND next_offset > 0" | sort >"$work/stored"
+  grep -v ' 0$' "$work/ends" >"$work/ends.nonzero" || true
+  cmp -s "$work/ends.nonzero" "$work/stored" ||
+    fail "offsets of $group are not at the end: $(diff "$work/ends.nonzero" "$work/stored" | head -6)"
+}
+
 
 stop_up() {
   kill -TERM "$pid"
