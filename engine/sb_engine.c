@@ -270,6 +270,14 @@ static void unassign_all(sb_engine_t *e) {
 
 static int commit_batch(sb_engine_t *e, sb_err_t *err);
 
+/* Rolls back the batch's transaction, if one is open (an unfinished COPY
+ * of the processor's included). */
+static void close_batch(sb_engine_t *e) {
+  if (e->batch.open)
+    sb_pg_rollback(e->pg);
+  e->batch.open = 0;
+}
+
 static void drop_pending(sb_engine_t *e) {
   if (e->pending_assign != NULL)
     rd_kafka_topic_partition_list_destroy(e->pending_assign);
@@ -280,6 +288,7 @@ static void drop_pending(sb_engine_t *e) {
  * processor's state reloaded. */
 static int reseek(sb_engine_t *e, sb_err_t *err) {
   e->vt->abort(e->state);
+  close_batch(e);
   e->pending = 0;
   atomic_fetch_add(&e->stats.reseeks, 1);
   rd_kafka_topic_partition_list_t *cur = NULL;
@@ -489,26 +498,42 @@ static void refresh_lag(sb_engine_t *e) {
   e->lag_at = sb_now_ms();
 }
 
-static int commit_batch(sb_engine_t *e, sb_err_t *err) {
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  int batch_size = e->pending;
+/* Opens the batch's transaction, before its first event: the processor
+ * may stream rows to PostgreSQL while the batch fills (the server works
+ * while this thread decodes), and a replay cannot swap the projection
+ * under it (the generation row is held FOR SHARE). *moved is set when a
+ * swap happened since the last batch: the batch is not opened, the worker
+ * continues from the new projection's offsets. */
+static int open_batch(sb_engine_t *e, int *moved, sb_err_t *err) {
+  *moved = 0;
   int rc = sb_pg_exec(e->pg, "BEGIN", 0, NULL, err);
   if (rc != 0)
     return rc;
   e->batch.open = 1;
-  int moved = generation_moved(e, err);
-  if (moved != 0) {
-    sb_pg_exec(e->pg, "ROLLBACK", 0, NULL, NULL);
-    e->batch.open = 0;
-    if (moved < 0)
-      return err->code;
-    sb_log(SB_LOG_INFO, "engine", "the projection was swapped by a replay; "
-                                  "continuing from the new offsets",
-           SB_F_STR("processor", e->vt->name), SB_F_END);
-    if ((rc = load_live(e, err)) != 0)
+  int m = generation_moved(e, err);
+  if (m == 0)
+    return 0;
+  close_batch(e);
+  if (m < 0)
+    return err->code;
+  *moved = 1;
+  sb_log(SB_LOG_INFO, "engine", "the projection was swapped by a replay; "
+                                "continuing from the new offsets",
+         SB_F_STR("processor", e->vt->name), SB_F_END);
+  if ((rc = load_live(e, err)) != 0)
+    return rc;
+  return reseek(e, err);
+}
+
+static int commit_batch(sb_engine_t *e, sb_err_t *err) {
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int batch_size = e->pending;
+  int rc;
+  if (!e->batch.open) {
+    int moved;
+    if ((rc = open_batch(e, &moved, err)) != 0 || moved)
       return rc;
-    return reseek(e, err);
   }
   rc = e->vt->commit(e->state, &e->batch, err);
   if (rc != 0)
@@ -521,11 +546,11 @@ static int commit_batch(sb_engine_t *e, sb_err_t *err) {
     rc = sb_producer_flush(e->producer, e->c->kafka_timeout_ms, err);
   if (rc == 0)
     rc = sb_pg_exec(e->pg, "COMMIT", 0, NULL, err);
-  e->batch.open = 0;
   if (rc != 0) {
-    sb_pg_exec(e->pg, "ROLLBACK", 0, NULL, NULL);
+    close_batch(e);
     return rc;
   }
+  e->batch.open = 0;
   offsets_stored(e);
   if (e->vt->committed)
     e->vt->committed(e->state);
@@ -554,6 +579,11 @@ static int handle(sb_engine_t *e, rd_kafka_message_t *m, sb_err_t *err) {
   if (t == NULL || !t->assigned)
     return 0; /* a straggler from a revoked partition */
   if (e->pending == 0) {
+    int moved;
+    if (open_batch(e, &moved, err) != 0)
+      return err->code;
+    if (moved)
+      return 0; /* m is read again from the new offsets */
     e->opened = sb_now_ms();
     if (e->vt->begin && e->vt->begin(e->state, &e->batch, err) != 0) {
       sb_err_prefix(err, "processor %s, in begin: ", e->vt->name);
@@ -576,7 +606,16 @@ static int handle(sb_engine_t *e, rd_kafka_message_t *m, sb_err_t *err) {
       sb_err_clear(&why);
       rc = e->vt->event(e->state, &e->batch, &ev, &why);
       attempts++;
-    } while (rc != 0 && why.retriable && attempts <= e->c->processor_retries);
+    } while (rc != 0 && why.retriable && why.code != SB_EPG &&
+             attempts <= e->c->processor_retries);
+    if (rc != 0 && why.code == SB_EPG) {
+      /* the batch's transaction failed, not the event: the batch goes
+       * (next covers m, so that an isolation replay includes it) */
+      t->next = m->offset + 1;
+      *err = why;
+      sb_err_prefix(err, "processor %s, in event: ", e->vt->name);
+      return err->code;
+    }
     if (rc != 0) {
       char msg[SB_ERR_MSG_MAX + 128];
       snprintf(msg, sizeof msg, "processor %s, in event, %s[%d]@%lld: %s",
@@ -626,7 +665,11 @@ static int isolating(const sb_engine_t *e) {
 static int skip_poison(sb_engine_t *e, const rd_kafka_message_t *m,
                        const char *why, sb_err_t *err) {
   e->vt->abort(e->state);
+  close_batch(e);
   e->pending = 0;
+  tp_t *t = find_tp(e, rd_kafka_topic_name(m->rkt), m->partition, 0);
+  if (t != NULL)
+    t->next = m->offset + 1;
   char msg[SB_ERR_MSG_MAX + 64];
   snprintf(msg, sizeof msg, "processor %s could not commit this event: %s",
            e->vt->name, why);
@@ -640,7 +683,7 @@ static int skip_poison(sb_engine_t *e, const rd_kafka_message_t *m,
   if (rc == 0)
     rc = sb_pg_exec(e->pg, "COMMIT", 0, NULL, err);
   if (rc != 0)
-    sb_pg_exec(e->pg, "ROLLBACK", 0, NULL, NULL);
+    sb_pg_rollback(e->pg);
   else
     offsets_stored(e);
   return rc;
@@ -765,14 +808,13 @@ static int run_loop(sb_engine_t *e, sb_err_t *err) {
       } else if (isolating(e)) {
         /* one event a batch, until past the batch that failed */
         rc = handle(e, m, err);
-        if (rc == 0 && e->pending > 0) {
+        if (rc == 0 && e->pending > 0)
           rc = commit_batch(e, err);
-          if (rc != 0 && !err->retriable && is_data_error(err)) {
-            char why[SB_ERR_MSG_MAX];
-            snprintf(why, sizeof why, "%s", err->msg);
-            sb_err_clear(err);
-            rc = skip_poison(e, m, why, err);
-          }
+        if (rc != 0 && !err->retriable && is_data_error(err)) {
+          char why[SB_ERR_MSG_MAX];
+          snprintf(why, sizeof why, "%s", err->msg);
+          sb_err_clear(err);
+          rc = skip_poison(e, m, why, err);
         }
       } else {
         rc = handle(e, m, err);
@@ -783,6 +825,8 @@ static int run_loop(sb_engine_t *e, sb_err_t *err) {
         (e->pending >= e->c->batch_max_events ||
          sb_now_ms() - e->opened >= e->c->batch_max_ms || m == NULL))
       rc = commit_batch(e, err);
+    if (rc != 0)
+      close_batch(e); /* the processor's abort follows, in reseek */
     if (rc != 0 && !err->retriable && is_data_error(err) && !isolating(e)) {
       /* some event of the batch cannot be written: find it by replaying
        * the batch one event at a time */

@@ -8,6 +8,7 @@
 
 struct sb_pg_s {
   PGconn *conn;
+  int copying; /* inside COPY ... FROM STDIN */
 };
 
 static void notice_cb(void *arg, const char *message) {
@@ -127,25 +128,82 @@ out:
   return rc;
 }
 
-int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
-               sb_err_t *err) {
+int sb_pg_copy_begin(sb_pg_t *pg, const char *copy_sql, sb_err_t *err) {
+  if (pg->copying)
+    return sb_err_set(err, SB_EINTERNAL, "postgres: a COPY is already open");
   PGresult *res = PQexec(pg->conn, copy_sql);
-  if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
-    int rc = result_err(pg, res, err);
-    PQclear(res);
-    return rc;
-  }
+  int rc = 0;
+  if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN)
+    rc = result_err(pg, res, err);
+  else
+    pg->copying = 1;
   PQclear(res);
-  if (PQputCopyData(pg->conn, data, (int)len) != 1 ||
-      PQputCopyEnd(pg->conn, NULL) != 1)
+  return rc;
+}
+
+int sb_pg_copy_put(sb_pg_t *pg, const void *data, size_t len, sb_err_t *err) {
+  const char *p = data;
+  while (len > 0) { /* CopyData messages carry an int length */
+    int n = len > (1u << 30) ? 1 << 30 : (int)len;
+    if (PQputCopyData(pg->conn, p, n) != 1) {
+      /* the server gave up on the COPY (bad data): its error, with the
+       * SQLSTATE, is the statement's result */
+      pg->copying = 0;
+      int rc = 0;
+      PGresult *res;
+      while ((res = PQgetResult(pg->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
+          rc = result_err(pg, res, err);
+        PQclear(res);
+      }
+      return rc != 0 ? rc : result_err(pg, NULL, err);
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Ends the COPY; fail_msg non-NULL abandons it (the server reports it as
+ * the statement's error). Returns the statement's outcome. */
+static int copy_finish(sb_pg_t *pg, const char *fail_msg, sb_err_t *err) {
+  pg->copying = 0;
+  if (PQputCopyEnd(pg->conn, fail_msg) != 1)
     return result_err(pg, NULL, err);
   int rc = 0;
+  PGresult *res;
   while ((res = PQgetResult(pg->conn)) != NULL) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
       rc = result_err(pg, res, err);
     PQclear(res);
   }
   return rc;
+}
+
+int sb_pg_copy_end(sb_pg_t *pg, sb_err_t *err) {
+  if (!pg->copying)
+    return sb_err_set(err, SB_EINTERNAL, "postgres: no COPY is open");
+  return copy_finish(pg, NULL, err);
+}
+
+int sb_pg_copying(const sb_pg_t *pg) { return pg->copying; }
+
+void sb_pg_rollback(sb_pg_t *pg) {
+  if (pg == NULL)
+    return;
+  if (pg->copying)
+    copy_finish(pg, "abandoned: the batch was rolled back", NULL);
+  sb_pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
+}
+
+int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
+               sb_err_t *err) {
+  int rc = sb_pg_copy_begin(pg, copy_sql, err);
+  if (rc == 0 && (rc = sb_pg_copy_put(pg, data, len, err)) != 0) {
+    copy_finish(pg, "abandoned: sending the data failed", NULL);
+    return rc;
+  }
+  return rc == 0 ? sb_pg_copy_end(pg, err) : rc;
 }
 
 int sb_pg_rows(sb_pg_t *pg, const char *sql, int nparams,

@@ -35,9 +35,22 @@ int sb_pg_rows_count(const sb_pg_rows_t *r);
 const char *sb_pg_rows_get(const sb_pg_rows_t *r, int row, int col);
 void sb_pg_rows_free(sb_pg_rows_t *r);
 
-/* COPY ... FROM STDIN with data (text format) in one go. */
+/* COPY ... FROM STDIN with data in one go. */
 int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
                sb_err_t *err);
+
+/* COPY ... FROM STDIN streamed: the server parses and inserts what it was
+ * sent while the caller prepares the rest. Between begin and end the
+ * connection takes nothing else. Errors in the data surface at end (or at
+ * a later put, once the server has given up). */
+int sb_pg_copy_begin(sb_pg_t *pg, const char *copy_sql, sb_err_t *err);
+int sb_pg_copy_put(sb_pg_t *pg, const void *data, size_t len, sb_err_t *err);
+int sb_pg_copy_end(sb_pg_t *pg, sb_err_t *err);
+int sb_pg_copying(const sb_pg_t *pg);
+
+/* Abandons an open COPY, if any, and rolls the transaction back. Never
+ * fails (a broken connection shows at its next use). */
+void sb_pg_rollback(sb_pg_t *pg);
 
 /* libpq's version number (e.g. 150018). */
 int sb_pg_libversion(void);

@@ -2,13 +2,18 @@
  * micro-batches. A processor is a const vtable plus opaque state; it never
  * talks to Kafka or PostgreSQL itself, only through the batch it is handed.
  *
- * For each batch the engine opens one PostgreSQL transaction, calls begin,
- * event for every event in partition order, then commit, where the
- * processor writes its projection rows; the engine writes the consumed
- * offsets in the same transaction and commits. If anything fails, abort is
- * called and the batch is replayed from the stored offsets: a processor
- * keeps what it changed during a batch apart from what is committed, or
- * reloads its state in assign.
+ * For each batch the engine opens one PostgreSQL transaction (before the
+ * first event), calls begin, event for every event in partition order,
+ * then commit, where the processor finishes writing its projection rows;
+ * the engine writes the consumed offsets in the same transaction and
+ * commits. A processor may write during event already (streaming a COPY,
+ * so that the server works while the engine decodes), as long as commit
+ * leaves the connection free for the engine's statements. An event that
+ * fails with SB_EPG fails the batch (its transaction is lost), not the
+ * event. If anything fails, the engine rolls back (an open COPY included),
+ * abort is called and the batch is replayed from the stored offsets: a
+ * processor keeps what it changed during a batch apart from what is
+ * committed, or reloads its state in assign.
  *
  * The projection tables live in a PostgreSQL schema the engine chooses
  * (sb_batch_schema): the processor's name for the live projection, another

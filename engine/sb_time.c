@@ -136,6 +136,19 @@ void sb_time_format(int64_t micros, char *out, size_t outsz) {
            (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60), frac);
 }
 
+int sb_time_month(int64_t micros, int64_t *lo, int64_t *hi) {
+  int64_t days = micros / 86400000000LL;
+  if (micros % 86400000000LL < 0)
+    days -= 1;
+  int64_t y;
+  unsigned mo, d;
+  civil_from_days(days, &y, &mo, &d);
+  *lo = days_from_civil(y, mo, 1) * 86400000000LL;
+  *hi = (mo == 12 ? days_from_civil(y + 1, 1, 1)
+                  : days_from_civil(y, mo + 1, 1)) * 86400000000LL;
+  return (int)(y * 100 + mo);
+}
+
 int64_t sb_time_now_micros(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -17,6 +17,9 @@ int sb_time_parse(const char *s, int64_t *micros, char *why, size_t whysz);
  * "2026-11-24T18:00:00Z", "...:00.120Z", "...:00.123456Z". out needs 32. */
 void sb_time_format(int64_t micros, char *out, size_t outsz);
 
+/* The UTC month of an instant as YYYYMM, and its bounds [*lo, *hi). */
+int sb_time_month(int64_t micros, int64_t *lo, int64_t *hi);
+
 /* Wall-clock now. */
 int64_t sb_time_now_micros(void);
 

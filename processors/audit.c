@@ -21,15 +21,19 @@ typedef struct {
   int dirty;
 } chain_t;
 
+/* Rows go to the server in COPY chunks of about this size while the batch
+ * fills: PostgreSQL inserts them while the engine decodes the next events,
+ * and the buffer stays small however large the batch. */
+#define FLUSH_BYTES (64 * 1024)
+
 typedef struct {
   chain_t *chains;
   size_t n, cap;
-  char *copy; /* COPY text of the open batch */
+  char *copy; /* COPY text not yet sent */
   size_t copy_len, copy_cap;
   int *months; /* YYYYMM of partitions known to exist */
   size_t nmonths, months_cap;
-  int *batch_months; /* YYYYMM of this batch's rows */
-  size_t nbatch_months, batch_months_cap;
+  int64_t month_lo, month_hi; /* the last month seen to exist */
 } audit_t;
 
 static const char *const topics[] = {
@@ -178,7 +182,6 @@ static void destroy(void *state) {
   free(a->chains);
   free(a->copy);
   free(a->months);
-  free(a->batch_months);
   free(a);
 }
 
@@ -294,16 +297,65 @@ static int add_month(int **set, size_t *n, size_t *cap, int month) {
   return 0;
 }
 
-static int month_of(int64_t micros) {
-  char ts[40];
-  sb_time_format(micros, ts, sizeof ts);
-  return atoi(ts) * 100 + atoi(ts + 5);
+/* Sends the rows buffered, opening the batch's COPY at its first send. */
+static int flush_rows(audit_t *a, sb_batch_t *b, sb_err_t *err) {
+  if (a->copy_len == 0)
+    return 0;
+  sb_pg_t *pg = sb_batch_pg(b);
+  if (!sb_pg_copying(pg)) {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "COPY %s.events (tenant_id, topic, kafka_partition, kafka_offset, "
+             "chain_seq, event_id, event_type, subject, occurred_at, "
+             "schema_id, correlation_id, actor_user_id, payload, prev_hash, "
+             "hash) FROM STDIN",
+             sb_batch_schema(b));
+    if (sb_pg_copy_begin(pg, sql, err) != 0)
+      return err->code;
+  }
+  if (sb_pg_copy_put(pg, a->copy, a->copy_len, err) != 0)
+    return err->code;
+  a->copy_len = 0;
+  return 0;
+}
+
+/* Creates the month's partition of an event's time unless this process
+ * knows it exists (the SECURITY DEFINER function lets the application role
+ * do it); rows already sent are ended first, as the connection takes one
+ * statement at a time. */
+static int ensure_month(audit_t *a, sb_batch_t *b, int64_t at, sb_err_t *err) {
+  if (at >= a->month_lo && at < a->month_hi)
+    return 0;
+  int64_t lo, hi;
+  int month = sb_time_month(at, &lo, &hi);
+  for (size_t i = 0; i < a->nmonths; i++)
+    if (a->months[i] == month) {
+      a->month_lo = lo;
+      a->month_hi = hi;
+      return 0;
+    }
+  sb_pg_t *pg = sb_batch_pg(b);
+  if (sb_pg_copying(pg) &&
+      (flush_rows(a, b, err) != 0 || sb_pg_copy_end(pg, err) != 0))
+    return err->code;
+  char sql[256], m[16];
+  const char *s = sb_batch_schema(b);
+  snprintf(sql, sizeof sql, "SELECT %s.ensure_month($1, $2)", s);
+  snprintf(m, sizeof m, "%d", month);
+  if (sb_pg_exec(pg, sql, 2, (const char *const[]){s, m}, err) != 0)
+    return err->code;
+  if (add_month(&a->months, &a->nmonths, &a->months_cap, month) != 0)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  a->month_lo = lo;
+  a->month_hi = hi;
+  return 0;
 }
 
 static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
                  sb_err_t *err) {
-  (void)b;
   audit_t *a = state;
+  if (ensure_month(a, b, ev->occurred_at, err) != 0)
+    return err->code;
   chain_t *c = find_chain(a, ev->tenant_id, ev->topic, ev->partition, 1);
   if (c == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
@@ -364,27 +416,7 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   c->pending_seq = row.seq;
   memcpy(c->pending_hash, hash, 32);
   c->dirty = 1;
-  if (add_month(&a->batch_months, &a->nbatch_months, &a->batch_months_cap,
-                month_of(ev->occurred_at)) != 0)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  return 0;
-}
-
-/* Creates the month's partition unless this process knows it exists; the
- * SECURITY DEFINER function lets the application role do it. */
-static int ensure_month(audit_t *a, sb_batch_t *b, int month, sb_err_t *err) {
-  for (size_t i = 0; i < a->nmonths; i++)
-    if (a->months[i] == month)
-      return 0;
-  char sql[256], m[16];
-  const char *s = sb_batch_schema(b);
-  snprintf(sql, sizeof sql, "SELECT %s.ensure_month($1, $2)", s);
-  snprintf(m, sizeof m, "%d", month);
-  if (sb_pg_exec(sb_batch_pg(b), sql, 2, (const char *const[]){s, m}, err) != 0)
-    return err->code;
-  if (add_month(&a->months, &a->nmonths, &a->months_cap, month) != 0)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  return 0;
+  return a->copy_len >= FLUSH_BYTES ? flush_rows(a, b, err) : 0;
 }
 
 /* Every chain the batch moved, in one statement: arrays of tenants, topics,
@@ -440,26 +472,14 @@ static int upsert_heads(audit_t *a, sb_batch_t *b, sb_err_t *err) {
 
 static int commit(void *state, sb_batch_t *b, sb_err_t *err) {
   audit_t *a = state;
-  if (a->copy_len == 0)
-    return 0;
-  for (size_t i = 0; i < a->nbatch_months; i++)
-    if (ensure_month(a, b, a->batch_months[i], err) != 0)
-      return err->code;
-  char sql[512];
-  snprintf(sql, sizeof sql,
-           "COPY %s.events (tenant_id, topic, kafka_partition, kafka_offset, "
-           "chain_seq, event_id, event_type, subject, occurred_at, schema_id, "
-           "correlation_id, actor_user_id, payload, prev_hash, hash) FROM STDIN",
-           sb_batch_schema(b));
-  if (sb_pg_copy(sb_batch_pg(b), sql, a->copy, a->copy_len, err) != 0)
+  sb_pg_t *pg = sb_batch_pg(b);
+  if (flush_rows(a, b, err) != 0 ||
+      (sb_pg_copying(pg) && sb_pg_copy_end(pg, err) != 0))
     return err->code;
   return upsert_heads(a, b, err);
 }
 
-static void reset_batch(audit_t *a) {
-  a->copy_len = 0;
-  a->nbatch_months = 0;
-}
+static void reset_batch(audit_t *a) { a->copy_len = 0; }
 
 static void committed(void *state) {
   audit_t *a = state;
@@ -484,6 +504,7 @@ static void abort_batch(void *state) {
   }
   reset_batch(a);
   a->nmonths = 0; /* a rolled-back partition may not exist */
+  a->month_lo = a->month_hi = 0;
 }
 
 const sb_processor_vt_t sb_audit_processor = {

@@ -33,6 +33,7 @@
   X(engine_batches_offsets_and_derived_events, "kafka,pg")                    \
   X(engine_processor_failures_deadletter, "kafka,pg")                         \
   X(engine_isolates_poison_event, "kafka,pg")                                 \
+  X(engine_isolates_poison_written_in_event, "kafka,pg")                      \
   X(kafka_embedded_topics, "kafka")                                           \
   X(kafka_roundtrip, "kafka")                                                 \
   X(kafka_unreachable_brokers, "kafka")                                       \

@@ -99,6 +99,45 @@ static const sb_processor_vt_t test_vt = {
     .destroy = t_destroy,
 };
 
+/* A processor that writes during event, inside the batch's transaction, as
+ * one streaming a COPY does: a data error there fails the batch, and the
+ * engine isolates the event as it does one failing in commit. */
+static int w_event(void *state, sb_batch_t *b, const sb_event_t *ev,
+                   sb_err_t *err) {
+  (void)state;
+  if (strcmp(sb_evtype_name(ev->type), "lead.created") != 0)
+    return 0;
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO %s.seen (event_id, subject) VALUES ($1, $2)",
+           sb_batch_schema(b));
+  const char *params[] = {ev->event_id, ev->subject};
+  return sb_pg_exec(sb_batch_pg(b), sql, 2, params, err);
+}
+
+static int w_commit(void *state, sb_batch_t *b, sb_err_t *err) {
+  (void)state, (void)b, (void)err;
+  return 0;
+}
+
+static const sb_processor_vt_t writing_vt = {
+    .abi = SB_PROCESSOR_ABI,
+    .name = "sbtest",
+    .topics = test_topics,
+    .ddl = "CREATE TABLE {schema}.seen (event_id text PRIMARY KEY, subject "
+           "text NOT NULL CHECK (subject NOT LIKE '%-poison'));\n"
+           "GRANT SELECT, INSERT ON {schema}.seen TO switchboard_app;",
+    .init = t_init,
+    .event = w_event,
+    .commit = w_commit,
+    .abort = t_reset,
+    .committed = t_reset,
+    .destroy = t_destroy,
+};
+
+/* the processor run_to_end runs */
+static const sb_processor_vt_t *run_vt = &test_vt;
+
 /* ---- fixtures ---------------------------------------------------------- */
 
 typedef struct {
@@ -183,12 +222,12 @@ static int run_to_end(env_t *x, const char *schema, const char *group,
   sb_err_t err = SB_ERR_INIT;
   sb_engine_t *e = NULL;
   if (schema) {
-    if (sb_engine_create_tables(x->pg, &test_vt, schema, &err) != 0) {
+    if (sb_engine_create_tables(x->pg, run_vt, schema, &err) != 0) {
       fprintf(stderr, "%s\n", err.msg);
       return -1;
     }
   }
-  sb_engine_opts_t o = {.vt = &test_vt, .rebuild_schema = schema,
+  sb_engine_opts_t o = {.vt = run_vt, .rebuild_schema = schema,
                         .rebuild_group = group, .stop_at_end = 1};
   if (sb_engine_start(&x->c, x->schemas, &o, &e, &err) != 0)
     return -1;
@@ -388,6 +427,31 @@ int test_engine_rejects_incomplete_processor(void) {
   CHECK_INT(sb_processor_check(&vt, &err), SB_EINVAL);
   CHECK(sb_processor_find("audit") != NULL);
   CHECK(sb_processor_find("nope") == NULL);
+  return 0;
+}
+
+int test_engine_isolates_poison_written_in_event(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4",
+                            "lead-5"};
+  CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
+  sb_engine_stats_t st;
+  run_vt = &writing_vt;
+  int rc = run_to_end(&x, NULL, NULL, &st);
+  run_vt = &test_vt;
+  CHECK(rc == 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 4);
+  static rec_t recs[16];
+  int n = read_topic(&x, SB_TOPIC_DEADLETTER, recs, 16);
+  CHECK_INT(n, 1);
+  CHECK_STR(recs[0].subject, "lead-3-poison");
+  CHECK_HAS(recs[0].hdr, "sb-error-class=processor;");
+  CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
+  CHECK(st.reseeks >= 1);
+  CHECK_INT((int)st.events, 4);
+  CHECK_INT((int)st.deadletters, 1);
+  env_down(&x);
   return 0;
 }
 
