@@ -29,7 +29,13 @@ typedef struct {
 typedef struct {
   chain_t *chains;
   size_t n, cap;
-  char *copy; /* COPY text not yet sent */
+  /* chains by (tenant, topic, partition): open addressing, 1 + index into
+   * chains (0 empty), at most half full; rebuilt when chains are dropped */
+  uint32_t *index;
+  size_t index_cap;
+  EVP_MD_CTX *md;
+  EVP_MD *sha256;
+  char *copy; /* COPY rows (binary format) not yet sent */
   size_t copy_len, copy_cap;
   int *months; /* YYYYMM of partitions known to exist */
   size_t nmonths, months_cap;
@@ -98,50 +104,97 @@ static const char ddl[] =
 
 /* ---- hashing ---------------------------------------------------------- */
 
-static void put_u64(EVP_MD_CTX *md, uint64_t v) {
-  unsigned char b[8];
-  for (int i = 0; i < 8; i++)
-    b[i] = (unsigned char)(v >> (56 - 8 * i));
-  EVP_DigestUpdate(md, b, 8);
+/* The canonical encoding goes through one digest update from a buffer
+ * (on the stack for the usual sizes), with a context the caller keeps. */
+static uint8_t *put_be(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; i--)
+    *p++ = (uint8_t)(v >> (8 * i));
+  return p;
 }
 
-static void put_bytes(EVP_MD_CTX *md, const void *p, size_t n) {
-  unsigned char b[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
-                        (unsigned char)(n >> 8), (unsigned char)n};
-  EVP_DigestUpdate(md, b, 4);
-  EVP_DigestUpdate(md, p, n);
+static uint8_t *put_lp(uint8_t *p, const void *s, size_t n) {
+  p = put_be(p, n, 4);
+  memcpy(p, s, n);
+  return p + n;
 }
 
-static void put_str(EVP_MD_CTX *md, const char *s) { put_bytes(md, s, strlen(s)); }
+static int hash_row(EVP_MD_CTX *md, const EVP_MD *sha, const sb_audit_row_t *r,
+                    unsigned char out[32]) {
+  size_t lt = strlen(r->tenant_id), lp = strlen(r->topic),
+         le = strlen(r->event_id), ly = strlen(r->type),
+         ls = strlen(r->subject);
+  size_t need = 32 + 8 * 5 + 4 * 6 + lt + lp + le + ly + ls + r->payload_len;
+  uint8_t stack[2048], *buf = need <= sizeof stack ? stack : malloc(need);
+  if (buf == NULL)
+    return -1;
+  uint8_t *p = buf;
+  memcpy(p, r->prev_hash, 32);
+  p = put_be(p + 32, (uint64_t)r->seq, 8);
+  p = put_lp(p, r->tenant_id, lt);
+  p = put_lp(p, r->topic, lp);
+  p = put_be(p, (uint64_t)(uint32_t)r->partition, 8);
+  p = put_be(p, (uint64_t)r->offset, 8);
+  p = put_lp(p, r->event_id, le);
+  p = put_lp(p, r->type, ly);
+  p = put_lp(p, r->subject, ls);
+  p = put_be(p, (uint64_t)r->occurred_at, 8);
+  p = put_lp(p, r->payload, r->payload_len);
+  unsigned int len = 32;
+  int ok = EVP_DigestInit_ex(md, sha, NULL) == 1 &&
+           EVP_DigestUpdate(md, buf, (size_t)(p - buf)) == 1 &&
+           EVP_DigestFinal_ex(md, out, &len) == 1;
+  if (buf != stack)
+    free(buf);
+  return ok ? 0 : -1;
+}
 
 void sb_audit_hash(const sb_audit_row_t *r, unsigned char out[32]) {
   EVP_MD_CTX *md = EVP_MD_CTX_new();
-  unsigned int len = 32;
-  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-  EVP_DigestUpdate(md, r->prev_hash, 32);
-  put_u64(md, (uint64_t)r->seq);
-  put_str(md, r->tenant_id);
-  put_str(md, r->topic);
-  put_u64(md, (uint64_t)(uint32_t)r->partition);
-  put_u64(md, (uint64_t)r->offset);
-  put_str(md, r->event_id);
-  put_str(md, r->type);
-  put_str(md, r->subject);
-  put_u64(md, (uint64_t)r->occurred_at);
-  put_bytes(md, r->payload, r->payload_len);
-  EVP_DigestFinal_ex(md, out, &len);
+  if (md == NULL || hash_row(md, EVP_sha256(), r, out) != 0)
+    memset(out, 0, 32); /* never matches a stored hash: verify reports it */
   EVP_MD_CTX_free(md);
 }
 
 /* ---- state ------------------------------------------------------------ */
 
+static uint64_t chain_key(const char *tenant, const char *topic,
+                          int32_t partition) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const char *p = tenant; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ull;
+  h = (h ^ 0xff) * 1099511628211ull;
+  for (const char *p = topic; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ull;
+  return (h ^ (uint32_t)partition) * 1099511628211ull;
+}
+
+static int index_rebuild(audit_t *a, size_t cap) {
+  uint32_t *ix = calloc(cap, sizeof *ix);
+  if (ix == NULL)
+    return -1;
+  for (size_t i = 0; i < a->n; i++) {
+    chain_t *c = &a->chains[i];
+    size_t k = chain_key(c->tenant, c->topic, c->partition) & (cap - 1);
+    while (ix[k] != 0)
+      k = (k + 1) & (cap - 1);
+    ix[k] = (uint32_t)(i + 1);
+  }
+  free(a->index);
+  a->index = ix;
+  a->index_cap = cap;
+  return 0;
+}
+
 static chain_t *find_chain(audit_t *a, const char *tenant, const char *topic,
                            int32_t partition, int create) {
-  for (size_t i = 0; i < a->n; i++)
-    if (a->chains[i].partition == partition &&
-        strcmp(a->chains[i].tenant, tenant) == 0 &&
-        strcmp(a->chains[i].topic, topic) == 0)
-      return &a->chains[i];
+  uint64_t key = chain_key(tenant, topic, partition);
+  size_t k = a->index_cap ? key & (a->index_cap - 1) : 0;
+  for (; a->index_cap && a->index[k] != 0; k = (k + 1) & (a->index_cap - 1)) {
+    chain_t *c = &a->chains[a->index[k] - 1];
+    if (c->partition == partition && strcmp(c->tenant, tenant) == 0 &&
+        strcmp(c->topic, topic) == 0)
+      return c;
+  }
   if (!create)
     return NULL;
   if (a->n == a->cap) {
@@ -159,9 +212,22 @@ static chain_t *find_chain(audit_t *a, const char *tenant, const char *topic,
   snprintf(c->topic, sizeof c->topic, "%s", topic);
   c->partition = partition;
   a->n++;
+  if (2 * a->n > a->index_cap) {
+    if (index_rebuild(a, a->index_cap ? 2 * a->index_cap : 128) != 0) {
+      free(c->tenant);
+      a->n--;
+      return NULL;
+    }
+  } else {
+    k = key & (a->index_cap - 1);
+    while (a->index[k] != 0)
+      k = (k + 1) & (a->index_cap - 1);
+    a->index[k] = (uint32_t)a->n;
+  }
   return c;
 }
 
+/* Drops chain i; the index is rebuilt by the caller. */
 static void drop_chain(audit_t *a, size_t i) {
   free(a->chains[i].tenant);
   a->chains[i] = a->chains[--a->n];
@@ -171,7 +237,11 @@ static int init(void **state, sb_err_t *err) {
   audit_t *a = calloc(1, sizeof *a);
   if (a == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
+  a->md = EVP_MD_CTX_new();
+  a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
   *state = a;
+  if (a->md == NULL || a->sha256 == NULL)
+    return sb_err_set(err, SB_EINTERNAL, "audit: OpenSSL has no SHA-256");
   return 0;
 }
 
@@ -180,6 +250,9 @@ static void destroy(void *state) {
   while (a->n > 0)
     drop_chain(a, a->n - 1);
   free(a->chains);
+  free(a->index);
+  EVP_MD_CTX_free(a->md);
+  EVP_MD_free(a->sha256);
   free(a->copy);
   free(a->months);
   free(a);
@@ -229,10 +302,18 @@ static int assign(void *state, sb_batch_t *b, const char *topic,
 
 static void revoke(void *state, const char *topic, int32_t partition) {
   audit_t *a = state;
+  size_t before = a->n;
   for (size_t i = a->n; i-- > 0;)
     if (a->chains[i].partition == partition &&
         strcmp(a->chains[i].topic, topic) == 0)
       drop_chain(a, i);
+  if (a->n != before && index_rebuild(a, a->index_cap) != 0) {
+    /* out of memory: no index at all, so nothing points at a moved chain;
+     * find_chain builds one again */
+    free(a->index);
+    a->index = NULL;
+    a->index_cap = 0;
+  }
 }
 
 /* ---- the batch -------------------------------------------------------- */
@@ -251,33 +332,35 @@ static int reserve(audit_t *a, size_t more) {
   return 0;
 }
 
-/* Appends text to the COPY buffer, escaped for COPY's text format. */
-static void put_text(audit_t *a, const char *s) {
-  for (; *s; s++) {
-    char c = *s;
-    if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
-      a->copy[a->copy_len++] = '\\';
-      c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
-    }
-    a->copy[a->copy_len++] = c;
-  }
+/* COPY's binary format: a signature and two zero words open the data, a
+ * field count -1 ends it; a row is its field count and, for each field,
+ * a 4-byte length (-1 for NULL) and the value in the type's binary form,
+ * big-endian. */
+static const char copy_signature[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+#define COPY_FIELDS 15
+#define PG_EPOCH_MICROS 946684800000000LL /* 2000-01-01, PostgreSQL's epoch */
+
+static void put_int(audit_t *a, uint64_t v, int bytes) {
+  a->copy_len += (size_t)(put_be((uint8_t *)a->copy + a->copy_len, v, bytes) -
+                          ((uint8_t *)a->copy + a->copy_len));
 }
 
-static void put_hex(audit_t *a, const unsigned char *p, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  a->copy[a->copy_len++] = '\\'; /* \\x: COPY unescapes to \x */
-  a->copy[a->copy_len++] = '\\';
-  a->copy[a->copy_len++] = 'x';
-  for (size_t i = 0; i < n; i++) {
-    a->copy[a->copy_len++] = hex[p[i] >> 4];
-    a->copy[a->copy_len++] = hex[p[i] & 15];
-  }
-}
-
-static void put_raw(audit_t *a, const char *s) {
-  size_t n = strlen(s);
-  memcpy(a->copy + a->copy_len, s, n);
+static void put_field(audit_t *a, const void *p, size_t n) {
+  put_int(a, n, 4);
+  memcpy(a->copy + a->copy_len, p, n);
   a->copy_len += n;
+}
+
+static void put_str_field(audit_t *a, const char *s) {
+  if (s == NULL)
+    put_int(a, 0xffffffffu, 4);
+  else
+    put_field(a, s, strlen(s));
+}
+
+static void put_int_field(audit_t *a, uint64_t v, int bytes) {
+  put_int(a, (uint64_t)bytes, 4);
+  put_int(a, v, bytes);
 }
 
 /* Adds month to a set kept as an array; 0, or -1 out of memory. */
@@ -308,14 +391,29 @@ static int flush_rows(audit_t *a, sb_batch_t *b, sb_err_t *err) {
              "COPY %s.events (tenant_id, topic, kafka_partition, kafka_offset, "
              "chain_seq, event_id, event_type, subject, occurred_at, "
              "schema_id, correlation_id, actor_user_id, payload, prev_hash, "
-             "hash) FROM STDIN",
+             "hash) FROM STDIN (FORMAT binary)",
              sb_batch_schema(b));
-    if (sb_pg_copy_begin(pg, sql, err) != 0)
+    if (sb_pg_copy_begin(pg, sql, err) != 0 ||
+        sb_pg_copy_put(pg, copy_signature, sizeof copy_signature, err) != 0)
       return err->code;
   }
   if (sb_pg_copy_put(pg, a->copy, a->copy_len, err) != 0)
     return err->code;
   a->copy_len = 0;
+  return 0;
+}
+
+/* Ends the open COPY, if any, after what is buffered. */
+static int end_rows(audit_t *a, sb_batch_t *b, sb_err_t *err) {
+  sb_pg_t *pg = sb_batch_pg(b);
+  if (flush_rows(a, b, err) != 0)
+    return err->code;
+  if (!sb_pg_copying(pg))
+    return 0;
+  static const unsigned char trailer[2] = {0xff, 0xff};
+  if (sb_pg_copy_put(pg, trailer, sizeof trailer, err) != 0 ||
+      sb_pg_copy_end(pg, err) != 0)
+    return err->code;
   return 0;
 }
 
@@ -334,10 +432,9 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int64_t at, sb_err_t *err) {
       a->month_hi = hi;
       return 0;
     }
-  sb_pg_t *pg = sb_batch_pg(b);
-  if (sb_pg_copying(pg) &&
-      (flush_rows(a, b, err) != 0 || sb_pg_copy_end(pg, err) != 0))
+  if (end_rows(a, b, err) != 0)
     return err->code;
+  sb_pg_t *pg = sb_batch_pg(b);
   char sql[256], m[16];
   const char *s = sb_batch_schema(b);
   snprintf(sql, sizeof sql, "SELECT %s.ensure_month($1, $2)", s);
@@ -374,44 +471,34 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
       .payload_len = ev->value_len,
   };
   unsigned char hash[32];
-  sb_audit_hash(&row, hash);
+  if (hash_row(a->md, a->sha256, &row, hash) != 0)
+    return sb_err_set(err, SB_EINTERNAL, "audit: SHA-256 failed");
 
   const char *corr = sb_event_str(ev, "correlation_id");
   const char *actor = sb_event_str(ev, "actor.user_id");
-  size_t need = 512 + 2 * (strlen(ev->tenant_id) + strlen(ev->subject)) +
-                (corr ? 2 * strlen(corr) : 0) + (actor ? 2 * strlen(actor) : 0) +
-                2 * ev->value_len + 2 * 64 + 16;
+  size_t need = 2 + COPY_FIELDS * 4 + strlen(ev->tenant_id) +
+                strlen(ev->topic) + 4 + 8 + 8 + strlen(ev->event_id) +
+                strlen(row.type) + strlen(ev->subject) + 8 + 4 +
+                (corr ? strlen(corr) : 0) + (actor ? strlen(actor) : 0) +
+                ev->value_len + 32 + 32;
   if (reserve(a, need) != 0)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
-  char num[96], ts[40];
-  sb_time_format(ev->occurred_at, ts, sizeof ts);
-  put_text(a, ev->tenant_id);
-  snprintf(num, sizeof num, "\t%s\t%d\t%lld\t%lld\t", ev->topic, ev->partition,
-           (long long)ev->offset, (long long)row.seq);
-  put_raw(a, num);
-  put_text(a, ev->event_id);
-  a->copy[a->copy_len++] = '\t';
-  put_text(a, row.type);
-  a->copy[a->copy_len++] = '\t';
-  put_text(a, ev->subject);
-  snprintf(num, sizeof num, "\t%s\t%d\t", ts, sb_evtype_id(ev->type));
-  put_raw(a, num);
-  if (corr)
-    put_text(a, corr);
-  else
-    put_raw(a, "\\N");
-  a->copy[a->copy_len++] = '\t';
-  if (actor)
-    put_text(a, actor);
-  else
-    put_raw(a, "\\N");
-  a->copy[a->copy_len++] = '\t';
-  put_hex(a, ev->value, ev->value_len);
-  a->copy[a->copy_len++] = '\t';
-  put_hex(a, c->pending_hash, 32);
-  a->copy[a->copy_len++] = '\t';
-  put_hex(a, hash, 32);
-  a->copy[a->copy_len++] = '\n';
+  put_int(a, COPY_FIELDS, 2);
+  put_str_field(a, ev->tenant_id);
+  put_str_field(a, ev->topic);
+  put_int_field(a, (uint32_t)ev->partition, 4);
+  put_int_field(a, (uint64_t)ev->offset, 8);
+  put_int_field(a, (uint64_t)row.seq, 8);
+  put_str_field(a, ev->event_id);
+  put_str_field(a, row.type);
+  put_str_field(a, ev->subject);
+  put_int_field(a, (uint64_t)(ev->occurred_at - PG_EPOCH_MICROS), 8);
+  put_int_field(a, (uint32_t)sb_evtype_id(ev->type), 4);
+  put_str_field(a, corr);
+  put_str_field(a, actor);
+  put_field(a, ev->value, ev->value_len);
+  put_field(a, c->pending_hash, 32);
+  put_field(a, hash, 32);
 
   c->pending_seq = row.seq;
   memcpy(c->pending_hash, hash, 32);
@@ -472,9 +559,7 @@ static int upsert_heads(audit_t *a, sb_batch_t *b, sb_err_t *err) {
 
 static int commit(void *state, sb_batch_t *b, sb_err_t *err) {
   audit_t *a = state;
-  sb_pg_t *pg = sb_batch_pg(b);
-  if (flush_rows(a, b, err) != 0 ||
-      (sb_pg_copying(pg) && sb_pg_copy_end(pg, err) != 0))
+  if (end_rows(a, b, err) != 0)
     return err->code;
   return upsert_heads(a, b, err);
 }
