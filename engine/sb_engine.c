@@ -740,10 +740,13 @@ static int setup(sb_engine_t *e, sb_err_t *err) {
       {"enable.partition.eof", "true"},
   };
   /* defaults an operator may override with kafka.*: a killed worker's
-   * partitions move on after 10 s rather than librdkafka's 45 s */
+   * partitions move on after 10 s rather than librdkafka's 45 s; the
+   * prefetch queue holds 16 MiB rather than 64 (over 5M events: the same
+   * throughput, the worker's RSS flat at 136-147 MiB instead of 179) */
   static const char *const defaults[][2] = {
       {"session.timeout.ms", "10000"},
       {"heartbeat.interval.ms", "1000"},
+      {"queued.max.messages.kbytes", "16384"},
   };
   rd_kafka_conf_set(conf, "group.id", e->kafka_group, errstr, sizeof errstr);
   for (size_t i = 0; i < SB_ARRAY_LEN(fixed); i++)
