@@ -254,55 +254,62 @@ void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
 
 /* ---- answering ---------------------------------------------------------- */
 
+/* {"accepted":[{"index":0,"id":"..."}],"rejected":[{"index":1,"status":400,
+ * "code":"...","error":"..."}]}, written directly: a batch's answer is on
+ * the hot path. */
 static void answer(post_t *p) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON *acc = cJSON_AddArrayToObject(o, "accepted");
-  cJSON *rej = cJSON_AddArrayToObject(o, "rejected");
-  int naccepted = 0, first_status = 0, same = 1;
+  sb_text_t acc = {0}, rej = {0};
+  int naccepted = 0, nrejected = 0, first_status = 0, same = 1;
+  sb_text_put(&acc, "{\"accepted\":[", 13);
+  sb_text_put(&rej, "],\"rejected\":[", 14);
   for (int i = 0; i < p->n; i++) {
     item_t *it = &p->items[i];
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "index", i);
     if (it->status == 202) {
-      naccepted++;
+      if (naccepted++ > 0)
+        sb_text_put(&acc, ",", 1);
       if (it->duplicate)
         p->in->duplicates++;
       else
         p->in->accepted++;
-      cJSON_AddStringToObject(e, "id", it->id);
+      sb_text_put(&acc, "{\"index\":", 9);
+      sb_text_int(&acc, i);
+      sb_text_put(&acc, ",\"id\":", 6);
+      sb_text_json_str(&acc, it->id);
       if (it->duplicate)
-        cJSON_AddBoolToObject(e, "duplicate", 1);
-      cJSON_AddItemToArray(acc, e);
+        sb_text_put(&acc, ",\"duplicate\":true", 17);
+      sb_text_put(&acc, "}", 1);
     } else {
+      if (nrejected++ > 0)
+        sb_text_put(&rej, ",", 1);
       if (first_status == 0)
         first_status = it->status;
       else if (it->status != first_status)
         same = 0;
       count_reject(p->in, it->code);
-      cJSON_AddNumberToObject(e, "status", it->status);
-      cJSON_AddStringToObject(e, "code", it->code);
-      cJSON_AddStringToObject(e, "error", it->error ? it->error : "");
-      cJSON_AddItemToArray(rej, e);
+      sb_text_put(&rej, "{\"index\":", 9);
+      sb_text_int(&rej, i);
+      sb_text_put(&rej, ",\"status\":", 10);
+      sb_text_int(&rej, it->status);
+      sb_text_put(&rej, ",\"code\":", 8);
+      sb_text_json_str(&rej, it->code);
+      sb_text_put(&rej, ",\"error\":", 9);
+      sb_text_json_str(&rej, it->error ? it->error : "");
+      sb_text_put(&rej, "}", 1);
     }
   }
+  sb_text_put(&rej, "]}\n", 3);
+  sb_text_put(&acc, rej.s ? rej.s : "", rej.len);
   int status = naccepted == p->n ? 202
                : naccepted > 0   ? 207
                : same            ? first_status
                                  : 400;
-  char *text = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  size_t n = text ? strlen(text) : 0;
-  char *body = malloc(n + 1);
-  if (text && body) {
-    memcpy(body, text, n);
-    body[n] = '\n';
-    sb_http_respond(p->req, status, "application/json", body, n + 1,
+  if (!acc.failed && !rej.failed)
+    sb_http_respond(p->req, status, "application/json", acc.s, acc.len,
                     status == 503 ? "Retry-After: 1\r\n" : NULL);
-  } else {
+  else
     sb_http_error(p->req, 500, "internal", "out of memory", NULL);
-  }
-  free(body);
-  cJSON_free(text);
+  sb_text_free(&acc);
+  sb_text_free(&rej);
   for (int i = 0; i < p->n; i++)
     free(p->items[i].error);
   free(p->items);

@@ -22,6 +22,7 @@ enum { F_DATA, F_ENVELOPE, F_ACTOR, F_SUBJECT };
 typedef struct {
   int kind;
   const char *attr;            /* F_ENVELOPE: the CloudEvents attribute */
+  int attr_ix;                 /* its index in known_attrs */
   const char *name;            /* the record field */
   const sb_fieldattr_t *fa;    /* its sb.* attributes, or NULL */
   char epath[80];              /* "data.lead_source", "subject", "time" */
@@ -84,6 +85,16 @@ static const char *const known_attrs[] = {
     "data",        "correlationid", "causationid", "actoruserid",
     "actorrole",   "actorip",     "actoruseragent",
 };
+enum { A_SPECVERSION, A_ID, A_TYPE, A_SOURCE, A_SUBJECT, A_TIME, A_TENANTID,
+       A_DATACONTENTTYPE, A_DATA, N_ATTRS = SB_ARRAY_LEN(known_attrs) };
+
+/* The index of a CloudEvents attribute in known_attrs, or -1. */
+static int attr_index(const char *a) {
+  for (size_t i = 0; i < SB_ARRAY_LEN(known_attrs); i++)
+    if (a[0] == known_attrs[i][0] && strcmp(a, known_attrs[i]) == 0)
+      return (int)i;
+  return -1;
+}
 
 /* ---- set-up ---------------------------------------------------------- */
 
@@ -160,6 +171,7 @@ static int slot_fields(slot_t *sl, const sb_evtype_t *t) {
     finfo_t *f = &sl->fi[i];
     f->name = avro_schema_record_field_name(s, (int)i);
     f->attr = envelope_attr(f->name);
+    f->attr_ix = f->attr ? attr_index(f->attr) : -1;
     f->fa = sb_evtype_attr(t, f->name);
     if (f->attr != NULL) {
       f->kind = F_ENVELOPE;
@@ -509,7 +521,7 @@ static void actor_path(sb_err_t *err) {
 
 /* The actor extensions (actoruserid, ...) gathered into an object shaped
  * like the Actor record, or NULL when none is present. */
-static cJSON *actor_object(const cJSON *ce, avro_schema_t actor) {
+static cJSON *actor_object(const cJSON *const *at, avro_schema_t actor) {
   avro_schema_t rec = actor;
   if (is_avro_union(actor)) {
     int nb = null_branch(actor);
@@ -519,10 +531,13 @@ static cJSON *actor_object(const cJSON *ce, avro_schema_t actor) {
   for (size_t i = 0; i < avro_schema_record_size(rec); i++) {
     const char *name = avro_schema_record_field_name(rec, (int)i);
     char attr[64] = "actor";
-    for (const char *p = name; *p; p++)
+    size_t n = 5;
+    for (const char *p = name; *p && n + 1 < sizeof attr; p++)
       if (*p != '_')
-        push(attr, sizeof attr, "%c", *p);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ce, attr);
+        attr[n++] = *p;
+    attr[n] = '\0';
+    int ix = attr_index(attr);
+    const cJSON *v = ix >= 0 ? at[ix] : NULL;
     if (v == NULL)
       continue;
     if (o == NULL)
@@ -579,36 +594,38 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
   int rc = 0;
   if (!cJSON_IsObject(ce))
     return sb_err_set(err, SB_EVALIDATE, "event: expected a JSON object");
-  const cJSON *k;
+  /* the attributes in one pass (the first of duplicates, as cJSON finds) */
+  const cJSON *k, *at[N_ATTRS] = {0};
   cJSON_ArrayForEach(k, ce) {
-    int known = 0;
-    for (size_t i = 0; i < SB_ARRAY_LEN(known_attrs) && !known; i++)
-      known = strcmp(k->string, known_attrs[i]) == 0;
-    if (!known)
-      return sb_err_set(err, SB_EVALIDATE, "%s: unknown attribute", k->string);
+    int ix = k->string ? attr_index(k->string) : -1;
+    if (ix < 0)
+      return sb_err_set(err, SB_EVALIDATE, "%s: unknown attribute",
+                        k->string ? k->string : "?");
+    if (at[ix] == NULL)
+      at[ix] = k;
   }
-  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(ce, "specversion");
+  const cJSON *spec = at[A_SPECVERSION];
   if (!cJSON_IsString(spec) || strcmp(spec->valuestring, "1.0") != 0)
     return sb_err_set(err, SB_EVALIDATE,
                       "specversion: must be \"1.0\" (CloudEvents 1.0)");
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(ce, "type");
+  const cJSON *type = at[A_TYPE];
   if (!cJSON_IsString(type))
     return sb_err_set(err, SB_EVALIDATE, "type: missing required attribute");
   const sb_evtype_t *t = codec_type(c, type->valuestring);
   if (t == NULL)
     return sb_err_set(err, SB_EVALIDATE, "type: unknown event type '%.64s'",
                       type->valuestring);
-  const cJSON *dct = cJSON_GetObjectItemCaseSensitive(ce, "datacontenttype");
+  const cJSON *dct = at[A_DATACONTENTTYPE];
   if (dct && !(cJSON_IsString(dct) &&
                strcmp(dct->valuestring, "application/json") == 0))
     return sb_err_set(err, SB_EVALIDATE,
                       "datacontenttype: only application/json is accepted");
-  const cJSON *data = cJSON_GetObjectItemCaseSensitive(ce, "data");
+  const cJSON *data = at[A_DATA];
   if (data != NULL && !cJSON_IsObject(data))
     return sb_err_set(err, SB_EVALIDATE, "data: expected an object, got %s",
                       json_kind(data));
-  const cJSON *subject = cJSON_GetObjectItemCaseSensitive(ce, "subject");
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(ce, "id");
+  const cJSON *subject = at[A_SUBJECT];
+  const cJSON *id = at[A_ID];
   if (id == NULL && (flags & SB_CE_GENERATE_ID)) {
     char ulid[SB_ULID_LEN + 1];
     if (sb_ulid_new(ulid, err) != 0)
@@ -621,7 +638,7 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
                     "characters)", id->valuestring);
     goto out;
   }
-  const cJSON *tenant = cJSON_GetObjectItemCaseSensitive(ce, "tenantid");
+  const cJSON *tenant = at[A_TENANTID];
   if (cJSON_IsString(tenant) && !tenant_ok(tenant->valuestring)) {
     rc = sb_err_set(err, SB_EVALIDATE,
                     "tenantid: must be 1 to 64 of A-Z a-z 0-9 . _ -");
@@ -647,11 +664,9 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
     const cJSON *j;
     const char *attr = f->attr;
     if (f->kind == F_ENVELOPE) {
-      j = attr[0] == 'i' && attr[1] == 'd' && attr[2] == '\0'
-              ? id
-              : cJSON_GetObjectItemCaseSensitive(ce, attr);
+      j = f->attr_ix == A_ID ? id : at[f->attr_ix];
     } else if (f->kind == F_ACTOR) {
-      actor = actor_object(ce, fs);
+      actor = actor_object(at, fs);
       j = actor;
     } else if (f->kind == F_SUBJECT) {
       const cJSON *dup = data ? cJSON_GetObjectItemCaseSensitive(data, name) : NULL;
@@ -702,12 +717,16 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
     goto out;
   }
-  snprintf(out->key, kl + 1, "%s:%s", tenant->valuestring, subject->valuestring);
+  size_t tl = strlen(tenant->valuestring);
+  memcpy(out->key, tenant->valuestring, tl);
+  out->key[tl] = ':';
+  memcpy(out->key + tl + 1, subject->valuestring, kl - tl - 1);
+  out->key[kl] = '\0';
   out->key_len = kl;
   out->type = t;
   snprintf(out->event_id, sizeof out->event_id, "%s", id->valuestring);
-  sb_time_parse(cJSON_GetObjectItemCaseSensitive(ce, "time")->valuestring,
-                &out->occurred_at, w.epath, sizeof w.epath);
+  sb_time_parse(at[A_TIME]->valuestring, &out->occurred_at, w.epath,
+                sizeof w.epath);
 out:
   if (rc != 0)
     sb_record_clear(out);

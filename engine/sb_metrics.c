@@ -56,13 +56,59 @@ void sb_text_free(sb_text_t *t) {
   memset(t, 0, sizeof *t);
 }
 
-/* Appends n bytes as they are. */
-static void text_put(sb_text_t *t, const char *p, size_t n) {
+void sb_text_put(sb_text_t *t, const char *p, size_t n) {
   if (text_reserve(t, n) != 0)
     return;
   memcpy(t->s + t->len, p, n);
   t->len += n;
   t->s[t->len] = '\0';
+}
+
+static void text_put(sb_text_t *t, const char *p, size_t n) {
+  sb_text_put(t, p, n);
+}
+
+void sb_text_int(sb_text_t *t, long long v) {
+  char buf[24], *p = buf + sizeof buf;
+  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v
+                                : (unsigned long long)v;
+  do
+    *--p = (char)('0' + u % 10);
+  while ((u /= 10) != 0);
+  if (v < 0)
+    *--p = '-';
+  text_put(t, p, (size_t)(buf + sizeof buf - p));
+}
+
+void sb_text_json_str(sb_text_t *t, const char *v) {
+  static const char hex[] = "0123456789abcdef";
+  text_put(t, "\"", 1);
+  for (;;) { /* runs of plain characters, each other one escaped */
+    size_t n = 0;
+    while (v[n] && v[n] != '"' && v[n] != '\\' && (unsigned char)v[n] >= 0x20)
+      n++;
+    text_put(t, v, n);
+    unsigned char c = (unsigned char)v[n];
+    if (c == '\0')
+      break;
+    char esc[6] = {'\\', (char)c};
+    size_t en = 2;
+    if (c == '\n')
+      esc[1] = 'n';
+    else if (c == '\r')
+      esc[1] = 'r';
+    else if (c == '\t')
+      esc[1] = 't';
+    else if (c < 0x20) {
+      memcpy(esc, "\\u00", 4);
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      en = 6;
+    }
+    text_put(t, esc, en);
+    v += n + 1;
+  }
+  text_put(t, "\"", 1);
 }
 
 void sb_text_pg_elem(sb_text_t *t, const char *v) {

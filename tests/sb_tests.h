@@ -42,6 +42,7 @@
   X(codec_rejects_precisely, "unit")                                          \
   X(codec_decode_errors, "unit")                                              \
   X(time_parse_format, "unit")                                                \
+  X(text_builder, "unit")                                                     \
   X(ulid_format, "unit")                                                      \
   X(auth_jwt_roundtrip, "unit")                                               \
   X(auth_jwt_expired, "unit")                                                 \

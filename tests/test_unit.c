@@ -2,6 +2,7 @@
 #include "sb_conf.h"
 #include "sb_err.h"
 #include "sb_log.h"
+#include "sb_metrics.h"
 #include "sb_migrate.h"
 #include "sb_test.h"
 #include "sb_tests.h"
@@ -408,5 +409,30 @@ int test_migrations_order_check(void) {
   sb_err_clear(&err);
   const sb_migration_t zero[] = {{0, "0000_z", "SELECT 1"}};
   CHECK_INT(sb_migrations_check(zero, 1, &err), SB_EINVAL);
+  return 0;
+}
+
+int test_text_builder(void) {
+  sb_text_t t = {0};
+  sb_text_int(&t, 0);
+  sb_text_put(&t, " ", 1);
+  sb_text_int(&t, -9223372036854775807LL - 1);
+  sb_text_put(&t, " ", 1);
+  sb_text_int(&t, 1234567);
+  sb_text_put(&t, " ", 1);
+  sb_text_json_str(&t, "a\"b\\c\nd\te\r\x01" "f\xc3\xa9");
+  CHECK_STR(t.s, "0 -9223372036854775808 1234567 "
+                 "\"a\\\"b\\\\c\\nd\\te\\r\\u0001f\xc3\xa9\"");
+  /* what it writes is JSON that reads back as the string */
+  sb_text_free(&t);
+  sb_text_json_str(&t, "x\x1fy\"z");
+  cJSON *j = cJSON_Parse(t.s);
+  CHECK(cJSON_IsString(j));
+  CHECK_STR(j->valuestring, "x\x1fy\"z");
+  cJSON_Delete(j);
+  sb_text_free(&t);
+  sb_text_pg_elem(&t, "{");
+  CHECK(!t.failed);
+  sb_text_free(&t);
   return 0;
 }
