@@ -65,6 +65,7 @@ struct sb_engine_s {
 
   tp_t *tps;
   size_t ntp;
+  tp_t *last_tp; /* find_tp's last answer */
   int pending;       /* events in the open batch */
   long long opened;  /* when the batch got its first event */
   /* counters, read by other threads (metrics) */
@@ -200,9 +201,15 @@ static int load_live(sb_engine_t *e, sb_err_t *err) {
 
 static tp_t *find_tp(sb_engine_t *e, const char *topic, int32_t partition,
                      int create) {
+  /* messages come in runs of one partition: the last one found first
+   * (entries never move or go, so the pointer stays good) */
+  tp_t *last = e->last_tp;
+  if (last && last->partition == partition && strcmp(last->topic, topic) == 0)
+    return last;
   for (size_t i = 0; i < e->ntp; i++)
-    if (e->tps[i].partition == partition && strcmp(e->tps[i].topic, topic) == 0)
-      return &e->tps[i];
+    if (e->tps[i].partition == partition &&
+        strcmp(e->tps[i].topic, topic) == 0)
+      return e->last_tp = &e->tps[i];
   if (!create || e->ntp >= MAX_TP)
     return NULL;
   tp_t *t = &e->tps[e->ntp++];

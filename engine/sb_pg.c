@@ -141,21 +141,28 @@ int sb_pg_copy_begin(sb_pg_t *pg, const char *copy_sql, sb_err_t *err) {
   return rc;
 }
 
+/* The COPY statement's outcome, once the server has ended it: the first
+ * error among its results, with the SQLSTATE. */
+static int copy_outcome(sb_pg_t *pg, sb_err_t *err) {
+  pg->copying = 0;
+  int rc = 0;
+  PGresult *res;
+  while ((res = PQgetResult(pg->conn)) != NULL) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
+      rc = result_err(pg, res, err);
+    PQclear(res);
+  }
+  return rc;
+}
+
 int sb_pg_copy_put(sb_pg_t *pg, const void *data, size_t len, sb_err_t *err) {
   const char *p = data;
   while (len > 0) { /* CopyData messages carry an int length */
     int n = len > (1u << 30) ? 1 << 30 : (int)len;
     if (PQputCopyData(pg->conn, p, n) != 1) {
-      /* the server gave up on the COPY (bad data): its error, with the
-       * SQLSTATE, is the statement's result */
-      pg->copying = 0;
-      int rc = 0;
-      PGresult *res;
-      while ((res = PQgetResult(pg->conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
-          rc = result_err(pg, res, err);
-        PQclear(res);
-      }
+      /* the server gave up on the COPY (bad data): its error is the
+       * statement's result */
+      int rc = copy_outcome(pg, err);
       return rc != 0 ? rc : result_err(pg, NULL, err);
     }
     p += n;
@@ -170,14 +177,7 @@ static int copy_finish(sb_pg_t *pg, const char *fail_msg, sb_err_t *err) {
   pg->copying = 0;
   if (PQputCopyEnd(pg->conn, fail_msg) != 1)
     return result_err(pg, NULL, err);
-  int rc = 0;
-  PGresult *res;
-  while ((res = PQgetResult(pg->conn)) != NULL) {
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
-      rc = result_err(pg, res, err);
-    PQclear(res);
-  }
-  return rc;
+  return copy_outcome(pg, err);
 }
 
 int sb_pg_copy_end(sb_pg_t *pg, sb_err_t *err) {

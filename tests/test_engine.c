@@ -83,14 +83,18 @@ static int t_commit(void *state, sb_batch_t *b, sb_err_t *err) {
 static void t_reset(void *state) { ((seen_t *)state)->n = 0; }
 static void t_destroy(void *state) { free(state); }
 
+/* the CHECK makes a "-poison" lead fail where it is written, as a data
+ * error */
+#define SEEN_DDL                                                              \
+  "CREATE TABLE {schema}.seen (event_id text PRIMARY KEY, subject text NOT "   \
+  "NULL CHECK (subject NOT LIKE '%-poison'));\n"                              \
+  "GRANT SELECT, INSERT ON {schema}.seen TO switchboard_app;"
+
 static const sb_processor_vt_t test_vt = {
     .abi = SB_PROCESSOR_ABI,
     .name = "sbtest",
     .topics = test_topics,
-    /* the CHECK makes a "-poison" lead fail in commit, as a data error */
-    .ddl = "CREATE TABLE {schema}.seen (event_id text PRIMARY KEY, subject "
-           "text NOT NULL CHECK (subject NOT LIKE '%-poison'));\n"
-           "GRANT SELECT, INSERT ON {schema}.seen TO switchboard_app;",
+    .ddl = SEEN_DDL,
     .init = t_init,
     .event = t_event,
     .commit = t_commit,
@@ -124,9 +128,7 @@ static const sb_processor_vt_t writing_vt = {
     .abi = SB_PROCESSOR_ABI,
     .name = "sbtest",
     .topics = test_topics,
-    .ddl = "CREATE TABLE {schema}.seen (event_id text PRIMARY KEY, subject "
-           "text NOT NULL CHECK (subject NOT LIKE '%-poison'));\n"
-           "GRANT SELECT, INSERT ON {schema}.seen TO switchboard_app;",
+    .ddl = SEEN_DDL,
     .init = t_init,
     .event = w_event,
     .commit = w_commit,
