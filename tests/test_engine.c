@@ -124,18 +124,6 @@ static int w_commit(void *state, sb_batch_t *b, sb_err_t *err) {
   return 0;
 }
 
-static const sb_processor_vt_t writing_vt = {
-    .abi = SB_PROCESSOR_ABI,
-    .name = "sbtest",
-    .topics = test_topics,
-    .ddl = SEEN_DDL,
-    .init = t_init,
-    .event = w_event,
-    .commit = w_commit,
-    .abort = t_reset,
-    .committed = t_reset,
-    .destroy = t_destroy,
-};
 
 /* the processor run_to_end runs */
 static const sb_processor_vt_t *run_vt = &test_vt;
@@ -439,6 +427,9 @@ int test_engine_isolates_poison_written_in_event(void) {
                             "lead-5"};
   CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
   sb_engine_stats_t st;
+  sb_processor_vt_t writing_vt = test_vt; /* test_vt, writing in event */
+  writing_vt.event = w_event;
+  writing_vt.commit = w_commit;
   run_vt = &writing_vt;
   int rc = run_to_end(&x, NULL, NULL, &st);
   run_vt = &test_vt;
