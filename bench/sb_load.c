@@ -1480,6 +1480,18 @@ static char *make_head(run_t *r, const char *ctype, size_t *len) {
 }
 
 /* The common part of both loads: URL, heads, loop, connections. */
+/* The events to post: the caller's source, or the built-in one. */
+static void use_source(run_t *r, sb_load_next_cb next, void *arg) {
+  if (next) {
+    r->next = next;
+    r->next_arg = arg;
+  } else {
+    sb_load_default_init(&r->def);
+    r->next = sb_load_default_event;
+    r->next_arg = &r->def;
+  }
+}
+
 static int run_init(run_t *r, const char *url, const char *token, int nconns,
                     int pipeline, int ndjson, sb_err_t *err) {
   memset(r, 0, sizeof *r);
@@ -1617,14 +1629,7 @@ int sb_load_http(const sb_load_http_opts_t *o, sb_load_http_result_t *out,
   r->to_offer = o->events;
   r->progress = o->progress;
   r->progress_arg = o->progress_arg;
-  if (o->next) {
-    r->next = o->next;
-    r->next_arg = o->next_arg;
-  } else {
-    sb_load_default_init(&r->def);
-    r->next = sb_load_default_event;
-    r->next_arg = &r->def;
-  }
+  use_source(r, o->next, o->next_arg);
   r->t0 = r->last_answer_ns = r->prog_last_ns = r->t_end = uv_hrtime();
   start_timer(r, HTTP_TICK_MS);
   for (int i = 0; i < nconns && !r->finishing; i++)
@@ -1770,14 +1775,7 @@ int sb_load_freshness(const sb_load_fresh_opts_t *o,
   r->tick_ms = o->tick_ms ? o->tick_ms : 1;
   r->progress = o->progress;
   r->progress_arg = o->progress_arg;
-  if (o->next) {
-    r->next = o->next;
-    r->next_arg = o->next_arg;
-  } else {
-    sb_load_default_init(&r->def);
-    r->next = sb_load_default_event;
-    r->next_arg = &r->def;
-  }
+  use_source(r, o->next, o->next_arg);
   ws_t *w = &f->ws;
   w->r = r;
   r->t0 = r->last_answer_ns = r->prog_last_ns = uv_hrtime();

@@ -64,10 +64,6 @@ void sb_text_put(sb_text_t *t, const char *p, size_t n) {
   t->s[t->len] = '\0';
 }
 
-static void text_put(sb_text_t *t, const char *p, size_t n) {
-  sb_text_put(t, p, n);
-}
-
 void sb_text_int(sb_text_t *t, long long v) {
   char buf[24], *p = buf + sizeof buf;
   unsigned long long u = v < 0 ? 0ull - (unsigned long long)v
@@ -77,17 +73,17 @@ void sb_text_int(sb_text_t *t, long long v) {
   while ((u /= 10) != 0);
   if (v < 0)
     *--p = '-';
-  text_put(t, p, (size_t)(buf + sizeof buf - p));
+  sb_text_put(t, p, (size_t)(buf + sizeof buf - p));
 }
 
 void sb_text_json_str(sb_text_t *t, const char *v) {
   static const char hex[] = "0123456789abcdef";
-  text_put(t, "\"", 1);
+  sb_text_put(t, "\"", 1);
   for (;;) { /* runs of plain characters, each other one escaped */
     size_t n = 0;
     while (v[n] && v[n] != '"' && v[n] != '\\' && (unsigned char)v[n] >= 0x20)
       n++;
-    text_put(t, v, n);
+    sb_text_put(t, v, n);
     unsigned char c = (unsigned char)v[n];
     if (c == '\0')
       break;
@@ -105,25 +101,25 @@ void sb_text_json_str(sb_text_t *t, const char *v) {
       esc[5] = hex[c & 15];
       en = 6;
     }
-    text_put(t, esc, en);
+    sb_text_put(t, esc, en);
     v += n + 1;
   }
-  text_put(t, "\"", 1);
+  sb_text_put(t, "\"", 1);
 }
 
 void sb_text_pg_elem(sb_text_t *t, const char *v) {
   int first = t->len > 0 && t->s[t->len - 1] == '{';
-  text_put(t, first ? "\"" : ",\"", first ? 1 : 2);
+  sb_text_put(t, first ? "\"" : ",\"", first ? 1 : 2);
   for (;;) { /* runs without a quote or backslash, each of those escaped */
     size_t n = strcspn(v, "\"\\");
-    text_put(t, v, n);
+    sb_text_put(t, v, n);
     if (v[n] == '\0')
       break;
-    text_put(t, "\\", 1);
-    text_put(t, v + n, 1);
+    sb_text_put(t, "\\", 1);
+    sb_text_put(t, v + n, 1);
     v += n + 1;
   }
-  text_put(t, "\"", 1);
+  sb_text_put(t, "\"", 1);
 }
 
 void sb_metric_head(sb_text_t *t, const char *name, const char *type,

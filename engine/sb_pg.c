@@ -196,16 +196,6 @@ void sb_pg_rollback(sb_pg_t *pg) {
   sb_pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
 }
 
-int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
-               sb_err_t *err) {
-  int rc = sb_pg_copy_begin(pg, copy_sql, err);
-  if (rc == 0 && (rc = sb_pg_copy_put(pg, data, len, err)) != 0) {
-    copy_finish(pg, "abandoned: sending the data failed", NULL);
-    return rc;
-  }
-  return rc == 0 ? sb_pg_copy_end(pg, err) : rc;
-}
-
 int sb_pg_rows(sb_pg_t *pg, const char *sql, int nparams,
                const char *const *params, sb_pg_rows_t **out, sb_err_t *err) {
   *out = NULL;

@@ -35,10 +35,6 @@ int sb_pg_rows_count(const sb_pg_rows_t *r);
 const char *sb_pg_rows_get(const sb_pg_rows_t *r, int row, int col);
 void sb_pg_rows_free(sb_pg_rows_t *r);
 
-/* COPY ... FROM STDIN with data in one go. */
-int sb_pg_copy(sb_pg_t *pg, const char *copy_sql, const char *data, size_t len,
-               sb_err_t *err);
-
 /* COPY ... FROM STDIN streamed: the server parses and inserts what it was
  * sent while the caller prepares the rest. Between begin and end the
  * connection takes nothing else. Errors in the data surface at end (or at

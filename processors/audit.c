@@ -168,21 +168,21 @@ static uint64_t chain_key(const char *tenant, const char *topic,
   return (h ^ (uint32_t)partition) * 1099511628211ull;
 }
 
-static int index_rebuild(audit_t *a, size_t cap) {
-  uint32_t *ix = calloc(cap, sizeof *ix);
-  if (ix == NULL)
-    return -1;
+/* Puts chains[i] in the index, at the first free slot from its key's. */
+static void index_put(audit_t *a, uint64_t key, size_t i) {
+  size_t k = key & (a->index_cap - 1);
+  while (a->index[k] != 0)
+    k = (k + 1) & (a->index_cap - 1);
+  a->index[k] = (uint32_t)(i + 1);
+}
+
+/* Indexes every chain again, in place (no allocation: revoke cannot fail). */
+static void index_fill(audit_t *a) {
+  memset(a->index, 0, a->index_cap * sizeof *a->index);
   for (size_t i = 0; i < a->n; i++) {
     chain_t *c = &a->chains[i];
-    size_t k = chain_key(c->tenant, c->topic, c->partition) & (cap - 1);
-    while (ix[k] != 0)
-      k = (k + 1) & (cap - 1);
-    ix[k] = (uint32_t)(i + 1);
+    index_put(a, chain_key(c->tenant, c->topic, c->partition), i);
   }
-  free(a->index);
-  a->index = ix;
-  a->index_cap = cap;
-  return 0;
 }
 
 static chain_t *find_chain(audit_t *a, const char *tenant, const char *topic,
@@ -212,22 +212,24 @@ static chain_t *find_chain(audit_t *a, const char *tenant, const char *topic,
   snprintf(c->topic, sizeof c->topic, "%s", topic);
   c->partition = partition;
   a->n++;
-  if (2 * a->n > a->index_cap) {
-    if (index_rebuild(a, a->index_cap ? 2 * a->index_cap : 128) != 0) {
+  if (2 * a->n > a->index_cap) { /* grow: twice the slots, all again */
+    size_t cap = a->index_cap ? 2 * a->index_cap : 128;
+    uint32_t *ix = realloc(a->index, cap * sizeof *ix);
+    if (ix == NULL) {
       free(c->tenant);
       a->n--;
       return NULL;
     }
+    a->index = ix;
+    a->index_cap = cap;
+    index_fill(a);
   } else {
-    k = key & (a->index_cap - 1);
-    while (a->index[k] != 0)
-      k = (k + 1) & (a->index_cap - 1);
-    a->index[k] = (uint32_t)a->n;
+    index_put(a, key, a->n - 1);
   }
   return c;
 }
 
-/* Drops chain i; the index is rebuilt by the caller. */
+/* Drops chain i; the caller indexes the chains again. */
 static void drop_chain(audit_t *a, size_t i) {
   free(a->chains[i].tenant);
   a->chains[i] = a->chains[--a->n];
@@ -307,13 +309,8 @@ static void revoke(void *state, const char *topic, int32_t partition) {
     if (a->chains[i].partition == partition &&
         strcmp(a->chains[i].topic, topic) == 0)
       drop_chain(a, i);
-  if (a->n != before && index_rebuild(a, a->index_cap) != 0) {
-    /* out of memory: no index at all, so nothing points at a moved chain;
-     * find_chain builds one again */
-    free(a->index);
-    a->index = NULL;
-    a->index_cap = 0;
-  }
+  if (a->n != before)
+    index_fill(a);
 }
 
 /* ---- the batch -------------------------------------------------------- */
@@ -341,8 +338,8 @@ static const char copy_signature[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 #define PG_EPOCH_MICROS 946684800000000LL /* 2000-01-01, PostgreSQL's epoch */
 
 static void put_int(audit_t *a, uint64_t v, int bytes) {
-  a->copy_len += (size_t)(put_be((uint8_t *)a->copy + a->copy_len, v, bytes) -
-                          ((uint8_t *)a->copy + a->copy_len));
+  put_be((uint8_t *)a->copy + a->copy_len, v, bytes);
+  a->copy_len += (size_t)bytes;
 }
 
 static void put_field(audit_t *a, const void *p, size_t n) {
@@ -425,24 +422,22 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int64_t at, sb_err_t *err) {
   if (at >= a->month_lo && at < a->month_hi)
     return 0;
   int64_t lo, hi;
-  int month = sb_time_month(at, &lo, &hi);
-  for (size_t i = 0; i < a->nmonths; i++)
-    if (a->months[i] == month) {
-      a->month_lo = lo;
-      a->month_hi = hi;
-      return 0;
-    }
-  if (end_rows(a, b, err) != 0)
-    return err->code;
-  sb_pg_t *pg = sb_batch_pg(b);
-  char sql[256], m[16];
-  const char *s = sb_batch_schema(b);
-  snprintf(sql, sizeof sql, "SELECT %s.ensure_month($1, $2)", s);
-  snprintf(m, sizeof m, "%d", month);
-  if (sb_pg_exec(pg, sql, 2, (const char *const[]){s, m}, err) != 0)
-    return err->code;
-  if (add_month(&a->months, &a->nmonths, &a->months_cap, month) != 0)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  int month = sb_time_month(at, &lo, &hi), known = 0;
+  for (size_t i = 0; i < a->nmonths && !known; i++)
+    known = a->months[i] == month;
+  if (!known) {
+    if (end_rows(a, b, err) != 0)
+      return err->code;
+    char sql[256], m[16];
+    const char *s = sb_batch_schema(b);
+    snprintf(sql, sizeof sql, "SELECT %s.ensure_month($1, $2)", s);
+    snprintf(m, sizeof m, "%d", month);
+    if (sb_pg_exec(sb_batch_pg(b), sql, 2, (const char *const[]){s, m},
+                   err) != 0)
+      return err->code;
+    if (add_month(&a->months, &a->nmonths, &a->months_cap, month) != 0)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
   a->month_lo = lo;
   a->month_hi = hi;
   return 0;
