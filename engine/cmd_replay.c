@@ -16,6 +16,7 @@
 #include "sb_time.h"
 #include "sb_util.h"
 
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,9 +180,15 @@ static int run_replay(sb_cli_t *cli) {
                name);
     return sb_cli_fail(cli, &err);
   }
+  /* the generations' DDL and the swap run as the owner; the rebuilding
+   * engine writes as database_url (the application role on `up`'s server) */
+  char owner_url[1024];
   if ((rc = sb_cli_need_instance(cli, 1, &err)) != 0 ||
-      (rc = sb_pg_connect(cli->conf.database_url, &pg, &err)) != 0 ||
-      (rc = sb_engine_ensure_live(pg, vt, &err)) != 0)
+      (rc = sb_cli_owner_url(cli, owner_url, sizeof owner_url, &err)) != 0)
+    goto out;
+  rc = sb_pg_connect(owner_url, &pg, &err);
+  OPENSSL_cleanse(owner_url, sizeof owner_url);
+  if (rc != 0 || (rc = sb_engine_ensure_live(pg, vt, &err)) != 0)
     goto out;
   char gen_txt[16];
   int found = 0;

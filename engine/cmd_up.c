@@ -97,14 +97,24 @@ static int run_up(sb_cli_t *cli) {
            SB_F_STR("bootstrap", c->brokers), SB_F_INT("partitions", c->partitions),
            SB_F_END);
   }
+  /* migrations and projections' DDL run as the owner (the private
+   * server's superuser, or whoever database_url names); everything after
+   * works as database_url, on the private server the application role */
+  int applied = 0;
   if (c->database_url == NULL) {
     if ((rc = sb_pgserver_start(c, url, sizeof url, &err)) != 0)
       goto out;
     private_pg = 1;
     sb_conf_set(c, "database_url", url, SB_CO_RUNTIME, NULL, NULL);
+    OPENSSL_cleanse(url, sizeof url);
+    rc = sb_pgserver_owner_url(c, url, sizeof url, &err);
+    if (rc == 0)
+      rc = sb_cmd_apply_migrations(url, &applied, &err);
+    OPENSSL_cleanse(url, sizeof url);
+  } else {
+    rc = sb_cmd_apply_migrations(c->database_url, &applied, &err);
   }
-  int applied = 0;
-  if ((rc = sb_cmd_apply_migrations(c->database_url, &applied, &err)) != 0)
+  if (rc != 0)
     goto out;
 
   up_ready_t ready = {c, applied, 0, {0}};
@@ -142,8 +152,9 @@ const sb_cmd_t sb_cmd_up = {
         "with no database\nconfigured it starts a private PostgreSQL under the "
         "data directory (as the\nunprivileged postgres.os_user when run as "
         "root). It applies the migrations, runs the processors,\nprints 'kafka: <bootstrap>', "
-        "'postgres: <url>' and 'http: <url>', writes the same to\n<data_dir>/runtime.conf for "
-        "other commands, and runs until SIGINT or SIGTERM.",
+        "'postgres: <url>' (the application role's, never the\nsuperuser's) and 'http: <url>', "
+        "writes the same to <data_dir>/runtime.conf for\nother commands, and runs until SIGINT "
+        "or SIGTERM.",
     .conf_keys = sb_cmd_up_keys,
     .opts = (const sb_opt_t[]){{"processors", "LIST",
                                 "Processors to run here: a comma list, all "

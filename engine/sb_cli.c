@@ -366,6 +366,30 @@ int sb_cli_database_url(sb_cli_t *cli, sb_err_t *err) {
                     cli->conf.data_dir);
 }
 
+int sb_cli_owner_url(sb_cli_t *cli, char *url, size_t urlsz, sb_err_t *err) {
+  sb_conf_t *c = &cli->conf;
+  sb_conf_origin_t o = sb_conf_origin(c, "database_url");
+  if (c->database_url != NULL && o != SB_CO_RUNTIME && o != SB_CO_DEFAULT)
+    return sb_fmt(url, urlsz, err, "%s", c->database_url);
+  if (sb_runtime_discover(c, err) != 0)
+    return err->code;
+  char app[1024];
+  sb_err_t ignore = SB_ERR_INIT;
+  int private_db = sb_pgserver_url(c, app, sizeof app, &ignore) == 0 &&
+                   (c->database_url == NULL ||
+                    strcmp(c->database_url, app) == 0);
+  OPENSSL_cleanse(app, sizeof app);
+  if (private_db && (c->database_url != NULL || sb_pgserver_running(c)))
+    return sb_pgserver_owner_url(c, url, urlsz, err);
+  if (c->database_url != NULL)
+    return sb_fmt(url, urlsz, err, "%s", c->database_url);
+  return sb_err_set(err, SB_ECONFIG,
+                    "no database: pass --database-url (the owner's, for "
+                    "migrations), or start 'switchboard up' (data directory "
+                    "%s)",
+                    c->data_dir);
+}
+
 int sb_cli_need_instance(sb_cli_t *cli, int need_db, sb_err_t *err) {
   if (sb_runtime_discover(&cli->conf, err) != 0)
     return err->code;

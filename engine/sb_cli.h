@@ -52,6 +52,13 @@ int sb_cli_fail(const sb_cli_t *cli, const sb_err_t *err);
  * the running instance's, or the private server's when it runs. */
 int sb_cli_database_url(sb_cli_t *cli, sb_err_t *err);
 
+/* The URL for migrations and DDL (migrate, replay): a database_url given
+ * by flag, environment or file as it is (production: the owner's); else,
+ * where the database is this data directory's private server, its owner's
+ * (superuser's) URL, read from postgres.state. Never print or log it (but
+ * through sb_url_redact). cli->conf.database_url is left as it was. */
+int sb_cli_owner_url(sb_cli_t *cli, char *url, size_t urlsz, sb_err_t *err);
+
 /* Brokers and database for commands that work against a running Switchboard:
  * the configured ones, else the running instance's in the data directory.
  * need_db 0: brokers only. */

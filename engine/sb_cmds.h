@@ -20,8 +20,11 @@ extern const sb_cmd_t sb_cmd_generate;
 /* The configuration keys `up` offers as flags. */
 extern const char *const sb_cmd_up_keys[];
 
-/* Connects to the configured database and applies the compiled-in
- * migrations; *applied counts the new ones (may be NULL). */
+/* Connects to database_url (the owner's: it runs DDL), applies the
+ * compiled-in migrations and creates the built-in processors' live
+ * projections where missing; *applied counts the new migrations (may be
+ * NULL). With everything in place it runs no DDL, so the application role
+ * passes too. */
 int sb_cmd_apply_migrations(const char *database_url, int *applied,
                             sb_err_t *err);
 

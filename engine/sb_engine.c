@@ -140,10 +140,24 @@ int sb_engine_create_tables(sb_pg_t *pg, const sb_processor_vt_t *vt,
       sql[n++] = *p++;
     }
   }
+  /* readers (dashboards) see their tenant's rows: row-level security on
+   * every table with a tenant_id (sql/0006_roles.sql) */
+  if (n + 256 + strlen(schema) < cap)
+    n += (size_t)snprintf(sql + n, cap - n,
+                          "\nDO $$ BEGIN IF to_regprocedure("
+                          "'sb.protect_projection(text)') IS NOT NULL THEN "
+                          "PERFORM sb.protect_projection('%s'); END IF; "
+                          "END $$;\n",
+                          schema);
   sql[n] = '\0';
   int rc = sb_pg_exec(pg, sql, 0, NULL, err);
   free(sql);
-  if (rc != 0)
+  if (rc != 0 && strstr(err->msg, "(SQLSTATE 42501)") != NULL)
+    sb_err_prefix(err, "processor %s: creating its tables in %s needs the "
+                       "database owner (run `switchboard migrate` with the "
+                       "owner's URL; the application role runs no DDL): ",
+                  vt->name, schema);
+  else if (rc != 0)
     sb_err_prefix(err, "processor %s: creating its tables in %s: ", vt->name,
                   schema);
   return rc;
@@ -698,24 +712,26 @@ static int skip_poison(sb_engine_t *e, const rd_kafka_message_t *m,
 
 /* ---- the worker ------------------------------------------------------- */
 
-/* Batches run as switchboard_app, which may read and append but, where a
- * table says so, not change or delete. Where the configured user may not
- * take that role (an external database set up otherwise), say so once. */
-static void drop_privileges(sb_engine_t *e) {
+/* Workers work as the user of database_url, which should be the
+ * application role (it logs in as itself: no SET ROLE that a RESET ROLE
+ * would undo). A superuser could rewrite the audit log unseen by the
+ * grants: say so once. */
+static void check_role(sb_engine_t *e) {
   static atomic_int warned;
-  sb_err_t err = SB_ERR_INIT;
-  if (sb_pg_exec(e->pg, "SET ROLE switchboard_app", 0, NULL, &err) != 0 &&
-      atomic_exchange(&warned, 1) == 0)
-    sb_log(SB_LOG_WARN, "engine", "cannot SET ROLE switchboard_app; working "
-                                  "as the configured user",
-           SB_F_STR("error", err.msg), SB_F_END);
+  char su[8] = "";
+  int found = 0;
+  if (sb_pg_query1(e->pg, "SELECT rolsuper FROM pg_roles WHERE rolname = "
+                          "current_user",
+                   0, NULL, su, sizeof su, &found, NULL, NULL) == 0 &&
+      strcmp(su, "t") == 0 && atomic_exchange(&warned, 1) == 0)
+    sb_log(SB_LOG_WARN, "engine", "working as a PostgreSQL superuser: give "
+                                  "workers the application role's URL "
+                                  "(switchboard_app) instead",
+           SB_F_STR("processor", e->vt->name), SB_F_END);
 }
 
 static int connect_pg(sb_engine_t *e, sb_err_t *err) {
-  int rc = sb_pg_connect(e->c->database_url, &e->pg, err);
-  if (rc == 0)
-    drop_privileges(e);
-  return rc;
+  return sb_pg_connect(e->c->database_url, &e->pg, err);
 }
 
 static int setup(sb_engine_t *e, sb_err_t *err) {
@@ -728,7 +744,7 @@ static int setup(sb_engine_t *e, sb_err_t *err) {
         (rc = load_live(e, err)) != 0)
       return rc;
   }
-  drop_privileges(e);
+  check_role(e);
   if ((rc = e->vt->init(&e->state, err)) != 0) {
     sb_err_prefix(err, "processor %s, in init: ", e->vt->name);
     return rc;

@@ -65,7 +65,12 @@ static int apply_one(sb_pg_t *pg, const sb_migration_t *m, int *did,
                     m->name, have, sum);
   if (rc == 0 && !found) {
     rc = sb_pg_exec(pg, m->sql, 0, NULL, err);
-    if (rc != 0)
+    if (rc != 0 && strstr(err->msg, "(SQLSTATE 42501)") != NULL)
+      sb_err_prefix(err, "migration %s is not applied and this login may not "
+                         "apply it (run `switchboard migrate` with the "
+                         "database owner's URL): ",
+                    m->name);
+    else if (rc != 0)
       sb_err_prefix(err, "migration %s: ", m->name);
   }
   if (rc == 0 && !found)
@@ -93,12 +98,20 @@ int sb_migrate(sb_pg_t *pg, const sb_migration_t *m, size_t n, int *applied,
     *applied = 0;
   if (sb_migrations_check(m, n, err) != 0)
     return err->code;
-  /* CREATE TABLE IF NOT EXISTS races with itself; the lock orders it */
+  /* CREATE TABLE IF NOT EXISTS races with itself; the lock orders it.
+   * Where the table exists it is not run at all: the application role,
+   * which may create nothing, checks an up-to-date database too. */
+  char exists[8] = "";
+  int found = 0;
   int rc = sb_pg_exec(pg, "BEGIN", 0, NULL, err);
   if (rc == 0)
     rc = sb_pg_exec(pg, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")",
                     0, NULL, err);
   if (rc == 0)
+    rc = sb_pg_query1(pg, "SELECT to_regclass('sb_schema_migrations') IS NOT "
+                          "NULL",
+                      0, NULL, exists, sizeof exists, &found, NULL, err);
+  if (rc == 0 && strcmp(exists, "t") != 0)
     rc = sb_pg_exec(pg, bootstrap_sql, 0, NULL, err);
   if (rc == 0)
     rc = sb_pg_exec(pg, "COMMIT", 0, NULL, err);
@@ -107,7 +120,6 @@ int sb_migrate(sb_pg_t *pg, const sb_migration_t *m, size_t n, int *applied,
     return rc;
   }
   char newest[16], row[16];
-  int found = 0;
   snprintf(newest, sizeof newest, "%d", n > 0 ? m[n - 1].version : 0);
   rc = sb_pg_query1(pg,
                     "SELECT name FROM sb_schema_migrations WHERE version > $1 "

@@ -62,6 +62,38 @@ void sb_pg_close(sb_pg_t *pg) {
 
 int sb_pg_libversion(void) { return PQlibVersion(); }
 
+int sb_pg_set_password(sb_pg_t *pg, const char *role, const char *password,
+                       sb_err_t *err) {
+  char *verifier = PQencryptPasswordConn(pg->conn, password, role,
+                                         "scram-sha-256");
+  if (verifier == NULL) {
+    char msg[512];
+    one_line(PQerrorMessage(pg->conn), msg, sizeof msg);
+    return sb_err_set(err, SB_EPG, "postgres: cannot hash the password of "
+                                   "role %s: %s", role, msg);
+  }
+  char *ident = PQescapeIdentifier(pg->conn, role, strlen(role));
+  char *lit = PQescapeLiteral(pg->conn, verifier, strlen(verifier));
+  PQfreemem(verifier);
+  int rc;
+  if (ident == NULL || lit == NULL) {
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+  } else {
+    size_t cap = strlen(ident) + strlen(lit) + 32;
+    char *sql = malloc(cap);
+    if (sql == NULL) {
+      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    } else {
+      snprintf(sql, cap, "ALTER ROLE %s PASSWORD %s", ident, lit);
+      rc = sb_pg_exec(pg, sql, 0, NULL, err);
+      free(sql);
+    }
+  }
+  PQfreemem(ident);
+  PQfreemem(lit);
+  return rc;
+}
+
 void *sb_pg_conn(sb_pg_t *pg) { return pg->conn; }
 
 static int result_err(sb_pg_t *pg, PGresult *res, sb_err_t *err) {

@@ -48,6 +48,12 @@ int sb_pg_copying(const sb_pg_t *pg);
  * fails (a broken connection shows at its next use). */
 void sb_pg_rollback(sb_pg_t *pg);
 
+/* Sets role's password to a SCRAM-SHA-256 verifier computed here, so the
+ * password itself never reaches the server (nor its logs). Needs the
+ * privilege to ALTER ROLE role (a superuser, CREATEROLE, or role itself). */
+int sb_pg_set_password(sb_pg_t *pg, const char *role, const char *password,
+                       sb_err_t *err);
+
 /* libpq's version number (e.g. 150018). */
 int sb_pg_libversion(void);
 

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* pipe2 */
 #include "sb_pgserver.h"
 
+#include "sb_auth.h"
 #include "sb_log.h"
 #include "sb_pg.h"
 #include "sb_util.h"
@@ -12,6 +13,9 @@
 #include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +27,11 @@
 #include <unistd.h>
 
 #define DB_NAME "switchboard"
-#define DB_USER "switchboard"
+#define DB_USER "switchboard" /* the owner: a superuser, migrations only */
+#define APP_ROLE "switchboard_app"
+#define READER_ROLE "switchboard_reader"
+#define READER_PREFIX "sb_reader_"
+#define ROLE_PW_HEX 48 /* hex characters of a derived password */
 
 /* Everything one operation needs to know about the private server. */
 typedef struct {
@@ -423,6 +431,79 @@ static void make_url(const srv_t *s, const char *db, char *url, size_t sz) {
            s->port, db);
 }
 
+/* The password of a login other than the owner: HMAC-SHA-256 of label
+ * ("role:" + role name) under the owner's password, as hex. One-way: a
+ * printed application or reader password tells nothing of the owner's. */
+static int derive_password(const srv_t *s, const char *label,
+                           char out[ROLE_PW_HEX + 1], sb_err_t *err) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  char msg[160];
+  int n = snprintf(msg, sizeof msg, "switchboard login password\n%s", label);
+  if (n < 0 || (size_t)n >= sizeof msg ||
+      HMAC(EVP_sha256(), s->password, (int)strlen(s->password),
+           (const unsigned char *)msg, (size_t)n, md, &len) == NULL ||
+      len * 2 < ROLE_PW_HEX)
+    return sb_err_set(err, SB_ECRYPTO, "postgres: cannot derive a password");
+  for (int i = 0; i < ROLE_PW_HEX / 2; i++)
+    snprintf(out + 2 * i, 3, "%02x", md[i]);
+  OPENSSL_cleanse(md, sizeof md);
+  return 0;
+}
+
+/* The URL of a login other than the owner (names are [A-Za-z0-9._-], which
+ * URLs carry as they are). */
+static int role_url(const srv_t *s, const char *role, char *url, size_t sz,
+                    sb_err_t *err) {
+  char pw[ROLE_PW_HEX + 1], label[128];
+  snprintf(label, sizeof label, "role:%s", role);
+  if (derive_password(s, label, pw, err) != 0)
+    return err->code;
+  int rc = sb_fmt(url, sz, err, "postgresql://%s:%s@127.0.0.1:%d/%s", role, pw,
+                  s->port, DB_NAME);
+  OPENSSL_cleanse(pw, sizeof pw);
+  return rc;
+}
+
+/* Sets role's password to its derived one. */
+static int set_role_password(const srv_t *s, sb_pg_t *pg, const char *role,
+                             sb_err_t *err) {
+  char pw[ROLE_PW_HEX + 1], label[128];
+  snprintf(label, sizeof label, "role:%s", role);
+  if (derive_password(s, label, pw, err) != 0)
+    return err->code;
+  int rc = sb_pg_set_password(pg, role, pw, err);
+  OPENSSL_cleanse(pw, sizeof pw);
+  return rc;
+}
+
+/* The application role logs in as itself, with the attributes nothing in
+ * Switchboard needs taken away, and the reader role exists (the
+ * migrations grant them what they may do; sql/0006_roles.sql). */
+static const char roles_sql[] =
+    "DO $$ BEGIN CREATE ROLE " APP_ROLE " LOGIN; "
+    "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;\n"
+    "ALTER ROLE " APP_ROLE " LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB "
+    "NOREPLICATION BYPASSRLS;\n"
+    "DO $$ BEGIN CREATE ROLE " READER_ROLE " NOLOGIN; "
+    "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;\n";
+
+static int ensure_roles(const srv_t *s, sb_err_t *err) {
+  char url[512];
+  sb_pg_t *pg = NULL;
+  make_url(s, DB_NAME, url, sizeof url);
+  int rc = sb_pg_connect(url, &pg, err);
+  if (rc == 0)
+    rc = sb_pg_exec(pg, roles_sql, 0, NULL, err);
+  if (rc == 0)
+    rc = set_role_password(s, pg, APP_ROLE, err);
+  sb_pg_close(pg);
+  OPENSSL_cleanse(url, sizeof url);
+  if (rc != 0)
+    sb_err_prefix(err, "postgres: setting up the application role: ");
+  return rc;
+}
+
 static int ensure_database(srv_t *s, sb_err_t *err) {
   char url[512], row[16];
   make_url(s, "postgres", url, sizeof url);
@@ -508,10 +589,11 @@ int sb_pgserver_start(const sb_conf_t *c, char *url, size_t urlsz,
     sb_log(SB_LOG_INFO, "pg", "private PostgreSQL started",
            SB_F_INT("port", s.port), SB_F_STR("dir", s.pgdata), SB_F_END);
   }
-  if ((rc = ensure_database(&s, err)) != 0)
+  if ((rc = ensure_database(&s, err)) != 0 || (rc = ensure_roles(&s, err)) != 0)
     goto out;
-  make_url(&s, DB_NAME, url, urlsz);
+  rc = role_url(&s, APP_ROLE, url, urlsz, err);
 out:
+  OPENSSL_cleanse(s.password, sizeof s.password);
   close(lock);
   return rc;
 }
@@ -556,6 +638,93 @@ int sb_pgserver_url(const sb_conf_t *c, char *url, size_t urlsz,
   srv_t s;
   if (srv_setup(c, &s, 0, err) != 0 || read_state(&s, err) != 0)
     return err->code;
+  int rc = role_url(&s, APP_ROLE, url, urlsz, err);
+  OPENSSL_cleanse(s.password, sizeof s.password);
+  return rc;
+}
+
+int sb_pgserver_owner_url(const sb_conf_t *c, char *url, size_t urlsz,
+                          sb_err_t *err) {
+  srv_t s;
+  if (srv_setup(c, &s, 0, err) != 0 || read_state(&s, err) != 0)
+    return err->code;
   make_url(&s, DB_NAME, url, urlsz);
+  OPENSSL_cleanse(s.password, sizeof s.password);
   return 0;
+}
+
+/* tenant's login name: sb_reader_<tenant>, or, where that would pass
+ * PostgreSQL's 63 bytes, a prefix of the tenant and a hash of all of it. */
+static void reader_name(const char *tenant, char *out, size_t sz) {
+  size_t room = 63 - strlen(READER_PREFIX);
+  if (strlen(tenant) <= room) {
+    snprintf(out, sz, READER_PREFIX "%s", tenant);
+    return;
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(tenant, strlen(tenant), md, &len, EVP_sha256(), NULL);
+  snprintf(out, sz, READER_PREFIX "%.*s_%02x%02x%02x%02x%02x%02x",
+           (int)(room - 13), tenant, md[0], md[1], md[2], md[3], md[4], md[5]);
+}
+
+int sb_pgserver_reader_url(const sb_conf_t *c, const char *tenant, char *url,
+                           size_t urlsz, sb_err_t *err) {
+  if (!sb_auth_tenant_valid(tenant))
+    return sb_err_set(err, SB_EUSAGE,
+                      "--tenant: '%.64s' is not a tenant: 1 to %d of A-Z a-z "
+                      "0-9 . _ -",
+                      tenant, SB_AUTH_TENANT_MAX);
+  srv_t s;
+  if (srv_setup(c, &s, 0, err) != 0 || read_state(&s, err) != 0)
+    return err->code;
+  char owner[512], role[80], sql[512], row[8];
+  int found = 0;
+  sb_pg_t *pg = NULL;
+  reader_name(tenant, role, sizeof role);
+  make_url(&s, DB_NAME, owner, sizeof owner);
+  int rc = sb_pg_connect(owner, &pg, err);
+  OPENSSL_cleanse(owner, sizeof owner);
+  if (rc == 0)
+    rc = sb_pg_query1(pg, "SELECT to_regclass('sb.reader_logins') IS NOT NULL",
+                      0, NULL, row, sizeof row, &found, NULL, err);
+  if (rc == 0 && strcmp(row, "t") != 0)
+    rc = sb_err_set(err, SB_ESTATE,
+                    "postgres: the database lacks sb.reader_logins: apply "
+                    "the migrations first (switchboard migrate, or start "
+                    "switchboard up)");
+  if (rc == 0)
+    rc = sb_pg_exec(pg, "BEGIN", 0, NULL, err);
+  if (rc == 0)
+    rc = sb_pg_query1(pg, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1,
+                      (const char *const[]){role}, row, sizeof row, &found,
+                      NULL, err);
+  /* the name holds [A-Za-z0-9._-] only: quoted, it is always one identifier */
+  if (rc == 0 && !found) {
+    snprintf(sql, sizeof sql, "CREATE ROLE \"%s\" LOGIN", role);
+    rc = sb_pg_exec(pg, sql, 0, NULL, err);
+  }
+  if (rc == 0) {
+    snprintf(sql, sizeof sql,
+             "ALTER ROLE \"%s\" LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB "
+             "NOREPLICATION NOBYPASSRLS; GRANT " READER_ROLE " TO \"%s\"",
+             role, role);
+    rc = sb_pg_exec(pg, sql, 0, NULL, err);
+  }
+  if (rc == 0)
+    rc = sb_pg_exec(pg, "INSERT INTO sb.reader_logins (role_name, tenant_id) "
+                        "VALUES ($1, $2) ON CONFLICT (role_name) DO UPDATE "
+                        "SET tenant_id = EXCLUDED.tenant_id",
+                    2, (const char *const[]){role, tenant}, err);
+  if (rc == 0)
+    rc = set_role_password(&s, pg, role, err);
+  if (rc == 0)
+    rc = sb_pg_exec(pg, "COMMIT", 0, NULL, err);
+  if (rc != 0)
+    sb_pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
+  sb_pg_close(pg);
+  if (rc == 0)
+    rc = role_url(&s, role, url, urlsz, err);
+  OPENSSL_cleanse(s.password, sizeof s.password);
+  return rc;
 }
