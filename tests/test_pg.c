@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The fixture server's URL for database db. */
+/* The fixture server's URL for database db, as its superuser (the tests
+ * create databases and run migrations). */
 static int fixture_url(const char *db, char *url, size_t sz) {
   const char *dir = getenv("SB_TEST_PG_DIR");
   if (dir == NULL) {
@@ -26,7 +27,7 @@ static int fixture_url(const char *db, char *url, size_t sz) {
   sb_conf_init(&c, NULL);
   sb_conf_set(&c, "data_dir", dir, SB_CO_FLAG, NULL, NULL);
   char base[512];
-  int rc = sb_pgserver_url(&c, base, sizeof base, &err);
+  int rc = sb_pgserver_owner_url(&c, base, sizeof base, &err);
   sb_conf_free(&c);
   if (rc != 0) {
     fprintf(stderr, "fixture: %s\n", err.msg);

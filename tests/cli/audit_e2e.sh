@@ -94,7 +94,7 @@ verify_broken() {
 
 # as the owner, with the append-only trigger off for one statement
 tamper() {
-  psql "$db" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF || fail "tampering failed: $1"
+  psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF || fail "tampering failed: $1"
 ALTER TABLE audit.events DISABLE TRIGGER append_only;
 $1;
 ALTER TABLE audit.events ENABLE TRIGGER append_only;
@@ -320,13 +320,13 @@ grep -q -- '--from' "$work/export_bad.err" || fail "audit export --from yesterda
 some=01AAAA00000000000000000100
 for sql in "UPDATE audit.events SET subject = 'x' WHERE event_id = '$some'" \
   "DELETE FROM audit.events WHERE event_id = '$some'" "TRUNCATE audit.events"; do
-  out=$(psql "$db" -XAtq -v ON_ERROR_STOP=1 -c "SET ROLE switchboard_app" -c "$sql" 2>&1) &&
+  out=$(psql "$db" -XAtq -v ON_ERROR_STOP=1 -c "$sql" 2>&1) &&
     fail "switchboard_app was allowed: $sql"
   grep -q 'permission denied' <<<"$out" || fail "$sql as switchboard_app: $out"
 done
 for sql in "UPDATE audit.events SET subject = 'x' WHERE event_id = '$some'" \
   "DELETE FROM audit.events WHERE event_id = '$some'"; do
-  out=$(psql "$db" -XAtq -v ON_ERROR_STOP=1 -c "$sql" 2>&1) && fail "the owner was allowed: $sql"
+  out=$(psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 -c "$sql" 2>&1) && fail "the owner was allowed: $sql"
   grep -q 'append-only' <<<"$out" || fail "$sql as the owner: $out"
 done
 q "SELECT count(*) FROM audit.events WHERE event_id = '$some' AND subject <> 'x'" | grep -qx 1 ||
@@ -352,11 +352,11 @@ verify_broken "$here" "event_id=$tid" "changed"
 tamper "UPDATE audit.events SET payload = set_byte(payload, 12, get_byte(payload, 12) # 1) WHERE event_id = '$tid'"
 verify_ok
 # a removed middle row: the next row is named, as a sequence gap
-q "CREATE TABLE public.saved_row AS SELECT * FROM audit.events WHERE event_id = '$tid'"
+qsu "CREATE TABLE public.saved_row AS SELECT * FROM audit.events WHERE event_id = '$tid'"
 tamper "DELETE FROM audit.events WHERE event_id = '$tid'"
 next_id=$(q "SELECT event_id FROM audit.events WHERE $where AND chain_seq = $((mid + 1))")
 verify_broken "tenant=acme topic=$ttopic partition=$tpart seq=$((mid + 1)) " "event_id=$next_id" "sequence gap"
-q "INSERT INTO audit.events SELECT * FROM public.saved_row; DROP TABLE public.saved_row"
+qsu "INSERT INTO audit.events SELECT * FROM public.saved_row; DROP TABLE public.saved_row"
 verify_ok
 # a changed occurred_at (same month) and a changed event id
 tamper "UPDATE audit.events SET occurred_at = occurred_at + interval '1 microsecond' WHERE event_id = '$tid'"
@@ -416,9 +416,9 @@ wait_rows 2100 60
 verify_ok
 grep -qx 'audit verify: OK: 2100 rows in [0-9]* chains' "$work/verify.out" || fail "verify: $(cat "$work/verify.out")"
 # the swapped-in table is still append-only
-out=$(psql "$db" -XAtq -c "SET ROLE switchboard_app" -c "DELETE FROM audit.events" 2>&1) &&
+out=$(psql "$db" -XAtq -c "DELETE FROM audit.events" 2>&1) &&
   fail "switchboard_app may delete from the rebuilt table"
-out=$(psql "$db" -XAtq -c "DELETE FROM audit.events" 2>&1) && fail "the rebuilt table is not append-only"
+out=$(psql "$(su_url)" -XAtq -c "DELETE FROM audit.events" 2>&1) && fail "the rebuilt table is not append-only"
 # the live worker carries on into the new table
 gen -n 300 -p EEEE -t acme,globex,initech,umbrella -d 5000 -o 2100 >"$work/replay3.ndjson"
 "$SB" import "$work/replay3.ndjson" --data-dir "$dd" >"$work/import4.out" 2>"$work/import4.err" ||

@@ -33,7 +33,11 @@ expect_error() {
 #   start_up [UP ARGS...]   starts it on data dir $dd and waits for its lines;
 #                           sets pid, kafka, db, url (the HTTP API, "" with
 #                           it off)
-#   q SQL                   one query to $db, unaligned
+#   q SQL                   one query to $db (the application role, as up
+#                           printed it), unaligned
+#   qsu SQL                 one query as the private server's superuser
+#                           (DDL, tampering): its URL assembled from
+#                           $dd/postgres.state (0600), as nothing prints it
 #   stop_up                 SIGTERM, and fails unless it exits 0
 # The default cleanup stops it and the private PostgreSQL, and removes $work;
 # a test with more to clean defines cleanup_extra.
@@ -66,6 +70,16 @@ start_up() {
 }
 
 q() { psql "$db" -XAtqc "$1"; }
+
+# su_url: the superuser's URL of the private server of $dd
+su_url() {
+  local port pw
+  port=$(sed -n 's/^port = //p' "$dd/postgres.state")
+  pw=$(sed -n 's/^password = //p' "$dd/postgres.state")
+  [ -n "$port" ] && [ -n "$pw" ] || fail "no port and password in $dd/postgres.state"
+  echo "postgresql://switchboard:$pw@127.0.0.1:$port/switchboard"
+}
+qsu() { psql "$(su_url)" -XAtqc "$1"; }
 
 # offsets_at_end GROUP PARTITIONS TOPIC...: the offsets stored for GROUP in
 # sb.consumer_offsets are the end of every partition (the high watermarks,
