@@ -384,9 +384,8 @@ int sb_cli_owner_url(sb_cli_t *cli, char *url, size_t urlsz, sb_err_t *err) {
   if (c->database_url != NULL)
     return sb_fmt(url, urlsz, err, "%s", c->database_url);
   return sb_err_set(err, SB_ECONFIG,
-                    "no database: pass --database-url (the owner's, for "
-                    "migrations), or start 'switchboard up' (data directory "
-                    "%s)",
+                    "no database: pass --database-url, or start 'switchboard "
+                    "up' (data directory %s)",
                     c->data_dir);
 }
 

@@ -41,7 +41,7 @@ for t in sb.leads sb.calls sb.agents sb.messages sb.campaigns sb.compliance \
 done
 [ "$(psql "$url" -Atc 'SELECT count(*) FROM sb_schema_migrations')" -ge 1 ] ||
   fail "migrations not recorded"
-psql "$url" -qc 'CREATE TABLE survives (x int); INSERT INTO survives VALUES (7)'
+psql "$(su_url)" -qc 'CREATE TABLE survives (x int); INSERT INTO survives VALUES (7)'
 grep -qx "brokers = $kafka" "$dd/runtime.conf" || fail "runtime.conf lacks brokers"
 grep -qxF "database_url = $url" "$dd/runtime.conf" || fail "runtime.conf lacks url"
 [ "$(stat -c %a "$dd/runtime.conf")" = 600 ] || fail "runtime.conf is readable by others"
@@ -56,7 +56,8 @@ grep -qF "$password" "$work/up.err" && fail "the password reached the log"
 expect_error 1 "another switchboard up is running on $dd" "$SB" up --data-dir "$dd"
 
 # production mode: configured brokers and database are checked and used;
-# nothing private is started, and stopping leaves them running
+# nothing private is started, and stopping leaves them running; the
+# database URL is the application role's (migrations already applied)
 dd2=$work/data2
 "$SB" up --data-dir "$dd2" --brokers "$kafka" --database-url "$url" \
   >"$work/prod.out" 2>"$work/prod.err" &
@@ -79,7 +80,7 @@ rc=0; "$SB" postgres status --data-dir "$dd" >/dev/null || rc=$?
 [ $rc -eq 3 ] || fail "private server still running after stop (status $rc)"
 
 start_up
-[ "$(psql "$url" -Atc 'SELECT x FROM survives')" = 7 ] || fail "database lost on restart"
+[ "$(psql "$(su_url)" -Atc 'SELECT x FROM survives')" = 7 ] || fail "database lost on restart"
 grep -q 'migrations_applied=0' "$work/up.err" || fail "migrations re-applied on restart"
 
 kill -KILL "$pid"
@@ -87,6 +88,6 @@ wait "$pid" 2>/dev/null || true
 pid=
 start_up
 grep -q 'already running, reusing it' "$work/up.err" || fail "orphaned server not adopted"
-[ "$(psql "$url" -Atc 'SELECT x FROM survives')" = 7 ] || fail "database lost after SIGKILL"
+[ "$(psql "$(su_url)" -Atc 'SELECT x FROM survives')" = 7 ] || fail "database lost after SIGKILL"
 stop_up
 echo "up: all checks passed"
