@@ -111,8 +111,13 @@ int sb_migrate(sb_pg_t *pg, const sb_migration_t *m, size_t n, int *applied,
     rc = sb_pg_query1(pg, "SELECT to_regclass('sb_schema_migrations') IS NOT "
                           "NULL",
                       0, NULL, exists, sizeof exists, &found, NULL, err);
-  if (rc == 0 && strcmp(exists, "t") != 0)
+  if (rc == 0 && strcmp(exists, "t") != 0) {
     rc = sb_pg_exec(pg, bootstrap_sql, 0, NULL, err);
+    if (rc != 0 && strstr(err->msg, "(SQLSTATE 42501)") != NULL)
+      sb_err_prefix(err, "the database has no migrations yet and this login "
+                         "may not apply them (run `switchboard migrate` "
+                         "with the database owner's URL): ");
+  }
   if (rc == 0)
     rc = sb_pg_exec(pg, "COMMIT", 0, NULL, err);
   if (rc != 0) {

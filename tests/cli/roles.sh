@@ -15,6 +15,9 @@
 #    reads T's audit rows and nothing of other tenants, even after SET ROLE,
 #    cannot write, cannot read offsets or partitions directly; a reader
 #    login mapped to no tenant sees nothing;
+#  - production: a database owner that is not a superuser migrates (3
+#    migrations, the projections), up on the application role's URL audits
+#    events; migrate as the application role says to use the owner;
 #  - after a restart the same application URL works.
 . "$(dirname "$0")/lib.sh"
 gen() { bash "$(dirname "$0")/gen_events.sh" "$@"; }
@@ -155,6 +158,41 @@ done
 qsu "CREATE ROLE stray LOGIN PASSWORD 'stray-pw' IN ROLE switchboard_reader"
 stray=$(sed 's|//sb_reader_acme:[^@]*@|//stray:stray-pw@|' <<<"$acme")
 [ "$(rq "$stray" 'SELECT count(*) FROM audit.events')" = 0 ] || fail "an unmapped reader sees rows"
+
+# ---- production: an owner that is not a superuser migrates, up works as ----
+# the application role (the README's set-up, in a database of its own on
+# this cluster, where the roles exist already)
+port=$(sed -n 's/^port = //p' "$state")
+qsu "CREATE ROLE sb_owner LOGIN CREATEROLE PASSWORD 'owner-pw'"
+qsu "CREATE DATABASE prod OWNER sb_owner"
+owner_url="postgresql://sb_owner:owner-pw@127.0.0.1:$port/prod"
+app_prod=$(sed 's|/switchboard$|/prod|' <<<"$db")
+expect_error 1 "run \`switchboard migrate\` with the database owner's URL" \
+  "$SB" migrate --database-url "$app_prod" --data-dir "$work/prod"
+"$SB" migrate --database-url "$owner_url" --data-dir "$work/prod" >"$work/pmigrate.out" 2>"$work/pmigrate.err" ||
+  fail "migrate as a non-superuser owner: $(cat "$work/pmigrate.err")"
+grep -q '^migrations: 3 applied' "$work/pmigrate.out" || fail "migrate: $(cat "$work/pmigrate.out")"
+[ "$(psql "$owner_url" -XAtqc "SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'
+  AND nspowner = 'sb_owner'::regrole")" = 1 ] || fail "migrate did not create the audit projection as the owner"
+"$SB" up --data-dir "$work/prod" --database-url "$app_prod" --partitions 2 \
+  >"$work/prod.out" 2>"$work/prod.err" &
+ppid=$!
+for _ in $(seq 1 300); do
+  grep -q '^postgres: ' "$work/prod.out" && break
+  kill -0 "$ppid" 2>/dev/null || fail "production up exited: $(tail -3 "$work/prod.err")"
+  sleep 0.1
+done
+grep -qxF "postgres: $app_prod" "$work/prod.out" || fail "production up: $(cat "$work/prod.out")"
+gen -n 50 -p PPPP -t acme,globex >"$work/prod.ndjson"
+"$SB" import "$work/prod.ndjson" --data-dir "$work/prod" >/dev/null 2>&1 || fail "import into production up"
+deadline=$((SECONDS + 30))
+while [ "$(psql "$app_prod" -XAtqc 'SELECT count(*) FROM audit.events')" -lt 50 ] &&
+  [ $SECONDS -lt $deadline ]; do sleep 0.3; done
+[ "$(psql "$app_prod" -XAtqc 'SELECT count(*) FROM audit.events')" = 50 ] ||
+  fail "production up as the application role did not audit the 50 events"
+grep -q 'superuser' "$work/prod.err" && fail "production up warned: $(grep superuser "$work/prod.err")"
+kill -TERM "$ppid"
+wait "$ppid" || fail "production up exited non-zero"
 
 # ---- a restart keeps the same application URL -------------------------------
 old_db=$db
