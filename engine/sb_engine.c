@@ -125,14 +125,18 @@ const sb_processor_vt_t *sb_processor_find(const char *name) {
 /* Replaces every "{schema}" of vt->ddl and runs it. */
 int sb_engine_create_tables(sb_pg_t *pg, const sb_processor_vt_t *vt,
                             const char *schema, sb_err_t *err) {
-  size_t cap = strlen(vt->ddl) * 2 + 256;
+  /* room for every "{schema}" spelled out, and for the statements around */
+  size_t uses = 0;
+  for (const char *p = strstr(vt->ddl, "{schema}"); p; p = strstr(p + 8, "{schema}"))
+    uses++;
+  size_t cap = strlen(vt->ddl) + (uses + 4) * strlen(schema) + 512;
   char *sql = malloc(cap);
   if (sql == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   size_t n = (size_t)snprintf(sql, cap, "CREATE SCHEMA %s; GRANT USAGE ON "
                                         "SCHEMA %s TO switchboard_app;\n",
                               schema, schema);
-  for (const char *p = vt->ddl; *p && n + 64 < cap;) {
+  for (const char *p = vt->ddl; *p;) {
     if (strncmp(p, "{schema}", 8) == 0) {
       n += (size_t)snprintf(sql + n, cap - n, "%s", schema);
       p += 8;
@@ -142,13 +146,12 @@ int sb_engine_create_tables(sb_pg_t *pg, const sb_processor_vt_t *vt,
   }
   /* readers (dashboards) see their tenant's rows: row-level security on
    * every table with a tenant_id (sql/0006_roles.sql) */
-  if (n + 256 + strlen(schema) < cap)
-    n += (size_t)snprintf(sql + n, cap - n,
-                          "\nDO $$ BEGIN IF to_regprocedure("
-                          "'sb.protect_projection(text)') IS NOT NULL THEN "
-                          "PERFORM sb.protect_projection('%s'); END IF; "
-                          "END $$;\n",
-                          schema);
+  n += (size_t)snprintf(sql + n, cap - n,
+                        "\nDO $$ BEGIN IF to_regprocedure("
+                        "'sb.protect_projection(text)') IS NOT NULL THEN "
+                        "PERFORM sb.protect_projection('%s'); END IF; "
+                        "END $$;\n",
+                        schema);
   sql[n] = '\0';
   int rc = sb_pg_exec(pg, sql, 0, NULL, err);
   free(sql);

@@ -1,10 +1,10 @@
 /* How commands find a running `switchboard up`: it holds an exclusive lock
  * on <data_dir>/up.lock and writes <data_dir>/runtime.conf (0600, it holds
- * the database password):
+ * the application role's password; never the superuser's):
  *
  *   pid = 4242
  *   brokers = 127.0.0.1:39113
- *   database_url = postgresql://switchboard:...@127.0.0.1:41265/switchboard
+ *   database_url = postgresql://switchboard_app:...@127.0.0.1:41265/switchboard
  *
  * The file is removed on a clean stop; after a crash it is stale, which the
  * lock tells: a file whose writer no longer holds the lock is ignored. */

@@ -48,6 +48,7 @@ no_supw() {
   return 0
 }
 no_supw "$work/up.out" "$work/up.err" "$dd/runtime.conf"
+grep -q 'superuser' "$work/up.err" && fail "up's workers work as a superuser: $(grep superuser "$work/up.err")"
 "$SB" postgres url --data-dir "$dd" >"$work/url.out" || fail "postgres url failed"
 no_supw "$work/url.out"
 [ "$(cat "$work/url.out")" = "$db" ] || fail "postgres url prints $(cat "$work/url.out"), up printed $db"
