@@ -33,12 +33,15 @@ int sb_logread_open(const sb_conf_t *c, sb_logread_t **out, sb_err_t *err) {
     free(r);
     return err->code;
   }
-  /* no group: partitions are assigned by hand and nothing is committed */
+  /* partitions are assigned by hand and nothing is committed: the group
+   * (librdkafka wants one) is never joined */
   static const char *const fixed[][2] = {
+      {"group.id", "switchboard.logread"},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "true"},
       {"auto.offset.reset", "error"},
+      {"fetch.wait.max.ms", "10"}, /* one partition after another: no idling */
   };
   for (size_t i = 0; i < SB_ARRAY_LEN(fixed); i++)
     rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, sizeof errstr);
