@@ -36,7 +36,7 @@ verify_rc() {
 }
 has() { grep -qF -- "$1" "$work/verify.out" || fail "audit verify output lacks '$1': $(cat "$work/verify.out")"; }
 
-start_up --partitions 2 --set audit.checkpoint_interval_ms=300
+SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS=300 start_up --partitions 2
 gen -n $N -p TMPR >"$work/ev.ndjson"
 "$SB" import "$work/ev.ndjson" --data-dir "$dd" >"$work/import.out" 2>"$work/import.err" ||
   fail "import: $(cat "$work/import.out" "$work/import.err")"
