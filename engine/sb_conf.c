@@ -84,6 +84,11 @@ static const sb_conf_prop_t props[] = {
     {"hub.max_clients", SB_CT_INT, OFF(hub_max_clients), 1, 1000000, "10000",
      "SWITCHBOARD_HUB_MAX_CLIENTS", "N", NULL, 0,
      "WebSocket clients served at once (503 past it)."},
+    {"audit.checkpoint_interval_ms", SB_CT_INT,
+     OFF(audit_checkpoint_interval_ms), 100, 86400000, "10000",
+     "SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS", "MS", NULL, 0,
+     "How often the audit worker publishes signed checkpoints of the chain "
+     "heads it moved (and always when it stops cleanly)."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

@@ -86,6 +86,32 @@ static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 const char *sb_batch_schema(const sb_batch_t *b) { return b->e->schema; }
 sb_pg_t *sb_batch_pg(sb_batch_t *b) { return b->e->pg; }
 const char *sb_batch_processor(const sb_batch_t *b) { return b->e->vt->name; }
+const sb_conf_t *sb_batch_conf(const sb_batch_t *b) { return b->e->c; }
+
+int sb_batch_publish_record(sb_batch_t *b, const char *topic, const char *key,
+                            const void *value, size_t len, sb_err_t *err) {
+  sb_engine_t *e = b->e;
+  if (e->batch.open || e->pending > 0)
+    return sb_err_set(err, SB_ESTATE, "processor %s: publish inside a batch",
+                      e->vt->name);
+  if (sb_producer_send(e->producer, topic, key, strlen(key), value, len, NULL,
+                       0, NULL, NULL, err) != 0)
+    return err->code;
+  return sb_producer_flush(e->producer, e->c->kafka_timeout_ms, err);
+}
+
+/* Lets the processor publish what is durable (see publish in
+ * sb_processor.h); the live projection only. */
+static void publish(sb_engine_t *e, int final) {
+  if (e->vt->publish == NULL || e->o.rebuild_schema != NULL ||
+      e->batch.open || e->pending > 0)
+    return;
+  sb_err_t err = SB_ERR_INIT;
+  if (e->vt->publish(e->state, &e->batch, final, &err) != 0)
+    sb_log(SB_LOG_WARN, "engine", "publishing failed; retried later",
+           SB_F_STR("processor", e->vt->name), SB_F_STR("error", err.msg),
+           SB_F_END);
+}
 
 int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err) {
   if (vt == NULL)
@@ -367,6 +393,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
     e->vt->abort(e->state);
     e->pending = 0;
   }
+  publish(e, 1);
   unassign_all(e);
 }
 
@@ -894,10 +921,15 @@ static int run_loop(sb_engine_t *e, sb_err_t *err) {
       continue;
     }
     backoff_ms = 100;
+    if (e->pending == 0)
+      publish(e, 0);
     if (e->o.stop_at_end && e->pending == 0 && all_at_end(e))
       break;
   }
-  return e->pending > 0 ? commit_batch(e, err) : 0;
+  int rc = e->pending > 0 ? commit_batch(e, err) : 0;
+  if (rc == 0)
+    publish(e, 1);
+  return rc;
 }
 
 static void *worker(void *arg) {

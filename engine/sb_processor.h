@@ -23,6 +23,7 @@
 #define SB_PROCESSOR_H
 
 #include "sb_codec.h"
+#include "sb_conf.h"
 #include "sb_err.h"
 #include "sb_pg.h"
 
@@ -55,6 +56,15 @@ typedef struct sb_processor_vt_s {
   void (*committed)(void *state); /* the batch is durable */
 
   unsigned flags; /* SB_PROCESSOR_* */
+
+  /* optional: publishes, outside PostgreSQL, what the committed batches
+   * made durable (the audit log's signed checkpoints). Called on the
+   * worker's thread outside any transaction: while idle or after a
+   * commit (final 0: the processor decides whether it is time), and
+   * before its partitions go or the worker stops cleanly (final 1).
+   * Not called for a rebuild (replay). A failure is logged; the worker
+   * goes on. */
+  int (*publish)(void *state, sb_batch_t *b, int final, sb_err_t *err);
 } sb_processor_vt_t;
 
 /* The projection is only meaningful built from the start of the log (the
@@ -67,6 +77,14 @@ const char *sb_batch_schema(const sb_batch_t *b);
 /* The connection, inside the batch's transaction. */
 sb_pg_t *sb_batch_pg(sb_batch_t *b);
 const char *sb_batch_processor(const sb_batch_t *b);
+/* The configuration the worker runs with (borrowed). */
+const sb_conf_t *sb_batch_conf(const sb_batch_t *b);
+
+/* For publish only: sends one record to topic through the worker's
+ * producer and waits until the brokers acknowledged it (up to
+ * kafka_timeout_ms). key and value are borrowed. */
+int sb_batch_publish_record(sb_batch_t *b, const char *topic, const char *key,
+                            const void *value, size_t len, sb_err_t *err);
 
 /* Emits a derived event caused by ev: ce is a CloudEvent without id (the
  * engine derives it from ev's id and the processor's name, so replays give

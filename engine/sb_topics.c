@@ -4,5 +4,6 @@ const char *const sb_topics[] = {
     SB_TOPIC_LEADS,      SB_TOPIC_CALLS,        SB_TOPIC_AGENTS,
     SB_TOPIC_MESSAGES,   SB_TOPIC_CAMPAIGNS,    SB_TOPIC_COMPLIANCE,
     SB_TOPIC_GAMIFICATION, SB_TOPIC_DEADLETTER,
+    SB_TOPIC_AUDIT_CHECKPOINTS,
 };
 const size_t sb_topics_n = sizeof sb_topics / sizeof sb_topics[0];

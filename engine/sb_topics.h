@@ -13,6 +13,8 @@
 #define SB_TOPIC_COMPLIANCE "sb.compliance"
 #define SB_TOPIC_GAMIFICATION "sb.gamification"
 #define SB_TOPIC_DEADLETTER "sb.deadletter"
+/* signed checkpoints of the audit log's chain heads (processors/audit.c) */
+#define SB_TOPIC_AUDIT_CHECKPOINTS "sb.audit.checkpoints"
 
 extern const char *const sb_topics[];
 extern const size_t sb_topics_n;

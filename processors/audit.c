@@ -1,4 +1,5 @@
 #include "audit.h"
+#include "audit_checkpoint.h"
 
 #include "sb_log.h"
 #include "sb_metrics.h"
@@ -19,6 +20,8 @@ typedef struct {
   int64_t seq, pending_seq;
   unsigned char hash[32], pending_hash[32];
   int dirty;
+  int64_t offset, pending_offset; /* Kafka offset of the head row */
+  int64_t cp_seq; /* seq last published in a signed checkpoint */
 } chain_t;
 
 /* Rows go to the server in COPY chunks of about this size while the batch
@@ -40,6 +43,8 @@ typedef struct {
   int *months; /* YYYYMM of partitions known to exist */
   size_t nmonths, months_cap;
   int64_t month_lo, month_hi; /* the last month seen to exist */
+  sb_sigkey_t *key;  /* signs checkpoints; loaded at the first one */
+  long long cp_at;   /* when checkpoints were last published (ms) */
 } audit_t;
 
 static const char *const topics[] = {
@@ -257,6 +262,7 @@ static void destroy(void *state) {
   EVP_MD_free(a->sha256);
   free(a->copy);
   free(a->months);
+  sb_sigkey_free(a->key);
   free(a);
 }
 
@@ -293,6 +299,7 @@ static int assign(void *state, sb_batch_t *b, const char *topic,
       break;
     }
     c->seq = c->pending_seq = atoll(sb_pg_rows_get(rows, i, 1));
+    c->cp_seq = c->seq; /* only what this worker appends is signed */
     if (hex_to_bytes(sb_pg_rows_get(rows, i, 2), c->hash, 32) != 0)
       rc = sb_err_set(err, SB_ESTATE, "audit: damaged chain head for %s %s[%d]",
                       sb_pg_rows_get(rows, i, 0), topic, partition);
@@ -496,6 +503,7 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   put_field(a, hash, 32);
 
   c->pending_seq = row.seq;
+  c->pending_offset = ev->offset;
   memcpy(c->pending_hash, hash, 32);
   c->dirty = 1;
   return a->copy_len >= FLUSH_BYTES ? flush_rows(a, b, err) : 0;
@@ -567,6 +575,7 @@ static void committed(void *state) {
     chain_t *c = &a->chains[i];
     if (c->dirty) {
       c->seq = c->pending_seq;
+      c->offset = c->pending_offset;
       memcpy(c->hash, c->pending_hash, 32);
       c->dirty = 0;
     }
@@ -587,6 +596,85 @@ static void abort_batch(void *state) {
   a->month_lo = a->month_hi = 0;
 }
 
+/* ---- signed checkpoints ---------------------------------------------- */
+
+/* Publishes one checkpoint of n chains: to the file, then to Kafka. */
+static int publish_one(audit_t *a, sb_batch_t *b, const sb_ckpt_chain_t *cp,
+                       size_t n, sb_err_t *err) {
+  char *line = NULL;
+  size_t len = 0;
+  int rc = sb_ckpt_encode(a->key, cp, n, &line, &len, err);
+  if (rc == 0)
+    rc = sb_ckpt_append(sb_batch_conf(b)->data_dir, line, len, err);
+  if (rc == 0)
+    rc = sb_batch_publish_record(b, SB_TOPIC_AUDIT_CHECKPOINTS, "audit", line,
+                                 len, err);
+  free(line);
+  return rc;
+}
+
+/* Every audit.checkpoint_interval_ms (and when the partitions go or the
+ * worker stops): the committed heads of the chains this worker moved since
+ * their last checkpoint, signed, in checkpoints of at most
+ * SB_CKPT_CHAINS_MAX chains. */
+static int publish(void *state, sb_batch_t *b, int final, sb_err_t *err) {
+  audit_t *a = state;
+  const sb_conf_t *conf = sb_batch_conf(b);
+  long long now = sb_now_ms();
+  if (!final && now - a->cp_at < conf->audit_checkpoint_interval_ms)
+    return 0;
+  a->cp_at = now; /* a failure is retried at the next interval */
+  size_t moved = 0;
+  for (size_t i = 0; i < a->n; i++)
+    moved += a->chains[i].seq > a->chains[i].cp_seq;
+  if (moved == 0)
+    return 0;
+  if (a->key == NULL &&
+      sb_sigkey_load_private(conf->data_dir, 1, &a->key, err) != 0)
+    return err->code;
+  sb_ckpt_chain_t *cp = calloc(moved < SB_CKPT_CHAINS_MAX ? moved
+                                                          : SB_CKPT_CHAINS_MAX,
+                               sizeof *cp);
+  if (cp == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  size_t n = 0, from = 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < a->n; i++) {
+    chain_t *c = &a->chains[i];
+    if (c->seq <= c->cp_seq)
+      continue;
+    if (strlen(c->tenant) >= sizeof cp[n].tenant) {
+      sb_log(SB_LOG_WARN, "audit", "tenant id too long for a checkpoint",
+             SB_F_STR("topic", c->topic), SB_F_END);
+      continue;
+    }
+    if (n == 0)
+      from = i;
+    snprintf(cp[n].tenant, sizeof cp[n].tenant, "%s", c->tenant);
+    snprintf(cp[n].topic, sizeof cp[n].topic, "%s", c->topic);
+    cp[n].partition = c->partition;
+    cp[n].seq = c->seq;
+    cp[n].offset = c->offset;
+    memcpy(cp[n].hash, c->hash, 32);
+    if (++n < SB_CKPT_CHAINS_MAX)
+      continue;
+    if ((rc = publish_one(a, b, cp, n, err)) == 0)
+      for (size_t j = from; j <= i; j++) /* what this checkpoint covered */
+        if (a->chains[j].seq > a->chains[j].cp_seq)
+          a->chains[j].cp_seq = a->chains[j].seq;
+    n = 0;
+  }
+  if (rc == 0 && n > 0 && (rc = publish_one(a, b, cp, n, err)) == 0)
+    for (size_t j = from; j < a->n; j++)
+      if (a->chains[j].seq > a->chains[j].cp_seq)
+        a->chains[j].cp_seq = a->chains[j].seq;
+  free(cp);
+  if (rc == 0)
+    sb_log(SB_LOG_DEBUG, "audit", "signed checkpoint published",
+           SB_F_INT("chains", (long long)moved), SB_F_END);
+  return rc;
+}
+
 const sb_processor_vt_t sb_audit_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "audit",
@@ -601,4 +689,5 @@ const sb_processor_vt_t sb_audit_processor = {
     .revoke = revoke,
     .committed = committed,
     .flags = SB_PROCESSOR_FULL_REPLAY_ONLY,
+    .publish = publish,
 };

@@ -1,6 +1,8 @@
 /* switchboard audit verify|export: proving the audit log unbroken, and
  * reading it back as CloudEvents. */
 #include "audit.h"
+#include "audit_proof.h"
+#include "sb_logread.h"
 #include "sb_cmds.h"
 #include "sb_codec.h"
 #include "sb_pg.h"
@@ -80,6 +82,7 @@ typedef struct {
   char tenant[128], topic[64];
   int32_t partition;
   int64_t seq; /* last sequence seen in the chain; 0 before its first row */
+  int64_t offset; /* Kafka offset of that row; -1 before the first */
   unsigned char hash[32];
   long long rows, chains;
   unsigned char *buf;
@@ -128,6 +131,7 @@ static int verify_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
     snprintf(v->topic, sizeof v->topic, "%s", topic);
     v->partition = partition;
     v->seq = 0;
+    v->offset = -1;
     memset(v->hash, 0, 32);
     v->chains++;
   }
@@ -159,6 +163,9 @@ static int verify_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
                                : "it repeats a sequence number";
   else if (memcmp(prev, v->hash, 32) != 0)
     why = "its previous hash is not the hash of the row before it";
+  else if (row.offset <= v->offset)
+    why = "its Kafka offset is not past the previous row's (not in the log's "
+          "order)";
   else {
     sb_audit_hash(&row, computed);
     if (memcmp(computed, stored, 32) != 0)
@@ -173,8 +180,61 @@ static int verify_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
     return SB_EVALIDATE;
   }
   v->seq = row.seq;
+  v->offset = row.offset;
   memcpy(v->hash, stored, 32);
   v->rows++;
+  return 0;
+}
+
+/* The chains are intact: now against what PostgreSQL's users cannot
+ * change, the signed checkpoints and the Kafka log. 0 all checked and
+ * intact, 1 tampering found, 3 intact as far as could be checked but the
+ * Kafka cross-check (or the checkpoints) could not be done. */
+static int verify_outside(sb_cli_t *cli, sb_pg_t *pg, long long rows,
+                          long long chains, sb_err_t *err) {
+  const char *tenant = sb_cli_opt(cli, "tenant");
+  int offline = sb_cli_opt(cli, "offline") != NULL;
+  sb_audit_proof_t p = {.pg = pg, .conf = &cli->conf, .tenant = tenant};
+  char skipped[SB_ERR_MSG_MAX + 128] = "";
+  if (offline) {
+    snprintf(skipped, sizeof skipped, "--offline");
+  } else if (cli->conf.brokers == NULL) {
+    snprintf(skipped, sizeof skipped, "no brokers configured and no running "
+                                      "switchboard up in %s",
+             cli->conf.data_dir);
+  } else {
+    sb_err_t kerr = SB_ERR_INIT;
+    if (sb_logread_open(&cli->conf, &p.log, &kerr) != 0)
+      snprintf(skipped, sizeof skipped, "%s", kerr.msg);
+  }
+  int rc = sb_audit_check_checkpoints(&p, err);
+  if (rc == 0 && p.log != NULL)
+    rc = sb_audit_crosscheck(&p, err);
+  sb_logread_close(p.log);
+  if (rc != 0)
+    return rc;
+  if (p.findings > SB_AUDIT_FINDINGS_SHOWN)
+    printf("audit verify: FAILED ... and %lld more findings not shown\n",
+           p.findings - SB_AUDIT_FINDINGS_SHOWN);
+  if (p.broken) {
+    printf("audit verify: FAILED: %lld rows in %lld chains hash correctly, but "
+           "%lld findings above show the log was changed\n",
+           rows, chains, p.findings);
+    return 1;
+  }
+  if (!offline && (skipped[0] || p.incomplete)) {
+    printf("audit verify: INCOMPLETE: %lld rows in %lld chains%s%s are intact "
+           "as far as checked, but %s%s (exit 3; --offline accepts a check "
+           "without Kafka)\n",
+           rows, chains, tenant ? " of tenant " : "", tenant ? tenant : "",
+           skipped[0] ? "the cross-check against Kafka was skipped: " : "",
+           skipped[0] ? skipped : "some checks could not be done (above)");
+    return 3;
+  }
+  if (offline)
+    printf("audit verify: cross-check against Kafka: skipped (--offline)\n");
+  printf("audit verify: OK: %lld rows in %lld chains%s%s\n", rows, chains,
+         tenant ? " of tenant " : "", tenant ? tenant : "");
   return 0;
 }
 
@@ -225,9 +285,7 @@ static int audit_verify(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
   }
   if (rc != 0)
     return rc;
-  printf("audit verify: OK: %lld rows in %lld chains%s%s\n", v.rows, v.chains,
-         tenant ? " of tenant " : "", tenant ? tenant : "");
-  return 0;
+  return verify_outside(cli, pg, v.rows, v.chains, err);
 }
 
 /* ---- export ------------------------------------------------------------ */
@@ -316,25 +374,35 @@ static int run_audit(sb_cli_t *cli) {
   rc = strcmp(action, "verify") == 0 ? audit_verify(cli, pg, &err)
                                      : audit_export(cli, pg, &err);
   sb_pg_close(pg);
-  if (rc == 1 && err.code == 0)
-    return 1; /* verify found a break and said where */
+  if ((rc == 1 || rc == 3) && err.code == 0)
+    return rc; /* verify found a break (1), or could not check all (3) */
   return rc == 0 ? 0 : sb_cli_fail(cli, &err);
 }
 
-static const char *const audit_keys[] = {"database_url", NULL};
+static const char *const audit_keys[] = {"database_url", "brokers",
+                                         "kafka_timeout_ms", NULL};
 
 const sb_cmd_t sb_cmd_audit = {
     .name = "audit",
     .summary = "Verify the audit log's hash chains, or export events",
-    .usage = "audit verify [--tenant T] | audit export --tenant T [--subject S] "
-             "[--from TIME] [--to TIME]",
-    .about = "verify walks every hash chain of the audit log (or a tenant's) "
-             "and exits 0 when\nintact, or 1 naming the first row that does "
-             "not match: a changed, removed or\nreordered row is caught.\n"
+    .usage = "audit verify [--tenant T] [--offline] | audit export --tenant T "
+             "[--subject S] [--from TIME] [--to TIME]",
+    .about = "verify walks every hash chain of the audit log (or a tenant's), "
+             "checks each chain\nagainst its newest signed checkpoint (kept "
+             "outside PostgreSQL: audit-checkpoints.log\nin the data directory "
+             "and the topic sb.audit.checkpoints) and cross-checks the\nrows "
+             "against the Kafka log, from each partition's start to the offset "
+             "the audit\nprocessor committed (ranges the log no longer holds "
+             "are listed as unchecked).\nExit 0: intact; 1: changed, removed, "
+             "reordered, cut or forged rows, each named;\n3: intact as far as "
+             "checked, but Kafka was not reachable (--offline accepts\nthat).\n"
              "export writes a tenant's events (optionally one subject's, in "
              "[--from, --to)) as\nCloudEvents NDJSON on stdout, in time order.",
     .conf_keys = audit_keys,
     .opts = (const sb_opt_t[]){{"tenant", "T", "Only this tenant"},
+                               {"offline", NULL,
+                                "verify: without the cross-check against "
+                                "Kafka (exit 0, not 3, when intact)"},
                                {"subject", "S", "export: only this subject"},
                                {"from", "TIME", "export: from this time on"},
                                {"to", "TIME", "export: before this time"},
