@@ -600,5 +600,6 @@ const sb_processor_vt_t sb_audit_processor = {
     .assign = assign,
     .revoke = revoke,
     .committed = committed,
-    .flags = SB_PROCESSOR_FULL_REPLAY_ONLY,
+    .flags = SB_PROCESSOR_FULL_REPLAY_ONLY | SB_PROCESSOR_KEEP_GENERATIONS,
+    .same_as_live = sb__audit_same_as_live,
 };
