@@ -207,6 +207,12 @@ static int run_replay(sb_cli_t *cli) {
     goto out;
   if ((rc = sb_replay_check_log(log, pg, live_group, &err)) != 0) {
     if (err.code == SB_ESTATE) {
+      /* the empty rebuild goes (nothing the live projection needs) */
+      snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
+      sb_pg_exec(pg, sql, 0, NULL, NULL);
+      sb_pg_exec(pg, "DELETE FROM sb.consumer_offsets WHERE consumer_group "
+                     "= $1",
+                 1, (const char *const[]){group}, NULL);
       sb_err_prefix(&err, "refusing to replay %s: ", name);
       size_t used = strlen(err.msg);
       snprintf(err.msg + used, sizeof err.msg - used,
