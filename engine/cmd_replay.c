@@ -300,7 +300,12 @@ const sb_cmd_t sb_cmd_replay = {
         "3339 TIME, or from\nOFFSETS (topic:partition:offset,...; unnamed "
         "partitions start at the beginning),\nto the end of the log; then "
         "swaps it in within one transaction. Live workers\ncarry on from the "
-        "new projection's offsets at their next batch.",
+        "new projection's offsets at their next batch.\n\nRefuses to swap "
+        "(exit 1, the live projection unchanged) when the log no\nlonger "
+        "holds what the live projection was built from (trimmed, or "
+        "another\nincarnation) or, for the audit log, when the rebuild "
+        "differs from the live log\nrow for row. The audit generation it "
+        "replaces is kept as schema audit_gen_N.",
     .conf_keys = replay_keys,
     .opts = (const sb_opt_t[]){{"processor", "NAME", "The processor to rebuild"},
                                {"from", "WHERE",

@@ -56,16 +56,18 @@ typedef struct sb_processor_vt_s {
 
   unsigned flags; /* SB_PROCESSOR_* */
 
-  /* optional (appended): replay's last check before it swaps a rebuilt
-   * projection in. Called in the swap transaction, with the live
-   * projection held still (no live batch runs), once the rebuild has
-   * consumed at least the offsets the live projection has (those of
-   * live_group in sb.consumer_offsets). 0 when the projection in schema
-   * rebuilt equals the one in schema live for everything the live one
-   * holds; otherwise SB_ESTATE with the first difference, and replay
-   * refuses to swap. */
+  /* optional (appended): replay's check before it swaps a rebuilt
+   * projection in, once the rebuild has consumed at least the offsets the
+   * live projection has (those of live_group in sb.consumer_offsets). 0
+   * when the projection in schema rebuilt equals the one in schema live
+   * for everything the live one holds; otherwise SB_ESTATE with the first
+   * difference, and replay refuses to swap. Called twice: with quick 0 in
+   * a REPEATABLE READ snapshot while the live projection goes on (the full
+   * comparison), then with quick 1 in the swap transaction, the live
+   * projection held still: only what the live projection can have added
+   * since needs checking (the audit log: its chain heads). */
   int (*same_as_live)(sb_pg_t *pg, const char *live, const char *rebuilt,
-                      const char *live_group, sb_err_t *err);
+                      const char *live_group, int quick, sb_err_t *err);
 } sb_processor_vt_t;
 
 /* The projection is only meaningful built from the start of the log (the

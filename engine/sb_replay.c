@@ -2,6 +2,7 @@
 
 #include "sb_kafka.h"
 #include "sb_log.h"
+#include "sb_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +270,39 @@ static int close_generation(sb_pg_t *pg, const char *schema, sb_err_t *err) {
   return sb_pg_exec(pg, sql, 0, NULL, err);
 }
 
+/* What must hold before a swap: the log, the rebuild caught up with the
+ * live projection (else *behind), and the processor's comparison. */
+static int checks(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
+                  int quick, int *behind, sb_err_t *err) {
+  const char *name = s->vt->name;
+  if (sb_replay_check_log(l, pg, s->live_group, err) != 0)
+    return err->code;
+  behind_t b = {.pg = pg, .group = s->group};
+  if (each_offset(l, pg, s->live_group, rebuild_caught_up, &b, err) != 0)
+    return err->code;
+  if (b.behind) {
+    *behind = 1;
+    sb_log(SB_LOG_INFO, "replay", "the live projection is ahead of the "
+                                  "rebuild; rebuilding further",
+           SB_F_STR("processor", name), SB_F_STR("partition", b.where),
+           SB_F_END);
+    return 0;
+  }
+  if (s->vt->same_as_live) {
+    long long t0 = sb_now_ms();
+    if (s->vt->same_as_live(pg, name, s->schema, s->live_group, quick,
+                            err) != 0)
+      return err->code;
+    sb_log(SB_LOG_INFO, "replay", quick ? "the rebuild still equals the "
+                                          "live projection"
+                                        : "the rebuild equals the live "
+                                          "projection",
+           SB_F_STR("processor", name),
+           SB_F_INT("check_ms", sb_now_ms() - t0), SB_F_END);
+  }
+  return 0;
+}
+
 static int swap_txn(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
                     int *behind, char *dropped, size_t dropped_len,
                     sb_err_t *err) {
@@ -285,21 +319,7 @@ static int swap_txn(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
                       "generation %s of %s was swapped in while this replay "
                       "ran; run the replay again",
                       found ? gen : "(none)", name);
-  if (sb_replay_check_log(l, pg, s->live_group, err) != 0)
-    return err->code;
-  behind_t b = {.pg = pg, .group = s->group};
-  if (each_offset(l, pg, s->live_group, rebuild_caught_up, &b, err) != 0)
-    return err->code;
-  if (b.behind) {
-    *behind = 1;
-    sb_log(SB_LOG_INFO, "replay", "the live projection is ahead of the "
-                                  "rebuild; rebuilding further",
-           SB_F_STR("processor", name), SB_F_STR("partition", b.where),
-           SB_F_END);
-    return 0;
-  }
-  if (s->vt->same_as_live &&
-      s->vt->same_as_live(pg, name, s->schema, s->live_group, err) != 0)
+  if (checks(l, pg, s, 1, behind, err) != 0 || *behind)
     return err->code;
   if (s->vt->flags & SB_PROCESSOR_KEEP_GENERATIONS) {
     char old[96];
@@ -339,8 +359,19 @@ int sb_replay_swap(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
                    int *behind, sb_err_t *err) {
   char dropped[96] = "";
   *behind = 0;
-  int rc = sb_pg_exec(pg, "BEGIN", 0, NULL, err);
-  if (rc == 0)
+  int rc = 0;
+  if (s->vt->same_as_live) {
+    /* the full comparison in a snapshot, the live projection going on:
+     * the swap's lock then holds it off only for the quick one */
+    rc = sb_pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                    0, NULL, err);
+    if (rc == 0)
+      rc = checks(l, pg, s, 0, behind, err);
+    sb_pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
+  }
+  if (rc == 0 && !*behind)
+    rc = sb_pg_exec(pg, "BEGIN", 0, NULL, err);
+  if (rc == 0 && !*behind)
     rc = swap_txn(l, pg, s, behind, dropped, sizeof dropped, err);
   if (rc == 0 && !*behind)
     rc = sb_pg_exec(pg, "COMMIT", 0, NULL, err);

@@ -51,10 +51,11 @@ typedef struct sb_replay_swap_s {
   const char *live_group; /* the live projection's offsets */
 } sb_replay_swap_t;
 
-/* In one transaction, with the live projection held still: checks the log
- * again (sb_replay_check_log), that the rebuild has consumed every
- * partition at least as far as the live projection, and vt->same_as_live;
- * then renames the live schema (NAME_gen_OLD, kept and closed to every role
+/* Checks the log again (sb_replay_check_log), that the rebuild has
+ * consumed every partition at least as far as the live projection, and
+ * vt->same_as_live: first in a snapshot while the live projection goes on
+ * (the full comparison), then in one transaction with the live projection
+ * held still (the quick one), where it renames the live schema (NAME_gen_OLD, kept and closed to every role
  * but its owner, for SB_PROCESSOR_KEEP_GENERATIONS; dropped after the
  * commit otherwise), renames the rebuild to NAME and points sb.processors
  * at its group and generation. *behind is set, and nothing changed, when

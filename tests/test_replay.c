@@ -39,10 +39,15 @@ static int r_commit(void *state, sb_batch_t *b, sb_err_t *err) {
 static void r_abort(void *state) { (void)state; }
 
 static int differs; /* what r_same answers */
+static int quick_calls, full_calls;
 static int r_same(sb_pg_t *pg, const char *live, const char *rebuilt,
-                  const char *live_group, sb_err_t *err) {
+                  const char *live_group, int quick, sb_err_t *err) {
   (void)pg, (void)live_group;
-  if (differs)
+  if (quick)
+    quick_calls++;
+  else
+    full_calls++;
+  if (differs == 1 + quick) /* 1: in the full check, 2: in the quick one */
     return sb_err_set(err, SB_ESTATE, "%s differs from %s at row 7", rebuilt,
                       live);
   return 0;
@@ -184,6 +189,18 @@ int test_replay_swap_guards(void) {
   CHECK_HAS(err.msg, "refusing to swap the rebuilt sbreplay projection in: "
                      "sbreplay_g2 differs from sbreplay at row 7");
   CHECK_HAS(err.msg, "the live projection is unchanged");
+  CHECK(q1(pg, state_q, v, sizeof v) == 0);
+  CHECK_STR(v, "1 switchboard.sbreplay live");
+  sb_err_clear(&err);
+
+  CHECK_INT(full_calls, 1);
+  CHECK_INT(quick_calls, 0);
+  /* equal in the snapshot, different under the lock */
+  differs = 2;
+  CHECK_INT(sb_replay_swap(log, pg, &sw, &behind, &err), SB_ESTATE);
+  CHECK_HAS(err.msg, "differs from sbreplay at row 7");
+  CHECK_INT(full_calls, 2);
+  CHECK_INT(quick_calls, 1);
   CHECK(q1(pg, state_q, v, sizeof v) == 0);
   CHECK_STR(v, "1 switchboard.sbreplay live");
   sb_err_clear(&err);
