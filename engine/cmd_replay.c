@@ -7,12 +7,18 @@
  * in within one transaction (schemas renamed, sb.processors moved to the
  * new group and generation). Readers see the old projection or the new one,
  * never a half-built one; live workers notice the new generation at their
- * next batch and continue from the new group's offsets. */
+ * next batch and continue from the new group's offsets.
+ *
+ * The swap is refused, and the live projection left as it is, when the log
+ * can no longer reproduce it or the rebuild differs from it (sb_replay.h);
+ * a processor flagged SB_PROCESSOR_KEEP_GENERATIONS (the audit log) keeps
+ * the generation it replaces as NAME_gen_G. */
 #include "sb_cmds.h"
 #include "sb_engine.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_pg.h"
+#include "sb_replay.h"
 #include "sb_time.h"
 #include "sb_util.h"
 
@@ -22,6 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* catching up with a live projection that keeps consuming: at most this
+ * many runs of the rebuild to the end of the log */
+#define MAX_ROUNDS 8
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int s) {
@@ -121,39 +131,6 @@ static int explicit_offsets(sb_pg_t *pg, const sb_processor_vt_t *vt,
   return 0;
 }
 
-static int swap_in(sb_pg_t *pg, const sb_processor_vt_t *vt, int old_gen,
-                   int gen, const char *schema, const char *group,
-                   sb_err_t *err) {
-  char sql[1024], gentxt[16];
-  snprintf(gentxt, sizeof gentxt, "%d", gen);
-  snprintf(sql, sizeof sql,
-           "ALTER SCHEMA %s RENAME TO %s_old_g%d; "
-           "ALTER SCHEMA %s RENAME TO %s",
-           vt->name, vt->name, old_gen, schema, vt->name);
-  int rc = sb_pg_exec(pg, "BEGIN", 0, NULL, err);
-  if (rc == 0) /* waits for live batches in flight, then holds them off */
-    rc = sb_pg_exec(pg, "SELECT 1 FROM sb.processors WHERE name = $1 FOR UPDATE",
-                    1, &vt->name, err);
-  if (rc == 0)
-    rc = sb_pg_exec(pg, sql, 0, NULL, err);
-  if (rc == 0)
-    rc = sb_pg_exec(pg, "UPDATE sb.processors SET consumer_group = $2, "
-                        "generation = $3, swapped_at = now() WHERE name = $1",
-                    3, (const char *const[]){vt->name, group, gentxt}, err);
-  if (rc == 0)
-    rc = sb_pg_exec(pg, "COMMIT", 0, NULL, err);
-  if (rc != 0) {
-    sb_pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
-    return rc;
-  }
-  snprintf(sql, sizeof sql, "DROP SCHEMA %s_old_g%d CASCADE", vt->name, old_gen);
-  if (sb_pg_exec(pg, sql, 0, NULL, err) != 0)
-    sb_log(SB_LOG_WARN, "replay", "the old projection could not be dropped",
-           SB_F_STR("error", err->msg), SB_F_END);
-  sb_err_clear(err);
-  return 0;
-}
-
 static int run_replay(sb_cli_t *cli) {
   sb_err_t err = SB_ERR_INIT;
   const char *name = sb_cli_opt(cli, "processor");
@@ -161,6 +138,7 @@ static int run_replay(sb_cli_t *cli) {
   sb_pg_t *pg = NULL;
   sb_schemas_t *schemas = NULL;
   sb_engine_t *eng = NULL;
+  sb_replay_log_t *log = NULL;
   int rc = 0;
   if (name == NULL || from == NULL) {
     sb_err_set(&err, SB_EUSAGE, "--processor and --from are required");
@@ -190,18 +168,23 @@ static int run_replay(sb_cli_t *cli) {
   OPENSSL_cleanse(owner_url, sizeof owner_url);
   if (rc != 0 || (rc = sb_engine_ensure_live(pg, vt, &err)) != 0)
     goto out;
-  char gen_txt[16];
+  char gen_txt[16], live_group[128];
   int found = 0;
   if ((rc = sb_pg_query1(pg, "SELECT generation FROM sb.processors WHERE name "
                              "= $1",
                          1, &name, gen_txt, sizeof gen_txt, &found, NULL,
+                         &err)) != 0 ||
+      (rc = sb_pg_query1(pg, "SELECT consumer_group FROM sb.processors WHERE "
+                             "name = $1",
+                         1, &name, live_group, sizeof live_group, &found, NULL,
                          &err)) != 0)
     goto out;
   int old_gen = atoi(gen_txt), gen = old_gen + 1;
   char schema[96], group[128], sql[512];
   snprintf(schema, sizeof schema, "%s_g%d", name, gen);
   snprintf(group, sizeof group, "switchboard.%s.g%d", name, gen);
-  /* a replay that died earlier may have left its generation half built */
+  /* a replay that died or was refused earlier may have left its
+   * generation (never the live one, nor an old one: NAME_gen_G) */
   snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
   if ((rc = sb_pg_exec(pg, sql, 0, NULL, &err)) != 0 ||
       (rc = sb_pg_exec(pg, "DELETE FROM sb.consumer_offsets WHERE "
@@ -224,6 +207,26 @@ static int run_replay(sb_cli_t *cli) {
   }
   if (rc != 0)
     goto out;
+  /* refused before anything is built when the log cannot reproduce the
+   * live projection; checked again in the swap */
+  if ((rc = sb_replay_log_open(&cli->conf, vt, &log, &err)) != 0 ||
+      (rc = sb_replay_log_starts(log, pg, group, &err)) != 0)
+    goto out;
+  if ((rc = sb_replay_check_log(log, pg, live_group, &err)) != 0) {
+    if (err.code == SB_ESTATE) {
+      /* the empty rebuild goes (nothing the live projection needs) */
+      snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
+      sb_pg_exec(pg, sql, 0, NULL, NULL);
+      sb_pg_exec(pg, "DELETE FROM sb.consumer_offsets WHERE consumer_group "
+                     "= $1",
+                 1, (const char *const[]){group}, NULL);
+      sb_err_prefix(&err, "refusing to replay %s: ", name);
+      size_t used = strlen(err.msg);
+      snprintf(err.msg + used, sizeof err.msg - used,
+               "; nothing was rebuilt and the live projection is unchanged");
+    }
+    goto out;
+  }
 
   sb_log(SB_LOG_INFO, "replay", "rebuilding beside the live projection",
          SB_F_STR("processor", name), SB_F_STR("schema", schema),
@@ -232,40 +235,60 @@ static int run_replay(sb_cli_t *cli) {
     goto out;
   sb_engine_opts_t o = {.vt = vt, .rebuild_schema = schema,
                         .rebuild_group = group, .stop_at_end = 1};
+  sb_replay_swap_t sw = {.vt = vt, .old_gen = old_gen, .gen = gen,
+                         .schema = schema, .group = group,
+                         .live_group = live_group};
   signal(SIGINT, on_sigint);
   signal(SIGTERM, on_sigint);
-  if ((rc = sb_engine_start(&cli->conf, schemas, &o, &eng, &err)) != 0)
-    goto out;
+  unsigned long long events = 0, deadletters = 0;
   long long t0 = sb_now_ms(), last = t0;
-  while (!sb_engine_done(eng) && !interrupted) {
-    usleep(100 * 1000);
-    if (sb_now_ms() - last >= 2000) {
-      last = sb_now_ms();
-      fprintf(stderr, "replay: %s: building generation %d...\n", name, gen);
+  int behind = 1;
+  /* to the end of the log; again while the live projection, which goes on
+   * consuming meanwhile, is ahead of the rebuild */
+  for (int round = 0; round < MAX_ROUNDS && behind; round++) {
+    if ((rc = sb_engine_start(&cli->conf, schemas, &o, &eng, &err)) != 0)
+      goto out;
+    while (!sb_engine_done(eng) && !interrupted) {
+      usleep(100 * 1000);
+      if (sb_now_ms() - last >= 2000) {
+        last = sb_now_ms();
+        fprintf(stderr, "replay: %s: building generation %d...\n", name, gen);
+      }
     }
+    sb_engine_stop(eng);
+    sb_engine_stats_t st;
+    rc = sb_engine_join(eng, &st, &err);
+    eng = NULL;
+    events += st.events;
+    deadletters += st.deadletters;
+    if (rc == 0 && interrupted)
+      rc = sb_err_set(&err, SB_ESTATE, "interrupted: the live projection is "
+                                       "unchanged; run the replay again");
+    if (rc != 0 || (rc = sb_replay_swap(log, pg, &sw, &behind, &err)) != 0)
+      goto out;
   }
-  sb_engine_stop(eng);
-  sb_engine_stats_t st;
-  rc = sb_engine_join(eng, &st, &err);
-  eng = NULL;
-  if (rc == 0 && interrupted)
-    rc = sb_err_set(&err, SB_ESTATE, "interrupted: the live projection is "
-                                     "unchanged; run the replay again");
-  if (rc != 0)
+  if (behind) {
+    rc = sb_err_set(&err, SB_ESTATE,
+                    "the live projection kept moving ahead of the rebuild "
+                    "for %d rounds; the live projection is unchanged: run "
+                    "the replay again when ingest is quieter",
+                    MAX_ROUNDS);
     goto out;
-  if ((rc = swap_in(pg, vt, old_gen, gen, schema, group, &err)) != 0)
-    goto out;
+  }
   double secs = (double)(sb_now_ms() - t0) / 1000.0;
   printf("replay: %s rebuilt from %s: %llu events in %.1f s (%.0f events/s), "
          "%llu dead letters; swapped in as generation %d\n",
-         name, from, (unsigned long long)st.events, secs,
-         secs > 0 ? (double)st.events / secs : 0.0,
-         (unsigned long long)st.deadletters, gen);
+         name, from, events, secs, secs > 0 ? (double)events / secs : 0.0,
+         deadletters, gen);
+  if (vt->flags & SB_PROCESSOR_KEEP_GENERATIONS)
+    printf("replay: the replaced generation is kept as schema %s_gen_%d\n",
+           name, old_gen);
 out:
   if (eng) {
     sb_engine_stop(eng);
     sb_engine_join(eng, NULL, NULL);
   }
+  sb_replay_log_free(log);
   sb_schemas_free(schemas);
   sb_pg_close(pg);
   return rc == 0 ? 0 : sb_cli_fail(cli, &err);
@@ -284,7 +307,12 @@ const sb_cmd_t sb_cmd_replay = {
         "3339 TIME, or from\nOFFSETS (topic:partition:offset,...; unnamed "
         "partitions start at the beginning),\nto the end of the log; then "
         "swaps it in within one transaction. Live workers\ncarry on from the "
-        "new projection's offsets at their next batch.",
+        "new projection's offsets at their next batch.\n\nRefuses to swap "
+        "(exit 1, the live projection unchanged) when the log no\nlonger "
+        "holds what the live projection was built from (trimmed, or "
+        "another\nincarnation) or, for the audit log, when the rebuild "
+        "differs from the live log\nrow for row. The audit generation it "
+        "replaces is kept as schema audit_gen_N.",
     .conf_keys = replay_keys,
     .opts = (const sb_opt_t[]){{"processor", "NAME", "The processor to rebuild"},
                                {"from", "WHERE",

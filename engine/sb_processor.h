@@ -65,12 +65,28 @@ typedef struct sb_processor_vt_s {
    * Not called for a rebuild (replay). A failure is logged; the worker
    * goes on. */
   int (*publish)(void *state, sb_batch_t *b, int final, sb_err_t *err);
+  /* optional (appended): replay's check before it swaps a rebuilt
+   * projection in, once the rebuild has consumed at least the offsets the
+   * live projection has (those of live_group in sb.consumer_offsets). 0
+   * when the projection in schema rebuilt equals the one in schema live
+   * for everything the live one holds; otherwise SB_ESTATE with the first
+   * difference, and replay refuses to swap. Called twice: with quick 0 in
+   * a REPEATABLE READ snapshot while the live projection goes on (the full
+   * comparison), then with quick 1 in the swap transaction, the live
+   * projection held still: only what the live projection can have added
+   * since needs checking (the audit log: its chain heads). */
+  int (*same_as_live)(sb_pg_t *pg, const char *live, const char *rebuilt,
+                      const char *live_group, int quick, sb_err_t *err);
 } sb_processor_vt_t;
 
 /* The projection is only meaningful built from the start of the log (the
  * audit log: a rebuild from a later point would drop history): replay
  * refuses --from other than earliest. */
 #define SB_PROCESSOR_FULL_REPLAY_ONLY 0x1u
+/* A replay keeps the projection it replaces, renamed NAME_gen_G (G its
+ * generation), out of the application role's reach, instead of dropping
+ * it (the audit log: no command destroys a generation of it). */
+#define SB_PROCESSOR_KEEP_GENERATIONS 0x2u
 
 /* The schema holding this processor's tables for this run. */
 const char *sb_batch_schema(const sb_batch_t *b);

@@ -688,6 +688,7 @@ const sb_processor_vt_t sb_audit_processor = {
     .assign = assign,
     .revoke = revoke,
     .committed = committed,
-    .flags = SB_PROCESSOR_FULL_REPLAY_ONLY,
+    .flags = SB_PROCESSOR_FULL_REPLAY_ONLY | SB_PROCESSOR_KEEP_GENERATIONS,
     .publish = publish,
+    .same_as_live = sb__audit_same_as_live,
 };

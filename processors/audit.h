@@ -33,4 +33,11 @@ typedef struct sb_audit_row_s {
  * string and the payload prefixed by its 4-byte big-endian length. */
 void sb_audit_hash(const sb_audit_row_t *row, unsigned char out[32]);
 
+/* The audit processor's same_as_live (sb_processor.h): the rebuilt log in
+ * schema rebuilt equals the live one in schema live, row for row, for all
+ * the live one holds; quick: every live chain head is a row of the rebuild
+ * (audit_replay.c). */
+int sb__audit_same_as_live(sb_pg_t *pg, const char *live, const char *rebuilt,
+                           const char *live_group, int quick, sb_err_t *err);
+
 #endif
