@@ -84,6 +84,17 @@ static const sb_conf_prop_t props[] = {
     {"hub.max_clients", SB_CT_INT, OFF(hub_max_clients), 1, 1000000, "10000",
      "SWITCHBOARD_HUB_MAX_CLIENTS", "N", NULL, 0,
      "WebSocket clients served at once (503 past it)."},
+    {"http.max_pending_bytes", SB_CT_INT, OFF(http_max_pending_bytes), 16384,
+     268435456, "1048576", "SWITCHBOARD_HTTP_MAX_PENDING_BYTES", "BYTES", NULL,
+     0,
+     "Bytes of answers a connection may hold unwritten (its client not "
+     "reading them) before its next pipelined requests wait."},
+    {"security.refusal_window_ms", SB_CT_INT, OFF(security_refusal_window_ms),
+     1000, 3600000, "60000", "SWITCHBOARD_SECURITY_REFUSAL_WINDOW_MS", "MS",
+     NULL, 0,
+     "Refused tokens and requests are recorded once per source address, "
+     "reason and window: the first at once, the rest as one event with their "
+     "count at the window's end."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),
