@@ -58,7 +58,7 @@ struct conn_s {
   char *rest;
   size_t rest_len;
   int wreqs; /* socket writes queued in libuv, not yet completed */
-  int held;  /* upgraded: its owner stopped reading (sb_http_conn_hold) */
+  int held;  /* upgraded: what the client sends is dropped (sb_http_conn_hold) */
   int refusal; /* the HTTP status a callback refused the request with */
   int handles; /* open uv handles of this connection */
   char peer[64];
@@ -422,7 +422,10 @@ void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
     return;
   }
   conn_t *c = r->conn;
-  int keep = !r->close_after && !c->want_close && !c->srv->stopping;
+  /* want_close: no more requests are read; those queued after r are
+   * still answered on this connection */
+  int keep = !r->close_after && !(c->want_close && r->next == NULL) &&
+             !c->srv->stopping;
   r->close_after = !keep;
   char head[1024];
   int n = snprintf(head, sizeof head,
@@ -809,7 +812,7 @@ static void tls_drain(conn_t *c) {
         tls_fail(c, rc);
       break;
     }
-    if (c->paused || c->held || c->rest)
+    if (c->paused || c->rest)
       break; /* the rest waits in the TLS layer; resume comes back */
     int n = SSL_read(c->ssl, plain, (int)sizeof plain);
     if (n > 0) {
@@ -832,7 +835,7 @@ static void tls_drain(conn_t *c) {
  * in the TLS layer, then the socket again. */
 static void on_drain(uv_timer_t *t) {
   conn_t *c = t->data;
-  if (c->closing || c->paused || c->held)
+  if (c->closing || c->paused)
     return;
   if (c->rest != NULL) {
     char *rest = c->rest;
@@ -841,7 +844,7 @@ static void on_drain(uv_timer_t *t) {
     c->rest_len = 0;
     conn_feed(c, rest, n); /* may pause again, keeping a copy of its rest */
     free(rest);
-    if (c->closing || c->paused || c->held)
+    if (c->closing || c->paused)
       return;
     if (!c->eof)
       uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
@@ -1232,11 +1235,7 @@ size_t sb_http_conn_queued(const sb_http_conn_t *c) {
 }
 
 void sb_http_conn_hold(sb_http_conn_t *c) {
-  if (c->closing || c->held)
-    return;
-  c->held = 1;
-  uv_read_stop((uv_stream_t *)&c->tcp);
-  uv_timer_stop(&c->drain);
+  c->held = 1; /* conn_feed drops what comes */
 }
 
 const char *sb_http_conn_peer(const sb_http_conn_t *c) { return c->peer; }

@@ -114,8 +114,10 @@ int sb_http_conn_write(sb_http_conn_t *c, const char *data, size_t len);
  * (with TLS, ciphertext bytes), each write waiting counted with its
  * bookkeeping. */
 size_t sb_http_conn_queued(const sb_http_conn_t *c);
-/* Stops reading from the client for good (what it sends stays with the
- * kernel): for a client about to be closed that must cost nothing more. */
+/* From now on what the client sends is read and dropped, never handed to
+ * on_data: for a client being closed that must cost nothing more. (Read
+ * rather than left with the kernel, so that closing the socket does not
+ * reset the connection before the client has read its close frame.) */
 void sb_http_conn_hold(sb_http_conn_t *c);
 const char *sb_http_conn_peer(const sb_http_conn_t *c);
 /* Fixes the kernel's send buffer of the connection (no autotuning), so a

@@ -31,7 +31,7 @@
 /* a client's bytes go to wslay this many at a time, what they made it
  * reply sent between slices, so a read of tiny frames queues little at
  * once */
-#define RECV_SLICE 4096
+#define RECV_SLICE 1024
 /* room kept in a send queue for the close frame that ends it */
 #define CLOSE_RESERVE 512
 /* a frame's header and the bookkeeping of its write, beside its payload */
