@@ -76,8 +76,8 @@ static const sb_conf_prop_t props[] = {
      "Unencrypted PEM private key of http.tls_cert (keep it mode 0600)."},
     {"hub.send_queue_bytes", SB_CT_INT, OFF(hub_send_queue_bytes), 65536,
      268435456, "1048576", "SWITCHBOARD_HUB_SEND_QUEUE_BYTES", "BYTES", NULL, 0,
-     "Bytes of events a WebSocket client may have unsent before it is closed "
-     "as too slow."},
+     "Bytes a WebSocket client may have unsent (events, replies, pongs, with "
+     "their bookkeeping) before it is closed as too slow."},
     {"hub.max_message", SB_CT_INT, OFF(hub_max_message), 256, 16777216, "65536",
      "SWITCHBOARD_HUB_MAX_MESSAGE", "BYTES", NULL, 0,
      "Largest message a WebSocket client may send (close 1009 past it)."},
