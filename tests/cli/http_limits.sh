@@ -10,6 +10,9 @@
 #    request is answered, in order, once the client reads.
 # Every check runs; the test fails at the end naming each that did not hold.
 . "$(dirname "$0")/lib.sh"
+# memory is measured: under AddressSanitizer, freed blocks are not to wait in
+# its quarantine (256 MiB by default) as if they were still held
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4
 PY="/usr/bin/python3 $(dirname "$0")/conn_abuse.py"
 problems=()
 check() { # check MESSAGE TEST-ARGS...: records MESSAGE unless [ TEST-ARGS ]
