@@ -70,7 +70,8 @@
   X(load_bad_options, "unit")                                                 \
   X(load_http, "kafka,pg,http")                                               \
   X(load_http_retries, "kafka,pg,http")                                       \
-  X(load_freshness, "kafka,pg,http")
+  X(load_freshness, "kafka,pg,http")                                         \
+  X(refusals_window, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
