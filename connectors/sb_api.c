@@ -221,6 +221,7 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_engine_t *const *engine
   sb_http_opts_t o = {
       .listen = c->http_listen,
       .max_body = (size_t)c->http_max_body,
+      .max_pending = (size_t)c->http_max_pending_bytes,
       .request_timeout_ms = c->http_request_timeout_ms,
       .idle_timeout_ms = c->http_idle_timeout_ms,
       .routes = routes,

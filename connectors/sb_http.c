@@ -18,6 +18,7 @@
 #define MAX_HEADER_BYTES 16384
 #define MAX_HEADERS 64
 #define MAX_INFLIGHT 32 /* pipelined requests per connection */
+#define DEFAULT_MAX_PENDING (1u << 20) /* sb_http_opts_t.max_pending of 0 */
 
 typedef struct conn_s conn_t;
 
@@ -51,6 +52,13 @@ struct conn_s {
   size_t header_bytes;
   int last_was_value; /* header callbacks may come in pieces */
   int closing, want_close, paused;
+  int eof; /* the client has sent all it will (EOF, a half-close) */
+  /* input read and not yet parsed: what followed the request at which the
+   * parser was paused (at most one read) */
+  char *rest;
+  size_t rest_len;
+  int wreqs; /* socket writes queued in libuv, not yet completed */
+  int held;  /* upgraded: what the client sends is dropped (sb_http_conn_hold) */
   int refusal; /* the HTTP status a callback refused the request with */
   int handles; /* open uv handles of this connection */
   char peer[64];
@@ -64,7 +72,8 @@ struct conn_s {
    * ours until flushed to the socket; both owned by ssl. */
   SSL *ssl;
   BIO *rbio, *wbio;
-  uv_timer_t drain; /* reads plaintext left in the TLS layer after a pause */
+  uv_timer_t drain; /* after a pause: parses the rest, reads what is left in
+                     * the TLS layer */
   int tls_up;       /* handshake finished */
   int tls_failed;   /* fatal TLS error: closing, the session unusable */
   int draining;     /* inside tls_drain */
@@ -85,6 +94,8 @@ struct sb_http_s {
 };
 
 static void resume(conn_t *c);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void refuse(conn_t *c, int status, const char *code, const char *msg);
 static int tls_flush(conn_t *c, int close_after);
 
@@ -187,6 +198,7 @@ static void on_conn_closed(uv_handle_t *h) {
       req_free(r);
   }
   req_free(c->cur);
+  free(c->rest);
   if (c->upgraded && c->ucb->on_close)
     c->ucb->on_close(c->uud);
   SSL_free(c->ssl); /* and its BIOs */
@@ -204,7 +216,7 @@ static void conn_close(conn_t *c) {
    * handle as a last resort */
   if (!uv_is_closing((uv_handle_t *)&c->timer))
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
-  if (c->ssl && !uv_is_closing((uv_handle_t *)&c->drain))
+  if (!uv_is_closing((uv_handle_t *)&c->drain))
     uv_close((uv_handle_t *)&c->drain, on_conn_closed);
   if (!uv_is_closing((uv_handle_t *)&c->tcp))
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
@@ -250,11 +262,25 @@ typedef struct {
   int close_after;
 } write_t;
 
+/* What a write waiting in libuv costs beside its bytes (the request, the
+ * allocator's share): counted as queued, so that a client sent many small
+ * frames holds no more memory than one sent a few large ones. */
+#define WRITE_COST (sizeof(write_t) + 64)
+
 static void flush(conn_t *c);
+static void maybe_resume(conn_t *c);
+
+/* Bytes the client has not taken yet and the server holds for it: in
+ * libuv's queue, in the TLS layer, and the bookkeeping of each write. */
+static size_t out_queued(const conn_t *c) {
+  return c->tcp.write_queue_size + (c->wbio ? BIO_ctrl_pending(c->wbio) : 0) +
+         (size_t)c->wreqs * WRITE_COST;
+}
 
 static void on_written(uv_write_t *w, int status) {
   write_t *wr = (write_t *)w;
   conn_t *c = wr->c;
+  c->wreqs--;
   free(wr->data);
   if (status != 0 || wr->close_after) {
     free(wr);
@@ -262,13 +288,41 @@ static void on_written(uv_write_t *w, int status) {
     return;
   }
   free(wr);
+  maybe_resume(c); /* the client took some: it may send more */
 }
 
-/* Queues bytes on the socket as they are. data: malloc'd, taken (freed in
- * every case). -1, and the connection closing, when it cannot. */
+/* Queues bytes on the socket as they are: what the kernel takes at once is
+ * written at once (no request held), the rest waits in libuv. data:
+ * malloc'd, taken (freed in every case). close_after: the connection closes
+ * once everything queued is written. -1, and the connection closing, when
+ * it cannot. */
 static int sock_write(conn_t *c, char *data, size_t len, int close_after) {
-  write_t *wr = c->closing ? NULL : calloc(1, sizeof *wr);
-  if (wr == NULL) {
+  if (c->closing) {
+    free(data);
+    return -1;
+  }
+  size_t off = 0;
+  if (len > 0 && len <= UINT_MAX) {
+    /* UV_EAGAIN while earlier writes wait: the order holds */
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n > 0)
+      off = (size_t)n;
+    else if (n != UV_EAGAIN) { /* the client has gone */
+      free(data);
+      conn_close(c);
+      return -1;
+    }
+  }
+  if (off == len && c->tcp.write_queue_size == 0) {
+    free(data); /* all with the kernel */
+    if (close_after)
+      conn_close(c);
+    return 0;
+  }
+  write_t *wr = calloc(1, sizeof *wr);
+  if (wr == NULL || len - off > UINT_MAX) {
+    free(wr);
     free(data);
     conn_close(c);
     return -1;
@@ -276,13 +330,14 @@ static int sock_write(conn_t *c, char *data, size_t len, int close_after) {
   wr->data = data;
   wr->c = c;
   wr->close_after = close_after;
-  uv_buf_t b = uv_buf_init(data, (unsigned)len);
+  uv_buf_t b = uv_buf_init(data + off, (unsigned)(len - off));
   if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
     free(data);
     free(wr);
     conn_close(c);
     return -1;
   }
+  c->wreqs++;
   return 0;
 }
 
@@ -327,11 +382,35 @@ static void flush(conn_t *c) {
     if (conn_send(c, data, len, close_after) != 0 || close_after)
       return;
   }
-  if (c->paused && c->inflight < MAX_INFLIGHT && !c->closing) {
-    c->paused = 0;
-    resume(c);
-  }
+  maybe_resume(c);
   arm_timer(c);
+}
+
+/* Reading stops while a connection owes MAX_INFLIGHT answers or holds more
+ * than max_pending bytes of answers its client has not taken: a client
+ * that pipelines requests and reads nothing holds a bounded amount. It
+ * goes on once half of that was taken. */
+static int must_pause(const conn_t *c) {
+  return c->inflight >= MAX_INFLIGHT || out_queued(c) > c->srv->o.max_pending;
+}
+
+static void maybe_resume(conn_t *c) {
+  if (!c->paused || c->closing || c->upgraded || c->inflight >= MAX_INFLIGHT ||
+      out_queued(c) > c->srv->o.max_pending / 2)
+    return;
+  c->paused = 0;
+  resume(c);
+}
+
+/* The client sent all it will: it closed, or half-closed after its
+ * requests (shutdown(SHUT_WR)). The answers it is owed are still written,
+ * then the connection closes. */
+static void peer_done(conn_t *c) {
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->eof = 1;
+  c->want_close = 1;
+  if (c->head == NULL) /* nothing owed: close once what is queued is out */
+    conn_send(c, NULL, 0, 1);
 }
 
 void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
@@ -343,7 +422,10 @@ void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
     return;
   }
   conn_t *c = r->conn;
-  int keep = !r->close_after && !c->want_close && !c->srv->stopping;
+  /* want_close: no more requests are read; those queued after r are
+   * still answered on this connection */
+  int keep = !r->close_after && !(c->want_close && r->next == NULL) &&
+             !c->srv->stopping;
   r->close_after = !keep;
   char head[1024];
   int n = snprintf(head, sizeof head,
@@ -540,6 +622,9 @@ static int on_message_complete(http_parser *p) {
   c->inflight++;
   arm_timer(c);
   dispatch(c, r); /* may answer, and even free r, right away */
+  /* enough owed or unwritten: the next request waits (conn_feed keeps it) */
+  if (!c->closing && !c->upgraded && !c->want_close && must_pause(c))
+    http_parser_pause(p, 1);
   return 0;
 }
 
@@ -576,7 +661,7 @@ static void refuse(conn_t *c, int status, const char *code, const char *msg) {
  * or to the protocol that took the connection over. */
 static void conn_feed(conn_t *c, const char *data, size_t len) {
   if (c->upgraded) {
-    if (!c->closing && !c->shutting)
+    if (!c->closing && !c->shutting && !c->held)
       c->ucb->on_data(c->uud, data, len);
     return;
   }
@@ -584,6 +669,22 @@ static void conn_feed(conn_t *c, const char *data, size_t len) {
     return;
   size_t done = http_parser_execute(&c->parser, &c->srv->settings, data, len);
   enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+  if (e == HPE_PAUSED) { /* on_message_complete: at the end of a request */
+    http_parser_pause(&c->parser, 0);
+    if (c->closing)
+      return;
+    if (done < len) { /* kept for resume, in order before any new read */
+      if ((c->rest = malloc(len - done)) == NULL) {
+        conn_close(c);
+        return;
+      }
+      memcpy(c->rest, data + done, len - done);
+      c->rest_len = len - done;
+    }
+    c->paused = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    return;
+  }
   if (c->upgraded) { /* the handler took it: the rest is the new protocol */
     if (done < len && !c->closing)
       c->ucb->on_data(c->uud, data + done, len - done);
@@ -604,8 +705,8 @@ static void conn_feed(conn_t *c, const char *data, size_t len) {
                http_errno_description(e));
       refuse(c, 400, "bad_request", msg);
     }
-  } else if (c->inflight >= MAX_INFLIGHT && !c->closing) {
-    c->paused = 1; /* enough pipelined: read on once answers went out */
+  } else if (!c->closing && must_pause(c)) {
+    c->paused = 1; /* enough owed: read on once answers went out */
     uv_read_stop((uv_stream_t *)&c->tcp);
   }
 }
@@ -711,7 +812,7 @@ static void tls_drain(conn_t *c) {
         tls_fail(c, rc);
       break;
     }
-    if (c->paused)
+    if (c->paused || c->rest)
       break; /* the rest waits in the TLS layer; resume comes back */
     int n = SSL_read(c->ssl, plain, (int)sizeof plain);
     if (n > 0) {
@@ -730,7 +831,27 @@ static void tls_drain(conn_t *c) {
   c->draining = 0;
 }
 
-static void on_drain(uv_timer_t *t) { tls_drain(t->data); }
+/* After a pause: the rest of the last read first, then plaintext waiting
+ * in the TLS layer, then the socket again. */
+static void on_drain(uv_timer_t *t) {
+  conn_t *c = t->data;
+  if (c->closing || c->paused)
+    return;
+  if (c->rest != NULL) {
+    char *rest = c->rest;
+    size_t n = c->rest_len;
+    c->rest = NULL;
+    c->rest_len = 0;
+    conn_feed(c, rest, n); /* may pause again, keeping a copy of its rest */
+    free(rest);
+    if (c->closing || c->paused)
+      return;
+    if (!c->eof)
+      uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+  }
+  if (c->ssl)
+    tls_drain(c);
+}
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   conn_t *c = st->data;
@@ -741,22 +862,26 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
       tls_drain(c);
     else
       conn_close(c);
+  } else if (n == UV_EOF && !c->upgraded && !c->closing) {
+    peer_done(c); /* answers owed are still written */
   } else if (n < 0) {
-    conn_close(c); /* EOF or error */
+    conn_close(c); /* an error, or an upgraded client gone */
   }
   free(buf->base);
 }
 
 static void resume(conn_t *c) {
-  uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
-  /* plaintext may be waiting in the TLS layer, and no new bytes may come
-   * to fetch it: read it on the loop's next turn, not inside the answer
+  /* the rest of the last read goes first (on_drain reads on after it) */
+  if (c->rest == NULL && !c->eof)
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+  /* that rest, or plaintext waiting in the TLS layer with no new bytes
+   * coming to fetch it: on the loop's next turn, not inside the answer
    * that resumed us */
-  if (c->ssl)
+  if (c->rest != NULL || c->ssl)
     uv_timer_start(&c->drain, on_drain, 0, 0);
 }
 
-/* The connection's TLS session, server side, and its drain timer. */
+/* The connection's TLS session, server side. */
 static int tls_conn_init(conn_t *c) {
   ERR_clear_error();
   c->ssl = SSL_new(c->srv->tls);
@@ -775,9 +900,6 @@ static int tls_conn_init(conn_t *c) {
   BIO_set_mem_eof_return(c->wbio, -1);
   SSL_set_bio(c->ssl, c->rbio, c->wbio); /* ownership moves to ssl */
   SSL_set_accept_state(c->ssl);
-  uv_timer_init(c->srv->loop, &c->drain);
-  c->drain.data = c;
-  c->handles++;
   return 0;
 }
 
@@ -791,8 +913,9 @@ static void on_connection(uv_stream_t *server, int status) {
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
-  c->handles = 2;
-  c->tcp.data = c->timer.data = c;
+  uv_timer_init(s->loop, &c->drain);
+  c->handles = 3;
+  c->tcp.data = c->timer.data = c->drain.data = c;
   c->next = s->conns;
   if (s->conns)
     s->conns->prev = c;
@@ -976,6 +1099,8 @@ int sb_http_start(uv_loop_t *loop, const sb_http_opts_t *o, sb_http_t **out,
   }
   s->loop = loop;
   s->o = *o;
+  if (s->o.max_pending == 0)
+    s->o.max_pending = DEFAULT_MAX_PENDING;
   s->tls = tls; /* ownership moved */
   http_parser_settings_init(&s->settings);
   s->settings.on_message_begin = on_message_begin;
@@ -1106,9 +1231,11 @@ int sb_http_conn_write(sb_http_conn_t *c, const char *data, size_t len) {
 
 /* With TLS: ciphertext, which tls_flush hands to libuv as it is made. */
 size_t sb_http_conn_queued(const sb_http_conn_t *c) {
-  if (c->closing)
-    return 0;
-  return c->tcp.write_queue_size + (c->wbio ? BIO_ctrl_pending(c->wbio) : 0);
+  return c->closing ? 0 : out_queued(c);
+}
+
+void sb_http_conn_hold(sb_http_conn_t *c) {
+  c->held = 1; /* conn_feed drops what comes */
 }
 
 const char *sb_http_conn_peer(const sb_http_conn_t *c) { return c->peer; }

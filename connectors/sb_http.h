@@ -2,7 +2,8 @@
  * protocol. Keep-alive and pipelining: requests of a connection are parsed
  * in order and answered in order, whenever each handler answers (handlers
  * may answer later, e.g. after Kafka acknowledged). Bounded: URL, headers,
- * body, requests in flight per connection; a slow client is timed out; stop
+ * body, requests in flight per connection, bytes of answers a connection
+ * holds unwritten (reading pauses past it); a slow client is timed out; stop
  * is graceful (no new connections, answers in flight are written, idle
  * connections closed).
  *
@@ -33,6 +34,9 @@ typedef struct sb_http_route_s {
 typedef struct sb_http_opts_s {
   const char *listen;            /* "127.0.0.1:8080" */
   size_t max_body;               /* 413 past it */
+  /* bytes of answers a connection may hold unwritten (its client not
+   * reading) before the server stops reading its next requests; 0: 1 MiB */
+  size_t max_pending;
   int request_timeout_ms;        /* from a request's first byte to its end */
   int idle_timeout_ms;           /* keep-alive connection with nothing to do */
   const sb_http_route_t *routes; /* ends with {NULL} */
@@ -107,8 +111,14 @@ sb_http_conn_t *sb_http_upgrade(sb_http_req_t *r, const char *head, size_t len,
 /* Queues a copy of data. -1 when the connection is closing. */
 int sb_http_conn_write(sb_http_conn_t *c, const char *data, size_t len);
 /* Bytes queued and not yet taken by the kernel: how far the client lags
- * (with TLS, ciphertext bytes). */
+ * (with TLS, ciphertext bytes), each write waiting counted with its
+ * bookkeeping. */
 size_t sb_http_conn_queued(const sb_http_conn_t *c);
+/* From now on what the client sends is read and dropped, never handed to
+ * on_data: for a client being closed that must cost nothing more. (Read
+ * rather than left with the kernel, so that closing the socket does not
+ * reset the connection before the client has read its close frame.) */
+void sb_http_conn_hold(sb_http_conn_t *c);
 const char *sb_http_conn_peer(const sb_http_conn_t *c);
 /* Fixes the kernel's send buffer of the connection (no autotuning), so a
  * client that stops reading holds a known amount. 0 or a libuv error. */

@@ -28,6 +28,14 @@
 /* a slow client's close frame waits behind what it has not read: it gets
  * this long to read up to it, holding no more than its bounded queue */
 #define SLOW_LINGER_MS 10000
+/* a client's bytes go to wslay this many at a time, what they made it
+ * reply sent between slices, so a read of tiny frames queues little at
+ * once */
+#define RECV_SLICE 1024
+/* room kept in a send queue for the close frame that ends it */
+#define CLOSE_RESERVE 512
+/* a frame's header and the bookkeeping of its write, beside its payload */
+#define FRAME_COST 256
 #define NAGENTS 4
 
 static const char *const agent_fields[NAGENTS] = {
@@ -71,6 +79,11 @@ struct client_s {
   const char *in;
   size_t in_len;
   int closing;
+  /* the header of the client's frame being read (frames_ok), and how much
+   * of its payload is still to come */
+  uint8_t fh[14];
+  size_t fh_len;
+  uint64_t fskip;
 };
 
 typedef struct {
@@ -358,10 +371,68 @@ static tenant_t *tenant_get(sb_hub_t *h, const char *name, int create) {
   return t;
 }
 
-static void client_send_text(client_t *c, const char *text, size_t len) {
+/* Sends a close frame and lets the connection go, however the client
+ * behaves. */
+static void client_close(client_t *c, uint16_t code, const char *reason,
+                         int linger_ms) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  wslay_event_queue_close(c->ws, code, (const uint8_t *)reason,
+                          strlen(reason) < 123 ? strlen(reason) : 122);
+  wslay_event_send(c->ws);
+  if (c->conn)
+    sb_http_conn_close(c->conn, linger_ms);
+}
+
+/* Every byte the server holds for a client: written and not taken by its
+ * kernel (with each write's bookkeeping), and queued in wslay (events,
+ * replies, pongs). */
+static size_t client_queued(const client_t *c) {
+  return (c->conn ? sb_http_conn_queued(c->conn) : 0) +
+         wslay_event_get_queued_msg_length(c->ws);
+}
+
+/* 1 when n more bytes fit in the client's send queue, the room for its
+ * close frame kept. */
+static int client_room(const client_t *c, size_t n) {
+  return client_queued(c) + n + CLOSE_RESERVE <= c->hub->send_queue_bytes;
+}
+
+/* A client whose send queue is full, whatever filled it (events it does
+ * not read, replies to its own messages, pongs): told why, nothing more
+ * read from it, dropped, counted. */
+static void client_too_slow(client_t *c) {
+  if (c->closing)
+    return;
+  atomic_fetch_add(&c->hub->dropped_slow, 1);
+  sb_log(SB_LOG_WARN, "hub", "closing a client that does not keep up",
+         SB_F_STR("tenant", c->who.tenant), SB_F_STR("sub", c->who.sub),
+         SB_F_STR("ip", c->ip),
+         SB_F_INT("queued_bytes", (long long)client_queued(c)), SB_F_END);
+  if (c->conn)
+    sb_http_conn_hold(c->conn);
+  client_close(c, WSLAY_CODE_POLICY_VIOLATION,
+               "too slow: the send queue is full; read what the server sends "
+               "or subscribe to less",
+               SLOW_LINGER_MS);
+}
+
+/* Queues a text message, within the client's send queue: 0, or -1 when
+ * there was no room (the client is then closed as too slow) or it is
+ * closing. */
+static int client_send_text(client_t *c, const char *text, size_t len) {
+  if (c->closing)
+    return -1;
+  if (!client_room(c, len + FRAME_COST)) {
+    client_too_slow(c);
+    return -1;
+  }
   struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
-  if (wslay_event_queue_msg(c->ws, &m) == 0)
-    wslay_event_send(c->ws);
+  if (wslay_event_queue_msg(c->ws, &m) != 0)
+    return -1;
+  wslay_event_send(c->ws);
+  return 0;
 }
 
 static void client_send_json(client_t *c, cJSON *o) {
@@ -379,20 +450,6 @@ static void client_error(client_t *c, const char *code, const char *message) {
   cJSON_AddStringToObject(e, "code", code);
   cJSON_AddStringToObject(e, "message", message);
   client_send_json(c, o);
-}
-
-/* Sends a close frame and lets the connection go, however the client
- * behaves. */
-static void client_close(client_t *c, uint16_t code, const char *reason,
-                         int linger_ms) {
-  if (c->closing)
-    return;
-  c->closing = 1;
-  wslay_event_queue_close(c->ws, code, (const uint8_t *)reason,
-                          strlen(reason) < 123 ? strlen(reason) : 122);
-  wslay_event_send(c->ws);
-  if (c->conn)
-    sb_http_conn_close(c->conn, linger_ms);
 }
 
 static void clear_subscription(client_t *c) {
@@ -525,7 +582,10 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                        int flags, void *ud) {
   (void)flags;
   client_t *c = ud;
-  if (c->in_len == 0) {
+  /* nothing more, or no room for what more would make us reply (its queue
+   * full: on_data closes it) */
+  if (c->in_len == 0 || c->closing ||
+      !client_room(c, FRAME_COST)) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
@@ -567,21 +627,101 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .on_msg_recv_callback = ws_msg,
 };
 
+/* wslay drops the connection without a close frame on some protocol
+ * errors it finds in a frame's header (RFC 6455 wants 1002 for each): a
+ * fragmented control frame, one longer than 125 bytes, a 64-bit length
+ * with its top bit set, a length not in its shortest form. So the client's
+ * bytes pass here first, headers checked across reads: returns how many
+ * of them come before the first bad header (len when none) and *why. */
+static size_t frames_ok(client_t *c, const uint8_t *d, size_t len,
+                        const char **why) {
+  size_t i = 0, at = 0; /* at: where the header being read began */
+  *why = NULL;
+  while (i < len) {
+    if (c->fskip > 0) { /* payload: wslay's business */
+      size_t n = c->fskip < len - i ? (size_t)c->fskip : len - i;
+      i += n;
+      c->fskip -= n;
+      continue;
+    }
+    if (c->fh_len == 0)
+      at = i;
+    c->fh[c->fh_len++] = d[i++];
+    if (c->fh_len < 2)
+      continue;
+    unsigned len7 = c->fh[1] & 0x7fu;
+    if ((c->fh[0] & 0x08u) && !(c->fh[0] & 0x80u))
+      *why = "a control frame must not be fragmented";
+    else if ((c->fh[0] & 0x08u) && len7 > 125)
+      *why = "a control frame carries at most 125 bytes";
+    size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
+                  ((c->fh[1] & 0x80u) ? 4 : 0);
+    if (*why == NULL && len7 == 127 && c->fh_len >= 3 && (c->fh[2] & 0x80u))
+      *why = "a 64-bit frame length must have its top bit clear";
+    if (*why != NULL)
+      return at;
+    if (c->fh_len < need)
+      continue;
+    uint64_t n = len7;
+    if (len7 >= 126) {
+      n = 0;
+      for (size_t k = 0; k < (len7 == 126 ? 2u : 8u); k++)
+        n = n << 8 | c->fh[2 + k];
+      if ((len7 == 126 && n < 126) || (len7 == 127 && n < 65536)) {
+        *why = "a frame length must be in its shortest form";
+        return at;
+      }
+    }
+    c->fskip = n;
+    c->fh_len = 0;
+  }
+  return len;
+}
+
 static void on_data(void *ud, const char *data, size_t len) {
   client_t *c = ud;
-  c->in = data;
-  c->in_len = len;
-  int rc = wslay_event_recv(c->ws);
-  c->in = NULL;
-  c->in_len = 0;
+  if (c->closing)
+    return;
+  const char *bad = NULL;
+  size_t ok = frames_ok(c, (const uint8_t *)data, len, &bad);
+  /* in slices, each one's replies sent before the next: a read of tiny
+   * frames never queues more than a slice's worth at once */
+  size_t off = 0, left = 0;
+  int rc = 0;
+  while (off < ok && !c->closing) {
+    size_t n = ok - off < RECV_SLICE ? ok - off : RECV_SLICE;
+    c->in = data + off;
+    c->in_len = n;
+    rc = wslay_event_recv(c->ws);
+    left = c->in_len;
+    off += n - left;
+    c->in = NULL;
+    c->in_len = 0;
+    if (rc != 0)
+      break;
+    wslay_event_send(c->ws);
+    if (!wslay_event_want_read(c->ws) || left > 0)
+      break; /* wslay is done with it, or its queue is full */
+  }
   if (rc != 0) { /* out of memory or the connection failed */
     c->closing = 1;
     if (c->conn)
       sb_http_conn_close(c->conn, 0);
     return;
   }
-  wslay_event_send(c->ws);
-  if (!wslay_event_want_read(c->ws) && !c->closing) {
+  if (c->closing)
+    return;
+  if (left > 0 && wslay_event_want_read(c->ws)) {
+    /* it sends more than it reads of what it is sent: no more is read */
+    client_too_slow(c);
+    return;
+  }
+  if (bad != NULL && wslay_event_want_read(c->ws)) {
+    atomic_fetch_add(&c->hub->closed_protocol, 1);
+    client_close(c, WSLAY_CODE_PROTOCOL_ERROR, bad, CLOSE_LINGER_MS);
+    return;
+  }
+  if (!wslay_event_want_read(c->ws)) {
     /* the client closed, or broke the protocol (wslay queued the close:
      * 1002 bad framing, 1007 bad UTF-8, 1009 too big) */
     uint16_t sent = wslay_event_get_status_code_sent(c->ws);
@@ -834,22 +974,8 @@ static void deliver(sb_hub_t *h, const msg_t *m) {
   for (client_t *c = t->clients; c; c = c->next) {
     if (!wants(c, m))
       continue;
-    size_t queued =
-        sb_http_conn_queued(c->conn) + wslay_event_get_queued_msg_length(c->ws);
-    if (queued + m->json_len > h->send_queue_bytes) {
-      atomic_fetch_add(&h->dropped_slow, 1);
-      sb_log(SB_LOG_WARN, "hub", "closing a client that does not keep up",
-             SB_F_STR("tenant", c->who.tenant), SB_F_STR("sub", c->who.sub),
-             SB_F_STR("ip", c->ip), SB_F_INT("queued_bytes", (long long)queued),
-             SB_F_END);
-      client_close(c, WSLAY_CODE_POLICY_VIOLATION,
-                   "too slow: the send queue is full; read faster or "
-                   "subscribe to less",
-                   SLOW_LINGER_MS);
-      continue;
-    }
-    client_send_text(c, m->json, m->json_len);
-    atomic_fetch_add(&h->messages, 1);
+    if (client_send_text(c, m->json, m->json_len) == 0)
+      atomic_fetch_add(&h->messages, 1);
   }
 }
 

@@ -20,10 +20,14 @@
  * processors' transactions. Decoded events reach the loop through a bounded
  * hand-off (the consumer waits when the loop is behind).
  *
- * Each client has a bounded send queue (hub.send_queue_bytes): a client that
- * cannot keep up is sent close 1008 saying so, disconnected within a second,
- * and counted; it never slows the others. Incoming messages are limited to
- * hub.max_message bytes (close 1009). Expired tokens are closed with 1008. */
+ * Each client has a bounded send queue (hub.send_queue_bytes) that counts
+ * every byte held for it — events, replies, pongs, each write's bookkeeping:
+ * a client that fills it (not reading, or sending faster than it reads the
+ * replies) is sent close 1008 saying so, read no further (its bytes are
+ * dropped), disconnected and counted; it never slows the others. Incoming
+ * messages are limited to hub.max_message bytes (close 1009); frame header
+ * errors get 1002, including those wslay would drop without a close frame.
+ * Expired tokens are closed with 1008. */
 #ifndef SB_HUB_H
 #define SB_HUB_H
 

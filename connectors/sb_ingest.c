@@ -5,6 +5,7 @@
 #include "sb_log.h"
 #include "sb_metrics.h"
 #include "sb_producer.h"
+#include "sb_refusals.h"
 #include "sb_schema.h"
 #include "sb_time.h"
 #include "sb_ulid.h"
@@ -40,7 +41,11 @@ struct sb_ingest_s {
   uint64_t accepted, duplicates;
   uint64_t rejected[16]; /* by index of reject_codes */
   sb_hist_t produce_seconds;
+  sb_refusals_t *refusals;          /* what refusals are recorded */
+  const sb_refusal_t *refusal_flush; /* a window's count being recorded */
 };
+
+static void record_refusals(void *ud, const sb_refusal_t *r);
 
 /* Why events or requests were refused, as counted: per-event codes first,
  * then whole requests. */
@@ -167,6 +172,11 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     return rc;
   }
   sb_producer_set_nonblocking(in->producer);
+  if ((rc = sb_refusals_new(loop, c->security_refusal_window_ms, 1024,
+                            record_refusals, in, &in->refusals, err)) != 0) {
+    sb_ingest_free(in);
+    return rc;
+  }
   uv_timer_init(loop, &in->poll);
   in->poll.data = in;
   uv_timer_start(&in->poll, on_poll, 1, 1); /* delivery reports */
@@ -179,6 +189,7 @@ void sb_ingest_close(sb_ingest_t *in) {
   if (in == NULL || !in->polling)
     return;
   in->polling = 0;
+  sb_refusals_close(in->refusals); /* the windows' counts, then the flush */
   sb_err_t err = SB_ERR_INIT;
   /* answers owed are completed by the delivery reports this serves */
   sb_producer_flush(in->producer, in->c->kafka_timeout_ms, &err);
@@ -190,6 +201,7 @@ void sb_ingest_free(sb_ingest_t *in) {
   if (in == NULL)
     return;
   sb_producer_free(in->producer);
+  sb_refusals_free(in->refusals);
   sb_codec_free(in->codec);
   sb_schemas_free(in->schemas);
   OPENSSL_cleanse(in->secret, sizeof in->secret);
@@ -210,6 +222,16 @@ void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
                                const char *type, const char *tenant,
                                const char *user, const char *reason,
                                const char *detail) {
+  /* one client must not grow the log: the first refusal of a source,
+   * reason and principal in a window now, the others as one event with
+   * their count at the window's end (record_refusals) */
+  uint64_t attempts = in->refusal_flush ? in->refusal_flush->attempts : 1;
+  sb_refusal_t key = {type,         tenant,       user,
+                      reason,       detail,       from->ip,
+                      from->user_agent, from->method, from->path, 1};
+  if (in->refusal_flush == NULL && in->refusals != NULL &&
+      sb_refusals_note(in->refusals, &key) == 0)
+    return;
   cJSON *ce = cJSON_CreateObject();
   char ts[40];
   sb_time_format(sb_time_now_micros(), ts, sizeof ts);
@@ -222,6 +244,7 @@ void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
   cJSON_AddStringToObject(ce, "time", ts);
   cJSON *data = cJSON_AddObjectToObject(ce, "data");
   cJSON_AddStringToObject(data, "reason", reason);
+  cJSON_AddNumberToObject(data, "attempts", (double)attempts);
   cJSON_AddStringToObject(data, "ip", from->ip);
   const char *ua = from->user_agent;
   if (ua)
@@ -250,6 +273,16 @@ void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
            SB_F_STR("type", type), SB_F_STR("error", err.msg), SB_F_END);
   }
   cJSON_Delete(ce);
+}
+
+/* A window's counts: each key's refusals not yet recorded, as one event. */
+static void record_refusals(void *ud, const sb_refusal_t *r) {
+  sb_ingest_t *in = ud;
+  sb_client_info_t from = {r->ip, r->user_agent, r->method, r->path};
+  in->refusal_flush = r;
+  sb_ingest_record_security(in, &from, r->type, r->tenant, r->user, r->reason,
+                            r->detail);
+  in->refusal_flush = NULL;
 }
 
 /* ---- answering ---------------------------------------------------------- */

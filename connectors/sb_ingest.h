@@ -19,7 +19,9 @@
  * derived from the Idempotency-Key header and their index when the header
  * is present. Failed authentications and denied events are recorded on
  * sb.compliance (security.login_failed, security.access_denied) with the
- * client's address and user agent, never the token. */
+ * client's address and user agent, never the token: once per source,
+ * reason and user per window (security.refusal_window_ms), the rest of the
+ * window as one event with their count in attempts (sb_refusals.h). */
 #ifndef SB_INGEST_H
 #define SB_INGEST_H
 
@@ -56,7 +58,9 @@ sb_client_info_t sb_client_info(const sb_http_req_t *r);
 
 /* Records a refused authentication ("security.login_failed") or access
  * ("security.access_denied") on sb.compliance: who (when known), the
- * client's address and user agent, reason and detail; never the token. */
+ * client's address and user agent, reason and detail; never the token. The
+ * first of its source, reason and user in a window is produced at once; the
+ * others are counted and produced as one event at the window's end. */
 void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
                                const char *type, const char *tenant,
                                const char *user, const char *reason,

@@ -76,8 +76,8 @@ static const sb_conf_prop_t props[] = {
      "Unencrypted PEM private key of http.tls_cert (keep it mode 0600)."},
     {"hub.send_queue_bytes", SB_CT_INT, OFF(hub_send_queue_bytes), 65536,
      268435456, "1048576", "SWITCHBOARD_HUB_SEND_QUEUE_BYTES", "BYTES", NULL, 0,
-     "Bytes of events a WebSocket client may have unsent before it is closed "
-     "as too slow."},
+     "Bytes a WebSocket client may have unsent (events, replies, pongs, with "
+     "their bookkeeping) before it is closed as too slow."},
     {"hub.max_message", SB_CT_INT, OFF(hub_max_message), 256, 16777216, "65536",
      "SWITCHBOARD_HUB_MAX_MESSAGE", "BYTES", NULL, 0,
      "Largest message a WebSocket client may send (close 1009 past it)."},
@@ -89,6 +89,17 @@ static const sb_conf_prop_t props[] = {
      "SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS", "MS", NULL, 0,
      "How often the audit worker publishes signed checkpoints of the chain "
      "heads it moved (and always when it stops cleanly)."},
+    {"http.max_pending_bytes", SB_CT_INT, OFF(http_max_pending_bytes), 16384,
+     268435456, "1048576", "SWITCHBOARD_HTTP_MAX_PENDING_BYTES", "BYTES", NULL,
+     0,
+     "Bytes of answers a connection may hold unwritten (its client not "
+     "reading them) before its next pipelined requests wait."},
+    {"security.refusal_window_ms", SB_CT_INT, OFF(security_refusal_window_ms),
+     1000, 3600000, "60000", "SWITCHBOARD_SECURITY_REFUSAL_WINDOW_MS", "MS",
+     NULL, 0,
+     "Refused tokens and requests are recorded once per source address, "
+     "reason and window: the first at once, the rest as one event with their "
+     "count at the window's end."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

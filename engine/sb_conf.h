@@ -69,6 +69,8 @@ typedef struct sb_conf_s {
   int hub_max_message;
   int hub_max_clients;
   int audit_checkpoint_interval_ms;
+  int http_max_pending_bytes;
+  int security_refusal_window_ms;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */
@@ -76,7 +78,7 @@ typedef struct sb_conf_s {
   char **kafka_keys;
   char **kafka_vals;
 
-  unsigned char origin[32]; /* sb_conf_origin_t per property index */
+  unsigned char origin[64]; /* sb_conf_origin_t per property index */
 } sb_conf_t;
 
 /* The property table. */

@@ -71,7 +71,8 @@
   X(load_http, "kafka,pg,http")                                               \
   X(load_http_retries, "kafka,pg,http")                                       \
   X(load_freshness, "kafka,pg,http")                                          \
-  X(replay_swap_guards, "kafka,pg")
+  X(replay_swap_guards, "kafka,pg")                                           \
+  X(refusals_window, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -321,14 +321,16 @@ static int manifest_id(const char *type) {
     if (strcmp(sb_schema_files[i].name, "manifest.tsv") != 0)
       continue;
     size_t tl = strlen(type);
+    int id = -1; /* the last line of the type: its newest version */
     for (const char *l = sb_schema_files[i].data; l && *l;) {
       const char *tab = strchr(l, '\t');
       const char *eol = strchr(l, '\n');
       if (tab && (!eol || tab < eol) && strncmp(tab + 1, type, tl) == 0 &&
           tab[1 + tl] == '\t')
-        return atoi(l);
+        id = atoi(l);
       l = eol ? eol + 1 : NULL;
     }
+    return id;
   }
   return -1;
 }
@@ -427,6 +429,8 @@ int test_codec_roundtrip_all_types(void) {
   int failed = 0;
   for (size_t i = 0; i < n; i++) {
     const sb_evtype_t *t = sb_schemas_at(s, i);
+    if (sb_schemas_by_type(s, sb_evtype_name(t)) != t)
+      continue; /* superseded by a newer version: only read (evolution) */
     for (int full = 1; full >= 0; full--) {
       cJSON *ce = gen_event(t, full, (unsigned)(i * 97 + (size_t)full * 13));
       if (ce == NULL) {
@@ -448,6 +452,8 @@ int test_codec_roundtrip_all_types(void) {
    * earlier decodes of that type still held by the codec */
   for (size_t i = 0; i < n; i++) {
     const sb_evtype_t *t = sb_schemas_at(s, i);
+    if (sb_schemas_by_type(s, sb_evtype_name(t)) != t)
+      continue;
     cJSON *ce = gen_event(t, 1, (unsigned)(i * 7 + 5));
     failed += ce == NULL || roundtrip_one(c, t, ce, "all fields, again");
     cJSON_Delete(ce);
@@ -1019,6 +1025,8 @@ int test_codec_decode_errors(void) {
   long cuts = 0;
   for (size_t i = 0; i < sb_schemas_count(s); i++) {
     const sb_evtype_t *t = sb_schemas_at(s, i);
+    if (sb_schemas_by_type(s, sb_evtype_name(t)) != t)
+      continue; /* superseded: records are written with the newest */
     for (int full = 0; full <= 1; full++) {
       sb_record_t tr;
       if (record_of(c, gen_event(t, full, (unsigned)i), &tr) != 0) {

@@ -1,0 +1,88 @@
+/* Refusals are recorded once per key and window, the rest as one count;
+ * the table of keys is bounded, with overflow entries, then only counted
+ * (issue 10, item 9). */
+#include "sb_refusals.h"
+#include "sb_test.h"
+#include "sb_tests.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  int records;
+  unsigned long long attempts;
+  int without_ip;
+} seen_t;
+
+static void on_record(void *ud, const sb_refusal_t *r) {
+  seen_t *s = ud;
+  s->records++;
+  s->attempts += r->attempts;
+  s->without_ip += r->ip == NULL;
+}
+
+static sb_refusal_t refusal(const char *ip, const char *tenant) {
+  return (sb_refusal_t){"security.login_failed", tenant, NULL, "bad_credentials",
+                        NULL, ip, "ua/1", "POST", "/v1/events", 1};
+}
+
+int test_refusals_window(void) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sb_err_t err = SB_ERR_INIT;
+  seen_t seen = {0};
+  sb_refusals_t *t = NULL;
+  CHECK_OK(sb_refusals_new(&loop, 60000, 8, on_record, &seen, &t, &err), &err);
+
+  /* one source: the first now, 9,999 counted */
+  sb_refusal_t r = refusal("10.0.0.1", NULL);
+  CHECK_INT(sb_refusals_note(t, &r), 1);
+  for (int i = 1; i < 10000; i++)
+    CHECK_INT(sb_refusals_note(t, &r), 0);
+  /* another reason of the same source is another key */
+  sb_refusal_t other = r;
+  other.reason = "other";
+  CHECK_INT(sb_refusals_note(t, &other), 1);
+  sb_refusals_flush(t);
+  CHECK_INT(seen.records, 1); /* only the first key had a count left */
+  CHECK_INT((long long)seen.attempts, 9999);
+  /* a new window: the first is recorded at once again */
+  CHECK_INT(sb_refusals_note(t, &r), 1);
+  CHECK_INT(sb_refusals_note(t, &r), 0);
+
+  /* many sources: 7 more keys fill the table (8), the rest of one tenant
+   * share an overflow entry, without their address */
+  memset(&seen, 0, sizeof seen);
+  int now = 0, total = 1; /* r's second, counted */
+  char ip[32];
+  for (int i = 0; i < 1000; i++) {
+    snprintf(ip, sizeof ip, "10.1.%d.%d", i / 256, i % 256);
+    sb_refusal_t x = refusal(ip, NULL);
+    now += sb_refusals_note(t, &x);
+    total++;
+  }
+  CHECK_INT(now, 7 + 1); /* 7 keys, then the overflow entry's first */
+  /* past the overflow entries (64 tenants), only counted */
+  int tenants_now = 0;
+  for (int i = 0; i < 100; i++) {
+    snprintf(ip, sizeof ip, "tenant-%d", i);
+    sb_refusal_t x = refusal("10.9.9.9", ip);
+    tenants_now += sb_refusals_note(t, &x);
+  }
+  CHECK_INT(tenants_now, 63); /* one overflow entry went to the first 1000 */
+  CHECK_INT((long long)sb_refusals_unrecorded(t), 37);
+  sb_refusals_flush(t);
+  /* every refusal is in a record made at once, in a window's count, or
+   * unrecorded: r's first (1) and second (counted), the 1000, the 100 */
+  CHECK_INT((long long)(1 + seen.attempts + (unsigned long long)now +
+                        (unsigned long long)tenants_now +
+                        sb_refusals_unrecorded(t)),
+            1 + (long long)total + 100);
+  CHECK(seen.without_ip >= 1);
+
+  sb_refusals_close(t);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  sb_refusals_free(t);
+  CHECK_INT(uv_loop_close(&loop), 0);
+  return 0;
+}
