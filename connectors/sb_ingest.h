@@ -46,6 +46,11 @@ void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t);
 int sb_ingest_authenticate(sb_ingest_t *in, sb_http_req_t *r,
                            const char *token, sb_claims_t *who);
 
+/* Where an agent's calls and leads are looked up (sb_auth_agent_object_
+ * check): fn(ctx, ...) on the loop's thread. Unset, every call and lead is
+ * unknown and agents may post only about themselves. */
+void sb_ingest_set_owners(sb_ingest_t *in, sb_auth_owner_fn fn, void *ctx);
+
 /* Where a request came from, for security events. */
 typedef struct sb_client_info_s {
   const char *ip, *user_agent; /* user_agent may be NULL */

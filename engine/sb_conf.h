@@ -68,6 +68,9 @@ typedef struct sb_conf_s {
   int hub_send_queue_bytes;
   int hub_max_message;
   int hub_max_clients;
+  int ingest_max_past_s;   /* event times accepted by POST /v1/events */
+  int ingest_max_future_s;
+  int auth_max_token_ttl_s; /* longest token lifetime accepted or minted */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */
