@@ -70,7 +70,11 @@
   X(load_bad_options, "unit")                                                 \
   X(load_http, "kafka,pg,http")                                               \
   X(load_http_retries, "kafka,pg,http")                                       \
-  X(load_freshness, "kafka,pg,http")
+  X(load_freshness, "kafka,pg,http")                                         \
+  X(json_one_document, "unit")                                                \
+  X(event_time_bounds, "unit")                                                \
+  X(auth_agent_object_rules, "unit")                                          \
+  X(auth_reserved_and_lifetime, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
