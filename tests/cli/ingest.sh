@@ -95,7 +95,7 @@ q "SELECT string_agg(subject, ',' ORDER BY subject) FROM audit.events WHERE subj
 # NDJSON with a bad line
 { ev nd-1; echo; echo 'not json'; ev nd-2; echo; } >"$work/nd"
 post "$token" application/x-ndjson "$work/nd"
-[ "$status" = 207 ] && body_has '"index":1,"status":400,"code":"malformed_json","error":"line 3:' ||
+[ "$status" = 207 ] && body_has '"index":1,"status":400,"code":"malformed_json","error":"line 2:' ||
   fail "ndjson: $status $(cat "$work/body")"
 
 # retries are safe: the same id twice, and the same Idempotency-Key twice
