@@ -40,6 +40,7 @@ typedef struct {
   int *months; /* YYYYMM of partitions known to exist */
   size_t nmonths, months_cap;
   int64_t month_lo, month_hi; /* the last month seen to exist */
+  int has_default; /* events_default exists: 0 unknown, 1 yes, -1 no */
 } audit_t;
 
 /* Month partitions are made for the months from AUDIT_MONTHS_BACK before
@@ -455,8 +456,24 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int64_t at, sb_err_t *err) {
   int64_t clo, chi;
   int cur = sb_time_month(sb_time_now_micros(), &clo, &chi);
   int d = (month / 100 - cur / 100) * 12 + (month % 100 - cur % 100);
-  if (d < -AUDIT_MONTHS_BACK || d > AUDIT_MONTHS_AHEAD)
-    known = 1; /* the default partition holds it: nothing to make */
+  if (!known && (d < -AUDIT_MONTHS_BACK || d > AUDIT_MONTHS_AHEAD)) {
+    /* the default partition holds it: nothing to make; a schema made
+     * before there was one keeps making a partition a month */
+    if (a->has_default == 0) {
+      char sql[160], row[8];
+      int found = 0;
+      if (end_rows(a, b, err) != 0)
+        return err->code;
+      snprintf(sql, sizeof sql,
+               "SELECT to_regclass('%s.events_default') IS NOT NULL",
+               sb_batch_schema(b));
+      if (sb_pg_query1(sb_batch_pg(b), sql, 0, NULL, row, sizeof row, &found,
+                       NULL, err) != 0)
+        return err->code;
+      a->has_default = found && row[0] == 't' ? 1 : -1;
+    }
+    known = a->has_default > 0;
+  }
   if (!known) {
     if (end_rows(a, b, err) != 0)
       return err->code;
