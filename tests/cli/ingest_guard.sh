@@ -155,6 +155,8 @@ wait_q "SELECT count(*) > 0 FROM audit.events WHERE event_type = 'security.login
   bad 13 "no security.login_failed in the _operator namespace"
 [ "$(q "SELECT count(*) FROM audit.events WHERE tenant_id = 'unknown'")" = 0 ] ||
   bad 13 "security events filed under the tenant 'unknown'"
+"$SB" audit export --tenant _operator --data-dir "$dd" 2>/dev/null | grep -q '"type":"security.login_failed"' ||
+  bad 13 "the operator cannot export the _operator namespace"
 if "$SB" token --data-dir "$dd" --tenant _operator --role admin >/dev/null 2>"$work/tok.err"; then
   bad 13 "a token was minted for the tenant _operator"
 fi
