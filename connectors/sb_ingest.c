@@ -374,16 +374,16 @@ static void on_delivery(void *opaque, const char *error) {
  * engine knows (403 naming the attribute otherwise); then all are set from
  * the token and the connection. 0, or -1 with the item answered. */
 static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
+  /* User-Agent is visible ASCII (RFC 9110): anything else is shown as '?',
+   * so that the record is valid UTF-8; the schema holds 512 characters */
   char ua[501];
   const char *agent = sb_http_header(p->req, "User-Agent");
   size_t ul = agent ? strnlen(agent, sizeof ua - 1) : 0;
-  if (agent) { /* cut at a character boundary: the schema holds 512 */
-    while (ul > 0 && agent[ul] != '\0' &&
-           ((unsigned char)agent[ul] & 0xc0) == 0x80)
-      ul--;
-    memcpy(ua, agent, ul);
-    ua[ul] = '\0';
+  for (size_t i = 0; i < ul; i++) {
+    unsigned char ch = (unsigned char)agent[i];
+    ua[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
   }
+  ua[ul] = '\0';
   const struct {
     const char *attr, *value, *from;
   } actor[] = {

@@ -115,6 +115,12 @@ grep -q '"actorrole":"agent"' "$work/exp" && grep -q '"actorip":"127.0.0.1"' "$w
   grep -q '"actoruseragent":"guard-test/1.0"' "$work/exp" ||
   bad 11 "the exported event lacks the engine's actor: $(cat "$work/exp")"
 
+# a user agent that is not ASCII is recorded with '?', not a reason to refuse
+lead ua-1 >"$work/ua.json"
+status=$(curl -s -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $manager" \
+  -H 'Content-Type: application/json' -H $'User-Agent: caf\xe9/1' --data-binary @"$work/ua.json" "$ev_url")
+[ "$status" = 202 ] || bad 11 "a Latin-1 user agent: $status $(head -c 200 "$work/body")"
+
 # ---- item 12: an agent acts on itself and on its own calls and leads ----
 ev agent.state_changed agent-8 '{"state":"paused"}' >"$work/other.json"
 post "$agent" application/json "$work/other.json"
