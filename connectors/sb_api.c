@@ -232,6 +232,8 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_engine_t *const *engine
   int rc = sb_ingest_new(loop, c, &a->ingest, err);
   if (rc == 0)
     rc = sb_hub_new(loop, c, a->ingest, &a->hub, err);
+  if (rc == 0) /* agents' calls and leads, as the hub learns them */
+    sb_ingest_set_owners(a->ingest, sb_hub_owner_of, a->hub);
   if (rc == 0)
     rc = sb_http_start(loop, &o, &a->http, err);
   if (rc == 0 && pthread_create(&a->health_thread, NULL, health_loop, a) == 0)

@@ -925,6 +925,17 @@ static void learn_owner(sb_hub_t *h, const msg_t *m) {
   }
 }
 
+int sb_hub_owner_of(void *hub, const char *tenant, const char *entity,
+                    const char *agent) {
+  sb_hub_t *h = hub;
+  if (h == NULL || h->owners == NULL)
+    return -1;
+  owner_t *o = owner_slot(h, hash2(tenant, entity), 0);
+  if (o == NULL)
+    return -1;
+  return o->agent == hash2(tenant, agent) ? 1 : 0;
+}
+
 static int owned_by(sb_hub_t *h, const msg_t *m, uint64_t agent) {
   const char *entities[] = {m->lead_id, m->call_id, m->subject};
   for (size_t i = 0; i < 3; i++) {

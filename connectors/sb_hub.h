@@ -57,6 +57,12 @@ typedef struct sb_hub_stats_s {
  * and records refusals. */
 int sb_hub_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t *security,
                sb_hub_t **out, sb_err_t *err);
+/* An sb_auth_owner_fn over what the hub learned from the stream (on the
+ * loop's thread): 1 when agent owns the call or lead entity of tenant, 0
+ * when another agent does, -1 when unknown (not seen since start, or
+ * forgotten when the table's run was full). hub is an sb_hub_t *. */
+int sb_hub_owner_of(void *hub, const char *tenant, const char *entity,
+                    const char *agent);
 /* The handler of GET /v1/stream. */
 void sb_hub_accept(sb_http_req_t *r, sb_hub_t *h);
 void sb_hub_snapshot(sb_hub_t *h, sb_hub_stats_t *out);

@@ -37,6 +37,8 @@ struct sb_ingest_s {
   uv_timer_t poll;
   int polling;
   seen_t *seen;
+  sb_auth_owner_fn owner; /* an agent's calls and leads; may be NULL */
+  void *owner_ctx;
   /* metrics; touched on the loop's thread only */
   uint64_t accepted, duplicates;
   uint64_t rejected[16]; /* by index of reject_codes */
@@ -209,6 +211,11 @@ void sb_ingest_free(sb_ingest_t *in) {
   free(in);
 }
 
+void sb_ingest_set_owners(sb_ingest_t *in, sb_auth_owner_fn fn, void *ctx) {
+  in->owner = fn;
+  in->owner_ctx = ctx;
+}
+
 /* ---- security events -------------------------------------------------- */
 
 /* Records a failed authentication or a denied event on sb.compliance.
@@ -239,8 +246,10 @@ void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
   cJSON_AddStringToObject(ce, "type", type);
   cJSON_AddStringToObject(ce, "source", "switchboard://http");
   cJSON_AddStringToObject(ce, "subject", user && *user ? user : "unknown");
+  /* without a verified tenant: the operator's namespace, which no token
+   * can name (a tenant called "unknown" reads nothing of others) */
   cJSON_AddStringToObject(ce, "tenantid",
-                          tenant && *tenant ? tenant : "unknown");
+                          tenant && *tenant ? tenant : SB_AUTH_OPERATOR_TENANT);
   cJSON_AddStringToObject(ce, "time", ts);
   cJSON *data = cJSON_AddObjectToObject(ce, "data");
   cJSON_AddStringToObject(data, "reason", reason);
@@ -394,6 +403,55 @@ static void on_delivery(void *opaque, const char *error) {
 /* ---- one event ------------------------------------------------------------
  */
 
+/* The actor* attributes: each one a client sent must agree with what the
+ * engine knows (403 naming the attribute otherwise); then all are set from
+ * the token and the connection. 0, or -1 with the item answered. */
+static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
+  /* User-Agent is visible ASCII (RFC 9110): anything else is shown as '?',
+   * so that the record is valid UTF-8; the schema holds 512 characters */
+  char ua[501];
+  const char *agent = sb_http_header(p->req, "User-Agent");
+  size_t ul = agent ? strnlen(agent, sizeof ua - 1) : 0;
+  for (size_t i = 0; i < ul; i++) {
+    unsigned char ch = (unsigned char)agent[i];
+    ua[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+  }
+  ua[ul] = '\0';
+  const struct {
+    const char *attr, *value, *from;
+  } actor[] = {
+      {"actoruserid", who->sub, "the token's subject"},
+      {"actorrole", sb_role_name(who->role), "the token's role"},
+      {"actorip", sb_http_peer(p->req), "the client's address"},
+      {"actoruseragent", agent ? ua : NULL, "the request's User-Agent"},
+  };
+  for (size_t i = 0; i < SB_ARRAY_LEN(actor); i++) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, actor[i].attr);
+    if (v == NULL)
+      continue;
+    if (cJSON_IsString(v) && actor[i].value != NULL &&
+        strcmp(v->valuestring, actor[i].value) == 0)
+      continue;
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "%s: does not match %s ('%.128s'): the server records who "
+             "posted an event; leave the actor* attributes out",
+             actor[i].attr, actor[i].from,
+             actor[i].value ? actor[i].value : "none");
+    set_item(it, 403, "forbidden", msg);
+    sb_client_info_t from = sb_client_info(p->req);
+    sb_ingest_record_security(p->in, &from, "security.access_denied",
+                              who->tenant, who->sub, "other", "actor");
+    return -1;
+  }
+  for (size_t i = 0; i < SB_ARRAY_LEN(actor); i++) {
+    cJSON_DeleteItemFromObjectCaseSensitive(ev, actor[i].attr);
+    if (actor[i].value != NULL && *actor[i].value)
+      cJSON_AddStringToObject(ev, actor[i].attr, actor[i].value);
+  }
+  return 0;
+}
+
 static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
   sb_ingest_t *in = p->in;
   item_t *it = &p->items[index];
@@ -425,6 +483,19 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
                               who->sub, "insufficient_role", "event_type");
     return;
   }
+  /* who did it is the engine's to say: the token's subject and role, the
+   * client's address and user agent */
+  if (set_actor(p, it, ev, who) != 0)
+    return;
+  /* an agent acts only on itself and on its own calls and leads */
+  if (sb_auth_agent_object_check(who, ev, in->owner, in->owner_ctx, &err) !=
+      0) {
+    set_item(it, 403, "forbidden", err.msg);
+    sb_client_info_t from = sb_client_info(p->req);
+    sb_ingest_record_security(in, &from, "security.access_denied", who->tenant,
+                              who->sub, "other", "object");
+    return;
+  }
   /* an event without id: one derived from the Idempotency-Key, so that a
    * retried request gets the same ids */
   const char *ikey = sb_http_header(p->req, "Idempotency-Key");
@@ -441,6 +512,13 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
   sb_record_t rec;
   if (sb_codec_from_ce(in->codec, ev, SB_CE_GENERATE_ID, &rec, &err) != 0) {
     set_item(it, 400, "invalid", err.msg);
+    return;
+  }
+  if (sb_event_time_check(rec.occurred_at, sb_time_now_micros(),
+                          in->c->ingest_max_past_s, in->c->ingest_max_future_s,
+                          &err) != 0) {
+    set_item(it, 400, "invalid", err.msg);
+    sb_record_clear(&rec);
     return;
   }
   snprintf(it->id, sizeof it->id, "%s", rec.event_id);
@@ -483,25 +561,32 @@ int sb_ingest_authenticate(sb_ingest_t *in, sb_http_req_t *r,
                            const char *token, sb_claims_t *who) {
   sb_err_t err = SB_ERR_INIT;
   memset(who, 0, sizeof *who);
+  int64_t now = (int64_t)time(NULL);
+  int signed_ok = 0; /* the signature held: the claims are the token's */
   if (token != NULL && *token &&
-      sb_jwt_verify(in->secret, in->secret_len, token, (int64_t)time(NULL), who,
-                    &err) == 0)
-    return 0;
+      sb_jwt_verify(in->secret, in->secret_len, token, now, who, &err) == 0) {
+    if (sb_auth_lifetime_check(who, now, in->c->auth_max_token_ttl_s, &err) ==
+        0)
+      return 0;
+    who->reason = SB_AUTH_BAD_CLAIMS;
+    signed_ok = 1;
+  }
   sb_auth_reason_t why = token == NULL || !*token ? SB_AUTH_MISSING : who->reason;
   count_reject(in, sb_auth_reason_name(why));
   sb_client_info_t from = sb_client_info(r);
-  if (why == SB_AUTH_EXPIRED || why == SB_AUTH_NOT_YET_VALID)
+  if (why == SB_AUTH_EXPIRED || why == SB_AUTH_NOT_YET_VALID || signed_ok)
     sb_ingest_record_security(
         in, &from, "security.access_denied", who->tenant, who->sub,
         why == SB_AUTH_EXPIRED ? "token_expired" : "token_invalid", "token");
   else
     sb_ingest_record_security(in, &from, "security.login_failed", NULL, NULL,
                               "bad_credentials", NULL);
-  char msg[300];
+  char msg[400];
   snprintf(msg, sizeof msg,
-           "%s: send Authorization: Bearer <token> "
+           "%s%s%.300s: send Authorization: Bearer <token> "
            "(switchboard token mints one)",
-           sb_auth_reason_desc(why));
+           sb_auth_reason_desc(why), signed_ok ? ": " : "",
+           signed_ok ? err.msg : "");
   sb_http_error(r, 401, sb_auth_reason_name(why), msg,
                 "WWW-Authenticate: Bearer realm=\"switchboard\"\r\n");
   return -1;
@@ -534,26 +619,51 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   cJSON *doc = NULL, **events = NULL;
   int n = 0;
   char **lines_err = NULL;
+  int *lines_no = NULL;
   if (ndjson) {
-    /* each line on its own: a bad line is that item's error */
-    int cap = 0;
+    /* each line on its own: a bad line is that item's error, named by its
+     * number in the body as an editor counts lines (blank ones included) */
+    int cap = 0, line = 0;
     for (const char *p = body, *end = body + len; p < end;) {
       const char *nl = memchr(p, '\n', (size_t)(end - p));
       size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
       int blank = 1;
+      line++;
       for (size_t k = 0; k < ll && blank; k++)
         blank = p[k] == ' ' || p[k] == '\t' || p[k] == '\r';
       if (!blank) {
-        if (n >= MAX_EVENTS)
+        if (n >= MAX_EVENTS) {
+          n = MAX_EVENTS + 1; /* refused whole below, never in part */
           break;
+        }
         if (n == cap) {
           cap = cap ? cap * 2 : 64;
-          events = realloc(events, (size_t)cap * sizeof *events);
-          lines_err = realloc(lines_err, (size_t)cap * sizeof *lines_err);
+          cJSON **ne = realloc(events, (size_t)cap * sizeof *events);
+          if (ne != NULL)
+            events = ne;
+          char **nle = realloc(lines_err, (size_t)cap * sizeof *lines_err);
+          if (nle != NULL)
+            lines_err = nle;
+          int *nln = realloc(lines_no, (size_t)cap * sizeof *lines_no);
+          if (nln != NULL)
+            lines_no = nln;
+          if (ne == NULL || nle == NULL || nln == NULL) {
+            for (int i = 0; i < n; i++) {
+              cJSON_Delete(events[i]);
+              free(lines_err[i]);
+            }
+            free(events);
+            free(lines_err);
+            free(lines_no);
+            sb_http_error(r, 503, "unavailable", "out of memory",
+                          "Retry-After: 1\r\n");
+            return;
+          }
         }
         sb_err_t perr = SB_ERR_INIT;
         events[n] = NULL;
         lines_err[n] = NULL;
+        lines_no[n] = line;
         if (sb_json_parse(p, ll, &events[n], &perr) != 0)
           lines_err[n] = strdup(perr.msg);
         n++;
@@ -574,14 +684,20 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
     n = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : 1;
   }
   if (n == 0 || n > MAX_EVENTS) {
-    char msg[96];
+    char msg[160];
     snprintf(msg, sizeof msg,
-             n ? "more than %d events in one request"
+             n ? "more than %d events in one request: nothing was accepted; "
+                 "send them in several requests"
                : "no events in the request",
              MAX_EVENTS);
+    for (int i = 0; ndjson && i < n && i < MAX_EVENTS; i++) {
+      cJSON_Delete(events[i]);
+      free(lines_err[i]);
+    }
     cJSON_Delete(doc);
     free(events);
     free(lines_err);
+    free(lines_no);
     sb_http_error(r, n ? 413 : 400, n ? "too_many" : "empty", msg, NULL);
     return;
   }
@@ -603,10 +719,17 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
     if (ndjson) {
       if (lines_err[i]) {
         char msg[SB_ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "line %d: %s", i + 1, lines_err[i]);
+        snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], lines_err[i]);
         set_item(&items[i], 400, "malformed_json", msg);
       } else {
         one(p, i, events[i], &who);
+        item_t *it = &items[i];
+        if (it->status != 0 && it->status != 202 && it->error != NULL) {
+          char msg[SB_ERR_MSG_MAX + 32];
+          snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], it->error);
+          free(it->error);
+          it->error = strdup(msg);
+        }
       }
       free(lines_err[i]);
       cJSON_Delete(events[i]);
@@ -617,6 +740,7 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   }
   free(events);
   free(lines_err);
+  free(lines_no);
   cJSON_Delete(doc);
   if (--p->pending == 0)
     answer(p);

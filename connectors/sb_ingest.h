@@ -14,6 +14,16 @@
  * 415 for another content type, 503 with Retry-After when the producer
  * queue is full or the brokers do not acknowledge.
  *
+ * A body is one JSON document, or one a line for NDJSON: data after it, raw
+ * control characters and more than 10,000 events refuse the whole request
+ * (400, 413); NDJSON errors name the line counted as an editor does. Event
+ * times lie within ingest.max_past_seconds / ingest.max_future_seconds of
+ * the clock. The actor (actoruserid, actorrole, actorip, actoruseragent) is
+ * set from the token and the connection; a client's disagreeing one is 403.
+ * Agents act only on themselves and their own calls and leads
+ * (sb_auth_agent_object_check, owners from sb_ingest_set_owners). Tokens
+ * living longer than auth.max_token_ttl_seconds are 401.
+ *
  * Retries are safe: an event id seen within the idempotency window (10 min)
  * is acknowledged again, not produced twice; events without an id get one
  * derived from the Idempotency-Key header and their index when the header
@@ -47,6 +57,11 @@ void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t);
  * else r has been answered 401 (naming why) and the failure recorded. */
 int sb_ingest_authenticate(sb_ingest_t *in, sb_http_req_t *r,
                            const char *token, sb_claims_t *who);
+
+/* Where an agent's calls and leads are looked up (sb_auth_agent_object_
+ * check): fn(ctx, ...) on the loop's thread. Unset, every call and lead is
+ * unknown and agents may post only about themselves. */
+void sb_ingest_set_owners(sb_ingest_t *in, sb_auth_owner_fn fn, void *ctx);
 
 /* Where a request came from, for security events. */
 typedef struct sb_client_info_s {

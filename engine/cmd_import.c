@@ -1,11 +1,13 @@
 /* switchboard import FILE|-: CloudEvents NDJSON through the same converter
  * as live ingest; each rejected line is reported with its number and reason;
  * the rest are produced and acknowledged. */
+#include "sb_auth.h"
 #include "sb_cmds.h"
 #include "sb_codec.h"
 #include "sb_log.h"
 #include "sb_producer.h"
 #include "sb_schema.h"
+#include "sb_time.h"
 #include "sb_util.h"
 
 #include <errno.h>
@@ -88,6 +90,20 @@ static int run_import(sb_cli_t *cli) {
     } else if (sb_codec_from_ce(codec, j, SB_CE_GENERATE_ID, &r, &why) != 0) {
       fprintf(stderr, "line %lld: %s\n", lineno, why.msg);
       bad++;
+    } else if (sb_auth_tenant_reserved(cJSON_GetStringValue(
+                   cJSON_GetObjectItemCaseSensitive(j, "tenantid")))) {
+      fprintf(stderr,
+              "line %lld: tenantid: names beginning with '_' are reserved "
+              "for the engine\n",
+              lineno);
+      sb_record_clear(&r);
+      bad++;
+    } else if (sb_event_time_check(r.occurred_at, sb_time_now_micros(), -1,
+                                   cli->conf.ingest_max_future_s, &why) != 0) {
+      /* history of any age is the import's purpose; the future is not */
+      fprintf(stderr, "line %lld: %s\n", lineno, why.msg);
+      sb_record_clear(&r);
+      bad++;
     } else {
       pending_t *p = malloc(sizeof *p);
       if (p == NULL) {
@@ -135,7 +151,8 @@ out:
   return t.rejected + bad > 0 ? 1 : 0;
 }
 
-static const char *const import_keys[] = {"brokers", NULL};
+static const char *const import_keys[] = {"brokers", "ingest.max_future_seconds",
+                                          NULL};
 
 const sb_cmd_t sb_cmd_import = {
     .name = "import",

@@ -47,6 +47,9 @@ static const char *const serve_keys[] = {"brokers",
                                          "hub.send_queue_bytes",
                                          "hub.max_message",
                                          "hub.max_clients",
+                                         "ingest.max_past_seconds",
+                                         "ingest.max_future_seconds",
+                                         "auth.max_token_ttl_seconds",
                                          NULL};
 
 const sb_cmd_t sb_cmd_serve = {

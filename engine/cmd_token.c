@@ -11,7 +11,6 @@
 #include <time.h>
 
 #define TTL_DEFAULT 3600
-#define TTL_MAX (30 * 24 * 3600)
 
 /* Fills c from the options; SB_EUSAGE naming the flag when one is wrong. */
 static int claims_from_opts(const sb_cli_t *cli, sb_claims_t *c,
@@ -29,6 +28,12 @@ static int claims_from_opts(const sb_cli_t *cli, sb_claims_t *c,
     return sb_err_set(err, SB_EUSAGE,
                       "--tenant must be 1 to %d of A-Z a-z 0-9 . _ -",
                       SB_AUTH_TENANT_MAX);
+  if (sb_auth_tenant_reserved(tenant))
+    return sb_err_set(err, SB_EUSAGE,
+                      "--tenant may not begin with '_': those tenants are "
+                      "reserved for the engine (security events of unknown "
+                      "tenants are filed under %s)",
+                      SB_AUTH_OPERATOR_TENANT);
   if (sb_role_parse(role, &c->role, NULL) != 0)
     return sb_err_set(err, SB_EUSAGE,
                       "--role must be admin, manager, "
@@ -40,12 +45,16 @@ static int claims_from_opts(const sb_cli_t *cli, sb_claims_t *c,
                       "--sub must be 1 to %d bytes without "
                       "control characters",
                       SB_AUTH_SUB_MAX);
+  long long ttl_max = cli->conf.auth_max_token_ttl_s;
+  if (secs > ttl_max)
+    secs = ttl_max;
   if (ttl != NULL &&
-      (sb_parse_ll(ttl, &secs) != 0 || secs < 1 || secs > TTL_MAX))
+      (sb_parse_ll(ttl, &secs) != 0 || secs < 1 || secs > ttl_max))
     return sb_err_set(err, SB_EUSAGE,
-                      "--ttl must be a whole number of seconds from 1 to %d "
-                      "(30 days)",
-                      TTL_MAX);
+                      "--ttl must be a whole number of seconds from 1 to %lld "
+                      "(auth.max_token_ttl_seconds; servers refuse longer-"
+                      "lived tokens)",
+                      ttl_max);
   snprintf(c->tenant, sizeof c->tenant, "%s", tenant);
   snprintf(c->sub, sizeof c->sub, "%s", sub);
   c->iat = (int64_t)time(NULL);
@@ -80,7 +89,7 @@ static int run_token(sb_cli_t *cli) {
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static const char *const token_keys[] = {NULL};
+static const char *const token_keys[] = {"auth.max_token_ttl_seconds", NULL};
 
 const sb_cmd_t sb_cmd_token = {
     .name = "token",
@@ -104,7 +113,7 @@ const sb_cmd_t sb_cmd_token = {
             {"role", "ROLE", "admin, manager, supervisor or agent (required)"},
             {"sub", "ID", "Subject, the user id (default dev)"},
             {"ttl", "SECONDS",
-             "Lifetime, 1 to 2592000 (30 days; default 3600)"},
+             "Lifetime, 1 to auth.max_token_ttl_seconds (default 3600)"},
             {NULL, NULL, NULL}},
     .min_args = 0,
     .max_args = 0,

@@ -140,7 +140,9 @@ out:
 const char *const sb_cmd_up_keys[] = {
     "brokers",         "database_url",     "partitions", "kafka_timeout_ms",
     "postgres.bindir", "postgres.os_user", "postgres.port", "http.listen",
-    "http.tls_cert",   "http.tls_key",     NULL};
+    "http.tls_cert",   "http.tls_key",
+    "ingest.max_past_seconds", "ingest.max_future_seconds",
+    "auth.max_token_ttl_seconds", NULL};
 
 const sb_cmd_t sb_cmd_up = {
     .name = "up",

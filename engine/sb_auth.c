@@ -298,6 +298,109 @@ int sb_auth_tenant_check(const sb_claims_t *c, const char *event_tenant,
                     safe_text(event_tenant, safe, sizeof safe));
 }
 
+/* ---- what an agent may act on ------------------------------------------ */
+
+/* One row per event type the agent role may post (the grants above): which
+ * attributes must name the agent itself, and which must name a call or a
+ * lead that is the agent's (see sb_hub.h for how a server learns that: the
+ * last lead.assigned, call.started, call.offered, call.connected or
+ * call.transferred about it). "subject" is the CloudEvent's subject, the
+ * others are data fields; a self field is checked when present (the schema
+ * requires it where it must be), an owned one must be present. */
+static const struct {
+  const char *type;
+  const char *self[2]; /* must be the token's sub */
+  const char *owned;   /* a call or lead that must be the agent's */
+  const char *what;    /* "call" or "lead", for messages */
+} agent_rules[] = {
+    {"agent.state_changed", {"subject", "agent_id"}, NULL, NULL},
+    {"agent.logged_in", {"subject", "agent_id"}, NULL, NULL},
+    {"agent.logged_out", {"subject", "agent_id"}, NULL, NULL},
+    {"reward.redemption_requested", {"agent_id", NULL}, NULL, NULL},
+    {"call.dispositioned", {"agent_id", NULL}, "subject", "call"},
+    {"lead.updated", {NULL, NULL}, "subject", "lead"},
+    {"lead.status_changed", {"agent_id", NULL}, "subject", "lead"},
+    {"lead.dnc_flagged", {NULL, NULL}, "subject", "lead"},
+    {"consent.withdrawn", {NULL, NULL}, "call_id", "call"},
+    {"message.requested", {"agent_id", NULL}, "lead_id", "lead"},
+};
+
+/* The attribute name of an event ("subject") or of its data ("agent_id"):
+ * its string value, NULL when absent; *bad set when present but not a
+ * string. */
+static const char *ce_attr(const cJSON *ce, const char *name, int *bad) {
+  const cJSON *v = strcmp(name, "subject") == 0
+                       ? cJSON_GetObjectItemCaseSensitive(ce, "subject")
+                       : cJSON_GetObjectItemCaseSensitive(
+                             cJSON_GetObjectItemCaseSensitive(ce, "data"),
+                             name);
+  if (v == NULL || cJSON_IsNull(v))
+    return NULL;
+  if (!cJSON_IsString(v)) {
+    *bad = 1;
+    return NULL;
+  }
+  return v->valuestring;
+}
+
+int sb_auth_agent_object_check(const sb_claims_t *who, const cJSON *ce,
+                               sb_auth_owner_fn owner, void *ctx,
+                               sb_err_t *err) {
+  if (who->role != SB_ROLE_AGENT)
+    return 0;
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(ce, "type");
+  if (!cJSON_IsString(t))
+    return 0; /* the converter names what is missing */
+  char safe[80], sub[80];
+  safe_text(who->sub, sub, sizeof sub);
+  size_t r = 0;
+  while (r < SB_ARRAY_LEN(agent_rules) &&
+         strcmp(agent_rules[r].type, t->valuestring) != 0)
+    r++;
+  if (r == SB_ARRAY_LEN(agent_rules))
+    return sb_err_set(err, SB_EPERM,
+                      "role agent may not post %s: no rule says what an "
+                      "agent may act on with it",
+                      safe_text(t->valuestring, safe, sizeof safe));
+  int bad = 0;
+  for (int i = 0; i < 2 && agent_rules[r].self[i]; i++) {
+    const char *f = agent_rules[r].self[i];
+    const char *v = ce_attr(ce, f, &bad);
+    if (v != NULL && strcmp(v, who->sub) != 0)
+      return sb_err_set(err, SB_EPERM,
+                        "%s%s: '%s' is not the token's subject '%s': an agent "
+                        "posts %s only about itself",
+                        strcmp(f, "subject") == 0 ? "" : "data.", f,
+                        safe_text(v, safe, sizeof safe), sub, t->valuestring);
+  }
+  const char *f = agent_rules[r].owned;
+  if (f == NULL)
+    return 0;
+  const char *path = strcmp(f, "subject") == 0 ? "" : "data.";
+  const char *entity = ce_attr(ce, f, &bad);
+  if (entity == NULL)
+    return sb_err_set(err, SB_EPERM,
+                      "%s%s: an agent posts %s only about a %s of its own; "
+                      "name it",
+                      path, f, t->valuestring, agent_rules[r].what);
+  const cJSON *tn = cJSON_GetObjectItemCaseSensitive(ce, "tenantid");
+  const char *tenant = cJSON_IsString(tn) ? tn->valuestring : who->tenant;
+  int own = owner ? owner(ctx, tenant, entity, who->sub) : -1;
+  if (own == 1)
+    return 0;
+  safe_text(entity, safe, sizeof safe);
+  if (own == 0)
+    return sb_err_set(err, SB_EPERM,
+                      "%s%s: %s %s belongs to another agent, not to '%s'",
+                      path, f, agent_rules[r].what, safe, sub);
+  return sb_err_set(err, SB_EPERM,
+                    "%s%s: this server does not know %s %s as '%s''s (it "
+                    "learns owners from the live stream: lead.assigned, "
+                    "call.started, call.offered, call.connected, "
+                    "call.transferred); a supervisor may post it",
+                    path, f, agent_rules[r].what, safe, sub);
+}
+
 /* ---- claims ------------------------------------------------------------ */
 
 int sb_auth_tenant_valid(const char *s) {
@@ -323,6 +426,21 @@ int sb_auth_sub_valid(const char *s) {
   return n >= 1;
 }
 
+int sb_auth_tenant_reserved(const char *s) { return s != NULL && s[0] == '_'; }
+
+int sb_auth_lifetime_check(const sb_claims_t *c, int64_t now_s,
+                           int64_t max_ttl_s, sb_err_t *err) {
+  int64_t from = c->iat > 0 ? c->iat : now_s;
+  if (c->exp - from <= max_ttl_s)
+    return 0;
+  return sb_err_set(err, SB_EPERM,
+                    "the token lives %lld s (exp - %s); "
+                    "auth.max_token_ttl_seconds allows at most %lld s: mint "
+                    "a shorter-lived token",
+                    (long long)(c->exp - from), c->iat > 0 ? "iat" : "now",
+                    (long long)max_ttl_s);
+}
+
 int sb_auth_claims_check(const sb_claims_t *c, sb_err_t *err) {
   if (!sb_auth_sub_valid(c->sub))
     return sb_err_set(err, SB_EINVAL,
@@ -334,6 +452,10 @@ int sb_auth_claims_check(const sb_claims_t *c, sb_err_t *err) {
                       "tenant must be 1 to %d of A-Z a-z 0-9 "
                       ". _ -",
                       SB_AUTH_TENANT_MAX);
+  if (sb_auth_tenant_reserved(c->tenant))
+    return sb_err_set(err, SB_EINVAL,
+                      "tenant may not begin with '_': those names are "
+                      "reserved for the engine");
   if ((unsigned)c->role >= SB_ROLE_COUNT)
     return sb_err_set(err, SB_EINVAL,
                       "role must be admin, manager, supervisor or agent");
@@ -753,6 +875,10 @@ static int read_claims(const unsigned char *p, size_t n, sb_claims_t *out,
                 "the token's tenant is missing or not 1 to %d of A-Z a-z 0-9 "
                 ". _ -",
                 SB_AUTH_TENANT_MAX);
+  } else if (sb_auth_tenant_reserved(tenant->valuestring)) {
+    rc = refuse(out, 0, SB_AUTH_BAD_CLAIMS, err,
+                "the token's tenant begins with '_', which is reserved for "
+                "the engine; no token may name it");
   } else if (!cJSON_IsString(role) ||
              sb_role_parse(role->valuestring, &r, NULL) != 0) {
     rc = refuse(out, 0, SB_AUTH_BAD_CLAIMS, err,

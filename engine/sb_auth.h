@@ -97,6 +97,21 @@ const char *sb_auth_reason_desc(sb_auth_reason_t reason);
 int sb_auth_tenant_valid(const char *s);
 int sb_auth_sub_valid(const char *s);
 
+/* Tenant ids beginning with '_' belong to the engine, never to a token:
+ * SB_AUTH_OPERATOR_TENANT files the security events of requests that named
+ * no valid tenant, for the operator (psql, `audit export --tenant
+ * _operator`). Signing, verifying and `switchboard token` refuse them. */
+#define SB_AUTH_OPERATOR_TENANT "_operator"
+/* 1 when s is such a reserved tenant id; 0 otherwise. */
+int sb_auth_tenant_reserved(const char *s);
+
+/* Caps a verified token's lifetime: exp - iat, or exp - now_s when the
+ * token has no iat, at most max_ttl_s seconds. 0, or SB_EPERM with a
+ * message naming both and auth.max_token_ttl_seconds (reason to record:
+ * SB_AUTH_BAD_CLAIMS). */
+int sb_auth_lifetime_check(const sb_claims_t *c, int64_t now_s,
+                           int64_t max_ttl_s, sb_err_t *err);
+
 /* Checks the claims a token is signed with: sub, tenant, role, and
  * 0 <= iat < exp. 0 or SB_EINVAL with a message naming the claim. */
 int sb_auth_claims_check(const sb_claims_t *c, sb_err_t *err);
@@ -151,5 +166,22 @@ int sb_auth_check(sb_role_t role, sb_perm_t perm, const char *what,
  * SB_AUTH_TENANT_MISMATCH). */
 int sb_auth_tenant_check(const sb_claims_t *c, const char *event_tenant,
                          sb_err_t *err);
+
+/* Who a call or a lead belongs to: 1 when agent (a token's sub) owns entity
+ * in tenant, 0 when another agent does, -1 when the caller does not know. */
+typedef int (*sb_auth_owner_fn)(void *ctx, const char *tenant,
+                                const char *entity, const char *agent);
+
+/* Object-level rule for the agent role (other roles pass): an agent acts
+ * only on itself and on the calls and leads that are its own, by the table
+ * in sb_auth.c, one row per event type an agent may post. ce is the
+ * CloudEvent JSON (a cJSON object); owner (may be NULL: nothing is known)
+ * answers for calls and leads. 0, or SB_EPERM with a message naming the
+ * attribute and why (reason to record: SB_AUTH_FORBIDDEN). A type without
+ * a row is refused: a grant added for agents needs a rule too. */
+struct cJSON;
+int sb_auth_agent_object_check(const sb_claims_t *who, const struct cJSON *ce,
+                               sb_auth_owner_fn owner, void *ctx,
+                               sb_err_t *err);
 
 #endif

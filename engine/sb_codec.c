@@ -1214,20 +1214,79 @@ const char *sb_event_str(const sb_event_t *ev, const char *path) {
   return s;
 }
 
+/* JSON's white space (RFC 8259 section 2); cJSON skips every byte up to
+ * 0x20, NUL and control characters included, so it is checked here. */
+static int json_ws(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
 int sb_json_parse(const char *text, size_t len, cJSON **out, sb_err_t *err) {
   *out = NULL;
-  for (size_t i = 0; i + 1 < len; i++) {
-    if (text[i] != '\\')
+  /* one pass in front of cJSON: control characters (raw inside strings, or
+   * anywhere but as white space outside them) and the escape \u0000 */
+  int in_str = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)text[i];
+    if (ch < 0x20 && (in_str || !json_ws((char)ch)))
+      return sb_err_set(err, SB_EVALIDATE,
+                        "JSON: a raw control character (0x%02x) at byte %zu%s",
+                        ch, i,
+                        ch == 0 ? ": NUL is not allowed in JSON text"
+                        : in_str ? " inside a string: escape it as \\u00XX"
+                                 : ": not allowed outside strings");
+    if (!in_str) {
+      in_str = ch == '"';
       continue;
-    if (text[i + 1] == 'u' && i + 5 < len && strncmp(text + i + 2, "0000", 4) == 0)
-      return sb_err_set(err, SB_EVALIDATE, "JSON: \\u0000 (NUL) is not "
-                                           "allowed in strings (byte %zu)", i);
-    i++; /* skip the escaped character */
+    }
+    if (ch == '"') {
+      in_str = 0;
+    } else if (ch == '\\' && i + 1 < len) {
+      if (text[i + 1] == 'u' && i + 5 < len &&
+          strncmp(text + i + 2, "0000", 4) == 0)
+        return sb_err_set(err, SB_EVALIDATE,
+                          "JSON: \\u0000 (NUL) is not "
+                          "allowed in strings (byte %zu)",
+                          i);
+      i++; /* skip the escaped character */
+    }
   }
   const char *end = NULL;
   *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
   if (*out == NULL)
     return sb_err_set(err, SB_EVALIDATE, "not JSON (error near byte %ld)",
                       end ? (long)(end - text) : 0L);
+  /* one document, and nothing after it but white space */
+  size_t at = end ? (size_t)(end - text) : len;
+  while (at < len && json_ws(text[at]))
+    at++;
+  if (at < len) {
+    cJSON_Delete(*out);
+    *out = NULL;
+    return sb_err_set(err, SB_EVALIDATE,
+                      "JSON: more after the first JSON value (at byte %zu): "
+                      "send one JSON document (a JSON array as "
+                      "application/cloudevents-batch+json for several "
+                      "events, or one event per line as "
+                      "application/x-ndjson)",
+                      at);
+  }
   return 0;
+}
+
+int sb_event_time_check(int64_t at, int64_t now, int64_t max_past_s,
+                        int64_t max_future_s, sb_err_t *err) {
+  int past = max_past_s >= 0 && at < now - max_past_s * 1000000;
+  int future = at > now + max_future_s * 1000000;
+  if (!past && !future)
+    return 0;
+  char ts[40], nows[40];
+  sb_time_format(at, ts, sizeof ts);
+  sb_time_format(now, nows, sizeof nows);
+  return sb_err_set(
+      err, SB_EVALIDATE,
+      "time: %s is more than %lld s (%s) %s the server's clock (%s)%s", ts,
+      (long long)(past ? max_past_s : max_future_s),
+      past ? "ingest.max_past_seconds" : "ingest.max_future_seconds",
+      past ? "before" : "after", nows,
+      past ? ": post history with 'switchboard import'" : "");
 }

@@ -94,6 +94,13 @@ const char *sb_event_str(const sb_event_t *ev, const char *path);
  * that is not JSON (the error says where). *out is owned by the caller. */
 int sb_json_parse(const char *text, size_t len, cJSON **out, sb_err_t *err);
 
+/* Bounds an event's time (micros) around now (micros): at most max_past_s
+ * seconds before (a negative max_past_s: no bound) and max_future_s after.
+ * 0, or SB_EVALIDATE "time: ... is more than N s (ingest.max_past_seconds)
+ * before the server's clock ...", naming the configuration key. */
+int sb_event_time_check(int64_t at, int64_t now, int64_t max_past_s,
+                        int64_t max_future_s, sb_err_t *err);
+
 /* Releases the key and value of a record; accepts an empty record. */
 void sb_record_clear(sb_record_t *r);
 

@@ -100,6 +100,20 @@ static const sb_conf_prop_t props[] = {
      "Refused tokens and requests are recorded once per source address, "
      "reason and window: the first at once, the rest as one event with their "
      "count at the window's end."},
+    {"ingest.max_past_seconds", SB_CT_INT, OFF(ingest_max_past_s), 60,
+     2147483647, "604800", "SWITCHBOARD_INGEST_MAX_PAST_SECONDS", "SECONDS",
+     NULL, 0,
+     "Oldest event time POST /v1/events accepts, in seconds before the "
+     "server's clock (400 past it; history goes through `import`)."},
+    {"ingest.max_future_seconds", SB_CT_INT, OFF(ingest_max_future_s), 0,
+     86400, "900", "SWITCHBOARD_INGEST_MAX_FUTURE_SECONDS", "SECONDS", NULL, 0,
+     "Furthest event time POST /v1/events and `import` accept after the "
+     "server's clock (clock skew; 400 past it)."},
+    {"auth.max_token_ttl_seconds", SB_CT_INT, OFF(auth_max_token_ttl_s), 60,
+     31536000, "86400", "SWITCHBOARD_AUTH_MAX_TOKEN_TTL_SECONDS", "SECONDS",
+     NULL, 0,
+     "Longest token lifetime (exp - iat) accepted (401 past it) and minted "
+     "by `token --ttl`."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

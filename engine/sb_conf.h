@@ -71,6 +71,9 @@ typedef struct sb_conf_s {
   int audit_checkpoint_interval_ms;
   int http_max_pending_bytes;
   int security_refusal_window_ms;
+  int ingest_max_past_s;   /* event times accepted by POST /v1/events */
+  int ingest_max_future_s;
+  int auth_max_token_ttl_s; /* longest token lifetime accepted or minted */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

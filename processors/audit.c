@@ -45,7 +45,19 @@ typedef struct {
   int64_t month_lo, month_hi; /* the last month seen to exist */
   sb_sigkey_t *key;  /* signs checkpoints; loaded at the first one */
   long long cp_at;   /* when checkpoints were last published (ms) */
+  int has_default; /* events_default exists: 0 unknown, 1 yes, -1 no */
 } audit_t;
+
+/* Month partitions are made for the months from AUDIT_MONTHS_BACK before
+ * the wall clock's to AUDIT_MONTHS_AHEAD after it; an event of any other
+ * month is stored in the default partition (events_default). Live ingest
+ * accepts only times within ingest.max_past_seconds and
+ * ingest.max_future_seconds; this bounds what other producers and imports
+ * of history can make. */
+#define AUDIT_MONTHS_BACK 12
+#define AUDIT_MONTHS_AHEAD 1
+#define SB_STR_(x) #x
+#define SB_STR(x) SB_STR_(x)
 
 static const char *const topics[] = {
     SB_TOPIC_LEADS,    SB_TOPIC_CALLS,      SB_TOPIC_AGENTS,
@@ -73,6 +85,9 @@ static const char ddl[] =
     "  recorded_at     timestamptz NOT NULL DEFAULT now(),\n"
     "  PRIMARY KEY (tenant_id, topic, kafka_partition, chain_seq, occurred_at)\n"
     ") PARTITION BY RANGE (occurred_at);\n"
+    /* months outside the window ensure_month creates partitions for */
+    "CREATE TABLE {schema}.events_default PARTITION OF {schema}.events "
+    "DEFAULT;\n"
     /* every row costs each index an insert: the subject index serves
      * exports by subject (DSARs); time ranges go through a BRIN index,
      * tiny and cheap, as rows arrive roughly in time order */
@@ -96,8 +111,21 @@ static const char ddl[] =
     "SET search_path = pg_catalog, pg_temp AS $$\n"
     "DECLARE lo timestamptz := make_timestamptz(p_month / 100, p_month % 100, "
     "1, 0, 0, 0, 'UTC');\n"
+    "  cur timestamptz := date_trunc('month', now(), 'UTC');\n"
+    "  seen boolean;\n"
     "BEGIN\n"
+    /* a partition only for the months of the window (AUDIT_MONTHS_BACK and
+     * _AHEAD of audit.c), whoever calls: events of other months go to the
+     * default partition, so no producer multiplies the relations */
+    "  IF lo < cur - interval '" SB_STR(AUDIT_MONTHS_BACK) " months' OR "
+    "lo > cur + interval '" SB_STR(AUDIT_MONTHS_AHEAD) " months' THEN "
+    "RETURN; END IF;\n"
     "  PERFORM pg_advisory_xact_lock(hashtext(p_schema || '.events'));\n"
+    /* rows of the month already in the default partition stay there */
+    "  EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.events_default WHERE "
+    "occurred_at >= %L AND occurred_at < %L)', p_schema, lo, "
+    "lo + interval '1 month') INTO seen;\n"
+    "  IF seen THEN RETURN; END IF;\n"
     "  EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.events "
     "FOR VALUES FROM (%L) TO (%L)', p_schema, 'events_' || p_month, p_schema, "
     "lo, lo + interval '1 month');\n"
@@ -432,6 +460,27 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int64_t at, sb_err_t *err) {
   int month = sb_time_month(at, &lo, &hi), known = 0;
   for (size_t i = 0; i < a->nmonths && !known; i++)
     known = a->months[i] == month;
+  int64_t clo, chi;
+  int cur = sb_time_month(sb_time_now_micros(), &clo, &chi);
+  int d = (month / 100 - cur / 100) * 12 + (month % 100 - cur % 100);
+  if (!known && (d < -AUDIT_MONTHS_BACK || d > AUDIT_MONTHS_AHEAD)) {
+    /* the default partition holds it: nothing to make; a schema made
+     * before there was one keeps making a partition a month */
+    if (a->has_default == 0) {
+      char sql[160], row[8];
+      int found = 0;
+      if (end_rows(a, b, err) != 0)
+        return err->code;
+      snprintf(sql, sizeof sql,
+               "SELECT to_regclass('%s.events_default') IS NOT NULL",
+               sb_batch_schema(b));
+      if (sb_pg_query1(sb_batch_pg(b), sql, 0, NULL, row, sizeof row, &found,
+                       NULL, err) != 0)
+        return err->code;
+      a->has_default = found && row[0] == 't' ? 1 : -1;
+    }
+    known = a->has_default > 0;
+  }
   if (!known) {
     if (end_rows(a, b, err) != 0)
       return err->code;

@@ -72,7 +72,11 @@
   X(load_http_retries, "kafka,pg,http")                                       \
   X(load_freshness, "kafka,pg,http")                                          \
   X(replay_swap_guards, "kafka,pg")                                           \
-  X(refusals_window, "unit")
+  X(refusals_window, "unit")                                                  \
+  X(json_one_document, "unit")                                                \
+  X(event_time_bounds, "unit")                                                \
+  X(auth_agent_object_rules, "unit")                                          \
+  X(auth_reserved_and_lifetime, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -25,7 +25,7 @@ grep -q '^switchboard_events_processed_total{processor="audit"} ' "$work/m" ||
 # an event through ingest and the audit processor shows in every family
 tok=$("$SB" token --data-dir "$dd" --tenant acme --role manager)
 curl -s -o /dev/null -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
-  --data '{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"m-1","time":"2026-11-24T10:00:00Z","data":{"lead_source":"web_form"}}' \
+  --data '{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"m-1","time":"'"$(date -u +%FT%TZ)"'","data":{"lead_source":"web_form"}}' \
   "$url/v1/events"
 curl -s -o /dev/null -H 'Content-Type: application/json' --data '{}' "$url/v1/events"
 for _ in $(seq 1 150); do

@@ -30,7 +30,7 @@ token=$("$SB" token --data-dir "$dd" --tenant acme --role manager)
 agent=$("$SB" token --data-dir "$dd" --tenant acme --role agent --sub agent-7)
 short=$("$SB" token --data-dir "$dd" --tenant acme --role manager --ttl 1)
 ev() { # ev SUBJECT [extra top-level json]
-  printf '{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"%s","time":"2026-11-24T10:00:00Z"%s,"data":{"lead_source":"web_form"}}' "$1" "${2:-}"
+  printf '{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"%s","time":"'"$(date -u +%FT%TZ)"'"%s,"data":{"lead_source":"web_form"}}' "$1" "${2:-}"
 }
 post() { # post TOKEN CONTENT_TYPE BODY_FILE -> status in $status, body in $work/body
   status=$(curl -s -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
@@ -79,7 +79,7 @@ post "$token" text/plain "$work/e1"
 {
   printf '['
   ev batch-ok-1; printf ','
-  ev batch-bad | sed 's/"2026-11-24T10:00:00Z"/"yesterday"/'; printf ','
+  ev batch-bad | sed 's/"time":"[^"]*"/"time":"yesterday"/'; printf ','
   ev batch-ok-2; printf ','
   ev batch-other ',"tenantid":"globex"'
   printf ']'

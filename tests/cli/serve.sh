@@ -41,13 +41,13 @@ post() {
   [ "$s" = 202 ] || fail "post through serve: $s $(cat "$work/body")"
 }
 # with no client connected, the hub still learns whose call this is
-post '{"specversion":"1.0","type":"call.started","source":"pbx://1","subject":"call-5","time":"2026-11-24T10:00:00Z","data":{"direction":"outbound","agent_id":"agent-5"}}'
+post '{"specversion":"1.0","type":"call.started","source":"pbx://1","subject":"call-5","time":"'"$(date -u +%FT%TZ)"'","data":{"direction":"outbound","agent_id":"agent-5"}}'
 sleep 1
 $WS listen "ws://${base#http://}/v1/stream" "$agent" '{"subscribe":{"topics":["sb.calls"]}}' \
   "$work/a5.msgs" 2>"$work/a5.err" &
 apid=$!
 for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/a5.msgs" 2>/dev/null && break; sleep 0.1; done
-post '{"specversion":"1.0","type":"call.ended","source":"pbx://1","subject":"call-5","time":"2026-11-24T10:05:00Z","data":{}}'
+post '{"specversion":"1.0","type":"call.ended","source":"pbx://1","subject":"call-5","time":"'"$(date -u +%FT%TZ)"'","data":{}}'
 for _ in $(seq 1 100); do grep -q '"call.ended"' "$work/a5.msgs" && break; sleep 0.1; done
 grep -q '"type":"call.ended".*"subject":"call-5"' "$work/a5.msgs" ||
   fail "agent-5 did not get its call's event: $(cat "$work/a5.msgs")"
@@ -58,7 +58,7 @@ cpid=$!
 for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/c.msgs" 2>/dev/null && break; sleep 0.1; done
 s=$(curl -s -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/json' --data-binary \
-  '{"specversion":"1.0","type":"agent.logged_in","source":"pbx://1","subject":"agent-3","time":"2026-11-24T10:00:00Z","data":{}}' \
+  '{"specversion":"1.0","type":"agent.logged_in","source":"pbx://1","subject":"agent-3","time":"'"$(date -u +%FT%TZ)"'","data":{}}' \
   "$base/v1/events")
 [ "$s" = 202 ] || fail "post through serve: $s $(cat "$work/body")"
 for _ in $(seq 1 100); do grep -q '"agent.logged_in"' "$work/c.msgs" && break; sleep 0.1; done

@@ -52,7 +52,7 @@ post() { # post TOKEN JSON
   [ "$s" = 202 ] || fail "post: $s $(cat "$work/body")"
 }
 ce() { # ce TYPE SUBJECT DATA_JSON
-  printf '{"specversion":"1.0","type":"%s","source":"crm://t","subject":"%s","time":"2026-11-24T10:00:00Z","data":%s}' "$1" "$2" "$3"
+  printf '{"specversion":"1.0","type":"%s","source":"crm://t","subject":"%s","time":"'"$(date -u +%FT%TZ)"'","data":%s}' "$1" "$2" "$3"
 }
 post "$manager" "$(ce call.started call-1 '{"direction":"outbound","agent_id":"agent-7","lead_id":"lead-1"}')"
 post "$manager" "$(ce call.ended call-1 '{}')"

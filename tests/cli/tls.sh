@@ -73,7 +73,7 @@ grep -q '^HTTP/1.1 200' "$work/h" || fail "health over TLS not 200: $(cat "$work
 # acknowledged them (more than the 32 in flight: reading pauses and resumes
 # with plaintext left inside TLS), then a 404, in order
 token=$("$SB" token --data-dir "$dd" --tenant acme --role manager)
-ev='{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"lead-1","time":"2026-11-24T10:00:00Z","data":{"lead_source":"web_form"}}'
+ev='{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"lead-1","time":"'"$(date -u +%FT%TZ)"'","data":{"lead_source":"web_form"}}'
 {
   for _ in $(seq 1 40); do
     printf 'POST /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
