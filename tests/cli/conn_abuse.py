@@ -154,8 +154,9 @@ def flood(s, chunk, total, pid, limit_kb, base):
 
 def halfclose(host, port, token):
     body = ('{"specversion":"1.0","type":"lead.created","source":"crm://t",'
-            '"subject":"lead-hc","time":"2026-11-24T10:00:00Z",'
-            '"data":{"lead_source":"web_form"}}')
+            '"subject":"lead-hc","time":"%s",'
+            '"data":{"lead_source":"web_form"}}'
+            % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     req = ("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
            "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"

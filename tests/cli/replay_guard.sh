@@ -43,10 +43,10 @@ verify_rows() {
     fail "audit verify, want OK with $1 rows: $(cat "$work/verify.out")"
 }
 
-# replay [DATA DIR]: runs the replay of audit from earliest; rc in $rrc
+# replay [DATA DIR [ARGS]]: runs the replay of audit from earliest; rc in $rrc
 replay() {
   rrc=0
-  timeout 120 "$SB" replay --processor audit --from earliest --data-dir "${1:-$dd}" \
+  timeout 120 "$SB" replay --processor audit --from earliest --data-dir "${1:-$dd}" "${@:2}" \
     >"$work/replay.out" 2>"$work/replay.err" || rrc=$?
   [ $rrc -ne 124 ] || fail "replay did not end within 120 s"
 }
@@ -76,9 +76,9 @@ heads_q="SELECT tenant_id, topic, kafka_partition, last_seq, encode(last_hash, '
   FROM %s.chain_heads ORDER BY 1, 2, 3"
 snapshot() { # snapshot SCHEMA NAME
   # shellcheck disable=SC2059
-  q "$(printf "$chain_q" "$1")" >"$work/$2.rows"
+  qsu "$(printf "$chain_q" "$1")" >"$work/$2.rows"
   # shellcheck disable=SC2059
-  q "$(printf "$heads_q" "$1")" >"$work/$2.heads"
+  qsu "$(printf "$heads_q" "$1")" >"$work/$2.heads"
 }
 same() { # same NAME1 NAME2: the snapshots are equal
   cmp -s "$work/$1.rows" "$work/$2.rows" ||
@@ -90,7 +90,7 @@ procs() { q "SELECT generation || ' ' || consumer_group FROM sb.processors WHERE
 
 # as the owner, with the append-only trigger off for one statement
 tamper() {
-  psql "$db" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF || fail "tampering failed: $1"
+  psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF || fail "tampering failed: $1"
 ALTER TABLE audit.events DISABLE TRIGGER append_only;
 $1;
 ALTER TABLE audit.events ENABLE TRIGGER append_only;
@@ -142,7 +142,7 @@ for sql in "INSERT INTO audit_gen_1.events SELECT * FROM audit.events LIMIT 1" \
     fail "switchboard_app was allowed: $sql"
   grep -q 'permission denied' <<<"$out" || fail "$sql as switchboard_app: $out"
 done
-q "SELECT count(*) FROM audit_gen_1.events" | grep -qx $N || fail "audit_gen_1 lost rows"
+qsu "SELECT count(*) FROM audit_gen_1.events" | grep -qx $N || fail "audit_gen_1 lost rows"
 
 # ---- stop, start again, replay ---------------------------------------------
 stop_up
@@ -188,13 +188,15 @@ grep -q '^kafka: ' "$work/up2.out" || fail "the second up printed no kafka line"
 vdd=$dd2
 "$SB" generate --events 300 --seed 8 | "$SB" import - --data-dir "$dd2" >"$work/import2.out" 2>"$work/import2.err" ||
   fail "import into the new log: $(cat "$work/import2.out" "$work/import2.err")"
-replay "$dd2"
+# the replay's DDL is the database owner's: a data directory with no private
+# server of its own is given the owner's URL
+replay "$dd2" --database-url "$(su_url)"
 refused "not the one the live projection was built from|the rebuild has no such row" "unchanged"
 snapshot audit incarnation
 same live1 incarnation
 [ "$(q "SELECT generation FROM sb.processors WHERE name = 'audit'")" = "$gen_now" ] ||
   fail "the generation moved on a refused replay"
-q "SELECT count(*) FROM audit_gen_1.events" | grep -qx $N || fail "audit_gen_1 lost rows"
+qsu "SELECT count(*) FROM audit_gen_1.events" | grep -qx $N || fail "audit_gen_1 lost rows"
 verify_rows $N
 kill -TERM "$pid2"
 wait "$pid2" || fail "the second up exited non-zero"
