@@ -478,7 +478,11 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
   if (rc != 0)
     return rc;
   int64_t committed = found ? atoll(off) : 0;
-  int64_t end = committed < hi ? committed : hi;
+  /* a log never shrinks at its end: one that ends below the committed
+   * offset is not the log the rows were read from (a topic recreated, an
+   * embedded broker's log lost), and none of it is compared with them */
+  int reset = hi < committed;
+  int64_t end = reset ? lo : committed;
   xc_t x;
   memset(&x, 0, sizeof x);
   x.p = p;
@@ -518,8 +522,7 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
   if (rc == 0)
     rc = rows_before(&x, end, "no Kafka record behind it: the log holds no "
                               "record at its offset (a forged row)", err);
-  /* the log ends before what was committed: another incarnation of the
-   * topic, or a lost log; what lies there cannot be checked */
+  /* what the log does not hold up to the committed offset */
   first = -1;
   while (rc == 0 && rowit_has(&x.it) && row_offset(&x.it) < committed) {
     if (first < 0)
@@ -529,9 +532,10 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
     rc = rowit_next(&x.it, err);
   }
   if (rc == 0 && before > 0) {
-    printf("audit verify: unchecked: %s[%d] offsets %lld-%lld: %lld rows past "
-           "the log's end (%lld), below the offset the audit processor "
-           "committed (%lld): the log is not the one they were read from\n",
+    printf("audit verify: unchecked: %s[%d] offsets %lld-%lld: %lld rows; "
+           "the log ends at %lld, below the offset the audit processor "
+           "committed (%lld): it is not the log they were read from (a "
+           "recreated topic, or a lost log)\n",
            topic, part, (long long)first, (long long)last, before,
            (long long)hi, (long long)committed);
     *unchecked += before;
