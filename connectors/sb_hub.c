@@ -164,7 +164,8 @@ int sb_ws_accept_key(const char *key, char out[29]) {
 static int topic_index(const char *name) {
   for (size_t i = 0; i < sb_topics_n; i++)
     if (strcmp(sb_topics[i], name) == 0 &&
-        strcmp(name, SB_TOPIC_DEADLETTER) != 0)
+        strcmp(name, SB_TOPIC_DEADLETTER) != 0 &&
+        strcmp(name, SB_TOPIC_AUDIT_CHECKPOINTS) != 0)
       return (int)i;
   return -1;
 }

@@ -7,10 +7,12 @@
 #include "sb_topics.h"
 #include "sb_util.h"
 
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* One chain's head: committed, and as the open batch left it. */
 typedef struct {
@@ -22,6 +24,10 @@ typedef struct {
   int dirty;
   int64_t offset, pending_offset; /* Kafka offset of the head row */
   int64_t cp_seq; /* seq last published in a signed checkpoint */
+  /* a signed checkpoint beyond the loaded head: the row this worker
+   * appends at expect_seq must hash to expect_hash (0: none) */
+  int64_t expect_seq;
+  unsigned char expect_hash[32];
 } chain_t;
 
 /* Rows go to the server in COPY chunks of about this size while the batch
@@ -46,6 +52,9 @@ typedef struct {
   sb_sigkey_t *key;  /* signs checkpoints; loaded at the first one */
   long long cp_at;   /* when checkpoints were last published (ms) */
   int has_default; /* events_default exists: 0 unknown, 1 yes, -1 no */
+  sb_ckpt_set_t cps; /* the newest checkpoints, as read at an assignment */
+  long long cps_size; /* of the checkpoint file then; -1 not read */
+  char fork[512]; /* a row of the batch differs from its checkpoint: why */
 } audit_t;
 
 /* Month partitions are made for the months from AUDIT_MONTHS_BACK before
@@ -274,6 +283,7 @@ static int init(void **state, sb_err_t *err) {
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   a->md = EVP_MD_CTX_new();
   a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+  a->cps_size = -1;
   *state = a;
   if (a->md == NULL || a->sha256 == NULL)
     return sb_err_set(err, SB_EINTERNAL, "audit: OpenSSL has no SHA-256");
@@ -291,6 +301,7 @@ static void destroy(void *state) {
   free(a->copy);
   free(a->months);
   sb_sigkey_free(a->key);
+  sb_ckpt_set_clear(&a->cps);
   free(a);
 }
 
@@ -303,6 +314,110 @@ static int hex_to_bytes(const char *hex, unsigned char *out, size_t n) {
     if (sscanf(hex + 2 + 2 * i, "%2x", &v) != 1)
       return -1;
     out[i] = (unsigned char)v;
+  }
+  return 0;
+}
+
+/* Bytes of the checkpoint file's end read at an assignment: the newest
+ * checkpoint of a chain in use is there. */
+#define CKPT_TAIL (16 * 1024 * 1024)
+
+static int cut_or_rewritten(sb_err_t *err, const chain_t *c,
+                            const sb_ckpt_entry_t *e, const char *what) {
+  return sb_err_set(err, SB_ESTATE,
+                    "audit: chain tenant=%s topic=%s partition=%d %s its "
+                    "signed checkpoint at seq %lld (%s, %s): the audit log "
+                    "was tampered with in PostgreSQL; nothing is appended to "
+                    "it. Run 'switchboard audit verify'",
+                    c->tenant, c->topic, c->partition, what,
+                    (long long)e->c.seq, e->time, e->src);
+}
+
+/* Each chain of the partition, as loaded from PostgreSQL, still holds what
+ * its newest signed checkpoint covers: a chain cut below it or rewritten
+ * is not appended to (the worker stops, saying which). The live
+ * projection only; checkpoints from the file's last CKPT_TAIL bytes, read
+ * again when the file changed. */
+static int check_loaded(audit_t *a, sb_batch_t *b, const char *topic,
+                        int32_t partition, sb_err_t *err) {
+  const sb_conf_t *conf = sb_batch_conf(b);
+  char path[PATH_MAX];
+  struct stat st;
+  if (strcmp(sb_batch_schema(b), sb_batch_processor(b)) != 0 ||
+      snprintf(path, sizeof path, "%s/%s", conf->data_dir, SB_CKPT_FILE) >=
+          (int)sizeof path ||
+      stat(path, &st) != 0)
+    return 0; /* a rebuild, or no checkpoint yet */
+  if (a->key == NULL) {
+    sb_err_t kerr = SB_ERR_INIT;
+    if (sb_sigkey_load_private(conf->data_dir, 0, &a->key, &kerr) != 0) {
+      sb_log(SB_LOG_WARN, "audit", "chain heads not checked against the "
+                                   "signed checkpoints",
+             SB_F_STR("error", kerr.msg), SB_F_END);
+      return 0;
+    }
+  }
+  if (a->cps_size != (long long)st.st_size) {
+    int torn;
+    sb_ckpt_set_clear(&a->cps);
+    a->cps.key = a->key;
+    a->cps_size = -1;
+    if (sb_ckpt_set_read_file(&a->cps, conf->data_dir, CKPT_TAIL, &torn,
+                              err) != 0)
+      return err->code;
+    a->cps_size = (long long)st.st_size;
+  }
+  for (size_t i = 0; i < a->n; i++) {
+    const chain_t *c = &a->chains[i];
+    if (c->partition != partition || strcmp(c->topic, topic) != 0)
+      continue;
+    const sb_ckpt_entry_t *e =
+        sb_ckpt_set_find(&a->cps, c->tenant, topic, partition);
+    if (e == NULL)
+      continue;
+    if (c->seq < e->c.seq) {
+      /* behind its checkpoint: legitimate only if the worker reads again
+       * the records up to it (a replay swapped in a projection that had
+       * not caught up), and then it must append the same rows */
+      char part[16], off[32];
+      int found = 0;
+      snprintf(part, sizeof part, "%d", partition);
+      if (sb_pg_query1(sb_batch_pg(b),
+                       "SELECT o.next_offset FROM sb.consumer_offsets o JOIN "
+                       "sb.processors p ON p.consumer_group = o.consumer_group "
+                       "WHERE p.name = $1 AND o.topic = $2 AND o.partition = $3",
+                       3, (const char *const[]){sb_batch_processor(b), topic,
+                                                part},
+                       off, sizeof off, &found, NULL, err) != 0)
+        return err->code;
+      if (found && atoll(off) > e->c.offset)
+        return cut_or_rewritten(err, c, e, "ends in PostgreSQL below");
+      a->chains[i].expect_seq = e->c.seq;
+      memcpy(a->chains[i].expect_hash, e->c.hash, 32);
+      continue;
+    }
+    if (c->seq == e->c.seq) {
+      if (memcmp(c->hash, e->c.hash, 32) != 0)
+        return cut_or_rewritten(err, c, e, "differs from");
+      continue;
+    }
+    char sql[256], part[16], seq[32], hash[80];
+    int found = 0;
+    snprintf(sql, sizeof sql,
+             "SELECT hash FROM %s.events WHERE tenant_id = $1 AND topic = $2 "
+             "AND kafka_partition = $3 AND chain_seq = $4 LIMIT 1",
+             sb_batch_schema(b));
+    snprintf(part, sizeof part, "%d", partition);
+    snprintf(seq, sizeof seq, "%lld", (long long)e->c.seq);
+    if (sb_pg_query1(sb_batch_pg(b), sql, 4,
+                     (const char *const[]){c->tenant, topic, part, seq}, hash,
+                     sizeof hash, &found, NULL, err) != 0)
+      return err->code;
+    unsigned char h[32];
+    if (!found)
+      return cut_or_rewritten(err, c, e, "lacks the row covered by");
+    if (hex_to_bytes(hash, h, 32) != 0 || memcmp(h, e->c.hash, 32) != 0)
+      return cut_or_rewritten(err, c, e, "differs from");
   }
   return 0;
 }
@@ -334,6 +449,8 @@ static int assign(void *state, sb_batch_t *b, const char *topic,
     memcpy(c->pending_hash, c->hash, 32);
   }
   sb_pg_rows_free(rows);
+  if (rc == 0)
+    rc = check_loaded(a, b, topic, partition, err);
   return rc;
 }
 
@@ -551,6 +668,15 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   put_field(a, c->pending_hash, 32);
   put_field(a, hash, 32);
 
+  if (row.seq == c->expect_seq && memcmp(hash, c->expect_hash, 32) != 0 &&
+      a->fork[0] == '\0')
+    snprintf(a->fork, sizeof a->fork,
+             "audit: chain tenant=%s topic=%s partition=%d: the row for "
+             "%s[%d]@%lld at seq %lld differs from its signed checkpoint: "
+             "the audit log was tampered with in PostgreSQL; nothing is "
+             "appended to it. Run 'switchboard audit verify'",
+             c->tenant, c->topic, c->partition, ev->topic, ev->partition,
+             (long long)ev->offset, (long long)row.seq);
   c->pending_seq = row.seq;
   c->pending_offset = ev->offset;
   memcpy(c->pending_hash, hash, 32);
@@ -611,6 +737,8 @@ static int upsert_heads(audit_t *a, sb_batch_t *b, sb_err_t *err) {
 
 static int commit(void *state, sb_batch_t *b, sb_err_t *err) {
   audit_t *a = state;
+  if (a->fork[0] != '\0') /* stops the worker: the batch is not written */
+    return sb_err_set(err, SB_ESTATE, "%s", a->fork);
   if (end_rows(a, b, err) != 0)
     return err->code;
   return upsert_heads(a, b, err);
@@ -625,6 +753,8 @@ static void committed(void *state) {
     if (c->dirty) {
       c->seq = c->pending_seq;
       c->offset = c->pending_offset;
+      if (c->seq >= c->expect_seq)
+        c->expect_seq = 0; /* reached, with the checkpointed hash */
       memcpy(c->hash, c->pending_hash, 32);
       c->dirty = 0;
     }
@@ -641,6 +771,7 @@ static void abort_batch(void *state) {
     c->dirty = 0;
   }
   reset_batch(a);
+  a->fork[0] = '\0'; /* the batch is replayed, and checked again */
   a->nmonths = 0; /* a rolled-back partition may not exist */
   a->month_lo = a->month_hi = 0;
 }

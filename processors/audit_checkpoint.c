@@ -187,3 +187,164 @@ int sb_ckpt_append(const char *data_dir, const char *line, size_t len,
   free(buf);
   return rc;
 }
+
+/* ---- the newest checkpoint of each chain ------------------------------- */
+
+static uint64_t chain_hash(const char *tenant, const char *topic,
+                           int32_t partition) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const char *s = tenant; *s; s++)
+    h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  h = (h ^ 0xff) * 1099511628211ull;
+  for (const char *s = topic; *s; s++)
+    h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  return (h ^ (uint32_t)partition) * 1099511628211ull;
+}
+
+/* The slot of a chain: its entry's, or the empty one where it would go. */
+static size_t slot(const sb_ckpt_set_t *s, const char *tenant,
+                   const char *topic, int32_t partition) {
+  size_t k = chain_hash(tenant, topic, partition) & (s->ixcap - 1);
+  for (; s->ix[k] != 0; k = (k + 1) & (s->ixcap - 1)) {
+    const sb_ckpt_chain_t *c = &s->e[s->ix[k] - 1].c;
+    if (c->partition == partition && strcmp(c->tenant, tenant) == 0 &&
+        strcmp(c->topic, topic) == 0)
+      break;
+  }
+  return k;
+}
+
+const sb_ckpt_entry_t *sb_ckpt_set_find(const sb_ckpt_set_t *s,
+                                        const char *tenant, const char *topic,
+                                        int32_t partition) {
+  if (s->ixcap == 0)
+    return NULL;
+  size_t k = slot(s, tenant, topic, partition);
+  return s->ix[k] ? &s->e[s->ix[k] - 1] : NULL;
+}
+
+static int put(sb_ckpt_set_t *s, const sb_ckpt_chain_t *c, const char *time,
+               const char *src, sb_err_t *err) {
+  if (2 * (s->n + 1) > s->ixcap) { /* grow: twice the slots, all again */
+    size_t cap = s->ixcap ? 2 * s->ixcap : 256;
+    uint32_t *ix = calloc(cap, sizeof *ix);
+    if (ix == NULL)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
+    free(s->ix);
+    s->ix = ix;
+    s->ixcap = cap;
+    for (size_t i = 0; i < s->n; i++)
+      s->ix[slot(s, s->e[i].c.tenant, s->e[i].c.topic, s->e[i].c.partition)] =
+          (uint32_t)(i + 1);
+  }
+  size_t k = slot(s, c->tenant, c->topic, c->partition);
+  sb_ckpt_entry_t *e;
+  if (s->ix[k] != 0) {
+    e = &s->e[s->ix[k] - 1];
+    if (c->seq <= e->c.seq)
+      return 0;
+  } else {
+    if (s->n == s->cap) {
+      size_t cap = s->cap ? 2 * s->cap : 64;
+      sb_ckpt_entry_t *ne = realloc(s->e, cap * sizeof *ne);
+      if (ne == NULL)
+        return sb_err_set(err, SB_ENOMEM, "out of memory");
+      s->e = ne;
+      s->cap = cap;
+    }
+    e = &s->e[s->n++];
+    s->ix[k] = (uint32_t)s->n;
+  }
+  e->c = *c;
+  snprintf(e->time, sizeof e->time, "%s", time);
+  snprintf(e->src, sizeof e->src, "%s", src);
+  return 0;
+}
+
+int sb_ckpt_set_line(sb_ckpt_set_t *s, const char *line, size_t len,
+                     const char *src, sb_err_t *err) {
+  sb_ckpt_chain_t *chains = NULL;
+  size_t n = 0;
+  char time[40];
+  sb_err_t why = SB_ERR_INIT;
+  s->lines++;
+  if (sb_ckpt_decode(s->key, line, len, &chains, &n, time, &why) != 0) {
+    if (why.code == SB_ENOMEM)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
+    if (s->bad)
+      s->bad(s->ctx, src, why.msg);
+    return 0;
+  }
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (s->tenant == NULL || strcmp(chains[i].tenant, s->tenant) == 0)
+      rc = put(s, &chains[i], time, src, err);
+  if (strcmp(time, s->newest) > 0)
+    snprintf(s->newest, sizeof s->newest, "%s", time);
+  free(chains);
+  return rc;
+}
+
+int sb_ckpt_set_read_file(sb_ckpt_set_t *s, const char *data_dir, size_t tail,
+                          int *torn, sb_err_t *err) {
+  char path[PATH_MAX];
+  *torn = 0;
+  if (sb_fmt(path, sizeof path, err, "%s/%s", data_dir, SB_CKPT_FILE) != 0)
+    return SB_EINVAL;
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return errno == ENOENT ? 0
+                           : sb_err_set(err, SB_EIO, "cannot read %s: %s", path,
+                                        strerror(errno));
+  char *buf = malloc(SB_CKPT_LINE_MAX + 2);
+  if (buf == NULL) {
+    fclose(f);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  int rc = 0, skip_first = 0;
+  long long lineno = 0;
+  if (tail > 0 && fseeko(f, 0, SEEK_END) == 0 && ftello(f) > (off_t)tail) {
+    fseeko(f, -(off_t)tail, SEEK_END); /* from the first whole line on */
+    skip_first = 1;
+  } else {
+    rewind(f);
+  }
+  while (rc == 0 && fgets(buf, SB_CKPT_LINE_MAX + 2, f) != NULL) {
+    size_t len = strlen(buf);
+    char src[96];
+    lineno++;
+    if (skip_first && lineno == 1 && len > 0 && buf[len - 1] == '\n')
+      continue;
+    snprintf(src, sizeof src, "%s line %lld%s", SB_CKPT_FILE, lineno,
+             skip_first ? " of its tail" : "");
+    if (len > 0 && buf[len - 1] == '\n') {
+      buf[--len] = '\0';
+    } else if (feof(f)) {
+      *torn = 1; /* a worker stopped while appending: Kafka has the line */
+      break;
+    } else { /* longer than any checkpoint: skip to its end */
+      int ch;
+      while ((ch = fgetc(f)) != EOF && ch != '\n')
+        ;
+      s->lines++;
+      if (s->bad)
+        s->bad(s->ctx, src, "longer than any checkpoint: not a checkpoint");
+      continue;
+    }
+    if (len > 0)
+      rc = sb_ckpt_set_line(s, buf, len, src, err);
+  }
+  free(buf);
+  fclose(f);
+  return rc;
+}
+
+void sb_ckpt_set_clear(sb_ckpt_set_t *s) {
+  free(s->e);
+  free(s->ix);
+  s->e = NULL;
+  s->ix = NULL;
+  s->n = s->cap = s->ixcap = 0;
+  s->lines = 0;
+  s->newest[0] = '\0';
+}

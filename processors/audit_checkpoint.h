@@ -50,6 +50,48 @@ int sb_ckpt_decode(const sb_sigkey_t *k, const char *line, size_t len,
                    sb_ckpt_chain_t **chains, size_t *n, char time[40],
                    sb_err_t *err);
 
+/* The newest checkpoint of each chain, gathered from checkpoint lines. */
+typedef struct sb_ckpt_entry_s {
+  sb_ckpt_chain_t c;
+  char time[40]; /* the checkpoint's */
+  char src[96];  /* where it was read: "audit-checkpoints.log line 12" */
+} sb_ckpt_entry_t;
+
+typedef struct sb_ckpt_set_s {
+  /* set by the caller */
+  const sb_sigkey_t *key; /* checks every line (borrowed) */
+  const char *tenant;     /* keep only this tenant's chains, or NULL */
+  void (*bad)(void *ctx, const char *src, const char *why); /* may be NULL */
+  void *ctx;
+  /* filled */
+  sb_ckpt_entry_t *e; /* one per chain, the newest (highest seq) */
+  size_t n, cap;
+  uint32_t *ix; /* chains indexed: 1 + index into e, 0 empty */
+  size_t ixcap;
+  long long lines; /* lines read, valid or not */
+  char newest[40]; /* time of the newest valid checkpoint */
+} sb_ckpt_set_t;
+
+/* Adds one checkpoint line read at src; a line that is not a validly
+ * signed checkpoint goes to s->bad. Fails only for want of memory. */
+int sb_ckpt_set_line(sb_ckpt_set_t *s, const char *line, size_t len,
+                     const char *src, sb_err_t *err);
+
+/* Adds the lines of <data_dir>/audit-checkpoints.log (none when it does
+ * not exist); with tail > 0 only those of its last tail bytes. *torn is
+ * set when the file ends in an incomplete line (a worker stopped while
+ * writing it), which is ignored. */
+int sb_ckpt_set_read_file(sb_ckpt_set_t *s, const char *data_dir, size_t tail,
+                          int *torn, sb_err_t *err);
+
+/* The newest checkpoint of a chain, or NULL. */
+const sb_ckpt_entry_t *sb_ckpt_set_find(const sb_ckpt_set_t *s,
+                                        const char *tenant, const char *topic,
+                                        int32_t partition);
+
+/* Frees what the set gathered; it can be filled again. */
+void sb_ckpt_set_clear(sb_ckpt_set_t *s);
+
 /* Appends line and a newline to <data_dir>/audit-checkpoints.log in one
  * write (O_APPEND: lines of several workers do not interleave), synced. */
 int sb_ckpt_append(const char *data_dir, const char *line, size_t len,

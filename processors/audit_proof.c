@@ -56,157 +56,15 @@ static void hex32(const unsigned char *b, char out[65]) {
 
 /* ---- checkpoints ------------------------------------------------------- */
 
-typedef struct {
-  sb_ckpt_chain_t c;
-  char time[40];
-  char src[96]; /* "file line 12", "sb.audit.checkpoints[0]@7" */
-} cp_entry_t;
-
-/* The newest checkpointed head of each chain: entries indexed by chain in
- * an open-addressing table (1 + index, 0 empty), at most half full. */
-typedef struct {
-  sb_audit_proof_t *p;
-  const sb_sigkey_t *key;
-  cp_entry_t *e;
-  size_t n, cap;
-  uint32_t *ix;
-  size_t ixcap;
-  long long lines, from_file, from_kafka;
-  char newest[40];
-} cp_set_t;
-
-static uint64_t chain_hash(const sb_ckpt_chain_t *c) {
-  uint64_t h = 1469598103934665603ull;
-  for (const char *s = c->tenant; *s; s++)
-    h = (h ^ (uint8_t)*s) * 1099511628211ull;
-  h = (h ^ 0xff) * 1099511628211ull;
-  for (const char *s = c->topic; *s; s++)
-    h = (h ^ (uint8_t)*s) * 1099511628211ull;
-  return (h ^ (uint32_t)c->partition) * 1099511628211ull;
-}
-
-static int same_chain(const sb_ckpt_chain_t *a, const sb_ckpt_chain_t *b) {
-  return a->partition == b->partition && strcmp(a->tenant, b->tenant) == 0 &&
-         strcmp(a->topic, b->topic) == 0;
-}
-
-static int cp_put(cp_set_t *s, const sb_ckpt_chain_t *c, const char *time,
-                  const char *src, sb_err_t *err) {
-  if (2 * (s->n + 1) > s->ixcap) {
-    size_t cap = s->ixcap ? 2 * s->ixcap : 256;
-    uint32_t *ix = calloc(cap, sizeof *ix);
-    if (ix == NULL)
-      return sb_err_set(err, SB_ENOMEM, "out of memory");
-    for (size_t i = 0; i < s->n; i++) {
-      size_t k = chain_hash(&s->e[i].c) & (cap - 1);
-      while (ix[k] != 0)
-        k = (k + 1) & (cap - 1);
-      ix[k] = (uint32_t)(i + 1);
-    }
-    free(s->ix);
-    s->ix = ix;
-    s->ixcap = cap;
-  }
-  size_t k = chain_hash(c) & (s->ixcap - 1);
-  for (; s->ix[k] != 0; k = (k + 1) & (s->ixcap - 1)) {
-    cp_entry_t *e = &s->e[s->ix[k] - 1];
-    if (same_chain(&e->c, c)) {
-      if (c->seq > e->c.seq) {
-        e->c = *c;
-        snprintf(e->time, sizeof e->time, "%s", time);
-        snprintf(e->src, sizeof e->src, "%s", src);
-      }
-      return 0;
-    }
-  }
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 64;
-    cp_entry_t *ne = realloc(s->e, cap * sizeof *ne);
-    if (ne == NULL)
-      return sb_err_set(err, SB_ENOMEM, "out of memory");
-    s->e = ne;
-    s->cap = cap;
-  }
-  cp_entry_t *e = &s->e[s->n++];
-  e->c = *c;
-  snprintf(e->time, sizeof e->time, "%s", time);
-  snprintf(e->src, sizeof e->src, "%s", src);
-  s->ix[k] = (uint32_t)s->n;
-  return 0;
-}
-
-/* One checkpoint line from src: its chains into the set, or a finding. */
-static int cp_line(cp_set_t *s, const char *line, size_t len, const char *src,
-                   sb_err_t *err) {
-  sb_ckpt_chain_t *chains = NULL;
-  size_t n = 0;
-  char time[40];
-  sb_err_t why = SB_ERR_INIT;
-  s->lines++;
-  if (sb_ckpt_decode(s->key, line, len, &chains, &n, time, &why) != 0) {
-    if (why.code == SB_ENOMEM)
-      return sb_err_set(err, SB_ENOMEM, "out of memory");
-    finding(s->p, "checkpoint %s: %s", src, why.msg);
-    return 0;
-  }
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    if (s->p->tenant == NULL || strcmp(chains[i].tenant, s->p->tenant) == 0)
-      rc = cp_put(s, &chains[i], time, src, err);
-  if (strcmp(time, s->newest) > 0)
-    snprintf(s->newest, sizeof s->newest, "%s", time);
-  free(chains);
-  return rc;
-}
-
-/* Lines of the checkpoint file, each bounded by SB_CKPT_LINE_MAX. */
-static int cp_read_file(cp_set_t *s, const char *path, sb_err_t *err) {
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return errno == ENOENT ? 0
-                           : sb_err_set(err, SB_EIO, "cannot read %s: %s", path,
-                                        strerror(errno));
-  char *buf = malloc(SB_CKPT_LINE_MAX + 2);
-  if (buf == NULL) {
-    fclose(f);
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  }
-  int rc = 0;
-  long long lineno = 0;
-  while (rc == 0 && fgets(buf, SB_CKPT_LINE_MAX + 2, f) != NULL) {
-    size_t len = strlen(buf);
-    char src[96];
-    lineno++;
-    snprintf(src, sizeof src, "%s line %lld", SB_CKPT_FILE, lineno);
-    if (len > 0 && buf[len - 1] == '\n') {
-      buf[--len] = '\0';
-    } else if (feof(f)) {
-      /* a worker killed while appending: the copy in Kafka stands */
-      printf("audit verify: note: %s ends in an incomplete line (%zu bytes, "
-             "a worker stopped while writing it?); ignored\n",
-             src, len);
-      break;
-    } else { /* longer than any checkpoint: skip to its end */
-      int ch;
-      while ((ch = fgetc(f)) != EOF && ch != '\n')
-        ;
-      finding(s->p, "checkpoint %s: longer than %d bytes: not a checkpoint",
-              src, SB_CKPT_LINE_MAX);
-      continue;
-    }
-    if (len == 0)
-      continue;
-    rc = cp_line(s, buf, len, src, err);
-    s->from_file++;
-  }
-  free(buf);
-  fclose(f);
-  return rc;
+/* A line that is not a validly signed checkpoint is a finding. */
+static void bad_line(void *ctx, const char *src, const char *why) {
+  finding(ctx, "checkpoint %s: %s", src, why);
 }
 
 typedef struct {
-  cp_set_t *s;
+  sb_ckpt_set_t *s;
   int32_t partition;
+  long long records;
 } cp_kafka_t;
 
 static int cp_kafka_record(void *ctx, int64_t offset, const void *key,
@@ -218,26 +76,30 @@ static int cp_kafka_record(void *ctx, int64_t offset, const void *key,
   char src[96];
   snprintf(src, sizeof src, "%s[%d]@%lld", SB_TOPIC_AUDIT_CHECKPOINTS,
            k->partition, (long long)offset);
-  k->s->from_kafka++;
-  return cp_line(k->s, value ? value : "", value ? vlen : 0, src, err);
+  k->records++;
+  return sb_ckpt_set_line(k->s, value ? value : "", value ? vlen : 0, src,
+                          err);
 }
 
-static int cp_read_kafka(cp_set_t *s, sb_logread_t *log, sb_err_t *err) {
+static int cp_read_kafka(sb_ckpt_set_t *s, sb_logread_t *log,
+                         long long *records, sb_err_t *err) {
   int n = 0, rc = sb_logread_partitions(log, SB_TOPIC_AUDIT_CHECKPOINTS, &n, err);
   for (int32_t part = 0; rc == 0 && part < n; part++) {
     int64_t lo, hi;
-    cp_kafka_t k = {s, part};
+    cp_kafka_t k = {s, part, 0};
     rc = sb_logread_watermarks(log, SB_TOPIC_AUDIT_CHECKPOINTS, part, &lo, &hi,
                                err);
     if (rc == 0)
       rc = sb_logread_range(log, SB_TOPIC_AUDIT_CHECKPOINTS, part, lo, hi,
                             cp_kafka_record, &k, err);
+    *records += k.records;
   }
   return rc;
 }
 
 /* The chain's row at the checkpointed seq has the checkpointed hash. */
-static int cp_check(sb_audit_proof_t *p, const cp_entry_t *e, sb_err_t *err) {
+static int cp_check(sb_audit_proof_t *p, const sb_ckpt_entry_t *e,
+                    sb_err_t *err) {
   const sb_ckpt_chain_t *c = &e->c;
   char part[16], seq[32], row[128], want[65];
   int found = 0;
@@ -268,9 +130,11 @@ static int cp_check(sb_audit_proof_t *p, const cp_entry_t *e, sb_err_t *err) {
 
 int sb_audit_check_checkpoints(sb_audit_proof_t *p, sb_err_t *err) {
   char path[PATH_MAX];
-  cp_set_t s;
+  sb_ckpt_set_t s;
   memset(&s, 0, sizeof s);
-  s.p = p;
+  s.tenant = p->tenant;
+  s.bad = bad_line;
+  s.ctx = p;
   sb_sigkey_t *key = NULL;
   sb_err_t why = SB_ERR_INIT;
   int rc = sb_fmt(path, sizeof path, err, "%s/%s", p->conf->data_dir,
@@ -291,9 +155,15 @@ int sb_audit_check_checkpoints(sb_audit_proof_t *p, sb_err_t *err) {
     return 0;
   }
   s.key = key;
-  rc = cp_read_file(&s, path, err);
+  int torn = 0;
+  long long from_kafka = 0, from_file;
+  rc = sb_ckpt_set_read_file(&s, p->conf->data_dir, 0, &torn, err);
+  from_file = s.lines;
+  if (rc == 0 && torn)
+    printf("audit verify: note: %s ends in an incomplete line (a worker "
+           "stopped while writing it?); ignored\n", SB_CKPT_FILE);
   if (rc == 0 && p->log != NULL)
-    rc = cp_read_kafka(&s, p->log, err);
+    rc = cp_read_kafka(&s, p->log, &from_kafka, err);
   for (size_t i = 0; rc == 0 && i < s.n; i++)
     rc = cp_check(p, &s.e[i], err);
   if (rc == 0) {
@@ -303,12 +173,11 @@ int sb_audit_check_checkpoints(sb_audit_proof_t *p, sb_err_t *err) {
       printf("audit verify: checkpoints: %zu chains checked against their "
              "newest signed checkpoint (%lld checkpoints read: %lld from %s, "
              "%lld from %s%s; newest %s; key %s)\n",
-             s.n, s.lines, s.from_file, SB_CKPT_FILE, s.from_kafka,
+             s.n, s.lines, from_file, SB_CKPT_FILE, from_kafka,
              SB_TOPIC_AUDIT_CHECKPOINTS, p->log ? "" : " (not reachable)",
              s.newest[0] ? s.newest : "-", sb_sigkey_id(key));
   }
-  free(s.e);
-  free(s.ix);
+  sb_ckpt_set_clear(&s);
   sb_sigkey_free(key);
   return rc;
 }
@@ -478,7 +347,11 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
   if (rc != 0)
     return rc;
   int64_t committed = found ? atoll(off) : 0;
-  int64_t end = committed < hi ? committed : hi;
+  /* a log never shrinks at its end: one that ends below the committed
+   * offset is not the log the rows were read from (a topic recreated, an
+   * embedded broker's log lost), and none of it is compared with them */
+  int reset = hi < committed;
+  int64_t end = reset ? lo : committed;
   xc_t x;
   memset(&x, 0, sizeof x);
   x.p = p;
@@ -518,8 +391,7 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
   if (rc == 0)
     rc = rows_before(&x, end, "no Kafka record behind it: the log holds no "
                               "record at its offset (a forged row)", err);
-  /* the log ends before what was committed: another incarnation of the
-   * topic, or a lost log; what lies there cannot be checked */
+  /* what the log does not hold up to the committed offset */
   first = -1;
   while (rc == 0 && rowit_has(&x.it) && row_offset(&x.it) < committed) {
     if (first < 0)
@@ -529,9 +401,10 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
     rc = rowit_next(&x.it, err);
   }
   if (rc == 0 && before > 0) {
-    printf("audit verify: unchecked: %s[%d] offsets %lld-%lld: %lld rows past "
-           "the log's end (%lld), below the offset the audit processor "
-           "committed (%lld): the log is not the one they were read from\n",
+    printf("audit verify: unchecked: %s[%d] offsets %lld-%lld: %lld rows; "
+           "the log ends at %lld, below the offset the audit processor "
+           "committed (%lld): it is not the log they were read from (a "
+           "recreated topic, or a lost log)\n",
            topic, part, (long long)first, (long long)last, before,
            (long long)hi, (long long)committed);
     *unchecked += before;

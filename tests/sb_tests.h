@@ -37,6 +37,7 @@
   X(kafka_embedded_topics, "kafka")                                           \
   X(kafka_roundtrip, "kafka")                                                 \
   X(kafka_unreachable_brokers, "kafka")                                       \
+  X(audit_checkpoint_signed, "unit")                                          \
   X(kafka_check_missing_topics, "kafka")                                      \
   X(codec_roundtrip_all_types, "unit")                                        \
   X(codec_rejects_precisely, "unit")                                          \

@@ -17,7 +17,10 @@
 #    --offline (checkpoints alone);
 #  - one flipped byte in the checkpoint file: reported as a bad signature;
 #  - Kafka not reachable: verify says the cross-check was skipped and exits
-#    3; --offline exits 0.
+#    3; --offline exits 0;
+#  - the tail cut again and `up` restarted: the audit worker refuses the
+#    chain (up exits non-zero naming chain and checkpoint) and appends
+#    nothing to it.
 . "$(dirname "$0")/lib.sh"
 gen() { bash "$(dirname "$0")/gen_events.sh" "$@"; }
 type qsu >/dev/null 2>&1 || qsu() { q "$@"; } # superuser (lib.sh may gain it)
@@ -184,5 +187,24 @@ verify_rc 3 --brokers 127.0.0.1:1 --set kafka_timeout_ms=1000
 has "audit verify: INCOMPLETE: $N rows in $chains chains are intact as far as checked, but the cross-check against Kafka was skipped"
 verify_rc 0 --brokers 127.0.0.1:1 --set kafka_timeout_ms=1000 --offline
 
+# ---- a cut tail stops the audit worker at its next start ---------------------
+# (the worker checks the chain heads it loads against the checkpoints)
+qsu "ALTER TABLE audit.events DISABLE TRIGGER append_only;
+  DELETE FROM audit.events WHERE $fwhere AND chain_seq >= $cut;
+  ALTER TABLE audit.events ENABLE TRIGGER append_only;
+  UPDATE audit.chain_heads SET last_seq = $((cut - 1)), last_hash = decode('$nhash', 'hex') WHERE $fwhere" >/dev/null
 stop_up
+SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS=300 start_up --partitions 2
+rc=0
+for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "up kept running on a chain cut below its checkpoint"
+wait "$pid" || rc=$?
+pid=
+[ $rc -ne 0 ] || fail "up exited 0 on a chain cut below its checkpoint"
+grep -qF "chain tenant=$ft topic=$ftp partition=$fp ends in PostgreSQL below its signed checkpoint at seq $((fseq - 1))" "$work/up.err" ||
+  fail "up did not name the cut chain: $(grep -m3 'ERROR\|switchboard up' "$work/up.err")"
+"$SB" postgres start --data-dir "$dd" >"$work/pgstart.out" 2>&1 || fail "postgres start: $(cat "$work/pgstart.out")"
+db=$("$SB" postgres url --data-dir "$dd")
+[ "$(q "SELECT count(*) FROM audit.events WHERE $fwhere")" = $((cut - 1)) ] ||
+  fail "rows were appended to the cut chain"
 echo "audit_tamper: all checks passed ($((SECONDS - t_start)) s)"
