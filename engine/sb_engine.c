@@ -229,29 +229,39 @@ static tp_t *find_tp(sb_engine_t *e, const char *topic, int32_t partition,
 
 /* A stored offset that does not belong to the log as it is now (another
  * incarnation of it, or past its end) would skip new records: it is
- * reported loudly and the partition is read from its start. 1 when the
- * offset stands; 0 when it does not; negative on error. */
-static int offset_stands(sb_engine_t *e, const char *topic, int32_t partition,
-                         int64_t stored, const char *stored_epoch,
-                         sb_err_t *err) {
-  char why[256];
-  if (stored_epoch[0] != '\0' && strcmp(stored_epoch, e->epoch) != 0) {
+ * reported loudly, counted, and replaced at once by the partition's start
+ * in this log, where reading resumes. *offset is the offset to read from. */
+static int check_offset(sb_engine_t *e, const char *topic, int32_t partition,
+                        int64_t *offset, const char *stored_epoch,
+                        sb_err_t *err) {
+  char why[256], part[16], lo_s[32];
+  int64_t lo = 0, hi = 0, stored = *offset;
+  rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
+      e->rk, topic, partition, &lo, &hi, e->c->kafka_timeout_ms);
+  if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    sb_kafka_err(err, kerr, "reading a partition's ends");
+    err->retriable = true;
+    return err->code;
+  }
+  if (stored_epoch[0] != '\0' && strcmp(stored_epoch, e->epoch) != 0)
     snprintf(why, sizeof why, "stored for log %s, the log is %s", stored_epoch,
              e->epoch);
-  } else {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
-        e->rk, topic, partition, &lo, &hi, e->c->kafka_timeout_ms);
-    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      sb_kafka_err(err, kerr, "reading a partition's end");
-      err->retriable = true;
-      return err->code;
-    }
-    if (stored <= hi)
-      return 1;
+  else if (stored > hi)
     snprintf(why, sizeof why, "past the partition's end, offset %lld",
              (long long)hi);
-  }
+  else
+    return 0;
+  snprintf(part, sizeof part, "%d", partition);
+  snprintf(lo_s, sizeof lo_s, "%lld", (long long)lo);
+  if (sb_pg_exec(e->pg,
+                 "UPDATE sb.consumer_offsets SET next_offset = $4, log_epoch "
+                 "= $5, updated_at = now() WHERE consumer_group = $1 AND "
+                 "topic = $2 AND partition = $3",
+                 5,
+                 (const char *const[]){e->offsets_group, topic, part, lo_s,
+                                       e->epoch},
+                 err) != 0)
+    return err->code;
   atomic_fetch_add(&e->stats.offset_resets, 1);
   sb_log(SB_LOG_ERROR, "engine",
          "stored offset does not belong to this log (a new or recreated "
@@ -260,7 +270,8 @@ static int offset_stands(sb_engine_t *e, const char *topic, int32_t partition,
          SB_F_STR("processor", e->vt->name),
          SB_F_STR("group", e->offsets_group), SB_F_STR("topic", topic),
          SB_F_INT("partition", partition), SB_F_INT("stored_offset", stored),
-         SB_F_STR("found", why), SB_F_END);
+         SB_F_STR("found", why), SB_F_INT("reading_from", lo), SB_F_END);
+  *offset = lo;
   return 0;
 }
 
@@ -281,22 +292,21 @@ static int assign(sb_engine_t *e, rd_kafka_topic_partition_list_t *parts,
                      3, (const char *const[]){e->offsets_group, p->topic, part},
                      row, sizeof row, &found, NULL, err) != 0)
       return err->code;
+    int64_t at = atoll(row);
     if (found) {
       char *sp = strchr(row, ' ');
-      int st = offset_stands(e, p->topic, p->partition, atoll(row),
-                             sp ? sp + 1 : "", err);
-      if (st < 0)
-        return st;
-      found = st;
+      if (check_offset(e, p->topic, p->partition, &at, sp ? sp + 1 : "",
+                       err) != 0)
+        return err->code;
     }
-    p->offset = found ? atoll(row) : RD_KAFKA_OFFSET_BEGINNING;
+    p->offset = found ? at : RD_KAFKA_OFFSET_BEGINNING;
     tp_t *t = find_tp(e, p->topic, p->partition, 1);
     if (t == NULL)
       return sb_err_set(err, SB_EINTERNAL, "too many partitions");
     t->assigned = 1;
     t->eof = 0;
     t->next = found ? p->offset : -1;
-    t->stored = found ? t->next : -2; /* a reset row is rewritten */
+    t->stored = t->next;
     if (e->vt->assign &&
         e->vt->assign(e->state, &e->batch, p->topic, p->partition, err) != 0) {
       sb_err_prefix(err, "processor %s, in assign, %s[%d]: ", e->vt->name,
