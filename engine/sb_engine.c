@@ -243,7 +243,8 @@ static int check_offset(sb_engine_t *e, const char *topic, int32_t partition,
     err->retriable = true;
     return err->code;
   }
-  if (stored_epoch[0] != '\0' && strcmp(stored_epoch, e->epoch) != 0)
+  if (stored_epoch[0] != '\0' && e->epoch[0] != '\0' &&
+      strcmp(stored_epoch, e->epoch) != 0)
     snprintf(why, sizeof why, "stored for log %s, the log is %s", stored_epoch,
              e->epoch);
   else if (stored > hi)
@@ -254,8 +255,8 @@ static int check_offset(sb_engine_t *e, const char *topic, int32_t partition,
   snprintf(part, sizeof part, "%d", partition);
   snprintf(lo_s, sizeof lo_s, "%lld", (long long)lo);
   if (sb_pg_exec(e->pg,
-                 "UPDATE sb.consumer_offsets SET next_offset = $4, log_epoch "
-                 "= $5, updated_at = now() WHERE consumer_group = $1 AND "
+                 "UPDATE sb.consumer_offsets SET next_offset = $4, log_epoch = "
+                 "NULLIF($5, ''), updated_at = now() WHERE consumer_group = $1 AND "
                  "topic = $2 AND partition = $3",
                  5,
                  (const char *const[]){e->offsets_group, topic, part, lo_s,
@@ -513,7 +514,7 @@ static int upsert_offsets(sb_engine_t *e, sb_err_t *err) {
     rc = sb_pg_exec(
         e->pg,
         "INSERT INTO sb.consumer_offsets (consumer_group, topic, partition, "
-        "next_offset, log_epoch) SELECT $1, t, p, o, $5 FROM "
+        "next_offset, log_epoch) SELECT $1, t, p, o, NULLIF($5, '') FROM "
         "unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o) "
         "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
         "SET next_offset = EXCLUDED.next_offset, log_epoch = "
@@ -854,9 +855,18 @@ static int setup(sb_engine_t *e, sb_err_t *err) {
   }
   rd_kafka_poll_set_consumer(e->rk);
   /* which log the offsets are of, asked before any assignment */
-  if ((rc = sb_durable_attach(e->c, &e->durable, err)) != 0 ||
-      (rc = sb_log_epoch(e->c, e->rk, e->epoch, sizeof e->epoch, err)) != 0)
+  if ((rc = sb_durable_attach(e->c, &e->durable, err)) != 0)
     return rc;
+  sb_err_t eerr = SB_ERR_INIT;
+  if (sb_log_epoch(e->c, e->rk, e->epoch, sizeof e->epoch, &eerr) != 0) {
+    /* offsets are then checked against the partitions' ends only */
+    e->epoch[0] = '\0';
+    sb_log(SB_LOG_WARN, "engine", "cannot tell which log the brokers serve; "
+                                  "stored offsets are checked against the "
+                                  "partitions' ends only",
+           SB_F_STR("processor", e->vt->name), SB_F_STR("error", eerr.msg),
+           SB_F_END);
+  }
   rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(8);
   for (const char *const *t = e->vt->topics; *t; t++)
     rd_kafka_topic_partition_list_add(topics, *t, RD_KAFKA_PARTITION_UA);
