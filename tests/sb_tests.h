@@ -70,7 +70,9 @@
   X(load_bad_options, "unit")                                                 \
   X(load_http, "kafka,pg,http")                                               \
   X(load_http_retries, "kafka,pg,http")                                       \
-  X(load_freshness, "kafka,pg,http")
+  X(load_freshness, "kafka,pg,http")                                          \
+  X(journal_crc32c, "unit")                                                   \
+  X(journal_durable_offsets, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
