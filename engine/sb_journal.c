@@ -564,12 +564,16 @@ static int start_consumer(sb_journal_t *j, const char *bootstraps,
   rd_kafka_conf_t *conf = sb_kafka_conf_new(j->c, err);
   if (conf == NULL)
     return err->code;
-  /* every record as soon as it is in the broker: an empty fetch waits
-   * fetch.wait.max.ms in the embedded broker */
+  /* every record soon after it is in the broker: the embedded broker holds
+   * an empty fetch for fetch.wait.max.ms and does not wake it when records
+   * arrive, so this bounds what the journal adds to an acknowledgement.
+   * Measured on 2 loaded cores, idle `up --processors none`: 1 ms costs
+   * 13% of a core (3.6% without the journal), 2 ms 10%, 5 ms 7%; single
+   * POST p50 +2, +3, +4.6 ms over 5.9 ms. */
   static const char *const props[][2] = {
       {"group.id", "switchboard.journal"}, {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"}, {"auto.offset.reset", "error"},
-      {"fetch.wait.max.ms", "5"},          {"enable.partition.eof", "false"},
+      {"fetch.wait.max.ms", "2"},          {"enable.partition.eof", "false"},
       {"check.crcs", "false"},
   };
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr, sizeof errstr);
