@@ -69,11 +69,15 @@ uint32_t sb_crc32c(uint32_t crc, const void *buf, size_t n) {
 /* ---- records ------------------------------------------------------------ */
 
 /* Body, host byte order (the journal stays on the machine that wrote it):
- *   u16 topic index, u16 headers, i32 partition, i64 offset, i64 timestamp,
- *   i32 key length, i32 value length (-1: null), key, value,
- *   per header: u16 name length, i32 value length (-1: null), name, value */
+ *   u16 topic name length, u16 headers, i32 partition, i64 offset,
+ *   i64 timestamp, i32 key length, i32 value length (-1: null), topic name,
+ *   key, value, per header: u16 name length, i32 value length (-1: null),
+ *   name, value. The topic by name: another version's topic list may be
+ *   ordered otherwise. */
 typedef struct {
-  uint16_t ti, nhdrs;
+  int ti; /* index in sb_topics, -1: a topic this version does not know */
+  uint16_t tlen, nhdrs;
+  const char *topic;
   int32_t partition;
   int64_t offset, timestamp;
   int32_t klen, vlen;
@@ -84,7 +88,7 @@ typedef struct {
 static int parse(const unsigned char *b, size_t len, rec_t *r) {
   if (len < BODY_FIXED)
     return -1;
-  memcpy(&r->ti, b, 2);
+  memcpy(&r->tlen, b, 2);
   memcpy(&r->nhdrs, b + 2, 2);
   memcpy(&r->partition, b + 4, 4);
   memcpy(&r->offset, b + 8, 8);
@@ -92,13 +96,19 @@ static int parse(const unsigned char *b, size_t len, rec_t *r) {
   memcpy(&r->klen, b + 24, 4);
   memcpy(&r->vlen, b + 28, 4);
   size_t k = r->klen > 0 ? (size_t)r->klen : 0, v = r->vlen > 0 ? (size_t)r->vlen : 0;
-  if (r->ti >= sb_topics_n || r->partition < 0 || r->offset < 0 ||
-      r->klen < -1 || r->vlen < -1 || BODY_FIXED + k + v > len)
+  if (r->tlen == 0 || r->partition < 0 || r->offset < 0 || r->klen < -1 ||
+      r->vlen < -1 || BODY_FIXED + r->tlen + k + v > len)
     return -1;
-  r->key = b + BODY_FIXED;
+  r->topic = (const char *)b + BODY_FIXED;
+  r->ti = -1;
+  for (size_t i = 0; i < sb_topics_n; i++)
+    if (strlen(sb_topics[i]) == r->tlen &&
+        memcmp(sb_topics[i], r->topic, r->tlen) == 0)
+      r->ti = (int)i;
+  r->key = b + BODY_FIXED + r->tlen;
   r->value = r->key + k;
   r->hdrs = r->value + v;
-  r->hdrs_len = len - BODY_FIXED - k - v;
+  r->hdrs_len = len - BODY_FIXED - r->tlen - k - v;
   const unsigned char *h = r->hdrs, *end = b + len;
   for (int i = 0; i < r->nhdrs; i++) {
     uint16_t nl;
@@ -150,7 +160,9 @@ static int encode(sb_journal_t *j, int ti, const rd_kafka_message_t *m,
     rd_kafka_header_get_all(hs, i, &name, &val, &vs);
     hbytes += 6 + strlen(name) + (val ? vs : 0);
   }
-  size_t body = BODY_FIXED + (m->key ? m->key_len : 0) +
+  const char *topic = sb_topics[ti];
+  size_t tlen = strlen(topic);
+  size_t body = BODY_FIXED + tlen + (m->key ? m->key_len : 0) +
                 (m->payload ? m->len : 0) + hbytes;
   if (body > RECORD_MAX || nh > 65535 || buf_reserve(j, FRAME + body) != 0)
     return -1;
@@ -158,18 +170,19 @@ static int encode(sb_journal_t *j, int ti, const rd_kafka_message_t *m,
   uint32_t len32 = (uint32_t)body, crc = 0;
   put(j, &len32, 4);
   put(j, &crc, 4);
-  uint16_t ti16 = (uint16_t)ti, nh16 = (uint16_t)nh;
+  uint16_t tl16 = (uint16_t)tlen, nh16 = (uint16_t)nh;
   int32_t part = m->partition;
   int64_t off = m->offset, ts = rd_kafka_message_timestamp(m, &tst);
   int32_t kl = m->key ? (int32_t)m->key_len : -1;
   int32_t vl = m->payload ? (int32_t)m->len : -1;
-  put(j, &ti16, 2);
+  put(j, &tl16, 2);
   put(j, &nh16, 2);
   put(j, &part, 4);
   put(j, &off, 8);
   put(j, &ts, 8);
   put(j, &kl, 4);
   put(j, &vl, 4);
+  put(j, topic, tlen);
   put(j, m->key, m->key ? m->key_len : 0);
   put(j, m->payload, m->payload ? m->len : 0);
   for (size_t i = 0; i < nh; i++) {
@@ -186,7 +199,7 @@ static int encode(sb_journal_t *j, int ti, const rd_kafka_message_t *m,
   }
   crc = sb_crc32c(0, j->buf + at + FRAME, body);
   memcpy(j->buf + at + 4, &crc, 4);
-  *account = (int64_t)(body - BODY_FIXED) + ACCOUNT_EXTRA;
+  *account = (int64_t)(body - BODY_FIXED - tlen) + ACCOUNT_EXTRA;
   return 0;
 }
 
@@ -407,8 +420,16 @@ static int scan_and_restore(sb_journal_t *j, const char *bootstraps,
     memcpy(&crc, map + at + 4, 4);
     if (len > RECORD_MAX || size - at - FRAME < len ||
         sb_crc32c(0, map + at + FRAME, len) != crc ||
-        parse(map + at + FRAME, len, &r) != 0 || r.partition >= j->nparts)
+        parse(map + at + FRAME, len, &r) != 0)
       break;
+    if (r.ti < 0 || r.partition >= j->nparts) {
+      rc = sb_err_set(err, SB_ESTATE,
+                      "embedded broker: %s/journal holds a record of %.*s[%d] "
+                      "(byte %zu), not a topic and partition of this "
+                      "version's log: move %s aside to start a new, empty log",
+                      j->dir, (int)r.tlen, r.topic, r.partition, at, j->dir);
+      break;
+    }
     size_t i = (size_t)r.ti * (size_t)j->nparts + (size_t)r.partition;
     if (r.offset != j->next[i]) {
       rc = sb_err_set(err, SB_ESTATE,
@@ -420,7 +441,7 @@ static int scan_and_restore(sb_journal_t *j, const char *bootstraps,
       break;
     }
     j->next[i] = r.offset + 1;
-    j->bytes[i] += (int64_t)(len - BODY_FIXED) + ACCOUNT_EXTRA;
+    j->bytes[i] += (int64_t)(len - BODY_FIXED - r.tlen) + ACCOUNT_EXTRA;
     records++;
     at += FRAME + len;
   }
