@@ -8,7 +8,8 @@
 #  - every event answered 202 is in Kafka exactly once and in audit.events
 #    exactly once (nothing acknowledged is lost, nothing counted twice);
 #  - every record keeps its offset across the restarts (kcat from earliest
-#    gives the same partition and offset for the same event id);
+#    gives the same partition, offset, timestamp and key for the same event
+#    id);
 #  - `replay --processor audit --from earliest` rebuilds the audit log row
 #    for row;
 #  - a torn journal tail (the last record cut short) is cut off at the last
@@ -49,11 +50,12 @@ poster() {
   done
 }
 
-# dump FILE: "event-id partition offset" of every record of sb.leads
+# dump FILE: "event-id partition offset timestamp key" of every record of
+# sb.leads
 dump() {
   timeout 20 kcat -C -b "$kafka" -t sb.leads -e -q \
-    -f '%p %o %h\n' 2>"$work/kcat.err" |
-    sed -n 's/^\([0-9]*\) \([0-9]*\) .*sb-event-id=\([0-9A-Z]*\).*$/\3 \1 \2/p' |
+    -f '%p %o %T %k %h\n' 2>"$work/kcat.err" |
+    sed -n 's/^\([0-9]*\) \([0-9]*\) \([0-9]*\) \([^ ]*\) .*sb-event-id=\([0-9A-Z]*\).*$/\5 \1 \2 \3 \4/p' |
     sort >"$1"
 }
 
