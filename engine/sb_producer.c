@@ -72,7 +72,8 @@ static void release_held(sb_producer_t *p, int give_up) {
   p->nheld = k;
 }
 
-/* Holds a delivered record until it is durable; 0 when it need not be. */
+/* Holds a delivered record until it is durable: 1 held, 0 when it need
+ * not be, -1 when it cannot be (out of memory: reported failed). */
 static int hold(sb_producer_t *p, const rd_kafka_message_t *m, dr_t *d) {
   if (p->durable == NULL)
     return 0;
@@ -84,7 +85,7 @@ static int hold(sb_producer_t *p, const rd_kafka_message_t *m, dr_t *d) {
     size_t cap = p->capheld ? p->capheld * 2 : 1024;
     held_t *n = realloc(p->held, cap * sizeof *n);
     if (n == NULL)
-      return 0; /* told at once, as without a journal */
+      return -1;
     p->held = n;
     p->capheld = cap;
   }
@@ -102,8 +103,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
   if (m->err) {
     error = rd_kafka_err2str(m->err);
     fail_record(p, rd_kafka_topic_name(m->rkt), error);
-  } else if (hold(p, m, d)) {
-    return;
+  } else {
+    int held = hold(p, m, d);
+    if (held > 0)
+      return;
+    if (held < 0) {
+      error = "out of memory while waiting for the embedded broker's journal";
+      fail_record(p, rd_kafka_topic_name(m->rkt), error);
+    }
   }
   if (d != NULL) {
     if (d->cb)
