@@ -135,6 +135,9 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
       {"switchboard_batches_total", "Micro-batches committed."},
       {"switchboard_batch_replays_total",
        "Batches replayed from stored offsets after a failure or a swap."},
+      {"switchboard_offset_resets_total",
+       "Stored offsets found to be of another log (new topics, a lost "
+       "journal) and read from the start instead."},
   };
   sb_engine_stats_t st[16];
   size_t ne = a->nengines < 16 ? a->nengines : 16;
@@ -145,7 +148,8 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
     for (size_t i = 0; i < ne; i++) {
       uint64_t v = k == 0 ? st[i].events : k == 1 ? st[i].deadletters
                                      : k == 2 ? st[i].batches
-                                              : st[i].reseeks;
+                                     : k == 3 ? st[i].reseeks
+                                              : st[i].offset_resets;
       sb_text_add(&t, "%s{processor=\"%s\"} %llu\n", counters[k].name,
                   sb_engine_processor(a->engines[i]), (unsigned long long)v);
     }

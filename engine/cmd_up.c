@@ -6,6 +6,7 @@
 #include "sb_cmds.h"
 #include "sb_auth.h"
 #include "sb_http.h"
+#include "sb_journal.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_pg.h"
@@ -48,6 +49,7 @@ static int run_up(sb_cli_t *cli) {
   sb_conf_t *c = &cli->conf;
   sb_err_t err = SB_ERR_INIT;
   sb_embedded_t *embedded = NULL;
+  sb_journal_t *journal = NULL;
   int lock = -1, private_pg = 0, wrote_runtime = 0, rc;
   char url[1024];
 
@@ -85,15 +87,21 @@ static int run_up(sb_cli_t *cli) {
   }
 
   if (c->brokers == NULL) {
-    if ((rc = sb_embedded_start(c, &embedded, &err)) != 0)
+    /* the embedded broker's log comes back from its journal before anything
+     * else can connect (runtime.conf and the API come last) */
+    if ((rc = sb_journal_prepare(c, &err)) != 0 ||
+        (rc = sb_embedded_start(c, &embedded, &err)) != 0)
       goto out;
     sb_conf_set(c, "brokers", sb_embedded_bootstraps(embedded), SB_CO_RUNTIME,
                 NULL, NULL);
+    if ((rc = sb_journal_start(c, c->brokers, &journal, &err)) != 0)
+      goto out;
     sb_log(SB_LOG_WARN, "kafka",
            "no brokers configured: running the embedded broker (librdkafka's "
-           "mock cluster). It is in memory, keeps about 5 MiB per partition and "
-           "loses everything on exit: for development only; set 'brokers' for "
-           "production",
+           "mock cluster). It serves about 5 MiB per partition and journals "
+           "every record to data_dir/kafka (up to embedded.partition_max_bytes "
+           "a partition), restored on the next start: for development only; "
+           "set 'brokers' for production",
            SB_F_STR("bootstrap", c->brokers), SB_F_INT("partitions", c->partitions),
            SB_F_END);
   }
@@ -131,6 +139,7 @@ out:
     if (sb_pgserver_stop(c, &stop_err) != 0)
       sb_log(SB_LOG_ERROR, "pg", stop_err.msg, SB_F_END);
   }
+  sb_journal_stop(journal); /* what the broker took is journaled */
   sb_embedded_stop(embedded);
   if (lock >= 0)
     close(lock);
@@ -140,7 +149,7 @@ out:
 const char *const sb_cmd_up_keys[] = {
     "brokers",         "database_url",     "partitions", "kafka_timeout_ms",
     "postgres.bindir", "postgres.os_user", "postgres.port", "http.listen",
-    "http.tls_cert",   "http.tls_key",
+    "http.tls_cert",   "http.tls_key",     "embedded.partition_max_bytes",
     "ingest.max_past_seconds", "ingest.max_future_seconds",
     "auth.max_token_ttl_seconds", NULL};
 
@@ -150,7 +159,8 @@ const sb_cmd_t sb_cmd_up = {
     .usage = "up [options]",
     .about =
         "Starts Switchboard. With no brokers configured it hosts the embedded "
-        "Kafka\nbroker (in memory, development only) and creates the topics; "
+        "Kafka\nbroker (development only; its log is journaled to "
+        "<data_dir>/kafka and restored on\nthe next start) and creates the topics; "
         "with no database\nconfigured it starts a private PostgreSQL under the "
         "data directory (as the\nunprivileged postgres.os_user when run as "
         "root). It applies the migrations, runs the processors,\nprints 'kafka: <bootstrap>', "

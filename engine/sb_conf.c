@@ -114,6 +114,12 @@ static const sb_conf_prop_t props[] = {
      NULL, 0,
      "Longest token lifetime (exp - iat) accepted (401 past it) and minted "
      "by `token --ttl`."},
+    {"embedded.partition_max_bytes", SB_CT_INT,
+     OFF(embedded_partition_max_bytes), 1048576, 1073741824, "67108864",
+     "SWITCHBOARD_EMBEDDED_PARTITION_MAX_BYTES", "BYTES", NULL, 0,
+     "Record bytes (plus 64 per record) the embedded broker's journal keeps "
+     "per partition in data_dir/kafka; past it the partition is full: "
+     "ingest answers 503 and workers stop there."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

@@ -74,6 +74,7 @@ typedef struct sb_conf_s {
   int ingest_max_past_s;   /* event times accepted by POST /v1/events */
   int ingest_max_future_s;
   int auth_max_token_ttl_s; /* longest token lifetime accepted or minted */
+  int embedded_partition_max_bytes;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

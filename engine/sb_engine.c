@@ -1,6 +1,7 @@
 #include "sb_engine.h"
 
 #include "sb_codec.h"
+#include "sb_journal.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_metrics.h"
@@ -46,6 +47,8 @@ struct sb_engine_s {
   char kafka_group[128];
   char offsets_group[128];
   int generation; /* of the live projection, as last seen */
+  char epoch[96];  /* the log's incarnation (sb_log_epoch) */
+  sb_durable_t *durable; /* the embedded broker's journal, or NULL */
 
   pthread_t thread;
   atomic_int stop;
@@ -70,7 +73,7 @@ struct sb_engine_s {
   long long opened;  /* when the batch got its first event */
   /* counters, read by other threads (metrics) */
   struct {
-    atomic_ullong events, deadletters, batches, reseeks;
+    atomic_ullong events, deadletters, batches, reseeks, offset_resets;
   } stats;
   sb_hist_t batch_events, commit_seconds;
   atomic_size_t ntp_seen; /* tps[0..ntp_seen) readable by other threads */
@@ -267,22 +270,80 @@ static tp_t *find_tp(sb_engine_t *e, const char *topic, int32_t partition,
 
 /* ---- assignment -------------------------------------------------------- */
 
+/* A stored offset that does not belong to the log as it is now (another
+ * incarnation of it, or past its end) would skip new records: it is
+ * reported loudly, counted, and replaced at once by the partition's start
+ * in this log, where reading resumes. *offset is the offset to read from. */
+static int check_offset(sb_engine_t *e, const char *topic, int32_t partition,
+                        int64_t *offset, const char *stored_epoch,
+                        sb_err_t *err) {
+  char why[256], part[16], lo_s[32];
+  int64_t lo = 0, hi = 0, stored = *offset;
+  rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
+      e->rk, topic, partition, &lo, &hi, e->c->kafka_timeout_ms);
+  if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    sb_kafka_err(err, kerr, "reading a partition's ends");
+    err->retriable = true;
+    return err->code;
+  }
+  if (stored_epoch[0] != '\0' && e->epoch[0] != '\0' &&
+      strcmp(stored_epoch, e->epoch) != 0)
+    snprintf(why, sizeof why, "stored for log %s, the log is %s", stored_epoch,
+             e->epoch);
+  else if (stored > hi)
+    snprintf(why, sizeof why, "past the partition's end, offset %lld",
+             (long long)hi);
+  else
+    return 0;
+  snprintf(part, sizeof part, "%d", partition);
+  snprintf(lo_s, sizeof lo_s, "%lld", (long long)lo);
+  if (sb_pg_exec(e->pg,
+                 "UPDATE sb.consumer_offsets SET next_offset = $4, log_epoch = "
+                 "NULLIF($5, ''), updated_at = now() WHERE consumer_group = $1 AND "
+                 "topic = $2 AND partition = $3",
+                 5,
+                 (const char *const[]){e->offsets_group, topic, part, lo_s,
+                                       e->epoch},
+                 err) != 0)
+    return err->code;
+  atomic_fetch_add(&e->stats.offset_resets, 1);
+  sb_log(SB_LOG_ERROR, "engine",
+         "stored offset does not belong to this log (a new or recreated "
+         "topic, or a lost embedded broker journal): reading the partition "
+         "from its start so that no new event is skipped",
+         SB_F_STR("processor", e->vt->name),
+         SB_F_STR("group", e->offsets_group), SB_F_STR("topic", topic),
+         SB_F_INT("partition", partition), SB_F_INT("stored_offset", stored),
+         SB_F_STR("found", why), SB_F_INT("reading_from", lo), SB_F_END);
+  *offset = lo;
+  return 0;
+}
+
 /* Sets each partition's offset to the one stored in PostgreSQL (the start
- * when none is), loads the processor's state for it, and assigns. */
+ * when none is, or when it belongs to another log), loads the processor's
+ * state for it, and assigns. */
 static int assign(sb_engine_t *e, rd_kafka_topic_partition_list_t *parts,
                   sb_err_t *err) {
   for (int i = 0; i < parts->cnt; i++) {
     rd_kafka_topic_partition_t *p = &parts->elems[i];
-    char part[16], off[32];
+    char part[16], row[160];
     int found = 0;
     snprintf(part, sizeof part, "%d", p->partition);
     if (sb_pg_query1(e->pg,
-                     "SELECT next_offset FROM sb.consumer_offsets WHERE "
+                     "SELECT next_offset || ' ' || coalesce(log_epoch, '') "
+                     "FROM sb.consumer_offsets WHERE "
                      "consumer_group = $1 AND topic = $2 AND partition = $3",
                      3, (const char *const[]){e->offsets_group, p->topic, part},
-                     off, sizeof off, &found, NULL, err) != 0)
+                     row, sizeof row, &found, NULL, err) != 0)
       return err->code;
-    p->offset = found ? atoll(off) : RD_KAFKA_OFFSET_BEGINNING;
+    int64_t at = atoll(row);
+    if (found) {
+      char *sp = strchr(row, ' ');
+      if (check_offset(e, p->topic, p->partition, &at, sp ? sp + 1 : "",
+                       err) != 0)
+        return err->code;
+    }
+    p->offset = found ? at : RD_KAFKA_OFFSET_BEGINNING;
     tp_t *t = find_tp(e, p->topic, p->partition, 1);
     if (t == NULL)
       return sb_err_set(err, SB_EINTERNAL, "too many partitions");
@@ -497,16 +558,37 @@ static int upsert_offsets(sb_engine_t *e, sb_err_t *err) {
     rc = sb_pg_exec(
         e->pg,
         "INSERT INTO sb.consumer_offsets (consumer_group, topic, partition, "
-        "next_offset) SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], "
-        "$4::bigint[]) AS u(t, p, o) "
+        "next_offset, log_epoch) SELECT $1, t, p, o, NULLIF($5, '') FROM "
+        "unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o) "
         "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
-        "SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-        4, (const char *const[]){e->offsets_group, topics.s, parts.s, offs.s},
+        "SET next_offset = EXCLUDED.next_offset, log_epoch = "
+        "EXCLUDED.log_epoch, updated_at = now()",
+        5,
+        (const char *const[]){e->offsets_group, topics.s, parts.s, offs.s,
+                              e->epoch},
         err);
   sb_text_free(&topics);
   sb_text_free(&parts);
   sb_text_free(&offs);
   return rc;
+}
+
+/* On the embedded broker: the offsets about to be stored pass only records
+ * its journal has on disk, so that a restart never finds the projection
+ * ahead of the log. */
+static int wait_durable(sb_engine_t *e, sb_err_t *err) {
+  if (e->durable == NULL)
+    return 0;
+  for (size_t i = 0; i < e->ntp; i++) {
+    tp_t *t = &e->tps[i];
+    if (t->assigned && t->next > 0 && t->next != t->stored &&
+        sb_durable_wait(e->durable, t->topic, t->partition, t->next,
+                        e->c->kafka_timeout_ms, err) != 0) {
+      err->retriable = true; /* the batch is replayed, loudly, until it is */
+      return err->code;
+    }
+  }
+  return 0;
 }
 
 /* After a COMMIT that carried upsert_offsets: PostgreSQL has them now. */
@@ -595,6 +677,8 @@ static int commit_batch(sb_engine_t *e, sb_err_t *err) {
    * that pass their sources are */
   if (rc == 0)
     rc = sb_producer_flush(e->producer, e->c->kafka_timeout_ms, err);
+  if (rc == 0)
+    rc = wait_durable(e, err);
   if (rc == 0)
     rc = sb_pg_exec(e->pg, "COMMIT", 0, NULL, err);
   if (rc != 0) {
@@ -732,6 +816,8 @@ static int skip_poison(sb_engine_t *e, const rd_kafka_message_t *m,
   if (rc == 0)
     rc = sb_producer_flush(e->producer, e->c->kafka_timeout_ms, err);
   if (rc == 0)
+    rc = wait_durable(e, err);
+  if (rc == 0)
     rc = sb_pg_exec(e->pg, "COMMIT", 0, NULL, err);
   if (rc != 0)
     sb_pg_rollback(e->pg);
@@ -814,6 +900,19 @@ static int setup(sb_engine_t *e, sb_err_t *err) {
     return sb_err_set(err, SB_EKAFKA, "kafka: consumer: %s", errstr);
   }
   rd_kafka_poll_set_consumer(e->rk);
+  /* which log the offsets are of, asked before any assignment */
+  if ((rc = sb_durable_attach(e->c, &e->durable, err)) != 0)
+    return rc;
+  sb_err_t eerr = SB_ERR_INIT;
+  if (sb_log_epoch(e->c, e->rk, e->epoch, sizeof e->epoch, &eerr) != 0) {
+    /* offsets are then checked against the partitions' ends only */
+    e->epoch[0] = '\0';
+    sb_log(SB_LOG_WARN, "engine", "cannot tell which log the brokers serve; "
+                                  "stored offsets are checked against the "
+                                  "partitions' ends only",
+           SB_F_STR("processor", e->vt->name), SB_F_STR("error", eerr.msg),
+           SB_F_END);
+  }
   rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(8);
   for (const char *const *t = e->vt->topics; *t; t++)
     rd_kafka_topic_partition_list_add(topics, *t, RD_KAFKA_PARTITION_UA);
@@ -997,6 +1096,7 @@ void sb_engine_snapshot(sb_engine_t *e, sb_engine_stats_t *out) {
   out->deadletters = atomic_load(&e->stats.deadletters);
   out->batches = atomic_load(&e->stats.batches);
   out->reseeks = atomic_load(&e->stats.reseeks);
+  out->offset_resets = atomic_load(&e->stats.offset_resets);
   out->batch_events = &e->batch_events;
   out->commit_seconds = &e->commit_seconds;
 }
@@ -1039,6 +1139,7 @@ int sb_engine_join(sb_engine_t *e, sb_engine_stats_t *stats, sb_err_t *err) {
   sb_producer_free(e->producer);
   sb_codec_free(e->codec);
   sb_pg_close(e->pg);
+  sb_durable_detach(e->durable);
   free(e->tps);
   free(e);
   return rc;

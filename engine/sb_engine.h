@@ -36,6 +36,8 @@ typedef struct sb_engine_stats_s {
   uint64_t deadletters; /* sent to sb.deadletter */
   uint64_t batches;
   uint64_t reseeks;     /* batches replayed after a failure or a swap */
+  uint64_t offset_resets; /* stored offsets of another log, read from the
+                             start instead (sb.consumer_offsets.log_epoch) */
   /* live histograms, valid while the engine runs: events per committed
    * batch, seconds from BEGIN to COMMIT */
   struct sb_hist_s *batch_events, *commit_seconds;

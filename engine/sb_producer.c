@@ -1,11 +1,28 @@
 #include "sb_producer.h"
 
+#include "sb_journal.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_util.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+typedef struct {
+  sb_delivery_cb cb;
+  void *opaque;
+} dr_t;
+
+/* A record the broker acknowledged, waiting for the embedded broker's
+ * journal to have it on disk. */
+typedef struct {
+  dr_t *d; /* NULL: nobody to tell */
+  int ti;
+  int32_t partition;
+  int64_t offset;
+  long long deadline;
+} held_t;
 
 struct sb_producer_s {
   rd_kafka_t *rk;
@@ -13,12 +30,69 @@ struct sb_producer_s {
   int failed;              /* deliveries failed since the last flush */
   int nonblocking;
   char first_error[512];   /* the first of them */
+  /* on the embedded broker of a `up` with a journal: acknowledged means
+   * acknowledged by the broker and durable in the journal */
+  sb_durable_t *durable;
+  held_t *held;
+  size_t nheld, capheld;
 };
 
-typedef struct {
-  sb_delivery_cb cb;
-  void *opaque;
-} dr_t;
+static void fail_record(sb_producer_t *p, const char *topic, const char *error) {
+  if (p->failed++ == 0)
+    snprintf(p->first_error, sizeof p->first_error, "%s: %.400s", topic, error);
+}
+
+/* Tells the held records that are durable now (or never will be). */
+static void release_held(sb_producer_t *p, int give_up) {
+  size_t k = 0;
+  long long now = sb_now_ms();
+  for (size_t i = 0; i < p->nheld; i++) {
+    held_t *h = &p->held[i];
+    sb_err_t why = SB_ERR_INIT;
+    int st = sb_durable_check(p->durable, h->ti, h->partition, h->offset, &why);
+    if (st == 0 && (give_up || now > h->deadline)) {
+      st = -1;
+      sb_err_set(&why, SB_ETIMEDOUT,
+                 "the embedded broker's journal did not make the record "
+                 "durable within %d ms",
+                 p->timeout_ms * 3);
+    }
+    if (st == 0) {
+      p->held[k++] = *h;
+      continue;
+    }
+    if (st < 0)
+      fail_record(p, "journal", why.msg);
+    if (h->d != NULL) {
+      if (h->d->cb)
+        h->d->cb(h->d->opaque, st < 0 ? why.msg : NULL);
+      free(h->d);
+    }
+  }
+  p->nheld = k;
+}
+
+/* Holds a delivered record until it is durable: 1 held, 0 when it need
+ * not be, -1 when it cannot be (out of memory: reported failed). */
+static int hold(sb_producer_t *p, const rd_kafka_message_t *m, dr_t *d) {
+  if (p->durable == NULL)
+    return 0;
+  int ti = sb_durable_topic(rd_kafka_topic_name(m->rkt));
+  if (ti < 0 || sb_durable_check(p->durable, ti, m->partition, m->offset,
+                                 NULL) == 1)
+    return 0;
+  if (p->nheld == p->capheld) {
+    size_t cap = p->capheld ? p->capheld * 2 : 1024;
+    held_t *n = realloc(p->held, cap * sizeof *n);
+    if (n == NULL)
+      return -1;
+    p->held = n;
+    p->capheld = cap;
+  }
+  p->held[p->nheld++] = (held_t){d, ti, m->partition, m->offset,
+                                 sb_now_ms() + p->timeout_ms * 3};
+  return 1;
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *popaque) {
@@ -28,9 +102,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
   const char *error = NULL;
   if (m->err) {
     error = rd_kafka_err2str(m->err);
-    if (p->failed++ == 0)
-      snprintf(p->first_error, sizeof p->first_error, "%s: %s",
-               rd_kafka_topic_name(m->rkt), error);
+    fail_record(p, rd_kafka_topic_name(m->rkt), error);
+  } else {
+    int held = hold(p, m, d);
+    if (held > 0)
+      return;
+    if (held < 0) {
+      error = "out of memory while waiting for the embedded broker's journal";
+      fail_record(p, rd_kafka_topic_name(m->rkt), error);
+    }
   }
   if (d != NULL) {
     if (d->cb)
@@ -64,11 +144,17 @@ int sb_producer_new(const sb_conf_t *c, sb_producer_t **out, sb_err_t *err) {
   char mto[32];
   snprintf(mto, sizeof mto, "%d", c->kafka_timeout_ms * 3);
   sb_kafka_conf_default(conf, c, "message.timeout.ms", mto);
+  if (sb_durable_attach(c, &p->durable, err) != 0) {
+    rd_kafka_conf_destroy(conf);
+    free(p);
+    return err->code;
+  }
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, p);
   p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (p->rk == NULL) {
     rd_kafka_conf_destroy(conf);
+    sb_durable_detach(p->durable);
     free(p);
     return sb_err_set(err, SB_EKAFKA, "kafka: producer: %s", errstr);
   }
@@ -79,8 +165,11 @@ int sb_producer_new(const sb_conf_t *c, sb_producer_t **out, sb_err_t *err) {
 void sb_producer_free(sb_producer_t *p) {
   if (p == NULL)
     return;
-  rd_kafka_flush(p->rk, 10000);
+  sb_producer_flush(p, 10000, NULL);
   rd_kafka_destroy(p->rk);
+  release_held(p, 1);
+  free(p->held);
+  sb_durable_detach(p->durable);
   free(p);
 }
 
@@ -133,14 +222,27 @@ int sb_producer_send_record(sb_producer_t *p, const sb_record_t *r,
                           opaque, err);
 }
 
-void sb_producer_poll(sb_producer_t *p) { rd_kafka_poll(p->rk, 0); }
+void sb_producer_poll(sb_producer_t *p) {
+  rd_kafka_poll(p->rk, 0);
+  if (p->nheld > 0)
+    release_held(p, 0);
+}
 
 void sb_producer_set_nonblocking(sb_producer_t *p) { p->nonblocking = 1; }
 
-int sb_producer_outstanding(sb_producer_t *p) { return rd_kafka_outq_len(p->rk); }
+int sb_producer_outstanding(sb_producer_t *p) {
+  return rd_kafka_outq_len(p->rk) + (int)p->nheld;
+}
 
 int sb_producer_flush(sb_producer_t *p, int timeout_ms, sb_err_t *err) {
+  long long deadline = sb_now_ms() + timeout_ms;
   rd_kafka_resp_err_t kerr = rd_kafka_flush(p->rk, timeout_ms);
+  /* and, on the embedded broker, until the journal has them on disk */
+  while (p->nheld > 0) {
+    release_held(p, sb_now_ms() >= deadline);
+    if (p->nheld > 0)
+      usleep(500);
+  }
   int failed = p->failed;
   p->failed = 0;
   if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -160,6 +262,8 @@ int sb_producer_purge(sb_producer_t *p) {
   for (int i = 0; i < 100 && rd_kafka_outq_len(p->rk) > 0; i++)
     rd_kafka_poll(p->rk, 10);
   rd_kafka_poll(p->rk, 0);
+  n += (int)p->nheld;
+  release_held(p, 1);
   p->failed = 0;
   return n;
 }

@@ -77,7 +77,9 @@
   X(json_one_document, "unit")                                                \
   X(event_time_bounds, "unit")                                                \
   X(auth_agent_object_rules, "unit")                                          \
-  X(auth_reserved_and_lifetime, "unit")
+  X(auth_reserved_and_lifetime, "unit")                                       \
+  X(journal_crc32c, "unit")                                                   \
+  X(journal_durable_offsets, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
