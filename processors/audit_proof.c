@@ -1,5 +1,7 @@
 #include "audit_proof.h"
 
+#include "sb_journal.h"
+
 #include "audit.h"
 #include "audit_checkpoint.h"
 #include "sb_codec.h"
@@ -333,13 +335,16 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
                         long long *rows_checked, long long *records,
                         long long *undecodable, long long *unchecked,
                         sb_err_t *err) {
-  char parts[16], off[32];
+  char parts[16], off[200];
   int found = 0;
   int64_t lo = 0, hi = 0;
   snprintf(parts, sizeof parts, "%d", part);
+  /* the committed offset, then (after a space) the incarnation of the log
+   * it was read from, if recorded */
   int rc = sb_pg_query1(p->pg,
-                        "SELECT next_offset FROM sb.consumer_offsets WHERE "
-                        "consumer_group = $1 AND topic = $2 AND partition = $3",
+                        "SELECT next_offset || coalesce(' ' || log_epoch, '') "
+                        "FROM sb.consumer_offsets WHERE consumer_group = $1 "
+                        "AND topic = $2 AND partition = $3",
                         3, (const char *const[]){group, topic, parts}, off,
                         sizeof off, &found, NULL, err);
   if (rc == 0)
@@ -347,10 +352,21 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
   if (rc != 0)
     return rc;
   int64_t committed = found ? atoll(off) : 0;
+  const char *stored = found ? strchr(off, ' ') : NULL;
+  int other_log = stored != NULL && p->epoch[0] != '\0' &&
+                  strcmp(stored + 1, p->epoch) != 0;
   /* a log never shrinks at its end: one that ends below the committed
    * offset is not the log the rows were read from (a topic recreated, an
-   * embedded broker's log lost), and none of it is compared with them */
-  int reset = hi < committed;
+   * embedded broker's log lost), and none of it is compared with them; nor
+   * is a log of another incarnation than the offsets were committed in */
+  int reset = hi < committed || other_log;
+  if (other_log) {
+    printf("audit verify: unchecked: %s[%d]: the audit processor committed "
+           "offsets in another incarnation of the log (%s) than the brokers "
+           "serve now (%s): its rows are not compared with this log\n",
+           topic, part, stored + 1, p->epoch);
+    hi = lo; /* nothing of this log is theirs */
+  }
   int64_t end = reset ? lo : committed;
   xc_t x;
   memset(&x, 0, sizeof x);
@@ -433,6 +449,9 @@ int sb_audit_crosscheck(sb_audit_proof_t *p, sb_err_t *err) {
   const char *name = "audit";
   int found = 0, in_txn = 0;
   long long rows = 0, records = 0, undecodable = 0, unchecked = 0, parts = 0;
+  sb_err_t ignore = SB_ERR_INIT;
+  if (sb_log_epoch(p->conf, NULL, p->epoch, sizeof p->epoch, &ignore) != 0)
+    p->epoch[0] = '\0'; /* not told: judged by the log's ends alone */
   int rc = sb_schemas_load(&schemas, err);
   if (rc == 0)
     rc = sb_codec_new(schemas, &codec, err);

@@ -25,6 +25,7 @@ typedef struct sb_audit_proof_s {
   int broken;             /* tampering found (each finding printed) */
   int incomplete;         /* something that should be checkable was not */
   long long findings;     /* FAILED lines, printed or counted */
+  char epoch[160];        /* the log's incarnation ("": unknown) */
 } sb_audit_proof_t;
 
 /* The newest valid checkpoint of each chain, from the file and (when p->log

@@ -150,7 +150,7 @@ has "audit verify: OK: $N rows in $chains chains"
 # before them: the chains hash correctly, the checkpoint does not agree
 cut=$((fseq - 2)) # the first row removed
 read -r nhash < <(q "SELECT encode(hash, 'hex') FROM audit.events WHERE $fwhere AND chain_seq = $((cut - 1))")
-q "CREATE TABLE public.saved AS SELECT * FROM audit.events WHERE $fwhere AND chain_seq >= $cut" >/dev/null
+qsu "CREATE TABLE public.saved AS SELECT * FROM audit.events WHERE $fwhere AND chain_seq >= $cut" >/dev/null
 qsu "ALTER TABLE audit.events DISABLE TRIGGER append_only;
   DELETE FROM audit.events WHERE $fwhere AND chain_seq >= $cut;
   ALTER TABLE audit.events ENABLE TRIGGER append_only;
@@ -162,7 +162,7 @@ verify_rc 1
 has "the chain has no row at this seq, which the signed checkpoint of"
 has "is missing from the audit log" # and the log still holds the records
 # put back, verify passes again
-q "INSERT INTO audit.events SELECT * FROM public.saved; DROP TABLE public.saved;
+qsu "INSERT INTO audit.events SELECT * FROM public.saved; DROP TABLE public.saved;
    UPDATE audit.chain_heads SET last_seq = $((fseq - 1)), last_hash = decode('$fprev', 'hex') WHERE $fwhere" >/dev/null
 verify_rc 0
 

@@ -33,13 +33,14 @@ wait_ready() {
 
 # poster ROUND: NDJSON posts of 5 events until stop.post appears (at most
 # 3000); the ids of every post answered 202 go to acked.
+now=$(date -u +%FT%TZ) # inside ingest.max_past_seconds
 poster() {
   local r=$1 i=0 code k body
   while [ ! -f "$work/stop.post" ] && [ $i -lt 3000 ]; do
     i=$((i + 1))
     body=
     for k in 1 2 3 4 5; do
-      body+="{\"specversion\":\"1.0\",\"type\":\"lead.created\",\"source\":\"crm://j\",\"subject\":\"j$r-$i-$k\",\"time\":\"2026-11-24T10:00:00Z\",\"data\":{\"lead_source\":\"web_form\"}}"$'\n'
+      body+="{\"specversion\":\"1.0\",\"type\":\"lead.created\",\"source\":\"crm://j\",\"subject\":\"j$r-$i-$k\",\"time\":\"$now\",\"data\":{\"lead_source\":\"web_form\"}}"$'\n'
     done
     code=$(curl -s --max-time 5 -o "$work/post.out" -w '%{http_code}' \
       -H "Authorization: Bearer $tok" -H 'Content-Type: application/x-ndjson' \

@@ -16,8 +16,8 @@ post() {
   agent.logged_in) data='{}' ;;
   esac
   for i in $(seq 1 "$n"); do
-    printf '{"specversion":"1.0","type":"%s","source":"crm://f","subject":"%s-%d","time":"2026-11-24T10:00:00Z","data":%s}\n' \
-      "$type" "$name" "$i" "$data"
+    printf '{"specversion":"1.0","type":"%s","source":"crm://f","subject":"%s-%d","time":"%s","data":%s}\n' \
+      "$type" "$name" "$i" "$(date -u +%FT%TZ)" "$data"
   done >"$work/body"
   curl -s --max-time 60 -o "$work/post.out" -w '%{http_code}' \
     -H "Authorization: Bearer $tok" -H 'Content-Type: application/x-ndjson' \
