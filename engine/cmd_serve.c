@@ -47,6 +47,7 @@ static const char *const serve_keys[] = {"brokers",
                                          "hub.send_queue_bytes",
                                          "hub.max_message",
                                          "hub.max_clients",
+                                         "ingest.idempotency_window_ms",
                                          NULL};
 
 const sb_cmd_t sb_cmd_serve = {

@@ -84,6 +84,17 @@ static const sb_conf_prop_t props[] = {
     {"hub.max_clients", SB_CT_INT, OFF(hub_max_clients), 1, 1000000, "10000",
      "SWITCHBOARD_HUB_MAX_CLIENTS", "N", NULL, 0,
      "WebSocket clients served at once (503 past it)."},
+    {"ingest.idempotency_window_ms", SB_CT_INT,
+     OFF(ingest_idempotency_window_ms), 60000, 604800000, "600000",
+     "SWITCHBOARD_INGEST_IDEMPOTENCY_WINDOW_MS", "MS", NULL, 0,
+     "How long an event id posted to /v1/events is remembered (per tenant, "
+     "in PostgreSQL, across restarts and serve replicas): a retry within it "
+     "is acknowledged as a duplicate, not produced again."},
+    {"ingest.idempotency_queue_bytes", SB_CT_INT,
+     OFF(ingest_idempotency_queue_bytes), 65536, 1073741824, "16777216",
+     "SWITCHBOARD_INGEST_IDEMPOTENCY_QUEUE_BYTES", "BYTES", NULL, 0,
+     "Bytes of event-id claims waiting for PostgreSQL before ingest answers "
+     "503 with Retry-After."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

@@ -68,6 +68,8 @@ typedef struct sb_conf_s {
   int hub_send_queue_bytes;
   int hub_max_message;
   int hub_max_clients;
+  int ingest_idempotency_window_ms;
+  int ingest_idempotency_queue_bytes;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */
