@@ -7,19 +7,23 @@
  *   application/x-ndjson                             one event a line
  *
  * Answers (JSON): 202 when every event was accepted; 207 when some were and
- * some not; 400, 403 or 503 when none was. The body lists
+ * some not; 400, 403, 409 or 503 when none was. The body lists
  * {"accepted": [{"index", "id", "duplicate"?}], "rejected": [{"index",
- * "status", "code", "error"}]}: each rejected item by index, with its field
- * path and reason. 401 for a missing or bad token, 413 past the body limit,
- * 415 for another content type, 503 with Retry-After when the producer
- * queue is full or the brokers do not acknowledge.
+ * "status", "code", "id"?, "error"}]}: each rejected item by index, with its
+ * field path and reason. 401 for a missing or bad token, 413 past the body
+ * limit, 415 for another content type, Retry-After with 409 (in flight) and
+ * 503 (producer queue full, brokers or PostgreSQL not answering).
  *
- * Retries are safe: an event id seen within the idempotency window (10 min)
- * is acknowledged again, not produced twice; events without an id get one
- * derived from the Idempotency-Key header and their index when the header
- * is present. Failed authentications and denied events are recorded on
- * sb.compliance (security.login_failed, security.access_denied) with the
- * client's address and user agent, never the token. */
+ * Retries are safe (sb_idem.h): an event id is claimed in the instance's
+ * PostgreSQL per tenant before it is produced and marked done before the
+ * 202, so an id produced within ingest.idempotency_window_ms is
+ * acknowledged again as a duplicate by any process, after any restart; a
+ * retry while the first attempt is in flight is answered 409 in_flight.
+ * ULIDs are kept in upper case. Events without an id get one derived from
+ * the whole Idempotency-Key header (at most 1 KiB), the token's tenant and
+ * subject and their index. Failed authentications and denied events are
+ * recorded on sb.compliance (security.login_failed, security.access_denied)
+ * with the client's address and user agent, never the token. */
 #ifndef SB_INGEST_H
 #define SB_INGEST_H
 
@@ -31,8 +35,8 @@
 
 typedef struct sb_ingest_s sb_ingest_t;
 
-/* Loads the token secret of c->data_dir and starts a producer; polls it
- * from loop. */
+/* Loads the token secret of c->data_dir, starts a producer (polled from
+ * loop) and the idempotency store on c->database_url (required). */
 int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
                   sb_err_t *err);
 void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in);
