@@ -14,7 +14,7 @@
 #include <time.h>
 
 #define CYCLE_MAX_KEYS 20000   /* claims and marks in one round trip */
-#define REDO_MAX_KEYS 1000000  /* done marks kept to try again (32 MB) */
+#define REDO_MAX 1000000       /* done attempts kept to try again (8 MB) */
 #define PURGE_EVERY_MS 5000
 #define PURGE_BATCH 10000
 #define LEASE_MARGIN_MS 60000  /* beyond the producer's delivery timeout */
@@ -25,8 +25,10 @@ typedef enum { JOB_CLAIM, JOB_FINISH } job_kind_t;
 typedef struct job_s {
   struct job_s *next;
   job_kind_t kind;
-  size_t n, nd, nr;        /* claim: n keys; finish: nd done, nr released */
-  sb_idem_key_t *keys;     /* claim: n; finish: nd done then nr released */
+  size_t n, nr;            /* claim: n keys; finish: nr released */
+  long long attempt;       /* the request's */
+  int produced;            /* finish: record the attempt done */
+  sb_idem_key_t *keys;     /* claim: n; finish: nr released */
   sb_idem_state_t *states; /* claim: n */
   unsigned char *sent;     /* claim: n; 1 when it went to the store */
   size_t bytes;            /* counted against the queue bound (claims) */
@@ -49,7 +51,7 @@ typedef struct {
 
 struct sb_idem_s {
   char *url;
-  long long owner, window_ms, lease_ms;
+  long long window_ms, lease_ms;
   size_t max_bytes;
   uv_async_t async;
   int async_open, closing;
@@ -67,7 +69,7 @@ struct sb_idem_s {
 
   /* the thread's */
   sb_pg_t *pg;
-  sb_idem_key_t *redo;
+  long long *redo; /* done attempts to record again */
   size_t nredo, capredo;
   long long last_purge_ms;
   int purge_more;
@@ -91,15 +93,17 @@ void sb_idem_event_key(const char *tenant, const char *event_id,
   snprintf(id, sizeof id, "%s", event_id);
   sb_idem_ulid_upper(id);
   EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned char h[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   /* NUL-separated: neither a tenant nor an id holds one */
   if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
       EVP_DigestUpdate(md, "sb-event-id", 12) != 1 ||
       EVP_DigestUpdate(md, tenant, strlen(tenant) + 1) != 1 ||
       EVP_DigestUpdate(md, id, strlen(id)) != 1 ||
-      EVP_DigestFinal_ex(md, out->b, &len) != 1)
-    memset(out->b, 0, sizeof out->b); /* OpenSSL out of memory: never */
+      EVP_DigestFinal_ex(md, h, &len) != 1)
+    memset(h, 0, sizeof h); /* OpenSSL out of memory: never */
   EVP_MD_CTX_free(md);
+  memcpy(out->b, h, SB_IDEM_KEY_LEN);
 }
 
 /* ---- the in-flight set (loop) -------------------------------------------- */
@@ -182,6 +186,8 @@ static void pend_del(pend_t *p, const sb_idem_key_t *k) {
 
 /* ---- the thread ------------------------------------------------------------ */
 
+/* An element of a uuid[] literal: 32 hex digits (PostgreSQL takes them
+ * without hyphens). */
 static void hex_put(sb_text_t *t, const sb_idem_key_t *k) {
   static const char hx[] = "0123456789abcdef";
   char buf[2 * SB_IDEM_KEY_LEN];
@@ -205,46 +211,58 @@ static void fail_jobs(sb_idem_t *s, job_t *jobs, const char *why) {
       for (size_t i = 0; i < j->n; i++)
         if (j->states[i] == STATE_SEND)
           j->states[i] = SB_IDEM_UNAVAILABLE;
-    } else {
-      /* the events are in Kafka: their marks are tried again */
-      for (size_t i = 0; i < j->nd; i++) {
-        if (s->nredo >= REDO_MAX_KEYS) {
-          atomic_fetch_add(&s->redo_dropped, 1);
-          continue;
-        }
-        if (s->nredo == s->capredo) {
-          size_t cap = s->capredo ? s->capredo * 2 : 1024;
-          sb_idem_key_t *r = realloc(s->redo, cap * sizeof *r);
-          if (r == NULL) {
-            atomic_fetch_add(&s->redo_dropped, 1);
-            continue;
-          }
+    } else if (j->produced) {
+      /* the events are in Kafka: the mark is tried again */
+      if (s->nredo == s->capredo && s->nredo < REDO_MAX) {
+        size_t cap = s->capredo ? s->capredo * 2 : 256;
+        long long *r = realloc(s->redo, cap * sizeof *r);
+        if (r != NULL) {
           s->redo = r;
           s->capredo = cap;
         }
-        s->redo[s->nredo++] = j->keys[i];
       }
+      if (s->nredo < s->capredo)
+        s->redo[s->nredo++] = j->attempt;
+      else
+        atomic_fetch_add(&s->redo_dropped, 1);
     }
   }
 }
 
+/* Appends "," (after the first element) to an array literal. */
+static void elem_sep(sb_text_t *t, int *first) {
+  if (!*first)
+    sb_text_put(t, ",", 1);
+  *first = 0;
+}
+
 /* One round trip for the jobs taken: 0, or the store's error. */
 static int cycle(sb_idem_t *s, job_t *jobs, sb_err_t *err) {
-  sb_text_t claim = {0}, done = {0}, rel = {0};
+  sb_text_t claim = {0}, attempt = {0}, done = {0}, rel = {0}, rela = {0};
   ref_t *refs = NULL;
   size_t nrefs = 0, ncap = 0, nredo = s->nredo;
-  int rc = 0;
-  sb_text_put(&claim, "\\x", 2);
-  sb_text_put(&done, "\\x", 2);
-  sb_text_put(&rel, "\\x", 2);
-  for (size_t i = 0; i < nredo; i++)
-    hex_put(&done, &s->redo[i]);
+  int rc = 0, fc = 1, fa = 1, fd = 1, fr = 1, fra = 1;
+  sb_text_put(&claim, "{", 1);
+  sb_text_put(&attempt, "{", 1);
+  sb_text_put(&done, "{", 1);
+  sb_text_put(&rel, "{", 1);
+  sb_text_put(&rela, "{", 1);
+  for (size_t i = 0; i < nredo; i++) {
+    elem_sep(&done, &fd);
+    sb_text_int(&done, s->redo[i]);
+  }
   for (job_t *j = jobs; j; j = j->next) {
     if (j->kind == JOB_FINISH) {
-      for (size_t i = 0; i < j->nd; i++)
-        hex_put(&done, &j->keys[i]);
-      for (size_t i = 0; i < j->nr; i++)
-        hex_put(&rel, &j->keys[j->nd + i]);
+      if (j->produced) {
+        elem_sep(&done, &fd);
+        sb_text_int(&done, j->attempt);
+      }
+      for (size_t i = 0; i < j->nr; i++) {
+        elem_sep(&rel, &fr);
+        hex_put(&rel, &j->keys[i]);
+        elem_sep(&rela, &fra);
+        sb_text_int(&rela, j->attempt);
+      }
       continue;
     }
     for (size_t i = 0; i < j->n; i++) {
@@ -260,29 +278,39 @@ static int cycle(sb_idem_t *s, job_t *jobs, sb_err_t *err) {
         refs = r;
       }
       refs[nrefs++] = (ref_t){j, i};
+      elem_sep(&claim, &fc);
       hex_put(&claim, &j->keys[i]);
+      elem_sep(&attempt, &fa);
+      sb_text_int(&attempt, j->attempt);
     }
   }
-  if (claim.failed || done.failed || rel.failed) {
+  sb_text_put(&claim, "}", 1);
+  sb_text_put(&attempt, "}", 1);
+  sb_text_put(&done, "}", 1);
+  sb_text_put(&rel, "}", 1);
+  sb_text_put(&rela, "}", 1);
+  if (claim.failed || attempt.failed || done.failed || rel.failed ||
+      rela.failed) {
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
     goto out;
   }
-  char owner[24], window[24], lease[24];
-  snprintf(owner, sizeof owner, "%lld", s->owner);
+  char window[24], lease[24];
   snprintf(window, sizeof window, "%lld", s->window_ms);
   snprintf(lease, sizeof lease, "%lld", s->lease_ms);
-  const char *params[] = {owner, window, lease, claim.s, done.s, rel.s};
+  const char *params[] = {window, lease, claim.s, attempt.s, done.s, rel.s,
+                          rela.s};
   sb_pg_rows_t *rows = NULL;
-  for (int attempt = 0;; attempt++) {
+  for (int try = 0;; try++) {
     sb_err_t e = SB_ERR_INIT;
     rc = sb_pg_rows(s->pg,
-                    "SELECT ix, state FROM sb.idempotency_cycle($1, $2, $3, "
-                    "$4::bytea, $5::bytea, $6::bytea)",
-                    6, params, &rows, &e);
+                    "SELECT ix, state FROM sb.idempotency_cycle($1, $2, "
+                    "$3::uuid[], $4::bigint[], $5::bigint[], $6::uuid[], "
+                    "$7::bigint[])",
+                    7, params, &rows, &e);
     /* a deadlock or serialization failure rolled everything back: once
      * more; a broken connection is not retried here (the outcome of its
      * commit is unknown) */
-    if (rc != 0 && attempt == 0 && e.retriable && strstr(e.msg, "SQLSTATE 40")) {
+    if (rc != 0 && try == 0 && e.retriable && strstr(e.msg, "SQLSTATE 40")) {
       sb_pg_rows_free(rows);
       rows = NULL;
       continue;
@@ -311,8 +339,10 @@ static int cycle(sb_idem_t *s, job_t *jobs, sb_err_t *err) {
 out:
   free(refs);
   sb_text_free(&claim);
+  sb_text_free(&attempt);
   sb_text_free(&done);
   sb_text_free(&rel);
+  sb_text_free(&rela);
   return rc;
 }
 
@@ -362,7 +392,7 @@ static void *run(void *arg) {
     job_t *jobs = s->qhead, *last = NULL;
     size_t keys = 0;
     for (job_t *j = s->qhead; j; j = j->next) {
-      size_t k = j->n + j->nd + j->nr;
+      size_t k = j->n + j->nr + 1;
       if (last != NULL && keys + k > CYCLE_MAX_KEYS)
         break;
       keys += k;
@@ -512,9 +542,6 @@ int sb_idem_new(uv_loop_t *loop, const sb_conf_t *c, sb_idem_t **out,
     sb_idem_free(s);
     return sb_err_set(err, SB_ECRYPTO, "OpenSSL RAND_bytes failed");
   }
-  uint64_t o;
-  memcpy(&o, rnd, 8);
-  s->owner = (long long)(o >> 1); /* a positive bigint */
   memcpy(&s->pend.salt, rnd + 8, 8);
   memcpy(&s->pend.mul, rnd + 16, 8);
   s->pend.mul |= 1;
@@ -560,8 +587,18 @@ static void enqueue(sb_idem_t *s, job_t *j) {
   pthread_mutex_unlock(&s->lock);
 }
 
+/* A positive random bigint: attempts of every process never meet (a
+ * collision among those alive takes about 2^31 of them). */
+static int new_attempt(long long *out, sb_err_t *err) {
+  uint64_t v;
+  if (RAND_bytes((unsigned char *)&v, sizeof v) != 1)
+    return sb_err_set(err, SB_ECRYPTO, "OpenSSL RAND_bytes failed");
+  *out = (long long)(v >> 1) | 1;
+  return 0;
+}
+
 int sb_idem_claim(sb_idem_t *s, const sb_idem_key_t *keys, size_t n,
-                  sb_idem_cb cb, void *arg, sb_err_t *err) {
+                  sb_idem_cb cb, void *arg, long long *attempt, sb_err_t *err) {
   if (s->closing || !s->async_open)
     return sb_err_set(err, SB_EUNAVAIL, "the server is stopping");
   size_t bytes = sizeof(job_t) + n * (sizeof *keys + sizeof(sb_idem_state_t));
@@ -580,6 +617,11 @@ int sb_idem_claim(sb_idem_t *s, const sb_idem_key_t *keys, size_t n,
     job_free(j);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
+  if (new_attempt(&j->attempt, err) != 0) {
+    job_free(j);
+    return err->code;
+  }
+  *attempt = j->attempt;
   j->kind = JOB_CLAIM;
   j->n = n;
   j->bytes = bytes;
@@ -603,33 +645,34 @@ int sb_idem_claim(sb_idem_t *s, const sb_idem_key_t *keys, size_t n,
   return 0;
 }
 
-void sb_idem_finish(sb_idem_t *s, const sb_idem_key_t *done, size_t nd,
+void sb_idem_finish(sb_idem_t *s, long long attempt,
+                    const sb_idem_key_t *done, size_t nd,
                     const sb_idem_key_t *released, size_t nr, sb_idem_cb cb,
                     void *arg) {
-  /* from now on a claim of these keys asks the store, which applies these
-   * marks first (earlier in the queue, or earlier in the same round trip) */
+  /* from now on a claim of these keys asks the store, which applies this
+   * finish first (it is earlier in the queue, or earlier in the same round
+   * trip) */
   for (size_t i = 0; i < nd; i++)
     pend_del(&s->pend, &done[i]);
   for (size_t i = 0; i < nr; i++)
     pend_del(&s->pend, &released[i]);
   job_t *j = calloc(1, sizeof *j);
   if (j == NULL || !s->async_open ||
-      (j->keys = malloc((nd + nr) * sizeof *done + 1)) == NULL) {
+      (j->keys = malloc(nr * sizeof *released + 1)) == NULL) {
     job_free(j);
     sb_log(SB_LOG_ERROR, "idempotency",
-           "claims left unfinished (out of memory or stopped): they expire "
-           "with their lease",
-           SB_F_INT("done", (long long)nd), SB_F_INT("released", (long long)nr),
-           SB_F_END);
+           "an attempt left unfinished (out of memory or stopped): its "
+           "claims expire with their lease",
+           SB_F_INT("released", (long long)nr), SB_F_END);
     if (cb)
       cb(arg, NULL, "not recorded");
     return;
   }
   j->kind = JOB_FINISH;
-  j->nd = nd;
+  j->attempt = attempt;
+  j->produced = nd > 0;
   j->nr = nr;
-  memcpy(j->keys, done, nd * sizeof *done);
-  memcpy(j->keys + nd, released, nr * sizeof *released);
+  memcpy(j->keys, released, nr * sizeof *released);
   j->cb = cb;
   j->arg = arg;
   enqueue(s, j);

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#define SB_IDEM_KEY_LEN 32
+#define SB_IDEM_KEY_LEN 16 /* the first 128 bits of a SHA-256 */
 
 typedef struct sb_idem_key_s {
   unsigned char b[SB_IDEM_KEY_LEN];
@@ -46,7 +46,8 @@ typedef enum {
 typedef struct sb_idem_s sb_idem_t;
 
 /* The key of event id (a ULID, either case) of tenant: SHA-256 over a tag,
- * the tenant and the id in upper case. */
+ * the tenant and the id in upper case (its first 128 bits: a collision
+ * takes 2^64 tries, a second preimage 2^128). */
 void sb_idem_event_key(const char *tenant, const char *event_id,
                        sb_idem_key_t *out);
 
@@ -66,18 +67,23 @@ typedef void (*sb_idem_cb)(void *arg, const sb_idem_state_t *states,
 int sb_idem_new(uv_loop_t *loop, const sb_conf_t *c, sb_idem_t **out,
                 sb_err_t *err);
 
-/* Claims n distinct keys (copied). cb runs later on the loop, once.
- * SB_EBUSY when the queue is full, SB_EUNAVAIL when closing: cb will not
- * run then. */
+/* Claims n distinct keys (copied) under a new attempt, written to
+ * *attempt (the request's: its finish names it). cb runs later on the
+ * loop, once. SB_EBUSY when the queue is full, SB_EUNAVAIL when closing:
+ * cb will not run then. */
 int sb_idem_claim(sb_idem_t *s, const sb_idem_key_t *keys, size_t n,
-                  sb_idem_cb cb, void *arg, sb_err_t *err);
+                  sb_idem_cb cb, void *arg, long long *attempt, sb_err_t *err);
 
-/* Marks claimed keys done (produced) and releases the others (not
- * produced: a retry may claim them at once); keys are copied. cb (may be
- * NULL) runs on the loop once recorded or failed. A done mark that fails
- * is tried again in later round trips (up to a bound), since the event is
- * in Kafka already. */
-void sb_idem_finish(sb_idem_t *s, const sb_idem_key_t *done, size_t nd,
+/* Finishes an attempt: done (nd keys) are its claimed events Kafka
+ * acknowledged, recorded by marking the attempt done (one row); released
+ * (nr keys) the claimed events not produced, whose claims are deleted so
+ * that a retry may claim them at once. Keys are borrowed for the call. cb
+ * (may be NULL) runs on the loop once recorded or failed. A done mark that
+ * fails is tried again in later round trips (up to a bound), since the
+ * events are in Kafka already; a release that fails expires with the
+ * lease. */
+void sb_idem_finish(sb_idem_t *s, long long attempt,
+                    const sb_idem_key_t *done, size_t nd,
                     const sb_idem_key_t *released, size_t nr, sb_idem_cb cb,
                     void *arg);
 

@@ -100,6 +100,7 @@ typedef struct {
   int n, pending;
   int *claim_item; /* the item of each key claimed */
   size_t nclaim;
+  long long attempt; /* of the claim, in the idempotency store */
 } post_t;
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -356,8 +357,8 @@ static void finish(post_t *p) {
     answer(p);
     return;
   }
-  sb_idem_finish(p->in->idem, keys, nd, keys + p->nclaim - nr, nr, on_finished,
-                 p);
+  sb_idem_finish(p->in->idem, p->attempt, keys, nd, keys + p->nclaim - nr, nr,
+                 on_finished, p);
   free(keys);
 }
 
@@ -496,7 +497,7 @@ static void claim(post_t *p) {
     p->claim_item[p->nclaim++] = ks[k].ix;
   }
   if (p->nclaim > 0 && sb_idem_claim(p->in->idem, keys, p->nclaim, on_claimed,
-                                     p, &err) != 0)
+                                     p, &p->attempt, &err) != 0)
     goto refuse;
   if (p->nclaim > 0)
     p->pending++; /* held until the store answers */

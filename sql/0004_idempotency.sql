@@ -1,103 +1,118 @@
 -- The idempotency store of HTTP ingest, shared by every `up` and `serve`
 -- process of an instance (connectors/sb_idem.c).
 --
--- One row per key: the SHA-256 of a tenant's event id (ULID in upper case),
--- so an event id is one event per tenant whichever process, principal or
--- restart sees it again. A process claims a key before producing the event
--- (owner, claimed_at, done = false), marks it done once Kafka acknowledged
--- it and before answering, or deletes its claim when the event was not
--- produced. A done row answers "duplicate" for the idempotency window from
--- its claim; a claim not done is "in flight" for the lease, after which it
--- is taken as abandoned (its process died) and may be claimed again. Rows
--- leave only by age, purged in bounded batches: nobody can evict another's.
+-- One row per key: the first 128 bits of the SHA-256 of a tenant's event
+-- id (the ULID in upper case), so an event id is one event per tenant
+-- whichever process, principal or restart sees it again. A request claims
+-- the keys of its events under an attempt (a random id of that request)
+-- before producing them; once Kafka acknowledged them, and before the
+-- answer, the attempt is recorded as done (one row for the request, not one
+-- update per event); the claims of events not produced are deleted. A key
+-- of a done attempt answers "duplicate" for the idempotency window from its
+-- claim; a key whose attempt is not done is "in flight" for the lease,
+-- after which it is taken as abandoned (its process died) and may be
+-- claimed again. Rows leave only by age, purged in bounded batches: nobody
+-- can evict another's.
 CREATE TABLE sb.idempotency (
-  key        bytea       PRIMARY KEY CHECK (octet_length(key) = 32),
-  owner      bigint      NOT NULL,
-  claimed_at timestamptz NOT NULL DEFAULT now(),
-  done       boolean     NOT NULL DEFAULT false
-) WITH (fillfactor = 80); -- room for the done update to stay on the page
+  key        uuid        PRIMARY KEY,
+  attempt    bigint      NOT NULL,
+  claimed_at timestamptz NOT NULL DEFAULT now()
+);
+-- rows arrive in time order: a block range index is enough to purge by age
+CREATE INDEX idempotency_claimed_at ON sb.idempotency USING brin (claimed_at);
 
-CREATE INDEX idempotency_claimed_at ON sb.idempotency (claimed_at);
+CREATE TABLE sb.idempotency_done (
+  attempt bigint      PRIMARY KEY,
+  done_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX idempotency_done_at ON sb.idempotency_done USING brin (done_at);
 
 COMMENT ON TABLE sb.idempotency IS
-  'Claims of HTTP ingest: SHA-256 keys of event ids per tenant; purged by age only.';
+  'Claims of HTTP ingest: SHA-256 keys of event ids per tenant, by attempt; purged by age only.';
+COMMENT ON TABLE sb.idempotency_done IS
+  'Attempts of HTTP ingest whose claimed events Kafka acknowledged.';
 
--- One round trip a cycle of the store's thread: the done marks and
--- released claims of finished requests, then the claims of new ones, in
--- one transaction. The keys come concatenated, 32 bytes each. Returns the
--- claims NOT granted, by their 0-based index in p_claim: 'd' done within
--- the window (a duplicate), 'p' claimed by an attempt still in its lease
--- (in flight). Keys are claimed in key order, so that processes claiming
+-- One round trip a cycle of the store's thread, in one transaction: the
+-- released claims and done attempts of finished requests, then the claims
+-- of new ones (p_claim[i] under attempt p_attempt[i]). Returns the claims
+-- NOT granted, by their 0-based index: 'd' done within the window (a
+-- duplicate), 'p' claimed by an attempt not done and within its lease (in
+-- flight). Keys are claimed in key order, so that processes claiming
 -- overlapping sets do not deadlock.
-CREATE FUNCTION sb.idempotency_cycle(p_owner bigint, p_window_ms bigint,
-                                     p_lease_ms bigint, p_claim bytea,
-                                     p_done bytea, p_release bytea)
+CREATE FUNCTION sb.idempotency_cycle(p_window_ms bigint, p_lease_ms bigint,
+                                     p_claim uuid[], p_attempt bigint[],
+                                     p_done bigint[], p_release uuid[],
+                                     p_release_attempt bigint[])
 RETURNS TABLE (ix integer, state "char")
 LANGUAGE plpgsql AS $$
 DECLARE
-  n_claim integer := octet_length(p_claim) / 32;
   granted bigint;
 BEGIN
-  IF octet_length(p_done) > 0 THEN
-    UPDATE sb.idempotency i SET done = true
-     WHERE i.key IN (SELECT substring(p_done FROM g * 32 + 1 FOR 32)
-                       FROM generate_series(0, octet_length(p_done) / 32 - 1) g)
-       AND i.owner = p_owner AND NOT i.done;
-  END IF;
-  IF octet_length(p_release) > 0 THEN
+  IF cardinality(p_release) > 0 THEN
     DELETE FROM sb.idempotency i
-     WHERE i.key IN (SELECT substring(p_release FROM g * 32 + 1 FOR 32)
-                       FROM generate_series(0, octet_length(p_release) / 32 - 1) g)
-       AND i.owner = p_owner AND NOT i.done;
+     USING unnest(p_release, p_release_attempt) AS r(k, a)
+     WHERE i.key = r.k AND i.attempt = r.a;
   END IF;
-  IF n_claim = 0 THEN
+  IF cardinality(p_done) > 0 THEN
+    INSERT INTO sb.idempotency_done (attempt)
+    SELECT unnest(p_done) ON CONFLICT DO NOTHING;
+  END IF;
+  IF coalesce(cardinality(p_claim), 0) = 0 THEN
     RETURN;
   END IF;
-  INSERT INTO sb.idempotency AS i (key, owner)
-  SELECT k, p_owner
-    FROM (SELECT substring(p_claim FROM g * 32 + 1 FOR 32) AS k
-            FROM generate_series(0, n_claim - 1) g) c
-   ORDER BY k
+  INSERT INTO sb.idempotency AS i (key, attempt)
+  SELECT c.k, c.a FROM unnest(p_claim, p_attempt) AS c(k, a) ORDER BY c.k
   ON CONFLICT (key) DO UPDATE
-     SET owner = p_owner, claimed_at = now(), done = false
-   WHERE (i.done AND i.claimed_at < now() - p_window_ms * interval '1 ms')
-      OR (NOT i.done AND i.claimed_at < now() - p_lease_ms * interval '1 ms');
+     SET attempt = EXCLUDED.attempt, claimed_at = now()
+   WHERE i.claimed_at < now() - interval '1 ms' *
+         CASE WHEN EXISTS (SELECT 1 FROM sb.idempotency_done d
+                            WHERE d.attempt = i.attempt)
+              THEN p_window_ms ELSE p_lease_ms END;
   GET DIAGNOSTICS granted = ROW_COUNT;
-  IF granted = n_claim THEN
+  IF granted = cardinality(p_claim) THEN
     RETURN; -- the usual case: every key was new
   END IF;
-  -- a row claimed in this transaction has this owner and now(): granted
+  -- a key granted now carries its claim's attempt (unique to a request)
   RETURN QUERY
-    SELECT c.g, CASE WHEN i.done THEN 'd' ELSE 'p' END::"char"
-      FROM (SELECT g::integer AS g, substring(p_claim FROM g * 32 + 1 FOR 32) AS k
-              FROM generate_series(0, n_claim - 1) g) c
+    SELECT (c.n - 1)::integer,
+           CASE WHEN d.attempt IS NOT NULL THEN 'd' ELSE 'p' END::"char"
+      FROM unnest(p_claim, p_attempt) WITH ORDINALITY AS c(k, a, n)
       LEFT JOIN sb.idempotency i ON i.key = c.k
-     WHERE i.key IS NULL
-        OR NOT (i.owner = p_owner AND i.claimed_at = now() AND NOT i.done);
+      LEFT JOIN sb.idempotency_done d ON d.attempt = i.attempt
+     WHERE i.key IS NULL OR i.attempt <> c.a;
 END $$;
 
--- Oldest rows past both the window and the lease, at most p_limit of them;
--- returns how many went. Processes purging at once skip each other's rows.
+-- The oldest rows past both the window and the lease, at most p_limit of
+-- each table; returns how many keys went. Done attempts are kept an hour
+-- longer than the keys that name them. Processes purging at once skip
+-- each other's rows.
 CREATE FUNCTION sb.idempotency_purge(p_window_ms bigint, p_lease_ms bigint,
                                      p_limit integer)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
+  horizon timestamptz := now() - greatest(p_window_ms, p_lease_ms)
+                                 * interval '1 ms';
   n integer;
 BEGIN
   DELETE FROM sb.idempotency
    WHERE key IN (SELECT key FROM sb.idempotency
-                  WHERE claimed_at < now() - greatest(p_window_ms, p_lease_ms)
-                                             * interval '1 ms'
-                  ORDER BY claimed_at
+                  WHERE claimed_at < horizon
                   LIMIT p_limit
                   FOR UPDATE SKIP LOCKED);
   GET DIAGNOSTICS n = ROW_COUNT;
+  DELETE FROM sb.idempotency_done
+   WHERE attempt IN (SELECT attempt FROM sb.idempotency_done
+                      WHERE done_at < horizon - interval '1 hour'
+                      LIMIT p_limit
+                      FOR UPDATE SKIP LOCKED);
   RETURN n;
 END $$;
 
-GRANT SELECT, INSERT, UPDATE, DELETE ON sb.idempotency TO switchboard_app;
-GRANT EXECUTE ON FUNCTION sb.idempotency_cycle(bigint, bigint, bigint, bytea,
-                                               bytea, bytea),
-                          sb.idempotency_purge(bigint, bigint, integer)
+GRANT SELECT, INSERT, UPDATE, DELETE ON sb.idempotency, sb.idempotency_done
+   TO switchboard_app;
+GRANT EXECUTE ON FUNCTION
+  sb.idempotency_cycle(bigint, bigint, uuid[], bigint[], bigint[], uuid[],
+                       bigint[]),
+  sb.idempotency_purge(bigint, bigint, integer)
    TO switchboard_app;

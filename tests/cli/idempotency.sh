@@ -149,8 +149,9 @@ done
 # Retry-After and not produced; once its lease passed (the process died)
 # the id is claimed again and produced
 X=01JDQ7ZV3K8YQ2W5N6P7R8S9X3
-key="sha256('sb-event-id'::bytea || '\\x00'::bytea || convert_to('acme', 'UTF8') || '\\x00'::bytea || convert_to('$X', 'UTF8'))"
-q "INSERT INTO sb.idempotency (key, owner) VALUES ($key, 42)" >/dev/null 2>&1 ||
+# the store's key: the first 128 bits of SHA-256("sb-event-id\0" tenant "\0" id)
+key="encode(substring(sha256('sb-event-id'::bytea || '\\x00'::bytea || convert_to('acme', 'UTF8') || '\\x00'::bytea || convert_to('$X', 'UTF8')) FOR 16), 'hex')::uuid"
+q "INSERT INTO sb.idempotency (key, attempt) VALUES ($key, 42)" >/dev/null 2>&1 ||
   bad "no sb.idempotency table to hold claims"
 post "$url" "$acme" "$(ev x "$X")"
 [ "$status" = 409 ] && grep -q '"code":"in_flight"' <<<"$body" &&
