@@ -164,6 +164,19 @@ post "$url" "$acme" "$(ev x "$X")"
 is_new || bad "an abandoned claim (lease passed) blocked its id: $status $body"
 [ "$(records "$X")" = 1 ] || bad "$X is in Kafka $(records "$X") times after its lease, want 1"
 
+# keys leave by age only: made older than the window, they are purged (in
+# batches, every few seconds); the others stay
+q "UPDATE sb.idempotency SET claimed_at = now() - interval '1 day' WHERE key <> $key" >/dev/null
+kept=$(q "SELECT count(*) FROM sb.idempotency WHERE key = $key")
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM sb.idempotency WHERE claimed_at < now() - interval '1 hour'")" = 0 ] && break
+  sleep 0.2
+done
+[ "$(q "SELECT count(*) FROM sb.idempotency WHERE claimed_at < now() - interval '1 hour'")" = 0 ] ||
+  bad "keys past the window were not purged"
+[ "$(q "SELECT count(*) FROM sb.idempotency WHERE key = $key")" = "$kept" ] && [ "$kept" = 1 ] ||
+  bad "a key within the window was purged"
+
 # a first attempt that fails (the broker stopped answering serve a): the
 # retries meanwhile are in flight, not duplicates; after the failure a
 # retry is produced
@@ -205,7 +218,8 @@ for _ in $(seq 1 30); do
   sleep 0.5
 done
 is_new || bad "after PostgreSQL came back: $status $body"
-curl -s "$url/metrics" | grep -q '^switchboard_idempotency_claims_total{result="duplicate"} [1-9]' ||
+curl -s -o "$work/metrics" "$url/metrics"
+grep -q '^switchboard_idempotency_claims_total{result="duplicate"} [1-9]' "$work/metrics" ||
   bad "no idempotency metrics"
 
 for p in "${spids[@]}"; do kill -TERM "$p"; wait "$p" || bad "serve exited non-zero"; done
