@@ -322,8 +322,10 @@ static int cycle(sb_idem_t *s, job_t *jobs, sb_err_t *err) {
   atomic_fetch_add(&s->round_trips, 1);
   if (rc != 0)
     goto out;
-  s->nredo -= nredo;
-  memmove(s->redo, s->redo + nredo, s->nredo * sizeof *s->redo);
+  if (nredo > 0) {
+    s->nredo -= nredo;
+    memmove(s->redo, s->redo + nredo, s->nredo * sizeof *s->redo);
+  }
   for (size_t r = 0; r < nrefs; r++)
     refs[r].job->states[refs[r].i] = SB_IDEM_CLAIMED;
   for (int r = 0, n = sb_pg_rows_count(rows); r < n; r++) {
@@ -672,7 +674,8 @@ void sb_idem_finish(sb_idem_t *s, long long attempt,
   j->attempt = attempt;
   j->produced = nd > 0;
   j->nr = nr;
-  memcpy(j->keys, released, nr * sizeof *released);
+  if (nr > 0)
+    memcpy(j->keys, released, nr * sizeof *released);
   j->cb = cb;
   j->arg = arg;
   enqueue(s, j);
