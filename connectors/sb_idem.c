@@ -58,8 +58,8 @@ struct sb_idem_s {
   size_t outstanding; /* jobs queued and not yet called back (loop) */
   pend_t pend;        /* loop */
 
-  pthread_t thread;
-  int started;
+  struct worker_s *w; /* nw threads, each with a connection */
+  int nw, started;
   pthread_mutex_t lock;
   pthread_cond_t cond;
   int stop;
@@ -67,17 +67,25 @@ struct sb_idem_s {
   job_t *dhead, *dtail; /* thread -> loop */
   size_t queued_bytes;
 
-  /* the thread's */
+  atomic_ullong round_trips, failures, purged, redo_dropped;
+  atomic_ullong claimed, duplicates, in_flight, unavailable;
+};
+
+/* A thread of the store and its connection. Threads take whatever is
+ * queued, each into a round trip of its own: like replicas, they never
+ * decide against each other (PostgreSQL does, per key), and a retry racing
+ * a finish on another thread is at worst told "in flight". */
+typedef struct worker_s {
+  sb_idem_t *s;
+  int index; /* 0 also purges */
+  pthread_t thread;
   sb_pg_t *pg;
   long long *redo; /* done attempts to record again */
   size_t nredo, capredo;
   long long last_purge_ms;
   int purge_more;
   char last_error[256];
-
-  atomic_ullong round_trips, failures, purged, redo_dropped;
-  atomic_ullong claimed, duplicates, in_flight, unavailable;
-};
+} worker_t;
 
 /* ---- keys ---------------------------------------------------------------- */
 
@@ -203,7 +211,8 @@ typedef struct {
   size_t i;
 } ref_t;
 
-static void fail_jobs(sb_idem_t *s, job_t *jobs, const char *why) {
+static void fail_jobs(worker_t *w, job_t *jobs, const char *why) {
+  sb_idem_t *s = w->s;
   for (job_t *j = jobs; j; j = j->next) {
     j->failed = 1;
     snprintf(j->error, sizeof j->error, "%.255s", why);
@@ -213,16 +222,16 @@ static void fail_jobs(sb_idem_t *s, job_t *jobs, const char *why) {
           j->states[i] = SB_IDEM_UNAVAILABLE;
     } else if (j->produced) {
       /* the events are in Kafka: the mark is tried again */
-      if (s->nredo == s->capredo && s->nredo < REDO_MAX) {
-        size_t cap = s->capredo ? s->capredo * 2 : 256;
-        long long *r = realloc(s->redo, cap * sizeof *r);
+      if (w->nredo == w->capredo && w->nredo < REDO_MAX) {
+        size_t cap = w->capredo ? w->capredo * 2 : 256;
+        long long *r = realloc(w->redo, cap * sizeof *r);
         if (r != NULL) {
-          s->redo = r;
-          s->capredo = cap;
+          w->redo = r;
+          w->capredo = cap;
         }
       }
-      if (s->nredo < s->capredo)
-        s->redo[s->nredo++] = j->attempt;
+      if (w->nredo < w->capredo)
+        w->redo[w->nredo++] = j->attempt;
       else
         atomic_fetch_add(&s->redo_dropped, 1);
     }
@@ -237,10 +246,11 @@ static void elem_sep(sb_text_t *t, int *first) {
 }
 
 /* One round trip for the jobs taken: 0, or the store's error. */
-static int cycle(sb_idem_t *s, job_t *jobs, sb_err_t *err) {
+static int cycle(worker_t *w, job_t *jobs, sb_err_t *err) {
+  sb_idem_t *s = w->s;
   sb_text_t claim = {0}, attempt = {0}, done = {0}, rel = {0}, rela = {0};
   ref_t *refs = NULL;
-  size_t nrefs = 0, ncap = 0, nredo = s->nredo;
+  size_t nrefs = 0, ncap = 0, nredo = w->nredo;
   int rc = 0, fc = 1, fa = 1, fd = 1, fr = 1, fra = 1;
   sb_text_put(&claim, "{", 1);
   sb_text_put(&attempt, "{", 1);
@@ -249,7 +259,7 @@ static int cycle(sb_idem_t *s, job_t *jobs, sb_err_t *err) {
   sb_text_put(&rela, "{", 1);
   for (size_t i = 0; i < nredo; i++) {
     elem_sep(&done, &fd);
-    sb_text_int(&done, s->redo[i]);
+    sb_text_int(&done, w->redo[i]);
   }
   for (job_t *j = jobs; j; j = j->next) {
     if (j->kind == JOB_FINISH) {
@@ -302,7 +312,7 @@ static int cycle(sb_idem_t *s, job_t *jobs, sb_err_t *err) {
   sb_pg_rows_t *rows = NULL;
   for (int try = 0;; try++) {
     sb_err_t e = SB_ERR_INIT;
-    rc = sb_pg_rows(s->pg,
+    rc = sb_pg_rows(w->pg,
                     "SELECT ix, state FROM sb.idempotency_cycle($1, $2, "
                     "$3::uuid[], $4::bigint[], $5::bigint[], $6::uuid[], "
                     "$7::bigint[])",
@@ -323,8 +333,8 @@ static int cycle(sb_idem_t *s, job_t *jobs, sb_err_t *err) {
   if (rc != 0)
     goto out;
   if (nredo > 0) {
-    s->nredo -= nredo;
-    memmove(s->redo, s->redo + nredo, s->nredo * sizeof *s->redo);
+    w->nredo -= nredo;
+    memmove(w->redo, w->redo + nredo, w->nredo * sizeof *w->redo);
   }
   for (size_t r = 0; r < nrefs; r++)
     refs[r].job->states[refs[r].i] = SB_IDEM_CLAIMED;
@@ -348,7 +358,8 @@ out:
   return rc;
 }
 
-static void purge(sb_idem_t *s) {
+static void purge(worker_t *w) {
+  sb_idem_t *s = w->s;
   char window[24], lease[24], limit[16], out[32];
   int found = 0;
   sb_err_t err = SB_ERR_INIT;
@@ -356,9 +367,9 @@ static void purge(sb_idem_t *s) {
   snprintf(lease, sizeof lease, "%lld", s->lease_ms);
   snprintf(limit, sizeof limit, "%d", PURGE_BATCH);
   const char *params[] = {window, lease, limit};
-  s->last_purge_ms = sb_now_ms();
-  s->purge_more = 0;
-  if (sb_pg_query1(s->pg, "SELECT sb.idempotency_purge($1, $2, $3)", 3,
+  w->last_purge_ms = sb_now_ms();
+  w->purge_more = 0;
+  if (sb_pg_query1(w->pg, "SELECT sb.idempotency_purge($1, $2, $3)", 3,
                    params, out, sizeof out, &found, NULL, &err) != 0) {
     sb_log(SB_LOG_WARN, "idempotency", "purging expired keys failed",
            SB_F_STR("error", err.msg), SB_F_END);
@@ -367,23 +378,24 @@ static void purge(sb_idem_t *s) {
   long long n = 0;
   sb_parse_ll(out, &n);
   atomic_fetch_add(&s->purged, (unsigned long long)n);
-  s->purge_more = n >= PURGE_BATCH; /* more at the next quiet moment */
+  w->purge_more = n >= PURGE_BATCH; /* more at the next quiet moment */
 }
 
 static void *run(void *arg) {
-  sb_idem_t *s = arg;
+  worker_t *w = arg;
+  sb_idem_t *s = w->s;
   for (;;) {
     pthread_mutex_lock(&s->lock);
     while (s->qhead == NULL && !s->stop) {
       long long now = sb_now_ms();
-      long long due = s->purge_more ? now : s->last_purge_ms + PURGE_EVERY_MS;
-      if (due <= now && s->pg != NULL)
+      long long due = w->purge_more ? now : w->last_purge_ms + PURGE_EVERY_MS;
+      if (w->index == 0 && due <= now && w->pg != NULL)
         break;
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_sec += 1;
       pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-      if (s->nredo > 0 && s->qhead == NULL)
+      if (w->nredo > 0 && s->qhead == NULL)
         break; /* marks to try again */
     }
     if (s->stop && s->qhead == NULL) {
@@ -412,21 +424,21 @@ static void *run(void *arg) {
 
     sb_err_t err = SB_ERR_INIT;
     int rc = 0;
-    if (s->pg == NULL && sb_pg_connect(s->url, &s->pg, &err) != 0)
+    if (w->pg == NULL && sb_pg_connect(s->url, &w->pg, &err) != 0)
       rc = err.code;
-    if (rc == 0 && (jobs != NULL || s->nredo > 0))
-      rc = cycle(s, jobs, &err);
+    if (rc == 0 && (jobs != NULL || w->nredo > 0))
+      rc = cycle(w, jobs, &err);
     if (rc != 0) {
       atomic_fetch_add(&s->failures, 1);
-      if (strncmp(s->last_error, err.msg, sizeof s->last_error - 1) != 0)
+      if (strncmp(w->last_error, err.msg, sizeof w->last_error - 1) != 0)
         sb_log(SB_LOG_WARN, "idempotency",
                "the idempotency store did not answer: ingest answers 503 "
                "until it does",
                SB_F_STR("error", err.msg), SB_F_END);
-      snprintf(s->last_error, sizeof s->last_error, "%.255s", err.msg);
-      fail_jobs(s, jobs, err.msg);
-      sb_pg_close(s->pg); /* a new connection next time */
-      s->pg = NULL;
+      snprintf(w->last_error, sizeof w->last_error, "%.255s", err.msg);
+      fail_jobs(w, jobs, err.msg);
+      sb_pg_close(w->pg); /* a new connection next time */
+      w->pg = NULL;
       if (jobs == NULL) { /* only marks to redo: not in a tight loop */
         pthread_mutex_lock(&s->lock);
         struct timespec ts;
@@ -436,14 +448,14 @@ static void *run(void *arg) {
           pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         pthread_mutex_unlock(&s->lock);
       }
-    } else if (s->last_error[0]) {
+    } else if (w->last_error[0]) {
       sb_log(SB_LOG_INFO, "idempotency", "the idempotency store answers again",
              SB_F_END);
-      s->last_error[0] = '\0';
+      w->last_error[0] = '\0';
     }
-    if (rc == 0 && s->pg != NULL &&
-        (s->purge_more || sb_now_ms() - s->last_purge_ms >= PURGE_EVERY_MS))
-      purge(s);
+    if (rc == 0 && w->pg != NULL && w->index == 0 &&
+        (w->purge_more || sb_now_ms() - w->last_purge_ms >= PURGE_EVERY_MS))
+      purge(w);
     if (jobs != NULL) {
       pthread_mutex_lock(&s->lock);
       if (s->dtail)
@@ -539,7 +551,19 @@ int sb_idem_new(uv_loop_t *loop, const sb_conf_t *c, sb_idem_t **out,
   s->window_ms = c->ingest_idempotency_window_ms;
   s->lease_ms = delivery_timeout_ms(c) + LEASE_MARGIN_MS;
   s->max_bytes = (size_t)c->ingest_idempotency_queue_bytes;
+  s->nw = c->ingest_idempotency_connections > 0
+              ? c->ingest_idempotency_connections
+              : 1;
   unsigned char rnd[24];
+  if ((s->w = calloc((size_t)s->nw, sizeof *s->w)) == NULL) {
+    sb_idem_free(s);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  for (int i = 0; i < s->nw; i++) {
+    s->w[i].s = s;
+    s->w[i].index = i;
+    s->w[i].last_purge_ms = sb_now_ms() - PURGE_EVERY_MS; /* purge soon */
+  }
   if (RAND_bytes(rnd, sizeof rnd) != 1) {
     sb_idem_free(s);
     return sb_err_set(err, SB_ECRYPTO, "OpenSSL RAND_bytes failed");
@@ -548,10 +572,10 @@ int sb_idem_new(uv_loop_t *loop, const sb_conf_t *c, sb_idem_t **out,
   memcpy(&s->pend.mul, rnd + 16, 8);
   s->pend.mul |= 1;
   /* the store is checked now: a database without it fails at start */
-  int rc = sb_pg_connect(s->url, &s->pg, err);
+  int rc = sb_pg_connect(s->url, &s->w[0].pg, err);
   if (rc == 0)
-    rc = sb_pg_exec(s->pg, "SELECT 1 FROM sb.idempotency LIMIT 0", 0, NULL,
-                    err);
+    rc = sb_pg_exec(s->w[0].pg, "SELECT 1 FROM sb.idempotency LIMIT 0", 0,
+                    NULL, err);
   if (rc != 0) {
     char msg[SB_ERR_MSG_MAX];
     snprintf(msg, sizeof msg, "%s", err->msg);
@@ -561,14 +585,15 @@ int sb_idem_new(uv_loop_t *loop, const sb_conf_t *c, sb_idem_t **out,
     sb_idem_free(s);
     return rc;
   }
-  s->last_purge_ms = sb_now_ms() - PURGE_EVERY_MS; /* purge soon after start */
-  /* the thread sends on the handle only for jobs, which come after this
-   * returns: the handle is made second, so a failure leaves none open */
-  if (pthread_create(&s->thread, NULL, run, s) != 0) {
-    sb_idem_free(s);
-    return sb_err_set(err, SB_EINTERNAL, "cannot start the idempotency thread");
-  }
-  s->started = 1;
+  /* the threads send on the handle only for jobs, which come after this
+   * returns: the handle is made last, so a failure leaves none open */
+  for (; s->started < s->nw; s->started++)
+    if (pthread_create(&s->w[s->started].thread, NULL, run,
+                       &s->w[s->started]) != 0) {
+      sb_idem_free(s);
+      return sb_err_set(err, SB_EINTERNAL,
+                        "cannot start the idempotency threads");
+    }
   uv_async_init(loop, &s->async, on_async);
   s->async.data = s;
   s->async_open = 1;
@@ -694,25 +719,27 @@ void sb_idem_close(sb_idem_t *s) {
 void sb_idem_free(sb_idem_t *s) {
   if (s == NULL)
     return;
-  if (s->started) {
-    pthread_mutex_lock(&s->lock);
-    s->stop = 1;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
-  }
+  pthread_mutex_lock(&s->lock);
+  s->stop = 1;
+  pthread_cond_broadcast(&s->cond);
+  pthread_mutex_unlock(&s->lock);
+  for (int i = 0; i < s->started; i++)
+    pthread_join(s->w[i].thread, NULL);
   for (job_t *lists[2] = {s->qhead, s->dhead}, **l = lists; l < lists + 2; l++)
     while (*l) {
       job_t *j = *l;
       *l = j->next;
       job_free(j);
     }
-  sb_pg_close(s->pg);
+  for (int i = 0; s->w != NULL && i < s->nw; i++) {
+    sb_pg_close(s->w[i].pg);
+    free(s->w[i].redo);
+  }
+  free(s->w);
   pthread_mutex_destroy(&s->lock);
   pthread_cond_destroy(&s->cond);
   free(s->pend.slot);
   free(s->pend.used);
-  free(s->redo);
   free(s->url);
   free(s);
 }

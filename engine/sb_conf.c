@@ -95,6 +95,11 @@ static const sb_conf_prop_t props[] = {
      "SWITCHBOARD_INGEST_IDEMPOTENCY_QUEUE_BYTES", "BYTES", NULL, 0,
      "Bytes of event-id claims waiting for PostgreSQL before ingest answers "
      "503 with Retry-After."},
+    {"ingest.idempotency_connections", SB_CT_INT,
+     OFF(ingest_idempotency_connections), 1, 16, "2",
+     "SWITCHBOARD_INGEST_IDEMPOTENCY_CONNECTIONS", "N", NULL, 0,
+     "PostgreSQL connections (one thread each) a process uses to claim "
+     "event ids; each round trip carries every claim queued."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

@@ -70,6 +70,7 @@ typedef struct sb_conf_s {
   int hub_max_clients;
   int ingest_idempotency_window_ms;
   int ingest_idempotency_queue_bytes;
+  int ingest_idempotency_connections;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */
