@@ -55,6 +55,7 @@ struct sb_idem_s {
   size_t max_bytes;
   uv_async_t async;
   int async_open, closing;
+  int async_gone; /* under lock: the threads no longer send on async */
   size_t outstanding; /* jobs queued and not yet called back (loop) */
   pend_t pend;        /* loop */
 
@@ -464,8 +465,9 @@ static void *run(void *arg) {
         s->dhead = jobs;
       for (s->dtail = jobs; s->dtail->next; s->dtail = s->dtail->next)
         ;
+      if (!s->async_gone) /* under the lock: the handle may be closing */
+        uv_async_send(&s->async);
       pthread_mutex_unlock(&s->lock);
-      uv_async_send(&s->async);
     }
   }
   return NULL;
@@ -483,6 +485,14 @@ static void job_free(job_t *j) {
 }
 
 static void on_async_closed(uv_handle_t *h) { (void)h; }
+
+static void close_async(sb_idem_t *s) {
+  pthread_mutex_lock(&s->lock);
+  s->async_gone = 1;
+  pthread_mutex_unlock(&s->lock);
+  s->async_open = 0;
+  uv_close((uv_handle_t *)&s->async, on_async_closed);
+}
 
 static void on_async(uv_async_t *a) {
   sb_idem_t *s = a->data;
@@ -515,10 +525,8 @@ static void on_async(uv_async_t *a) {
             j->failed ? j->error : NULL);
     job_free(j);
   }
-  if (s->closing && s->outstanding == 0 && s->async_open) {
-    s->async_open = 0;
-    uv_close((uv_handle_t *)&s->async, on_async_closed);
-  }
+  if (s->closing && s->outstanding == 0 && s->async_open)
+    close_async(s);
 }
 
 static long long delivery_timeout_ms(const sb_conf_t *c) {
@@ -710,10 +718,8 @@ void sb_idem_close(sb_idem_t *s) {
   if (s == NULL || s->closing)
     return;
   s->closing = 1;
-  if (s->outstanding == 0 && s->async_open) {
-    s->async_open = 0;
-    uv_close((uv_handle_t *)&s->async, on_async_closed);
-  }
+  if (s->outstanding == 0 && s->async_open)
+    close_async(s);
 }
 
 void sb_idem_free(sb_idem_t *s) {
@@ -721,6 +727,7 @@ void sb_idem_free(sb_idem_t *s) {
     return;
   pthread_mutex_lock(&s->lock);
   s->stop = 1;
+  s->async_gone = 1; /* the loop is gone (its handles closed) */
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->lock);
   for (int i = 0; i < s->started; i++)
