@@ -683,8 +683,8 @@ static void answer(run_t *r, req_t *q, int status, const char *body,
     fail(r, SB_ENOMEM, "out of memory");
     return;
   }
-  if (status == 429 || status == 503 || status == 408 || status == 502 ||
-      status == 504) {
+  if (status == 409 || status == 429 || status == 503 || status == 408 ||
+      status == 502 || status == 504) {
     /* nothing was produced: the same request again, after a while */
     r->errors++;
     char msg[200];
@@ -735,7 +735,7 @@ static void answer(run_t *r, req_t *q, int status, const char *body,
         int s = cJSON_IsNumber(st) ? st->valueint : 0;
         if (i < 0 || i >= q->n)
           continue;
-        if (s == 429 || s == 503) {
+        if (s == 409 || s == 429 || s == 503) { /* 409: in flight */
           which[nretry++] = i;
           continue;
         }

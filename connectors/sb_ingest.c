@@ -2,6 +2,7 @@
 
 #include "sb_auth.h"
 #include "sb_codec.h"
+#include "sb_idem.h"
 #include "sb_log.h"
 #include "sb_metrics.h"
 #include "sb_producer.h"
@@ -18,14 +19,7 @@
 #include <time.h>
 
 #define MAX_EVENTS 10000      /* a request */
-#define SEEN_SLOTS (1u << 20) /* idempotency window entries */
-#define SEEN_PROBE 16
-#define SEEN_WINDOW_MS (10 * 60 * 1000)
-
-typedef struct {
-  uint64_t hash;
-  long long at; /* ms; 0: free */
-} seen_t;
+#define MAX_IDEMPOTENCY_KEY 1024 /* bytes of an Idempotency-Key header */
 
 struct sb_ingest_s {
   const sb_conf_t *c;
@@ -36,12 +30,12 @@ struct sb_ingest_s {
   sb_producer_t *producer;
   uv_timer_t poll;
   int polling;
-  seen_t *seen;
   sb_auth_owner_fn owner; /* an agent's calls and leads; may be NULL */
   void *owner_ctx;
+  sb_idem_t *idem; /* which event ids were produced: PostgreSQL */
   /* metrics; touched on the loop's thread only */
   uint64_t accepted, duplicates;
-  uint64_t rejected[16]; /* by index of reject_codes */
+  uint64_t rejected[18]; /* by index of reject_codes */
   sb_hist_t produce_seconds;
   sb_refusals_t *refusals;          /* what refusals are recorded */
   const sb_refusal_t *refusal_flush; /* a window's count being recorded */
@@ -54,6 +48,7 @@ static void record_refusals(void *ud, const sb_refusal_t *r);
 static const char *const reject_codes[] = {
     "malformed_json", "invalid",  "forbidden", "tenant_mismatch",
     "busy",           "unavailable", "unsupported_media_type",
+    "in_flight",
     "missing",        "malformed", "bad_alg",  "bad_signature",
     "expired",        "not_yet_valid", "bad_claims", "other"};
 
@@ -89,16 +84,20 @@ void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t) {
                  "acknowledgement.");
   sb_hist_emit(t, "switchboard_ingest_produce_seconds", "",
                &in->produce_seconds);
+  sb_idem_metrics(in->idem, t);
 }
 
 /* One item of a request. */
 typedef struct {
   int status; /* 0 pending; 202 accepted; else the item's error status */
   int duplicate;
+  int has_rec, claimed; /* encoded, waiting for its claim; claim granted */
+  int follow;           /* an earlier item of the same id, or -1 */
   char id[27];
   char code[32];
   char *error;
-  uint64_t seen_hash;
+  sb_record_t rec;
+  sb_idem_key_t key;
 } item_t;
 
 typedef struct {
@@ -106,42 +105,10 @@ typedef struct {
   sb_http_req_t *req;
   item_t *items;
   int n, pending;
+  int *claim_item; /* the item of each key claimed */
+  size_t nclaim;
+  long long attempt; /* of the claim, in the idempotency store */
 } post_t;
-
-/* ---- idempotency window ---------------------------------------------- */
-
-static uint64_t key_hash(const char *tenant, const char *id) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a 64 */
-  for (const char *p = tenant; *p; p++)
-    h = (h ^ (unsigned char)*p) * 1099511628211ull;
-  h = (h ^ 0xff) * 1099511628211ull;
-  for (const char *p = id; *p; p++)
-    h = (h ^ (unsigned char)*p) * 1099511628211ull;
-  return h ? h : 1;
-}
-
-static int seen_check_add(sb_ingest_t *in, uint64_t h) {
-  long long now = sb_now_ms();
-  size_t base = (size_t)(h & (SEEN_SLOTS - 1)), oldest = base;
-  for (size_t k = 0; k < SEEN_PROBE; k++) {
-    seen_t *s = &in->seen[(base + k) & (SEEN_SLOTS - 1)];
-    if (s->hash == h && s->at != 0 && now - s->at < SEEN_WINDOW_MS)
-      return 1;
-    if (s->at < in->seen[oldest].at)
-      oldest = (base + k) & (SEEN_SLOTS - 1);
-  }
-  in->seen[oldest] = (seen_t){h, now};
-  return 0;
-}
-
-static void seen_forget(sb_ingest_t *in, uint64_t h) {
-  size_t base = (size_t)(h & (SEEN_SLOTS - 1));
-  for (size_t k = 0; k < SEEN_PROBE; k++) {
-    seen_t *s = &in->seen[(base + k) & (SEEN_SLOTS - 1)];
-    if (s->hash == h)
-      s->at = 0;
-  }
-}
 
 /* ---- set-up ------------------------------------------------------------ */
 
@@ -153,10 +120,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
                   sb_err_t *err) {
   *out = NULL;
   sb_ingest_t *in = calloc(1, sizeof *in);
-  if (in == NULL || (in->seen = calloc(SEEN_SLOTS, sizeof *in->seen)) == NULL) {
-    free(in);
+  if (in == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
-  }
   in->c = c;
   in->produce_seconds.bounds = produce_bounds;
   in->produce_seconds.n = SB_ARRAY_LEN(produce_bounds);
@@ -169,6 +134,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     rc = sb_codec_new(in->schemas, &in->codec, err);
   if (rc == 0)
     rc = sb_producer_new(c, &in->producer, err);
+  if (rc == 0)
+    rc = sb_idem_new(loop, c, &in->idem, err);
   if (rc != 0) {
     sb_ingest_free(in);
     return rc;
@@ -197,6 +164,8 @@ void sb_ingest_close(sb_ingest_t *in) {
   sb_producer_flush(in->producer, in->c->kafka_timeout_ms, &err);
   uv_timer_stop(&in->poll);
   uv_close((uv_handle_t *)&in->poll, NULL);
+  /* the marks of those answers are sent, then its handle closes */
+  sb_idem_close(in->idem);
 }
 
 void sb_ingest_free(sb_ingest_t *in) {
@@ -207,7 +176,7 @@ void sb_ingest_free(sb_ingest_t *in) {
   sb_codec_free(in->codec);
   sb_schemas_free(in->schemas);
   OPENSSL_cleanse(in->secret, sizeof in->secret);
-  free(in->seen);
+  sb_idem_free(in->idem);
   free(in);
 }
 
@@ -296,12 +265,34 @@ static void record_refusals(void *ud, const sb_refusal_t *r) {
 
 /* ---- answering ---------------------------------------------------------- */
 
+static void set_item(item_t *it, int status, const char *code,
+                     const char *msg) {
+  it->status = status;
+  snprintf(it->code, sizeof it->code, "%s", code);
+  free(it->error);
+  it->error = msg ? strdup(msg) : NULL;
+}
+
 /* {"accepted":[{"index":0,"id":"..."}],"rejected":[{"index":1,"status":400,
  * "code":"...","error":"..."}]}, written directly: a batch's answer is on
  * the hot path. */
 static void answer(post_t *p) {
   sb_text_t acc = {0}, rej = {0};
-  int naccepted = 0, nrejected = 0, first_status = 0, same = 1;
+  int naccepted = 0, nrejected = 0, first_status = 0, same = 1, retry = 0;
+  /* an id given twice in one request: the second is what the first was */
+  for (int i = 0; i < p->n; i++) {
+    item_t *it = &p->items[i];
+    if (it->follow < 0)
+      continue;
+    const item_t *lead = &p->items[it->follow];
+    if (lead->status == 202)
+      it->status = 202, it->duplicate = 1;
+    else {
+      char code[sizeof it->code];
+      memcpy(code, lead->code, sizeof code);
+      set_item(it, lead->status, code, lead->error);
+    }
+  }
   sb_text_put(&acc, "{\"accepted\":[", 13);
   sb_text_put(&rej, "],\"rejected\":[", 14);
   for (int i = 0; i < p->n; i++) {
@@ -327,6 +318,7 @@ static void answer(post_t *p) {
         first_status = it->status;
       else if (it->status != first_status)
         same = 0;
+      retry |= it->status == 409 || it->status == 429 || it->status == 503;
       count_reject(p->in, it->code);
       sb_text_put(&rej, "{\"index\":", 9);
       sb_text_int(&rej, i);
@@ -334,6 +326,10 @@ static void answer(post_t *p) {
       sb_text_int(&rej, it->status);
       sb_text_put(&rej, ",\"code\":", 8);
       sb_text_json_str(&rej, it->code);
+      if (it->id[0]) {
+        sb_text_put(&rej, ",\"id\":", 6);
+        sb_text_json_str(&rej, it->id);
+      }
       sb_text_put(&rej, ",\"error\":", 9);
       sb_text_json_str(&rej, it->error ? it->error : "");
       sb_text_put(&rej, "}", 1);
@@ -347,23 +343,65 @@ static void answer(post_t *p) {
                                  : 400;
   if (!acc.failed && !rej.failed)
     sb_http_respond(p->req, status, "application/json", acc.s, acc.len,
-                    status == 503 ? "Retry-After: 1\r\n" : NULL);
+                    retry ? "Retry-After: 1\r\n" : NULL);
   else
     sb_http_error(p->req, 500, "internal", "out of memory", NULL);
   sb_text_free(&acc);
   sb_text_free(&rej);
-  for (int i = 0; i < p->n; i++)
+  for (int i = 0; i < p->n; i++) {
     free(p->items[i].error);
+    sb_record_clear(&p->items[i].rec);
+  }
   free(p->items);
+  free(p->claim_item);
   free(p);
 }
 
-static void set_item(item_t *it, int status, const char *code,
-                     const char *msg) {
-  it->status = status;
-  snprintf(it->code, sizeof it->code, "%s", code);
-  free(it->error);
-  it->error = msg ? strdup(msg) : NULL;
+static void on_finished(void *arg, const sb_idem_state_t *states,
+                        const char *error) {
+  (void)states;
+  post_t *p = arg;
+  if (error != NULL)
+    sb_log(SB_LOG_WARN, "ingest",
+           "produced events not yet marked done in the idempotency store "
+           "(tried again in the background)",
+           SB_F_STR("error", error), SB_F_END);
+  answer(p); /* what was produced is in Kafka either way */
+}
+
+/* Every item has its outcome: the claims of produced events are marked
+ * done, the others released, before the answer goes (so that a retry after
+ * a 202 is a duplicate). */
+static void finish(post_t *p) {
+  size_t nd = 0, nr = 0;
+  sb_idem_key_t *keys = NULL;
+  if (p->nclaim > 0)
+    keys = malloc(p->nclaim * sizeof *keys);
+  if (keys == NULL) {
+    if (p->nclaim > 0)
+      sb_log(SB_LOG_ERROR, "ingest",
+             "out of memory: claims left to expire with their lease", SB_F_END);
+    answer(p);
+    return;
+  }
+  /* done from the front, released from the back */
+  for (size_t k = 0; k < p->nclaim; k++) {
+    item_t *it = &p->items[p->claim_item[k]];
+    if (!it->claimed)
+      continue;
+    if (it->status == 202)
+      keys[nd++] = it->key;
+    else
+      keys[p->nclaim - 1 - nr++] = it->key;
+  }
+  if (nd + nr == 0) {
+    free(keys);
+    answer(p);
+    return;
+  }
+  sb_idem_finish(p->in->idem, p->attempt, keys, nd, keys + p->nclaim - nr, nr,
+                 on_finished, p);
+  free(keys);
 }
 
 typedef struct {
@@ -392,12 +430,135 @@ static void on_delivery(void *opaque, const char *error) {
              "Kafka did not acknowledge the event: %s; "
              "retry later",
              error);
-    set_item(it, 503, "unavailable", msg);
-    seen_forget(p->in, it->seen_hash); /* a retry must be produced */
+    set_item(it, 503, "unavailable", msg); /* its claim is released */
   }
   free(d);
   if (--p->pending == 0)
-    answer(p);
+    finish(p);
+}
+
+/* Produces a claimed item. */
+static void produce(post_t *p, int index) {
+  sb_ingest_t *in = p->in;
+  item_t *it = &p->items[index];
+  sb_err_t err = SB_ERR_INIT;
+  char msg[SB_ERR_MSG_MAX + 64];
+  dr_t *d = malloc(sizeof *d);
+  if (d == NULL) {
+    set_item(it, 503, "unavailable", "out of memory; retry later");
+    return;
+  }
+  *d = (dr_t){p, index, mono_us()};
+  p->pending++;
+  if (sb_producer_send_record(in->producer, &it->rec, on_delivery, d, &err) !=
+      0) {
+    p->pending--;
+    free(d);
+    snprintf(msg, sizeof msg, "%s; retry later", err.msg);
+    set_item(it, err.code == SB_EBUSY ? 429 : 503,
+             err.code == SB_EBUSY ? "busy" : "unavailable", msg);
+  }
+}
+
+/* The store's answer for the request's ids. */
+static void on_claimed(void *arg, const sb_idem_state_t *states,
+                       const char *error) {
+  post_t *p = arg;
+  char msg[400];
+  for (size_t k = 0; k < p->nclaim; k++) {
+    item_t *it = &p->items[p->claim_item[k]];
+    switch (states[k]) {
+    case SB_IDEM_CLAIMED:
+      it->claimed = 1;
+      if (p->in->polling)
+        produce(p, p->claim_item[k]);
+      else
+        set_item(it, 503, "unavailable",
+                 "the server is stopping; nothing was produced, retry");
+      break;
+    case SB_IDEM_DUPLICATE:
+      it->status = 202; /* produced within the window: not again */
+      it->duplicate = 1;
+      break;
+    case SB_IDEM_IN_FLIGHT:
+      set_item(it, 409, "in_flight",
+               "an earlier request with this event id is still being "
+               "produced; retry after a second: it is then acknowledged as a "
+               "duplicate, or produced if that attempt failed");
+      break;
+    default:
+      snprintf(msg, sizeof msg,
+               "the idempotency store (PostgreSQL) did not answer: %.250s; "
+               "nothing was produced, retry later",
+               error ? error : "unknown error");
+      set_item(it, 503, "unavailable", msg);
+      break;
+    }
+    sb_record_clear(&it->rec);
+  }
+  if (--p->pending == 0)
+    finish(p);
+}
+
+typedef struct {
+  sb_idem_key_t key;
+  int ix;
+} keyed_t;
+
+static int by_key(const void *a, const void *b) {
+  const keyed_t *x = a, *y = b;
+  int c = memcmp(x->key.b, y->key.b, SB_IDEM_KEY_LEN);
+  return c != 0 ? c : (x->ix > y->ix) - (x->ix < y->ix);
+}
+
+/* Claims the ids of the items encoded, each id once: a repeated id in the
+ * request follows its first. Answers when nothing is left to wait for. */
+static void claim(post_t *p) {
+  keyed_t *ks = malloc((size_t)p->n * sizeof *ks + 1);
+  sb_idem_key_t *keys = malloc((size_t)p->n * sizeof *keys + 1);
+  p->claim_item = malloc((size_t)p->n * sizeof *p->claim_item + 1);
+  sb_err_t err = SB_ERR_INIT;
+  int m = 0;
+  if (ks == NULL || keys == NULL || p->claim_item == NULL) {
+    sb_err_set(&err, SB_ENOMEM, "out of memory");
+    goto refuse;
+  }
+  for (int i = 0; i < p->n; i++)
+    if (p->items[i].has_rec)
+      ks[m++] = (keyed_t){p->items[i].key, i};
+  qsort(ks, (size_t)m, sizeof *ks, by_key);
+  for (int k = 0; k < m; k++) {
+    if (k > 0 && memcmp(ks[k].key.b, ks[k - 1].key.b, SB_IDEM_KEY_LEN) == 0) {
+      item_t *it = &p->items[ks[k].ix];
+      it->follow = p->claim_item[p->nclaim - 1]; /* the first of the run */
+      it->has_rec = 0;
+      sb_record_clear(&it->rec);
+      continue;
+    }
+    keys[p->nclaim] = ks[k].key;
+    p->claim_item[p->nclaim++] = ks[k].ix;
+  }
+  if (p->nclaim > 0 && sb_idem_claim(p->in->idem, keys, p->nclaim, on_claimed,
+                                     p, &p->attempt, &err) != 0)
+    goto refuse;
+  if (p->nclaim > 0)
+    p->pending++; /* held until the store answers */
+  free(ks);
+  free(keys);
+  return;
+refuse:
+  for (int i = 0; i < p->n; i++) {
+    item_t *it = &p->items[i];
+    if (!it->has_rec)
+      continue;
+    char msg[SB_ERR_MSG_MAX + 64];
+    snprintf(msg, sizeof msg, "%s; nothing was produced, retry later", err.msg);
+    set_item(it, 503, "unavailable", msg);
+    sb_record_clear(&it->rec);
+  }
+  p->nclaim = 0;
+  free(ks);
+  free(keys);
 }
 
 /* ---- one event ------------------------------------------------------------
@@ -452,11 +613,12 @@ static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
   return 0;
 }
 
-static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
+/* Validates and encodes one event; it then waits for its id's claim. */
+static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
+                const char *ikey) {
   sb_ingest_t *in = p->in;
   item_t *it = &p->items[index];
   sb_err_t err = SB_ERR_INIT;
-  char msg[SB_ERR_MSG_MAX + 64];
   if (!cJSON_IsObject(ev)) {
     set_item(it, 400, "invalid", "event: expected a JSON object");
     return;
@@ -496,57 +658,49 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
                               who->sub, "other", "object");
     return;
   }
-  /* an event without id: one derived from the Idempotency-Key, so that a
-   * retried request gets the same ids */
-  const char *ikey = sb_http_header(p->req, "Idempotency-Key");
-  if (cJSON_GetObjectItemCaseSensitive(ev, "id") == NULL && ikey != NULL) {
+  cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
+  if (cJSON_IsString(id)) {
+    /* a ULID in either case is one id: kept in upper case */
+    sb_idem_ulid_upper(id->valuestring);
+  } else if (id == NULL && ikey != NULL) {
+    /* an event without id: one derived from the whole Idempotency-Key, the
+     * tenant and the principal (two users' keys never meet) and the index,
+     * so that a retried request gets the same ids */
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char seed[512], id[SB_ULID_LEN + 1];
-    snprintf(seed, sizeof seed, "%s/%.300s/%d", who->tenant, ikey, index);
-    EVP_Digest(seed, strlen(seed), md, &mdlen, EVP_sha256(), NULL);
+    char ix[16], ulid[SB_ULID_LEN + 1];
+    snprintf(ix, sizeof ix, "%d", index);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, "sb-idempotency-key", 19) != 1 ||
+        EVP_DigestUpdate(ctx, who->tenant, strlen(who->tenant) + 1) != 1 ||
+        EVP_DigestUpdate(ctx, who->sub, strlen(who->sub) + 1) != 1 ||
+        EVP_DigestUpdate(ctx, ikey, strlen(ikey) + 1) != 1 ||
+        EVP_DigestUpdate(ctx, ix, strlen(ix)) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+      EVP_MD_CTX_free(ctx);
+      set_item(it, 503, "unavailable", "SHA-256 failed; retry later");
+      return;
+    }
+    EVP_MD_CTX_free(ctx);
     uint64_t ms = ((uint64_t)md[10] << 8 | md[11]) + 1700000000000ull;
-    sb_ulid_make(ms, md, id);
-    cJSON_AddStringToObject(ev, "id", id);
+    sb_ulid_make(ms, md, ulid);
+    cJSON_AddStringToObject(ev, "id", ulid);
   }
-  sb_record_t rec;
-  if (sb_codec_from_ce(in->codec, ev, SB_CE_GENERATE_ID, &rec, &err) != 0) {
+  if (sb_codec_from_ce(in->codec, ev, SB_CE_GENERATE_ID, &it->rec, &err) != 0) {
     set_item(it, 400, "invalid", err.msg);
     return;
   }
-  if (sb_event_time_check(rec.occurred_at, sb_time_now_micros(),
+  if (sb_event_time_check(it->rec.occurred_at, sb_time_now_micros(),
                           in->c->ingest_max_past_s, in->c->ingest_max_future_s,
                           &err) != 0) {
     set_item(it, 400, "invalid", err.msg);
-    sb_record_clear(&rec);
+    sb_record_clear(&it->rec);
     return;
   }
-  snprintf(it->id, sizeof it->id, "%s", rec.event_id);
-  it->seen_hash = key_hash(who->tenant, rec.event_id);
-  if (seen_check_add(in, it->seen_hash)) {
-    it->status = 202; /* seen within the window: acknowledged, not again */
-    it->duplicate = 1;
-    sb_record_clear(&rec);
-    return;
-  }
-  dr_t *d = malloc(sizeof *d);
-  if (d == NULL) {
-    set_item(it, 503, "unavailable", "out of memory");
-    seen_forget(in, it->seen_hash);
-    sb_record_clear(&rec);
-    return;
-  }
-  *d = (dr_t){p, index, mono_us()};
-  p->pending++;
-  if (sb_producer_send_record(in->producer, &rec, on_delivery, d, &err) != 0) {
-    p->pending--;
-    free(d);
-    snprintf(msg, sizeof msg, "%s; retry later", err.msg);
-    set_item(it, err.code == SB_EBUSY ? 429 : 503,
-             err.code == SB_EBUSY ? "busy" : "unavailable", msg);
-    seen_forget(in, it->seen_hash);
-  }
-  sb_record_clear(&rec);
+  snprintf(it->id, sizeof it->id, "%s", it->rec.event_id);
+  sb_idem_event_key(who->tenant, it->rec.event_id, &it->key);
+  it->has_rec = 1;
 }
 
 /* ---- the request ------------------------------------------------------- */
@@ -601,6 +755,18 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   if (sb_ingest_authenticate(in, r, token, &who) != 0)
     return;
   sb_err_t err = SB_ERR_INIT;
+  /* the whole key counts (hashed), so it is bounded, not cut */
+  const char *ikey = sb_http_header(r, "Idempotency-Key");
+  if (ikey != NULL && strlen(ikey) > MAX_IDEMPOTENCY_KEY) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "Idempotency-Key: %zu bytes; at most %d are accepted (a UUID or "
+             "a hash of the request will do)",
+             strlen(ikey), MAX_IDEMPOTENCY_KEY);
+    count_reject(in, "invalid");
+    sb_http_error(r, 400, "idempotency_key_too_long", msg, NULL);
+    return;
+  }
   const char *ct = sb_http_header(r, "Content-Type");
   int batch = media_is(ct, "application/cloudevents-batch+json");
   int ndjson = media_is(ct, "application/x-ndjson");
@@ -713,7 +879,9 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   p->req = r;
   p->items = items;
   p->n = n;
-  p->pending = 1; /* held while the items are sent */
+  p->pending = 1; /* held while the items are encoded and claimed */
+  for (int i = 0; i < n; i++)
+    items[i].follow = -1;
   cJSON *el = cJSON_IsArray(doc) ? doc->child : doc;
   for (int i = 0; i < n; i++) {
     if (ndjson) {
@@ -722,7 +890,7 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
         snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], lines_err[i]);
         set_item(&items[i], 400, "malformed_json", msg);
       } else {
-        one(p, i, events[i], &who);
+        one(p, i, events[i], &who, ikey);
         item_t *it = &items[i];
         if (it->status != 0 && it->status != 202 && it->error != NULL) {
           char msg[SB_ERR_MSG_MAX + 32];
@@ -734,7 +902,7 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
       free(lines_err[i]);
       cJSON_Delete(events[i]);
     } else {
-      one(p, i, el, &who);
+      one(p, i, el, &who, ikey);
       el = el->next;
     }
   }
@@ -742,6 +910,7 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   free(lines_err);
   free(lines_no);
   cJSON_Delete(doc);
+  claim(p);
   if (--p->pending == 0)
-    answer(p);
+    finish(p);
 }

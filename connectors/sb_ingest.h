@@ -7,12 +7,12 @@
  *   application/x-ndjson                             one event a line
  *
  * Answers (JSON): 202 when every event was accepted; 207 when some were and
- * some not; 400, 403 or 503 when none was. The body lists
+ * some not; 400, 403, 409 or 503 when none was. The body lists
  * {"accepted": [{"index", "id", "duplicate"?}], "rejected": [{"index",
- * "status", "code", "error"}]}: each rejected item by index, with its field
- * path and reason. 401 for a missing or bad token, 413 past the body limit,
- * 415 for another content type, 503 with Retry-After when the producer
- * queue is full or the brokers do not acknowledge.
+ * "status", "code", "id"?, "error"}]}: each rejected item by index, with its
+ * field path and reason. 401 for a missing or bad token, 413 past the body
+ * limit, 415 for another content type, Retry-After with 409 (in flight) and
+ * 503 (producer queue full, brokers or PostgreSQL not answering).
  *
  * A body is one JSON document, or one a line for NDJSON: data after it, raw
  * control characters and more than 10,000 events refuse the whole request
@@ -24,14 +24,18 @@
  * (sb_auth_agent_object_check, owners from sb_ingest_set_owners). Tokens
  * living longer than auth.max_token_ttl_seconds are 401.
  *
- * Retries are safe: an event id seen within the idempotency window (10 min)
- * is acknowledged again, not produced twice; events without an id get one
- * derived from the Idempotency-Key header and their index when the header
- * is present. Failed authentications and denied events are recorded on
- * sb.compliance (security.login_failed, security.access_denied) with the
- * client's address and user agent, never the token: once per source,
- * reason and user per window (security.refusal_window_ms), the rest of the
- * window as one event with their count in attempts (sb_refusals.h). */
+ * Retries are safe (sb_idem.h): an event id is claimed in the instance's
+ * PostgreSQL per tenant before it is produced and marked done before the
+ * 202, so an id produced within ingest.idempotency_window_ms is
+ * acknowledged again as a duplicate by any process, after any restart; a
+ * retry while the first attempt is in flight is answered 409 in_flight.
+ * ULIDs are kept in upper case. Events without an id get one derived from
+ * the whole Idempotency-Key header (at most 1 KiB), the token's tenant and
+ * subject and their index. Failed authentications and denied events are
+ * recorded on sb.compliance (security.login_failed, security.access_denied)
+ * with the client's address and user agent, never the token: once per
+ * source, reason and user per window (security.refusal_window_ms), the rest
+ * of the window as one event with their count in attempts (sb_refusals.h). */
 #ifndef SB_INGEST_H
 #define SB_INGEST_H
 
@@ -43,8 +47,8 @@
 
 typedef struct sb_ingest_s sb_ingest_t;
 
-/* Loads the token secret of c->data_dir and starts a producer; polls it
- * from loop. */
+/* Loads the token secret of c->data_dir, starts a producer (polled from
+ * loop) and the idempotency store on c->database_url (required). */
 int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
                   sb_err_t *err);
 void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in);

@@ -50,6 +50,7 @@ static const char *const serve_keys[] = {"brokers",
                                          "ingest.max_past_seconds",
                                          "ingest.max_future_seconds",
                                          "auth.max_token_ttl_seconds",
+                                         "ingest.idempotency_window_ms",
                                          NULL};
 
 const sb_cmd_t sb_cmd_serve = {

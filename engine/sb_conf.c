@@ -120,6 +120,22 @@ static const sb_conf_prop_t props[] = {
      "Record bytes (plus 64 per record) the embedded broker's journal keeps "
      "per partition in data_dir/kafka; past it the partition is full: "
      "ingest answers 503 and workers stop there."},
+    {"ingest.idempotency_window_ms", SB_CT_INT,
+     OFF(ingest_idempotency_window_ms), 60000, 604800000, "600000",
+     "SWITCHBOARD_INGEST_IDEMPOTENCY_WINDOW_MS", "MS", NULL, 0,
+     "How long an event id posted to /v1/events is remembered (per tenant, "
+     "in PostgreSQL, across restarts and serve replicas): a retry within it "
+     "is acknowledged as a duplicate, not produced again."},
+    {"ingest.idempotency_queue_bytes", SB_CT_INT,
+     OFF(ingest_idempotency_queue_bytes), 65536, 1073741824, "16777216",
+     "SWITCHBOARD_INGEST_IDEMPOTENCY_QUEUE_BYTES", "BYTES", NULL, 0,
+     "Bytes of event-id claims waiting for PostgreSQL before ingest answers "
+     "503 with Retry-After."},
+    {"ingest.idempotency_connections", SB_CT_INT,
+     OFF(ingest_idempotency_connections), 1, 16, "2",
+     "SWITCHBOARD_INGEST_IDEMPOTENCY_CONNECTIONS", "N", NULL, 0,
+     "PostgreSQL connections (one thread each) a process uses to claim "
+     "event ids; each round trip carries every claim queued."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

@@ -75,6 +75,9 @@ typedef struct sb_conf_s {
   int ingest_max_future_s;
   int auth_max_token_ttl_s; /* longest token lifetime accepted or minted */
   int embedded_partition_max_bytes;
+  int ingest_idempotency_window_ms;
+  int ingest_idempotency_queue_bytes;
+  int ingest_idempotency_connections;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

@@ -5,6 +5,7 @@
  * freshness run arrives on the WebSocket. */
 #include "sb_api.h"
 #include "sb_auth.h"
+#include "sb_cmds.h"
 #include "sb_conf.h"
 #include "sb_kafka.h"
 #include "sb_load.h"
@@ -54,7 +55,7 @@ static void *serve(void *arg) {
   return NULL;
 }
 
-/* The broker, a database for the health check, the API on 127.0.0.1:0 and
+/* The broker, a migrated database (health, idempotency), the API on 127.0.0.1:0 and
  * a manager token of tenant acme. extra: "key=value" or NULL. */
 static int srv_start(srv_t *s, const char *extra) {
   sb_err_t err = SB_ERR_INIT;
@@ -80,6 +81,11 @@ static int srv_start(srv_t *s, const char *extra) {
   if (sbt_pg_create_db(url, sizeof url, s->db, sizeof s->db) != 0)
     return -1;
   sb_conf_set(&s->c, "database_url", url, SB_CO_FLAG, NULL, NULL);
+  int applied = 0; /* ingest keeps its idempotency store there */
+  if (sb_cmd_apply_migrations(url, &applied, &err) != 0) {
+    fprintf(stderr, "migrate: %s\n", err.msg);
+    return -1;
+  }
   if (sb_embedded_start(&s->c, &s->broker, &err) != 0 ||
       sb_conf_set(&s->c, "brokers", sb_embedded_bootstraps(s->broker),
                   SB_CO_FLAG, NULL, &err) != 0) {
