@@ -22,9 +22,10 @@ acme=$("$SB" token --data-dir "$dd" --tenant acme --role manager --sub mgr-1)
 acme2=$("$SB" token --data-dir "$dd" --tenant acme --role manager --sub mgr-2)
 globex=$("$SB" token --data-dir "$dd" --tenant globex --role manager --sub gx-1)
 
+now=$(date -u +%FT%TZ) # one time for every post: inside ingest.max_past_seconds
 ev() { # ev SUBJECT [ID]
-  printf '{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"%s","time":"2026-11-24T10:00:00Z"%s,"data":{"lead_source":"web_form"}}' \
-    "$1" "${2:+,\"id\":\"$2\"}"
+  printf '{"specversion":"1.0","type":"lead.created","source":"crm://t","subject":"%s","time":"%s"%s,"data":{"lead_source":"web_form"}}' \
+    "$1" "$now" "${2:+,\"id\":\"$2\"}"
 }
 n=0
 post() { # post BASE TOKEN BODY [HEADER] -> $status, body in $work/body.$n
