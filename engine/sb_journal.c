@@ -218,13 +218,8 @@ static int meta_read(const char *dir, char *epoch, size_t ecap, int *parts,
     return rc;
   epoch[0] = '\0';
   *parts = 0;
-  char *save = NULL;
-  for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-    char *eq = strchr(l, '=');
-    if (l[0] == '#' || eq == NULL)
-      continue;
-    *eq = '\0';
-    char *k = sb_trim(l), *v = sb_trim(eq + 1);
+  char *cur = text, *k, *v;
+  while (sb_kv_next(&cur, &k, &v)) {
     if (strcmp(k, "epoch") == 0)
       snprintf(epoch, ecap, "%s", v);
     else if (strcmp(k, "partitions") == 0)

@@ -242,13 +242,8 @@ static int read_state(srv_t *s, sb_err_t *err) {
     return rc;
   s->port = 0;
   s->password[0] = '\0';
-  char *save = NULL;
-  for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-    char *eq = strchr(l, '=');
-    if (l[0] == '#' || eq == NULL)
-      continue;
-    *eq = '\0';
-    char *k = sb_trim(l), *v = sb_trim(eq + 1);
+  char *cur = text, *k, *v;
+  while (sb_kv_next(&cur, &k, &v)) {
     long long port;
     if (strcmp(k, "port") == 0 && sb_parse_ll(v, &port) == 0)
       s->port = (int)port;

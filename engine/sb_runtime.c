@@ -90,14 +90,8 @@ int sb_runtime_discover(sb_conf_t *c, sb_err_t *err) {
   int rc = sb_read_file(path, 64 * 1024, &text, NULL, err);
   if (rc != 0)
     return rc;
-  char *save = NULL;
-  for (char *l = strtok_r(text, "\n", &save); l && rc == 0;
-       l = strtok_r(NULL, "\n", &save)) {
-    char *eq = strchr(l, '=');
-    if (l[0] == '#' || eq == NULL)
-      continue;
-    *eq = '\0';
-    char *k = sb_trim(l), *v = sb_trim(eq + 1);
+  char *cur = text, *k, *v;
+  while (rc == 0 && sb_kv_next(&cur, &k, &v)) {
     if ((strcmp(k, "brokers") == 0 && c->brokers == NULL) ||
         (strcmp(k, "database_url") == 0 && c->database_url == NULL))
       rc = sb_conf_set(c, k, v, SB_CO_RUNTIME, path, err);

@@ -202,3 +202,45 @@ long long sb_now_ms(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static int nibble(int ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+long sb_bytea_unhex(const char *hex, unsigned char *out, size_t cap) {
+  if (hex == NULL || hex[0] != '\\' || hex[1] != 'x')
+    return -1;
+  size_t len = strlen(hex + 2);
+  if (len % 2 != 0 || len / 2 > cap)
+    return -1;
+  for (size_t i = 0; i < len / 2; i++) {
+    int hi = nibble(hex[2 + 2 * i]), lo = nibble(hex[3 + 2 * i]);
+    if (hi < 0 || lo < 0)
+      return -1;
+    out[i] = (unsigned char)(hi << 4 | lo);
+  }
+  return (long)(len / 2);
+}
+
+int sb_kv_next(char **cur, char **key, char **value) {
+  while (*cur != NULL && **cur != '\0') {
+    char *l = *cur, *nl = strchr(l, '\n');
+    *cur = nl ? nl + 1 : l + strlen(l);
+    if (nl)
+      *nl = '\0';
+    char *eq = strchr(l, '=');
+    if (l[0] == '#' || eq == NULL)
+      continue;
+    *eq = '\0';
+    *key = sb_trim(l);
+    *value = sb_trim(eq + 1);
+    return 1;
+  }
+  return 0;
+}

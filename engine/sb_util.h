@@ -32,6 +32,17 @@ int sb_read_file(const char *path, size_t max, char **out, size_t *len,
 int sb_write_file(const char *path, const void *data, size_t len, mode_t mode,
                   sb_err_t *err);
 
+/* The next "key = value" line of text (a file's contents, changed in place:
+ * cut at the line's end and the '='); lines starting with '#' and lines
+ * without '=' are skipped. *cur starts at the text and moves past each line.
+ * 1 with *key and *value (trimmed, pointing into the text), 0 at the end. */
+int sb_kv_next(char **cur, char **key, char **value);
+
+/* PostgreSQL's bytea text form ("\\x" then two hex digits a byte) into out;
+ * the number of bytes, or -1 when hex is NULL, not that form, or longer than
+ * cap bytes. */
+long sb_bytea_unhex(const char *hex, unsigned char *out, size_t cap);
+
 /* Fills out with 2*nbytes lowercase hex characters of OpenSSL randomness
  * and a NUL; outsz must be at least 2*nbytes+1. */
 int sb_random_hex(char *out, size_t outsz, size_t nbytes, sb_err_t *err);

@@ -305,19 +305,6 @@ static void destroy(void *state) {
   free(a);
 }
 
-static int hex_to_bytes(const char *hex, unsigned char *out, size_t n) {
-  /* PostgreSQL's bytea hex output: \x then 2 digits a byte */
-  if (strncmp(hex, "\\x", 2) != 0 || strlen(hex) != 2 + 2 * n)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    if (sscanf(hex + 2 + 2 * i, "%2x", &v) != 1)
-      return -1;
-    out[i] = (unsigned char)v;
-  }
-  return 0;
-}
-
 /* Bytes of the checkpoint file's end read at an assignment: the newest
  * checkpoint of a chain in use is there. */
 #define CKPT_TAIL (16 * 1024 * 1024)
@@ -416,7 +403,7 @@ static int check_loaded(audit_t *a, sb_batch_t *b, const char *topic,
     unsigned char h[32];
     if (!found)
       return cut_or_rewritten(err, c, e, "lacks the row covered by");
-    if (hex_to_bytes(hash, h, 32) != 0 || memcmp(h, e->c.hash, 32) != 0)
+    if (sb_bytea_unhex(hash, h, 32) != 32 || memcmp(h, e->c.hash, 32) != 0)
       return cut_or_rewritten(err, c, e, "differs from");
   }
   return 0;
@@ -443,7 +430,7 @@ static int assign(void *state, sb_batch_t *b, const char *topic,
     }
     c->seq = c->pending_seq = atoll(sb_pg_rows_get(rows, i, 1));
     c->cp_seq = c->seq; /* only what this worker appends is signed */
-    if (hex_to_bytes(sb_pg_rows_get(rows, i, 2), c->hash, 32) != 0)
+    if (sb_bytea_unhex(sb_pg_rows_get(rows, i, 2), c->hash, 32) != 32)
       rc = sb_err_set(err, SB_ESTATE, "audit: damaged chain head for %s %s[%d]",
                       sb_pg_rows_get(rows, i, 0), topic, partition);
     memcpy(c->pending_hash, c->hash, 32);

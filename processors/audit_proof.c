@@ -35,22 +35,6 @@ static void finding(sb_audit_proof_t *p, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* PostgreSQL's bytea text form into bytes; the length or -1. */
-static long unhex(const char *hex, unsigned char *out, size_t cap) {
-  if (hex == NULL || strncmp(hex, "\\x", 2) != 0 || strlen(hex) % 2 != 0)
-    return -1;
-  size_t n = (strlen(hex) - 2) / 2;
-  if (n > cap)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    if (sscanf(hex + 2 + 2 * i, "%2x", &v) != 1)
-      return -1;
-    out[i] = (unsigned char)v;
-  }
-  return (long)n;
-}
-
 static void hex32(const unsigned char *b, char out[65]) {
   for (int i = 0; i < 32; i++)
     snprintf(out + 2 * i, 3, "%02x", b[i]);
@@ -263,7 +247,7 @@ static const char *row_differs(xc_t *x, const sb_event_t *ev,
     x->buf = b;
     x->cap = need;
   }
-  long n = unhex(hex, x->buf, x->cap);
+  long n = sb_bytea_unhex(hex, x->buf, x->cap);
   if (n < 0 || (size_t)n != vlen || memcmp(x->buf, value, vlen) != 0)
     return "payload";
   if (strcmp(col(&x->it, R_TENANT), ev->tenant_id) != 0)

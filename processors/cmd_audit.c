@@ -18,21 +18,6 @@
 
 /* PostgreSQL's bytea text form, \x then hex, into bytes. Returns the length,
  * or -1. */
-static long unhex(const char *hex, unsigned char *out, size_t cap) {
-  if (hex == NULL || strncmp(hex, "\\x", 2) != 0)
-    return -1;
-  size_t n = (strlen(hex) - 2) / 2;
-  if (n > cap)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    int hi = hex[2 + 2 * i], lo = hex[3 + 2 * i];
-    hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
-    lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
-    out[i] = (unsigned char)(hi << 4 | lo);
-  }
-  return (long)n;
-}
-
 /* Makes *buf hold at least need bytes. */
 static int grow(unsigned char **buf, size_t *cap, size_t need, sb_err_t *err) {
   if (need <= *cap)
@@ -139,7 +124,7 @@ static int verify_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
   if (grow(&v->buf, &v->cap, strlen(payload_hex) / 2 + 1, err) != 0)
     return err->code;
   unsigned char prev[32], stored[32], computed[32];
-  long plen = unhex(payload_hex, v->buf, v->cap);
+  long plen = sb_bytea_unhex(payload_hex, v->buf, v->cap);
   sb_audit_row_t row = {
       .prev_hash = v->hash,
       .seq = atoll(sb_pg_rows_get(r, i, 4)),
@@ -155,8 +140,8 @@ static int verify_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
       .payload_len = plen < 0 ? 0 : (size_t)plen,
   };
   const char *why = NULL;
-  if (plen < 0 || unhex(sb_pg_rows_get(r, i, 10), prev, 32) != 32 ||
-      unhex(sb_pg_rows_get(r, i, 11), stored, 32) != 32)
+  if (plen < 0 || sb_bytea_unhex(sb_pg_rows_get(r, i, 10), prev, 32) != 32 ||
+      sb_bytea_unhex(sb_pg_rows_get(r, i, 11), stored, 32) != 32)
     why = "its payload or hashes are not readable";
   else if (row.seq != v->seq + 1)
     why = row.seq > v->seq + 1 ? "rows before it are missing (sequence gap)"
@@ -302,7 +287,7 @@ static int export_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
   const char *hex = sb_pg_rows_get(r, i, 0);
   if (grow(&x->buf, &x->cap, strlen(hex) / 2 + 1, err) != 0)
     return err->code;
-  long n = unhex(hex, x->buf, x->cap);
+  long n = sb_bytea_unhex(hex, x->buf, x->cap);
   sb_event_t ev;
   cJSON *ce = NULL;
   if (n < 0 || sb_codec_decode(x->codec, x->buf, (size_t)n, &ev, err) != 0 ||

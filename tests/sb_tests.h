@@ -9,6 +9,7 @@
   X(err_table, "unit")                                                        \
   X(err_first_wins, "unit")                                                   \
   X(util_parse_ll, "unit")                                                    \
+  X(util_kv_and_bytea, "unit")                                                \
   X(ulid, "unit")                                                             \
   X(util_files, "unit")                                                       \
   X(log_redact, "unit")                                                       \

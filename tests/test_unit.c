@@ -50,6 +50,32 @@ int test_err_first_wins(void) {
   return 0;
 }
 
+int test_util_kv_and_bytea(void) {
+  char text[] = "# comment\n\n port = 5432 \nnoequals\npassword=a=b\nlast = x";
+  char *cur = text, *k, *v;
+  CHECK(sb_kv_next(&cur, &k, &v));
+  CHECK_STR(k, "port");
+  CHECK_STR(v, "5432");
+  CHECK(sb_kv_next(&cur, &k, &v));
+  CHECK_STR(k, "password");
+  CHECK_STR(v, "a=b");
+  CHECK(sb_kv_next(&cur, &k, &v));
+  CHECK_STR(k, "last");
+  CHECK_STR(v, "x");
+  CHECK(!sb_kv_next(&cur, &k, &v));
+  CHECK(!sb_kv_next(&cur, &k, &v));
+  unsigned char b[4];
+  CHECK_INT(sb_bytea_unhex("\\x00fFa1", b, sizeof b), 3);
+  CHECK(b[0] == 0x00 && b[1] == 0xff && b[2] == 0xa1);
+  CHECK_INT(sb_bytea_unhex("\\x", b, sizeof b), 0);
+  CHECK_INT(sb_bytea_unhex("\\x0", b, sizeof b), -1);       /* odd */
+  CHECK_INT(sb_bytea_unhex("\\x0g", b, sizeof b), -1);      /* not hex */
+  CHECK_INT(sb_bytea_unhex("00ff", b, sizeof b), -1);         /* no \\x */
+  CHECK_INT(sb_bytea_unhex("\\x0011223344", b, sizeof b), -1); /* > cap */
+  CHECK_INT(sb_bytea_unhex(NULL, b, sizeof b), -1);
+  return 0;
+}
+
 int test_util_parse_ll(void) {
   long long v = 0;
   CHECK_INT(sb_parse_ll("42", &v), 0);

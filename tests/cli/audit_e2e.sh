@@ -93,15 +93,6 @@ verify_broken() {
   done
 }
 
-# as the owner, with the append-only trigger off for one statement
-tamper() {
-  psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF || fail "tampering failed: $1"
-ALTER TABLE audit.events DISABLE TRIGGER append_only;
-$1;
-ALTER TABLE audit.events ENABLE TRIGGER append_only;
-EOF
-}
-
 # ---- import: ~2,000 good events and bad lines ---------------------------
 start_on "$work/data" up1
 gen -n 2000 -p AAAA >"$work/good.ndjson"

@@ -81,6 +81,16 @@ su_url() {
 }
 qsu() { psql "$(su_url)" -XAtqc "$1"; }
 
+# tamper SQL: as the superuser, with audit.events' append-only trigger off
+# for the statement (the tests that change the audit log behind its back)
+tamper() {
+  psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF || fail "tampering failed: $1"
+ALTER TABLE audit.events DISABLE TRIGGER append_only;
+$1;
+ALTER TABLE audit.events ENABLE TRIGGER append_only;
+EOF
+}
+
 # offsets_at_end GROUP PARTITIONS TOPIC...: the offsets stored for GROUP in
 # sb.consumer_offsets are the end of every partition (the high watermarks,
 # from kcat -Q; a partition with no records may have no stored offset)

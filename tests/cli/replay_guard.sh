@@ -88,15 +88,6 @@ same() { # same NAME1 NAME2: the snapshots are equal
 }
 procs() { q "SELECT generation || ' ' || consumer_group FROM sb.processors WHERE name = 'audit'"; }
 
-# as the owner, with the append-only trigger off for one statement
-tamper() {
-  psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF || fail "tampering failed: $1"
-ALTER TABLE audit.events DISABLE TRIGGER append_only;
-$1;
-ALTER TABLE audit.events ENABLE TRIGGER append_only;
-EOF
-}
-
 # ---- 20,001 events, audited -------------------------------------------------
 start_up
 "$SB" generate --events $N --seed 7 >"$work/events.ndjson"
