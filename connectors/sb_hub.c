@@ -2,9 +2,11 @@
 
 #include "sb_auth.h"
 #include "sb_codec.h"
+#include "sb_journal.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_schema.h"
+#include "sb_time.h"
 #include "sb_topics.h"
 #include "sb_util.h"
 
@@ -49,6 +51,7 @@ typedef struct msg_s {
   char *agents[NAGENTS];
   char *json; /* CloudEvents JSON */
   size_t json_len;
+  int history; /* read back at start: teaches ownership, sent to nobody */
 } msg_t;
 
 typedef struct client_s client_t;
@@ -112,6 +115,13 @@ struct sb_hub_s {
   msg_t *head, *tail;
   size_t queued;
   uv_async_t wake;
+  /* the history read back at start (hub.ownership_history_seconds): per
+   * topic index and partition, the end of the log when the hub started;
+   * records below it are history. Written before the thread starts. */
+  int64_t *hist_end;
+  int hist_parts; /* partitions per topic in hist_end */
+  int64_t hist_since; /* ms: history older than this is skipped */
+  atomic_int warming; /* partitions whose history is still being read */
 
   _Atomic uint64_t clients, connections, events, messages, dropped_slow,
       closed_protocol, closed_expired, decode_errors;
@@ -224,6 +234,24 @@ static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, int topic,
   return m;
 }
 
+/* A record of the history read back at start (below the end its partition
+ * had then): it only teaches ownership. The last record of a partition's
+ * history ends its warm-up. */
+static int is_history(sb_hub_t *h, int topic, const rd_kafka_message_t *km) {
+  if (h->hist_end == NULL || atomic_load(&h->warming) == 0 ||
+      km->partition < 0 || km->partition >= h->hist_parts)
+    return 0;
+  int64_t end = h->hist_end[(size_t)topic * (size_t)h->hist_parts +
+                            (size_t)km->partition];
+  if (km->offset >= end)
+    return 0;
+  if (km->offset == end - 1)
+    atomic_fetch_sub(&h->warming, 1);
+  /* read from the log's start (a broker that cannot find offsets by time):
+   * what is older than the history's span is skipped */
+  return rd_kafka_message_timestamp(km, NULL) < h->hist_since ? 2 : 1;
+}
+
 /* ---- the consumer thread ------------------------------------------------ */
 
 /* The event types from which the hub learns which agent a call or a lead
@@ -277,11 +305,16 @@ static void *consume(void *arg) {
       continue;
     }
     int topic = topic_index(rd_kafka_topic_name(km->rkt));
+    int history = topic >= 0 ? is_history(h, topic, km) : 0;
     /* with nobody to send to, only what says who owns a call or a lead is
-     * worth decoding (the bulk of the work) */
-    msg_t *m = topic >= 0 && (atomic_load(&h->clients) > 0 || tells_owner(km))
+     * worth decoding (the bulk of the work); history is only that */
+    msg_t *m = topic >= 0 && history != 2 &&
+                       (tells_owner(km) ||
+                        (!history && atomic_load(&h->clients) > 0))
                    ? msg_of(h, codec, topic, km)
                    : NULL;
+    if (m != NULL)
+      m->history = history;
     rd_kafka_message_destroy(km);
     atomic_fetch_add(&h->events, 1);
     if (m == NULL)
@@ -301,6 +334,68 @@ static void *consume(void *arg) {
   sb_codec_free(codec);
   sb_schemas_free(schemas);
   return NULL;
+}
+
+/* Starts the partitions of the topics that tell ownership (calls, leads)
+ * hub.ownership_history_seconds back, and notes where each ends now: what
+ * lies between is read once, for ownership only. A partition whose history
+ * cannot be found starts at its end, as the others do (logged). */
+static void history_offsets(sb_hub_t *h, rd_kafka_topic_partition_list_t *parts) {
+  int maxp = 0;
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].partition + 1 > maxp)
+      maxp = parts->elems[i].partition + 1;
+  h->hist_end = calloc(sb_topics_n * (size_t)maxp, sizeof *h->hist_end);
+  if (h->hist_end == NULL)
+    return;
+  h->hist_parts = maxp;
+  rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(32);
+  int64_t since = sb_time_now_micros() / 1000 -
+                  (int64_t)h->c->hub_ownership_history_s * 1000;
+  h->hist_since = since;
+  /* the embedded broker (librdkafka's mock cluster) finds no offset by
+   * time, and holds little: its history is read from the start, records
+   * older than `since` skipped; real brokers start at the offset of since */
+  char epoch[160];
+  sb_err_t ignore = SB_ERR_INIT;
+  int embedded = sb_log_epoch(h->c, h->rk, epoch, sizeof epoch, &ignore) == 0 &&
+                 strncmp(epoch, "journal:", 8) == 0;
+  for (int i = 0; i < parts->cnt; i++) {
+    const char *t = parts->elems[i].topic;
+    if (strcmp(t, SB_TOPIC_CALLS) == 0 || strcmp(t, SB_TOPIC_LEADS) == 0)
+      rd_kafka_topic_partition_list_add(at, t, parts->elems[i].partition)
+          ->offset = embedded ? RD_KAFKA_OFFSET_BEGINNING : since;
+  }
+  rd_kafka_resp_err_t kerr =
+      at->cnt && !embedded
+          ? rd_kafka_offsets_for_times(h->rk, at, h->c->kafka_timeout_ms)
+          : RD_KAFKA_RESP_ERR_NO_ERROR;
+  int warming = 0;
+  for (int i = 0; kerr == RD_KAFKA_RESP_ERR_NO_ERROR && i < at->cnt; i++) {
+    rd_kafka_topic_partition_t *a = &at->elems[i];
+    int64_t lo = 0, hi = 0;
+    if (a->err ||
+        (a->offset < 0 && a->offset != RD_KAFKA_OFFSET_BEGINNING) ||
+        rd_kafka_query_watermark_offsets(h->rk, a->topic, a->partition, &lo,
+                                         &hi, h->c->kafka_timeout_ms) != 0)
+      continue; /* not told: from the end */
+    if (a->offset == RD_KAFKA_OFFSET_BEGINNING)
+      a->offset = lo;
+    if (a->offset >= hi)
+      continue; /* nothing since then */
+    int ti = topic_index(a->topic);
+    h->hist_end[(size_t)ti * (size_t)maxp + (size_t)a->partition] = hi;
+    rd_kafka_topic_partition_list_find(parts, a->topic, a->partition)->offset =
+        a->offset;
+    warming++;
+  }
+  if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+    sb_log(SB_LOG_WARN, "hub", "cannot find where the ownership history "
+                               "starts; agents' calls and leads are learnt "
+                               "from now on",
+           SB_F_STR("error", rd_kafka_err2str(kerr)), SB_F_END);
+  atomic_store(&h->warming, warming);
+  rd_kafka_topic_partition_list_destroy(at);
 }
 
 /* Reads every partition of the domain topics from its end. */
@@ -343,6 +438,8 @@ static int consumer_start(sb_hub_t *h, sb_err_t *err) {
           ->offset = RD_KAFKA_OFFSET_END;
   }
   rd_kafka_metadata_destroy(md);
+  if (h->c->hub_ownership_history_s > 0)
+    history_offsets(h, parts);
   if (parts->cnt == 0)
     sb_log(SB_LOG_WARN, "hub", "no domain topics on the brokers yet; the live "
                                "feed stays empty until a restart",
@@ -980,6 +1077,8 @@ static int wants(client_t *c, const msg_t *m) {
 
 static void deliver(sb_hub_t *h, const msg_t *m) {
   learn_owner(h, m);
+  if (m->history)
+    return;
   tenant_t *t = tenant_get(h, m->tenant, 0);
   if (t == NULL)
     return;
@@ -1142,6 +1241,7 @@ void sb_hub_free(sb_hub_t *h) {
   pthread_mutex_destroy(&h->lock);
   pthread_cond_destroy(&h->room);
   free(h->owners);
+  free(h->hist_end);
   free(h);
 }
 

@@ -84,6 +84,12 @@ static const sb_conf_prop_t props[] = {
     {"hub.max_clients", SB_CT_INT, OFF(hub_max_clients), 1, 1000000, "10000",
      "SWITCHBOARD_HUB_MAX_CLIENTS", "N", NULL, 0,
      "WebSocket clients served at once (503 past it)."},
+    {"hub.ownership_history_seconds", SB_CT_INT,
+     OFF(hub_ownership_history_s), 0, 604800, "43200",
+     "SWITCHBOARD_HUB_OWNERSHIP_HISTORY_SECONDS", "SECONDS", NULL, 0,
+     "At start, the live feed reads this much of sb.calls and sb.leads back "
+     "to learn which calls and leads are whose (an agent's posts and feed "
+     "depend on it); 0: only what arrives after the start."},
     {"audit.checkpoint_interval_ms", SB_CT_INT,
      OFF(audit_checkpoint_interval_ms), 100, 86400000, "10000",
      "SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS", "MS", NULL, 0,

@@ -68,6 +68,7 @@ typedef struct sb_conf_s {
   int hub_send_queue_bytes;
   int hub_max_message;
   int hub_max_clients;
+  int hub_ownership_history_s;
   int audit_checkpoint_interval_ms;
   int http_max_pending_bytes;
   int security_refusal_window_ms;
