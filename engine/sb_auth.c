@@ -586,16 +586,6 @@ static int int_claim(const cJSON *o, const char *key, int64_t *v) {
 
 /* ---- the secret -------------------------------------------------------- */
 
-static int hex_val(char ch) {
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 /* Reads and checks an existing secret file; SB_ENOENT when there is none. */
 static int read_secret(const char *path, unsigned char *secret, size_t *len,
                        sb_err_t *err) {
@@ -649,7 +639,7 @@ static int read_secret(const char *path, unsigned char *secret, size_t *len,
     goto out;
   }
   for (size_t i = 0; i < hn; i += 2) {
-    int hi = hex_val(hex[i]), lo = hex_val(hex[i + 1]);
+    int hi = sb_hex_nibble(hex[i]), lo = sb_hex_nibble(hex[i + 1]);
     if (hi < 0 || lo < 0) {
       OPENSSL_cleanse(secret, i / 2);
       rc = sb_err_set(err, SB_EINVAL,

@@ -203,7 +203,7 @@ long long sb_now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int nibble(int ch) {
+int sb_hex_nibble(int ch) {
   if (ch >= '0' && ch <= '9')
     return ch - '0';
   if (ch >= 'a' && ch <= 'f')
@@ -220,7 +220,7 @@ long sb_bytea_unhex(const char *hex, unsigned char *out, size_t cap) {
   if (len % 2 != 0 || len / 2 > cap)
     return -1;
   for (size_t i = 0; i < len / 2; i++) {
-    int hi = nibble(hex[2 + 2 * i]), lo = nibble(hex[3 + 2 * i]);
+    int hi = sb_hex_nibble(hex[2 + 2 * i]), lo = sb_hex_nibble(hex[3 + 2 * i]);
     if (hi < 0 || lo < 0)
       return -1;
     out[i] = (unsigned char)(hi << 4 | lo);

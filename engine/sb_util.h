@@ -38,6 +38,9 @@ int sb_write_file(const char *path, const void *data, size_t len, mode_t mode,
  * 1 with *key and *value (trimmed, pointing into the text), 0 at the end. */
 int sb_kv_next(char **cur, char **key, char **value);
 
+/* The value of one hex digit (either case), or -1. */
+int sb_hex_nibble(int ch);
+
 /* PostgreSQL's bytea text form ("\\x" then two hex digits a byte) into out;
  * the number of bytes, or -1 when hex is NULL, not that form, or longer than
  * cap bytes. */

@@ -62,4 +62,9 @@
 int sbt_pg_create_db(char *url, size_t urlsz, char *name, size_t namesz);
 void sbt_pg_drop_db(const char *name);
 
+/* A JWT header.payload.HMAC-SHA256(key), each part base64url: a token
+ * signed properly over whatever header and payload a test wants. The caller
+ * frees it. */
+char *sbt_forge(const char *header, const char *payload, const char *key);
+
 #endif

@@ -44,7 +44,7 @@ static void b64u(const void *in, size_t n, char *out) {
 
 /* header.payload.HMAC-SHA256(key), each part base64url: a token signed
  * properly over whatever header and payload the test wants. */
-static char *forge(const char *header, const char *payload, const char *key) {
+char *sbt_forge(const char *header, const char *payload, const char *key) {
   size_t hn = strlen(header), pn = strlen(payload);
   char *t = malloc((hn + pn + 64) * 2);
   b64u(header, hn, t);
@@ -108,7 +108,7 @@ static int refused(const char *token, const char *key, int64_t now,
 /* A forged token with header H over payload, checked for reason. */
 #define FORGED_REFUSED(payload, reason)                                        \
   do {                                                                         \
-    char *t_ = forge(H, (payload), K1);                                        \
+    char *t_ = sbt_forge(H, (payload), K1);                                        \
     int r_ = refused(t_, K1, T0 + 10, (reason), __LINE__);                     \
     free(t_);                                                                  \
     CHECK(r_ == 0);                                                            \
@@ -220,7 +220,7 @@ int test_auth_jwt_future_iat(void) {
   CHECK_STR(sb_auth_reason_name(out.reason), "not_yet_valid");
   CHECK_HAS(err.msg, "61 s in the future");
   /* nbf likewise */
-  char *t = forge(H,
+  char *t = sbt_forge(H,
                   "{\"sub\":\"dev\",\"tenant\":\"acme\",\"role\":\"agent\","
                   "\"nbf\":1700000070,\"exp\":1700003600}",
                   K1);
@@ -341,7 +341,7 @@ int test_auth_jwt_bad_alg(void) {
       {"", SB_AUTH_MALFORMED},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    char *t = forge(cases[i].header, p, K1);
+    char *t = sbt_forge(cases[i].header, p, K1);
     int r = refused(t, K1, T0 + 10, cases[i].reason, __LINE__);
     if (r)
       fprintf(stderr, "  header %s\n", cases[i].header);
@@ -350,7 +350,7 @@ int test_auth_jwt_bad_alg(void) {
   }
   /* whitespace and extra header parameters are fine */
   sb_claims_t out;
-  char *t = forge(
+  char *t = sbt_forge(
       "{ \"typ\" : \"JWT\",\r\n \"alg\" : \"HS256\", \"kid\":\"1\" }", p, K1);
   CHECK_INT(verify_ok(t, K1, T0 + 10, &out), 0);
   free(t);
@@ -362,7 +362,7 @@ int test_auth_jwt_bad_alg(void) {
   REFUSED(tok, K1, T0 + 10, SB_AUTH_MALFORMED);
   /* the message names the algorithm, sanitised */
   sb_err_t err = SB_ERR_INIT;
-  t = forge("{\"alg\":\"none\\n<b>\"}", p, K1);
+  t = sbt_forge("{\"alg\":\"none\\n<b>\"}", p, K1);
   CHECK_INT(sb_jwt_verify(KEY(K1), t, T0 + 10, &out, &err), SB_EPERM);
   CHECK_HAS(err.msg, "alg is none??b?; only HS256");
   free(t);
@@ -446,20 +446,20 @@ int test_auth_jwt_oversize(void) {
   /* find the largest pad whose token is <= SB_JWT_MAX */
   for (room = 2800; room < 3100; room++) {
     snprintf(pay, sizeof pay, "%s%0*d\"}", head, (int)room, 0);
-    t = forge(H, pay, K1);
+    t = sbt_forge(H, pay, K1);
     size_t n = strlen(t);
     free(t);
     if (n > SB_JWT_MAX)
       break;
   }
   snprintf(pay, sizeof pay, "%s%0*d\"}", head, (int)room - 1, 0);
-  t = forge(H, pay, K1);
+  t = sbt_forge(H, pay, K1);
   CHECK(strlen(t) <= SB_JWT_MAX);
   sb_claims_t out;
   CHECK_INT(verify_ok(t, K1, T0, &out), 0);
   free(t);
   snprintf(pay, sizeof pay, "%s%0*d\"}", head, (int)room, 0);
-  t = forge(H, pay, K1);
+  t = sbt_forge(H, pay, K1);
   CHECK(strlen(t) > SB_JWT_MAX);
   sb_err_t err = SB_ERR_INIT;
   CHECK_INT(sb_jwt_verify(KEY(K1), t, T0, &out, &err), SB_EPERM);
@@ -532,7 +532,7 @@ int test_auth_jwt_bad_claims(void) {
         "\"iat\":\"now\",\"exp\":1700003600"),
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    char *t = forge(H, bad[i], K1);
+    char *t = sbt_forge(H, bad[i], K1);
     int r = refused(t, K1, T0 + 10, SB_AUTH_BAD_CLAIMS, __LINE__);
     if (r)
       fprintf(stderr, "  payload %s\n", bad[i]);
@@ -557,7 +557,7 @@ int test_auth_jwt_bad_claims(void) {
             "\"agent\"," GOOD_REST),
       };
   for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
-    char *t = forge(H, malformed[i], K1);
+    char *t = sbt_forge(H, malformed[i], K1);
     int r = refused(t, K1, T0 + 10, SB_AUTH_MALFORMED, __LINE__);
     if (r)
       fprintf(stderr, "  payload %s\n", malformed[i]);
@@ -565,7 +565,7 @@ int test_auth_jwt_bad_claims(void) {
     CHECK(r == 0);
   }
   /* unknown claims are ignored; the boundaries pass */
-  char *t = forge(H,
+  char *t = sbt_forge(H,
                   P("\"iss\":\"crm\",\"sub\":\"x\",\"tenant\":\"a\","
                     "\"role\":\"supervisor\",\"extra\":{\"n\":[1,2]},"
                     "\"exp\":1700000011"),
