@@ -1,4 +1,4 @@
-/* The benchmark run of `switchboard bench` (bench/cmd_bench.c): options,
+/* The benchmark run of `switchboard bench` (cli/cmd_bench.c): options,
  * figures, and the little the stages share. */
 #ifndef SB_BENCH_H
 #define SB_BENCH_H

@@ -9,6 +9,7 @@
 #include "sb_util.h"
 
 #include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * validation, `--help` and `switchboard config --reference`.
  *
  * Layers, later ones win: defaults, the running instance's runtime.conf
- * (see sb_runtime.h), the config file (--config or $SWITCHBOARD_CONFIG),
+ * (see cli/sb_instance.h), the config file (--config or $SWITCHBOARD_CONFIG),
  * environment variables, flags. Keys prefixed "kafka." pass through to
  * librdkafka and are checked by it when set. */
 #ifndef SB_CONF_H

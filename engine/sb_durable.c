@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -11,6 +11,7 @@
 #include "sb_ulid.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>

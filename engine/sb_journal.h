@@ -27,8 +27,8 @@
 
 #include "sb_conf.h"
 #include "sb_err.h"
+#include "sb_kafka.h" /* rd_kafka_t, by name */
 
-#include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
 /* ---- the writer, in `up` ---------------------------------------------- */

@@ -4,6 +4,7 @@
 #include "sb_topics.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ struct sb_embedded_s {
   char *bootstraps;
 };
 
-int sb_kafka_err(sb_err_t *err, rd_kafka_resp_err_t kerr, const char *what) {
+int sb_kafka_err(sb_err_t *err, int kerr, const char *what) {
   int code = SB_EKAFKA;
   if (kerr == RD_KAFKA_RESP_ERR__TIMED_OUT)
     code = SB_ETIMEDOUT;

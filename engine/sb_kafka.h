@@ -8,7 +8,10 @@
 #include "sb_conf.h"
 #include "sb_err.h"
 
-#include <librdkafka/rdkafka.h>
+/* librdkafka's handles, by name only: a file that calls librdkafka includes
+ * <librdkafka/rdkafka.h> itself (scripts/check_layers.sh sees who does). */
+typedef struct rd_kafka_s rd_kafka_t;
+typedef struct rd_kafka_conf_s rd_kafka_conf_t;
 
 typedef struct sb_embedded_s sb_embedded_t;
 
@@ -37,6 +40,7 @@ int sb_kafka_check_brokers(const sb_conf_t *c, sb_err_t *err);
 const char *sb_kafka_version(void);
 
 /* Translates a librdkafka error into err, with context. */
-int sb_kafka_err(sb_err_t *err, rd_kafka_resp_err_t kerr, const char *what);
+/* kerr: an rd_kafka_resp_err_t. */
+int sb_kafka_err(sb_err_t *err, int kerr, const char *what);
 
 #endif

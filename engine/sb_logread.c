@@ -3,6 +3,7 @@
 #include "sb_kafka.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -5,6 +5,7 @@
 #include "sb_log.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -6,6 +6,7 @@
 #include "sb_log.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

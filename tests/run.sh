@@ -4,7 +4,10 @@
 # Arguments go to ctest (e.g. -L unit, -R kafka).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/engine/scripts/deps.sh"
+bash "$root/scripts/deps.sh"
+# the layers: fails before building when a file includes upward or a
+# wrapped library outside the engine
+bash "$root/scripts/check_layers.sh" "$root"
 jobs=$(nproc)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -15,7 +18,7 @@ for variant in release asan; do
   else
     opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
   fi
-  # engine/scripts/up.sh configures build/release without the tests: turn
+  # scripts/up.sh configures build/release without the tests: turn
   # them back on, and let an empty test list fail rather than pass
   opts+=(-DSB_TESTS=ON)
   echo "== $variant build"

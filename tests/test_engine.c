@@ -13,6 +13,7 @@
 #include "sb_topics.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -6,6 +6,7 @@
 #include "sb_topics.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
 #include <string.h>

@@ -14,6 +14,7 @@
 #include "sb_topics.h"
 
 #include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>

@@ -17,6 +17,7 @@
 #include "sb_tests.h"
 #include "sb_topics.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

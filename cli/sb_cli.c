@@ -4,7 +4,7 @@
 #include "sb_log.h"
 #include "sb_pg.h"
 #include "sb_pgserver.h"
-#include "sb_runtime.h"
+#include "sb_instance.h"
 #include "sb_util.h"
 
 #include <cjson/cJSON.h>
@@ -349,7 +349,7 @@ int sb_cli_main(const sb_cmd_t *const *cmds, int argc, char **argv) {
 }
 
 int sb_cli_database_url(sb_cli_t *cli, sb_err_t *err) {
-  if (sb_runtime_discover(&cli->conf, err) != 0)
+  if (sb_instance_discover(&cli->conf, err) != 0)
     return err->code;
   if (cli->conf.database_url != NULL)
     return 0;
@@ -371,7 +371,7 @@ int sb_cli_owner_url(sb_cli_t *cli, char *url, size_t urlsz, sb_err_t *err) {
   sb_conf_origin_t o = sb_conf_origin(c, "database_url");
   if (c->database_url != NULL && o != SB_CO_RUNTIME && o != SB_CO_DEFAULT)
     return sb_fmt(url, urlsz, err, "%s", c->database_url);
-  if (sb_runtime_discover(c, err) != 0)
+  if (sb_instance_discover(c, err) != 0)
     return err->code;
   char app[1024];
   sb_err_t ignore = SB_ERR_INIT;
@@ -390,7 +390,7 @@ int sb_cli_owner_url(sb_cli_t *cli, char *url, size_t urlsz, sb_err_t *err) {
 }
 
 int sb_cli_need_instance(sb_cli_t *cli, int need_db, sb_err_t *err) {
-  if (sb_runtime_discover(&cli->conf, err) != 0)
+  if (sb_instance_discover(&cli->conf, err) != 0)
     return err->code;
   if (cli->conf.brokers != NULL && (!need_db || cli->conf.database_url != NULL))
     return 0;

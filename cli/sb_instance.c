@@ -1,4 +1,4 @@
-#include "sb_runtime.h"
+#include "sb_instance.h"
 
 #include "sb_log.h"
 #include "sb_util.h"
@@ -16,7 +16,7 @@ static void path_of(const sb_conf_t *c, const char *name, char *buf, size_t sz) 
   snprintf(buf, sz, "%s/%s", c->data_dir, name);
 }
 
-int sb_runtime_lock(const sb_conf_t *c, int *fd, sb_err_t *err) {
+int sb_instance_lock(const sb_conf_t *c, int *fd, sb_err_t *err) {
   char path[PATH_MAX];
   *fd = -1;
   if (sb_mkdir_p(c->data_dir, 0700, err) != 0)
@@ -48,7 +48,7 @@ static int instance_alive(const sb_conf_t *c) {
   return alive;
 }
 
-int sb_runtime_write(const sb_conf_t *c, const char *brokers,
+int sb_instance_write(const sb_conf_t *c, const char *brokers,
                      const char *database_url, const char *http_url,
                      sb_err_t *err) {
   char path[PATH_MAX];
@@ -68,13 +68,13 @@ int sb_runtime_write(const sb_conf_t *c, const char *brokers,
   return rc;
 }
 
-void sb_runtime_remove(const sb_conf_t *c) {
+void sb_instance_remove(const sb_conf_t *c) {
   char path[PATH_MAX];
   path_of(c, "runtime.conf", path, sizeof path);
   unlink(path);
 }
 
-int sb_runtime_discover(sb_conf_t *c, sb_err_t *err) {
+int sb_instance_discover(sb_conf_t *c, sb_err_t *err) {
   if (c->brokers != NULL && c->database_url != NULL)
     return 0;
   char path[PATH_MAX];

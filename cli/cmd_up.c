@@ -11,7 +11,7 @@
 #include "sb_log.h"
 #include "sb_pg.h"
 #include "sb_pgserver.h"
-#include "sb_runtime.h"
+#include "sb_instance.h"
 #include "sb_workers.h"
 
 #include <openssl/crypto.h>
@@ -30,7 +30,7 @@ typedef struct {
 /* Everything listens: say where, on stdout and in runtime.conf. */
 static void on_ready(const char *http_url, void *arg) {
   up_ready_t *u = arg;
-  if (sb_runtime_write(u->c, u->c->brokers, u->c->database_url, http_url,
+  if (sb_instance_write(u->c, u->c->brokers, u->c->database_url, http_url,
                        &u->err) != 0) {
     u->failed = 1;
     raise(SIGTERM); /* stop what was started */
@@ -63,7 +63,7 @@ static int run_up(sb_cli_t *cli) {
   if ((rc = sb_conf_check(c, &err)) != 0 ||
       (rc = sb_http_tls_check(c->http_tls_cert, c->http_tls_key, &err)) != 0)
     goto out;
-  if ((rc = sb_runtime_lock(c, &lock, &err)) != 0)
+  if ((rc = sb_instance_lock(c, &lock, &err)) != 0)
     goto out;
   /* the token secret exists from the first up on (0600, never logged) */
   unsigned char secret[SB_AUTH_SECRET_MAX];
@@ -133,7 +133,7 @@ static int run_up(sb_cli_t *cli) {
 
 out:
   if (wrote_runtime)
-    sb_runtime_remove(c);
+    sb_instance_remove(c);
   if (private_pg) {
     sb_err_t stop_err = SB_ERR_INIT;
     if (sb_pgserver_stop(c, &stop_err) != 0)

@@ -22,6 +22,7 @@
 #include "sb_time.h"
 #include "sb_util.h"
 
+#include <librdkafka/rdkafka.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
