@@ -1,5 +1,5 @@
 /* Prometheus metrics: lock-free histograms any thread may observe, and a
- * growing text buffer for the exposition format (0.0.4).
+ * exposition format (0.0.4), written into an sb_text_t.
  *
  *   static const double secs[] = {0.001, 0.01, 0.1, 1};
  *   sb_hist_t h = SB_HIST_INIT(secs);
@@ -9,6 +9,8 @@
  */
 #ifndef SB_METRICS_H
 #define SB_METRICS_H
+
+#include "sb_text.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -26,26 +28,6 @@ typedef struct sb_hist_s {
 #define SB_HIST_INIT(b) {.bounds = (b), .n = sizeof(b) / sizeof((b)[0])}
 
 void sb_hist_observe(sb_hist_t *h, double v);
-
-/* A text buffer that grows; on allocation failure it stops growing and
- * sets failed. */
-typedef struct sb_text_s {
-  char *s;
-  size_t len, cap;
-  int failed;
-} sb_text_t;
-
-void sb_text_add(sb_text_t *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void sb_text_free(sb_text_t *t);
-/* Appends n bytes as they are; an integer in decimal; a string as a JSON
- * string literal (quoted, escaped). No printf on these paths. */
-void sb_text_put(sb_text_t *t, const char *p, size_t n);
-void sb_text_int(sb_text_t *t, long long v);
-void sb_text_json_str(sb_text_t *t, const char *v);
-/* Appends v as a quoted element of a PostgreSQL array literal whose "{"
- * t already holds (a comma first unless it is the first element). */
-void sb_text_pg_elem(sb_text_t *t, const char *v);
 
 /* "# HELP name help\n# TYPE name type\n" */
 void sb_metric_head(sb_text_t *t, const char *name, const char *type,

@@ -2,7 +2,7 @@
 #include "audit_checkpoint.h"
 
 #include "sb_log.h"
-#include "sb_metrics.h"
+#include "sb_text.h"
 #include "sb_time.h"
 #include "sb_topics.h"
 #include "sb_util.h"

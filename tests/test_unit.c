@@ -2,7 +2,7 @@
 #include "sb_conf.h"
 #include "sb_err.h"
 #include "sb_log.h"
-#include "sb_metrics.h"
+#include "sb_text.h"
 #include "sb_migrate.h"
 #include "sb_test.h"
 #include "sb_tests.h"
