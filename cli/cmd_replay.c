@@ -22,7 +22,6 @@
 #include "sb_time.h"
 #include "sb_util.h"
 
-#include <librdkafka/rdkafka.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,67 +37,6 @@ static volatile sig_atomic_t interrupted;
 static void on_sigint(int s) {
   (void)s;
   interrupted = 1;
-}
-
-static int store_offset(sb_pg_t *pg, const char *group, const char *topic,
-                        int32_t partition, int64_t offset, sb_err_t *err) {
-  char part[16], off[32];
-  snprintf(part, sizeof part, "%d", partition);
-  snprintf(off, sizeof off, "%lld", (long long)offset);
-  return sb_pg_exec(pg,
-                    "INSERT INTO sb.consumer_offsets (consumer_group, topic, "
-                    "partition, next_offset) VALUES ($1, $2, $3, $4)",
-                    4, (const char *const[]){group, topic, part, off}, err);
-}
-
-/* --from TIME: the first offset at or after TIME in every partition. */
-static int offsets_for_time(const sb_conf_t *c, sb_pg_t *pg,
-                            const sb_processor_vt_t *vt, const char *group,
-                            int64_t micros, sb_err_t *err) {
-  char errstr[512];
-  rd_kafka_conf_t *conf = sb_kafka_conf_new(c, err);
-  if (conf == NULL)
-    return err->code;
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (rk == NULL) {
-    rd_kafka_conf_destroy(conf);
-    return sb_err_set(err, SB_EKAFKA, "kafka: %s", errstr);
-  }
-  int rc = 0;
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
-  for (const char *const *t = vt->topics; *t && rc == 0; t++) {
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, *t, NULL);
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, c->kafka_timeout_ms);
-    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
-      rc = sb_kafka_err(err, kerr, "reading partitions");
-    for (int p = 0; rc == 0 && md && md->topic_cnt == 1 &&
-                    p < md->topics[0].partition_cnt;
-         p++)
-      rd_kafka_topic_partition_list_add(l, *t, md->topics[0].partitions[p].id)
-          ->offset = micros / 1000;
-    if (md)
-      rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-  }
-  if (rc == 0) {
-    rd_kafka_resp_err_t kerr = rd_kafka_offsets_for_times(rk, l, c->kafka_timeout_ms);
-    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
-      rc = sb_kafka_err(err, kerr, "looking up offsets for the time");
-  }
-  for (int i = 0; rc == 0 && i < l->cnt; i++) {
-    int64_t off = l->elems[i].offset;
-    if (off < 0) { /* nothing at or after: start at the end */
-      int64_t lo, hi;
-      rd_kafka_query_watermark_offsets(rk, l->elems[i].topic, l->elems[i].partition,
-                                       &lo, &hi, c->kafka_timeout_ms);
-      off = hi;
-    }
-    rc = store_offset(pg, group, l->elems[i].topic, l->elems[i].partition, off, err);
-  }
-  rd_kafka_topic_partition_list_destroy(l);
-  rd_kafka_destroy(rk);
-  return rc;
 }
 
 /* --from topic:partition:offset,...: those partitions start there; the
@@ -126,7 +64,7 @@ static int explicit_offsets(sb_pg_t *pg, const sb_processor_vt_t *vt,
     if (!reads)
       return sb_err_set(err, SB_EUSAGE, "--from: processor %s does not read "
                                         "%s", vt->name, item);
-    if (store_offset(pg, group, item, (int32_t)part, off, err) != 0)
+    if (sb_replay_store_offset(pg, group, item, (int32_t)part, off, err) != 0)
       return err->code;
   }
   return 0;
@@ -198,7 +136,7 @@ static int run_replay(sb_cli_t *cli) {
   if (strcmp(from, "earliest") == 0) {
     /* no stored offsets: every partition starts at the beginning */
   } else if (sb_time_parse(from, &micros, why, sizeof why) == 0) {
-    rc = offsets_for_time(&cli->conf, pg, vt, group, micros, &err);
+    rc = sb_replay_offsets_for_time(&cli->conf, pg, vt, group, micros, &err);
   } else if (strchr(from, ':') != NULL && strchr(from, 'T') == NULL) {
     rc = explicit_offsets(pg, vt, group, from, &err);
   } else {

@@ -419,3 +419,66 @@ int sb_replay_swap(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
   }
   return 0;
 }
+
+/* ---- where a rebuild starts ------------------------------------------- */
+
+int sb_replay_store_offset(sb_pg_t *pg, const char *group, const char *topic,
+                        int32_t partition, int64_t offset, sb_err_t *err) {
+  char part[16], off[32];
+  snprintf(part, sizeof part, "%d", partition);
+  snprintf(off, sizeof off, "%lld", (long long)offset);
+  return sb_pg_exec(pg,
+                    "INSERT INTO sb.consumer_offsets (consumer_group, topic, "
+                    "partition, next_offset) VALUES ($1, $2, $3, $4)",
+                    4, (const char *const[]){group, topic, part, off}, err);
+}
+
+/* --from TIME: the first offset at or after TIME in every partition. */
+int sb_replay_offsets_for_time(const sb_conf_t *c, sb_pg_t *pg,
+                            const sb_processor_vt_t *vt, const char *group,
+                            int64_t micros, sb_err_t *err) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = sb_kafka_conf_new(c, err);
+  if (conf == NULL)
+    return err->code;
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    return sb_err_set(err, SB_EKAFKA, "kafka: %s", errstr);
+  }
+  int rc = 0;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(64);
+  for (const char *const *t = vt->topics; *t && rc == 0; t++) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, *t, NULL);
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, c->kafka_timeout_ms);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+      rc = sb_kafka_err(err, kerr, "reading partitions");
+    for (int p = 0; rc == 0 && md && md->topic_cnt == 1 &&
+                    p < md->topics[0].partition_cnt;
+         p++)
+      rd_kafka_topic_partition_list_add(l, *t, md->topics[0].partitions[p].id)
+          ->offset = micros / 1000;
+    if (md)
+      rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+  }
+  if (rc == 0) {
+    rd_kafka_resp_err_t kerr = rd_kafka_offsets_for_times(rk, l, c->kafka_timeout_ms);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+      rc = sb_kafka_err(err, kerr, "looking up offsets for the time");
+  }
+  for (int i = 0; rc == 0 && i < l->cnt; i++) {
+    int64_t off = l->elems[i].offset;
+    if (off < 0) { /* nothing at or after: start at the end */
+      int64_t lo, hi;
+      rd_kafka_query_watermark_offsets(rk, l->elems[i].topic, l->elems[i].partition,
+                                       &lo, &hi, c->kafka_timeout_ms);
+      off = hi;
+    }
+    rc = sb_replay_store_offset(pg, group, l->elems[i].topic, l->elems[i].partition, off, err);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_destroy(rk);
+  return rc;
+}

@@ -65,4 +65,16 @@ typedef struct sb_replay_swap_s {
 int sb_replay_swap(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
                    int *behind, sb_err_t *err);
 
+/* Records that the rebuild's group starts topic's partition at offset (one
+ * row of sb.consumer_offsets, in pg's transaction). */
+int sb_replay_store_offset(sb_pg_t *pg, const char *group, const char *topic,
+                           int32_t partition, int64_t offset, sb_err_t *err);
+
+/* --from TIME: stores, for every partition of the topics vt reads, the first
+ * offset at or after micros (the partition's end when there is none) as
+ * group's starting offset. */
+int sb_replay_offsets_for_time(const sb_conf_t *c, sb_pg_t *pg,
+                               const sb_processor_vt_t *vt, const char *group,
+                               int64_t micros, sb_err_t *err);
+
 #endif
