@@ -9,7 +9,6 @@
 #include "sb_util.h"
 
 #include <cjson/cJSON.h>
-#include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,19 +32,15 @@ struct sb_api_s {
   atomic_int stop;
   atomic_int kafka_ok, pg_ok;
   pthread_mutex_t lock;
-  char kafka_err[256], pg_err[SB_ERR_MSG_MAX];
+  char kafka_err[SB_ERR_MSG_MAX], pg_err[SB_ERR_MSG_MAX];
 };
 
 static void *health_loop(void *arg) {
   sb_api_t *a = arg;
-  char errstr[256];
   sb_pg_t *pg = NULL;
-  rd_kafka_t *rk = NULL;
+  sb_kafka_probe_t *probe = NULL;
   sb_err_t err = SB_ERR_INIT;
-  rd_kafka_conf_t *kc = sb_kafka_conf_new(a->c, &err);
-  if (kc != NULL && (rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
-                                       sizeof errstr)) == NULL)
-    rd_kafka_conf_destroy(kc);
+  sb_kafka_probe_new(a->c, &probe, &err); /* NULL: reported as down */
   while (!atomic_load(&a->stop)) {
     sb_err_clear(&err);
     if (pg == NULL)
@@ -59,22 +54,17 @@ static void *health_loop(void *arg) {
     pthread_mutex_unlock(&a->lock);
     atomic_store(&a->pg_ok, pg != NULL);
 
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t kerr =
-        rk ? rd_kafka_metadata(rk, 0, NULL, &md, 1000) : RD_KAFKA_RESP_ERR__STATE;
-    if (md)
-      rd_kafka_metadata_destroy(md);
+    sb_err_clear(&err);
+    int kafka_ok = sb_kafka_probe(probe, 1000, &err) == 0;
     pthread_mutex_lock(&a->lock);
-    snprintf(a->kafka_err, sizeof a->kafka_err, "%s",
-             kerr ? rd_kafka_err2str(kerr) : "");
+    snprintf(a->kafka_err, sizeof a->kafka_err, "%s", kafka_ok ? "" : err.msg);
     pthread_mutex_unlock(&a->lock);
-    atomic_store(&a->kafka_ok, kerr == RD_KAFKA_RESP_ERR_NO_ERROR);
+    atomic_store(&a->kafka_ok, kafka_ok);
     for (int i = 0; i < 10 && !atomic_load(&a->stop); i++)
       usleep(100 * 1000);
   }
   sb_pg_close(pg);
-  if (rk)
-    rd_kafka_destroy(rk);
+  sb_kafka_probe_free(probe);
   return NULL;
 }
 

@@ -253,3 +253,48 @@ out:
   rd_kafka_destroy(rk);
   return rc;
 }
+
+struct sb_kafka_probe_s {
+  rd_kafka_t *rk;
+};
+
+int sb_kafka_probe_new(const sb_conf_t *c, sb_kafka_probe_t **out,
+                       sb_err_t *err) {
+  char errstr[512];
+  *out = NULL;
+  sb_kafka_probe_t *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  rd_kafka_conf_t *conf = sb_kafka_conf_new(c, err);
+  if (conf == NULL) {
+    free(p);
+    return err->code;
+  }
+  p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (p->rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    free(p);
+    return sb_err_set(err, SB_ECONFIG, "kafka: %s", errstr);
+  }
+  *out = p;
+  return 0;
+}
+
+int sb_kafka_probe(sb_kafka_probe_t *p, int timeout_ms, sb_err_t *err) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t kerr =
+      p ? rd_kafka_metadata(p->rk, 0, NULL, &md, timeout_ms)
+        : RD_KAFKA_RESP_ERR__STATE;
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
+    return 0;
+  return sb_err_set(err, SB_EUNAVAIL, "%s", rd_kafka_err2str(kerr));
+}
+
+void sb_kafka_probe_free(sb_kafka_probe_t *p) {
+  if (p == NULL)
+    return;
+  rd_kafka_destroy(p->rk);
+  free(p);
+}

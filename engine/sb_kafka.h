@@ -36,6 +36,16 @@ void sb_kafka_conf_default(rd_kafka_conf_t *conf, const sb_conf_t *c,
  * Switchboard topics that are missing (c->partitions partitions). */
 int sb_kafka_check_brokers(const sb_conf_t *c, sb_err_t *err);
 
+/* A client that only asks the brokers for metadata: the health check's.
+ * The caller owns *out (free with sb_kafka_probe_free, which accepts NULL). */
+typedef struct sb_kafka_probe_s sb_kafka_probe_t;
+int sb_kafka_probe_new(const sb_conf_t *c, sb_kafka_probe_t **out,
+                       sb_err_t *err);
+/* 0 when the brokers answered within timeout_ms; otherwise err holds
+ * librdkafka's reason. */
+int sb_kafka_probe(sb_kafka_probe_t *p, int timeout_ms, sb_err_t *err);
+void sb_kafka_probe_free(sb_kafka_probe_t *p);
+
 /* librdkafka's version string. */
 const char *sb_kafka_version(void);
 
