@@ -90,7 +90,7 @@ static int run_import(sb_cli_t *cli) {
     } else if (sb_codec_from_ce(codec, j, SB_CE_GENERATE_ID, &r, &why) != 0) {
       fprintf(stderr, "line %lld: %s\n", lineno, why.msg);
       bad++;
-    } else if (sb_auth_tenant_reserved(cJSON_GetStringValue(
+    } else if (sb_tenant_reserved(cJSON_GetStringValue(
                    cJSON_GetObjectItemCaseSensitive(j, "tenantid")))) {
       fprintf(stderr,
               "line %lld: tenantid: names beginning with '_' are reserved "

@@ -24,16 +24,16 @@ static int claims_from_opts(const sb_cli_t *cli, sb_claims_t *c,
     return sb_err_set(err, SB_EUSAGE,
                       "--tenant and --role are required (see "
                       "'switchboard token --help')");
-  if (!sb_auth_tenant_valid(tenant))
+  if (!sb_tenant_valid(tenant))
     return sb_err_set(err, SB_EUSAGE,
                       "--tenant must be 1 to %d of A-Z a-z 0-9 . _ -",
-                      SB_AUTH_TENANT_MAX);
-  if (sb_auth_tenant_reserved(tenant))
+                      SB_TENANT_MAX);
+  if (sb_tenant_reserved(tenant))
     return sb_err_set(err, SB_EUSAGE,
                       "--tenant may not begin with '_': those tenants are "
                       "reserved for the engine (security events of unknown "
                       "tenants are filed under %s)",
-                      SB_AUTH_OPERATOR_TENANT);
+                      SB_TENANT_OPERATOR);
   if (sb_role_parse(role, &c->role, NULL) != 0)
     return sb_err_set(err, SB_EUSAGE,
                       "--role must be admin, manager, "

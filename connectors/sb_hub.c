@@ -59,7 +59,7 @@ typedef struct client_s client_t;
 typedef struct tenant_s {
   struct tenant_s *next; /* in its bucket */
   client_t *clients;
-  char name[SB_AUTH_TENANT_MAX + 1];
+  char name[SB_TENANT_MAX + 1];
 } tenant_t;
 
 struct client_s {

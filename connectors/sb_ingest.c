@@ -218,7 +218,7 @@ void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
   /* without a verified tenant: the operator's namespace, which no token
    * can name (a tenant called "unknown" reads nothing of others) */
   cJSON_AddStringToObject(ce, "tenantid",
-                          tenant && *tenant ? tenant : SB_AUTH_OPERATOR_TENANT);
+                          tenant && *tenant ? tenant : SB_TENANT_OPERATOR);
   cJSON_AddStringToObject(ce, "time", ts);
   cJSON *data = cJSON_AddObjectToObject(ce, "data");
   cJSON_AddStringToObject(data, "reason", reason);

@@ -1,7 +1,7 @@
 #define _GNU_SOURCE /* pipe2 */
 #include "sb_pgserver.h"
 
-#include "sb_auth.h"
+#include "sb_tenant.h"
 #include "sb_log.h"
 #include "sb_pg.h"
 #include "sb_util.h"
@@ -665,11 +665,11 @@ static void reader_name(const char *tenant, char *out, size_t sz) {
 
 int sb_pgserver_reader_url(const sb_conf_t *c, const char *tenant, char *url,
                            size_t urlsz, sb_err_t *err) {
-  if (!sb_auth_tenant_valid(tenant))
+  if (!sb_tenant_valid(tenant))
     return sb_err_set(err, SB_EUSAGE,
                       "--tenant: '%.64s' is not a tenant: 1 to %d of A-Z a-z "
                       "0-9 . _ -",
-                      tenant, SB_AUTH_TENANT_MAX);
+                      tenant, SB_TENANT_MAX);
   srv_t s;
   if (srv_setup(c, &s, 0, err) != 0 || read_state(&s, err) != 0)
     return err->code;

@@ -144,11 +144,11 @@ int test_auth_jwt_roundtrip(void) {
     CHECK_INT(out.exp, T0 + 3600);
   }
   /* boundaries: the longest sub and tenant, non-ASCII text in sub */
-  char sub[SB_AUTH_SUB_MAX + 1], tenant[SB_AUTH_TENANT_MAX + 1];
+  char sub[SB_AUTH_SUB_MAX + 1], tenant[SB_TENANT_MAX + 1];
   memset(sub, 's', SB_AUTH_SUB_MAX);
   sub[SB_AUTH_SUB_MAX] = '\0';
-  memset(tenant, 't', SB_AUTH_TENANT_MAX);
-  tenant[SB_AUTH_TENANT_MAX] = '\0';
+  memset(tenant, 't', SB_TENANT_MAX);
+  tenant[SB_TENANT_MAX] = '\0';
   sb_claims_t in = claims(sub, tenant, SB_ROLE_MANAGER, T0, T0 + 1);
   CHECK_OK(sb_jwt_sign(KEY(K1), &in, tok, sizeof tok, &err), &err);
   sb_claims_t out;
@@ -859,9 +859,9 @@ int test_auth_names(void) {
   CHECK_STR(sb_perm_name(SB_PERM_POST_EVENT), "post_event");
   CHECK_STR(sb_perm_name(SB_PERM_SUBSCRIBE), "subscribe");
   CHECK_STR(sb_perm_name(SB_PERM_READ_PROJECTION), "read_projection");
-  CHECK(sb_auth_tenant_valid("acme-uk_1.x"));
-  CHECK(!sb_auth_tenant_valid("acme uk"));
-  CHECK(!sb_auth_tenant_valid(NULL));
+  CHECK(sb_tenant_valid("acme-uk_1.x"));
+  CHECK(!sb_tenant_valid("acme uk"));
+  CHECK(!sb_tenant_valid(NULL));
   CHECK(sb_auth_sub_valid("user@example.com"));
   CHECK(!sb_auth_sub_valid("a\x7f"));
   return 0;

@@ -208,11 +208,11 @@ int test_auth_reserved_and_lifetime(void) {
   char tok[SB_JWT_MAX + 1];
   sb_err_t err = SB_ERR_INIT;
   const int64_t t0 = 1700000000;
-  CHECK(sb_auth_tenant_reserved(SB_AUTH_OPERATOR_TENANT));
-  CHECK(sb_auth_tenant_reserved("_x"));
-  CHECK(!sb_auth_tenant_reserved("unknown"));
-  CHECK(!sb_auth_tenant_reserved("acme_1"));
-  CHECK(!sb_auth_tenant_reserved(NULL));
+  CHECK(sb_tenant_reserved(SB_TENANT_OPERATOR));
+  CHECK(sb_tenant_reserved("_x"));
+  CHECK(!sb_tenant_reserved("unknown"));
+  CHECK(!sb_tenant_reserved("acme_1"));
+  CHECK(!sb_tenant_reserved(NULL));
   /* no token names the operator's namespace: not signed ... */
   sb_claims_t c = {.sub = "x", .tenant = "_operator", .role = SB_ROLE_ADMIN,
                    .iat = t0, .exp = t0 + 60};

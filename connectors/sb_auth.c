@@ -403,19 +403,6 @@ int sb_auth_agent_object_check(const sb_claims_t *who, const cJSON *ce,
 
 /* ---- claims ------------------------------------------------------------ */
 
-int sb_auth_tenant_valid(const char *s) {
-  size_t n = 0;
-  for (; s && s[n]; n++) {
-    char ch = s[n];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-      return 0;
-    if (n >= SB_AUTH_TENANT_MAX)
-      return 0;
-  }
-  return n >= 1;
-}
-
 int sb_auth_sub_valid(const char *s) {
   size_t n = 0;
   for (; s && s[n]; n++) {
@@ -426,7 +413,6 @@ int sb_auth_sub_valid(const char *s) {
   return n >= 1;
 }
 
-int sb_auth_tenant_reserved(const char *s) { return s != NULL && s[0] == '_'; }
 
 int sb_auth_lifetime_check(const sb_claims_t *c, int64_t now_s,
                            int64_t max_ttl_s, sb_err_t *err) {
@@ -447,12 +433,12 @@ int sb_auth_claims_check(const sb_claims_t *c, sb_err_t *err) {
                       "sub must be 1 to %d bytes without "
                       "control characters",
                       SB_AUTH_SUB_MAX);
-  if (!sb_auth_tenant_valid(c->tenant))
+  if (!sb_tenant_valid(c->tenant))
     return sb_err_set(err, SB_EINVAL,
                       "tenant must be 1 to %d of A-Z a-z 0-9 "
                       ". _ -",
-                      SB_AUTH_TENANT_MAX);
-  if (sb_auth_tenant_reserved(c->tenant))
+                      SB_TENANT_MAX);
+  if (sb_tenant_reserved(c->tenant))
     return sb_err_set(err, SB_EINVAL,
                       "tenant may not begin with '_': those names are "
                       "reserved for the engine");
@@ -860,12 +846,12 @@ static int read_claims(const unsigned char *p, size_t n, sb_claims_t *out,
                 "the token's sub is missing or not 1 to %d bytes of text",
                 SB_AUTH_SUB_MAX);
   } else if (!cJSON_IsString(tenant) ||
-             !sb_auth_tenant_valid(tenant->valuestring)) {
+             !sb_tenant_valid(tenant->valuestring)) {
     rc = refuse(out, 0, SB_AUTH_BAD_CLAIMS, err,
                 "the token's tenant is missing or not 1 to %d of A-Z a-z 0-9 "
                 ". _ -",
-                SB_AUTH_TENANT_MAX);
-  } else if (sb_auth_tenant_reserved(tenant->valuestring)) {
+                SB_TENANT_MAX);
+  } else if (sb_tenant_reserved(tenant->valuestring)) {
     rc = refuse(out, 0, SB_AUTH_BAD_CLAIMS, err,
                 "the token's tenant begins with '_', which is reserved for "
                 "the engine; no token may name it");

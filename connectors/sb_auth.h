@@ -19,6 +19,7 @@
 #define SB_AUTH_H
 
 #include "sb_err.h"
+#include "sb_tenant.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +34,6 @@
 #define SB_JWT_MAX 4096
 
 #define SB_AUTH_SUB_MAX 128
-#define SB_AUTH_TENANT_MAX 64
 
 /* Clock skew tolerated for iat and nbf lying in the future. exp has none. */
 #define SB_AUTH_FUTURE_LEEWAY_S 60
@@ -76,7 +76,7 @@ typedef enum {
 
 typedef struct sb_claims_s {
   char sub[SB_AUTH_SUB_MAX + 1];       /* 1-128 bytes, no control chars */
-  char tenant[SB_AUTH_TENANT_MAX + 1]; /* [A-Za-z0-9._-]{1,64} */
+  char tenant[SB_TENANT_MAX + 1]; /* [A-Za-z0-9._-]{1,64} */
   sb_role_t role;
   int64_t iat, exp; /* seconds since the epoch; iat 0 when absent */
   /* Out only, set by sb_jwt_verify: SB_AUTH_OK or why it refused. */
@@ -93,17 +93,10 @@ const char *sb_perm_name(sb_perm_t perm);
 const char *sb_auth_reason_name(sb_auth_reason_t reason);
 const char *sb_auth_reason_desc(sb_auth_reason_t reason);
 
-/* 1 when s is a valid tenant id, sub; 0 otherwise. */
-int sb_auth_tenant_valid(const char *s);
+/* 1 when s is a valid subject (user id); 0 otherwise. Tenant ids:
+ * sb_tenant.h. */
 int sb_auth_sub_valid(const char *s);
 
-/* Tenant ids beginning with '_' belong to the engine, never to a token:
- * SB_AUTH_OPERATOR_TENANT files the security events of requests that named
- * no valid tenant, for the operator (psql, `audit export --tenant
- * _operator`). Signing, verifying and `switchboard token` refuse them. */
-#define SB_AUTH_OPERATOR_TENANT "_operator"
-/* 1 when s is such a reserved tenant id; 0 otherwise. */
-int sb_auth_tenant_reserved(const char *s);
 
 /* Caps a verified token's lifetime: exp - iat, or exp - now_s when the
  * token has no iat, at most max_ttl_s seconds. 0, or SB_EPERM with a
