@@ -121,7 +121,7 @@ grep -q '"type":"security.access_denied".*"ip":"127.0.0.1".*"user_agent":"ingest
 for t in "$token" "$agent" "$short"; do
   [ "$(q "SELECT count(*) FROM audit.events WHERE position(convert_to('${t##*.}', 'UTF8') IN payload) > 0")" = 0 ] ||
     fail "a token's signature was recorded"
-  grep -qF "${t##*.}" "$work/up.err" "$work/worker.err" && fail "a token reached a log"
+  grep -qF -- "${t##*.}" "$work/up.err" "$work/worker.err" && fail "a token reached a log"
 done
 
 # killing the worker after the 202 loses nothing: exactly once after restart

@@ -47,10 +47,10 @@ grep -qxF "database_url = $url" "$dd/runtime.conf" || fail "runtime.conf lacks u
 [ "$(stat -c %a "$dd/runtime.conf")" = 600 ] || fail "runtime.conf is readable by others"
 [ "$(stat -c %a "$dd/jwt.secret")" = 600 ] || fail "up did not create a 0600 jwt.secret"
 grep -qE '^[0-9a-f]{64}$' "$dd/jwt.secret" || fail "jwt.secret is not 32 bytes of hex"
-grep -qF "$(cat "$dd/jwt.secret")" "$work/up.err" && fail "the token secret reached the log"
+grep -qF -- "$(cat "$dd/jwt.secret")" "$work/up.err" && fail "the token secret reached the log"
 password=$(sed -n 's|^postgresql://[^:]*:\([^@]*\)@.*|\1|p' <<<"$url")
 [ -n "$password" ] || fail "no password in url"
-grep -qF "$password" "$work/up.err" && fail "the password reached the log"
+grep -qF -- "$password" "$work/up.err" && fail "the password reached the log"
 "$SB" migrate --data-dir "$dd" | grep -q '^migrations: 0 applied' ||
   fail "migrate did not find the running instance"
 expect_error 1 "another switchboard up is running on $dd" "$SB" up --data-dir "$dd"
