@@ -321,7 +321,7 @@ static int cycle(worker_t *w, job_t *jobs, sb_err_t *err) {
     /* a deadlock or serialization failure rolled everything back: once
      * more; a broken connection is not retried here (the outcome of its
      * commit is unknown) */
-    if (rc != 0 && try == 0 && e.retriable && strstr(e.msg, "SQLSTATE 40")) {
+    if (rc != 0 && try == 0 && e.retriable && sb_err_sqlstate_is(&e, "40")) {
       sb_pg_rows_free(rows);
       rows = NULL;
       continue;

@@ -185,7 +185,7 @@ int sb_engine_create_tables(sb_pg_t *pg, const sb_processor_vt_t *vt,
   sql[n] = '\0';
   int rc = sb_pg_exec(pg, sql, 0, NULL, err);
   free(sql);
-  if (rc != 0 && strstr(err->msg, "(SQLSTATE 42501)") != NULL)
+  if (rc != 0 && sb_err_sqlstate_is(err, "42501"))
     sb_err_prefix(err, "processor %s: creating its tables in %s needs the "
                        "database owner (run `switchboard migrate` with the "
                        "owner's URL; the application role runs no DDL): ",
@@ -784,8 +784,7 @@ static int all_at_end(sb_engine_t *e) {
  * commit is about some event of the batch; anything else non-retriable is
  * about the setup, and stops the worker. */
 static int is_data_error(const sb_err_t *err) {
-  return strstr(err->msg, "(SQLSTATE 22") != NULL ||
-         strstr(err->msg, "(SQLSTATE 23") != NULL;
+  return sb_err_sqlstate_is(err, "22") || sb_err_sqlstate_is(err, "23");
 }
 
 static int isolating(const sb_engine_t *e) {

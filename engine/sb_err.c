@@ -74,3 +74,8 @@ void sb_err_clear(sb_err_t *err) {
     return;
   memset(err, 0, sizeof *err);
 }
+
+int sb_err_sqlstate_is(const sb_err_t *err, const char *prefix) {
+  return err != NULL && err->code != 0 && err->sqlstate[0] != '\0' &&
+         strncmp(err->sqlstate, prefix, strlen(prefix)) == 0;
+}

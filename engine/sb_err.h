@@ -43,10 +43,13 @@ typedef struct sb_err_s {
   int code;        /* an sb_errno_t; 0 while nothing failed */
   bool retriable;  /* the same call may succeed later */
   bool fatal;      /* the process should stop */
+  /* PostgreSQL's SQLSTATE ("23505") when the error came from the server;
+   * empty otherwise. Decide by this, never by the message's text. */
+  char sqlstate[6];
   char msg[SB_ERR_MSG_MAX];
 } sb_err_t;
 
-#define SB_ERR_INIT {0, false, false, {0}}
+#define SB_ERR_INIT {0, false, false, {0}, {0}}
 
 /* Name ("SB_ECONFIG") and description of a code. Never NULL. */
 const char *sb_err_name(int code);
@@ -65,5 +68,9 @@ void sb_err_prefix(sb_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 void sb_err_clear(sb_err_t *err);
+
+/* 1 when err came from PostgreSQL with an SQLSTATE starting with prefix
+ * ("23" for a class, "23505" for one condition). */
+int sb_err_sqlstate_is(const sb_err_t *err, const char *prefix);
 
 #endif

@@ -65,7 +65,7 @@ static int apply_one(sb_pg_t *pg, const sb_migration_t *m, int *did,
                     m->name, have, sum);
   if (rc == 0 && !found) {
     rc = sb_pg_exec(pg, m->sql, 0, NULL, err);
-    if (rc != 0 && strstr(err->msg, "(SQLSTATE 42501)") != NULL)
+    if (rc != 0 && sb_err_sqlstate_is(err, "42501"))
       sb_err_prefix(err, "migration %s is not applied and this login may not "
                          "apply it (run `switchboard migrate` with the "
                          "database owner's URL): ",
@@ -113,7 +113,7 @@ int sb_migrate(sb_pg_t *pg, const sb_migration_t *m, size_t n, int *applied,
                       0, NULL, exists, sizeof exists, &found, NULL, err);
   if (rc == 0 && strcmp(exists, "t") != 0) {
     rc = sb_pg_exec(pg, bootstrap_sql, 0, NULL, err);
-    if (rc != 0 && strstr(err->msg, "(SQLSTATE 42501)") != NULL)
+    if (rc != 0 && sb_err_sqlstate_is(err, "42501"))
       sb_err_prefix(err, "the database has no migrations yet and this login "
                          "may not apply them (run `switchboard migrate` "
                          "with the database owner's URL): ");

@@ -106,6 +106,8 @@ static int result_err(sb_pg_t *pg, PGresult *res, sb_err_t *err) {
   int rc = sb_err_set(err, code, "postgres: %s%s%s%s", msg,
                       state ? " (SQLSTATE " : "", state ? state : "",
                       state ? ")" : "");
+  if (err != NULL && err->code == code && state && err->sqlstate[0] == '\0')
+    snprintf(err->sqlstate, sizeof err->sqlstate, "%s", state);
   if (err != NULL && err->code == code)
     err->retriable = PQstatus(pg->conn) != CONNECTION_OK ||
                      (state && (strncmp(state, "08", 2) == 0 ||

@@ -224,6 +224,10 @@ int test_pg_errors_are_translated(void) {
   CHECK_OK(sb_pg_connect(url, &pg, &err), &err);
   CHECK_INT(sb_pg_exec(pg, "SELEC 1", 0, NULL, &err), SB_EPG);
   CHECK_HAS(err.msg, "SQLSTATE 42601");
+  /* the SQLSTATE is a field: decisions never parse the message */
+  CHECK_STR(err.sqlstate, "42601");
+  CHECK(sb_err_sqlstate_is(&err, "42"));
+  CHECK(!sb_err_sqlstate_is(&err, "23"));
   CHECK(!err.retriable);
   CHECK(strchr(err.msg, '\n') == NULL);
   sb_pg_close(pg);
