@@ -2,7 +2,7 @@
  * projections of the built-in processors, and stop. All DDL happens here
  * (and in replay), as the owner: the application role owns nothing. */
 #include "sb_cmds.h"
-#include "sb_engine.h"
+#include "sb_pipeline.h"
 #include "sb_log.h"
 #include "sb_migrate.h"
 #include "sb_pg.h"
@@ -20,7 +20,7 @@ int sb_cmd_apply_migrations(const char *database_url, int *applied,
    * so that workers, which log in as the application role, never need to */
   for (const sb_processor_vt_t *const *p = sb_builtin_processors;
        rc == 0 && *p; p++)
-    rc = sb_engine_ensure_live(pg, *p, err);
+    rc = sb_processor_ensure_live(pg, *p, err);
   sb_pg_close(pg);
   return rc;
 }

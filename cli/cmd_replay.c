@@ -14,7 +14,7 @@
  * a processor flagged SB_PROCESSOR_KEEP_GENERATIONS (the audit log) keeps
  * the generation it replaces as NAME_gen_G. */
 #include "sb_cmds.h"
-#include "sb_engine.h"
+#include "sb_pipeline.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_pg.h"
@@ -76,7 +76,7 @@ static int run_replay(sb_cli_t *cli) {
   const char *from = sb_cli_opt(cli, "from");
   sb_pg_t *pg = NULL;
   sb_schemas_t *schemas = NULL;
-  sb_engine_t *eng = NULL;
+  sb_pipeline_t *eng = NULL;
   sb_replay_log_t *log = NULL;
   int rc = 0;
   if (name == NULL || from == NULL) {
@@ -105,7 +105,7 @@ static int run_replay(sb_cli_t *cli) {
     goto out;
   rc = sb_pg_connect(owner_url, &pg, &err);
   OPENSSL_cleanse(owner_url, sizeof owner_url);
-  if (rc != 0 || (rc = sb_engine_ensure_live(pg, vt, &err)) != 0)
+  if (rc != 0 || (rc = sb_processor_ensure_live(pg, vt, &err)) != 0)
     goto out;
   char gen_txt[16], live_group[128];
   int found = 0;
@@ -129,7 +129,7 @@ static int run_replay(sb_cli_t *cli) {
       (rc = sb_pg_exec(pg, "DELETE FROM sb.consumer_offsets WHERE "
                            "consumer_group = $1",
                        1, (const char *const[]){group}, &err)) != 0 ||
-      (rc = sb_engine_create_tables(pg, vt, schema, &err)) != 0)
+      (rc = sb_processor_create_tables(pg, vt, schema, &err)) != 0)
     goto out;
   int64_t micros;
   char why[160];
@@ -172,7 +172,7 @@ static int run_replay(sb_cli_t *cli) {
          SB_F_STR("from", from), SB_F_INT("generation", gen), SB_F_END);
   if ((rc = sb_schemas_load(&schemas, &err)) != 0)
     goto out;
-  sb_engine_opts_t o = {.vt = vt, .rebuild_schema = schema,
+  sb_pipeline_opts_t o = {.vts = &vt, .n = 1, .rebuild_schema = schema,
                         .rebuild_group = group, .stop_at_end = 1};
   sb_replay_swap_t sw = {.vt = vt, .old_gen = old_gen, .gen = gen,
                          .schema = schema, .group = group,
@@ -185,18 +185,18 @@ static int run_replay(sb_cli_t *cli) {
   /* to the end of the log; again while the live projection, which goes on
    * consuming meanwhile, is ahead of the rebuild */
   for (int round = 0; round < MAX_ROUNDS && behind; round++) {
-    if ((rc = sb_engine_start(&cli->conf, schemas, &o, &eng, &err)) != 0)
+    if ((rc = sb_pipeline_start(&cli->conf, schemas, &o, &eng, &err)) != 0)
       goto out;
-    while (!sb_engine_done(eng) && !interrupted) {
+    while (!sb_pipeline_done(eng) && !interrupted) {
       usleep(100 * 1000);
       if (sb_now_ms() - last >= 2000) {
         last = sb_now_ms();
         fprintf(stderr, "replay: %s: building generation %d...\n", name, gen);
       }
     }
-    sb_engine_stop(eng);
-    sb_engine_stats_t st;
-    rc = sb_engine_join(eng, &st, &err);
+    sb_pipeline_stop(eng);
+    sb_pipeline_stats_t st;
+    rc = sb_pipeline_join(eng, &st, &err);
     eng = NULL;
     events += st.events;
     deadletters += st.deadletters;
@@ -224,8 +224,8 @@ static int run_replay(sb_cli_t *cli) {
            name, old_gen);
 out:
   if (eng) {
-    sb_engine_stop(eng);
-    sb_engine_join(eng, NULL, NULL);
+    sb_pipeline_stop(eng);
+    sb_pipeline_join(eng, NULL, NULL);
   }
   sb_replay_log_free(log);
   sb_schemas_free(schemas);

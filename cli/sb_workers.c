@@ -2,12 +2,13 @@
 
 #include "sb_api.h"
 
-#include "sb_engine.h"
+#include "sb_pipeline.h"
 #include "sb_log.h"
 #include "sb_schema.h"
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 int sb_workers_parse(const char *list, const sb_processor_vt_t **vts,
@@ -51,8 +52,7 @@ typedef struct {
   uv_loop_t loop;
   uv_signal_t sigint, sigterm;
   uv_timer_t tick;
-  sb_engine_t **engines;
-  size_t n;
+  sb_pipeline_t *pipeline;
 } run_t;
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -64,9 +64,8 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 static void on_tick(uv_timer_t *h) {
   run_t *r = h->data;
-  for (size_t i = 0; i < r->n; i++)
-    if (sb_engine_done(r->engines[i]))
-      uv_stop(&r->loop); /* a worker failed: stop the rest */
+  if (r->pipeline != NULL && sb_pipeline_done(r->pipeline))
+    uv_stop(&r->loop); /* the pipeline failed: stop serving */
 }
 
 static void close_cb(uv_handle_t *h, void *arg) {
@@ -84,26 +83,26 @@ static void on_guard(uv_timer_t *t) {
 int sb_workers_serve(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
                      size_t n, sb_ready_cb ready, void *arg, sb_err_t *err) {
   sb_schemas_t *schemas = NULL;
-  sb_engine_t *engines[SB_MAX_PROCESSORS] = {0};
+  sb_pipeline_t *pipeline = NULL;
   sb_api_t *api = NULL;
   run_t r;
   memset(&r, 0, sizeof r);
   uv_loop_init(&r.loop);
   int rc = n > 0 ? sb_schemas_load(&schemas, err) : 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    sb_engine_opts_t o = {.vt = vts[i]};
-    rc = sb_engine_start(c, schemas, &o, &engines[i], err);
-    if (rc == 0)
+  if (rc == 0 && n > 0) {
+    /* one pipeline: one consumer, producer and decode for them all */
+    sb_pipeline_opts_t o = {.vts = vts, .n = n};
+    rc = sb_pipeline_start(c, schemas, &o, &pipeline, err);
+    for (size_t i = 0; rc == 0 && i < n; i++)
       sb_log(SB_LOG_INFO, "workers", "processor started",
              SB_F_STR("processor", vts[i]->name), SB_F_END);
   }
   int serve = ready != NULL && c->http_listen != NULL &&
               strcmp(c->http_listen, "off") != 0;
   if (rc == 0 && serve)
-    rc = sb_api_start(&r.loop, c, engines, n, &api, err);
+    rc = sb_api_start(&r.loop, c, pipeline, &api, err);
   if (rc == 0) {
-    r.engines = engines;
-    r.n = n;
+    r.pipeline = pipeline;
     uv_signal_init(&r.loop, &r.sigint);
     uv_signal_init(&r.loop, &r.sigterm);
     uv_timer_init(&r.loop, &r.tick);
@@ -133,20 +132,20 @@ int sb_workers_serve(const sb_conf_t *c, const sb_processor_vt_t *const *vts,
   uv_run(&r.loop, UV_RUN_DEFAULT);
   uv_loop_close(&r.loop);
   sb_api_free(api);
-  for (size_t i = 0; i < n; i++)
-    sb_engine_stop(engines[i]);
-  for (size_t i = 0; i < n; i++) {
-    sb_engine_stats_t st;
-    sb_err_t werr = SB_ERR_INIT;
-    if (engines[i] == NULL)
-      continue;
-    if (sb_engine_join(engines[i], &st, &werr) != 0 && rc == 0)
-      rc = sb_err_set(err, werr.code, "%s", werr.msg);
+  sb_pipeline_stop(pipeline);
+  while (pipeline != NULL && !sb_pipeline_done(pipeline))
+    usleep(10 * 1000); /* its last batch committed: final counters */
+  sb_pipeline_stats_t st[SB_PIPELINE_MAX];
+  for (size_t i = 0; pipeline != NULL && i < n; i++)
+    sb_pipeline_snapshot(pipeline, i, &st[i]);
+  sb_err_t werr = SB_ERR_INIT;
+  if (sb_pipeline_join(pipeline, NULL, &werr) != 0 && rc == 0)
+    rc = sb_err_set(err, werr.code, "%s", werr.msg);
+  for (size_t i = 0; pipeline != NULL && i < n; i++)
     sb_log(SB_LOG_INFO, "workers", "processor stopped",
-           SB_F_STR("processor", vts[i]->name), SB_F_INT("events", st.events),
-           SB_F_INT("deadletters", st.deadletters),
-           SB_F_INT("batches", st.batches), SB_F_END);
-  }
+           SB_F_STR("processor", vts[i]->name), SB_F_INT("events", st[i].events),
+           SB_F_INT("deadletters", st[i].deadletters),
+           SB_F_INT("batches", st[i].batches), SB_F_END);
   sb_schemas_free(schemas);
   return rc;
 }

@@ -4,11 +4,12 @@
 
 #include "sb_conf.h"
 #include "sb_err.h"
+#include "sb_pipeline.h"
 #include "sb_processor.h"
 
 #include <stddef.h>
 
-#define SB_MAX_PROCESSORS 16
+#define SB_MAX_PROCESSORS SB_PIPELINE_MAX
 
 /* Parses "audit,routing", "all" or "none" into vts (n of them). */
 int sb_workers_parse(const char *list, const sb_processor_vt_t **vts,

@@ -21,8 +21,7 @@ struct sb_api_s {
   sb_http_t *http;
   sb_ingest_t *ingest;
   sb_hub_t *hub;
-  sb_engine_t *const *engines;
-  size_t nengines;
+  sb_pipeline_t *pipeline; /* NULL: no processors */
   long long started_ms;
 
   /* health, refreshed every second by a thread of its own so that a slow
@@ -130,10 +129,10 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
        "Stored offsets found to be of another log (new topics, a lost "
        "journal) and read from the start instead."},
   };
-  sb_engine_stats_t st[16];
-  size_t ne = a->nengines < 16 ? a->nengines : 16;
+  sb_pipeline_stats_t st[SB_PIPELINE_MAX];
+  size_t ne = a->pipeline ? sb_pipeline_count(a->pipeline) : 0;
   for (size_t i = 0; i < ne; i++)
-    sb_engine_snapshot(a->engines[i], &st[i]);
+    sb_pipeline_snapshot(a->pipeline, i, &st[i]);
   for (size_t k = 0; k < SB_ARRAY_LEN(counters); k++) {
     sb_metric_head(&t, counters[k].name, "counter", counters[k].help);
     for (size_t i = 0; i < ne; i++) {
@@ -142,16 +141,33 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
                                      : k == 3 ? st[i].reseeks
                                               : st[i].offset_resets;
       sb_text_add(&t, "%s{processor=\"%s\"} %llu\n", counters[k].name,
-                  sb_engine_processor(a->engines[i]), (unsigned long long)v);
+                  sb_pipeline_processor(a->pipeline, i), (unsigned long long)v);
     }
   }
   if (ne > 0) {
+    /* one decode per record, however many processors read it */
+    sb_pipeline_totals_t tot;
+    sb_pipeline_totals(a->pipeline, &tot);
+    sb_metric_head(&t, "switchboard_records_consumed_total", "counter",
+                   "Records the pipeline consumed (one consumer per "
+                   "process).");
+    sb_text_add(&t, "switchboard_records_consumed_total %llu\n",
+                (unsigned long long)tot.records);
+    sb_metric_head(&t, "switchboard_records_decoded_total", "counter",
+                   "Records decoded: once per record, for all processors.");
+    sb_text_add(&t, "switchboard_records_decoded_total %llu\n",
+                (unsigned long long)tot.decoded);
+    sb_metric_head(&t, "switchboard_records_delivered_total", "counter",
+                   "Decoded records handed to a processor (one per record "
+                   "and processor reading it).");
+    sb_text_add(&t, "switchboard_records_delivered_total %llu\n",
+                (unsigned long long)tot.delivered);
     char labels[96];
     sb_metric_head(&t, "switchboard_batch_events", "histogram",
                    "Events per committed micro-batch.");
     for (size_t i = 0; i < ne; i++) {
       snprintf(labels, sizeof labels, "processor=\"%s\"",
-               sb_engine_processor(a->engines[i]));
+               sb_pipeline_processor(a->pipeline, i));
       sb_hist_emit(&t, "switchboard_batch_events", labels, st[i].batch_events);
     }
     sb_metric_head(&t, "switchboard_commit_seconds", "histogram",
@@ -159,21 +175,22 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
                    "offsets and the producer's flush.");
     for (size_t i = 0; i < ne; i++) {
       snprintf(labels, sizeof labels, "processor=\"%s\"",
-               sb_engine_processor(a->engines[i]));
+               sb_pipeline_processor(a->pipeline, i));
       sb_hist_emit(&t, "switchboard_commit_seconds", labels,
                    st[i].commit_seconds);
     }
     sb_metric_head(&t, "switchboard_consumer_lag", "gauge",
                    "Records behind the partition's high watermark, per "
                    "processor and assigned partition.");
-    sb_engine_lag_t lags[256];
+    sb_pipeline_lag_t lags[256];
     for (size_t i = 0; i < ne; i++) {
-      size_t nl = sb_engine_lags(a->engines[i], lags, SB_ARRAY_LEN(lags));
+      size_t nl = sb_pipeline_lags(a->pipeline, i, lags,
+                                   SB_ARRAY_LEN(lags));
       for (size_t l = 0; l < nl; l++)
         sb_text_add(&t,
                     "switchboard_consumer_lag{processor=\"%s\",topic=\"%s\","
                     "partition=\"%d\"} %lld\n",
-                    sb_engine_processor(a->engines[i]), lags[l].topic,
+                    sb_pipeline_processor(a->pipeline, i), lags[l].topic,
                     (int)lags[l].partition, (long long)lags[l].lag);
     }
   }
@@ -202,15 +219,14 @@ static const sb_http_route_t routes[] = {
     {NULL, NULL, NULL},
 };
 
-int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_engine_t *const *engines,
-                 size_t n, sb_api_t **out, sb_err_t *err) {
+int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_pipeline_t *pipeline,
+                 sb_api_t **out, sb_err_t *err) {
   *out = NULL;
   sb_api_t *a = calloc(1, sizeof *a);
   if (a == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   a->c = c;
-  a->engines = engines;
-  a->nengines = n;
+  a->pipeline = pipeline;
   a->started_ms = sb_now_ms();
   pthread_mutex_init(&a->lock, NULL);
   sb_http_opts_t o = {

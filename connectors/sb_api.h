@@ -5,17 +5,17 @@
 #define SB_API_H
 
 #include "sb_conf.h"
-#include "sb_engine.h"
+#include "sb_pipeline.h"
 #include "sb_err.h"
 
 #include <uv.h>
 
 typedef struct sb_api_s sb_api_t;
 
-/* Listens on c->http.listen. engines (n of them, may be 0) feed /metrics;
- * they are borrowed until sb_api_stop. */
-int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_engine_t *const *engines,
-                 size_t n, sb_api_t **out, sb_err_t *err);
+/* Listens on c->http.listen. pipeline (may be NULL: no processors) feeds
+ * /metrics; borrowed until sb_api_free. */
+int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_pipeline_t *pipeline,
+                 sb_api_t **out, sb_err_t *err);
 /* "http://127.0.0.1:8080" */
 const char *sb_api_url(const sb_api_t *a);
 /* Stops listening, lets answers in flight finish; the loop then runs dry.

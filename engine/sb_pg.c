@@ -222,6 +222,11 @@ int sb_pg_copy_end(sb_pg_t *pg, sb_err_t *err) {
 
 int sb_pg_copying(const sb_pg_t *pg) { return pg->copying; }
 
+void sb_pg_copy_abandon(sb_pg_t *pg) {
+  if (pg != NULL && pg->copying)
+    copy_finish(pg, "abandoned: the processor's part was rolled back", NULL);
+}
+
 void sb_pg_rollback(sb_pg_t *pg) {
   if (pg == NULL)
     return;

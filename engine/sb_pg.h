@@ -43,6 +43,9 @@ int sb_pg_copy_begin(sb_pg_t *pg, const char *copy_sql, sb_err_t *err);
 int sb_pg_copy_put(sb_pg_t *pg, const void *data, size_t len, sb_err_t *err);
 int sb_pg_copy_end(sb_pg_t *pg, sb_err_t *err);
 int sb_pg_copying(const sb_pg_t *pg);
+/* Ends an open COPY as failed: the transaction is left in error, for a
+ * ROLLBACK TO SAVEPOINT or a ROLLBACK. Never fails. */
+void sb_pg_copy_abandon(sb_pg_t *pg);
 
 /* Abandons an open COPY, if any, and rolls the transaction back. Never
  * fails (a broken connection shows at its next use). */

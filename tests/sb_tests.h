@@ -34,6 +34,10 @@
   X(engine_batches_offsets_and_derived_events, "kafka,pg")                    \
   X(engine_processor_failures_deadletter, "kafka,pg")                         \
   X(engine_isolates_poison_event, "kafka,pg")                                 \
+  X(pipeline_decodes_once, "kafka,pg")                                        \
+  X(pipeline_poison_stays_in_its_processor, "kafka,pg")                       \
+  X(pipeline_processor_added_later, "kafka,pg")                               \
+  X(pipeline_offsets_fence_a_second_writer, "kafka,pg")                       \
   X(engine_isolates_poison_written_in_event, "kafka,pg")                      \
   X(kafka_embedded_topics, "kafka")                                           \
   X(kafka_roundtrip, "kafka")                                                 \

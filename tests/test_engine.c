@@ -2,7 +2,7 @@
  * a processor made for the test. */
 #include "sb_codec.h"
 #include "sb_conf.h"
-#include "sb_engine.h"
+#include "sb_pipeline.h"
 #include "sb_kafka.h"
 #include "sb_migrate.h"
 #include "sb_pg.h"
@@ -13,7 +13,10 @@
 #include "sb_topics.h"
 #include "sb_util.h"
 
+#include "sb_text.h"
+
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,23 +212,23 @@ static int produce_leads(env_t *x, const char *const *subjects, int n,
 
 /* Runs the processor until the end of the log. */
 static int run_to_end(env_t *x, const char *schema, const char *group,
-                      sb_engine_stats_t *st) {
+                      sb_pipeline_stats_t *st) {
   sb_err_t err = SB_ERR_INIT;
-  sb_engine_t *e = NULL;
+  sb_pipeline_t *e = NULL;
   if (schema) {
-    if (sb_engine_create_tables(x->pg, run_vt, schema, &err) != 0) {
+    if (sb_processor_create_tables(x->pg, run_vt, schema, &err) != 0) {
       fprintf(stderr, "%s\n", err.msg);
       return -1;
     }
   }
-  sb_engine_opts_t o = {.vt = run_vt, .rebuild_schema = schema,
+  sb_pipeline_opts_t o = {.vts = &run_vt, .n = 1, .rebuild_schema = schema,
                         .rebuild_group = group, .stop_at_end = 1};
-  if (sb_engine_start(&x->c, x->schemas, &o, &e, &err) != 0)
+  if (sb_pipeline_start(&x->c, x->schemas, &o, &e, &err) != 0)
     return -1;
-  for (int i = 0; i < 600 && !sb_engine_done(e); i++)
+  for (int i = 0; i < 600 && !sb_pipeline_done(e); i++)
     usleep(100 * 1000);
-  sb_engine_stop(e);
-  if (sb_engine_join(e, st, &err) != 0) {
+  sb_pipeline_stop(e);
+  if (sb_pipeline_join(e, st, &err) != 0) {
     fprintf(stderr, "engine: %s\n", err.msg);
     return -1;
   }
@@ -312,7 +315,7 @@ int test_engine_batches_offsets_and_derived_events(void) {
     subjects[i] = names[i];
   }
   CHECK(produce_leads(&x, subjects, NLEADS, ids) == 0);
-  sb_engine_stats_t st;
+  sb_pipeline_stats_t st;
   CHECK(run_to_end(&x, NULL, NULL, &st) == 0);
   /* every lead once in the projection, offsets stored with it */
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), NLEADS);
@@ -372,7 +375,7 @@ int test_engine_processor_failures_deadletter(void) {
   const char *subjects[] = {"lead-1", "lead-2-bad", "lead-3", "lead-4-flaky",
                             "lead-5"};
   CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
-  sb_engine_stats_t st;
+  sb_pipeline_stats_t st;
   CHECK(run_to_end(&x, NULL, NULL, &st) == 0);
   CHECK_INT(st.deadletters, 2);
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 3);
@@ -427,7 +430,7 @@ int test_engine_isolates_poison_written_in_event(void) {
   const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4",
                             "lead-5"};
   CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
-  sb_engine_stats_t st;
+  sb_pipeline_stats_t st;
   sb_processor_vt_t writing_vt = test_vt; /* test_vt, writing in event */
   writing_vt.event = w_event;
   writing_vt.commit = w_commit;
@@ -456,7 +459,7 @@ int test_engine_isolates_poison_event(void) {
   const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4",
                             "lead-5"};
   CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
-  sb_engine_stats_t st;
+  sb_pipeline_stats_t st;
   CHECK(run_to_end(&x, NULL, NULL, &st) == 0);
   /* the others are written, the poison one is dead-lettered, the worker
    * carried on */
@@ -472,6 +475,236 @@ int test_engine_isolates_poison_event(void) {
   CHECK_HAS(recs[0].hdr, "could not commit this event");
   CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
   CHECK(st.reseeks >= 1);
+  env_down(&x);
+  return 0;
+}
+
+/* ---- one pipeline, several processors ---------------------------------- */
+
+/* A second processor: every lead.created as a row, with no key, so a row
+ * written twice shows as a duplicate. (Not the lead.scored that sbtest
+ * derives: a batch of sbtest's that is replayed emits them again, with the
+ * same ids, as the kit says.) */
+typedef struct {
+  sb_text_t ids;
+  int n;
+} rows_t;
+
+static int r_init(void **state, sb_err_t *err) {
+  *state = calloc(1, sizeof(rows_t));
+  return *state ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
+}
+
+static int r_event(void *state, sb_batch_t *b, const sb_event_t *ev,
+                   sb_err_t *err) {
+  (void)b, (void)err;
+  rows_t *r = state;
+  if (strcmp(sb_evtype_name(ev->type), "lead.created") != 0)
+    return 0;
+  if (r->n == 0)
+    sb_text_add(&r->ids, "{");
+  sb_text_pg_elem(&r->ids, ev->event_id);
+  r->n++;
+  return 0;
+}
+
+static int r_commit(void *state, sb_batch_t *b, sb_err_t *err) {
+  rows_t *r = state;
+  if (r->n == 0)
+    return 0;
+  sb_text_add(&r->ids, "}");
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO %s.rows (event_id) SELECT unnest($1::text[])",
+           sb_batch_schema(b));
+  return sb_pg_exec(sb_batch_pg(b), sql, 1, (const char *const[]){r->ids.s},
+                    err);
+}
+
+static void r_reset(void *state) {
+  rows_t *r = state;
+  sb_text_free(&r->ids);
+  memset(r, 0, sizeof *r);
+}
+
+static void r_destroy(void *state) {
+  r_reset(state);
+  free(state);
+}
+
+static const sb_processor_vt_t rows_vt = {
+    .abi = SB_PROCESSOR_ABI,
+    .name = "sbrows",
+    .topics = test_topics,
+    .ddl = "CREATE TABLE {schema}.rows (event_id text NOT NULL);\n"
+           "GRANT SELECT, INSERT ON {schema}.rows TO switchboard_app;",
+    .init = r_init,
+    .event = r_event,
+    .commit = r_commit,
+    .abort = r_reset,
+    .committed = r_reset,
+    .destroy = r_destroy,
+};
+
+/* Runs vts in one pipeline until the end of the log. */
+static int run_pipeline(env_t *x, const sb_processor_vt_t *const *vts, size_t n,
+                        sb_pipeline_stats_t *st, sb_pipeline_totals_t *tot) {
+  sb_err_t err = SB_ERR_INIT;
+  sb_pipeline_t *p = NULL;
+  sb_pipeline_opts_t o = {.vts = vts, .n = n, .stop_at_end = 1};
+  if (sb_pipeline_start(&x->c, x->schemas, &o, &p, &err) != 0) {
+    fprintf(stderr, "pipeline: %s\n", err.msg);
+    return -1;
+  }
+  for (int i = 0; i < 600 && !sb_pipeline_done(p); i++)
+    usleep(100 * 1000);
+  sb_pipeline_stop(p);
+  while (!sb_pipeline_done(p))
+    usleep(10 * 1000);
+  for (size_t i = 0; i < n; i++)
+    sb_pipeline_snapshot(p, i, &st[i]);
+  if (tot)
+    sb_pipeline_totals(p, tot);
+  if (sb_pipeline_join(p, NULL, &err) != 0) {
+    fprintf(stderr, "pipeline: %s\n", err.msg);
+    return -1;
+  }
+  return 0;
+}
+
+int test_pipeline_decodes_once(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  const char *subjects[NLEADS];
+  char names[NLEADS][32];
+  for (int i = 0; i < NLEADS; i++) {
+    snprintf(names[i], sizeof names[i], "lead-%d", i);
+    subjects[i] = names[i];
+  }
+  CHECK(produce_leads(&x, subjects, NLEADS, NULL) == 0);
+  const sb_processor_vt_t *vts[] = {&test_vt, &rows_vt};
+  sb_pipeline_stats_t st[2];
+  sb_pipeline_totals_t tot;
+  CHECK(run_pipeline(&x, vts, 2, st, &tot) == 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), NLEADS);
+  /* sbrows saw the leads, each once */
+  int rows = count(x.pg, "SELECT count(*) FROM sbrows.rows");
+  CHECK_INT(rows, NLEADS);
+  CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
+            rows);
+  /* one decode per record, handed to both processors */
+  CHECK(tot.records >= (uint64_t)NLEADS);
+  CHECK_INT((int)tot.decoded, (int)tot.records);
+  CHECK_INT((int)tot.delivered, 2 * (int)tot.decoded);
+  CHECK_INT((int)st[1].events, (int)tot.decoded);
+  /* offsets per processor, under each one's own group */
+  CHECK_INT(count(x.pg, "SELECT count(DISTINCT consumer_group) FROM "
+                        "sb.consumer_offsets WHERE consumer_group IN "
+                        "('switchboard.sbtest', 'switchboard.sbrows')"),
+            2);
+  env_down(&x);
+  return 0;
+}
+
+int test_pipeline_poison_stays_in_its_processor(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4",
+                            "lead-5"};
+  CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
+  const sb_processor_vt_t *vts[] = {&rows_vt, &test_vt};
+  sb_pipeline_stats_t st[2];
+  CHECK(run_pipeline(&x, vts, 2, st, NULL) == 0);
+  /* sbtest cannot write the poison lead: dead-lettered for it alone */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 4);
+  static rec_t recs[16];
+  int n = read_topic(&x, SB_TOPIC_DEADLETTER, recs, 16);
+  CHECK_INT(n, 1);
+  CHECK_STR(recs[0].subject, "lead-3-poison");
+  CHECK_HAS(recs[0].hdr, "sb-processor=sbtest;");
+  CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
+  CHECK_INT((int)st[1].deadletters, 1);
+  CHECK_INT((int)st[0].deadletters, 0);
+  /* sbrows kept every lead, the poison one included, each once, although
+   * the batch was handed to sbtest again one event at a time */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows r JOIN "
+                        "sbtest.seen s USING (event_id)"),
+            4);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows"), 5);
+  CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
+            5);
+  env_down(&x);
+  return 0;
+}
+
+int test_pipeline_processor_added_later(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  const char *subjects[] = {"lead-1", "lead-2", "lead-3", "lead-4"};
+  CHECK(produce_leads(&x, subjects, 4, NULL) == 0);
+  sb_pipeline_stats_t st[2];
+  const sb_processor_vt_t *first[] = {&test_vt};
+  CHECK(run_pipeline(&x, first, 1, st, NULL) == 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 4);
+  /* sbrows joins: it reads from the start, sbtest goes on from its offsets
+   * (seen's key would dead-letter a second copy) */
+  const sb_processor_vt_t *both[] = {&test_vt, &rows_vt};
+  CHECK(run_pipeline(&x, both, 2, st, NULL) == 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 4);
+  CHECK_INT((int)st[0].deadletters, 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows"), 4);
+  CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
+            4);
+  env_down(&x);
+  return 0;
+}
+
+/* Two processes writing one processor's projection (here: two pipelines in
+ * different consumer groups, both running sbrows): the offsets'
+ * compare-and-set lets one batch of each pair commit, so no row is written
+ * twice. */
+typedef struct {
+  env_t *x;
+  const sb_processor_vt_t *const *vts;
+  size_t n;
+  int rc;
+} racer_t;
+
+static void *racer(void *arg) {
+  racer_t *r = arg;
+  sb_pipeline_stats_t st[2];
+  r->rc = run_pipeline(r->x, r->vts, r->n, st, NULL);
+  return NULL;
+}
+
+int test_pipeline_offsets_fence_a_second_writer(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  sb_conf_set(&x.c, "batch.max_events", "7", SB_CO_FLAG, NULL, NULL);
+  static char names[200][32];
+  const char *subjects[200];
+  for (int i = 0; i < 200; i++) {
+    snprintf(names[i], sizeof names[i], "lead-%d", i);
+    subjects[i] = names[i];
+  }
+  CHECK(produce_leads(&x, subjects, 200, NULL) == 0);
+  const sb_processor_vt_t *a[] = {&rows_vt};
+  const sb_processor_vt_t *b[] = {&test_vt, &rows_vt};
+  racer_t ra = {&x, a, 1, -1}, rb = {&x, b, 2, -1};
+  pthread_t ta, tb;
+  CHECK(pthread_create(&ta, NULL, racer, &ra) == 0);
+  CHECK(pthread_create(&tb, NULL, racer, &rb) == 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  CHECK_INT(ra.rc, 0);
+  CHECK_INT(rb.rc, 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows"), 200);
+  CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
+            200);
+  /* and every lead is there */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows r JOIN "
+                        "sbtest.seen s USING (event_id)"),
+            200);
   env_down(&x);
   return 0;
 }

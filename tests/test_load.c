@@ -96,7 +96,7 @@ static int srv_start(srv_t *s, const char *extra) {
   uv_loop_init(&s->loop);
   uv_async_init(&s->loop, &s->stop, on_stop);
   s->stop.data = s;
-  if (sb_api_start(&s->loop, &s->c, NULL, 0, &s->api, &err) != 0) {
+  if (sb_api_start(&s->loop, &s->c, NULL, &s->api, &err) != 0) {
     fprintf(stderr, "api: %s\n", err.msg);
     return -1;
   }

@@ -7,7 +7,7 @@
  * refused. Each refusal leaves the live projection and sb.processors as they
  * were. */
 #include "sb_conf.h"
-#include "sb_engine.h"
+#include "sb_pipeline.h"
 #include "sb_kafka.h"
 #include "sb_migrate.h"
 #include "sb_pg.h"
@@ -154,12 +154,12 @@ int test_replay_swap_guards(void) {
 
   /* the live projection has consumed everything; generation 2 is built
    * beside it, from the start */
-  CHECK_OK(sb_engine_ensure_live(pg, &replay_vt, &err), &err);
+  CHECK_OK(sb_processor_ensure_live(pg, &replay_vt, &err), &err);
   CHECK_OK(sb_pg_exec(pg, "INSERT INTO sbreplay.marks VALUES ('live')", 0,
                       NULL, &err),
            &err);
   CHECK(set_offsets(pg, "switchboard.sbreplay", hi, 0) == 0);
-  CHECK_OK(sb_engine_create_tables(pg, &replay_vt, "sbreplay_g2", &err), &err);
+  CHECK_OK(sb_processor_create_tables(pg, &replay_vt, "sbreplay_g2", &err), &err);
   CHECK_OK(sb_pg_exec(pg, "INSERT INTO sbreplay_g2.marks VALUES ('rebuilt')",
                       0, NULL, &err),
            &err);
@@ -224,7 +224,7 @@ int test_replay_swap_guards(void) {
 
   /* an old generation is never overwritten: sbreplay_gen_2 taken */
   CHECK_OK(sb_pg_exec(pg, "CREATE SCHEMA sbreplay_gen_2", 0, NULL, &err), &err);
-  CHECK_OK(sb_engine_create_tables(pg, &replay_vt, "sbreplay_g3", &err), &err);
+  CHECK_OK(sb_processor_create_tables(pg, &replay_vt, "sbreplay_g3", &err), &err);
   CHECK(set_offsets(pg, "switchboard.sbreplay.g3", hi, 0) == 0);
   sb_replay_swap_t sw3 = {.vt = &replay_vt, .old_gen = 2, .gen = 3,
                           .schema = "sbreplay_g3",

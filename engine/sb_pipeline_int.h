@@ -1,0 +1,130 @@
+/* Between the pipeline's files (sb_pipeline.c: the consumer, assignment
+ * and the loop; sb_batch.c: the batch's transaction, offsets, dead letters
+ * and derived events). Not for use outside engine/. */
+#ifndef SB_PIPELINE_INT_H
+#define SB_PIPELINE_INT_H
+
+#include "sb_codec.h"
+#include "sb_journal.h"
+#include "sb_metrics.h"
+#include "sb_pg.h"
+#include "sb_pipeline.h"
+#include "sb_producer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define SB__MAX_TP 4096 /* partitions one pipeline tracks */
+
+/* One partition, and where each processor reading it stands. */
+typedef struct {
+  char topic[64];
+  int32_t partition;
+  int eof; /* reached the end since its last record */
+  int assigned;
+  uint32_t readers; /* bit i: processor i reads this topic */
+  /* per processor: next offset to read once the batch commits (-1: from
+   * the start), as PostgreSQL has it (-1: no row), and the end of a batch
+   * being replayed to it one record at a time */
+  int64_t next[SB_PIPELINE_MAX];
+  int64_t stored[SB_PIPELINE_MAX];
+  int64_t isolate_end[SB_PIPELINE_MAX];
+  _Atomic int64_t lag[SB_PIPELINE_MAX]; /* -1 unknown */
+} sb__tp_t;
+
+struct sb_batch_s {
+  struct sb_pipeline_s *p;
+  struct sb__slot_s *slot;
+};
+
+/* One processor of the pipeline. */
+typedef struct sb__slot_s {
+  size_t ix;
+  const sb_processor_vt_t *vt;
+  void *state;
+  char schema[64];
+  char offsets_group[128];
+  int generation; /* of the live projection, as last seen */
+  sb_batch_t batch;
+  /* in the open batch */
+  int events;  /* handed to it */
+  int sp_open; /* its savepoint is open */
+  int failed;  /* its part was rolled back (a data error) */
+  struct {
+    atomic_ullong events, deadletters, batches, reseeks, offset_resets;
+  } stats;
+  sb_hist_t batch_events, commit_seconds;
+} sb__slot_t;
+
+enum { SB__PHASE_IDLE, SB__PHASE_EVENT, SB__PHASE_COMMIT };
+
+struct sb_pipeline_s {
+  const sb_conf_t *c;
+  const sb_schemas_t *schemas;
+  sb_pipeline_opts_t o;
+  sb__slot_t slots[SB_PIPELINE_MAX];
+  size_t n;
+  char kafka_group[256];
+  char epoch[96];        /* the log's incarnation (sb_log_epoch) */
+  sb_durable_t *durable; /* the embedded broker's journal, or NULL */
+
+  pthread_t thread;
+  atomic_int stop;
+  atomic_int done;
+  int started;
+  sb_err_t err; /* why the pipeline failed */
+
+  rd_kafka_t *rk;
+  /* an assignment that failed for a passing reason (PostgreSQL away):
+   * retried from the loop */
+  rd_kafka_topic_partition_list_t *pending_assign;
+  sb_pg_t *pg;
+  sb_codec_t *codec;
+  sb_producer_t *producer;
+
+  sb__tp_t *tps;
+  size_t ntp;
+  sb__tp_t *last_tp; /* find_tp's last answer */
+
+  /* the open batch */
+  int open;          /* inside the transaction */
+  int use_sp;        /* a savepoint per processor */
+  int phase;         /* SB__PHASE_* */
+  sb__slot_t *owner; /* the processor that used the connection in event */
+  sb_err_t misuse;   /* a second processor did too: a bug, stops */
+  int pending;       /* records in the open batch */
+  long long opened;  /* when the batch got its first record */
+  const rd_kafka_message_t *single; /* the record of a one-record batch */
+  int need_reseek; /* a processor's part failed: re-read from the offsets */
+
+  struct {
+    atomic_ullong records, decoded, delivered;
+  } totals;
+  atomic_size_t ntp_seen; /* tps[0..ntp_seen) readable by other threads */
+  long long lag_at;       /* when lags were last refreshed */
+};
+
+/* sb_batch.c */
+sb__tp_t *sb__find_tp(sb_pipeline_t *p, const char *topic, int32_t partition,
+                      int create);
+int sb__reads(const sb__slot_t *s, const char *topic);
+int sb__open_batch(sb_pipeline_t *p, int *moved, sb_err_t *err);
+int sb__commit_batch(sb_pipeline_t *p, sb_err_t *err);
+void sb__close_batch(sb_pipeline_t *p);
+/* m to sb.deadletter, for the processors of the bit mask slots. */
+int sb__dead_letter(sb_pipeline_t *p, const rd_kafka_message_t *m,
+                    uint32_t slots, const char *cls, const char *why,
+                    int attempts, sb_err_t *err);
+int sb__is_data_error(const sb_err_t *err);
+int sb__isolating(const sb_pipeline_t *p);
+/* Processor s's part of the open batch could not be written (err): its
+ * savepoint is rolled back; s will be handed those records again. */
+int sb__slot_fail(sb_pipeline_t *p, sb__slot_t *s, const sb_err_t *why,
+                  sb_err_t *err);
+
+/* sb_pipeline.c */
+int sb__reseek(sb_pipeline_t *p, sb_err_t *err);
+int sb__load_live(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
+
+#endif
