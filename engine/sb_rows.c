@@ -10,11 +10,12 @@
  * length open the data; a field count of -1 ends it. A row is its field
  * count (int16) and, per field, an int32 length (-1 for NULL) and the value
  * in the type's binary form, big-endian. */
-static const unsigned char copy_signature[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+static const unsigned char copy_signature[19] =
+    "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 static const unsigned char copy_trailer[2] = {0xff, 0xff};
 #define STREAM_BYTES (64 * 1024)
 #define PG_EPOCH_MICROS 946684800000000LL /* 2000-01-01 in Unix micros */
-#define PG_EPOCH_DAYS 10957              /* 2000-01-01 in Unix days */
+#define PG_EPOCH_DAYS 10957               /* 2000-01-01 in Unix days */
 
 int sb_rows_name_ok(const char *name) {
   if (name == NULL || !((*name >= 'a' && *name <= 'z') || *name == '_'))
@@ -28,15 +29,24 @@ int sb_rows_name_ok(const char *name) {
 
 const char *sb__rows_pgtype(sb_coltype_t t) {
   switch (t) {
-  case SB_COL_TEXT: return "text";
-  case SB_COL_INT8: return "bigint";
-  case SB_COL_INT4: return "integer";
-  case SB_COL_BOOL: return "boolean";
-  case SB_COL_FLOAT8: return "double precision";
-  case SB_COL_TIMESTAMPTZ: return "timestamptz";
-  case SB_COL_DATE: return "date";
-  case SB_COL_BYTEA: return "bytea";
-  case SB_COL_JSONB: return "jsonb";
+  case SB_COL_TEXT:
+    return "text";
+  case SB_COL_INT8:
+    return "bigint";
+  case SB_COL_INT4:
+    return "integer";
+  case SB_COL_BOOL:
+    return "boolean";
+  case SB_COL_FLOAT8:
+    return "double precision";
+  case SB_COL_TIMESTAMPTZ:
+    return "timestamptz";
+  case SB_COL_DATE:
+    return "date";
+  case SB_COL_BYTEA:
+    return "bytea";
+  case SB_COL_JSONB:
+    return "jsonb";
   }
   return "?";
 }
@@ -71,80 +81,104 @@ static int col_index(const sb_table_def_t *def, const char *name) {
 static int check_def(const sb_table_def_t *def, const char *schema,
                      sb_err_t *err) {
   if (def == NULL || def->cols == NULL)
-    return sb_err_set(err, SB_EINVAL, "rows: a table definition needs a name "
-                                      "and columns");
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: a table definition needs a name "
+                      "and columns");
   const char *t = def->name ? def->name : "(null)";
   if (!sb_rows_name_ok(def->name))
-    return sb_err_set(err, SB_EINVAL, "rows: table name '%s' must match "
-                                      "[a-z_][a-z0-9_]{0,62}", t);
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table name '%s' must match "
+                      "[a-z_][a-z0-9_]{0,62}",
+                      t);
   if (!sb_rows_name_ok(schema))
-    return sb_err_set(err, SB_EINVAL, "rows: table %s: schema name '%s' must "
-                                      "match [a-z_][a-z0-9_]{0,62}",
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table %s: schema name '%s' must "
+                      "match [a-z_][a-z0-9_]{0,62}",
                       t, schema ? schema : "(null)");
   int n = 0, tenant = -1;
   for (; def->cols[n].name; n++) {
     const sb_col_t *c = &def->cols[n];
     if (!sb_rows_name_ok(c->name))
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column name '%s' "
-                                        "must match [a-z_][a-z0-9_]{0,62}",
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column name '%s' "
+                        "must match [a-z_][a-z0-9_]{0,62}",
                         t, c->name);
     if (col_index(def, c->name) != n)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s is "
-                                        "declared twice", t, c->name);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s is "
+                        "declared twice",
+                        t, c->name);
     if (!type_ok(c->type))
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s has an "
-                                        "unknown type (%d)", t, c->name,
-                        (int)c->type);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s has an "
+                        "unknown type (%d)",
+                        t, c->name, (int)c->type);
     unsigned m = c->flags & SB_MERGE_MASK;
     if ((c->flags & ~SB_MERGE_MASK) != 0 || !merge_fits(c->type, m))
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s (%s) "
-                                        "cannot take merge %u",
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s (%s) "
+                        "cannot take merge %u",
                         t, c->name, sb__rows_pgtype(c->type), m);
     if (strcmp(c->name, "tenant_id") == 0)
       tenant = n;
   }
   if (tenant < 0 || def->cols[tenant].type != SB_COL_TEXT)
-    return sb_err_set(err, SB_EINVAL, "rows: table %s has no tenant_id text "
-                                      "column: every projection table needs "
-                                      "one (row-level security binds readers "
-                                      "by it)", t);
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table %s has no tenant_id text "
+                      "column: every projection table needs "
+                      "one (row-level security binds readers "
+                      "by it)",
+                      t);
   if (n > 1000)
-    return sb_err_set(err, SB_EINVAL, "rows: table %s has %d columns (at most "
-                                      "1000)", t, n);
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table %s has %d columns (at most "
+                      "1000)",
+                      t, n);
   if (def->key == NULL)
     return 0;
   int nkey = 0, has_tenant = 0;
   for (; def->key[nkey]; nkey++) {
     int i = col_index(def, def->key[nkey]);
     if (i < 0)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: key column %s is "
-                                        "not a column", t, def->key[nkey]);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: key column %s is "
+                        "not a column",
+                        t, def->key[nkey]);
     for (int k = 0; k < nkey; k++)
       if (strcmp(def->key[k], def->key[nkey]) == 0)
-        return sb_err_set(err, SB_EINVAL, "rows: table %s: key column %s "
-                                          "is listed twice", t, def->key[k]);
+        return sb_err_set(err, SB_EINVAL,
+                          "rows: table %s: key column %s "
+                          "is listed twice",
+                          t, def->key[k]);
     sb_coltype_t ty = def->cols[i].type;
     if (ty == SB_COL_FLOAT8 || ty == SB_COL_JSONB)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: key column %s is "
-                                        "%s, which cannot be a key here",
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: key column %s is "
+                        "%s, which cannot be a key here",
                         t, def->key[nkey], sb__rows_pgtype(ty));
     if (def->cols[i].flags != 0)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: key column %s "
-                                        "takes no merge", t, def->key[nkey]);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: key column %s "
+                        "takes no merge",
+                        t, def->key[nkey]);
     has_tenant |= i == tenant;
   }
   if (nkey == 0)
-    return sb_err_set(err, SB_EINVAL, "rows: table %s: its key is empty "
-                                      "(NULL for a table of appends only)", t);
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table %s: its key is empty "
+                      "(NULL for a table of appends only)",
+                      t);
   if (!has_tenant)
-    return sb_err_set(err, SB_EINVAL, "rows: table %s: its key must include "
-                                      "tenant_id (rows of two tenants never "
-                                      "merge)", t);
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table %s: its key must include "
+                      "tenant_id (rows of two tenants never "
+                      "merge)",
+                      t);
   return 0;
 }
 
-int sb_rows_new(const sb_table_def_t *def, const char *schema,
-                size_t max_bytes, sb_rows_t **out, sb_err_t *err) {
+int sb_rows_new(const sb_table_def_t *def, const char *schema, size_t max_bytes,
+                sb_rows_t **out, sb_err_t *err) {
   *out = NULL;
   if (check_def(def, schema, err) != 0)
     return err->code;
@@ -251,57 +285,71 @@ int sb__rows_check_val(const sb_rows_t *w, int col, const sb_val_t *v,
   const char *t = w->def->name;
   if (sb__null(v)) {
     if (col == w->tenant_col)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: tenant_id is NULL "
-                                        "(every row belongs to a tenant)", t);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: tenant_id is NULL "
+                        "(every row belongs to a tenant)",
+                        t);
     return 0;
   }
   if (v->type != c->type)
-    return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s is %s, the "
-                                      "value given is %s",
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table %s: column %s is %s, the "
+                      "value given is %s",
                       t, c->name, sb__rows_pgtype(c->type),
                       type_ok(v->type) ? sb__rows_pgtype(v->type) : "unknown");
   switch (c->type) {
   case SB_COL_TEXT:
   case SB_COL_JSONB:
     if (!utf8_ok((const unsigned char *)v->s, strlen(v->s)))
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s: the "
-                                        "text is not valid UTF-8", t, c->name);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s: the "
+                        "text is not valid UTF-8",
+                        t, c->name);
     if (col == w->tenant_col && v->s[0] == '\0')
       return sb_err_set(err, SB_EINVAL, "rows: table %s: tenant_id is empty",
                         t);
     return 0;
   case SB_COL_INT4:
     if (v->i < INT32_MIN || v->i > INT32_MAX)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s: %lld is "
-                                        "out of integer range",
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s: %lld is "
+                        "out of integer range",
                         t, c->name, (long long)v->i);
     return 0;
   case SB_COL_BOOL:
     if (v->i != 0 && v->i != 1)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s: a bool "
-                                        "is 0 or 1", t, c->name);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s: a bool "
+                        "is 0 or 1",
+                        t, c->name);
     return 0;
   case SB_COL_TIMESTAMPTZ:
     /* PostgreSQL's range starts at 4714-11-24 BC; its end (294277 AD) is
      * past what int64 Unix microseconds reach */
     if (v->i < -210866803200000000LL)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s: %lld "
-                                        "microseconds is before 4714 BC",
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s: %lld "
+                        "microseconds is before 4714 BC",
                         t, c->name, (long long)v->i);
     return 0;
   case SB_COL_DATE: /* PostgreSQL's range: 4714-11-24 BC to 5874897 AD */
     if (v->i < -2440588 || v->i >= 2145042906)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s: day %lld "
-                                        "is out of date range",
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s: day %lld "
+                        "is out of date range",
                         t, c->name, (long long)v->i);
     return 0;
   case SB_COL_BYTEA:
     if (v->p == NULL && v->len > 0)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s: bytes "
-                                        "missing", t, c->name);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s: bytes "
+                        "missing",
+                        t, c->name);
     if (v->len > (size_t)INT32_MAX - 1)
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s: %zu bytes "
-                                        "is too long", t, c->name, v->len);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s: %zu bytes "
+                        "is too long",
+                        t, c->name, v->len);
     return 0;
   default:
     return 0;
@@ -313,15 +361,21 @@ static size_t val_size(const sb_val_t *v) {
   if (sb__null(v))
     return 0;
   switch (v->type) {
-  case SB_COL_TEXT: return strlen(v->s);
-  case SB_COL_JSONB: return 1 + strlen(v->s);
+  case SB_COL_TEXT:
+    return strlen(v->s);
+  case SB_COL_JSONB:
+    return 1 + strlen(v->s);
   case SB_COL_INT8:
   case SB_COL_FLOAT8:
-  case SB_COL_TIMESTAMPTZ: return 8;
+  case SB_COL_TIMESTAMPTZ:
+    return 8;
   case SB_COL_INT4:
-  case SB_COL_DATE: return 4;
-  case SB_COL_BOOL: return 1;
-  case SB_COL_BYTEA: return v->len;
+  case SB_COL_DATE:
+    return 4;
+  case SB_COL_BOOL:
+    return 1;
+  case SB_COL_BYTEA:
+    return v->len;
   }
   return 0;
 }
@@ -349,9 +403,12 @@ static unsigned char *put_val(unsigned char *p, const sb_val_t *v) {
     if (n > 0)
       memcpy(p, v->p, n);
     return p + n;
-  case SB_COL_INT8: return put_be(p, (uint64_t)v->i, 8);
-  case SB_COL_INT4: return put_be(p, (uint64_t)(uint32_t)(int32_t)v->i, 4);
-  case SB_COL_BOOL: return put_be(p, (uint64_t)v->i, 1);
+  case SB_COL_INT8:
+    return put_be(p, (uint64_t)v->i, 8);
+  case SB_COL_INT4:
+    return put_be(p, (uint64_t)(uint32_t)(int32_t)v->i, 4);
+  case SB_COL_BOOL:
+    return put_be(p, (uint64_t)v->i, 1);
   case SB_COL_DATE:
     return put_be(p, (uint64_t)(uint32_t)(int32_t)(v->i - PG_EPOCH_DAYS), 4);
   case SB_COL_TIMESTAMPTZ:
@@ -374,9 +431,10 @@ int sb_rows_append(sb_rows_t *w, const sb_val_t *vals, sb_err_t *err) {
   }
   size_t held = w->copy_len + w->ent_bytes;
   if (need > w->budget || held > w->budget - need)
-    return sb_err_set(err, SB_EBUSY, "rows: table %s: the writer holds %zu "
-                                     "bytes and a row of %zu would pass its "
-                                     "budget of %zu: flush first",
+    return sb_err_set(err, SB_EBUSY,
+                      "rows: table %s: the writer holds %zu "
+                      "bytes and a row of %zu would pass its "
+                      "budget of %zu: flush first",
                       w->def->name, held, need, w->budget);
   if (w->copy_len + need > w->copy_cap) {
     size_t cap = w->copy_cap ? w->copy_cap : STREAM_BYTES;
@@ -401,14 +459,15 @@ static int send_rows(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err) {
   int rc = 0;
   if (!w->copy_open) {
     if (sb_pg_copying(pg))
-      return sb_err_set(err, SB_ESTATE, "rows: table %s: the connection has "
-                                        "another COPY open: finish it first",
+      return sb_err_set(err, SB_ESTATE,
+                        "rows: table %s: the connection has "
+                        "another COPY open: finish it first",
                         w->def->name);
     if ((rc = sb_pg_copy_begin(pg, w->copy_sql, err)) != 0)
       goto fail;
     w->copy_open = 1;
-    if ((rc = sb_pg_copy_put(pg, copy_signature, sizeof copy_signature,
-                             err)) != 0)
+    if ((rc = sb_pg_copy_put(pg, copy_signature, sizeof copy_signature, err)) !=
+        0)
       goto fail;
   }
   if (w->copy_len > 0 &&
@@ -458,9 +517,11 @@ int sb_rows_flush(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err) {
   if (w->def->key == NULL || sb__rows_keyed_count(w) == 0)
     return 0;
   if (sb_pg_copying(pg))
-    return sb_err_set(err, SB_ESTATE, "rows: table %s: the connection has "
-                                      "another writer's COPY open: finish it "
-                                      "before flushing", w->def->name);
+    return sb_err_set(err, SB_ESTATE,
+                      "rows: table %s: the connection has "
+                      "another writer's COPY open: finish it "
+                      "before flushing",
+                      w->def->name);
   return sb__rows_keyed_flush(w, pg, err);
 }
 

@@ -63,7 +63,7 @@ typedef enum {
 #define SB_MERGE_SUM 1u     /* int8, int4, float8 */
 #define SB_MERGE_MAX 2u     /* numbers, bool, timestamptz, date */
 #define SB_MERGE_MIN 3u
-#define SB_MERGE_KEEP 4u    /* the first value; the table's row keeps its own */
+#define SB_MERGE_KEEP 4u /* the first value; the table's row keeps its own */
 #define SB_MERGE_MASK 0xfu
 
 typedef struct sb_col_s {
@@ -82,7 +82,7 @@ typedef struct sb_table_def_s {
  * the call only (the writer copies what it keeps). */
 typedef struct sb_val_s {
   sb_coltype_t type;
-  int null; /* 1: SQL NULL, whatever the type */
+  int null;   /* 1: SQL NULL, whatever the type */
   size_t len; /* SB_COL_BYTEA */
   union {
     int64_t i; /* INT8, INT4, BOOL, TIMESTAMPTZ, DATE */
@@ -95,17 +95,26 @@ typedef struct sb_val_s {
 /* Initializers: (sb_val_t[]){ SB_V_TEXT(t), SB_V_INT8(n), SB_V_NULL }.
  * SB_V_TEXT(NULL), SB_V_JSONB(NULL) and SB_V_BYTEA(NULL, 0) are NULL;
  * SB_V_BYTEA(p, 0) with p not NULL is empty. */
-#define SB_V_NULL {.null = 1}
-#define SB_V_TEXT(v) {.type = SB_COL_TEXT, .s = (v)}
-#define SB_V_JSONB(v) {.type = SB_COL_JSONB, .s = (v)}
-#define SB_V_INT8(v) {.type = SB_COL_INT8, .i = (int64_t)(v)}
-#define SB_V_INT4(v) {.type = SB_COL_INT4, .i = (int32_t)(v)}
-#define SB_V_BOOL(v) {.type = SB_COL_BOOL, .i = (v) ? 1 : 0}
-#define SB_V_FLOAT8(v) {.type = SB_COL_FLOAT8, .d = (double)(v)}
-#define SB_V_TIMESTAMPTZ(us) {.type = SB_COL_TIMESTAMPTZ, .i = (int64_t)(us)}
-#define SB_V_DATE(days) {.type = SB_COL_DATE, .i = (int32_t)(days)}
-#define SB_V_BYTEA(ptr, n)                                                    \
-  {.type = SB_COL_BYTEA, .p = (ptr), .len = (n)}
+#define SB_V_NULL                                                              \
+  { .null = 1 }
+#define SB_V_TEXT(v)                                                           \
+  { .type = SB_COL_TEXT, .s = (v) }
+#define SB_V_JSONB(v)                                                          \
+  { .type = SB_COL_JSONB, .s = (v) }
+#define SB_V_INT8(v)                                                           \
+  { .type = SB_COL_INT8, .i = (int64_t)(v) }
+#define SB_V_INT4(v)                                                           \
+  { .type = SB_COL_INT4, .i = (int32_t)(v) }
+#define SB_V_BOOL(v)                                                           \
+  { .type = SB_COL_BOOL, .i = (v) ? 1 : 0 }
+#define SB_V_FLOAT8(v)                                                         \
+  { .type = SB_COL_FLOAT8, .d = (double)(v) }
+#define SB_V_TIMESTAMPTZ(us)                                                   \
+  { .type = SB_COL_TIMESTAMPTZ, .i = (int64_t)(us) }
+#define SB_V_DATE(days)                                                        \
+  { .type = SB_COL_DATE, .i = (int32_t)(days) }
+#define SB_V_BYTEA(ptr, n)                                                     \
+  { .type = SB_COL_BYTEA, .p = (ptr), .len = (n) }
 
 typedef struct sb_rows_s sb_rows_t;
 
@@ -116,8 +125,8 @@ typedef struct sb_rows_s sb_rows_t;
  * of schema.def->name holding at most max_bytes (0: SB_ROWS_DEFAULT_BUDGET)
  * of pending rows. Borrows def (and its strings) for the writer's life;
  * copies schema. *out is owned by the caller: sb_rows_free. */
-int sb_rows_new(const sb_table_def_t *def, const char *schema,
-                size_t max_bytes, sb_rows_t **out, sb_err_t *err);
+int sb_rows_new(const sb_table_def_t *def, const char *schema, size_t max_bytes,
+                sb_rows_t **out, sb_err_t *err);
 void sb_rows_free(sb_rows_t *w); /* accepts NULL */
 
 /* Buffers one row for COPY: vals has one value per column, in the def's

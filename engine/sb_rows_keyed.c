@@ -125,9 +125,10 @@ static int over_budget(sb_rows_t *w, size_t more, sb_err_t *err) {
   size_t held = w->copy_len + w->ent_bytes;
   if (more <= w->budget && held <= w->budget - more)
     return 0;
-  return sb_err_set(err, SB_EBUSY, "rows: table %s: the writer holds %zu "
-                                   "bytes and a row of %zu would pass its "
-                                   "budget of %zu: flush first",
+  return sb_err_set(err, SB_EBUSY,
+                    "rows: table %s: the writer holds %zu "
+                    "bytes and a row of %zu would pass its "
+                    "budget of %zu: flush first",
                     w->def->name, held, more, w->budget);
 }
 
@@ -204,8 +205,8 @@ static int set_block(sb_rows_t *w, sb__rows_ent_t *e, const sb_val_t *row,
 }
 
 /* A new entry for row's key (not pending yet), with its block. */
-static sb__rows_ent_t *new_entry(sb_rows_t *w, const sb_val_t *row,
-                                 size_t size, sb_err_t *err) {
+static sb__rows_ent_t *new_entry(sb_rows_t *w, const sb_val_t *row, size_t size,
+                                 sb_err_t *err) {
   if (over_budget(w, size + sizeof(sb__rows_ent_t) + 2 * sizeof(uint32_t),
                   err) != 0)
     return NULL;
@@ -246,8 +247,9 @@ static int merge_val(const sb_rows_t *w, int col, const sb_val_t *old,
     } else if (__builtin_add_overflow(old->i, nv->i, &out->i) ||
                (c->type == SB_COL_INT4 &&
                 (out->i < INT32_MIN || out->i > INT32_MAX))) {
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: column %s: the sum "
-                                        "of %lld and %lld is out of range",
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: column %s: the sum "
+                        "of %lld and %lld is out of range",
                         w->def->name, c->name, (long long)old->i,
                         (long long)nv->i);
     }
@@ -261,15 +263,19 @@ static int merge_val(const sb_rows_t *w, int col, const sb_val_t *old,
 
 int sb_rows_upsert(sb_rows_t *w, const sb_val_t *vals, sb_err_t *err) {
   if (w->nkey == 0)
-    return sb_err_set(err, SB_EINVAL, "rows: table %s declares no key: it "
-                                      "takes appends only", w->def->name);
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table %s declares no key: it "
+                      "takes appends only",
+                      w->def->name);
   for (int i = 0; i < w->ncols; i++)
     if (sb__rows_check_val(w, i, &vals[i], err) != 0)
       return err->code;
   for (int k = 0; k < w->nkey; k++)
     if (sb__null(&vals[w->keyidx[k]]))
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: key column %s is "
-                                        "NULL", w->def->name, w->def->key[k]);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: key column %s is "
+                        "NULL",
+                        w->def->name, w->def->key[k]);
   sb__rows_ent_t *e = find(w, vals, 0, err);
   const sb_val_t *row = vals;
   if (e != NULL && e->has_row) {
@@ -280,7 +286,8 @@ int sb_rows_upsert(sb_rows_t *w, const sb_val_t *vals, sb_err_t *err) {
       sb_coltype_t t = w->def->cols[i].type;
       if ((t == SB_COL_TEXT || t == SB_COL_JSONB || t == SB_COL_BYTEA) &&
           !(sb__null(&w->tmp[i]) && sb__null(&e->row[i])) &&
-          (sb__null(&w->tmp[i]) != sb__null(&e->row[i]) || w->tmp[i].p != e->row[i].p))
+          (sb__null(&w->tmp[i]) != sb__null(&e->row[i]) ||
+           w->tmp[i].p != e->row[i].p))
         rebuild = 1; /* a string from the caller: copy it */
     }
     if (!rebuild) {
@@ -304,15 +311,19 @@ int sb_rows_upsert(sb_rows_t *w, const sb_val_t *vals, sb_err_t *err) {
 
 int sb_rows_delete(sb_rows_t *w, const sb_val_t *key, sb_err_t *err) {
   if (w->nkey == 0)
-    return sb_err_set(err, SB_EINVAL, "rows: table %s declares no key: it "
-                                      "takes appends only", w->def->name);
+    return sb_err_set(err, SB_EINVAL,
+                      "rows: table %s declares no key: it "
+                      "takes appends only",
+                      w->def->name);
   for (int i = 0; i < w->ncols; i++)
     w->tmp[i] = (sb_val_t)SB_V_NULL;
   for (int k = 0; k < w->nkey; k++) {
     int i = w->keyidx[k];
     if (sb__null(&key[k]))
-      return sb_err_set(err, SB_EINVAL, "rows: table %s: key column %s is "
-                                        "NULL", w->def->name, w->def->key[k]);
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: key column %s is "
+                        "NULL",
+                        w->def->name, w->def->key[k]);
     if (sb__rows_check_val(w, i, &key[k], err) != 0)
       return err->code;
     w->tmp[i] = key[k];
@@ -358,17 +369,18 @@ int sb__rows_keyed_sql(sb_rows_t *w, sb_err_t *err) {
       sb_text_add(&up, "%s\"%s\" = EXCLUDED.\"%s\"", pre, c, c);
       break;
     case SB_MERGE_SUM: /* NULL counts as nothing */
-      sb_text_add(&up, "%s\"%s\" = COALESCE(t.\"%s\" + EXCLUDED.\"%s\", "
-                       "t.\"%s\", EXCLUDED.\"%s\")",
+      sb_text_add(&up,
+                  "%s\"%s\" = COALESCE(t.\"%s\" + EXCLUDED.\"%s\", "
+                  "t.\"%s\", EXCLUDED.\"%s\")",
                   pre, c, c, c, c, c);
       break;
     case SB_MERGE_MAX: /* GREATEST and LEAST ignore NULLs */
-      sb_text_add(&up, "%s\"%s\" = GREATEST(t.\"%s\", EXCLUDED.\"%s\")", pre,
-                  c, c, c);
+      sb_text_add(&up, "%s\"%s\" = GREATEST(t.\"%s\", EXCLUDED.\"%s\")", pre, c,
+                  c, c);
       break;
     case SB_MERGE_MIN:
-      sb_text_add(&up, "%s\"%s\" = LEAST(t.\"%s\", EXCLUDED.\"%s\")", pre, c,
-                  c, c);
+      sb_text_add(&up, "%s\"%s\" = LEAST(t.\"%s\", EXCLUDED.\"%s\")", pre, c, c,
+                  c);
       break;
     default: /* KEEP */
       continue;
@@ -391,8 +403,9 @@ int sb__rows_keyed_sql(sb_rows_t *w, sb_err_t *err) {
   for (int k = 0; k < w->nkey; k++)
     sb_text_add(&del, "%st.\"%s\" = u.\"%s\"", k ? " AND " : "", def->key[k],
                 def->key[k]);
-  sb_text_add(&del, " ORDER BY u.\"sb ord\" FOR UPDATE OF t) DELETE FROM %s "
-                    "t USING u WHERE ",
+  sb_text_add(&del,
+              " ORDER BY u.\"sb ord\" FOR UPDATE OF t) DELETE FROM %s "
+              "t USING u WHERE ",
               w->qname);
   for (int k = 0; k < w->nkey; k++)
     sb_text_add(&del, "t.\"%s\" = u.\"%s\" AND ", def->key[k], def->key[k]);
@@ -498,9 +511,8 @@ static void put_elem(sb_text_t *t, const sb_val_t *v) {
 }
 
 /* Runs sql with one array per column in cols[0..n) of the rows in e. */
-static int run_arrays(sb_pg_t *pg, const char *sql,
-                      sb__rows_ent_t **e, size_t ne, const int *cols, int n,
-                      sb_err_t *err) {
+static int run_arrays(sb_pg_t *pg, const char *sql, sb__rows_ent_t **e,
+                      size_t ne, const int *cols, int n, sb_err_t *err) {
   sb_text_t *arr = calloc((size_t)n, sizeof *arr);
   const char **params = calloc((size_t)n, sizeof *params);
   int rc = 0, failed = 0;
@@ -548,8 +560,8 @@ int sb__rows_keyed_flush(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err) {
   for (size_t i = 0; i < w->nents; i++)
     if (sorted[i]->deleted)
       sel[n++] = sorted[i];
-  if (n > 0 && (rc = run_arrays(pg, w->delete_sql, sel, n, w->keyidx,
-                                w->nkey, err)) != 0) {
+  if (n > 0 && (rc = run_arrays(pg, w->delete_sql, sel, n, w->keyidx, w->nkey,
+                                err)) != 0) {
     sb_err_prefix(err, "rows: deleting from %s: ", w->qname);
     goto out;
   }
@@ -559,8 +571,8 @@ int sb__rows_keyed_flush(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err) {
       sel[n++] = sorted[i];
   for (int c = 0; c < w->ncols; c++)
     cols[c] = c;
-  if (n > 0 && (rc = run_arrays(pg, w->upsert_sql, sel, n, cols, w->ncols,
-                                err)) != 0) {
+  if (n > 0 &&
+      (rc = run_arrays(pg, w->upsert_sql, sel, n, cols, w->ncols, err)) != 0) {
     sb_err_prefix(err, "rows: upserting into %s: ", w->qname);
     goto out;
   }

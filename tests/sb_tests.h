@@ -87,7 +87,10 @@
   X(rows_upsert_merges, "pg")                                                 \
   X(rows_deletes, "pg")                                                       \
   X(rows_sorted_keys, "pg")                                                   \
-  X(rows_budget, "pg")
+  X(rows_budget, "pg")                                                        \
+  X(projection_migrate_once_and_resume, "pg")                                 \
+  X(projection_refusals, "pg")                                                \
+  X(projection_rls_reader, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -49,10 +49,9 @@ static void every_rows(sb_val_t rows[NROWS][11]) {
   static const unsigned char bytes1[] = {0x00, 0xff, '\\', '"', ','};
   static const unsigned char bytes4[] = {0x01};
   sb_val_t r[NROWS][11] = {
-      {SB_V_TEXT("acme"), SB_V_INT4(1), SB_V_TEXT(tricky),
-       SB_V_INT8(INT64_MIN), SB_V_INT4(INT32_MIN), SB_V_BOOL(0),
-       SB_V_FLOAT8(-1.5), SB_V_TIMESTAMPTZ(-1), SB_V_DATE(-1),
-       SB_V_BYTEA(bytes1, sizeof bytes1),
+      {SB_V_TEXT("acme"), SB_V_INT4(1), SB_V_TEXT(tricky), SB_V_INT8(INT64_MIN),
+       SB_V_INT4(INT32_MIN), SB_V_BOOL(0), SB_V_FLOAT8(-1.5),
+       SB_V_TIMESTAMPTZ(-1), SB_V_DATE(-1), SB_V_BYTEA(bytes1, sizeof bytes1),
        SB_V_JSONB("{\"b\": null, \"a\": [1, \"x\\\"y\"]}")},
       {SB_V_TEXT("acme"), SB_V_INT4(2), SB_V_NULL, SB_V_NULL, SB_V_NULL,
        SB_V_NULL, SB_V_NULL, SB_V_NULL, SB_V_NULL, SB_V_NULL, SB_V_NULL},
@@ -145,7 +144,7 @@ int test_rows_roundtrip_all_types(void) {
   every_rows(rows);
   CHECK_OK(sb_pg_exec(pg, "BEGIN", 0, NULL, &err), &err);
   for (int i = 0; i < NROWS; i++) {
-    CHECK_OK(sb_rows_append(a, rows[i], &err), &err);      /* binary COPY */
+    CHECK_OK(sb_rows_append(a, rows[i], &err), &err); /* binary COPY */
     CHECK_OK(sb_rows_upsert(b, rows[NROWS - 1 - i], &err), &err); /* arrays */
   }
   CHECK_INT(sb_rows_pending_rows(a), NROWS);
@@ -192,8 +191,9 @@ int test_rows_streamed_copy(void) {
   int streamed = 0;
   for (int i = 1; i <= 5000; i++) {
     sb_val_t row[11] = {SB_V_TEXT("acme"), SB_V_INT4(i), SB_V_TEXT(text),
-                        SB_V_INT8(i), SB_V_NULL, SB_V_NULL, SB_V_NULL,
-                        SB_V_NULL, SB_V_NULL, SB_V_NULL, SB_V_NULL};
+                        SB_V_INT8(i),      SB_V_NULL,    SB_V_NULL,
+                        SB_V_NULL,         SB_V_NULL,    SB_V_NULL,
+                        SB_V_NULL,         SB_V_NULL};
     CHECK_OK(sb_rows_append(a, row, &err), &err);
     CHECK_OK(sb_rows_append(b, row, &err), &err);
     CHECK_OK(sb_rows_stream(a, pg, &err), &err);
@@ -209,8 +209,8 @@ int test_rows_streamed_copy(void) {
   sb_rows_t *k = NULL;
   CHECK_OK(sb_rows_new(&dk, "rt", 0, &k, &err), &err);
   sb_val_t one[11] = {SB_V_TEXT("acme"), SB_V_INT4(1), SB_V_NULL, SB_V_NULL,
-                      SB_V_NULL, SB_V_NULL, SB_V_NULL, SB_V_NULL,
-                      SB_V_NULL, SB_V_NULL, SB_V_NULL};
+                      SB_V_NULL,         SB_V_NULL,    SB_V_NULL, SB_V_NULL,
+                      SB_V_NULL,         SB_V_NULL,    SB_V_NULL};
   CHECK_OK(sb_rows_upsert(k, one, &err), &err);
   CHECK_INT(sb_rows_flush(k, pg, &err), SB_ESTATE);
   CHECK_HAS(err.msg, "COPY open");
@@ -219,8 +219,9 @@ int test_rows_streamed_copy(void) {
   CHECK(!sb_pg_copying(pg));
   CHECK_OK(sb_rows_finish(b, pg, &err), &err);
   CHECK_OK(sb_pg_exec(pg, "COMMIT", 0, NULL, &err), &err);
-  CHECK(q1(pg, "SELECT count(*) || ' ' || sum(i8) || ' ' || "
-               "min(length(t)) FROM rt.every_a",
+  CHECK(q1(pg,
+           "SELECT count(*) || ' ' || sum(i8) || ' ' || "
+           "min(length(t)) FROM rt.every_a",
            got, sizeof got) == 0);
   CHECK_STR(got, "5000 12502500 199");
   CHECK(q1(pg, "SELECT count(*) FROM rt.every_b", got, sizeof got) == 0);
@@ -229,8 +230,10 @@ int test_rows_streamed_copy(void) {
   CHECK_OK(sb_pg_exec(pg, "BEGIN", 0, NULL, &err), &err);
   for (int i = 0; i < 2000; i++) {
     sb_val_t row[11] = {SB_V_TEXT("acme"), SB_V_INT4(10000 + i),
-                        SB_V_TEXT(text), SB_V_NULL, SB_V_NULL, SB_V_NULL,
-                        SB_V_NULL, SB_V_NULL, SB_V_NULL, SB_V_NULL,
+                        SB_V_TEXT(text),   SB_V_NULL,
+                        SB_V_NULL,         SB_V_NULL,
+                        SB_V_NULL,         SB_V_NULL,
+                        SB_V_NULL,         SB_V_NULL,
                         SB_V_NULL};
     CHECK_OK(sb_rows_append(a, row, &err), &err);
     CHECK_OK(sb_rows_stream(a, pg, &err), &err);
@@ -270,10 +273,10 @@ static const sb_col_t day_cols[] = {
 static const char *const day_key[] = {"tenant_id", "agent", "day", NULL};
 static const sb_table_def_t day_def = {"agent_day", day_cols, day_key};
 
-#define DAY(t, a, d, calls, talk, best, at, name, created)                    \
-  (sb_val_t[]) {                                                              \
-    SB_V_TEXT(t), SB_V_TEXT(a), SB_V_DATE(d), calls, talk, best, at,          \
-        SB_V_TEXT(name), SB_V_TEXT(created)                                   \
+#define DAY(t, a, d, calls, talk, best, at, name, created)                     \
+  (sb_val_t[]) {                                                               \
+    SB_V_TEXT(t), SB_V_TEXT(a), SB_V_DATE(d), calls, talk, best, at,           \
+        SB_V_TEXT(name), SB_V_TEXT(created)                                    \
   }
 
 static const char day_ddl[] =
@@ -302,23 +305,31 @@ int test_rows_upsert_merges(void) {
   /* one key three times in the batch (merged in memory: ON CONFLICT
    * cannot touch a row twice in one statement), another once, another
    * tenant with the same agent and day apart */
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a1", 100, SB_V_INT8(1),
-                                 SB_V_FLOAT8(1.5), SB_V_INT4(5),
-                                 SB_V_TIMESTAMPTZ(3000000), "Ann", "first"),
-                          &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a1", 100, n, SB_V_FLOAT8(2.25),
-                                 SB_V_INT4(9), SB_V_TIMESTAMPTZ(1000000),
-                                 "Anne", "second"),
-                          &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a1", 100, SB_V_INT8(4), n, n,
-                                 SB_V_TIMESTAMPTZ(2000000), "Annie", NULL),
-                          &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a2", 100, n, n, n, n, NULL, NULL),
-                          &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("globex", "a1", 100, SB_V_INT8(7),
-                                 SB_V_FLOAT8(1), SB_V_INT4(1),
-                                 SB_V_TIMESTAMPTZ(0), "G", "g"),
-                          &err), &err);
+  CHECK_OK(sb_rows_upsert(w,
+                          DAY("acme", "a1", 100, SB_V_INT8(1), SB_V_FLOAT8(1.5),
+                              SB_V_INT4(5), SB_V_TIMESTAMPTZ(3000000), "Ann",
+                              "first"),
+                          &err),
+           &err);
+  CHECK_OK(
+      sb_rows_upsert(w,
+                     DAY("acme", "a1", 100, n, SB_V_FLOAT8(2.25), SB_V_INT4(9),
+                         SB_V_TIMESTAMPTZ(1000000), "Anne", "second"),
+                     &err),
+      &err);
+  CHECK_OK(sb_rows_upsert(w,
+                          DAY("acme", "a1", 100, SB_V_INT8(4), n, n,
+                              SB_V_TIMESTAMPTZ(2000000), "Annie", NULL),
+                          &err),
+           &err);
+  CHECK_OK(
+      sb_rows_upsert(w, DAY("acme", "a2", 100, n, n, n, n, NULL, NULL), &err),
+      &err);
+  CHECK_OK(sb_rows_upsert(w,
+                          DAY("globex", "a1", 100, SB_V_INT8(7), SB_V_FLOAT8(1),
+                              SB_V_INT4(1), SB_V_TIMESTAMPTZ(0), "G", "g"),
+                          &err),
+           &err);
   CHECK_INT(sb_rows_pending_rows(w), 3);
   CHECK_OK(sb_pg_exec(pg, "BEGIN", 0, NULL, &err), &err);
   CHECK_OK(sb_rows_flush(w, pg, &err), &err);
@@ -328,17 +339,22 @@ int test_rows_upsert_merges(void) {
                  "first ; acme,a2,1970-04-11,-,-,-,-,-,- ; "
                  "globex,a1,1970-04-11,7,1,1,1970-01-01 00:00:00+00,G,g");
   /* the next batch merges with the rows in the table, by the same rules */
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a1", 100, SB_V_INT8(10),
-                                 SB_V_FLOAT8(0.25), SB_V_INT4(7),
-                                 SB_V_TIMESTAMPTZ(500000), "Ana", "third"),
-                          &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a2", 100, SB_V_INT8(2),
-                                 SB_V_FLOAT8(2), SB_V_INT4(-3),
-                                 SB_V_TIMESTAMPTZ(-1), "B", "b"),
-                          &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a2", 100, SB_V_INT8(3), n,
-                                 SB_V_INT4(-4), n, "C", "c"),
-                          &err), &err);
+  CHECK_OK(sb_rows_upsert(w,
+                          DAY("acme", "a1", 100, SB_V_INT8(10),
+                              SB_V_FLOAT8(0.25), SB_V_INT4(7),
+                              SB_V_TIMESTAMPTZ(500000), "Ana", "third"),
+                          &err),
+           &err);
+  CHECK_OK(sb_rows_upsert(w,
+                          DAY("acme", "a2", 100, SB_V_INT8(2), SB_V_FLOAT8(2),
+                              SB_V_INT4(-3), SB_V_TIMESTAMPTZ(-1), "B", "b"),
+                          &err),
+           &err);
+  CHECK_OK(sb_rows_upsert(w,
+                          DAY("acme", "a2", 100, SB_V_INT8(3), n, SB_V_INT4(-4),
+                              n, "C", "c"),
+                          &err),
+           &err);
   CHECK_OK(sb_pg_exec(pg, "BEGIN", 0, NULL, &err), &err);
   CHECK_OK(sb_rows_flush(w, pg, &err), &err);
   CHECK_OK(sb_pg_exec(pg, "COMMIT", 0, NULL, &err), &err);
@@ -348,13 +364,15 @@ int test_rows_upsert_merges(void) {
                  "1969-12-31 23:59:59.999999+00,C,- ; "
                  "globex,a1,1970-04-11,7,1,1,1970-01-01 00:00:00+00,G,g");
   /* a sum past the column's range is refused, in memory or by the server */
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a3", 1, SB_V_INT8(INT64_MAX), n, n,
-                                 n, NULL, NULL),
-                          &err), &err);
-  CHECK_INT(sb_rows_upsert(w, DAY("acme", "a3", 1, SB_V_INT8(1), n, n, n,
-                                  NULL, NULL),
-                           &err),
-            SB_EINVAL);
+  CHECK_OK(sb_rows_upsert(
+               w,
+               DAY("acme", "a3", 1, SB_V_INT8(INT64_MAX), n, n, n, NULL, NULL),
+               &err),
+           &err);
+  CHECK_INT(
+      sb_rows_upsert(w, DAY("acme", "a3", 1, SB_V_INT8(1), n, n, n, NULL, NULL),
+                     &err),
+      SB_EINVAL);
   CHECK_HAS(err.msg, "agent_day: column calls: the sum");
   sb_rows_free(w);
   sb_pg_close(pg);
@@ -375,9 +393,9 @@ int test_rows_deletes(void) {
   for (int i = 0; i < 4; i++) {
     char a[8];
     snprintf(a, sizeof a, "a%d", i);
-    CHECK_OK(sb_rows_upsert(w, DAY("acme", a, 1, SB_V_INT8(10), n, n, n, "x",
-                                   "k"),
-                            &err), &err);
+    CHECK_OK(sb_rows_upsert(
+                 w, DAY("acme", a, 1, SB_V_INT8(10), n, n, n, "x", "k"), &err),
+             &err);
   }
   CHECK_OK(sb_rows_flush(w, pg, &err), &err);
   /* a0: deleted; a1: deleted then upserted (starts afresh, no sum with the
@@ -388,15 +406,17 @@ int test_rows_deletes(void) {
   sb_val_t k9[] = {SB_V_TEXT("acme"), SB_V_TEXT("a9"), SB_V_DATE(1)};
   CHECK_OK(sb_rows_delete(w, k0, &err), &err);
   CHECK_OK(sb_rows_delete(w, k1, &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a1", 1, SB_V_INT8(1), n, n, n, "y",
-                                 "new"),
-                          &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a1", 1, SB_V_INT8(2), n, n, n, "z",
-                                 "newer"),
-                          &err), &err);
-  CHECK_OK(sb_rows_upsert(w, DAY("acme", "a2", 1, SB_V_INT8(5), n, n, n, "w",
-                                 NULL),
-                          &err), &err);
+  CHECK_OK(
+      sb_rows_upsert(w, DAY("acme", "a1", 1, SB_V_INT8(1), n, n, n, "y", "new"),
+                     &err),
+      &err);
+  CHECK_OK(
+      sb_rows_upsert(
+          w, DAY("acme", "a1", 1, SB_V_INT8(2), n, n, n, "z", "newer"), &err),
+      &err);
+  CHECK_OK(sb_rows_upsert(
+               w, DAY("acme", "a2", 1, SB_V_INT8(5), n, n, n, "w", NULL), &err),
+           &err);
   CHECK_OK(sb_rows_delete(w, k2, &err), &err);
   CHECK_OK(sb_rows_delete(w, k9, &err), &err);
   sb_val_t knull[] = {SB_V_TEXT("acme"), SB_V_NULL, SB_V_DATE(1)};
@@ -406,8 +426,9 @@ int test_rows_deletes(void) {
   CHECK_OK(sb_pg_exec(pg, "BEGIN", 0, NULL, &err), &err);
   CHECK_OK(sb_rows_flush(w, pg, &err), &err);
   CHECK_OK(sb_pg_exec(pg, "COMMIT", 0, NULL, &err), &err);
-  CHECK(q1(pg, "SELECT string_agg(agent || '=' || calls || name || created, "
-               "' ' ORDER BY agent) FROM m.agent_day",
+  CHECK(q1(pg,
+           "SELECT string_agg(agent || '=' || calls || name || created, "
+           "' ' ORDER BY agent) FROM m.agent_day",
            got, sizeof got) == 0);
   CHECK_STR(got, "a1=3znew a3=10xk");
   /* a batch dropped: nothing of it is written */
@@ -446,17 +467,18 @@ static void *racer(void *arg) {
   for (int round = 0; round < r->rounds && r->rc == 0; round++) {
     for (int i = 0; i < NKEYS && r->rc == 0; i++) {
       /* 0..N-1, N-1..0, or a stride through them: the orders differ */
-      int k = r->reverse == 1 ? NKEYS - 1 - i
+      int k = r->reverse == 1   ? NKEYS - 1 - i
               : r->reverse == 2 ? (i * 7) % NKEYS
                                 : i;
       char a[16];
       snprintf(a, sizeof a, "agent%03d", k);
       sb_val_t n = SB_V_NULL;
       sb_val_t key[] = {SB_V_TEXT("acme"), SB_V_TEXT(a), SB_V_DATE(1)};
-      r->rc = r->deletes ? sb_rows_delete(w, key, &err)
-                         : sb_rows_upsert(w, DAY("acme", a, 1, SB_V_INT8(1), n,
-                                                 n, n, "n", "c"),
-                                          &err);
+      r->rc = r->deletes
+                  ? sb_rows_delete(w, key, &err)
+                  : sb_rows_upsert(
+                        w, DAY("acme", a, 1, SB_V_INT8(1), n, n, n, "n", "c"),
+                        &err);
     }
     if (r->rc == 0)
       r->rc = sb_pg_exec(pg, "BEGIN", 0, NULL, &err);
@@ -495,15 +517,16 @@ int test_rows_sorted_keys(void) {
   const char *order[] = {"b", "a10", "a9", "", "a1", "B", "\xc3\xa9", "a"};
   sb_val_t n = SB_V_NULL;
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-    CHECK_OK(sb_rows_upsert(w, DAY("acme", order[i], 1, n, n, n, n, NULL,
-                                   NULL),
-                            &err), &err);
+    CHECK_OK(sb_rows_upsert(w, DAY("acme", order[i], 1, n, n, n, n, NULL, NULL),
+                            &err),
+             &err);
   CHECK_OK(sb_rows_flush(w, pg, &err), &err);
   CHECK(q1(pg, "SELECT string_agg(agent, ',' ORDER BY n) FROM m.seen", got,
            sizeof got) == 0);
   CHECK_STR(got, ",B,a,a1,a10,a9,b,\xc3\xa9"); /* byte order */
-  CHECK_OK(sb_pg_exec(pg, "DROP TRIGGER log ON m.agent_day; DELETE FROM "
-                          "m.agent_day",
+  CHECK_OK(sb_pg_exec(pg,
+                      "DROP TRIGGER log ON m.agent_day; DELETE FROM "
+                      "m.agent_day",
                       0, NULL, &err),
            &err);
   /* writers given the keys in different orders wait for each other but
@@ -590,13 +613,13 @@ int test_rows_budget(void) {
   return 0;
 }
 
-#define REFUSE(def, schema, needle)                                           \
-  do {                                                                        \
-    sb_err_t e_ = SB_ERR_INIT;                                                \
-    sb_rows_t *w_ = NULL;                                                     \
-    CHECK_INT(sb_rows_new(def, schema, 0, &w_, &e_), SB_EINVAL);              \
-    CHECK(w_ == NULL);                                                        \
-    CHECK_HAS(e_.msg, needle);                                                \
+#define REFUSE(def, schema, needle)                                            \
+  do {                                                                         \
+    sb_err_t e_ = SB_ERR_INIT;                                                 \
+    sb_rows_t *w_ = NULL;                                                      \
+    CHECK_INT(sb_rows_new(def, schema, 0, &w_, &e_), SB_EINVAL);               \
+    CHECK(w_ == NULL);                                                         \
+    CHECK_HAS(e_.msg, needle);                                                 \
   } while (0)
 
 int test_rows_refusals(void) {
@@ -604,9 +627,10 @@ int test_rows_refusals(void) {
   static const sb_col_t tenant_int[] = {{"tenant_id", SB_COL_INT8, 0}, {0}};
   static const sb_col_t bad_name[] = {
       {"tenant_id", SB_COL_TEXT, 0}, {"Bad", SB_COL_INT8, 0}, {0}};
-  static const sb_col_t twice[] = {
-      {"tenant_id", SB_COL_TEXT, 0}, {"x", SB_COL_INT8, 0},
-      {"x", SB_COL_INT8, 0}, {0}};
+  static const sb_col_t twice[] = {{"tenant_id", SB_COL_TEXT, 0},
+                                   {"x", SB_COL_INT8, 0},
+                                   {"x", SB_COL_INT8, 0},
+                                   {0}};
   static const sb_col_t sum_text[] = {
       {"tenant_id", SB_COL_TEXT, 0}, {"x", SB_COL_TEXT, SB_MERGE_SUM}, {0}};
   static const sb_col_t ok[] = {{"tenant_id", SB_COL_TEXT, 0},
@@ -614,9 +638,8 @@ int test_rows_refusals(void) {
                                 {"f", SB_COL_FLOAT8, 0},
                                 {"t", SB_COL_TEXT, 0},
                                 {0}};
-  static const sb_col_t max_text[] = {{"tenant_id", SB_COL_TEXT, 0},
-                                      {"t", SB_COL_TEXT, SB_MERGE_MAX},
-                                      {0}};
+  static const sb_col_t max_text[] = {
+      {"tenant_id", SB_COL_TEXT, 0}, {"t", SB_COL_TEXT, SB_MERGE_MAX}, {0}};
   static const char *const k_missing[] = {"tenant_id", "nope", NULL};
   static const char *const k_no_tenant[] = {"id", NULL};
   static const char *const k_float[] = {"tenant_id", "f", NULL};
@@ -655,7 +678,8 @@ int test_rows_refusals(void) {
   CHECK_OK(sb_rows_new(&g, "p", 0, &w, &err), &err);
   sb_val_t wrong[] = {SB_V_TEXT("acme"), SB_V_TEXT("1"), SB_V_INT4(1)};
   CHECK_INT(sb_rows_append(w, wrong, &err), SB_EINVAL);
-  CHECK_HAS(err.msg, "table good: column id is bigint, the value given is text");
+  CHECK_HAS(err.msg,
+            "table good: column id is bigint, the value given is text");
   sb_err_clear(&err);
   sb_val_t no_tenant_v[] = {SB_V_NULL, SB_V_INT8(1), SB_V_INT4(1)};
   CHECK_INT(sb_rows_upsert(w, no_tenant_v, &err), SB_EINVAL);
@@ -663,10 +687,11 @@ int test_rows_refusals(void) {
   sb_err_clear(&err);
   sb_val_t bad_utf8[] = {SB_V_TEXT("ac\xc3\x28me"), SB_V_INT8(1), SB_V_INT4(1)};
   CHECK_INT(sb_rows_append(w, bad_utf8, &err), SB_EINVAL);
-  CHECK_HAS(err.msg, "table good: column tenant_id: the text is not valid UTF-8");
+  CHECK_HAS(err.msg,
+            "table good: column tenant_id: the text is not valid UTF-8");
   sb_err_clear(&err);
-  sb_val_t big4[] = {SB_V_TEXT("acme"), SB_V_INT8(1),
-                     {.type = SB_COL_INT4, .i = 1LL << 40}};
+  sb_val_t big4[] = {
+      SB_V_TEXT("acme"), SB_V_INT8(1), {.type = SB_COL_INT4, .i = 1LL << 40}};
   CHECK_INT(sb_rows_append(w, big4, &err), SB_EINVAL);
   CHECK_HAS(err.msg, "column v: 1099511627776 is out of integer range");
   sb_err_clear(&err);
