@@ -195,7 +195,8 @@ int sb_rows_new(const sb_table_def_t *def, const char *schema, size_t max_bytes,
   int rc = 0;
   sb_text_t sql = {0};
   w->tmp = calloc((size_t)w->ncols, sizeof *w->tmp);
-  if (w->tmp == NULL) {
+  w->sizes = calloc((size_t)w->ncols, sizeof *w->sizes);
+  if (w->tmp == NULL || w->sizes == NULL) {
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
     goto out;
   }
@@ -238,19 +239,22 @@ void sb_rows_free(sb_rows_t *w) {
   free(w->copy_sql);
   free(w->keyidx);
   free(w->tmp);
+  free(w->sizes);
   free(w);
 }
 
-/* 1 when s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or
- * code points past U+10FFFF). */
-static int utf8_ok(const unsigned char *s, size_t n) {
+/* The length of s, a NUL-terminated string, when it is well-formed UTF-8
+ * (no overlong forms, surrogates or code points past U+10FFFF); -1 when it
+ * is not. One pass: ASCII runs go at strlen's pace. */
+static long utf8_len(const char *str) {
+  const unsigned char *s = (const unsigned char *)str;
   size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    if (c < 0x80) {
+  for (;;) {
+    while (s[i] != 0 && s[i] < 0x80)
       i++;
-      continue;
-    }
+    unsigned c = s[i];
+    if (c == 0)
+      return (long)i;
     size_t len;
     unsigned lo = 0x80, hi = 0xbf;
     if (c >= 0xc2 && c <= 0xdf)
@@ -268,21 +272,23 @@ static int utf8_ok(const unsigned char *s, size_t n) {
       else if (c == 0xf4)
         hi = 0x8f;
     } else
-      return 0;
-    if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-      return 0;
+      return -1;
+    /* a NUL ends the string before a sequence is complete: out of range */
+    if (s[i + 1] < lo || s[i + 1] > hi)
+      return -1;
     for (size_t k = 2; k < len; k++)
       if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-        return 0;
+        return -1;
     i += len;
   }
-  return 1;
 }
 
 int sb__rows_check_val(const sb_rows_t *w, int col, const sb_val_t *v,
-                       sb_err_t *err) {
+                       size_t *size, sb_err_t *err) {
   const sb_col_t *c = &w->def->cols[col];
   const char *t = w->def->name;
+  long n;
+  *size = 0;
   if (sb__null(v)) {
     if (col == w->tenant_col)
       return sb_err_set(err, SB_EINVAL,
@@ -300,82 +306,60 @@ int sb__rows_check_val(const sb_rows_t *w, int col, const sb_val_t *v,
   switch (c->type) {
   case SB_COL_TEXT:
   case SB_COL_JSONB:
-    if (!utf8_ok((const unsigned char *)v->s, strlen(v->s)))
+    if ((n = utf8_len(v->s)) < 0)
       return sb_err_set(err, SB_EINVAL,
-                        "rows: table %s: column %s: the "
-                        "text is not valid UTF-8",
+                        "rows: table %s: column %s: the text is not valid "
+                        "UTF-8",
                         t, c->name);
-    if (col == w->tenant_col && v->s[0] == '\0')
+    if (col == w->tenant_col && n == 0)
       return sb_err_set(err, SB_EINVAL, "rows: table %s: tenant_id is empty",
                         t);
+    *size = (size_t)n + (c->type == SB_COL_JSONB); /* jsonb: a version byte */
+    return 0;
+  case SB_COL_INT8:
+  case SB_COL_FLOAT8:
+    *size = 8;
     return 0;
   case SB_COL_INT4:
     if (v->i < INT32_MIN || v->i > INT32_MAX)
       return sb_err_set(err, SB_EINVAL,
-                        "rows: table %s: column %s: %lld is "
-                        "out of integer range",
+                        "rows: table %s: column %s: %lld is out of integer "
+                        "range",
                         t, c->name, (long long)v->i);
+    *size = 4;
     return 0;
   case SB_COL_BOOL:
     if (v->i != 0 && v->i != 1)
       return sb_err_set(err, SB_EINVAL,
-                        "rows: table %s: column %s: a bool "
-                        "is 0 or 1",
-                        t, c->name);
+                        "rows: table %s: column %s: a bool is 0 or 1", t,
+                        c->name);
+    *size = 1;
     return 0;
   case SB_COL_TIMESTAMPTZ:
     /* PostgreSQL's range starts at 4714-11-24 BC; its end (294277 AD) is
      * past what int64 Unix microseconds reach */
     if (v->i < -210866803200000000LL)
       return sb_err_set(err, SB_EINVAL,
-                        "rows: table %s: column %s: %lld "
-                        "microseconds is before 4714 BC",
+                        "rows: table %s: column %s: %lld microseconds is "
+                        "before 4714 BC",
                         t, c->name, (long long)v->i);
+    *size = 8;
     return 0;
   case SB_COL_DATE: /* PostgreSQL's range: 4714-11-24 BC to 5874897 AD */
     if (v->i < -2440588 || v->i >= 2145042906)
       return sb_err_set(err, SB_EINVAL,
-                        "rows: table %s: column %s: day %lld "
-                        "is out of date range",
+                        "rows: table %s: column %s: day %lld is out of date "
+                        "range",
                         t, c->name, (long long)v->i);
+    *size = 4;
     return 0;
   case SB_COL_BYTEA:
-    if (v->p == NULL && v->len > 0)
-      return sb_err_set(err, SB_EINVAL,
-                        "rows: table %s: column %s: bytes "
-                        "missing",
-                        t, c->name);
     if (v->len > (size_t)INT32_MAX - 1)
       return sb_err_set(err, SB_EINVAL,
-                        "rows: table %s: column %s: %zu bytes "
-                        "is too long",
-                        t, c->name, v->len);
+                        "rows: table %s: column %s: %zu bytes is too long", t,
+                        c->name, v->len);
+    *size = v->len;
     return 0;
-  default:
-    return 0;
-  }
-}
-
-/* The bytes of a value in COPY's binary form, without its length. */
-static size_t val_size(const sb_val_t *v) {
-  if (sb__null(v))
-    return 0;
-  switch (v->type) {
-  case SB_COL_TEXT:
-    return strlen(v->s);
-  case SB_COL_JSONB:
-    return 1 + strlen(v->s);
-  case SB_COL_INT8:
-  case SB_COL_FLOAT8:
-  case SB_COL_TIMESTAMPTZ:
-    return 8;
-  case SB_COL_INT4:
-  case SB_COL_DATE:
-    return 4;
-  case SB_COL_BOOL:
-    return 1;
-  case SB_COL_BYTEA:
-    return v->len;
   }
   return 0;
 }
@@ -386,10 +370,10 @@ static unsigned char *put_be(unsigned char *p, uint64_t v, int bytes) {
   return p;
 }
 
-static unsigned char *put_val(unsigned char *p, const sb_val_t *v) {
+/* A value's length and its binary form; n from sb__rows_check_val. */
+static unsigned char *put_val(unsigned char *p, const sb_val_t *v, size_t n) {
   if (sb__null(v))
     return put_be(p, 0xffffffffu, 4);
-  size_t n = val_size(v);
   p = put_be(p, n, 4);
   switch (v->type) {
   case SB_COL_TEXT:
@@ -425,9 +409,9 @@ static unsigned char *put_val(unsigned char *p, const sb_val_t *v) {
 int sb_rows_append(sb_rows_t *w, const sb_val_t *vals, sb_err_t *err) {
   size_t need = 2;
   for (int i = 0; i < w->ncols; i++) {
-    if (sb__rows_check_val(w, i, &vals[i], err) != 0)
+    if (sb__rows_check_val(w, i, &vals[i], &w->sizes[i], err) != 0)
       return err->code;
-    need += 4 + val_size(&vals[i]);
+    need += 4 + w->sizes[i];
   }
   size_t held = w->copy_len + w->ent_bytes;
   if (need > w->budget || held > w->budget - need)
@@ -448,7 +432,7 @@ int sb_rows_append(sb_rows_t *w, const sb_val_t *vals, sb_err_t *err) {
   }
   unsigned char *p = put_be(w->copy + w->copy_len, (uint64_t)w->ncols, 2);
   for (int i = 0; i < w->ncols; i++)
-    p = put_val(p, &vals[i]);
+    p = put_val(p, &vals[i], w->sizes[i]);
   w->copy_len = (size_t)(p - w->copy);
   w->nappend++;
   return 0;

@@ -41,6 +41,7 @@ struct sb_rows_s {
   size_t index_cap;
   size_t ent_bytes; /* the entries' blocks */
   sb_val_t *tmp;    /* ncols values of scratch */
+  size_t *sizes;    /* ncols sizes of scratch */
   char *upsert_sql, *delete_sql;
 };
 
@@ -52,9 +53,10 @@ static inline int sb__null(const sb_val_t *v) {
 }
 
 /* The value's type and bounds against its column; text as UTF-8.
- * Errors name the table and the column. */
+ * Errors name the table and the column. *size: the bytes of its binary
+ * form (0 for NULL). */
 int sb__rows_check_val(const sb_rows_t *w, int col, const sb_val_t *v,
-                       sb_err_t *err);
+                       size_t *size, sb_err_t *err);
 
 /* Builds the writer's upsert and delete statements (at creation). */
 int sb__rows_keyed_sql(sb_rows_t *w, sb_err_t *err);

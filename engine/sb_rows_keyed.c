@@ -50,7 +50,7 @@ static int val_cmp(const sb_val_t *a, const sb_val_t *b) {
   }
   case SB_COL_FLOAT8: /* PostgreSQL's order: NaN above everything */
     if (isnan(a->d) || isnan(b->d))
-      return isnan(a->d) - isnan(b->d) ? (isnan(a->d) ? 1 : -1) : 0;
+      return (isnan(a->d) != 0) - (isnan(b->d) != 0);
     return (a->d > b->d) - (a->d < b->d);
   default:
     return (a->i > b->i) - (a->i < b->i);
@@ -268,7 +268,7 @@ int sb_rows_upsert(sb_rows_t *w, const sb_val_t *vals, sb_err_t *err) {
                       "takes appends only",
                       w->def->name);
   for (int i = 0; i < w->ncols; i++)
-    if (sb__rows_check_val(w, i, &vals[i], err) != 0)
+    if (sb__rows_check_val(w, i, &vals[i], &w->sizes[i], err) != 0)
       return err->code;
   for (int k = 0; k < w->nkey; k++)
     if (sb__null(&vals[w->keyidx[k]]))
@@ -324,7 +324,7 @@ int sb_rows_delete(sb_rows_t *w, const sb_val_t *key, sb_err_t *err) {
                         "rows: table %s: key column %s is "
                         "NULL",
                         w->def->name, w->def->key[k]);
-    if (sb__rows_check_val(w, i, &key[k], err) != 0)
+    if (sb__rows_check_val(w, i, &key[k], &w->sizes[i], err) != 0)
       return err->code;
     w->tmp[i] = key[k];
   }
