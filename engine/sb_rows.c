@@ -441,6 +441,11 @@ int sb_rows_append(sb_rows_t *w, const sb_val_t *vals, sb_err_t *err) {
 /* Sends the buffer, opening the COPY first if needed. */
 static int send_rows(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err) {
   int rc = 0;
+  if (w->copy_open && !sb_pg_copying(pg))
+    return sb_err_set(err, SB_ESTATE,
+                      "rows: table %s: its COPY was ended by a rollback: "
+                      "reset the writer (sb_rows_reset) first",
+                      w->def->name);
   if (!w->copy_open) {
     if (sb_pg_copying(pg))
       return sb_err_set(err, SB_ESTATE,

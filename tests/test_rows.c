@@ -240,6 +240,9 @@ int test_rows_streamed_copy(void) {
   }
   CHECK(sb_pg_copying(pg));
   sb_pg_rollback(pg);
+  CHECK_INT(sb_rows_finish(a, pg, &err), SB_ESTATE);
+  CHECK_HAS(err.msg, "its COPY was ended by a rollback");
+  sb_err_clear(&err);
   sb_rows_reset(a);
   CHECK_INT(sb_rows_pending_rows(a), 0);
   CHECK_OK(sb_pg_exec(pg, "BEGIN", 0, NULL, &err), &err);
