@@ -530,3 +530,70 @@ size_t sb_rows_pending_bytes(const sb_rows_t *w) {
 size_t sb_rows_pending_rows(const sb_rows_t *w) {
   return w->nappend + sb__rows_keyed_count(w);
 }
+
+int sb_rows_check(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err) {
+  const sb_table_def_t *def = w->def;
+  char q[160], have[64];
+  int found = 0;
+  snprintf(q, sizeof q, "%s.%s", w->schema, def->name);
+  int rc = sb_pg_query1(pg, "SELECT to_regclass($1) IS NOT NULL", 1,
+                        (const char *const[]){w->qname}, have, sizeof have,
+                        &found, NULL, err);
+  if (rc != 0)
+    return rc;
+  if (strcmp(have, "t") != 0)
+    return sb_err_set(err, SB_ENOENT, "rows: table %s does not exist", q);
+  for (int i = 0; i < w->ncols; i++) {
+    const sb_col_t *c = &def->cols[i];
+    rc = sb_pg_query1(pg,
+                      "SELECT format_type(atttypid, atttypmod) FROM "
+                      "pg_attribute WHERE attrelid = to_regclass($1) AND "
+                      "attname = $2 AND attnum > 0 AND NOT attisdropped",
+                      2, (const char *const[]){w->qname, c->name}, have,
+                      sizeof have, &found, NULL, err);
+    if (rc != 0)
+      return rc;
+    const char *want = c->type == SB_COL_TIMESTAMPTZ
+                           ? "timestamp with time zone"
+                           : sb__rows_pgtype(c->type);
+    if (!found)
+      return sb_err_set(err, SB_ESTATE,
+                        "rows: table %s has no column %s (declared %s)", q,
+                        c->name, want);
+    if (strcmp(have, want) != 0)
+      return sb_err_set(err, SB_ESTATE,
+                        "rows: table %s: column %s is %s in the database, "
+                        "declared %s",
+                        q, c->name, have, want);
+  }
+  if (w->nkey == 0)
+    return 0;
+  sb_text_t keys = {0};
+  sb_text_put(&keys, "{", 1);
+  for (int k = 0; k < w->nkey; k++)
+    sb_text_pg_elem(&keys, def->key[k]);
+  sb_text_put(&keys, "}", 1);
+  if (keys.failed) {
+    sb_text_free(&keys);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  rc = sb_pg_query1(
+      pg,
+      "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = "
+      "to_regclass($1) AND i.indisunique AND i.indpred IS NULL AND "
+      "i.indexprs IS NULL AND (SELECT array_agg(a.attname::text ORDER BY "
+      "a.attname::text) FROM pg_attribute a WHERE a.attrelid = i.indrelid AND "
+      "a.attnum = ANY (i.indkey)) = (SELECT array_agg(k ORDER BY k) FROM "
+      "unnest($2::text[]) k))",
+      2, (const char *const[]){w->qname, keys.s}, have, sizeof have, &found,
+      NULL, err);
+  sb_text_free(&keys);
+  if (rc != 0)
+    return rc;
+  if (strcmp(have, "t") != 0)
+    return sb_err_set(err, SB_ESTATE,
+                      "rows: table %s has no unique index on exactly its "
+                      "declared key (upserts need one)",
+                      q);
+  return 0;
+}

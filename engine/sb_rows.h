@@ -163,6 +163,14 @@ int sb_rows_flush(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err);
 /* Drops everything pending (the batch was rolled back). */
 void sb_rows_reset(sb_rows_t *w);
 
+/* Checks the writer's declaration against the table in the database: the
+ * table exists, has every declared column with the declared type, and (for
+ * a key) a unique index on exactly the key's columns, which ON CONFLICT
+ * needs. SB_ENOENT or SB_ESTATE naming the table and the column; run it
+ * once, after the projection's migrations, so that a declaration and its
+ * DDL that disagree stop the processor at its start, not at a batch. */
+int sb_rows_check(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err);
+
 /* Bytes held for pending rows; rows pending (appends + upserts + deletes). */
 size_t sb_rows_pending_bytes(const sb_rows_t *w);
 size_t sb_rows_pending_rows(const sb_rows_t *w);

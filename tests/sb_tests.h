@@ -88,6 +88,7 @@
   X(rows_deletes, "pg")                                                       \
   X(rows_sorted_keys, "pg")                                                   \
   X(rows_budget, "pg")                                                        \
+  X(rows_check_against_table, "pg")                                           \
   X(projection_migrate_once_and_resume, "pg")                                 \
   X(projection_refusals, "pg")                                                \
   X(projection_rls_reader, "pg")

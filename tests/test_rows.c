@@ -710,3 +710,48 @@ int test_rows_refusals(void) {
   sb_rows_free(NULL);
   return 0;
 }
+
+int test_rows_check_against_table(void) {
+  char url[600], db[64];
+  sb_err_t err = SB_ERR_INIT;
+  sb_pg_t *pg = NULL;
+  sb_rows_t *w = NULL;
+  CHECK(sbt_pg_create_db(url, sizeof url, db, sizeof db) == 0);
+  CHECK(make_every(url, &pg) == 0);
+  sb_table_def_t da = {"every_a", every_cols, every_key};
+  CHECK_OK(sb_rows_new(&da, "rt", 0, &w, &err), &err);
+  CHECK_OK(sb_rows_check(w, pg, &err), &err);
+  static const struct {
+    const char *breaks, *mends, *why;
+  } cases[] = {
+      {"ALTER TABLE rt.every_a RENAME COLUMN ts TO ts2",
+       "ALTER TABLE rt.every_a RENAME COLUMN ts2 TO ts",
+       "rows: table rt.every_a has no column ts (declared timestamp with "
+       "time zone)"},
+      {"ALTER TABLE rt.every_a ALTER COLUMN i8 TYPE integer",
+       "ALTER TABLE rt.every_a ALTER COLUMN i8 TYPE bigint",
+       "rows: table rt.every_a: column i8 is integer in the database, "
+       "declared bigint"},
+      {"ALTER TABLE rt.every_a DROP CONSTRAINT every_a_pkey; ALTER TABLE "
+       "rt.every_a ADD PRIMARY KEY (tenant_id, id, i4)",
+       "ALTER TABLE rt.every_a DROP CONSTRAINT every_a_pkey; ALTER TABLE "
+       "rt.every_a ADD PRIMARY KEY (id, tenant_id)",
+       "rows: table rt.every_a has no unique index on exactly its declared "
+       "key"},
+      {"ALTER TABLE rt.every_a RENAME TO gone",
+       "ALTER TABLE rt.gone RENAME TO every_a",
+       "rows: table rt.every_a does not exist"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    CHECK_OK(sb_pg_exec(pg, cases[i].breaks, 0, NULL, &err), &err);
+    CHECK(sb_rows_check(w, pg, &err) != 0);
+    CHECK_HAS(err.msg, cases[i].why);
+    sb_err_clear(&err);
+    CHECK_OK(sb_pg_exec(pg, cases[i].mends, 0, NULL, &err), &err);
+    CHECK_OK(sb_rows_check(w, pg, &err), &err); /* key order is free */
+  }
+  sb_rows_free(w);
+  sb_pg_close(pg);
+  sbt_pg_drop_db(db);
+  return 0;
+}
