@@ -84,7 +84,18 @@
   X(auth_agent_object_rules, "unit")                                          \
   X(auth_reserved_and_lifetime, "unit")                                       \
   X(journal_crc32c, "unit")                                                   \
-  X(journal_durable_offsets, "unit")
+  X(journal_durable_offsets, "unit")                                          \
+  X(rows_refusals, "unit")                                                    \
+  X(rows_roundtrip_all_types, "pg")                                           \
+  X(rows_streamed_copy, "pg")                                                 \
+  X(rows_upsert_merges, "pg")                                                 \
+  X(rows_deletes, "pg")                                                       \
+  X(rows_sorted_keys, "pg")                                                   \
+  X(rows_budget, "pg")                                                        \
+  X(rows_check_against_table, "pg")                                           \
+  X(projection_migrate_once_and_resume, "pg")                                 \
+  X(projection_refusals, "pg")                                                \
+  X(projection_rls_reader, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
