@@ -151,7 +151,7 @@ static const sb_conf_prop_t props[] = {
      1048576, 2147483647, "67108864", "SWITCHBOARD_PROCESSOR_TIMERS_MAX_BYTES",
      "BYTES", NULL, 0,
      "Memory one processor's timers may take in a process (keys and "
-     "bookkeeping, about 100 bytes a timer); past it the batch fails, naming "
+     "bookkeeping, about 70 bytes a timer); past it the batch fails, naming "
      "the processor."},
 };
 

@@ -22,7 +22,7 @@
  *
  * Bounds: a key is 1 to SB_KSTATE_KEY_MAX bytes of UTF-8 (no NUL); a value
  * 0 to SB_KSTATE_VALUE_MAX bytes, opaque. The memory the state takes (keys,
- * committed and pending values, and about 60 bytes of bookkeeping a
+ * committed and pending values, and about 85 bytes of bookkeeping a
  * key) never exceeds the budget given to sb_kstate_new
  * (processor.state_max_bytes): a put or load past it fails with SB_ENOMEM
  * naming the schema and that key, and changes nothing.

@@ -376,6 +376,8 @@ int sb_timers_due(sb_timers_t *t, int64_t now_us, sb_timer_cb cb, void *arg,
       (*fired)++;
   }
   free(list);
+  if (rc != 0)
+    t->valid = 0; /* timers listed after the failure are still due */
   return rc;
 }
 
@@ -573,13 +575,15 @@ static int load_row(sb_timers_t *t, int tp, const sb_pg_rows_t *rows, int r,
     return 0;
   }
   size_t klen;
-  if (key == NULL || kind == NULL ||
-      check_key(t, sb_kmap_topic_name(&t->map, (uint16_t)tp), (int32_t)p, key,
-                &klen, err) != 0 ||
-      v < 0 || v > SB_TIMER_DUE_MAX)
+  if (key == NULL || kind == NULL || v < 0 || v > SB_TIMER_DUE_MAX)
     return sb_err_set(err, SB_ESTATE, "timers of %s: stored timer %.64s of "
                                       "partition %lld is past the bounds",
                       t->schema, key ? key : "(null)", p);
+  if (check_key(t, sb_kmap_topic_name(&t->map, (uint16_t)tp), (int32_t)p, key,
+                &klen, err) != 0) {
+    sb_err_prefix(err, "a stored timer: ");
+    return err->code;
+  }
   if (t->bytes + entry_cost(t, klen) > t->budget)
     return over_budget(t, t->bytes + entry_cost(t, klen), key, err);
   size_t idx;

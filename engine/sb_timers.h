@@ -105,7 +105,9 @@ int64_t sb_timers_event_time(const sb_timers_t *t, const char *topic,
  * timers due are listed before the first call: one that cb sets to a time
  * already due fires at the next sb_timers_due. Stops at the first cb that
  * returns non-zero and returns that (the caller aborts the batch, and the
- * fired timers come back). *fired (may be NULL): the calls made. */
+ * fired timers come back). *fired (may be NULL): the calls made. cb may
+ * set, cancel, get and advance, never load, drop, flush, committed or
+ * abort; a timer an earlier call cancelled or moved is not fired. */
 typedef int (*sb_timer_cb)(void *arg, const sb_timer_t *timer);
 int sb_timers_due(sb_timers_t *t, int64_t now_us, sb_timer_cb cb, void *arg,
                   size_t *fired);

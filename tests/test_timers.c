@@ -68,6 +68,7 @@ typedef struct {
   char log[4096];
   sb_timers_t *t;
   const char *rearm; /* a key the callback sets again, 1000 later */
+  const char *cancel; /* a key the callback cancels */
   int fail_at;       /* the call (1-based) that fails; 0: none */
   int calls;
 } fired_t;
@@ -78,6 +79,9 @@ static int on_timer(void *arg, const sb_timer_t *tm) {
   snprintf(f->log + used, sizeof f->log - used, "%s%s@%lld/%d",
            used ? " " : "", tm->key, (long long)tm->due_us, (int)tm->partition);
   if (++f->calls == f->fail_at)
+    return SB_EINVAL;
+  if (f->cancel != NULL &&
+      sb_timers_cancel(f->t, tm->topic, tm->partition, f->cancel, NULL) != 0)
     return SB_EINVAL;
   if (f->rearm != NULL && strcmp(tm->key, f->rearm) == 0)
     return sb_timers_set(f->t, tm->topic, tm->partition, tm->key,
@@ -172,6 +176,16 @@ int test_timers_wall_and_event(void) {
   CHECK_INT(sb_timers_due(t, 5000, on_timer, &f, &n), SB_EINVAL);
   CHECK_INT(n, 2);
   CHECK_STR(f.log, "x1@1/0 x2@2/0");
+  CHECK_STR(fire(t, 5000, &f), "x3@3/0"); /* still due after the failure */
+  /* a timer cancelled by an earlier call of the same firing stays quiet */
+  CHECK_OK(sb_timers_set(t, T, 0, "y1", 1, SB_TIMER_WALL, &err), &err);
+  CHECK_OK(sb_timers_set(t, T, 0, "y2", 2, SB_TIMER_WALL, &err), &err);
+  memset(&f, 0, sizeof f);
+  f.t = t;
+  f.cancel = "y2";
+  CHECK_INT(sb_timers_due(t, 5000, on_timer, &f, &n), 0);
+  CHECK_STR(f.log, "y1@1/0");
+  CHECK_INT(n, 1);
   sb_timers_abort(t); /* the batch fails: everything it did is undone */
   CHECK_INT(sb_timers_count(t), 0);
   CHECK_INT(sb_timers_event_time(t, T, 1), 10000);
