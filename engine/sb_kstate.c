@@ -319,7 +319,8 @@ static int idx_desc(const void *a, const void *b) {
  * removal moves the last entry into the hole, which is then one already
  * visited. Empties the dirty list. */
 static void sweep_dirty(sb_kstate_t *ks) {
-  qsort(ks->dirty, ks->ndirty, sizeof *ks->dirty, idx_desc);
+  if (ks->ndirty > 1) /* qsort takes no NULL, even for none */
+    qsort(ks->dirty, ks->ndirty, sizeof *ks->dirty, idx_desc);
   for (size_t i = 0; i < ks->ndirty; i++) {
     kent_t *e = sb_kmap_at(&ks->map, ks->dirty[i]);
     if (!e->has) {

@@ -350,7 +350,8 @@ int sb_timers_due(sb_timers_t *t, int64_t now_us, sb_timer_cb cb, void *arg,
                          e->h.partition, (uint32_t)i, kind};
   }
   t->valid = 1;
-  qsort(list, n, sizeof *list, fire_cmp);
+  if (n > 1) /* list is NULL for none: qsort takes no NULL */
+    qsort(list, n, sizeof *list, fire_cmp);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (reserve_dirty(t, NULL) != 0) {
@@ -427,7 +428,8 @@ int sb_timers_flush(sb_timers_t *t, sb_pg_t *pg, sb_err_t *err) {
     const tent_t *e = sb_kmap_at(&t->map, t->dirty[i]);
     refs[i] = (ref_t){sb_kmap_topic_name(&t->map, e->h.topic), e};
   }
-  qsort(refs, t->ndirty, sizeof *refs, ref_cmp);
+  if (t->ndirty > 1)
+    qsort(refs, t->ndirty, sizeof *refs, ref_cmp);
   sb_text_t arr[8] = {{0}};
   for (int k = 0; k < 8; k++)
     sb_text_add(&arr[k], "{");
@@ -489,7 +491,8 @@ static int idx_desc(const void *a, const void *b) {
  * (a removal moves the last item into the hole, one already visited), and
  * empties the dirty list. */
 static void sweep_dirty(sb_timers_t *t) {
-  qsort(t->dirty, t->ndirty, sizeof *t->dirty, idx_desc);
+  if (t->ndirty > 1) /* qsort takes no NULL, even for none */
+    qsort(t->dirty, t->ndirty, sizeof *t->dirty, idx_desc);
   for (size_t i = 0; i < t->ndirty; i++) {
     tent_t *e = sb_kmap_at(&t->map, t->dirty[i]);
     if (!e->has) {
