@@ -142,6 +142,17 @@ static const sb_conf_prop_t props[] = {
      "SWITCHBOARD_INGEST_IDEMPOTENCY_CONNECTIONS", "N", NULL, 0,
      "PostgreSQL connections (one thread each) a process uses to claim "
      "event ids; each round trip carries every claim queued."},
+    {"processor.state_max_bytes", SB_CT_INT, OFF(processor_state_max_bytes),
+     1048576, 2147483647, "268435456", "SWITCHBOARD_PROCESSOR_STATE_MAX_BYTES",
+     "BYTES", NULL, 0,
+     "Memory one processor's keyed state may take in a process (keys, "
+     "values, bookkeeping); past it the batch fails, naming the processor."},
+    {"processor.timers_max_bytes", SB_CT_INT, OFF(processor_timers_max_bytes),
+     1048576, 2147483647, "67108864", "SWITCHBOARD_PROCESSOR_TIMERS_MAX_BYTES",
+     "BYTES", NULL, 0,
+     "Memory one processor's timers may take in a process (keys and "
+     "bookkeeping, about 70 bytes a timer); past it the batch fails, naming "
+     "the processor."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

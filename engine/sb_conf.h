@@ -79,6 +79,8 @@ typedef struct sb_conf_s {
   int ingest_idempotency_window_ms;
   int ingest_idempotency_queue_bytes;
   int ingest_idempotency_connections;
+  int processor_state_max_bytes;  /* sb_kstate's budget per processor */
+  int processor_timers_max_bytes; /* sb_timers' budget per processor */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

@@ -96,6 +96,18 @@
   X(projection_migrate_once_and_resume, "pg")                                 \
   X(projection_refusals, "pg")                                                \
   X(projection_rls_reader, "pg")
+  X(kmap_matches_list, "unit")                                                \
+  X(kstate_pending_and_committed, "pg")                                       \
+  X(kstate_abort_and_crash, "pg")                                             \
+  X(kstate_revoke_and_reload, "pg")                                           \
+  X(kstate_flush_one_statement, "pg")                                         \
+  X(kstate_bytes_and_bounds, "pg")                                            \
+  X(kstate_budget, "pg")                                                      \
+  X(timers_wall_and_event, "pg")                                              \
+  X(timers_abort_commit_reload, "pg")                                         \
+  X(timers_event_time_persists, "pg")                                         \
+  X(timers_bounds_and_budget, "pg")                                           \
+  X(timer_event_ids, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
