@@ -95,7 +95,7 @@
   X(rows_check_against_table, "pg")                                           \
   X(projection_migrate_once_and_resume, "pg")                                 \
   X(projection_refusals, "pg")                                                \
-  X(projection_rls_reader, "pg")
+  X(projection_rls_reader, "pg")                                              \
   X(kmap_matches_list, "unit")                                                \
   X(kstate_pending_and_committed, "pg")                                       \
   X(kstate_abort_and_crash, "pg")                                             \
