@@ -385,8 +385,8 @@ static int roundtrip_one(sb_codec_t *c, const sb_evtype_t *t, cJSON *ce,
         ev.value != r.value || ev.value_len != r.value_len)
       bad = fprintf(stderr, "%s (%s): decoded envelope differs\n", name, variant);
     const char *uid = jstr(ce, "actoruserid"), *corr = jstr(ce, "correlationid");
-    const char *got_uid = sb_event_str(&ev, "actor.user_id");
-    const char *got_corr = sb_event_str(&ev, "correlation_id");
+    const char *got_uid = sb_event_str_path(&ev, "actor.user_id");
+    const char *got_corr = sb_event_str_path(&ev, "correlation_id");
     if ((uid == NULL) != (got_uid == NULL) || (uid && strcmp(uid, got_uid) != 0) ||
         (corr == NULL) != (got_corr == NULL) ||
         (corr && strcmp(corr, got_corr) != 0))

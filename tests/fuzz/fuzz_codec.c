@@ -165,7 +165,7 @@ static void as_kafka_value(sb_codec_t *c, const uint8_t *data, size_t size) {
   static const char *const paths[] = {"correlation_id", "actor.user_id",
                                       "actor", "source.x", "no.such.path"};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-    (void)sb_event_str(&ev, paths[i]);
+    (void)sb_event_str_path(&ev, paths[i]);
   cJSON *ce = NULL;
   if (sb_codec_to_ce(c, &ev, &ce, &err) != 0)
     broken("sb_codec_to_ce of a decoded value", err.msg, NULL);
