@@ -97,10 +97,11 @@ static int target(sb_build_t *b, sb_field_t f, int kind, int keep_union,
                       "(sb_codec_build_begin)");
   if (f.type == NULL || f.depth == 0)
     return bfail(b, "?", "a field handle never resolved (sb_codec_field)");
-  const sb__finfo_t *fi = &b->slot->fi[f.ix[0]];
   if (f.type != b->type)
-    return bfail(b, fi && f.ix[0] < b->slot->nfi ? "(handle)" : "?",
+    return bfail(b, avro_schema_record_field_name(sb_evtype_avro(f.type),
+                                                  f.ix[0]),
                  "a handle of %s, not of this type", sb_evtype_name(f.type));
+  const sb__finfo_t *fi = &b->slot->fi[f.ix[0]];
   if (fi->kind == SB__F_ENVELOPE || fi->kind == SB__F_ACTOR)
     return bfail(b, fi->name, "set through the envelope (sb_envelope_t)");
   avro_schema_t rs = sb_evtype_avro(b->type);
@@ -455,5 +456,6 @@ out:
   }
   b->type = NULL; /* the build is over */
   b->slot = NULL;
+  sb_err_clear(&b->err);
   return rc;
 }

@@ -80,7 +80,13 @@
   X(auth_agent_object_rules, "unit")                                          \
   X(auth_reserved_and_lifetime, "unit")                                       \
   X(journal_crc32c, "unit")                                                   \
-  X(journal_durable_offsets, "unit")
+  X(journal_durable_offsets, "unit")                                          \
+  X(codec_field_getters, "unit")                                              \
+  X(codec_field_wrong_type, "unit")                                           \
+  X(codec_field_evolution, "unit")                                            \
+  X(codec_build_probe, "unit")                                                \
+  X(codec_build_equivalence, "unit")                                          \
+  X(codec_build_errors, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
