@@ -44,6 +44,7 @@ static const char *const known_attrs[] = {
 };
 _Static_assert(SB_ARRAY_LEN(known_attrs) == SB__N_ATTRS,
                "SB__N_ATTRS counts known_attrs");
+_Static_assert(SB__A_CAUSATIONID == 10, "the enum follows known_attrs");
 
 /* The index of a CloudEvents attribute in known_attrs, or -1. */
 int sb__attr_index(const char *a) {
@@ -104,16 +105,15 @@ void sb_codec_free(sb_codec_t *c) {
 }
 
 static size_t type_index(const sb_codec_t *c, const sb_evtype_t *t) {
-  for (size_t i = 0; i < c->n; i++)
-    if (sb_schemas_at(c->schemas, i) == t)
-      return i;
+  size_t i = sb_evtype_index(t);
+  if (i < c->n && sb_schemas_at(c->schemas, i) == t)
+    return i;
   return 0; /* not reached: types come from the same registry */
 }
 
 static int field_ix(avro_schema_t s, const char *name) {
   return avro_schema_record_field_get_index(s, name);
 }
-
 
 /* The fields of t, classified once (sb_codec_from_ce's hot path). */
 static int slot_fields(sb__slot_t *sl, const sb_evtype_t *t) {
@@ -135,6 +135,17 @@ static int slot_fields(sb__slot_t *sl, const sb_evtype_t *t) {
     } else if (strcmp(f->name, "actor") == 0) {
       f->kind = SB__F_ACTOR;
       snprintf(f->epath, sizeof f->epath, "actor");
+      /* the attributes of the actor's fields, for the builder */
+      avro_schema_t a = avro_schema_record_field_get_by_index(s, (int)i);
+      if (is_avro_union(a))
+        a = avro_schema_union_branch(a, 1 - sb__null_branch(a));
+      for (size_t k = 0; is_avro_record(a) && k < avro_schema_record_size(a) &&
+                         k < SB_ARRAY_LEN(sl->actor_fa); k++) {
+        char path[96];
+        snprintf(path, sizeof path, "actor.%.80s",
+                 avro_schema_record_field_name(a, (int)k));
+        sl->actor_fa[k] = sb_evtype_attr(t, path);
+      }
     } else if (strcmp(f->name, sb_evtype_subject(t)) == 0) {
       f->kind = SB__F_SUBJECT;
       snprintf(f->epath, sizeof f->epath, "subject");
@@ -160,6 +171,7 @@ sb__slot_t *sb__slot_of(sb_codec_t *c, const sb_evtype_t *t, int dec,
     s->event_ix = field_ix(schema, "event_id");
     s->time_ix = field_ix(schema, "occurred_at");
     s->subject_ix = field_ix(schema, sb_evtype_subject(t));
+    s->subject_fa = sb_evtype_attr(t, sb_evtype_subject(t));
     if (slot_fields(s, t) != 0) {
       avro_value_iface_decref(s->iface);
       s->iface = NULL;

@@ -6,6 +6,7 @@
 #include "sb_codec_int.h"
 
 #include "sb_ulid.h"
+#include "sb_util.h"
 
 #include <float.h>
 #include <math.h>
@@ -19,18 +20,30 @@
 #define MIN_MICROS (-62135596800LL * 1000000)
 #define MAX_MICROS (253402300800LL * 1000000 - 1)
 
-static int bfail(sb_build_t *b, const char *path, const char *fmt, ...)
+/* Where an error is: a field ("agent_id"), a field of a record
+ * ("address", "city"), an item of an array (item >= 0). Formatted only
+ * when an error is. */
+typedef struct {
+  const char *a, *b;
+  long item;
+} where_t;
+#define AT(a) ((where_t){(a), NULL, -1})
+
+static int bfail(sb_build_t *b, where_t w, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int bfail(sb_build_t *b, const char *path, const char *fmt, ...) {
+static int bfail(sb_build_t *b, where_t w, const char *fmt, ...) {
   if (b->err.code != 0)
     return b->err.code; /* the first error wins */
-  char why[512];
+  char why[512], item[24] = "";
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
-  return sb_err_set(&b->err, SB_EVALIDATE, "%s: %s: %s",
-                    b->type ? sb_evtype_name(b->type) : "build", path, why);
+  if (w.item >= 0)
+    snprintf(item, sizeof item, "[%ld]", w.item);
+  return sb_err_set(&b->err, SB_EVALIDATE, "%s: %s%s%s%s: %s",
+                    b->type ? sb_evtype_name(b->type) : "build", w.a,
+                    w.b ? "." : "", w.b ? w.b : "", item, why);
 }
 
 sb_build_t *sb_codec_build_begin(sb_codec_t *c, sb_etype_ref_t t) {
@@ -84,34 +97,34 @@ static void set_null(avro_value_t *v, avro_schema_t u) {
 
 /* The value f names in the record being built, marked as given, with the
  * unions on its way set to their non-null branch (the last one too unless
- * keep_union): 0 and *v, its schema *vs, its attributes *fa and its path,
- * or the first error. */
+ * keep_union): 0 and *v, its schema *vs, its attributes *fa and where it
+ * is, or the first error. */
 static int target(sb_build_t *b, sb_field_t f, int kind, int keep_union,
                   avro_value_t *v, avro_schema_t *vs,
-                  const sb_fieldattr_t **fa, char *path, size_t pathsz) {
-  snprintf(path, pathsz, "?");
+                  const sb_fieldattr_t **fa, where_t *wh) {
+  *wh = AT("?");
   if (b->err.code != 0)
     return b->err.code;
   if (b->type == NULL)
     return sb_err_set(&b->err, SB_ESTATE, "build: none under way "
                       "(sb_codec_build_begin)");
   if (f.type == NULL || f.depth == 0)
-    return bfail(b, "?", "a field handle never resolved (sb_codec_field)");
+    return bfail(b, *wh, "a field handle never resolved (sb_codec_field)");
   if (f.type != b->type)
-    return bfail(b, avro_schema_record_field_name(sb_evtype_avro(f.type),
-                                                  f.ix[0]),
+    return bfail(b, AT(avro_schema_record_field_name(sb_evtype_avro(f.type),
+                                                     f.ix[0])),
                  "a handle of %s, not of this type", sb_evtype_name(f.type));
   const sb__finfo_t *fi = &b->slot->fi[f.ix[0]];
   if (fi->kind == SB__F_ENVELOPE || fi->kind == SB__F_ACTOR)
-    return bfail(b, fi->name, "set through the envelope (sb_envelope_t)");
+    return bfail(b, AT(fi->name), "set through the envelope (sb_envelope_t)");
   avro_schema_t rs = sb_evtype_avro(b->type);
   avro_value_t cur = b->slot->enc;
-  size_t pl = 0;
-  path[0] = '\0';
   for (unsigned i = 0; i < f.depth; i++) {
     const char *name = avro_schema_record_field_name(rs, f.ix[i]);
-    pl += (size_t)snprintf(path + pl, pl < pathsz ? pathsz - pl : 0, "%s%s",
-                           i ? "." : "", name);
+    if (i == 0)
+      wh->a = name;
+    else
+      wh->b = name;
     avro_value_t child;
     avro_value_get_by_index(&cur, f.ix[i], &child, NULL);
     avro_schema_t fs = no_link(avro_schema_record_field_get_by_index(rs, f.ix[i]));
@@ -120,7 +133,7 @@ static int target(sb_build_t *b, sb_field_t f, int kind, int keep_union,
     else if (f.ix[i] < 64)
       b->sub[f.ix[0]] |= 1ull << f.ix[i];
     else
-      return bfail(b, path, "a record of over 64 fields");
+      return bfail(b, *wh, "a record of over 64 fields");
     if ((f.optional & (1u << i)) && !(keep_union && i + 1 == f.depth)) {
       avro_value_t branch;
       fs = non_null(&child, fs, &branch);
@@ -133,24 +146,30 @@ static int target(sb_build_t *b, sb_field_t f, int kind, int keep_union,
       !(kind == SB_FIELD_LONG && (f.kind == SB_FIELD_INT ||
                                   f.kind == SB_FIELD_TIMESTAMP)) &&
       !(kind == SB_FIELD_DOUBLE && f.kind == SB_FIELD_FLOAT))
-    return bfail(b, path, "not a field of that kind (it is %s)",
+    return bfail(b, *wh, "not a field of that kind (it is %s)",
                  avro_schema_type_name(rs));
   *v = cur;
   *vs = rs;
-  *fa = f.depth == 1 ? b->slot->fi[f.ix[0]].fa : sb_evtype_attr(b->type, path);
+  if (f.depth == 1) {
+    *fa = fi->fa;
+  } else { /* a field of a nested record: rare, looked up by path */
+    char path[260];
+    snprintf(path, sizeof path, "%s.%s", wh->a, wh->b);
+    *fa = sb_evtype_attr(b->type, path);
+  }
   return 0;
 }
 
 /* The string checks of sb_codec_from_ce; v a string value. */
 static int put_str(sb_build_t *b, avro_value_t *v, const sb_fieldattr_t *fa,
-                   const char *path, const char *s) {
+                   where_t wh, const char *s) {
   size_t n = strlen(s);
   long cps = sb__utf8_len((const unsigned char *)s, n);
   long max = fa && fa->max_length ? fa->max_length : SB__MAX_STRING;
   if (cps < 0)
-    return bfail(b, path, "not valid UTF-8");
+    return bfail(b, wh, "not valid UTF-8");
   if (cps > max)
-    return bfail(b, path, "longer than %ld characters (%ld)", max, cps);
+    return bfail(b, wh, "longer than %ld characters (%ld)", max, cps);
   avro_value_set_string_len(v, s, n + 1);
   return 0;
 }
@@ -161,25 +180,25 @@ int sb_build_str(sb_build_t *b, sb_field_t f, const char *s) {
   avro_value_t v;
   avro_schema_t vs;
   const sb_fieldattr_t *fa;
-  char path[160];
-  int rc = target(b, f, SB_FIELD_STR, 0, &v, &vs, &fa, path, sizeof path);
-  return rc != 0 ? rc : put_str(b, &v, fa, path, s);
+  where_t wh;
+  int rc = target(b, f, SB_FIELD_STR, 0, &v, &vs, &fa, &wh);
+  return rc != 0 ? rc : put_str(b, &v, fa, wh, s);
 }
 
-static int put_i64(sb_build_t *b, avro_value_t *v, int kind, const char *path,
+static int put_i64(sb_build_t *b, avro_value_t *v, int kind, where_t wh,
                    int64_t x) {
   if (kind == SB_FIELD_INT) {
     if (x < INT32_MIN || x > INT32_MAX)
-      return bfail(b, path, "%lld is out of range [-2147483648, 2147483647]",
+      return bfail(b, wh, "%lld is out of range [-2147483648, 2147483647]",
                    (long long)x);
     avro_value_set_int(v, (int32_t)x);
     return 0;
   }
   if (kind == SB_FIELD_TIMESTAMP && (x < MIN_MICROS || x > MAX_MICROS))
-    return bfail(b, path, "%lld is not a time between years 1 and 9999 "
+    return bfail(b, wh, "%lld is not a time between years 1 and 9999 "
                  "(micros since 1970)", (long long)x);
   if (kind == SB_FIELD_LONG && (x < -MAX_SAFE_INT || x > MAX_SAFE_INT))
-    return bfail(b, path, "%lld is out of range [%lld, %lld]", (long long)x,
+    return bfail(b, wh, "%lld is out of range [%lld, %lld]", (long long)x,
                  -MAX_SAFE_INT, MAX_SAFE_INT);
   avro_value_set_long(v, x);
   return 0;
@@ -189,21 +208,21 @@ int sb_build_i64(sb_build_t *b, sb_field_t f, int64_t x) {
   avro_value_t v;
   avro_schema_t vs;
   const sb_fieldattr_t *fa;
-  char path[160];
-  int rc = target(b, f, SB_FIELD_LONG, 0, &v, &vs, &fa, path, sizeof path);
-  return rc != 0 ? rc : put_i64(b, &v, f.kind, path, x);
+  where_t wh;
+  int rc = target(b, f, SB_FIELD_LONG, 0, &v, &vs, &fa, &wh);
+  return rc != 0 ? rc : put_i64(b, &v, f.kind, wh, x);
 }
 
 int sb_build_double(sb_build_t *b, sb_field_t f, double x) {
   avro_value_t v;
   avro_schema_t vs;
   const sb_fieldattr_t *fa;
-  char path[160];
-  int rc = target(b, f, SB_FIELD_DOUBLE, 0, &v, &vs, &fa, path, sizeof path);
+  where_t wh;
+  int rc = target(b, f, SB_FIELD_DOUBLE, 0, &v, &vs, &fa, &wh);
   if (rc != 0)
     return rc;
   if (!isfinite(x) || (f.kind == SB_FIELD_FLOAT && fabs(x) > FLT_MAX))
-    return bfail(b, path, "%g is not a finite number", x);
+    return bfail(b, wh, "%g is not a finite number", x);
   if (f.kind == SB_FIELD_FLOAT)
     avro_value_set_float(&v, (float)x);
   else
@@ -215,8 +234,8 @@ int sb_build_bool(sb_build_t *b, sb_field_t f, bool x) {
   avro_value_t v;
   avro_schema_t vs;
   const sb_fieldattr_t *fa;
-  char path[160];
-  int rc = target(b, f, SB_FIELD_BOOL, 0, &v, &vs, &fa, path, sizeof path);
+  where_t wh;
+  int rc = target(b, f, SB_FIELD_BOOL, 0, &v, &vs, &fa, &wh);
   if (rc == 0)
     avro_value_set_boolean(&v, x);
   return rc;
@@ -228,8 +247,8 @@ int sb_build_enum(sb_build_t *b, sb_field_t f, const char *symbol) {
   avro_value_t v;
   avro_schema_t vs;
   const sb_fieldattr_t *fa;
-  char path[160];
-  int rc = target(b, f, SB_FIELD_ENUM, 0, &v, &vs, &fa, path, sizeof path);
+  where_t wh;
+  int rc = target(b, f, SB_FIELD_ENUM, 0, &v, &vs, &fa, &wh);
   if (rc != 0)
     return rc;
   int ix = avro_schema_enum_get_by_name(vs, symbol);
@@ -239,7 +258,7 @@ int sb_build_enum(sb_build_t *b, sb_field_t f, const char *symbol) {
     for (int i = 0; i < avro_schema_enum_number_of_symbols(vs); i++)
       n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0,
                             "%s%s", i ? ", " : "", avro_schema_enum_get(vs, i));
-    return bfail(b, path, "'%.64s' is not one of %s", symbol, list);
+    return bfail(b, wh, "'%.64s' is not one of %s", symbol, list);
   }
   avro_value_set_enum(&v, ix);
   return 0;
@@ -249,12 +268,12 @@ int sb_build_null(sb_build_t *b, sb_field_t f) {
   avro_value_t v;
   avro_schema_t vs;
   const sb_fieldattr_t *fa;
-  char path[160];
-  int rc = target(b, f, SB_FIELD_NONE, 1, &v, &vs, &fa, path, sizeof path);
+  where_t wh;
+  int rc = target(b, f, SB_FIELD_NONE, 1, &v, &vs, &fa, &wh);
   if (rc != 0)
     return rc;
   if (!(f.optional & (1u << (f.depth - 1))))
-    return bfail(b, path, "must not be null");
+    return bfail(b, wh, "must not be null");
   set_null(&v, vs);
   return 0;
 }
@@ -264,22 +283,21 @@ int sb_build_strs(sb_build_t *b, sb_field_t f, const char *const *s,
   avro_value_t v;
   avro_schema_t vs;
   const sb_fieldattr_t *fa;
-  char path[160];
-  int rc = target(b, f, SB_FIELD_STR_ARRAY, 0, &v, &vs, &fa, path, sizeof path);
+  where_t wh;
+  int rc = target(b, f, SB_FIELD_STR_ARRAY, 0, &v, &vs, &fa, &wh);
   if (rc != 0)
     return rc;
   size_t max = fa && fa->max_items ? (size_t)fa->max_items : SB__MAX_ITEMS;
   if (n > max)
-    return bfail(b, path, "more than %zu items (%zu)", max, n);
+    return bfail(b, wh, "more than %zu items (%zu)", max, n);
   avro_value_reset(&v);
   for (size_t i = 0; i < n; i++) {
-    char ipath[200];
-    snprintf(ipath, sizeof ipath, "%s[%zu]", path, i);
+    where_t iw = {wh.a, wh.b, (long)i};
     if (s[i] == NULL)
-      return bfail(b, ipath, "expected a string, got null");
+      return bfail(b, iw, "expected a string, got null");
     avro_value_t item;
     avro_value_append(&v, &item, NULL);
-    if ((rc = put_str(b, &item, fa, ipath, s[i])) != 0)
+    if ((rc = put_str(b, &item, fa, iw, s[i])) != 0)
       return rc;
   }
   return 0;
@@ -287,12 +305,11 @@ int sb_build_strs(sb_build_t *b, sb_field_t f, const char *const *s,
 
 /* An envelope string (or the actor's) into field value fv of schema fs. */
 static int put_env_str(sb_build_t *b, avro_value_t *fv, avro_schema_t fs,
-                       const sb_fieldattr_t *fa, const char *path,
-                       const char *s) {
+                       const sb_fieldattr_t *fa, where_t wh, const char *s) {
   fs = no_link(fs);
   if (s == NULL) {
     if (!is_avro_union(fs))
-      return bfail(b, path, "missing required field");
+      return bfail(b, wh, "missing required field");
     set_null(fv, fs);
     return 0;
   }
@@ -301,7 +318,7 @@ static int put_env_str(sb_build_t *b, avro_value_t *fv, avro_schema_t fs,
     non_null(fv, fs, &branch);
     fv = &branch;
   }
-  return put_str(b, fv, fa, path, s);
+  return put_str(b, fv, fa, wh, s);
 }
 
 static const char *actor_part(const sb_actor_t *a, const char *name) {
@@ -317,7 +334,7 @@ static int put_actor(sb_build_t *b, avro_value_t *fv, avro_schema_t fs,
   fs = no_link(fs);
   if (a == NULL) {
     if (!is_avro_union(fs))
-      return bfail(b, "actor", "missing required field");
+      return bfail(b, AT("actor"), "missing required field");
     set_null(fv, fs);
     return 0;
   }
@@ -327,14 +344,19 @@ static int put_actor(sb_build_t *b, avro_value_t *fv, avro_schema_t fs,
     rs = non_null(fv, fs, &rec);
   for (size_t i = 0; i < avro_schema_record_size(rs); i++) {
     const char *name = avro_schema_record_field_name(rs, (int)i);
-    char path[80];
-    snprintf(path, sizeof path, "actor.%.60s", name);
     avro_value_t sv;
     avro_value_get_by_index(&rec, i, &sv, NULL);
+    const sb_fieldattr_t *fa = NULL;
+    if (i < SB_ARRAY_LEN(b->slot->actor_fa)) {
+      fa = b->slot->actor_fa[i];
+    } else {
+      char path[96];
+      snprintf(path, sizeof path, "actor.%.80s", name);
+      fa = sb_evtype_attr(b->type, path);
+    }
     int rc = put_env_str(b, &sv,
-                         avro_schema_record_field_get_by_index(rs, (int)i),
-                         sb_evtype_attr(b->type, path), path,
-                         actor_part(a, name));
+                         avro_schema_record_field_get_by_index(rs, (int)i), fa,
+                         (where_t){"actor", name, -1}, actor_part(a, name));
     if (rc != 0)
       return rc;
   }
@@ -349,7 +371,7 @@ static int finish_field(sb_build_t *b, size_t i, avro_value_t *fv,
   fs = no_link(fs);
   if (!(b->set & (1ull << i))) {
     if (!is_avro_union(fs))
-      return bfail(b, name, "missing required field");
+      return bfail(b, AT(name), "missing required field");
     set_null(fv, fs);
     return 0;
   }
@@ -369,11 +391,10 @@ static int finish_field(sb_build_t *b, size_t i, avro_value_t *fv,
     if (b->sub[i] & (1ull << k))
       continue;
     avro_schema_t ss = no_link(avro_schema_record_field_get_by_index(rs, (int)k));
-    char path[160];
-    snprintf(path, sizeof path, "%s.%s", name,
-             avro_schema_record_field_name(rs, (int)k));
     if (!is_avro_union(ss))
-      return bfail(b, path, "missing required field");
+      return bfail(b,
+                   (where_t){name, avro_schema_record_field_name(rs, (int)k), -1},
+                   "missing required field");
     avro_value_t sv;
     avro_value_get_by_index(&rec, k, &sv, NULL);
     set_null(&sv, ss);
@@ -398,12 +419,12 @@ int sb_codec_build_end(sb_build_t *b, const sb_envelope_t *env,
     eid = ulid;
   }
   if (!sb_ulid_valid(eid, strlen(eid))) {
-    bfail(b, "event_id", "'%.40s' is not a ULID (26 Crockford base32 "
+    bfail(b, AT("event_id"), "'%.40s' is not a ULID (26 Crockford base32 "
           "characters)", eid);
     goto out;
   }
   if (env->tenant_id != NULL && !sb__tenant_ok(env->tenant_id)) {
-    bfail(b, "tenant_id", "must be 1 to 64 of A-Z a-z 0-9 . _ -");
+    bfail(b, AT("tenant_id"), "must be 1 to 64 of A-Z a-z 0-9 . _ -");
     goto out;
   }
   sb__slot_t *sl = b->slot;
@@ -417,18 +438,17 @@ int sb_codec_build_end(sb_build_t *b, const sb_envelope_t *env,
       put_actor(b, &fv, fs, env->actor);
     } else if (fi->kind != SB__F_ENVELOPE) {
       finish_field(b, i, &fv, fs);
-    } else if (strcmp(fi->name, "occurred_at") == 0) {
-      put_i64(b, &fv, SB_FIELD_TIMESTAMP, fi->name, env->occurred_at);
+    } else if (fi->attr_ix == SB__A_TIME) {
+      put_i64(b, &fv, SB_FIELD_TIMESTAMP, AT(fi->name), env->occurred_at);
     } else {
-      const char *v = strcmp(fi->name, "event_id") == 0    ? eid
-                      : strcmp(fi->name, "tenant_id") == 0 ? env->tenant_id
-                      : strcmp(fi->name, "source") == 0    ? env->source
-                      : strcmp(fi->name, "correlation_id") == 0
+      const char *v = fi->attr_ix == SB__A_ID         ? eid
+                      : fi->attr_ix == SB__A_TENANTID ? env->tenant_id
+                      : fi->attr_ix == SB__A_SOURCE   ? env->source
+                      : fi->attr_ix == SB__A_CORRELATIONID
                           ? env->correlation_id
-                      : strcmp(fi->name, "causation_id") == 0
-                          ? env->causation_id
-                          : NULL;
-      put_env_str(b, &fv, fs, fi->fa, fi->name, v);
+                      : fi->attr_ix == SB__A_CAUSATIONID ? env->causation_id
+                                                         : NULL;
+      put_env_str(b, &fv, fs, fi->fa, AT(fi->name), v);
     }
   }
   if (b->err.code != 0)
@@ -439,7 +459,7 @@ int sb_codec_build_end(sb_build_t *b, const sb_envelope_t *env,
   if (avro_value_get_by_index(&sl->enc, (size_t)sl->subject_ix, &sv, NULL) != 0 ||
       avro_value_get_string(&sv, &subject, &n) != 0 || subject == NULL ||
       subject[0] == '\0') {
-    bfail(b, sb_evtype_subject(b->type), "must not be empty (the subject)");
+    bfail(b, AT(sb_evtype_subject(b->type)), "must not be empty (the subject)");
     goto out;
   }
   if (sb__encode(b->type, &sl->enc, out, &b->err) != 0 ||

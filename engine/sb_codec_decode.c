@@ -261,7 +261,7 @@ int sb_codec_decode(sb_codec_t *c, const void *value, size_t len,
   }
   /* records can reach a topic without passing the converter: hold them to
    * the same rules for what the engine keys and indexes on */
-  const sb_fieldattr_t *sa = sb_evtype_attr(t, sb_evtype_subject(t));
+  const sb_fieldattr_t *sa = sl->subject_fa;
   size_t subj_len = strlen(ev->subject);
   long subj_cps = sb__utf8_len((const unsigned char *)ev->subject, subj_len);
   const char *bad = !sb__tenant_ok(ev->tenant_id)

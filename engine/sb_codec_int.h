@@ -40,6 +40,8 @@ typedef struct {
   int tenant_ix, event_ix, time_ix, subject_ix;
   sb__finfo_t *fi; /* per field of the record */
   size_t nfi;
+  const sb_fieldattr_t *subject_fa;  /* the subject field's attributes */
+  const sb_fieldattr_t *actor_fa[8]; /* of the actor's fields, by index */
 } sb__slot_t;
 
 #define SB__TYPE_SLOTS 256 /* open addressing over the newest schema per type */
@@ -75,7 +77,7 @@ extern const sb__envelope_t sb__envelope[SB__N_ENVELOPE];
 /* The CloudEvents attributes the codec knows, by index. */
 enum { SB__A_SPECVERSION, SB__A_ID, SB__A_TYPE, SB__A_SOURCE, SB__A_SUBJECT,
        SB__A_TIME, SB__A_TENANTID, SB__A_DATACONTENTTYPE, SB__A_DATA,
-       SB__N_ATTRS = 15 };
+       SB__A_CORRELATIONID, SB__A_CAUSATIONID, SB__N_ATTRS = 15 };
 
 /* JSON -> Avro conversion state: where errors point. */
 typedef struct {
