@@ -13,6 +13,7 @@ extern const size_t sb_schema_files_n;
 
 struct sb_evtype_s {
   int id;
+  size_t ix; /* its index in the registry */
   char *type, *topic, *subject;
   const char *json; /* borrowed from the compiled-in file */
   avro_schema_t schema;
@@ -199,6 +200,7 @@ int sb_schemas_load_files(const sb_file_t *files, size_t nfiles,
     s->types = nt;
     memset(&s->types[s->n], 0, sizeof s->types[0]);
     s->n++;
+    s->types[s->n - 1].ix = s->n - 1;
     if ((rc = load_type(files, nfiles, &s->types[s->n - 1], (int)id, type,
                         sb_trim(file), err)) != 0)
       goto fail;
@@ -260,6 +262,7 @@ const sb_evtype_t *sb_schemas_by_id(const sb_schemas_t *s, int id) {
 }
 
 int sb_evtype_id(const sb_evtype_t *t) { return t->id; }
+size_t sb_evtype_index(const sb_evtype_t *t) { return t->ix; }
 const char *sb_evtype_name(const sb_evtype_t *t) { return t->type; }
 const char *sb_evtype_topic(const sb_evtype_t *t) { return t->topic; }
 const char *sb_evtype_subject(const sb_evtype_t *t) { return t->subject; }

@@ -44,6 +44,8 @@ const sb_evtype_t *sb_schemas_by_type(const sb_schemas_t *s, const char *type);
 const sb_evtype_t *sb_schemas_by_id(const sb_schemas_t *s, int id);
 
 int sb_evtype_id(const sb_evtype_t *t);
+/* Its index in its registry: sb_schemas_at(s, sb_evtype_index(t)) == t. */
+size_t sb_evtype_index(const sb_evtype_t *t);
 const char *sb_evtype_name(const sb_evtype_t *t);    /* "lead.created" */
 const char *sb_evtype_topic(const sb_evtype_t *t);   /* "sb.leads" */
 const char *sb_evtype_subject(const sb_evtype_t *t); /* "lead_id" */

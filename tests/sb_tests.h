@@ -107,7 +107,13 @@
   X(timers_abort_commit_reload, "pg")                                         \
   X(timers_event_time_persists, "pg")                                         \
   X(timers_bounds_and_budget, "pg")                                           \
-  X(timer_event_ids, "unit")
+  X(timer_event_ids, "unit")                                                  \
+  X(codec_field_getters, "unit")                                              \
+  X(codec_field_wrong_type, "unit")                                           \
+  X(codec_field_evolution, "unit")                                            \
+  X(codec_build_probe, "unit")                                                \
+  X(codec_build_equivalence, "unit")                                          \
+  X(codec_build_errors, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -270,7 +270,7 @@ static int read_topic(env_t *x, const char *topic, rec_t *out, int max) {
         snprintf(r->type, sizeof r->type, "%s", sb_evtype_name(ev.type));
         snprintf(r->id, sizeof r->id, "%s", ev.event_id);
         snprintf(r->subject, sizeof r->subject, "%s", ev.subject);
-        const char *c = sb_event_str(&ev, "causation_id");
+        const char *c = sb_event_str_path(&ev, "causation_id");
         snprintf(r->cause, sizeof r->cause, "%s", c ? c : "");
       }
       rd_kafka_headers_t *h = NULL;

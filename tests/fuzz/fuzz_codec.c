@@ -26,16 +26,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+static sb_schemas_t *the_schemas;
+
 static sb_codec_t *codec(void) {
-  static sb_schemas_t *schemas;
   static sb_codec_t *c;
   sb_err_t err = SB_ERR_INIT;
-  if (c == NULL && (sb_schemas_load(&schemas, &err) != 0 ||
-                    sb_codec_new(schemas, &c, &err) != 0)) {
+  if (c == NULL && (sb_schemas_load(&the_schemas, &err) != 0 ||
+                    sb_codec_new(the_schemas, &c, &err) != 0)) {
     fprintf(stderr, "fuzz_codec: %s\n", err.msg);
     abort();
   }
   return c;
+}
+
+static const sb_schemas_t *schemas(void) {
+  codec();
+  return the_schemas;
 }
 
 static void broken(const char *what, const char *detail, const cJSON *ce) {
@@ -154,6 +160,42 @@ static void as_cloudevent(sb_codec_t *c, const uint8_t *data, size_t size) {
   cJSON_Delete(ce);
 }
 
+/* Every getter through handles of a few fields (of this type or another):
+ * never a crash, and a string by handle is the string by path. */
+static void typed_reads(const sb_event_t *ev) {
+  static const char *const fields[] = {
+      "correlation_id", "actor.user_id", "actor.role", "occurred_at",
+      "status",         "tags",          "address.city", "reason",
+      "attempts",       "score",         "on_hold",      "amount_cents"};
+  static const char *const others[] = {"lead.created", "call.hold",
+                                       "security.access_denied"};
+  for (size_t t = 0; t < 1 + sizeof others / sizeof others[0]; t++) {
+    const char *type = t == 0 ? sb_evtype_name(ev->type) : others[t - 1];
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+      sb_field_t f;
+      sb_err_t err = SB_ERR_INIT;
+      if (sb_codec_field(schemas(), type, fields[i], &f, &err) != 0)
+        continue;
+      (void)sb_event_has(ev, f);
+      (void)sb_event_i64(ev, f);
+      (void)sb_event_double(ev, f);
+      (void)sb_event_bool(ev, f);
+      (void)sb_event_enum(ev, f);
+      (void)sb_event_enum_name(ev, f);
+      for (size_t k = 0; k < sb_event_count(ev, f) && k < 50; k++)
+        (void)sb_event_str_at(ev, f, k);
+      const char *by_handle = sb_event_str(ev, f);
+      const char *by_path = sb_event_str_path(ev, fields[i]);
+      if (f.type == ev->type && f.kind == SB_FIELD_STR &&
+          (by_handle == NULL) != (by_path == NULL))
+        broken("a string by handle differs from the string by path",
+               fields[i], NULL);
+      if (f.type != ev->type && sb_event_has(ev, f))
+        broken("a handle of another type reads", fields[i], NULL);
+    }
+  }
+}
+
 static void as_kafka_value(sb_codec_t *c, const uint8_t *data, size_t size) {
   sb_err_t err = SB_ERR_INIT;
   sb_event_t ev;
@@ -165,7 +207,8 @@ static void as_kafka_value(sb_codec_t *c, const uint8_t *data, size_t size) {
   static const char *const paths[] = {"correlation_id", "actor.user_id",
                                       "actor", "source.x", "no.such.path"};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-    (void)sb_event_str(&ev, paths[i]);
+    (void)sb_event_str_path(&ev, paths[i]);
+  typed_reads(&ev);
   cJSON *ce = NULL;
   if (sb_codec_to_ce(c, &ev, &ce, &err) != 0)
     broken("sb_codec_to_ce of a decoded value", err.msg, NULL);
