@@ -322,6 +322,7 @@ void sb__close_batch(sb_pipeline_t *p) {
     p->slots[i].sp_open = 0;
     p->slots[i].failed = 0;
     p->slots[i].events = 0;
+    p->slots[i].fired = 0;
   }
 }
 
@@ -386,7 +387,9 @@ int sb__slot_fail(sb_pipeline_t *p, sb__slot_t *s, const sb_err_t *why,
   if (sb_pg_exec(p->pg, sql, 0, NULL, err) != 0)
     return err->code;
   s->sp_open = 0;
-  s->vt->abort(s->state);
+  sb__kit_abort(s);
+  if (s->vt->abort)
+    s->vt->abort(s->state);
   if (p->single != NULL) {
     const rd_kafka_message_t *m = p->single;
     char msg[SB_ERR_MSG_MAX + 64];
@@ -425,7 +428,10 @@ static int commit_slot(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err) {
     s->sp_open = 1;
   }
   sb_err_t why = SB_ERR_INIT;
-  if (s->vt->commit(s->state, &s->batch, &why) != 0) {
+  s->batch.ev = NULL;
+  s->batch.topic = NULL;
+  if (sb__kit_flush(p, s, &why) != 0 ||
+      (s->vt->commit && s->vt->commit(s->state, &s->batch, &why) != 0)) {
     sb_err_prefix(&why, "processor %s, in commit: ", s->vt->name);
     if (s->sp_open && sb__is_data_error(&why))
       return sb__slot_fail(p, s, &why, err);
@@ -453,12 +459,12 @@ int sb__commit_batch(sb_pipeline_t *p, sb_err_t *err) {
   p->phase = SB__PHASE_COMMIT;
   /* the processor that used the connection during event first: its
    * savepoint is the outermost one still open */
-  if (p->owner != NULL && p->owner->events > 0 && !p->owner->failed &&
-      (rc = commit_slot(p, p->owner, err)) != 0)
+  if (p->owner != NULL && p->owner->events + p->owner->fired > 0 &&
+      !p->owner->failed && (rc = commit_slot(p, p->owner, err)) != 0)
     return rc;
   for (size_t i = 0; i < p->n; i++) {
     sb__slot_t *s = &p->slots[i];
-    if (s != p->owner && s->events > 0 && !s->failed &&
+    if (s != p->owner && s->events + s->fired > 0 && !s->failed &&
         (rc = commit_slot(p, s, err)) != 0)
       return rc;
   }
@@ -484,7 +490,8 @@ int sb__commit_batch(sb_pipeline_t *p, sb_err_t *err) {
       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
   for (size_t i = 0; i < p->n; i++) {
     sb__slot_t *s = &p->slots[i];
-    if (s->events > 0 && !s->failed) {
+    if (s->events + s->fired > 0 && !s->failed) {
+      sb__kit_committed(s);
       if (s->vt->committed)
         s->vt->committed(s->state);
       sb_hist_observe(&s->commit_seconds, secs);

@@ -133,6 +133,31 @@ static int stored_offset(sb_pipeline_t *p, sb__slot_t *s, const char *topic,
   return 0;
 }
 
+/* Each processor's keyed state and timers of the assigned partitions: one
+ * load per processor and topic. */
+static int load_kit(sb_pipeline_t *p, rd_kafka_topic_partition_list_t *parts,
+                    sb_err_t *err) {
+  int32_t *ids = malloc(sizeof *ids * (size_t)(parts->cnt > 0 ? parts->cnt : 1));
+  if (ids == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  int rc = 0;
+  for (size_t s = 0; rc == 0 && s < p->n; s++) {
+    sb__slot_t *sl = &p->slots[s];
+    if (sl->kstate == NULL && sl->timers == NULL)
+      continue;
+    for (const char *const *topic = sl->vt->topics; rc == 0 && *topic; topic++) {
+      size_t n = 0;
+      for (int i = 0; i < parts->cnt; i++)
+        if (strcmp(parts->elems[i].topic, *topic) == 0)
+          ids[n++] = parts->elems[i].partition;
+      if (n > 0)
+        rc = sb__kit_load(p, sl, *topic, ids, n, err);
+    }
+  }
+  free(ids);
+  return rc;
+}
+
 /* Sets each partition's offset to the lowest stored among the processors
  * reading it (the start when one of them has none), loads each
  * processor's state for it, and assigns. */
@@ -168,6 +193,8 @@ static int assign(sb_pipeline_t *p, rd_kafka_topic_partition_list_t *parts,
       }
     }
   }
+  if (load_kit(p, parts, err) != 0)
+    return err->code;
   rd_kafka_resp_err_t r = rd_kafka_assign(p->rk, parts);
   if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
     return sb_kafka_err(err, r, "assigning partitions");
@@ -181,9 +208,13 @@ static int assign(sb_pipeline_t *p, rd_kafka_topic_partition_list_t *parts,
 static void unassign_all(sb_pipeline_t *p) {
   for (size_t i = 0; i < p->ntp; i++) {
     sb__tp_t *t = &p->tps[i];
-    for (size_t s = 0; s < p->n; s++)
-      if (t->assigned && (t->readers & (1u << s)) && p->slots[s].vt->revoke)
+    for (size_t s = 0; s < p->n; s++) {
+      if (!t->assigned || !(t->readers & (1u << s)))
+        continue;
+      sb__kit_drop(&p->slots[s], t->topic, t->partition);
+      if (p->slots[s].vt->revoke)
         p->slots[s].vt->revoke(p->slots[s].state, t->topic, t->partition);
+    }
     t->assigned = 0;
   }
   rd_kafka_assign(p->rk, NULL);
@@ -196,8 +227,11 @@ static void drop_pending(sb_pipeline_t *p) {
 }
 
 static void abort_all(sb_pipeline_t *p) {
-  for (size_t i = 0; i < p->n; i++)
-    p->slots[i].vt->abort(p->slots[i].state);
+  for (size_t i = 0; i < p->n; i++) {
+    sb__kit_abort(&p->slots[i]);
+    if (p->slots[i].vt->abort)
+      p->slots[i].vt->abort(p->slots[i].state);
+  }
 }
 
 /* Drops the open batch and starts again from the stored offsets, with the
@@ -284,6 +318,9 @@ static int deliver(sb_pipeline_t *p, sb__slot_t *s, sb__tp_t *t,
   }
   int attempts = 0, rc;
   sb_err_t why = SB_ERR_INIT;
+  s->batch.ev = ev;
+  s->batch.topic = t->topic;
+  s->batch.partition = m->partition;
   p->phase = SB__PHASE_EVENT;
   do {
     sb_err_clear(&why);
@@ -291,7 +328,13 @@ static int deliver(sb_pipeline_t *p, sb__slot_t *s, sb__tp_t *t,
     attempts++;
   } while (rc != 0 && why.retriable && why.code != SB_EPG &&
            attempts <= p->c->processor_retries);
+  /* event time moves with the partition's events (its timers) */
+  if (rc == 0 && s->timers != NULL)
+    rc = sb_timers_advance(s->timers, t->topic, m->partition, ev->occurred_at,
+                           &why);
   p->phase = SB__PHASE_IDLE;
+  s->batch.ev = NULL;
+  s->batch.topic = NULL;
   atomic_fetch_add(&p->totals.delivered, 1);
   s->events++;
   t->next[s->ix] = m->offset + 1;
@@ -434,7 +477,9 @@ static int setup(sb_pipeline_t *p, sb_err_t *err) {
   check_role(p);
   for (size_t i = 0; i < p->n; i++) {
     sb__slot_t *s = &p->slots[i];
-    if ((rc = s->vt->init(&s->state, err)) != 0) {
+    if ((rc = sb__kit_setup(p, s, err)) != 0)
+      return rc;
+    if ((rc = s->vt->init(&s->state, &s->kit, err)) != 0) {
       sb_err_prefix(err, "processor %s, in init: ", s->vt->name);
       return rc;
     }
@@ -619,6 +664,22 @@ static int run_loop(sb_pipeline_t *p, sb_err_t *err) {
       }
       continue;
     }
+    if (p->pending == 0 && !p->open) {
+      size_t fired = 0;
+      if (sb__kit_fire_timers(p, &fired, err) != 0) {
+        sb__close_batch(p);
+        if (!err->retriable)
+          return err->code; /* a bug: stop loudly */
+        sb_log(SB_LOG_WARN, "engine", "timers failed; fired again later",
+               SB_F_STR("group", p->kafka_group), SB_F_STR("error", err->msg),
+               SB_F_END);
+        abort_all(p);
+        sb_err_clear(err);
+        usleep((useconds_t)backoff_ms * 1000);
+        backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+        continue;
+      }
+    }
     backoff_ms = 100;
     if (p->pending == 0)
       publish(p, 0);
@@ -772,9 +833,11 @@ int sb_pipeline_join(sb_pipeline_t *p, sb_pipeline_stats_t *stats,
     rc = sb_err_set(err, p->err.code, "%s", p->err.msg);
   if (stats)
     sb_pipeline_snapshot(p, 0, stats);
-  for (size_t i = 0; i < p->n; i++)
+  for (size_t i = 0; i < p->n; i++) {
     if (p->slots[i].state)
       p->slots[i].vt->destroy(p->slots[i].state);
+    sb__kit_free(&p->slots[i]);
+  }
   sb_producer_free(p->producer);
   sb_codec_free(p->codec);
   sb_pg_close(p->pg);

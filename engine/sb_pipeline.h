@@ -107,7 +107,7 @@ int sb_pipeline_join(sb_pipeline_t *p, sb_pipeline_stats_t *stats,
  * missing. */
 int sb_processor_ensure_live(sb_pg_t *pg, const sb_processor_vt_t *vt,
                              sb_err_t *err);
-/* Runs vt->ddl in schema. */
+/* Brings schema up to vt's migration steps (creating it when missing). */
 int sb_processor_create_tables(sb_pg_t *pg, const sb_processor_vt_t *vt,
                                const char *schema, sb_err_t *err);
 

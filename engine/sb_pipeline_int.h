@@ -6,6 +6,7 @@
 
 #include "sb_codec.h"
 #include "sb_journal.h"
+#include "sb_kstate.h"
 #include "sb_metrics.h"
 #include "sb_pg.h"
 #include "sb_pipeline.h"
@@ -36,7 +37,14 @@ typedef struct {
 struct sb_batch_s {
   struct sb_pipeline_s *p;
   struct sb__slot_s *slot;
+  /* what is being handled: an event or a timer, and its partition */
+  const sb_event_t *ev;
+  const sb_timer_t *timer;
+  const char *topic;
+  int32_t partition;
 };
+
+#define SB__MAX_TABLES 32 /* declared tables of one processor */
 
 /* One processor of the pipeline. */
 typedef struct sb__slot_s {
@@ -47,8 +55,17 @@ typedef struct sb__slot_s {
   char offsets_group[128];
   int generation; /* of the live projection, as last seen */
   sb_batch_t batch;
+  sb_kit_t kit;
+  /* the kit's writers, one per declared table (vt->tables order), the
+   * one whose COPY is open, keyed state and timers (NULL: not used) */
+  sb_rows_t *rows[SB__MAX_TABLES];
+  size_t nrows;
+  sb_rows_t *streaming;
+  sb_kstate_t *kstate;
+  sb_timers_t *timers;
   /* in the open batch */
-  int events;  /* handed to it */
+  int events;  /* events handed to it */
+  int fired;   /* timers fired */
   int sp_open; /* its savepoint is open */
   int failed;  /* its part was rolled back (a data error) */
   struct {
@@ -122,6 +139,19 @@ int sb__isolating(const sb_pipeline_t *p);
  * savepoint is rolled back; s will be handed those records again. */
 int sb__slot_fail(sb_pipeline_t *p, sb__slot_t *s, const sb_err_t *why,
                   sb_err_t *err);
+
+/* sb_kit.c: the kit's parts of a processor, driven by the pipeline */
+int sb__kit_setup(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
+void sb__kit_free(sb__slot_t *s);
+int sb__kit_load(sb_pipeline_t *p, sb__slot_t *s, const char *topic,
+                 const int32_t *parts, size_t n, sb_err_t *err);
+void sb__kit_drop(sb__slot_t *s, const char *topic, int32_t partition);
+/* the batch's rows, state and timers, in the open transaction */
+int sb__kit_flush(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
+void sb__kit_committed(sb__slot_t *s);
+void sb__kit_abort(sb__slot_t *s);
+/* Fires the timers due now in a batch of their own; *fired: how many. */
+int sb__kit_fire_timers(sb_pipeline_t *p, size_t *fired, sb_err_t *err);
 
 /* sb_pipeline.c */
 int sb__reseek(sb_pipeline_t *p, sb_err_t *err);

@@ -5,6 +5,7 @@
 #include "sb_log.h"
 #include "sb_pg.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +27,11 @@ int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err) {
                       n);
   if (vt->topics == NULL || vt->topics[0] == NULL)
     return sb_err_set(err, SB_EINVAL, "processor %s: reads no topics", n);
-  const char *missing = !vt->ddl       ? "ddl"
-                        : !vt->init    ? "init"
-                        : !vt->event   ? "event"
-                        : !vt->commit  ? "commit"
-                        : !vt->abort   ? "abort"
-                        : !vt->destroy ? "destroy"
-                                       : NULL;
+  const char *missing = !vt->migrations ? "migrations"
+                        : !vt->init     ? "init"
+                        : !vt->event    ? "event"
+                        : !vt->destroy  ? "destroy"
+                                        : NULL;
   if (missing)
     return sb_err_set(err, SB_EINVAL,
                       "processor %s: the required %s is "
@@ -48,50 +47,58 @@ const sb_processor_vt_t *sb_processor_find(const char *name) {
   return NULL;
 }
 
-/* Replaces every "{schema}" of vt->ddl and runs it. */
+/* Brings schema up to vt's migration steps (creating it when missing). */
 int sb_processor_create_tables(sb_pg_t *pg, const sb_processor_vt_t *vt,
                                const char *schema, sb_err_t *err) {
-  /* room for every "{schema}" spelled out, and for the statements around */
-  size_t uses = 0;
-  for (const char *p = strstr(vt->ddl, "{schema}"); p;
-       p = strstr(p + 8, "{schema}"))
-    uses++;
-  size_t cap = strlen(vt->ddl) + (uses + 4) * strlen(schema) + 512;
-  char *sql = malloc(cap);
-  if (sql == NULL)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  size_t n = (size_t)snprintf(sql, cap,
-                              "CREATE SCHEMA %s; GRANT USAGE ON "
-                              "SCHEMA %s TO switchboard_app;\n",
-                              schema, schema);
-  for (const char *p = vt->ddl; *p;) {
-    if (strncmp(p, "{schema}", 8) == 0) {
-      n += (size_t)snprintf(sql + n, cap - n, "%s", schema);
-      p += 8;
-    } else {
-      sql[n++] = *p++;
-    }
-  }
-  /* readers (dashboards) see their tenant's rows: row-level security on
-   * every table with a tenant_id (sql/0006_roles.sql) */
-  n += (size_t)snprintf(sql + n, cap - n,
-                        "\nDO $$ BEGIN IF to_regprocedure("
-                        "'sb.protect_projection(text)') IS NOT NULL THEN "
-                        "PERFORM sb.protect_projection('%s'); END IF; "
-                        "END $$;\n",
-                        schema);
-  sql[n] = '\0';
-  int rc = sb_pg_exec(pg, sql, 0, NULL, err);
-  free(sql);
+  int rc =
+      sb_projection_migrate(pg, vt->name, schema, vt->migrations, NULL, err);
   if (rc != 0 && sb_err_sqlstate_is(err, "42501"))
     sb_err_prefix(err,
-                  "processor %s: creating its tables in %s needs the "
+                  "processor %s: migrating its tables in %s needs the "
                   "database owner (run `switchboard migrate` with the "
                   "owner's URL; the application role runs no DDL): ",
                   vt->name, schema);
-  else if (rc != 0)
-    sb_err_prefix(err, "processor %s: creating its tables in %s: ", vt->name,
-                  schema);
+  return rc;
+}
+
+/* A live projection created by the DDL of a binary that recorded no
+ * steps (before sql/0007) was made by what is now its step 1: recorded as
+ * such, once, so that later steps apply on top of it. */
+static int adopt(sb_pg_t *pg, const sb_processor_vt_t *vt, const char *schema,
+                 sb_err_t *err) {
+  char row[8], hex[65];
+  int found = 0;
+  if (sb_pg_query1(pg,
+                   "SELECT 1 FROM pg_namespace n WHERE n.nspname = $1 AND NOT "
+                   "EXISTS (SELECT 1 FROM sb.projection_steps s WHERE "
+                   "s.schema_oid = n.oid)",
+                   1, &schema, row, sizeof row, &found, NULL, err) != 0)
+    return err->code;
+  if (!found || vt->migrations[0].version != 1)
+    return 0;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const char *ddl = vt->migrations[0].ddl;
+  EVP_Digest(ddl, strlen(ddl), md, &len, EVP_sha256(), NULL);
+  for (unsigned int i = 0; i < len; i++)
+    snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  int rc = sb_pg_exec(pg,
+                      "INSERT INTO sb.projection_steps (schema_oid, version, "
+                      "schema_name, processor, sha256) SELECT oid, 1, $1, $2, "
+                      "$3 FROM pg_namespace WHERE nspname = $1",
+                      3, (const char *const[]){schema, vt->name, hex}, err);
+  if (rc == 0)
+    sb_log(SB_LOG_INFO, "engine",
+           "an existing projection recorded as its "
+           "migration step 1",
+           SB_F_STR("processor", vt->name), SB_F_STR("schema", schema),
+           SB_F_END);
+  else if (sb_err_sqlstate_is(err, "42501"))
+    sb_err_prefix(err,
+                  "processor %s: recording its existing projection's "
+                  "step 1 needs the database owner (run `switchboard "
+                  "migrate` with the owner's URL): ",
+                  vt->name);
   return rc;
 }
 
@@ -121,6 +128,11 @@ int sb_processor_ensure_live(sb_pg_t *pg, const sb_processor_vt_t *vt,
     if (rc == 0)
       sb_log(SB_LOG_INFO, "engine", "created the projection tables",
              SB_F_STR("processor", name), SB_F_END);
+  } else if (rc == 0) {
+    /* a projection made before steps were recorded holds step 1 */
+    rc = adopt(pg, vt, name, err);
+    if (rc == 0)
+      rc = sb_processor_create_tables(pg, vt, name, err);
   }
   if (rc == 0)
     rc = sb_pg_exec(pg, "COMMIT", 0, NULL, err);

@@ -1,80 +1,118 @@
-/* Processors: plug-ins the engine feeds decoded events, per partition, in
- * micro-batches. A processor is a const vtable plus opaque state; it never
- * talks to Kafka or PostgreSQL itself, only through the batch it is handed.
+/* The processor kit: the one header a processor includes.
  *
- * For each batch the engine opens one PostgreSQL transaction (before the
- * first event), calls begin, event for every event in partition order,
- * then commit, where the processor finishes writing its projection rows;
- * the engine writes the consumed offsets in the same transaction and
- * commits. A processor may write during event already (streaming a COPY,
- * so that the server works while the engine decodes), as long as commit
- * leaves the connection free for the engine's statements. An event that
- * fails with SB_EPG fails the batch (its transaction is lost), not the
- * event. If anything fails, the engine rolls back (an open COPY included),
- * abort is called and the batch is replayed from the stored offsets: a
- * processor keeps what it changed during a batch apart from what is
- * committed, or reloads its state in assign.
+ * A processor is domain logic only: a const vtable plus opaque state. The
+ * pipeline (sb_pipeline.h) hands it decoded events of the topics it reads,
+ * per partition, in micro-batches; the kit owns Kafka, PostgreSQL, state,
+ * timers and ids:
  *
- * The projection tables live in a PostgreSQL schema the engine chooses
+ *   typed fields  handles resolved once in init (sb_kit_field), read per
+ *                 event without lookup (sb_event_i64, sb_event_str, ...)
+ *   rows          tables declared once (vt->tables, sb_table_def_t); rows
+ *                 added during event (sb_rows_add: appends streamed by
+ *                 binary COPY, upserts merged per key, deletes), written by
+ *                 the kit at the batch's commit
+ *   keyed state   per partition, get/put/del by key (sb_state_*), loaded
+ *                 on assignment, pending until the batch commits
+ *   timers        set/cancel per key, by wall clock or event time
+ *                 (sb_timer_set); due ones fired in a batch of their own
+ *                 through vt->timer
+ *   emit          typed, no JSON (sb_emit_begin ... sb_emit_end); the id is
+ *                 derived from (cause, processor, discriminator) or (timer
+ *                 key, due time), so a replay gives the same ids
+ *   migrations    ordered DDL steps (vt->migrations) recorded per schema;
+ *                 every table has tenant_id and row-level security
+ *
+ * Each batch is one PostgreSQL transaction, with a savepoint per processor
+ * when the pipeline runs several: begin, event for every event in
+ * partition order, then the kit writes the processor's rows, state and
+ * timers and calls commit (optional: for writes of its own); the pipeline
+ * stores the offsets in the same transaction. An event that fails with
+ * SB_EPG fails the batch (or this processor's part of it), not the event;
+ * any other failure sends the event to sb.deadletter for this processor.
+ * After a failure the kit drops the batch's rows, state and timers, calls
+ * abort, and the batch is replayed from the stored offsets.
+ *
+ * The projection tables live in a PostgreSQL schema the pipeline chooses
  * (sb_batch_schema): the processor's name for the live projection, another
- * one while a replay rebuilds it beside the live one. The vtable's ddl
- * creates them; "{schema}" in it stands for that schema. */
+ * one while a replay rebuilds it beside the live one; "{schema}" in a
+ * migration step stands for it. */
 #ifndef SB_PROCESSOR_H
 #define SB_PROCESSOR_H
 
 #include "sb_codec.h"
 #include "sb_conf.h"
 #include "sb_err.h"
+#include "sb_log.h"
 #include "sb_pg.h"
+#include "sb_projection.h"
+#include "sb_rows.h"
+#include "sb_timers.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#define SB_PROCESSOR_ABI 1
+#define SB_PROCESSOR_ABI 2
 
 typedef struct sb_batch_s sb_batch_t;
 
+/* What init receives: the configuration and the schemas, to resolve field
+ * handles and event types once. Borrowed for the processor's life. */
+typedef struct sb_kit_s {
+  const sb_conf_t *conf;
+  const sb_schemas_t *schemas;
+  const char *schema; /* where its tables are: live or a rebuild's */
+} sb_kit_t;
+
 typedef struct sb_processor_vt_s {
-  uint32_t abi;               /* SB_PROCESSOR_ABI; fields are only appended */
-  const char *name;           /* [a-z][a-z0-9_]*: also the schema name */
-  const char *const *topics;  /* NULL-terminated */
-  const char *ddl;            /* projection tables in "{schema}"; required */
+  uint32_t abi;              /* SB_PROCESSOR_ABI; fields are only appended */
+  const char *name;          /* [a-z][a-z0-9_]*: also the schema name */
+  const char *const *topics; /* NULL-terminated */
+  /* the projection's DDL steps, in order, ending with {0}; required */
+  const sb_proj_step_t *migrations;
+  /* the tables the kit writes for it (sb_rows_add), NULL-terminated; may
+   * be NULL */
+  const sb_table_def_t *const *tables;
 
   /* required */
-  int (*init)(void **state, sb_err_t *err);
-  int (*event)(void *state, sb_batch_t *b, const sb_event_t *ev,
-               sb_err_t *err);
-  int (*commit)(void *state, sb_batch_t *b, sb_err_t *err);
-  void (*abort)(void *state);
+  int (*init)(void **state, const sb_kit_t *kit, sb_err_t *err);
+  int (*event)(void *state, sb_batch_t *b, const sb_event_t *ev, sb_err_t *err);
   void (*destroy)(void *state);
 
   /* optional */
+  /* after the kit wrote the batch's rows, state and timers, in the same
+   * transaction (and savepoint): writes of the processor's own */
+  int (*commit)(void *state, sb_batch_t *b, sb_err_t *err);
+  void (*abort)(void *state); /* the batch is dropped */
   int (*assign)(void *state, sb_batch_t *b, const char *topic,
                 int32_t partition, sb_err_t *err); /* load partition state */
   void (*revoke)(void *state, const char *topic, int32_t partition);
   int (*begin)(void *state, sb_batch_t *b, sb_err_t *err);
   void (*committed)(void *state); /* the batch is durable */
+  /* a timer it set is due (required when it sets timers): in a batch of
+   * timers of their own; state and emit work as in event, on the timer's
+   * partition */
+  int (*timer)(void *state, sb_batch_t *b, const sb_timer_t *t, sb_err_t *err);
 
   unsigned flags; /* SB_PROCESSOR_* */
 
   /* optional: publishes, outside PostgreSQL, what the committed batches
    * made durable (the audit log's signed checkpoints). Called on the
-   * worker's thread outside any transaction: while idle or after a
+   * pipeline's thread outside any transaction: while idle or after a
    * commit (final 0: the processor decides whether it is time), and
-   * before its partitions go or the worker stops cleanly (final 1).
-   * Not called for a rebuild (replay). A failure is logged; the worker
+   * before its partitions go or the pipeline stops cleanly (final 1).
+   * Not called for a rebuild (replay). A failure is logged; the pipeline
    * goes on. */
   int (*publish)(void *state, sb_batch_t *b, int final, sb_err_t *err);
-  /* optional (appended): replay's check before it swaps a rebuilt
-   * projection in, once the rebuild has consumed at least the offsets the
-   * live projection has (those of live_group in sb.consumer_offsets). 0
-   * when the projection in schema rebuilt equals the one in schema live
-   * for everything the live one holds; otherwise SB_ESTATE with the first
-   * difference, and replay refuses to swap. Called twice: with quick 0 in
-   * a REPEATABLE READ snapshot while the live projection goes on (the full
-   * comparison), then with quick 1 in the swap transaction, the live
-   * projection held still: only what the live projection can have added
-   * since needs checking (the audit log: its chain heads). */
+  /* optional: replay's check before it swaps a rebuilt projection in, once
+   * the rebuild has consumed at least the offsets the live projection has
+   * (those of live_group in sb.consumer_offsets). 0 when the projection in
+   * schema rebuilt equals the one in schema live for everything the live
+   * one holds; otherwise SB_ESTATE with the first difference, and replay
+   * refuses to swap. Called twice: with quick 0 in a REPEATABLE READ
+   * snapshot while the live projection goes on (the full comparison), then
+   * with quick 1 in the swap transaction, the live projection held still:
+   * only what the live projection can have added since needs checking (the
+   * audit log: its chain heads). */
   int (*same_as_live)(sb_pg_t *pg, const char *live, const char *rebuilt,
                       const char *live_group, int quick, sb_err_t *err);
 } sb_processor_vt_t;
@@ -87,29 +125,90 @@ typedef struct sb_processor_vt_s {
  * generation), out of the application role's reach, instead of dropping
  * it (the audit log: no command destroys a generation of it). */
 #define SB_PROCESSOR_KEEP_GENERATIONS 0x2u
+/* It keeps keyed state (sb_state_*): loaded on assignment. */
+#define SB_PROCESSOR_KEYED_STATE 0x4u
+
+/* ---- the batch ----------------------------------------------------------- */
 
 /* The schema holding this processor's tables for this run. */
 const char *sb_batch_schema(const sb_batch_t *b);
-/* The connection, inside the batch's transaction. */
-sb_pg_t *sb_batch_pg(sb_batch_t *b);
 const char *sb_batch_processor(const sb_batch_t *b);
-/* The configuration the worker runs with (borrowed). */
+/* The configuration the pipeline runs with (borrowed). */
 const sb_conf_t *sb_batch_conf(const sb_batch_t *b);
+/* The connection, inside the batch's transaction: for assign, commit and
+ * publish. During event one processor of a pipeline at most may use it
+ * (the audit log's own COPY); rows go through sb_rows_add instead. */
+sb_pg_t *sb_batch_pg(sb_batch_t *b);
 
-/* For publish only: sends one record to topic through the worker's
+/* ---- rows ---------------------------------------------------------------- */
+
+/* Adds a row to table t (one of vt->tables): an append for a table without
+ * a key, an upsert merged per key (the columns' SB_MERGE_*) for one with.
+ * vals: one per column, in t's order; borrowed for the call. */
+int sb_rows_add(sb_batch_t *b, const sb_table_def_t *t, const sb_val_t *vals,
+                sb_err_t *err);
+/* Deletes a row of table t by key (one value per key column). */
+int sb_rows_del(sb_batch_t *b, const sb_table_def_t *t, const sb_val_t *key,
+                sb_err_t *err);
+
+/* ---- keyed state (SB_PROCESSOR_KEYED_STATE) ------------------------------ */
+
+/* The value of key on the current partition (the event's or the timer's),
+ * as this batch sees it: 0 with *val and *len borrowed until the next
+ * change, or SB_ENOENT. */
+int sb_state_get(sb_batch_t *b, const char *key, const void **val, size_t *len);
+int sb_state_put(sb_batch_t *b, const char *key, const void *val, size_t len,
+                 sb_err_t *err);
+int sb_state_del(sb_batch_t *b, const char *key, sb_err_t *err);
+
+/* ---- timers (vt->timer) -------------------------------------------------- */
+
+/* Sets key's timer on the current partition (replacing the one it had):
+ * due_us by the wall clock or by the partition's event time. */
+int sb_timer_set(sb_batch_t *b, const char *key, int64_t due_us,
+                 sb_timer_kind_t kind, sb_err_t *err);
+int sb_timer_cancel(sb_batch_t *b, const char *key, sb_err_t *err);
+
+/* ---- emit ---------------------------------------------------------------- */
+
+typedef struct sb_emit_s {
+  /* distinguishes two events one cause emits (NULL: none): the id is
+   * derived from (cause id, processor, discriminator), or from (processor,
+   * timer key, due time, discriminator) in a timer */
+  const char *discriminator;
+  /* the tenant: the cause's when NULL (required in a timer) */
+  const char *tenant_id;
+  /* micros; 0: the cause's occurred_at, or the timer's due time */
+  int64_t occurred_at;
+} sb_emit_t;
+
+/* Starts an event of type t caused by the event (or timer) being handled;
+ * set its fields with sb_build_* (sb_codec.h), then sb_emit_end. Never
+ * NULL. */
+sb_build_t *sb_emit_begin(sb_batch_t *b, sb_etype_ref_t t);
+/* Encodes and produces it (acknowledged by Kafka before the batch commits);
+ * causation_id is the cause's id, correlation_id the cause's (or its id).
+ * o may be NULL. SB_EVALIDATE naming the type and field when it does not
+ * fit its schema. */
+int sb_emit_end(sb_batch_t *b, sb_build_t *bld, const sb_emit_t *o,
+                sb_err_t *err);
+
+/* Emits a derived event given as a CloudEvent without id (the JSON path,
+ * for processors written before typed emit): the id is derived from ev's
+ * id and the processor's name. ce is borrowed. */
+int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
+                  sb_err_t *err);
+
+/* For publish only: sends one record to topic through the pipeline's
  * producer and waits until the brokers acknowledged it (up to
  * kafka_timeout_ms). key and value are borrowed. */
 int sb_batch_publish_record(sb_batch_t *b, const char *topic, const char *key,
                             const void *value, size_t len, sb_err_t *err);
 
-/* Emits a derived event caused by ev: ce is a CloudEvent without id (the
- * engine derives it from ev's id and the processor's name, so replays give
- * the same id), causationid and correlationid (taken from ev). ce is
- * borrowed. The event is acknowledged by Kafka before the batch commits. */
-int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
-                  sb_err_t *err);
+/* ---- registry ------------------------------------------------------------ */
 
-/* Checks a vtable: ABI, name, topics, required callbacks. */
+/* Checks a vtable: ABI, name, topics, migrations, tables, required
+ * callbacks. */
 int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err);
 
 /* The processors built into this binary, NULL-terminated. */

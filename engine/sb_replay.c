@@ -1,5 +1,8 @@
 #include "sb_replay.h"
 
+#include "sb_kstate.h"
+#include "sb_timers.h"
+
 #include "sb_journal.h"
 
 #include "sb_kafka.h"
@@ -324,6 +327,15 @@ static int checks(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
   return 0;
 }
 
+/* The processor's keyed state and timers follow its tables' schema. */
+static int rename_kit(sb_pg_t *pg, const char *from, const char *to,
+                      sb_err_t *err) {
+  if (sb_kstate_rename_schema(pg, from, to, err) != 0 ||
+      sb_timers_rename_schema(pg, from, to, err) != 0)
+    return err->code;
+  return 0;
+}
+
 static int swap_txn(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
                     int *behind, char *dropped, size_t dropped_len,
                     sb_err_t *err) {
@@ -357,18 +369,21 @@ static int swap_txn(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
                         old, old);
     snprintf(sql, sizeof sql, "ALTER SCHEMA %s RENAME TO %s", name, old);
     if (sb_pg_exec(pg, sql, 0, NULL, err) != 0 ||
-        close_generation(pg, old, err) != 0)
+        close_generation(pg, old, err) != 0 ||
+        rename_kit(pg, name, old, err) != 0)
       return err->code;
   } else {
     snprintf(dropped, dropped_len, "%s_old_g%d", name, s->old_gen);
     snprintf(sql, sizeof sql, "ALTER SCHEMA %s RENAME TO %s", name, dropped);
-    if (sb_pg_exec(pg, sql, 0, NULL, err) != 0)
+    if (sb_pg_exec(pg, sql, 0, NULL, err) != 0 ||
+        rename_kit(pg, name, dropped, err) != 0)
       return err->code;
   }
   char gentxt[16];
   snprintf(gentxt, sizeof gentxt, "%d", s->gen);
   snprintf(sql, sizeof sql, "ALTER SCHEMA %s RENAME TO %s", s->schema, name);
   if (sb_pg_exec(pg, sql, 0, NULL, err) != 0 ||
+      rename_kit(pg, s->schema, name, err) != 0 ||
       sb_pg_exec(pg, "UPDATE sb.processors SET consumer_group = $2, "
                      "generation = $3, swapped_at = now() WHERE name = $1",
                  3, (const char *const[]){name, s->group, gentxt}, err) != 0)

@@ -303,6 +303,12 @@ static int fire_cmp(const void *a, const void *b) {
   return c;
 }
 
+int sb_timers_maybe_due(const sb_timers_t *t, int64_t now_us) {
+  if (t->map.n == 0)
+    return 0;
+  return !(t->valid && t->next_wall > now_us && t->next_event > t->max_pet);
+}
+
 int sb_timers_due(sb_timers_t *t, int64_t now_us, sb_timer_cb cb, void *arg,
                   size_t *fired) {
   if (fired)

@@ -109,6 +109,10 @@ int64_t sb_timers_event_time(const sb_timers_t *t, const char *topic,
  * set, cancel, get and advance, never load, drop, flush, committed or
  * abort; a timer an earlier call cancelled or moved is not fired. */
 typedef int (*sb_timer_cb)(void *arg, const sb_timer_t *timer);
+/* 0 when no timer can be due at now_us (O(1), from what the last
+ * sb_timers_due learnt and what changed since); 1 when one may be: call
+ * sb_timers_due. */
+int sb_timers_maybe_due(const sb_timers_t *t, int64_t now_us);
 int sb_timers_due(sb_timers_t *t, int64_t now_us, sb_timer_cb cb, void *arg,
                   size_t *fired);
 

@@ -33,7 +33,8 @@ typedef struct {
 
 static const char *const test_topics[] = {SB_TOPIC_LEADS, NULL};
 
-static int t_init(void **state, sb_err_t *err) {
+static int t_init(void **state, const sb_kit_t *kit, sb_err_t *err) {
+  (void)kit;
   *state = calloc(1, sizeof(seen_t));
   return *state ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
 }
@@ -90,7 +91,8 @@ static void t_destroy(void *state) { free(state); }
 /* the CHECK makes a "-poison" lead fail where it is written, as a data
  * error */
 #define SEEN_DDL                                                              \
-  "CREATE TABLE {schema}.seen (event_id text PRIMARY KEY, subject text NOT "   \
+  "CREATE TABLE {schema}.seen (tenant_id text NOT NULL DEFAULT 'acme', "     \
+  "event_id text PRIMARY KEY, subject text NOT "                              \
   "NULL CHECK (subject NOT LIKE '%-poison'));\n"                              \
   "GRANT SELECT, INSERT ON {schema}.seen TO switchboard_app;"
 
@@ -98,7 +100,7 @@ static const sb_processor_vt_t test_vt = {
     .abi = SB_PROCESSOR_ABI,
     .name = "sbtest",
     .topics = test_topics,
-    .ddl = SEEN_DDL,
+    .migrations = (const sb_proj_step_t[]){{1, SEEN_DDL}, {0, NULL}},
     .init = t_init,
     .event = t_event,
     .commit = t_commit,
@@ -408,9 +410,14 @@ int test_engine_rejects_incomplete_processor(void) {
   sb_processor_vt_t vt = test_vt;
   sb_err_t err = SB_ERR_INIT;
   CHECK_OK(sb_processor_check(&vt, &err), &err);
-  vt.commit = NULL;
+  vt.event = NULL;
   CHECK_INT(sb_processor_check(&vt, &err), SB_EINVAL);
-  CHECK_HAS(err.msg, "processor sbtest: the required commit is missing");
+  CHECK_HAS(err.msg, "processor sbtest: the required event is missing");
+  sb_err_clear(&err);
+  vt = test_vt;
+  vt.migrations = NULL;
+  CHECK_INT(sb_processor_check(&vt, &err), SB_EINVAL);
+  CHECK_HAS(err.msg, "processor sbtest: the required migrations is missing");
   sb_err_clear(&err);
   vt = test_vt;
   vt.abi = 99;
@@ -490,7 +497,8 @@ typedef struct {
   int n;
 } rows_t;
 
-static int r_init(void **state, sb_err_t *err) {
+static int r_init(void **state, const sb_kit_t *kit, sb_err_t *err) {
+  (void)kit;
   *state = calloc(1, sizeof(rows_t));
   return *state ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
 }
@@ -536,8 +544,12 @@ static const sb_processor_vt_t rows_vt = {
     .abi = SB_PROCESSOR_ABI,
     .name = "sbrows",
     .topics = test_topics,
-    .ddl = "CREATE TABLE {schema}.rows (event_id text NOT NULL);\n"
-           "GRANT SELECT, INSERT ON {schema}.rows TO switchboard_app;",
+    .migrations =
+        (const sb_proj_step_t[]){
+            {1, "CREATE TABLE {schema}.rows (tenant_id text NOT NULL DEFAULT "
+                "'acme', event_id text NOT NULL);\n"
+                "GRANT SELECT, INSERT ON {schema}.rows TO switchboard_app;"},
+            {0, NULL}},
     .init = r_init,
     .event = r_event,
     .commit = r_commit,

@@ -23,7 +23,8 @@
 #include <string.h>
 
 static const char *const r_topics[] = {SB_TOPIC_LEADS, NULL};
-static int r_init(void **state, sb_err_t *err) {
+static int r_init(void **state, const sb_kit_t *kit, sb_err_t *err) {
+  (void)kit;
   (void)err;
   *state = NULL;
   return 0;
@@ -58,8 +59,11 @@ static const sb_processor_vt_t replay_vt = {
     .abi = SB_PROCESSOR_ABI,
     .name = "sbreplay",
     .topics = r_topics,
-    .ddl = "CREATE TABLE {schema}.marks (what text);\n"
-           "GRANT SELECT, INSERT ON {schema}.marks TO switchboard_app;",
+    .migrations = (const sb_proj_step_t[]){
+        {1, "CREATE TABLE {schema}.marks (what text, tenant_id text NOT NULL "
+            "DEFAULT 'acme');\n"
+            "GRANT SELECT, INSERT ON {schema}.marks TO switchboard_app;"},
+        {0, NULL}},
     .init = r_init,
     .event = r_event,
     .commit = r_commit,

@@ -144,6 +144,13 @@ static const char ddl[] =
     "GRANT SELECT, INSERT ON {schema}.events TO switchboard_app;\n"
     "GRANT SELECT, INSERT, UPDATE ON {schema}.chain_heads TO switchboard_app;\n";
 
+/* The projection's steps: step 1 is the DDL the audit log was born with;
+ * a change is a new step, never an edit of a released one. */
+static const sb_proj_step_t migrations[] = {
+    {1, ddl},
+    {0, NULL},
+};
+
 /* ---- hashing ---------------------------------------------------------- */
 
 /* The canonical encoding goes through one digest update from a buffer
@@ -277,7 +284,8 @@ static void drop_chain(audit_t *a, size_t i) {
   a->chains[i] = a->chains[--a->n];
 }
 
-static int init(void **state, sb_err_t *err) {
+static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
+  (void)kit;
   audit_t *a = calloc(1, sizeof *a);
   if (a == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
@@ -846,7 +854,7 @@ const sb_processor_vt_t sb_audit_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "audit",
     .topics = topics,
-    .ddl = ddl,
+    .migrations = migrations,
     .init = init,
     .event = event,
     .commit = commit,
