@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- what a processor may ask of its batch ----------------------------- */
 
@@ -87,8 +88,10 @@ int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
                   "processor %s emitted an invalid event: ", b->slot->vt->name);
     return err->code;
   }
-  int rc = sb_producer_send_record(p->producer, &r, NULL, NULL, err);
+  int rc = sb_producer_send_derived(p->producer, &r, p->txid, b->slot->vt->name,
+                                    err);
   sb_record_clear(&r);
+  b->slot->emitted |= rc == 0;
   return rc;
 }
 
@@ -214,7 +217,29 @@ static int upsert_offsets(sb_pipeline_t *p, sb_err_t *err) {
   }
   char count[32] = "";
   int found = 0;
-  if (failed)
+  /* the derived events of each processor whose part commits count: the
+   * batch's transaction id and the processor, with it */
+  sb_text_t em = {0};
+  sb_text_add(&em, "{");
+  size_t nem = 0;
+  for (size_t s = 0; s < p->n; s++)
+    if (p->slots[s].emitted && !p->slots[s].failed) {
+      sb_text_pg_elem(&em, p->slots[s].vt->name);
+      nem++;
+    }
+  sb_text_add(&em, "}");
+  if (em.failed)
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+  else if (nem > 0 &&
+           sb_pg_exec(p->pg,
+                      "INSERT INTO sb.emitted_batches (txid, processor) "
+                      "SELECT pg_current_xact_id(), unnest($1::text[])",
+                      1, (const char *const[]){em.s}, err) != 0)
+    rc = err->code;
+  sb_text_free(&em);
+  if (rc != 0)
+    ;
+  else if (failed)
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
   else if (moved > 0)
     rc = sb_pg_query1(
@@ -316,6 +341,7 @@ void sb__close_batch(sb_pipeline_t *p) {
   if (p->open)
     sb_pg_rollback(p->pg);
   p->open = 0;
+  p->txid[0] = '\0';
   p->owner = NULL;
   p->phase = SB__PHASE_IDLE;
   for (size_t i = 0; i < p->n; i++) {
@@ -323,6 +349,7 @@ void sb__close_batch(sb_pipeline_t *p) {
     p->slots[i].failed = 0;
     p->slots[i].events = 0;
     p->slots[i].fired = 0;
+    p->slots[i].emitted = 0;
   }
 }
 
@@ -346,10 +373,12 @@ int sb__isolating(const sb_pipeline_t *p) {
  * continues from the new projection's offsets. */
 int sb__open_batch(sb_pipeline_t *p, int *moved, sb_err_t *err) {
   *moved = 0;
-  int rc = sb_pg_exec(p->pg, "BEGIN", 0, NULL, err);
+  int found = 0;
+  p->open = 1; /* even when the SELECT fails: rolled back by the caller */
+  int rc = sb_pg_query1(p->pg, "BEGIN; SELECT pg_current_xact_id()::text", 0,
+                        NULL, p->txid, sizeof p->txid, &found, NULL, err);
   if (rc != 0)
     return rc;
-  p->open = 1;
   p->use_sp = p->n > 1 || sb__isolating(p);
   sb_err_clear(&p->misuse);
   int m = generation_moved(p, err);
@@ -387,6 +416,7 @@ int sb__slot_fail(sb_pipeline_t *p, sb__slot_t *s, const sb_err_t *why,
   if (sb_pg_exec(p->pg, sql, 0, NULL, err) != 0)
     return err->code;
   s->sp_open = 0;
+  s->emitted = 0; /* what it emitted in this batch does not count */
   sb__kit_abort(s);
   if (s->vt->abort)
     s->vt->abort(s->state);
@@ -523,4 +553,108 @@ int sb__commit_batch(sb_pipeline_t *p, sb_err_t *err) {
   if (any_failed)
     p->need_reseek = 1;
   return 0;
+}
+
+/* ---- derived events counted once -------------------------------------- */
+
+/* The outcome of the emitting batch txid: 1 committed, 0 not (aborted, or
+ * unknown here and not recorded), waiting while it is in progress. */
+static int txid_committed(sb_pipeline_t *p, const char *txid,
+                          const char *processor, sb_err_t *err) {
+  for (size_t i = 0; i < SB_ARRAY_LEN(p->seen); i++)
+    if (strcmp(p->seen[i].txid, txid) == 0 &&
+        strcmp(p->seen[i].processor, processor) == 0)
+      return p->seen[i].committed;
+  if (p->pg_aux == NULL &&
+      sb_pg_connect(p->c->database_url, &p->pg_aux, err) != 0)
+    return err->code;
+  long long warned = sb_now_ms();
+  for (;;) {
+    char status[32] = "";
+    int found = 0, isnull = 0;
+    sb_err_t e = SB_ERR_INIT;
+    /* status first: a transaction seen committed has its row visible to
+     * the next statement */
+    if (sb_pg_query1(p->pg_aux, "SELECT pg_xact_status($1::xid8)", 1,
+                     (const char *const[]){txid}, status, sizeof status, &found,
+                     &isnull, &e) != 0) {
+      if (!sb_err_sqlstate_is(&e, "22")) { /* not a foreign id: an error */
+        *err = e;
+        sb_pg_close(p->pg_aux);
+        p->pg_aux = NULL;
+        return err->code;
+      }
+      status[0] = '\0'; /* an id of another cluster: the table decides */
+    }
+    if (strcmp(status, "in progress") == 0) {
+      if (atomic_load(&p->stop))
+        return sb_err_set(err, SB_EBUSY,
+                          "stopping while batch %s of a "
+                          "derived event is in progress",
+                          txid);
+      if (sb_now_ms() - warned >= 5000) {
+        warned = sb_now_ms();
+        sb_log(SB_LOG_WARN, "engine",
+               "waiting for the batch that emitted a derived event to end",
+               SB_F_STR("txid", txid), SB_F_END);
+      }
+      usleep(5 * 1000);
+      continue;
+    }
+    char row[8];
+    if (sb_pg_query1(p->pg_aux,
+                     "SELECT 1 FROM sb.emitted_batches WHERE txid = $1::xid8 "
+                     "AND processor = $2",
+                     2, (const char *const[]){txid, processor}, row, sizeof row,
+                     &found, NULL, err) != 0)
+      return err->code;
+    size_t k = p->seen_next++ % SB_ARRAY_LEN(p->seen);
+    snprintf(p->seen[k].txid, sizeof p->seen[k].txid, "%s", txid);
+    snprintf(p->seen[k].processor, sizeof p->seen[k].processor, "%s",
+             processor);
+    p->seen[k].committed = found;
+    return found;
+  }
+}
+
+/* A header of m as a C string into out; 0 when absent or too long. */
+static int header(const rd_kafka_message_t *m, const char *name, char *out,
+                  size_t cap) {
+  rd_kafka_headers_t *h = NULL;
+  const void *val = NULL;
+  size_t len = 0;
+  if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_header_get_last(h, name, &val, &len) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      len == 0 || len >= cap)
+    return 0;
+  memcpy(out, val, len);
+  out[len] = '\0';
+  return 1;
+}
+
+/* The sb-txid header of m into txid; 0 when it has none (not derived). */
+static int txid_of(const rd_kafka_message_t *m, char *txid, size_t cap) {
+  return header(m, "sb-txid", txid, cap) &&
+         strspn(txid, "0123456789") == strlen(txid);
+}
+
+int sb__emitted_here(const sb_pipeline_t *p, const rd_kafka_message_t *m) {
+  char txid[24];
+  return p->open && txid_of(m, txid, sizeof txid) && strcmp(txid, p->txid) == 0;
+}
+
+int sb__derived_dropped(sb_pipeline_t *p, const rd_kafka_message_t *m,
+                        sb_err_t *err) {
+  char txid[24], by[48];
+  if (!txid_of(m, txid, sizeof txid) ||
+      !header(m, "sb-emitted-by", by, sizeof by))
+    return 0;
+  int c = txid_committed(p, txid, by, err);
+  if (c < 0)
+    return c;
+  if (c)
+    return 0;
+  atomic_fetch_add(&p->totals.dropped, 1);
+  return 1;
 }

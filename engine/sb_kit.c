@@ -349,7 +349,9 @@ int sb_emit_end(sb_batch_t *b, sb_build_t *bld, const sb_emit_t *o,
     sb_err_prefix(err, "processor %s emitted an invalid event: ", s->vt->name);
     return err->code;
   }
-  int rc = sb_producer_send_record(b->p->producer, &r, NULL, NULL, err);
+  int rc = sb_producer_send_derived(b->p->producer, &r, b->p->txid, s->vt->name,
+                                    err);
   sb_record_clear(&r);
+  s->emitted |= rc == 0;
   return rc;
 }

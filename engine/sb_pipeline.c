@@ -137,7 +137,8 @@ static int stored_offset(sb_pipeline_t *p, sb__slot_t *s, const char *topic,
  * load per processor and topic. */
 static int load_kit(sb_pipeline_t *p, rd_kafka_topic_partition_list_t *parts,
                     sb_err_t *err) {
-  int32_t *ids = malloc(sizeof *ids * (size_t)(parts->cnt > 0 ? parts->cnt : 1));
+  int32_t *ids =
+      malloc(sizeof *ids * (size_t)(parts->cnt > 0 ? parts->cnt : 1));
   if (ids == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   int rc = 0;
@@ -145,7 +146,8 @@ static int load_kit(sb_pipeline_t *p, rd_kafka_topic_partition_list_t *parts,
     sb__slot_t *sl = &p->slots[s];
     if (sl->kstate == NULL && sl->timers == NULL)
       continue;
-    for (const char *const *topic = sl->vt->topics; rc == 0 && *topic; topic++) {
+    for (const char *const *topic = sl->vt->topics; rc == 0 && *topic;
+         topic++) {
       size_t n = 0;
       for (int i = 0; i < parts->cnt; i++)
         if (strcmp(parts->elems[i].topic, *topic) == 0)
@@ -376,6 +378,14 @@ static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
       to |= 1u << s;
   if (to == 0)
     return 0;
+  /* a derived event this pipeline's open batch emitted: that batch commits
+   * first, so that the event's fate is known */
+  if (sb__emitted_here(p, m)) {
+    if (sb__commit_batch(p, err) != 0)
+      return err->code;
+    if (p->need_reseek)
+      return 0; /* m is read again after the reseek */
+  }
   if (p->pending == 0) {
     int moved;
     if (sb__open_batch(p, &moved, err) != 0)
@@ -385,6 +395,17 @@ static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
     p->opened = sb_now_ms();
   }
   p->pending++;
+  /* a copy of a derived event whose emitting batch did not commit (a
+   * retry emitted it again): handled, not handed over */
+  int dropped = sb__derived_dropped(p, m, err);
+  if (dropped < 0)
+    return dropped;
+  if (dropped) {
+    for (size_t s = 0; s < p->n; s++)
+      if (to & (1u << s))
+        t->next[s] = m->offset + 1;
+    return 0;
+  }
   sb_event_t ev;
   sb_err_t why = SB_ERR_INIT;
   atomic_fetch_add(&p->totals.decoded, 1);
@@ -798,6 +819,7 @@ void sb_pipeline_totals(sb_pipeline_t *p, sb_pipeline_totals_t *out) {
   out->records = atomic_load(&p->totals.records);
   out->decoded = atomic_load(&p->totals.decoded);
   out->delivered = atomic_load(&p->totals.delivered);
+  out->dropped = atomic_load(&p->totals.dropped);
 }
 
 size_t sb_pipeline_lags(sb_pipeline_t *p, size_t i, sb_pipeline_lag_t *out,
@@ -841,6 +863,7 @@ int sb_pipeline_join(sb_pipeline_t *p, sb_pipeline_stats_t *stats,
   sb_producer_free(p->producer);
   sb_codec_free(p->codec);
   sb_pg_close(p->pg);
+  sb_pg_close(p->pg_aux);
   sb_durable_detach(p->durable);
   free(p->tps);
   free(p);

@@ -70,6 +70,8 @@ typedef struct sb_pipeline_totals_s {
   uint64_t records;   /* consumed (data records, not partition ends) */
   uint64_t decoded;   /* decoded (records no processor needed are not) */
   uint64_t delivered; /* (record, processor) hand-overs */
+  uint64_t dropped;   /* copies of derived events whose emitting batch did
+                         not commit, dropped */
 } sb_pipeline_totals_t;
 
 typedef struct sb_pipeline_lag_s {

@@ -66,6 +66,7 @@ typedef struct sb__slot_s {
   /* in the open batch */
   int events;  /* events handed to it */
   int fired;   /* timers fired */
+  int emitted; /* derived events emitted */
   int sp_open; /* its savepoint is open */
   int failed;  /* its part was rolled back (a data error) */
   struct {
@@ -114,9 +115,19 @@ struct sb_pipeline_s {
   long long opened;  /* when the batch got its first record */
   const rd_kafka_message_t *single; /* the record of a one-record batch */
   int need_reseek; /* a processor's part failed: re-read from the offsets */
+  char txid[24];   /* the open batch's transaction id */
+  /* derived events counted once: the emitting batches' outcomes, asked on
+   * a connection of their own (the batch's may be streaming a COPY) */
+  sb_pg_t *pg_aux;
+  struct {
+    char txid[24];
+    char processor[48];
+    int committed;
+  } seen[64];
+  size_t seen_next;
 
   struct {
-    atomic_ullong records, decoded, delivered;
+    atomic_ullong records, decoded, delivered, dropped;
   } totals;
   atomic_size_t ntp_seen; /* tps[0..ntp_seen) readable by other threads */
   long long lag_at;       /* when lags were last refreshed */
@@ -135,6 +146,12 @@ int sb__dead_letter(sb_pipeline_t *p, const rd_kafka_message_t *m,
                     int attempts, sb_err_t *err);
 int sb__is_data_error(const sb_err_t *err);
 int sb__isolating(const sb_pipeline_t *p);
+/* 1 when m is a derived event whose emitting batch did not commit (a
+ * copy of one a retry emitted again): it is dropped; 0 to hand it over. */
+int sb__derived_dropped(sb_pipeline_t *p, const rd_kafka_message_t *m,
+                        sb_err_t *err);
+/* 1 when m was emitted by this pipeline's open batch. */
+int sb__emitted_here(const sb_pipeline_t *p, const rd_kafka_message_t *m);
 /* Processor s's part of the open batch could not be written (err): its
  * savepoint is rolled back; s will be handed those records again. */
 int sb__slot_fail(sb_pipeline_t *p, sb__slot_t *s, const sb_err_t *why,

@@ -223,6 +223,20 @@ int sb_producer_send_record(sb_producer_t *p, const sb_record_t *r,
                           opaque, err);
 }
 
+int sb_producer_send_derived(sb_producer_t *p, const sb_record_t *r,
+                             const char *txid, const char *processor,
+                             sb_err_t *err) {
+  const sb_header_t hdrs[] = {
+      {"sb-type", sb_evtype_name(r->type), -1},
+      {"sb-event-id", r->event_id, -1},
+      {"sb-txid", txid, -1},
+      {"sb-emitted-by", processor, -1},
+  };
+  return sb_producer_send(p, sb_evtype_topic(r->type), r->key, r->key_len,
+                          r->value, r->value_len, hdrs, SB_ARRAY_LEN(hdrs),
+                          NULL, NULL, err);
+}
+
 void sb_producer_poll(sb_producer_t *p) {
   rd_kafka_poll(p->rk, 0);
   if (p->nheld > 0)

@@ -40,6 +40,12 @@ int sb_producer_send(sb_producer_t *p, const char *topic, const void *key,
 int sb_producer_send_record(sb_producer_t *p, const sb_record_t *r,
                             sb_delivery_cb cb, void *opaque, sb_err_t *err);
 
+/* A derived event: as sb_producer_send_record, with the headers sb-txid
+ * and sb-emitted-by naming the batch's transaction and the processor
+ * (sql/0009_emitted_batches.sql). */
+int sb_producer_send_derived(sb_producer_t *p, const sb_record_t *r,
+                             const char *txid, const char *processor,
+                             sb_err_t *err);
 /* From now on, a full local queue makes sends fail at once with SB_EBUSY
  * instead of waiting (for the event loop, which must not block). */
 void sb_producer_set_nonblocking(sb_producer_t *p);
