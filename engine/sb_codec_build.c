@@ -410,6 +410,9 @@ int sb_codec_build_end(sb_build_t *b, const sb_envelope_t *env,
   if (b->err.code == 0 && b->type == NULL)
     sb_err_set(&b->err, SB_ESTATE, "build: none under way "
                "(sb_codec_build_begin)");
+  if (env == NULL)
+    sb_err_set(&b->err, SB_EINVAL, "%s: no envelope",
+               b->type ? sb_evtype_name(b->type) : "build");
   if (b->err.code != 0)
     goto out;
   const char *eid = env->event_id;

@@ -505,6 +505,13 @@ int test_codec_build_errors(void) {
     CHECK_HAS(e.msg, "actor.role: longer than ");
   }
 
+  b = fx_begin(&x);
+  {
+    sb_err_t e = SB_ERR_INIT;
+    CHECK_INT(sb_codec_build_end(b, NULL, &r, &e), SB_EINVAL);
+    CHECK_HAS(e.msg, "lead.assigned: no envelope");
+  }
+
   /* the first error wins; the build is over after end */
   b = fx_begin(&x);
   sb_build_enum(b, x.strategy, "first");
