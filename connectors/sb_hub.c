@@ -2,16 +2,14 @@
 
 #include "sb_auth.h"
 #include "sb_codec.h"
-#include "sb_journal.h"
-#include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_schema.h"
+#include "sb_tail.h"
 #include "sb_time.h"
 #include "sb_topics.h"
 #include "sb_util.h"
 
 #include <cjson/cJSON.h>
-#include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -109,19 +107,12 @@ struct sb_hub_s {
   pthread_t thread;
   int thread_started;
   atomic_int stop;
-  rd_kafka_t *rk;
+  sb_tail_t *feed; /* the domain topics, from their end */
   pthread_mutex_t lock;
   pthread_cond_t room;
   msg_t *head, *tail;
   size_t queued;
   uv_async_t wake;
-  /* the history read back at start (hub.ownership_history_seconds): per
-   * topic index and partition, the end of the log when the hub started;
-   * records below it are history. Written before the thread starts. */
-  int64_t *hist_end;
-  int hist_parts; /* partitions per topic in hist_end */
-  int64_t hist_since; /* ms: history older than this is skipped */
-  atomic_int warming; /* partitions whose history is still being read */
 
   _Atomic uint64_t clients, connections, events, messages, dropped_slow,
       closed_protocol, closed_expired, decode_errors;
@@ -201,11 +192,11 @@ static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 /* Decodes a Kafka value into a message for the loop; NULL when it is not an
  * event (counted). */
 static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, int topic,
-                     const rd_kafka_message_t *km) {
+                     const sb_tail_rec_t *rec) {
   sb_event_t ev;
   sb_err_t err = SB_ERR_INIT;
   cJSON *ce = NULL;
-  if (sb_codec_decode(codec, km->payload, km->len, &ev, &err) != 0 ||
+  if (sb_codec_decode(codec, rec->value, rec->value_len, &ev, &err) != 0 ||
       sb_codec_to_ce(codec, &ev, &ce, &err) != 0) {
     atomic_fetch_add(&h->decode_errors, 1);
     return NULL;
@@ -234,24 +225,6 @@ static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, int topic,
   return m;
 }
 
-/* A record of the history read back at start (below the end its partition
- * had then): it only teaches ownership. The last record of a partition's
- * history ends its warm-up. */
-static int is_history(sb_hub_t *h, int topic, const rd_kafka_message_t *km) {
-  if (h->hist_end == NULL || atomic_load(&h->warming) == 0 ||
-      km->partition < 0 || km->partition >= h->hist_parts)
-    return 0;
-  int64_t end = h->hist_end[(size_t)topic * (size_t)h->hist_parts +
-                            (size_t)km->partition];
-  if (km->offset >= end)
-    return 0;
-  if (km->offset == end - 1)
-    atomic_fetch_sub(&h->warming, 1);
-  /* read from the log's start (a broker that cannot find offsets by time):
-   * what is older than the history's span is skipped */
-  return rd_kafka_message_timestamp(km, NULL) < h->hist_since ? 2 : 1;
-}
-
 /* ---- the consumer thread ------------------------------------------------ */
 
 /* The event types from which the hub learns which agent a call or a lead
@@ -266,13 +239,10 @@ static int owner_type(const char *type, size_t n) {
   return 0;
 }
 
-static int tells_owner(const rd_kafka_message_t *km) {
-  rd_kafka_headers_t *hdrs = NULL;
+static int tells_owner(const sb_tail_rec_t *rec) {
   const void *v = NULL;
   size_t n = 0;
-  if (rd_kafka_message_headers(km, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      rd_kafka_header_get_last(hdrs, "sb-type", &v, &n) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (sb_tail_header(rec, "sb-type", &v, &n) != 0)
     return 1; /* no header: decode to know */
   return owner_type(v, n);
 }
@@ -291,31 +261,30 @@ static void *consume(void *arg) {
   }
   long long last_warn = 0;
   while (!atomic_load(&h->stop)) {
-    rd_kafka_message_t *km = rd_kafka_consumer_poll(h->rk, 100);
-    if (km == NULL)
-      continue;
-    if (km->err) {
+    sb_tail_rec_t rec;
+    sb_err_t rerr = SB_ERR_INIT;
+    int got = sb_tail_next(h->feed, 100, &rec, &rerr);
+    if (got < 0) {
       long long now = sb_now_ms();
-      if (km->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && now - last_warn > 10000) {
+      if (now - last_warn > 10000) {
         last_warn = now;
         sb_log(SB_LOG_WARN, "hub", "reading Kafka",
-               SB_F_STR("error", rd_kafka_message_errstr(km)), SB_F_END);
+               SB_F_STR("error", rerr.msg), SB_F_END);
       }
-      rd_kafka_message_destroy(km);
       continue;
     }
-    int topic = topic_index(rd_kafka_topic_name(km->rkt));
-    int history = topic >= 0 ? is_history(h, topic, km) : 0;
+    if (got == 0)
+      continue;
+    int topic = topic_index(rec.topic);
+    int history = topic >= 0 ? rec.history : 0;
     /* with nobody to send to, only what says who owns a call or a lead is
      * worth decoding (the bulk of the work); history is only that */
-    msg_t *m = topic >= 0 && history != 2 &&
-                       (tells_owner(km) ||
-                        (!history && atomic_load(&h->clients) > 0))
-                   ? msg_of(h, codec, topic, km)
+    msg_t *m = topic >= 0 && (tells_owner(&rec) ||
+                              (!history && atomic_load(&h->clients) > 0))
+                   ? msg_of(h, codec, topic, &rec)
                    : NULL;
     if (m != NULL)
       m->history = history;
-    rd_kafka_message_destroy(km);
     atomic_fetch_add(&h->events, 1);
     if (m == NULL)
       continue;
@@ -336,118 +305,40 @@ static void *consume(void *arg) {
   return NULL;
 }
 
-/* Starts the partitions of the topics that tell ownership (calls, leads)
- * hub.ownership_history_seconds back, and notes where each ends now: what
- * lies between is read once, for ownership only. A partition whose history
- * cannot be found starts at its end, as the others do (logged). */
-static void history_offsets(sb_hub_t *h, rd_kafka_topic_partition_list_t *parts) {
-  int maxp = 0;
-  for (int i = 0; i < parts->cnt; i++)
-    if (parts->elems[i].partition + 1 > maxp)
-      maxp = parts->elems[i].partition + 1;
-  h->hist_end = calloc(sb_topics_n * (size_t)maxp, sizeof *h->hist_end);
-  if (h->hist_end == NULL)
-    return;
-  h->hist_parts = maxp;
-  rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(32);
+/* Reads every partition of the domain topics from its end; those that
+ * tell ownership (calls, leads) from hub.ownership_history_seconds back,
+ * what lies before the hub started read once, for ownership only. A
+ * partition whose history cannot be found starts at its end, as the
+ * others do (logged). */
+static int consumer_start(sb_hub_t *h, sb_err_t *err) {
+  sb_tail_topic_t topics[16];
+  size_t n = 0;
   int64_t since = sb_time_now_micros() / 1000 -
                   (int64_t)h->c->hub_ownership_history_s * 1000;
-  h->hist_since = since;
-  /* the embedded broker (librdkafka's mock cluster) finds no offset by
-   * time, and holds little: its history is read from the start, records
-   * older than `since` skipped; real brokers start at the offset of since */
-  char epoch[160];
-  sb_err_t ignore = SB_ERR_INIT;
-  int embedded = sb_log_epoch(h->c, h->rk, epoch, sizeof epoch, &ignore) == 0 &&
-                 strncmp(epoch, "journal:", 8) == 0;
-  for (int i = 0; i < parts->cnt; i++) {
-    const char *t = parts->elems[i].topic;
-    if (strcmp(t, SB_TOPIC_CALLS) == 0 || strcmp(t, SB_TOPIC_LEADS) == 0)
-      rd_kafka_topic_partition_list_add(at, t, parts->elems[i].partition)
-          ->offset = embedded ? RD_KAFKA_OFFSET_BEGINNING : since;
+  for (size_t i = 0; i < sb_topics_n && n < SB_ARRAY_LEN(topics); i++) {
+    if (topic_index(sb_topics[i]) < 0)
+      continue;
+    int owners = strcmp(sb_topics[i], SB_TOPIC_CALLS) == 0 ||
+                 strcmp(sb_topics[i], SB_TOPIC_LEADS) == 0;
+    topics[n++] = (sb_tail_topic_t){
+        sb_topics[i],
+        owners && h->c->hub_ownership_history_s > 0 ? SB_TAIL_TIME
+                                                    : SB_TAIL_END,
+        since};
   }
-  rd_kafka_resp_err_t kerr =
-      at->cnt && !embedded
-          ? rd_kafka_offsets_for_times(h->rk, at, h->c->kafka_timeout_ms)
-          : RD_KAFKA_RESP_ERR_NO_ERROR;
-  int warming = 0;
-  for (int i = 0; kerr == RD_KAFKA_RESP_ERR_NO_ERROR && i < at->cnt; i++) {
-    rd_kafka_topic_partition_t *a = &at->elems[i];
-    int64_t lo = 0, hi = 0;
-    if (a->err ||
-        (a->offset < 0 && a->offset != RD_KAFKA_OFFSET_BEGINNING) ||
-        rd_kafka_query_watermark_offsets(h->rk, a->topic, a->partition, &lo,
-                                         &hi, h->c->kafka_timeout_ms) != 0)
-      continue; /* not told: from the end */
-    if (a->offset == RD_KAFKA_OFFSET_BEGINNING)
-      a->offset = lo;
-    if (a->offset >= hi)
-      continue; /* nothing since then */
-    int ti = topic_index(a->topic);
-    h->hist_end[(size_t)ti * (size_t)maxp + (size_t)a->partition] = hi;
-    rd_kafka_topic_partition_list_find(parts, a->topic, a->partition)->offset =
-        a->offset;
-    warming++;
-  }
-  if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+  sb_err_t warn = SB_ERR_INIT;
+  int rc = sb_tail_open(h->c, "hub", topics, n, &h->feed, &warn, err);
+  if (rc != 0)
+    return rc;
+  if (warn.code != 0)
     sb_log(SB_LOG_WARN, "hub", "cannot find where the ownership history "
                                "starts; agents' calls and leads are learnt "
                                "from now on",
-           SB_F_STR("error", rd_kafka_err2str(kerr)), SB_F_END);
-  atomic_store(&h->warming, warming);
-  rd_kafka_topic_partition_list_destroy(at);
-}
-
-/* Reads every partition of the domain topics from its end. */
-static int consumer_start(sb_hub_t *h, sb_err_t *err) {
-  rd_kafka_conf_t *kc = sb_kafka_conf_new(h->c, err);
-  if (kc == NULL)
-    return err->code;
-  char errstr[512];
-  static const char *const props[][2] = {
-      {"group.id", "switchboard-hub"}, /* never joined: partitions assigned */
-      {"enable.auto.commit", "false"},
-      {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "latest"},
-      {"fetch.wait.max.ms", "5"}, /* freshness over fewer fetches */
-      {"fetch.error.backoff.ms", "50"},
-  };
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
-    if (rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(kc);
-      return sb_err_set(err, SB_ECONFIG, "hub consumer: %s", errstr);
-    }
-  h->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof errstr);
-  if (h->rk == NULL) {
-    rd_kafka_conf_destroy(kc);
-    return sb_err_set(err, SB_EKAFKA, "hub consumer: %s", errstr);
-  }
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_resp_err_t kerr =
-      rd_kafka_metadata(h->rk, 1, NULL, &md, h->c->kafka_timeout_ms);
-  if (kerr)
-    return sb_kafka_err(err, kerr, "hub: reading the topics' partitions");
-  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(64);
-  for (int t = 0; t < md->topic_cnt; t++) {
-    if (topic_index(md->topics[t].topic) < 0 || md->topics[t].err)
-      continue;
-    for (int p = 0; p < md->topics[t].partition_cnt; p++)
-      rd_kafka_topic_partition_list_add(parts, md->topics[t].topic,
-                                        md->topics[t].partitions[p].id)
-          ->offset = RD_KAFKA_OFFSET_END;
-  }
-  rd_kafka_metadata_destroy(md);
-  if (h->c->hub_ownership_history_s > 0)
-    history_offsets(h, parts);
-  if (parts->cnt == 0)
+           SB_F_STR("error", warn.msg), SB_F_END);
+  if (sb_tail_partitions(h->feed) == 0)
     sb_log(SB_LOG_WARN, "hub", "no domain topics on the brokers yet; the live "
                                "feed stays empty until a restart",
            SB_F_END);
-  kerr = rd_kafka_assign(h->rk, parts);
-  rd_kafka_topic_partition_list_destroy(parts);
-  if (kerr)
-    return sb_kafka_err(err, kerr, "hub: assigning partitions");
   return 0;
 }
 
@@ -1225,10 +1116,7 @@ void sb_hub_stop(sb_hub_t *h) {
 void sb_hub_free(sb_hub_t *h) {
   if (h == NULL)
     return;
-  if (h->rk) {
-    rd_kafka_consumer_close(h->rk);
-    rd_kafka_destroy(h->rk);
-  }
+  sb_tail_close(h->feed);
   for (msg_t *m = h->head, *n; m; m = n) {
     n = m->next;
     msg_free(m);
@@ -1241,7 +1129,6 @@ void sb_hub_free(sb_hub_t *h) {
   pthread_mutex_destroy(&h->lock);
   pthread_cond_destroy(&h->room);
   free(h->owners);
-  free(h->hist_end);
   free(h);
 }
 
