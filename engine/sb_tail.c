@@ -143,8 +143,8 @@ static int client_new(sb_tail_t *t, const char *name, sb_err_t *err) {
       {"fetch.error.backoff.ms", "50"},
   };
   for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
-    if (rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(kc, props[i][0], props[i][1], errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(kc);
       return sb_err_set(err, SB_ECONFIG, "%s consumer: %s", name, errstr);
     }
@@ -224,9 +224,10 @@ int sb_tail_next(sb_tail_t *t, int timeout_ms, sb_tail_rec_t *rec,
   if (km == NULL)
     return 0;
   if (km->err) {
-    int rc = km->err == RD_KAFKA_RESP_ERR__PARTITION_EOF
-                 ? 0
-                 : sb_err_set(err, SB_EKAFKA, "%s", rd_kafka_message_errstr(km));
+    int rc =
+        km->err == RD_KAFKA_RESP_ERR__PARTITION_EOF
+            ? 0
+            : sb_err_set(err, SB_EKAFKA, "%s", rd_kafka_message_errstr(km));
     rd_kafka_message_destroy(km);
     return rc;
   }

@@ -51,7 +51,8 @@ int sb_hub_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t *security,
                sb_hub_t **out, sb_err_t *err) {
   *out = NULL;
   sb_hub_t *h = calloc(1, sizeof *h);
-  if (h == NULL || (h->owners = calloc(OWNER_SLOTS, sizeof *h->owners)) == NULL) {
+  if (h == NULL ||
+      (h->owners = calloc(OWNER_SLOTS, sizeof *h->owners)) == NULL) {
     free(h);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   }

@@ -43,8 +43,9 @@ static owner_t *owner_slot(sb_hub_t *h, uint64_t entity, int for_write) {
   if (!for_write)
     return NULL;
   /* full run: the newest assignment wins over an arbitrary old one */
-  return free_slot ? free_slot : &h->owners[(base + (entity >> 32) % OWNER_PROBE) &
-                                            (OWNER_SLOTS - 1)];
+  return free_slot ? free_slot
+                   : &h->owners[(base + (entity >> 32) % OWNER_PROBE) &
+                                (OWNER_SLOTS - 1)];
 }
 
 /* Learns which agent a lead or a call belongs to. */

@@ -168,6 +168,7 @@ int sb__hub_wants(client_t *c, const msg_t *m) {
       !sb__hub_names_agent(m, c->subject))
     return 0;
   if (c->who.role == SB_ROLE_AGENT)
-    return sb__hub_names_agent(m, c->who.sub) || sb__hub_owned_by(c->hub, m, c->sub_hash);
+    return sb__hub_names_agent(m, c->who.sub) ||
+           sb__hub_owned_by(c->hub, m, c->sub_hash);
   return 1;
 }

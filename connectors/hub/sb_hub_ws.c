@@ -177,8 +177,10 @@ static void on_data(void *ud, const char *data, size_t len) {
     /* the client closed, or broke the protocol (wslay queued the close:
      * 1002 bad framing, 1007 bad UTF-8, 1009 too big) */
     uint16_t sent = wslay_event_get_status_code_sent(c->ws);
-    if (!wslay_event_get_close_received(c->ws) || sent != WSLAY_CODE_NORMAL_CLOSURE)
-      if (sent != WSLAY_CODE_NORMAL_CLOSURE && sent != WSLAY_CODE_NO_STATUS_RCVD)
+    if (!wslay_event_get_close_received(c->ws) ||
+        sent != WSLAY_CODE_NORMAL_CLOSURE)
+      if (sent != WSLAY_CODE_NORMAL_CLOSURE &&
+          sent != WSLAY_CODE_NO_STATUS_RCVD)
         atomic_fetch_add(&c->hub->closed_protocol, 1);
     c->closing = 1;
     if (c->conn)
@@ -240,7 +242,8 @@ static int query_token(const char *q, char *out, size_t cap) {
 }
 
 void sb_hub_accept(sb_http_req_t *r, sb_hub_t *h) {
-  static const char need[] = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+  static const char need[] =
+      "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
   if (h->stopping) {
     sb_http_error(r, 503, "stopping", "the server is stopping; reconnect",
                   "Retry-After: 1\r\n");
@@ -348,7 +351,8 @@ int sb_hub_feed(const uint8_t *data, size_t len) {
   h.max_message = 4096;
   h.send_queue_bytes = 1 << 20;
   client_t *c = calloc(1, sizeof *c);
-  if (c == NULL || wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
+  if (c == NULL ||
+      wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
     free(c);
     return 0;
   }
