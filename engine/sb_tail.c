@@ -104,8 +104,7 @@ static void starts(sb_tail_t *t, rd_kafka_topic_partition_list_t *parts,
   for (int i = 0; kerr == RD_KAFKA_RESP_ERR_NO_ERROR && i < at->cnt; i++) {
     rd_kafka_topic_partition_t *a = &at->elems[i];
     int64_t lo = 0, hi = 0;
-    if (a->err ||
-        (a->offset < 0 && a->offset != RD_KAFKA_OFFSET_BEGINNING) ||
+    if (a->err || (a->offset < 0 && a->offset != RD_KAFKA_OFFSET_BEGINNING) ||
         rd_kafka_query_watermark_offsets(t->rk, a->topic, a->partition, &lo,
                                          &hi, t->c->kafka_timeout_ms) != 0)
       continue; /* not told: from the end */
@@ -124,6 +123,29 @@ static void starts(sb_tail_t *t, rd_kafka_topic_partition_list_t *parts,
   t->warming = warming;
   rd_kafka_topic_partition_list_destroy(q);
   rd_kafka_topic_partition_list_destroy(at);
+}
+
+/* Pins the partitions read from their end to where each ends now (one
+ * request to each broker), so that all written after sb_tail_open is read,
+ * however late the first fetch goes out. Where the brokers do not say,
+ * the end stays logical (resolved by that first fetch). */
+static void pin_ends(sb_tail_t *t, rd_kafka_topic_partition_list_t *parts) {
+  rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(64);
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].offset == RD_KAFKA_OFFSET_END)
+      rd_kafka_topic_partition_list_add(q, parts->elems[i].topic,
+                                        parts->elems[i].partition)
+          ->offset = RD_KAFKA_OFFSET_END; /* as a time: the latest */
+  if (q->cnt > 0 &&
+      rd_kafka_offsets_for_times(t->rk, q, t->c->kafka_timeout_ms) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR)
+    for (int i = 0; i < q->cnt; i++)
+      if (q->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          q->elems[i].offset >= 0)
+        rd_kafka_topic_partition_list_find(parts, q->elems[i].topic,
+                                           q->elems[i].partition)
+            ->offset = q->elems[i].offset;
+  rd_kafka_topic_partition_list_destroy(q);
 }
 
 /* The client: partitions assigned by hand, nothing committed (the group,
@@ -195,6 +217,7 @@ int sb_tail_open(const sb_conf_t *c, const char *name,
   }
   rd_kafka_metadata_destroy(md);
   starts(t, parts, warn);
+  pin_ends(t, parts);
   t->nparts = parts->cnt;
   kerr = rd_kafka_assign(t->rk, parts);
   if (kerr) {
