@@ -14,7 +14,11 @@
 # engine header that exposes them (only the engine wraps them). The
 # exceptions still to be removed (issue 11) are listed below by file; a
 # listed file that no longer needs its exception is reported too, so the
-# list only shrinks. tests/ may include anything.
+# list only shrinks. tests/ may include anything. A layer's files are
+# all those under its folder, subfolders included (connectors/http/...,
+# processors/audit/...): a header belongs to its top-level folder, and a
+# header name used in two layers is reported (an include would not say
+# which).
 #   check_layers.sh [ROOT]
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -22,7 +26,6 @@ cd "$root"
 
 # file -> why it still talks to a wrapped library itself
 known_wrapped=(
-  "connectors/sb_hub.c"   # the live feed's own consumer (to move behind an engine reader)
   "cli/cmd_bench.c"       # the bench's bare-consumer ceiling (to move into bench/)
 )
 
@@ -33,23 +36,35 @@ rank() {
   esac
 }
 layers=(engine connectors processors bench cli)
-# header name -> layer
-declare -A layer_of
-for l in "${layers[@]}"; do
-  for h in "$l"/*.h; do [ -e "$h" ] && layer_of[$(basename "$h")]=$l; done
-done
-# engine headers that expose a wrapped library
-declare -A exposes
-for h in engine/*.h; do
-  grep -qE '#include <(librdkafka/|libpq-fe\.h|avro\.h)' "$h" && exposes[$(basename "$h")]=1
-done
+# the C sources and headers of a layer, subfolders included, in order
+files_of() { [ -d "$1" ] && find "$1" -type f \( -name '*.c' -o -name '*.h' \) | LC_ALL=C sort; }
 
 bad=0
 report() { echo "check_layers: $*"; bad=1; }
+# header name -> layer (and its path, to name both of a clash)
+declare -A layer_of path_of
+for l in "${layers[@]}"; do
+  while IFS= read -r h; do
+    [[ $h == *.h ]] || continue
+    b=${h##*/}
+    if [ -n "${path_of[$b]:-}" ]; then
+      report "$h and ${path_of[$b]} have the same name: rename one"
+      continue
+    fi
+    layer_of[$b]=$l
+    path_of[$b]=$h
+  done < <(files_of "$l")
+done
+# engine headers that expose a wrapped library
+declare -A exposes
+while IFS= read -r h; do
+  [[ $h == *.h ]] || continue
+  grep -qE '#include <(librdkafka/|libpq-fe\.h|avro\.h)' "$h" && exposes[${h##*/}]=1
+done < <(files_of engine)
+
 for l in "${layers[@]}"; do
   r=$(rank "$l")
-  for f in "$l"/*.c "$l"/*.h; do
-    [ -e "$f" ] || continue
+  while IFS= read -r f; do
     wraps=0
     while IFS= read -r inc; do
       if [[ $inc =~ ^\<(librdkafka/|libpq-fe\.h|avro\.h) ]]; then
@@ -57,7 +72,7 @@ for l in "${layers[@]}"; do
         continue
       fi
       [[ $inc =~ ^\"(.*)\"$ ]] || continue
-      h=${BASH_REMATCH[1]}
+      h=${BASH_REMATCH[1]##*/}
       hl=${layer_of[$h]:-}
       [ -n "$hl" ] || continue
       [ "$l" != engine ] && [ -n "${exposes[$h]:-}" ] && wraps=1
@@ -73,7 +88,7 @@ for l in "${layers[@]}"; do
     elif [ $wraps -eq 0 ] && [ $known -eq 1 ]; then
       report "$f no longer uses a wrapped library: remove it from known_wrapped in scripts/check_layers.sh"
     fi
-  done
+  done < <(files_of "$l")
 done
 [ $bad -eq 0 ] && echo "check_layers: OK (${#known_wrapped[@]} known exceptions: ${known_wrapped[*]})"
 exit $bad

@@ -113,7 +113,8 @@
   X(codec_field_evolution, "unit")                                            \
   X(codec_build_probe, "unit")                                                \
   X(codec_build_equivalence, "unit")                                          \
-  X(codec_build_errors, "unit")
+  X(codec_build_errors, "unit")                                               \
+  X(tail_history_and_news, "kafka")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -1,8 +1,8 @@
 /* Unit tests of issue 10's ingest rules: one JSON document and no raw
  * control characters (item 4), event-time bounds (item 10), the agent's
- * object rules, one case per row of the table in sb_auth.c (item 12), the
- * operator's reserved tenant namespace (item 13) and the token lifetime cap
- * (item 14). */
+ * object rules, one case per row of the table in sb_auth_roles.c (item
+ * 12), the operator's reserved tenant namespace (item 13) and the token
+ * lifetime cap (item 14). */
 #include "sb_auth.h"
 #include "sb_codec.h"
 #include "sb_test.h"

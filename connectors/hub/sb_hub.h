@@ -15,9 +15,9 @@
  * call.started, call.offered, call.connected (agent_id) or call.transferred
  * (target_agent_id) about it, which the hub learns from the stream.
  *
- * The hub reads Kafka itself, from the end of every partition of the domain
- * topics, on a thread of its own: the feed lags by milliseconds, not by the
- * processors' transactions. Decoded events reach the loop through a bounded
+ * The hub reads Kafka itself, through the engine's reader (sb_tail.h), from
+ * the end of every partition of the domain topics, on a thread of its own:
+ * the feed lags by milliseconds, not by the processors' transactions. Decoded events reach the loop through a bounded
  * hand-off (the consumer waits when the loop is behind).
  *
  * Each client has a bounded send queue (hub.send_queue_bytes) that counts

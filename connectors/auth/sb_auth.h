@@ -11,8 +11,8 @@
  *            sb_auth_tenant_check(&who, event_tenant, &err) != 0)
  *     record security.access_denied ...
  *
- * Every function is thread-safe: none keeps state. Only sb_auth.c includes
- * OpenSSL's HMAC. No message this module writes
+ * Every function is thread-safe: none keeps state. Only sb_auth_jwt.c
+ * includes OpenSSL's HMAC. No message this module writes
  * holds a token, a signature or a secret: error messages may be returned to
  * the client and recorded as events as they are. */
 #ifndef SB_AUTH_H
@@ -143,7 +143,7 @@ int sb_jwt_sign(const unsigned char *secret, size_t len, const sb_claims_t *c,
 int sb_jwt_verify(const unsigned char *secret, size_t len, const char *token,
                   int64_t now_s, sb_claims_t *out, sb_err_t *err);
 
-/* 1 when role may perm on what (see the table in sb_auth.c), else 0.
+/* 1 when role may perm on what (see the table in sb_auth_roles.c), else 0.
  * Nobody posts the event types processors or the engine write. */
 int sb_auth_allows(sb_role_t role, sb_perm_t perm, const char *what);
 
@@ -167,7 +167,7 @@ typedef int (*sb_auth_owner_fn)(void *ctx, const char *tenant,
 
 /* Object-level rule for the agent role (other roles pass): an agent acts
  * only on itself and on the calls and leads that are its own, by the table
- * in sb_auth.c, one row per event type an agent may post. ce is the
+ * in sb_auth_roles.c, one row per event type an agent may post. ce is the
  * CloudEvent JSON (a cJSON object); owner (may be NULL: nothing is known)
  * answers for calls and leads. 0, or SB_EPERM with a message naming the
  * attribute and why (reason to record: SB_AUTH_FORBIDDEN). A type without
