@@ -13,7 +13,9 @@
  *            INSERT ... SELECT FROM unnest(...) ON CONFLICT (key) DO UPDATE
  *            per flush, keys sorted so that two writers of one table lock
  *            rows in the same order and never deadlock each other;
- *   deletes  by key, one statement per flush, rows locked in key order.
+ *   deletes  by key, one statement per flush, rows locked in key order
+ *            (a flush with deletes and upserts first locks the stored rows
+ *            of all its keys in one ordered pass: one statement more).
  *
  * A flush writes deletes before upserts: a key deleted then upserted in one
  * batch ends up holding only the rows upserted after the delete. Appends

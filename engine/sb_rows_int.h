@@ -42,7 +42,7 @@ struct sb_rows_s {
   size_t ent_bytes; /* the entries' blocks */
   sb_val_t *tmp;    /* ncols values of scratch */
   size_t *sizes;    /* ncols sizes of scratch */
-  char *upsert_sql, *delete_sql;
+  char *upsert_sql, *delete_sql, *lock_sql;
 };
 
 /* 1 when v is SQL NULL: marked so, or a NULL string or bytes pointer. */

@@ -403,20 +403,26 @@ int sb__rows_keyed_sql(sb_rows_t *w, sb_err_t *err) {
   for (int k = 0; k < w->nkey; k++)
     sb_text_add(&del, "%st.\"%s\" = u.\"%s\"", k ? " AND " : "", def->key[k],
                 def->key[k]);
-  sb_text_add(&del,
-              " ORDER BY u.\"sb ord\" FOR UPDATE OF t) DELETE FROM %s "
-              "t USING u WHERE ",
-              w->qname);
+  sb_text_add(&del, " ORDER BY u.\"sb ord\" FOR UPDATE OF t)");
+  /* the same lock alone, over every key of a flush that deletes and
+   * upserts: one ordered pass takes every stored row it will touch */
+  sb_text_t lock = {0};
+  if (!del.failed)
+    sb_text_put(&lock, del.s, del.len);
+  sb_text_add(&lock, " SELECT count(*) FROM l");
+  sb_text_add(&del, " DELETE FROM %s t USING u WHERE ", w->qname);
   for (int k = 0; k < w->nkey; k++)
     sb_text_add(&del, "t.\"%s\" = u.\"%s\" AND ", def->key[k], def->key[k]);
   sb_text_add(&del, "(SELECT count(*) FROM l) >= 0");
-  if (up.failed || del.failed) {
+  if (up.failed || del.failed || lock.failed) {
     sb_text_free(&up);
     sb_text_free(&del);
+    sb_text_free(&lock);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
   w->upsert_sql = up.s;
   w->delete_sql = del.s;
+  w->lock_sql = lock.s;
   return 0;
 }
 
@@ -555,8 +561,22 @@ int sb__rows_keyed_flush(sb_rows_t *w, sb_pg_t *pg, sb_err_t *err) {
   sorting = w;
   qsort(sorted, w->nents, sizeof *sorted, ent_cmp);
   sorting = NULL;
+  /* a flush that deletes and upserts locks the stored rows of all its keys
+   * in one ordered pass first: two such flushes never deadlock between
+   * their two statements */
+  size_t n = 0, ups = 0;
+  for (size_t i = 0; i < w->nents; i++) {
+    n += sorted[i]->deleted;
+    ups += sorted[i]->has_row;
+  }
+  if (n > 0 && ups > 0 &&
+      (rc = run_arrays(pg, w->lock_sql, sorted, w->nents, w->keyidx, w->nkey,
+                       err)) != 0) {
+    sb_err_prefix(err, "rows: locking rows of %s: ", w->qname);
+    goto out;
+  }
   /* deletes first: a key deleted then upserted again holds the new rows */
-  size_t n = 0;
+  n = 0;
   for (size_t i = 0; i < w->nents; i++)
     if (sorted[i]->deleted)
       sel[n++] = sorted[i];
@@ -599,6 +619,7 @@ void sb__rows_keyed_free(sb_rows_t *w) {
   free(w->index);
   free(w->upsert_sql);
   free(w->delete_sql);
+  free(w->lock_sql);
 }
 
 size_t sb__rows_keyed_count(const sb_rows_t *w) { return w->nents; }

@@ -453,6 +453,7 @@ int test_rows_deletes(void) {
 typedef struct {
   const char *url;
   int reverse, deletes, rounds;
+  int mixed; /* 1 or 2: deletes the keys of that parity, upserts the rest */
   int rc;
   char msg[SB_ERR_MSG_MAX];
 } racer_t;
@@ -477,8 +478,8 @@ static void *racer(void *arg) {
       snprintf(a, sizeof a, "agent%03d", k);
       sb_val_t n = SB_V_NULL;
       sb_val_t key[] = {SB_V_TEXT("acme"), SB_V_TEXT(a), SB_V_DATE(1)};
-      r->rc = r->deletes
-                  ? sb_rows_delete(w, key, &err)
+      int del = r->deletes || (r->mixed && k % 2 == r->mixed - 1);
+      r->rc = del ? sb_rows_delete(w, key, &err)
                   : sb_rows_upsert(
                         w, DAY("acme", a, 1, SB_V_INT8(1), n, n, n, "n", "c"),
                         &err);
@@ -546,6 +547,19 @@ int test_rows_sorted_keys(void) {
     if (r[i].rc != 0)
       fprintf(stderr, "racer %d: %s\n", i, r[i].msg);
     CHECK_INT(r[i].rc, 0);
+  }
+  /* writers that each delete some keys and upsert the others in one flush
+   * (two statements) lock all their rows in one ordered pass first */
+  racer_t m[2] = {{.url = url, .reverse = 0, .mixed = 1, .rounds = 8},
+                  {.url = url, .reverse = 1, .mixed = 2, .rounds = 8}};
+  for (int i = 0; i < 2; i++)
+    CHECK(pthread_create(&th[i], NULL, racer, &m[i]) == 0);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
+  for (int i = 0; i < 2; i++) {
+    if (m[i].rc != 0)
+      fprintf(stderr, "mixed racer %d: %s\n", i, m[i].msg);
+    CHECK_INT(m[i].rc, 0);
   }
   sb_rows_free(w);
   sb_pg_close(pg);
