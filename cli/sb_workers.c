@@ -18,7 +18,8 @@ int sb_workers_parse(const char *list, const sb_processor_vt_t **vts,
     return 0;
   if (strcmp(list, "all") == 0) {
     for (const sb_processor_vt_t *const *p = sb_builtin_processors; *p; p++)
-      vts[(*n)++] = *p;
+      if (!((*p)->flags & SB_PROCESSOR_TEST_ONLY))
+        vts[(*n)++] = *p;
     return 0;
   }
   char copy[512], *save = NULL;

@@ -557,8 +557,39 @@ int sb__commit_batch(sb_pipeline_t *p, sb_err_t *err) {
 
 /* ---- derived events counted once -------------------------------------- */
 
-/* The outcome of the emitting batch txid: 1 committed, 0 not (aborted, or
- * unknown here and not recorded), waiting while it is in progress. */
+int sb_derived_committed(sb_pg_t *pg, const char *txid, const char *processor,
+                         sb_err_t *err) {
+  char status[32] = "", row[8];
+  int found = 0, isnull = 0;
+  sb_err_t e = SB_ERR_INIT;
+  /* status first: a transaction seen committed has its row visible to the
+   * next statement */
+  if (sb_pg_query1(pg, "SELECT pg_xact_status($1::xid8)", 1,
+                   (const char *const[]){txid}, status, sizeof status, &found,
+                   &isnull, &e) != 0) {
+    if (!sb_err_sqlstate_is(&e, "22")) {
+      *err = e;
+      return err->code;
+    }
+    status[0] = '\0'; /* an id of another cluster: the table decides */
+  }
+  if (strcmp(status, "in progress") == 0) {
+    sb_err_set(err, SB_EBUSY, "the batch that emitted it (transaction %s) is "
+                              "in progress", txid);
+    err->retriable = true;
+    return err->code;
+  }
+  if (sb_pg_query1(pg,
+                   "SELECT 1 FROM sb.emitted_batches WHERE txid = $1::xid8 "
+                   "AND processor = $2",
+                   2, (const char *const[]){txid, processor}, row, sizeof row,
+                   &found, NULL, err) != 0)
+    return err->code;
+  return found;
+}
+
+/* The outcome of the emitting batch txid of processor, waiting while it is
+ * in progress; cached. */
 static int txid_committed(sb_pipeline_t *p, const char *txid,
                           const char *processor, sb_err_t *err) {
   for (size_t i = 0; i < SB_ARRAY_LEN(p->seen); i++)
@@ -570,50 +601,33 @@ static int txid_committed(sb_pipeline_t *p, const char *txid,
     return err->code;
   long long warned = sb_now_ms();
   for (;;) {
-    char status[32] = "";
-    int found = 0, isnull = 0;
     sb_err_t e = SB_ERR_INIT;
-    /* status first: a transaction seen committed has its row visible to
-     * the next statement */
-    if (sb_pg_query1(p->pg_aux, "SELECT pg_xact_status($1::xid8)", 1,
-                     (const char *const[]){txid}, status, sizeof status, &found,
-                     &isnull, &e) != 0) {
-      if (!sb_err_sqlstate_is(&e, "22")) { /* not a foreign id: an error */
-        *err = e;
-        sb_pg_close(p->pg_aux);
-        p->pg_aux = NULL;
-        return err->code;
-      }
-      status[0] = '\0'; /* an id of another cluster: the table decides */
-    }
-    if (strcmp(status, "in progress") == 0) {
+    int c = sb_derived_committed(p->pg_aux, txid, processor, &e);
+    if (c == SB_EBUSY) {
       if (atomic_load(&p->stop))
-        return sb_err_set(err, SB_EBUSY,
-                          "stopping while batch %s of a "
-                          "derived event is in progress",
-                          txid);
+        return sb_err_set(err, SB_EBUSY, "stopping while %s", e.msg);
       if (sb_now_ms() - warned >= 5000) {
         warned = sb_now_ms();
         sb_log(SB_LOG_WARN, "engine",
                "waiting for the batch that emitted a derived event to end",
-               SB_F_STR("txid", txid), SB_F_END);
+               SB_F_STR("txid", txid), SB_F_STR("processor", processor),
+               SB_F_END);
       }
       usleep(5 * 1000);
       continue;
     }
-    char row[8];
-    if (sb_pg_query1(p->pg_aux,
-                     "SELECT 1 FROM sb.emitted_batches WHERE txid = $1::xid8 "
-                     "AND processor = $2",
-                     2, (const char *const[]){txid, processor}, row, sizeof row,
-                     &found, NULL, err) != 0)
+    if (c < 0) {
+      *err = e;
+      sb_pg_close(p->pg_aux); /* connected again at the next need */
+      p->pg_aux = NULL;
       return err->code;
+    }
     size_t k = p->seen_next++ % SB_ARRAY_LEN(p->seen);
     snprintf(p->seen[k].txid, sizeof p->seen[k].txid, "%s", txid);
     snprintf(p->seen[k].processor, sizeof p->seen[k].processor, "%s",
              processor);
-    p->seen[k].committed = found;
-    return found;
+    p->seen[k].committed = c;
+    return c;
   }
 }
 

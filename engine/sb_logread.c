@@ -10,6 +10,7 @@
 struct sb_logread_s {
   const sb_conf_t *c;
   rd_kafka_t *rk;
+  const rd_kafka_message_t *cur; /* the record fn is handed */
 };
 
 void sb_logread_close(sb_logread_t *r) {
@@ -96,6 +97,22 @@ int sb_logread_watermarks(sb_logread_t *r, const char *topic, int32_t partition,
   return 0;
 }
 
+int sb_logread_header(sb_logread_t *r, const char *name, char *out,
+                      size_t cap) {
+  rd_kafka_headers_t *h = NULL;
+  const void *val = NULL;
+  size_t len = 0;
+  if (r->cur == NULL ||
+      rd_kafka_message_headers(r->cur, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_header_get_last(h, name, &val, &len) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      val == NULL || len >= cap)
+    return 0;
+  memcpy(out, val, len);
+  out[len] = '\0';
+  return 1;
+}
+
 int sb_logread_range(sb_logread_t *r, const char *topic, int32_t partition,
                      int64_t from, int64_t to, sb_logread_fn fn, void *ctx,
                      sb_err_t *err) {
@@ -129,7 +146,9 @@ int sb_logread_range(sb_logread_t *r, const char *topic, int32_t partition,
       snprintf(what, sizeof what, "reading %s[%d]", topic, partition);
       rc = sb_kafka_err(err, m->err, what);
     } else if (m->offset >= next && m->offset < to) {
+      r->cur = m;
       rc = fn(ctx, m->offset, m->key, m->key_len, m->payload, m->len, err);
+      r->cur = NULL;
       next = m->offset + 1;
     } else if (m->offset >= to) {
       next = to;

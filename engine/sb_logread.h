@@ -33,6 +33,11 @@ typedef int (*sb_logread_fn)(void *ctx, int64_t offset, const void *key,
                              size_t klen, const void *value, size_t vlen,
                              sb_err_t *err);
 
+/* During fn: the last header name of the record being handed, as a C
+ * string into out (cap bytes); 0 when it has none or it does not fit. */
+int sb_logread_header(sb_logread_t *r, const char *name, char *out,
+                      size_t cap);
+
 /* Every record of the partition in [from, to), in order. Offsets the log
  * does not hold are skipped without a call. SB_ETIMEDOUT when the brokers
  * give nothing for c->kafka_timeout_ms before to is reached. */

@@ -105,6 +105,14 @@ size_t sb_pipeline_lags(sb_pipeline_t *p, size_t i, sb_pipeline_lag_t *out,
 int sb_pipeline_join(sb_pipeline_t *p, sb_pipeline_stats_t *stats,
                      sb_err_t *err);
 
+/* Whether the copy of a derived event emitted in transaction txid by
+ * processor (its headers sb-txid and sb-emitted-by) counts: 1 when that
+ * processor's part of the batch committed, 0 when it did not (rolled back,
+ * or never recorded), SB_EBUSY (retriable) while the batch is still in
+ * progress. pg is any connection outside a transaction of its own. */
+int sb_derived_committed(sb_pg_t *pg, const char *txid, const char *processor,
+                         sb_err_t *err);
+
 /* Creates the live schema and tables of vt and its sb.processors row when
  * missing. */
 int sb_processor_ensure_live(sb_pg_t *pg, const sb_processor_vt_t *vt,

@@ -127,6 +127,9 @@ typedef struct sb_processor_vt_s {
 #define SB_PROCESSOR_KEEP_GENERATIONS 0x2u
 /* It keeps keyed state (sb_state_*): loaded on assignment. */
 #define SB_PROCESSOR_KEYED_STATE 0x4u
+/* Built for the test suite only: runs when named, never as part of
+ * "all". */
+#define SB_PROCESSOR_TEST_ONLY 0x8u
 
 /* ---- the batch ----------------------------------------------------------- */
 

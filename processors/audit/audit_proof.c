@@ -5,6 +5,7 @@
 #include "audit.h"
 #include "audit_checkpoint.h"
 #include "sb_codec.h"
+#include "sb_pipeline.h"
 #include "sb_schema.h"
 #include "sb_sign.h"
 #include "sb_topics.h"
@@ -211,8 +212,24 @@ typedef struct {
   int32_t partition;
   unsigned char *buf;
   size_t cap;
-  long long records, undecodable, other_tenant;
+  long long records, undecodable, other_tenant, dropped;
 } xc_t;
+
+/* 1 when the record being read is a copy of a derived event whose
+ * emitting processor's part of its batch did not commit: the pipeline
+ * drops those before any processor sees them. */
+static int dropped_copy(xc_t *x, sb_err_t *err) {
+  char txid[24], by[48];
+  if (!sb_logread_header(x->p->log, "sb-txid", txid, sizeof txid) ||
+      !sb_logread_header(x->p->log, "sb-emitted-by", by, sizeof by))
+    return 0;
+  int c = sb_derived_committed(x->p->pg, txid, by, err);
+  if (c == SB_EBUSY) { /* still in progress: not yet audited either */
+    sb_err_clear(err);
+    return 1;
+  }
+  return c == 0;
+}
 
 static void row_finding(xc_t *x, const char *why) {
   finding(x->p, "at tenant=%s topic=%s partition=%d seq=%s offset=%s "
@@ -286,6 +303,11 @@ static int xc_record(void *ctx, int64_t offset, const void *key, size_t klen,
     if (here)
       row_finding(x, "the Kafka record at its offset belongs to another "
                      "tenant (a forged row)");
+  } else if (!here && dropped_copy(x, err)) {
+    x->dropped++; /* a copy of a derived event whose batch did not commit:
+                     never audited */
+  } else if (err->code != 0) {
+    return err->code;
   } else if (!here) {
     finding(x->p, "at topic=%s partition=%d offset=%lld: the Kafka record "
                   "(event_id=%s, tenant=%s, type=%s) is missing from the "

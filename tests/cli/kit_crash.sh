@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Crash test of one pipeline running two processors through SIGKILLs:
+# `run --processors audit,kittest` (tests/kit/kittest.c uses every part of
+# the processor kit: appended and upserted rows, keyed state, event-time
+# timers, typed emit of derived events that it and the audit log read
+# back). 8,000 events are imported in 8 chunks fed slowly; during the first
+# 7 the worker is SIGKILLed at random moments (at least 3 times) and
+# restarted at once. Then:
+#  - the audit log holds every event exactly once, the derived lead.scored
+#    included (no copy of an emitting batch that did not commit), and
+#    audit verify passes;
+#  - kittest's log holds every sb.leads event exactly once, as many as the
+#    audit log holds for sb.leads;
+#  - its keyed state was neither lost nor counted twice: for every lead the
+#    count kept in state equals the lead.created counted in rows;
+#  - derived effects once: lead.scored in the log = lead.created + timers
+#    fired, and kittest counted each lead.scored it read once;
+#  - both processors' offsets are at the end of every partition.
+# SB_CRASH_SEED=N repeats a run's random choices.
+. "$(dirname "$0")/lib.sh"
+gen() { bash "$(dirname "$0")/gen_events.sh" "$@"; }
+t_start=$SECONDS
+seed=${SB_CRASH_SEED:-$$}
+RANDOM=$seed
+CHUNKS=8 PER_CHUNK=1000 MIN_KILLS=3 MAX_KILLS=5
+TOTAL=$((CHUNKS * PER_CHUNK))
+wpid= ipid=
+cleanup_extra() {
+  [ -n "$ipid" ] && kill -TERM "$ipid" 2>/dev/null && wait "$ipid" 2>/dev/null
+  [ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
+  return 0
+}
+
+start_up --processors none --partitions 4
+
+nworker=0
+start_worker() {
+  nworker=$((nworker + 1))
+  "$SB" run --processors audit,kittest --data-dir "$dd" --batch-max-events 20 \
+    --set kafka.session.timeout.ms=6000 \
+    >"$work/worker$nworker.out" 2>"$work/worker$nworker.log" &
+  wpid=$!
+}
+wait_assigned() {
+  local deadline=$((SECONDS + $1))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -q 'partitions assigned' "$work/worker$nworker.log" && return 0
+    kill -0 "$wpid" 2>/dev/null || fail "worker $nworker exited: $(tail -5 "$work/worker$nworker.log")"
+    sleep 0.1
+  done
+  fail "worker $nworker got no partitions within $1 s"
+}
+chunk() {
+  local c=$1 p
+  for p in $(seq 0 $((PER_CHUNK / 200 - 1))); do
+    gen -n 200 -p KTCR -t acme,globex,initech -s 1769299200 -d 60 \
+      -o $((c * PER_CHUNK + p * 200))
+    sleep 0.35
+  done | "$SB" import - --data-dir "$dd" >"$work/import$c.out" 2>"$work/import$c.log"
+}
+importer() {
+  local child=
+  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; exit 1' TERM
+  for c in $(seq 0 $((CHUNKS - 2))); do
+    chunk "$c" &
+    child=$!
+    wait "$child" || echo "chunk $c: import exited $?" >>"$work/import.failures"
+    child=
+  done
+}
+start_worker
+importer &
+ipid=$!
+
+kills=0
+deadline=$((SECONDS + 120))
+while [ $kills -lt $MAX_KILLS ] && [ $SECONDS -lt $deadline ]; do
+  running=0
+  kill -0 "$ipid" 2>/dev/null && running=1
+  [ $running -eq 0 ] && [ $kills -ge $MIN_KILLS ] && break
+  wait_assigned 45
+  ms=$((200 + RANDOM % 1801))
+  sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+  kill -0 "$wpid" 2>/dev/null || fail "worker $nworker died by itself: $(tail -5 "$work/worker$nworker.log")"
+  kill -KILL "$wpid"
+  wait "$wpid" 2>/dev/null || true
+  kills=$((kills + 1))
+  echo "kill $kills: worker $nworker at $((SECONDS - t_start)) s, $(q 'SELECT count(*) FROM audit.events') audit rows, $(q 'SELECT count(*) FROM kittest.log') kittest rows" \
+    >>"$work/kills.txt"
+  start_worker
+done
+[ $kills -ge $MIN_KILLS ] || fail "only $kills kills before the deadline"
+for _ in $(seq 1 600); do
+  kill -0 "$ipid" 2>/dev/null || break
+  sleep 0.1
+done
+kill -0 "$ipid" 2>/dev/null && fail "the import did not finish"
+wait "$ipid" || fail "the importer failed"
+ipid=
+chunk $((CHUNKS - 1)) || echo "chunk $((CHUNKS - 1)): import exited $?" >>"$work/import.failures"
+[ ! -e "$work/import.failures" ] || fail "imports failed: $(cat "$work/import.failures")"
+accepted=0
+for c in $(seq 0 $((CHUNKS - 1))); do
+  a=$(sed -n 's/^accepted: \([0-9]*\), rejected: 0$/\1/p' "$work/import$c.out")
+  [ -n "$a" ] || fail "import chunk $c: $(cat "$work/import$c.out" "$work/import$c.log")"
+  accepted=$((accepted + a))
+done
+[ "$accepted" -eq "$TOTAL" ] || fail "imports accepted $accepted events, want $TOTAL"
+
+# ---- the surviving worker finishes: the log stops growing ---------------------
+created=$(gen -n "$TOTAL" -p KTCR -t acme,globex,initech | grep -c '"type":"lead.created"')
+t_wait=$SECONDS last=-1 stable=0
+while [ $((SECONDS - t_wait)) -lt 90 ]; do
+  kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
+  n=$(q 'SELECT (SELECT count(*) FROM audit.events) + (SELECT count(*) FROM kittest.log)' 2>/dev/null || echo 0)
+  a=$(q 'SELECT count(*) FROM audit.events' 2>/dev/null || echo 0)
+  if [ "$n" = "$last" ] && [ "$a" -ge $((accepted + created)) ]; then
+    stable=$((stable + 1))
+    [ $stable -ge 4 ] && break
+  else
+    stable=0
+  fi
+  last=$n
+  sleep 0.5
+done
+[ $stable -ge 4 ] || fail "the worker did not settle within 90 s: $(q 'SELECT count(*) FROM audit.events') audit rows"
+
+# ---- the audit log: every event once, derived ones included -----------------
+[ "$(q 'SELECT count(*) - count(DISTINCT event_id) FROM audit.events')" = 0 ] ||
+  fail "audit: duplicates: $(q 'SELECT string_agg(event_type || $$ $$ || event_id, $$, $$) FROM (SELECT event_type, event_id FROM audit.events GROUP BY 1, 2 HAVING count(*) > 1 LIMIT 5) x')"
+gen -n "$TOTAL" -p KTCR -t acme,globex,initech | sed -n 's/.*"id":"\([0-9A-Z]\{26\}\)".*/\1/p' | sort >"$work/ids.want"
+q "SELECT event_id FROM audit.events WHERE event_type <> 'lead.scored' ORDER BY 1" >"$work/ids.db"
+cmp -s "$work/ids.want" "$work/ids.db" || fail "audit.events does not hold exactly the imported ids"
+[ "$(q "SELECT count(*) FROM audit.events WHERE event_type = 'lead.created'")" = "$created" ] ||
+  fail "audit: $(q "SELECT count(*) FROM audit.events WHERE event_type = 'lead.created'") lead.created, want $created"
+"$SB" audit verify --data-dir "$dd" >"$work/verify.out" 2>&1 || fail "audit verify: $(cat "$work/verify.out")"
+
+# ---- kittest: rows, state, derived effects, each once ------------------------
+[ "$(q 'SELECT count(*) - count(DISTINCT event_id) FROM kittest.log')" = 0 ] ||
+  fail "kittest.log holds duplicates"
+[ "$(q "SELECT count(*) FROM kittest.log")" = "$(q "SELECT count(*) FROM audit.events WHERE topic = 'sb.leads'")" ] ||
+  fail "kittest.log holds $(q 'SELECT count(*) FROM kittest.log') events, the audit log $(q "SELECT count(*) FROM audit.events WHERE topic = 'sb.leads'") of sb.leads"
+[ "$(q 'SELECT sum(created) FROM kittest.leads')" = "$created" ] ||
+  fail "kittest counted $(q 'SELECT sum(created) FROM kittest.leads') lead.created, want $created"
+[ "$(q 'SELECT count(*) FROM kittest.leads WHERE created <> created_state')" = 0 ] ||
+  fail "keyed state differs from the rows: $(q 'SELECT string_agg(lead_id || $$ $$ || created || $$/$$ || created_state, $$, $$) FROM kittest.leads WHERE created <> created_state')"
+scored=$(q "SELECT count(*) FROM audit.events WHERE event_type = 'lead.scored'")
+expired=$(q 'SELECT sum(expired) FROM kittest.leads')
+[ "$scored" -eq $((created + expired)) ] ||
+  fail "derived effects: $scored lead.scored in the log, want $created created + $expired timers fired"
+[ "$(q 'SELECT sum(scored) FROM kittest.leads')" = "$scored" ] ||
+  fail "kittest counted $(q 'SELECT sum(scored) FROM kittest.leads') lead.scored, the log holds $scored"
+[ "$expired" -gt 0 ] || fail "no timer fired"
+
+offsets_at_end switchboard.audit 4 sb.leads sb.calls sb.agents sb.messages \
+  sb.campaigns sb.compliance sb.gamification
+offsets_at_end switchboard.kittest 4 sb.leads
+
+
+kill -TERM "$wpid"
+rc=0
+wait "$wpid" || rc=$?
+wpid=
+[ $rc -eq 0 ] || fail "the last worker exited $rc on SIGTERM: $(tail -5 "$work/worker$nworker.log")"
+kill -TERM "$pid"
+wait "$pid" || fail "up exited non-zero after SIGTERM"
+pid=
+echo "kit_crash: $kills kills, $accepted events, $scored derived ($expired from timers), each once, $((SECONDS - t_start)) s (seed $seed)"
+sed 's/^/  /' "$work/kills.txt"
+echo "kit_crash: all checks passed"

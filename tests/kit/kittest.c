@@ -1,0 +1,189 @@
+/* kittest: a processor that uses every part of the kit, for the suite
+ * (built into switchboard only with SB_TESTS, and never part of "all").
+ *
+ * It reads sb.leads and keeps:
+ *   kittest.log      every event it was handed, appended (binary COPY)
+ *   kittest.leads    per lead: events, lead.created seen (SUM) and the
+ *                    count its keyed state holds (REPLACE), lead.scored
+ *                    it derived and read back (SUM), timers fired (SUM)
+ * For each lead.created it counts the lead in its keyed state, emits a
+ * lead.scored (typed; derived id) and sets an event-time timer an hour
+ * after the event; when the timer fires it emits another lead.scored
+ * ("expired") and counts the firing. Migration step 2 adds the columns of
+ * the derived events and the timers, as a later release would.
+ *
+ * So a run that crashed and restarted at any moment must still end with:
+ * every event once in the log, created == created_state for every lead
+ * (state neither lost nor counted twice), and as many lead.scored in the
+ * log as lead.created plus timers fired (derived effects once). */
+#include "sb_processor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const sb_table_def_t log_table = {
+    .name = "log",
+    .cols =
+        (const sb_col_t[]){
+            {"tenant_id", SB_COL_TEXT, 0},
+            {"event_id", SB_COL_TEXT, 0},
+            {"type", SB_COL_TEXT, 0},
+            {"lead_id", SB_COL_TEXT, 0},
+            {"occurred_at", SB_COL_TIMESTAMPTZ, 0},
+            {0},
+        },
+};
+
+static const sb_table_def_t leads_table = {
+    .name = "leads",
+    .cols =
+        (const sb_col_t[]){
+            {"tenant_id", SB_COL_TEXT, 0},
+            {"lead_id", SB_COL_TEXT, 0},
+            {"events", SB_COL_INT8, SB_MERGE_SUM},
+            {"created", SB_COL_INT8, SB_MERGE_SUM},
+            {"created_state", SB_COL_INT8, SB_MERGE_MAX},
+            {"scored", SB_COL_INT8, SB_MERGE_SUM},
+            {"expired", SB_COL_INT8, SB_MERGE_SUM},
+            {"last_at", SB_COL_TIMESTAMPTZ, SB_MERGE_MAX},
+            {0},
+        },
+    .key = (const char *const[]){"tenant_id", "lead_id", NULL},
+};
+
+static const sb_table_def_t *const tables[] = {&log_table, &leads_table,
+                                               NULL};
+
+static const sb_proj_step_t migrations[] = {
+    {1, "CREATE TABLE {schema}.log (tenant_id text NOT NULL, event_id text "
+        "NOT NULL, type text NOT NULL, lead_id text, occurred_at timestamptz "
+        "NOT NULL);\n"
+        "CREATE TABLE {schema}.leads (tenant_id text NOT NULL, lead_id text "
+        "NOT NULL, events bigint NOT NULL DEFAULT 0, created bigint NOT NULL "
+        "DEFAULT 0, created_state bigint NOT NULL DEFAULT 0, last_at "
+        "timestamptz, PRIMARY KEY (tenant_id, lead_id));\n"
+        "GRANT SELECT, INSERT ON {schema}.log TO switchboard_app;\n"
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.leads TO "
+        "switchboard_app;"},
+    {2, "ALTER TABLE {schema}.leads ADD COLUMN scored bigint NOT NULL "
+        "DEFAULT 0, ADD COLUMN expired bigint NOT NULL DEFAULT 0;"},
+    {0, NULL},
+};
+
+typedef struct {
+  sb_etype_ref_t created, scored;
+  sb_field_t created_lead, scored_lead, scored_score, scored_model;
+} kit_t;
+
+static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
+  kit_t *k = calloc(1, sizeof *k);
+  if (k == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  if (sb_codec_type(kit->schemas, "lead.created", &k->created, err) != 0 ||
+      sb_codec_type(kit->schemas, "lead.scored", &k->scored, err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.created", "lead_id", &k->created_lead,
+                     err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.scored", "lead_id", &k->scored_lead,
+                     err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.scored", "score", &k->scored_score,
+                     err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.scored", "model_version",
+                     &k->scored_model, err) != 0) {
+    free(k);
+    return err->code;
+  }
+  *state = k;
+  return 0;
+}
+
+static void destroy(void *state) { free(state); }
+
+/* A lead.scored for lead of tenant (from an event or a timer). */
+static int score(kit_t *k, sb_batch_t *b, const char *tenant,
+                 const char *lead, double points, const char *disc,
+                 sb_err_t *err) {
+  sb_build_t *e = sb_emit_begin(b, k->scored);
+  sb_build_str(e, k->scored_lead, lead);
+  sb_build_double(e, k->scored_score, points);
+  sb_build_str(e, k->scored_model, "kittest-1");
+  sb_emit_t o = {.discriminator = disc, .tenant_id = tenant};
+  return sb_emit_end(b, e, &o, err);
+}
+
+static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
+                 sb_err_t *err) {
+  kit_t *k = state;
+  const char *lead = sb_event_type_is(ev, k->created)
+                         ? sb_event_str(ev, k->created_lead)
+                     : sb_event_type_is(ev, k->scored)
+                         ? sb_event_str(ev, k->scored_lead)
+                         : NULL;
+  if (sb_rows_add(b, &log_table,
+                  (const sb_val_t[]){SB_V_TEXT(ev->tenant_id),
+                                     SB_V_TEXT(ev->event_id),
+                                     SB_V_TEXT(sb_evtype_name(ev->type)),
+                                     SB_V_TEXT(lead),
+                                     SB_V_TIMESTAMPTZ(ev->occurred_at)},
+                  err) != 0)
+    return err->code;
+  if (lead == NULL)
+    return 0;
+  int created = sb_event_type_is(ev, k->created);
+  int64_t seen = 0;
+  if (created) {
+    /* the lead's count in keyed state: loaded on assignment, written with
+     * the batch */
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", ev->tenant_id, lead);
+    const void *val;
+    size_t len;
+    if (sb_state_get(b, key, &val, &len) == 0 && len == sizeof seen)
+      memcpy(&seen, val, sizeof seen);
+    seen++;
+    if (sb_state_put(b, key, &seen, sizeof seen, err) != 0 ||
+        score(k, b, ev->tenant_id, lead, (double)seen, NULL, err) != 0 ||
+        sb_timer_set(b, key, ev->occurred_at + INT64_C(3600000000),
+                     SB_TIMER_EVENT, err) != 0)
+      return err->code;
+  }
+  return sb_rows_add(
+      b, &leads_table,
+      (const sb_val_t[]){SB_V_TEXT(ev->tenant_id), SB_V_TEXT(lead),
+                         SB_V_INT8(1), SB_V_INT8(created), SB_V_INT8(seen),
+                         SB_V_INT8(!created), SB_V_INT8(0),
+                         SB_V_TIMESTAMPTZ(ev->occurred_at)},
+      err);
+}
+
+static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
+                 sb_err_t *err) {
+  kit_t *k = state;
+  char tenant[128];
+  const char *slash = strchr(t->key, '/');
+  if (slash == NULL || (size_t)(slash - t->key) >= sizeof tenant)
+    return sb_err_set(err, SB_EINVAL, "kittest: timer key %s", t->key);
+  memcpy(tenant, t->key, (size_t)(slash - t->key));
+  tenant[slash - t->key] = '\0';
+  if (score(k, b, tenant, slash + 1, 0, "expired", err) != 0)
+    return err->code;
+  return sb_rows_add(b, &leads_table,
+                     (const sb_val_t[]){SB_V_TEXT(tenant), SB_V_TEXT(slash + 1),
+                                        SB_V_INT8(0), SB_V_INT8(0),
+                                        SB_V_INT8(0), SB_V_INT8(0),
+                                        SB_V_INT8(1), SB_V_NULL},
+                     err);
+}
+
+const sb_processor_vt_t sb_kittest_processor = {
+    .abi = SB_PROCESSOR_ABI,
+    .name = "kittest",
+    .topics = (const char *const[]){"sb.leads", NULL},
+    .migrations = migrations,
+    .tables = tables,
+    .init = init,
+    .event = event,
+    .destroy = destroy,
+    .timer = timer,
+    .flags = SB_PROCESSOR_KEYED_STATE | SB_PROCESSOR_TEST_ONLY,
+};
