@@ -426,6 +426,9 @@ static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
   return 0;
 }
 
+/* Every assigned partition read to its end: each reported its end, and
+ * the brokers confirm nothing came after (the derived events a batch just
+ * emitted may have). */
 static int all_at_end(sb_pipeline_t *p) {
   int any = 0;
   for (size_t i = 0; i < p->ntp; i++) {
@@ -435,7 +438,45 @@ static int all_at_end(sb_pipeline_t *p) {
     if (!p->tps[i].eof)
       return 0;
   }
+  for (size_t i = 0; any && i < p->ntp; i++) {
+    sb__tp_t *t = &p->tps[i];
+    int64_t lo = 0, hi = 0, at = -1;
+    if (!t->assigned)
+      continue;
+    for (size_t s = 0; s < p->n; s++)
+      if ((t->readers & (1u << s)) && (at < 0 || t->next[s] < at))
+        at = t->next[s];
+    if (rd_kafka_query_watermark_offsets(p->rk, t->topic, t->partition, &lo,
+                                         &hi, p->c->kafka_timeout_ms) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        at < hi) {
+      t->eof = 0; /* more came: its end is reported again */
+      return 0;
+    }
+  }
   return any;
+}
+
+/* All partitions of the processors' topics, assigned without a group. */
+static int assign_everything(sb_pipeline_t *p, sb_err_t *err) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t r =
+      rd_kafka_metadata(p->rk, 1, NULL, &md, p->c->kafka_timeout_ms);
+  if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return sb_kafka_err(err, r, "reading the topics' partitions");
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+  for (int i = 0; i < md->topic_cnt; i++) {
+    int wanted = 0;
+    for (size_t s = 0; s < p->n; s++)
+      wanted |= sb__reads(&p->slots[s], md->topics[i].topic);
+    for (int k = 0; wanted && k < md->topics[i].partition_cnt; k++)
+      rd_kafka_topic_partition_list_add(l, md->topics[i].topic,
+                                        md->topics[i].partitions[k].id);
+  }
+  rd_kafka_metadata_destroy(md);
+  int rc = assign(p, l, err);
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
 }
 
 /* Records behind the high watermark of each assigned partition, per
@@ -554,6 +595,8 @@ static int setup(sb_pipeline_t *p, sb_err_t *err) {
            SB_F_STR("group", p->kafka_group), SB_F_STR("error", eerr.msg),
            SB_F_END);
   }
+  if (p->o.all_partitions)
+    return assign_everything(p, err);
   /* the union of the processors' topics */
   rd_kafka_topic_partition_list_t *topics =
       rd_kafka_topic_partition_list_new(8);

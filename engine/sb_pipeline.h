@@ -49,6 +49,10 @@ typedef struct sb_pipeline_opts_s {
   const char *rebuild_group;
   /* Stop once every assigned partition has reached its end (replay). */
   int stop_at_end;
+  /* Take every partition of the processors' topics at once, without
+   * joining a consumer group (golden tests, a lone rebuild): no waiting
+   * for a group to form, and no other member to share with. */
+  int all_partitions;
 } sb_pipeline_opts_t;
 
 /* One processor's counters. */

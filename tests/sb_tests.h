@@ -114,7 +114,9 @@
   X(codec_build_probe, "unit")                                                \
   X(codec_build_equivalence, "unit")                                          \
   X(codec_build_errors, "unit")                                               \
-  X(tail_history_and_news, "kafka")
+  X(tail_history_and_news, "kafka")                                           \
+  X(golden_projections, "kafka,pg")                                           \
+  X(kit_rls_on_every_projection, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
