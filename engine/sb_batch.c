@@ -25,32 +25,47 @@ const char *sb_batch_processor(const sb_batch_t *b) {
 }
 const sb_conf_t *sb_batch_conf(const sb_batch_t *b) { return b->p->c; }
 
-/* During event, the connection goes to one processor per batch: its
- * savepoint opens before its first statement (a COPY it streams while the
- * batch fills), and its part is committed first. A second processor asking
- * during event is a bug (the kit's writers buffer until commit): the batch
- * fails loudly. */
+/* During event, the connection belongs to the pipeline's first processor
+ * (the one listed first: `up` lists the audit log first): its appends
+ * stream to the server while the batch fills, inside its savepoint, and it
+ * may run statements of its own (the kit ends its COPY first). Another
+ * processor asking during event is a bug (its rows wait for commit): the
+ * batch fails loudly. */
 sb_pg_t *sb_batch_pg(sb_batch_t *b) {
   sb_pipeline_t *p = b->p;
   sb__slot_t *s = b->slot;
-  if (p->phase != SB__PHASE_EVENT || p->owner == s)
+  if (p->phase != SB__PHASE_EVENT)
     return p->pg;
-  if (p->owner != NULL) {
+  if (s->ix != 0) {
     sb_err_set(&p->misuse, SB_EINTERNAL,
-               "processor %s used the connection during event while "
-               "processor %s writes: only one processor of a pipeline may "
-               "(write at commit instead)",
-               s->vt->name, p->owner->vt->name);
+               "processor %s used the connection during event: only the "
+               "pipeline's first processor (%s) may (write at commit, or "
+               "through sb_rows_add)",
+               s->vt->name, p->slots[0].vt->name);
     return p->pg;
   }
-  p->owner = s;
-  if (p->use_sp && !s->sp_open) {
-    char sql[64];
-    snprintf(sql, sizeof sql, "SAVEPOINT sb_p%zu", s->ix);
-    if (sb_pg_exec(p->pg, sql, 0, NULL, &p->misuse) == 0)
-      s->sp_open = 1;
+  if (sb__kit_hold(p, s, &p->misuse) != 0)
+    return p->pg;
+  if (s->streaming != NULL) { /* the kit's COPY ends: one statement at a time */
+    sb_rows_t *w = s->streaming;
+    s->streaming = NULL;
+    sb_rows_finish(w, p->pg, &p->misuse);
   }
   return p->pg;
+}
+
+/* The first processor takes the connection for the batch: its savepoint
+ * opens before its first statement or COPY. */
+int sb__kit_hold(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err) {
+  p->owner = s;
+  if (!p->use_sp || s->sp_open)
+    return 0;
+  char sql[64];
+  snprintf(sql, sizeof sql, "SAVEPOINT sb_p%zu", s->ix);
+  if (sb_pg_exec(p->pg, sql, 0, NULL, err) != 0)
+    return err->code;
+  s->sp_open = 1;
+  return 0;
 }
 
 int sb_batch_publish_record(sb_batch_t *b, const char *topic, const char *key,

@@ -129,21 +129,18 @@ int sb_rows_add(sb_batch_t *b, const sb_table_def_t *t, const sb_val_t *vals,
     return sb_rows_upsert(w, vals, err);
   if (sb_rows_append(w, vals, err) != 0)
     return err->code;
-  /* appends stream to the server while the batch fills, for the one
-   * processor of the pipeline that holds the connection during event;
+  /* appends stream to the server while the batch fills, for the first
+   * processor of the pipeline, which holds the connection during event;
    * the others' wait for commit */
   sb_pipeline_t *p = b->p;
   sb__slot_t *s = b->slot;
-  if (p->phase != SB__PHASE_EVENT || sb_rows_pending_bytes(w) < STREAM_BYTES ||
-      (s->streaming != NULL && s->streaming != w) ||
-      (p->owner != NULL && p->owner != s))
+  if (p->phase != SB__PHASE_EVENT || s->ix != 0 ||
+      sb_rows_pending_bytes(w) < STREAM_BYTES ||
+      (s->streaming != NULL && s->streaming != w))
     return 0;
-  sb_pg_t *pg = sb_batch_pg(b); /* takes the connection, with a savepoint */
-  if (p->misuse.code != 0)
-    return 0; /* the pipeline reports it after event */
-  if (sb_rows_stream(w, pg, err) != 0)
+  if (sb__kit_hold(p, s, err) != 0 || sb_rows_stream(w, p->pg, err) != 0)
     return err->code;
-  if (sb_pg_copying(pg))
+  if (sb_pg_copying(p->pg))
     s->streaming = w;
   return 0;
 }

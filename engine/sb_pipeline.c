@@ -340,9 +340,14 @@ static int deliver(sb_pipeline_t *p, sb__slot_t *s, sb__tp_t *t,
   atomic_fetch_add(&p->totals.delivered, 1);
   s->events++;
   t->next[s->ix] = m->offset + 1;
-  if (p->misuse.code != 0) {
-    *err = p->misuse;
-    return err->code;
+  if (p->misuse.code != 0) { /* the root cause, whatever event said */
+    why = p->misuse;
+    rc = why.code;
+    sb_err_clear(&p->misuse);
+    if (rc == SB_EINTERNAL) {
+      *err = why;
+      return err->code;
+    }
   }
   if (rc != 0 && why.code == SB_EPG) {
     sb_err_prefix(&why, "processor %s, in event: ", s->vt->name);

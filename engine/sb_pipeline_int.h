@@ -167,6 +167,8 @@ void sb__kit_drop(sb__slot_t *s, const char *topic, int32_t partition);
 int sb__kit_flush(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
 void sb__kit_committed(sb__slot_t *s);
 void sb__kit_abort(sb__slot_t *s);
+/* Processor s (the first) takes the connection during event. */
+int sb__kit_hold(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
 /* Fires the timers due now in a batch of their own; *fired: how many. */
 int sb__kit_fire_timers(sb_pipeline_t *p, size_t *fired, sb_err_t *err);
 

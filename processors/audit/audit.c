@@ -30,10 +30,6 @@ typedef struct {
   unsigned char expect_hash[32];
 } chain_t;
 
-/* Rows go to the server in COPY chunks of about this size while the batch
- * fills: PostgreSQL inserts them while the engine decodes the next events,
- * and the buffer stays small however large the batch. */
-#define FLUSH_BYTES (64 * 1024)
 
 typedef struct {
   chain_t *chains;
@@ -44,8 +40,6 @@ typedef struct {
   size_t index_cap;
   EVP_MD_CTX *md;
   EVP_MD *sha256;
-  char *copy; /* COPY rows (binary format) not yet sent */
-  size_t copy_len, copy_cap;
   int *months; /* YYYYMM of partitions known to exist */
   size_t nmonths, months_cap;
   int64_t month_lo, month_hi; /* the last month seen to exist */
@@ -150,6 +144,49 @@ static const sb_proj_step_t migrations[] = {
     {1, ddl},
     {0, NULL},
 };
+
+/* What the kit writes: the log's rows, appended (binary COPY, streamed to
+ * the server while the batch fills), and the chains' heads, upserted. */
+static const sb_table_def_t events_table = {
+    .name = "events",
+    .cols =
+        (const sb_col_t[]){
+            {"tenant_id", SB_COL_TEXT, 0},
+            {"topic", SB_COL_TEXT, 0},
+            {"kafka_partition", SB_COL_INT4, 0},
+            {"kafka_offset", SB_COL_INT8, 0},
+            {"chain_seq", SB_COL_INT8, 0},
+            {"event_id", SB_COL_TEXT, 0},
+            {"event_type", SB_COL_TEXT, 0},
+            {"subject", SB_COL_TEXT, 0},
+            {"occurred_at", SB_COL_TIMESTAMPTZ, 0},
+            {"schema_id", SB_COL_INT4, 0},
+            {"correlation_id", SB_COL_TEXT, 0},
+            {"actor_user_id", SB_COL_TEXT, 0},
+            {"payload", SB_COL_BYTEA, 0},
+            {"prev_hash", SB_COL_BYTEA, 0},
+            {"hash", SB_COL_BYTEA, 0},
+            {0},
+        },
+};
+
+static const sb_table_def_t heads_table = {
+    .name = "chain_heads",
+    .cols =
+        (const sb_col_t[]){
+            {"tenant_id", SB_COL_TEXT, 0},
+            {"topic", SB_COL_TEXT, 0},
+            {"kafka_partition", SB_COL_INT4, 0},
+            {"last_seq", SB_COL_INT8, SB_MERGE_REPLACE},
+            {"last_hash", SB_COL_BYTEA, SB_MERGE_REPLACE},
+            {0},
+        },
+    .key = (const char *const[]){"tenant_id", "topic", "kafka_partition",
+                                 NULL},
+};
+
+static const sb_table_def_t *const tables[] = {&events_table, &heads_table,
+                                               NULL};
 
 /* ---- hashing ---------------------------------------------------------- */
 
@@ -306,7 +343,6 @@ static void destroy(void *state) {
   free(a->index);
   EVP_MD_CTX_free(a->md);
   EVP_MD_free(a->sha256);
-  free(a->copy);
   free(a->months);
   sb_sigkey_free(a->key);
   sb_ckpt_set_clear(&a->cps);
@@ -462,51 +498,6 @@ static void revoke(void *state, const char *topic, int32_t partition) {
 
 /* ---- the batch -------------------------------------------------------- */
 
-static int reserve(audit_t *a, size_t more) {
-  if (a->copy_len + more <= a->copy_cap)
-    return 0;
-  size_t cap = a->copy_cap ? a->copy_cap : 1 << 16;
-  while (cap < a->copy_len + more)
-    cap *= 2;
-  char *c = realloc(a->copy, cap);
-  if (c == NULL)
-    return -1;
-  a->copy = c;
-  a->copy_cap = cap;
-  return 0;
-}
-
-/* COPY's binary format: a signature and two zero words open the data, a
- * field count -1 ends it; a row is its field count and, for each field,
- * a 4-byte length (-1 for NULL) and the value in the type's binary form,
- * big-endian. */
-static const char copy_signature[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
-#define COPY_FIELDS 15
-#define PG_EPOCH_MICROS 946684800000000LL /* 2000-01-01, PostgreSQL's epoch */
-
-static void put_int(audit_t *a, uint64_t v, int bytes) {
-  put_be((uint8_t *)a->copy + a->copy_len, v, bytes);
-  a->copy_len += (size_t)bytes;
-}
-
-static void put_field(audit_t *a, const void *p, size_t n) {
-  put_int(a, n, 4);
-  memcpy(a->copy + a->copy_len, p, n);
-  a->copy_len += n;
-}
-
-static void put_str_field(audit_t *a, const char *s) {
-  if (s == NULL)
-    put_int(a, 0xffffffffu, 4);
-  else
-    put_field(a, s, strlen(s));
-}
-
-static void put_int_field(audit_t *a, uint64_t v, int bytes) {
-  put_int(a, (uint64_t)bytes, 4);
-  put_int(a, v, bytes);
-}
-
 /* Adds month to a set kept as an array; 0, or -1 out of memory. */
 static int add_month(int **set, size_t *n, size_t *cap, int month) {
   for (size_t i = 0; i < *n; i++)
@@ -524,46 +515,9 @@ static int add_month(int **set, size_t *n, size_t *cap, int month) {
   return 0;
 }
 
-/* Sends the rows buffered, opening the batch's COPY at its first send. */
-static int flush_rows(audit_t *a, sb_batch_t *b, sb_err_t *err) {
-  if (a->copy_len == 0)
-    return 0;
-  sb_pg_t *pg = sb_batch_pg(b);
-  if (!sb_pg_copying(pg)) {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "COPY %s.events (tenant_id, topic, kafka_partition, kafka_offset, "
-             "chain_seq, event_id, event_type, subject, occurred_at, "
-             "schema_id, correlation_id, actor_user_id, payload, prev_hash, "
-             "hash) FROM STDIN (FORMAT binary)",
-             sb_batch_schema(b));
-    if (sb_pg_copy_begin(pg, sql, err) != 0 ||
-        sb_pg_copy_put(pg, copy_signature, sizeof copy_signature, err) != 0)
-      return err->code;
-  }
-  if (sb_pg_copy_put(pg, a->copy, a->copy_len, err) != 0)
-    return err->code;
-  a->copy_len = 0;
-  return 0;
-}
-
-/* Ends the open COPY, if any, after what is buffered. */
-static int end_rows(audit_t *a, sb_batch_t *b, sb_err_t *err) {
-  sb_pg_t *pg = sb_batch_pg(b);
-  if (flush_rows(a, b, err) != 0)
-    return err->code;
-  if (!sb_pg_copying(pg))
-    return 0;
-  static const unsigned char trailer[2] = {0xff, 0xff};
-  if (sb_pg_copy_put(pg, trailer, sizeof trailer, err) != 0 ||
-      sb_pg_copy_end(pg, err) != 0)
-    return err->code;
-  return 0;
-}
-
 /* Creates the month's partition of an event's time unless this process
  * knows it exists (the SECURITY DEFINER function lets the application role
- * do it); rows already sent are ended first, as the connection takes one
+ * do it); the kit ends the rows' COPY first, as the connection takes one
  * statement at a time. */
 static int ensure_month(audit_t *a, sb_batch_t *b, int64_t at, sb_err_t *err) {
   if (at >= a->month_lo && at < a->month_hi)
@@ -581,8 +535,6 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int64_t at, sb_err_t *err) {
     if (a->has_default == 0) {
       char sql[160], row[8];
       int found = 0;
-      if (end_rows(a, b, err) != 0)
-        return err->code;
       snprintf(sql, sizeof sql,
                "SELECT to_regclass('%s.events_default') IS NOT NULL",
                sb_batch_schema(b));
@@ -594,8 +546,6 @@ static int ensure_month(audit_t *a, sb_batch_t *b, int64_t at, sb_err_t *err) {
     known = a->has_default > 0;
   }
   if (!known) {
-    if (end_rows(a, b, err) != 0)
-      return err->code;
     char sql[256], m[16];
     const char *s = sb_batch_schema(b);
     snprintf(sql, sizeof sql, "SELECT %s.ensure_month($1, $2)", s);
@@ -639,29 +589,24 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
 
   const char *corr = sb_event_str(ev, "correlation_id");
   const char *actor = sb_event_str(ev, "actor.user_id");
-  size_t need = 2 + COPY_FIELDS * 4 + strlen(ev->tenant_id) +
-                strlen(ev->topic) + 4 + 8 + 8 + strlen(ev->event_id) +
-                strlen(row.type) + strlen(ev->subject) + 8 + 4 +
-                (corr ? strlen(corr) : 0) + (actor ? strlen(actor) : 0) +
-                ev->value_len + 32 + 32;
-  if (reserve(a, need) != 0)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  put_int(a, COPY_FIELDS, 2);
-  put_str_field(a, ev->tenant_id);
-  put_str_field(a, ev->topic);
-  put_int_field(a, (uint32_t)ev->partition, 4);
-  put_int_field(a, (uint64_t)ev->offset, 8);
-  put_int_field(a, (uint64_t)row.seq, 8);
-  put_str_field(a, ev->event_id);
-  put_str_field(a, row.type);
-  put_str_field(a, ev->subject);
-  put_int_field(a, (uint64_t)(ev->occurred_at - PG_EPOCH_MICROS), 8);
-  put_int_field(a, (uint32_t)sb_evtype_id(ev->type), 4);
-  put_str_field(a, corr);
-  put_str_field(a, actor);
-  put_field(a, ev->value, ev->value_len);
-  put_field(a, c->pending_hash, 32);
-  put_field(a, hash, 32);
+  if (sb_rows_add(b, &events_table,
+                  (const sb_val_t[]){
+                      SB_V_TEXT(ev->tenant_id), SB_V_TEXT(ev->topic),
+                      SB_V_INT4(ev->partition), SB_V_INT8(ev->offset),
+                      SB_V_INT8(row.seq), SB_V_TEXT(ev->event_id),
+                      SB_V_TEXT(row.type), SB_V_TEXT(ev->subject),
+                      SB_V_TIMESTAMPTZ(ev->occurred_at),
+                      SB_V_INT4(sb_evtype_id(ev->type)), SB_V_TEXT(corr),
+                      SB_V_TEXT(actor), SB_V_BYTEA(ev->value, ev->value_len),
+                      SB_V_BYTEA(c->pending_hash, 32), SB_V_BYTEA(hash, 32)},
+                  err) != 0 ||
+      sb_rows_add(b, &heads_table,
+                  (const sb_val_t[]){SB_V_TEXT(ev->tenant_id),
+                                     SB_V_TEXT(ev->topic),
+                                     SB_V_INT4(ev->partition),
+                                     SB_V_INT8(row.seq), SB_V_BYTEA(hash, 32)},
+                  err) != 0)
+    return err->code;
 
   if (row.seq == c->expect_seq && memcmp(hash, c->expect_hash, 32) != 0 &&
       a->fork[0] == '\0')
@@ -676,70 +621,18 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   c->pending_offset = ev->offset;
   memcpy(c->pending_hash, hash, 32);
   c->dirty = 1;
-  return a->copy_len >= FLUSH_BYTES ? flush_rows(a, b, err) : 0;
+  return 0;
 }
 
-/* Every chain the batch moved, in one statement: arrays of tenants, topics,
- * partitions, sequence numbers and hashes unnested into one upsert. */
-static int upsert_heads(audit_t *a, sb_batch_t *b, sb_err_t *err) {
-  sb_text_t arr[5] = {{0}};
-  for (int k = 0; k < 5; k++)
-    sb_text_add(&arr[k], "{");
-  size_t dirty = 0;
-  for (size_t i = 0; i < a->n; i++) {
-    chain_t *c = &a->chains[i];
-    if (!c->dirty)
-      continue;
-    char num[32], hex[65];
-    sb_text_pg_elem(&arr[0], c->tenant);
-    sb_text_pg_elem(&arr[1], c->topic);
-    snprintf(num, sizeof num, "%d", c->partition);
-    sb_text_pg_elem(&arr[2], num);
-    snprintf(num, sizeof num, "%lld", (long long)c->pending_seq);
-    sb_text_pg_elem(&arr[3], num);
-    for (int k = 0; k < 32; k++)
-      snprintf(hex + 2 * k, 3, "%02x", c->pending_hash[k]);
-    sb_text_pg_elem(&arr[4], hex);
-    dirty++;
-  }
-  int failed = 0;
-  for (int k = 0; k < 5; k++) {
-    sb_text_add(&arr[k], "}");
-    failed |= arr[k].failed;
-  }
-  int rc = 0;
-  if (failed)
-    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
-  else if (dirty > 0) {
-    char sql[640];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO %s.chain_heads (tenant_id, topic, kafka_partition, "
-             "last_seq, last_hash) SELECT t, tp, p, s, decode(h, 'hex') FROM "
-             "unnest($1::text[], $2::text[], $3::int[], $4::bigint[], "
-             "$5::text[]) AS u(t, tp, p, s, h) "
-             "ON CONFLICT (tenant_id, topic, kafka_partition) DO UPDATE SET "
-             "last_seq = EXCLUDED.last_seq, last_hash = EXCLUDED.last_hash",
-             sb_batch_schema(b));
-    rc = sb_pg_exec(sb_batch_pg(b), sql, 5,
-                    (const char *const[]){arr[0].s, arr[1].s, arr[2].s,
-                                          arr[3].s, arr[4].s},
-                    err);
-  }
-  for (int k = 0; k < 5; k++)
-    sb_text_free(&arr[k]);
-  return rc;
-}
-
+/* The kit wrote the batch's rows and heads; a row that differs from its
+ * signed checkpoint stops the worker, the batch rolled back. */
 static int commit(void *state, sb_batch_t *b, sb_err_t *err) {
   audit_t *a = state;
-  if (a->fork[0] != '\0') /* stops the worker: the batch is not written */
+  (void)b;
+  if (a->fork[0] != '\0')
     return sb_err_set(err, SB_ESTATE, "%s", a->fork);
-  if (end_rows(a, b, err) != 0)
-    return err->code;
-  return upsert_heads(a, b, err);
+  return 0;
 }
-
-static void reset_batch(audit_t *a) { a->copy_len = 0; }
 
 static void committed(void *state) {
   audit_t *a = state;
@@ -754,7 +647,6 @@ static void committed(void *state) {
       c->dirty = 0;
     }
   }
-  reset_batch(a);
 }
 
 static void abort_batch(void *state) {
@@ -765,7 +657,6 @@ static void abort_batch(void *state) {
     memcpy(c->pending_hash, c->hash, 32);
     c->dirty = 0;
   }
-  reset_batch(a);
   a->fork[0] = '\0'; /* the batch is replayed, and checked again */
   a->nmonths = 0; /* a rolled-back partition may not exist */
   a->month_lo = a->month_hi = 0;
@@ -855,6 +746,7 @@ const sb_processor_vt_t sb_audit_processor = {
     .name = "audit",
     .topics = topics,
     .migrations = migrations,
+    .tables = tables,
     .init = init,
     .event = event,
     .commit = commit,
