@@ -21,8 +21,8 @@
 #include "sb_cmds.h"
 #include "sb_codec.h"
 #include "sb_gen.h"
-#include "sb_kafka.h"
 #include "sb_log.h"
+#include "sb_logscan.h"
 #include "sb_pg.h"
 #include "sb_producer.h"
 #include "sb_schema.h"
@@ -32,7 +32,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -275,70 +274,48 @@ static int stage_produce(const sb_conf_t *c, const records_t *rs,
 }
 
 /* Every partition of the domain topics from the beginning, no processing:
- * the most this machine's broker and librdkafka deliver. */
+ * the most this machine's broker and librdkafka deliver (sb_logscan). */
+typedef struct {
+  uint64_t total;
+  double first, last; /* when the first and the latest records came */
+  sb_bench_progress_t pr;
+} scan_tally_t;
+
+static int on_scanned(void *ctx, uint64_t records, uint64_t bytes,
+                      sb_err_t *err) {
+  (void)bytes;
+  (void)err;
+  scan_tally_t *t = ctx;
+  t->last = sb_bench_now();
+  if (t->first == 0)
+    t->first = t->last;
+  sb_bench_progress(&t->pr, "ceiling", records, t->total);
+  return 0;
+}
+
 static int stage_ceiling(const sb_conf_t *c, const records_t *rs,
                          sb_bench_result_t *res, sb_err_t *err) {
-  rd_kafka_conf_t *kc = sb_kafka_conf_new(c, err);
-  if (kc == NULL)
-    return err->code;
-  char errstr[512];
-  rd_kafka_conf_set(kc, "group.id", "switchboard-bench-ceiling", NULL, 0);
-  rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
-  rd_kafka_conf_set(kc, "enable.partition.eof", "false", NULL, 0);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof errstr);
-  if (rk == NULL) {
-    rd_kafka_conf_destroy(kc);
-    return sb_err_set(err, SB_EKAFKA, "ceiling consumer: %s", errstr);
-  }
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
-  if (kerr) {
-    rd_kafka_destroy(rk);
-    return sb_kafka_err(err, kerr, "ceiling: metadata");
-  }
-  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(256);
-  for (int t = 0; t < md->topic_cnt; t++) {
-    int ti = topic_index(md->topics[t].topic);
-    if (ti < 0 || strcmp(md->topics[t].topic, SB_TOPIC_DEADLETTER) == 0)
-      continue;
-    for (int p = 0; p < md->topics[t].partition_cnt; p++)
-      rd_kafka_topic_partition_list_add(parts, md->topics[t].topic,
-                                        md->topics[t].partitions[p].id)
-          ->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_metadata_destroy(md);
-  rd_kafka_assign(rk, parts);
-  rd_kafka_topic_partition_list_destroy(parts);
-  rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
-  rd_kafka_message_t *batch[4096];
+  const char *topics[17];
+  size_t nt = 0;
+  for (size_t i = 0; i < sb_topics_n && i < 16; i++)
+    if (strcmp(sb_topics[i], SB_TOPIC_DEADLETTER) != 0)
+      topics[nt++] = sb_topics[i];
+  topics[nt] = NULL;
+  scan_tally_t t = {.total = rs->n};
   uint64_t seen = 0, bytes = 0;
-  double t0 = 0, last = sb_bench_now();
-  sb_bench_progress_t pr = {0};
-  while (seen < rs->n && sb_bench_now() - last < 30) {
-    ssize_t n = rd_kafka_consume_batch_queue(q, 200, batch, 4096);
-    for (ssize_t i = 0; i < n; i++) {
-      if (!batch[i]->err) {
-        if (seen == 0)
-          t0 = sb_bench_now();
-        seen++;
-        bytes += batch[i]->len + batch[i]->key_len;
-      }
-      rd_kafka_message_destroy(batch[i]);
-    }
-    if (n > 0) {
-      last = sb_bench_now();
-      sb_bench_progress(&pr, "ceiling", seen, rs->n);
-    }
-  }
-  double secs = sb_bench_now() - t0;
-  rd_kafka_queue_destroy(q);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  double started = sb_bench_now();
+  int rc = sb_logscan(c, topics, rs->n, 30000, on_scanned, &t, &seen, &bytes,
+                      err);
+  if (rc != 0)
+    return rc;
   if (seen != rs->n)
     return sb_err_set(err, SB_EKAFKA,
                       "ceiling: read %llu of %zu records; the broker dropped "
                       "some (raise --partitions)",
                       (unsigned long long)seen, rs->n);
+  /* from the first record to the last; all in one batch (a small run):
+   * from the start of the scan */
+  double secs = t.last > t.first ? t.last - t.first : t.last - started;
   res->ceiling_eps = (double)seen / secs;
   res->ceiling_mbps = (double)bytes / secs / 1e6;
   return 0;

@@ -23,7 +23,6 @@ cd "$root"
 # file -> why it still talks to a wrapped library itself
 known_wrapped=(
   "connectors/sb_hub.c"   # the live feed's own consumer (to move behind an engine reader)
-  "cli/cmd_bench.c"       # the bench's bare-consumer ceiling (to move into bench/)
 )
 
 rank() {
