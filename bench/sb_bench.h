@@ -1,12 +1,19 @@
 /* The benchmark run of `switchboard bench` (cli/cmd_bench.c): options,
- * figures, and the little the stages share. */
+ * figures, and what the stages share. The run's plumbing is in
+ * bench_run.c, the Kafka stages in bench_log.c, the PostgreSQL sink in
+ * bench_sink.c, the network stages in bench_net.c, the table and the JSON
+ * in bench_report.c. */
 #ifndef SB_BENCH_H
 #define SB_BENCH_H
 
+#include "sb_codec.h"
+#include "sb_conf.h"
 #include "sb_err.h"
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #define SB_BENCH_MAX_WORKERS 8
 #define SB_BENCH_STAGES "produce,ceiling,e2e,replay,http,fresh"
@@ -61,12 +68,73 @@ typedef struct sb_bench_progress_s {
   unsigned lines;
 } sb_bench_progress_t;
 
+/* The generated events as Kafka records, in memory, with their sizes by
+ * topic (sb_bench_generate; free with sb_bench_records_free). */
+typedef struct {
+  sb_record_t *r;
+  size_t n;
+  uint64_t bytes;                  /* keys and values */
+  uint64_t topic_bytes[16];        /* by index of sb_topics */
+  uint64_t topic_events[16];
+  double seconds;
+  sb_schemas_t *schemas; /* the records' types point into it */
+} sb_bench_records_t;
+
+/* A `switchboard` child of the run (sb_bench_spawn). */
+typedef struct {
+  pid_t pid;
+  FILE *out; /* its stdout, or NULL */
+} sb_bench_child_t;
+
+/* ---- the run (bench_run.c) ------------------------------------------------ */
+
+/* Seconds on the monotonic clock. */
 double sb_bench_now(void);
+/* Generates o->events events and converts each to its Kafka record, as
+ * import and HTTP ingest would. *out is owned by the caller, also on
+ * failure (sb_bench_records_free). */
+int sb_bench_generate(const sb_bench_opts_t *o, sb_bench_records_t *out,
+                      sb_err_t *err);
+void sb_bench_records_free(sb_bench_records_t *rs);
+/* The index of topic name in sb_topics (the first 16), or -1. */
+int sb_bench_topic_index(const char *name);
+/* Partitions per topic for the records, at least asked. */
+int sb_bench_partitions_for(const sb_bench_records_t *rs, int asked);
+/* Starts this program (/proc/self/exe) with argv, its stderr appended to
+ * log, its stdout to c->out when want_stdout (else /dev/null). */
+int sb_bench_spawn(const char *const *argv, int want_stdout, const char *log,
+                   sb_bench_child_t *c, sb_err_t *err);
+/* Sends sig, waits, closes c->out; the wait status. */
+int sb_bench_child_stop(sb_bench_child_t *c, int sig);
+/* Peak (VmHWM) and current (VmRSS) resident set of pid, bytes; 0 unknown. */
+uint64_t sb_bench_peak_rss(pid_t pid);
+uint64_t sb_bench_current_rss(pid_t pid);
+/* The CPU model and the cores online, into res. */
+void sb_bench_describe_machine(sb_bench_result_t *res);
+/* `switchboard up --processors none` on env->data_dir with partitions per
+ * topic; fills env's brokers, database_url and http_url. */
+int sb_bench_start_instance(sb_bench_env_t *env, int partitions,
+                            sb_bench_child_t *up, sb_err_t *err);
+
+/* ---- the stages ----------------------------------------------------------- */
+
+/* The Kafka stages (bench_log.c): every record produced, then read back by
+ * a bare consumer. */
+int sb_bench_produce(const sb_conf_t *c, const sb_bench_records_t *rs,
+                     sb_bench_result_t *res, sb_err_t *err);
+int sb_bench_ceiling(const sb_conf_t *c, const sb_bench_records_t *rs,
+                     sb_bench_result_t *res, sb_err_t *err);
 /* The network stages (bench/bench_net.c). */
 int sb_bench_http(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err);
 int sb_bench_fresh(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err);
 /* A progress line on stderr, at most once a second (and at the end). */
 void sb_bench_progress(sb_bench_progress_t *p, const char *stage, uint64_t done,
                        uint64_t total);
+
+/* ---- the figures (bench_report.c) ----------------------------------------- */
+
+void sb_bench_print_table(const sb_bench_opts_t *o, const sb_bench_result_t *r);
+int sb_bench_write_json(const char *path, const sb_bench_opts_t *o,
+                        const sb_bench_result_t *r, sb_err_t *err);
 
 #endif
