@@ -23,13 +23,28 @@ void sb_bench_print_table(const sb_bench_opts_t *o, const sb_bench_result_t *r) 
   if (ON(1))
     printf("%-34s %14.0f %10.1f the upper bound here\n",
            "ceiling (bare consumer)", r->ceiling_eps, r->ceiling_mbps);
+  if (ON(6)) {
+    char same[96] = "";
+    if (r->sink_compared)
+      snprintf(same, sizeof same, "; rows as audit's: %s (%llu of %llu chains)",
+               r->sink_chains_same == r->sink_chains ? "yes" : "NO",
+               (unsigned long long)r->sink_chains_same,
+               (unsigned long long)r->sink_chains);
+    printf("%-34s %14.0f %10.1f the other upper bound: %zu COPY "
+           "transactions%s\n",
+           "ceiling (PostgreSQL sink)", r->sink_eps, r->sink_mbps,
+           r->sink_batches, same);
+  }
   if (ON(2)) {
-    char ratio[48] = "no ceiling measured";
+    char ratio[48] = "no ceiling measured", pg[48] = "";
     if (r->ceiling_eps > 0)
       snprintf(ratio, sizeof ratio, "%.1f%% of the ceiling",
                100.0 * r->e2e_eps / r->ceiling_eps);
-    printf("%-34s %14.0f %10s %s; %.0f ev/s from start (%.1f s)\n",
-           "end to end (audit -> PostgreSQL)", r->e2e_eps, "-", ratio,
+    if (r->sink_eps > 0)
+      snprintf(pg, sizeof pg, ", %.1f%% of the sink",
+               100.0 * r->e2e_eps / r->sink_eps);
+    printf("%-34s %14.0f %10s %s%s; %.0f ev/s from start (%.1f s)\n",
+           "end to end (audit -> PostgreSQL)", r->e2e_eps, "-", ratio, pg,
            r->e2e_wall_eps, r->e2e_seconds);
   }
   if (ON(3))
@@ -97,12 +112,38 @@ int sb_bench_write_json(const char *path, const sb_bench_opts_t *o,
     cJSON_AddNumberToObject(s, "events_per_s", r->ceiling_eps);
     cJSON_AddNumberToObject(s, "mb_per_s", r->ceiling_mbps);
   }
+  if (ON(6)) {
+    cJSON *s = cJSON_AddObjectToObject(j, "pg_ceiling");
+    cJSON_AddNumberToObject(s, "events_per_s", r->sink_eps);
+    cJSON_AddNumberToObject(s, "mb_per_s", r->sink_mbps);
+    cJSON_AddNumberToObject(s, "seconds", r->sink_seconds);
+    cJSON_AddNumberToObject(s, "transactions", (double)r->sink_batches);
+    cJSON_AddNumberToObject(s, "batch_max_events", o->batch_events);
+    cJSON_AddNumberToObject(s, "copy_bytes", (double)r->sink_bytes);
+    if (r->sink_compared)
+      cJSON_AddBoolToObject(s, "same_rows_as_audit",
+                            r->sink_chains_same == r->sink_chains);
+    else
+      cJSON_AddNullToObject(s, "same_rows_as_audit");
+    cJSON_AddNumberToObject(s, "chains", (double)r->sink_chains);
+  }
   if (ON(2)) {
     cJSON *s = cJSON_AddObjectToObject(j, "end_to_end");
     cJSON_AddNumberToObject(s, "events_per_s", r->e2e_eps);
     cJSON_AddNumberToObject(s, "events_per_s_from_start", r->e2e_wall_eps);
     cJSON_AddNumberToObject(s, "ratio_to_ceiling",
                             r->ceiling_eps > 0 ? r->e2e_eps / r->ceiling_eps : 0);
+    /* to each ceiling; null when that ceiling was not measured */
+    if (r->ceiling_eps > 0)
+      cJSON_AddNumberToObject(s, "ratio_to_kafka_ceiling",
+                              r->e2e_eps / r->ceiling_eps);
+    else
+      cJSON_AddNullToObject(s, "ratio_to_kafka_ceiling");
+    if (r->sink_eps > 0)
+      cJSON_AddNumberToObject(s, "ratio_to_pg_ceiling",
+                              r->e2e_eps / r->sink_eps);
+    else
+      cJSON_AddNullToObject(s, "ratio_to_pg_ceiling");
     cJSON_AddNumberToObject(s, "engine_peak_rss_bytes", (double)r->engine_peak_rss);
     cJSON_AddNumberToObject(s, "engine_rss_first_commit_bytes",
                             (double)r->engine_rss_first);

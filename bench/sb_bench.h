@@ -9,6 +9,7 @@
 #include "sb_codec.h"
 #include "sb_conf.h"
 #include "sb_err.h"
+#include "sb_pg.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +17,18 @@
 #include <sys/types.h>
 
 #define SB_BENCH_MAX_WORKERS 8
-#define SB_BENCH_STAGES "produce,ceiling,e2e,replay,http,fresh"
+#define SB_BENCH_STAGES "produce,ceiling,sink,e2e,replay,http,fresh"
+
+/* The stages: bits of sb_bench_opts_t.stages (new ones only appended). */
+enum {
+  SB_BENCH_PRODUCE = 1u << 0,
+  SB_BENCH_CEILING = 1u << 1,
+  SB_BENCH_E2E = 1u << 2,
+  SB_BENCH_REPLAY = 1u << 3,
+  SB_BENCH_HTTP = 1u << 4,
+  SB_BENCH_FRESH = 1u << 5,
+  SB_BENCH_SINK = 1u << 6,
+};
 
 typedef struct sb_bench_opts_s {
   size_t events;
@@ -25,7 +37,7 @@ typedef struct sb_bench_opts_s {
   const char *mix;
   int partitions; /* at least; raised until the data fits */
   int batch_events, batch_ms;
-  unsigned stages; /* bit per stage of SB_BENCH_STAGES, in that order */
+  unsigned stages; /* SB_BENCH_* */
   size_t http_events;
   int http_connections, http_batch;
   int fresh_rate, fresh_seconds;
@@ -43,6 +55,12 @@ typedef struct sb_bench_result_s {
   double generate_seconds;
   double produce_eps, produce_mbps, produce_seconds;
   double ceiling_eps, ceiling_mbps;
+  double sink_eps, sink_mbps, sink_seconds; /* MB: of COPY data */
+  size_t sink_batches;
+  uint64_t sink_bytes;
+  /* after e2e: the sink's audit chains whose heads equal the live ones */
+  int sink_compared;
+  uint64_t sink_chains, sink_chains_same;
   double e2e_eps, e2e_wall_eps, e2e_seconds;
   uint64_t engine_peak_rss, engine_rss_first, engine_rss_end;
   uint64_t engine_rss_at[10]; /* when 10%, 20%, ... of the records were committed */
@@ -127,6 +145,49 @@ int sb_bench_ceiling(const sb_conf_t *c, const sb_bench_records_t *rs,
 /* The network stages (bench/bench_net.c). */
 int sb_bench_http(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err);
 int sb_bench_fresh(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err);
+/* ---- the PostgreSQL sink (bench_sink.c) ----------------------------------- */
+
+/* What the audit processor's hash covers (processors/audit.h's
+ * sb_audit_row_t, field for field): the bench library includes no
+ * processor, cli/ hands it the processor's functions. */
+typedef struct sb_bench_row_s {
+  const unsigned char *prev_hash; /* 32 bytes */
+  int64_t seq;
+  const char *tenant_id, *topic;
+  int32_t partition;
+  int64_t offset;
+  const char *event_id, *type, *subject;
+  int64_t occurred_at; /* microseconds */
+  const void *payload;
+  size_t payload_len;
+} sb_bench_row_t;
+
+typedef struct sb_bench_sink_s {
+  /* creates the audit processor's tables in schema, connected as the
+   * database owner */
+  int (*create)(sb_pg_t *owner, const char *schema, sb_err_t *err);
+  /* the audit processor's row hash */
+  void (*hash)(const sb_bench_row_t *row, unsigned char out[32]);
+  /* the chains the rows made (sb_bench_sink fills, sb_bench_sink_clear
+   * frees) */
+  struct sb_bench_chains_s *chains;
+} sb_bench_sink_t;
+
+/* The stage: builds the audit rows of rs (untimed), makes the audit
+ * tables in schema bench_sink (as the owner, from env->data_dir's
+ * postgres.state), writes the rows by binary COPY as the application role,
+ * batch.max_events rows a transaction (timed), checks the row count, and
+ * drops the schema. Fills res->sink_*. */
+int sb_bench_sink(const sb_conf_t *c, sb_bench_env_t *env, sb_bench_sink_t *s,
+                  const sb_bench_records_t *rs, sb_bench_result_t *res,
+                  sb_err_t *err);
+/* After the e2e stage: compares schema's chain_heads with the sink's
+ * chains (res->sink_compared, sink_chains, sink_chains_same). */
+int sb_bench_sink_compare(sb_bench_env_t *env, sb_bench_sink_t *s,
+                          const char *schema, sb_bench_result_t *res,
+                          sb_err_t *err);
+void sb_bench_sink_clear(sb_bench_sink_t *s);
+
 /* A progress line on stderr, at most once a second (and at the end). */
 void sb_bench_progress(sb_bench_progress_t *p, const char *stage, uint64_t done,
                        uint64_t total);

@@ -8,7 +8,10 @@
  * PostgreSQL, HTTP API) and then, one stage at a time:
  *
  *   produce    the records into Kafka from this process
- *   ceiling    a bare librdkafka consumer reading them all back
+ *   ceiling    a bare consumer reading them all back (sb_logscan)
+ *   sink       the audit processor's rows for them, built beforehand,
+ *              written by binary COPY into its table, a transaction a
+ *              batch: PostgreSQL's ceiling (bench/bench_sink.c)
  *   e2e        `switchboard run` (every processor) from the first record to
  *              the last committed offset, as a child whose memory is read
  *   replay     `switchboard replay audit`: rebuild from the earliest offset
@@ -16,9 +19,12 @@
  *   fresh      202-to-WebSocket latency at a fixed offered rate
  *
  * Every stage checks that it saw every record, or it fails: a figure over
- * fewer records than claimed means nothing. */
+ * fewer records than claimed means nothing. The stages other than e2e and
+ * replay, the plumbing and the report live in bench/ (sb_bench.h). */
+#include "audit.h"
 #include "sb_bench.h"
 #include "sb_cmds.h"
+#include "sb_engine.h"
 #include "sb_gen.h"
 #include "sb_log.h"
 #include "sb_pg.h"
@@ -176,8 +182,8 @@ static int opt_ll(const sb_cli_t *cli, const char *name, long long lo,
 }
 
 static int parse_stages(const char *v, unsigned *out, sb_err_t *err) {
-  static const char *const names[] = {"produce", "ceiling", "e2e",
-                                      "replay",  "http",    "fresh"};
+  static const char *const names[] = {"produce", "ceiling", "e2e", "replay",
+                                      "http",    "fresh",   "sink"};
   if (v == NULL || strcmp(v, "all") == 0) {
     *out = (1u << SB_ARRAY_LEN(names)) - 1;
     return 0;
@@ -250,6 +256,22 @@ static int opts_from_cli(const sb_cli_t *cli, sb_bench_opts_t *o, sb_err_t *err)
   return 0;
 }
 
+/* The sink stage writes the audit processor's rows into its tables: the
+ * bench library includes no processor, so they come from here. */
+static int audit_tables(sb_pg_t *owner, const char *schema, sb_err_t *err) {
+  return sb_engine_create_tables(owner, &sb_audit_processor, schema, err);
+}
+
+static void audit_hash(const sb_bench_row_t *r, unsigned char out[32]) {
+  sb_audit_row_t a = {
+      .prev_hash = r->prev_hash, .seq = r->seq, .tenant_id = r->tenant_id,
+      .topic = r->topic, .partition = r->partition, .offset = r->offset,
+      .event_id = r->event_id, .type = r->type, .subject = r->subject,
+      .occurred_at = r->occurred_at, .payload = r->payload,
+      .payload_len = r->payload_len};
+  sb_audit_hash(&a, out);
+}
+
 static int run_bench(sb_cli_t *cli) {
   sb_err_t err = SB_ERR_INIT;
   sb_bench_opts_t o;
@@ -257,6 +279,7 @@ static int run_bench(sb_cli_t *cli) {
   sb_bench_env_t env;
   sb_bench_records_t rs = {0};
   sb_bench_child_t up = {0};
+  sb_bench_sink_t sink = {.create = audit_tables, .hash = audit_hash};
   memset(&res, 0, sizeof res);
   memset(&env, 0, sizeof env);
   env.o = &o;
@@ -301,8 +324,12 @@ static int run_bench(sb_cli_t *cli) {
     rc = sb_bench_produce(c, &rs, &res, &err);
   if (rc == 0 && (o.stages & 1u << 1))
     rc = sb_bench_ceiling(c, &rs, &res, &err);
+  if (rc == 0 && (o.stages & SB_BENCH_SINK))
+    rc = sb_bench_sink(c, &env, &sink, &rs, &res, &err);
   if (rc == 0 && (o.stages & 1u << 2))
     rc = stage_e2e(&env, &rs, &res, &err);
+  if (rc == 0 && (o.stages & SB_BENCH_SINK) && (o.stages & SB_BENCH_E2E))
+    rc = sb_bench_sink_compare(&env, &sink, "audit", &res, &err);
   if (rc == 0 && (o.stages & 1u << 3))
     rc = stage_replay(&env, &rs, &res, &err);
   if (rc == 0 && (o.stages & 1u << 4))
@@ -344,8 +371,11 @@ const sb_cmd_t sb_cmd_bench = {
         "  produce   events/s and MB/s into Kafka\n"
         "  ceiling   a bare librdkafka consumer reading them back: the upper "
         "bound here\n"
+        "  sink      the audit processor's rows for the same records, built "
+        "beforehand, by\n            binary COPY into its table, a "
+        "transaction a batch: PostgreSQL's ceiling\n"
         "  e2e       every processor writing to PostgreSQL, first record to "
-        "last committed\n            offset, and the ratio to the ceiling; "
+        "last committed\n            offset, and the ratio to each ceiling; "
         "the engine's peak memory\n"
         "  replay    rebuilding the audit projection from the earliest "
         "offset\n"
