@@ -6,7 +6,8 @@
  * no decoding, no hashing while the clock runs: the most this machine's
  * PostgreSQL takes of the end-to-end stage's writes.
  *
- * The rows are those the audit processor writes (except recorded_at): the
+ * The rows are written partition after partition (read_order). They are
+ * those the audit processor writes (except recorded_at): the
  * partition of each record is librdkafka's default partitioner's
  * (CRC-32 of the key modulo the partitions), its offset the next of its
  * partition in production order, its chain sequence and hash the audit
@@ -61,9 +62,9 @@ static uint64_t chain_key(const char *tenant, int topic, int32_t partition) {
 static chain_t *chain_slot(struct sb_bench_chains_s *t, const char *tenant,
                            int topic, int32_t partition) {
   size_t k = chain_key(tenant, topic, partition) & (t->cap - 1);
-  while (t->c[k].seq != 0 && !(t->c[k].topic == topic &&
-                               t->c[k].partition == partition &&
-                               strcmp(t->c[k].tenant, tenant) == 0))
+  while (t->c[k].seq != 0 &&
+         !(t->c[k].topic == topic && t->c[k].partition == partition &&
+           strcmp(t->c[k].tenant, tenant) == 0))
     k = (k + 1) & (t->cap - 1);
   return &t->c[k];
 }
@@ -179,18 +180,57 @@ static void add_month(rows_t *w, int64_t at) {
     w->months[w->nmonths++] = m;
 }
 
-/* Every record's audit row in COPY's binary format, batch after batch. */
+static int32_t partition_of(const sb_record_t *r, int partitions) {
+  return (int32_t)(crc32_iso(r->key, r->key_len) % (uint32_t)partitions);
+}
+
+/* The records' indexes in the order a consumer of the full log reads them
+ * at best: partition after partition, each in offset order (a counting
+ * sort by topic and partition, stable). Rows of one chain then arrive
+ * together, as they do at the engine when it reads a backlog: the
+ * friendliest order for the primary key's B-tree, so the figure is a
+ * ceiling. NULL out of memory. */
+static size_t *read_order(const sb_bench_records_t *rs, int partitions) {
+  size_t nb = 17 * (size_t)partitions; /* 16 topics, and the unknown */
+  size_t *start = calloc(nb + 1, sizeof *start);
+  size_t *order = malloc((rs->n ? rs->n : 1) * sizeof *order);
+  uint32_t *bucket = malloc((rs->n ? rs->n : 1) * sizeof *bucket);
+  if (start == NULL || order == NULL || bucket == NULL) {
+    free(start);
+    free(order);
+    free(bucket);
+    return NULL;
+  }
+  for (size_t i = 0; i < rs->n; i++) {
+    int ti = sb_bench_topic_index(sb_evtype_topic(rs->r[i].type));
+    bucket[i] = (uint32_t)((ti < 0 ? 16 : ti) * partitions +
+                           partition_of(&rs->r[i], partitions));
+    start[bucket[i] + 1]++;
+  }
+  for (size_t b = 0; b < nb; b++)
+    start[b + 1] += start[b];
+  for (size_t i = 0; i < rs->n; i++)
+    order[start[bucket[i]]++] = i;
+  free(start);
+  free(bucket);
+  return order;
+}
+
+/* Every record's audit row in COPY's binary format, batch after batch, in
+ * read_order. */
 static int build_rows(sb_bench_sink_t *s, const sb_bench_records_t *rs,
                       int partitions, int batch, rows_t *w, sb_err_t *err) {
   sb_codec_t *codec = NULL;
   int64_t *next = calloc(16 * (size_t)partitions, sizeof *next);
   w->batch_at = calloc(rs->n / (size_t)batch + 2, sizeof *w->batch_at);
   s->chains = calloc(1, sizeof *s->chains);
-  int rc = next && w->batch_at && s->chains
+  size_t *order = read_order(rs, partitions);
+  int rc = next && w->batch_at && s->chains && order
                ? sb_codec_new(rs->schemas, &codec, err)
                : sb_err_set(err, SB_ENOMEM, "out of memory");
   sb_bench_progress_t pr = {0};
-  for (size_t i = 0; rc == 0 && i < rs->n; i++) {
+  for (size_t j = 0; rc == 0 && j < rs->n; j++) {
+    size_t i = order[j];
     const sb_record_t *r = &rs->r[i];
     sb_event_t ev;
     if ((rc = sb_codec_decode(codec, r->value, r->value_len, &ev, err)) != 0)
@@ -198,13 +238,13 @@ static int build_rows(sb_bench_sink_t *s, const sb_bench_records_t *rs,
     const char *topic = sb_evtype_topic(r->type);
     int ti = sb_bench_topic_index(topic);
     if (ti < 0 || strlen(ev.tenant_id) > SB_TENANT_MAX) {
-      rc = sb_err_set(err, SB_EINTERNAL, "sink: record %zu: topic %s, tenant "
-                                         "%.40s out of range", i, topic,
-                      ev.tenant_id);
+      rc = sb_err_set(err, SB_EINTERNAL,
+                      "sink: record %zu: topic %s, tenant "
+                      "%.40s out of range",
+                      i, topic, ev.tenant_id);
       break;
     }
-    int32_t part = (int32_t)(crc32_iso(r->key, r->key_len) %
-                             (uint32_t)partitions);
+    int32_t part = partition_of(r, partitions);
     int64_t offset = next[ti * partitions + part]++;
     chain_t *c = chain_get(s->chains, ev.tenant_id, ti, part);
     if (c == NULL) {
@@ -212,12 +252,18 @@ static int build_rows(sb_bench_sink_t *s, const sb_bench_records_t *rs,
       break;
     }
     const char *type = sb_evtype_name(r->type);
-    sb_bench_row_t row = {
-        .prev_hash = c->hash, .seq = c->seq + 1, .tenant_id = ev.tenant_id,
-        .topic = topic, .partition = part, .offset = offset,
-        .event_id = ev.event_id, .type = type, .subject = ev.subject,
-        .occurred_at = ev.occurred_at, .payload = r->value,
-        .payload_len = r->value_len};
+    sb_bench_row_t row = {.prev_hash = c->hash,
+                          .seq = c->seq + 1,
+                          .tenant_id = ev.tenant_id,
+                          .topic = topic,
+                          .partition = part,
+                          .offset = offset,
+                          .event_id = ev.event_id,
+                          .type = type,
+                          .subject = ev.subject,
+                          .occurred_at = ev.occurred_at,
+                          .payload = r->value,
+                          .payload_len = r->value_len};
     unsigned char hash[32];
     s->hash(&row, hash);
     const char *corr = sb_event_str(&ev, "correlation_id");
@@ -226,7 +272,7 @@ static int build_rows(sb_bench_sink_t *s, const sb_bench_records_t *rs,
                   4 + 8 + 8 + strlen(ev.event_id) + strlen(type) +
                   strlen(ev.subject) + 8 + 4 + (corr ? strlen(corr) : 0) +
                   (actor ? strlen(actor) : 0) + r->value_len + 32 + 32;
-    if (i % (size_t)batch == 0)
+    if (j % (size_t)batch == 0)
       w->batch_at[w->nbatches++] = w->len;
     if (reserve(w, need) != 0) {
       rc = sb_err_set(err, SB_ENOMEM, "out of memory");
@@ -251,13 +297,14 @@ static int build_rows(sb_bench_sink_t *s, const sb_bench_records_t *rs,
     c->seq = row.seq;
     memcpy(c->hash, hash, 32);
     add_month(w, ev.occurred_at);
-    if ((i & 8191) == 0 || i + 1 == rs->n)
-      sb_bench_progress(&pr, "sink rows", i + 1, rs->n);
+    if ((j & 8191) == 0 || j + 1 == rs->n)
+      sb_bench_progress(&pr, "sink rows", j + 1, rs->n);
   }
   if (w->batch_at != NULL)
     w->batch_at[w->nbatches] = w->len;
   sb_codec_free(codec);
   free(next);
+  free(order);
   return rc;
 }
 
@@ -280,8 +327,8 @@ static int connect_owner(const sb_conf_t *c, const sb_bench_env_t *env,
  * them), with the month partitions of the rows. */
 static int make_table(sb_bench_sink_t *s, sb_pg_t *owner, const rows_t *w,
                       sb_err_t *err) {
-  int rc = sb_pg_exec(owner, "DROP SCHEMA IF EXISTS " SINK_SCHEMA " CASCADE",
-                      0, NULL, err);
+  int rc = sb_pg_exec(owner, "DROP SCHEMA IF EXISTS " SINK_SCHEMA " CASCADE", 0,
+                      NULL, err);
   if (rc == 0)
     rc = s->create(owner, SINK_SCHEMA, err);
   for (size_t i = 0; rc == 0 && i < w->nmonths; i++) {
@@ -351,15 +398,17 @@ int sb_bench_sink(const sb_conf_t *c, sb_bench_env_t *env, sb_bench_sink_t *s,
     rc = sb_pg_query1(pg, "SELECT count(*) FROM " SINK_SCHEMA ".events", 0,
                       NULL, v, sizeof v, &found, NULL, err);
   if (rc == 0 && strtoull(v, NULL, 10) != rs->n)
-    rc = sb_err_set(err, SB_EINTERNAL, "sink: " SINK_SCHEMA ".events holds "
-                                       "%s rows for %zu records",
+    rc = sb_err_set(err, SB_EINTERNAL,
+                    "sink: " SINK_SCHEMA ".events holds "
+                    "%s rows for %zu records",
                     v, rs->n);
   sb_pg_close(pg);
   /* the later stages find the server as they would without this one */
   if (owner != NULL) {
     sb_err_t e2 = SB_ERR_INIT;
-    if (sb_pg_exec(owner, "DROP SCHEMA IF EXISTS " SINK_SCHEMA " CASCADE; "
-                          "CHECKPOINT",
+    if (sb_pg_exec(owner,
+                   "DROP SCHEMA IF EXISTS " SINK_SCHEMA " CASCADE; "
+                   "CHECKPOINT",
                    0, NULL, &e2) != 0)
       sb_log(SB_LOG_WARN, "bench", "could not drop the sink's table",
              SB_F_STR("error", e2.msg), SB_F_END);
@@ -408,9 +457,8 @@ int sb_bench_sink_compare(sb_bench_env_t *env, sb_bench_sink_t *s,
   }
   if (rc == 0) {
     res->sink_chains = s->chains->n;
-    res->sink_chains_same = sb_pg_rows_count(rows) == (int)s->chains->n
-                                ? same
-                                : 0;
+    res->sink_chains_same =
+        sb_pg_rows_count(rows) == (int)s->chains->n ? same : 0;
     res->sink_compared = 1;
   }
   sb_pg_rows_free(rows);

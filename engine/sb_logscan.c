@@ -40,7 +40,8 @@ int sb_logscan(const sb_conf_t *c, const char *const *topics, uint64_t expect,
     rd_kafka_destroy(rk);
     return sb_kafka_err(err, kerr, "scanning the log: metadata");
   }
-  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(256);
+  rd_kafka_topic_partition_list_t *parts =
+      rd_kafka_topic_partition_list_new(256);
   for (int t = 0; t < md->topic_cnt; t++) {
     if (!wanted(topics, md->topics[t].topic))
       continue;
