@@ -99,7 +99,7 @@ int sb_bench_generate(const sb_bench_opts_t *o, sb_bench_records_t *out, sb_err_
       out->topic_events[t]++;
     }
     if ((i & 4095) == 0 || i + 1 == o->events)
-      sb_bench_progress(&pr, "sb_bench_generate", i + 1, o->events);
+      sb_bench_progress(&pr, "generate", i + 1, o->events);
   }
   out->seconds = sb_bench_now() - t0;
   sb_gen_free(g);

@@ -387,7 +387,7 @@ const sb_cmd_t sb_cmd_bench = {
     .conf_keys = bench_keys,
     .opts =
         (const sb_opt_t[]){
-            {"events", "N", "Events to sb_bench_generate (default 1000000)"},
+            {"events", "N", "Events to generate (default 1000000)"},
             {"seed", "N", "Generator seed (default 1)"},
             {"tenants", "N", "Tenants (default 10)"},
             {"mix", "NAME", "Event mix of the generator (default 'default')"},
