@@ -80,7 +80,8 @@
   X(auth_agent_object_rules, "unit")                                          \
   X(auth_reserved_and_lifetime, "unit")                                       \
   X(journal_crc32c, "unit")                                                   \
-  X(journal_durable_offsets, "unit")
+  X(journal_durable_offsets, "unit")                                          \
+  X(logscan_reads_whole_topics, "kafka")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
