@@ -337,6 +337,7 @@ static int run_bench(sb_cli_t *cli) {
   if (rc == 0 && (o.stages & 1u << 5))
     rc = sb_bench_fresh(&env, &res, &err);
   sb_bench_child_stop(&up, SIGTERM);
+  sb_bench_sink_clear(&sink);
   sb_bench_records_free(&rs);
   if (rc == 0) {
     sb_bench_print_table(&o, &res);
