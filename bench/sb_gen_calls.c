@@ -1,6 +1,6 @@
-/* The generator's agents and calls: shifts, breaks and the ACD states;
- * inbound calls through IVR, queue, ringing, talk, hold, transfer, wrap-up
- * and disposition, or abandoned by the caller; outbound dialer calls. */
+/* The generator's calls: inbound through IVR, queue, ringing, talk, hold,
+ * transfer, wrap-up and disposition, or abandoned by the caller; outbound
+ * dialer calls. The agents they reach are in sb_gen_agents.c. */
 #include "sb_gen_int.h"
 
 /* clang-format off */
@@ -39,268 +39,11 @@ static const char *const call_notes[8] = {
     "Booked site visit, confirmation sent.",
     "Prefers text messages over calls."};
 
-static const char *const pause_reasons[] = {"break", "lunch", "coaching",
-                                            "training", "meeting",
-                                            "personal"};
-static const uint16_t pause_reasons_w[] = {50, 15, 10, 8, 10, 7};
-
-/* agent.state_changed states */
-enum { RS_OFFLINE, RS_AVAILABLE, RS_RINGING, RS_ON_CALL, RS_WRAPUP, RS_PAUSED };
-static const char *const agent_states[] = {"offline", "available", "ringing",
-                                           "on_call", "wrapup",    "paused"};
-
-static const char *const logout_reasons[] = {"manual", "idle_timeout",
-                                             "forced_by_supervisor",
-                                             "session_expired", "system"};
-static const uint16_t logout_reasons_w[] = {85, 5, 3, 5, 2};
-
 /* outbound outcomes; bad numbers fail, see sb__gen_start_outbound */
 static const uint16_t outcome_w[] = {47, 16, 29, 8, 0};
 static const char *const abandon_stages[] = {"ivr", "queue", "ringing"};
 
 /* clang-format on */
-
-/* ---- agents ----------------------------------------------------------- */
-
-static void avail_remove(sb_gen_t *g, agent_t *a) {
-  tenant_t *t = &g->tenants[a->tenant];
-  int32_t i = (int32_t)(a - g->agents);
-  if (a->prev >= 0)
-    g->agents[a->prev].next = a->next;
-  else if (t->avail_head == i)
-    t->avail_head = a->next;
-  else
-    return; /* not in the list */
-  if (a->next >= 0)
-    g->agents[a->next].prev = a->prev;
-  else
-    t->avail_tail = a->prev;
-  a->prev = a->next = -1;
-}
-
-static void avail_push(sb_gen_t *g, agent_t *a) {
-  tenant_t *t = &g->tenants[a->tenant];
-  int32_t i = (int32_t)(a - g->agents);
-  a->prev = t->avail_tail;
-  a->next = -1;
-  if (t->avail_tail >= 0)
-    g->agents[t->avail_tail].next = i;
-  else
-    t->avail_head = i;
-  t->avail_tail = i;
-}
-
-static void reserve(sb_gen_t *g, agent_t *a, flow_t *f) {
-  avail_remove(g, a);
-  sb__gen_unsched(g, agent_owner(g, a));
-  a->st = A_BUSY;
-  a->flow = (int32_t)(f - g->flows);
-  f->agent = (int32_t)(a - g->agents);
-}
-
-/* the idle agent waiting longest, reserved for f; NULL when none */
-static agent_t *take_agent(sb_gen_t *g, tenant_t *t, flow_t *f) {
-  if (t->avail_head < 0)
-    return NULL;
-  agent_t *a = &g->agents[t->avail_head];
-  reserve(g, a, f);
-  return a;
-}
-
-static void wait_remove(sb_gen_t *g, tenant_t *t, flow_t *f) {
-  int32_t i = (int32_t)(f - g->flows);
-  if (f->prev >= 0)
-    g->flows[f->prev].next = f->next;
-  else if (t->wait_head == i)
-    t->wait_head = f->next;
-  else
-    return;
-  if (f->next >= 0)
-    g->flows[f->next].prev = f->prev;
-  else
-    t->wait_tail = f->prev;
-  f->prev = f->next = -1;
-  t->nwait--;
-}
-
-static void wait_push(sb_gen_t *g, tenant_t *t, flow_t *f, bool front) {
-  int32_t i = (int32_t)(f - g->flows);
-  t->nwait++;
-  if (t->wait_head < 0) {
-    f->prev = f->next = -1;
-    t->wait_head = t->wait_tail = i;
-  } else if (front) {
-    f->prev = -1;
-    f->next = t->wait_head;
-    g->flows[t->wait_head].prev = i;
-    t->wait_head = i;
-  } else {
-    f->next = -1;
-    f->prev = t->wait_tail;
-    g->flows[t->wait_tail].next = i;
-    t->wait_tail = i;
-  }
-}
-
-/* An agent ready for work: takes the call waiting longest, or joins the
- * idle list until a call, a break or the end of the shift. */
-static void agent_ready(sb_gen_t *g, agent_t *a) {
-  tenant_t *t = &g->tenants[a->tenant];
-  a->st = A_AVAIL;
-  a->flow = -1;
-  if (t->wait_head >= 0) {
-    flow_t *f = &g->flows[t->wait_head];
-    wait_remove(g, t, f);
-    t->served++;
-    reserve(g, a, f);
-    fsched(g, f, S_OFFER, g->now + between(g, 150, 700));
-    return;
-  }
-  avail_push(g, a);
-  int64_t next = g->now + (int64_t)expo(g, 70.0 * MIN) + 10 * SEC;
-  sb__gen_sched(g, agent_owner(g, a),
-                next < a->shift_end ? next : a->shift_end);
-}
-
-static void w_state(sb_gen_t *g, agent_t *a, int rstate) {
-  F_STR(g, "state", agent_states[rstate]);
-  F_STR(g, "previous_state", agent_states[a->rstate]);
-  F_INT(g, "previous_state_ms", g->now - a->rsince);
-  a->rstate = (uint8_t)rstate;
-  a->rsince = g->now;
-}
-
-/* agent.state_changed; call (may be NULL) is the call it is about */
-static int ev_agent_state(sb_gen_t *g, agent_t *a, int rstate,
-                          const char *pause_reason, flow_t *call) {
-  tenant_t *t = &g->tenants[a->tenant];
-  EV_BEGIN(g, T_AGENT_STATE, t, "acd", "queues", "agent-", a->n, call);
-  ev_data(g);
-  w_state(g, a, rstate);
-  if (pause_reason)
-    F_STR(g, "pause_reason", pause_reason);
-  if (call) {
-    F_ID(g, "call_id", "call-", call->n);
-    if (!call->outbound)
-      F_ID(g, "queue_id", "queue-", camp_of(t, call->camp)->n);
-  }
-  return ev_end(g);
-}
-
-static int ev_access(sb_gen_t *g, agent_t *a, bool login) {
-  tenant_t *t = &g->tenants[a->tenant];
-  uint64_t h = mix64(a->n);
-  EV_BEGIN(g, T_ACCESS, t, "sso", "idp", "agent-", a->n, NULL);
-  sb__gen_actor_agent(g, a);
-  W_LIT(&g->w, ",\"actorip\":\"10.");
-  w_u64(&g->w, (h >> 8) & 255);
-  w_ch(&g->w, '.');
-  w_u64(&g->w, (h >> 16) & 255);
-  w_ch(&g->w, '.');
-  w_u64(&g->w, 1 + ((h >> 24) % 254));
-  W_LIT(&g->w, "\",\"actoruseragent\":");
-  w_qstr(&g->w, sb__gen_user_agents[h % 2]);
-  ev_data(g);
-  F_STR(g, "action", login ? "LOGIN" : "LOGOUT");
-  F_STR(g, "auth_method", "sso");
-  F_BOOL(g, "mfa_used", true);
-  KEY(&g->w, "session_id");
-  W_LIT(&g->w, "\"sess-");
-  w_hex(&g->w, mix64(a->n ^ ((uint64_t)a->sessions << 40)), 16);
-  w_ch(&g->w, '"');
-  return ev_end(g);
-}
-
-static int ev_logged_out(sb_gen_t *g, agent_t *a, flow_t *call) {
-  tenant_t *t = &g->tenants[a->tenant];
-  EV_BEGIN(g, T_AGENT_OUT, t, "acd", "queues", "agent-", a->n, call);
-  sb__gen_actor_agent(g, a);
-  ev_data(g);
-  F_STR(g, "reason", logout_reasons[PICKW(g, logout_reasons_w)]);
-  F_INT(g, "session_ms", g->now - a->login_at);
-  a->rstate = RS_OFFLINE;
-  a->rsince = g->now;
-  a->st = A_LOGOUT_AUDIT;
-  a->flow = -1;
-  sb__gen_sched(g, agent_owner(g, a), g->now + between(g, 200, 900));
-  return ev_end(g);
-}
-
-int sb__gen_agent_step(sb_gen_t *g, agent_t *a) {
-  tenant_t *t = &g->tenants[a->tenant];
-  switch (a->st) {
-  case A_OFF:
-    a->sessions++;
-    a->login_at = g->now;
-    a->shift_end = g->now + between(g, 4 * HOUR, 9 * HOUR);
-    a->st = A_AUTHED;
-    sb__gen_sched(g, agent_owner(g, a), g->now + between(g, 800, 3000));
-    return ev_access(g, a, true);
-  case A_AUTHED: {
-    EV_BEGIN(g, T_AGENT_IN, t, "acd", "queues", "agent-", a->n, NULL);
-    sb__gen_actor_agent(g, a);
-    ev_data(g);
-    uint64_t ext = 1000 + a->local;
-    KEY(&g->w, "interface");
-    W_LIT(&g->w, "\"PJSIP/");
-    w_u64(&g->w, ext);
-    w_ch(&g->w, '"');
-    KEY(&g->w, "extension");
-    w_ch(&g->w, '"');
-    w_u64(&g->w, ext);
-    w_ch(&g->w, '"');
-    F_ID(g, "station_id", "desk-", 1 + a->local);
-    F_ID(g, "team_id", "team-", 1 + a->local / 12);
-    uint64_t h = mix64(a->n);
-    KEY(&g->w, "skills");
-    w_ch(&g->w, '[');
-    w_qstr(&g->w, sb__gen_products[camp_of(t, 0)->product].skill);
-    if (h & 1)
-      W_LIT(&g->w, ",\"support\"");
-    if ((h >> 1) % 5 == 0)
-      W_LIT(&g->w, ",\"es\"");
-    w_ch(&g->w, ']');
-    KEY(&g->w, "queue_ids");
-    w_ch(&g->w, '[');
-    for (uint32_t i = 0; i < t->ncamps && i < 4; i++) {
-      if (i)
-        w_ch(&g->w, ',');
-      w_qid(&g->w, "queue-", 6, t->camps[i].n);
-    }
-    w_ch(&g->w, ']');
-    F_INT(g, "capacity", 1);
-    a->st = A_LOGGED;
-    sb__gen_sched(g, agent_owner(g, a), g->now + between(g, 300, 2000));
-    return ev_end(g);
-  }
-  case A_LOGGED:
-    ev_agent_state(g, a, RS_AVAILABLE, NULL, NULL);
-    agent_ready(g, a);
-    return 1;
-  case A_AVAIL:
-    avail_remove(g, a);
-    if (g->now >= a->shift_end)
-      return ev_logged_out(g, a, NULL);
-    a->st = A_PAUSED;
-    sb__gen_sched(g, agent_owner(g, a),
-                  g->now + lognorm(g, 6 * MIN, 0.6, MIN, 45 * MIN));
-    return ev_agent_state(g, a, RS_PAUSED,
-                          pause_reasons[PICKW(g, pause_reasons_w)], NULL);
-  case A_PAUSED:
-    if (g->now >= a->shift_end)
-      return ev_logged_out(g, a, NULL);
-    ev_agent_state(g, a, RS_AVAILABLE, NULL, NULL);
-    agent_ready(g, a);
-    return 1;
-  case A_LOGOUT_AUDIT:
-    a->st = A_OFF;
-    sb__gen_sched(g, agent_owner(g, a),
-                  g->now + 15 * MIN + (int64_t)expo(g, 45.0 * MIN));
-    return ev_access(g, a, false);
-  default: /* A_BUSY: calls drive it and it has no timer */
-    return 0;
-  }
-}
 
 /* ---- calls ------------------------------------------------------------ */
 
@@ -473,10 +216,10 @@ static int step_queue(sb_gen_t *g, tenant_t *t, flow_t *f) {
         (int64_t)t->nwait * 200 * SEC / (t->nagents ? t->nagents : 1));
   w_call_common(g, t, f);
   /* the longest idle agent takes it, unless others wait already */
-  if (t->wait_head < 0 && take_agent(g, t, f) != NULL) {
+  if (t->wait_head < 0 && sb__gen_take_agent(g, t, f) != NULL) {
     fsched(g, f, S_OFFER, g->now + between(g, 200, 1200));
   } else {
-    wait_push(g, t, f, false);
+    sb__gen_wait_push(g, t, f, false);
     fsched(g, f, S_WAIT, f->t_giveup);
   }
   return ev_end(g);
@@ -541,23 +284,23 @@ static int step_ringing(sb_gen_t *g, tenant_t *t, flow_t *f) {
       fsched(g, f, S_ANSWER, answer);
     }
   }
-  return ev_agent_state(g, a, RS_RINGING, NULL, f);
+  return sb__gen_ev_agent_state(g, a, RS_RINGING, NULL, f);
 }
 
 /* Ring no answer: the agent is paused, the call goes back to the front
  * of the queue. */
 static int step_rna(sb_gen_t *g, tenant_t *t, flow_t *f) {
   agent_t *a = call_agent(g, f);
-  ev_agent_state(g, a, RS_PAUSED, "ring_no_answer", f);
+  sb__gen_ev_agent_state(g, a, RS_PAUSED, "ring_no_answer", f);
   a->st = A_PAUSED;
   a->flow = -1;
   sb__gen_sched(g, agent_owner(g, a), g->now + between(g, 30 * SEC, 90 * SEC));
   f->agent = -1;
   f->attempt++;
-  if (t->wait_head < 0 && take_agent(g, t, f) != NULL) {
+  if (t->wait_head < 0 && sb__gen_take_agent(g, t, f) != NULL) {
     fsched(g, f, S_OFFER, g->now + between(g, 300, 1500));
   } else {
-    wait_push(g, t, f, true);
+    sb__gen_wait_push(g, t, f, true);
     fsched(g, f, S_WAIT, f->t_giveup);
   }
   return 1;
@@ -592,7 +335,7 @@ static int step_oncall(sb_gen_t *g, flow_t *f) {
     fsched(g, f, S_HOLD_ON, f->t_answered + f->hold_at);
   else
     fsched(g, f, f->transfer ? S_TRANSFER : S_END, f->t_answered + f->talk_ms);
-  return ev_agent_state(g, call_agent(g, f), RS_ON_CALL, NULL, f);
+  return sb__gen_ev_agent_state(g, call_agent(g, f), RS_ON_CALL, NULL, f);
 }
 
 static int step_hold(sb_gen_t *g, tenant_t *t, flow_t *f, bool on) {
@@ -830,23 +573,24 @@ static int step_agent_free(sb_gen_t *g, flow_t *f) {
   agent_t *a = call_agent(g, f);
   sb__gen_flow_done(g, f);
   if (g->now >= a->shift_end)
-    return ev_logged_out(g, a, f);
+    return sb__gen_ev_logged_out(g, a, f);
   if (chance(g, 0.06)) {
     a->st = A_PAUSED;
     a->flow = -1;
     sb__gen_sched(g, agent_owner(g, a),
                   g->now + lognorm(g, 5 * MIN, 0.6, MIN, 30 * MIN));
-    return ev_agent_state(g, a, RS_PAUSED,
-                          pause_reasons[PICKW(g, pause_reasons_w)], f);
+    return sb__gen_ev_agent_state(
+        g, a, RS_PAUSED,
+        sb__gen_pause_reasons[PICKW(g, sb__gen_pause_reasons_w)], f);
   }
-  ev_agent_state(g, a, RS_AVAILABLE, NULL, f);
-  agent_ready(g, a);
+  sb__gen_ev_agent_state(g, a, RS_AVAILABLE, NULL, f);
+  sb__gen_agent_ready(g, a);
   return 1;
 }
 
 static int step_abandon(sb_gen_t *g, tenant_t *t, flow_t *f) {
   if (f->stage == AB_QUEUE)
-    wait_remove(g, t, f);
+    sb__gen_wait_remove(g, t, f);
   uint64_t moved = t->served - f->served_at_join;
   int64_t pos = (int64_t)f->orig_position - (int64_t)moved;
   f->t_end = g->now;
@@ -904,7 +648,7 @@ int sb__gen_start_outbound(sb_gen_t *g, uint32_t ti) {
   /* a few leads gave a number that does not exist: every dial fails */
   f->outcome =
       mix64(l->n ^ 0xbad) % 100 < 4 ? O_FAILED : (uint8_t)PICKW(g, outcome_w);
-  take_agent(g, t, f);
+  sb__gen_take_agent(g, t, f);
   fsched(g, f, S_OUT_RINGING, g->now + between(g, 20, 200));
   return ev_call_started(g, t, f);
 }
@@ -923,7 +667,7 @@ static int step_out_ringing(sb_gen_t *g, flow_t *f) {
   default:
     fsched(g, f, S_OUT_FAIL_END, g->now + between(g, 1 * SEC, 5 * SEC));
   }
-  return ev_agent_state(g, call_agent(g, f), RS_RINGING, NULL, f);
+  return sb__gen_ev_agent_state(g, call_agent(g, f), RS_RINGING, NULL, f);
 }
 
 static int step_out_fail_end(sb_gen_t *g, tenant_t *t, flow_t *f) {
@@ -959,7 +703,7 @@ int sb__gen_call_step(sb_gen_t *g, tenant_t *t, flow_t *f) {
     return step_end(g, t, f);
   case S_WRAPUP:
     fsched(g, f, S_DISPO, g->now + f->wrapup_ms);
-    return ev_agent_state(g, call_agent(g, f), RS_WRAPUP, NULL, f);
+    return sb__gen_ev_agent_state(g, call_agent(g, f), RS_WRAPUP, NULL, f);
   case S_DISPO:
     return step_dispo(g, t, f);
   case S_LEAD:

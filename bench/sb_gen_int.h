@@ -582,6 +582,19 @@ static inline uint64_t did_hash(const campaign_t *c) {
 /* ---- the steps (sb_gen_calls.c, sb_gen_crm.c) ------------------------- */
 
 /* Each writes at most one event into g->w and returns 1 when it did. */
+/* agent.state_changed states, and what agents and calls share of them
+ * (sb_gen_agents.c) */
+enum { RS_OFFLINE, RS_AVAILABLE, RS_RINGING, RS_ON_CALL, RS_WRAPUP, RS_PAUSED };
+#define N_PAUSE_REASONS 6
+extern const char *const sb__gen_pause_reasons[N_PAUSE_REASONS];
+extern const uint16_t sb__gen_pause_reasons_w[N_PAUSE_REASONS];
+agent_t *sb__gen_take_agent(sb_gen_t *g, tenant_t *t, flow_t *f);
+void sb__gen_wait_remove(sb_gen_t *g, tenant_t *t, flow_t *f);
+void sb__gen_wait_push(sb_gen_t *g, tenant_t *t, flow_t *f, bool front);
+void sb__gen_agent_ready(sb_gen_t *g, agent_t *a);
+int sb__gen_ev_agent_state(sb_gen_t *g, agent_t *a, int rstate,
+                           const char *pause_reason, flow_t *call);
+int sb__gen_ev_logged_out(sb_gen_t *g, agent_t *a, flow_t *call);
 int sb__gen_agent_step(sb_gen_t *g, agent_t *a);
 int sb__gen_start_inbound(sb_gen_t *g, uint32_t tenant);
 int sb__gen_start_outbound(sb_gen_t *g, uint32_t tenant);

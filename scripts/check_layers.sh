@@ -26,7 +26,6 @@ cd "$root"
 
 # file -> why it still talks to a wrapped library itself
 known_wrapped=(
-  "cli/cmd_bench.c"       # the bench's bare-consumer ceiling (to move into bench/)
 )
 
 rank() {

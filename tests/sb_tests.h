@@ -116,7 +116,8 @@
   X(codec_build_errors, "unit")                                               \
   X(tail_history_and_news, "kafka")                                           \
   X(golden_projections, "kafka,pg")                                           \
-  X(kit_rls_on_every_projection, "pg")
+  X(kit_rls_on_every_projection, "pg")                                        \
+  X(logscan_reads_whole_topics, "kafka")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
