@@ -172,8 +172,22 @@ int sb__kit_hold(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
 /* Fires the timers due now in a batch of their own; *fired: how many. */
 int sb__kit_fire_timers(sb_pipeline_t *p, size_t *fired, sb_err_t *err);
 
-/* sb_pipeline.c */
+/* sb_assign.c */
+/* Takes the partitions: each processor's stored offset (checked against
+ * the log), the lowest sought, state and timers loaded. */
+int sb__assign(sb_pipeline_t *p, rd_kafka_topic_partition_list_t *parts,
+               sb_err_t *err);
+int sb__assign_everything(sb_pipeline_t *p, sb_err_t *err);
+void sb__unassign_all(sb_pipeline_t *p);
+void sb__drop_pending(sb_pipeline_t *p);
+void sb__abort_all(sb_pipeline_t *p);
 int sb__reseek(sb_pipeline_t *p, sb_err_t *err);
+void sb__on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+/* sb_pipeline.c */
 int sb__load_live(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
+/* Lets each processor publish what is durable (live projections only). */
+void sb__publish(sb_pipeline_t *p, int final);
 
 #endif

@@ -46,7 +46,11 @@
 #include "sb_pg.h"
 #include "sb_projection.h"
 #include "sb_rows.h"
+#include "sb_text.h"
+#include "sb_time.h"
 #include "sb_timers.h"
+#include "sb_topics.h"
+#include "sb_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>

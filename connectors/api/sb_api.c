@@ -162,6 +162,11 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
                    "and processor reading it).");
     sb_text_add(&t, "switchboard_records_delivered_total %llu\n",
                 (unsigned long long)tot.delivered);
+    sb_metric_head(&t, "switchboard_derived_copies_dropped_total", "counter",
+                   "Copies of derived events whose emitting batch did not "
+                   "commit, dropped before any processor.");
+    sb_text_add(&t, "switchboard_derived_copies_dropped_total %llu\n",
+                (unsigned long long)tot.dropped);
     char labels[96];
     sb_metric_head(&t, "switchboard_batch_events", "histogram",
                    "Events per committed micro-batch.");

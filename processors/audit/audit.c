@@ -1,12 +1,6 @@
 #include "audit.h"
 #include "audit_checkpoint.h"
 
-#include "sb_log.h"
-#include "sb_text.h"
-#include "sb_time.h"
-#include "sb_topics.h"
-#include "sb_util.h"
-
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
