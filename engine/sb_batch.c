@@ -91,8 +91,12 @@ int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
   snprintf(seed, sizeof seed, "%s/%s", ev->event_id, b->slot->vt->name);
   EVP_Digest(seed, strlen(seed), md, &mdlen, EVP_sha256(), NULL);
   sb_ulid_make((uint64_t)(ev->occurred_at / 1000), md, id);
+  char source[96];
+  snprintf(source, sizeof source, SB_DERIVED_SOURCE "%s", b->slot->vt->name);
   cJSON_DeleteItemFromObjectCaseSensitive(ce, "id");
   cJSON_DeleteItemFromObjectCaseSensitive(ce, "causationid");
+  cJSON_DeleteItemFromObjectCaseSensitive(ce, "source");
+  cJSON_AddStringToObject(ce, "source", source);
   cJSON_AddStringToObject(ce, "id", id);
   cJSON_AddStringToObject(ce, "causationid", ev->event_id);
   if (!cJSON_GetObjectItemCaseSensitive(ce, "correlationid"))
@@ -368,7 +372,13 @@ void sb__close_batch(sb_pipeline_t *p) {
   }
 }
 
-int sb__isolating(const sb_pipeline_t *p) {
+/* Whether some processor is being handed a failed batch again one record
+ * at a time. Scanned only while an isolation may be under way (set when
+ * one starts, cleared by the scan that finds none): a record costs nothing
+ * otherwise, however many partitions are assigned. */
+int sb__isolating(sb_pipeline_t *p) {
+  if (!p->isolation)
+    return 0;
   for (size_t i = 0; i < p->ntp; i++) {
     const sb__tp_t *t = &p->tps[i];
     if (!t->assigned)
@@ -377,6 +387,7 @@ int sb__isolating(const sb_pipeline_t *p) {
       if (t->isolate_end[s] > 0 && t->next[s] < t->isolate_end[s])
         return 1;
   }
+  p->isolation = 0;
   return 0;
 }
 
@@ -457,6 +468,7 @@ int sb__slot_fail(sb_pipeline_t *p, sb__slot_t *s, const sb_err_t *why,
       continue;
     if (t->next[s->ix] > t->isolate_end[s->ix])
       t->isolate_end[s->ix] = t->next[s->ix];
+    p->isolation = 1;
     t->next[s->ix] = t->stored[s->ix];
   }
   return 0;
@@ -589,8 +601,10 @@ int sb_derived_committed(sb_pg_t *pg, const char *txid, const char *processor,
     status[0] = '\0'; /* an id of another cluster: the table decides */
   }
   if (strcmp(status, "in progress") == 0) {
-    sb_err_set(err, SB_EBUSY, "the batch that emitted it (transaction %s) is "
-                              "in progress", txid);
+    sb_err_set(err, SB_EBUSY,
+               "the batch that emitted it (transaction %s) is "
+               "in progress",
+               txid);
     err->retriable = true;
     return err->code;
   }

@@ -338,7 +338,7 @@ int sb_emit_end(sb_batch_t *b, sb_build_t *bld, const sb_emit_t *o,
                       "processor %s: an event emitted from a "
                       "timer needs a tenant_id",
                       s->vt->name);
-  snprintf(source, sizeof source, "switchboard://processor/%s", s->vt->name);
+  snprintf(source, sizeof source, SB_DERIVED_SOURCE "%s", s->vt->name);
   env.event_id = id;
   env.source = source;
   sb_record_t r;

@@ -1,6 +1,7 @@
 #include "sb_migrate.h"
 
 #include "sb_log.h"
+#include "sb_util.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -8,16 +9,6 @@
 
 /* Any constant works; it only has to be the same in every process. */
 #define MIGRATE_LOCK_KEY "7311530117"
-
-static int sha256_hex(const char *text, char out[65], sb_err_t *err) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL) != 1)
-    return sb_err_set(err, SB_ECRYPTO, "SHA-256 failed");
-  for (unsigned int i = 0; i < len; i++)
-    snprintf(out + 2 * i, 3, "%02x", md[i]);
-  return 0;
-}
 
 int sb_migrations_check(const sb_migration_t *m, size_t n, sb_err_t *err) {
   for (size_t i = 0; i < n; i++) {
@@ -44,7 +35,7 @@ static int apply_one(sb_pg_t *pg, const sb_migration_t *m, int *did,
   char sum[65], have[80], ver[16];
   int found = 0;
   *did = 0;
-  if (sha256_hex(m->sql, sum, err) != 0)
+  if (sb_sha256_hex(m->sql, sum, err) != 0)
     return err->code;
   snprintf(ver, sizeof ver, "%d", m->version);
   if (sb_pg_exec(pg, "BEGIN", 0, NULL, err) != 0)

@@ -136,14 +136,6 @@ static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
       to |= 1u << s;
   if (to == 0)
     return 0;
-  /* a derived event this pipeline's open batch emitted: that batch commits
-   * first, so that the event's fate is known */
-  if (sb__emitted_here(p, m)) {
-    if (sb__commit_batch(p, err) != 0)
-      return err->code;
-    if (p->need_reseek)
-      return 0; /* m is read again after the reseek */
-  }
   if (p->pending == 0) {
     int moved;
     if (sb__open_batch(p, &moved, err) != 0)
@@ -153,17 +145,6 @@ static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
     p->opened = sb_now_ms();
   }
   p->pending++;
-  /* a copy of a derived event whose emitting batch did not commit (a
-   * retry emitted it again): handled, not handed over */
-  int dropped = sb__derived_dropped(p, m, err);
-  if (dropped < 0)
-    return dropped;
-  if (dropped) {
-    for (size_t s = 0; s < p->n; s++)
-      if (to & (1u << s))
-        t->next[s] = m->offset + 1;
-    return 0;
-  }
   sb_event_t ev;
   sb_err_t why = SB_ERR_INIT;
   atomic_fetch_add(&p->totals.decoded, 1);
@@ -173,6 +154,37 @@ static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
       if (to & (1u << s))
         t->next[s] = m->offset + 1;
     return sb__dead_letter(p, m, to, cls, why.msg, 1, err);
+  }
+  /* a copy of a derived event whose emitting batch did not commit (a
+   * retry emitted it again): handled, not handed over. Only derived events
+   * (their source names a processor) have their headers read. */
+  const char *src = sb_event_str_path(&ev, "source");
+  int derived = src != NULL && strncmp(src, SB_DERIVED_SOURCE,
+                                       sizeof SB_DERIVED_SOURCE - 1) == 0;
+  if (derived && sb__emitted_here(p, m)) {
+    /* emitted by this pipeline's open batch: that batch commits first, so
+     * that the event's fate is known (m is not in it yet) */
+    int moved;
+    p->pending--;
+    if (sb__commit_batch(p, err) != 0)
+      return err->code;
+    if (p->need_reseek)
+      return 0; /* m is read again after the reseek */
+    if (sb__open_batch(p, &moved, err) != 0)
+      return err->code;
+    if (moved)
+      return 0;
+    p->opened = sb_now_ms();
+    p->pending = 1;
+  }
+  int dropped = derived ? sb__derived_dropped(p, m, err) : 0;
+  if (dropped < 0)
+    return dropped;
+  if (dropped) {
+    for (size_t s = 0; s < p->n; s++)
+      if (to & (1u << s))
+        t->next[s] = m->offset + 1;
+    return 0;
   }
   ev.topic = t->topic;
   ev.partition = m->partition;
@@ -366,6 +378,7 @@ static void isolate_batch(sb_pipeline_t *p) {
       if (t->next[s] > t->isolate_end[s])
         t->isolate_end[s] = t->next[s];
   }
+  p->isolation = 1;
 }
 
 static int run_loop(sb_pipeline_t *p, sb_err_t *err) {

@@ -17,6 +17,8 @@
 #include <stdatomic.h>
 
 #define SB__MAX_TP 4096 /* partitions one pipeline tracks */
+/* The source of every derived event: this, then the processor's name. */
+#define SB_DERIVED_SOURCE "switchboard://processor/"
 
 /* One partition, and where each processor reading it stands. */
 typedef struct {
@@ -115,6 +117,7 @@ struct sb_pipeline_s {
   long long opened;  /* when the batch got its first record */
   const rd_kafka_message_t *single; /* the record of a one-record batch */
   int need_reseek; /* a processor's part failed: re-read from the offsets */
+  int isolation;   /* an isolation (isolate_end) may be under way */
   char txid[24];   /* the open batch's transaction id */
   /* derived events counted once: the emitting batches' outcomes, asked on
    * a connection of their own (the batch's may be streaming a COPY) */
@@ -145,7 +148,7 @@ int sb__dead_letter(sb_pipeline_t *p, const rd_kafka_message_t *m,
                     uint32_t slots, const char *cls, const char *why,
                     int attempts, sb_err_t *err);
 int sb__is_data_error(const sb_err_t *err);
-int sb__isolating(const sb_pipeline_t *p);
+int sb__isolating(sb_pipeline_t *p);
 /* 1 when m is a derived event whose emitting batch did not commit (a
  * copy of one a retry emitted again): it is dropped; 0 to hand it over. */
 int sb__derived_dropped(sb_pipeline_t *p, const rd_kafka_message_t *m,

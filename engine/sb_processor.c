@@ -4,8 +4,8 @@
 
 #include "sb_log.h"
 #include "sb_pg.h"
+#include "sb_util.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,12 +76,8 @@ static int adopt(sb_pg_t *pg, const sb_processor_vt_t *vt, const char *schema,
     return err->code;
   if (!found || vt->migrations[0].version != 1)
     return 0;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  const char *ddl = vt->migrations[0].ddl;
-  EVP_Digest(ddl, strlen(ddl), md, &len, EVP_sha256(), NULL);
-  for (unsigned int i = 0; i < len; i++)
-    snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  if (sb_sha256_hex(vt->migrations[0].ddl, hex, err) != 0)
+    return err->code;
   int rc = sb_pg_exec(pg,
                       "INSERT INTO sb.projection_steps (schema_oid, version, "
                       "schema_name, processor, sha256) SELECT oid, 1, $1, $2, "

@@ -202,7 +202,9 @@ int sb_emit_end(sb_batch_t *b, sb_build_t *bld, const sb_emit_t *o,
 
 /* Emits a derived event given as a CloudEvent without id (the JSON path,
  * for processors written before typed emit): the id is derived from ev's
- * id and the processor's name. ce is borrowed. */
+ * id and the processor's name; the source is the processor's
+ * ("switchboard://processor/NAME"), as for every derived event. ce is
+ * borrowed. */
 int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
                   sb_err_t *err);
 

@@ -1,22 +1,13 @@
 #include "sb_projection.h"
 
 #include "sb_log.h"
+#include "sb_util.h"
 #include "sb_rows.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int sha256_hex(const char *text, char out[65], sb_err_t *err) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL) != 1)
-    return sb_err_set(err, SB_ECRYPTO, "SHA-256 failed");
-  for (unsigned int i = 0; i < len; i++)
-    snprintf(out + 2 * i, 3, "%02x", md[i]);
-  return 0;
-}
 
 static int check_steps(const char *processor, const char *schema,
                        const sb_proj_step_t *steps, size_t *n, sb_err_t *err) {
@@ -152,7 +143,7 @@ static int compare(sb_pg_t *pg, const char *processor, const char *schema,
                       "missing there)",
                       processor, schema, v,
                       (size_t)i < n ? steps[i].version : v);
-    } else if ((rc = sha256_hex(steps[i].ddl, now, err)) == 0 &&
+    } else if ((rc = sb_sha256_hex(steps[i].ddl, now, err)) == 0 &&
                strcmp(now, sum) != 0) {
       rc = sb_err_set(err, SB_ESTATE,
                       "processor %s: step %d of its "
@@ -179,7 +170,7 @@ static int schema_oid(sb_pg_t *pg, const char *schema, char *oid, size_t sz,
 static int apply_step(sb_pg_t *pg, const char *processor, const char *schema,
                       const char *oid, const sb_proj_step_t *s, sb_err_t *err) {
   char sum[65], ver[16];
-  if (sha256_hex(s->ddl, sum, err) != 0)
+  if (sb_sha256_hex(s->ddl, sum, err) != 0)
     return err->code;
   snprintf(ver, sizeof ver, "%d", s->version);
   char *sql = expand(s->ddl, schema);

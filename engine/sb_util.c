@@ -1,5 +1,7 @@
 #include "sb_util.h"
 
+#include <openssl/evp.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -242,5 +244,15 @@ int sb_kv_next(char **cur, char **key, char **value) {
     *value = sb_trim(eq + 1);
     return 1;
   }
+  return 0;
+}
+
+int sb_sha256_hex(const char *text, char out[65], sb_err_t *err) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL) != 1)
+    return sb_err_set(err, SB_ECRYPTO, "SHA-256 failed");
+  for (unsigned int i = 0; i < len; i++)
+    snprintf(out + 2 * i, 3, "%02x", md[i]);
   return 0;
 }

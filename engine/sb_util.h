@@ -46,6 +46,10 @@ int sb_hex_nibble(int ch);
  * cap bytes. */
 long sb_bytea_unhex(const char *hex, unsigned char *out, size_t cap);
 
+/* SHA-256 of the C string text, as 64 lowercase hex digits and a NUL.
+ * SB_ECRYPTO when OpenSSL fails. */
+int sb_sha256_hex(const char *text, char out[65], sb_err_t *err);
+
 /* Fills out with 2*nbytes lowercase hex characters of OpenSSL randomness
  * and a NUL; outsz must be at least 2*nbytes+1. */
 int sb_random_hex(char *out, size_t outsz, size_t nbytes, sb_err_t *err);

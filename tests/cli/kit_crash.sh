@@ -18,94 +18,19 @@
 #  - both processors' offsets are at the end of every partition.
 # SB_CRASH_SEED=N repeats a run's random choices.
 . "$(dirname "$0")/lib.sh"
-gen() { bash "$(dirname "$0")/gen_events.sh" "$@"; }
+. "$(dirname "$0")/crash_lib.sh"
 t_start=$SECONDS
 seed=${SB_CRASH_SEED:-$$}
 RANDOM=$seed
-CHUNKS=8 PER_CHUNK=1000 MIN_KILLS=3 MAX_KILLS=5
+CRASH_PROCESSORS=audit,kittest CHUNKS=8 PER_CHUNK=1000 MIN_KILLS=3 MAX_KILLS=5
+KILL_SECONDS=120 GEN_PREFIX=KTCR GEN_TENANTS=acme,globex,initech
 TOTAL=$((CHUNKS * PER_CHUNK))
-wpid= ipid=
-cleanup_extra() {
-  [ -n "$ipid" ] && kill -TERM "$ipid" 2>/dev/null && wait "$ipid" 2>/dev/null
-  [ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
-  return 0
+crash_status() {
+  echo "$(q 'SELECT count(*) FROM audit.events') audit rows, $(q 'SELECT count(*) FROM kittest.log') kittest rows"
 }
 
 start_up --processors none --partitions 4
-
-nworker=0
-start_worker() {
-  nworker=$((nworker + 1))
-  "$SB" run --processors audit,kittest --data-dir "$dd" --batch-max-events 20 \
-    --set kafka.session.timeout.ms=6000 \
-    >"$work/worker$nworker.out" 2>"$work/worker$nworker.log" &
-  wpid=$!
-}
-wait_assigned() {
-  local deadline=$((SECONDS + $1))
-  while [ $SECONDS -lt $deadline ]; do
-    grep -q 'partitions assigned' "$work/worker$nworker.log" && return 0
-    kill -0 "$wpid" 2>/dev/null || fail "worker $nworker exited: $(tail -5 "$work/worker$nworker.log")"
-    sleep 0.1
-  done
-  fail "worker $nworker got no partitions within $1 s"
-}
-chunk() {
-  local c=$1 p
-  for p in $(seq 0 $((PER_CHUNK / 200 - 1))); do
-    gen -n 200 -p KTCR -t acme,globex,initech -s 1769299200 -d 60 \
-      -o $((c * PER_CHUNK + p * 200))
-    sleep 0.35
-  done | "$SB" import - --data-dir "$dd" >"$work/import$c.out" 2>"$work/import$c.log"
-}
-importer() {
-  local child=
-  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; exit 1' TERM
-  for c in $(seq 0 $((CHUNKS - 2))); do
-    chunk "$c" &
-    child=$!
-    wait "$child" || echo "chunk $c: import exited $?" >>"$work/import.failures"
-    child=
-  done
-}
-start_worker
-importer &
-ipid=$!
-
-kills=0
-deadline=$((SECONDS + 120))
-while [ $kills -lt $MAX_KILLS ] && [ $SECONDS -lt $deadline ]; do
-  running=0
-  kill -0 "$ipid" 2>/dev/null && running=1
-  [ $running -eq 0 ] && [ $kills -ge $MIN_KILLS ] && break
-  wait_assigned 45
-  ms=$((200 + RANDOM % 1801))
-  sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
-  kill -0 "$wpid" 2>/dev/null || fail "worker $nworker died by itself: $(tail -5 "$work/worker$nworker.log")"
-  kill -KILL "$wpid"
-  wait "$wpid" 2>/dev/null || true
-  kills=$((kills + 1))
-  echo "kill $kills: worker $nworker at $((SECONDS - t_start)) s, $(q 'SELECT count(*) FROM audit.events') audit rows, $(q 'SELECT count(*) FROM kittest.log') kittest rows" \
-    >>"$work/kills.txt"
-  start_worker
-done
-[ $kills -ge $MIN_KILLS ] || fail "only $kills kills before the deadline"
-for _ in $(seq 1 600); do
-  kill -0 "$ipid" 2>/dev/null || break
-  sleep 0.1
-done
-kill -0 "$ipid" 2>/dev/null && fail "the import did not finish"
-wait "$ipid" || fail "the importer failed"
-ipid=
-chunk $((CHUNKS - 1)) || echo "chunk $((CHUNKS - 1)): import exited $?" >>"$work/import.failures"
-[ ! -e "$work/import.failures" ] || fail "imports failed: $(cat "$work/import.failures")"
-accepted=0
-for c in $(seq 0 $((CHUNKS - 1))); do
-  a=$(sed -n 's/^accepted: \([0-9]*\), rejected: 0$/\1/p' "$work/import$c.out")
-  [ -n "$a" ] || fail "import chunk $c: $(cat "$work/import$c.out" "$work/import$c.log")"
-  accepted=$((accepted + a))
-done
-[ "$accepted" -eq "$TOTAL" ] || fail "imports accepted $accepted events, want $TOTAL"
+crash_run
 
 # ---- the surviving worker finishes: the log stops growing ---------------------
 created=$(gen -n "$TOTAL" -p KTCR -t acme,globex,initech | grep -c '"type":"lead.created"')
@@ -157,11 +82,7 @@ offsets_at_end switchboard.audit 4 sb.leads sb.calls sb.agents sb.messages \
 offsets_at_end switchboard.kittest 4 sb.leads
 
 
-kill -TERM "$wpid"
-rc=0
-wait "$wpid" || rc=$?
-wpid=
-[ $rc -eq 0 ] || fail "the last worker exited $rc on SIGTERM: $(tail -5 "$work/worker$nworker.log")"
+crash_stop
 kill -TERM "$pid"
 wait "$pid" || fail "up exited non-zero after SIGTERM"
 pid=
