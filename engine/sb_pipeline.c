@@ -343,6 +343,9 @@ static int setup(sb_pipeline_t *p, sb_err_t *err) {
            SB_F_STR("group", p->kafka_group), SB_F_STR("error", eerr.msg),
            SB_F_END);
   }
+  /* the global tables are read to their ends before the first batch */
+  if ((rc = sb__global_setup(p, err)) != 0)
+    return rc;
   if (p->o.all_partitions)
     return sb__assign_everything(p, err);
   /* the union of the processors' topics */
@@ -476,6 +479,15 @@ static int run_loop(sb_pipeline_t *p, sb_err_t *err) {
         sb_err_clear(err); /* the loop retries the assignment */
       }
       continue;
+    }
+    if (p->pending == 0 && !p->open &&
+        sb__global_poll(p, 5000, err) != 0) {
+      if (!err->retriable)
+        return err->code;
+      sb_log(SB_LOG_WARN, "engine", "global tables: folding failed; again "
+                                    "later",
+             SB_F_STR("error", err->msg), SB_F_END);
+      sb_err_clear(err);
     }
     if (p->pending == 0 && !p->open) {
       size_t fired = 0;
@@ -652,6 +664,7 @@ int sb_pipeline_join(sb_pipeline_t *p, sb_pipeline_stats_t *stats,
       p->slots[i].vt->destroy(p->slots[i].state);
     sb__kit_free(&p->slots[i]);
   }
+  sb__global_free(p);
   sb_producer_free(p->producer);
   sb_codec_free(p->codec);
   sb_pg_close(p->pg);

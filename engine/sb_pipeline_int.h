@@ -47,6 +47,7 @@ struct sb_batch_s {
 };
 
 #define SB__MAX_TABLES 32 /* declared tables of one processor */
+#define SB__MAX_GLOBALS 8 /* global tables of one processor */
 
 /* One processor of the pipeline. */
 typedef struct sb__slot_s {
@@ -65,6 +66,8 @@ typedef struct sb__slot_s {
   sb_rows_t *streaming;
   sb_kstate_t *kstate;
   sb_timers_t *timers;
+  struct sb_global_s *globals[SB__MAX_GLOBALS];
+  size_t nglobals;
   /* in the open batch */
   int events;  /* events handed to it */
   int fired;   /* timers fired */
@@ -100,6 +103,7 @@ struct sb_pipeline_s {
    * retried from the loop */
   rd_kafka_topic_partition_list_t *pending_assign;
   sb_pg_t *pg;
+  rd_kafka_t *grk; /* the global tables' reader (no group), or NULL */
   sb_codec_t *codec;
   sb_producer_t *producer;
 
@@ -174,6 +178,13 @@ void sb__kit_abort(sb__slot_t *s);
 int sb__kit_hold(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
 /* Fires the timers due now in a batch of their own; *fired: how many. */
 int sb__kit_fire_timers(sb_pipeline_t *p, size_t *fired, sb_err_t *err);
+
+/* sb_global.c: reads every global table to its topic's end (before the
+ * first batch), folds what arrived since (up to max records, between
+ * batches, stored in a transaction of its own), frees them. */
+int sb__global_setup(sb_pipeline_t *p, sb_err_t *err);
+int sb__global_poll(sb_pipeline_t *p, int max, sb_err_t *err);
+void sb__global_free(sb_pipeline_t *p);
 
 /* sb_assign.c */
 /* Takes the partitions: each processor's stored offset (checked against

@@ -58,6 +58,20 @@
 #define SB_PROCESSOR_ABI 2
 
 typedef struct sb_batch_s sb_batch_t;
+typedef struct sb_global_s sb_global_t;
+
+/* A global table: every event of topic, from every partition, folded by
+ * reduce into a table by key that every event of the processor can read
+ * (sb_global_get), whichever partition it came from. reduce changes the
+ * table with sb_global_put/del (and reads it with sb_global_find); it
+ * must depend on the table and the event only. A refusal (non-zero) skips
+ * the event, logged. */
+typedef struct sb_global_def_s {
+  const char *name;  /* [a-z][a-z0-9_]* */
+  const char *topic; /* read in full by every instance */
+  int (*reduce)(void *state, sb_global_t *g, const sb_event_t *ev,
+                sb_err_t *err);
+} sb_global_def_t;
 
 /* What init receives: the configuration and the schemas, to resolve field
  * handles and event types once. Borrowed for the processor's life. */
@@ -119,6 +133,10 @@ typedef struct sb_processor_vt_s {
    * audit log: its chain heads). */
   int (*same_as_live)(sb_pg_t *pg, const char *live, const char *rebuilt,
                       const char *live_group, int quick, sb_err_t *err);
+  /* optional: its global tables, ending with {0}: each read to the end of
+   * its topic before the first batch, kept in PostgreSQL with its own
+   * offsets (a restart reads on from there) */
+  const sb_global_def_t *globals;
 } sb_processor_vt_t;
 
 /* The projection is only meaningful built from the start of the log (the
@@ -175,6 +193,20 @@ int sb_state_del(sb_batch_t *b, const char *key, sb_err_t *err);
 int sb_timer_set(sb_batch_t *b, const char *key, int64_t due_us,
                  sb_timer_kind_t kind, sb_err_t *err);
 int sb_timer_cancel(sb_batch_t *b, const char *key, sb_err_t *err);
+
+/* ---- global tables (vt->globals) ---------------------------------------- */
+
+/* The value of key in global table def as it stands (every event of its
+ * topic read up to what arrived before this batch): 0 with *val and *len
+ * borrowed until the table next changes, or SB_ENOENT. */
+int sb_global_get(sb_batch_t *b, const sb_global_def_t *def, const char *key,
+                  const void **val, size_t *len);
+/* In a reducer. */
+int sb_global_put(sb_global_t *g, const char *key, const void *val, size_t len,
+                  sb_err_t *err);
+int sb_global_del(sb_global_t *g, const char *key, sb_err_t *err);
+int sb_global_find(const sb_global_t *g, const char *key, const void **val,
+                   size_t *len);
 
 /* ---- emit ---------------------------------------------------------------- */
 

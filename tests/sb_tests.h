@@ -38,6 +38,7 @@
   X(pipeline_poison_stays_in_its_processor, "kafka,pg")                       \
   X(pipeline_processor_added_later, "kafka,pg")                               \
   X(pipeline_offsets_fence_a_second_writer, "kafka,pg")                       \
+  X(pipeline_global_table, "kafka,pg")                                        \
   X(engine_isolates_poison_written_in_event, "kafka,pg")                      \
   X(kafka_embedded_topics, "kafka")                                           \
   X(kafka_roundtrip, "kafka")                                                 \

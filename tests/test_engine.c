@@ -741,3 +741,143 @@ int test_pipeline_offsets_fence_a_second_writer(void) {
   env_down(&x);
   return 0;
 }
+
+/* ---- global tables ----------------------------------------------------- */
+
+/* sbglob: a global table of agents (every agent.state_changed of every
+ * partition of sb.agents, by tenant/agent), and for each lead.created a
+ * row saying how many of the agents agent-1..agent-4 it could see. */
+static int g_reduce(void *state, sb_global_t *g, const sb_event_t *ev,
+                    sb_err_t *err) {
+  (void)state;
+  char key[160];
+  snprintf(key, sizeof key, "%s/%s", ev->tenant_id, ev->subject);
+  return sb_global_put(g, key, "seen", 4, err);
+}
+
+static const sb_global_def_t g_defs[] = {
+    {"agents", SB_TOPIC_AGENTS, g_reduce},
+    {0},
+};
+
+static const sb_table_def_t g_table = {
+    .name = "seen",
+    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
+                               {"event_id", SB_COL_TEXT, 0},
+                               {"agents", SB_COL_INT8, 0},
+                               {0}},
+};
+
+static int g_init(void **state, const sb_kit_t *kit, sb_err_t *err) {
+  (void)kit, (void)err;
+  *state = NULL;
+  return 0;
+}
+
+static int g_event(void *state, sb_batch_t *b, const sb_event_t *ev,
+                   sb_err_t *err) {
+  (void)state;
+  if (strcmp(sb_evtype_name(ev->type), "lead.created") != 0)
+    return 0;
+  int agents = 0;
+  for (int i = 1; i <= 4; i++) {
+    char key[160];
+    const void *v;
+    size_t len;
+    snprintf(key, sizeof key, "%s/agent-%d", ev->tenant_id, i);
+    agents += sb_global_get(b, &g_defs[0], key, &v, &len) == 0;
+  }
+  return sb_rows_add(b, &g_table,
+                     (const sb_val_t[]){SB_V_TEXT(ev->tenant_id),
+                                        SB_V_TEXT(ev->event_id),
+                                        SB_V_INT8(agents)},
+                     err);
+}
+
+static void g_destroy(void *state) { (void)state; }
+
+static const sb_processor_vt_t glob_vt = {
+    .abi = SB_PROCESSOR_ABI,
+    .name = "sbglob",
+    .topics = test_topics,
+    .migrations =
+        (const sb_proj_step_t[]){
+            {1, "CREATE TABLE {schema}.seen (tenant_id text NOT NULL, "
+                "event_id text NOT NULL, agents bigint NOT NULL);\n"
+                "GRANT SELECT, INSERT ON {schema}.seen TO switchboard_app;"},
+            {0, NULL}},
+    .tables = (const sb_table_def_t *const[]){&g_table, NULL},
+    .init = g_init,
+    .event = g_event,
+    .destroy = g_destroy,
+    .globals = g_defs,
+};
+
+static int produce_agents(env_t *x, int from, int to) {
+  sb_err_t err = SB_ERR_INIT;
+  sb_producer_t *p = NULL;
+  if (sb_producer_new(&x->c, &p, &err) != 0)
+    return -1;
+  for (int i = from; i <= to; i++) {
+    char js[512];
+    snprintf(js, sizeof js,
+             "{\"specversion\":\"1.0\",\"type\":\"agent.state_changed\","
+             "\"source\":\"test\",\"subject\":\"agent-%d\",\"tenantid\":"
+             "\"acme\",\"time\":\"2026-11-24T09:00:00Z\",\"data\":{\"state\":"
+             "\"available\"}}",
+             i);
+    cJSON *j = cJSON_Parse(js);
+    sb_record_t r;
+    int rc = sb_codec_from_ce(x->codec, j, SB_CE_GENERATE_ID, &r, &err);
+    cJSON_Delete(j);
+    if (rc == 0) {
+      rc = sb_producer_send_record(p, &r, NULL, NULL, &err);
+      sb_record_clear(&r);
+    }
+    if (rc != 0) {
+      fprintf(stderr, "produce: %s\n", err.msg);
+      sb_producer_free(p);
+      return -1;
+    }
+  }
+  int rc = sb_producer_flush(p, 10000, &err);
+  sb_producer_free(p);
+  return rc;
+}
+
+int test_pipeline_global_table(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  CHECK(produce_agents(&x, 1, 3) == 0);
+  const char *leads[] = {"lead-1", "lead-2", "lead-3", "lead-4", "lead-5"};
+  CHECK(produce_leads(&x, leads, 5, NULL) == 0);
+  const sb_processor_vt_t *vts[] = {&glob_vt};
+  sb_pipeline_stats_t st[1];
+  CHECK(run_pipeline(&x, vts, 1, st, NULL) == 0);
+  /* every agent was known before the first lead: the table is read to the
+   * end of sb.agents (both partitions) before the first batch */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbglob.seen WHERE agents = 3"),
+            5);
+  /* kept in PostgreSQL with its own offsets */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sb.processor_state WHERE "
+                        "schema = 'sbglob' AND topic = '#global.agents'"),
+            3);
+  CHECK_INT(count(x.pg, "SELECT sum(next_offset) FROM sb.consumer_offsets "
+                        "WHERE consumer_group = "
+                        "'switchboard.sbglob.global.agents'"),
+            3);
+  /* a restart reads on from there: a fourth agent, then two leads */
+  CHECK(produce_agents(&x, 4, 4) == 0);
+  const char *more[] = {"lead-6", "lead-7"};
+  CHECK(produce_leads(&x, more, 2, NULL) == 0);
+  CHECK(run_pipeline(&x, vts, 1, st, NULL) == 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbglob.seen WHERE agents = 4"),
+            2);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbglob.seen"), 7);
+  CHECK_INT(count(x.pg, "SELECT sum(next_offset) FROM sb.consumer_offsets "
+                        "WHERE consumer_group = "
+                        "'switchboard.sbglob.global.agents'"),
+            4);
+  env_down(&x);
+  return 0;
+}
