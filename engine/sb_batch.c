@@ -548,6 +548,7 @@ int sb__commit_batch(sb_pipeline_t *p, sb_err_t *err) {
   for (size_t i = 0; i < p->n; i++) {
     sb__slot_t *s = &p->slots[i];
     if (s->events + s->fired > 0 && !s->failed) {
+      p->emitted_since |= s->emitted;
       sb__kit_committed(s);
       if (s->vt->committed)
         s->vt->committed(s->state);

@@ -196,9 +196,10 @@ static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
   return 0;
 }
 
-/* Every assigned partition read to its end: each reported its end, and
- * the brokers confirm nothing came after (the derived events a batch just
- * emitted may have). */
+/* Every assigned partition read to its end: each reported its end, and,
+ * when the pipeline emitted derived events since it last looked (they may
+ * have landed after an end was reported), the brokers confirm nothing came
+ * after. */
 static int all_at_end(sb_pipeline_t *p) {
   int any = 0;
   for (size_t i = 0; i < p->ntp; i++) {
@@ -208,6 +209,8 @@ static int all_at_end(sb_pipeline_t *p) {
     if (!p->tps[i].eof)
       return 0;
   }
+  if (!p->emitted_since)
+    return any;
   for (size_t i = 0; any && i < p->ntp; i++) {
     sb__tp_t *t = &p->tps[i];
     int64_t lo = 0, hi = 0, at = -1;
@@ -224,6 +227,7 @@ static int all_at_end(sb_pipeline_t *p) {
       return 0;
     }
   }
+  p->emitted_since = 0;
   return any;
 }
 

@@ -122,6 +122,8 @@ struct sb_pipeline_s {
   const rd_kafka_message_t *single; /* the record of a one-record batch */
   int need_reseek; /* a processor's part failed: re-read from the offsets */
   int isolation;   /* an isolation (isolate_end) may be under way */
+  int emitted_since; /* a committed batch emitted derived events since the
+                        ends were last confirmed (stop_at_end) */
   char txid[24];   /* the open batch's transaction id */
   /* derived events counted once: the emitting batches' outcomes, asked on
    * a connection of their own (the batch's may be streaming a COPY) */

@@ -568,7 +568,9 @@ static int run_pipeline(env_t *x, const sb_processor_vt_t *const *vts, size_t n,
                         sb_pipeline_stats_t *st, sb_pipeline_totals_t *tot) {
   sb_err_t err = SB_ERR_INIT;
   sb_pipeline_t *p = NULL;
-  sb_pipeline_opts_t o = {.vts = vts, .n = n, .stop_at_end = 1};
+  /* every partition at once, no group to wait for (run_to_end joins one) */
+  sb_pipeline_opts_t o = {
+      .vts = vts, .n = n, .stop_at_end = 1, .all_partitions = 1};
   if (sb_pipeline_start(&x->c, x->schemas, &o, &p, &err) != 0) {
     fprintf(stderr, "pipeline: %s\n", err.msg);
     return -1;
