@@ -67,7 +67,8 @@ static int deliver(sb_pipeline_t *p, sb__slot_t *s, sb__tp_t *t,
                    sb_err_t *err) {
   if (s->events == 0 && s->vt->begin) {
     if (s->vt->begin(s->state, &s->batch, err) != 0) {
-      sb_err_prefix(err, "processor %s, in begin: ", s->vt->name);
+      sb_err_prefix(err, "processor %s, in begin, %s[%d]@%lld: ", s->vt->name,
+                    t->topic, m->partition, (long long)m->offset);
       return err->code;
     }
   }
@@ -103,7 +104,8 @@ static int deliver(sb_pipeline_t *p, sb__slot_t *s, sb__tp_t *t,
     }
   }
   if (rc != 0 && why.code == SB_EPG) {
-    sb_err_prefix(&why, "processor %s, in event: ", s->vt->name);
+    sb_err_prefix(&why, "processor %s, in event, %s[%d]@%lld: ", s->vt->name,
+                  t->topic, m->partition, (long long)m->offset);
     /* with a savepoint, a data error fails this processor alone */
     if (s->sp_open && sb__is_data_error(&why))
       return sb__slot_fail(p, s, &why, err);

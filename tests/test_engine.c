@@ -452,6 +452,8 @@ int test_engine_isolates_poison_written_in_event(void) {
   CHECK_STR(recs[0].subject, "lead-3-poison");
   CHECK_HAS(recs[0].hdr, "sb-error-class=processor;");
   CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
+  /* the error says which processor, callback, partition and offset */
+  CHECK_HAS(recs[0].hdr, "processor sbtest, in event, sb.leads[");
   CHECK(st.reseeks >= 1);
   CHECK_INT((int)st.events, 4);
   CHECK_INT((int)st.deadletters, 1);
