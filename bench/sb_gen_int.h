@@ -603,6 +603,11 @@ int sb__gen_start_lead(sb_gen_t *g, uint32_t tenant);
 int sb__gen_lead_step(sb_gen_t *g, tenant_t *t, flow_t *f);
 int sb__gen_lead_update(sb_gen_t *g, uint32_t tenant);
 int sb__gen_consent(sb_gen_t *g, uint32_t tenant);
+/* A consent.withdrawn for lead l (a reply of STOP, or a change of mind). */
+int sb__gen_consent_withdrawn(sb_gen_t *g, tenant_t *t, lead_t *l,
+                              const char *purpose, const char *channel,
+                              const char *method, const char *reason,
+                              uint64_t msg_n, flow_t *f);
 int sb__gen_start_message(sb_gen_t *g, uint32_t tenant);
 int sb__gen_msg_step(sb_gen_t *g, tenant_t *t, flow_t *f);
 int sb__gen_spend(sb_gen_t *g, uint32_t tenant);
