@@ -104,8 +104,9 @@ static int walk_fields(sb_evtype_t *t, const cJSON *record, const char *prefix,
                                : NULL;
     bool ts = cJSON_IsString(logical) &&
               strcmp(logical->valuestring, "timestamp-micros") == 0;
-    if (add_attr(t, path, f, ts, err) != 0)
-      return SB_ENOMEM;
+    int rc = add_attr(t, path, f, ts, err);
+    if (rc != 0)
+      return rc;
     const cJSON *kind = cJSON_IsObject(type)
                             ? cJSON_GetObjectItemCaseSensitive(type, "type")
                             : NULL;

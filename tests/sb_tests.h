@@ -122,7 +122,9 @@
   X(tz_day_and_hour_starts, "unit")                                           \
   X(tz_utc_of_local, "unit")                                                  \
   X(tz_refusals, "unit")                                                      \
-  X(tz_cache_threads, "unit")
+  X(tz_cache_threads, "unit")                                                  \
+  X(tenant_events_ingest, "unit")                                             \
+  X(tenant_schema_format_refused, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
