@@ -2,6 +2,7 @@
  * CloudEvent converter) and typed emit accept, and refuse precisely: time
  * zones that are not IANA zones, currencies, locales, the subject, the
  * rules of changed_fields. */
+#include "sb_auth.h"
 #include "sb_codec.h"
 #include "sb_schema.h"
 #include "sb_test.h"
@@ -151,6 +152,17 @@ int test_tenant_events_ingest(void) {
 
   sb_codec_free(c);
   sb_schemas_free(s);
+
+  /* only admins post tenant settings; only admins subscribe to them */
+  const sb_role_t others[] = {SB_ROLE_MANAGER, SB_ROLE_SUPERVISOR,
+                              SB_ROLE_AGENT};
+  CHECK(sb_auth_allows(SB_ROLE_ADMIN, SB_PERM_POST_EVENT, "tenant.created"));
+  CHECK(sb_auth_allows(SB_ROLE_ADMIN, SB_PERM_POST_EVENT, "tenant.settings_changed"));
+  for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+    CHECK(!sb_auth_allows(others[i], SB_PERM_POST_EVENT, "tenant.created"));
+    CHECK(!sb_auth_allows(others[i], SB_PERM_POST_EVENT, "tenant.settings_changed"));
+    CHECK(!sb_auth_allows(others[i], SB_PERM_SUBSCRIBE, SB_TOPIC_TENANTS));
+  }
   return 0;
 }
 
