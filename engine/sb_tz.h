@@ -4,8 +4,9 @@
  * setenv("TZ"), no localtime(): every function here is thread-safe, and a
  * loaded zone is immutable.
  *
- * Times are UTC microseconds since 1970-01-01 (as occurred_at); offsets
- * are seconds east of UTC (New York in winter: -18000).
+ * Times are UTC microseconds since 1970-01-01 (as occurred_at), within
+ * the years 1 to 9999 as every event time is; offsets are seconds east of
+ * UTC (New York in winter: -18000).
  *
  * Hours and days are the local clock's: a local hour or day begins at the
  * last instant the local clock read its start (hh:00:00, 00:00:00), or at
@@ -44,7 +45,9 @@ int sb_tz_name_valid(const char *name);
  * most SB_TZ_CACHE_MAX of them). *out is borrowed, never freed. Refuses,
  * with SB_EINVAL and the reason: a name of the wrong shape, a file that
  * resolves (through symlinks) outside the zone directory, a file that is
- * not TZif, a leap-second zone; SB_ENOENT: no such zone. */
+ * not TZif, a leap-second zone; SB_ENOENT: no such zone. A lookup takes
+ * the cache's lock and compares names: keep the pointer (per tenant)
+ * rather than loading per event. */
 int sb_tz_load(const char *name, const sb_tz_t **out, sb_err_t *err);
 
 /* The same from another directory, uncached; *out owned by the caller
