@@ -170,6 +170,9 @@ static int put_str(sb_build_t *b, avro_value_t *v, const sb_fieldattr_t *fa,
     return bfail(b, wh, "not valid UTF-8");
   if (cps > max)
     return bfail(b, wh, "longer than %ld characters (%ld)", max, cps);
+  char why[160];
+  if (fa && fa->format && sb__format_check(fa, s, why, sizeof why) != 0)
+    return bfail(b, wh, "%s", why);
   avro_value_set_string_len(v, s, n + 1);
   return 0;
 }

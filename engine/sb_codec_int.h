@@ -98,6 +98,15 @@ int sb__attr_index(const char *a);
 const char *sb__envelope_attr(const char *field);
 /* Code points of valid UTF-8 (shortest forms, no surrogates, no NUL), or -1. */
 long sb__utf8_len(const unsigned char *s, size_t n);
+/* 0 when s is what fa's sb.format asks (or fa has none); otherwise -1 and
+ * the reason in why (sb_codec_format.c). */
+int sb__format_check(const sb_fieldattr_t *fa, const char *s, char *why,
+                     size_t n);
+/* The rules of a type's sb.changeList (sb_schema.h) on a CloudEvent's
+ * data; 0 or SB_EVALIDATE with the field in err. */
+struct cJSON;
+int sb__changes_check(const sb_evtype_t *t, const struct cJSON *data,
+                      sb_err_t *err);
 int sb__tenant_ok(const char *t);
 int sb__null_branch(avro_schema_t u);
 /* Frames and encodes v (of type t) into out->value. */

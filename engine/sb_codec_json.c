@@ -112,6 +112,10 @@ static int from_json(sb__walk_t *w, avro_value_t *v, avro_schema_t s,
       return fail(w, "not valid UTF-8");
     if (cps > max)
       return fail(w, "longer than %ld characters (%ld)", max, cps);
+    char why[160];
+    if (attr && attr->format && sb__format_check(attr, j->valuestring, why,
+                                                 sizeof why) != 0)
+      return fail(w, "%s", why);
     avro_value_set_string_len(v, j->valuestring, n + 1);
     return 0;
   }
@@ -399,6 +403,18 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
       rc = sb_err_set(err, SB_EVALIDATE, "data.%s: unknown field", dk->string);
       goto out;
     }
+  }
+  if ((rc = sb__changes_check(t, data, err)) != 0)
+    goto out;
+  /* an event about the tenant itself (sb.subject "tenant_id"): the
+   * subject attribute is its tenant id, not something else */
+  if (sl->subject_ix == sl->tenant_ix &&
+      !(cJSON_IsString(subject) && cJSON_IsString(tenant) &&
+        strcmp(subject->valuestring, tenant->valuestring) == 0)) {
+    rc = sb_err_set(err, SB_EVALIDATE, "subject: must be the tenantid "
+                    "(%s events are about the tenant itself)",
+                    sb_evtype_name(t));
+    goto out;
   }
   if (strlen(subject->valuestring) == 0) {
     rc = sb_err_set(err, SB_EVALIDATE, "subject: must not be empty");

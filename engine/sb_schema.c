@@ -15,6 +15,7 @@ struct sb_evtype_s {
   int id;
   size_t ix; /* its index in the registry */
   char *type, *topic, *subject;
+  char *change_list; /* "sb.changeList", or NULL */
   const char *json; /* borrowed from the compiled-in file */
   avro_schema_t schema;
   sb_fieldattr_t *attrs;
@@ -53,6 +54,19 @@ static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
       cJSON_IsNumber(v))
     a->max_items = v->valueint;
   a->pii = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(field, "sb.pii"));
+  a->not_clearable =
+      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(field, "sb.notClearable"));
+  if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.format")) != NULL) {
+    static const char *const formats[] = {NULL, "timezone", "currency",
+                                          "locale"};
+    for (size_t i = 1; cJSON_IsString(v) && i < SB_ARRAY_LEN(formats); i++)
+      if (strcmp(v->valuestring, formats[i]) == 0)
+        a->format = (sb_format_t)i;
+    if (a->format == SB_FORMAT_NONE)
+      return sb_err_set(err, SB_EINVAL, "schemas: %s: %s: sb.format must be "
+                        "\"timezone\", \"currency\" or \"locale\"",
+                        t->type ? t->type : "?", path);
+  }
   const cJSON *def = cJSON_GetObjectItemCaseSensitive(field, "default");
   if (def != NULL && (a->default_json = cJSON_PrintUnformatted(def)) == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
@@ -90,8 +104,9 @@ static int walk_fields(sb_evtype_t *t, const cJSON *record, const char *prefix,
                                : NULL;
     bool ts = cJSON_IsString(logical) &&
               strcmp(logical->valuestring, "timestamp-micros") == 0;
-    if (add_attr(t, path, f, ts, err) != 0)
-      return SB_ENOMEM;
+    int rc = add_attr(t, path, f, ts, err);
+    if (rc != 0)
+      return rc;
     const cJSON *kind = cJSON_IsObject(type)
                             ? cJSON_GetObjectItemCaseSensitive(type, "type")
                             : NULL;
@@ -150,6 +165,19 @@ static int load_type(const sb_file_t *files, size_t nfiles, sb_evtype_t *t,
   if (!t->type || !t->topic || !t->subject) {
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
     goto out;
+  }
+  const char *cl = str_attr(root, "sb.changeList");
+  if (cl != NULL) {
+    avro_schema_t cf = avro_schema_record_field_get(t->schema, cl);
+    if (cf == NULL || !is_avro_array(cf)) {
+      rc = sb_err_set(err, SB_EINVAL, "schemas: %s: sb.changeList '%s' is "
+                      "not a required array field", file, cl);
+      goto out;
+    }
+    if ((t->change_list = strdup(cl)) == NULL) {
+      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+      goto out;
+    }
   }
   rc = walk_fields(t, root, "", err);
 out:
@@ -234,6 +262,7 @@ void sb_schemas_free(sb_schemas_t *s) {
     free(t->type);
     free(t->topic);
     free(t->subject);
+    free(t->change_list);
   }
   free(s->types);
   free(s);
@@ -266,6 +295,9 @@ size_t sb_evtype_index(const sb_evtype_t *t) { return t->ix; }
 const char *sb_evtype_name(const sb_evtype_t *t) { return t->type; }
 const char *sb_evtype_topic(const sb_evtype_t *t) { return t->topic; }
 const char *sb_evtype_subject(const sb_evtype_t *t) { return t->subject; }
+const char *sb_evtype_change_list(const sb_evtype_t *t) {
+  return t->change_list;
+}
 const char *sb_evtype_json(const sb_evtype_t *t) { return t->json; }
 void *sb_evtype_avro(const sb_evtype_t *t) { return t->schema; }
 

@@ -4,7 +4,12 @@
  *
  * Schemas carry Switchboard's attributes, which Avro ignores: on the record
  * "sb.type", "sb.topic", "sb.subject" (the field holding the entity id); on
- * fields "sb.maxLength", "sb.maxItems", "sb.pii". */
+ * fields "sb.maxLength", "sb.maxItems", "sb.pii", "sb.format" (what a
+ * string must be, beyond its length: see sb_format_t), "sb.notClearable".
+ * A record's "sb.changeList" names its array of changed field names
+ * (tenant.settings_changed): at ingest each listed name must be a domain
+ * field of the record, listed once; a given domain field must be listed;
+ * a listed "sb.notClearable" field must be given. */
 #ifndef SB_SCHEMA_H
 #define SB_SCHEMA_H
 
@@ -16,6 +21,17 @@
 typedef struct sb_schemas_s sb_schemas_t;
 typedef struct sb_evtype_s sb_evtype_t;
 
+/* "sb.format" of a string field; the codec refuses, at ingest and at typed
+ * emit, a value that is not one (a schema naming another format does not
+ * load). */
+typedef enum {
+  SB_FORMAT_NONE = 0,
+  SB_FORMAT_TIMEZONE, /* "timezone": an IANA zone sb_tz_load loads */
+  SB_FORMAT_CURRENCY, /* "currency": ISO 4217 alphabetic, [A-Z]{3} */
+  SB_FORMAT_LOCALE,   /* "locale": a BCP 47 tag's shape,
+                         [A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})* */
+} sb_format_t;
+
 /* What Switchboard knows of one field, by its dotted path from the record
  * ("amount_cents", "actor.ip"). */
 typedef struct sb_fieldattr_s {
@@ -24,6 +40,8 @@ typedef struct sb_fieldattr_s {
   int max_items;  /* arrays; 0 for none given */
   bool pii;
   bool timestamp_micros;
+  bool not_clearable; /* listed in the change list: must not be null */
+  sb_format_t format;
   char *default_json; /* the field's Avro default as JSON text, or NULL */
 } sb_fieldattr_t;
 
@@ -50,6 +68,8 @@ const char *sb_evtype_name(const sb_evtype_t *t);    /* "lead.created" */
 const char *sb_evtype_topic(const sb_evtype_t *t);   /* "sb.leads" */
 const char *sb_evtype_subject(const sb_evtype_t *t); /* "lead_id" */
 const char *sb_evtype_json(const sb_evtype_t *t);    /* the .avsc text */
+/* The field its "sb.changeList" names ("changed_fields"), or NULL. */
+const char *sb_evtype_change_list(const sb_evtype_t *t);
 /* The attributes of a field path, or NULL. */
 const sb_fieldattr_t *sb_evtype_attr(const sb_evtype_t *t, const char *path);
 /* The avro_schema_t (as void *: only the codec includes avro.h). */

@@ -15,6 +15,9 @@
 #define SB_TOPIC_DEADLETTER "sb.deadletter"
 /* signed checkpoints of the audit log's chain heads (processors/audit.c) */
 #define SB_TOPIC_AUDIT_CHECKPOINTS "sb.audit.checkpoints"
+/* tenant.created, tenant.settings_changed: a tenant's time zone, locale,
+ * currency, readable by every processor */
+#define SB_TOPIC_TENANTS "sb.tenants"
 
 extern const char *const sb_topics[];
 extern const size_t sb_topics_n;

@@ -118,7 +118,14 @@
   X(tail_history_and_news, "kafka")                                           \
   X(golden_projections, "kafka,pg")                                           \
   X(kit_rls_on_every_projection, "pg")                                        \
-  X(logscan_reads_whole_topics, "kafka")
+  X(logscan_reads_whole_topics, "kafka")                                      \
+  X(tz_known_offsets, "unit")                                                 \
+  X(tz_day_and_hour_starts, "unit")                                           \
+  X(tz_utc_of_local, "unit")                                                  \
+  X(tz_refusals, "unit")                                                      \
+  X(tz_cache_threads, "unit")                                                  \
+  X(tenant_events_ingest, "unit")                                             \
+  X(tenant_schema_format_refused, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -274,6 +274,15 @@ cJSON *sbt_gen_event(const sb_evtype_t *t, int full, unsigned seed) {
     }
     if (v == NULL)
       continue;
+    /* sb.format: a value of that format (tenant settings) */
+    static const char *const formatted[][3] = {
+        {"timezone", "America/New_York", "Australia/Lord_Howe"},
+        {"currency", "USD", "EUR"},
+        {"locale", "en-US", "zh-Hant-TW"}};
+    const char *format = jstr(f, "sb.format");
+    for (size_t i = 0; format && cJSON_IsString(v) && i < 3; i++)
+      if (strcmp(format, formatted[i][0]) == 0)
+        cJSON_SetValuestring(v, formatted[i][1 + seed % 2]);
     static const struct {
       const char *field, *attr;
     } env[] = {{"tenant_id", "tenantid"},         {"event_id", "id"},
@@ -303,6 +312,19 @@ cJSON *sbt_gen_event(const sb_evtype_t *t, int full, unsigned seed) {
     } else {
       cJSON_AddItemToObject(data, name, v);
     }
+  }
+  /* an event about the tenant: its subject is the tenant id */
+  if (strcmp(subject, "tenant_id") == 0)
+    cJSON_AddStringToObject(
+        ce, "subject", cJSON_GetObjectItemCaseSensitive(ce, "tenantid")->valuestring);
+  /* sb.changeList: lists the fields given, and only those */
+  const char *list = jstr(schema, "sb.changeList");
+  if (list != NULL) {
+    cJSON *names = cJSON_CreateArray();
+    const cJSON *k;
+    cJSON_ArrayForEach(k, data) if (strcmp(k->string, list) != 0)
+        cJSON_AddItemToArray(names, cJSON_CreateString(k->string));
+    cJSON_ReplaceItemInObjectCaseSensitive(data, list, names);
   }
   cJSON_AddItemToObject(ce, "data", data);
   cJSON_Delete(schema);

@@ -59,7 +59,7 @@ typedef struct {
 static const char *const topics[] = {
     SB_TOPIC_LEADS,    SB_TOPIC_CALLS,      SB_TOPIC_AGENTS,
     SB_TOPIC_MESSAGES, SB_TOPIC_CAMPAIGNS,  SB_TOPIC_COMPLIANCE,
-    SB_TOPIC_GAMIFICATION, NULL,
+    SB_TOPIC_GAMIFICATION, SB_TOPIC_TENANTS, NULL,
 };
 
 static const char ddl[] =

@@ -61,6 +61,9 @@ def value(t, field, named, full=True):
     if isinstance(t, str):
         if t in named:
             return value(named[t], field, named)
+        if t == "string" and field.get("sb.format"):
+            return {"timezone": "Asia/Kolkata", "currency": "EUR",
+                    "locale": "pt-BR"}[field["sb.format"]]
         if t == "string":
             n = min(field.get("sb.maxLength", 40), 3 + k % 9)
             return ("v%d-\u00e9\u2713" % k + "x" * 20)[:n]
@@ -113,17 +116,22 @@ with open(out, "w") as f:
                 ce["subject"] = v
             else:
                 data[name] = v
+        if s["sb.subject"] == "tenant_id":  # an event about the tenant
+            ce["subject"] = ce["tenantid"]
+        if "sb.changeList" in s:  # lists the fields given
+            lst = s["sb.changeList"]
+            data[lst] = [n for n in data if n != lst]
         ce["data"] = data
         f.write(json.dumps(ce, ensure_ascii=False) + "\n")
 open(topics_out, "w").write("\n".join(sorted(topics)) + "\n")
 EOF
   fail "cannot generate the events"
 n=$(wc -l <"$work/events.ndjson")
-[ "$n" -eq 50 ] || fail "generated $n events, want 50 (one per event type)"
+[ "$n" -eq 52 ] || fail "generated $n events, want 52 (one per event type)"
 
 "$SB" import "$work/events.ndjson" --data-dir "$dd" >"$work/import.out" \
   2>"$work/import.err" || fail "import failed: $(cat "$work/import.out" "$work/import.err")"
-grep -qx 'accepted: 50, rejected: 0' "$work/import.out" ||
+grep -qx 'accepted: 52, rejected: 0' "$work/import.out" ||
   fail "import: $(cat "$work/import.out")"
 
 # Every record of every domain topic, framed so that binary payloads survive:
