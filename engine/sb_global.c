@@ -20,6 +20,7 @@
 #include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_text.h"
+#include "sb_topics.h"
 #include "sb_util.h"
 
 #include <stdio.h>
@@ -30,7 +31,8 @@
 
 struct sb_global_s {
   sb_pipeline_t *p;
-  sb__slot_t *slot;
+  sb__slot_t *slot; /* its processor; NULL for the pipeline's own */
+  void *arg;        /* the reducer's first argument */
   const sb_global_def_t *def;
   char state_topic[80]; /* "#global.NAME" */
   char group[200];      /* its offsets' consumer group */
@@ -155,13 +157,12 @@ static int load(sb_global_t *g, sb_err_t *err) {
  * from where its table stands. */
 static int assign_all(sb_pipeline_t *p, sb_err_t *err) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
-  for (size_t s = 0; s < p->n; s++)
-    for (size_t k = 0; k < p->slots[s].nglobals; k++) {
-      sb_global_t *g = p->slots[s].globals[k];
-      for (int i = 0; i < g->nparts; i++)
-        rd_kafka_topic_partition_list_add(l, g->def->topic, i)->offset =
-            g->next[i] >= 0 ? g->next[i] : RD_KAFKA_OFFSET_BEGINNING;
-    }
+  for (size_t k = 0; k < p->ngl; k++) {
+    sb_global_t *g = p->gl[k];
+    for (int i = 0; i < g->nparts; i++)
+      rd_kafka_topic_partition_list_add(l, g->def->topic, i)->offset =
+          g->next[i] >= 0 ? g->next[i] : RD_KAFKA_OFFSET_BEGINNING;
+  }
   rd_kafka_resp_err_t r = rd_kafka_assign(p->grk, l);
   rd_kafka_topic_partition_list_destroy(l);
   return r == RD_KAFKA_RESP_ERR_NO_ERROR
@@ -175,35 +176,35 @@ static int fold(sb_pipeline_t *p, const rd_kafka_message_t *m, sb_err_t *err) {
   sb_event_t ev;
   sb_err_t why = SB_ERR_INIT;
   int decoded = -1;
-  for (size_t s = 0; s < p->n; s++)
-    for (size_t k = 0; k < p->slots[s].nglobals; k++) {
-      sb_global_t *g = p->slots[s].globals[k];
-      if (strcmp(g->def->topic, topic) != 0 || m->partition >= g->nparts ||
-          (g->next[m->partition] >= 0 && m->offset < g->next[m->partition]))
-        continue;
-      if (decoded < 0)
-        decoded = sb_codec_decode(p->codec, m->payload, m->len, &ev, &why) == 0;
-      if (decoded) {
-        ev.topic = topic;
-        ev.partition = m->partition;
-        ev.offset = m->offset;
-        if (g->def->reduce(g->slot->state, g, &ev, &why) != 0) {
-          /* a reducer's refusal skips the event (it is in the dead-letter
-           * topic only if the processor's own partitions reject it) */
-          sb_log(SB_LOG_WARN, "engine", "global table skipped an event",
-                 SB_F_STR("processor", g->slot->vt->name),
-                 SB_F_STR("table", g->def->name), SB_F_STR("topic", topic),
-                 SB_F_INT("partition", m->partition),
-                 SB_F_INT("offset", m->offset), SB_F_STR("error", why.msg),
-                 SB_F_END);
-          sb_err_clear(&why);
-          if (err->code != 0)
-            return err->code;
-        }
+  for (size_t k = 0; k < p->ngl; k++) {
+    sb_global_t *g = p->gl[k];
+    if (strcmp(g->def->topic, topic) != 0 || m->partition >= g->nparts ||
+        (g->next[m->partition] >= 0 && m->offset < g->next[m->partition]))
+      continue;
+    if (decoded < 0)
+      decoded = sb_codec_decode(p->codec, m->payload, m->len, &ev, &why) == 0;
+    if (decoded) {
+      ev.topic = topic;
+      ev.partition = m->partition;
+      ev.offset = m->offset;
+      if (g->def->reduce(g->slot ? g->slot->state : g->arg, g, &ev, &why) !=
+          0) {
+        /* a reducer's refusal skips the event (it is in the dead-letter
+         * topic only if the processor's own partitions reject it) */
+        sb_log(SB_LOG_WARN, "engine", "global table skipped an event",
+               SB_F_STR("processor", g->slot ? g->slot->vt->name : "-"),
+               SB_F_STR("table", g->def->name), SB_F_STR("topic", topic),
+               SB_F_INT("partition", m->partition),
+               SB_F_INT("offset", m->offset), SB_F_STR("error", why.msg),
+               SB_F_END);
+        sb_err_clear(&why);
+        if (err->code != 0)
+          return err->code;
       }
-      g->next[m->partition] = m->offset + 1;
-      g->dirty = 1;
     }
+    g->next[m->partition] = m->offset + 1;
+    g->dirty = 1;
+  }
   return 0;
 }
 
@@ -211,52 +212,47 @@ static int fold(sb_pipeline_t *p, const rd_kafka_message_t *m, sb_err_t *err) {
  * another reader moved is loaded again and read on from there. */
 static int store_all(sb_pipeline_t *p, sb_err_t *err) {
   int any = 0, raced = 0;
-  for (size_t s = 0; s < p->n; s++)
-    for (size_t k = 0; k < p->slots[s].nglobals; k++)
-      any |= p->slots[s].globals[k]->dirty;
+  for (size_t k = 0; k < p->ngl; k++)
+    any |= p->gl[k]->dirty;
   if (!any)
     return 0;
   int rc = sb_pg_exec(p->pg, "BEGIN", 0, NULL, err);
-  for (size_t s = 0; rc == 0 && s < p->n; s++)
-    for (size_t k = 0; rc == 0 && k < p->slots[s].nglobals; k++) {
-      sb_global_t *g = p->slots[s].globals[k];
-      if (!g->dirty)
-        continue;
-      int r = store(g, p->pg, err);
-      if (r < 0)
-        rc = r;
-      raced |= r == 1;
-    }
+  for (size_t k = 0; rc == 0 && k < p->ngl; k++) {
+    sb_global_t *g = p->gl[k];
+    if (!g->dirty)
+      continue;
+    int r = store(g, p->pg, err);
+    if (r < 0)
+      rc = r;
+    raced |= r == 1;
+  }
   if (rc == 0 && raced) {
     sb_pg_exec(p->pg, "ROLLBACK", 0, NULL, NULL);
     sb_log(SB_LOG_INFO, "engine",
            "a global table was stored by another "
            "reader; loading it and reading on",
            SB_F_END);
-    for (size_t s = 0; s < p->n; s++)
-      for (size_t k = 0; k < p->slots[s].nglobals; k++)
-        if ((rc = load(p->slots[s].globals[k], err)) != 0)
-          return rc;
+    for (size_t k = 0; k < p->ngl; k++)
+      if ((rc = load(p->gl[k], err)) != 0)
+        return rc;
     return assign_all(p, err);
   }
   if (rc == 0)
     rc = sb_pg_exec(p->pg, "COMMIT", 0, NULL, err);
   if (rc != 0) {
     sb_pg_rollback(p->pg);
-    for (size_t s = 0; s < p->n; s++)
-      for (size_t k = 0; k < p->slots[s].nglobals; k++)
-        sb_kstate_abort(p->slots[s].globals[k]->ks);
+    for (size_t k = 0; k < p->ngl; k++)
+      sb_kstate_abort(p->gl[k]->ks);
     return rc;
   }
-  for (size_t s = 0; s < p->n; s++)
-    for (size_t k = 0; k < p->slots[s].nglobals; k++) {
-      sb_global_t *g = p->slots[s].globals[k];
-      if (!g->dirty)
-        continue;
-      sb_kstate_committed(g->ks);
-      memcpy(g->stored, g->next, sizeof *g->next * (size_t)g->nparts);
-      g->dirty = 0;
-    }
+  for (size_t k = 0; k < p->ngl; k++) {
+    sb_global_t *g = p->gl[k];
+    if (!g->dirty)
+      continue;
+    sb_kstate_committed(g->ks);
+    memcpy(g->stored, g->next, sizeof *g->next * (size_t)g->nparts);
+    g->dirty = 0;
+  }
   return 0;
 }
 
@@ -281,19 +277,18 @@ static int catch_up(sb_pipeline_t *p, sb_err_t *err) {
   long long last_store = sb_now_ms(), quiet = sb_now_ms();
   for (;;) {
     int behind = 0;
-    for (size_t s = 0; s < p->n; s++)
-      for (size_t k = 0; k < p->slots[s].nglobals; k++) {
-        sb_global_t *g = p->slots[s].globals[k];
-        for (int i = 0; i < g->nparts; i++) {
-          int64_t lo = 0, hi = 0;
-          rd_kafka_resp_err_t r = rd_kafka_query_watermark_offsets(
-              p->grk, g->def->topic, i, &lo, &hi, p->c->kafka_timeout_ms);
-          if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
-            return sb_kafka_err(err, r, "reading a global table's ends");
-          if ((g->next[i] < 0 ? lo : g->next[i]) < hi)
-            behind = 1;
-        }
+    for (size_t k = 0; k < p->ngl; k++) {
+      sb_global_t *g = p->gl[k];
+      for (int i = 0; i < g->nparts; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t r = rd_kafka_query_watermark_offsets(
+            p->grk, g->def->topic, i, &lo, &hi, p->c->kafka_timeout_ms);
+        if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
+          return sb_kafka_err(err, r, "reading a global table's ends");
+        if ((g->next[i] < 0 ? lo : g->next[i]) < hi)
+          behind = 1;
       }
+    }
     if (!behind)
       break;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(p->grk, 100);
@@ -318,12 +313,49 @@ static int catch_up(sb_pipeline_t *p, sb_err_t *err) {
   return store_all(p, err);
 }
 
+/* A table reading topic (nparts partitions), kept under schema with its
+ * offsets in group; appended to the pipeline's list (and slot's, if any). */
+static int add_table(sb_pipeline_t *p, sb__slot_t *sl, void *arg,
+                     const sb_global_def_t *d, const char *schema,
+                     const char *group, int nparts, sb_err_t *err) {
+  if (p->ngl >= SB_ARRAY_LEN(p->gl) ||
+      (sl != NULL && sl->nglobals >= SB__MAX_GLOBALS))
+    return sb_err_set(err, SB_EINVAL,
+                      "processor %s declares more than %d "
+                      "global tables",
+                      sl ? sl->vt->name : "-", SB__MAX_GLOBALS);
+  sb_global_t *g = calloc(1, sizeof *g);
+  if (g == NULL || (g->next = calloc((size_t)nparts, 8)) == NULL ||
+      (g->stored = calloc((size_t)nparts, 8)) == NULL) {
+    if (g)
+      free(g->next), free(g);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  g->p = p;
+  g->slot = sl;
+  g->arg = arg;
+  g->def = d;
+  g->nparts = nparts;
+  snprintf(g->state_topic, sizeof g->state_topic, "#global.%s", d->name);
+  snprintf(g->group, sizeof g->group, "%s", group);
+  p->gl[p->ngl++] = g;
+  if (sl != NULL)
+    sl->globals[sl->nglobals++] = g;
+  if (sb_kstate_new(schema, (size_t)p->c->processor_state_max_bytes, &g->ks,
+                    err) != 0)
+    return err->code;
+  return load(g, err);
+}
+
+static int topic_partitions(const struct rd_kafka_metadata *md,
+                            const char *topic) {
+  for (int i = 0; i < md->topic_cnt; i++)
+    if (strcmp(md->topics[i].topic, topic) == 0)
+      return md->topics[i].partition_cnt;
+  return 0;
+}
+
 int sb__global_setup(sb_pipeline_t *p, sb_err_t *err) {
-  int any = 0;
-  for (size_t s = 0; s < p->n; s++)
-    any |= p->slots[s].vt->globals != NULL && p->slots[s].vt->globals[0].name;
-  if (!any)
-    return 0;
   char errstr[512];
   rd_kafka_conf_t *conf = sb_kafka_conf_new(p->c, err);
   if (conf == NULL)
@@ -346,21 +378,29 @@ int sb__global_setup(sb_pipeline_t *p, sb_err_t *err) {
   if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
     return sb_kafka_err(err, r, "reading the global tables' topics");
   int rc = 0;
+  /* the tenants' settings, for every processor (sb_tenant_*) */
+  int nt = topic_partitions(md, SB_TOPIC_TENANTS);
+  if (nt > 0) {
+    char group[200];
+    snprintf(group, sizeof group, "%s.tenants",
+             p->o.rebuild_group ? p->o.rebuild_group : "switchboard");
+    rc = add_table(p, NULL, p, &sb__tenants_def,
+                   p->o.rebuild_schema ? p->o.rebuild_schema : "sb_tenants",
+                   group, nt, err);
+    if (rc == 0)
+      p->tenants = p->gl[p->ngl - 1];
+  } else {
+    sb_log(SB_LOG_WARN, "engine",
+           "no topic " SB_TOPIC_TENANTS ": every "
+           "tenant's time zone is UTC",
+           SB_F_END);
+  }
   for (size_t s = 0; rc == 0 && s < p->n; s++) {
     sb__slot_t *sl = &p->slots[s];
     for (const sb_global_def_t *d = sl->vt->globals; rc == 0 && d && d->name;
          d++) {
-      if (sl->nglobals >= SB__MAX_GLOBALS) {
-        rc = sb_err_set(err, SB_EINVAL,
-                        "processor %s declares more than %d "
-                        "global tables",
-                        sl->vt->name, SB__MAX_GLOBALS);
-        break;
-      }
-      int nparts = 0;
-      for (int i = 0; i < md->topic_cnt; i++)
-        if (strcmp(md->topics[i].topic, d->topic) == 0)
-          nparts = md->topics[i].partition_cnt;
+      int nparts = topic_partitions(md, d->topic);
+      char group[200];
       if (nparts <= 0) {
         rc = sb_err_set(err, SB_ENOENT,
                         "processor %s: global table %s reads "
@@ -368,26 +408,8 @@ int sb__global_setup(sb_pipeline_t *p, sb_err_t *err) {
                         sl->vt->name, d->name, d->topic);
         break;
       }
-      sb_global_t *g = calloc(1, sizeof *g);
-      if (g == NULL || (g->next = calloc((size_t)nparts, 8)) == NULL ||
-          (g->stored = calloc((size_t)nparts, 8)) == NULL) {
-        if (g)
-          free(g->next), free(g);
-        rc = sb_err_set(err, SB_ENOMEM, "out of memory");
-        break;
-      }
-      g->p = p;
-      g->slot = sl;
-      g->def = d;
-      g->nparts = nparts;
-      snprintf(g->state_topic, sizeof g->state_topic, "#global.%s", d->name);
-      snprintf(g->group, sizeof g->group, "%s.global.%s", sl->offsets_group,
-               d->name);
-      sl->globals[sl->nglobals++] = g;
-      if ((rc = sb_kstate_new(sl->schema,
-                              (size_t)p->c->processor_state_max_bytes, &g->ks,
-                              err)) == 0)
-        rc = load(g, err);
+      snprintf(group, sizeof group, "%s.global.%s", sl->offsets_group, d->name);
+      rc = add_table(p, sl, NULL, d, sl->schema, group, nparts, err);
     }
   }
   rd_kafka_metadata_destroy(md);
@@ -395,29 +417,27 @@ int sb__global_setup(sb_pipeline_t *p, sb_err_t *err) {
     rc = assign_all(p, err);
   if (rc == 0)
     rc = catch_up(p, err);
-  if (rc == 0)
-    for (size_t s = 0; s < p->n; s++)
-      for (size_t k = 0; k < p->slots[s].nglobals; k++)
-        sb_log(SB_LOG_INFO, "engine", "global table caught up",
-               SB_F_STR("processor", p->slots[s].vt->name),
-               SB_F_STR("table", p->slots[s].globals[k]->def->name),
-               SB_F_INT("keys",
-                        (long long)sb_kstate_count(p->slots[s].globals[k]->ks)),
-               SB_F_END);
+  for (size_t k = 0; rc == 0 && k < p->ngl; k++)
+    sb_log(
+        SB_LOG_INFO, "engine", "global table caught up",
+        SB_F_STR("processor", p->gl[k]->slot ? p->gl[k]->slot->vt->name : "-"),
+        SB_F_STR("table", p->gl[k]->def->name),
+        SB_F_INT("keys", (long long)sb_kstate_count(p->gl[k]->ks)), SB_F_END);
   return rc;
 }
 
 void sb__global_free(sb_pipeline_t *p) {
-  for (size_t s = 0; s < p->n; s++) {
-    for (size_t k = 0; k < p->slots[s].nglobals; k++) {
-      sb_global_t *g = p->slots[s].globals[k];
-      sb_kstate_free(g->ks);
-      free(g->next);
-      free(g->stored);
-      free(g);
-    }
-    p->slots[s].nglobals = 0;
+  for (size_t k = 0; k < p->ngl; k++) {
+    sb_global_t *g = p->gl[k];
+    sb_kstate_free(g->ks);
+    free(g->next);
+    free(g->stored);
+    free(g);
   }
+  p->ngl = 0;
+  p->tenants = NULL;
+  for (size_t s = 0; s < p->n; s++)
+    p->slots[s].nglobals = 0;
   if (p->grk != NULL) {
     rd_kafka_consumer_close(p->grk);
     rd_kafka_destroy(p->grk);

@@ -104,6 +104,13 @@ struct sb_pipeline_s {
   rd_kafka_topic_partition_list_t *pending_assign;
   sb_pg_t *pg;
   rd_kafka_t *grk; /* the global tables' reader (no group), or NULL */
+  struct sb_global_s *gl[64]; /* every global table, the tenants' first */
+  size_t ngl;
+  struct sb_global_s *tenants; /* the tenants' settings, or NULL */
+  struct {
+    sb_etype_ref_t created, changed;
+    sb_field_t tz[2], locale[2], currency[2], name[2], week[2];
+  } tf; /* the tenant events' fields, resolved once */
   sb_codec_t *codec;
   sb_producer_t *producer;
 
@@ -185,6 +192,8 @@ int sb__kit_fire_timers(sb_pipeline_t *p, size_t *fired, sb_err_t *err);
  * first batch), folds what arrived since (up to max records, between
  * batches, stored in a transaction of its own), frees them. */
 int sb__global_setup(sb_pipeline_t *p, sb_err_t *err);
+/* The tenants' table (sb_tenant.c). */
+extern const sb_global_def_t sb__tenants_def;
 int sb__global_poll(sb_pipeline_t *p, int max, sb_err_t *err);
 void sb__global_free(sb_pipeline_t *p);
 

@@ -50,6 +50,7 @@
 #include "sb_time.h"
 #include "sb_timers.h"
 #include "sb_topics.h"
+#include "sb_tz.h"
 #include "sb_util.h"
 
 #include <cjson/cJSON.h>
@@ -207,6 +208,29 @@ int sb_global_put(sb_global_t *g, const char *key, const void *val, size_t len,
 int sb_global_del(sb_global_t *g, const char *key, sb_err_t *err);
 int sb_global_find(const sb_global_t *g, const char *key, const void **val,
                    size_t *len);
+
+/* ---- tenants' settings -------------------------------------------------- */
+
+/* A tenant's settings as its events say (tenant.created,
+ * tenant.settings_changed on sb.tenants, read by every pipeline before its
+ * first batch): strings borrowed until the settings next change; tz its
+ * zone (NULL only where the system has no zone files). */
+typedef struct sb_tenant_s {
+  const char *time_zone, *locale, *currency, *display_name, *week_start;
+  const sb_tz_t *tz;
+} sb_tenant_t;
+
+/* 0, or SB_ENOENT for a tenant no event described yet: then the defaults,
+ * UTC, en, USD, monday. */
+int sb_tenant_settings(sb_batch_t *b, const char *tenant_id, sb_tenant_t *out);
+/* The local day (days since 1970-01-01) of a time in the tenant's zone,
+ * and where its local hour and day began (micros, UTC). Windows and
+ * buckets users see are these. */
+int64_t sb_tenant_day(sb_batch_t *b, const char *tenant_id, int64_t utc_us);
+int64_t sb_tenant_hour_start(sb_batch_t *b, const char *tenant_id,
+                             int64_t utc_us);
+int64_t sb_tenant_day_start(sb_batch_t *b, const char *tenant_id,
+                            int64_t utc_us);
 
 /* ---- emit ---------------------------------------------------------------- */
 

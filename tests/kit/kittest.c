@@ -6,11 +6,14 @@
  *   kittest.leads    per lead: events, lead.created seen (SUM) and the
  *                    count its keyed state holds (REPLACE), lead.scored
  *                    it derived and read back (SUM), timers fired (SUM)
+ *   kittest.days     lead.created per local day of the tenant's time zone
+ *                    (tenant.created on sb.tenants; UTC when none)
  * For each lead.created it counts the lead in its keyed state, emits a
  * lead.scored (typed; derived id) and sets an event-time timer an hour
  * after the event; when the timer fires it emits another lead.scored
- * ("expired") and counts the firing. Migration step 2 adds the columns of
- * the derived events and the timers, as a later release would.
+ * ("expired") and counts the firing. Migration steps 2 and 3 add the
+ * columns of the derived events and timers and the days table, as later
+ * releases would.
  *
  * So a run that crashed and restarted at any moment must still end with:
  * every event once in the log, created == created_state for every lead
@@ -52,8 +55,21 @@ static const sb_table_def_t leads_table = {
     .key = (const char *const[]){"tenant_id", "lead_id", NULL},
 };
 
+/* lead.created per local day of the tenant's time zone (sb_tenant_day) */
+static const sb_table_def_t days_table = {
+    .name = "days",
+    .cols =
+        (const sb_col_t[]){
+            {"tenant_id", SB_COL_TEXT, 0},
+            {"day", SB_COL_DATE, 0},
+            {"created", SB_COL_INT8, SB_MERGE_SUM},
+            {0},
+        },
+    .key = (const char *const[]){"tenant_id", "day", NULL},
+};
+
 static const sb_table_def_t *const tables[] = {&log_table, &leads_table,
-                                               NULL};
+                                               &days_table, NULL};
 
 static const sb_proj_step_t migrations[] = {
     {1, "CREATE TABLE {schema}.log (tenant_id text NOT NULL, event_id text "
@@ -68,6 +84,10 @@ static const sb_proj_step_t migrations[] = {
         "switchboard_app;"},
     {2, "ALTER TABLE {schema}.leads ADD COLUMN scored bigint NOT NULL "
         "DEFAULT 0, ADD COLUMN expired bigint NOT NULL DEFAULT 0;"},
+    {3, "CREATE TABLE {schema}.days (tenant_id text NOT NULL, day date NOT "
+        "NULL, created bigint NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, "
+        "day));\n"
+        "GRANT SELECT, INSERT, UPDATE ON {schema}.days TO switchboard_app;"},
     {0, NULL},
 };
 
@@ -141,7 +161,12 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
     if (sb_state_get(b, key, &val, &len) == 0 && len == sizeof seen)
       memcpy(&seen, val, sizeof seen);
     seen++;
-    if (sb_state_put(b, key, &seen, sizeof seen, err) != 0 ||
+    int64_t day = sb_tenant_day(b, ev->tenant_id, ev->occurred_at);
+    if (sb_rows_add(b, &days_table,
+                    (const sb_val_t[]){SB_V_TEXT(ev->tenant_id),
+                                       SB_V_DATE(day), SB_V_INT8(1)},
+                    err) != 0 ||
+        sb_state_put(b, key, &seen, sizeof seen, err) != 0 ||
         score(k, b, ev->tenant_id, lead, (double)seen, NULL, err) != 0 ||
         sb_timer_set(b, key, ev->occurred_at + INT64_C(3600000000),
                      SB_TIMER_EVENT, err) != 0)
