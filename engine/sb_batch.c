@@ -26,22 +26,22 @@ const char *sb_batch_processor(const sb_batch_t *b) {
 const sb_conf_t *sb_batch_conf(const sb_batch_t *b) { return b->p->c; }
 
 /* During event, the connection belongs to the pipeline's first processor
- * (the one listed first: `up` lists the audit log first): its appends
- * stream to the server while the batch fills, inside its savepoint, and it
- * may run statements of its own (the kit ends its COPY first). Another
- * processor asking during event is a bug (its rows wait for commit): the
- * batch fails loudly. */
+ * (the one flagged SB_PROCESSOR_EVENT_SQL, if any, is put first): its
+ * appends stream to the server while the batch fills, inside its
+ * savepoint, and it may run statements of its own (the kit ends its COPY
+ * first). Another processor asking during event is a bug (its rows wait
+ * for commit): the batch fails loudly. */
 sb_pg_t *sb_batch_pg(sb_batch_t *b) {
   sb_pipeline_t *p = b->p;
   sb__slot_t *s = b->slot;
   if (p->phase != SB__PHASE_EVENT)
     return p->pg;
-  if (s->ix != 0) {
+  if (s->ix != 0 && !(s->vt->flags & SB_PROCESSOR_EVENT_SQL)) {
     sb_err_set(&p->misuse, SB_EINTERNAL,
-               "processor %s used the connection during event: only the "
-               "pipeline's first processor (%s) may (write at commit, or "
-               "through sb_rows_add)",
-               s->vt->name, p->slots[0].vt->name);
+               "processor %s used the connection during event without the "
+               "flag SB_PROCESSOR_EVENT_SQL (write at commit, or through "
+               "sb_rows_add)",
+               s->vt->name);
     return p->pg;
   }
   if (sb__kit_hold(p, s, &p->misuse) != 0)

@@ -486,12 +486,12 @@ static int run_loop(sb_pipeline_t *p, sb_err_t *err) {
       }
       continue;
     }
-    if (p->pending == 0 && !p->open &&
-        sb__global_poll(p, 5000, err) != 0) {
+    if (p->pending == 0 && !p->open && sb__global_poll(p, 5000, err) != 0) {
       if (!err->retriable)
         return err->code;
-      sb_log(SB_LOG_WARN, "engine", "global tables: folding failed; again "
-                                    "later",
+      sb_log(SB_LOG_WARN, "engine",
+             "global tables: folding failed; again "
+             "later",
              SB_F_STR("error", err->msg), SB_F_END);
       sb_err_clear(err);
     }
@@ -555,6 +555,11 @@ int sb_pipeline_start(const sb_conf_t *c, const sb_schemas_t *schemas,
                       SB_PIPELINE_MAX, opts->n);
   if (opts->rebuild_schema != NULL && opts->n != 1)
     return sb_err_set(err, SB_EINVAL, "a rebuild runs one processor");
+  /* the processor that runs statements during event first (it holds the
+   * connection then), the others in the order given */
+  const sb_processor_vt_t *order[SB_PIPELINE_MAX];
+  size_t k = 0;
+  const char *sql_user = NULL;
   for (size_t i = 0; i < opts->n; i++) {
     if (sb_processor_check(opts->vts[i], err) != 0)
       return err->code;
@@ -562,7 +567,20 @@ int sb_pipeline_start(const sb_conf_t *c, const sb_schemas_t *schemas,
       if (strcmp(opts->vts[i]->name, opts->vts[j]->name) == 0)
         return sb_err_set(err, SB_EINVAL, "processor %s named twice",
                           opts->vts[i]->name);
+    if (opts->vts[i]->flags & SB_PROCESSOR_EVENT_SQL) {
+      if (sql_user != NULL)
+        return sb_err_set(err, SB_EINVAL,
+                          "processors %s and %s both run statements during "
+                          "event and cannot share a pipeline: run them in "
+                          "two processes (switchboard run --processors ...)",
+                          sql_user, opts->vts[i]->name);
+      sql_user = opts->vts[i]->name;
+      order[k++] = opts->vts[i];
+    }
   }
+  for (size_t i = 0; i < opts->n; i++)
+    if (!(opts->vts[i]->flags & SB_PROCESSOR_EVENT_SQL))
+      order[k++] = opts->vts[i];
   sb_pipeline_t *p = calloc(1, sizeof *p);
   if (p == NULL || (p->tps = calloc(SB__MAX_TP, sizeof *p->tps)) == NULL) {
     free(p);
@@ -580,7 +598,7 @@ int sb_pipeline_start(const sb_conf_t *c, const sb_schemas_t *schemas,
   for (size_t i = 0; i < p->n; i++) {
     sb__slot_t *s = &p->slots[i];
     s->ix = i;
-    s->vt = opts->vts[i];
+    s->vt = order[i];
     s->batch.p = p;
     s->batch.slot = s;
     s->batch_events.bounds = batch_bounds;

@@ -153,6 +153,11 @@ typedef struct sb_processor_vt_s {
 /* Built for the test suite only: runs when named, never as part of
  * "all". */
 #define SB_PROCESSOR_TEST_ONLY 0x8u
+/* It runs statements of its own on the connection during event
+ * (sb_batch_pg; the audit log makes its month partitions): the pipeline
+ * puts it first, the one processor that holds the connection then. Two
+ * such processors cannot share a pipeline (run them in two processes). */
+#define SB_PROCESSOR_EVENT_SQL 0x10u
 
 /* ---- the batch ----------------------------------------------------------- */
 
@@ -162,8 +167,8 @@ const char *sb_batch_processor(const sb_batch_t *b);
 /* The configuration the pipeline runs with (borrowed). */
 const sb_conf_t *sb_batch_conf(const sb_batch_t *b);
 /* The connection, inside the batch's transaction: for assign, commit and
- * publish. During event one processor of a pipeline at most may use it
- * (the audit log's own COPY); rows go through sb_rows_add instead. */
+ * publish; during event only for a processor flagged
+ * SB_PROCESSOR_EVENT_SQL (rows go through sb_rows_add instead). */
 sb_pg_t *sb_batch_pg(sb_batch_t *b);
 
 /* ---- rows ---------------------------------------------------------------- */

@@ -39,6 +39,7 @@
   X(pipeline_processor_added_later, "kafka,pg")                               \
   X(pipeline_offsets_fence_a_second_writer, "kafka,pg")                       \
   X(pipeline_global_table, "kafka,pg")                                        \
+  X(pipeline_event_sql_goes_first, "kafka,pg")                                \
   X(engine_isolates_poison_written_in_event, "kafka,pg")                      \
   X(kafka_embedded_topics, "kafka")                                           \
   X(kafka_roundtrip, "kafka")                                                 \

@@ -441,6 +441,7 @@ int test_engine_isolates_poison_written_in_event(void) {
   sb_processor_vt_t writing_vt = test_vt; /* test_vt, writing in event */
   writing_vt.event = w_event;
   writing_vt.commit = w_commit;
+  writing_vt.flags |= SB_PROCESSOR_EVENT_SQL;
   run_vt = &writing_vt;
   int rc = run_to_end(&x, NULL, NULL, &st);
   run_vt = &test_vt;
@@ -882,6 +883,39 @@ int test_pipeline_global_table(void) {
                         "WHERE consumer_group = "
                         "'switchboard.sbglob.global.agents'"),
             4);
+  env_down(&x);
+  return 0;
+}
+
+/* A processor running statements during event is put first in its
+ * pipeline, whatever the order given; two cannot share one. */
+int test_pipeline_event_sql_goes_first(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4"};
+  CHECK(produce_leads(&x, subjects, 4, NULL) == 0);
+  sb_processor_vt_t writing_vt = test_vt;
+  writing_vt.event = w_event;
+  writing_vt.commit = w_commit;
+  writing_vt.flags |= SB_PROCESSOR_EVENT_SQL;
+  const sb_processor_vt_t *vts[] = {&rows_vt, &writing_vt};
+  sb_pipeline_stats_t st[2];
+  CHECK(run_pipeline(&x, vts, 2, st, NULL) == 0);
+  /* sbtest wrote in event: 3 leads, the poison one dead-lettered for it;
+   * sbrows every lead */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 3);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows WHERE type = "
+                        "'lead.created'"),
+            4);
+  /* two of them: refused, saying what to do */
+  sb_err_t err = SB_ERR_INIT;
+  sb_pipeline_t *p = NULL;
+  sb_processor_vt_t other = writing_vt;
+  other.name = "sbtest2";
+  const sb_processor_vt_t *two[] = {&writing_vt, &other};
+  sb_pipeline_opts_t o = {.vts = two, .n = 2, .stop_at_end = 1};
+  CHECK_INT(sb_pipeline_start(&x.c, x.schemas, &o, &p, &err), SB_EINVAL);
+  CHECK_HAS(err.msg, "cannot share a pipeline");
   env_down(&x);
   return 0;
 }

@@ -749,7 +749,8 @@ const sb_processor_vt_t sb_audit_processor = {
     .assign = assign,
     .revoke = revoke,
     .committed = committed,
-    .flags = SB_PROCESSOR_FULL_REPLAY_ONLY | SB_PROCESSOR_KEEP_GENERATIONS,
+    .flags = SB_PROCESSOR_FULL_REPLAY_ONLY | SB_PROCESSOR_KEEP_GENERATIONS |
+             SB_PROCESSOR_EVENT_SQL,
     .publish = publish,
     .same_as_live = sb__audit_same_as_live,
 };
