@@ -4,6 +4,7 @@
  * one compare-and-set statement, dead letters and derived events. */
 #include "sb_pipeline_int.h"
 
+#include "sb_kafka.h"
 #include "sb_log.h"
 #include "sb_text.h"
 #include "sb_topics.h"
@@ -80,18 +81,28 @@ int sb_batch_publish_record(sb_batch_t *b, const char *topic, const char *key,
   return sb_producer_flush(p->producer, p->c->kafka_timeout_ms, err);
 }
 
+/* An event's derived id: a ULID keeping the cause's time, with 80 bits from
+ * SHA-256(cause id "/" processor ["/" discriminator]). */
+void sb__derive_id(const char *cause, int64_t cause_us, const char *processor,
+                   const char *disc, char out[SB_ULID_LEN + 1]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  char seed[SB_ULID_LEN + 64 + 512];
+  int n = disc && disc[0]
+              ? snprintf(seed, sizeof seed, "%s/%s/%s", cause, processor, disc)
+              : snprintf(seed, sizeof seed, "%s/%s", cause, processor);
+  size_t len = n < 0                     ? 0
+               : (size_t)n < sizeof seed ? (size_t)n
+                                         : sizeof seed - 1;
+  EVP_Digest(seed, len, md, &mdlen, EVP_sha256(), NULL);
+  sb_ulid_make((uint64_t)(cause_us / 1000), md, out);
+}
+
 int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
                   sb_err_t *err) {
   sb_pipeline_t *p = b->p;
-  /* id: a ULID keeping the cause's time, with 80 bits from
-   * SHA-256(cause id "/" processor) */
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  char seed[160], id[SB_ULID_LEN + 1];
-  snprintf(seed, sizeof seed, "%s/%s", ev->event_id, b->slot->vt->name);
-  EVP_Digest(seed, strlen(seed), md, &mdlen, EVP_sha256(), NULL);
-  sb_ulid_make((uint64_t)(ev->occurred_at / 1000), md, id);
-  char source[96];
+  char id[SB_ULID_LEN + 1], source[96];
+  sb__derive_id(ev->event_id, ev->occurred_at, b->slot->vt->name, NULL, id);
   snprintf(source, sizeof source, SB_DERIVED_SOURCE "%s", b->slot->vt->name);
   cJSON_DeleteItemFromObjectCaseSensitive(ce, "id");
   cJSON_DeleteItemFromObjectCaseSensitive(ce, "causationid");
@@ -203,64 +214,38 @@ int sb__dead_letter(sb_pipeline_t *p, const rd_kafka_message_t *m,
  * compare-and-set on the offset this pipeline read: a row another writer
  * moved (or created) meanwhile fails the batch, which is re-read from what
  * is stored. */
-static int upsert_offsets(sb_pipeline_t *p, sb_err_t *err) {
-  sb_text_t g = {0}, topics = {0}, parts = {0}, offs = {0}, prev = {0};
-  sb_text_t *all[] = {&g, &topics, &parts, &offs, &prev};
-  for (size_t k = 0; k < SB_ARRAY_LEN(all); k++)
-    sb_text_add(all[k], "{");
-  size_t moved = 0;
-  for (size_t i = 0; i < p->ntp; i++) {
-    sb__tp_t *t = &p->tps[i];
-    if (!t->assigned)
-      continue;
-    for (size_t s = 0; s < p->n; s++) {
-      if (!(t->readers & (1u << s)) || p->slots[s].failed || t->next[s] < 0 ||
-          t->next[s] == t->stored[s])
-        continue;
-      char num[32];
-      sb_text_pg_elem(&g, p->slots[s].offsets_group);
-      sb_text_pg_elem(&topics, t->topic);
-      snprintf(num, sizeof num, "%d", t->partition);
-      sb_text_pg_elem(&parts, num);
-      snprintf(num, sizeof num, "%lld", (long long)t->next[s]);
-      sb_text_pg_elem(&offs, num);
-      snprintf(num, sizeof num, "%lld", (long long)t->stored[s]);
-      sb_text_pg_elem(&prev, num);
-      moved++;
-    }
-  }
+void sb__offs_add(sb__offs_t *o, const char *group, const char *topic,
+                  int32_t partition, int64_t next, int64_t prev) {
+  sb_text_t *all[] = {&o->g, &o->t, &o->p, &o->o, &o->prev};
+  if (o->n == 0)
+    for (size_t k = 0; k < SB_ARRAY_LEN(all); k++)
+      sb_text_add(all[k], "{");
+  char num[32];
+  sb_text_pg_elem(&o->g, group);
+  sb_text_pg_elem(&o->t, topic);
+  snprintf(num, sizeof num, "%d", partition);
+  sb_text_pg_elem(&o->p, num);
+  snprintf(num, sizeof num, "%lld", (long long)next);
+  sb_text_pg_elem(&o->o, num);
+  snprintf(num, sizeof num, "%lld", (long long)prev);
+  sb_text_pg_elem(&o->prev, num);
+  o->n++;
+}
+
+int sb__offs_store(sb_pipeline_t *p, sb__offs_t *o, size_t *matched,
+                   sb_err_t *err) {
+  sb_text_t *all[] = {&o->g, &o->t, &o->p, &o->o, &o->prev};
   int rc = 0, failed = 0;
-  for (size_t k = 0; k < SB_ARRAY_LEN(all); k++) {
+  char count[32] = "";
+  int found = 0;
+  *matched = 0;
+  for (size_t k = 0; o->n > 0 && k < SB_ARRAY_LEN(all); k++) {
     sb_text_add(all[k], "}");
     failed |= all[k]->failed;
   }
-  char count[32] = "";
-  int found = 0;
-  /* the derived events of each processor whose part commits count: the
-   * batch's transaction id and the processor, with it */
-  sb_text_t em = {0};
-  sb_text_add(&em, "{");
-  size_t nem = 0;
-  for (size_t s = 0; s < p->n; s++)
-    if (p->slots[s].emitted && !p->slots[s].failed) {
-      sb_text_pg_elem(&em, p->slots[s].vt->name);
-      nem++;
-    }
-  sb_text_add(&em, "}");
-  if (em.failed)
+  if (failed)
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
-  else if (nem > 0 &&
-           sb_pg_exec(p->pg,
-                      "INSERT INTO sb.emitted_batches (txid, processor) "
-                      "SELECT pg_current_xact_id(), unnest($1::text[])",
-                      1, (const char *const[]){em.s}, err) != 0)
-    rc = err->code;
-  sb_text_free(&em);
-  if (rc != 0)
-    ;
-  else if (failed)
-    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
-  else if (moved > 0)
+  else if (o->n > 0)
     rc = sb_pg_query1(
         p->pg,
         "WITH u AS (SELECT * FROM unnest($2::text[], $3::text[], $4::int[], "
@@ -275,20 +260,68 @@ static int upsert_offsets(sb_pipeline_t *p, sb_err_t *err) {
         "RETURNING 1) "
         "SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins)",
         6,
-        (const char *const[]){p->epoch, g.s, topics.s, parts.s, offs.s, prev.s},
+        (const char *const[]){p->epoch, o->g.s, o->t.s, o->p.s, o->o.s,
+                              o->prev.s},
         count, sizeof count, &found, NULL, err);
-  if (rc == 0 && moved > 0 && (size_t)atoll(count) != moved) {
+  if (rc == 0)
+    *matched = (size_t)atoll(count);
+  for (size_t k = 0; k < SB_ARRAY_LEN(all); k++)
+    sb_text_free(all[k]);
+  o->n = 0;
+  return rc;
+}
+
+/* The derived events of each processor whose part commits count: the
+ * batch's transaction id and the processor, with it. */
+static int record_emitted(sb_pipeline_t *p, sb_err_t *err) {
+  sb_text_t em = {0};
+  size_t nem = 0;
+  sb_text_add(&em, "{");
+  for (size_t s = 0; s < p->n; s++)
+    if (p->slots[s].emitted && !p->slots[s].failed) {
+      sb_text_pg_elem(&em, p->slots[s].vt->name);
+      nem++;
+    }
+  sb_text_add(&em, "}");
+  int rc = 0;
+  if (em.failed)
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+  else if (nem > 0)
+    rc = sb_pg_exec(p->pg,
+                    "INSERT INTO sb.emitted_batches (txid, processor) "
+                    "SELECT pg_current_xact_id(), unnest($1::text[])",
+                    1, (const char *const[]){em.s}, err);
+  sb_text_free(&em);
+  return rc;
+}
+
+static int upsert_offsets(sb_pipeline_t *p, sb_err_t *err) {
+  int rc = record_emitted(p, err);
+  if (rc != 0)
+    return rc;
+  sb__offs_t o = {0};
+  for (size_t i = 0; i < p->ntp; i++) {
+    sb__tp_t *t = &p->tps[i];
+    if (!t->assigned)
+      continue;
+    for (size_t s = 0; s < p->n; s++)
+      if ((t->readers & (1u << s)) && !p->slots[s].failed && t->next[s] >= 0 &&
+          t->next[s] != t->stored[s])
+        sb__offs_add(&o, p->slots[s].offsets_group, t->topic, t->partition,
+                     t->next[s], t->stored[s]);
+  }
+  size_t moved = o.n, matched = 0;
+  rc = sb__offs_store(p, &o, &matched, err);
+  if (rc == 0 && matched != moved) {
     rc = sb_err_set(err, SB_EBUSY,
                     "another worker stored offsets of these processors "
                     "meanwhile (%zu of %zu rows were as this one read them: "
                     "a second process with another processor list, or a "
                     "partition that moved); the batch is dropped and read "
                     "again from the stored offsets",
-                    moved - (size_t)atoll(count), moved);
+                    moved - matched, moved);
     err->retriable = true;
   }
-  for (size_t k = 0; k < SB_ARRAY_LEN(all); k++)
-    sb_text_free(all[k]);
   return rc;
 }
 
@@ -661,25 +694,9 @@ static int txid_committed(sb_pipeline_t *p, const char *txid,
   }
 }
 
-/* A header of m as a C string into out; 0 when absent or too long. */
-static int header(const rd_kafka_message_t *m, const char *name, char *out,
-                  size_t cap) {
-  rd_kafka_headers_t *h = NULL;
-  const void *val = NULL;
-  size_t len = 0;
-  if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      rd_kafka_header_get_last(h, name, &val, &len) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR ||
-      len == 0 || len >= cap)
-    return 0;
-  memcpy(out, val, len);
-  out[len] = '\0';
-  return 1;
-}
-
 /* The sb-txid header of m into txid; 0 when it has none (not derived). */
 static int txid_of(const rd_kafka_message_t *m, char *txid, size_t cap) {
-  return header(m, "sb-txid", txid, cap) &&
+  return sb_kafka_header(m, "sb-txid", txid, cap) &&
          strspn(txid, "0123456789") == strlen(txid);
 }
 
@@ -692,7 +709,7 @@ int sb__derived_dropped(sb_pipeline_t *p, const rd_kafka_message_t *m,
                         sb_err_t *err) {
   char txid[24], by[48];
   if (!txid_of(m, txid, sizeof txid) ||
-      !header(m, "sb-emitted-by", by, sizeof by))
+      !sb_kafka_header(m, "sb-emitted-by", by, sizeof by))
     return 0;
   int c = txid_committed(p, txid, by, err);
   if (c < 0)

@@ -76,53 +76,14 @@ int sb_global_get(sb_batch_t *b, const sb_global_def_t *def, const char *key,
  * compare-and-set on what this reader last stored (or loaded). 1 when
  * another reader moved them meanwhile. */
 static int store(sb_global_t *g, sb_pg_t *pg, sb_err_t *err) {
-  sb_text_t parts = {0}, offs = {0}, prev = {0};
-  sb_text_add(&parts, "{");
-  sb_text_add(&offs, "{");
-  sb_text_add(&prev, "{");
-  size_t moved = 0;
-  for (int i = 0; i < g->nparts; i++) {
-    if (g->next[i] < 0 || g->next[i] == g->stored[i])
-      continue;
-    char num[32];
-    snprintf(num, sizeof num, "%d", i);
-    sb_text_pg_elem(&parts, num);
-    snprintf(num, sizeof num, "%lld", (long long)g->next[i]);
-    sb_text_pg_elem(&offs, num);
-    snprintf(num, sizeof num, "%lld", (long long)g->stored[i]);
-    sb_text_pg_elem(&prev, num);
-    moved++;
-  }
-  sb_text_add(&parts, "}");
-  sb_text_add(&offs, "}");
-  sb_text_add(&prev, "}");
-  int rc = 0;
-  char count[32];
-  int found = 0;
-  if (parts.failed || offs.failed || prev.failed)
-    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
-  else if (moved > 0)
-    rc = sb_pg_query1(
-        pg,
-        "WITH u AS (SELECT * FROM unnest($3::int[], $4::bigint[], "
-        "$5::bigint[]) AS u(p, o, prev)), "
-        "up AS (UPDATE sb.consumer_offsets c SET next_offset = u.o, "
-        "updated_at = now() FROM u WHERE u.prev >= 0 AND c.consumer_group = "
-        "$1 AND c.topic = $2 AND c.partition = u.p AND c.next_offset = "
-        "u.prev RETURNING 1), "
-        "ins AS (INSERT INTO sb.consumer_offsets (consumer_group, topic, "
-        "partition, next_offset) SELECT $1, $2, u.p, u.o FROM u WHERE "
-        "u.prev < 0 ON CONFLICT DO NOTHING RETURNING 1) "
-        "SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins)",
-        5,
-        (const char *const[]){g->group, g->def->topic, parts.s, offs.s, prev.s},
-        count, sizeof count, &found, NULL, err);
-  sb_text_free(&parts);
-  sb_text_free(&offs);
-  sb_text_free(&prev);
-  if (rc != 0)
-    return rc;
-  if (moved > 0 && (size_t)atoll(count) != moved)
+  sb__offs_t o = {0};
+  for (int i = 0; i < g->nparts; i++)
+    if (g->next[i] >= 0 && g->next[i] != g->stored[i])
+      sb__offs_add(&o, g->group, g->def->topic, i, g->next[i], g->stored[i]);
+  size_t moved = o.n, matched = 0;
+  if (sb__offs_store(g->p, &o, &matched, err) != 0)
+    return err->code;
+  if (matched != moved)
     return 1;
   return sb_kstate_flush(g->ks, pg, err);
 }

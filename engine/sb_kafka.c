@@ -51,8 +51,8 @@ static void error_cb(rd_kafka_t *rk, int kerr, const char *reason,
                      void *opaque) {
   (void)rk;
   (void)opaque;
-  sb_log_level_t l = rd_kafka_fatal_error(rk, NULL, 0) ? SB_LOG_ERROR
-                                                         : SB_LOG_DEBUG;
+  sb_log_level_t l =
+      rd_kafka_fatal_error(rk, NULL, 0) ? SB_LOG_ERROR : SB_LOG_DEBUG;
   sb_log(l, "kafka", reason, SB_F_STR("error", rd_kafka_err2name(kerr)),
          SB_F_END);
 }
@@ -108,8 +108,9 @@ int sb_embedded_start(const sb_conf_t *c, sb_embedded_t **out, sb_err_t *err) {
   }
   e->mcluster = rd_kafka_mock_cluster_new(e->rk, 1);
   if (e->mcluster == NULL) {
-    sb_err_set(err, SB_EKAFKA, "embedded broker: cannot start the mock cluster "
-                               "(is loopback networking available?)");
+    sb_err_set(err, SB_EKAFKA,
+               "embedded broker: cannot start the mock cluster "
+               "(is loopback networking available?)");
     goto fail;
   }
   for (size_t i = 0; i < sb_topics_n; i++) {
@@ -165,7 +166,8 @@ static int create_topics(rd_kafka_t *rk, const sb_conf_t *c,
     nt[i] = rd_kafka_NewTopic_new(missing[i], c->partitions, -1, errstr,
                                   sizeof errstr);
     if (nt[i] == NULL) {
-      rc = sb_err_set(err, SB_EKAFKA, "kafka: topic %s: %s", missing[i], errstr);
+      rc =
+          sb_err_set(err, SB_EKAFKA, "kafka: topic %s: %s", missing[i], errstr);
       goto out;
     }
   }
@@ -175,21 +177,20 @@ static int create_topics(rd_kafka_t *rk, const sb_conf_t *c,
                                               sizeof errstr);
   rd_kafka_CreateTopics(rk, nt, n, opts, q);
   ev = rd_kafka_queue_poll(q, c->kafka_timeout_ms + 2000);
-  rd_kafka_resp_err_t kerr = ev ? rd_kafka_event_error(ev)
-                                : RD_KAFKA_RESP_ERR__TIMED_OUT;
+  rd_kafka_resp_err_t kerr =
+      ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
   if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rc = sb_err_set(err, kerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? SB_ETIMEDOUT
-                                                              : SB_EKAFKA,
-                    "kafka: topics %s are missing and creating them failed "
-                    "(%s): create them with %d partitions, or allow this "
-                    "client to create topics",
-                    names, rd_kafka_err2str(kerr), c->partitions);
+    rc = sb_err_set(
+        err, kerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? SB_ETIMEDOUT : SB_EKAFKA,
+        "kafka: topics %s are missing and creating them failed "
+        "(%s): create them with %d partitions, or allow this "
+        "client to create topics",
+        names, rd_kafka_err2str(kerr), c->partitions);
     goto out;
   }
   size_t cnt;
-  const rd_kafka_topic_result_t **res =
-      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev),
-                                          &cnt);
+  const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(
+      rd_kafka_event_CreateTopics_result(ev), &cnt);
   for (size_t i = 0; i < cnt; i++) {
     rd_kafka_resp_err_t terr = rd_kafka_topic_result_error(res[i]);
     if (terr != RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -226,8 +227,8 @@ int sb_kafka_check_brokers(const sb_conf_t *c, sb_err_t *err) {
     rd_kafka_conf_destroy(conf);
     return sb_err_set(err, SB_ECONFIG, "kafka: %s", errstr);
   }
-  rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 1, NULL, &md,
-                                               c->kafka_timeout_ms);
+  rd_kafka_resp_err_t kerr =
+      rd_kafka_metadata(rk, 1, NULL, &md, c->kafka_timeout_ms);
   if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rc = sb_err_set(err, SB_EUNAVAIL,
                     "kafka: brokers '%s' did not answer within %d ms (%s): "
@@ -297,4 +298,20 @@ void sb_kafka_probe_free(sb_kafka_probe_t *p) {
     return;
   rd_kafka_destroy(p->rk);
   free(p);
+}
+
+int sb_kafka_header(const rd_kafka_message_t *m, const char *name, char *out,
+                    size_t cap) {
+  rd_kafka_headers_t *h = NULL;
+  const void *val = NULL;
+  size_t len = 0;
+  if (m == NULL ||
+      rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_header_get_last(h, name, &val, &len) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      val == NULL || len == 0 || len >= cap)
+    return 0;
+  memcpy(out, val, len);
+  out[len] = '\0';
+  return 1;
 }

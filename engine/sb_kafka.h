@@ -46,6 +46,12 @@ int sb_kafka_probe_new(const sb_conf_t *c, sb_kafka_probe_t **out,
 int sb_kafka_probe(sb_kafka_probe_t *p, int timeout_ms, sb_err_t *err);
 void sb_kafka_probe_free(sb_kafka_probe_t *p);
 
+/* The last header name of a consumed message, as a C string into out
+ * (cap bytes); 0 when it has none or it does not fit. */
+struct rd_kafka_message_s;
+int sb_kafka_header(const struct rd_kafka_message_s *m, const char *name,
+                    char *out, size_t cap);
+
 /* librdkafka's version string. */
 const char *sb_kafka_version(void);
 

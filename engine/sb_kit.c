@@ -8,7 +8,6 @@
 #include "sb_ulid.h"
 #include "sb_util.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -285,24 +284,6 @@ sb_build_t *sb_emit_begin(sb_batch_t *b, sb_etype_ref_t t) {
   return sb_codec_build_begin(b->p->codec, t);
 }
 
-/* An event's derived id: a ULID keeping the cause's time, with 80 bits from
- * SHA-256(cause id "/" processor ["/" discriminator]). */
-static void derive_id(const char *cause, int64_t cause_us,
-                      const char *processor, const char *disc,
-                      char out[SB_ULID_LEN + 1]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  char seed[SB_ULID_LEN + 64 + 512];
-  int n = disc && disc[0]
-              ? snprintf(seed, sizeof seed, "%s/%s/%s", cause, processor, disc)
-              : snprintf(seed, sizeof seed, "%s/%s", cause, processor);
-  size_t len = n < 0                     ? 0
-               : (size_t)n < sizeof seed ? (size_t)n
-                                         : sizeof seed - 1;
-  EVP_Digest(seed, len, md, &mdlen, EVP_sha256(), NULL);
-  sb_ulid_make((uint64_t)(cause_us / 1000), md, out);
-}
-
 int sb_emit_end(sb_batch_t *b, sb_build_t *bld, const sb_emit_t *o,
                 sb_err_t *err) {
   static const sb_emit_t none = {0};
@@ -314,7 +295,8 @@ int sb_emit_end(sb_batch_t *b, sb_build_t *bld, const sb_emit_t *o,
   char id[SB_ULID_LEN + 1], source[96];
   sb_envelope_t env = {0};
   if (ev != NULL) {
-    derive_id(ev->event_id, ev->occurred_at, s->vt->name, o->discriminator, id);
+    sb__derive_id(ev->event_id, ev->occurred_at, s->vt->name, o->discriminator,
+                  id);
     env.tenant_id = o->tenant_id ? o->tenant_id : ev->tenant_id;
     env.occurred_at = o->occurred_at ? o->occurred_at : ev->occurred_at;
     const char *corr = sb_event_str_path(ev, "correlation_id");

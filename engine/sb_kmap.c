@@ -20,8 +20,9 @@ static uint64_t mix(uint64_t h) { /* MurmurHash3's finaliser */
  * finaliser's mixing; the per-map seed makes collisions unpredictable. */
 static uint64_t hash_of(uint64_t seed, int topic, int32_t partition,
                         const char *key, size_t klen) {
-  uint64_t h = seed ^ mix(((uint64_t)(uint16_t)topic << 32) |
-                          (uint32_t)partition) ^ (klen * 0x9e3779b97f4a7c15ULL);
+  uint64_t h = seed ^
+               mix(((uint64_t)(uint16_t)topic << 32) | (uint32_t)partition) ^
+               (klen * 0x9e3779b97f4a7c15ULL);
   size_t i = 0;
   for (; i + 8 <= klen; i += 8) {
     uint64_t w;
@@ -36,8 +37,10 @@ static uint64_t hash_of(uint64_t seed, int topic, int32_t partition,
 int sb_kmap_init(sb_kmap_t *m, size_t item_size, sb_err_t *err) {
   memset(m, 0, sizeof *m);
   if (item_size < sizeof(sb_kmap_hdr_t))
-    return sb_err_set(err, SB_EINVAL, "kmap: items of %zu bytes cannot hold "
-                                      "their header", item_size);
+    return sb_err_set(err, SB_EINVAL,
+                      "kmap: items of %zu bytes cannot hold "
+                      "their header",
+                      item_size);
   m->item_size = item_size;
   if (RAND_bytes((unsigned char *)&m->seed, sizeof m->seed) != 1)
     return sb_err_set(err, SB_ECRYPTO, "kmap: no randomness for the seed");
@@ -71,11 +74,12 @@ int sb_kmap_topic(sb_kmap_t *m, const char *topic, sb_err_t *err) {
     return t;
   size_t len = strlen(topic);
   if (len == 0 || len > SB_KMAP_TOPIC_MAX)
-    return sb_err_set(err, SB_EINVAL, "topic name of %zu bytes (1 to %d)",
-                      len, SB_KMAP_TOPIC_MAX);
+    return sb_err_set(err, SB_EINVAL, "topic name of %zu bytes (1 to %d)", len,
+                      SB_KMAP_TOPIC_MAX);
   if (m->ntopics == SB_KMAP_TOPICS_MAX)
-    return sb_err_set(err, SB_EINVAL, "more than %d topics in one processor's "
-                                      "state (topic %s)",
+    return sb_err_set(err, SB_EINVAL,
+                      "more than %d topics in one processor's "
+                      "state (topic %s)",
                       SB_KMAP_TOPICS_MAX, topic);
   char *dup = strdup(topic);
   if (dup == NULL)
@@ -137,9 +141,8 @@ static int grow(sb_kmap_t *m, sb_err_t *err) {
   return 0;
 }
 
-int sb_kmap_insert(sb_kmap_t *m, int topic, int32_t partition,
-                   const char *key, size_t klen, size_t *index, int *created,
-                   sb_err_t *err) {
+int sb_kmap_insert(sb_kmap_t *m, int topic, int32_t partition, const char *key,
+                   size_t klen, size_t *index, int *created, sb_err_t *err) {
   *created = 0;
   long at = sb_kmap_find(m, topic, partition, key, klen);
   if (at >= 0) {
@@ -238,4 +241,36 @@ int sb_utf8_valid(const char *str, size_t len) {
     i += n + 1;
   }
   return 1;
+}
+
+int sb_kmap_dirty_reserve(sb_kmap_dirty_t *d, sb_err_t *err) {
+  if (d->n < d->cap)
+    return 0;
+  size_t cap = d->cap ? d->cap * 2 : 64;
+  uint32_t *idx = realloc(d->idx, cap * sizeof *idx);
+  if (idx == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  d->idx = idx;
+  d->cap = cap;
+  return 0;
+}
+
+static int idx_desc(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void sb_kmap_dirty_sweep(sb_kmap_t *m, sb_kmap_dirty_t *d,
+                         int (*gone)(void *item, void *arg), void *arg) {
+  if (d->n > 1) /* qsort takes no NULL, even for none */
+    qsort(d->idx, d->n, sizeof *d->idx, idx_desc);
+  for (size_t i = 0; i < d->n; i++)
+    if (gone(sb_kmap_at(m, d->idx[i]), arg))
+      sb_kmap_remove(m, d->idx[i]);
+  d->n = 0;
+}
+
+void sb_kmap_dirty_free(sb_kmap_dirty_t *d) {
+  free(d->idx);
+  memset(d, 0, sizeof *d);
 }

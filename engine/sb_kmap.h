@@ -19,14 +19,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SB_KMAP_TOPICS_MAX 64   /* distinct topics one map holds */
-#define SB_KMAP_TOPIC_MAX 249   /* bytes of a topic name (Kafka's bound) */
+#define SB_KMAP_TOPICS_MAX 64 /* distinct topics one map holds */
+#define SB_KMAP_TOPIC_MAX 249 /* bytes of a topic name (Kafka's bound) */
 
 typedef struct sb_kmap_hdr_s {
   uint64_t hash;
-  char *key;        /* owned by the map; NUL-terminated */
-  uint32_t klen;    /* strlen(key) */
-  uint16_t topic;   /* index into the map's topics (sb_kmap_topic_name) */
+  char *key;      /* owned by the map; NUL-terminated */
+  uint32_t klen;  /* strlen(key) */
+  uint16_t topic; /* index into the map's topics (sb_kmap_topic_name) */
   int32_t partition;
 } sb_kmap_hdr_t;
 
@@ -58,9 +58,8 @@ long sb_kmap_find(const sb_kmap_t *m, int topic, int32_t partition,
                   const char *key, size_t klen);
 /* Finds or adds the item; *index is its index, *created 1 when it was
  * added (its user fields zeroed). */
-int sb_kmap_insert(sb_kmap_t *m, int topic, int32_t partition,
-                   const char *key, size_t klen, size_t *index, int *created,
-                   sb_err_t *err);
+int sb_kmap_insert(sb_kmap_t *m, int topic, int32_t partition, const char *key,
+                   size_t klen, size_t *index, int *created, sb_err_t *err);
 /* Removes the item at index (its key freed): the last item takes its
  * index. */
 void sb_kmap_remove(sb_kmap_t *m, size_t index);
@@ -68,6 +67,21 @@ void sb_kmap_remove(sb_kmap_t *m, size_t index);
 static inline void *sb_kmap_at(const sb_kmap_t *m, size_t index) {
   return m->items + index * m->item_size;
 }
+
+/* The indices of the items a batch changed (pending until it commits or
+ * is dropped), shared by keyed state and timers. */
+typedef struct sb_kmap_dirty_s {
+  uint32_t *idx;
+  size_t n, cap;
+} sb_kmap_dirty_t;
+/* Room for one more index; SB_ENOMEM (err may be NULL). */
+int sb_kmap_dirty_reserve(sb_kmap_dirty_t *d, sb_err_t *err);
+/* Removes the listed items that gone() says are gone (it accounts for
+ * them), highest index first: a removal moves the last item into the hole,
+ * one already visited. Empties the list. */
+void sb_kmap_dirty_sweep(sb_kmap_t *m, sb_kmap_dirty_t *d,
+                         int (*gone)(void *item, void *arg), void *arg);
+void sb_kmap_dirty_free(sb_kmap_dirty_t *d);
 
 /* Bytes the map spends on one item beyond its key: the item and its share
  * of the slots. For memory budgets. */

@@ -23,8 +23,7 @@ struct sb_kstate_s {
   char schema[64];
   size_t budget, bytes;
   sb_kmap_t map;
-  uint32_t *dirty; /* indices of the entries with pend != PEND_NONE */
-  size_t ndirty, dirty_cap;
+  sb_kmap_dirty_t dirty; /* indices of the entries with pend != PEND_NONE */
 };
 
 static const unsigned char empty_value[1] = {0};
@@ -50,8 +49,9 @@ int sb_kstate_new(const char *schema, size_t byte_budget, sb_kstate_t **out,
                   sb_err_t *err) {
   *out = NULL;
   if (schema == NULL || !schema_valid(schema))
-    return sb_err_set(err, SB_EINVAL, "keyed state: schema name '%s' is not "
-                                      "[a-z][a-z0-9_]* of at most 63 bytes",
+    return sb_err_set(err, SB_EINVAL,
+                      "keyed state: schema name '%s' is not "
+                      "[a-z][a-z0-9_]* of at most 63 bytes",
                       schema ? schema : "(null)");
   sb_kstate_t *ks = calloc(1, sizeof *ks);
   if (ks == NULL)
@@ -75,7 +75,7 @@ void sb_kstate_free(sb_kstate_t *ks) {
     free(e->pval);
   }
   sb_kmap_free(&ks->map);
-  free(ks->dirty);
+  sb_kmap_dirty_free(&ks->dirty);
   free(ks);
 }
 
@@ -97,8 +97,9 @@ static int check_key(const sb_kstate_t *ks, const char *topic,
                       ks->schema, SB_KSTATE_KEY_MAX, topic, (int)partition,
                       *klen == 0 ? "an empty key" : "a longer one");
   if (!sb_utf8_valid(key, *klen))
-    return sb_err_set(err, SB_EINVAL, "keyed state of %s: a key is UTF-8 "
-                                      "text (%s partition %d)",
+    return sb_err_set(err, SB_EINVAL,
+                      "keyed state of %s: a key is UTF-8 "
+                      "text (%s partition %d)",
                       ks->schema, topic, (int)partition);
   return 0;
 }
@@ -106,21 +107,10 @@ static int check_key(const sb_kstate_t *ks, const char *topic,
 static int over_budget(const sb_kstate_t *ks, size_t want, sb_err_t *err) {
   return sb_err_set(err, SB_ENOMEM,
                     "keyed state of processor schema %s would take %zu "
-                    "bytes, over " SB_KSTATE_BUDGET_KEY " (%zu bytes): raise it, or "
+                    "bytes, over " SB_KSTATE_BUDGET_KEY
+                    " (%zu bytes): raise it, or "
                     "keep less state per key",
                     ks->schema, want, ks->budget);
-}
-
-static int reserve_dirty(sb_kstate_t *ks, sb_err_t *err) {
-  if (ks->ndirty < ks->dirty_cap)
-    return 0;
-  size_t cap = ks->dirty_cap ? ks->dirty_cap * 2 : 64;
-  uint32_t *d = realloc(ks->dirty, cap * sizeof *d);
-  if (d == NULL)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  ks->dirty = d;
-  ks->dirty_cap = cap;
-  return 0;
 }
 
 int sb_kstate_get(const sb_kstate_t *ks, const char *topic, int32_t partition,
@@ -163,7 +153,7 @@ int sb_kstate_put(sb_kstate_t *ks, const char *topic, int32_t partition,
   }
   if (ks->bytes - sub + add > ks->budget)
     return over_budget(ks, ks->bytes - sub + add, err);
-  if (reserve_dirty(ks, err) != 0)
+  if (sb_kmap_dirty_reserve(&ks->dirty, err) != 0)
     return err->code;
   unsigned char *copy = NULL;
   if (len > 0) {
@@ -173,8 +163,8 @@ int sb_kstate_put(sb_kstate_t *ks, const char *topic, int32_t partition,
   }
   size_t idx;
   int created;
-  if (sb_kmap_insert(&ks->map, t, partition, key, klen, &idx, &created,
-                     err) != 0) {
+  if (sb_kmap_insert(&ks->map, t, partition, key, klen, &idx, &created, err) !=
+      0) {
     free(copy);
     return err->code;
   }
@@ -183,7 +173,7 @@ int sb_kstate_put(sb_kstate_t *ks, const char *topic, int32_t partition,
   e->pval = copy; /* ownership moved */
   e->plen = len;
   if (e->pend == PEND_NONE)
-    ks->dirty[ks->ndirty++] = (uint32_t)idx;
+    ks->dirty.idx[ks->dirty.n++] = (uint32_t)idx;
   e->pend = PEND_PUT;
   ks->bytes = ks->bytes - sub + add;
   return 0;
@@ -198,11 +188,11 @@ int sb_kstate_del(sb_kstate_t *ks, const char *topic, int32_t partition,
                          partition, key, klen);
   if (at < 0)
     return 0;
-  if (reserve_dirty(ks, err) != 0)
+  if (sb_kmap_dirty_reserve(&ks->dirty, err) != 0)
     return err->code;
   kent_t *e = sb_kmap_at(&ks->map, (size_t)at);
   if (e->pend == PEND_NONE)
-    ks->dirty[ks->ndirty++] = (uint32_t)at;
+    ks->dirty.idx[ks->dirty.n++] = (uint32_t)at;
   ks->bytes -= e->plen;
   free(e->pval);
   e->pval = NULL;
@@ -244,20 +234,20 @@ static void put_hex(sb_text_t *t, const unsigned char *p, size_t n) {
 }
 
 int sb_kstate_flush(sb_kstate_t *ks, sb_pg_t *pg, sb_err_t *err) {
-  if (ks->ndirty == 0)
+  if (ks->dirty.n == 0)
     return 0;
-  ref_t *refs = malloc(ks->ndirty * sizeof *refs);
+  ref_t *refs = malloc(ks->dirty.n * sizeof *refs);
   if (refs == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
-  for (size_t i = 0; i < ks->ndirty; i++) {
-    const kent_t *e = sb_kmap_at(&ks->map, ks->dirty[i]);
+  for (size_t i = 0; i < ks->dirty.n; i++) {
+    const kent_t *e = sb_kmap_at(&ks->map, ks->dirty.idx[i]);
     refs[i] = (ref_t){sb_kmap_topic_name(&ks->map, e->h.topic), e};
   }
-  qsort(refs, ks->ndirty, sizeof *refs, ref_cmp);
+  qsort(refs, ks->dirty.n, sizeof *refs, ref_cmp);
   sb_text_t arr[4] = {{0}};
   for (int k = 0; k < 4; k++)
     sb_text_add(&arr[k], "{");
-  for (size_t i = 0; i < ks->ndirty; i++) {
+  for (size_t i = 0; i < ks->dirty.n; i++) {
     const kent_t *e = refs[i].e;
     char part[16];
     snprintf(part, sizeof part, "%d", (int)e->h.partition);
@@ -310,30 +300,23 @@ int sb_kstate_flush(sb_kstate_t *ks, sb_pg_t *pg, sb_err_t *err) {
 
 /* ---- end of a batch ------------------------------------------------------ */
 
-static int idx_desc(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? 1 : x > y ? -1 : 0;
+/* A dirty entry left with no value is removed, and its cost given back. */
+static int gone(void *item, void *arg) {
+  kent_t *e = item;
+  sb_kstate_t *ks = arg;
+  if (e->has)
+    return 0;
+  ks->bytes -= entry_cost(ks, e->h.klen);
+  return 1;
 }
 
-/* Removes the dirty entries left with no value, highest index first: a
- * removal moves the last entry into the hole, which is then one already
- * visited. Empties the dirty list. */
 static void sweep_dirty(sb_kstate_t *ks) {
-  if (ks->ndirty > 1) /* qsort takes no NULL, even for none */
-    qsort(ks->dirty, ks->ndirty, sizeof *ks->dirty, idx_desc);
-  for (size_t i = 0; i < ks->ndirty; i++) {
-    kent_t *e = sb_kmap_at(&ks->map, ks->dirty[i]);
-    if (!e->has) {
-      ks->bytes -= entry_cost(ks, e->h.klen);
-      sb_kmap_remove(&ks->map, ks->dirty[i]);
-    }
-  }
-  ks->ndirty = 0;
+  sb_kmap_dirty_sweep(&ks->map, &ks->dirty, gone, ks);
 }
 
 void sb_kstate_committed(sb_kstate_t *ks) {
-  for (size_t i = 0; i < ks->ndirty; i++) {
-    kent_t *e = sb_kmap_at(&ks->map, ks->dirty[i]);
+  for (size_t i = 0; i < ks->dirty.n; i++) {
+    kent_t *e = sb_kmap_at(&ks->map, ks->dirty.idx[i]);
     ks->bytes -= e->len;
     free(e->val);
     e->val = e->pval; /* ownership moved; NULL after a delete */
@@ -347,8 +330,8 @@ void sb_kstate_committed(sb_kstate_t *ks) {
 }
 
 void sb_kstate_abort(sb_kstate_t *ks) {
-  for (size_t i = 0; i < ks->ndirty; i++) {
-    kent_t *e = sb_kmap_at(&ks->map, ks->dirty[i]);
+  for (size_t i = 0; i < ks->dirty.n; i++) {
+    kent_t *e = sb_kmap_at(&ks->map, ks->dirty.idx[i]);
     ks->bytes -= e->plen;
     free(e->pval);
     e->pval = NULL;
@@ -370,10 +353,10 @@ static void drop_topic_partition(sb_kstate_t *ks, int t, int32_t partition) {
     free(e->pval);
     sb_kmap_remove(&ks->map, i);
   }
-  ks->ndirty = 0; /* indices moved: list the pending entries again */
+  ks->dirty.n = 0; /* indices moved: list the pending entries again */
   for (size_t i = 0; i < ks->map.n; i++)
     if (((kent_t *)sb_kmap_at(&ks->map, i))->pend != PEND_NONE)
-      ks->dirty[ks->ndirty++] = (uint32_t)i;
+      ks->dirty.idx[ks->dirty.n++] = (uint32_t)i;
 }
 
 void sb_kstate_drop(sb_kstate_t *ks, const char *topic, int32_t partition) {
@@ -390,8 +373,10 @@ static int load_row(sb_kstate_t *ks, int t, const sb_pg_rows_t *rows, int r,
   long long p;
   if (ptxt == NULL || key == NULL || hex == NULL ||
       sb_parse_ll(ptxt, &p) != 0 || p < 0 || p > INT32_MAX)
-    return sb_err_set(err, SB_EPG, "keyed state of %s: a stored row is "
-                                   "malformed", ks->schema);
+    return sb_err_set(err, SB_EPG,
+                      "keyed state of %s: a stored row is "
+                      "malformed",
+                      ks->schema);
   size_t klen = strlen(key), hlen = strlen(hex);
   size_t len = hlen >= 2 ? (hlen - 2) / 2 : 0;
   if (klen == 0 || klen > SB_KSTATE_KEY_MAX || len > SB_KSTATE_VALUE_MAX)
@@ -409,13 +394,15 @@ static int load_row(sb_kstate_t *ks, int t, const sb_pg_rows_t *rows, int r,
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   if (len > 0 && sb_bytea_unhex(hex, val, len) != (long)len) {
     free(val);
-    return sb_err_set(err, SB_EPG, "keyed state of %s: stored value of key "
-                                   "%.64s is not bytea hex", ks->schema, key);
+    return sb_err_set(err, SB_EPG,
+                      "keyed state of %s: stored value of key "
+                      "%.64s is not bytea hex",
+                      ks->schema, key);
   }
   size_t idx;
   int created;
-  if (sb_kmap_insert(&ks->map, t, (int32_t)p, key, klen, &idx, &created,
-                     err) != 0) {
+  if (sb_kmap_insert(&ks->map, t, (int32_t)p, key, klen, &idx, &created, err) !=
+      0) {
     free(val);
     return err->code;
   }
@@ -440,8 +427,9 @@ int sb_kstate_load(sb_kstate_t *ks, sb_pg_t *pg, const char *topic,
   for (size_t i = 0; i < n; i++) {
     if (partitions[i] < 0) {
       sb_text_free(&parts);
-      return sb_err_set(err, SB_EINVAL, "keyed state of %s: partition %d of "
-                                        "%s",
+      return sb_err_set(err, SB_EINVAL,
+                        "keyed state of %s: partition %d of "
+                        "%s",
                         ks->schema, (int)partitions[i], topic);
     }
     drop_topic_partition(ks, t, partitions[i]);
@@ -473,14 +461,15 @@ int sb_kstate_load(sb_kstate_t *ks, sb_pg_t *pg, const char *topic,
 
 size_t sb_kstate_bytes(const sb_kstate_t *ks) { return ks->bytes; }
 size_t sb_kstate_count(const sb_kstate_t *ks) { return ks->map.n; }
-size_t sb_kstate_dirty(const sb_kstate_t *ks) { return ks->ndirty; }
+size_t sb_kstate_dirty(const sb_kstate_t *ks) { return ks->dirty.n; }
 
 int sb_kstate_rename_schema(sb_pg_t *pg, const char *from, const char *to,
                             sb_err_t *err) {
   if (sb_pg_exec(pg, "DELETE FROM sb.processor_state WHERE schema = $1", 1,
                  (const char *const[]){to}, err) != 0 ||
-      sb_pg_exec(pg, "UPDATE sb.processor_state SET schema = $2 WHERE "
-                     "schema = $1",
+      sb_pg_exec(pg,
+                 "UPDATE sb.processor_state SET schema = $2 WHERE "
+                 "schema = $1",
                  2, (const char *const[]){from, to}, err) != 0) {
     sb_err_prefix(err, "moving the keyed state of %s to %s: ", from, to);
     return err->code;

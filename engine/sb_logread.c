@@ -99,18 +99,7 @@ int sb_logread_watermarks(sb_logread_t *r, const char *topic, int32_t partition,
 
 int sb_logread_header(sb_logread_t *r, const char *name, char *out,
                       size_t cap) {
-  rd_kafka_headers_t *h = NULL;
-  const void *val = NULL;
-  size_t len = 0;
-  if (r->cur == NULL ||
-      rd_kafka_message_headers(r->cur, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      rd_kafka_header_get_last(h, name, &val, &len) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR ||
-      val == NULL || len >= cap)
-    return 0;
-  memcpy(out, val, len);
-  out[len] = '\0';
-  return 1;
+  return sb_kafka_header(r->cur, name, out, cap);
 }
 
 int sb_logread_range(sb_logread_t *r, const char *topic, int32_t partition,

@@ -11,6 +11,7 @@
 #include "sb_pg.h"
 #include "sb_pipeline.h"
 #include "sb_producer.h"
+#include "sb_text.h"
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -127,11 +128,11 @@ struct sb_pipeline_s {
   int pending;       /* records in the open batch */
   long long opened;  /* when the batch got its first record */
   const rd_kafka_message_t *single; /* the record of a one-record batch */
-  int need_reseek; /* a processor's part failed: re-read from the offsets */
-  int isolation;   /* an isolation (isolate_end) may be under way */
+  int need_reseek;   /* a processor's part failed: re-read from the offsets */
+  int isolation;     /* an isolation (isolate_end) may be under way */
   int emitted_since; /* a committed batch emitted derived events since the
                         ends were last confirmed (stop_at_end) */
-  char txid[24];   /* the open batch's transaction id */
+  char txid[24];     /* the open batch's transaction id */
   /* derived events counted once: the emitting batches' outcomes, asked on
    * a connection of their own (the batch's may be streaming a COPY) */
   sb_pg_t *pg_aux;
@@ -150,6 +151,21 @@ struct sb_pipeline_s {
 };
 
 /* sb_batch.c */
+/* Offsets to store by compare-and-set: each row moves from prev (-1: no
+ * row yet) to next, in one statement; matched counts the rows that were
+ * as prev says (fewer: another writer moved them). Store frees them. */
+typedef struct sb__offs_s {
+  sb_text_t g, t, p, o, prev;
+  size_t n;
+} sb__offs_t;
+void sb__offs_add(sb__offs_t *o, const char *group, const char *topic,
+                  int32_t partition, int64_t next, int64_t prev);
+int sb__offs_store(sb_pipeline_t *p, sb__offs_t *o, size_t *matched,
+                   sb_err_t *err);
+/* A derived event's id: a ULID keeping the cause's time (micros), with 80
+ * bits of SHA-256(cause id "/" processor ["/" discriminator]). */
+void sb__derive_id(const char *cause, int64_t cause_us, const char *processor,
+                   const char *disc, char out[27]);
 sb__tp_t *sb__find_tp(sb_pipeline_t *p, const char *topic, int32_t partition,
                       int create);
 int sb__reads(const sb__slot_t *s, const char *topic);

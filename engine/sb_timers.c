@@ -31,8 +31,7 @@ struct sb_timers_s {
   char schema[64];
   size_t budget, bytes;
   sb_kmap_t map;
-  uint32_t *dirty; /* indices of the timers with pend != PEND_NONE */
-  size_t ndirty, dirty_cap;
+  sb_kmap_dirty_t dirty; /* indices of the timers with pend != PEND_NONE */
   part_t *parts;
   size_t nparts, parts_cap, last_part;
   /* while valid, no timer is due before these: the earliest wall and
@@ -61,8 +60,9 @@ int sb_timers_new(const char *schema, size_t byte_budget, sb_timers_t **out,
                   sb_err_t *err) {
   *out = NULL;
   if (schema == NULL || !schema_valid(schema))
-    return sb_err_set(err, SB_EINVAL, "timers: schema name '%s' is not "
-                                      "[a-z][a-z0-9_]* of at most 63 bytes",
+    return sb_err_set(err, SB_EINVAL,
+                      "timers: schema name '%s' is not "
+                      "[a-z][a-z0-9_]* of at most 63 bytes",
                       schema ? schema : "(null)");
   sb_timers_t *t = calloc(1, sizeof *t);
   if (t == NULL)
@@ -82,7 +82,7 @@ void sb_timers_free(sb_timers_t *t) {
   if (t == NULL)
     return;
   sb_kmap_free(&t->map);
-  free(t->dirty);
+  sb_kmap_dirty_free(&t->dirty);
   free(t->parts);
   free(t);
 }
@@ -96,9 +96,8 @@ static int over_budget(const sb_timers_t *t, size_t want, const char *key,
                     t->schema, want, key, t->budget);
 }
 
-static int check_key(const sb_timers_t *t, const char *topic,
-                     int32_t partition, const char *key, size_t *klen,
-                     sb_err_t *err) {
+static int check_key(const sb_timers_t *t, const char *topic, int32_t partition,
+                     const char *key, size_t *klen, sb_err_t *err) {
   if (topic == NULL || key == NULL)
     return sb_err_set(err, SB_EINVAL, "timers of %s: no topic or key",
                       t->schema);
@@ -113,21 +112,10 @@ static int check_key(const sb_timers_t *t, const char *topic,
                       t->schema, SB_TIMER_KEY_MAX, topic, (int)partition,
                       *klen == 0 ? "an empty key" : "a longer one");
   if (!sb_utf8_valid(key, *klen))
-    return sb_err_set(err, SB_EINVAL, "timers of %s: a key is UTF-8 text "
-                                      "(%s partition %d)",
+    return sb_err_set(err, SB_EINVAL,
+                      "timers of %s: a key is UTF-8 text "
+                      "(%s partition %d)",
                       t->schema, topic, (int)partition);
-  return 0;
-}
-
-static int reserve_dirty(sb_timers_t *t, sb_err_t *err) {
-  if (t->ndirty < t->dirty_cap)
-    return 0;
-  size_t cap = t->dirty_cap ? t->dirty_cap * 2 : 64;
-  uint32_t *d = realloc(t->dirty, cap * sizeof *d);
-  if (d == NULL)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  t->dirty = d;
-  t->dirty_cap = cap;
   return 0;
 }
 
@@ -145,8 +133,8 @@ static part_t *part_find(sb_timers_t *t, int topic, int32_t partition) {
   return NULL;
 }
 
-static int part_add(sb_timers_t *t, int topic, int32_t partition,
-                    part_t **out, sb_err_t *err) {
+static int part_add(sb_timers_t *t, int topic, int32_t partition, part_t **out,
+                    sb_err_t *err) {
   if ((*out = part_find(t, topic, partition)) != NULL)
     return 0;
   if (t->bytes + sizeof(part_t) > t->budget)
@@ -211,18 +199,18 @@ int sb_timers_set(sb_timers_t *t, const char *topic, int32_t partition,
   if (sb_kmap_find(&t->map, tp, partition, key, klen) < 0 &&
       t->bytes + entry_cost(t, klen) > t->budget)
     return over_budget(t, t->bytes + entry_cost(t, klen), key, err);
-  if (reserve_dirty(t, err) != 0)
+  if (sb_kmap_dirty_reserve(&t->dirty, err) != 0)
     return err->code;
   size_t idx;
   int created;
-  if (sb_kmap_insert(&t->map, tp, partition, key, klen, &idx, &created,
-                     err) != 0)
+  if (sb_kmap_insert(&t->map, tp, partition, key, klen, &idx, &created, err) !=
+      0)
     return err->code;
   if (created)
     t->bytes += entry_cost(t, klen);
   tent_t *e = sb_kmap_at(&t->map, idx);
   if (e->pend == PEND_NONE)
-    t->dirty[t->ndirty++] = (uint32_t)idx;
+    t->dirty.idx[t->dirty.n++] = (uint32_t)idx;
   e->pend = PEND_SET;
   e->pdue = due_us;
   e->pkind = (uint8_t)kind;
@@ -238,15 +226,15 @@ int sb_timers_cancel(sb_timers_t *t, const char *topic, int32_t partition,
   size_t klen;
   if (check_key(t, topic, partition, key, &klen, err) != 0)
     return err->code;
-  long at = sb_kmap_find(&t->map, sb_kmap_topic_find(&t->map, topic),
-                         partition, key, klen);
+  long at = sb_kmap_find(&t->map, sb_kmap_topic_find(&t->map, topic), partition,
+                         key, klen);
   if (at < 0)
     return 0;
-  if (reserve_dirty(t, err) != 0)
+  if (sb_kmap_dirty_reserve(&t->dirty, err) != 0)
     return err->code;
   tent_t *e = sb_kmap_at(&t->map, (size_t)at);
   if (e->pend == PEND_NONE)
-    t->dirty[t->ndirty++] = (uint32_t)at;
+    t->dirty.idx[t->dirty.n++] = (uint32_t)at;
   e->pend = PEND_DEL;
   return 0;
 }
@@ -268,8 +256,8 @@ static int effective(const tent_t *e, int64_t *due, int *kind) {
 
 int sb_timers_get(const sb_timers_t *t, const char *topic, int32_t partition,
                   const char *key, int64_t *due_us, sb_timer_kind_t *kind) {
-  long at = sb_kmap_find(&t->map, sb_kmap_topic_find(&t->map, topic),
-                         partition, key, strlen(key));
+  long at = sb_kmap_find(&t->map, sb_kmap_topic_find(&t->map, topic), partition,
+                         key, strlen(key));
   int64_t d;
   int k;
   if (at < 0 || !effective(sb_kmap_at(&t->map, (size_t)at), &d, &k))
@@ -351,16 +339,19 @@ int sb_timers_due(sb_timers_t *t, int64_t now_us, sb_timer_cb cb, void *arg,
       list = l2;
       cap = c2;
     }
-    list[n++] = (fire_t){due, e->h.key,
+    list[n++] = (fire_t){due,
+                         e->h.key,
                          sb_kmap_topic_name(&t->map, e->h.topic),
-                         e->h.partition, (uint32_t)i, kind};
+                         e->h.partition,
+                         (uint32_t)i,
+                         kind};
   }
   t->valid = 1;
   if (n > 1) /* list is NULL for none: qsort takes no NULL */
     qsort(list, n, sizeof *list, fire_cmp);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    if (reserve_dirty(t, NULL) != 0) {
+    if (sb_kmap_dirty_reserve(&t->dirty, NULL) != 0) {
       rc = SB_ENOMEM;
       break;
     }
@@ -374,7 +365,7 @@ int sb_timers_due(sb_timers_t *t, int64_t now_us, sb_timer_cb cb, void *arg,
         kind != list[i].kind)
       continue;
     if (e->pend == PEND_NONE)
-      t->dirty[t->ndirty++] = list[i].idx;
+      t->dirty.idx[t->dirty.n++] = list[i].idx;
     e->pend = PEND_DEL;
     sb_timer_t timer = {list[i].topic, list[i].partition, list[i].key, due,
                         (sb_timer_kind_t)kind};
@@ -425,21 +416,21 @@ int sb_timers_flush(sb_timers_t *t, sb_pg_t *pg, sb_err_t *err) {
   size_t moved = 0;
   for (size_t i = 0; i < t->nparts; i++)
     moved += t->parts[i].pet != t->parts[i].et;
-  if (t->ndirty == 0 && moved == 0)
+  if (t->dirty.n == 0 && moved == 0)
     return 0;
-  ref_t *refs = malloc((t->ndirty + 1) * sizeof *refs);
+  ref_t *refs = malloc((t->dirty.n + 1) * sizeof *refs);
   if (refs == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
-  for (size_t i = 0; i < t->ndirty; i++) {
-    const tent_t *e = sb_kmap_at(&t->map, t->dirty[i]);
+  for (size_t i = 0; i < t->dirty.n; i++) {
+    const tent_t *e = sb_kmap_at(&t->map, t->dirty.idx[i]);
     refs[i] = (ref_t){sb_kmap_topic_name(&t->map, e->h.topic), e};
   }
-  if (t->ndirty > 1)
-    qsort(refs, t->ndirty, sizeof *refs, ref_cmp);
+  if (t->dirty.n > 1)
+    qsort(refs, t->dirty.n, sizeof *refs, ref_cmp);
   sb_text_t arr[8] = {{0}};
   for (int k = 0; k < 8; k++)
     sb_text_add(&arr[k], "{");
-  for (size_t i = 0; i < t->ndirty; i++) {
+  for (size_t i = 0; i < t->dirty.n; i++) {
     const tent_t *e = refs[i].e;
     const char *sep = i == 0 ? "" : ",";
     sb_text_pg_elem(&arr[0], refs[i].topic);
@@ -488,30 +479,24 @@ int sb_timers_flush(sb_timers_t *t, sb_pg_t *pg, sb_err_t *err) {
 
 /* ---- end of a batch ------------------------------------------------------ */
 
-static int idx_desc(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? 1 : x > y ? -1 : 0;
+/* A dirty entry left with no timer committed is removed, and its cost given
+ * back. */
+static int gone(void *item, void *arg) {
+  tent_t *e = item;
+  sb_timers_t *t = arg;
+  if (e->has)
+    return 0;
+  t->bytes -= entry_cost(t, e->h.klen);
+  return 1;
 }
 
-/* Removes the dirty timers left with none committed, highest index first
- * (a removal moves the last item into the hole, one already visited), and
- * empties the dirty list. */
 static void sweep_dirty(sb_timers_t *t) {
-  if (t->ndirty > 1) /* qsort takes no NULL, even for none */
-    qsort(t->dirty, t->ndirty, sizeof *t->dirty, idx_desc);
-  for (size_t i = 0; i < t->ndirty; i++) {
-    tent_t *e = sb_kmap_at(&t->map, t->dirty[i]);
-    if (!e->has) {
-      t->bytes -= entry_cost(t, e->h.klen);
-      sb_kmap_remove(&t->map, t->dirty[i]);
-    }
-  }
-  t->ndirty = 0;
+  sb_kmap_dirty_sweep(&t->map, &t->dirty, gone, t);
 }
 
 void sb_timers_committed(sb_timers_t *t) {
-  for (size_t i = 0; i < t->ndirty; i++) {
-    tent_t *e = sb_kmap_at(&t->map, t->dirty[i]);
+  for (size_t i = 0; i < t->dirty.n; i++) {
+    tent_t *e = sb_kmap_at(&t->map, t->dirty.idx[i]);
     e->has = e->pend == PEND_SET;
     e->due = e->pdue;
     e->kind = e->pkind;
@@ -524,8 +509,8 @@ void sb_timers_committed(sb_timers_t *t) {
 }
 
 void sb_timers_abort(sb_timers_t *t) {
-  for (size_t i = 0; i < t->ndirty; i++)
-    ((tent_t *)sb_kmap_at(&t->map, t->dirty[i]))->pend = PEND_NONE;
+  for (size_t i = 0; i < t->dirty.n; i++)
+    ((tent_t *)sb_kmap_at(&t->map, t->dirty.idx[i]))->pend = PEND_NONE;
   sweep_dirty(t);
   for (size_t i = 0; i < t->nparts; i++)
     t->parts[i].pet = t->parts[i].et;
@@ -542,10 +527,10 @@ static void drop_topic_partition(sb_timers_t *t, int tp, int32_t partition) {
     t->bytes -= entry_cost(t, e->h.klen);
     sb_kmap_remove(&t->map, i);
   }
-  t->ndirty = 0; /* indices moved: list the pending timers again */
+  t->dirty.n = 0; /* indices moved: list the pending timers again */
   for (size_t i = 0; i < t->map.n; i++)
     if (((tent_t *)sb_kmap_at(&t->map, i))->pend != PEND_NONE)
-      t->dirty[t->ndirty++] = (uint32_t)i;
+      t->dirty.idx[t->dirty.n++] = (uint32_t)i;
   for (size_t i = 0; i < t->nparts; i++)
     if (t->parts[i].topic == tp && t->parts[i].partition == partition) {
       t->parts[i] = t->parts[--t->nparts];
@@ -585,8 +570,9 @@ static int load_row(sb_timers_t *t, int tp, const sb_pg_rows_t *rows, int r,
   }
   size_t klen;
   if (key == NULL || kind == NULL || v < 0 || v > SB_TIMER_DUE_MAX)
-    return sb_err_set(err, SB_ESTATE, "timers of %s: stored timer %.64s of "
-                                      "partition %lld is past the bounds",
+    return sb_err_set(err, SB_ESTATE,
+                      "timers of %s: stored timer %.64s of "
+                      "partition %lld is past the bounds",
                       t->schema, key ? key : "(null)", p);
   if (check_key(t, sb_kmap_topic_name(&t->map, (uint16_t)tp), (int32_t)p, key,
                 &klen, err) != 0) {
@@ -597,8 +583,8 @@ static int load_row(sb_timers_t *t, int tp, const sb_pg_rows_t *rows, int r,
     return over_budget(t, t->bytes + entry_cost(t, klen), key, err);
   size_t idx;
   int created;
-  if (sb_kmap_insert(&t->map, tp, (int32_t)p, key, klen, &idx, &created,
-                     err) != 0)
+  if (sb_kmap_insert(&t->map, tp, (int32_t)p, key, klen, &idx, &created, err) !=
+      0)
     return err->code;
   if (created)
     t->bytes += entry_cost(t, klen);
@@ -679,11 +665,14 @@ int sb_timer_event_id(const char *processor, const char *key, int64_t due_us,
                       const char *discriminator, char out[SB_ULID_LEN + 1],
                       sb_err_t *err) {
   if (processor == NULL || key == NULL || discriminator == NULL)
-    return sb_err_set(err, SB_EINVAL, "timer event id: no processor, key or "
-                                      "discriminator");
+    return sb_err_set(err, SB_EINVAL,
+                      "timer event id: no processor, key or "
+                      "discriminator");
   if (due_us < 0 || due_us > SB_TIMER_DUE_MAX)
-    return sb_err_set(err, SB_EINVAL, "timer event id: due time %lld out of "
-                                      "range", (long long)due_us);
+    return sb_err_set(err, SB_EINVAL,
+                      "timer event id: due time %lld out of "
+                      "range",
+                      (long long)due_us);
   /* the parts NUL-separated (none holds a NUL): no two tuples give one
    * input; "sb-timer" keeps these apart from other derived ids */
   char due[24];
