@@ -561,7 +561,8 @@ int sb_pipeline_start(const sb_conf_t *c, const sb_schemas_t *schemas,
   size_t k = 0;
   const char *sql_user = NULL;
   for (size_t i = 0; i < opts->n; i++) {
-    if (sb_processor_check(opts->vts[i], err) != 0)
+    if (sb_processor_check(opts->vts[i], err) != 0 ||
+        sb_processor_conf_check(opts->vts[i], c, err) != 0)
       return err->code;
     for (size_t j = 0; j < i; j++)
       if (strcmp(opts->vts[i]->name, opts->vts[j]->name) == 0)

@@ -21,6 +21,7 @@
   X(conf_env_and_layers, "unit")                                              \
   X(conf_kafka_passthrough, "unit")                                           \
   X(conf_reference, "unit")                                                   \
+  X(conf_processor_rows, "unit")                                              \
   X(migrations_compiled, "unit")                                              \
   X(migrations_order_check, "unit")                                           \
   X(migrate_twice_applies_once, "pg")                                         \
