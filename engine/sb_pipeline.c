@@ -499,6 +499,16 @@ static int run_loop(sb_pipeline_t *p, sb_err_t *err) {
       size_t fired = 0;
       if (sb__kit_fire_timers(p, &fired, err) != 0) {
         sb__close_batch(p);
+        if (p->poison_timer.set && !err->fatal) {
+          sb_log(SB_LOG_WARN, "engine",
+                 "a timer failed; its batch is rolled back and the timer "
+                 "goes to sb.deadletter",
+                 SB_F_STR("group", p->kafka_group),
+                 SB_F_STR("error", err->msg), SB_F_END);
+          sb__abort_all(p);
+          sb_err_clear(err);
+          continue;
+        }
         if (!err->retriable)
           return err->code; /* a bug: stop loudly */
         sb_log(SB_LOG_WARN, "engine", "timers failed; fired again later",

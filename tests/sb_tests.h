@@ -38,6 +38,7 @@
   X(pipeline_decodes_once, "kafka,pg")                                        \
   X(pipeline_poison_stays_in_its_processor, "kafka,pg")                       \
   X(pipeline_processor_added_later, "kafka,pg")                               \
+  X(pipeline_poison_timer, "kafka,pg")                                        \
   X(pipeline_offsets_fence_a_second_writer, "kafka,pg")                       \
   X(pipeline_global_table, "kafka,pg")                                        \
   X(pipeline_event_sql_goes_first, "kafka,pg")                                \
