@@ -153,6 +153,27 @@ static const sb_conf_prop_t props[] = {
      "Memory one processor's timers may take in a process (keys and "
      "bookkeeping, about 70 bytes a timer); past it the batch fails, naming "
      "the processor."},
+    {"access.window_ms", SB_CT_INT, OFF(access_window_ms), 1000, 3600000,
+     "60000", "SWITCHBOARD_ACCESS_WINDOW_MS", "MS", NULL, 0,
+     "Reads recorded as access.recorded: the first of a user, address, "
+     "route and query in a window at once (the read waits for it), the "
+     "identical ones after it as one record with their count at the "
+     "window's end."},
+    {"access.max_keys", SB_CT_INT, OFF(access_max_keys), 16, 1048576, "4096",
+     "SWITCHBOARD_ACCESS_MAX_KEYS", "N", NULL, 0,
+     "Distinct reads (user, address, route, query) one window keeps apart; "
+     "past it a tenant's further reads share one record per route, and "
+     "past that reads are refused 503 rather than left unrecorded."},
+    {"security.anomaly_failures", SB_CT_INT, OFF(security_anomaly_failures),
+     2, 1000000, "5", "SWITCHBOARD_SECURITY_ANOMALY_FAILURES", "N", NULL, 0,
+     "Failed logins and denied requests from one address within "
+     "security.anomaly_window_ms (by event time) that the security "
+     "processor flags as an anomaly."},
+    {"security.anomaly_window_ms", SB_CT_INT, OFF(security_anomaly_window_ms),
+     1000, 604800000, "300000", "SWITCHBOARD_SECURITY_ANOMALY_WINDOW_MS", "MS",
+     NULL, 0,
+     "The window, in event time, within which security.anomaly_failures "
+     "failures from one address are an anomaly."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),
