@@ -83,6 +83,24 @@ done
 export_acme | grep '"security.access_denied"' | grep 'agent-ua/2' | grep -q '"resource_type":"projection"' ||
   fail "the denied read is not recorded as security.access_denied"
 
+# a live-feed subscription granted is a read too: recorded (resource
+# "stream", its topics, types and subject) before "subscribed" is sent
+/usr/bin/python3 "$(dirname "$0")/ws_client.py" listen "ws://${url#http://}/v1/stream" "$admin" \
+  '{"subscribe":{"topics":["sb.calls","sb.leads"],"types":["call.*"],"subject":"agent-7"}}' \
+  "$work/ws.msgs" 2>"$work/ws.err" &
+wspid=$!
+for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/ws.msgs" 2>/dev/null && break; sleep 0.1; done
+grep -q '"subscribed"' "$work/ws.msgs" || fail "no subscribed: $(cat "$work/ws.msgs" "$work/ws.err" 2>/dev/null)"
+kill "$wspid" 2>/dev/null; wait "$wspid" 2>/dev/null || true
+for _ in $(seq 1 100); do
+  export_acme | grep '"access.recorded"' | grep '"resource_type":"stream"' >"$work/ws.rec" || true
+  [ -s "$work/ws.rec" ] && break
+  sleep 0.2
+done
+grep -q '"filters":\["topics=sb.leads,sb.calls","types=call.\*","subject=agent-7"\]' "$work/ws.rec" &&
+  grep -q '"request_method":"WS"' "$work/ws.rec" && grep -q '"actorip":"127.0.0.1"' "$work/ws.rec" ||
+  fail "the subscription is not recorded as a READ of the stream: $(cat "$work/ws.rec")"
+
 # a flood: N identical reads on one connection, recorded as a few records
 # whose attempts add up to N
 N=400
