@@ -159,7 +159,7 @@ static const sb_conf_prop_t props[] = {
      "route and query in a window at once (the read waits for it), the "
      "identical ones after it as one record with their count at the "
      "window's end."},
-    {"access.max_keys", SB_CT_INT, OFF(access_max_keys), 16, 1048576, "4096",
+    {"access.max_keys", SB_CT_INT, OFF(access_max_keys), 16, 1048576, "1024",
      "SWITCHBOARD_ACCESS_MAX_KEYS", "N", NULL, 0,
      "Distinct reads (user, address, route, query) one window keeps apart; "
      "past it a tenant's further reads share one record per route, and "
