@@ -84,6 +84,8 @@ typedef struct sb_conf_s {
   int ingest_idempotency_connections;
   int processor_state_max_bytes;  /* sb_kstate's budget per processor */
   int processor_timers_max_bytes; /* sb_timers' budget per processor */
+  int access_window_ms;            /* identical reads folded per window */
+  int access_max_keys;             /* distinct reads a window keeps apart */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */
