@@ -66,8 +66,8 @@ static const sb_kstore_kind_t kstate_kind = {
 int sb_kstate_new(const char *schema, size_t byte_budget, sb_kstate_t **out,
                   sb_err_t *err) {
   sb_kstore_t *s;
-  int rc = sb_kstore_new(&kstate_kind, sizeof(sb_kstate_t), schema,
-                         byte_budget, &s, err);
+  int rc = sb_kstore_new(&kstate_kind, sizeof(sb_kstate_t), schema, byte_budget,
+                         &s, err);
   *out = (sb_kstate_t *)s;
   return rc;
 }
@@ -82,8 +82,8 @@ void sb_kstate_free(sb_kstate_t *ks) {
 int sb_kstate_get(const sb_kstate_t *ks, const char *topic, int32_t partition,
                   const char *key, const void **val, size_t *len) {
   const sb_kmap_t *m = &ks->s.map;
-  long at =
-      sb_kmap_find(m, sb_kmap_topic_find(m, topic), partition, key, strlen(key));
+  long at = sb_kmap_find(m, sb_kmap_topic_find(m, topic), partition, key,
+                         strlen(key));
   if (at < 0)
     return SB_ENOENT;
   const kent_t *e = sb_kmap_at(m, (size_t)at);
@@ -149,8 +149,8 @@ int sb_kstate_del(sb_kstate_t *ks, const char *topic, int32_t partition,
   size_t klen;
   if (sb_kstore_check_key(s, topic, partition, key, &klen, err) != 0)
     return err->code;
-  long at = sb_kmap_find(&s->map, sb_kmap_topic_find(&s->map, topic),
-                         partition, key, klen);
+  long at = sb_kmap_find(&s->map, sb_kmap_topic_find(&s->map, topic), partition,
+                         key, klen);
   if (at < 0)
     return 0;
   if (sb_kmap_dirty_reserve(&s->dirty, err) != 0)

@@ -77,8 +77,7 @@ int sb_kstore_check_key(const sb_kstore_t *s, const char *topic,
     return sb_err_set(err, SB_EINVAL,
                       "%s of %s: a key is 1 to %zu bytes (%s partition %d: "
                       "%s)",
-                      what, s->schema, s->kind->key_max, topic,
-                      (int)partition,
+                      what, s->schema, s->kind->key_max, topic, (int)partition,
                       *klen == 0 ? "an empty key" : "a longer one");
   if (!sb_utf8_valid(key, *klen))
     return sb_err_set(err, SB_EINVAL,
@@ -100,9 +99,8 @@ int sb_kstore_over_budget(const sb_kstore_t *s, size_t want, const char *key,
                     s->budget, s->kind->advice);
 }
 
-int sb_kstore_add(sb_kstore_t *s, int topic, int32_t partition,
-                  const char *key, size_t klen, size_t extra, size_t *idx,
-                  sb_err_t *err) {
+int sb_kstore_add(sb_kstore_t *s, int topic, int32_t partition, const char *key,
+                  size_t klen, size_t extra, size_t *idx, sb_err_t *err) {
   size_t cost = sb_kstore_entry_cost(s, klen);
   size_t want = s->bytes + extra;
   if (sb_kmap_find(&s->map, topic, partition, key, klen) < 0)
@@ -118,7 +116,8 @@ int sb_kstore_add(sb_kstore_t *s, int topic, int32_t partition,
   return 0;
 }
 
-/* ---- the end of a batch ---------------------------------------------------- */
+/* ---- the end of a batch ----------------------------------------------------
+ */
 
 void sb_kstore_mark(sb_kstore_t *s, size_t idx, uint8_t pend) {
   sb_kmap_hdr_t *h = sb_kmap_at(&s->map, idx);
@@ -162,7 +161,8 @@ void sb_kstore_drop(sb_kstore_t *s, int topic, int32_t partition) {
     s->kind->drop_partition(s, topic, partition);
 }
 
-/* ---- flush ------------------------------------------------------------------ */
+/* ---- flush ------------------------------------------------------------------
+ */
 
 typedef struct {
   const char *topic;
@@ -233,7 +233,8 @@ int sb_kstore_flush(sb_kstore_t *s, sb_pg_t *pg, sb_err_t *err) {
   return rc;
 }
 
-/* ---- load ------------------------------------------------------------------- */
+/* ---- load -------------------------------------------------------------------
+ */
 
 int sb_kstore_load(sb_kstore_t *s, sb_pg_t *pg, const char *topic,
                    const int32_t *partitions, size_t n, sb_err_t *err) {
@@ -256,9 +257,9 @@ int sb_kstore_load(sb_kstore_t *s, sb_pg_t *pg, const char *topic,
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
   sb_pg_rows_t *rows = NULL;
-  int rc = sb_pg_rows(pg, s->kind->load_sql, 3,
-                      (const char *const[]){s->schema, topic, parts.s}, &rows,
-                      err);
+  int rc =
+      sb_pg_rows(pg, s->kind->load_sql, 3,
+                 (const char *const[]){s->schema, topic, parts.s}, &rows, err);
   sb_text_free(&parts);
   for (int r = 0; rc == 0 && r < sb_pg_rows_count(rows); r++)
     rc = s->kind->load_row(s, t, rows, r, err);

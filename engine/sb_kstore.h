@@ -51,8 +51,8 @@ typedef struct sb_kstore_kind_s {
    * for the first, "," after) and, when flush_more is not NULL, arrays it
    * fills itself (each opened with "{"; closed here). */
   const char *flush_sql;
-  int flush_cols;    /* arrays filled per entry: 3 to SB_KSTORE_COLS_MAX */
-  int flush_arrays;  /* all arrays, flush_cols to SB_KSTORE_COLS_MAX */
+  int flush_cols;   /* arrays filled per entry: 3 to SB_KSTORE_COLS_MAX */
+  int flush_arrays; /* all arrays, flush_cols to SB_KSTORE_COLS_MAX */
   void (*flush_entry)(sb_text_t *arr, const sb_kmap_hdr_t *e, const char *sep);
   void (*flush_more)(sb_kstore_t *s, sb_text_t *arr);
   /* The load query: $1 the schema, $2 the topic, $3 an int[] of
@@ -100,9 +100,8 @@ int sb_kstore_over_budget(const sb_kstore_t *s, size_t want, const char *key,
  * counted) when absent; SB_ENOMEM naming the key, and nothing changes,
  * when the bytes held, extra and a new entry's cost would pass the budget
  * (extra: what the caller adds to it after; not counted here). */
-int sb_kstore_add(sb_kstore_t *s, int topic, int32_t partition,
-                  const char *key, size_t klen, size_t extra, size_t *idx,
-                  sb_err_t *err);
+int sb_kstore_add(sb_kstore_t *s, int topic, int32_t partition, const char *key,
+                  size_t klen, size_t extra, size_t *idx, sb_err_t *err);
 /* The batch changed entry idx: listed as dirty unless it is already (room
  * taken beforehand with sb_kmap_dirty_reserve). */
 void sb_kstore_mark(sb_kstore_t *s, size_t idx, uint8_t pend);
