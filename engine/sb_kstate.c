@@ -81,12 +81,10 @@ void sb_kstate_free(sb_kstate_t *ks) {
 
 int sb_kstate_get(const sb_kstate_t *ks, const char *topic, int32_t partition,
                   const char *key, const void **val, size_t *len) {
-  const sb_kmap_t *m = &ks->s.map;
-  long at = sb_kmap_find(m, sb_kmap_topic_find(m, topic), partition, key,
-                         strlen(key));
+  long at = sb_kstore_find(&ks->s, topic, partition, key, strlen(key));
   if (at < 0)
     return SB_ENOENT;
-  const kent_t *e = sb_kmap_at(m, (size_t)at);
+  const kent_t *e = sb_kmap_at(&ks->s.map, (size_t)at);
   if (e->h.pend == PEND_DEL || (e->h.pend == PEND_NONE && !e->h.has))
     return SB_ENOENT;
   const unsigned char *v = e->h.pend == PEND_PUT ? e->pval : e->val;
@@ -149,8 +147,7 @@ int sb_kstate_del(sb_kstate_t *ks, const char *topic, int32_t partition,
   size_t klen;
   if (sb_kstore_check_key(s, topic, partition, key, &klen, err) != 0)
     return err->code;
-  long at = sb_kmap_find(&s->map, sb_kmap_topic_find(&s->map, topic), partition,
-                         key, klen);
+  long at = sb_kstore_find(s, topic, partition, key, klen);
   if (at < 0)
     return 0;
   if (sb_kmap_dirty_reserve(&s->dirty, err) != 0)

@@ -86,6 +86,12 @@ int sb_kstore_check_key(const sb_kstore_t *s, const char *topic,
   return 0;
 }
 
+long sb_kstore_find(const sb_kstore_t *s, const char *topic, int32_t partition,
+                    const char *key, size_t klen) {
+  return sb_kmap_find(&s->map, sb_kmap_topic_find(&s->map, topic), partition,
+                      key, klen);
+}
+
 size_t sb_kstore_entry_cost(const sb_kstore_t *s, size_t klen) {
   return sb_kmap_item_cost(&s->map) + klen + sizeof(uint32_t);
 }

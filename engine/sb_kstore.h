@@ -90,6 +90,10 @@ int sb_kstore_check_key(const sb_kstore_t *s, const char *topic,
                         int32_t partition, const char *key, size_t *klen,
                         sb_err_t *err);
 
+/* The index of the entry of (topic, partition, key), or -1. */
+long sb_kstore_find(const sb_kstore_t *s, const char *topic, int32_t partition,
+                    const char *key, size_t klen);
+
 /* What an entry costs beyond its values: the item, its slots, its key and
  * its place in the dirty list. */
 size_t sb_kstore_entry_cost(const sb_kstore_t *s, size_t klen);

@@ -193,8 +193,7 @@ int sb_timers_cancel(sb_timers_t *t, const char *topic, int32_t partition,
   size_t klen;
   if (sb_kstore_check_key(&t->s, topic, partition, key, &klen, err) != 0)
     return err->code;
-  long at = sb_kmap_find(&t->s.map, sb_kmap_topic_find(&t->s.map, topic),
-                         partition, key, klen);
+  long at = sb_kstore_find(&t->s, topic, partition, key, klen);
   if (at < 0)
     return 0;
   if (sb_kmap_dirty_reserve(&t->s.dirty, err) != 0)
@@ -220,8 +219,7 @@ static int effective(const tent_t *e, int64_t *due, int *kind) {
 
 int sb_timers_get(const sb_timers_t *t, const char *topic, int32_t partition,
                   const char *key, int64_t *due_us, sb_timer_kind_t *kind) {
-  long at = sb_kmap_find(&t->s.map, sb_kmap_topic_find(&t->s.map, topic),
-                         partition, key, strlen(key));
+  long at = sb_kstore_find(&t->s, topic, partition, key, strlen(key));
   int64_t d;
   int k;
   if (at < 0 || !effective(sb_kmap_at(&t->s.map, (size_t)at), &d, &k))
