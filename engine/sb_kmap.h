@@ -27,6 +27,8 @@ typedef struct sb_kmap_hdr_s {
   char *key;      /* owned by the map; NUL-terminated */
   uint32_t klen;  /* strlen(key) */
   uint16_t topic; /* index into the map's topics (sb_kmap_topic_name) */
+  uint8_t has;    /* the owner's (sb_kstore.h): a committed value exists */
+  uint8_t pend;   /* the owner's: what the batch did to it, 0 nothing */
   int32_t partition;
 } sb_kmap_hdr_t;
 

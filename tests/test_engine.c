@@ -130,6 +130,14 @@ static int w_commit(void *state, sb_batch_t *b, sb_err_t *err) {
   return 0;
 }
 
+/* test_vt, writing in event (flagged so) */
+static sb_processor_vt_t writing(void) {
+  sb_processor_vt_t vt = test_vt;
+  vt.event = w_event;
+  vt.commit = w_commit;
+  vt.flags |= SB_PROCESSOR_EVENT_SQL;
+  return vt;
+}
 
 /* the processor run_to_end runs */
 static const sb_processor_vt_t *run_vt = &test_vt;
@@ -177,20 +185,19 @@ static void env_down(env_t *x) {
   sbt_pg_drop_db(x->db);
 }
 
-/* Produces a lead.created for each subject; their ids go to ids. */
-static int produce_leads_at(env_t *x, const char *const *subjects, int n,
-                            char (*ids)[27], const char *time) {
+/* Writes event i's CloudEvent (JSON) into js. */
+typedef void (*ce_fn)(char *js, size_t sz, int i, const void *arg);
+
+/* Produces n events made by ce; their ids go to ids (may be NULL). */
+static int produce(env_t *x, int n, ce_fn ce, const void *arg,
+                   char (*ids)[27]) {
   sb_err_t err = SB_ERR_INIT;
   sb_producer_t *p = NULL;
   if (sb_producer_new(&x->c, &p, &err) != 0)
     return -1;
   for (int i = 0; i < n; i++) {
     char js[512];
-    snprintf(js, sizeof js,
-             "{\"specversion\":\"1.0\",\"type\":\"lead.created\",\"source\":"
-             "\"test\",\"subject\":\"%s\",\"tenantid\":\"acme\",\"time\":"
-             "\"%s\",\"data\":{}}",
-             subjects[i], time);
+    ce(js, sizeof js, i, arg);
     cJSON *j = cJSON_Parse(js);
     sb_record_t r;
     int rc = sb_codec_from_ce(x->codec, j, SB_CE_GENERATE_ID, &r, &err);
@@ -212,34 +219,86 @@ static int produce_leads_at(env_t *x, const char *const *subjects, int n,
   return rc;
 }
 
+typedef struct {
+  const char *const *subjects;
+  const char *time;
+} leads_t;
+
+static void lead_ce(char *js, size_t sz, int i, const void *arg) {
+  const leads_t *l = arg;
+  snprintf(js, sz,
+           "{\"specversion\":\"1.0\",\"type\":\"lead.created\",\"source\":"
+           "\"test\",\"subject\":\"%s\",\"tenantid\":\"acme\",\"time\":"
+           "\"%s\",\"data\":{}}",
+           l->subjects[i], l->time);
+}
+
+/* Produces a lead.created for each subject; their ids go to ids. */
+static int produce_leads_at(env_t *x, const char *const *subjects, int n,
+                            char (*ids)[27], const char *time) {
+  leads_t l = {subjects, time};
+  return produce(x, n, lead_ce, &l, ids);
+}
+
 static int produce_leads(env_t *x, const char *const *subjects, int n,
                          char (*ids)[27]) {
   return produce_leads_at(x, subjects, n, ids, "2026-11-24T10:00:00Z");
 }
 
-/* Runs the processor until the end of the log. */
-static int run_to_end(env_t *x, const char *schema, const char *group,
-                      sb_pipeline_stats_t *st) {
-  sb_err_t err = SB_ERR_INIT;
-  sb_pipeline_t *e = NULL;
-  if (schema) {
-    if (sb_processor_create_tables(x->pg, run_vt, schema, &err) != 0) {
-      fprintf(stderr, "%s\n", err.msg);
-      return -1;
-    }
+/* "lead-0" .. "lead-<n-1>" in names, subjects pointing at them. */
+static void lead_names(char (*names)[32], const char **subjects, int n) {
+  for (int i = 0; i < n; i++) {
+    snprintf(names[i], sizeof names[i], "lead-%d", i);
+    subjects[i] = names[i];
   }
-  sb_pipeline_opts_t o = {.vts = &run_vt, .n = 1, .rebuild_schema = schema,
-                        .rebuild_group = group, .stop_at_end = 1};
-  if (sb_pipeline_start(&x->c, x->schemas, &o, &e, &err) != 0)
+}
+
+/* Five leads, the third of them poison. */
+static const char *const poison5[] = {"lead-1", "lead-2", "lead-3-poison",
+                                      "lead-4", "lead-5"};
+
+/* Runs a pipeline until the end of the log (at most a minute): st gets
+ * each processor's counters (o->n of them), tot (may be NULL) the
+ * pipeline's. */
+static int run(env_t *x, const sb_pipeline_opts_t *o, sb_pipeline_stats_t *st,
+               sb_pipeline_totals_t *tot) {
+  sb_err_t err = SB_ERR_INIT;
+  sb_pipeline_t *p = NULL;
+  if (sb_pipeline_start(&x->c, x->schemas, o, &p, &err) != 0) {
+    fprintf(stderr, "pipeline: %s\n", err.msg);
     return -1;
-  for (int i = 0; i < 600 && !sb_pipeline_done(e); i++)
+  }
+  for (int i = 0; i < 600 && !sb_pipeline_done(p); i++)
     usleep(100 * 1000);
-  sb_pipeline_stop(e);
-  if (sb_pipeline_join(e, st, &err) != 0) {
-    fprintf(stderr, "engine: %s\n", err.msg);
+  sb_pipeline_stop(p);
+  while (!sb_pipeline_done(p))
+    usleep(10 * 1000);
+  for (size_t i = 0; i < o->n; i++)
+    sb_pipeline_snapshot(p, i, &st[i]);
+  if (tot)
+    sb_pipeline_totals(p, tot);
+  if (sb_pipeline_join(p, NULL, &err) != 0) {
+    fprintf(stderr, "pipeline: %s\n", err.msg);
     return -1;
   }
   return 0;
+}
+
+/* Runs the processor until the end of the log, in its consumer group (or
+ * as a rebuild into schema, in group). */
+static int run_to_end(env_t *x, const char *schema, const char *group,
+                      sb_pipeline_stats_t *st) {
+  sb_err_t err = SB_ERR_INIT;
+  if (schema && sb_processor_create_tables(x->pg, run_vt, schema, &err) != 0) {
+    fprintf(stderr, "%s\n", err.msg);
+    return -1;
+  }
+  sb_pipeline_opts_t o = {.vts = &run_vt,
+                          .n = 1,
+                          .rebuild_schema = schema,
+                          .rebuild_group = group,
+                          .stop_at_end = 1};
+  return run(x, &o, st, NULL);
 }
 
 typedef struct {
@@ -308,6 +367,31 @@ static int count(sb_pg_t *pg, const char *sql) {
   return found ? atoi(v) : -1;
 }
 
+/* sb.deadletter holds one record, the poison lead's, refused by a CHECK
+ * (SQLSTATE 23514): 0 with it in *out, or 1. */
+static int poison_deadlettered(env_t *x, rec_t *out) {
+  static rec_t recs[16];
+  CHECK_INT(read_topic(x, SB_TOPIC_DEADLETTER, recs, 16), 1);
+  CHECK_STR(recs[0].subject, "lead-3-poison");
+  CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
+  *out = recs[0];
+  return 0;
+}
+
+/* sbrows' rows of an event type. */
+static int rows_of(env_t *x, const char *type) {
+  char sql[128];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM sbrows.rows WHERE type = '%s'", type);
+  return count(x->pg, sql);
+}
+
+/* sbrows' rows written more than once. */
+static int rows_twice(env_t *x) {
+  return count(x->pg, "SELECT count(*) - count(DISTINCT event_id) FROM "
+                      "sbrows.rows");
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 #define NLEADS 40
@@ -317,10 +401,7 @@ int test_engine_batches_offsets_and_derived_events(void) {
   CHECK(env_up(&x) == 0);
   const char *subjects[NLEADS];
   char names[NLEADS][32], ids[NLEADS][27];
-  for (int i = 0; i < NLEADS; i++) {
-    snprintf(names[i], sizeof names[i], "lead-%d", i);
-    subjects[i] = names[i];
-  }
+  lead_names(names, subjects, NLEADS);
   CHECK(produce_leads(&x, subjects, NLEADS, ids) == 0);
   sb_pipeline_stats_t st;
   CHECK(run_to_end(&x, NULL, NULL, &st) == 0);
@@ -439,27 +520,19 @@ int test_engine_rejects_incomplete_processor(void) {
 int test_engine_isolates_poison_written_in_event(void) {
   env_t x;
   CHECK(env_up(&x) == 0);
-  const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4",
-                            "lead-5"};
-  CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
+  CHECK(produce_leads(&x, poison5, 5, NULL) == 0);
   sb_pipeline_stats_t st;
-  sb_processor_vt_t writing_vt = test_vt; /* test_vt, writing in event */
-  writing_vt.event = w_event;
-  writing_vt.commit = w_commit;
-  writing_vt.flags |= SB_PROCESSOR_EVENT_SQL;
+  sb_processor_vt_t writing_vt = writing(); /* test_vt, writing in event */
   run_vt = &writing_vt;
   int rc = run_to_end(&x, NULL, NULL, &st);
   run_vt = &test_vt;
   CHECK(rc == 0);
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 4);
-  static rec_t recs[16];
-  int n = read_topic(&x, SB_TOPIC_DEADLETTER, recs, 16);
-  CHECK_INT(n, 1);
-  CHECK_STR(recs[0].subject, "lead-3-poison");
-  CHECK_HAS(recs[0].hdr, "sb-error-class=processor;");
-  CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
+  rec_t dl;
+  CHECK(poison_deadlettered(&x, &dl) == 0);
+  CHECK_HAS(dl.hdr, "sb-error-class=processor;");
   /* the error says which processor, callback, partition and offset */
-  CHECK_HAS(recs[0].hdr, "processor sbtest, in event, sb.leads[");
+  CHECK_HAS(dl.hdr, "processor sbtest, in event, sb.leads[");
   CHECK(st.reseeks >= 1);
   CHECK_INT((int)st.events, 4);
   CHECK_INT((int)st.deadletters, 1);
@@ -471,9 +544,7 @@ int test_engine_isolates_poison_event(void) {
   env_t x;
   CHECK(env_up(&x) == 0);
   /* one partition's worth of leads in one batch, one of them poison */
-  const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4",
-                            "lead-5"};
-  CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
+  CHECK(produce_leads(&x, poison5, 5, NULL) == 0);
   sb_pipeline_stats_t st;
   CHECK(run_to_end(&x, NULL, NULL, &st) == 0);
   /* the others are written, the poison one is dead-lettered, the worker
@@ -482,13 +553,10 @@ int test_engine_isolates_poison_event(void) {
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen WHERE subject LIKE "
                         "'%poison'"),
             0);
-  static rec_t recs[16];
-  int n = read_topic(&x, SB_TOPIC_DEADLETTER, recs, 16);
-  CHECK_INT(n, 1);
-  CHECK_STR(recs[0].subject, "lead-3-poison");
-  CHECK_HAS(recs[0].hdr, "sb-error-class=processor;");
-  CHECK_HAS(recs[0].hdr, "could not commit this event");
-  CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
+  rec_t dl;
+  CHECK(poison_deadlettered(&x, &dl) == 0);
+  CHECK_HAS(dl.hdr, "sb-error-class=processor;");
+  CHECK_HAS(dl.hdr, "could not commit this event");
   CHECK(st.reseeks >= 1);
   env_down(&x);
   return 0;
@@ -574,29 +642,10 @@ static const sb_processor_vt_t rows_vt = {
 /* Runs vts in one pipeline until the end of the log. */
 static int run_pipeline(env_t *x, const sb_processor_vt_t *const *vts, size_t n,
                         sb_pipeline_stats_t *st, sb_pipeline_totals_t *tot) {
-  sb_err_t err = SB_ERR_INIT;
-  sb_pipeline_t *p = NULL;
   /* every partition at once, no group to wait for (run_to_end joins one) */
   sb_pipeline_opts_t o = {
       .vts = vts, .n = n, .stop_at_end = 1, .all_partitions = 1};
-  if (sb_pipeline_start(&x->c, x->schemas, &o, &p, &err) != 0) {
-    fprintf(stderr, "pipeline: %s\n", err.msg);
-    return -1;
-  }
-  for (int i = 0; i < 600 && !sb_pipeline_done(p); i++)
-    usleep(100 * 1000);
-  sb_pipeline_stop(p);
-  while (!sb_pipeline_done(p))
-    usleep(10 * 1000);
-  for (size_t i = 0; i < n; i++)
-    sb_pipeline_snapshot(p, i, &st[i]);
-  if (tot)
-    sb_pipeline_totals(p, tot);
-  if (sb_pipeline_join(p, NULL, &err) != 0) {
-    fprintf(stderr, "pipeline: %s\n", err.msg);
-    return -1;
-  }
-  return 0;
+  return run(x, &o, st, tot);
 }
 
 int test_pipeline_decodes_once(void) {
@@ -604,10 +653,7 @@ int test_pipeline_decodes_once(void) {
   CHECK(env_up(&x) == 0);
   const char *subjects[NLEADS];
   char names[NLEADS][32];
-  for (int i = 0; i < NLEADS; i++) {
-    snprintf(names[i], sizeof names[i], "lead-%d", i);
-    subjects[i] = names[i];
-  }
+  lead_names(names, subjects, NLEADS);
   CHECK(produce_leads(&x, subjects, NLEADS, NULL) == 0);
   const sb_processor_vt_t *vts[] = {&test_vt, &rows_vt};
   sb_pipeline_stats_t st[2];
@@ -615,12 +661,8 @@ int test_pipeline_decodes_once(void) {
   CHECK(run_pipeline(&x, vts, 2, st, &tot) == 0);
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), NLEADS);
   /* sbrows saw the leads, each once */
-  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows WHERE type = "
-                        "'lead.created'"),
-            NLEADS);
-  int rows = count(x.pg, "SELECT count(*) FROM sbrows.rows");
-  CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
-            rows);
+  CHECK_INT(rows_of(&x, "lead.created"), NLEADS);
+  CHECK_INT(rows_twice(&x), 0);
   /* one decode per record, handed to both processors */
   CHECK(tot.records >= (uint64_t)NLEADS);
   CHECK_INT((int)tot.decoded, (int)tot.records);
@@ -638,20 +680,15 @@ int test_pipeline_decodes_once(void) {
 int test_pipeline_poison_stays_in_its_processor(void) {
   env_t x;
   CHECK(env_up(&x) == 0);
-  const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4",
-                            "lead-5"};
-  CHECK(produce_leads(&x, subjects, 5, NULL) == 0);
+  CHECK(produce_leads(&x, poison5, 5, NULL) == 0);
   const sb_processor_vt_t *vts[] = {&rows_vt, &test_vt};
   sb_pipeline_stats_t st[2];
   CHECK(run_pipeline(&x, vts, 2, st, NULL) == 0);
   /* sbtest cannot write the poison lead: dead-lettered for it alone */
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 4);
-  static rec_t recs[16];
-  int n = read_topic(&x, SB_TOPIC_DEADLETTER, recs, 16);
-  CHECK_INT(n, 1);
-  CHECK_STR(recs[0].subject, "lead-3-poison");
-  CHECK_HAS(recs[0].hdr, "sb-processor=sbtest;");
-  CHECK_HAS(recs[0].hdr, "SQLSTATE 23514");
+  rec_t dl;
+  CHECK(poison_deadlettered(&x, &dl) == 0);
+  CHECK_HAS(dl.hdr, "sb-processor=sbtest;");
   CHECK_INT((int)st[1].deadletters, 1);
   CHECK_INT((int)st[0].deadletters, 0);
   /* sbrows kept every lead, the poison one included, each once, although
@@ -659,14 +696,10 @@ int test_pipeline_poison_stays_in_its_processor(void) {
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows r JOIN "
                         "sbtest.seen s USING (event_id)"),
             4);
-  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows WHERE type = "
-                        "'lead.created'"),
-            5);
+  CHECK_INT(rows_of(&x, "lead.created"), 5);
   /* and each lead.scored once, though sbtest emitted them again while it
    * looked for the poison event (those copies' batches never committed) */
-  int rows = count(x.pg, "SELECT count(*) FROM sbrows.rows");
-  CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
-            rows);
+  CHECK_INT(rows_twice(&x), 0);
   env_down(&x);
   return 0;
 }
@@ -728,12 +761,8 @@ int test_pipeline_processor_added_later(void) {
   CHECK(run_pipeline(&x, both, 2, st, NULL) == 0);
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 4);
   CHECK_INT((int)st[0].deadletters, 0);
-  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows WHERE type = "
-                        "'lead.created'"),
-            4);
-  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows WHERE type = "
-                        "'lead.scored'"),
-            4);
+  CHECK_INT(rows_of(&x, "lead.created"), 4);
+  CHECK_INT(rows_of(&x, "lead.scored"), 4);
   CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
             8);
   env_down(&x);
@@ -764,10 +793,7 @@ int test_pipeline_offsets_fence_a_second_writer(void) {
   sb_conf_set(&x.c, "batch.max_events", "7", SB_CO_FLAG, NULL, NULL);
   static char names[200][32];
   const char *subjects[200];
-  for (int i = 0; i < 200; i++) {
-    snprintf(names[i], sizeof names[i], "lead-%d", i);
-    subjects[i] = names[i];
-  }
+  lead_names(names, subjects, 200);
   CHECK(produce_leads(&x, subjects, 200, NULL) == 0);
   const sb_processor_vt_t *a[] = {&rows_vt};
   const sb_processor_vt_t *b[] = {&test_vt, &rows_vt};
@@ -779,13 +805,9 @@ int test_pipeline_offsets_fence_a_second_writer(void) {
   pthread_join(tb, NULL);
   CHECK_INT(ra.rc, 0);
   CHECK_INT(rb.rc, 0);
-  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows WHERE type = "
-                        "'lead.created'"),
-            200);
+  CHECK_INT(rows_of(&x, "lead.created"), 200);
   /* the lead.scored of batches that lost the race were dropped */
-  int rows = count(x.pg, "SELECT count(*) FROM sbrows.rows");
-  CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
-            rows);
+  CHECK_INT(rows_twice(&x), 0);
   /* and every lead is there */
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows r JOIN "
                         "sbtest.seen s USING (event_id)"),
@@ -865,36 +887,18 @@ static const sb_processor_vt_t glob_vt = {
     .globals = g_defs,
 };
 
+static void agent_ce(char *js, size_t sz, int i, const void *arg) {
+  snprintf(js, sz,
+           "{\"specversion\":\"1.0\",\"type\":\"agent.state_changed\","
+           "\"source\":\"test\",\"subject\":\"agent-%d\",\"tenantid\":"
+           "\"acme\",\"time\":\"2026-11-24T09:00:00Z\",\"data\":{\"state\":"
+           "\"available\"}}",
+           *(const int *)arg + i);
+}
+
+/* An agent.state_changed for each of agent-<from> .. agent-<to>. */
 static int produce_agents(env_t *x, int from, int to) {
-  sb_err_t err = SB_ERR_INIT;
-  sb_producer_t *p = NULL;
-  if (sb_producer_new(&x->c, &p, &err) != 0)
-    return -1;
-  for (int i = from; i <= to; i++) {
-    char js[512];
-    snprintf(js, sizeof js,
-             "{\"specversion\":\"1.0\",\"type\":\"agent.state_changed\","
-             "\"source\":\"test\",\"subject\":\"agent-%d\",\"tenantid\":"
-             "\"acme\",\"time\":\"2026-11-24T09:00:00Z\",\"data\":{\"state\":"
-             "\"available\"}}",
-             i);
-    cJSON *j = cJSON_Parse(js);
-    sb_record_t r;
-    int rc = sb_codec_from_ce(x->codec, j, SB_CE_GENERATE_ID, &r, &err);
-    cJSON_Delete(j);
-    if (rc == 0) {
-      rc = sb_producer_send_record(p, &r, NULL, NULL, &err);
-      sb_record_clear(&r);
-    }
-    if (rc != 0) {
-      fprintf(stderr, "produce: %s\n", err.msg);
-      sb_producer_free(p);
-      return -1;
-    }
-  }
-  int rc = sb_producer_flush(p, 10000, &err);
-  sb_producer_free(p);
-  return rc;
+  return produce(x, to - from + 1, agent_ce, &from, NULL);
 }
 
 int test_pipeline_global_table(void) {
@@ -941,19 +945,14 @@ int test_pipeline_event_sql_goes_first(void) {
   CHECK(env_up(&x) == 0);
   const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4"};
   CHECK(produce_leads(&x, subjects, 4, NULL) == 0);
-  sb_processor_vt_t writing_vt = test_vt;
-  writing_vt.event = w_event;
-  writing_vt.commit = w_commit;
-  writing_vt.flags |= SB_PROCESSOR_EVENT_SQL;
+  sb_processor_vt_t writing_vt = writing();
   const sb_processor_vt_t *vts[] = {&rows_vt, &writing_vt};
   sb_pipeline_stats_t st[2];
   CHECK(run_pipeline(&x, vts, 2, st, NULL) == 0);
   /* sbtest wrote in event: 3 leads, the poison one dead-lettered for it;
    * sbrows every lead */
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbtest.seen"), 3);
-  CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows WHERE type = "
-                        "'lead.created'"),
-            4);
+  CHECK_INT(rows_of(&x, "lead.created"), 4);
   /* two of them: refused, saying what to do */
   sb_err_t err = SB_ERR_INIT;
   sb_pipeline_t *p = NULL;

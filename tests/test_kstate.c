@@ -4,11 +4,11 @@
  * it opens itself, as the pipeline will. */
 #include "sb_kmap.h"
 #include "sb_kstate.h"
-#include "sb_migrate.h"
 #include "sb_pg.h"
 #include "sb_test.h"
 #include "sb_tests.h"
 #include "sb_util.h"
+#include "sbt_kstore.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -16,42 +16,6 @@
 #include <string.h>
 
 #define T "sb.calls"
-
-typedef struct {
-  char url[600], db[64];
-  sb_pg_t *pg;
-} kdb_t;
-
-static int kdb_open(kdb_t *d) {
-  sb_err_t err = SB_ERR_INIT;
-  memset(d, 0, sizeof *d);
-  CHECK(sbt_pg_create_db(d->url, sizeof d->url, d->db, sizeof d->db) == 0);
-  CHECK_OK(sb_pg_connect(d->url, &d->pg, &err), &err);
-  CHECK_OK(sb_migrate(d->pg, sb_migrations, sb_migrations_n, NULL, &err),
-           &err);
-  return 0;
-}
-
-static void kdb_close(kdb_t *d) {
-  sb_pg_close(d->pg);
-  sbt_pg_drop_db(d->db);
-}
-
-/* BEGIN as the application role: the grants are part of what is tested. */
-static int begin_app(sb_pg_t *pg, sb_err_t *err) {
-  if (sb_pg_exec(pg, "BEGIN", 0, NULL, err) != 0)
-    return err->code;
-  return sb_pg_exec(pg, "SET LOCAL ROLE switchboard_app", 0, NULL, err);
-}
-
-static long long scalar(sb_pg_t *pg, const char *sql) {
-  char v[64];
-  int found = 0;
-  if (sb_pg_query1(pg, sql, 0, NULL, v, sizeof v, &found, NULL, NULL) != 0 ||
-      !found)
-    return -1;
-  return strtoll(v, NULL, 10);
-}
 
 /* The value of key as text, or NULL when absent (a static buffer). */
 static const char *get_s(const sb_kstate_t *ks, int32_t p, const char *key) {
@@ -69,35 +33,14 @@ static int put_s(sb_kstate_t *ks, int32_t p, const char *key,
   return sb_kstate_put(ks, T, p, key, val, strlen(val), err);
 }
 
-/* flush + COMMIT + committed, as the pipeline's batch end */
-static int commit_batch(sb_kstate_t *ks, sb_pg_t *pg, sb_err_t *err) {
-  if (begin_app(pg, err) != 0 || sb_kstate_flush(ks, pg, err) != 0 ||
-      sb_pg_exec(pg, "COMMIT", 0, NULL, err) != 0) {
-    sb_pg_rollback(pg);
-    sb_kstate_abort(ks);
-    return err->code;
-  }
-  sb_kstate_committed(ks);
-  return 0;
-}
-
-static int load_all(sb_kstate_t *ks, sb_pg_t *pg, const int32_t *parts,
-                    size_t n, sb_err_t *err) {
-  int rc = begin_app(pg, err);
-  if (rc == 0)
-    rc = sb_kstate_load(ks, pg, T, parts, n, err);
-  sb_pg_rollback(pg); /* a read: nothing to commit */
-  return rc;
-}
-
 int test_kstate_pending_and_committed(void) {
-  kdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_kstate_t *ks = NULL;
   const int32_t parts[] = {0, 1, 2};
-  CHECK(kdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_kstate_new("kproc", 1 << 20, &ks, &err), &err);
-  CHECK_OK(load_all(ks, d.pg, parts, 3, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, parts, 3, &err), &err);
   CHECK_INT(sb_kstate_count(ks), 0);
   CHECK(get_s(ks, 0, "a") == NULL);
 
@@ -112,11 +55,11 @@ int test_kstate_pending_and_committed(void) {
   CHECK(get_s(ks, 0, "b") == NULL);
   CHECK_OK(sb_kstate_del(ks, T, 2, "never", &err), &err); /* no such key */
   CHECK_INT(sb_kstate_dirty(ks), 3);
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
   CHECK_INT(sb_kstate_dirty(ks), 0);
   CHECK_INT(sb_kstate_count(ks), 2);
-  CHECK_INT(scalar(d.pg, "SELECT count(*) FROM sb.processor_state WHERE "
-                         "schema = 'kproc'"),
+  CHECK_INT(sbt_scalar(d.pg, "SELECT count(*) FROM sb.processor_state WHERE "
+                             "schema = 'kproc'"),
             2);
   CHECK_STR(get_s(ks, 0, "a"), "11");
 
@@ -131,13 +74,13 @@ int test_kstate_pending_and_committed(void) {
   CHECK_INT(len, 0);
   CHECK_INT(sb_kstate_get(ks, T, 1, "a", &v, &len), SB_ENOENT);
   CHECK_INT(sb_kstate_get(ks, "sb.other", 0, "a", &v, &len), SB_ENOENT);
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
   CHECK_INT(sb_kstate_count(ks), 2);
 
   /* a second instance loading the partitions sees what was committed */
   sb_kstate_t *ks2 = NULL;
   CHECK_OK(sb_kstate_new("kproc", 1 << 20, &ks2, &err), &err);
-  CHECK_OK(load_all(ks2, d.pg, parts, 3, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks2, NULL, d.pg, T, parts, 3, &err), &err);
   CHECK_INT(sb_kstate_count(ks2), 2);
   CHECK_INT(sb_kstate_get(ks2, T, 0, "a", &v, &len), 0);
   CHECK_INT(len, 0);
@@ -147,10 +90,10 @@ int test_kstate_pending_and_committed(void) {
   /* another schema (a replay's) has state of its own */
   sb_kstate_t *ks3 = NULL;
   CHECK_OK(sb_kstate_new("kproc_g2", 1 << 20, &ks3, &err), &err);
-  CHECK_OK(load_all(ks3, d.pg, parts, 3, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks3, NULL, d.pg, T, parts, 3, &err), &err);
   CHECK_INT(sb_kstate_count(ks3), 0);
   /* which replay's swap moves over */
-  CHECK_OK(begin_app(d.pg, &err), &err);
+  CHECK_OK(sbt_begin_app(d.pg, &err), &err);
   CHECK_OK(sb_kstate_rename_schema(d.pg, "kproc", "kproc_g2", &err), &err);
   CHECK_OK(sb_kstate_load(ks3, d.pg, T, parts, 3, &err), &err);
   sb_pg_rollback(d.pg);
@@ -158,21 +101,21 @@ int test_kstate_pending_and_committed(void) {
   sb_kstate_free(ks3);
   sb_kstate_free(ks2);
   sb_kstate_free(ks);
-  kdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
 int test_kstate_abort_and_crash(void) {
-  kdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_kstate_t *ks = NULL;
   const int32_t parts[] = {0, 1};
-  CHECK(kdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_kstate_new("kproc", 1 << 20, &ks, &err), &err);
-  CHECK_OK(load_all(ks, d.pg, parts, 2, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, parts, 2, &err), &err);
   CHECK_OK(put_s(ks, 0, "k1", "v1", &err), &err);
   CHECK_OK(put_s(ks, 1, "k2", "v2", &err), &err);
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
   size_t bytes = sb_kstate_bytes(ks);
 
   /* a batch that fails before its flush: abort drops what it did */
@@ -191,14 +134,14 @@ int test_kstate_abort_and_crash(void) {
   CHECK_OK(put_s(ks, 0, "k1", "lost", &err), &err);
   CHECK_OK(sb_kstate_del(ks, T, 1, "k2", &err), &err);
   CHECK_OK(put_s(ks, 1, "k4", "lost too", &err), &err);
-  CHECK_OK(begin_app(d.pg, &err), &err);
+  CHECK_OK(sbt_begin_app(d.pg, &err), &err);
   CHECK_OK(sb_kstate_flush(ks, d.pg, &err), &err);
-  CHECK_INT(scalar(d.pg, "SELECT count(*) FROM sb.processor_state"), 2);
+  CHECK_INT(sbt_scalar(d.pg, "SELECT count(*) FROM sb.processor_state"), 2);
   sb_pg_rollback(d.pg);
   sb_kstate_free(ks); /* the process is gone */
   ks = NULL;
   CHECK_OK(sb_kstate_new("kproc", 1 << 20, &ks, &err), &err);
-  CHECK_OK(load_all(ks, d.pg, parts, 2, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, parts, 2, &err), &err);
   CHECK_STR(get_s(ks, 0, "k1"), "v1");
   CHECK_STR(get_s(ks, 1, "k2"), "v2");
   CHECK(get_s(ks, 1, "k4") == NULL);
@@ -206,7 +149,7 @@ int test_kstate_abort_and_crash(void) {
 
   /* a flush whose COMMIT fails: abort, and memory matches the table */
   CHECK_OK(put_s(ks, 0, "k1", "v1b", &err), &err);
-  CHECK_OK(begin_app(d.pg, &err), &err);
+  CHECK_OK(sbt_begin_app(d.pg, &err), &err);
   CHECK_OK(sb_kstate_flush(ks, d.pg, &err), &err);
   CHECK(sb_pg_exec(d.pg, "SELECT 1/0", 0, NULL, &err) != 0);
   CHECK_STR(err.sqlstate, "22012");
@@ -214,29 +157,29 @@ int test_kstate_abort_and_crash(void) {
   sb_pg_rollback(d.pg);
   sb_kstate_abort(ks);
   CHECK_STR(get_s(ks, 0, "k1"), "v1");
-  CHECK_INT(scalar(d.pg, "SELECT count(*) FROM sb.processor_state WHERE "
-                         "key = 'k1' AND value = 'v1'"),
+  CHECK_INT(sbt_scalar(d.pg, "SELECT count(*) FROM sb.processor_state WHERE "
+                             "key = 'k1' AND value = 'v1'"),
             1);
   sb_kstate_free(ks);
-  kdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
 int test_kstate_revoke_and_reload(void) {
-  kdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_kstate_t *ks = NULL;
   const int32_t parts[] = {3, 5, 7};
   char key[32], val[32];
-  CHECK(kdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_kstate_new("kproc", 8 << 20, &ks, &err), &err);
-  CHECK_OK(load_all(ks, d.pg, parts, 3, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, parts, 3, &err), &err);
   for (int i = 0; i < 3000; i++) {
     snprintf(key, sizeof key, "key-%d", i);
     snprintf(val, sizeof val, "val-%d", i);
     CHECK_OK(put_s(ks, parts[i % 3], key, val, &err), &err);
   }
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
   size_t full = sb_kstate_bytes(ks);
   /* pending changes on the partition kept and the one revoked */
   CHECK_OK(put_s(ks, 3, "key-0", "pending", &err), &err);
@@ -247,7 +190,7 @@ int test_kstate_revoke_and_reload(void) {
   CHECK(get_s(ks, 5, "key-1") == NULL);
   CHECK_STR(get_s(ks, 3, "key-0"), "pending");
   CHECK_STR(get_s(ks, 7, "key-2"), "val-2");
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
   sb_kstate_drop(ks, T, 7);
   sb_kstate_drop(ks, T, 9); /* never held */
   sb_kstate_drop(ks, "sb.none", 3);
@@ -259,7 +202,7 @@ int test_kstate_revoke_and_reload(void) {
   }
   /* assigned again: loaded in one query, as they were committed */
   const int32_t back[] = {5, 7};
-  CHECK_OK(load_all(ks, d.pg, back, 2, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, back, 2, &err), &err);
   CHECK_INT(sb_kstate_count(ks), 3000);
   CHECK_INT(sb_kstate_bytes(ks), full + 2); /* "val-0" -> "pending" */
   for (int i = 0; i < 3000; i++) {
@@ -270,24 +213,24 @@ int test_kstate_revoke_and_reload(void) {
   /* loading a partition held replaces it (its pending changes too) */
   CHECK_OK(put_s(ks, 5, "key-1", "pending", &err), &err);
   CHECK_OK(put_s(ks, 5, "fresh", "x", &err), &err);
-  CHECK_OK(load_all(ks, d.pg, back, 1, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, back, 1, &err), &err);
   CHECK_STR(get_s(ks, 5, "key-1"), "val-1");
   CHECK(get_s(ks, 5, "fresh") == NULL);
   CHECK_INT(sb_kstate_dirty(ks), 0);
   sb_kstate_free(ks);
-  kdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
 /* Every row the flush writes comes from one statement: a row trigger
  * records statement_timestamp(), which a second round trip would change. */
 int test_kstate_flush_one_statement(void) {
-  kdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_kstate_t *ks = NULL;
   const int32_t parts[] = {0, 1, 2, 3};
   char key[32];
-  CHECK(kdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_pg_exec(d.pg,
                       "CREATE TABLE public.seen (at timestamptz, op text);"
                       "GRANT INSERT ON public.seen TO switchboard_app;"
@@ -301,14 +244,14 @@ int test_kstate_flush_one_statement(void) {
                       0, NULL, &err),
            &err);
   CHECK_OK(sb_kstate_new("kproc", 8 << 20, &ks, &err), &err);
-  CHECK_OK(load_all(ks, d.pg, parts, 4, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, parts, 4, &err), &err);
   for (int i = 0; i < 400; i++) {
     snprintf(key, sizeof key, "k%d", i);
     CHECK_OK(put_s(ks, parts[i % 4], key, "v", &err), &err);
   }
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
-  CHECK_INT(scalar(d.pg, "SELECT count(DISTINCT at) FROM public.seen"), 1);
-  CHECK_INT(scalar(d.pg, "SELECT count(*) FROM public.seen"), 400);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
+  CHECK_INT(sbt_scalar(d.pg, "SELECT count(DISTINCT at) FROM public.seen"), 1);
+  CHECK_INT(sbt_scalar(d.pg, "SELECT count(*) FROM public.seen"), 400);
   CHECK_OK(sb_pg_exec(d.pg, "TRUNCATE public.seen", 0, NULL, &err), &err);
   /* inserts, updates and deletes at once */
   for (int i = 0; i < 400; i++) {
@@ -320,12 +263,12 @@ int test_kstate_flush_one_statement(void) {
     snprintf(key, sizeof key, "n%d", i);
     CHECK_OK(put_s(ks, parts[i % 4], key, "n", &err), &err);
   }
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
-  CHECK_INT(scalar(d.pg, "SELECT count(DISTINCT at) FROM public.seen"), 1);
-  CHECK_INT(scalar(d.pg, "SELECT count(*) FROM public.seen WHERE op = "
-                         "'DELETE'"),
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
+  CHECK_INT(sbt_scalar(d.pg, "SELECT count(DISTINCT at) FROM public.seen"), 1);
+  CHECK_INT(sbt_scalar(d.pg, "SELECT count(*) FROM public.seen WHERE op = "
+                             "'DELETE'"),
             134);
-  CHECK_INT(scalar(d.pg, "SELECT count(*) FROM sb.processor_state"),
+  CHECK_INT(sbt_scalar(d.pg, "SELECT count(*) FROM sb.processor_state"),
             400 - 134 + 400);
   /* nothing changed: no round trip at all (a broken connection shows it) */
   sb_pg_close(d.pg);
@@ -333,20 +276,20 @@ int test_kstate_flush_one_statement(void) {
   CHECK_OK(sb_kstate_flush(ks, NULL, &err), &err);
   CHECK_OK(sb_pg_connect(d.url, &d.pg, &err), &err);
   sb_kstate_free(ks);
-  kdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
 /* Keys and values that PostgreSQL's array literals and bytea must carry
  * untouched, and the inputs refused. */
 int test_kstate_bytes_and_bounds(void) {
-  kdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_kstate_t *ks = NULL;
   const int32_t parts[] = {0};
-  CHECK(kdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_kstate_new("kproc", 8 << 20, &ks, &err), &err);
-  CHECK_OK(load_all(ks, d.pg, parts, 1, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, parts, 1, &err), &err);
   static const char *const keys[] = {
       "quote\"d", "back\\slash", "{brace},comma", "NULL", " spaced ",
       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e", "'single'", "x"};
@@ -361,10 +304,10 @@ int test_kstate_bytes_and_bounds(void) {
     big[i] = (unsigned char)(i * 7);
   CHECK_OK(sb_kstate_put(ks, T, 0, "big", big, SB_KSTATE_VALUE_MAX, &err),
            &err);
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
   sb_kstate_t *ks2 = NULL;
   CHECK_OK(sb_kstate_new("kproc", 8 << 20, &ks2, &err), &err);
-  CHECK_OK(load_all(ks2, d.pg, parts, 1, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks2, NULL, d.pg, T, parts, 1, &err), &err);
   CHECK_INT(sb_kstate_count(ks2), SB_ARRAY_LEN(keys) + 1);
   for (size_t i = 0; i < SB_ARRAY_LEN(keys); i++) {
     const void *v;
@@ -412,19 +355,19 @@ int test_kstate_bytes_and_bounds(void) {
   sb_err_clear(&err);
   free(big);
   sb_kstate_free(ks2);
-  kdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
 int test_kstate_budget(void) {
-  kdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_kstate_t *ks = NULL;
   const int32_t parts[] = {0, 1};
   char key[32];
-  CHECK(kdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_kstate_new("kbudget", 64 * 1024, &ks, &err), &err);
-  CHECK_OK(load_all(ks, d.pg, parts, 2, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, parts, 2, &err), &err);
   int i = 0, rc = 0;
   char val[200];
   memset(val, 'v', sizeof val);
@@ -436,6 +379,7 @@ int test_kstate_budget(void) {
   CHECK_HAS(err.msg, "kbudget");
   CHECK_HAS(err.msg, "processor.state_max_bytes");
   CHECK_HAS(err.msg, "65536");
+  CHECK_HAS(err.msg, key); /* the key it was at */
   sb_err_clear(&err);
   CHECK(i > 100); /* about 290 bytes a key */
   CHECK(sb_kstate_bytes(ks) <= 64 * 1024);
@@ -450,13 +394,13 @@ int test_kstate_budget(void) {
   sb_err_clear(&err);
   CHECK_STR(get_s(ks, 0, "key-0"), "v");
   CHECK_INT(sb_kstate_bytes(ks), bytes - 199);
-  CHECK_OK(commit_batch(ks, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
   CHECK_INT(sb_kstate_count(ks), n);
 
   /* a load past the budget: refused the same way, the partitions empty */
   sb_kstate_t *small = NULL;
   CHECK_OK(sb_kstate_new("kbudget", 16 * 1024, &small, &err), &err);
-  CHECK_INT(load_all(small, d.pg, parts, 2, &err), SB_ENOMEM);
+  CHECK_INT(sbt_kstore_load(small, NULL, d.pg, T, parts, 2, &err), SB_ENOMEM);
   CHECK_HAS(err.msg, "processor.state_max_bytes");
   CHECK_HAS(err.msg, "kbudget");
   sb_err_clear(&err);
@@ -464,7 +408,7 @@ int test_kstate_budget(void) {
   CHECK_INT(sb_kstate_bytes(small), 0);
   sb_kstate_free(small);
   sb_kstate_free(ks);
-  kdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 

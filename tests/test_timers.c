@@ -3,65 +3,19 @@
  * a restart or a crash, event time kept across restarts, bounds, and the
  * ids of events a timer emits. Transactions are the test's own, as the
  * pipeline's will be, as switchboard_app. */
-#include "sb_migrate.h"
 #include "sb_pg.h"
 #include "sb_test.h"
 #include "sb_tests.h"
 #include "sb_timers.h"
 #include "sb_ulid.h"
 #include "sb_util.h"
+#include "sbt_kstore.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define T "sb.gamification"
-
-typedef struct {
-  char url[600], db[64];
-  sb_pg_t *pg;
-} tdb_t;
-
-static int tdb_open(tdb_t *d) {
-  sb_err_t err = SB_ERR_INIT;
-  memset(d, 0, sizeof *d);
-  CHECK(sbt_pg_create_db(d->url, sizeof d->url, d->db, sizeof d->db) == 0);
-  CHECK_OK(sb_pg_connect(d->url, &d->pg, &err), &err);
-  CHECK_OK(sb_migrate(d->pg, sb_migrations, sb_migrations_n, NULL, &err),
-           &err);
-  return 0;
-}
-
-static void tdb_close(tdb_t *d) {
-  sb_pg_close(d->pg);
-  sbt_pg_drop_db(d->db);
-}
-
-static int begin_app(sb_pg_t *pg, sb_err_t *err) {
-  if (sb_pg_exec(pg, "BEGIN", 0, NULL, err) != 0)
-    return err->code;
-  return sb_pg_exec(pg, "SET LOCAL ROLE switchboard_app", 0, NULL, err);
-}
-
-static int commit_batch(sb_timers_t *t, sb_pg_t *pg, sb_err_t *err) {
-  if (begin_app(pg, err) != 0 || sb_timers_flush(t, pg, err) != 0 ||
-      sb_pg_exec(pg, "COMMIT", 0, NULL, err) != 0) {
-    sb_pg_rollback(pg);
-    sb_timers_abort(t);
-    return err->code;
-  }
-  sb_timers_committed(t);
-  return 0;
-}
-
-static int load_all(sb_timers_t *t, sb_pg_t *pg, const int32_t *parts,
-                    size_t n, sb_err_t *err) {
-  int rc = begin_app(pg, err);
-  if (rc == 0)
-    rc = sb_timers_load(t, pg, T, parts, n, err);
-  sb_pg_rollback(pg);
-  return rc;
-}
 
 /* What fired, "key@due/partition" a timer, space-separated. */
 typedef struct {
@@ -101,14 +55,14 @@ static const char *fire(sb_timers_t *t, int64_t now, fired_t *f) {
 }
 
 int test_timers_wall_and_event(void) {
-  tdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_timers_t *t = NULL;
   fired_t f;
   const int32_t parts[] = {0, 1};
-  CHECK(tdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_timers_new("tproc", 1 << 20, &t, &err), &err);
-  CHECK_OK(load_all(t, d.pg, parts, 2, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, parts, 2, &err), &err);
   CHECK_OK(sb_timers_set(t, T, 0, "b", 2000, SB_TIMER_WALL, &err), &err);
   CHECK_OK(sb_timers_set(t, T, 1, "a", 2000, SB_TIMER_WALL, &err), &err);
   CHECK_OK(sb_timers_set(t, T, 0, "a", 2000, SB_TIMER_WALL, &err), &err);
@@ -147,7 +101,7 @@ int test_timers_wall_and_event(void) {
   CHECK_OK(sb_timers_advance(t, T, 1, 10000, &err), &err);
   CHECK_STR(fire(t, 0, &f), "e2@1500/1");
   CHECK_INT(sb_timers_count(t), 8); /* fired, not yet committed */
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
   CHECK_INT(sb_timers_count(t), 0);
 
   /* an event timer already due when set fires at the next call */
@@ -190,27 +144,27 @@ int test_timers_wall_and_event(void) {
   CHECK_INT(sb_timers_count(t), 0);
   CHECK_INT(sb_timers_event_time(t, T, 1), 10000);
   sb_timers_free(t);
-  tdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
 int test_timers_abort_commit_reload(void) {
-  tdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_timers_t *t = NULL;
   fired_t f;
   const int32_t parts[] = {0, 1, 2};
   char key[32];
-  CHECK(tdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_timers_new("tproc", 1 << 20, &t, &err), &err);
-  CHECK_OK(load_all(t, d.pg, parts, 3, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, parts, 3, &err), &err);
   for (int i = 0; i < 30; i++) {
     snprintf(key, sizeof key, "k%02d", i);
     CHECK_OK(sb_timers_set(t, T, i % 3, key, 1000 + 100 * i,
                            i % 2 ? SB_TIMER_EVENT : SB_TIMER_WALL, &err),
              &err);
   }
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
   /* fire the first wall timers, then the batch fails: they come back */
   CHECK_STR(fire(t, 1400, &f), "k00@1000/0 k02@1200/2 k04@1400/1");
   CHECK_OK(sb_timers_cancel(t, T, 2, "k05", &err), &err);
@@ -219,20 +173,20 @@ int test_timers_abort_commit_reload(void) {
   CHECK_INT(sb_timers_count(t), 30);
   CHECK_STR(fire(t, 1600, &f), "k00@1000/0 k02@1200/2 k04@1400/1 k06@1600/0");
   CHECK_OK(sb_timers_cancel(t, T, 2, "k05", &err), &err);
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
   CHECK_INT(sb_timers_count(t), 25);
 
   /* a crash mid-batch: flushed, rolled back; the next process loads */
   CHECK_STR(fire(t, 2000, &f), "k08@1800/2 k10@2000/1");
   CHECK_OK(sb_timers_set(t, T, 1, "new", 5, SB_TIMER_WALL, &err), &err);
   CHECK_OK(sb_timers_advance(t, T, 1, 999999, &err), &err);
-  CHECK_OK(begin_app(d.pg, &err), &err);
+  CHECK_OK(sbt_begin_app(d.pg, &err), &err);
   CHECK_OK(sb_timers_flush(t, d.pg, &err), &err);
   sb_pg_rollback(d.pg);
   sb_timers_free(t);
   t = NULL;
   CHECK_OK(sb_timers_new("tproc", 1 << 20, &t, &err), &err);
-  CHECK_OK(load_all(t, d.pg, parts, 3, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, parts, 3, &err), &err);
   CHECK_INT(sb_timers_count(t), 25);
   CHECK_INT(sb_timers_get(t, T, 1, "new", NULL, NULL), SB_ENOENT);
   CHECK_INT(sb_timers_event_time(t, T, 1), -1);
@@ -244,50 +198,50 @@ int test_timers_abort_commit_reload(void) {
   CHECK_INT(sb_timers_get(t, T, 2, "k05", NULL, NULL), SB_ENOENT);
   /* the same timers fire as before the crash, in the same order */
   CHECK_STR(fire(t, 2000, &f), "k08@1800/2 k10@2000/1");
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
 
   /* revocation drops a partition's timers; assignment brings them back */
   sb_timers_drop(t, T, 1);
   CHECK_INT(sb_timers_count(t), 15);
   CHECK_STR(fire(t, 2400, &f), "k12@2200/0 k14@2400/2");
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
   const int32_t one[] = {1};
-  CHECK_OK(load_all(t, d.pg, one, 1, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, one, 1, &err), &err);
   CHECK_INT(sb_timers_count(t), 21);
   CHECK_STR(fire(t, 2700, &f), "k16@2600/1");
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
 
   /* a replay's schema is apart until its swap moves it over */
   sb_timers_t *g = NULL;
   CHECK_OK(sb_timers_new("tproc_g2", 1 << 20, &g, &err), &err);
-  CHECK_OK(load_all(g, d.pg, parts, 3, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, g, d.pg, T, parts, 3, &err), &err);
   CHECK_INT(sb_timers_count(g), 0);
-  CHECK_OK(begin_app(d.pg, &err), &err);
+  CHECK_OK(sbt_begin_app(d.pg, &err), &err);
   CHECK_OK(sb_timers_rename_schema(d.pg, "tproc", "tproc_g2", &err), &err);
   CHECK_OK(sb_timers_load(g, d.pg, T, parts, 3, &err), &err);
   sb_pg_rollback(d.pg);
   CHECK_INT(sb_timers_count(g), sb_timers_count(t));
   sb_timers_free(g);
   sb_timers_free(t);
-  tdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
 int test_timers_event_time_persists(void) {
-  tdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_timers_t *t = NULL;
   fired_t f;
   const int32_t parts[] = {0, 1};
   const int64_t T0 = INT64_C(1767225600000000); /* 2026-01-01 */
-  CHECK(tdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_timers_new("tproc", 1 << 20, &t, &err), &err);
-  CHECK_OK(load_all(t, d.pg, parts, 2, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, parts, 2, &err), &err);
   CHECK_OK(sb_timers_advance(t, T, 0, T0, &err), &err);
   CHECK_OK(sb_timers_advance(t, T, 1, T0 + 7, &err), &err); /* no timers */
   CHECK_OK(sb_timers_set(t, T, 0, "soon", T0 + 10, SB_TIMER_EVENT, &err),
            &err);
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
   /* a batch that moves event time, then fails: event time goes back */
   CHECK_OK(sb_timers_advance(t, T, 0, T0 + 50, &err), &err);
   CHECK_INT(sb_timers_event_time(t, T, 0), T0 + 50);
@@ -299,18 +253,18 @@ int test_timers_event_time_persists(void) {
   /* restart: event time is what was committed, for both partitions */
   t = NULL;
   CHECK_OK(sb_timers_new("tproc", 1 << 20, &t, &err), &err);
-  CHECK_OK(load_all(t, d.pg, parts, 2, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, parts, 2, &err), &err);
   CHECK_INT(sb_timers_event_time(t, T, 0), T0);
   CHECK_INT(sb_timers_event_time(t, T, 1), T0 + 7);
   CHECK_STR(fire(t, 0, &f), "");
   /* a timer set at or before the partition's event time fires at once,
    * restart or not */
   CHECK_OK(sb_timers_set(t, T, 0, "was", T0 - 5, SB_TIMER_EVENT, &err), &err);
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
   sb_timers_free(t);
   t = NULL;
   CHECK_OK(sb_timers_new("tproc", 1 << 20, &t, &err), &err);
-  CHECK_OK(load_all(t, d.pg, parts, 2, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, parts, 2, &err), &err);
   char want[96];
   snprintf(want, sizeof want, "was@%lld/0", (long long)(T0 - 5));
   CHECK_STR(fire(t, 0, &f), want);
@@ -319,35 +273,31 @@ int test_timers_event_time_persists(void) {
   CHECK_OK(sb_timers_advance(t, T, 0, T0 + 10, &err), &err);
   snprintf(want, sizeof want, "soon@%lld/0", (long long)(T0 + 10));
   CHECK_STR(fire(t, 0, &f), want);
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
-  char v[32];
-  int found = 0;
-  CHECK_OK(sb_pg_query1(d.pg, "SELECT event_time_us FROM "
-                              "sb.processor_event_time WHERE schema = "
-                              "'tproc' AND partition = 0",
-                        0, NULL, v, sizeof v, &found, NULL, &err),
-           &err);
-  CHECK(found);
-  CHECK_INT(strtoll(v, NULL, 10), T0 + 10);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
+  CHECK_INT(sbt_scalar(d.pg,
+                       "SELECT event_time_us FROM "
+                       "sb.processor_event_time WHERE schema = 'tproc' AND "
+                       "partition = 0"),
+            T0 + 10);
   /* revocation drops the partition's event time until it is loaded */
   sb_timers_drop(t, T, 0);
   CHECK_INT(sb_timers_event_time(t, T, 0), -1);
-  CHECK_OK(load_all(t, d.pg, parts, 1, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, parts, 1, &err), &err);
   CHECK_INT(sb_timers_event_time(t, T, 0), T0 + 10);
   sb_timers_free(t);
-  tdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
 int test_timers_bounds_and_budget(void) {
-  tdb_t d;
+  sbt_kdb_t d;
   sb_err_t err = SB_ERR_INIT;
   sb_timers_t *t = NULL;
   const int32_t parts[] = {0};
   char key[32];
-  CHECK(tdb_open(&d) == 0);
+  CHECK(sbt_kdb_open(&d) == 0);
   CHECK_OK(sb_timers_new("tbudget", 16 * 1024, &t, &err), &err);
-  CHECK_OK(load_all(t, d.pg, parts, 1, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, t, d.pg, T, parts, 1, &err), &err);
   CHECK_INT(sb_timers_set(t, T, 0, "k", -1, SB_TIMER_WALL, &err), SB_EINVAL);
   CHECK_HAS(err.msg, "due time -1");
   sb_err_clear(&err);
@@ -382,25 +332,25 @@ int test_timers_bounds_and_budget(void) {
   CHECK_INT(sb_timers_get(t, T, 0, key, NULL, NULL), SB_ENOENT);
   /* replacing a timer needs no memory */
   CHECK_OK(sb_timers_set(t, T, 0, "timer-0", 1, SB_TIMER_EVENT, &err), &err);
-  CHECK_OK(commit_batch(t, d.pg, &err), &err);
+  CHECK_OK(sbt_kstore_commit(NULL, t, d.pg, &err), &err);
   size_t n = sb_timers_count(t);
   sb_timers_t *small = NULL;
   CHECK_OK(sb_timers_new("tbudget", 4096, &small, &err), &err);
-  CHECK_INT(load_all(small, d.pg, parts, 1, &err), SB_ENOMEM);
+  CHECK_INT(sbt_kstore_load(NULL, small, d.pg, T, parts, 1, &err), SB_ENOMEM);
   CHECK_HAS(err.msg, "processor.timers_max_bytes");
   sb_err_clear(&err);
   CHECK_INT(sb_timers_count(small), 0);
   sb_timers_free(small);
   sb_timers_t *again = NULL;
   CHECK_OK(sb_timers_new("tbudget", 16 * 1024, &again, &err), &err);
-  CHECK_OK(load_all(again, d.pg, parts, 1, &err), &err);
+  CHECK_OK(sbt_kstore_load(NULL, again, d.pg, T, parts, 1, &err), &err);
   CHECK_INT(sb_timers_count(again), n);
   int64_t due;
   CHECK_INT(sb_timers_get(again, T, 0, "max", &due, NULL), 0);
   CHECK_INT(due, SB_TIMER_DUE_MAX);
   sb_timers_free(again);
   sb_timers_free(t);
-  tdb_close(&d);
+  sbt_kdb_close(&d);
   return 0;
 }
 
