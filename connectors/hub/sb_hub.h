@@ -50,6 +50,7 @@ typedef struct sb_hub_stats_s {
   uint64_t dropped_slow;     /* clients closed for not keeping up */
   uint64_t closed_protocol;  /* clients closed for protocol errors */
   uint64_t closed_expired;   /* clients closed when their token expired */
+  uint64_t closed_revoked;   /* ... when their role or session went */
   uint64_t decode_errors;    /* records the hub could not decode */
 } sb_hub_stats_t;
 
