@@ -289,7 +289,8 @@ static int attach(sb_authz_t *z, sb_pg_t **out, sb_err_t *err) {
 
 static void *listen_loop(void *arg) {
   sb_authz_t *z = arg;
-  sb_pg_t *pg = NULL;
+  sb_pg_t *pg = z->lpg; /* listening, loaded by sb_authz_new */
+  z->lpg = NULL;
   long long last_full = sb_now_ms(), last_purge = 0;
   int warned = 0;
   while (!atomic_load(&z->stop)) {
@@ -376,9 +377,7 @@ int sb_authz_new(uv_loop_t *loop, const sb_conf_t *c, sb_authz_t **out,
                       "checking the users' roles needs database_url");
   }
   /* the first load before the first request: a connection that works */
-  sb_pg_t *pg = NULL;
-  int rc = attach(z, &pg, err);
-  sb_pg_close(pg);
+  int rc = attach(z, &z->lpg, err);
   if (rc != 0) {
     sb_err_prefix(err, "loading the users' roles and sessions: ");
     sb_authz_free(z);
@@ -410,6 +409,7 @@ void sb_authz_free(sb_authz_t *z) {
   sb__authz_sessions_free(z);
   free(z->sessions);
   sb_pg_close(z->wpg);
+  sb_pg_close(z->lpg);
   pthread_mutex_destroy(&z->lock);
   pthread_mutex_destroy(&z->wlock);
   free(z);

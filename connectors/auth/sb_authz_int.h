@@ -54,6 +54,7 @@ struct sb_authz_s {
 
   pthread_t thread;
   int thread_started;
+  sb_pg_t *lpg; /* the first listening connection, for the thread */
   atomic_int stop;
   _Atomic long long fresh_ms; /* last time in touch with the database */
   uint64_t reloads, full_loads, notifications;

@@ -55,6 +55,7 @@ void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t) {
   sb_hist_emit(t, "switchboard_ingest_produce_seconds", "",
                &in->produce_seconds);
   sb_idem_metrics(in->idem, t);
+  sb__ingest_authz_metrics(in, t);
 }
 
 static void on_poll(uv_timer_t *t) {

@@ -49,6 +49,7 @@ int sb__ingest_verify_token(sb_ingest_t *in, sb_http_req_t *r,
                             const char *token, sb_claims_t *who);
 
 /* sb_ingest_session.c */
+void sb__ingest_authz_metrics(sb_ingest_t *in, sb_text_t *t);
 /* 1 when r carries the session cookie: its value (cut: refused later) in
  * out. */
 int sb__ingest_cookie(const sb_ingest_t *in, const sb_http_req_t *r,

@@ -158,6 +158,37 @@ int sb_ingest_recheck(sb_ingest_t *in, const sb_claims_t *who,
   return rc == SB_EUNAVAIL ? 0 : rc; /* stale: new requests are refused */
 }
 
+void sb__ingest_authz_metrics(sb_ingest_t *in, sb_text_t *t) {
+  if (in->authz == NULL)
+    return;
+  sb_authz_stats_t st;
+  sb_authz_snapshot(in->authz, &st);
+  const struct {
+    const char *name, *type, *help;
+    uint64_t v;
+  } m[] = {
+      {"switchboard_authz_fresh", "gauge",
+       "The users' roles and sessions are in step with PostgreSQL (0: "
+       "requests are answered 503).",
+       (uint64_t)st.fresh},
+      {"switchboard_authz_users", "gauge",
+       "(tenant, user) pairs holding a role, in memory.", st.users},
+      {"switchboard_authz_managed_tenants", "gauge",
+       "Tenants whose roles are managed as data.", st.tenants},
+      {"switchboard_authz_sessions", "gauge", "Live dashboard sessions.",
+       st.sessions},
+      {"switchboard_authz_reloads_total", "counter",
+       "Tenants' roles or sessions reloaded on a notification.", st.reloads},
+      {"switchboard_authz_full_loads_total", "counter",
+       "Every role loaded again (start, reconnect, every 30 s).",
+       st.full_loads},
+  };
+  for (size_t i = 0; i < SB_ARRAY_LEN(m); i++) {
+    sb_metric_head(t, m[i].name, m[i].type, m[i].help);
+    sb_text_add(t, "%s %llu\n", m[i].name, (unsigned long long)m[i].v);
+  }
+}
+
 /* ---- access.recorded ------------------------------------------------------ */
 
 typedef struct {
