@@ -11,6 +11,7 @@
 #    afterwards by both processes, its WebSocket closed;
 #  - a session ends at auth.session_ttl_seconds; a user keeps at most
 #    auth.session_max_per_user sessions (its oldest end);
+#  - under TLS the cookie is __Host-sb_session, Secure, for https origins;
 #  - LOGIN and LOGOUT are in the audit log as access.recorded.
 . "$(dirname "$0")/lib.sh"
 WS="/usr/bin/python3 $(dirname "$0")/ws_session.py"
@@ -119,13 +120,43 @@ until_get 401 5 "$a" "$own" || fail "the oldest of 3 sessions (at most 2 a user)
 [ "$(q "SELECT count(*) FROM sb.sessions s WHERE s::text LIKE '%$c1%' OR s::text LIKE '%$b%'")" = 0 ] ||
   fail "sb.sessions holds a cookie's value"
 
+# ---- under TLS: __Host- cookie, Secure, https origins --------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 -subj /CN=localhost \
+  -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>"$work/openssl.err" ||
+  fail "openssl req: $(cat "$work/openssl.err")"
+kill -TERM "$spid"
+wait "$spid" || fail "serve exited non-zero"
+"$SB" serve --data-dir "$dd" --http-listen 127.0.0.1:0 --tls-cert "$work/cert.pem" \
+  --tls-key "$work/key.pem" >"$work/serve.out" 2>"$work/serve.err" &
+spid=$!
+for _ in $(seq 1 300); do
+  grep -q '^http: ' "$work/serve.out" && break
+  kill -0 "$spid" 2>/dev/null || fail "serve (TLS) exited early: $(cat "$work/serve.err")"
+  sleep 0.1
+done
+url3=$(sed -n 's/^http: //p' "$work/serve.out")
+case $url3 in https://*) ;; *) fail "serve (TLS) printed '$url3'" ;; esac
+tcurl() { curl -s --cacert "$work/cert.pem" "$@"; }
+[ "$(tcurl -D "$work/h" -o "$work/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $bob" "$url3/v1/session")" = 201 ] ||
+  fail "sign-in over TLS: $(cat "$work/body")"
+grep -qi '^Set-Cookie: __Host-sb_session=[A-Za-z0-9_-]\{43\}; Path=/; Max-Age=43200; HttpOnly; SameSite=Strict; Secure' "$work/h" ||
+  fail "TLS cookie: $(grep -i set-cookie "$work/h")"
+tc=$(sed -n 's/^Set-Cookie: __Host-sb_session=\([^;]*\);.*/\1/p' "$work/h" | tr -d '\r')
+[ "$(tcurl -o "$work/get" -w '%{http_code}' -b "__Host-sb_session=$tc" -H "Origin: $url3" "$url3/v1/session")" = 200 ] ||
+  fail "TLS cookie refused: $(cat "$work/get")"
+[ "$(tcurl -o /dev/null -w '%{http_code}' -b "__Host-sb_session=$tc" -H "Origin: http://${url3#https://}" "$url3/v1/session")" = 403 ] ||
+  fail "an http:// origin was let in over TLS"
+[ "$(tcurl -o /dev/null -w '%{http_code}' -b "sb_session=$tc" -H "Origin: $url3" "$url3/v1/session")" = 401 ] ||
+  fail "the plain-HTTP cookie name was accepted over TLS"
+
 # ---- on record ----------------------------------------------------------------------
 for _ in $(seq 1 50); do
-  [ "$(q "SELECT count(*) FROM audit.events WHERE event_type = 'access.recorded' AND tenant_id = 'acme'")" -ge 6 ] && break
+  [ "$(q "SELECT count(*) FROM audit.events WHERE event_type = 'access.recorded' AND tenant_id = 'acme'")" -ge 7 ] && break
   sleep 0.2
 done
 "$SB" audit export --data-dir "$dd" --tenant acme >"$work/export" || fail "audit export"
-[ "$(grep '"type":"access.recorded"' "$work/export" | grep -c '"action":"LOGIN"')" = 5 ] ||
+[ "$(grep '"type":"access.recorded"' "$work/export" | grep -c '"action":"LOGIN"')" = 6 ] ||
   fail "LOGIN events: $(grep -c access.recorded "$work/export")"
 [ "$(grep '"type":"access.recorded"' "$work/export" | grep -c '"action":"LOGOUT"')" = 1 ] || fail "LOGOUT events"
 grep '"action":"LOGIN"' "$work/export" | head -1 | grep -q '"actoruseragent":"session-test/1"' ||
