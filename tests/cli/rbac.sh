@@ -9,7 +9,7 @@
 #    expires_at lapses;
 #  - a role revoked by event is refused by both API processes within 5 s
 #    (bounded polls; nothing is timed beyond that bound), its WebSocket
-#    closed;
+#    closed, its session refused, and it cannot sign in;
 #  - the last admin of a tenant cannot be revoked; once another admin
 #    exists it can.
 . "$(dirname "$0")/lib.sh"
@@ -112,11 +112,18 @@ $WS "ws://${url#http://}/v1/stream" "$work/ws.out" "Authorization: Bearer $bob" 
 wspid=$!
 for _ in $(seq 1 50); do grep -q subscribed "$work/ws.out" 2>/dev/null && break; sleep 0.1; done
 grep -q '"welcome"' "$work/ws.out" || fail "bob's WebSocket: $(cat "$work/ws.out" 2>/dev/null)"
+bcookie=$(curl -s -D - -o /dev/null -X POST -H "Authorization: Bearer $bob" "$url/v1/session" |
+  sed -n 's/^Set-Cookie: sb_session=\([^;]*\);.*/\1/p' | tr -d '\r')
+[ ${#bcookie} = 43 ] || fail "bob could not sign in"
 [ "$(post "$ada" role.revoked bob '{"role":"agent","reason":"left"}')" = 202 ] || fail "revoke bob: $(cat "$work/body")"
 t0=$SECONDS
 until_status 403 5 "$bob" || fail "bob's revoked role still accepted 5 s later: $(cat "$work/who")"
 until_status 403 5 "$bob" "$url2" || fail "serve: bob's revoked role still accepted 5 s later"
 [ "$(post "$bob" agent.state_changed bob "$(state)")" = 403 ] || fail "revoked bob posted"
+[ "$(curl -s -o "$work/who" -w '%{http_code}' -b "sb_session=$bcookie" -H "Origin: $url" "$url/v1/session")" = 403 ] ||
+  fail "revoked bob's session still works: $(cat "$work/who")"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $bob" "$url/v1/session")" = 403 ] ||
+  fail "revoked bob signed in"
 for _ in $(seq 1 50); do grep -q '^CLOSED' "$work/ws.out" && break; sleep 0.1; done
 grep -q '^CLOSED 1008 role no longer held' "$work/ws.out" || fail "bob's WebSocket not closed: $(tail -2 "$work/ws.out")"
 wait "$wspid" 2>/dev/null || true
