@@ -159,6 +159,33 @@ static const sb_conf_prop_t props[] = {
      "Distinct reads (user, address, route, query) one window keeps apart; "
      "past it a tenant's further reads share one record per route, and "
      "past that reads are refused 503 rather than left unrecorded."},
+    {"auth.session_ttl_seconds", SB_CT_INT, OFF(auth_session_ttl_s), 1,
+     2592000, "43200", "SWITCHBOARD_AUTH_SESSION_TTL_SECONDS", "SECONDS", NULL,
+     0,
+     "Lifetime of a dashboard session (POST /v1/session) from sign-in; its "
+     "cookie lives as long."},
+    {"auth.session_max", SB_CT_INT, OFF(auth_session_max), 1, 10000000,
+     "100000", "SWITCHBOARD_AUTH_SESSION_MAX", "N", NULL, 0,
+     "Live dashboard sessions an instance holds; a sign-in past it is "
+     "answered 503."},
+    {"auth.session_max_per_user", SB_CT_INT, OFF(auth_session_max_per_user), 1,
+     1000, "8", "SWITCHBOARD_AUTH_SESSION_MAX_PER_USER", "N", NULL, 0,
+     "Live sessions of one user in a tenant; a sign-in past it ends the "
+     "user's oldest."},
+    {"auth.cache_max_stale_ms", SB_CT_INT, OFF(auth_cache_max_stale_ms), 500,
+     60000, "3000", "SWITCHBOARD_AUTH_CACHE_MAX_STALE_MS", "MS", NULL, 0,
+     "How long the API trusts its copy of the users' roles and sessions "
+     "without news from PostgreSQL; past it requests are answered 503."},
+    {"auth.rbac_max_users", SB_CT_INT, OFF(auth_rbac_max_users), 100,
+     10000000, "200000", "SWITCHBOARD_AUTH_RBAC_MAX_USERS", "N", NULL, 0,
+     "(tenant, user) pairs with a current role the API holds in memory "
+     "(about 200 bytes each); past it the cache refuses to load and "
+     "requests are answered 503."},
+    {"http.allowed_origins", SB_CT_STR, OFF(http_allowed_origins), 0, 0, NULL,
+     "SWITCHBOARD_HTTP_ALLOWED_ORIGINS", "LIST", NULL, 0,
+     "Origins (scheme://host[:port], comma-separated) besides the API's own "
+     "whose pages may send requests with a session cookie; others are "
+     "refused 403 (CSRF)."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=

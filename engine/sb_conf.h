@@ -86,6 +86,12 @@ typedef struct sb_conf_s {
   int processor_timers_max_bytes; /* sb_timers' budget per processor */
   int access_window_ms;            /* identical reads folded per window */
   int access_max_keys;             /* distinct reads a window keeps apart */
+  int auth_session_ttl_s;          /* a dashboard session's lifetime */
+  int auth_session_max;            /* live sessions of an instance */
+  int auth_session_max_per_user;
+  int auth_cache_max_stale_ms; /* roles and sessions cache (sb_authz.h) */
+  int auth_rbac_max_users;     /* (tenant, user) pairs it holds */
+  char *http_allowed_origins;  /* cookie-authenticated requests' Origins */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

@@ -3,6 +3,7 @@
 #include "audit.h"
 #include "gdpr.h"
 #include "security.h"
+#include "rbac.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -12,6 +13,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_audit_processor,
     &sb_gdpr_processor,
     &sb_security_processor,
+    &sb_rbac_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

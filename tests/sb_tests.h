@@ -129,7 +129,9 @@
   X(tz_refusals, "unit")                                                      \
   X(tz_cache_threads, "unit")                                                  \
   X(tenant_events_ingest, "unit")                                             \
-  X(tenant_schema_format_refused, "unit")
+  X(tenant_schema_format_refused, "unit")                                    \
+  X(rbac_defaults_match_auth, "unit")                                         \
+  X(authz_follows_the_tables, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -222,8 +222,21 @@ static void get_projection(sb_http_req_t *r, void *ud) {
   sb_api_get_projection(r, ((sb_api_t *)ud)->reader);
 }
 
+static void post_session(sb_http_req_t *r, void *ud) {
+  sb_ingest_session_post(r, ((sb_api_t *)ud)->ingest);
+}
+static void get_session(sb_http_req_t *r, void *ud) {
+  sb_ingest_session_get(r, ((sb_api_t *)ud)->ingest);
+}
+static void delete_session(sb_http_req_t *r, void *ud) {
+  sb_ingest_session_delete(r, ((sb_api_t *)ud)->ingest);
+}
+
 static const sb_http_route_t routes[] = {
     {"POST", "/v1/events", post_events},
+    {"POST", "/v1/session", post_session},
+    {"GET", "/v1/session", get_session},
+    {"DELETE", "/v1/session", delete_session},
     {"GET", "/v1/stream", get_stream},
     {"GET", "/v1/health", get_health},
     {"GET", "/v1/projection", get_projection},

@@ -143,6 +143,16 @@ int sb_jwt_sign(const unsigned char *secret, size_t len, const sb_claims_t *c,
 int sb_jwt_verify(const unsigned char *secret, size_t len, const char *token,
                   int64_t now_s, sb_claims_t *out, sb_err_t *err);
 
+/* The built-in table of what each role may do (sb_auth_roles.c): *n rows.
+ * The rbac processor seeds every tenant's rbac.role_permissions with a
+ * copy of it (the test rbac_defaults_match_auth keeps the two equal). */
+typedef struct sb_auth_grant_s {
+  sb_role_t role;
+  sb_perm_t perm;
+  const char *pattern;
+} sb_auth_grant_t;
+const sb_auth_grant_t *sb_auth_grants(size_t *n);
+
 /* 1 when role may perm on what (see the table in sb_auth_roles.c), else 0.
  * Nobody posts the event types processors or the engine write. */
 int sb_auth_allows(sb_role_t role, sb_perm_t perm, const char *what);

@@ -127,11 +127,7 @@ static const struct {
  *             record), requests messages and reward redemptions. Subscribes
  *             to the topics of its desk and reads routing (its assignments)
  *             and gamification (its points, badges, leaderboards). */
-typedef struct {
-  sb_role_t role;
-  sb_perm_t perm;
-  const char *pattern;
-} grant_t;
+typedef sb_auth_grant_t grant_t;
 
 /* clang-format off */
 #define DOMAIN_TOPICS(role)                                                   \
@@ -196,6 +192,11 @@ static const grant_t grants[] = {
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "routing.*"},
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "gamification.*"},
 };
+
+const sb_auth_grant_t *sb_auth_grants(size_t *n) {
+  *n = SB_ARRAY_LEN(grants);
+  return grants;
+}
 
 /* '*' matches any run of characters, everything else itself. */
 static int glob_match(const char *p, const char *s) {

@@ -12,6 +12,8 @@ static const char *reason(int status) {
   switch (status) {
   case 200:
     return "OK";
+  case 201:
+    return "Created";
   case 202:
     return "Accepted";
   case 207:

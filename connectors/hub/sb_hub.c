@@ -44,6 +44,19 @@ static void on_sweep(uv_timer_t *t) {
           sb__hub_client_close(c, WSLAY_CODE_POLICY_VIOLATION,
                        "token expired; reconnect with a new token",
                        CLOSE_LINGER_MS);
+        } else if (!c->closing && h->security) {
+          /* a role revoked or a session ended since it connected */
+          sb_err_t err = SB_ERR_INIT;
+          if (sb_ingest_recheck(h->security, &c->who,
+                                c->by_session ? c->session : NULL,
+                                &err) != 0) {
+            atomic_fetch_add(&h->closed_revoked, 1);
+            sb__hub_client_close(c, WSLAY_CODE_POLICY_VIOLATION,
+                                 c->by_session && strstr(err.msg, "session")
+                                     ? "session ended; sign in again"
+                                     : "role no longer held; reconnect",
+                                 CLOSE_LINGER_MS);
+          }
         }
 }
 
@@ -86,6 +99,7 @@ void sb_hub_snapshot(sb_hub_t *h, sb_hub_stats_t *o) {
   o->dropped_slow = atomic_load(&h->dropped_slow);
   o->closed_protocol = atomic_load(&h->closed_protocol);
   o->closed_expired = atomic_load(&h->closed_expired);
+  o->closed_revoked = atomic_load(&h->closed_revoked);
   o->decode_errors = atomic_load(&h->decode_errors);
 }
 
@@ -119,10 +133,12 @@ void sb_hub_metrics(sb_hub_t *h, sb_text_t *t) {
   sb_text_add(t,
               "switchboard_ws_closed_total{reason=\"slow\"} %llu\n"
               "switchboard_ws_closed_total{reason=\"protocol\"} %llu\n"
-              "switchboard_ws_closed_total{reason=\"token_expired\"} %llu\n",
+              "switchboard_ws_closed_total{reason=\"token_expired\"} %llu\n"
+              "switchboard_ws_closed_total{reason=\"revoked\"} %llu\n",
               (unsigned long long)s.dropped_slow,
               (unsigned long long)s.closed_protocol,
-              (unsigned long long)s.closed_expired);
+              (unsigned long long)s.closed_expired,
+              (unsigned long long)s.closed_revoked);
 }
 
 void sb_hub_stop(sb_hub_t *h) {

@@ -27,7 +27,10 @@
  * dropped), disconnected and counted; it never slows the others. Incoming
  * messages are limited to hub.max_message bytes (close 1009); frame header
  * errors get 1002, including those wslay would drop without a close frame.
- * Expired tokens are closed with 1008. */
+ * Expired tokens are closed with 1008, and so are clients whose role was
+ * revoked or whose session ended since they connected (checked every
+ * second). A client may authenticate with the session cookie instead of a
+ * token, from an allowed Origin (sb_ingest_authenticate_ex). */
 #ifndef SB_HUB_H
 #define SB_HUB_H
 
@@ -50,6 +53,7 @@ typedef struct sb_hub_stats_s {
   uint64_t dropped_slow;     /* clients closed for not keeping up */
   uint64_t closed_protocol;  /* clients closed for protocol errors */
   uint64_t closed_expired;   /* clients closed when their token expired */
+  uint64_t closed_revoked;   /* ... when their role or session went */
   uint64_t decode_errors;    /* records the hub could not decode */
 } sb_hub_stats_t;
 

@@ -71,6 +71,8 @@ struct client_s {
   sb_http_conn_t *conn;
   wslay_event_context_ptr ws;
   sb_claims_t who;
+  unsigned char session[32]; /* the session's hash; zeros: a token */
+  int by_session;
   uint64_t sub_hash; /* of who.sub, for the ownership table */
   sb_client_info_t from;
   char ip[64], ua[256];
@@ -122,7 +124,7 @@ struct sb_hub_s {
   uv_async_t wake;
 
   _Atomic uint64_t clients, connections, events, messages, dropped_slow,
-      closed_protocol, closed_expired, decode_errors;
+      closed_protocol, closed_expired, decode_errors, closed_revoked;
 };
 
 /* ---- between the hub's files -------------------------------------------- */

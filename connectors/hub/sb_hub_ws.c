@@ -280,7 +280,9 @@ void sb_hub_accept(sb_http_req_t *r, sb_hub_t *h) {
       : query_token(sb_http_query(r), qtok, sizeof qtok) == 0 ? qtok
                                                                  : NULL;
   sb_claims_t who;
-  if (sb_ingest_authenticate(h->security, r, token, &who) != 0)
+  unsigned char session[32];
+  /* or, without a token, the session cookie (from an allowed Origin) */
+  if (sb_ingest_authenticate_ex(h->security, r, token, &who, session) != 0)
     return;
   if (atomic_load(&h->clients) >= (uint64_t)h->max_clients) {
     sb_http_error(r, 503, "too_many_clients",
@@ -299,6 +301,9 @@ void sb_hub_accept(sb_http_req_t *r, sb_hub_t *h) {
   wslay_event_config_set_max_recv_msg_length(c->ws, h->max_message);
   c->hub = h;
   c->who = who;
+  memcpy(c->session, session, sizeof c->session);
+  for (size_t i = 0; i < sizeof session; i++)
+    c->by_session |= session[i] != 0;
   c->sub_hash = sb__hub_hash2(who.tenant, who.sub);
   snprintf(c->ip, sizeof c->ip, "%s", sb_http_peer(r));
   const char *ua = sb_http_header(r, "User-Agent");

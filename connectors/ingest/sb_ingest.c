@@ -58,6 +58,7 @@ void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t) {
                &in->produce_seconds);
   sb_idem_metrics(in->idem, t);
   sb__access_metrics(in->access, t);
+  sb__ingest_authz_metrics(in, t);
 }
 
 static void on_poll(uv_timer_t *t) {
@@ -89,7 +90,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     return rc;
   }
   sb_producer_set_nonblocking(in->producer);
-  if ((rc = sb_refusals_new(loop, c->security_refusal_window_ms, 1024,
+  if ((rc = sb_authz_new(loop, c, &in->authz, err)) != 0 ||
+      (rc = sb_refusals_new(loop, c->security_refusal_window_ms, 1024,
                             record_refusals, in, &in->refusals, err)) != 0) {
     sb_ingest_free(in);
     return rc;
@@ -109,6 +111,7 @@ void sb_ingest_close(sb_ingest_t *in) {
   if (in == NULL || !in->polling)
     return;
   in->polling = 0;
+  sb_authz_close(in->authz); /* stops following; sign-ins still answer */
   sb_refusals_close(in->refusals); /* the windows' counts, then the flush */
   sb__access_close(in->access);
   sb_err_t err = SB_ERR_INIT;
@@ -130,6 +133,7 @@ void sb_ingest_free(sb_ingest_t *in) {
   sb_schemas_free(in->schemas);
   OPENSSL_cleanse(in->secret, sizeof in->secret);
   sb_idem_free(in->idem);
+  sb_authz_free(in->authz);
   free(in);
 }
 
@@ -216,6 +220,31 @@ static void record_refusals(void *ud, const sb_refusal_t *r) {
 
 int sb_ingest_authenticate(sb_ingest_t *in, sb_http_req_t *r,
                            const char *token, sb_claims_t *who) {
+  return sb_ingest_authenticate_ex(in, r, token, who, NULL);
+}
+
+int sb_ingest_authenticate_ex(sb_ingest_t *in, sb_http_req_t *r,
+                              const char *token, sb_claims_t *who,
+                              unsigned char *session_hash) {
+  char secret[SB_SESSION_SECRET_LEN + 1];
+  if (session_hash)
+    memset(session_hash, 0, 32);
+  memset(who, 0, sizeof *who);
+  if ((token == NULL || *token == '\0') && sb__ingest_cookie(in, r, secret)) {
+    sb_session_t s;
+    int rc = sb__ingest_auth_session(in, r, secret, who, &s);
+    OPENSSL_cleanse(secret, sizeof secret);
+    if (rc == 0 && session_hash)
+      memcpy(session_hash, s.hash, 32);
+    return rc;
+  }
+  if (sb__ingest_verify_token(in, r, token, who) != 0)
+    return -1;
+  return sb__ingest_authorize(in, r, who, 0);
+}
+
+int sb__ingest_verify_token(sb_ingest_t *in, sb_http_req_t *r,
+                            const char *token, sb_claims_t *who) {
   sb_err_t err = SB_ERR_INIT;
   memset(who, 0, sizeof *who);
   int64_t now = (int64_t)time(NULL);

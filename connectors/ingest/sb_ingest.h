@@ -57,10 +57,38 @@ void sb_ingest_close(sb_ingest_t *in);
 void sb_ingest_free(sb_ingest_t *in);
 /* Appends the ingest metrics (Prometheus text). On the loop's thread. */
 void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t);
-/* Verifies token (NULL or "": missing) for request r. 0 with *who filled;
- * else r has been answered 401 (naming why) and the failure recorded. */
+/* Verifies token (NULL or "": missing, then the session cookie counts)
+ * for request r, and that its user holds its role now. 0 with *who
+ * filled; else r has been answered 401, 403 or 503 (naming why) and the
+ * failure recorded. */
 int sb_ingest_authenticate(sb_ingest_t *in, sb_http_req_t *r,
                            const char *token, sb_claims_t *who);
+
+/* As sb_ingest_authenticate, and more: without a token, the session
+ * cookie authenticates (from an allowed Origin only); either way the user
+ * must hold the role now (sb_authz.h: 403 role_not_held, or 503 when that
+ * cannot be known). session_hash (32 bytes, may be NULL) receives the
+ * session's hash, zeros for a token. sb_ingest_authenticate is this with
+ * NULL. */
+int sb_ingest_authenticate_ex(sb_ingest_t *in, sb_http_req_t *r,
+                              const char *token, sb_claims_t *who,
+                              unsigned char *session_hash);
+/* For connections that outlive their request (the WebSocket feed): 0 while
+ * who still holds its role and its session (session_hash, may be NULL) is
+ * live; SB_EPERM with why once not. While the roles cannot be checked
+ * (stale), 0: new requests are the ones refused. */
+int sb_ingest_recheck(sb_ingest_t *in, const sb_claims_t *who,
+                      const unsigned char *session_hash, sb_err_t *err);
+
+/* The dashboards' sessions (sb_ingest_session.c): POST /v1/session signs
+ * in with Authorization: Bearer <token> (201, Set-Cookie: sb_session, or
+ * __Host-sb_session under TLS: HttpOnly, SameSite=Strict, Secure under
+ * TLS; access.recorded LOGIN acknowledged by Kafka first), GET says who
+ * the caller is, DELETE signs out (the cookie cleared, access.recorded
+ * LOGOUT). */
+void sb_ingest_session_post(sb_http_req_t *r, sb_ingest_t *in);
+void sb_ingest_session_get(sb_http_req_t *r, sb_ingest_t *in);
+void sb_ingest_session_delete(sb_http_req_t *r, sb_ingest_t *in);
 
 /* Where an agent's calls and leads are looked up (sb_auth_agent_object_
  * check): fn(ctx, ...) on the loop's thread. Unset, every call and lead is

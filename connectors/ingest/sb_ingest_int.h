@@ -8,6 +8,7 @@
 #ifndef SB_INGEST_INT_H
 #define SB_INGEST_INT_H
 
+#include "sb_authz.h"
 #include "sb_codec.h"
 #include "sb_idem.h"
 #include "sb_ingest.h"
@@ -38,9 +39,32 @@ struct sb_ingest_s {
   sb_refusals_t *refusals;          /* what refusals are recorded */
   const sb_refusal_t *refusal_flush; /* a window's count being recorded */
   struct sb_access_s *access;        /* reads recorded (sb_access.h) */
+  sb_authz_t *authz; /* the users' current roles and the sessions */
 };
 
 /* sb_ingest.c: counts an event or a request refused with code. */
 void sb__ingest_count_reject(sb_ingest_t *in, const char *code);
+
+/* sb_ingest.c: verifies a token (answers 401 and records the failure). */
+int sb__ingest_verify_token(sb_ingest_t *in, sb_http_req_t *r,
+                            const char *token, sb_claims_t *who);
+
+/* sb_ingest_session.c */
+void sb__ingest_authz_metrics(sb_ingest_t *in, sb_text_t *t);
+/* 1 when r carries the session cookie: its value (cut: refused later) in
+ * out. */
+int sb__ingest_cookie(const sb_ingest_t *in, const sb_http_req_t *r,
+                      char out[SB_SESSION_SECRET_LEN + 1]);
+/* who may act with its role now (sb_authz_check): 0, or -1 with r answered
+ * 403 (recorded: security.access_denied, or security.login_failed when
+ * signin) or 503. */
+int sb__ingest_authorize(sb_ingest_t *in, sb_http_req_t *r,
+                         const sb_claims_t *who, int signin);
+/* The session of the cookie's value secret, from an allowed Origin, whose
+ * user holds its role: 0 with *who (and *out, may be NULL), or -1 with r
+ * answered 401, 403 or 503. */
+int sb__ingest_auth_session(sb_ingest_t *in, sb_http_req_t *r,
+                            const char *secret, sb_claims_t *who,
+                            sb_session_t *out);
 
 #endif

@@ -383,6 +383,37 @@ static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
   return 0;
 }
 
+/* role.granted / role.revoked: in a tenant not yet managed only a grant
+ * of admin; never the last admin's revocation. An event the converter
+ * will refuse anyway (no role, no user) passes here. 0, or -1 with the
+ * item answered. */
+static int role_event_check(post_t *p, item_t *it, const cJSON *ev,
+                            const sb_claims_t *who, int grant) {
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
+  const cJSON *role = cJSON_GetObjectItemCaseSensitive(data, "role");
+  const cJSON *user = cJSON_GetObjectItemCaseSensitive(ev, "subject");
+  if (!cJSON_IsString(user))
+    user = cJSON_GetObjectItemCaseSensitive(data, "user_id");
+  sb_role_t r;
+  sb_err_t err = SB_ERR_INIT;
+  if (!cJSON_IsString(role) || !cJSON_IsString(user) ||
+      sb_role_parse(role->valuestring, &r, &err) != 0)
+    return 0;
+  if (sb_authz_role_event_check(p->in->authz, who->tenant, grant, r,
+                                user->valuestring, sb_time_now_micros(),
+                                &err) == 0)
+    return 0;
+  if (err.code == SB_EUNAVAIL) {
+    set_item(it, 503, "unavailable", err.msg);
+    return -1;
+  }
+  set_item(it, 403, "forbidden", err.msg);
+  sb_client_info_t from = sb_client_info(p->req);
+  sb_ingest_record_security(p->in, &from, "security.access_denied",
+                            who->tenant, who->sub, "other", "role_event");
+  return -1;
+}
+
 /* Validates and encodes one event; it then waits for its id's claim. */
 static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
                 const char *ikey) {
@@ -415,6 +446,12 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
                               who->sub, "insufficient_role", "event_type");
     return;
   }
+  /* role events keep a managed tenant administrable (sb_authz.h) */
+  if (cJSON_IsString(type) && in->authz &&
+      (strcmp(type->valuestring, "role.granted") == 0 ||
+       strcmp(type->valuestring, "role.revoked") == 0) &&
+      role_event_check(p, it, ev, who, type->valuestring[5] == 'g') != 0)
+    return;
   /* who did it is the engine's to say: the token's subject and role, the
    * client's address and user agent */
   if (set_actor(p, it, ev, who) != 0)
