@@ -254,6 +254,7 @@ typedef struct {
   const char *phone_hmac, *email_hmac, *dnc_list;
   int has_expires;
   int64_t expires;
+  int no_subject; /* subject is the carrying event's, not a data subject */
 } revoke_t;
 
 static int suppress(sb_batch_t *b, const sb_event_t *ev, const revoke_t *r,
@@ -298,7 +299,8 @@ static int revoke(cp_t *x, sb_batch_t *b, const sb_event_t *ev,
   if (strcmp(r->kind, "withdrawn") != 0 &&
       (suppress(b, ev, r, "phone_hmac", r->phone_hmac, err) != 0 ||
        suppress(b, ev, r, "email_hmac", r->email_hmac, err) != 0 ||
-       suppress(b, ev, r, "subject", r->subject, err) != 0))
+       suppress(b, ev, r, "subject", r->no_subject ? NULL : r->subject,
+                err) != 0))
     return err->code;
   char key[256];
   const void *v;
@@ -432,6 +434,7 @@ static int on_opt_out(cp_t *x, sb_batch_t *b, const sb_event_t *ev,
   const char *channel = str(x, ev, T_OPT_OUT, F_CHANNEL);
   revoke_t r = {.kind = "opt_out",
                 .subject = lead ? lead : ev->subject,
+                .no_subject = lead == NULL,
                 .purpose = purpose ? purpose : CONSENT_ALL,
                 .channel = channel ? channel : CONSENT_ALL,
                 .phone_hmac = str(x, ev, T_OPT_OUT, F_PHONE_HMAC),
