@@ -126,7 +126,9 @@
   X(tz_refusals, "unit")                                                      \
   X(tz_cache_threads, "unit")                                                  \
   X(tenant_events_ingest, "unit")                                             \
-  X(tenant_schema_format_refused, "unit")
+  X(tenant_schema_format_refused, "unit")                                     \
+  X(compliance_business_days, "unit")                                         \
+  X(consent_seen_by_another_processor, "kafka,pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
