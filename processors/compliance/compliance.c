@@ -193,6 +193,11 @@ static const char *const field_names[F_N] = {
 typedef struct {
   sb_etype_ref_t t[T_N];
   sb_field_t f[T_N][F_N]; /* zero where the type has no such field */
+  /* opt-outs this batch honoured past the TCPA window: logged once a
+   * batch when it commits (an import of old history would be thousands) */
+  long long late;
+  char late_tenant[65], late_id[27];
+  int64_t late_days;
 } cp_t;
 
 static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
@@ -316,10 +321,11 @@ static int revoke(cp_t *x, sb_batch_t *b, const sb_event_t *ev,
   if (days > INT32_MAX)
     days = INT32_MAX;
   int late = days > SB_COMPLIANCE_TCPA_DAYS;
-  if (late)
-    sb_log(SB_LOG_WARN, "compliance", "an opt-out was honoured late",
-           SB_F_STR("tenant", ev->tenant_id), SB_F_STR("event", ev->event_id),
-           SB_F_INT("business_days", (long long)days), SB_F_END);
+  if (late && x->late++ == 0) {
+    snprintf(x->late_tenant, sizeof x->late_tenant, "%s", ev->tenant_id);
+    snprintf(x->late_id, sizeof x->late_id, "%s", ev->event_id);
+    x->late_days = days;
+  }
   sb_field_t *f = x->f[T_HONOURED];
   sb_build_t *e = sb_emit_begin(b, x->t[T_HONOURED]);
   sb_build_str(e, f[F_SUBJECT_ID], r->subject);
@@ -479,6 +485,19 @@ static int on_honoured(cp_t *x, sb_batch_t *b, const sb_event_t *ev,
                     err);
 }
 
+static void committed(void *state) {
+  cp_t *x = state;
+  if (x->late > 0)
+    sb_log(SB_LOG_WARN, "compliance",
+           "opt-outs honoured past the TCPA window of 10 business days",
+           SB_F_INT("count", x->late), SB_F_STR("first_tenant", x->late_tenant),
+           SB_F_STR("first_event", x->late_id),
+           SB_F_INT("business_days", (long long)x->late_days), SB_F_END);
+  x->late = 0;
+}
+
+static void aborted(void *state) { ((cp_t *)state)->late = 0; }
+
 static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
                  sb_err_t *err) {
   cp_t *x = state;
@@ -505,5 +524,7 @@ const sb_processor_vt_t sb_compliance_processor = {
     .init = init,
     .event = event,
     .destroy = destroy,
+    .abort = aborted,
+    .committed = committed,
     .flags = SB_PROCESSOR_KEYED_STATE,
 };
