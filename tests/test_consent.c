@@ -106,6 +106,72 @@ static const sb_processor_vt_t probe_vt = {
     .globals = sb_consent_globals,
 };
 
+/* A second reader with globals of its own: the table as one element of its
+ * array (sb_consent_allows_in); sb_consent_allows, which names
+ * sb_consent_globals, is not among them and fails closed. */
+static int noop_reduce(void *state, sb_global_t *g, const sb_event_t *ev,
+                       sb_err_t *err) {
+  (void)state, (void)g, (void)ev, (void)err;
+  return 0;
+}
+
+static const sb_global_def_t own_globals[] = {
+    {"agents", SB_TOPIC_AGENTS, noop_reduce}, SB_CONSENT_GLOBAL, {0}};
+
+static const sb_table_def_t answers2 = {
+    .name = "answers",
+    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
+                               {"ask", SB_COL_INT4, 0},
+                               {"answer_in", SB_COL_TEXT, SB_MERGE_REPLACE},
+                               {"answer_plain", SB_COL_TEXT, SB_MERGE_REPLACE},
+                               {0}},
+    .key = (const char *const[]){"tenant_id", "ask", NULL},
+};
+
+static int p2_event(void *state, sb_batch_t *b, const sb_event_t *ev,
+                    sb_err_t *err) {
+  (void)state;
+  if (strcmp(sb_evtype_name(ev->type), "lead.created") != 0 ||
+      strncmp(ev->subject, "ask-", 4) != 0)
+    return 0;
+  int i = atoi(ev->subject + 4);
+  if (i < 0 || (size_t)i >= NASKS)
+    return 0;
+  sb_consent_reason_t in, plain;
+  sb_consent_allows_in(b, &own_globals[1], ev->tenant_id, asks[i].subject,
+                       asks[i].hmac, asks[i].purpose, asks[i].channel,
+                       ev->occurred_at, &in);
+  int ok = sb_consent_allows(b, ev->tenant_id, asks[i].subject, asks[i].hmac,
+                             asks[i].purpose, asks[i].channel, ev->occurred_at,
+                             &plain);
+  if (ok) /* a table it does not keep allows nothing */
+    return sb_err_set(err, SB_EINTERNAL, "allowed without the table");
+  return sb_rows_add(b, &answers2,
+                     (const sb_val_t[]){SB_V_TEXT(ev->tenant_id), SB_V_INT4(i),
+                                        SB_V_TEXT(sb_consent_reason_name(in)),
+                                        SB_V_TEXT(sb_consent_reason_name(plain))},
+                     err);
+}
+
+static const sb_processor_vt_t probe2_vt = {
+    .abi = SB_PROCESSOR_ABI,
+    .name = "consentprobe2",
+    .topics = (const char *const[]){SB_TOPIC_LEADS, NULL},
+    .migrations =
+        (const sb_proj_step_t[]){
+            {1, "CREATE TABLE {schema}.answers (tenant_id text NOT NULL, ask "
+                "integer NOT NULL, answer_in text NOT NULL, answer_plain text "
+                "NOT NULL, PRIMARY KEY (tenant_id, ask));\n"
+                "GRANT SELECT, INSERT, UPDATE ON {schema}.answers TO "
+                "switchboard_app;"},
+            {0, NULL}},
+    .tables = (const sb_table_def_t *const[]){&answers2, NULL},
+    .init = p_init,
+    .event = p2_event,
+    .destroy = p_destroy,
+    .globals = own_globals,
+};
+
 /* ---- the run ------------------------------------------------------------- */
 
 typedef struct {
@@ -191,11 +257,12 @@ static int produce(env_t *x, const ev_t *evs, size_t n) {
 }
 
 static int run(env_t *x) {
-  const sb_processor_vt_t *vts[] = {&sb_compliance_processor, &probe_vt};
+  const sb_processor_vt_t *vts[] = {&sb_compliance_processor, &probe_vt,
+                                    &probe2_vt};
   sb_err_t err = SB_ERR_INIT;
   sb_pipeline_t *e = NULL;
   sb_pipeline_opts_t o = {
-      .vts = vts, .n = 2, .stop_at_end = 1, .all_partitions = 1};
+      .vts = vts, .n = 3, .stop_at_end = 1, .all_partitions = 1};
   if (sb_pipeline_start(&x->c, x->schemas, &o, &e, &err) != 0) {
     fprintf(stderr, "pipeline: %s\n", err.msg);
     return -1;
@@ -281,7 +348,14 @@ int test_consent_seen_by_another_processor(void) {
   }
   sb_pg_rows_free(rows);
   CHECK_INT(wrong, 0);
-  /* the probe keeps its own copy of the table, with no plaintext in it */
+  /* the second reader, through its own array, answers the same; asked
+   * about a table it does not keep, it is refused everything */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM consentprobe2.answers a JOIN "
+                        "consentprobe.answers b USING (tenant_id, ask) WHERE "
+                        "a.answer_in = b.answer AND a.answer_plain = "
+                        "'no_consent'"),
+            (int)NASKS);
+  /* the probe keeps its own copy of the table */
   CHECK(count(x.pg, "SELECT count(*) FROM sb.processor_state WHERE schema = "
                     "'consentprobe' AND topic = '#global.consent'") >= 10);
   env_down(&x);
