@@ -145,6 +145,14 @@ int sb_codec_type(const sb_schemas_t *s, const char *type, sb_etype_ref_t *out,
 int sb_codec_field(const sb_schemas_t *s, const char *type, const char *path,
                    sb_field_t *out, sb_err_t *err);
 
+/* The same for the event type t itself (an event's ev->type, the newest
+ * schema of its type): for code that holds events but not the schemas, such
+ * as a global table's reducer, which runs with the state of whichever
+ * processor lists the table. Resolving costs a lookup by name per level:
+ * resolve once where the schemas are at hand. */
+int sb_codec_field_of(const sb_evtype_t *t, const char *path, sb_field_t *out,
+                      sb_err_t *err);
+
 /* 1 when ev is of the type t (whichever schema version wrote it). */
 int sb_event_type_is(const sb_event_t *ev, sb_etype_ref_t t);
 /* 1 when the field is present and not null (an optional field may be

@@ -38,6 +38,15 @@ int sb_codec_field(const sb_schemas_t *s, const char *type, const char *path,
   const sb_evtype_t *t = sb_schemas_by_type(s, type);
   if (t == NULL)
     return sb_err_set(err, SB_ENOENT, "unknown event type '%.64s'", type);
+  return sb_codec_field_of(t, path, out, err);
+}
+
+int sb_codec_field_of(const sb_evtype_t *t, const char *path, sb_field_t *out,
+                      sb_err_t *err) {
+  memset(out, 0, sizeof *out);
+  if (t == NULL)
+    return sb_err_set(err, SB_ENOENT, "no event type");
+  const char *type = sb_evtype_name(t);
   sb_field_t f = {.type = t};
   avro_schema_t cur = sb_evtype_avro(t);
   const char *p = path;

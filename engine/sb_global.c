@@ -115,14 +115,23 @@ static int load(sb_global_t *g, sb_err_t *err) {
 }
 
 /* (Re)assigns the global consumer every partition of every table, each
- * from where its table stands. */
+ * once (two tables may read one topic: two processors of the pipeline
+ * listing the same table), from where the table furthest behind on it
+ * stands; fold skips what a table has already read. */
 static int assign_all(sb_pipeline_t *p, sb_err_t *err) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
   for (size_t k = 0; k < p->ngl; k++) {
     sb_global_t *g = p->gl[k];
-    for (int i = 0; i < g->nparts; i++)
-      rd_kafka_topic_partition_list_add(l, g->def->topic, i)->offset =
-          g->next[i] >= 0 ? g->next[i] : RD_KAFKA_OFFSET_BEGINNING;
+    for (int i = 0; i < g->nparts; i++) {
+      int64_t from = g->next[i] >= 0 ? g->next[i] : RD_KAFKA_OFFSET_BEGINNING;
+      rd_kafka_topic_partition_t *tp =
+          rd_kafka_topic_partition_list_find(l, g->def->topic, i);
+      if (tp == NULL)
+        rd_kafka_topic_partition_list_add(l, g->def->topic, i)->offset = from;
+      else if (tp->offset != RD_KAFKA_OFFSET_BEGINNING &&
+               (from == RD_KAFKA_OFFSET_BEGINNING || from < tp->offset))
+        tp->offset = from;
+    }
   }
   rd_kafka_resp_err_t r = rd_kafka_assign(p->grk, l);
   rd_kafka_topic_partition_list_destroy(l);

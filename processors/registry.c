@@ -4,6 +4,7 @@
 #include "gdpr.h"
 #include "security.h"
 #include "rbac.h"
+#include "compliance.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -14,6 +15,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_gdpr_processor,
     &sb_security_processor,
     &sb_rbac_processor,
+    &sb_compliance_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

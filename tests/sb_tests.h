@@ -129,9 +129,11 @@
   X(tz_refusals, "unit")                                                      \
   X(tz_cache_threads, "unit")                                                  \
   X(tenant_events_ingest, "unit")                                             \
-  X(tenant_schema_format_refused, "unit")                                    \
+  X(tenant_schema_format_refused, "unit")                                     \
   X(rbac_defaults_match_auth, "unit")                                         \
-  X(authz_follows_the_tables, "pg")
+  X(authz_follows_the_tables, "pg")                                           \
+  X(compliance_business_days, "unit")                                         \
+  X(consent_seen_by_another_processor, "kafka,pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -883,6 +883,7 @@ int test_auth_permissions(void) {
       "message.submitted",
       "dsar.completed",
       "subject.erased",
+      "consent.opt_out_honoured",
       "points.awarded",
       "points.reversed",
       "badge.awarded",

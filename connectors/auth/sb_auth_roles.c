@@ -94,6 +94,7 @@ static const struct {
     {"message.submitted", "the comms processor"},
     {"dsar.completed", "the compliance processor"},
     {"subject.erased", "the compliance processor"},
+    {"consent.opt_out_honoured", "the compliance processor"},
     {"points.*", "the gamification processor"},
     {"badge.*", "the gamification processor"},
     {"challenge.score_updated", "the gamification processor"},

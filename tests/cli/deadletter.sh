@@ -18,7 +18,7 @@
 gen() { bash "$(dirname "$0")/gen_events.sh" "$@"; }
 py=/usr/bin/python3
 t_start=$SECONDS
-start_up --partitions 2
+start_up --partitions 2 --processors audit
 
 # wait_rows N SECONDS: until audit.events holds N rows (fails on more)
 wait_rows() {

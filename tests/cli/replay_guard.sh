@@ -89,7 +89,7 @@ same() { # same NAME1 NAME2: the snapshots are equal
 procs() { q "SELECT generation || ' ' || consumer_group FROM sb.processors WHERE name = 'audit'"; }
 
 # ---- 20,001 events, audited -------------------------------------------------
-start_up
+start_up --processors audit
 "$SB" generate --events $N --seed 7 >"$work/events.ndjson"
 "$SB" import "$work/events.ndjson" --data-dir "$dd" >"$work/import.out" 2>"$work/import.err" ||
   fail "import: $(cat "$work/import.out" "$work/import.err")"
@@ -137,7 +137,7 @@ qsu "SELECT count(*) FROM audit_gen_1.events" | grep -qx $N || fail "audit_gen_1
 
 # ---- stop, start again, replay ---------------------------------------------
 stop_up
-start_up
+start_up --processors audit
 held=0
 for t in sb.leads sb.calls sb.agents sb.messages sb.campaigns sb.compliance sb.gamification; do
   for p in $(seq 0 11); do
