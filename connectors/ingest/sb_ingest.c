@@ -81,6 +81,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     rc = sb_producer_new(c, &in->producer, err);
   if (rc == 0)
     rc = sb_idem_new(loop, c, &in->idem, err);
+  if (rc == 0)
+    rc = sb_keys_open(c, &in->keys, err);
   if (rc != 0) {
     sb_ingest_free(in);
     return rc;
@@ -122,6 +124,7 @@ void sb_ingest_free(sb_ingest_t *in) {
   sb_schemas_free(in->schemas);
   OPENSSL_cleanse(in->secret, sizeof in->secret);
   sb_idem_free(in->idem);
+  sb_keys_free(in->keys);
   free(in);
 }
 

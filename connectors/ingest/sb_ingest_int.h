@@ -10,6 +10,7 @@
 
 #include "sb_codec.h"
 #include "sb_idem.h"
+#include "sb_keys.h"
 #include "sb_ingest.h"
 #include "sb_metrics.h"
 #include "sb_producer.h"
@@ -31,6 +32,7 @@ struct sb_ingest_s {
   sb_auth_owner_fn owner; /* an agent's calls and leads; may be NULL */
   void *owner_ctx;
   sb_idem_t *idem; /* which event ids were produced: PostgreSQL */
+  sb_keys_t *keys; /* PII: tenant and data keys (sealing before produce) */
   /* metrics; touched on the loop's thread only */
   uint64_t accepted, duplicates;
   uint64_t rejected[18]; /* by index of reject_codes */

@@ -3,6 +3,7 @@
 #include "sb_ingest_int.h"
 
 #include "sb_log.h"
+#include "sb_pii_event.h"
 #include "sb_time.h"
 #include "sb_ulid.h"
 #include "sb_util.h"
@@ -19,6 +20,7 @@
 typedef struct {
   int status; /* 0 pending; 202 accepted; else the item's error status */
   int duplicate;
+  int ready;            /* checked, waiting for its PII to be sealed */
   int has_rec, claimed; /* encoded, waiting for its claim; claim granted */
   int follow;           /* an earlier item of the same id, or -1 */
   char id[27];
@@ -383,7 +385,8 @@ static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
   return 0;
 }
 
-/* Validates and encodes one event; it then waits for its id's claim. */
+/* Checks one event (tenant, role, actor, object, id); ready for sealing
+ * when nothing refused it. */
 static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
                 const char *ikey) {
   sb_ingest_t *in = p->in;
@@ -457,6 +460,15 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
     sb_ulid_make(ms, md, ulid);
     cJSON_AddStringToObject(ev, "id", ulid);
   }
+  it->ready = 1; /* its PII is sealed with the batch's, then encode() */
+}
+
+/* Encodes one event whose PII is sealed; it then waits for its id's
+ * claim. */
+static void encode(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
+  sb_ingest_t *in = p->in;
+  item_t *it = &p->items[index];
+  sb_err_t err = SB_ERR_INIT;
   if (sb_codec_from_ce(in->codec, ev, SB_CE_GENERATE_ID, &it->rec, &err) != 0) {
     set_item(it, 400, "invalid", err.msg);
     return;
@@ -616,29 +628,65 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   for (int i = 0; i < n; i++)
     items[i].follow = -1;
   cJSON *el = cJSON_IsArray(doc) ? doc->child : doc;
+  cJSON **evs = calloc((size_t)n, sizeof *evs);
+  char **why = calloc((size_t)n, sizeof *why);
   for (int i = 0; i < n; i++) {
-    if (ndjson) {
-      if (lines_err[i]) {
-        char msg[SB_ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], lines_err[i]);
-        set_item(&items[i], 400, "malformed_json", msg);
-      } else {
-        one(p, i, events[i], &who, ikey);
-        item_t *it = &items[i];
-        if (it->status != 0 && it->status != 202 && it->error != NULL) {
-          char msg[SB_ERR_MSG_MAX + 32];
-          snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], it->error);
-          free(it->error);
-          it->error = strdup(msg);
-        }
+    cJSON *ev = ndjson ? events[i] : el;
+    if (!ndjson)
+      el = el->next;
+    if (ndjson && lines_err[i]) {
+      char msg[SB_ERR_MSG_MAX];
+      snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], lines_err[i]);
+      set_item(&items[i], 400, "malformed_json", msg);
+      continue;
+    }
+    if (evs == NULL || why == NULL) {
+      set_item(&items[i], 503, "unavailable", "out of memory; retry later");
+      continue;
+    }
+    one(p, i, ev, &who, ikey);
+    if (items[i].ready)
+      evs[i] = ev;
+  }
+  /* the PII of every event checked, in one go: one round trip to the data
+   * keys for the subjects not cached; before anything is produced */
+  sb_err_t serr = SB_ERR_INIT;
+  if (evs != NULL && why != NULL &&
+      sb_pii_seal_events(in->keys, in->schemas, evs, (size_t)n, why, &serr) !=
+          0) {
+    char msg[SB_ERR_MSG_MAX + 64];
+    snprintf(msg, sizeof msg, "sealing PII: %s; nothing was produced, retry "
+             "later", serr.msg);
+    sb_log(SB_LOG_ERROR, "ingest", "cannot seal PII", SB_F_STR("error",
+           serr.msg), SB_F_END);
+    for (int i = 0; i < n; i++)
+      if (evs[i] != NULL) {
+        set_item(&items[i], 503, "unavailable", msg);
+        evs[i] = NULL;
       }
+  }
+  for (int i = 0; i < n; i++) {
+    if (why != NULL && why[i] != NULL) {
+      set_item(&items[i], 400, "invalid", why[i]);
+      free(why[i]);
+    } else if (evs != NULL && evs[i] != NULL) {
+      encode(p, i, evs[i], &who);
+    }
+    item_t *it = &items[i];
+    if (ndjson && !lines_err[i] && it->status != 0 && it->status != 202 &&
+        it->error != NULL) {
+      char msg[SB_ERR_MSG_MAX + 32];
+      snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], it->error);
+      free(it->error);
+      it->error = strdup(msg);
+    }
+    if (ndjson) {
       free(lines_err[i]);
       cJSON_Delete(events[i]);
-    } else {
-      one(p, i, el, &who, ikey);
-      el = el->next;
     }
   }
+  free(evs);
+  free(why);
   free(events);
   free(lines_err);
   free(lines_no);

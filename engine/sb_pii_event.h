@@ -1,0 +1,59 @@
+/* PII of whole events: sealing a batch of CloudEvents on the way in
+ * (ingest, import, any connector that builds events from JSON) and
+ * revealing or masking one on the way out (the WebSocket feed, audit
+ * export, the read API).
+ *
+ * Sealed fields are those the schemas mark "sb.pii" (a string, each string
+ * of an array of strings, each string field of an sb.pii record), by the
+ * newest schema of the event's type; see sb_pii.h for the envelope and
+ * sb_keys.h for the keys. The data subject is the event's CloudEvents
+ * subject (the field the schema's "sb.subject" names). */
+#ifndef SB_PII_EVENT_H
+#define SB_PII_EVENT_H
+
+#include "sb_err.h"
+#include "sb_keys.h"
+#include "sb_schema.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+/* Seals the PII of n CloudEvents in place, before sb_codec_from_ce: for
+ * each sb.match field it first sets data.<field>_hmac. evs[i] may be NULL
+ * (skipped). An event refused is left as it was, with why[i] set to the
+ * reason (malloc'd, the caller frees; else NULL), e.g.
+ *   "data.phone: is not an E.164 phone number: ..."
+ *   "data.email: longer than 320 characters (400)"
+ *   "data.phone: holds an sbx1. value: PII is sealed by the server; send
+ *    the plaintext"
+ *   "data.phone_hmac: is computed by the server from data.phone; leave it
+ *    out"
+ *   "data.notes: looks like a payment card number: ..." (events of
+ *    sb.leads and payment.* types: any string field)
+ * Anything else wrong with an event (unknown type, no subject) is left to
+ * the codec. The data keys of all events come in one round trip
+ * (sb_keys_for_seal). Returns 0, or an error for the whole batch (the key
+ * store unavailable: SB_EPG, SB_EIO, ...) with nothing sealed. */
+int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
+                       size_t n, char **why, sb_err_t *err);
+
+typedef enum {
+  SB_PII_VIEW_CLEAR = 0, /* decrypted */
+  SB_PII_VIEW_MASKED,    /* decrypted, then masked (sb_pii_mask) */
+  SB_PII_VIEW_SEALED,    /* left as stored */
+} sb_pii_view_t;
+
+/* Who sees what: admin and manager the plaintext; agent the plaintext of
+ * the leads and calls it owns (owns: the event's lead or call is the
+ * caller's), masked otherwise; supervisor and any other role masked. */
+sb_pii_view_t sb_pii_view_for(const char *role, int owns);
+
+/* Rewrites the sealed fields of a CloudEvent (as sb_codec_to_ce gives it)
+ * for view: decrypted, or masked; a field whose key was erased reads
+ * "sbx1.erased", and so does one that does not open (its GCM tag fails:
+ * counted in *failed, may be NULL). 0, or an error reaching the keys
+ * (nothing is left half-revealed then: the sealed values stay). */
+int sb_pii_reveal(sb_keys_t *k, const sb_schemas_t *s, cJSON *ce,
+                  sb_pii_view_t view, int *failed, sb_err_t *err);
+
+#endif
