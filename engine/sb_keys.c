@@ -595,6 +595,9 @@ int sb_keys_rotate(sb_keys_t *k, const char *tenant, int *version,
   long done = 0;
   sb_pg_rows_t *rows = NULL;
   sb_text_t as = {0}, ag = {0}, aw = {0};
+  if (k->src.command)
+    return sb_err_set(err, SB_EUSAGE, "keys: pii.key_command is set: rotate "
+                      "the tenant's key in the key service");
   if (sb__keysrc_get(&k->src, tenant, 0, err) == NULL)
     return err->code;
   sb_pg_t *p = pg(k, err);

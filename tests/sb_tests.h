@@ -126,7 +126,13 @@
   X(tz_refusals, "unit")                                                      \
   X(tz_cache_threads, "unit")                                                  \
   X(tenant_events_ingest, "unit")                                             \
-  X(tenant_schema_format_refused, "unit")
+  X(tenant_schema_format_refused, "unit")                                     \
+  X(pii_envelope, "unit")                                                     \
+  X(pii_match_norm, "unit")                                                   \
+  X(pii_key_file, "unit")                                                     \
+  X(pii_data_keys, "pg")                                                      \
+  X(pii_cache_bound, "pg")                                                    \
+  X(pii_seal_events, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
