@@ -303,7 +303,6 @@ static int parse_key_id(const char *key_id, char hash[SB_KEYS_SUBJECT_HASH + 1],
 /* ---- sealing ---------------------------------------------------------------- */
 
 typedef struct {
-  const sb__tkeys_t *t;
   char hash[SB_KEYS_SUBJECT_HASH + 1];
   int first; /* index of the first request of the same (tenant, hash) */
   int miss;  /* position among the misses sent, or -1 */
@@ -331,7 +330,12 @@ static int take(sb_keys_t *k, sb_keys_seal_t *reqs, want_t *w, size_t n,
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (w[i].miss < 0)
       continue;
-    const sb__tkeys_t *t = w[i].t;
+    /* looked up again: a tenant made or a key file read since moves them */
+    const sb__tkeys_t *t = sb__keysrc_get(&k->src, reqs[i].tenant, 1, err);
+    if (t == NULL) {
+      rc = err->code;
+      break;
+    }
     unsigned char wrapped[SB__WRAPPED_LEN];
     char hex[2 * SB__WRAPPED_LEN + 1];
     if (RAND_bytes(w[i].dek, SB_PII_KEY_LEN) != 1) {
@@ -434,8 +438,8 @@ int sb_keys_for_seal(sb_keys_t *k, sb_keys_seal_t *reqs, size_t n,
   for (size_t i = 0; i < n && rc == 0; i++) {
     w[i].miss = -1;
     w[i].first = (int)i;
-    if ((w[i].t = sb__keysrc_get(&k->src, reqs[i].tenant, 1, err)) == NULL ||
-        subject_hash(w[i].t, reqs[i].subject, w[i].hash, err) != 0) {
+    const sb__tkeys_t *t = sb__keysrc_get(&k->src, reqs[i].tenant, 1, err);
+    if (t == NULL || subject_hash(t, reqs[i].subject, w[i].hash, err) != 0) {
       rc = err->code;
       break;
     }
@@ -464,9 +468,6 @@ int sb_keys_for_seal(sb_keys_t *k, sb_keys_seal_t *reqs, size_t n,
     rc = take(k, reqs, w, n, nmiss, &terr);
     if (rc != 0 && attempt == 0 && sb_err_sqlstate_is(&terr, "SBK01")) {
       rc = sb__keysrc_reload(&k->src, reqs[0].tenant, err);
-      for (size_t i = 0; rc == 0 && i < n; i++)
-        if ((w[i].t = sb__keysrc_get(&k->src, reqs[i].tenant, 1, err)) == NULL)
-          rc = err->code;
       continue;
     }
     if (rc != 0)

@@ -405,6 +405,22 @@ int test_pii_data_keys(void) {
   CHECK_INT(ks.live, 3);
   CHECK_INT(ks.erased, 1);
   CHECK_INT(ks.stale, 0);
+  /* many tenants made in one batch (their keys move in memory meanwhile) */
+  enum { NT = 40 };
+  sb_keys_seal_t mt[NT];
+  char tn[NT][16];
+  for (int i = 0; i < NT; i++) {
+    snprintf(tn[i], sizeof tn[i], "t-%d", i);
+    mt[i] = (sb_keys_seal_t){.tenant = tn[i], .subject = "s"};
+  }
+  CHECK_OK(sb_keys_for_seal(k3, mt, NT, &err), &err);
+  CHECK_INT(count(f.pg, "SELECT count(DISTINCT tenant_id) FROM sb.data_keys "
+                        "WHERE tenant_id LIKE 't-%' AND kek_version = 1"),
+            NT);
+  for (int i = 0; i < NT; i++) {
+    CHECK_INT(sb_keys_for_open(k, tn[i], mt[i].key_id, dek, &err), 0);
+    CHECK(memcmp(dek, mt[i].dek, 32) == 0);
+  }
   sb_keys_free(k);
   sb_keys_free(k2);
   sb_keys_free(k3);
