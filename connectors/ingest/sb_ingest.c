@@ -68,6 +68,12 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
   if (in == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   in->c = c;
+  in->loop = loop;
+  if (uv_mutex_init(&in->keys_lock) != 0) {
+    free(in);
+    return sb_err_set(err, SB_ENOMEM, "cannot make a mutex");
+  }
+  in->keys_lock_made = 1;
   in->produce_seconds.bounds = produce_bounds;
   in->produce_seconds.n = SB_ARRAY_LEN(produce_bounds);
   in->secret_len = sizeof in->secret;
@@ -125,6 +131,8 @@ void sb_ingest_free(sb_ingest_t *in) {
   OPENSSL_cleanse(in->secret, sizeof in->secret);
   sb_idem_free(in->idem);
   sb_keys_free(in->keys);
+  if (in->keys_lock_made)
+    uv_mutex_destroy(&in->keys_lock);
   free(in);
 }
 

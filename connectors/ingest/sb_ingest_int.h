@@ -32,7 +32,11 @@ struct sb_ingest_s {
   sb_auth_owner_fn owner; /* an agent's calls and leads; may be NULL */
   void *owner_ctx;
   sb_idem_t *idem; /* which event ids were produced: PostgreSQL */
-  sb_keys_t *keys; /* PII: tenant and data keys (sealing before produce) */
+  uv_loop_t *loop;
+  sb_keys_t *keys; /* PII: tenant and data keys (sealing before produce),
+                      used by one job of libuv's thread pool at a time */
+  uv_mutex_t keys_lock;
+  int keys_lock_made;
   /* metrics; touched on the loop's thread only */
   uint64_t accepted, duplicates;
   uint64_t rejected[18]; /* by index of reject_codes */

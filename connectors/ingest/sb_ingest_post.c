@@ -465,7 +465,7 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
 
 /* Encodes one event whose PII is sealed; it then waits for its id's
  * claim. */
-static void encode(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
+static void encode(post_t *p, int index, cJSON *ev, const char *tenant) {
   sb_ingest_t *in = p->in;
   item_t *it = &p->items[index];
   sb_err_t err = SB_ERR_INIT;
@@ -481,8 +481,94 @@ static void encode(post_t *p, int index, cJSON *ev, const sb_claims_t *who) {
     return;
   }
   snprintf(it->id, sizeof it->id, "%s", it->rec.event_id);
-  sb_idem_event_key(who->tenant, it->rec.event_id, &it->key);
+  sb_idem_event_key(tenant, it->rec.event_id, &it->key);
   it->has_rec = 1;
+}
+
+/* A request's events while their PII is sealed off the loop. */
+typedef struct {
+  uv_work_t work;
+  post_t *p;
+  cJSON *doc, **events; /* what to free once encoded (NDJSON: events) */
+  char **lines_err;
+  int *lines_no, ndjson;
+  cJSON **evs; /* the events checked, ready for sealing; NULL others */
+  char **why;  /* the seal's refusals */
+  char tenant[SB_TENANT_MAX + 1];
+  int rc;
+  sb_err_t err;
+} seal_t;
+
+/* On libuv's thread pool: the ingest's key store is one connection, used
+ * by one job at a time. */
+static void seal_work(uv_work_t *w) {
+  seal_t *j = (seal_t *)w; /* work is its first member */
+  sb_ingest_t *in = j->p->in;
+  size_t n = (size_t)j->p->n;
+  uv_mutex_lock(&in->keys_lock);
+  j->rc = sb_pii_seal_events(in->keys, in->schemas, j->evs, n, j->why, &j->err);
+  uv_mutex_unlock(&in->keys_lock);
+}
+
+/* On the loop: the sealed events encoded, their ids claimed; ran is 1
+ * when seal_work ran. */
+static void sealed(seal_t *j, int ran) {
+  post_t *p = j->p;
+  item_t *items = p->items;
+  int n = p->n;
+  if (ran && j->rc != 0) {
+    char msg[SB_ERR_MSG_MAX + 64];
+    snprintf(msg, sizeof msg, "sealing PII: %s; nothing was produced, retry "
+             "later", j->err.msg);
+    sb_log(SB_LOG_ERROR, "ingest", "cannot seal PII",
+           SB_F_STR("error", j->err.msg), SB_F_END);
+    for (int i = 0; i < n; i++)
+      if (j->evs[i] != NULL) {
+        set_item(&items[i], 503, "unavailable", msg);
+        j->evs[i] = NULL;
+      }
+  }
+  for (int i = 0; i < n; i++) {
+    if (ran && j->why[i] != NULL) {
+      set_item(&items[i], 400, "invalid", j->why[i]);
+      free(j->why[i]);
+    } else if (j->evs != NULL && j->evs[i] != NULL) {
+      if (ran)
+        encode(p, i, j->evs[i], j->tenant);
+      else /* nothing needed sealing: no event was ready */
+        set_item(&items[i], 503, "unavailable", "out of memory; retry later");
+    }
+    item_t *it = &items[i];
+    if (j->ndjson && !j->lines_err[i] && it->status != 0 && it->status != 202 &&
+        it->error != NULL) {
+      char msg[SB_ERR_MSG_MAX + 32];
+      snprintf(msg, sizeof msg, "line %d: %s", j->lines_no[i], it->error);
+      free(it->error);
+      it->error = strdup(msg);
+    }
+    if (j->ndjson) {
+      free(j->lines_err[i]);
+      cJSON_Delete(j->events[i]);
+    }
+  }
+  free(j->evs);
+  free(j->why);
+  free(j->events);
+  free(j->lines_err);
+  free(j->lines_no);
+  cJSON_Delete(j->doc);
+  claim(p);
+  if (--p->pending == 0)
+    finish(p);
+}
+
+static void seal_done(uv_work_t *w, int status) {
+  seal_t *j = (seal_t *)w;
+  if (status != 0) { /* cancelled: nothing was sealed */
+    j->rc = sb_err_set(&j->err, SB_EUNAVAIL, "the server is stopping");
+  }
+  sealed(j, 1);
+  free(j);
 }
 
 static int media_is(const char *ct, const char *want) {
@@ -628,8 +714,10 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   for (int i = 0; i < n; i++)
     items[i].follow = -1;
   cJSON *el = cJSON_IsArray(doc) ? doc->child : doc;
+  seal_t *sj = calloc(1, sizeof *sj);
   cJSON **evs = calloc((size_t)n, sizeof *evs);
   char **why = calloc((size_t)n, sizeof *why);
+  int nready = 0;
   for (int i = 0; i < n; i++) {
     cJSON *ev = ndjson ? events[i] : el;
     if (!ndjson)
@@ -640,58 +728,36 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
       set_item(&items[i], 400, "malformed_json", msg);
       continue;
     }
-    if (evs == NULL || why == NULL) {
+    if (sj == NULL || evs == NULL || why == NULL) {
       set_item(&items[i], 503, "unavailable", "out of memory; retry later");
       continue;
     }
     one(p, i, ev, &who, ikey);
-    if (items[i].ready)
+    if (items[i].ready) {
       evs[i] = ev;
-  }
-  /* the PII of every event checked, in one go: one round trip to the data
-   * keys for the subjects not cached; before anything is produced */
-  sb_err_t serr = SB_ERR_INIT;
-  if (evs != NULL && why != NULL &&
-      sb_pii_seal_events(in->keys, in->schemas, evs, (size_t)n, why, &serr) !=
-          0) {
-    char msg[SB_ERR_MSG_MAX + 64];
-    snprintf(msg, sizeof msg, "sealing PII: %s; nothing was produced, retry "
-             "later", serr.msg);
-    sb_log(SB_LOG_ERROR, "ingest", "cannot seal PII", SB_F_STR("error",
-           serr.msg), SB_F_END);
-    for (int i = 0; i < n; i++)
-      if (evs[i] != NULL) {
-        set_item(&items[i], 503, "unavailable", msg);
-        evs[i] = NULL;
-      }
-  }
-  for (int i = 0; i < n; i++) {
-    if (why != NULL && why[i] != NULL) {
-      set_item(&items[i], 400, "invalid", why[i]);
-      free(why[i]);
-    } else if (evs != NULL && evs[i] != NULL) {
-      encode(p, i, evs[i], &who);
-    }
-    item_t *it = &items[i];
-    if (ndjson && !lines_err[i] && it->status != 0 && it->status != 202 &&
-        it->error != NULL) {
-      char msg[SB_ERR_MSG_MAX + 32];
-      snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], it->error);
-      free(it->error);
-      it->error = strdup(msg);
-    }
-    if (ndjson) {
-      free(lines_err[i]);
-      cJSON_Delete(events[i]);
+      nready++;
     }
   }
-  free(evs);
-  free(why);
-  free(events);
-  free(lines_err);
-  free(lines_no);
-  cJSON_Delete(doc);
-  claim(p);
-  if (--p->pending == 0)
-    finish(p);
+  if (sj == NULL) {
+    free(evs);
+    free(why);
+    evs = NULL;
+    why = NULL;
+  }
+  seal_t tmp;
+  seal_t *j = sj ? sj : &tmp;
+  *j = (seal_t){.p = p, .doc = doc, .events = events, .lines_err = lines_err,
+                .lines_no = lines_no, .ndjson = ndjson, .evs = evs,
+                .why = why, .err = SB_ERR_INIT};
+  snprintf(j->tenant, sizeof j->tenant, "%s", who.tenant);
+  /* the PII of every event checked, in one go, on libuv's thread pool (the
+   * data keys of subjects not cached are one round trip to PostgreSQL:
+   * the loop does not wait for it); encoded and claimed after */
+  if (sj != NULL && nready > 0 &&
+      uv_queue_work(in->loop, &sj->work, seal_work, seal_done) == 0)
+    return;
+  sealed(j, 0);
+  free(sj);
 }
+
+
