@@ -68,12 +68,6 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
   if (in == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   in->c = c;
-  in->loop = loop;
-  if (uv_mutex_init(&in->keys_lock) != 0) {
-    free(in);
-    return sb_err_set(err, SB_ENOMEM, "cannot make a mutex");
-  }
-  in->keys_lock_made = 1;
   in->produce_seconds.bounds = produce_bounds;
   in->produce_seconds.n = SB_ARRAY_LEN(produce_bounds);
   in->secret_len = sizeof in->secret;
@@ -99,6 +93,11 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     sb_ingest_free(in);
     return rc;
   }
+  /* last: its handle is the loop's from here on (sb_ingest_close) */
+  if ((rc = sb__sealer_start(in, loop, err)) != 0) {
+    sb_ingest_free(in);
+    return rc;
+  }
   uv_timer_init(loop, &in->poll);
   in->poll.data = in;
   uv_timer_start(&in->poll, on_poll, 1, 1); /* delivery reports */
@@ -119,6 +118,7 @@ void sb_ingest_close(sb_ingest_t *in) {
   uv_close((uv_handle_t *)&in->poll, NULL);
   /* the marks of those answers are sent, then its handle closes */
   sb_idem_close(in->idem);
+  sb__sealer_close(in); /* requests being sealed are answered 503 */
 }
 
 void sb_ingest_free(sb_ingest_t *in) {
@@ -130,9 +130,8 @@ void sb_ingest_free(sb_ingest_t *in) {
   sb_schemas_free(in->schemas);
   OPENSSL_cleanse(in->secret, sizeof in->secret);
   sb_idem_free(in->idem);
+  sb__sealer_free(in);
   sb_keys_free(in->keys);
-  if (in->keys_lock_made)
-    uv_mutex_destroy(&in->keys_lock);
   free(in);
 }
 

@@ -16,6 +16,7 @@
 #include "sb_producer.h"
 #include "sb_refusals.h"
 #include "sb_schema.h"
+#include "sb_tenant.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,11 +33,8 @@ struct sb_ingest_s {
   sb_auth_owner_fn owner; /* an agent's calls and leads; may be NULL */
   void *owner_ctx;
   sb_idem_t *idem; /* which event ids were produced: PostgreSQL */
-  uv_loop_t *loop;
-  sb_keys_t *keys; /* PII: tenant and data keys (sealing before produce),
-                      used by one job of libuv's thread pool at a time */
-  uv_mutex_t keys_lock;
-  int keys_lock_made;
+  sb_keys_t *keys; /* PII: tenant and data keys, the sealer's thread's */
+  struct sb__sealer_s *sealer; /* sb_ingest_seal.c */
   /* metrics; touched on the loop's thread only */
   uint64_t accepted, duplicates;
   uint64_t rejected[18]; /* by index of reject_codes */
@@ -44,6 +42,37 @@ struct sb_ingest_s {
   sb_refusals_t *refusals;          /* what refusals are recorded */
   const sb_refusal_t *refusal_flush; /* a window's count being recorded */
 };
+
+/* A request's events while their PII is sealed (sb_ingest_seal.c): made
+ * by sb_ingest_post.c, sealed on the sealer's thread together with every
+ * request queued meanwhile (one round trip to the data keys for all), then
+ * handed back on the loop. */
+typedef struct sb__seal_s {
+  struct sb__seal_s *next;
+  struct post_s *p;
+  int n;                /* items of the request */
+  cJSON *doc, **events; /* what to free once encoded (NDJSON: events) */
+  char **lines_err;
+  int *lines_no, ndjson;
+  cJSON **evs; /* the events checked, ready for sealing; NULL others */
+  char **why;  /* the seal's refusals */
+  char tenant[SB_TENANT_MAX + 1];
+  int rc;
+  sb_err_t err;
+} sb__seal_t;
+
+/* sb_ingest_seal.c: the sealer's thread and its hand-back to the loop */
+int sb__sealer_start(sb_ingest_t *in, uv_loop_t *loop, sb_err_t *err);
+/* Queues a job (owned by the sealer until it is handed back); -1 when
+ * closing (the job is the caller's still). */
+int sb__sealer_submit(sb_ingest_t *in, sb__seal_t *j);
+/* No new jobs; the loop's handle closes once the last is handed back. */
+void sb__sealer_close(sb_ingest_t *in);
+void sb__sealer_free(sb_ingest_t *in); /* after the loop ran out */
+
+/* sb_ingest_post.c: a sealed job back on the loop: its events encoded and
+ * claimed (ran 0: it was never sealed). Frees the job's arrays, not j. */
+void sb__ingest_sealed(sb__seal_t *j, int ran);
 
 /* sb_ingest.c: counts an event or a request refused with code. */
 void sb__ingest_count_reject(sb_ingest_t *in, const char *code);

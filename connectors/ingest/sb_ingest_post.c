@@ -30,7 +30,7 @@ typedef struct {
   sb_idem_key_t key;
 } item_t;
 
-typedef struct {
+typedef struct post_s {
   sb_ingest_t *in;
   sb_http_req_t *req;
   item_t *items;
@@ -485,34 +485,7 @@ static void encode(post_t *p, int index, cJSON *ev, const char *tenant) {
   it->has_rec = 1;
 }
 
-/* A request's events while their PII is sealed off the loop. */
-typedef struct {
-  uv_work_t work;
-  post_t *p;
-  cJSON *doc, **events; /* what to free once encoded (NDJSON: events) */
-  char **lines_err;
-  int *lines_no, ndjson;
-  cJSON **evs; /* the events checked, ready for sealing; NULL others */
-  char **why;  /* the seal's refusals */
-  char tenant[SB_TENANT_MAX + 1];
-  int rc;
-  sb_err_t err;
-} seal_t;
-
-/* On libuv's thread pool: the ingest's key store is one connection, used
- * by one job at a time. */
-static void seal_work(uv_work_t *w) {
-  seal_t *j = (seal_t *)w; /* work is its first member */
-  sb_ingest_t *in = j->p->in;
-  size_t n = (size_t)j->p->n;
-  uv_mutex_lock(&in->keys_lock);
-  j->rc = sb_pii_seal_events(in->keys, in->schemas, j->evs, n, j->why, &j->err);
-  uv_mutex_unlock(&in->keys_lock);
-}
-
-/* On the loop: the sealed events encoded, their ids claimed; ran is 1
- * when seal_work ran. */
-static void sealed(seal_t *j, int ran) {
+void sb__ingest_sealed(sb__seal_t *j, int ran) {
   post_t *p = j->p;
   item_t *items = p->items;
   int n = p->n;
@@ -535,8 +508,9 @@ static void sealed(seal_t *j, int ran) {
     } else if (j->evs != NULL && j->evs[i] != NULL) {
       if (ran)
         encode(p, i, j->evs[i], j->tenant);
-      else /* nothing needed sealing: no event was ready */
-        set_item(&items[i], 503, "unavailable", "out of memory; retry later");
+      else /* not sealed: the sealer is closing (or out of memory) */
+        set_item(&items[i], 503, "unavailable",
+                 "the server is stopping; nothing was produced, retry");
     }
     item_t *it = &items[i];
     if (j->ndjson && !j->lines_err[i] && it->status != 0 && it->status != 202 &&
@@ -562,14 +536,6 @@ static void sealed(seal_t *j, int ran) {
     finish(p);
 }
 
-static void seal_done(uv_work_t *w, int status) {
-  seal_t *j = (seal_t *)w;
-  if (status != 0) { /* cancelled: nothing was sealed */
-    j->rc = sb_err_set(&j->err, SB_EUNAVAIL, "the server is stopping");
-  }
-  sealed(j, 1);
-  free(j);
-}
 
 static int media_is(const char *ct, const char *want) {
   size_t n = strlen(want);
@@ -714,7 +680,7 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   for (int i = 0; i < n; i++)
     items[i].follow = -1;
   cJSON *el = cJSON_IsArray(doc) ? doc->child : doc;
-  seal_t *sj = calloc(1, sizeof *sj);
+  sb__seal_t *sj = calloc(1, sizeof *sj);
   cJSON **evs = calloc((size_t)n, sizeof *evs);
   char **why = calloc((size_t)n, sizeof *why);
   int nready = 0;
@@ -744,19 +710,20 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
     evs = NULL;
     why = NULL;
   }
-  seal_t tmp;
-  seal_t *j = sj ? sj : &tmp;
-  *j = (seal_t){.p = p, .doc = doc, .events = events, .lines_err = lines_err,
+  sb__seal_t tmp;
+  sb__seal_t *j = sj ? sj : &tmp;
+  *j = (sb__seal_t){.p = p, .n = n, .doc = doc, .events = events,
+                    .lines_err = lines_err,
                 .lines_no = lines_no, .ndjson = ndjson, .evs = evs,
                 .why = why, .err = SB_ERR_INIT};
   snprintf(j->tenant, sizeof j->tenant, "%s", who.tenant);
-  /* the PII of every event checked, in one go, on libuv's thread pool (the
-   * data keys of subjects not cached are one round trip to PostgreSQL:
-   * the loop does not wait for it); encoded and claimed after */
-  if (sj != NULL && nready > 0 &&
-      uv_queue_work(in->loop, &sj->work, seal_work, seal_done) == 0)
+  /* the PII of every event checked, on the sealer's thread with the
+   * other requests queued meanwhile (the data keys of subjects not cached
+   * are one round trip to PostgreSQL: the loop does not wait for it);
+   * encoded and claimed when it comes back */
+  if (sj != NULL && nready > 0 && sb__sealer_submit(in, sj) == 0)
     return;
-  sealed(j, 0);
+  sb__ingest_sealed(j, 0);
   free(sj);
 }
 
