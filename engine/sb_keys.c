@@ -309,9 +309,23 @@ typedef struct {
   unsigned char dek[SB_PII_KEY_LEN]; /* made here, for a miss */
 } want_t;
 
-static int text_arr(sb_text_t *a, const char *v, int first) {
-  sb_text_add(a, "%s\"%s\"", first ? "" : ",", v);
-  return 0;
+/* An element of a PostgreSQL array literal: v is hex, digits or a tenant
+ * id ([A-Za-z0-9._-]), nothing to escape. */
+static void text_arr(sb_text_t *a, const char *v, int first) {
+  if (!first)
+    sb_text_put(a, ",", 1);
+  sb_text_put(a, "\"", 1);
+  sb_text_put(a, v, strlen(v));
+  sb_text_put(a, "\"", 1);
+}
+
+static void hex_of(const unsigned char *b, size_t n, char *out) {
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = hex[b[i] >> 4];
+    out[2 * i + 1] = hex[b[i] & 15];
+  }
+  out[2 * n] = '\0';
 }
 
 /* Sends the misses: one call of sb.data_keys_take. */
@@ -345,8 +359,7 @@ static int take(sb_keys_t *k, sb_keys_seal_t *reqs, want_t *w, size_t n,
     if ((rc = sb__dek_wrap(t->kek[t->nkek - 1], t->tenant, w[i].hash,
                            w[i].dek, wrapped, err)) != 0)
       break;
-    for (int b = 0; b < SB__WRAPPED_LEN; b++)
-      snprintf(hex + 2 * b, 3, "%02x", wrapped[b]);
+    hex_of(wrapped, SB__WRAPPED_LEN, hex);
     char ver[16];
     snprintf(ver, sizeof ver, "%d", t->ver[t->nkek - 1]);
     text_arr(&at, t->tenant, m == 0);
@@ -660,8 +673,7 @@ int sb_keys_rotate(sb_keys_t *k, const char *tenant, int *version,
     }
     sb_pii_wipe(dek, sizeof dek);
     char hex[2 * SB__WRAPPED_LEN + 1];
-    for (int b = 0; b < SB__WRAPPED_LEN; b++)
-      snprintf(hex + 2 * b, 3, "%02x", wrapped[b]);
+    hex_of(wrapped, SB__WRAPPED_LEN, hex);
     text_arr(&as, hash, done == 0);
     text_arr(&ag, sb_pg_rows_get(rows, r, 1), done == 0);
     text_arr(&aw, hex, done == 0);

@@ -33,15 +33,18 @@ CREATE TABLE sb.kek_versions (
 -- batch (p_tenant[i], p_subject[i]), made from p_wrapped[i] (hex, under
 -- KEK p_kek[i]) when the subject has none or its newest is erased. Returns
 -- for each index its newest key: gen, kek_version, wrapped (NULL when it
--- was erased meanwhile). Volatile: the final SELECT sees a key another
--- process made at the same time (whose INSERT this one's DO NOTHING
--- skipped).
+-- was erased meanwhile). One index probe per subject; a subject another
+-- process gave a key at the same time is read again after.
 CREATE FUNCTION sb.data_keys_take(p_tenant text[], p_subject text[],
                                   p_kek integer[], p_wrapped text[])
 RETURNS TABLE (ix integer, gen integer, kek_version integer, wrapped bytea)
 LANGUAGE plpgsql AS $$
 DECLARE
   stale integer;
+  a_ix integer[];
+  a_gen integer[];
+  a_kek integer[];
+  a_wrapped bytea[];
 BEGIN
   INSERT INTO sb.kek_versions AS k (tenant_id, version)
   SELECT DISTINCT t, min(v) OVER (PARTITION BY t)
@@ -60,21 +63,48 @@ BEGIN
     RAISE EXCEPTION 'data keys wrapped under a retired KEK version'
       USING ERRCODE = 'SBK01';
   END IF;
-  INSERT INTO sb.data_keys (tenant_id, subject_hash, gen, kek_version, wrapped)
-  SELECT r.t, r.s, COALESCE(n.gen + 1, 1), r.v, decode(r.w, 'hex')
-    FROM unnest(p_tenant, p_subject, p_kek, p_wrapped) AS r(t, s, v, w)
-    LEFT JOIN LATERAL (SELECT d.gen, d.erased_at FROM sb.data_keys d
-                        WHERE d.tenant_id = r.t AND d.subject_hash = r.s
-                        ORDER BY d.gen DESC LIMIT 1) n ON true
-   WHERE n.gen IS NULL OR n.erased_at IS NOT NULL
-   ORDER BY r.t, r.s
-  ON CONFLICT DO NOTHING;
-  RETURN QUERY
-  SELECT (r.i - 1)::integer, n.gen, n.kek_version, n.wrapped
-    FROM unnest(p_tenant, p_subject) WITH ORDINALITY AS r(t, s, i)
-    JOIN LATERAL (SELECT d.gen, d.kek_version, d.wrapped FROM sb.data_keys d
-                   WHERE d.tenant_id = r.t AND d.subject_hash = r.s
-                   ORDER BY d.gen DESC LIMIT 1) n ON true;
+  -- one probe per subject for its newest key; the subjects without a live
+  -- one get the key sent, as the next generation; what a concurrent
+  -- process inserted first (DO NOTHING skipped it) is read after, in a
+  -- statement of its own that sees it
+  WITH r AS (
+    SELECT (u.i - 1)::integer AS ix, u.t, u.s, u.v, u.w, n.gen, n.kek_version,
+           n.wrapped, n.erased_at
+      FROM unnest(p_tenant, p_subject, p_kek, p_wrapped) WITH ORDINALITY
+           AS u(t, s, v, w, i)
+      LEFT JOIN LATERAL (SELECT d.gen, d.kek_version, d.wrapped, d.erased_at
+                           FROM sb.data_keys d
+                          WHERE d.tenant_id = u.t AND d.subject_hash = u.s
+                          ORDER BY d.gen DESC LIMIT 1) n ON true
+  ), ins AS (
+    INSERT INTO sb.data_keys AS dk (tenant_id, subject_hash, gen, kek_version,
+                                    wrapped)
+    SELECT r.t, r.s, COALESCE(r.gen + 1, 1), r.v, decode(r.w, 'hex')
+      FROM r
+     WHERE r.gen IS NULL OR r.erased_at IS NOT NULL
+     ORDER BY r.t, r.s
+    ON CONFLICT DO NOTHING
+    RETURNING dk.tenant_id, dk.subject_hash, dk.gen, dk.kek_version,
+              dk.wrapped
+  )
+  SELECT array_agg(r.ix), array_agg(COALESCE(i.gen, r.gen)),
+         array_agg(COALESCE(i.kek_version, r.kek_version)),
+         array_agg(COALESCE(i.wrapped, r.wrapped))
+    INTO a_ix, a_gen, a_kek, a_wrapped
+    FROM r LEFT JOIN ins i ON i.tenant_id = r.t AND i.subject_hash = r.s
+   WHERE i.gen IS NOT NULL OR (r.gen IS NOT NULL AND r.erased_at IS NULL);
+  RETURN QUERY SELECT * FROM unnest(a_ix, a_gen, a_kek, a_wrapped);
+  -- the few another process made meanwhile (DO NOTHING skipped them): read
+  -- in a statement of its own, which sees them
+  IF coalesce(array_length(a_ix, 1), 0) < array_length(p_tenant, 1) THEN
+    RETURN QUERY
+    SELECT (u.i - 1)::integer, n.gen, n.kek_version, n.wrapped
+      FROM unnest(p_tenant, p_subject) WITH ORDINALITY AS u(t, s, i)
+      JOIN LATERAL (SELECT d.gen, d.kek_version, d.wrapped FROM sb.data_keys d
+                     WHERE d.tenant_id = u.t AND d.subject_hash = u.s
+                     ORDER BY d.gen DESC LIMIT 1) n ON true
+     WHERE a_ix IS NULL OR NOT ((u.i - 1)::integer = ANY (a_ix));
+  END IF;
 END $$;
 
 GRANT SELECT, INSERT ON sb.data_keys TO switchboard_app;

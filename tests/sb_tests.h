@@ -132,7 +132,8 @@
   X(pii_key_file, "unit")                                                     \
   X(pii_data_keys, "pg")                                                      \
   X(pii_cache_bound, "pg")                                                    \
-  X(pii_seal_events, "pg")
+  X(pii_seal_events, "pg")                                                    \
+  X(pii_data_keys_race, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -14,6 +14,7 @@
 #include "sb_tests.h"
 #include "sb_util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -599,6 +600,58 @@ int test_pii_seal_events(void) {
   sb_keys_free(k);
   sb_codec_free(codec);
   sb_schemas_free(s);
+  fx_close(&f);
+  return 0;
+}
+
+/* Two processes making the key of one subject at once: the one whose
+ * INSERT waited on the other's (uncommitted) row gets that row back, never
+ * a key of its own. */
+typedef struct {
+  sb_pg_t *pg;
+} commit_later_t;
+
+static void *commit_later(void *arg) {
+  commit_later_t *c = arg;
+  usleep(300 * 1000); /* the other call is waiting on our row by now */
+  sb_pg_exec(c->pg, "COMMIT", 0, NULL, NULL);
+  return NULL;
+}
+
+int test_pii_data_keys_race(void) {
+  fx_t f;
+  sb_err_t err = SB_ERR_INIT;
+  CHECK(fx_open(&f) == 0);
+  sb_pg_t *x = NULL;
+  CHECK_OK(sb_pg_connect(f.url, &x, &err), &err);
+  char wx[121], wy[121];
+  memset(wx, 'a', 120);
+  memset(wy, 'b', 120);
+  wx[120] = wy[120] = '\0';
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM sb.data_keys_take(ARRAY['acme'], "
+           "ARRAY['00000000000000aa'], ARRAY[1], ARRAY['%s'])", wx);
+  CHECK_OK(sb_pg_exec(x, "BEGIN", 0, NULL, &err), &err);
+  CHECK_OK(sb_pg_exec(x, sql, 0, NULL, &err), &err);
+  commit_later_t cl = {x};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, commit_later, &cl) == 0);
+  snprintf(sql, sizeof sql,
+           "SELECT ix, gen, encode(wrapped, 'hex') FROM sb.data_keys_take("
+           "ARRAY['acme'], ARRAY['00000000000000aa'], ARRAY[1], "
+           "ARRAY['%s'])", wy);
+  sb_pg_rows_t *rows = NULL;
+  int rc = sb_pg_rows(f.pg, sql, 0, NULL, &rows, &err);
+  pthread_join(th, NULL);
+  CHECK_OK(rc, &err);
+  CHECK_INT(sb_pg_rows_count(rows), 1);
+  CHECK_STR(sb_pg_rows_get(rows, 0, 0), "0");
+  CHECK_STR(sb_pg_rows_get(rows, 0, 1), "1");
+  CHECK_STR(sb_pg_rows_get(rows, 0, 2), wx);
+  sb_pg_rows_free(rows);
+  CHECK_INT(count(f.pg, "SELECT count(*) FROM sb.data_keys"), 1);
+  sb_pg_close(x);
   fx_close(&f);
   return 0;
 }
