@@ -33,6 +33,7 @@ const sb_cmd_t sb_cmd_run = {
              "more workers to spread the partitions. SIGINT or SIGTERM "
              "finishes and\ncommits the batch in flight, then stops.",
     .conf_keys = run_keys,
+    .processor_keys = 1,
     .opts = (const sb_opt_t[]){{"processors", "LIST",
                                 "Comma list of processors, or all (default)"},
                                {NULL, NULL, NULL}},

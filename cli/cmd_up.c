@@ -172,6 +172,7 @@ const sb_cmd_t sb_cmd_up = {
         "writes the same to <data_dir>/runtime.conf for\nother commands, and runs until SIGINT "
         "or SIGTERM.",
     .conf_keys = sb_cmd_up_keys,
+    .processor_keys = 1,
     .opts = (const sb_opt_t[]){{"processors", "LIST",
                                 "Processors to run here: a comma list, all "
                                 "(default) or none (only the broker and the "

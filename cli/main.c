@@ -1,4 +1,7 @@
 #include "sb_cmds.h"
+#include "sb_processor.h"
+
+#include <stdio.h>
 
 static const sb_cmd_t *const commands[] = {
     &sb_cmd_up,     &sb_cmd_run,      &sb_cmd_serve,      &sb_cmd_import,
@@ -7,4 +10,12 @@ static const sb_cmd_t *const commands[] = {
     &sb_cmd_keys, NULL,
 };
 
-int main(int argc, char **argv) { return sb_cli_main(commands, argc, argv); }
+int main(int argc, char **argv) {
+  /* the processors' keys join the configuration table before it is read */
+  sb_err_t err = SB_ERR_INIT;
+  if (sb_processors_add_conf(&err) != 0) {
+    fprintf(stderr, "switchboard: %s\n", err.msg);
+    return 1;
+  }
+  return sb_cli_main(commands, argc, argv);
+}

@@ -42,7 +42,9 @@ static int offers_key(const sb_cmd_t *cmd, const char *key) {
   for (const char *const *k = cmd->conf_keys; k && *k; k++)
     if (strcmp(*k, key) == 0)
       return 1;
-  return 0;
+  const sb_conf_prop_t *p = sb_conf_find(key);
+  return cmd->processor_keys && p != NULL && sb_conf_is_processors(p) &&
+         strcmp(p->name, key) == 0;
 }
 
 /* "  --flag ARG     help text" with the help wrapped at 79 columns. */
@@ -110,6 +112,12 @@ static void print_cmd_help(const sb_cmd_t *cmd) {
                   "Set any configuration key, including kafka.<property>");
   print_flag_line("-h, --help", NULL, "Show this help");
   print_flag_line("--version", NULL, "Show the version");
+  if (cmd->processor_keys) {
+    printf("\nprocessors' configuration:\n");
+    for (size_t i = 0; i < sb_conf_count(); i++)
+      if (sb_conf_is_processors(sb_conf_prop(i)))
+        print_conf_flag(sb_conf_prop(i)->name);
+  }
   printf("\nSee 'switchboard config --reference' for every key.\n");
 }
 

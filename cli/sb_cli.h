@@ -25,6 +25,7 @@ typedef struct sb_cmd_s {
   const char *usage;   /* "up [options]" */
   const char *about;   /* what it does, for --help */
   const char *const *conf_keys; /* properties offered as flags; NULL-ended */
+  int processor_keys; /* also offers every processor's keys (run, up) */
   const sb_opt_t *opts;         /* own options, ending with {NULL} */
   int min_args, max_args;       /* positional arguments */
   int (*run)(sb_cli_t *cli);

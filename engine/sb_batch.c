@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -204,6 +205,46 @@ int sb__dead_letter(sb_pipeline_t *p, const rd_kafka_message_t *m,
          SB_F_STR("class", cls), SB_F_STR("error", why), SB_F_END);
   return sb_producer_send(p->producer, SB_TOPIC_DEADLETTER, m->key, m->key_len,
                           m->payload, m->len, h, n, NULL, NULL, err);
+}
+
+int sb__dead_letter_timer(sb_pipeline_t *p, const sb__slot_t *s,
+                          const sb_timer_t *t, const char *why, int attempts,
+                          sb_err_t *err) {
+  char part[16], due[32], att[16];
+  snprintf(part, sizeof part, "%d", t->partition);
+  snprintf(due, sizeof due, "%lld", (long long)t->due_us);
+  snprintf(att, sizeof att, "%d", attempts);
+  atomic_fetch_add(&((sb__slot_t *)s)->stats.deadletters, 1);
+  cJSON *o = cJSON_CreateObject();
+  if (o == NULL || !cJSON_AddStringToObject(o, "timer_key", t->key) ||
+      !cJSON_AddStringToObject(o, "processor", s->vt->name) ||
+      !cJSON_AddStringToObject(o, "topic", t->topic) ||
+      !cJSON_AddNumberToObject(o, "partition", t->partition) ||
+      !cJSON_AddNumberToObject(o, "due_us", (double)t->due_us) ||
+      !cJSON_AddStringToObject(o, "kind",
+                               t->kind == SB_TIMER_EVENT ? "event" : "wall")) {
+    cJSON_Delete(o);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
+  char *val = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (val == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  sb_header_t h[] = {
+      {"sb-source-topic", t->topic, -1},   {"sb-source-partition", part, -1},
+      {"sb-error-class", "timer", -1},     {"sb-error", why, -1},
+      {"sb-attempts", att, -1},            {"sb-processor", s->vt->name, -1},
+      {"sb-timer-key", t->key, -1},        {"sb-timer-due", due, -1},
+  };
+  sb_log(SB_LOG_WARN, "engine", "timer sent to sb.deadletter",
+         SB_F_STR("processor", s->vt->name), SB_F_STR("topic", t->topic),
+         SB_F_INT("partition", t->partition), SB_F_STR("key", t->key),
+         SB_F_INT("due_us", t->due_us), SB_F_STR("error", why), SB_F_END);
+  int rc = sb_producer_send(p->producer, SB_TOPIC_DEADLETTER, t->key,
+                            strlen(t->key), val, strlen(val), h,
+                            SB_ARRAY_LEN(h), NULL, NULL, err);
+  free(val);
+  return rc;
 }
 
 /* ---- the transaction ----------------------------------------------------- */

@@ -90,11 +90,6 @@ static const sb_conf_prop_t props[] = {
      "At start, the live feed reads this much of sb.calls and sb.leads back "
      "to learn which calls and leads are whose (an agent's posts and feed "
      "depend on it); 0: only what arrives after the start."},
-    {"audit.checkpoint_interval_ms", SB_CT_INT,
-     OFF(audit_checkpoint_interval_ms), 100, 86400000, "10000",
-     "SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS", "MS", NULL, 0,
-     "How often the audit worker publishes signed checkpoints of the chain "
-     "heads it moved (and always when it stops cleanly)."},
     {"http.max_pending_bytes", SB_CT_INT, OFF(http_max_pending_bytes), 16384,
      268435456, "1048576", "SWITCHBOARD_HTTP_MAX_PENDING_BYTES", "BYTES", NULL,
      0,
@@ -172,8 +167,48 @@ static const sb_conf_prop_t props[] = {
      "an erasure made elsewhere takes effect here within it."},
 };
 
-_Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),
+_Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=
+                   sizeof(((sb_conf_t *)0)->origin),
                "sb_conf_t.origin is too small for the property table");
+
+/* The processors' own keys (their vtables' conf), added at start by
+ * sb_conf_add_rows, after the rows above: one table for parsing, --help
+ * and the reference. */
+static const sb_conf_prop_t *ext[SB_CONF_EXT_MAX];
+static size_t ext_n;
+
+static const sb_conf_prop_t *find_exact(const char *key);
+
+int sb_conf_add_rows(const sb_conf_prop_t *rows, sb_err_t *err) {
+  for (const sb_conf_prop_t *r = rows; r && r->name; r++) {
+    const sb_conf_prop_t *have = find_exact(r->name);
+    if (have == r)
+      continue; /* added before */
+    if (have != NULL)
+      return sb_err_set(err, SB_EINVAL,
+                        "configuration key '%s' is declared twice", r->name);
+    if (ext_n == SB_CONF_EXT_MAX)
+      return sb_err_set(err, SB_EINVAL,
+                        "configuration key '%s': more than %d processors' "
+                        "keys (raise SB_CONF_EXT_MAX)",
+                        r->name, SB_CONF_EXT_MAX);
+    ext[ext_n++] = r;
+  }
+  return 0;
+}
+
+size_t sb_conf_count(void) { return SB_ARRAY_LEN(props) + ext_n; }
+
+const sb_conf_prop_t *sb_conf_prop(size_t i) {
+  size_t n = sb_conf_count();
+  if (i >= n)
+    return NULL;
+  return i < SB_ARRAY_LEN(props) ? &props[i] : ext[i - SB_ARRAY_LEN(props)];
+}
+
+int sb_conf_is_processors(const sb_conf_prop_t *p) {
+  return p < props || p >= props + SB_ARRAY_LEN(props);
+}
 
 /* Flags spelled otherwise than their key ("--tls-cert", not
  * "--http-tls-cert"). A side table rather than a field of every row, so
@@ -184,11 +219,6 @@ static const struct {
     {"http.tls_cert", "tls-cert"},
     {"http.tls_key", "tls-key"},
 };
-
-const sb_conf_prop_t *sb_conf_props(size_t *n) {
-  *n = SB_ARRAY_LEN(props);
-  return props;
-}
 
 static int same_name(const char *a, const char *b) {
   /* "data-dir" matches "data_dir"; "log-level" matches "log.level" */
@@ -208,18 +238,25 @@ static const char *flag_of(const sb_conf_prop_t *p) {
   return NULL;
 }
 
+static const sb_conf_prop_t *find_exact(const char *key) {
+  for (size_t i = 0, n = sb_conf_count(); i < n; i++)
+    if (strcmp(sb_conf_prop(i)->name, key) == 0)
+      return sb_conf_prop(i);
+  return NULL;
+}
+
 const sb_conf_prop_t *sb_conf_find(const char *key) {
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
-    if (strcmp(props[i].name, key) == 0)
-      return &props[i];
+  const sb_conf_prop_t *p = find_exact(key);
+  if (p != NULL)
+    return p;
   for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
     const char *flag = flag_of(&props[i]);
     if (flag != NULL && strcmp(flag, key) == 0)
       return &props[i];
   }
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
-    if (same_name(props[i].name, key))
-      return &props[i];
+  for (size_t i = 0, n = sb_conf_count(); i < n; i++)
+    if (same_name(sb_conf_prop(i)->name, key))
+      return sb_conf_prop(i);
   return NULL;
 }
 
@@ -239,13 +276,26 @@ void sb_conf_flag_name(const sb_conf_prop_t *p, char *buf, size_t sz) {
   buf[n] = '\0';
 }
 
-static size_t prop_index(const sb_conf_prop_t *p) { return (size_t)(p - props); }
+static size_t prop_index(const sb_conf_prop_t *p) {
+  if (!sb_conf_is_processors(p))
+    return (size_t)(p - props);
+  size_t i = 0;
+  while (i < ext_n && ext[i] != p)
+    i++;
+  return SB_ARRAY_LEN(props) + i;
+}
 
+/* A processor's key keeps its value in the ext_* slot of its index; the
+ * engine's at its offset in sb_conf_t. */
 static char **str_field(sb_conf_t *c, const sb_conf_prop_t *p) {
+  if (sb_conf_is_processors(p))
+    return &c->ext_str[prop_index(p) - SB_ARRAY_LEN(props)];
   return (char **)((char *)c + p->offset);
 }
 
 static int *int_field(sb_conf_t *c, const sb_conf_prop_t *p) {
+  if (sb_conf_is_processors(p))
+    return &c->ext_int[prop_index(p) - SB_ARRAY_LEN(props)];
   return (int *)((char *)c + p->offset);
 }
 
@@ -289,11 +339,11 @@ static int parse_bool(const char *v, int *out) {
 static const char *suggest(const char *key) {
   const char *best = NULL;
   int best_d = 3; /* suggest only close names */
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
-    int d = sb_edit_distance(key, props[i].name);
+  for (size_t i = 0, n = sb_conf_count(); i < n; i++) {
+    int d = sb_edit_distance(key, sb_conf_prop(i)->name);
     if (d < best_d) {
       best_d = d;
-      best = props[i].name;
+      best = sb_conf_prop(i)->name;
     }
   }
   return best;
@@ -349,10 +399,7 @@ int sb_conf_set(sb_conf_t *c, const char *key, const char *val,
   const char *sep = where ? ": " : "";
   if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0')
     return set_kafka(c, key, val, where, err);
-  const sb_conf_prop_t *p = NULL;
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
-    if (strcmp(props[i].name, key) == 0)
-      p = &props[i];
+  const sb_conf_prop_t *p = find_exact(key);
   if (p == NULL) {
     const char *hint = suggest(key);
     return sb_err_set(err, SB_ECONFIG,
@@ -408,10 +455,11 @@ int sb_conf_set(sb_conf_t *c, const char *key, const char *val,
 
 int sb_conf_init(sb_conf_t *c, sb_err_t *err) {
   memset(c, 0, sizeof *c);
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
-    if (props[i].def == NULL)
+  for (size_t i = 0, n = sb_conf_count(); i < n; i++) {
+    const sb_conf_prop_t *p = sb_conf_prop(i);
+    if (p->def == NULL)
       continue;
-    if (sb_conf_set(c, props[i].name, props[i].def, SB_CO_DEFAULT, NULL, err))
+    if (sb_conf_set(c, p->name, p->def, SB_CO_DEFAULT, NULL, err))
       return err ? err->code : SB_ECONFIG;
   }
   return 0;
@@ -420,9 +468,9 @@ int sb_conf_init(sb_conf_t *c, sb_err_t *err) {
 void sb_conf_free(sb_conf_t *c) {
   if (c == NULL)
     return;
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++)
-    if (props[i].type == SB_CT_STR)
-      free(*str_field(c, &props[i]));
+  for (size_t i = 0, n = sb_conf_count(); i < n; i++)
+    if (sb_conf_prop(i)->type == SB_CT_STR)
+      free(*str_field(c, sb_conf_prop(i)));
   for (size_t i = 0; i < c->kafka_n; i++) {
     free(c->kafka_keys[i]);
     free(c->kafka_vals[i]);
@@ -481,15 +529,16 @@ int sb_conf_load_file(sb_conf_t *c, const char *path, sb_conf_origin_t origin,
 }
 
 int sb_conf_load_env(sb_conf_t *c, sb_err_t *err) {
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
-    if (props[i].env == NULL)
+  for (size_t i = 0, n = sb_conf_count(); i < n; i++) {
+    const sb_conf_prop_t *p = sb_conf_prop(i);
+    if (p->env == NULL)
       continue;
-    const char *v = getenv(props[i].env);
+    const char *v = getenv(p->env);
     if (v == NULL)
       continue;
     char where[128];
-    snprintf(where, sizeof where, "environment variable %s", props[i].env);
-    int rc = sb_conf_set(c, props[i].name, v, SB_CO_ENV, where, err);
+    snprintf(where, sizeof where, "environment variable %s", p->env);
+    int rc = sb_conf_set(c, p->name, v, SB_CO_ENV, where, err);
     if (rc != 0)
       return rc;
   }
@@ -559,8 +608,8 @@ void sb_conf_print_reference(FILE *out) {
                "librdkafka properties pass through as `kafka.<property>`.\n\n"
                "| key | type | default | environment | flag | description |\n"
                "|---|---|---|---|---|---|\n");
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
-    const sb_conf_prop_t *p = &props[i];
+  for (size_t i = 0, n = sb_conf_count(); i < n; i++) {
+    const sb_conf_prop_t *p = sb_conf_prop(i);
     char flag[64], range[96] = "";
     sb_conf_flag_name(p, flag, sizeof flag);
     if (p->type == SB_CT_INT)
@@ -576,10 +625,11 @@ void sb_conf_print_reference(FILE *out) {
 void sb_conf_print_effective(const sb_conf_t *c, FILE *out) {
   static const char *const origins[] = {"unset", "default", "runtime.conf",
                                         "file", "environment", "flag"};
-  for (size_t i = 0; i < SB_ARRAY_LEN(props); i++) {
+  for (size_t i = 0, n = sb_conf_count(); i < n; i++) {
     char v[1024];
-    sb_conf_value_text(c, &props[i], 1, v, sizeof v);
-    fprintf(out, "%s = %s  # %s\n", props[i].name, v, origins[c->origin[i]]);
+    sb_conf_value_text(c, sb_conf_prop(i), 1, v, sizeof v);
+    fprintf(out, "%s = %s  # %s\n", sb_conf_prop(i)->name, v,
+            origins[c->origin[i]]);
   }
   for (size_t i = 0; i < c->kafka_n; i++) {
     int secret = strstr(c->kafka_keys[i], "password") != NULL ||
@@ -588,4 +638,29 @@ void sb_conf_print_effective(const sb_conf_t *c, FILE *out) {
     fprintf(out, "kafka.%s = %s\n", c->kafka_keys[i],
             secret ? "****" : c->kafka_vals[i]);
   }
+}
+
+int sb_conf_int(const sb_conf_t *c, const char *key, int *out, sb_err_t *err) {
+  const sb_conf_prop_t *p = find_exact(key);
+  if (p == NULL || p->type == SB_CT_STR)
+    return sb_err_set(err, SB_EINVAL,
+                      "configuration key '%s' is not a number, boolean or "
+                      "enum of the table (a processor reads only the keys its "
+                      "vtable's conf declares)",
+                      key);
+  *out = *int_field((sb_conf_t *)c, p);
+  return 0;
+}
+
+int sb_conf_str(const sb_conf_t *c, const char *key, const char **out,
+                sb_err_t *err) {
+  const sb_conf_prop_t *p = find_exact(key);
+  if (p == NULL || p->type != SB_CT_STR)
+    return sb_err_set(err, SB_EINVAL,
+                      "configuration key '%s' is not a string of the table "
+                      "(a processor reads only the keys its vtable's conf "
+                      "declares)",
+                      key);
+  *out = *str_field((sb_conf_t *)c, p);
+  return 0;
 }

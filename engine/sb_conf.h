@@ -32,10 +32,14 @@ typedef enum {
 
 #define SB_CP_SECRET 0x1 /* never printed in full */
 
+/* Most configuration rows all processors together may declare. */
+#define SB_CONF_EXT_MAX 64
+
 typedef struct sb_conf_prop_s {
   const char *name;
   sb_conf_type_t type;
-  size_t offset; /* into sb_conf_t: char * for STR, int for the others */
+  size_t offset; /* into sb_conf_t: char * for STR, int for the others;
+                   unused in a processor's rows */
   long long min, max;
   const char *def; /* default as text; NULL: unset */
   const char *env; /* environment variable, or NULL */
@@ -69,7 +73,6 @@ typedef struct sb_conf_s {
   int hub_max_message;
   int hub_max_clients;
   int hub_ownership_history_s;
-  int audit_checkpoint_interval_ms;
   int http_max_pending_bytes;
   int security_refusal_window_ms;
   int ingest_max_past_s;   /* event times accepted by POST /v1/events */
@@ -92,11 +95,34 @@ typedef struct sb_conf_s {
   char **kafka_keys;
   char **kafka_vals;
 
-  unsigned char origin[64]; /* sb_conf_origin_t per property index */
+  /* the processors' keys (vtable conf), by their index past the engine's */
+  char *ext_str[SB_CONF_EXT_MAX];
+  int ext_int[SB_CONF_EXT_MAX];
+
+  unsigned char origin[128]; /* sb_conf_origin_t per property index */
 } sb_conf_t;
 
-/* The property table. */
-const sb_conf_prop_t *sb_conf_props(size_t *n);
+/* The property table: the engine's rows, then every built-in processor's
+ * own (sb_processor_vt_t.conf, keys named "<processor>.<key>", added by
+ * sb_conf_add_rows). One table
+ * for parsing, --help and the reference. */
+size_t sb_conf_count(void);
+const sb_conf_prop_t *sb_conf_prop(size_t i); /* NULL past the end */
+/* Whether p is one of the processors' rows. */
+int sb_conf_is_processors(const sb_conf_prop_t *p);
+
+/* A key's current value, for processors reading their own keys (and
+ * anyone else): SB_EINVAL naming the key when the table has no such key
+ * of that kind (INT, BOOL and ENUM read as int; ENUM as its index). */
+int sb_conf_int(const sb_conf_t *c, const char *key, int *out, sb_err_t *err);
+int sb_conf_str(const sb_conf_t *c, const char *key, const char **out,
+                sb_err_t *err);
+
+/* Adds a processor's rows (ending with {0}) to the table; done at start
+ * for the built-in processors (sb_processors_add_conf) before any
+ * sb_conf_init. Not thread-safe. SB_EINVAL on a name already in the table
+ * or past SB_CONF_EXT_MAX rows. */
+int sb_conf_add_rows(const sb_conf_prop_t *rows, sb_err_t *err);
 /* A property by key ("data_dir") or by flag spelling ("data-dir"). */
 const sb_conf_prop_t *sb_conf_find(const char *key);
 /* The flag spelling of a property: "--" + name with '_' and '.' as '-'. */

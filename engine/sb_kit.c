@@ -216,8 +216,23 @@ typedef struct {
   sb_err_t *err;
 } fire_t;
 
+static int is_poison(const sb_pipeline_t *p, const sb__slot_t *s,
+                     const sb_timer_t *t) {
+  return p->poison_timer.set && p->poison_timer.slot == s->ix &&
+         p->poison_timer.partition == t->partition &&
+         p->poison_timer.due_us == t->due_us &&
+         strcmp(p->poison_timer.key, t->key) == 0 &&
+         strcmp(p->poison_timer.topic, t->topic) == 0;
+}
+
+/* A timer's callback, with retries for a passing error as an event's. One
+ * that fails for good (or with a data error of PostgreSQL) is remembered
+ * as poison: the caller rolls the batch back, and fired again the timer
+ * goes to sb.deadletter instead (the processor's other timers and events
+ * go on). A kit misuse (a bug) stops the pipeline. */
 static int fire_one(void *arg, const sb_timer_t *t) {
   fire_t *f = arg;
+  sb_pipeline_t *p = f->p;
   sb__slot_t *s = f->s;
   sb_batch_t *b = &s->batch;
   if (s->events == 0 && s->fired == 0 && s->vt->begin &&
@@ -225,22 +240,54 @@ static int fire_one(void *arg, const sb_timer_t *t) {
     sb_err_prefix(f->err, "processor %s, in begin: ", s->vt->name);
     return f->err->code;
   }
+  if (is_poison(p, s, t)) {
+    p->poison_timer.set = 0;
+    s->fired++;
+    return sb__dead_letter_timer(p, s, t, p->poison_timer.why,
+                                 p->poison_timer.attempts, f->err);
+  }
   b->ev = NULL;
   b->timer = t;
   b->topic = t->topic;
   b->partition = t->partition;
-  f->p->phase = SB__PHASE_EVENT;
-  int rc = s->vt->timer(s->state, b, t, f->err);
-  f->p->phase = SB__PHASE_IDLE;
+  p->phase = SB__PHASE_EVENT;
+  sb_err_t why = SB_ERR_INIT;
+  int rc, attempts = 0;
+  do {
+    sb_err_clear(&why);
+    rc = s->vt->timer(s->state, b, t, &why);
+    attempts++;
+  } while (rc != 0 && why.retriable && why.code != SB_EPG &&
+           attempts <= p->c->processor_retries);
+  p->phase = SB__PHASE_IDLE;
   b->timer = NULL;
   b->topic = NULL;
   s->fired++;
-  if (rc == 0 && f->p->misuse.code != 0)
-    rc = sb_err_set(f->err, f->p->misuse.code, "%s", f->p->misuse.msg);
-  if (rc != 0)
-    sb_err_prefix(
-        f->err, "processor %s, in timer, %s[%d] key %s due %lld: ", s->vt->name,
-        t->topic, t->partition, t->key, (long long)t->due_us);
+  if (p->misuse.code != 0) { /* the root cause, whatever timer said */
+    sb_err_clear(&why);
+    why = p->misuse;
+    rc = why.code;
+    sb_err_clear(&p->misuse);
+  }
+  if (rc == 0)
+    return 0;
+  sb_err_prefix(&why, "processor %s, in timer, %s[%d] key %s due %lld: ",
+                s->vt->name, t->topic, t->partition, t->key,
+                (long long)t->due_us);
+  int poison = why.code != SB_EINTERNAL && !why.fatal &&
+               (why.code == SB_EPG ? sb__is_data_error(&why) : 1);
+  if (poison) {
+    p->poison_timer.set = 1;
+    p->poison_timer.slot = s->ix;
+    snprintf(p->poison_timer.topic, sizeof p->poison_timer.topic, "%s",
+             t->topic);
+    p->poison_timer.partition = t->partition;
+    snprintf(p->poison_timer.key, sizeof p->poison_timer.key, "%s", t->key);
+    p->poison_timer.due_us = t->due_us;
+    p->poison_timer.attempts = attempts;
+    snprintf(p->poison_timer.why, sizeof p->poison_timer.why, "%s", why.msg);
+  }
+  *f->err = why;
   return rc;
 }
 

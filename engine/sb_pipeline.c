@@ -499,6 +499,16 @@ static int run_loop(sb_pipeline_t *p, sb_err_t *err) {
       size_t fired = 0;
       if (sb__kit_fire_timers(p, &fired, err) != 0) {
         sb__close_batch(p);
+        if (p->poison_timer.set && !err->fatal) {
+          sb_log(SB_LOG_WARN, "engine",
+                 "a timer failed; its batch is rolled back and the timer "
+                 "goes to sb.deadletter",
+                 SB_F_STR("group", p->kafka_group),
+                 SB_F_STR("error", err->msg), SB_F_END);
+          sb__abort_all(p);
+          sb_err_clear(err);
+          continue;
+        }
         if (!err->retriable)
           return err->code; /* a bug: stop loudly */
         sb_log(SB_LOG_WARN, "engine", "timers failed; fired again later",
@@ -561,7 +571,8 @@ int sb_pipeline_start(const sb_conf_t *c, const sb_schemas_t *schemas,
   size_t k = 0;
   const char *sql_user = NULL;
   for (size_t i = 0; i < opts->n; i++) {
-    if (sb_processor_check(opts->vts[i], err) != 0)
+    if (sb_processor_check(opts->vts[i], err) != 0 ||
+        sb_processor_conf_check(opts->vts[i], c, err) != 0)
       return err->code;
     for (size_t j = 0; j < i; j++)
       if (strcmp(opts->vts[i]->name, opts->vts[j]->name) == 0)

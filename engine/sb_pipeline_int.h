@@ -125,6 +125,18 @@ struct sb_pipeline_s {
   int phase;         /* SB__PHASE_* */
   sb__slot_t *owner; /* the processor that used the connection in event */
   sb_err_t misuse;   /* a second processor did too: a bug, stops */
+  /* a timer whose callback failed for good: its batch is rolled back and,
+   * fired again, it goes to sb.deadletter instead of to its processor */
+  struct {
+    int set;
+    size_t slot;
+    char topic[256];
+    int32_t partition;
+    char key[SB_TIMER_KEY_MAX + 1];
+    int64_t due_us;
+    int attempts;
+    char why[SB_ERR_MSG_MAX];
+  } poison_timer;
   int pending;       /* records in the open batch */
   long long opened;  /* when the batch got its first record */
   const rd_kafka_message_t *single; /* the record of a one-record batch */
@@ -177,6 +189,12 @@ int sb__dead_letter(sb_pipeline_t *p, const rd_kafka_message_t *m,
                     uint32_t slots, const char *cls, const char *why,
                     int attempts, sb_err_t *err);
 int sb__is_data_error(const sb_err_t *err);
+/* A timer of processor s to sb.deadletter (its callback failed for good):
+ * headers as sb__dead_letter's, with sb-timer-key and sb-timer-due; the
+ * value a JSON description of the timer. */
+int sb__dead_letter_timer(sb_pipeline_t *p, const struct sb__slot_s *s,
+                          const sb_timer_t *t, const char *why, int attempts,
+                          sb_err_t *err);
 int sb__isolating(sb_pipeline_t *p);
 /* 1 when m is a derived event whose emitting batch did not commit (a
  * copy of one a retry emitted again): it is dropped; 0 to hand it over. */

@@ -37,6 +37,38 @@ int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err) {
                       "processor %s: the required %s is "
                       "missing",
                       n, missing);
+  size_t nl = strlen(vt->name);
+  for (const sb_conf_prop_t *c = vt->conf; c && c->name; c++)
+    if (strncmp(c->name, vt->name, nl) != 0 || c->name[nl] != '.' ||
+        c->name[nl + 1] == '\0' || c->desc == NULL)
+      return sb_err_set(err, SB_EINVAL,
+                        "processor %s: configuration key '%s' must be named "
+                        "'%s.<key>' and described",
+                        n, c->name, vt->name);
+  return 0;
+}
+
+int sb_processors_add_conf(sb_err_t *err) {
+  for (const sb_processor_vt_t *const *p = sb_builtin_processors; *p; p++) {
+    int rc = sb_processor_check(*p, err);
+    if (rc == 0)
+      rc = sb_conf_add_rows((*p)->conf, err);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+int sb_processor_conf_check(const sb_processor_vt_t *vt, const sb_conf_t *c,
+                            sb_err_t *err) {
+  for (const sb_conf_prop_t *r = vt->conf; r && r->name; r++)
+    if (sb_conf_find(r->name) != r ||
+        (r->def != NULL && sb_conf_origin(c, r->name) == SB_CO_UNSET))
+      return sb_err_set(err, SB_EINVAL,
+                        "processor %s: its configuration key '%s' was not in "
+                        "the table when the configuration was read (call "
+                        "sb_processors_add_conf before sb_conf_init)",
+                        vt->name, r->name);
   return 0;
 }
 

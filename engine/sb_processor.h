@@ -138,6 +138,13 @@ typedef struct sb_processor_vt_s {
    * its topic before the first batch, kept in PostgreSQL with its own
    * offsets (a restart reads on from there) */
   const sb_global_def_t *globals;
+  /* optional: its configuration keys, ending with {0}: rows of the one
+   * configuration table (engine/sb_conf.h; offset unused), each named
+   * "<processor name>.<key>", set like any other key (file, environment,
+   * --set, and as flags of run and up), listed by --help and `config
+   * --reference`. Read them in init with sb_conf_int / sb_conf_str on
+   * kit->conf. */
+  const sb_conf_prop_t *conf;
 } sb_processor_vt_t;
 
 /* The projection is only meaningful built from the start of the log (the
@@ -284,5 +291,14 @@ int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err);
 /* The processors built into this binary, NULL-terminated. */
 extern const sb_processor_vt_t *const sb_builtin_processors[];
 const sb_processor_vt_t *sb_processor_find(const char *name);
+
+/* Adds every built-in processor's configuration rows (vt->conf) to the one
+ * table (sb_conf_add_rows): called by main (and the test runner) before
+ * any configuration is read. */
+int sb_processors_add_conf(sb_err_t *err);
+/* SB_EINVAL naming the key when vt's rows were not in the table when c was
+ * read (checked by the pipeline before init). */
+int sb_processor_conf_check(const sb_processor_vt_t *vt, const sb_conf_t *c,
+                            sb_err_t *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* The processors built into the switchboard binary (and, in a build with
  * the test suite, the kit's test processor, tests/kit/kittest.c). */
 #include "audit.h"
+#include "gdpr.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -8,6 +9,7 @@ extern const sb_processor_vt_t sb_kittest_processor;
 
 const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_audit_processor,
+    &sb_gdpr_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

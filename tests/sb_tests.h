@@ -21,6 +21,7 @@
   X(conf_env_and_layers, "unit")                                              \
   X(conf_kafka_passthrough, "unit")                                           \
   X(conf_reference, "unit")                                                   \
+  X(conf_processor_rows, "unit")                                              \
   X(migrations_compiled, "unit")                                              \
   X(migrations_order_check, "unit")                                           \
   X(migrate_twice_applies_once, "pg")                                         \
@@ -37,6 +38,7 @@
   X(pipeline_decodes_once, "kafka,pg")                                        \
   X(pipeline_poison_stays_in_its_processor, "kafka,pg")                       \
   X(pipeline_processor_added_later, "kafka,pg")                               \
+  X(pipeline_poison_timer, "kafka,pg")                                        \
   X(pipeline_offsets_fence_a_second_writer, "kafka,pg")                       \
   X(pipeline_global_table, "kafka,pg")                                        \
   X(pipeline_event_sql_goes_first, "kafka,pg")                                \

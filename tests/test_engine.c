@@ -178,8 +178,8 @@ static void env_down(env_t *x) {
 }
 
 /* Produces a lead.created for each subject; their ids go to ids. */
-static int produce_leads(env_t *x, const char *const *subjects, int n,
-                         char (*ids)[27]) {
+static int produce_leads_at(env_t *x, const char *const *subjects, int n,
+                            char (*ids)[27], const char *time) {
   sb_err_t err = SB_ERR_INIT;
   sb_producer_t *p = NULL;
   if (sb_producer_new(&x->c, &p, &err) != 0)
@@ -189,8 +189,8 @@ static int produce_leads(env_t *x, const char *const *subjects, int n,
     snprintf(js, sizeof js,
              "{\"specversion\":\"1.0\",\"type\":\"lead.created\",\"source\":"
              "\"test\",\"subject\":\"%s\",\"tenantid\":\"acme\",\"time\":"
-             "\"2026-11-24T10:00:00Z\",\"data\":{}}",
-             subjects[i]);
+             "\"%s\",\"data\":{}}",
+             subjects[i], time);
     cJSON *j = cJSON_Parse(js);
     sb_record_t r;
     int rc = sb_codec_from_ce(x->codec, j, SB_CE_GENERATE_ID, &r, &err);
@@ -210,6 +210,11 @@ static int produce_leads(env_t *x, const char *const *subjects, int n,
   int rc = sb_producer_flush(p, 10000, &err);
   sb_producer_free(p);
   return rc;
+}
+
+static int produce_leads(env_t *x, const char *const *subjects, int n,
+                         char (*ids)[27]) {
+  return produce_leads_at(x, subjects, n, ids, "2026-11-24T10:00:00Z");
 }
 
 /* Runs the processor until the end of the log. */
@@ -662,6 +667,48 @@ int test_pipeline_poison_stays_in_its_processor(void) {
   int rows = count(x.pg, "SELECT count(*) FROM sbrows.rows");
   CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
             rows);
+  env_down(&x);
+  return 0;
+}
+
+/* A timer whose callback fails for good goes to sb.deadletter with its
+ * provenance; what the callback did before it failed is rolled back, and
+ * the processor's other timers and events go on (the pipeline does not
+ * stop). */
+int test_pipeline_poison_timer(void) {
+  env_t x;
+  CHECK(env_up(&x) == 0);
+  const char *early[] = {"poison-timer-1", "ok-1", "ok-2"};
+  CHECK(produce_leads(&x, early, 3, NULL) == 0);
+  /* two hours later on every partition: the early timers come due */
+  const char *late[] = {"late-1", "late-2", "late-3", "late-4", "late-5",
+                        "late-6"};
+  CHECK(produce_leads_at(&x, late, 6, NULL, "2026-11-24T12:00:00Z") == 0);
+  const sb_processor_vt_t *vts[] = {sb_processor_find("kittest")};
+  CHECK(vts[0] != NULL);
+  sb_pipeline_stats_t st[1];
+  CHECK(run_pipeline(&x, vts, 1, st, NULL) == 0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM kittest.leads WHERE lead_id IN "
+                        "('ok-1', 'ok-2') AND expired = 1"),
+            2);
+  /* the poison timer's row and emitted event were rolled back */
+  CHECK_INT(count(x.pg, "SELECT expired FROM kittest.leads WHERE lead_id = "
+                        "'poison-timer-1'"),
+            0);
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM kittest.log WHERE type = "
+                        "'lead.scored' AND lead_id = 'poison-timer-1'"),
+            1); /* the one its lead.created emitted, not the timer's */
+  CHECK_INT(count(x.pg, "SELECT count(*) FROM kittest.log WHERE type = "
+                        "'lead.scored'"),
+            9 + 2);
+  static rec_t recs[4];
+  int n = read_topic(&x, SB_TOPIC_DEADLETTER, recs, 4);
+  CHECK_INT(n, 1);
+  CHECK_HAS(recs[0].hdr, "sb-error-class=timer;");
+  CHECK_HAS(recs[0].hdr, "sb-processor=kittest;");
+  CHECK_HAS(recs[0].hdr, "sb-timer-key=acme/poison-timer-1;");
+  CHECK_HAS(recs[0].hdr, "refuses its timer");
+  CHECK_INT((int)st[0].deadletters, 1);
   env_down(&x);
   return 0;
 }

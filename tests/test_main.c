@@ -3,6 +3,7 @@
 #include "sb_tests.h"
 
 #include "sb_log.h"
+#include "sb_processor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,11 @@ int main(int argc, char **argv) {
   /* SB_TEST_DEBUG=1 shows every log line, librdkafka's debug included */
   const char *dbg = getenv("SB_TEST_DEBUG");
   sb_log_setup(dbg && *dbg == '1' ? SB_LOG_DEBUG : SB_LOG_WARN, SB_LOG_TEXT);
+  sb_err_t cerr = SB_ERR_INIT;
+  if (sb_processors_add_conf(&cerr) != 0) {
+    fprintf(stderr, "processors' configuration: %s\n", cerr.msg);
+    return 1;
+  }
   if (argc == 2 && strcmp(argv[1], "--list") == 0) {
     for (size_t i = 0; i < n; i++)
       printf("%s\n", tests[i].name);

@@ -1,5 +1,6 @@
 /* Unit tests: errors, helpers, logging, configuration, migration lists. */
 #include "sb_conf.h"
+#include "sb_processor.h"
 #include "sb_err.h"
 #include "sb_log.h"
 #include "sb_text.h"
@@ -404,15 +405,94 @@ int test_conf_reference(void) {
   text[n] = '\0';
   fclose(f);
   unlink(path);
-  size_t np;
-  const sb_conf_prop_t *props = sb_conf_props(&np);
-  for (size_t i = 0; i < np; i++) {
+  int processors = 0;
+  for (size_t i = 0; i < sb_conf_count(); i++) {
+    const sb_conf_prop_t *p = sb_conf_prop(i);
     char row[128];
-    snprintf(row, sizeof row, "| `%s` |", props[i].name);
+    snprintf(row, sizeof row, "| `%s` |", p->name);
     CHECK_HAS(text, row);
-    CHECK(props[i].desc != NULL && props[i].desc[0] != '\0');
+    CHECK(p->desc != NULL && p->desc[0] != '\0');
+    processors += sb_conf_is_processors(p);
   }
+  CHECK(sb_conf_prop(sb_conf_count()) == NULL);
+  /* the processors' own keys are rows of the same table */
+  CHECK(processors >= 1);
+  CHECK_HAS(text, "| `audit.checkpoint_interval_ms` |");
   CHECK_HAS(text, "SWITCHBOARD_HOME");
+  return 0;
+}
+
+/* A processor's keys are rows of the one table: set by every layer,
+ * checked like the engine's, refused when they clash or were added after
+ * the configuration was read. */
+int test_conf_processor_rows(void) {
+  static const sb_conf_prop_t rows[] = {
+      {"zz.window_ms", SB_CT_INT, 0, 10, 1000, "100", "SB_TEST_ZZ_WINDOW_MS",
+       "MS", NULL, 0, "A test processor's window."},
+      {"zz.mode", SB_CT_ENUM, 0, 0, 0, "fast", NULL, "MODE", "fast,exact", 0,
+       "A test processor's mode."},
+      {"zz.label", SB_CT_STR, 0, 0, 0, NULL, NULL, "TEXT", NULL, 0,
+       "A test processor's label."},
+      {0},
+  };
+  static const sb_conf_prop_t clash[] = {
+      {"partitions", SB_CT_INT, 0, 1, 2, "1", NULL, "N", NULL, 0, "x"},
+      {0},
+  };
+  static const sb_processor_vt_t vt = {
+      .abi = SB_PROCESSOR_ABI, .name = "zz", .conf = rows};
+  sb_err_t err = SB_ERR_INIT;
+  sb_conf_t before, c;
+  CHECK_OK(sb_conf_init(&before, &err), &err);
+  size_t n0 = sb_conf_count();
+  CHECK_OK(sb_conf_add_rows(rows, &err), &err);
+  CHECK_OK(sb_conf_add_rows(rows, &err), &err); /* the same rows: once */
+  CHECK_INT((int)sb_conf_count(), (int)n0 + 3);
+  CHECK(sb_conf_add_rows(clash, &err) == SB_EINVAL);
+  CHECK_HAS(err.msg, "'partitions' is declared twice");
+  sb_err_clear(&err);
+  /* read before the rows were added: the pipeline refuses to start it */
+  CHECK(sb_processor_conf_check(&vt, &before, &err) == SB_EINVAL);
+  CHECK_HAS(err.msg, "processor zz: its configuration key 'zz.window_ms'");
+  sb_err_clear(&err);
+  sb_conf_free(&before);
+
+  setenv("SB_TEST_ZZ_WINDOW_MS", "250", 1);
+  CHECK_OK(sb_conf_init(&c, &err), &err);
+  CHECK_OK(sb_processor_conf_check(&vt, &c, &err), &err);
+  int v = 0;
+  const char *s = "x";
+  CHECK_OK(sb_conf_int(&c, "zz.window_ms", &v, &err), &err);
+  CHECK_INT(v, 100);
+  CHECK_OK(sb_conf_load_env(&c, &err), &err);
+  CHECK_OK(sb_conf_int(&c, "zz.window_ms", &v, &err), &err);
+  CHECK_INT(v, 250);
+  CHECK_INT(sb_conf_origin(&c, "zz.window_ms"), SB_CO_ENV);
+  CHECK(sb_conf_set(&c, "zz.window_ms", "5", SB_CO_FLAG, "--zz-window-ms",
+                    &err) == SB_ECONFIG);
+  CHECK_HAS(err.msg, "5 is out of range [10, 1000]");
+  sb_err_clear(&err);
+  CHECK(sb_conf_set(&c, "zz.mod", "exact", SB_CO_FILE, NULL, &err) ==
+        SB_ECONFIG);
+  CHECK_HAS(err.msg, "did you mean 'zz.mode'?");
+  sb_err_clear(&err);
+  CHECK_OK(sb_conf_set(&c, "zz.mode", "exact", SB_CO_FILE, NULL, &err), &err);
+  CHECK_OK(sb_conf_int(&c, "zz.mode", &v, &err), &err);
+  CHECK_INT(v, 1);
+  CHECK_OK(sb_conf_str(&c, "zz.label", &s, &err), &err);
+  CHECK(s == NULL);
+  CHECK_OK(sb_conf_set(&c, "zz.label", "blue", SB_CO_FLAG, NULL, &err), &err);
+  CHECK_OK(sb_conf_str(&c, "zz.label", &s, &err), &err);
+  CHECK_STR(s, "blue");
+  /* the wrong kind, or a key no table has, is an error naming it */
+  CHECK(sb_conf_str(&c, "zz.window_ms", &s, &err) == SB_EINVAL);
+  CHECK_HAS(err.msg, "'zz.window_ms' is not a string");
+  sb_err_clear(&err);
+  CHECK(sb_conf_int(&c, "zz.nope", &v, &err) == SB_EINVAL);
+  sb_err_clear(&err);
+  CHECK(sb_conf_find("zz-window-ms") == &rows[0]);
+  sb_conf_free(&c); /* frees zz.label's value (ASan: no leak) */
+  unsetenv("SB_TEST_ZZ_WINDOW_MS");
   return 0;
 }
 

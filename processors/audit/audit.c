@@ -39,6 +39,7 @@ typedef struct {
   int64_t month_lo, month_hi; /* the last month seen to exist */
   sb_sigkey_t *key;  /* signs checkpoints; loaded at the first one */
   long long cp_at;   /* when checkpoints were last published (ms) */
+  int cp_interval_ms; /* audit.checkpoint_interval_ms */
   int has_default; /* events_default exists: 0 unknown, 1 yes, -1 no */
   sb_ckpt_set_t cps; /* the newest checkpoints, as read at an assignment */
   long long cps_size; /* of the checkpoint file then; -1 not read */
@@ -316,10 +317,14 @@ static void drop_chain(audit_t *a, size_t i) {
 }
 
 static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
-  (void)kit;
   audit_t *a = calloc(1, sizeof *a);
   if (a == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
+  if (sb_conf_int(kit->conf, "audit.checkpoint_interval_ms",
+                  &a->cp_interval_ms, err) != 0) {
+    free(a);
+    return err->code;
+  }
   a->md = EVP_MD_CTX_new();
   a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
   a->cps_size = -1;
@@ -681,7 +686,7 @@ static int publish(void *state, sb_batch_t *b, int final, sb_err_t *err) {
   audit_t *a = state;
   const sb_conf_t *conf = sb_batch_conf(b);
   long long now = sb_now_ms();
-  if (!final && now - a->cp_at < conf->audit_checkpoint_interval_ms)
+  if (!final && now - a->cp_at < a->cp_interval_ms)
     return 0;
   a->cp_at = now; /* a failure is retried at the next interval */
   size_t moved = 0;
@@ -735,6 +740,14 @@ static int publish(void *state, sb_batch_t *b, int final, sb_err_t *err) {
   return rc;
 }
 
+static const sb_conf_prop_t conf_rows[] = {
+    {"audit.checkpoint_interval_ms", SB_CT_INT, 0, 100, 86400000, "10000",
+     "SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS", "MS", NULL, 0,
+     "How often the audit worker publishes signed checkpoints of the chain "
+     "heads it moved (and always when it stops cleanly)."},
+    {0},
+};
+
 const sb_processor_vt_t sb_audit_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "audit",
@@ -753,4 +766,5 @@ const sb_processor_vt_t sb_audit_processor = {
              SB_PROCESSOR_EVENT_SQL,
     .publish = publish,
     .same_as_live = sb__audit_same_as_live,
+    .conf = conf_rows,
 };

@@ -1,7 +1,6 @@
 #include "audit_checkpoint.h"
 
-#include "sb_time.h"
-#include "sb_util.h"
+#include "sb_processor_tools.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -17,8 +17,7 @@
 #ifndef SB_AUDIT_CHECKPOINT_H
 #define SB_AUDIT_CHECKPOINT_H
 
-#include "sb_err.h"
-#include "sb_sign.h"
+#include "sb_processor_tools.h"
 
 #include <stddef.h>
 #include <stdint.h>

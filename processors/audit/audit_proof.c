@@ -1,15 +1,9 @@
 #include "audit_proof.h"
 
-#include "sb_journal.h"
+#include "sb_processor_tools.h"
 
 #include "audit.h"
 #include "audit_checkpoint.h"
-#include "sb_codec.h"
-#include "sb_pipeline.h"
-#include "sb_schema.h"
-#include "sb_sign.h"
-#include "sb_topics.h"
-#include "sb_util.h"
 
 #include <errno.h>
 #include <limits.h>

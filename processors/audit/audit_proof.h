@@ -10,10 +10,7 @@
 #ifndef SB_AUDIT_PROOF_H
 #define SB_AUDIT_PROOF_H
 
-#include "sb_conf.h"
-#include "sb_err.h"
-#include "sb_logread.h"
-#include "sb_pg.h"
+#include "sb_processor_tools.h"
 
 #define SB_AUDIT_FINDINGS_SHOWN 20 /* FAILED lines printed; more are counted */
 

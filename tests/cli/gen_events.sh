@@ -18,8 +18,8 @@
 #   -k SUBJECTS  distinct subjects per tenant and kind (default 40)
 #   -o FIRST     number of the first event (default 0), to continue a stream
 #
-# Ten event types over six topics (leads, calls, agents, messages,
-# compliance, campaigns), some with an actor and a correlation id, times with
+# Twelve event types over six topics (leads, calls, agents, messages,
+# compliance with data subject requests, campaigns), some with an actor and a correlation id, times with
 # microseconds. Event i is the same whatever COUNT is, so a stream can be
 # written in chunks with -o.
 set -euo pipefail
@@ -91,6 +91,10 @@ BEGIN {
       data = "{\"amount_cents\":" 100 + i % 900 ",\"currency\":\"USD\"}" }
     else if (kind == 8) { type = "lead.updated"; subj = "lead-" num
       data = "{\"changed_fields\":[\"campaign_id\"],\"campaign_id\":\"camp-" num % 3 "\"}" }
+    else if (num % 4 == 1) { type = "dsar.received"; subj = "lead-" num
+      data = "{\"request_id\":\"r-" num "\",\"kind\":\"access\"}" }
+    else if (num % 4 == 3) { type = "dsar.completed"; subj = "lead-" num - 2
+      data = "{\"request_id\":\"r-" num - 2 "\",\"kind\":\"access\",\"outcome\":\"fulfilled\",\"records_count\":" i % 50 "}" }
     else { type = "agent.logged_in"; subj = "agent-" num % 7; data = "{}" }
     printf "{\"specversion\":\"1.0\",\"id\":\"%s\",\"type\":\"%s\",\"source\":\"/tests/gen\",\"subject\":\"%s\",\"time\":\"%s\",\"tenantid\":\"%s\"%s,\"data\":%s}\n",
       id, type, subj, rfc3339(us), tenant, ext, data

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Crash test of one pipeline running two processors through SIGKILLs:
-# `run --processors audit,kittest` (tests/kit/kittest.c uses every part of
+# Crash test of one pipeline running three processors through SIGKILLs:
+# `run --processors audit,kittest,gdpr` (tests/kit/kittest.c uses every part of
 # the processor kit: appended and upserted rows, keyed state, event-time
 # timers, typed emit of derived events that it and the audit log read
 # back). 8,000 events are imported in 8 chunks fed slowly; during the first
@@ -15,14 +15,17 @@
 #    count kept in state equals the lead.created counted in rows;
 #  - derived effects once: lead.scored in the log = lead.created + timers
 #    fired, and kittest counted each lead.scored it read once;
-#  - both processors' offsets are at the end of every partition.
+#  - gdpr (keyed state merging two events per request): one row per data
+#    subject request of the log, with both its receipt and its completion
+#    where the log has them (state lost would leave one of them NULL);
+#  - the processors' offsets are at the end of every partition.
 # SB_CRASH_SEED=N repeats a run's random choices.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/crash_lib.sh"
 t_start=$SECONDS
 seed=${SB_CRASH_SEED:-$$}
 RANDOM=$seed
-CRASH_PROCESSORS=audit,kittest CHUNKS=8 PER_CHUNK=1000 MIN_KILLS=3 MAX_KILLS=5
+CRASH_PROCESSORS=audit,kittest,gdpr CHUNKS=8 PER_CHUNK=1000 MIN_KILLS=3 MAX_KILLS=5
 KILL_SECONDS=120 GEN_PREFIX=KTCR GEN_TENANTS=acme,globex,initech
 TOTAL=$((CHUNKS * PER_CHUNK))
 crash_status() {
@@ -80,6 +83,23 @@ expired=$(q 'SELECT sum(expired) FROM kittest.leads')
 offsets_at_end switchboard.audit 4 sb.leads sb.calls sb.agents sb.messages \
   sb.campaigns sb.compliance sb.gamification
 offsets_at_end switchboard.kittest 4 sb.leads
+offsets_at_end switchboard.gdpr 4 sb.compliance
+
+# ---- gdpr: each request once, receipt and completion merged ------------------
+reqs() { gen -n "$TOTAL" -p KTCR -t acme,globex,initech | grep "\"type\":\"$1\"" |
+  sed 's/.*"tenantid":"\([a-z]*\)".*"request_id":"\([^"]*\)".*/\1 \2/' | sort -u; }
+reqs 'dsar\.[a-z]*' >"$work/req.all"
+reqs 'dsar\.received' >"$work/req.received"
+reqs 'dsar\.completed' >"$work/req.completed"
+q "SELECT tenant_id || ' ' || request_id FROM gdpr.requests ORDER BY 1" | LC_ALL=C sort >"$work/req.db"
+LC_ALL=C sort -o "$work/req.all" "$work/req.all"
+[ -s "$work/req.all" ] || fail "the generator made no data subject requests"
+cmp -s "$work/req.all" "$work/req.db" ||
+  fail "gdpr.requests holds $(wc -l <"$work/req.db") requests, the log $(wc -l <"$work/req.all")"
+[ "$(q 'SELECT count(*) FROM gdpr.requests WHERE received_at IS NOT NULL')" = "$(wc -l <"$work/req.received")" ] ||
+  fail "gdpr: $(q 'SELECT count(*) FROM gdpr.requests WHERE received_at IS NOT NULL') requests with their receipt, want $(wc -l <"$work/req.received")"
+[ "$(q 'SELECT count(*) FROM gdpr.requests WHERE completed_at IS NOT NULL')" = "$(wc -l <"$work/req.completed")" ] ||
+  fail "gdpr: $(q 'SELECT count(*) FROM gdpr.requests WHERE completed_at IS NOT NULL') requests with their completion, want $(wc -l <"$work/req.completed")"
 
 
 crash_stop

@@ -192,12 +192,19 @@ static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
   tenant[slash - t->key] = '\0';
   if (score(k, b, tenant, slash + 1, 0, "expired", err) != 0)
     return err->code;
-  return sb_rows_add(b, &leads_table,
-                     (const sb_val_t[]){SB_V_TEXT(tenant), SB_V_TEXT(slash + 1),
-                                        SB_V_INT8(0), SB_V_INT8(0),
-                                        SB_V_INT8(0), SB_V_INT8(0),
-                                        SB_V_INT8(1), SB_V_NULL},
-                     err);
+  if (sb_rows_add(b, &leads_table,
+                  (const sb_val_t[]){SB_V_TEXT(tenant), SB_V_TEXT(slash + 1),
+                                     SB_V_INT8(0), SB_V_INT8(0), SB_V_INT8(0),
+                                     SB_V_INT8(0), SB_V_INT8(1), SB_V_NULL},
+                  err) != 0)
+    return err->code;
+  /* a timer that fails for good, after it emitted and wrote: the kit
+   * rolls its batch back and sends it to sb.deadletter
+   * (pipeline_poison_timer) */
+  if (strncmp(slash + 1, "poison-timer", 12) == 0)
+    return sb_err_set(err, SB_EINVAL, "kittest: lead %s refuses its timer",
+                      slash + 1);
+  return 0;
 }
 
 const sb_processor_vt_t sb_kittest_processor = {
