@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FETCH 5000
 
 /* PostgreSQL's bytea text form, \x then hex, into bytes. Returns the length,
  * or -1. */
@@ -30,36 +29,6 @@ static int grow(unsigned char **buf, size_t *cap, size_t need, sb_err_t *err) {
   *buf = b;
   *cap = need;
   return 0;
-}
-
-/* Walks a query through a cursor, FETCH rows at a time. */
-typedef int (*row_fn)(void *ctx, const sb_pg_rows_t *rows, int i, sb_err_t *err);
-
-static int each_row(sb_pg_t *pg, const char *query, int nparams,
-                    const char *const *params, row_fn fn, void *ctx,
-                    sb_err_t *err) {
-  size_t len = strlen(query) + 64;
-  char *decl = malloc(len);
-  if (decl == NULL)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  snprintf(decl, len, "DECLARE c NO SCROLL CURSOR FOR %s", query);
-  int rc = sb_pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
-                      NULL, err);
-  if (rc == 0)
-    rc = sb_pg_exec(pg, decl, nparams, params, err);
-  free(decl);
-  while (rc == 0) {
-    sb_pg_rows_t *rows = NULL;
-    rc = sb_pg_rows(pg, "FETCH 5000 FROM c", 0, NULL, &rows, err);
-    int n = sb_pg_rows_count(rows);
-    for (int i = 0; rc == 0 && i < n; i++)
-      rc = fn(ctx, rows, i, err);
-    sb_pg_rows_free(rows);
-    if (n < FETCH)
-      break;
-  }
-  sb_pg_exec(pg, rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL, NULL);
-  return rc;
 }
 
 /* ---- verify ------------------------------------------------------------ */
@@ -242,7 +211,7 @@ static int audit_verify(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
                "occurred_at) * 1000000)::bigint, payload, prev_hash, hash FROM "
                "audit.events ORDER BY tenant_id, topic, kafka_partition, "
                "chain_seq";
-  int rc = each_row(pg, q, tenant ? 1 : 0, tenant ? &tenant : NULL, verify_row,
+  int rc = sb_pg_each_row(pg, q, tenant ? 1 : 0, tenant ? &tenant : NULL, verify_row,
                     &v, err);
   if (rc == 0)
     rc = check_head(&v, err);
@@ -353,7 +322,7 @@ static int audit_export(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
   if (rc == 0 && x.view != SB_PII_VIEW_SEALED)
     rc = sb_keys_open(&cli->conf, &x.keys, err);
   if (rc == 0)
-    rc = each_row(pg,
+    rc = sb_pg_each_row(pg,
                   "SELECT payload, event_id FROM audit.events WHERE tenant_id "
                   "= $1 AND ($2::text IS NULL OR subject = $2) AND "
                   "($3::timestamptz IS NULL OR occurred_at >= $3) AND "

@@ -258,6 +258,17 @@ static int seal_event(ev_t *e, const sb_keys_seal_t *key, sb_err_t *err) {
   return 0;
 }
 
+const char *sb_pii_data_subject(const cJSON *data, const char *subject) {
+  static const char *const names[] = {"lead_id", "subject_id"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    const char *v =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, names[i]));
+    if (v != NULL && v[0] != '\0' && strlen(v) <= 128)
+      return v;
+  }
+  return subject;
+}
+
 int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
                        size_t n, char **why, sb_err_t *err) {
   ev_t *e = calloc(n + 1, sizeof *e);
@@ -288,7 +299,7 @@ int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
     e[i].t = t;
     e[i].type = sb_evtype_name(t);
     e[i].tenant = tenant->valuestring;
-    e[i].subject = subject->valuestring;
+    e[i].subject = sb_pii_data_subject(data, subject->valuestring);
     if (!sb_evtype_has_pii(t) && !card_types(t))
       continue;
     int fatal = 0;

@@ -6,8 +6,9 @@
  * Sealed fields are those the schemas mark "sb.pii" (a string, each string
  * of an array of strings, each string field of an sb.pii record), by the
  * newest schema of the event's type; see sb_pii.h for the envelope and
- * sb_keys.h for the keys. The data subject is the event's CloudEvents
- * subject (the field the schema's "sb.subject" names). */
+ * sb_keys.h for the keys. The data subject (whose data key seals the
+ * event's PII, and whose erasure shreds it) is the person the event is
+ * about: see sb_pii_data_subject. */
 #ifndef SB_PII_EVENT_H
 #define SB_PII_EVENT_H
 
@@ -17,6 +18,12 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+
+/* The data subject of a CloudEvent whose data is data and subject
+ * subject: the lead its data names (lead_id: a call's, a message's, the
+ * lead's own), else the data subject it names (subject_id: consent,
+ * requests), else its subject. Borrowed from the arguments. */
+const char *sb_pii_data_subject(const cJSON *data, const char *subject);
 
 /* Seals the PII of n CloudEvents in place, before sb_codec_from_ce: for
  * each sb.match field it first sets data.<field>_hmac. evs[i] may be NULL
