@@ -2,6 +2,7 @@
  * the test suite, the kit's test processor, tests/kit/kittest.c). */
 #include "audit.h"
 #include "gdpr.h"
+#include "security.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -10,6 +11,7 @@ extern const sb_processor_vt_t sb_kittest_processor;
 const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_audit_processor,
     &sb_gdpr_processor,
+    &sb_security_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

@@ -83,6 +83,7 @@
   X(load_freshness, "kafka,pg,http")                                          \
   X(replay_swap_guards, "kafka,pg")                                           \
   X(refusals_window, "unit")                                                  \
+  X(refusals_what_amount, "unit")                                             \
   X(json_one_document, "unit")                                                \
   X(event_time_bounds, "unit")                                                \
   X(auth_agent_object_rules, "unit")                                          \

@@ -6,7 +6,8 @@
  * NULL), in the order of those columns. Each case runs the real pipeline
  * (all partitions taken at once: no consumer group to wait for) against
  * the embedded broker and a database of its own, to the end of the log,
- * derived events included. SB_GOLDEN_UPDATE=1 writes what the run gives
+ * derived events included; an optional conf file (key = value lines) sets
+ * the configuration the case runs with. SB_GOLDEN_UPDATE=1 writes what the run gives
  * into the expected files (review the diff before committing it). */
 #include "sb_codec.h"
 #include "sb_kafka.h"
@@ -147,6 +148,13 @@ static int run_case(const char *processor, const char *dir) {
   sb_conf_init(&c, NULL);
   sb_conf_set(&c, "partitions", "2", SB_CO_FLAG, NULL, NULL);
   sb_conf_set(&c, "batch.max_ms", "50", SB_CO_FLAG, NULL, NULL);
+  /* a case may set configuration: <case>/conf, key = value lines */
+  snprintf(path, sizeof path, "%s/conf", dir);
+  if (access(path, F_OK) == 0 &&
+      sb_conf_load_file(&c, path, SB_CO_FILE, &err) != 0) {
+    fprintf(stderr, "golden: %s\n", err.msg);
+    goto out_conf;
+  }
   if (sbt_pg_create_db(url, sizeof url, db, sizeof db) != 0)
     goto out_conf;
   sb_conf_set(&c, "database_url", url, SB_CO_FLAG, NULL, NULL);

@@ -23,7 +23,7 @@ static void on_record(void *ud, const sb_refusal_t *r) {
 
 static sb_refusal_t refusal(const char *ip, const char *tenant) {
   return (sb_refusal_t){"security.login_failed", tenant, NULL, "bad_credentials",
-                        NULL, ip, "ua/1", "POST", "/v1/events", 1};
+                        NULL, ip, "ua/1", "POST", "/v1/events", 1, NULL, 0};
 }
 
 int test_refusals_window(void) {

@@ -1,5 +1,6 @@
 #include "sb_api.h"
 
+#include "sb_api_read.h"
 #include "sb_http.h"
 #include "sb_hub.h"
 #include "sb_ingest.h"
@@ -21,6 +22,7 @@ struct sb_api_s {
   sb_http_t *http;
   sb_ingest_t *ingest;
   sb_hub_t *hub;
+  sb_api_reader_t *reader; /* GET /v1/projection */
   sb_pipeline_t *pipeline; /* NULL: no processors */
   long long started_ms;
 
@@ -216,10 +218,15 @@ static void get_stream(sb_http_req_t *r, void *ud) {
   sb_hub_accept(r, ((sb_api_t *)ud)->hub);
 }
 
+static void get_projection(sb_http_req_t *r, void *ud) {
+  sb_api_get_projection(r, ((sb_api_t *)ud)->reader);
+}
+
 static const sb_http_route_t routes[] = {
     {"POST", "/v1/events", post_events},
     {"GET", "/v1/stream", get_stream},
     {"GET", "/v1/health", get_health},
+    {"GET", "/v1/projection", get_projection},
     {"GET", "/metrics", get_metrics},
     {NULL, NULL, NULL},
 };
@@ -251,6 +258,8 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_pipeline_t *pipeline,
   if (rc == 0) /* agents' calls and leads, as the hub learns them */
     sb_ingest_set_owners(a->ingest, sb_hub_owner_of, a->hub);
   if (rc == 0)
+    rc = sb_api_reader_new(loop, c, a->ingest, &a->reader, err);
+  if (rc == 0)
     rc = sb_http_start(loop, &o, &a->http, err);
   if (rc == 0 && pthread_create(&a->health_thread, NULL, health_loop, a) == 0)
     a->health_started = 1;
@@ -278,6 +287,7 @@ void sb_api_free(sb_api_t *a) {
     pthread_join(a->health_thread, NULL);
   sb_http_free(a->http);
   sb_hub_free(a->hub);
+  sb_api_reader_free(a->reader);
   sb_ingest_free(a->ingest);
   pthread_mutex_destroy(&a->lock);
   free(a);

@@ -94,6 +94,9 @@ struct client_s {
   uint8_t fh[14];
   size_t fh_len;
   uint64_t fskip;
+  /* a subscription waiting for its access.recorded (sb_hub_subscribe.c);
+   * NULL when none */
+  struct grant_s *granting;
 };
 
 typedef struct {
@@ -154,6 +157,8 @@ void sb__hub_client_error(client_t *c, const char *code, const char *message);
 /* sb_hub_subscribe.c */
 void sb__hub_on_command(client_t *c, const char *text, size_t len);
 void sb__hub_clear_subscription(client_t *c);
+/* the client is going: a subscription being recorded is applied to no one */
+void sb__hub_forget_grant(client_t *c);
 int sb__hub_names_agent(const msg_t *m, const char *sub);
 int sb__hub_wants(client_t *c, const msg_t *m);
 

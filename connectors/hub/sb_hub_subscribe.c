@@ -1,6 +1,7 @@
 /* Subscriptions, and who may see which event. */
 #include "sb_hub_int.h"
 
+#include "sb_access.h"
 #include "sb_codec.h"
 #include "sb_topics.h"
 #include "sb_util.h"
@@ -26,6 +27,121 @@ void sb__hub_clear_subscription(client_t *c) {
   c->subscribed = 0;
 }
 
+/* A subscription granted, waiting for its record: applied when the read is
+ * recorded (sb_ingest_record_read), to the client if it is still there and
+ * has not subscribed anew or unsubscribed meanwhile (c NULL then). */
+typedef struct grant_s {
+  client_t *c;
+  unsigned topics;
+  char *types[MAX_TYPES];
+  int ntypes;
+  int has_subject;
+  char subject[SB_AUTH_SUB_MAX + 1];
+  cJSON *sub; /* echoed in "subscribed" */
+} grant_t;
+
+static void grant_free(grant_t *g) {
+  for (int k = 0; k < g->ntypes; k++)
+    free(g->types[k]);
+  cJSON_Delete(g->sub);
+  free(g);
+}
+
+void sb__hub_forget_grant(client_t *c) {
+  if (c->granting != NULL)
+    c->granting->c = NULL;
+  c->granting = NULL;
+}
+
+static void apply(client_t *c, grant_t *g) {
+  sb__hub_clear_subscription(c);
+  c->topics = g->topics;
+  memcpy(c->types, g->types, sizeof(char *) * (size_t)g->ntypes);
+  c->ntypes = g->ntypes;
+  g->ntypes = 0; /* moved */
+  if (g->has_subject)
+    snprintf(c->subject, sizeof c->subject, "%s", g->subject);
+  c->subscribed = 1;
+  cJSON *ack = cJSON_CreateObject();
+  cJSON_AddItemToObject(ack, "subscribed", g->sub);
+  g->sub = NULL; /* moved */
+  sb__hub_client_send_json(c, ack);
+}
+
+static void on_recorded(void *ud, int status, const char *message) {
+  grant_t *g = ud;
+  client_t *c = g->c;
+  if (c != NULL) {
+    c->granting = NULL;
+    if (status == 0)
+      apply(c, g);
+    else /* the subscription in place, if any, stays */
+      sb__hub_client_error(c, status == SB_EINVAL ? "bad_subscription"
+                                                  : "unavailable",
+                           message);
+  }
+  grant_free(g);
+}
+
+/* "name=a,b,c" into out: what a subscription asked for, for its record;
+ * past about 200 bytes the rest is counted ("+N more"). */
+static void joined(char *out, size_t cap, const char *name,
+                   const char *const *items, int n) {
+  size_t len = (size_t)snprintf(out, cap, "%s=", name);
+  for (int i = 0; i < n; i++) {
+    size_t w = strlen(items[i]) + 1;
+    if (len + w > 200) {
+      snprintf(out + len, cap - len, "%s+%d more", i ? "," : "", n - i);
+      return;
+    }
+    len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "",
+                            items[i]);
+  }
+}
+
+/* Records the subscription as a read of the live feed (access.recorded,
+ * READ, resource "stream") and applies it once recorded. Takes g. */
+static void grant(client_t *c, grant_t *g) {
+  if (c->hub->security == NULL) { /* nothing records: as before */
+    apply(c, g);
+    grant_free(g);
+    return;
+  }
+  const char *topics[32];
+  int nt = 0;
+  for (size_t i = 0; i < sb_topics_n && i < 32; i++)
+    if (g->topics & (1u << i))
+      topics[nt++] = sb_topics[i];
+  char ft[256], fy[256], fs[SB_AUTH_SUB_MAX + 16];
+  const char *filters[3] = {ft};
+  size_t nf = 1;
+  joined(ft, sizeof ft, "topics", topics, nt);
+  if (g->ntypes > 0) {
+    joined(fy, sizeof fy, "types", (const char *const *)g->types, g->ntypes);
+    filters[nf++] = fy;
+  }
+  if (g->has_subject) {
+    snprintf(fs, sizeof fs, "subject=%s", g->subject);
+    filters[nf++] = fs;
+  }
+  sb__hub_forget_grant(c); /* a newer subscribe replaces one being recorded */
+  c->granting = g;
+  g->c = c;
+  sb_read_t rd = {
+      .tenant = c->who.tenant,
+      .user = c->who.sub,
+      .role = sb_role_name(c->who.role),
+      .ip = c->from.ip,
+      .user_agent = c->from.user_agent,
+      .method = "WS",
+      .route = "/v1/stream",
+      .resource_type = "stream",
+      .filters = filters,
+      .nfilters = nf,
+  };
+  sb_ingest_record_read(c->hub->security, &rd, on_recorded, g);
+}
+
 /* {"subscribe": {"topics": [...], "types": [...], "subject": "..."}} */
 void sb__hub_on_command(client_t *c, const char *text, size_t len) {
   cJSON *doc = NULL;
@@ -36,6 +152,7 @@ void sb__hub_on_command(client_t *c, const char *text, size_t len) {
   }
   cJSON *sub = cJSON_GetObjectItemCaseSensitive(doc, "subscribe");
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "unsubscribe"))) {
+    sb__hub_forget_grant(c);
     sb__hub_clear_subscription(c);
     sb__hub_client_send_json(c, cJSON_Parse("{\"unsubscribed\":true}"));
     cJSON_Delete(doc);
@@ -130,17 +247,24 @@ void sb__hub_on_command(client_t *c, const char *text, size_t len) {
     cJSON_Delete(doc);
     return;
   }
-  sb__hub_clear_subscription(c);
-  c->topics = topics;
-  memcpy(c->types, types, sizeof(char *) * (size_t)ntypes);
-  c->ntypes = ntypes;
-  if (js)
-    snprintf(c->subject, sizeof c->subject, "%s", js->valuestring);
-  c->subscribed = 1;
-  cJSON *ack = cJSON_CreateObject();
-  cJSON_AddItemToObject(ack, "subscribed", cJSON_Duplicate(sub, 1));
-  sb__hub_client_send_json(c, ack);
+  grant_t *g = calloc(1, sizeof *g);
+  if (g == NULL || (g->sub = cJSON_Duplicate(sub, 1)) == NULL) {
+    free(g);
+    for (int k = 0; k < ntypes; k++)
+      free(types[k]);
+    sb__hub_client_error(c, "unavailable", "out of memory");
+    cJSON_Delete(doc);
+    return;
+  }
+  g->topics = topics;
+  memcpy(g->types, types, sizeof(char *) * (size_t)ntypes);
+  g->ntypes = ntypes;
+  if (js) {
+    g->has_subject = 1;
+    snprintf(g->subject, sizeof g->subject, "%s", js->valuestring);
+  }
   cJSON_Delete(doc);
+  grant(c, g); /* applied once recorded */
 }
 
 /* Names the agent directly: its own agent.* events, or an agent field. */

@@ -197,6 +197,7 @@ static void on_gone(void *ud) {
     c->tenant->clients = c->next;
   if (c->next)
     c->next->prev = c->prev;
+  sb__hub_forget_grant(c);
   sb__hub_clear_subscription(c);
   wslay_event_context_free(c->ws);
   free(c);

@@ -1,6 +1,8 @@
 /* Ingest's life, metrics, authentication and security events. */
 #include "sb_ingest_int.h"
 
+#include "sb_access.h"
+
 #include "sb_log.h"
 #include "sb_time.h"
 #include "sb_ulid.h"
@@ -55,6 +57,7 @@ void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t) {
   sb_hist_emit(t, "switchboard_ingest_produce_seconds", "",
                &in->produce_seconds);
   sb_idem_metrics(in->idem, t);
+  sb__access_metrics(in->access, t);
 }
 
 static void on_poll(uv_timer_t *t) {
@@ -93,11 +96,17 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     sb_ingest_free(in);
     return rc;
   }
+<<<<<<< HEAD
   /* last: its handle is the loop's from here on (sb_ingest_close) */
   if ((rc = sb__sealer_start(in, loop, err)) != 0) {
     sb_ingest_free(in);
     return rc;
   }
+=======
+  if ((rc = sb__access_new(in, loop, &in->access, err)) != 0)
+    return rc; /* out of memory at start: the process stops (the refusals'
+                  timer is the loop's, so nothing is freed under it) */
+>>>>>>> main
   uv_timer_init(loop, &in->poll);
   in->poll.data = in;
   uv_timer_start(&in->poll, on_poll, 1, 1); /* delivery reports */
@@ -111,6 +120,7 @@ void sb_ingest_close(sb_ingest_t *in) {
     return;
   in->polling = 0;
   sb_refusals_close(in->refusals); /* the windows' counts, then the flush */
+  sb__access_close(in->access);
   sb_err_t err = SB_ERR_INIT;
   /* answers owed are completed by the delivery reports this serves */
   sb_producer_flush(in->producer, in->c->kafka_timeout_ms, &err);
@@ -126,6 +136,7 @@ void sb_ingest_free(sb_ingest_t *in) {
     return;
   sb_producer_free(in->producer);
   sb_refusals_free(in->refusals);
+  sb__access_free(in->access);
   sb_codec_free(in->codec);
   sb_schemas_free(in->schemas);
   OPENSSL_cleanse(in->secret, sizeof in->secret);
@@ -157,7 +168,7 @@ void sb_ingest_record_security(sb_ingest_t *in, const sb_client_info_t *from,
   uint64_t attempts = in->refusal_flush ? in->refusal_flush->attempts : 1;
   sb_refusal_t key = {type,         tenant,       user,
                       reason,       detail,       from->ip,
-                      from->user_agent, from->method, from->path, 1};
+                      from->user_agent, from->method, from->path, 1, NULL, 0};
   if (in->refusal_flush == NULL && in->refusals != NULL &&
       sb_refusals_note(in->refusals, &key) == 0)
     return;

@@ -41,6 +41,7 @@ struct sb_ingest_s {
   sb_hist_t produce_seconds;
   sb_refusals_t *refusals;          /* what refusals are recorded */
   const sb_refusal_t *refusal_flush; /* a window's count being recorded */
+  struct sb_access_s *access;        /* reads recorded (sb_access.h) */
 };
 
 /* A request's events while their PII is sealed (sb_ingest_seal.c): made

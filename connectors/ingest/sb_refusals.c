@@ -14,8 +14,10 @@ typedef struct {
   int used, overflow;
   uint64_t hash;
   uint64_t pending; /* counted since the key's last record */
+  uint64_t amount;  /* the sum of their amounts */
   /* the key */
   char type[32], reason[32], ip[64], tenant[65], user[129];
+  char what[SB_REFUSAL_WHAT_MAX + 1];
   /* the rest of the key's first refusal, for its window's record */
   char detail[65], ua[257], method[16], path[257];
 } entry_t;
@@ -50,10 +52,12 @@ static void key_of(const sb_refusal_t *r, int overflow, entry_t *k) {
   if (!overflow) {
     put(k->ip, sizeof k->ip, r->ip);
     put(k->user, sizeof k->user, r->user);
+    put(k->what, sizeof k->what, r->what);
   }
   k->overflow = overflow;
   uint64_t h = 1469598103934665603ull;
   h = fnv(fnv(fnv(fnv(fnv(h, k->type), k->reason), k->tenant), k->ip), k->user);
+  h = fnv(h, k->what);
   k->hash = (h ^ (uint64_t)overflow) | 1;
 }
 
@@ -61,7 +65,7 @@ static int same(const entry_t *a, const entry_t *b) {
   return a->hash == b->hash && a->overflow == b->overflow &&
          strcmp(a->type, b->type) == 0 && strcmp(a->reason, b->reason) == 0 &&
          strcmp(a->tenant, b->tenant) == 0 && strcmp(a->ip, b->ip) == 0 &&
-         strcmp(a->user, b->user) == 0;
+         strcmp(a->user, b->user) == 0 && strcmp(a->what, b->what) == 0;
 }
 
 /* The entry of k, or the free slot where it goes. */
@@ -89,6 +93,7 @@ int sb_refusals_note(sb_refusals_t *t, const sb_refusal_t *r) {
   }
   if (e->used) {
     e->pending++;
+    e->amount += r->amount;
     return 0;
   }
   *e = k;
@@ -117,7 +122,7 @@ void sb_refusals_flush(sb_refusals_t *t) {
       sb_refusal_t r = {e->type,    opt(e->tenant), opt(e->user),
                         e->reason,  opt(e->detail), opt(e->ip),
                         opt(e->ua), opt(e->method), opt(e->path),
-                        e->pending};
+                        e->pending, opt(e->what), e->amount};
       t->record(t->ud, &r);
     }
     e->used = 0; /* the next window starts afresh */

@@ -1,6 +1,6 @@
 /* Refusals (refused tokens, denied requests) recorded so that no client can
  * grow the log without bound: per key — event type, reason, source
- * address, tenant and user — and per window (security.refusal_window_ms),
+ * address, tenant, user and what (reads: sb_access.h) — and per window (security.refusal_window_ms),
  * the first refusal is recorded at once and the others are counted and
  * recorded as one event, with their count, when the window ends. The table
  * of keys is bounded: once it is full, new sources of a tenant share one
@@ -24,11 +24,18 @@ typedef struct sb_refusal_s {
   const char *type, *tenant, *user, *reason, *detail;
   const char *ip, *user_agent, *method, *path;
   uint64_t attempts; /* set for a window's record; 1 when recorded at once */
+  /* optional, for other users of the windows (reads, sb_access.h): what is
+   * part of the key (at most SB_REFUSAL_WHAT_MAX bytes are kept; NULL:
+   * none), amount is summed over the window's counted ones (0: none) */
+  const char *what;
+  uint64_t amount;
 } sb_refusal_t;
+
+#define SB_REFUSAL_WHAT_MAX 511
 
 /* record is called for each window's counts with a refusal whose strings
  * are those of the key's first refusal (borrowed for the call) and whose
- * attempts is the count not yet recorded. */
+ * attempts is the count not yet recorded (amount their sum). */
 typedef void (*sb_refusals_record_t)(void *ud, const sb_refusal_t *r);
 
 /* *out owned by the caller: sb_refusals_close, then sb_refusals_free after

@@ -1,0 +1,454 @@
+/* GET /v1/projection (sb_api_read.h). */
+#include "sb_api_read.h"
+
+#include "sb_access.h"
+#include "sb_auth.h"
+#include "sb_log.h"
+#include "sb_pg.h"
+#include "sb_util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_MAX 4              /* libuv's thread pool has 4 threads */
+#define MAX_FILTERS 8
+#define MAX_VALUE 128           /* bytes of a filter's value */
+#define MAX_LIMIT 1000
+#define DEFAULT_LIMIT 100
+#define MAX_BODY (16u << 20)    /* bytes of rows answered */
+#define NAME_MAX_LEN 63         /* a PostgreSQL identifier */
+
+struct sb_api_reader_s {
+  const sb_conf_t *c;
+  uv_loop_t *loop;
+  sb_ingest_t *in;
+  pthread_mutex_t lock;
+  sb_pg_t *idle[POOL_MAX]; /* connections not in use */
+  int nidle;
+};
+
+typedef struct {
+  uv_work_t work;
+  sb_api_reader_t *rd;
+  sb_http_req_t *req;
+  sb_claims_t who;
+  sb_client_info_t from; /* borrowed from req, valid until it is answered */
+  char schema[NAME_MAX_LEN + 1], table[NAME_MAX_LEN + 1];
+  char name[MAX_VALUE + 1];
+  int limit;
+  int nf;
+  char col[MAX_FILTERS][NAME_MAX_LEN + 1];
+  char val[MAX_FILTERS][MAX_VALUE + 1];
+  /* what the read asked for, for its record: "column=value", "limit=N" */
+  char *filters[MAX_FILTERS + 1];
+  int nfilters;
+  /* the outcome, from the thread pool */
+  int status;
+  char code[32], msg[300];
+  char *rows; /* a JSON array */
+  long long count;
+} read_t;
+
+static void read_free(read_t *q) {
+  for (int i = 0; i < q->nfilters; i++)
+    free(q->filters[i]);
+  free(q->rows);
+  free(q);
+}
+
+static int ident_ok(const char *s, size_t n) {
+  if (n == 0 || n > NAME_MAX_LEN || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+          s[i] == '_'))
+      return 0;
+  return 1;
+}
+
+static int hexval(char ch) {
+  return ch >= '0' && ch <= '9'   ? ch - '0'
+         : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                  : -1;
+}
+
+/* Percent-decodes [s, s+n) into out (cap bytes with the NUL): the length,
+ * or -1 for a bad escape, a NUL or a control character, or -2 when it does
+ * not fit. */
+static int url_decode(const char *s, size_t n, char *out, size_t cap) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch == '+')
+      ch = ' ';
+    else if (ch == '%') {
+      if (i + 2 >= n)
+        return -1;
+      int a = hexval(s[i + 1]), b = hexval(s[i + 2]);
+      if (a < 0 || b < 0)
+        return -1;
+      ch = (unsigned char)(a * 16 + b);
+      i += 2;
+    }
+    if (ch < 0x20 || ch == 0x7f)
+      return -1;
+    if (o + 1 >= cap)
+      return -2;
+    out[o++] = (char)ch;
+  }
+  out[o] = '\0';
+  return (int)o;
+}
+
+/* Reads the query string into q: 0, or -1 with q->msg saying which
+ * parameter is wrong. */
+static int parse_query(const char *qs, read_t *q) {
+  q->limit = DEFAULT_LIMIT;
+  int have_name = 0, have_limit = 0;
+  for (const char *p = qs; *p;) {
+    const char *amp = strchr(p, '&');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    const char *eq = memchr(p, '=', len);
+    if (len == 0) {
+      p += amp ? 1 : 0;
+      if (!amp)
+        break;
+      continue;
+    }
+    char key[NAME_MAX_LEN + 1], val[MAX_VALUE + 1];
+    size_t klen = eq ? (size_t)(eq - p) : len;
+    int kn = url_decode(p, klen, key, sizeof key);
+    if (kn < 0) {
+      snprintf(q->msg, sizeof q->msg,
+               "a parameter's name is not a column name ([a-z_][a-z0-9_]*, "
+               "at most %d bytes)", NAME_MAX_LEN);
+      return -1;
+    }
+    int vn = eq ? url_decode(eq + 1, len - klen - 1, val, sizeof val) : -1;
+    if (vn < 0) {
+      snprintf(q->msg, sizeof q->msg,
+               "%s: %s", key,
+               !eq ? "needs a value (name=value)"
+               : vn == -2 ? "longer than 128 bytes"
+                          : "not a valid percent-encoded value (no control "
+                            "characters)");
+      return -1;
+    }
+    if (strcmp(key, "name") == 0) {
+      const char *dot = strchr(val, '.');
+      if (have_name++ || dot == NULL || !ident_ok(val, (size_t)(dot - val)) ||
+          !ident_ok(dot + 1, strlen(dot + 1))) {
+        snprintf(q->msg, sizeof q->msg,
+                 "name: one projection table, as schema.table "
+                 "(audit.events)");
+        return -1;
+      }
+      snprintf(q->schema, sizeof q->schema, "%.*s", (int)(dot - val), val);
+      snprintf(q->table, sizeof q->table, "%s", dot + 1);
+      snprintf(q->name, sizeof q->name, "%s", val);
+    } else if (strcmp(key, "limit") == 0) {
+      long long v;
+      if (have_limit++ || sb_parse_ll(val, &v) != 0 || v < 1 || v > MAX_LIMIT) {
+        snprintf(q->msg, sizeof q->msg,
+                 "limit: a whole number of rows from 1 to %d, given once",
+                 MAX_LIMIT);
+        return -1;
+      }
+      q->limit = (int)v;
+    } else {
+      if (!ident_ok(key, (size_t)kn)) {
+        snprintf(q->msg, sizeof q->msg,
+                 "a filter names a column ([a-z_][a-z0-9_]*); '%.40s' is not "
+                 "one", key);
+        return -1;
+      }
+      for (int i = 0; i < q->nf; i++)
+        if (strcmp(q->col[i], key) == 0) {
+          snprintf(q->msg, sizeof q->msg, "%s: given twice", key);
+          return -1;
+        }
+      if (q->nf == MAX_FILTERS) {
+        snprintf(q->msg, sizeof q->msg, "at most %d filters", MAX_FILTERS);
+        return -1;
+      }
+      snprintf(q->col[q->nf], sizeof q->col[0], "%s", key);
+      snprintf(q->val[q->nf], sizeof q->val[0], "%s", val);
+      q->nf++;
+    }
+    if (!amp)
+      break;
+    p = amp + 1;
+  }
+  if (!have_name) {
+    snprintf(q->msg, sizeof q->msg,
+             "name: required, the projection table as schema.table "
+             "(audit.events)");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- on the thread pool ------------------------------------------------- */
+
+static sb_pg_t *pool_get(sb_api_reader_t *rd, sb_err_t *err) {
+  sb_pg_t *pg = NULL;
+  pthread_mutex_lock(&rd->lock);
+  if (rd->nidle > 0)
+    pg = rd->idle[--rd->nidle];
+  pthread_mutex_unlock(&rd->lock);
+  if (pg == NULL && sb_pg_connect(rd->c->database_url, &pg, err) == 0 &&
+      sb_pg_exec(pg, "SET statement_timeout = '10s'", 0, NULL, err) != 0) {
+    sb_pg_close(pg);
+    pg = NULL;
+  }
+  return pg;
+}
+
+static void pool_put(sb_api_reader_t *rd, sb_pg_t *pg) {
+  pthread_mutex_lock(&rd->lock);
+  if (rd->nidle < POOL_MAX) {
+    rd->idle[rd->nidle++] = pg;
+    pg = NULL;
+  }
+  pthread_mutex_unlock(&rd->lock);
+  sb_pg_close(pg);
+}
+
+static void fail(read_t *q, int status, const char *code, const char *msg) {
+  q->status = status;
+  snprintf(q->code, sizeof q->code, "%s", code);
+  snprintf(q->msg, sizeof q->msg, "%.*s", (int)sizeof q->msg - 1, msg);
+}
+
+static void run_query(uv_work_t *w) {
+  read_t *q = w->data;
+  sb_err_t err = SB_ERR_INIT;
+  sb_pg_rows_t *res = NULL;
+  char msg[SB_ERR_MSG_MAX + 64];
+  sb_pg_t *pg = pool_get(q->rd, &err);
+  if (pg == NULL) {
+    snprintf(msg, sizeof msg, "PostgreSQL did not answer: %s; retry later",
+             err.msg);
+    fail(q, 503, "unavailable", msg);
+    return;
+  }
+  /* a table of a processor's projection, and its columns */
+  const char *cat[] = {q->schema, q->table};
+  char cols[8192];
+  int found = 0, isnull = 0;
+  if (sb_pg_query1(pg,
+                   "SELECT string_agg(a.attname, ',') FROM pg_attribute a "
+                   "JOIN pg_class c ON c.oid = a.attrelid "
+                   "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "WHERE n.nspname = $1 AND c.relname = $2 "
+                   "AND c.relkind IN ('r', 'p') AND a.attnum > 0 "
+                   "AND NOT a.attisdropped AND EXISTS (SELECT 1 FROM "
+                   "sb.projection_steps s WHERE s.schema_oid = n.oid)",
+                   2, cat, cols, sizeof cols, &found, &isnull, &err) != 0)
+    goto pg_failed;
+  if (!found || isnull) {
+    snprintf(msg, sizeof msg, "no projection table %s", q->name);
+    fail(q, 404, "not_found", msg);
+    goto out;
+  }
+  char list[sizeof cols + 2];
+  snprintf(list, sizeof list, ",%s,", cols);
+  char want[NAME_MAX_LEN + 3];
+  snprintf(want, sizeof want, ",tenant_id,");
+  if (strstr(list, want) == NULL) {
+    snprintf(msg, sizeof msg, "%s has no tenant_id: not readable here",
+             q->name);
+    fail(q, 404, "not_found", msg);
+    goto out;
+  }
+  for (int i = 0; i < q->nf; i++) {
+    snprintf(want, sizeof want, ",%s,", q->col[i]);
+    if (strstr(list, want) == NULL) {
+      snprintf(msg, sizeof msg, "%s: not a column of %s", q->col[i], q->name);
+      fail(q, 400, "invalid", msg);
+      goto out;
+    }
+  }
+  /* identifiers checked above ([a-z_][a-z0-9_]*), quoted all the same */
+  sb_text_t sql = {0};
+  sb_text_add(&sql,
+              "SELECT coalesce(json_agg(t), '[]'::json)::text, count(*) FROM "
+              "(SELECT * FROM \"%s\".\"%s\" WHERE tenant_id = $1",
+              q->schema, q->table);
+  const char *params[MAX_FILTERS + 1] = {q->who.tenant};
+  for (int i = 0; i < q->nf; i++) {
+    sb_text_add(&sql, " AND \"%s\"::text = $%d", q->col[i], i + 2);
+    params[i + 1] = q->val[i];
+  }
+  sb_text_add(&sql, " LIMIT %d) t", q->limit);
+  if (sql.failed) {
+    sb_text_free(&sql);
+    fail(q, 503, "unavailable", "out of memory; retry later");
+    goto out;
+  }
+  int rc = sb_pg_rows(pg, sql.s, q->nf + 1, params, &res, &err);
+  sb_text_free(&sql);
+  if (rc != 0)
+    goto pg_failed;
+  const char *json = sb_pg_rows_get(res, 0, 0);
+  size_t n = json ? strlen(json) : 0;
+  if (n > MAX_BODY) {
+    snprintf(msg, sizeof msg,
+             "the rows take more than %u MiB: lower limit or add filters",
+             MAX_BODY >> 20);
+    fail(q, 413, "too_large", msg);
+    goto out;
+  }
+  long long cnt = 0;
+  sb_parse_ll(sb_pg_rows_get(res, 0, 1), &cnt);
+  if ((q->rows = strdup(json ? json : "[]")) == NULL) {
+    fail(q, 503, "unavailable", "out of memory; retry later");
+    goto out;
+  }
+  q->count = cnt;
+  q->status = 200;
+out:
+  sb_pg_rows_free(res);
+  pool_put(q->rd, pg);
+  return;
+pg_failed:
+  sb_pg_rows_free(res);
+  sb_pg_close(pg); /* it may be broken: a new one next time */
+  snprintf(msg, sizeof msg, "the projection could not be read: %s", err.msg);
+  fail(q, 503, "unavailable", msg);
+}
+
+/* ---- back on the loop ---------------------------------------------------- */
+
+static void on_recorded(void *ud, int status, const char *message) {
+  read_t *q = ud;
+  if (status != 0) {
+    if (status == SB_EINVAL)
+      sb_http_error(q->req, 400, "invalid", message, NULL);
+    else
+      sb_http_error(q->req, 503, "unavailable", message, "Retry-After: 1\r\n");
+    read_free(q);
+    return;
+  }
+  sb_text_t t = {0};
+  sb_text_add(&t, "{\"projection\":\"%s\",\"count\":%lld,\"rows\":", q->name,
+              q->count);
+  sb_text_put(&t, q->rows, strlen(q->rows));
+  sb_text_put(&t, "}\n", 2);
+  if (t.failed)
+    sb_http_error(q->req, 503, "unavailable", "out of memory; retry later",
+                  "Retry-After: 1\r\n");
+  else
+    sb_http_respond(q->req, 200, "application/json", t.s, t.len,
+                    "Cache-Control: no-store\r\n");
+  sb_text_free(&t);
+  read_free(q);
+}
+
+static void after_query(uv_work_t *w, int status) {
+  read_t *q = w->data;
+  if (status != 0 || q->status != 200) { /* nothing was read */
+    if (status != 0)
+      fail(q, 503, "unavailable", "the server is stopping; retry");
+    sb_http_error(q->req, q->status, q->code, q->msg,
+                  q->status == 503 ? "Retry-After: 1\r\n" : NULL);
+    read_free(q);
+    return;
+  }
+  /* the rows are answered once the read is recorded (sb_access.h) */
+  sb_read_t rd = {
+      .tenant = q->who.tenant,
+      .user = q->who.sub,
+      .role = sb_role_name(q->who.role),
+      .ip = q->from.ip,
+      .user_agent = q->from.user_agent,
+      .method = q->from.method,
+      .route = q->from.path,
+      .resource_type = "projection",
+      .resource_id = q->name,
+      .filters = (const char *const *)q->filters,
+      .nfilters = (size_t)q->nfilters,
+      .rows = (uint64_t)q->count,
+  };
+  sb_ingest_record_read(q->rd->in, &rd, on_recorded, q);
+}
+
+void sb_api_get_projection(sb_http_req_t *r, sb_api_reader_t *rd) {
+  const char *auth = sb_http_header(r, "Authorization");
+  const char *token =
+      auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+  read_t *q = calloc(1, sizeof *q);
+  if (q == NULL) {
+    sb_http_error(r, 503, "unavailable", "out of memory", "Retry-After: 1\r\n");
+    return;
+  }
+  if (sb_ingest_authenticate(rd->in, r, token, &q->who) != 0) {
+    free(q); /* answered 401 and recorded */
+    return;
+  }
+  q->rd = rd;
+  q->req = r;
+  q->from = sb_client_info(r);
+  if (parse_query(sb_http_query(r), q) != 0) {
+    sb_http_error(r, 400, "invalid", q->msg, NULL);
+    read_free(q);
+    return;
+  }
+  sb_err_t err = SB_ERR_INIT;
+  if (sb_auth_check(q->who.role, SB_PERM_READ_PROJECTION, q->name, &err) !=
+      0) {
+    sb_ingest_record_security(rd->in, &q->from, "security.access_denied",
+                              q->who.tenant, q->who.sub, "insufficient_role",
+                              "projection");
+    sb_http_error(r, 403, "forbidden", err.msg, NULL);
+    read_free(q);
+    return;
+  }
+  /* what the read asks for, as its record says it */
+  char buf[NAME_MAX_LEN + MAX_VALUE + 2];
+  for (int i = 0; i <= q->nf; i++) {
+    if (i < q->nf)
+      snprintf(buf, sizeof buf, "%s=%s", q->col[i], q->val[i]);
+    else
+      snprintf(buf, sizeof buf, "limit=%d", q->limit);
+    if ((q->filters[q->nfilters] = strdup(buf)) == NULL) {
+      sb_http_error(r, 503, "unavailable", "out of memory",
+                    "Retry-After: 1\r\n");
+      read_free(q);
+      return;
+    }
+    q->nfilters++;
+  }
+  q->work.data = q;
+  if (uv_queue_work(rd->loop, &q->work, run_query, after_query) != 0) {
+    sb_http_error(r, 503, "unavailable", "the server is stopping; retry",
+                  "Retry-After: 1\r\n");
+    read_free(q);
+  }
+}
+
+int sb_api_reader_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t *in,
+                      sb_api_reader_t **out, sb_err_t *err) {
+  *out = NULL;
+  sb_api_reader_t *rd = calloc(1, sizeof *rd);
+  if (rd == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  rd->c = c;
+  rd->loop = loop;
+  rd->in = in;
+  pthread_mutex_init(&rd->lock, NULL);
+  *out = rd;
+  return 0;
+}
+
+void sb_api_reader_free(sb_api_reader_t *rd) {
+  if (rd == NULL)
+    return;
+  for (int i = 0; i < rd->nidle; i++)
+    sb_pg_close(rd->idle[i]);
+  pthread_mutex_destroy(&rd->lock);
+  free(rd);
+}
