@@ -148,7 +148,6 @@ static const sb_conf_prop_t props[] = {
      "Memory one processor's timers may take in a process (keys and "
      "bookkeeping, about 70 bytes a timer); past it the batch fails, naming "
      "the processor."},
-<<<<<<< HEAD
     {"pii.key_file", SB_CT_STR, OFF(pii_key_file), 0, 0, NULL,
      "SWITCHBOARD_PII_KEY_FILE", "FILE", NULL, 0,
      "Tenant key file (KEKs and HMAC roots; mode 0600, refused when group or "
@@ -166,7 +165,6 @@ static const sb_conf_prop_t props[] = {
      86400000, "60000", "SWITCHBOARD_PII_DEK_CACHE_TTL_MS", "MS", NULL, 0,
      "Longest a cached data key is used before PostgreSQL is asked again: "
      "an erasure made elsewhere takes effect here within it."},
-=======
     {"access.window_ms", SB_CT_INT, OFF(access_window_ms), 1000, 3600000,
      "60000", "SWITCHBOARD_ACCESS_WINDOW_MS", "MS", NULL, 0,
      "Reads recorded as access.recorded: the first of a user, address, "
@@ -178,7 +176,6 @@ static const sb_conf_prop_t props[] = {
      "Distinct reads (user, address, route, query) one window keeps apart; "
      "past it a tenant's further reads share one record per route, and "
      "past that reads are refused 503 rather than left unrecorded."},
->>>>>>> main
 };
 
 _Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=

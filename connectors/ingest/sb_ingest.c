@@ -96,17 +96,14 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     sb_ingest_free(in);
     return rc;
   }
-<<<<<<< HEAD
+  if ((rc = sb__access_new(in, loop, &in->access, err)) != 0)
+    return rc; /* out of memory at start: the process stops (the refusals'
+                  timer is the loop's, so nothing is freed under it) */
   /* last: its handle is the loop's from here on (sb_ingest_close) */
   if ((rc = sb__sealer_start(in, loop, err)) != 0) {
     sb_ingest_free(in);
     return rc;
   }
-=======
-  if ((rc = sb__access_new(in, loop, &in->access, err)) != 0)
-    return rc; /* out of memory at start: the process stops (the refusals'
-                  timer is the loop's, so nothing is freed under it) */
->>>>>>> main
   uv_timer_init(loop, &in->poll);
   in->poll.data = in;
   uv_timer_start(&in->poll, on_poll, 1, 1); /* delivery reports */

@@ -142,4 +142,35 @@ assert r["req-e1"]["kind"] == "erasure" and r["req-e1"]["overdue"] is False, r
 assert [e["request_id"] for e in s["erasures"]][:1] == ["req-e1"], s["erasures"]
 ' "$work/status.json" || fail "status: $(cat "$work/status.json")"
 expect_error 2 "export needs --tenant and --subject" "$SB" gdpr export --data-dir "$dd" --tenant acme
+
+# ---- the API: admins only, reads recorded --------------------------------------
+admin=$("$SB" token --data-dir "$dd" --tenant acme --role admin --sub dpo-1)
+api() { # api TOKEN METHOD PATH [BODY] -> status, body in $work/api
+  status=$(curl -s -o "$work/api" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" \
+    -A 'gdpr-test/1.0' ${4:+-H 'Content-Type: application/json' --data-binary "$4"} "$base$3")
+}
+reads() { q "SELECT count(*) FROM audit.events WHERE tenant_id = 'acme' AND event_type = 'access.recorded'"; }
+api "$manager" POST /v1/gdpr '{"action":"export","subject":"lead-y"}'
+[ "$status" = 403 ] || fail "a manager's export: $status $(cat "$work/api")"
+api "$admin" POST /v1/gdpr '{"action":"shred","subject":"lead-y"}'
+[ "$status" = 400 ] && grep -q 'action: \\"export\\" or \\"erase\\"' "$work/api" || fail "bad action: $status $(cat "$work/api")"
+api "$admin" POST /v1/gdpr '{"action":"export","subject":"lead-y","request_id":"req-api-1"}'
+[ "$status" = 200 ] || fail "API export: $status $(cat "$work/api")"
+/usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["request_id"] == "req-api-1" and r["events"] >= 2 and len(r["sha256"]) == 64, r
+assert r["download"] == "/v1/gdpr/export?request=req-api-1", r
+' "$work/api" || fail "API export answer: $(cat "$work/api")"
+before=$(reads)
+api "$admin" GET "/v1/gdpr/export?request=req-api-1"
+[ "$status" = 200 ] && grep -qF "$Y_EMAIL" "$work/api" || fail "download: $status $(head -c 300 "$work/api")"
+! grep -qF "$Z_EMAIL" "$work/api" || fail "the download holds another subject's data"
+api "$admin" GET "/v1/gdpr?subject=lead-y"
+[ "$status" = 200 ] && grep -q '"request_id":"req-api-1"' "$work/api" || fail "API status: $status $(cat "$work/api")"
+api "$admin" GET "/v1/gdpr/export?request=req-none"
+[ "$status" = 404 ] || fail "no such export: $status $(cat "$work/api")"
+api "$admin" GET "/v1/gdpr/export"
+[ "$status" = 400 ] || fail "download without a request: $status"
+wait_rows "SELECT count(*) FROM audit.events WHERE tenant_id = 'acme' AND event_type = 'access.recorded'" $((before + 2))
 echo "gdpr: all checks passed"
