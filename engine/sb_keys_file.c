@@ -62,7 +62,7 @@ static int dek_crypt(int enc, const unsigned char kek[SB_PII_KEY_LEN],
   } else {
     iv = in;
   }
-  ok = ok && EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+  ok = ok && EVP_CipherInit_ex(ctx, sb__pii_aes_gcm(), NULL, NULL, NULL, enc) == 1 &&
        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SB_PII_NONCE_LEN, NULL) == 1 &&
        EVP_CipherInit_ex(ctx, NULL, NULL, kek, iv, enc) == 1 &&
        EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)"sbdek1", 7) == 1 &&

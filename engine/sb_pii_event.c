@@ -68,15 +68,17 @@ static int card_types(const sb_evtype_t *t) {
 static int find_card(const sb_evtype_t *t, const cJSON *j, const char *path,
                      char *out, size_t outsz) {
   if (cJSON_IsString(j)) {
-    const sb_fieldattr_t *fa = sb_evtype_attr(t, path);
-    if (fa && (fa->match == SB_PII_MATCH_PHONE ||
-               fa->match == SB_PII_MATCH_ADDRESS))
+    if (!sb_pii_has_card_number(j->valuestring))
       return 0;
-    if (sb_pii_has_card_number(j->valuestring)) {
-      snprintf(out, outsz, "%s", path);
-      return 1;
-    }
-    return 0;
+    size_t na = 0;
+    const sb_fieldattr_t *const *pa = sb_evtype_pii_attrs(t, &na);
+    for (size_t i = 0; i < na; i++)
+      if ((pa[i]->match == SB_PII_MATCH_PHONE ||
+           pa[i]->match == SB_PII_MATCH_ADDRESS) &&
+          strcmp(pa[i]->path, path) == 0)
+        return 0; /* a long phone number may pass the Luhn check */
+    snprintf(out, outsz, "%s", path);
+    return 1;
   }
   const cJSON *c;
   int i = 0;
@@ -115,22 +117,17 @@ static char *check_plain(const sb_fieldattr_t *fa, const char *v) {
 /* Pass 1: every check, and the match HMACs; nothing changed yet. */
 static char *check_event(sb_keys_t *k, ev_t *e, sb_err_t *err, int *fatal) {
   const sb_evtype_t *t = e->t;
-  size_t na = sb_evtype_nattrs(t);
+  size_t na = 0;
+  const sb_fieldattr_t *const *pa = sb_evtype_pii_attrs(t, &na);
   for (size_t i = 0; i < na; i++) {
-    const sb_fieldattr_t *fa = sb_evtype_attr_at(t, i);
+    const sb_fieldattr_t *fa = pa[i];
     const char *name;
     cJSON *h = holder(e->data, fa->path, &name);
     cJSON *v = h ? cJSON_GetObjectItemCaseSensitive(h, name) : NULL;
-    size_t pl = strlen(fa->path);
-    if (pl > 5 && strcmp(fa->path + pl - 5, "_hmac") == 0 && v &&
-        !cJSON_IsNull(v)) {
-      char base[256];
-      snprintf(base, sizeof base, "%.*s", (int)(pl - 5), fa->path);
-      const sb_fieldattr_t *b = sb_evtype_attr(t, base);
-      if (b && b->match)
-        return why_fmt("data.%s: is computed by the server from data.%s; "
-                       "leave it out", fa->path, base);
-    }
+    if (fa->is_hmac && v && !cJSON_IsNull(v))
+      return why_fmt("data.%s: is computed by the server from data.%.*s; "
+                     "leave it out", fa->path, (int)(strlen(fa->path) - 5),
+                     fa->path);
     if (!fa->sealed || v == NULL)
       continue;
     if (cJSON_IsString(v)) {
@@ -159,7 +156,7 @@ static char *check_event(sb_keys_t *k, ev_t *e, sb_err_t *err, int *fatal) {
   unsigned char mk[SB_PII_KEY_LEN];
   int have_key = 0;
   for (size_t i = 0; i < na; i++) {
-    const sb_fieldattr_t *fa = sb_evtype_attr_at(t, i);
+    const sb_fieldattr_t *fa = pa[i];
     if (!fa->match)
       continue;
     if (e->nh == MAX_HMACS)
@@ -230,9 +227,10 @@ static int seal_event(ev_t *e, const sb_keys_seal_t *key, sb_err_t *err) {
   }
   if (key == NULL)
     return 0;
-  size_t na = sb_evtype_nattrs(e->t);
+  size_t na = 0;
+  const sb_fieldattr_t *const *pa = sb_evtype_pii_attrs(e->t, &na);
   for (size_t i = 0; i < na; i++) {
-    const sb_fieldattr_t *fa = sb_evtype_attr_at(e->t, i);
+    const sb_fieldattr_t *fa = pa[i];
     if (!fa->sealed)
       continue;
     const char *name;
@@ -264,6 +262,7 @@ int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
   sb_keys_seal_t *reqs = calloc(n + 1, sizeof *reqs);
   int rc = 0;
   size_t nreq = 0;
+  const sb_evtype_t *last_t = NULL;
   if (e == NULL || reqs == NULL) {
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
     goto out;
@@ -276,8 +275,12 @@ int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
     cJSON *tenant = cJSON_GetObjectItemCaseSensitive(ev, "tenantid");
     cJSON *subject = cJSON_GetObjectItemCaseSensitive(ev, "subject");
     cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
-    const sb_evtype_t *t =
-        cJSON_IsString(type) ? sb_schemas_by_type(s, type->valuestring) : NULL;
+    const sb_evtype_t *t = NULL;
+    if (cJSON_IsString(type)) { /* batches run of one type: looked up once */
+      if (last_t == NULL || strcmp(sb_evtype_name(last_t), type->valuestring))
+        last_t = sb_schemas_by_type(s, type->valuestring);
+      t = last_t;
+    }
     /* anything the codec refuses anyway is left to it */
     if (t == NULL || !cJSON_IsObject(data) || !cJSON_IsString(tenant) ||
         !sb_tenant_valid(tenant->valuestring) || !cJSON_IsString(subject) ||
@@ -407,9 +410,10 @@ int sb_pii_reveal(sb_keys_t *k, const sb_schemas_t *s, cJSON *ce,
   if (copy == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   int rc = 0;
-  size_t na = sb_evtype_nattrs(t);
+  size_t na = 0;
+  const sb_fieldattr_t *const *pa = sb_evtype_pii_attrs(t, &na);
   for (size_t i = 0; i < na && rc == 0; i++) {
-    const sb_fieldattr_t *fa = sb_evtype_attr_at(t, i);
+    const sb_fieldattr_t *fa = pa[i];
     if (!fa->sealed)
       continue;
     const char *name;

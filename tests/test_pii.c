@@ -14,6 +14,8 @@
 #include "sb_tests.h"
 #include "sb_util.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +163,18 @@ int test_pii_match_norm(void) {
                              &err),
            &err);
   CHECK_STR(h3, h4);
+  /* our HMAC-SHA256 is OpenSSL's */
+  const char *msgs[] = {"", "+14155550123", "a much longer message than one "
+                        "SHA-256 block of sixty-four bytes, to be sure"};
+  for (size_t i = 0; i < SB_ARRAY_LEN(msgs); i++) {
+    unsigned char a[32], b[EVP_MAX_MD_SIZE];
+    unsigned int bl = 0;
+    CHECK(sb_pii_hmac_sha256(K1, msgs[i], strlen(msgs[i]), a) == 0);
+    CHECK(HMAC(EVP_sha256(), K1, 32, (const unsigned char *)msgs[i],
+               strlen(msgs[i]), b, &bl) != NULL);
+    CHECK_INT(bl, 32);
+    CHECK(memcmp(a, b, 32) == 0);
+  }
   /* masks */
   sb_pii_mask(SB_PII_MATCH_PHONE, "+14155554567", out, sizeof out);
   CHECK_STR(out, "+1******4567");
