@@ -170,6 +170,11 @@ static const sb_conf_prop_t props[] = {
      86400000, "60000", "SWITCHBOARD_PII_DEK_CACHE_TTL_MS", "MS", NULL, 0,
      "Longest a cached data key is used before PostgreSQL is asked again: "
      "an erasure made elsewhere takes effect here within it."},
+    {"pii.sealer_threads", SB_CT_INT, OFF(pii_sealer_threads), 1, 8, "2",
+     "SWITCHBOARD_PII_SEALER_THREADS", "N", NULL, 0,
+     "Threads of HTTP ingest sealing PII, each with a PostgreSQL connection "
+     "and a data-key cache of its own; each round trip carries the data "
+     "keys of every request queued."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) <= sizeof(((sb_conf_t *)0)->origin),

@@ -85,6 +85,7 @@ typedef struct sb_conf_s {
   char *pii_key_command; /* or a command printing them (sb_keys.h) */
   int pii_dek_cache_bytes;  /* unwrapped data keys a process caches */
   int pii_dek_cache_ttl_ms; /* how long one is used before it is re-read */
+  int pii_sealer_threads;   /* ingest's threads sealing PII */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

@@ -33,8 +33,7 @@ struct sb_ingest_s {
   sb_auth_owner_fn owner; /* an agent's calls and leads; may be NULL */
   void *owner_ctx;
   sb_idem_t *idem; /* which event ids were produced: PostgreSQL */
-  sb_keys_t *keys; /* PII: tenant and data keys, the sealer's thread's */
-  struct sb__sealer_s *sealer; /* sb_ingest_seal.c */
+  struct sb__sealer_s *sealer; /* PII: sb_ingest_seal.c */
   /* metrics; touched on the loop's thread only */
   uint64_t accepted, duplicates;
   uint64_t rejected[18]; /* by index of reject_codes */
