@@ -450,3 +450,29 @@ int sb_pii_reveal(sb_keys_t *k, const sb_schemas_t *s, cJSON *ce,
     *failed = nfail;
   return 0;
 }
+
+int sb_pii_open_field(sb_keys_t *k, const char *tenant, const char *type,
+                      const char *field, const char *v, char *out,
+                      size_t outsz, sb_err_t *err) {
+  if (outsz < strlen(v) + 1 || outsz < sizeof SB_PII_ERASED)
+    return sb_err_set(err, SB_EINVAL, "pii: %s: buffer too small", field);
+  if (!sb_pii_is_sealed(v)) {
+    memcpy(out, v, strlen(v) + 1);
+    return 2;
+  }
+  char key_id[SB_PII_KEYID_MAX + 1];
+  unsigned char dek[SB_PII_KEY_LEN];
+  sb_err_t kerr = SB_ERR_INIT;
+  int rc = strcmp(v, SB_PII_ERASED) == 0 ? 1 : sb_pii_key_id(v, key_id, err);
+  if (rc == 0)
+    rc = sb_keys_for_open(k, tenant, key_id, dek, &kerr);
+  if (rc == 1 || (rc != 0 && kerr.code == SB_ENOENT)) {
+    memcpy(out, SB_PII_ERASED, sizeof SB_PII_ERASED);
+    return 1;
+  }
+  if (rc != 0)
+    return kerr.code ? sb_err_set(err, kerr.code, "%s", kerr.msg) : rc;
+  rc = sb_pii_open(dek, v, tenant, type, field, out, outsz, NULL, err);
+  sb_pii_wipe(dek, sizeof dek);
+  return rc;
+}

@@ -56,4 +56,15 @@ sb_pii_view_t sb_pii_view_for(const char *role, int owns);
 int sb_pii_reveal(sb_keys_t *k, const sb_schemas_t *s, cJSON *ce,
                   sb_pii_view_t view, int *failed, sb_err_t *err);
 
+/* One value of a field, for code that reads events by field handle (a
+ * processor that must act on the plaintext: comms sending the SMS). v is
+ * the stored value of field (its path, "phone") of an event of type and
+ * tenant; out gets the plaintext (outsz at least strlen(v) + 1). Returns
+ * 0 (out the plaintext), 1 when the subject's key was erased (out
+ * "sbx1.erased"), 2 when v is not sealed (out a copy of it), or an error:
+ * SB_ECRYPTO when it does not open (altered), or reaching the keys. */
+int sb_pii_open_field(sb_keys_t *k, const char *tenant, const char *type,
+                      const char *field, const char *v, char *out,
+                      size_t outsz, sb_err_t *err);
+
 #endif
