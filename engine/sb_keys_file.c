@@ -165,9 +165,10 @@ static int parse(sb__keysrc_t *s, char *text, const char *where,
     if (nl)
       *nl = '\0';
     line++;
-    char *f[5] = {0};
-    int nf = 0;
-    for (char *tok = strtok(p, " \t\r"); tok && nf < 5; tok = strtok(NULL, " \t\r"))
+    char *f[5] = {0}, *save = NULL;
+    int nf = 0; /* strtok_r: key stores of several threads parse at once */
+    for (char *tok = strtok_r(p, " \t\r", &save); tok && nf < 5;
+         tok = strtok_r(NULL, " \t\r", &save))
       f[nf++] = tok;
     if (nf == 0 || f[0][0] == '#')
       continue;

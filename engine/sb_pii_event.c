@@ -256,6 +256,13 @@ static int seal_event(ev_t *e, const sb_keys_seal_t *key, sb_err_t *err) {
   return 0;
 }
 
+int sb_pii_event_needs_seal(const sb_schemas_t *s, const cJSON *ev) {
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+  const sb_evtype_t *t =
+      cJSON_IsString(type) ? sb_schemas_by_type(s, type->valuestring) : NULL;
+  return t != NULL && (sb_evtype_has_pii(t) || card_types(t));
+}
+
 int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
                        size_t n, char **why, sb_err_t *err) {
   ev_t *e = calloc(n + 1, sizeof *e);

@@ -37,6 +37,11 @@
 int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
                        size_t n, char **why, sb_err_t *err);
 
+/* 1 when sb_pii_seal_events has something to do for ev (its type has
+ * sb.pii fields, or is checked for card numbers), 0 when it would leave it
+ * as it is. */
+int sb_pii_event_needs_seal(const sb_schemas_t *s, const cJSON *ev);
+
 typedef enum {
   SB_PII_VIEW_CLEAR = 0, /* decrypted */
   SB_PII_VIEW_MASKED,    /* decrypted, then masked (sb_pii_mask) */
