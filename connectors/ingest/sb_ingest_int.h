@@ -1,10 +1,12 @@
 /* Inside ingest (sb_ingest.h), shared by its files only:
  *
  *   sb_ingest.c       life, metrics, authentication, security events
- *   sb_ingest_post.c  POST /v1/events: each event checked, claimed,
- *                     produced, and the request answered
+ *   sb_ingest_post.c  POST /v1/events: each event checked, sealed,
+ *                     claimed, produced, and the request answered
+ *   sb_ingest_seal.c  the sealer: threads sealing requests' PII with the
+ *                     data keys of all queued in one round trip
  *
- * Everything runs on the loop's thread. */
+ * Everything runs on the loop's thread but the sealer's threads. */
 #ifndef SB_INGEST_INT_H
 #define SB_INGEST_INT_H
 
