@@ -352,8 +352,20 @@ static cJSON *reveal_one(sb_keys_t *k, const char *tenant, const char *type,
                          sb_pii_view_t view, int *failed, sb_err_t *err) {
   char key_id[SB_PII_KEYID_MAX + 1];
   unsigned char dek[SB_PII_KEY_LEN];
-  if (!sb_pii_is_sealed(v) || strcmp(v, SB_PII_ERASED) == 0)
+  if (strcmp(v, SB_PII_ERASED) == 0)
     return NULL;
+  if (!sb_pii_is_sealed(v)) {
+    /* written before sealing (an older schema, or a path that did not
+     * seal): plaintext, masked all the same for who may not see it */
+    if (view != SB_PII_VIEW_MASKED)
+      return NULL;
+    char m[400];
+    sb_pii_mask((sb_pii_match_t)fa->match, v, m, sizeof m);
+    cJSON *o = cJSON_CreateString(m);
+    if (o == NULL)
+      sb_err_set(err, SB_ENOMEM, "out of memory");
+    return o;
+  }
   sb_err_t kerr = SB_ERR_INIT;
   if (sb_pii_key_id(v, key_id, &kerr) != 0) {
     (*failed)++;

@@ -54,7 +54,8 @@ typedef enum {
 sb_pii_view_t sb_pii_view_for(const char *role, int owns);
 
 /* Rewrites the sealed fields of a CloudEvent (as sb_codec_to_ce gives it)
- * for view: decrypted, or masked; a field whose key was erased reads
+ * for view: decrypted, or masked (a plaintext value in an sb.pii field,
+ * written before sealing, is masked too); a field whose key was erased reads
  * "sbx1.erased", and so does one that does not open (its GCM tag fails:
  * counted in *failed, may be NULL). 0, or an error reaching the keys
  * (nothing is left half-revealed then: the sealed values stay). */

@@ -583,6 +583,15 @@ int test_pii_seal_events(void) {
   CHECK_STR(cJSON_GetObjectItem(d, "phone")->valuestring, "+1******4567");
   CHECK_STR(cJSON_GetObjectItem(d, "email")->valuestring, "A***@Example.com");
   CHECK_STR(cJSON_GetObjectItem(d, "first_name")->valuestring, "***");
+  /* a value written before sealing (plaintext) is masked all the same */
+  cJSON *legacy = ev(CE("lead.created", "lead-99",
+                        "{\"phone\":\"+14155559876\",\"last_name\":\"Old\"}"));
+  CHECK_OK(sb_pii_reveal(k, s, legacy, SB_PII_VIEW_MASKED, &failed, &err),
+           &err);
+  d = cJSON_GetObjectItem(legacy, "data");
+  CHECK_STR(cJSON_GetObjectItem(d, "phone")->valuestring, "+1******9876");
+  CHECK_STR(cJSON_GetObjectItem(d, "last_name")->valuestring, "***");
+  cJSON_Delete(legacy);
   /* a value altered in the log reads as erased, counted */
   cJSON *tampered = cJSON_Duplicate(evs[0], 1);
   cJSON *ph = cJSON_GetObjectItem(cJSON_GetObjectItem(tampered, "data"),
