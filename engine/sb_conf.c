@@ -176,6 +176,11 @@ static const sb_conf_prop_t props[] = {
      "Distinct reads (user, address, route, query) one window keeps apart; "
      "past it a tenant's further reads share one record per route, and "
      "past that reads are refused 503 rather than left unrecorded."},
+    {"pii.sealer_threads", SB_CT_INT, OFF(pii_sealer_threads), 1, 8, "2",
+     "SWITCHBOARD_PII_SEALER_THREADS", "N", NULL, 0,
+     "Threads of HTTP ingest sealing PII, each with a PostgreSQL connection "
+     "and a data-key cache of its own; each round trip carries the data "
+     "keys of every request queued."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=

@@ -90,6 +90,7 @@ typedef struct sb_conf_s {
   int pii_dek_cache_ttl_ms; /* how long one is used before it is re-read */
   int access_window_ms;            /* identical reads folded per window */
   int access_max_keys;             /* distinct reads a window keeps apart */
+  int pii_sealer_threads;   /* ingest's threads sealing PII */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

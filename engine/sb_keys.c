@@ -7,15 +7,15 @@
 #include "sb_text.h"
 #include "sb_util.h"
 
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- the cache ----------------------------------------------------------
- * Entries by name: "s\x1f<tenant>\x1f<subject hash>" the subject's current
- * key (for sealing), "k\x1f<tenant>\x1f<key id>" a key by id (for opening;
- * erased keys are remembered as such). */
+ * Entries by name: "S\x1f<tenant>\x1f<subject id>" the subject's current
+ * key (for sealing: the id itself is held in memory only, never stored),
+ * "k\x1f<tenant>\x1f<key id>" a key by id (for opening; erased keys are
+ * remembered as such). */
 typedef struct ent_s {
   struct ent_s *hnext, *prev, *next; /* bucket chain; LRU (next: older) */
   char *name;
@@ -155,9 +155,20 @@ static void cache_put(sb_keys_t *k, const char *name, const unsigned char *dek,
   k->st.cache_entries++;
 }
 
-static void ent_name(char *out, size_t sz, char kind, const char *tenant,
-                     const char *id) {
-  snprintf(out, sz, "%c\x1f%s\x1f%s", kind, tenant, id);
+#define NAME_MAX_ (SB_TENANT_MAX + 1100) /* subject ids: 1 KiB at most */
+
+/* The entry's name into out (NAME_MAX_ bytes): 0, or -1 when it does not
+ * fit (that subject is then never cached: a cut name could be another's). */
+static int ent_name(char *out, char kind, const char *tenant, const char *id) {
+  size_t tl = strlen(tenant), il = strlen(id);
+  if (tl + il + 4 > NAME_MAX_)
+    return -1;
+  out[0] = kind;
+  out[1] = '\x1f';
+  memcpy(out + 2, tenant, tl);
+  out[2 + tl] = '\x1f';
+  memcpy(out + 3 + tl, id, il + 1);
+  return 0;
 }
 
 void sb_keys_stats(const sb_keys_t *k, sb_keys_stats_t *out) {
@@ -241,10 +252,8 @@ int sb_keys_match_key(sb_keys_t *k, const char *tenant,
 
 static int subject_hash(const sb__tkeys_t *t, const char *subject,
                         char out[SB_KEYS_SUBJECT_HASH + 1], sb_err_t *err) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (HMAC(EVP_sha256(), t->subj, SB_PII_KEY_LEN,
-           (const unsigned char *)subject, strlen(subject), md, &n) == NULL)
+  unsigned char md[32];
+  if (sb_pii_hmac_sha256(t->subj, subject, strlen(subject), md) != 0)
     return sb_err_set(err, SB_ECRYPTO, "keys: HMAC-SHA256 failed");
   static const char hex[] = "0123456789abcdef";
   for (int i = 0; i < SB_KEYS_SUBJECT_HASH / 2; i++) {
@@ -414,14 +423,14 @@ static int take(sb_keys_t *k, sb_keys_seal_t *reqs, want_t *w, size_t n,
       rc = err->code;
       break;
     }
-    char key_id[SB_PII_KEYID_MAX + 1], name[160];
+    char key_id[SB_PII_KEYID_MAX + 1], name[NAME_MAX_];
     snprintf(key_id, sizeof key_id, "%s-%lld", w[i].hash, gen);
     memcpy(reqs[i].dek, dek, SB_PII_KEY_LEN);
     snprintf(reqs[i].key_id, sizeof reqs[i].key_id, "%s", key_id);
-    ent_name(name, sizeof name, 's', reqs[i].tenant, w[i].hash);
-    cache_put(k, name, dek, key_id, 0);
-    ent_name(name, sizeof name, 'k', reqs[i].tenant, key_id);
-    cache_put(k, name, dek, key_id, 0);
+    if (ent_name(name, 'S', reqs[i].tenant, reqs[i].subject) == 0)
+      cache_put(k, name, dek, key_id, 0);
+    if (ent_name(name, 'k', reqs[i].tenant, key_id) == 0)
+      cache_put(k, name, dek, key_id, 0);
     sb_pii_wipe(dek, sizeof dek);
     w[i].miss = -2; /* answered */
   }
@@ -451,18 +460,20 @@ int sb_keys_for_seal(sb_keys_t *k, sb_keys_seal_t *reqs, size_t n,
   for (size_t i = 0; i < n && rc == 0; i++) {
     w[i].miss = -1;
     w[i].first = (int)i;
+    /* the cache knows a subject by its id (memory only): no hash needed */
+    char name[NAME_MAX_];
+    ent_t *e = ent_name(name, 'S', reqs[i].tenant, reqs[i].subject) == 0
+                   ? cache_get(k, name)
+                   : NULL;
+    if (e != NULL) {
+      memcpy(reqs[i].dek, e->dek, SB_PII_KEY_LEN);
+      memcpy(reqs[i].key_id, e->key_id, sizeof reqs[i].key_id);
+      continue;
+    }
     const sb__tkeys_t *t = sb__keysrc_get(&k->src, reqs[i].tenant, 1, err);
     if (t == NULL || subject_hash(t, reqs[i].subject, w[i].hash, err) != 0) {
       rc = err->code;
       break;
-    }
-    char name[160];
-    ent_name(name, sizeof name, 's', reqs[i].tenant, w[i].hash);
-    ent_t *e = cache_get(k, name);
-    if (e != NULL) {
-      memcpy(reqs[i].dek, e->dek, SB_PII_KEY_LEN);
-      snprintf(reqs[i].key_id, sizeof reqs[i].key_id, "%s", e->key_id);
-      continue;
     }
     /* a subject asked for twice in the batch: once */
     for (size_t j = 0; j < i; j++)
@@ -504,12 +515,12 @@ int sb_keys_for_seal(sb_keys_t *k, sb_keys_seal_t *reqs, size_t n,
 
 int sb_keys_for_open(sb_keys_t *k, const char *tenant, const char *key_id,
                      unsigned char dek[SB_PII_KEY_LEN], sb_err_t *err) {
-  char hash[SB_KEYS_SUBJECT_HASH + 1], name[160];
+  char hash[SB_KEYS_SUBJECT_HASH + 1], name[NAME_MAX_];
   int gen = 0;
-  if (parse_key_id(key_id, hash, &gen) != 0)
+  if (parse_key_id(key_id, hash, &gen) != 0 ||
+      ent_name(name, 'k', tenant, key_id) != 0)
     return sb_err_set(err, SB_EDECODE, "keys: '%.40s' is not a key id "
                       "(<16 hex digits>-<generation>)", key_id);
-  ent_name(name, sizeof name, 'k', tenant, key_id);
   ent_t *e = cache_get(k, name);
   if (e != NULL) {
     if (e->erased)
@@ -590,9 +601,10 @@ int sb_keys_erase(sb_keys_t *k, const char *tenant, const char *subject,
   if (erased)
     *erased = (long)n;
   /* this process forgets the subject's keys at once */
-  char prefix_s[160], prefix_k[160];
-  ent_name(prefix_s, sizeof prefix_s, 's', tenant, hash);
-  ent_name(prefix_k, sizeof prefix_k, 'k', tenant, hash);
+  char prefix_s[NAME_MAX_], prefix_k[NAME_MAX_];
+  if (ent_name(prefix_s, 'S', tenant, subject) != 0)
+    prefix_s[0] = '\0'; /* never cached */
+  ent_name(prefix_k, 'k', tenant, hash);
   size_t pk = strlen(prefix_k);
   for (ent_t *e = k->newest, *next; e; e = next) {
     next = e->next;

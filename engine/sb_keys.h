@@ -18,9 +18,9 @@
  *
  * Data keys: 32 random bytes, stored only wrapped (AES-256-GCM under the
  * tenant's KEK, with its version; AAD the tenant, subject hash and
- * generation) in sb.data_keys (sql/0012). The subject is the value of the
- * field the event type's "sb.subject" names (lead_id, call_id, ...); the
- * table holds only its hash: the first 64 bits of HMAC-SHA256(subject key,
+ * generation) in sb.data_keys (sql/0012). The subject is the event's data
+ * subject (sb_pii_data_subject: the lead it names, else its subject_id,
+ * else its subject); the table holds only its hash: the first 64 bits of HMAC-SHA256(subject key,
  * subject id) as 16 hex digits. A key id is "<subject hash>-<gen>".
  * Erasure sets erased_at and wipes wrapped; a subject whose newest key is
  * erased gets a new generation for new events, never the old one back.

@@ -62,7 +62,7 @@ static int dek_crypt(int enc, const unsigned char kek[SB_PII_KEY_LEN],
   } else {
     iv = in;
   }
-  ok = ok && EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+  ok = ok && EVP_CipherInit_ex(ctx, sb__pii_aes_gcm(), NULL, NULL, NULL, enc) == 1 &&
        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SB_PII_NONCE_LEN, NULL) == 1 &&
        EVP_CipherInit_ex(ctx, NULL, NULL, kek, iv, enc) == 1 &&
        EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)"sbdek1", 7) == 1 &&
@@ -165,9 +165,10 @@ static int parse(sb__keysrc_t *s, char *text, const char *where,
     if (nl)
       *nl = '\0';
     line++;
-    char *f[5] = {0};
-    int nf = 0;
-    for (char *tok = strtok(p, " \t\r"); tok && nf < 5; tok = strtok(NULL, " \t\r"))
+    char *f[5] = {0}, *save = NULL;
+    int nf = 0; /* strtok_r: key stores of several threads parse at once */
+    for (char *tok = strtok_r(p, " \t\r", &save); tok && nf < 5;
+         tok = strtok_r(NULL, " \t\r", &save))
       f[nf++] = tok;
     if (nf == 0 || f[0][0] == '#')
       continue;

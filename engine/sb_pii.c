@@ -4,11 +4,57 @@
 #include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <string.h>
 
 #define PREFIX_LEN 5 /* "sbx1." */
+
+/* The algorithms, fetched once for the process: OpenSSL 3 looks an
+ * implicit one (EVP_aes_256_gcm(), EVP_sha256()) up again, under a lock, on
+ * every init. */
+static EVP_CIPHER *gcm;
+static EVP_MD *sha256;
+static pthread_once_t fetched = PTHREAD_ONCE_INIT;
+
+static void fetch(void) {
+  gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+  sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_CIPHER *aes_gcm(void) {
+  pthread_once(&fetched, fetch);
+  return gcm ? gcm : EVP_aes_256_gcm();
+}
+
+const void *sb__pii_aes_gcm(void) { return aes_gcm(); }
+
+int sb_pii_hmac_sha256(const unsigned char key[SB_PII_KEY_LEN],
+                       const void *msg, size_t n, unsigned char out[32]) {
+  /* RFC 2104 over the fetched SHA-256: H((K^opad) || H((K^ipad) || m)),
+   * the 32-byte key zero-padded to the 64-byte block */
+  pthread_once(&fetched, fetch);
+  const EVP_MD *md = sha256 ? sha256 : EVP_sha256();
+  unsigned char pad[64], inner[32];
+  unsigned int len = 0;
+  int ok = 1;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  for (int i = 0; i < 64; i++)
+    pad[i] = (unsigned char)((i < SB_PII_KEY_LEN ? key[i] : 0) ^ 0x36);
+  ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) == 1 &&
+       EVP_DigestUpdate(ctx, pad, 64) == 1 &&
+       EVP_DigestUpdate(ctx, msg, n) == 1 &&
+       EVP_DigestFinal_ex(ctx, inner, &len) == 1;
+  for (int i = 0; i < 64; i++)
+    pad[i] = (unsigned char)((i < SB_PII_KEY_LEN ? key[i] : 0) ^ 0x5c);
+  ok = ok && EVP_DigestInit_ex(ctx, md, NULL) == 1 &&
+       EVP_DigestUpdate(ctx, pad, 64) == 1 &&
+       EVP_DigestUpdate(ctx, inner, 32) == 1 &&
+       EVP_DigestFinal_ex(ctx, out, &len) == 1;
+  EVP_MD_CTX_free(ctx);
+  sb_pii_wipe(pad, sizeof pad);
+  return ok ? 0 : -1;
+}
 
 void sb_pii_wipe(void *p, size_t n) {
   if (p != NULL && n > 0)
@@ -133,7 +179,7 @@ int sb_pii_seal(const unsigned char key[SB_PII_KEY_LEN], const char *key_id,
   int rc = 0, n = 0;
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   if (ctx == NULL || RAND_bytes(raw, SB_PII_NONCE_LEN) != 1 ||
-      EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+      EVP_EncryptInit_ex(ctx, aes_gcm(), NULL, NULL, NULL) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SB_PII_NONCE_LEN,
                           NULL) != 1 ||
       EVP_EncryptInit_ex(ctx, NULL, NULL, key, raw) != 1 ||
@@ -213,7 +259,7 @@ int sb_pii_open(const unsigned char key[SB_PII_KEY_LEN], const char *v,
   }
   ctx = EVP_CIPHER_CTX_new();
   if (ctx == NULL ||
-      EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+      EVP_DecryptInit_ex(ctx, aes_gcm(), NULL, NULL, NULL) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SB_PII_NONCE_LEN,
                           NULL) != 1 ||
       EVP_DecryptInit_ex(ctx, NULL, NULL, key, raw) != 1 ||
@@ -322,10 +368,8 @@ int sb_pii_match_hmac(const unsigned char key[SB_PII_KEY_LEN],
     rc = sb_err_set(err, SB_EINVAL, "pii: no match kind");
   if (rc != 0)
     return rc;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdn = 0;
-  if (HMAC(EVP_sha256(), key, SB_PII_KEY_LEN, (const unsigned char *)norm,
-           strlen(norm), md, &mdn) == NULL || mdn != 32) {
+  unsigned char md[32];
+  if (sb_pii_hmac_sha256(key, norm, strlen(norm), md) != 0) {
     sb_pii_wipe(norm, sizeof norm);
     return sb_err_set(err, SB_ECRYPTO, "pii: HMAC-SHA256 failed");
   }

@@ -111,6 +111,15 @@ long sb_b64url_encode(const unsigned char *in, size_t n, char *out,
 long sb_b64url_decode(const char *in, size_t n, unsigned char *out,
                       size_t outsz);
 
+/* HMAC-SHA256 of msg under a 32-byte key into out (32 bytes): 0, or -1
+ * when OpenSSL fails. */
+int sb_pii_hmac_sha256(const unsigned char key[SB_PII_KEY_LEN],
+                       const void *msg, size_t n, unsigned char out[32]);
+
+/* AES-256-GCM as fetched once (OpenSSL 3 fetches an algorithm on every
+ * EVP_aes_256_gcm() init otherwise, under a lock). For sb_keys. */
+const void *sb__pii_aes_gcm(void);
+
 /* Wipes n bytes so the compiler keeps the stores. */
 void sb_pii_wipe(void *p, size_t n);
 

@@ -68,15 +68,17 @@ static int card_types(const sb_evtype_t *t) {
 static int find_card(const sb_evtype_t *t, const cJSON *j, const char *path,
                      char *out, size_t outsz) {
   if (cJSON_IsString(j)) {
-    const sb_fieldattr_t *fa = sb_evtype_attr(t, path);
-    if (fa && (fa->match == SB_PII_MATCH_PHONE ||
-               fa->match == SB_PII_MATCH_ADDRESS))
+    if (!sb_pii_has_card_number(j->valuestring))
       return 0;
-    if (sb_pii_has_card_number(j->valuestring)) {
-      snprintf(out, outsz, "%s", path);
-      return 1;
-    }
-    return 0;
+    size_t na = 0;
+    const sb_fieldattr_t *const *pa = sb_evtype_pii_attrs(t, &na);
+    for (size_t i = 0; i < na; i++)
+      if ((pa[i]->match == SB_PII_MATCH_PHONE ||
+           pa[i]->match == SB_PII_MATCH_ADDRESS) &&
+          strcmp(pa[i]->path, path) == 0)
+        return 0; /* a long phone number may pass the Luhn check */
+    snprintf(out, outsz, "%s", path);
+    return 1;
   }
   const cJSON *c;
   int i = 0;
@@ -115,22 +117,17 @@ static char *check_plain(const sb_fieldattr_t *fa, const char *v) {
 /* Pass 1: every check, and the match HMACs; nothing changed yet. */
 static char *check_event(sb_keys_t *k, ev_t *e, sb_err_t *err, int *fatal) {
   const sb_evtype_t *t = e->t;
-  size_t na = sb_evtype_nattrs(t);
+  size_t na = 0;
+  const sb_fieldattr_t *const *pa = sb_evtype_pii_attrs(t, &na);
   for (size_t i = 0; i < na; i++) {
-    const sb_fieldattr_t *fa = sb_evtype_attr_at(t, i);
+    const sb_fieldattr_t *fa = pa[i];
     const char *name;
     cJSON *h = holder(e->data, fa->path, &name);
     cJSON *v = h ? cJSON_GetObjectItemCaseSensitive(h, name) : NULL;
-    size_t pl = strlen(fa->path);
-    if (pl > 5 && strcmp(fa->path + pl - 5, "_hmac") == 0 && v &&
-        !cJSON_IsNull(v)) {
-      char base[256];
-      snprintf(base, sizeof base, "%.*s", (int)(pl - 5), fa->path);
-      const sb_fieldattr_t *b = sb_evtype_attr(t, base);
-      if (b && b->match)
-        return why_fmt("data.%s: is computed by the server from data.%s; "
-                       "leave it out", fa->path, base);
-    }
+    if (fa->is_hmac && v && !cJSON_IsNull(v))
+      return why_fmt("data.%s: is computed by the server from data.%.*s; "
+                     "leave it out", fa->path, (int)(strlen(fa->path) - 5),
+                     fa->path);
     if (!fa->sealed || v == NULL)
       continue;
     if (cJSON_IsString(v)) {
@@ -159,7 +156,7 @@ static char *check_event(sb_keys_t *k, ev_t *e, sb_err_t *err, int *fatal) {
   unsigned char mk[SB_PII_KEY_LEN];
   int have_key = 0;
   for (size_t i = 0; i < na; i++) {
-    const sb_fieldattr_t *fa = sb_evtype_attr_at(t, i);
+    const sb_fieldattr_t *fa = pa[i];
     if (!fa->match)
       continue;
     if (e->nh == MAX_HMACS)
@@ -230,9 +227,10 @@ static int seal_event(ev_t *e, const sb_keys_seal_t *key, sb_err_t *err) {
   }
   if (key == NULL)
     return 0;
-  size_t na = sb_evtype_nattrs(e->t);
+  size_t na = 0;
+  const sb_fieldattr_t *const *pa = sb_evtype_pii_attrs(e->t, &na);
   for (size_t i = 0; i < na; i++) {
-    const sb_fieldattr_t *fa = sb_evtype_attr_at(e->t, i);
+    const sb_fieldattr_t *fa = pa[i];
     if (!fa->sealed)
       continue;
     const char *name;
@@ -269,12 +267,20 @@ const char *sb_pii_data_subject(const cJSON *data, const char *subject) {
   return subject;
 }
 
+int sb_pii_event_needs_seal(const sb_schemas_t *s, const cJSON *ev) {
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+  const sb_evtype_t *t =
+      cJSON_IsString(type) ? sb_schemas_by_type(s, type->valuestring) : NULL;
+  return t != NULL && (sb_evtype_has_pii(t) || card_types(t));
+}
+
 int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
                        size_t n, char **why, sb_err_t *err) {
   ev_t *e = calloc(n + 1, sizeof *e);
   sb_keys_seal_t *reqs = calloc(n + 1, sizeof *reqs);
   int rc = 0;
   size_t nreq = 0;
+  const sb_evtype_t *last_t = NULL;
   if (e == NULL || reqs == NULL) {
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
     goto out;
@@ -287,8 +293,12 @@ int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
     cJSON *tenant = cJSON_GetObjectItemCaseSensitive(ev, "tenantid");
     cJSON *subject = cJSON_GetObjectItemCaseSensitive(ev, "subject");
     cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
-    const sb_evtype_t *t =
-        cJSON_IsString(type) ? sb_schemas_by_type(s, type->valuestring) : NULL;
+    const sb_evtype_t *t = NULL;
+    if (cJSON_IsString(type)) { /* batches run of one type: looked up once */
+      if (last_t == NULL || strcmp(sb_evtype_name(last_t), type->valuestring))
+        last_t = sb_schemas_by_type(s, type->valuestring);
+      t = last_t;
+    }
     /* anything the codec refuses anyway is left to it */
     if (t == NULL || !cJSON_IsObject(data) || !cJSON_IsString(tenant) ||
         !sb_tenant_valid(tenant->valuestring) || !cJSON_IsString(subject) ||
@@ -353,8 +363,20 @@ static cJSON *reveal_one(sb_keys_t *k, const char *tenant, const char *type,
                          sb_pii_view_t view, int *failed, sb_err_t *err) {
   char key_id[SB_PII_KEYID_MAX + 1];
   unsigned char dek[SB_PII_KEY_LEN];
-  if (!sb_pii_is_sealed(v) || strcmp(v, SB_PII_ERASED) == 0)
+  if (strcmp(v, SB_PII_ERASED) == 0)
     return NULL;
+  if (!sb_pii_is_sealed(v)) {
+    /* written before sealing (an older schema, or a path that did not
+     * seal): plaintext, masked all the same for who may not see it */
+    if (view != SB_PII_VIEW_MASKED)
+      return NULL;
+    char m[400];
+    sb_pii_mask((sb_pii_match_t)fa->match, v, m, sizeof m);
+    cJSON *o = cJSON_CreateString(m);
+    if (o == NULL)
+      sb_err_set(err, SB_ENOMEM, "out of memory");
+    return o;
+  }
   sb_err_t kerr = SB_ERR_INIT;
   if (sb_pii_key_id(v, key_id, &kerr) != 0) {
     (*failed)++;
@@ -418,9 +440,10 @@ int sb_pii_reveal(sb_keys_t *k, const sb_schemas_t *s, cJSON *ce,
   if (copy == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   int rc = 0;
-  size_t na = sb_evtype_nattrs(t);
+  size_t na = 0;
+  const sb_fieldattr_t *const *pa = sb_evtype_pii_attrs(t, &na);
   for (size_t i = 0; i < na && rc == 0; i++) {
-    const sb_fieldattr_t *fa = sb_evtype_attr_at(t, i);
+    const sb_fieldattr_t *fa = pa[i];
     if (!fa->sealed)
       continue;
     const char *name;
@@ -456,4 +479,30 @@ int sb_pii_reveal(sb_keys_t *k, const sb_schemas_t *s, cJSON *ce,
   if (failed)
     *failed = nfail;
   return 0;
+}
+
+int sb_pii_open_field(sb_keys_t *k, const char *tenant, const char *type,
+                      const char *field, const char *v, char *out,
+                      size_t outsz, sb_err_t *err) {
+  if (outsz < strlen(v) + 1 || outsz < sizeof SB_PII_ERASED)
+    return sb_err_set(err, SB_EINVAL, "pii: %s: buffer too small", field);
+  if (!sb_pii_is_sealed(v)) {
+    memcpy(out, v, strlen(v) + 1);
+    return 2;
+  }
+  char key_id[SB_PII_KEYID_MAX + 1];
+  unsigned char dek[SB_PII_KEY_LEN];
+  sb_err_t kerr = SB_ERR_INIT;
+  int rc = strcmp(v, SB_PII_ERASED) == 0 ? 1 : sb_pii_key_id(v, key_id, err);
+  if (rc == 0)
+    rc = sb_keys_for_open(k, tenant, key_id, dek, &kerr);
+  if (rc == 1 || (rc != 0 && kerr.code == SB_ENOENT)) {
+    memcpy(out, SB_PII_ERASED, sizeof SB_PII_ERASED);
+    return 1;
+  }
+  if (rc != 0)
+    return kerr.code ? sb_err_set(err, kerr.code, "%s", kerr.msg) : rc;
+  rc = sb_pii_open(dek, v, tenant, type, field, out, outsz, NULL, err);
+  sb_pii_wipe(dek, sizeof dek);
+  return rc;
 }

@@ -44,6 +44,11 @@ const char *sb_pii_data_subject(const cJSON *data, const char *subject);
 int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
                        size_t n, char **why, sb_err_t *err);
 
+/* 1 when sb_pii_seal_events has something to do for ev (its type has
+ * sb.pii fields, or is checked for card numbers), 0 when it would leave it
+ * as it is. */
+int sb_pii_event_needs_seal(const sb_schemas_t *s, const cJSON *ev);
+
 typedef enum {
   SB_PII_VIEW_CLEAR = 0, /* decrypted */
   SB_PII_VIEW_MASKED,    /* decrypted, then masked (sb_pii_mask) */
@@ -56,11 +61,23 @@ typedef enum {
 sb_pii_view_t sb_pii_view_for(const char *role, int owns);
 
 /* Rewrites the sealed fields of a CloudEvent (as sb_codec_to_ce gives it)
- * for view: decrypted, or masked; a field whose key was erased reads
+ * for view: decrypted, or masked (a plaintext value in an sb.pii field,
+ * written before sealing, is masked too); a field whose key was erased reads
  * "sbx1.erased", and so does one that does not open (its GCM tag fails:
  * counted in *failed, may be NULL). 0, or an error reaching the keys
  * (nothing is left half-revealed then: the sealed values stay). */
 int sb_pii_reveal(sb_keys_t *k, const sb_schemas_t *s, cJSON *ce,
                   sb_pii_view_t view, int *failed, sb_err_t *err);
+
+/* One value of a field, for code that reads events by field handle (a
+ * processor that must act on the plaintext: comms sending the SMS). v is
+ * the stored value of field (its path, "phone") of an event of type and
+ * tenant; out gets the plaintext (outsz at least strlen(v) + 1). Returns
+ * 0 (out the plaintext), 1 when the subject's key was erased (out
+ * "sbx1.erased"), 2 when v is not sealed (out a copy of it), or an error:
+ * SB_ECRYPTO when it does not open (altered), or reaching the keys. */
+int sb_pii_open_field(sb_keys_t *k, const char *tenant, const char *type,
+                      const char *field, const char *v, char *out,
+                      size_t outsz, sb_err_t *err);
 
 #endif

@@ -21,6 +21,8 @@ struct sb_evtype_s {
   sb_fieldattr_t *attrs;
   size_t nattrs;
   int has_pii; /* some field is sealed */
+  const sb_fieldattr_t **pii; /* sealed, matched and _hmac attributes */
+  size_t npii;
 };
 
 struct sb_schemas_s {
@@ -202,13 +204,26 @@ static int load_type(const sb_file_t *files, size_t nfiles, sb_evtype_t *t,
       continue;
     char sib[300];
     snprintf(sib, sizeof sib, "%s_hmac", t->attrs[i].path);
-    const sb_fieldattr_t *h = sb_evtype_attr(t, sib);
+    sb_fieldattr_t *h = (sb_fieldattr_t *)sb_evtype_attr(t, sib);
     if (h == NULL || h->sealed) {
       rc = sb_err_set(err, SB_EINVAL, "schemas: %s: %s has sb.match but no "
                       "field %s (a nullable string, not sb.pii) beside it",
                       file, t->attrs[i].path, sib);
       goto out;
     }
+    h->is_hmac = true;
+  }
+  for (size_t i = 0; i < t->nattrs; i++) {
+    const sb_fieldattr_t *a = &t->attrs[i];
+    if (!a->sealed && !a->match && !a->is_hmac)
+      continue;
+    const sb_fieldattr_t **np = realloc(t->pii, (t->npii + 1) * sizeof *np);
+    if (np == NULL) {
+      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+      goto out;
+    }
+    t->pii = np;
+    t->pii[t->npii++] = a;
   }
 out:
   cJSON_Delete(root);
@@ -289,6 +304,7 @@ void sb_schemas_free(sb_schemas_t *s) {
       cJSON_free(t->attrs[k].default_json);
     }
     free(t->attrs);
+    free(t->pii);
     free(t->type);
     free(t->topic);
     free(t->subject);
@@ -338,6 +354,12 @@ const sb_fieldattr_t *sb_evtype_attr_at(const sb_evtype_t *t, size_t i) {
 }
 
 int sb_evtype_has_pii(const sb_evtype_t *t) { return t->has_pii; }
+
+const sb_fieldattr_t *const *sb_evtype_pii_attrs(const sb_evtype_t *t,
+                                                 size_t *n) {
+  *n = t->npii;
+  return t->pii;
+}
 
 const sb_fieldattr_t *sb_evtype_attr(const sb_evtype_t *t, const char *path) {
   for (size_t i = 0; i < t->nattrs; i++)

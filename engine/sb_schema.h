@@ -44,6 +44,7 @@ typedef struct sb_fieldattr_s {
   bool pii;
   bool sealed; /* stored as an sbx1 envelope: sb.pii, or in an sb.pii record */
   int match;   /* an sb_pii_match_t: "sb.match"; 0 for none */
+  bool is_hmac; /* the <name>_hmac beside a field with sb.match */
   bool timestamp_micros;
   bool not_clearable; /* listed in the change list: must not be null */
   sb_format_t format;
@@ -83,6 +84,10 @@ size_t sb_evtype_nattrs(const sb_evtype_t *t);
 const sb_fieldattr_t *sb_evtype_attr_at(const sb_evtype_t *t, size_t i);
 /* 1 when some field of the type is sealed (sb.pii). */
 int sb_evtype_has_pii(const sb_evtype_t *t);
+/* The attributes PII handling looks at, in schema order: sealed fields,
+ * sb.match fields and their _hmac siblings (*n of them; NULL when none). */
+const sb_fieldattr_t *const *sb_evtype_pii_attrs(const sb_evtype_t *t,
+                                                 size_t *n);
 /* The avro_schema_t (as void *: only the codec includes avro.h). */
 void *sb_evtype_avro(const sb_evtype_t *t);
 

@@ -84,8 +84,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     rc = sb_producer_new(c, &in->producer, err);
   if (rc == 0)
     rc = sb_idem_new(loop, c, &in->idem, err);
-  if (rc == 0)
-    rc = sb_keys_open(c, &in->keys, err);
+  if (rc == 0) /* the tenant key file: made, or its mode checked, now */
+    rc = sb_keys_file_ensure(c, err);
   if (rc != 0) {
     sb_ingest_free(in);
     return rc;
@@ -139,7 +139,6 @@ void sb_ingest_free(sb_ingest_t *in) {
   OPENSSL_cleanse(in->secret, sizeof in->secret);
   sb_idem_free(in->idem);
   sb__sealer_free(in);
-  sb_keys_free(in->keys);
   free(in);
 }
 

@@ -1,10 +1,12 @@
 /* Inside ingest (sb_ingest.h), shared by its files only:
  *
  *   sb_ingest.c       life, metrics, authentication, security events
- *   sb_ingest_post.c  POST /v1/events: each event checked, claimed,
- *                     produced, and the request answered
+ *   sb_ingest_post.c  POST /v1/events: each event checked, sealed,
+ *                     claimed, produced, and the request answered
+ *   sb_ingest_seal.c  the sealer: threads sealing requests' PII with the
+ *                     data keys of all queued in one round trip
  *
- * Everything runs on the loop's thread. */
+ * Everything runs on the loop's thread but the sealer's threads. */
 #ifndef SB_INGEST_INT_H
 #define SB_INGEST_INT_H
 
@@ -33,8 +35,7 @@ struct sb_ingest_s {
   sb_auth_owner_fn owner; /* an agent's calls and leads; may be NULL */
   void *owner_ctx;
   sb_idem_t *idem; /* which event ids were produced: PostgreSQL */
-  sb_keys_t *keys; /* PII: tenant and data keys, the sealer's thread's */
-  struct sb__sealer_s *sealer; /* sb_ingest_seal.c */
+  struct sb__sealer_s *sealer; /* PII: sb_ingest_seal.c */
   /* metrics; touched on the loop's thread only */
   uint64_t accepted, duplicates;
   uint64_t rejected[18]; /* by index of reject_codes */

@@ -502,7 +502,7 @@ void sb__ingest_sealed(sb__seal_t *j, int ran) {
       }
   }
   for (int i = 0; i < n; i++) {
-    if (ran && j->why[i] != NULL) {
+    if (ran && j->why != NULL && j->why[i] != NULL) {
       set_item(&items[i], 400, "invalid", j->why[i]);
       free(j->why[i]);
     } else if (j->evs != NULL && j->evs[i] != NULL) {
@@ -701,7 +701,7 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
     one(p, i, ev, &who, ikey);
     if (items[i].ready) {
       evs[i] = ev;
-      nready++;
+      nready += sb_pii_event_needs_seal(in->schemas, ev);
     }
   }
   if (sj == NULL) {
@@ -723,7 +723,9 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
    * encoded and claimed when it comes back */
   if (sj != NULL && nready > 0 && sb__sealer_submit(in, sj) == 0)
     return;
-  sb__ingest_sealed(j, 0);
+  /* no PII in the request (or no sealer): encoded now, nothing to seal;
+   * ran 0 refuses the events that needed sealing */
+  sb__ingest_sealed(j, nready == 0);
   free(sj);
 }
 

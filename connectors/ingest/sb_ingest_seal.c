@@ -1,9 +1,11 @@
-/* The sealer: a thread of ingest that seals the PII of requests' events
- * (sb_pii_event.h) with its own key store, so the loop never waits for
- * PostgreSQL. Every request queued while it works goes into its next
- * round: the data keys of all their subjects come in one round trip,
- * whatever the number of connections posting. Jobs come back to the loop
- * through a uv_async, in the order they were queued. */
+/* The sealer: threads of ingest (pii.sealer_threads) that seal the PII of
+ * requests' events (sb_pii_event.h), each with a key store (and PostgreSQL
+ * connection) of its own, so the loop never waits for PostgreSQL. A thread
+ * takes every request queued when it is free into one round: the data keys
+ * of all their subjects come in one round trip, whatever the number of
+ * connections posting; while one thread waits for PostgreSQL another
+ * takes the requests queued meanwhile. Jobs come back to the loop through
+ * a uv_async. */
 #include "sb_ingest_int.h"
 
 #include "sb_log.h"
@@ -13,23 +15,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sb__sealer_s {
-  sb_ingest_t *in;
+#define MAX_THREADS 8
+
+typedef struct sb__sealer_s sealer_t;
+
+typedef struct {
+  sealer_t *s;
   pthread_t thread;
-  int started;
+  sb_keys_t *keys;
+} worker_t;
+
+struct sb__sealer_s {
+  sb_ingest_t *in;
+  worker_t w[MAX_THREADS];
+  int nw, started;
   pthread_mutex_t lock;
   pthread_cond_t cond;
   sb__seal_t *qhead, *qtail; /* queued */
   sb__seal_t *dhead, *dtail; /* sealed, for the loop */
   int stop;
   int async_gone;            /* under lock: no uv_async_send */
-  uv_async_t async;
+  uv_async_t *async;         /* its own allocation: freed when closed */
   int async_open, closing;   /* the loop's */
   long outstanding;          /* the loop's: submitted, not handed back */
-} sealer_t;
+};
 
 /* One round: every job queued, sealed with one call. */
-static void seal_round(sealer_t *s, sb__seal_t *jobs) {
+static void seal_round(sealer_t *s, sb_keys_t *keys, sb__seal_t *jobs) {
   size_t total = 0;
   for (sb__seal_t *j = jobs; j; j = j->next)
     total += (size_t)j->n;
@@ -39,7 +51,7 @@ static void seal_round(sealer_t *s, sb__seal_t *jobs) {
     free(evs);
     free(why);
     for (sb__seal_t *j = jobs; j; j = j->next)
-      j->rc = sb_pii_seal_events(s->in->keys, s->in->schemas, j->evs,
+      j->rc = sb_pii_seal_events(keys, s->in->schemas, j->evs,
                                  (size_t)j->n, j->why, &j->err);
     return;
   }
@@ -49,8 +61,7 @@ static void seal_round(sealer_t *s, sb__seal_t *jobs) {
     off += (size_t)j->n;
   }
   sb_err_t err = SB_ERR_INIT;
-  int rc = sb_pii_seal_events(s->in->keys, s->in->schemas, evs, total, why,
-                              &err);
+  int rc = sb_pii_seal_events(keys, s->in->schemas, evs, total, why, &err);
   off = 0;
   for (sb__seal_t *j = jobs; j; j = j->next) {
     j->rc = rc;
@@ -64,7 +75,8 @@ static void seal_round(sealer_t *s, sb__seal_t *jobs) {
 }
 
 static void *run(void *arg) {
-  sealer_t *s = arg;
+  worker_t *w = arg;
+  sealer_t *s = w->s;
   for (;;) {
     pthread_mutex_lock(&s->lock);
     while (!s->stop && s->qhead == NULL)
@@ -75,7 +87,7 @@ static void *run(void *arg) {
     pthread_mutex_unlock(&s->lock);
     if (jobs == NULL && stop)
       return NULL;
-    seal_round(s, jobs);
+    seal_round(s, w->keys, jobs);
     pthread_mutex_lock(&s->lock);
     if (s->dtail)
       s->dtail->next = jobs;
@@ -83,19 +95,20 @@ static void *run(void *arg) {
       s->dhead = jobs;
     s->dtail = last;
     if (!s->async_gone)
-      uv_async_send(&s->async);
+      uv_async_send(s->async);
     pthread_mutex_unlock(&s->lock);
   }
 }
 
-static void on_async_closed(uv_handle_t *h) { (void)h; }
+static void on_async_closed(uv_handle_t *h) { free(h); }
 
 static void close_async(sealer_t *s) {
   pthread_mutex_lock(&s->lock);
   s->async_gone = 1;
   pthread_mutex_unlock(&s->lock);
   s->async_open = 0;
-  uv_close((uv_handle_t *)&s->async, on_async_closed);
+  uv_close((uv_handle_t *)s->async, on_async_closed);
+  s->async = NULL;
 }
 
 static void on_async(uv_async_t *a) {
@@ -123,23 +136,36 @@ int sb__sealer_start(sb_ingest_t *in, uv_loop_t *loop, sb_err_t *err) {
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->cond, NULL);
   in->sealer = s;
-  if (uv_async_init(loop, &s->async, on_async) != 0)
+  s->nw = in->c->pii_sealer_threads;
+  if (s->nw < 1 || s->nw > MAX_THREADS)
+    s->nw = 1;
+  for (int i = 0; i < s->nw; i++) {
+    s->w[i].s = s;
+    if (sb_keys_open(in->c, &s->w[i].keys, err) != 0)
+      return err->code;
+  }
+  if ((s->async = malloc(sizeof *s->async)) == NULL ||
+      uv_async_init(loop, s->async, on_async) != 0) {
+    free(s->async);
+    s->async = NULL;
     return sb_err_set(err, SB_EINTERNAL, "ingest: cannot make the sealer's "
                                          "hand-back");
-  s->async.data = s;
-  s->async_open = 1;
-  if (pthread_create(&s->thread, NULL, run, s) != 0) {
-    close_async(s);
-    return sb_err_set(err, SB_EINTERNAL, "ingest: cannot start the sealer's "
-                                         "thread");
   }
-  s->started = 1;
+  s->async->data = s;
+  s->async_open = 1;
+  for (; s->started < s->nw; s->started++)
+    if (pthread_create(&s->w[s->started].thread, NULL, run,
+                       &s->w[s->started]) != 0) {
+      close_async(s); /* the handle frees itself once closed */
+      return sb_err_set(err, SB_EINTERNAL, "ingest: cannot start the "
+                                           "sealer's threads");
+    }
   return 0;
 }
 
 int sb__sealer_submit(sb_ingest_t *in, sb__seal_t *j) {
   sealer_t *s = in->sealer;
-  if (s == NULL || s->closing || !s->started)
+  if (s == NULL || s->closing || s->started == 0)
     return -1;
   j->next = NULL;
   pthread_mutex_lock(&s->lock);
@@ -172,8 +198,10 @@ void sb__sealer_free(sb_ingest_t *in) {
   s->async_gone = 1; /* the loop is gone (its handles closed) */
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->lock);
-  if (s->started)
-    pthread_join(s->thread, NULL);
+  for (int i = 0; i < s->started; i++)
+    pthread_join(s->w[i].thread, NULL);
+  for (int i = 0; i < s->nw; i++)
+    sb_keys_free(s->w[i].keys);
   /* jobs never handed back: their requests are gone with the loop */
   for (sb__seal_t *lists[2] = {s->qhead, s->dhead}, **l = lists; l < lists + 2;
        l++)
