@@ -5,7 +5,9 @@
 #include "sb_logread.h"
 #include "sb_cmds.h"
 #include "sb_codec.h"
+#include "sb_keys.h"
 #include "sb_pg.h"
+#include "sb_pii_event.h"
 #include "sb_schema.h"
 #include "sb_time.h"
 #include "sb_util.h"
@@ -14,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FETCH 5000
 
 /* PostgreSQL's bytea text form, \x then hex, into bytes. Returns the length,
  * or -1. */
@@ -28,36 +29,6 @@ static int grow(unsigned char **buf, size_t *cap, size_t need, sb_err_t *err) {
   *buf = b;
   *cap = need;
   return 0;
-}
-
-/* Walks a query through a cursor, FETCH rows at a time. */
-typedef int (*row_fn)(void *ctx, const sb_pg_rows_t *rows, int i, sb_err_t *err);
-
-static int each_row(sb_pg_t *pg, const char *query, int nparams,
-                    const char *const *params, row_fn fn, void *ctx,
-                    sb_err_t *err) {
-  size_t len = strlen(query) + 64;
-  char *decl = malloc(len);
-  if (decl == NULL)
-    return sb_err_set(err, SB_ENOMEM, "out of memory");
-  snprintf(decl, len, "DECLARE c NO SCROLL CURSOR FOR %s", query);
-  int rc = sb_pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
-                      NULL, err);
-  if (rc == 0)
-    rc = sb_pg_exec(pg, decl, nparams, params, err);
-  free(decl);
-  while (rc == 0) {
-    sb_pg_rows_t *rows = NULL;
-    rc = sb_pg_rows(pg, "FETCH 5000 FROM c", 0, NULL, &rows, err);
-    int n = sb_pg_rows_count(rows);
-    for (int i = 0; rc == 0 && i < n; i++)
-      rc = fn(ctx, rows, i, err);
-    sb_pg_rows_free(rows);
-    if (n < FETCH)
-      break;
-  }
-  sb_pg_exec(pg, rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL, NULL);
-  return rc;
 }
 
 /* ---- verify ------------------------------------------------------------ */
@@ -240,7 +211,7 @@ static int audit_verify(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
                "occurred_at) * 1000000)::bigint, payload, prev_hash, hash FROM "
                "audit.events ORDER BY tenant_id, topic, kafka_partition, "
                "chain_seq";
-  int rc = each_row(pg, q, tenant ? 1 : 0, tenant ? &tenant : NULL, verify_row,
+  int rc = sb_pg_each_row(pg, q, tenant ? 1 : 0, tenant ? &tenant : NULL, verify_row,
                     &v, err);
   if (rc == 0)
     rc = check_head(&v, err);
@@ -277,6 +248,10 @@ static int audit_verify(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
 
 typedef struct {
   sb_codec_t *codec;
+  const sb_schemas_t *schemas;
+  sb_keys_t *keys;      /* NULL: --pii sealed */
+  sb_pii_view_t view;
+  long long unopened;   /* sealed values that did not open (altered) */
   unsigned char *buf;
   size_t cap;
   long long rows;
@@ -295,6 +270,14 @@ static int export_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
     sb_err_prefix(err, "audit row of event %s: ", sb_pg_rows_get(r, i, 1));
     return err->code ? err->code : SB_EDECODE;
   }
+  int failed = 0;
+  if (x->keys != NULL &&
+      sb_pii_reveal(x->keys, x->schemas, ce, x->view, &failed, err) != 0) {
+    cJSON_Delete(ce);
+    sb_err_prefix(err, "audit row of event %s: ", sb_pg_rows_get(r, i, 1));
+    return err->code;
+  }
+  x->unopened += failed;
   char *line = cJSON_PrintUnformatted(ce);
   cJSON_Delete(ce);
   if (line == NULL)
@@ -319,14 +302,27 @@ static int audit_export(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
     return sb_err_set(err, SB_EUSAGE, "--from: %s", why);
   if (to && sb_time_parse(to, &us, why, sizeof why) != 0)
     return sb_err_set(err, SB_EUSAGE, "--to: %s", why);
+  const char *pii = sb_cli_opt(cli, "pii");
   sb_schemas_t *schemas = NULL;
   export_t x;
   memset(&x, 0, sizeof x);
+  if (pii == NULL || strcmp(pii, "clear") == 0)
+    x.view = SB_PII_VIEW_CLEAR;
+  else if (strcmp(pii, "masked") == 0)
+    x.view = SB_PII_VIEW_MASKED;
+  else if (strcmp(pii, "sealed") == 0)
+    x.view = SB_PII_VIEW_SEALED;
+  else
+    return sb_err_set(err, SB_EUSAGE, "--pii: '%s' is not clear, masked or "
+                      "sealed", pii);
   int rc = sb_schemas_load(&schemas, err);
+  x.schemas = schemas;
   if (rc == 0)
     rc = sb_codec_new(schemas, &x.codec, err);
+  if (rc == 0 && x.view != SB_PII_VIEW_SEALED)
+    rc = sb_keys_open(&cli->conf, &x.keys, err);
   if (rc == 0)
-    rc = each_row(pg,
+    rc = sb_pg_each_row(pg,
                   "SELECT payload, event_id FROM audit.events WHERE tenant_id "
                   "= $1 AND ($2::text IS NULL OR subject = $2) AND "
                   "($3::timestamptz IS NULL OR occurred_at >= $3) AND "
@@ -337,6 +333,10 @@ static int audit_export(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
   fflush(stdout);
   if (rc == 0)
     fprintf(stderr, "audit export: %lld events\n", x.rows);
+  if (rc == 0 && x.unopened > 0)
+    fprintf(stderr, "audit export: %lld sealed values did not open (their "
+            "GCM tag failed: altered) and read sbx1.erased\n", x.unopened);
+  sb_keys_free(x.keys);
   free(x.buf);
   sb_codec_free(x.codec);
   sb_schemas_free(schemas);
@@ -365,13 +365,14 @@ static int run_audit(sb_cli_t *cli) {
 }
 
 static const char *const audit_keys[] = {"database_url", "brokers",
-                                         "kafka_timeout_ms", NULL};
+                                         "kafka_timeout_ms", "pii.key_file",
+                                         "pii.key_command", NULL};
 
 const sb_cmd_t sb_cmd_audit = {
     .name = "audit",
     .summary = "Verify the audit log's hash chains, or export events",
     .usage = "audit verify [--tenant T] [--offline] | audit export --tenant T "
-             "[--subject S] [--from TIME] [--to TIME]",
+             "[--subject S] [--from TIME] [--to TIME] [--pii MODE]",
     .about = "verify walks every hash chain of the audit log (or a tenant's), "
              "checks each chain\nagainst its newest signed checkpoint (kept "
              "outside PostgreSQL: audit-checkpoints.log\nin the data directory "
@@ -382,7 +383,9 @@ const sb_cmd_t sb_cmd_audit = {
              "reordered, cut or forged rows, each named;\n3: intact as far as "
              "checked, but Kafka was not reachable (--offline accepts\nthat).\n"
              "export writes a tenant's events (optionally one subject's, in "
-             "[--from, --to)) as\nCloudEvents NDJSON on stdout, in time order.",
+             "[--from, --to)) as\nCloudEvents NDJSON on stdout, in time order, "
+             "PII decrypted (--pii clear, the\ndefault), masked or sealed as "
+             "stored; a shredded subject's fields read sbx1.erased.",
     .conf_keys = audit_keys,
     .opts = (const sb_opt_t[]){{"tenant", "T", "Only this tenant"},
                                {"offline", NULL,
@@ -391,6 +394,9 @@ const sb_cmd_t sb_cmd_audit = {
                                {"subject", "S", "export: only this subject"},
                                {"from", "TIME", "export: from this time on"},
                                {"to", "TIME", "export: before this time"},
+                               {"pii", "MODE",
+                                "export: PII clear (default), masked or "
+                                "sealed"},
                                {NULL, NULL, NULL}},
     .min_args = 1,
     .max_args = 1,

@@ -4,6 +4,8 @@
 #include "sb_cmds.h"
 #include "sb_codec.h"
 #include "sb_gen.h"
+#include "sb_keys.h"
+#include "sb_pii_event.h"
 #include "sb_producer.h"
 #include "sb_schema.h"
 #include "sb_time.h"
@@ -153,51 +155,88 @@ static void on_delivery(void *opaque, const char *error) {
     snprintf(t->first_error, sizeof t->first_error, "%s", error);
 }
 
-/* Produces every event through the codec to the instance's Kafka. */
+#define SEAL_CHUNK 512 /* events whose PII is sealed together */
+
+/* Seals the PII of a chunk (as ingest does), encodes and produces it. */
+static int produce_chunk(sb_keys_t *keys, const sb_schemas_t *schemas,
+                         sb_codec_t *codec, sb_producer_t *prod, tally_t *t,
+                         cJSON **evs, int m, long long first, sb_err_t *err) {
+  char *why[SEAL_CHUNK] = {0};
+  int rc = sb_pii_seal_events(keys, schemas, evs, (size_t)m, why, err);
+  for (int i = 0; i < m && rc == 0; i++) {
+    sb_record_t r;
+    sb_err_t e = SB_ERR_INIT;
+    if (why[i] != NULL) {
+      /* a generator bug: every event it writes must be valid */
+      rc = sb_err_set(err, SB_EINTERNAL, "event %lld rejected: %s",
+                      first + i + 1, why[i]);
+    } else if (sb_codec_from_ce(codec, evs[i], 0, &r, &e) != 0) {
+      rc = sb_err_set(err, SB_EINTERNAL, "event %lld rejected: %s",
+                      first + i + 1, e.msg);
+    } else {
+      rc = sb_producer_send_record(prod, &r, on_delivery, t, err);
+      sb_record_clear(&r);
+    }
+  }
+  for (int i = 0; i < m; i++) {
+    free(why[i]);
+    cJSON_Delete(evs[i]);
+    evs[i] = NULL;
+  }
+  sb_producer_poll(prod);
+  return rc;
+}
+
+/* Produces every event through the codec to the instance's Kafka, PII
+ * sealed as ingest seals it. */
 static int produce_events(sb_cli_t *cli, sb_gen_t *g, const gen_args_t *a,
                           sb_err_t *err) {
   sb_schemas_t *schemas = NULL;
   sb_codec_t *codec = NULL;
   sb_producer_t *prod = NULL;
+  sb_keys_t *keys = NULL;
   static char buf[SB_GEN_MAX_EVENT];
+  cJSON *evs[SEAL_CHUNK] = {0};
+  int m = 0;
   tally_t t = {0, 0, {0}};
   long long n = 0, t0 = 0, last = 0;
   int rc;
-  if ((rc = sb_cli_need_instance(cli, 0, err)) != 0 ||
+  if ((rc = sb_cli_need_instance(cli, 1, err)) != 0 ||
       (rc = sb_schemas_load(&schemas, err)) != 0 ||
       (rc = sb_codec_new(schemas, &codec, err)) != 0 ||
+      (rc = sb_keys_open(&cli->conf, &keys, err)) != 0 ||
       (rc = sb_producer_new(&cli->conf, &prod, err)) != 0)
     goto out;
   t0 = last = sb_now_ms();
   while (a->events == 0 || n < a->events) {
     size_t len;
     const char *type;
-    cJSON *j = NULL;
-    sb_record_t r;
     if ((rc = sb_gen_next(g, buf, sizeof buf, &len, &type)) != 0) {
       sb_err_set(err, rc, "generator failed after %lld events", n);
       goto out;
     }
     sb_err_t why = SB_ERR_INIT;
-    if (sb_json_parse(buf, len, &j, &why) != 0 ||
-        sb_codec_from_ce(codec, j, 0, &r, &why) != 0) {
-      /* a generator bug: every event it writes must be valid */
-      cJSON_Delete(j);
-      rc = sb_err_set(err, SB_EINTERNAL, "event %lld (%s) rejected: %s", n + 1,
-                      type, why.msg);
+    if (sb_json_parse(buf, len, &evs[m], &why) != 0) {
+      rc = sb_err_set(err, SB_EINTERNAL, "event %lld (%s) is not JSON: %s",
+                      n + 1, type, why.msg);
       goto out;
     }
-    cJSON_Delete(j);
-    rc = sb_producer_send_record(prod, &r, on_delivery, &t, err);
-    sb_record_clear(&r);
-    if (rc != 0)
-      goto out;
-    sb_producer_poll(prod);
+    m++;
+    if (m == SEAL_CHUNK) {
+      if ((rc = produce_chunk(keys, schemas, codec, prod, &t, evs, m,
+                              n + 1 - m, err)) != 0)
+        goto out;
+      m = 0;
+    }
     if (++n % CLOCK_EVERY == 0 && sb_now_ms() - last >= 1000) {
       last = sb_now_ms();
       progress("produced", n, t0, 0);
     }
   }
+  if (m > 0 && (rc = produce_chunk(keys, schemas, codec, prod, &t, evs, m,
+                                   n - m, err)) != 0)
+    goto out;
+  m = 0;
   sb_err_t ferr = SB_ERR_INIT;
   if (sb_producer_flush(prod, cli->conf.kafka_timeout_ms * 3, &ferr) != 0 &&
       sb_producer_outstanding(prod) > 0) {
@@ -215,7 +254,14 @@ static int produce_events(sb_cli_t *cli, sb_gen_t *g, const gen_args_t *a,
     rc = sb_err_set(err, SB_EKAFKA, "%lld events were not produced: %s",
                     t.failed, t.first_error[0] ? t.first_error : "timed out");
 out:
+  for (int i = 0; i < m; i++)
+    cJSON_Delete(evs[i]);
+  if (rc != 0 && prod != NULL) { /* what was sent is flushed, not purged */
+    sb_err_t ferr2 = SB_ERR_INIT;
+    sb_producer_flush(prod, cli->conf.kafka_timeout_ms * 3, &ferr2);
+  }
   sb_producer_free(prod);
+  sb_keys_free(keys);
   sb_codec_free(codec);
   sb_schemas_free(schemas);
   return rc;
@@ -235,7 +281,7 @@ static int run_generate(sb_cli_t *cli) {
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static const char *const generate_keys[] = {"brokers", NULL};
+static const char *const generate_keys[] = {"brokers", "database_url", NULL};
 
 const sb_cmd_t sb_cmd_generate = {
     .name = "generate",

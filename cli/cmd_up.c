@@ -8,6 +8,7 @@
 #include "sb_http.h"
 #include "sb_journal.h"
 #include "sb_kafka.h"
+#include "sb_keys.h"
 #include "sb_log.h"
 #include "sb_pg.h"
 #include "sb_pgserver.h"
@@ -71,6 +72,9 @@ static int run_up(sb_cli_t *cli) {
   if ((rc = sb_auth_secret_load(c->data_dir, 1, secret, &secret_len, &err)) != 0)
     goto out;
   OPENSSL_cleanse(secret, sizeof secret);
+  /* so is the tenant key file (0600; one readable by others stops up) */
+  if ((rc = sb_keys_file_ensure(c, &err)) != 0)
+    goto out;
 
   /* Check everything that can be checked before starting anything, so
    * that bad configuration fails alone, in one line. */
@@ -151,7 +155,7 @@ const char *const sb_cmd_up_keys[] = {
     "postgres.bindir", "postgres.os_user", "postgres.port", "http.listen",
     "http.tls_cert",   "http.tls_key",     "embedded.partition_max_bytes",
     "ingest.max_past_seconds", "ingest.max_future_seconds",
-    "auth.max_token_ttl_seconds", NULL};
+    "auth.max_token_ttl_seconds", "pii.key_file", "pii.key_command", NULL};
 
 const sb_cmd_t sb_cmd_up = {
     .name = "up",

@@ -16,6 +16,8 @@ extern const sb_cmd_t sb_cmd_token;
 extern const sb_cmd_t sb_cmd_serve;
 extern const sb_cmd_t sb_cmd_bench;
 extern const sb_cmd_t sb_cmd_generate;
+extern const sb_cmd_t sb_cmd_keys;
+extern const sb_cmd_t sb_cmd_gdpr;
 
 /* The configuration keys `up` offers as flags. */
 extern const char *const sb_cmd_up_keys[];

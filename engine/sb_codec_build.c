@@ -165,13 +165,13 @@ static int put_str(sb_build_t *b, avro_value_t *v, const sb_fieldattr_t *fa,
                    where_t wh, const char *s) {
   size_t n = strlen(s);
   long cps = sb__utf8_len((const unsigned char *)s, n);
-  long max = fa && fa->max_length ? fa->max_length : SB__MAX_STRING;
+  long max = SB__STR_MAX(fa, s);
   if (cps < 0)
     return bfail(b, wh, "not valid UTF-8");
   if (cps > max)
     return bfail(b, wh, "longer than %ld characters (%ld)", max, cps);
   char why[160];
-  if (fa && fa->format && sb__format_check(fa, s, why, sizeof why) != 0)
+  if (fa && fa->format && !sb_pii_is_sealed(s) && sb__format_check(fa, s, why, sizeof why) != 0)
     return bfail(b, wh, "%s", why);
   avro_value_set_string_len(v, s, n + 1);
   return 0;

@@ -11,11 +11,21 @@
 #define SB_CODEC_INT_H
 
 #include "sb_codec.h"
+#include "sb_pii.h"
 
 #include <avro.h>
 #include <stdint.h>
 
 #define SB__MAX_STRING 4096 /* for a string field with no sb.maxLength */
+/* The length bound of a string value of a field: its sb.maxLength (or
+ * SB__MAX_STRING), or for an sbx1 envelope in a sealed (sb.pii) field the
+ * envelope's bound for that many code points of plaintext (sb_pii.h): the
+ * plaintext's bound is checked before sealing. */
+#define SB__STR_MAX(fa, s)                                                   \
+  ((fa) && (fa)->sealed && sb_pii_is_sealed(s)                              \
+       ? sb_pii_sealed_max((fa)->max_length ? (fa)->max_length               \
+                                            : SB__MAX_STRING)                \
+       : ((fa) && (fa)->max_length ? (long)(fa)->max_length : SB__MAX_STRING))
 #define SB__MAX_ITEMS 1000  /* for an array with no sb.maxItems */
 
 /* What a record field of an event type is, worked out once: where its value

@@ -148,6 +148,23 @@ static const sb_conf_prop_t props[] = {
      "Memory one processor's timers may take in a process (keys and "
      "bookkeeping, about 70 bytes a timer); past it the batch fails, naming "
      "the processor."},
+    {"pii.key_file", SB_CT_STR, OFF(pii_key_file), 0, 0, NULL,
+     "SWITCHBOARD_PII_KEY_FILE", "FILE", NULL, 0,
+     "Tenant key file (KEKs and HMAC roots; mode 0600, refused when group or "
+     "others may read it). Unset: data_dir/tenant.keys, made by `up`."},
+    {"pii.key_command", SB_CT_STR, OFF(pii_key_command), 0, 0, NULL,
+     "SWITCHBOARD_PII_KEY_COMMAND", "COMMAND", NULL, 0,
+     "Instead of the key file: a command run as `sh -c COMMAND sb-keys "
+     "TENANT` that prints the tenant's key lines (a key service's client)."},
+    {"pii.dek_cache_bytes", SB_CT_INT, OFF(pii_dek_cache_bytes), 4096,
+     1073741824, "16777216", "SWITCHBOARD_PII_DEK_CACHE_BYTES", "BYTES", NULL,
+     0,
+     "Memory for unwrapped PII data keys a process keeps (least recently "
+     "used out first, about 200 bytes a key)."},
+    {"pii.dek_cache_ttl_ms", SB_CT_INT, OFF(pii_dek_cache_ttl_ms), 0,
+     86400000, "60000", "SWITCHBOARD_PII_DEK_CACHE_TTL_MS", "MS", NULL, 0,
+     "Longest a cached data key is used before PostgreSQL is asked again: "
+     "an erasure made elsewhere takes effect here within it."},
     {"access.window_ms", SB_CT_INT, OFF(access_window_ms), 1000, 3600000,
      "60000", "SWITCHBOARD_ACCESS_WINDOW_MS", "MS", NULL, 0,
      "Reads recorded as access.recorded: the first of a user, address, "
@@ -186,6 +203,11 @@ static const sb_conf_prop_t props[] = {
      "Origins (scheme://host[:port], comma-separated) besides the API's own "
      "whose pages may send requests with a session cookie; others are "
      "refused 403 (CSRF)."},
+    {"pii.sealer_threads", SB_CT_INT, OFF(pii_sealer_threads), 1, 8, "2",
+     "SWITCHBOARD_PII_SEALER_THREADS", "N", NULL, 0,
+     "Threads of HTTP ingest sealing PII, each with a PostgreSQL connection "
+     "and a data-key cache of its own; each round trip carries the data "
+     "keys of every request queued."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=

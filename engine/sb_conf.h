@@ -84,6 +84,10 @@ typedef struct sb_conf_s {
   int ingest_idempotency_connections;
   int processor_state_max_bytes;  /* sb_kstate's budget per processor */
   int processor_timers_max_bytes; /* sb_timers' budget per processor */
+  char *pii_key_file;    /* tenant keys; NULL: <data_dir>/tenant.keys */
+  char *pii_key_command; /* or a command printing them (sb_keys.h) */
+  int pii_dek_cache_bytes;  /* unwrapped data keys a process caches */
+  int pii_dek_cache_ttl_ms; /* how long one is used before it is re-read */
   int access_window_ms;            /* identical reads folded per window */
   int access_max_keys;             /* distinct reads a window keeps apart */
   int auth_session_ttl_s;          /* a dashboard session's lifetime */
@@ -92,6 +96,7 @@ typedef struct sb_conf_s {
   int auth_cache_max_stale_ms; /* roles and sessions cache (sb_authz.h) */
   int auth_rbac_max_users;     /* (tenant, user) pairs it holds */
   char *http_allowed_origins;  /* cookie-authenticated requests' Origins */
+  int pii_sealer_threads;   /* ingest's threads sealing PII */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

@@ -260,3 +260,31 @@ const char *sb_pg_rows_get(const sb_pg_rows_t *r, int row, int col) {
 }
 
 void sb_pg_rows_free(sb_pg_rows_t *r) { PQclear((PGresult *)r); }
+
+int sb_pg_each_row(sb_pg_t *pg, const char *query, int nparams,
+                   const char *const *params, sb_pg_row_fn fn, void *ctx,
+                   sb_err_t *err) {
+  enum { FETCH = 5000 };
+  size_t len = strlen(query) + 64;
+  char *decl = malloc(len);
+  if (decl == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  snprintf(decl, len, "DECLARE c NO SCROLL CURSOR FOR %s", query);
+  int rc = sb_pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
+                      NULL, err);
+  if (rc == 0)
+    rc = sb_pg_exec(pg, decl, nparams, params, err);
+  free(decl);
+  while (rc == 0) {
+    sb_pg_rows_t *rows = NULL;
+    rc = sb_pg_rows(pg, "FETCH 5000 FROM c", 0, NULL, &rows, err);
+    int n = sb_pg_rows_count(rows);
+    for (int i = 0; rc == 0 && i < n; i++)
+      rc = fn(ctx, rows, i, err);
+    sb_pg_rows_free(rows);
+    if (n < FETCH)
+      break;
+  }
+  sb_pg_exec(pg, rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL, NULL);
+  return rc;
+}

@@ -33,6 +33,16 @@ int sb_pg_rows(sb_pg_t *pg, const char *sql, int nparams,
 int sb_pg_rows_count(const sb_pg_rows_t *r);
 /* The value at (row, col); NULL for SQL NULL. Borrowed from r. */
 const char *sb_pg_rows_get(const sb_pg_rows_t *r, int row, int col);
+
+/* Walks a query's rows through a cursor, 5000 rows a FETCH, in one
+ * REPEATABLE READ READ ONLY transaction (a consistent snapshot however long
+ * the walk), calling fn for each row; stops at fn's first non-zero. The
+ * connection must have no transaction open. */
+typedef int (*sb_pg_row_fn)(void *ctx, const sb_pg_rows_t *rows, int i,
+                            sb_err_t *err);
+int sb_pg_each_row(sb_pg_t *pg, const char *query, int nparams,
+                   const char *const *params, sb_pg_row_fn fn, void *ctx,
+                   sb_err_t *err);
 void sb_pg_rows_free(sb_pg_rows_t *r);
 
 /* COPY ... FROM STDIN streamed: the server parses and inserts what it was

@@ -20,6 +20,9 @@ struct sb_evtype_s {
   avro_schema_t schema;
   sb_fieldattr_t *attrs;
   size_t nattrs;
+  int has_pii; /* some field is sealed */
+  const sb_fieldattr_t **pii; /* sealed, matched and _hmac attributes */
+  size_t npii;
 };
 
 struct sb_schemas_s {
@@ -36,7 +39,7 @@ static const sb_file_t *find_file(const sb_file_t *files, size_t n,
 }
 
 static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
-                    bool ts, sb_err_t *err) {
+                    bool ts, bool in_pii, sb_err_t *err) {
   sb_fieldattr_t *a = realloc(t->attrs, (t->nattrs + 1) * sizeof *a);
   if (a == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
@@ -54,6 +57,17 @@ static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
       cJSON_IsNumber(v))
     a->max_items = v->valueint;
   a->pii = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(field, "sb.pii"));
+  a->sealed = a->pii || in_pii;
+  if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.match")) != NULL) {
+    static const char *const kinds[] = {NULL, "phone", "email", "address"};
+    for (size_t i = 1; cJSON_IsString(v) && i < SB_ARRAY_LEN(kinds); i++)
+      if (strcmp(v->valuestring, kinds[i]) == 0)
+        a->match = (int)i;
+    if (a->match == 0 || !a->pii)
+      return sb_err_set(err, SB_EINVAL, "schemas: %s: %s: sb.match must be "
+                        "\"phone\", \"email\" or \"address\", on an sb.pii "
+                        "field", t->type ? t->type : "?", path);
+  }
   a->not_clearable =
       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(field, "sb.notClearable"));
   if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.format")) != NULL) {
@@ -87,7 +101,7 @@ static const cJSON *non_null(const cJSON *type) {
 /* Records the attributes of every field of a record, recursing into nested
  * records. */
 static int walk_fields(sb_evtype_t *t, const cJSON *record, const char *prefix,
-                       sb_err_t *err) {
+                       bool in_pii, sb_err_t *err) {
   const cJSON *fields = cJSON_GetObjectItemCaseSensitive(record, "fields");
   const cJSON *f;
   cJSON_ArrayForEach(f, fields) {
@@ -104,14 +118,15 @@ static int walk_fields(sb_evtype_t *t, const cJSON *record, const char *prefix,
                                : NULL;
     bool ts = cJSON_IsString(logical) &&
               strcmp(logical->valuestring, "timestamp-micros") == 0;
-    int rc = add_attr(t, path, f, ts, err);
+    int rc = add_attr(t, path, f, ts, in_pii, err);
     if (rc != 0)
       return rc;
     const cJSON *kind = cJSON_IsObject(type)
                             ? cJSON_GetObjectItemCaseSensitive(type, "type")
                             : NULL;
     if (cJSON_IsString(kind) && strcmp(kind->valuestring, "record") == 0 &&
-        walk_fields(t, type, path, err) != 0)
+        walk_fields(t, type, path,
+                    in_pii || t->attrs[t->nattrs - 1].pii, err) != 0)
       return SB_EINVAL;
   }
   return 0;
@@ -179,7 +194,37 @@ static int load_type(const sb_file_t *files, size_t nfiles, sb_evtype_t *t,
       goto out;
     }
   }
-  rc = walk_fields(t, root, "", err);
+  if ((rc = walk_fields(t, root, "", false, err)) != 0)
+    goto out;
+  /* a matched field has its <name>_hmac beside it */
+  for (size_t i = 0; i < t->nattrs; i++) {
+    if (t->attrs[i].sealed)
+      t->has_pii = 1;
+    if (!t->attrs[i].match)
+      continue;
+    char sib[300];
+    snprintf(sib, sizeof sib, "%s_hmac", t->attrs[i].path);
+    sb_fieldattr_t *h = (sb_fieldattr_t *)sb_evtype_attr(t, sib);
+    if (h == NULL || h->sealed) {
+      rc = sb_err_set(err, SB_EINVAL, "schemas: %s: %s has sb.match but no "
+                      "field %s (a nullable string, not sb.pii) beside it",
+                      file, t->attrs[i].path, sib);
+      goto out;
+    }
+    h->is_hmac = true;
+  }
+  for (size_t i = 0; i < t->nattrs; i++) {
+    const sb_fieldattr_t *a = &t->attrs[i];
+    if (!a->sealed && !a->match && !a->is_hmac)
+      continue;
+    const sb_fieldattr_t **np = realloc(t->pii, (t->npii + 1) * sizeof *np);
+    if (np == NULL) {
+      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+      goto out;
+    }
+    t->pii = np;
+    t->pii[t->npii++] = a;
+  }
 out:
   cJSON_Delete(root);
   return rc;
@@ -259,6 +304,7 @@ void sb_schemas_free(sb_schemas_t *s) {
       cJSON_free(t->attrs[k].default_json);
     }
     free(t->attrs);
+    free(t->pii);
     free(t->type);
     free(t->topic);
     free(t->subject);
@@ -300,6 +346,20 @@ const char *sb_evtype_change_list(const sb_evtype_t *t) {
 }
 const char *sb_evtype_json(const sb_evtype_t *t) { return t->json; }
 void *sb_evtype_avro(const sb_evtype_t *t) { return t->schema; }
+
+size_t sb_evtype_nattrs(const sb_evtype_t *t) { return t->nattrs; }
+
+const sb_fieldattr_t *sb_evtype_attr_at(const sb_evtype_t *t, size_t i) {
+  return i < t->nattrs ? &t->attrs[i] : NULL;
+}
+
+int sb_evtype_has_pii(const sb_evtype_t *t) { return t->has_pii; }
+
+const sb_fieldattr_t *const *sb_evtype_pii_attrs(const sb_evtype_t *t,
+                                                 size_t *n) {
+  *n = t->npii;
+  return t->pii;
+}
 
 const sb_fieldattr_t *sb_evtype_attr(const sb_evtype_t *t, const char *path) {
   for (size_t i = 0; i < t->nattrs; i++)

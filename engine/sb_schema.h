@@ -4,7 +4,10 @@
  *
  * Schemas carry Switchboard's attributes, which Avro ignores: on the record
  * "sb.type", "sb.topic", "sb.subject" (the field holding the entity id); on
- * fields "sb.maxLength", "sb.maxItems", "sb.pii", "sb.format" (what a
+ * fields "sb.maxLength", "sb.maxItems", "sb.pii", "sb.match" (a PII field
+ * matched by keyed HMAC: "phone", "email" or "address", with a sibling
+ * nullable string field <name>_hmac that ingest fills; see sb_pii.h),
+ * "sb.format" (what a
  * string must be, beyond its length: see sb_format_t), "sb.notClearable".
  * A record's "sb.changeList" names its array of changed field names
  * (tenant.settings_changed): at ingest each listed name must be a domain
@@ -39,6 +42,9 @@ typedef struct sb_fieldattr_s {
   int max_length; /* strings: code points; 0 for none given */
   int max_items;  /* arrays; 0 for none given */
   bool pii;
+  bool sealed; /* stored as an sbx1 envelope: sb.pii, or in an sb.pii record */
+  int match;   /* an sb_pii_match_t: "sb.match"; 0 for none */
+  bool is_hmac; /* the <name>_hmac beside a field with sb.match */
   bool timestamp_micros;
   bool not_clearable; /* listed in the change list: must not be null */
   sb_format_t format;
@@ -72,6 +78,16 @@ const char *sb_evtype_json(const sb_evtype_t *t);    /* the .avsc text */
 const char *sb_evtype_change_list(const sb_evtype_t *t);
 /* The attributes of a field path, or NULL. */
 const sb_fieldattr_t *sb_evtype_attr(const sb_evtype_t *t, const char *path);
+/* Every field's attributes, in schema order (records before their
+ * fields): for i < sb_evtype_nattrs(t). */
+size_t sb_evtype_nattrs(const sb_evtype_t *t);
+const sb_fieldattr_t *sb_evtype_attr_at(const sb_evtype_t *t, size_t i);
+/* 1 when some field of the type is sealed (sb.pii). */
+int sb_evtype_has_pii(const sb_evtype_t *t);
+/* The attributes PII handling looks at, in schema order: sealed fields,
+ * sb.match fields and their _hmac siblings (*n of them; NULL when none). */
+const sb_fieldattr_t *const *sb_evtype_pii_attrs(const sb_evtype_t *t,
+                                                 size_t *n);
 /* The avro_schema_t (as void *: only the codec includes avro.h). */
 void *sb_evtype_avro(const sb_evtype_t *t);
 

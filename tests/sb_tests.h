@@ -133,7 +133,14 @@
   X(rbac_defaults_match_auth, "unit")                                         \
   X(authz_follows_the_tables, "pg")                                           \
   X(compliance_business_days, "unit")                                         \
-  X(consent_seen_by_another_processor, "kafka,pg")
+  X(consent_seen_by_another_processor, "kafka,pg") \
+  X(pii_envelope, "unit")                                                     \
+  X(pii_match_norm, "unit")                                                   \
+  X(pii_key_file, "unit")                                                     \
+  X(pii_data_keys, "pg")                                                      \
+  X(pii_cache_bound, "pg")                                                    \
+  X(pii_seal_events, "pg")                                                    \
+  X(pii_data_keys_race, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

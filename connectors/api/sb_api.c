@@ -1,5 +1,6 @@
 #include "sb_api.h"
 
+#include "sb_api_gdpr.h"
 #include "sb_api_read.h"
 #include "sb_http.h"
 #include "sb_hub.h"
@@ -23,6 +24,7 @@ struct sb_api_s {
   sb_ingest_t *ingest;
   sb_hub_t *hub;
   sb_api_reader_t *reader; /* GET /v1/projection */
+  sb_api_gdpr_t gdpr;       /* /v1/gdpr */
   sb_pipeline_t *pipeline; /* NULL: no processors */
   long long started_ms;
 
@@ -232,6 +234,18 @@ static void delete_session(sb_http_req_t *r, void *ud) {
   sb_ingest_session_delete(r, ((sb_api_t *)ud)->ingest);
 }
 
+static void post_gdpr(sb_http_req_t *r, void *ud) {
+  sb_api_post_gdpr(r, &((sb_api_t *)ud)->gdpr);
+}
+
+static void get_gdpr(sb_http_req_t *r, void *ud) {
+  sb_api_get_gdpr(r, &((sb_api_t *)ud)->gdpr);
+}
+
+static void get_gdpr_export(sb_http_req_t *r, void *ud) {
+  sb_api_get_gdpr_export(r, &((sb_api_t *)ud)->gdpr);
+}
+
 static const sb_http_route_t routes[] = {
     {"POST", "/v1/events", post_events},
     {"POST", "/v1/session", post_session},
@@ -240,6 +254,9 @@ static const sb_http_route_t routes[] = {
     {"GET", "/v1/stream", get_stream},
     {"GET", "/v1/health", get_health},
     {"GET", "/v1/projection", get_projection},
+    {"POST", "/v1/gdpr", post_gdpr},
+    {"GET", "/v1/gdpr", get_gdpr},
+    {"GET", "/v1/gdpr/export", get_gdpr_export},
     {"GET", "/metrics", get_metrics},
     {NULL, NULL, NULL},
 };
@@ -272,6 +289,7 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_pipeline_t *pipeline,
     sb_ingest_set_owners(a->ingest, sb_hub_owner_of, a->hub);
   if (rc == 0)
     rc = sb_api_reader_new(loop, c, a->ingest, &a->reader, err);
+  a->gdpr = (sb_api_gdpr_t){.loop = loop, .c = c, .in = a->ingest};
   if (rc == 0)
     rc = sb_http_start(loop, &o, &a->http, err);
   if (rc == 0 && pthread_create(&a->health_thread, NULL, health_loop, a) == 0)

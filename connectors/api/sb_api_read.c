@@ -103,6 +103,21 @@ static int url_decode(const char *s, size_t n, char *out, size_t cap) {
   return (int)o;
 }
 
+int sb_api_query_param(const char *qs, const char *name, char *out,
+                       size_t cap) {
+  size_t nl = strlen(name);
+  for (const char *p = qs ? qs : ""; *p;) {
+    const char *amp = strchr(p, '&');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=')
+      return url_decode(p + nl + 1, len - nl - 1, out, cap) < 0 ? -1 : 1;
+    if (!amp)
+      break;
+    p = amp + 1;
+  }
+  return 0;
+}
+
 /* Reads the query string into q: 0, or -1 with q->msg saying which
  * parameter is wrong. */
 static int parse_query(const char *qs, read_t *q) {

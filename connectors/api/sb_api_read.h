@@ -35,6 +35,11 @@ typedef struct sb_api_reader_s sb_api_reader_t;
 int sb_api_reader_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t *in,
                       sb_api_reader_t **out, sb_err_t *err);
 void sb_api_get_projection(sb_http_req_t *r, sb_api_reader_t *rd);
+/* The first value of parameter name in a query string, percent-decoded
+ * into out: 1, 0 when absent, -1 when bad (an escape, a control character)
+ * or longer than cap - 1 bytes. */
+int sb_api_query_param(const char *qs, const char *name, char *out,
+                       size_t cap);
 /* After the loop ran dry (no query in flight). Accepts NULL. */
 void sb_api_reader_free(sb_api_reader_t *rd);
 

@@ -51,8 +51,13 @@ typedef struct msg_s {
   int topic; /* index into sb_topics */
   char *tenant, *type, *subject, *lead_id, *call_id;
   char *agents[NAGENTS];
-  char *json; /* CloudEvents JSON */
+  char *json; /* CloudEvents JSON, PII sealed as stored */
   size_t json_len;
+  /* an event with PII: the same decrypted, and masked (sb_pii_event.h);
+   * NULL when it has none, or when the keys could not be reached (every
+   * client then gets the sealed json) */
+  char *json_clear, *json_masked;
+  size_t clear_len, masked_len;
   int history; /* read back at start: teaches ownership, sent to nobody */
 } msg_t;
 

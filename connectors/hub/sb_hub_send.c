@@ -1,6 +1,8 @@
 /* Fan-out, and each client's bounded send queue. */
 #include "sb_hub_int.h"
 
+#include "sb_pii_event.h"
+
 #include "sb_log.h"
 
 #include <string.h>
@@ -96,7 +98,23 @@ static void deliver(sb_hub_t *h, const msg_t *m) {
   for (client_t *c = t->clients; c; c = c->next) {
     if (!sb__hub_wants(c, m))
       continue;
-    if (client_send_text(c, m->json, m->json_len) == 0)
+    /* PII: decrypted for the roles allowed to see it (an agent: for its
+     * own leads and calls), masked for the others */
+    const char *text = m->json;
+    size_t len = m->json_len;
+    if (m->json_clear != NULL) {
+      int owns = c->who.role == SB_ROLE_AGENT &&
+                 sb__hub_owned_by(h, m, c->sub_hash);
+      if (sb_pii_view_for(sb_role_name(c->who.role), owns) ==
+          SB_PII_VIEW_CLEAR) {
+        text = m->json_clear;
+        len = m->clear_len;
+      } else {
+        text = m->json_masked;
+        len = m->masked_len;
+      }
+    }
+    if (client_send_text(c, text, len) == 0)
       atomic_fetch_add(&h->messages, 1);
   }
 }

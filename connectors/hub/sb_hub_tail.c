@@ -3,7 +3,9 @@
 #include "sb_hub_int.h"
 
 #include "sb_codec.h"
+#include "sb_keys.h"
 #include "sb_log.h"
+#include "sb_pii_event.h"
 #include "sb_schema.h"
 #include "sb_time.h"
 #include "sb_topics.h"
@@ -26,15 +28,50 @@ void sb__hub_msg_free(msg_t *m) {
   for (int i = 0; i < NAGENTS; i++)
     free(m->agents[i]);
   cJSON_free(m->json);
+  cJSON_free(m->json_clear);
+  cJSON_free(m->json_masked);
   free(m);
 }
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
+/* The decrypted and masked forms of an event with PII, for the clients
+ * allowed to see it and for the others (sb_pii_view_for). On an error
+ * reaching the keys both stay NULL: everyone gets the sealed form. */
+static void reveal_forms(msg_t *m, sb_keys_t *keys, const sb_schemas_t *s,
+                         const cJSON *ce, long long *last_warn) {
+  cJSON *clear = cJSON_Duplicate(ce, 1), *masked = cJSON_Duplicate(ce, 1);
+  sb_err_t err = SB_ERR_INIT;
+  if (clear != NULL && masked != NULL &&
+      sb_pii_reveal(keys, s, clear, SB_PII_VIEW_CLEAR, NULL, &err) == 0 &&
+      sb_pii_reveal(keys, s, masked, SB_PII_VIEW_MASKED, NULL, &err) == 0) {
+    m->json_clear = cJSON_PrintUnformatted(clear);
+    m->json_masked = cJSON_PrintUnformatted(masked);
+    if (m->json_clear == NULL || m->json_masked == NULL) {
+      cJSON_free(m->json_clear);
+      cJSON_free(m->json_masked);
+      m->json_clear = m->json_masked = NULL;
+    } else {
+      m->clear_len = strlen(m->json_clear);
+      m->masked_len = strlen(m->json_masked);
+    }
+  } else if (keys == NULL || err.code != 0) {
+    long long now = sb_now_ms();
+    if (now - *last_warn > 10000) {
+      *last_warn = now;
+      sb_log(SB_LOG_WARN, "hub", "cannot reveal PII: the feed sends it sealed",
+             SB_F_STR("error", keys ? err.msg : "no key store"), SB_F_END);
+    }
+  }
+  cJSON_Delete(clear);
+  cJSON_Delete(masked);
+}
+
 /* Decodes a Kafka value into a message for the loop; NULL when it is not an
  * event (counted). */
-static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, int topic,
-                     const sb_tail_rec_t *rec) {
+static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, sb_keys_t *keys,
+                     const sb_schemas_t *schemas, long long *last_warn,
+                     int topic, const sb_tail_rec_t *rec) {
   sb_event_t ev;
   sb_err_t err = SB_ERR_INIT;
   cJSON *ce = NULL;
@@ -57,6 +94,10 @@ static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, int topic,
   for (int i = 0; i < NAGENTS; i++)
     m->agents[i] = dup_or_null(sb_event_str(&ev, agent_fields[i]));
   m->json = cJSON_PrintUnformatted(ce);
+  /* history teaches ownership only: never sent, never revealed */
+  if (!rec->history && sb_evtype_has_pii(ev.type) &&
+      atomic_load(&h->clients) > 0)
+    reveal_forms(m, keys, schemas, ce, last_warn);
   cJSON_Delete(ce);
   if (m->tenant == NULL || m->type == NULL || m->json == NULL) {
     sb__hub_msg_free(m);
@@ -87,7 +128,13 @@ void *sb__hub_consume(void *arg) {
     sb_schemas_free(schemas);
     return NULL;
   }
-  long long last_warn = 0;
+  /* the feed's own key store (and PostgreSQL connection): PII is revealed
+   * here, off the loop, once per event for every client */
+  sb_keys_t *keys = NULL;
+  long long last_warn = 0, pii_warn = 0;
+  if (sb_keys_open(h->c, &keys, &err) != 0)
+    sb_log(SB_LOG_WARN, "hub", "no key store: the feed sends PII sealed",
+           SB_F_STR("error", err.msg), SB_F_END);
   while (!atomic_load(&h->stop)) {
     sb_tail_rec_t rec;
     sb_err_t rerr = SB_ERR_INIT;
@@ -109,7 +156,7 @@ void *sb__hub_consume(void *arg) {
      * worth decoding (the bulk of the work); history is only that */
     msg_t *m = topic >= 0 && (tells_owner(&rec) ||
                               (!history && atomic_load(&h->clients) > 0))
-                   ? msg_of(h, codec, topic, &rec)
+                   ? msg_of(h, codec, keys, schemas, &pii_warn, topic, &rec)
                    : NULL;
     if (m != NULL)
       m->history = history;
@@ -128,6 +175,7 @@ void *sb__hub_consume(void *arg) {
     pthread_mutex_unlock(&h->lock);
     uv_async_send(&h->wake);
   }
+  sb_keys_free(keys);
   sb_codec_free(codec);
   sb_schemas_free(schemas);
   return NULL;

@@ -85,6 +85,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     rc = sb_producer_new(c, &in->producer, err);
   if (rc == 0)
     rc = sb_idem_new(loop, c, &in->idem, err);
+  if (rc == 0) /* the tenant key file: made, or its mode checked, now */
+    rc = sb_keys_file_ensure(c, err);
   if (rc != 0) {
     sb_ingest_free(in);
     return rc;
@@ -99,6 +101,11 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
   if ((rc = sb__access_new(in, loop, &in->access, err)) != 0)
     return rc; /* out of memory at start: the process stops (the refusals'
                   timer is the loop's, so nothing is freed under it) */
+  /* last: its handle is the loop's from here on (sb_ingest_close) */
+  if ((rc = sb__sealer_start(in, loop, err)) != 0) {
+    sb_ingest_free(in);
+    return rc;
+  }
   uv_timer_init(loop, &in->poll);
   in->poll.data = in;
   uv_timer_start(&in->poll, on_poll, 1, 1); /* delivery reports */
@@ -121,6 +128,7 @@ void sb_ingest_close(sb_ingest_t *in) {
   uv_close((uv_handle_t *)&in->poll, NULL);
   /* the marks of those answers are sent, then its handle closes */
   sb_idem_close(in->idem);
+  sb__sealer_close(in); /* requests being sealed are answered 503 */
 }
 
 void sb_ingest_free(sb_ingest_t *in) {
@@ -134,6 +142,7 @@ void sb_ingest_free(sb_ingest_t *in) {
   OPENSSL_cleanse(in->secret, sizeof in->secret);
   sb_idem_free(in->idem);
   sb_authz_free(in->authz);
+  sb__sealer_free(in);
   free(in);
 }
 

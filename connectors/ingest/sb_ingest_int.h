@@ -1,21 +1,25 @@
 /* Inside ingest (sb_ingest.h), shared by its files only:
  *
  *   sb_ingest.c       life, metrics, authentication, security events
- *   sb_ingest_post.c  POST /v1/events: each event checked, claimed,
- *                     produced, and the request answered
+ *   sb_ingest_post.c  POST /v1/events: each event checked, sealed,
+ *                     claimed, produced, and the request answered
+ *   sb_ingest_seal.c  the sealer: threads sealing requests' PII with the
+ *                     data keys of all queued in one round trip
  *
- * Everything runs on the loop's thread. */
+ * Everything runs on the loop's thread but the sealer's threads. */
 #ifndef SB_INGEST_INT_H
 #define SB_INGEST_INT_H
 
 #include "sb_authz.h"
 #include "sb_codec.h"
 #include "sb_idem.h"
+#include "sb_keys.h"
 #include "sb_ingest.h"
 #include "sb_metrics.h"
 #include "sb_producer.h"
 #include "sb_refusals.h"
 #include "sb_schema.h"
+#include "sb_tenant.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +36,7 @@ struct sb_ingest_s {
   sb_auth_owner_fn owner; /* an agent's calls and leads; may be NULL */
   void *owner_ctx;
   sb_idem_t *idem; /* which event ids were produced: PostgreSQL */
+  struct sb__sealer_s *sealer; /* PII: sb_ingest_seal.c */
   /* metrics; touched on the loop's thread only */
   uint64_t accepted, duplicates;
   uint64_t rejected[18]; /* by index of reject_codes */
@@ -41,6 +46,37 @@ struct sb_ingest_s {
   struct sb_access_s *access;        /* reads recorded (sb_access.h) */
   sb_authz_t *authz; /* the users' current roles and the sessions */
 };
+
+/* A request's events while their PII is sealed (sb_ingest_seal.c): made
+ * by sb_ingest_post.c, sealed on the sealer's thread together with every
+ * request queued meanwhile (one round trip to the data keys for all), then
+ * handed back on the loop. */
+typedef struct sb__seal_s {
+  struct sb__seal_s *next;
+  struct post_s *p;
+  int n;                /* items of the request */
+  cJSON *doc, **events; /* what to free once encoded (NDJSON: events) */
+  char **lines_err;
+  int *lines_no, ndjson;
+  cJSON **evs; /* the events checked, ready for sealing; NULL others */
+  char **why;  /* the seal's refusals */
+  char tenant[SB_TENANT_MAX + 1];
+  int rc;
+  sb_err_t err;
+} sb__seal_t;
+
+/* sb_ingest_seal.c: the sealer's thread and its hand-back to the loop */
+int sb__sealer_start(sb_ingest_t *in, uv_loop_t *loop, sb_err_t *err);
+/* Queues a job (owned by the sealer until it is handed back); -1 when
+ * closing (the job is the caller's still). */
+int sb__sealer_submit(sb_ingest_t *in, sb__seal_t *j);
+/* No new jobs; the loop's handle closes once the last is handed back. */
+void sb__sealer_close(sb_ingest_t *in);
+void sb__sealer_free(sb_ingest_t *in); /* after the loop ran out */
+
+/* sb_ingest_post.c: a sealed job back on the loop: its events encoded and
+ * claimed (ran 0: it was never sealed). Frees the job's arrays, not j. */
+void sb__ingest_sealed(sb__seal_t *j, int ran);
 
 /* sb_ingest.c: counts an event or a request refused with code. */
 void sb__ingest_count_reject(sb_ingest_t *in, const char *code);

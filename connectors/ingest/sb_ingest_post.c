@@ -3,6 +3,7 @@
 #include "sb_ingest_int.h"
 
 #include "sb_log.h"
+#include "sb_pii_event.h"
 #include "sb_time.h"
 #include "sb_ulid.h"
 #include "sb_util.h"
@@ -19,6 +20,7 @@
 typedef struct {
   int status; /* 0 pending; 202 accepted; else the item's error status */
   int duplicate;
+  int ready;            /* checked, waiting for its PII to be sealed */
   int has_rec, claimed; /* encoded, waiting for its claim; claim granted */
   int follow;           /* an earlier item of the same id, or -1 */
   char id[27];
@@ -28,7 +30,7 @@ typedef struct {
   sb_idem_key_t key;
 } item_t;
 
-typedef struct {
+typedef struct post_s {
   sb_ingest_t *in;
   sb_http_req_t *req;
   item_t *items;
@@ -414,7 +416,8 @@ static int role_event_check(post_t *p, item_t *it, const cJSON *ev,
   return -1;
 }
 
-/* Validates and encodes one event; it then waits for its id's claim. */
+/* Checks one event (tenant, role, actor, object, id); ready for sealing
+ * when nothing refused it. */
 static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
                 const char *ikey) {
   sb_ingest_t *in = p->in;
@@ -494,6 +497,15 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
     sb_ulid_make(ms, md, ulid);
     cJSON_AddStringToObject(ev, "id", ulid);
   }
+  it->ready = 1; /* its PII is sealed with the batch's, then encode() */
+}
+
+/* Encodes one event whose PII is sealed; it then waits for its id's
+ * claim. */
+static void encode(post_t *p, int index, cJSON *ev, const char *tenant) {
+  sb_ingest_t *in = p->in;
+  item_t *it = &p->items[index];
+  sb_err_t err = SB_ERR_INIT;
   if (sb_codec_from_ce(in->codec, ev, SB_CE_GENERATE_ID, &it->rec, &err) != 0) {
     set_item(it, 400, "invalid", err.msg);
     return;
@@ -506,9 +518,61 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
     return;
   }
   snprintf(it->id, sizeof it->id, "%s", it->rec.event_id);
-  sb_idem_event_key(who->tenant, it->rec.event_id, &it->key);
+  sb_idem_event_key(tenant, it->rec.event_id, &it->key);
   it->has_rec = 1;
 }
+
+void sb__ingest_sealed(sb__seal_t *j, int ran) {
+  post_t *p = j->p;
+  item_t *items = p->items;
+  int n = p->n;
+  if (ran && j->rc != 0) {
+    char msg[SB_ERR_MSG_MAX + 64];
+    snprintf(msg, sizeof msg, "sealing PII: %s; nothing was produced, retry "
+             "later", j->err.msg);
+    sb_log(SB_LOG_ERROR, "ingest", "cannot seal PII",
+           SB_F_STR("error", j->err.msg), SB_F_END);
+    for (int i = 0; i < n; i++)
+      if (j->evs[i] != NULL) {
+        set_item(&items[i], 503, "unavailable", msg);
+        j->evs[i] = NULL;
+      }
+  }
+  for (int i = 0; i < n; i++) {
+    if (ran && j->why != NULL && j->why[i] != NULL) {
+      set_item(&items[i], 400, "invalid", j->why[i]);
+      free(j->why[i]);
+    } else if (j->evs != NULL && j->evs[i] != NULL) {
+      if (ran)
+        encode(p, i, j->evs[i], j->tenant);
+      else /* not sealed: the sealer is closing (or out of memory) */
+        set_item(&items[i], 503, "unavailable",
+                 "the server is stopping; nothing was produced, retry");
+    }
+    item_t *it = &items[i];
+    if (j->ndjson && !j->lines_err[i] && it->status != 0 && it->status != 202 &&
+        it->error != NULL) {
+      char msg[SB_ERR_MSG_MAX + 32];
+      snprintf(msg, sizeof msg, "line %d: %s", j->lines_no[i], it->error);
+      free(it->error);
+      it->error = strdup(msg);
+    }
+    if (j->ndjson) {
+      free(j->lines_err[i]);
+      cJSON_Delete(j->events[i]);
+    }
+  }
+  free(j->evs);
+  free(j->why);
+  free(j->events);
+  free(j->lines_err);
+  free(j->lines_no);
+  cJSON_Delete(j->doc);
+  claim(p);
+  if (--p->pending == 0)
+    finish(p);
+}
+
 
 static int media_is(const char *ct, const char *want) {
   size_t n = strlen(want);
@@ -653,34 +717,53 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   for (int i = 0; i < n; i++)
     items[i].follow = -1;
   cJSON *el = cJSON_IsArray(doc) ? doc->child : doc;
+  sb__seal_t *sj = calloc(1, sizeof *sj);
+  cJSON **evs = calloc((size_t)n, sizeof *evs);
+  char **why = calloc((size_t)n, sizeof *why);
+  int nready = 0;
   for (int i = 0; i < n; i++) {
-    if (ndjson) {
-      if (lines_err[i]) {
-        char msg[SB_ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], lines_err[i]);
-        set_item(&items[i], 400, "malformed_json", msg);
-      } else {
-        one(p, i, events[i], &who, ikey);
-        item_t *it = &items[i];
-        if (it->status != 0 && it->status != 202 && it->error != NULL) {
-          char msg[SB_ERR_MSG_MAX + 32];
-          snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], it->error);
-          free(it->error);
-          it->error = strdup(msg);
-        }
-      }
-      free(lines_err[i]);
-      cJSON_Delete(events[i]);
-    } else {
-      one(p, i, el, &who, ikey);
+    cJSON *ev = ndjson ? events[i] : el;
+    if (!ndjson)
       el = el->next;
+    if (ndjson && lines_err[i]) {
+      char msg[SB_ERR_MSG_MAX];
+      snprintf(msg, sizeof msg, "line %d: %s", lines_no[i], lines_err[i]);
+      set_item(&items[i], 400, "malformed_json", msg);
+      continue;
+    }
+    if (sj == NULL || evs == NULL || why == NULL) {
+      set_item(&items[i], 503, "unavailable", "out of memory; retry later");
+      continue;
+    }
+    one(p, i, ev, &who, ikey);
+    if (items[i].ready) {
+      evs[i] = ev;
+      nready += sb_pii_event_needs_seal(in->schemas, ev);
     }
   }
-  free(events);
-  free(lines_err);
-  free(lines_no);
-  cJSON_Delete(doc);
-  claim(p);
-  if (--p->pending == 0)
-    finish(p);
+  if (sj == NULL) {
+    free(evs);
+    free(why);
+    evs = NULL;
+    why = NULL;
+  }
+  sb__seal_t tmp;
+  sb__seal_t *j = sj ? sj : &tmp;
+  *j = (sb__seal_t){.p = p, .n = n, .doc = doc, .events = events,
+                    .lines_err = lines_err,
+                .lines_no = lines_no, .ndjson = ndjson, .evs = evs,
+                .why = why, .err = SB_ERR_INIT};
+  snprintf(j->tenant, sizeof j->tenant, "%s", who.tenant);
+  /* the PII of every event checked, on the sealer's thread with the
+   * other requests queued meanwhile (the data keys of subjects not cached
+   * are one round trip to PostgreSQL: the loop does not wait for it);
+   * encoded and claimed when it comes back */
+  if (sj != NULL && nready > 0 && sb__sealer_submit(in, sj) == 0)
+    return;
+  /* no PII in the request (or no sealer): encoded now, nothing to seal;
+   * ran 0 refuses the events that needed sealing */
+  sb__ingest_sealed(j, nready == 0);
+  free(sj);
 }
+
+

@@ -52,13 +52,15 @@ static const sb_table_def_t erasures_table = {
         (const sb_col_t[]){
             {"tenant_id", SB_COL_TEXT, 0},
             {"event_id", SB_COL_TEXT, 0},
-            {"subject_id", SB_COL_TEXT, 0},
-            {"key_id", SB_COL_TEXT, 0},
-            {"trigger", SB_COL_TEXT, 0},
-            {"request_id", SB_COL_TEXT, 0},
-            {"erased_at", SB_COL_TIMESTAMPTZ, 0},
+            {"subject_id", SB_COL_TEXT, SB_MERGE_KEEP},
+            {"key_id", SB_COL_TEXT, SB_MERGE_KEEP},
+            {"trigger", SB_COL_TEXT, SB_MERGE_KEEP},
+            {"request_id", SB_COL_TEXT, SB_MERGE_KEEP},
+            {"erased_at", SB_COL_TIMESTAMPTZ, SB_MERGE_KEEP},
             {0},
         },
+    /* keyed: a request carried out again repeats its subject.erased */
+    .key = (const char *const[]){"tenant_id", "event_id", NULL},
 };
 
 static const sb_table_def_t *const tables[] = {&requests_table,
@@ -77,7 +79,8 @@ static const sb_proj_step_t migrations[] = {
         "(tenant_id, event_id));\n"
         "GRANT SELECT, INSERT, UPDATE ON {schema}.requests TO "
         "switchboard_app;\n"
-        "GRANT SELECT, INSERT ON {schema}.erasures TO switchboard_app;"},
+        "GRANT SELECT, INSERT, UPDATE ON {schema}.erasures TO "
+        "switchboard_app;"},
     {0, NULL},
 };
 
