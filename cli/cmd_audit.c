@@ -5,6 +5,7 @@
 #include "sb_logread.h"
 #include "sb_cmds.h"
 #include "sb_codec.h"
+#include "sb_dsar.h"
 #include "sb_keys.h"
 #include "sb_pg.h"
 #include "sb_pii_event.h"
@@ -12,7 +13,9 @@
 #include "sb_time.h"
 #include "sb_util.h"
 
+#include <pwd.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -315,7 +318,31 @@ static int audit_export(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
   else
     return sb_err_set(err, SB_EUSAGE, "--pii: '%s' is not clear, masked or "
                       "sealed", pii);
-  int rc = sb_schemas_load(&schemas, err);
+  int rc = 0;
+  if (x.view != SB_PII_VIEW_SEALED) {
+    /* personal data read in clear or masked: on the record first */
+    char who[160];
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(who, sizeof who, "cli:%s",
+             pw && pw->pw_name ? pw->pw_name : "unknown");
+    sb_dsar_t *d = NULL;
+    sb_dsar_read_t rd = {.tenant = tenant,
+                         .actor = who,
+                         .actor_role = "admin",
+                         .resource_type = "audit_export",
+                         .resource_id = tenant,
+                         .subject = subject,
+                         .purpose = pii ? pii : "clear"};
+    rc = sb_cli_need_instance(cli, 1, err);
+    if (rc == 0)
+      rc = sb_dsar_open(&cli->conf, &d, err);
+    if (rc == 0)
+      rc = sb_dsar_record_read(d, &rd, err);
+    sb_dsar_close(d);
+    if (rc != 0)
+      return rc;
+  }
+  rc = sb_schemas_load(&schemas, err);
   x.schemas = schemas;
   if (rc == 0)
     rc = sb_codec_new(schemas, &x.codec, err);
@@ -385,7 +412,10 @@ const sb_cmd_t sb_cmd_audit = {
              "export writes a tenant's events (optionally one subject's, in "
              "[--from, --to)) as\nCloudEvents NDJSON on stdout, in time order, "
              "PII decrypted (--pii clear, the\ndefault), masked or sealed as "
-             "stored; a shredded subject's fields read sbx1.erased.",
+             "stored; a shredded subject's fields read sbx1.erased.\nA "
+             "clear or masked export is recorded first (access.recorded READ, "
+             "acknowledged by\nKafka): when it cannot be, nothing is "
+             "exported.",
     .conf_keys = audit_keys,
     .opts = (const sb_opt_t[]){{"tenant", "T", "Only this tenant"},
                                {"offline", NULL,

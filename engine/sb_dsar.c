@@ -562,6 +562,41 @@ int sb_dsar_erase(sb_dsar_t *d, const sb_dsar_req_t *q, sb_dsar_result_t *res,
   return 0;
 }
 
+/* ---- other reads of personal data ---------------------------------------- */
+
+int sb_dsar_record_read(sb_dsar_t *d, const sb_dsar_read_t *r, sb_err_t *err) {
+  if (!sb_tenant_valid(r->tenant) || r->actor == NULL || r->actor[0] == '\0' ||
+      r->resource_type == NULL)
+    return sb_err_set(err, SB_EINVAL,
+                      "a read is recorded with its tenant, who read and what");
+  char request[SB_ULID_LEN + 1];
+  if (sb_ulid_new(request, err) != 0)
+    return err->code;
+  sb_dsar_req_t q = {.tenant = r->tenant,
+                     .subject = r->subject,
+                     .actor = r->actor,
+                     .actor_role = r->actor_role,
+                     .via = "cli"};
+  cJSON *a = cJSON_CreateObject();
+  if (a) {
+    cJSON_AddStringToObject(a, "user_id", r->actor);
+    cJSON_AddStringToObject(a, "action", "READ");
+    cJSON_AddStringToObject(a, "resource_type", r->resource_type);
+    if (r->resource_id)
+      cJSON_AddStringToObject(a, "resource_id", r->resource_id);
+    if (r->subject)
+      cJSON_AddStringToObject(a, "subject_id", r->subject);
+    if (r->purpose)
+      cJSON_AddStringToObject(a, "purpose", r->purpose);
+  }
+  if (emit(d, &q, request, "access.recorded", "read", r->actor, a, err) != 0 ||
+      flush(d, err) != 0) {
+    sb_err_prefix(err, "the read could not be recorded, so nothing is read: ");
+    return err->code;
+  }
+  return 0;
+}
+
 /* ---- status ------------------------------------------------------------ */
 
 static int rows_json(sb_dsar_t *d, const char *sql, const char *tenant,

@@ -77,6 +77,17 @@ int sb_dsar_export(sb_dsar_t *d, const sb_dsar_req_t *q, sb_dsar_result_t *res,
 int sb_dsar_erase(sb_dsar_t *d, const sb_dsar_req_t *q, sb_dsar_result_t *res,
                   sb_err_t *err);
 
+/* Records a read of personal data outside the API (`audit export` in
+ * clear or masked) as access.recorded READ, acknowledged by Kafka before
+ * it returns: the caller reads nothing when this fails. */
+typedef struct sb_dsar_read_s {
+  const char *tenant, *actor, *actor_role; /* actor: who reads */
+  const char *resource_type, *resource_id; /* "audit_export", the tenant */
+  const char *subject;                     /* NULL: every subject */
+  const char *purpose;                     /* NULL or why */
+} sb_dsar_read_t;
+int sb_dsar_record_read(sb_dsar_t *d, const sb_dsar_read_t *r, sb_err_t *err);
+
 /* A tenant's requests (one subject's when subject is not NULL) as the gdpr
  * projection holds them, with "overdue" computed now (open past its due
  * date), and the subject's erasures: {"requests": [...], "erasures":

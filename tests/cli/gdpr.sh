@@ -177,4 +177,9 @@ api "$admin" GET "/v1/gdpr/export?request=req-none"
 api "$admin" GET "/v1/gdpr/export"
 [ "$status" = 400 ] || fail "download without a request: $status"
 wait_rows "SELECT count(*) FROM audit.events WHERE tenant_id = 'acme' AND event_type = 'access.recorded'" $((before + 2))
+# audit export in clear was on the record (a sealed export reads no PII: not)
+wait_rows "SELECT count(*) FROM audit.events WHERE tenant_id = 'acme' AND event_type = 'access.recorded' AND subject LIKE 'cli:%'" 4
+"$SB" audit export --data-dir "$dd" --tenant acme --pii sealed >"$work/sealed.ndjson" 2>/dev/null || fail "sealed export"
+grep '"type":"access.recorded"' "$work/sealed.ndjson" | grep -q '"resource_type":"audit_export"' ||
+  fail "audit export left no access.recorded"
 echo "gdpr: all checks passed"

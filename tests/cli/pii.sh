@@ -190,7 +190,9 @@ for _ in $(seq 1 100); do
 done
 "$SB" audit export --data-dir "$dd" --tenant acme >"$work/export3" 2>"$work/export3.err" ||
   fail "export after rotation: $(cat "$work/export3.err")"
-cmp -s <(grep -v after.rotation "$work/export3") "$work/export1" ||
+# (each clear export is itself recorded: access.recorded events aside)
+cmp -s <(grep -v -e after.rotation -e '"type":"access.recorded"' "$work/export3") \
+  <(grep -v '"type":"access.recorded"' "$work/export1") ||
   fail "the old events do not export the same after the rotation: $(diff "$work/export1" "$work/export3" | head -4)"
 grep -qF 'after.rotation@example.org' "$work/export3" || fail "the new event did not export"
 ! grep -q 'sbx1\.' "$work/export3" || fail "export left a value sealed: $(grep 'sbx1\.' "$work/export3" | head -1)"
