@@ -14,6 +14,7 @@
 #include "sb_producer.h"
 #include "sb_schema.h"
 #include "sb_test.h"
+#include "sbt_env.h"
 #include "sb_tests.h"
 #include "sb_util.h"
 
@@ -174,46 +175,6 @@ static const sb_processor_vt_t probe2_vt = {
 
 /* ---- the run ------------------------------------------------------------- */
 
-typedef struct {
-  sb_conf_t c;
-  sb_embedded_t *broker;
-  sb_schemas_t *schemas;
-  sb_codec_t *codec;
-  sb_pg_t *pg;
-  char db[64];
-} env_t;
-
-static int env_up(env_t *x) {
-  sb_err_t err = SB_ERR_INIT;
-  char url[600];
-  memset(x, 0, sizeof *x);
-  sb_conf_init(&x->c, NULL);
-  sb_conf_set(&x->c, "partitions", "2", SB_CO_FLAG, NULL, NULL);
-  sb_conf_set(&x->c, "batch.max_ms", "50", SB_CO_FLAG, NULL, NULL);
-  if (sbt_pg_create_db(url, sizeof url, x->db, sizeof x->db) != 0)
-    return -1;
-  sb_conf_set(&x->c, "database_url", url, SB_CO_FLAG, NULL, NULL);
-  if (sb_embedded_start(&x->c, &x->broker, &err) != 0 ||
-      sb_conf_set(&x->c, "brokers", sb_embedded_bootstraps(x->broker),
-                  SB_CO_FLAG, NULL, &err) != 0 ||
-      sb_pg_connect(url, &x->pg, &err) != 0 ||
-      sb_migrate(x->pg, sb_migrations, sb_migrations_n, NULL, &err) != 0 ||
-      sb_schemas_load(&x->schemas, &err) != 0 ||
-      sb_codec_new(x->schemas, &x->codec, &err) != 0) {
-    fprintf(stderr, "env: %s\n", err.msg);
-    return -1;
-  }
-  return 0;
-}
-
-static void env_down(env_t *x) {
-  sb_codec_free(x->codec);
-  sb_schemas_free(x->schemas);
-  sb_pg_close(x->pg);
-  sb_embedded_stop(x->broker);
-  sb_conf_free(&x->c);
-  sbt_pg_drop_db(x->db);
-}
 
 /* An event `ago_h` hours before now: type, subject, data (JSON). */
 typedef struct {
@@ -222,7 +183,7 @@ typedef struct {
   const char *data;
 } ev_t;
 
-static int produce(env_t *x, const ev_t *evs, size_t n) {
+static int produce(sbt_env_t *x, const ev_t *evs, size_t n) {
   sb_err_t err = SB_ERR_INIT;
   sb_producer_t *p = NULL;
   if (sb_producer_new(&x->c, &p, &err) != 0)
@@ -256,7 +217,7 @@ static int produce(env_t *x, const ev_t *evs, size_t n) {
   return rc;
 }
 
-static int run(env_t *x) {
+static int run(sbt_env_t *x) {
   const sb_processor_vt_t *vts[] = {&sb_compliance_processor, &probe_vt,
                                     &probe2_vt};
   sb_err_t err = SB_ERR_INIT;
@@ -289,8 +250,8 @@ static int count(sb_pg_t *pg, const char *sql) {
 }
 
 int test_consent_seen_by_another_processor(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   static const ev_t state[] = {
       {"consent.given", "lead-a", 3, "{\"purpose\":\"marketing\",\"channel\":\"sms\"}"},
       {"consent.given", "lead-b", 3, "{\"purpose\":\"marketing\"}"},
@@ -358,7 +319,7 @@ int test_consent_seen_by_another_processor(void) {
   /* the probe keeps its own copy of the table */
   CHECK(count(x.pg, "SELECT count(*) FROM sb.processor_state WHERE schema = "
                     "'consentprobe' AND topic = '#global.consent'") >= 10);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 

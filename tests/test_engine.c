@@ -9,6 +9,7 @@
 #include "sb_producer.h"
 #include "sb_schema.h"
 #include "sb_test.h"
+#include "sbt_env.h"
 #include "sb_tests.h"
 #include "sb_topics.h"
 #include "sb_util.h"
@@ -144,52 +145,12 @@ static const sb_processor_vt_t *run_vt = &test_vt;
 
 /* ---- fixtures ---------------------------------------------------------- */
 
-typedef struct {
-  sb_conf_t c;
-  sb_embedded_t *broker;
-  sb_schemas_t *schemas;
-  sb_codec_t *codec;
-  sb_pg_t *pg;
-  char db[64];
-} env_t;
-
-static int env_up(env_t *x) {
-  sb_err_t err = SB_ERR_INIT;
-  char url[600];
-  memset(x, 0, sizeof *x);
-  sb_conf_init(&x->c, NULL);
-  sb_conf_set(&x->c, "partitions", "2", SB_CO_FLAG, NULL, NULL);
-  sb_conf_set(&x->c, "batch.max_ms", "50", SB_CO_FLAG, NULL, NULL);
-  if (sbt_pg_create_db(url, sizeof url, x->db, sizeof x->db) != 0)
-    return -1;
-  sb_conf_set(&x->c, "database_url", url, SB_CO_FLAG, NULL, NULL);
-  if (sb_embedded_start(&x->c, &x->broker, &err) != 0 ||
-      sb_conf_set(&x->c, "brokers", sb_embedded_bootstraps(x->broker),
-                  SB_CO_FLAG, NULL, &err) != 0 ||
-      sb_pg_connect(url, &x->pg, &err) != 0 ||
-      sb_migrate(x->pg, sb_migrations, sb_migrations_n, NULL, &err) != 0 ||
-      sb_schemas_load(&x->schemas, &err) != 0 ||
-      sb_codec_new(x->schemas, &x->codec, &err) != 0) {
-    fprintf(stderr, "env: %s\n", err.msg);
-    return -1;
-  }
-  return 0;
-}
-
-static void env_down(env_t *x) {
-  sb_codec_free(x->codec);
-  sb_schemas_free(x->schemas);
-  sb_pg_close(x->pg);
-  sb_embedded_stop(x->broker);
-  sb_conf_free(&x->c);
-  sbt_pg_drop_db(x->db);
-}
 
 /* Writes event i's CloudEvent (JSON) into js. */
 typedef void (*ce_fn)(char *js, size_t sz, int i, const void *arg);
 
 /* Produces n events made by ce; their ids go to ids (may be NULL). */
-static int produce(env_t *x, int n, ce_fn ce, const void *arg,
+static int produce(sbt_env_t *x, int n, ce_fn ce, const void *arg,
                    char (*ids)[27]) {
   sb_err_t err = SB_ERR_INIT;
   sb_producer_t *p = NULL;
@@ -234,13 +195,13 @@ static void lead_ce(char *js, size_t sz, int i, const void *arg) {
 }
 
 /* Produces a lead.created for each subject; their ids go to ids. */
-static int produce_leads_at(env_t *x, const char *const *subjects, int n,
+static int produce_leads_at(sbt_env_t *x, const char *const *subjects, int n,
                             char (*ids)[27], const char *time) {
   leads_t l = {subjects, time};
   return produce(x, n, lead_ce, &l, ids);
 }
 
-static int produce_leads(env_t *x, const char *const *subjects, int n,
+static int produce_leads(sbt_env_t *x, const char *const *subjects, int n,
                          char (*ids)[27]) {
   return produce_leads_at(x, subjects, n, ids, "2026-11-24T10:00:00Z");
 }
@@ -260,7 +221,7 @@ static const char *const poison5[] = {"lead-1", "lead-2", "lead-3-poison",
 /* Runs a pipeline until the end of the log (at most a minute): st gets
  * each processor's counters (o->n of them), tot (may be NULL) the
  * pipeline's. */
-static int run(env_t *x, const sb_pipeline_opts_t *o, sb_pipeline_stats_t *st,
+static int run(sbt_env_t *x, const sb_pipeline_opts_t *o, sb_pipeline_stats_t *st,
                sb_pipeline_totals_t *tot) {
   sb_err_t err = SB_ERR_INIT;
   sb_pipeline_t *p = NULL;
@@ -286,7 +247,7 @@ static int run(env_t *x, const sb_pipeline_opts_t *o, sb_pipeline_stats_t *st,
 
 /* Runs the processor until the end of the log, in its consumer group (or
  * as a rebuild into schema, in group). */
-static int run_to_end(env_t *x, const char *schema, const char *group,
+static int run_to_end(sbt_env_t *x, const char *schema, const char *group,
                       sb_pipeline_stats_t *st) {
   sb_err_t err = SB_ERR_INIT;
   if (schema && sb_processor_create_tables(x->pg, run_vt, schema, &err) != 0) {
@@ -307,7 +268,7 @@ typedef struct {
 } rec_t;
 
 /* Reads every record of a topic from the start. */
-static int read_topic(env_t *x, const char *topic, rec_t *out, int max) {
+static int read_topic(sbt_env_t *x, const char *topic, rec_t *out, int max) {
   char errstr[256];
   sb_err_t err = SB_ERR_INIT;
   rd_kafka_conf_t *kc = sb_kafka_conf_new(&x->c, &err);
@@ -369,7 +330,7 @@ static int count(sb_pg_t *pg, const char *sql) {
 
 /* sb.deadletter holds one record, the poison lead's, refused by a CHECK
  * (SQLSTATE 23514): 0 with it in *out, or 1. */
-static int poison_deadlettered(env_t *x, rec_t *out) {
+static int poison_deadlettered(sbt_env_t *x, rec_t *out) {
   static rec_t recs[16];
   CHECK_INT(read_topic(x, SB_TOPIC_DEADLETTER, recs, 16), 1);
   CHECK_STR(recs[0].subject, "lead-3-poison");
@@ -379,7 +340,7 @@ static int poison_deadlettered(env_t *x, rec_t *out) {
 }
 
 /* sbrows' rows of an event type. */
-static int rows_of(env_t *x, const char *type) {
+static int rows_of(sbt_env_t *x, const char *type) {
   char sql[128];
   snprintf(sql, sizeof sql,
            "SELECT count(*) FROM sbrows.rows WHERE type = '%s'", type);
@@ -387,7 +348,7 @@ static int rows_of(env_t *x, const char *type) {
 }
 
 /* sbrows' rows written more than once. */
-static int rows_twice(env_t *x) {
+static int rows_twice(sbt_env_t *x) {
   return count(x->pg, "SELECT count(*) - count(DISTINCT event_id) FROM "
                       "sbrows.rows");
 }
@@ -397,8 +358,8 @@ static int rows_twice(env_t *x) {
 #define NLEADS 40
 
 int test_engine_batches_offsets_and_derived_events(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   const char *subjects[NLEADS];
   char names[NLEADS][32], ids[NLEADS][27];
   lead_names(names, subjects, NLEADS);
@@ -452,13 +413,13 @@ int test_engine_batches_offsets_and_derived_events(void) {
       }
   }
   CHECK_INT(again, 2 * NLEADS); /* both runs' copies carry the same ids */
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
 int test_engine_processor_failures_deadletter(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   sb_conf_set(&x.c, "processor.retries", "2", SB_CO_FLAG, NULL, NULL);
   const char *subjects[] = {"lead-1", "lead-2-bad", "lead-3", "lead-4-flaky",
                             "lead-5"};
@@ -488,7 +449,7 @@ int test_engine_processor_failures_deadletter(void) {
   }
   CHECK_INT(bad, 1);
   CHECK_INT(flaky, 1);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
@@ -518,8 +479,8 @@ int test_engine_rejects_incomplete_processor(void) {
 }
 
 int test_engine_isolates_poison_written_in_event(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   CHECK(produce_leads(&x, poison5, 5, NULL) == 0);
   sb_pipeline_stats_t st;
   sb_processor_vt_t writing_vt = writing(); /* test_vt, writing in event */
@@ -536,13 +497,13 @@ int test_engine_isolates_poison_written_in_event(void) {
   CHECK(st.reseeks >= 1);
   CHECK_INT((int)st.events, 4);
   CHECK_INT((int)st.deadletters, 1);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
 int test_engine_isolates_poison_event(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   /* one partition's worth of leads in one batch, one of them poison */
   CHECK(produce_leads(&x, poison5, 5, NULL) == 0);
   sb_pipeline_stats_t st;
@@ -558,7 +519,7 @@ int test_engine_isolates_poison_event(void) {
   CHECK_HAS(dl.hdr, "sb-error-class=processor;");
   CHECK_HAS(dl.hdr, "could not commit this event");
   CHECK(st.reseeks >= 1);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
@@ -640,7 +601,7 @@ static const sb_processor_vt_t rows_vt = {
 };
 
 /* Runs vts in one pipeline until the end of the log. */
-static int run_pipeline(env_t *x, const sb_processor_vt_t *const *vts, size_t n,
+static int run_pipeline(sbt_env_t *x, const sb_processor_vt_t *const *vts, size_t n,
                         sb_pipeline_stats_t *st, sb_pipeline_totals_t *tot) {
   /* every partition at once, no group to wait for (run_to_end joins one) */
   sb_pipeline_opts_t o = {
@@ -649,8 +610,8 @@ static int run_pipeline(env_t *x, const sb_processor_vt_t *const *vts, size_t n,
 }
 
 int test_pipeline_decodes_once(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   const char *subjects[NLEADS];
   char names[NLEADS][32];
   lead_names(names, subjects, NLEADS);
@@ -673,13 +634,13 @@ int test_pipeline_decodes_once(void) {
                         "sb.consumer_offsets WHERE consumer_group IN "
                         "('switchboard.sbtest', 'switchboard.sbrows')"),
             2);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
 int test_pipeline_poison_stays_in_its_processor(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   CHECK(produce_leads(&x, poison5, 5, NULL) == 0);
   const sb_processor_vt_t *vts[] = {&rows_vt, &test_vt};
   sb_pipeline_stats_t st[2];
@@ -700,7 +661,7 @@ int test_pipeline_poison_stays_in_its_processor(void) {
   /* and each lead.scored once, though sbtest emitted them again while it
    * looked for the poison event (those copies' batches never committed) */
   CHECK_INT(rows_twice(&x), 0);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
@@ -709,8 +670,8 @@ int test_pipeline_poison_stays_in_its_processor(void) {
  * the processor's other timers and events go on (the pipeline does not
  * stop). */
 int test_pipeline_poison_timer(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   const char *early[] = {"poison-timer-1", "ok-1", "ok-2"};
   CHECK(produce_leads(&x, early, 3, NULL) == 0);
   /* two hours later on every partition: the early timers come due */
@@ -742,13 +703,13 @@ int test_pipeline_poison_timer(void) {
   CHECK_HAS(recs[0].hdr, "sb-timer-key=acme/poison-timer-1;");
   CHECK_HAS(recs[0].hdr, "refuses its timer");
   CHECK_INT((int)st[0].deadletters, 1);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
 int test_pipeline_processor_added_later(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   const char *subjects[] = {"lead-1", "lead-2", "lead-3", "lead-4"};
   CHECK(produce_leads(&x, subjects, 4, NULL) == 0);
   sb_pipeline_stats_t st[2];
@@ -765,7 +726,7 @@ int test_pipeline_processor_added_later(void) {
   CHECK_INT(rows_of(&x, "lead.scored"), 4);
   CHECK_INT(count(x.pg, "SELECT count(DISTINCT event_id) FROM sbrows.rows"),
             8);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
@@ -774,7 +735,7 @@ int test_pipeline_processor_added_later(void) {
  * compare-and-set lets one batch of each pair commit, so no row is written
  * twice. */
 typedef struct {
-  env_t *x;
+  sbt_env_t *x;
   const sb_processor_vt_t *const *vts;
   size_t n;
   int rc;
@@ -788,8 +749,8 @@ static void *racer(void *arg) {
 }
 
 int test_pipeline_offsets_fence_a_second_writer(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   sb_conf_set(&x.c, "batch.max_events", "7", SB_CO_FLAG, NULL, NULL);
   static char names[200][32];
   const char *subjects[200];
@@ -812,7 +773,7 @@ int test_pipeline_offsets_fence_a_second_writer(void) {
   CHECK_INT(count(x.pg, "SELECT count(*) FROM sbrows.rows r JOIN "
                         "sbtest.seen s USING (event_id)"),
             200);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
@@ -897,13 +858,13 @@ static void agent_ce(char *js, size_t sz, int i, const void *arg) {
 }
 
 /* An agent.state_changed for each of agent-<from> .. agent-<to>. */
-static int produce_agents(env_t *x, int from, int to) {
+static int produce_agents(sbt_env_t *x, int from, int to) {
   return produce(x, to - from + 1, agent_ce, &from, NULL);
 }
 
 int test_pipeline_global_table(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   CHECK(produce_agents(&x, 1, 3) == 0);
   const char *leads[] = {"lead-1", "lead-2", "lead-3", "lead-4", "lead-5"};
   CHECK(produce_leads(&x, leads, 5, NULL) == 0);
@@ -934,15 +895,15 @@ int test_pipeline_global_table(void) {
                         "WHERE consumer_group = "
                         "'switchboard.sbglob.global.agents'"),
             4);
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
 
 /* A processor running statements during event is put first in its
  * pipeline, whatever the order given; two cannot share one. */
 int test_pipeline_event_sql_goes_first(void) {
-  env_t x;
-  CHECK(env_up(&x) == 0);
+  sbt_env_t x;
+  CHECK(sbt_env_up(&x) == 0);
   const char *subjects[] = {"lead-1", "lead-2", "lead-3-poison", "lead-4"};
   CHECK(produce_leads(&x, subjects, 4, NULL) == 0);
   sb_processor_vt_t writing_vt = writing();
@@ -962,6 +923,6 @@ int test_pipeline_event_sql_goes_first(void) {
   sb_pipeline_opts_t o = {.vts = two, .n = 2, .stop_at_end = 1};
   CHECK_INT(sb_pipeline_start(&x.c, x.schemas, &o, &p, &err), SB_EINVAL);
   CHECK_HAS(err.msg, "cannot share a pipeline");
-  env_down(&x);
+  sbt_env_down(&x);
   return 0;
 }
