@@ -242,45 +242,67 @@ int sb__global_poll(sb_pipeline_t *p, int max, sb_err_t *err) {
   return n > 0 ? store_all(p, err) : 0;
 }
 
-/* Reads every table's topic to the high watermark it has now. */
+/* Reads every table's topic to the high watermark it has now: the ends
+ * are asked once, each (topic, partition) once however many tables read
+ * it (every ask is a round trip to its broker, hundreds of ms on some). */
 static int catch_up(sb_pipeline_t *p, sb_err_t *err) {
-  long long last_store = sb_now_ms(), quiet = sb_now_ms();
-  for (;;) {
-    int behind = 0;
-    for (size_t k = 0; k < p->ngl; k++) {
-      sb_global_t *g = p->gl[k];
-      for (int i = 0; i < g->nparts; i++) {
-        int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t r = rd_kafka_query_watermark_offsets(
-            p->grk, g->def->topic, i, &lo, &hi, p->c->kafka_timeout_ms);
-        if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
-          return sb_kafka_err(err, r, "reading a global table's ends");
-        if ((g->next[i] < 0 ? lo : g->next[i]) < hi)
-          behind = 1;
+  size_t n = 0;
+  for (size_t k = 0; k < p->ngl; k++)
+    n += (size_t)p->gl[k]->nparts;
+  int64_t *lo = calloc(n + 1, sizeof *lo), *hi = calloc(n + 1, sizeof *hi);
+  int rc = lo && hi ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
+  for (size_t k = 0, at = 0; rc == 0 && k < p->ngl; k++) {
+    const sb_global_t *g = p->gl[k];
+    for (int i = 0; rc == 0 && i < g->nparts; i++, at++) {
+      size_t same = at;
+      for (size_t k2 = 0, at2 = 0; k2 < k && same == at; k2++) {
+        if (strcmp(p->gl[k2]->def->topic, g->def->topic) == 0 &&
+            i < p->gl[k2]->nparts)
+          same = at2 + (size_t)i;
+        at2 += (size_t)p->gl[k2]->nparts;
       }
+      if (same != at) {
+        lo[at] = lo[same];
+        hi[at] = hi[same];
+        continue;
+      }
+      rd_kafka_resp_err_t r = rd_kafka_query_watermark_offsets(
+          p->grk, g->def->topic, i, &lo[at], &hi[at], p->c->kafka_timeout_ms);
+      if (r != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rc = sb_kafka_err(err, r, "reading a global table's ends");
+    }
+  }
+  long long last_store = sb_now_ms(), quiet = sb_now_ms();
+  while (rc == 0) {
+    int behind = 0;
+    for (size_t k = 0, at = 0; k < p->ngl; k++) {
+      const sb_global_t *g = p->gl[k];
+      for (int i = 0; i < g->nparts; i++, at++)
+        if ((g->next[i] < 0 ? lo[at] : g->next[i]) < hi[at])
+          behind = 1;
     }
     if (!behind)
       break;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(p->grk, 100);
     if (m == NULL) {
       if (sb_now_ms() - quiet > p->c->kafka_timeout_ms)
-        return sb_err_set(err, SB_ETIMEDOUT,
-                          "global tables: nothing read for %d ms before "
-                          "reaching the topics' ends",
-                          p->c->kafka_timeout_ms);
+        rc = sb_err_set(err, SB_ETIMEDOUT,
+                        "global tables: nothing read for %d ms before "
+                        "reaching the topics' ends",
+                        p->c->kafka_timeout_ms);
       continue;
     }
     quiet = sb_now_ms();
-    int rc = m->err ? 0 : fold(p, m, err);
+    rc = m->err ? 0 : fold(p, m, err);
     rd_kafka_message_destroy(m);
     if (rc == 0 && sb_now_ms() - last_store > 1000) {
       rc = store_all(p, err); /* progress survives a crash mid-way */
       last_store = sb_now_ms();
     }
-    if (rc != 0)
-      return rc;
   }
-  return store_all(p, err);
+  free(lo);
+  free(hi);
+  return rc == 0 ? store_all(p, err) : rc;
 }
 
 /* A table reading topic (nparts partitions), kept under schema with its

@@ -211,24 +211,38 @@ static int all_at_end(sb_pipeline_t *p) {
     if (!p->tps[i].eof)
       return 0;
   }
-  if (!p->emitted_since)
+  if (!p->emitted_since || !any)
     return any;
-  for (size_t i = 0; any && i < p->ntp; i++) {
+  /* derived events went out since the ends were reached: the ends now, of
+   * every assigned partition in one request (ListOffsets for the latest
+   * offset: a timestamp of -1), not one round trip each */
+  rd_kafka_topic_partition_list_t *l =
+      rd_kafka_topic_partition_list_new((int)p->ntp);
+  for (size_t i = 0; i < p->ntp; i++)
+    if (p->tps[i].assigned)
+      rd_kafka_topic_partition_list_add(l, p->tps[i].topic,
+                                        p->tps[i].partition)
+          ->offset = RD_KAFKA_OFFSET_END;
+  int ended = rd_kafka_offsets_for_times(p->rk, l, p->c->kafka_timeout_ms) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (size_t i = 0; ended && i < p->ntp; i++) {
     sb__tp_t *t = &p->tps[i];
-    int64_t lo = 0, hi = 0, at = -1;
     if (!t->assigned)
       continue;
+    int64_t at = -1;
     for (size_t s = 0; s < p->n; s++)
       if ((t->readers & (1u << s)) && (at < 0 || t->next[s] < at))
         at = t->next[s];
-    if (rd_kafka_query_watermark_offsets(p->rk, t->topic, t->partition, &lo,
-                                         &hi, p->c->kafka_timeout_ms) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR ||
-        at < hi) {
+    const rd_kafka_topic_partition_t *e =
+        rd_kafka_topic_partition_list_find(l, t->topic, t->partition);
+    if (e == NULL || e->err || e->offset < 0 || at < e->offset) {
       t->eof = 0; /* more came: its end is reported again */
-      return 0;
+      ended = 0;
     }
   }
+  rd_kafka_topic_partition_list_destroy(l);
+  if (!ended)
+    return 0;
   p->emitted_since = 0;
   return any;
 }
