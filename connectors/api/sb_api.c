@@ -71,27 +71,6 @@ static void *health_loop(void *arg) {
   return NULL;
 }
 
-static void send_json(sb_http_req_t *r, int status, cJSON *o, const char *hdrs) {
-  char *text = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  if (text == NULL) {
-    sb_http_error(r, 500, "internal", "out of memory", NULL);
-    return;
-  }
-  size_t n = strlen(text);
-  char *body = malloc(n + 1);
-  if (body == NULL) {
-    cJSON_free(text);
-    sb_http_error(r, 500, "internal", "out of memory", NULL);
-    return;
-  }
-  memcpy(body, text, n);
-  body[n] = '\n'; /* one JSON document a line, like the errors */
-  sb_http_respond(r, status, "application/json", body, n + 1, hdrs);
-  free(body);
-  cJSON_free(text);
-}
-
 static void get_health(sb_http_req_t *r, void *ud) {
   sb_api_t *a = ud;
   int k = atomic_load(&a->kafka_ok), p = atomic_load(&a->pg_ok);
@@ -103,7 +82,7 @@ static void get_health(sb_http_req_t *r, void *ud) {
   cJSON_AddStringToObject(o, "postgres", p ? "ok" : a->pg_err[0] ? a->pg_err
                                                                  : "checking");
   pthread_mutex_unlock(&a->lock);
-  send_json(r, k && p ? 200 : 503, o, k && p ? NULL : "Retry-After: 1\r\n");
+  sb_http_respond_json(r, k && p ? 200 : 503, o, k && p ? NULL : "Retry-After: 1\r\n");
 }
 
 /* Prometheus text format 0.0.4. */

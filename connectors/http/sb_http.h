@@ -17,6 +17,7 @@
 
 #include "sb_err.h"
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -78,6 +79,10 @@ void *sb_http_user(const sb_http_req_t *r);
  * has gone). extra_headers: complete "Name: value\r\n" lines, or NULL. */
 void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
                      const char *body, size_t len, const char *extra_headers);
+/* Answers the JSON text of o (taken: deleted), one document and a
+ * newline; 500 when it cannot be printed. */
+void sb_http_respond_json(sb_http_req_t *r, int status, cJSON *o,
+                          const char *extra_headers);
 /* Answers {"error": {"status": N, "code": code, "message": message}}. */
 void sb_http_error(sb_http_req_t *r, int status, const char *code,
                    const char *message, const char *extra_headers);

@@ -239,3 +239,21 @@ void sb_http_error(sb_http_req_t *r, int status, const char *code,
   }
   cJSON_free(text);
 }
+
+void sb_http_respond_json(sb_http_req_t *r, int status, cJSON *o,
+                          const char *extra_headers) {
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  size_t n = text ? strlen(text) : 0;
+  char *body = text ? malloc(n + 1) : NULL;
+  if (body == NULL) {
+    cJSON_free(text);
+    sb_http_error(r, 500, "internal", "out of memory", NULL);
+    return;
+  }
+  memcpy(body, text, n);
+  cJSON_free(text);
+  body[n] = '\n'; /* one JSON document a line, like the errors */
+  sb_http_respond(r, status, "application/json", body, n + 1, extra_headers);
+  free(body);
+}

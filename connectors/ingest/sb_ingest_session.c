@@ -264,28 +264,6 @@ static cJSON *session_json(const sb_session_t *s) {
   return o;
 }
 
-static void respond_json(sb_http_req_t *r, int status, cJSON *o,
-                         const char *hdrs) {
-  char *text = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  if (text == NULL) {
-    sb_http_error(r, 500, "internal", "out of memory", NULL);
-    return;
-  }
-  size_t n = strlen(text);
-  char *body = malloc(n + 2);
-  if (body == NULL) {
-    cJSON_free(text);
-    sb_http_error(r, 500, "internal", "out of memory", NULL);
-    return;
-  }
-  memcpy(body, text, n);
-  body[n] = '\n';
-  sb_http_respond(r, status, "application/json", body, n + 1, hdrs);
-  free(body);
-  cJSON_free(text);
-}
-
 static void ended_unrecorded(void *ud, int rc, const sb_session_t *s,
                              const char *secret, const char *error) {
   (void)ud, (void)s, (void)secret;
@@ -316,7 +294,7 @@ static void on_login_recorded(void *opaque, const char *error) {
                     sizeof hdrs);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddItemToObject(o, "session", session_json(&sr->s));
-  respond_json(sr->req, 201, o, hdrs);
+  sb_http_respond_json(sr->req, 201, o, hdrs);
   OPENSSL_cleanse(hdrs, sizeof hdrs);
   free_sr(sr);
 }
@@ -403,7 +381,7 @@ void sb_ingest_session_get(sb_http_req_t *r, sb_ingest_t *in) {
   cJSON_AddStringToObject(o, "role", sb_role_name(who.role));
   cJSON_AddBoolToObject(o, "managed",
                         in->authz && sb_authz_managed(in->authz, who.tenant));
-  respond_json(r, 200, o, "Cache-Control: no-store\r\n");
+  sb_http_respond_json(r, 200, o, "Cache-Control: no-store\r\n");
 }
 
 static void on_logout_recorded(void *opaque, const char *error) {
@@ -416,7 +394,7 @@ static void on_logout_recorded(void *opaque, const char *error) {
   cJSON *o = cJSON_CreateObject();
   cJSON *e = cJSON_AddObjectToObject(o, "ended");
   cJSON_AddStringToObject(e, "id", sr->s.id);
-  respond_json(sr->req, 200, o, hdrs);
+  sb_http_respond_json(sr->req, 200, o, hdrs);
   free_sr(sr);
 }
 
