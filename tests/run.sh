@@ -8,7 +8,8 @@ bash "$root/scripts/deps.sh"
 # the layers: fails before building when a file includes upward or a
 # wrapped library outside the engine
 bash "$root/scripts/check_layers.sh" "$root"
-jobs=$(nproc)
+# the tests mostly wait (on the broker, the database, timers): two per core
+jobs=$((2 * $(nproc)))
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for variant in release asan; do
