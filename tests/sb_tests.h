@@ -134,6 +134,8 @@
   X(authz_follows_the_tables, "pg")                                           \
   X(compliance_business_days, "unit")                                         \
   X(consent_seen_by_another_processor, "kafka,pg") \
+  X(routing_assign_strategies, "unit")                                        \
+  X(routing_assign_properties, "unit")                                        \
   X(pii_envelope, "unit")                                                     \
   X(pii_match_norm, "unit")                                                   \
   X(pii_key_file, "unit")                                                     \
