@@ -136,6 +136,8 @@
   X(consent_seen_by_another_processor, "kafka,pg") \
   X(routing_assign_strategies, "unit")                                        \
   X(routing_assign_properties, "unit")                                        \
+  X(routing_book_decisions, "unit")                                           \
+  X(routing_book_restored_decides_the_same, "unit")                           \
   X(pii_envelope, "unit")                                                     \
   X(pii_match_norm, "unit")                                                   \
   X(pii_key_file, "unit")                                                     \

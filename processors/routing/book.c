@@ -1,0 +1,618 @@
+/* A tenant's routing book (book.h). */
+#include "book.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  routing_agent_rec_t r; /* first: the id leads every record */
+  int dirty;
+  /* the view routing_decide reads, pointing into r */
+  const char *qp[ROUTING_QUEUES_MAX];
+  routing_skill_t sk[ROUTING_SKILLS_MAX];
+} agent_t;
+
+typedef struct {
+  routing_queue_rec_t r;
+  int dirty;
+} queue_t;
+
+typedef struct {
+  routing_lead_rec_t r;
+  int dirty;
+} lead_t;
+
+typedef struct {
+  void **v;
+  size_t n, cap;
+} vec_t; /* records sorted by id */
+
+struct routing_book_s {
+  routing_book_conf_t conf;
+  vec_t agents, queues, leads;
+  char (*gone)[ROUTING_NAME_MAX + 1]; /* leads gone since the last flush */
+  size_t ngone, capgone;
+  /* scratch, sized to the agents */
+  routing_agent_t *view;
+  routing_verdict_t *verdicts;
+  size_t scratch_cap;
+};
+
+/* ---- sorted vectors of records whose first bytes are their id ------------ */
+
+static size_t vec_lower(const vec_t *v, const char *id, int *found) {
+  size_t lo = 0, hi = v->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp((const char *)v->v[mid], id);
+    if (c == 0) {
+      *found = 1;
+      return mid;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = 0;
+  return lo;
+}
+
+static void *vec_find(const vec_t *v, const char *id) {
+  int found;
+  size_t i = vec_lower(v, id, &found);
+  return found ? v->v[i] : NULL;
+}
+
+/* The record of id, made (zeroed, id set) when new; NULL out of memory. */
+static void *vec_get(vec_t *v, const char *id, size_t size, int *made) {
+  int found;
+  size_t i = vec_lower(v, id, &found);
+  *made = 0;
+  if (found)
+    return v->v[i];
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? 2 * v->cap : 16;
+    void **nv = realloc(v->v, cap * sizeof *nv);
+    if (nv == NULL)
+      return NULL;
+    v->v = nv;
+    v->cap = cap;
+  }
+  void *rec = calloc(1, size);
+  if (rec == NULL)
+    return NULL;
+  memcpy(rec, id, strlen(id) + 1);
+  memmove(&v->v[i + 1], &v->v[i], (v->n - i) * sizeof *v->v);
+  v->v[i] = rec;
+  v->n++;
+  *made = 1;
+  return rec;
+}
+
+static void vec_remove(vec_t *v, const char *id) {
+  int found;
+  size_t i = vec_lower(v, id, &found);
+  if (!found)
+    return;
+  free(v->v[i]);
+  memmove(&v->v[i], &v->v[i + 1], (v->n - i - 1) * sizeof *v->v);
+  v->n--;
+}
+
+static void vec_free(vec_t *v) {
+  for (size_t i = 0; i < v->n; i++)
+    free(v->v[i]);
+  free(v->v);
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+routing_book_t *routing_book_new(const routing_book_conf_t *conf) {
+  routing_book_t *b = calloc(1, sizeof *b);
+  if (b != NULL)
+    b->conf = *conf;
+  return b;
+}
+
+void routing_book_free(routing_book_t *b) {
+  if (b == NULL)
+    return;
+  vec_free(&b->agents);
+  vec_free(&b->queues);
+  vec_free(&b->leads);
+  free(b->gone);
+  free(b->view);
+  free(b->verdicts);
+  free(b);
+}
+
+const routing_agent_rec_t *routing_book_agent(const routing_book_t *b,
+                                              const char *id) {
+  const agent_t *a = vec_find(&b->agents, id);
+  return a ? &a->r : NULL;
+}
+const routing_lead_rec_t *routing_book_lead(const routing_book_t *b,
+                                            const char *id) {
+  const lead_t *l = vec_find(&b->leads, id);
+  return l ? &l->r : NULL;
+}
+size_t routing_book_waiting(const routing_book_t *b) { return b->leads.n; }
+
+/* ---- checks -------------------------------------------------------------- */
+
+static int name_ok(const char *s, size_t cap, int empty_ok) {
+  size_t n = strnlen(s, cap);
+  return n < cap && (empty_ok || n > 0);
+}
+
+static int skills_ok(const routing_named_skill_t *s, int n) {
+  if (n < 0 || n > ROUTING_SKILLS_MAX)
+    return 0;
+  for (int i = 0; i < n; i++)
+    if (!name_ok(s[i].name, sizeof s[i].name, 0) || s[i].level < 0)
+      return 0;
+  return 1;
+}
+
+static int agent_ok(const routing_agent_rec_t *a, sb_err_t *err) {
+  int ok = name_ok(a->id, sizeof a->id, 0) &&
+           (unsigned)a->state <= ROUTING_PAUSED && a->nqueues >= 0 &&
+           a->nqueues <= ROUTING_QUEUES_MAX && skills_ok(a->skills, a->nskills);
+  for (int i = 0; ok && i < a->nqueues; i++)
+    ok = name_ok(a->queues[i], sizeof a->queues[i], 0);
+  for (int c = 0; ok && c < ROUTING_CH_N; c++)
+    ok = a->capacity[c] >= 0 && a->load[c] >= 0 && a->reserved[c] >= 0;
+  return ok ? 0
+            : sb_err_set(err, SB_EINVAL,
+                         "routing: an agent record out of bounds (id, state, "
+                         "%d queues, %d skills, capacity and load >= 0)",
+                         ROUTING_QUEUES_MAX, ROUTING_SKILLS_MAX);
+}
+
+static int lead_ok(const routing_lead_rec_t *l, sb_err_t *err) {
+  int ok = name_ok(l->id, sizeof l->id, 0) &&
+           name_ok(l->queue, sizeof l->queue, 1) &&
+           (unsigned)l->channel < ROUTING_CH_N && l->units >= 1 &&
+           skills_ok(l->required, l->nrequired) &&
+           skills_ok(l->optional, l->noptional);
+  return ok ? 0
+            : sb_err_set(err, SB_EINVAL,
+                         "routing: a lead record out of bounds (id, queue, "
+                         "channel, units >= 1, %d skills)",
+                         ROUTING_SKILLS_MAX);
+}
+
+static int queue_ok(const routing_queue_rec_t *q, sb_err_t *err) {
+  int ok = name_ok(q->id, sizeof q->id, 0) &&
+           (unsigned)q->strategy <= ROUTING_CAPACITY &&
+           q->relax_after_us >= 0 &&
+           name_ok(q->rr_last, sizeof q->rr_last, 1);
+  return ok ? 0
+            : sb_err_set(err, SB_EINVAL,
+                         "routing: a queue record out of bounds");
+}
+
+/* ---- the view routing_decide reads --------------------------------------- */
+
+static void view_of(agent_t *a, routing_agent_t *v) {
+  routing_agent_rec_t *r = &a->r;
+  for (int i = 0; i < r->nqueues; i++)
+    a->qp[i] = r->queues[i];
+  for (int i = 0; i < r->nskills; i++)
+    a->sk[i] = (routing_skill_t){r->skills[i].name, r->skills[i].level};
+  *v = (routing_agent_t){.agent_id = r->id,
+                         .state = r->state,
+                         .idle_since_us = r->idle_since_us,
+                         .calls_today = r->calls_today,
+                         .queues = a->qp,
+                         .nqueues = (size_t)r->nqueues,
+                         .skills = a->sk,
+                         .nskills = (size_t)r->nskills};
+  for (int c = 0; c < ROUTING_CH_N; c++) {
+    v->capacity[c] = r->capacity[c];
+    v->load[c] = r->load[c] + r->reserved[c];
+  }
+}
+
+static int scratch(routing_book_t *b, sb_err_t *err) {
+  if (b->scratch_cap >= b->agents.n && b->view != NULL)
+    return 0;
+  size_t cap = b->agents.n + 16;
+  routing_agent_t *v = realloc(b->view, cap * sizeof *v);
+  if (v != NULL)
+    b->view = v;
+  routing_verdict_t *vd = realloc(b->verdicts, cap * sizeof *vd);
+  if (vd != NULL)
+    b->verdicts = vd;
+  if (v == NULL || vd == NULL)
+    return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
+  b->scratch_cap = cap;
+  return 0;
+}
+
+/* some agent could take some work */
+static int any_room(const routing_book_t *b) {
+  for (size_t i = 0; i < b->agents.n; i++) {
+    const routing_agent_t *v = &b->view[i];
+    if (v->state == ROUTING_OFFLINE || v->state == ROUTING_PAUSED)
+      continue;
+    for (int c = 0; c < ROUTING_CH_N; c++)
+      if (v->load[c] < v->capacity[c])
+        return 1;
+  }
+  return 0;
+}
+
+/* ---- draining ------------------------------------------------------------ */
+
+static const queue_t *queue_of(const routing_book_t *b, const char *id) {
+  return *id ? vec_find(&b->queues, id) : NULL;
+}
+
+static int queue_priority(const routing_book_t *b, const lead_t *l) {
+  const queue_t *q = queue_of(b, l->r.queue);
+  return q ? q->r.priority : 0;
+}
+
+static const routing_book_t *sort_book; /* qsort has no argument */
+
+static int by_turn(const void *x, const void *y) {
+  const lead_t *a = *(lead_t *const *)x, *b = *(lead_t *const *)y;
+  if (a->r.recycled != b->r.recycled)
+    return b->r.recycled - a->r.recycled;
+  int pa = queue_priority(sort_book, a), pb = queue_priority(sort_book, b);
+  if (pa != pb)
+    return pb > pa ? 1 : -1;
+  if (a->r.score != b->r.score)
+    return b->r.score > a->r.score ? 1 : -1;
+  if (a->r.ready_at_us != b->r.ready_at_us)
+    return a->r.ready_at_us > b->r.ready_at_us ? 1 : -1;
+  return strcmp(a->r.id, b->r.id);
+}
+
+static int note_gone(routing_book_t *b, const char *id, sb_err_t *err) {
+  if (b->ngone == b->capgone) {
+    size_t cap = b->capgone ? 2 * b->capgone : 16;
+    void *g = realloc(b->gone, cap * sizeof *b->gone);
+    if (g == NULL)
+      return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
+    b->gone = g;
+    b->capgone = cap;
+  }
+  memcpy(b->gone[b->ngone++], id, strlen(id) + 1);
+  return 0;
+}
+
+static void request_of(const routing_book_t *b, const lead_t *l,
+                       int64_t now_us, routing_skill_t *req,
+                       routing_skill_t *opt, routing_request_t *rq,
+                       routing_strategy_t *s) {
+  const queue_t *q = queue_of(b, l->r.queue);
+  for (int i = 0; i < l->r.nrequired; i++)
+    req[i] = (routing_skill_t){l->r.required[i].name, l->r.required[i].level};
+  for (int i = 0; i < l->r.noptional; i++)
+    opt[i] = (routing_skill_t){l->r.optional[i].name, l->r.optional[i].level};
+  *rq = (routing_request_t){
+      .queue = l->r.queue,
+      .channel = l->r.channel,
+      .units = l->r.units,
+      .required = req,
+      .nrequired = (size_t)l->r.nrequired,
+      .optional = opt,
+      .noptional = (size_t)l->r.noptional,
+      .waited_us = now_us - l->r.ready_at_us,
+      .relax_after_us = q ? q->r.relax_after_us : 0,
+      .rr_last = q && q->r.rr_last[0] ? q->r.rr_last : NULL};
+  *s = q ? q->r.strategy : b->conf.default_strategy;
+}
+
+/* The queue's record, made with the book's defaults when the queue was
+ * never configured (its round-robin position needs a home). */
+static queue_t *queue_for(routing_book_t *b, const char *id, sb_err_t *err) {
+  int made;
+  queue_t *q = vec_get(&b->queues, id, sizeof *q, &made);
+  if (q == NULL) {
+    sb_err_set(err, SB_ENOMEM, "routing: out of memory");
+    return NULL;
+  }
+  if (made)
+    q->r.strategy = b->conf.default_strategy;
+  return q;
+}
+
+static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
+                 void *arg, sb_err_t *err) {
+  if (b->leads.n == 0)
+    return 0;
+  if (scratch(b, err) != 0)
+    return err->code;
+  for (size_t i = 0; i < b->agents.n; i++)
+    view_of(b->agents.v[i], &b->view[i]);
+  if (!any_room(b)) { /* still say "queued" for leads that never heard it */
+    for (size_t i = 0; i < b->leads.n; i++) {
+      lead_t *l = b->leads.v[i];
+      if (l->r.queued_said)
+        continue;
+      routing_decision_t d = {.chosen = -1, .n = 0, .verdicts = b->verdicts};
+      routing_skill_t req[ROUTING_SKILLS_MAX], opt[ROUTING_SKILLS_MAX];
+      routing_request_t rq;
+      request_of(b, l, now_us, req, opt, &rq, &d.strategy);
+      int rc = routing_decide(d.strategy, &rq, b->view, b->agents.n,
+                              b->verdicts, &d, err);
+      if (rc != 0)
+        return rc;
+      l->r.queued_said = 1;
+      l->dirty = 1;
+      routing_outcome_t o = {.what = "queued", .lead = &l->r, .decision = &d,
+                             .at_us = now_us};
+      if ((rc = cb(arg, &o, err)) != 0)
+        return rc;
+    }
+    return 0;
+  }
+  size_t n = b->leads.n;
+  lead_t **order = malloc(n * sizeof *order);
+  if (order == NULL)
+    return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
+  memcpy(order, b->leads.v, n * sizeof *order);
+  sort_book = b;
+  qsort(order, n, sizeof *order, by_turn);
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    lead_t *l = order[i];
+    routing_skill_t req[ROUTING_SKILLS_MAX], opt[ROUTING_SKILLS_MAX];
+    routing_request_t rq;
+    routing_decision_t d;
+    routing_strategy_t s;
+    request_of(b, l, now_us, req, opt, &rq, &s);
+    if ((rc = routing_decide(s, &rq, b->view, b->agents.n, b->verdicts, &d,
+                             err)) != 0)
+      break;
+    if (d.chosen < 0) {
+      if (!l->r.queued_said) {
+        l->r.queued_said = 1;
+        l->dirty = 1;
+        routing_outcome_t o = {.what = "queued", .lead = &l->r,
+                               .decision = &d, .at_us = now_us};
+        rc = cb(arg, &o, err);
+      }
+      continue;
+    }
+    size_t ix = d.verdicts[d.chosen].index;
+    agent_t *a = b->agents.v[ix];
+    a->r.reserved[l->r.channel] += l->r.units;
+    a->r.reserved_at_us = now_us;
+    a->dirty = 1;
+    b->view[ix].load[l->r.channel] += l->r.units;
+    if (l->r.queue[0]) {
+      queue_t *q = queue_for(b, l->r.queue, err);
+      if (q == NULL) {
+        rc = err->code;
+        break;
+      }
+      memcpy(q->r.rr_last, a->r.id, strlen(a->r.id) + 1);
+      q->dirty = 1;
+    }
+    routing_outcome_t o = {.what = "assigned", .lead = &l->r,
+                           .agent_id = a->r.id, .decision = &d,
+                           .at_us = now_us};
+    rc = cb(arg, &o, err);
+    if (rc == 0 && (rc = note_gone(b, l->r.id, err)) == 0)
+      vec_remove(&b->leads, l->r.id); /* frees l: order[i] not read again */
+    if (rc == 0 && !any_room(b))
+      break;
+  }
+  free(order);
+  return rc;
+}
+
+/* ---- changes ------------------------------------------------------------- */
+
+static agent_t *agent_put(routing_book_t *b, const routing_agent_rec_t *a,
+                          sb_err_t *err) {
+  if (agent_ok(a, err) != 0)
+    return NULL;
+  int made;
+  if (vec_find(&b->agents, a->id) == NULL &&
+      b->agents.n >= ROUTING_BOOK_AGENTS) {
+    sb_err_set(err, SB_EINVAL,
+               "routing: a tenant has more than %d agents",
+               ROUTING_BOOK_AGENTS);
+    return NULL;
+  }
+  agent_t *r = vec_get(&b->agents, a->id, sizeof *r, &made);
+  if (r == NULL)
+    sb_err_set(err, SB_ENOMEM, "routing: out of memory");
+  return r;
+}
+
+int routing_book_agent_set(routing_book_t *b, const routing_agent_rec_t *a,
+                           int64_t now_us, routing_outcome_cb cb, void *arg,
+                           sb_err_t *err) {
+  agent_t *r = agent_put(b, a, err);
+  if (r == NULL)
+    return err->code;
+  int reserved[ROUTING_CH_N];
+  int64_t at = r->r.reserved_at_us;
+  memcpy(reserved, r->r.reserved, sizeof reserved);
+  r->r = *a;
+  /* a snapshot newer than the last assignment says what the agent does */
+  if (at != 0 && a->as_of_us < at) {
+    memcpy(r->r.reserved, reserved, sizeof reserved);
+    r->r.reserved_at_us = at;
+  } else {
+    memset(r->r.reserved, 0, sizeof r->r.reserved);
+    r->r.reserved_at_us = 0;
+  }
+  r->dirty = 1;
+  return drain(b, now_us, cb, arg, err);
+}
+
+int routing_book_queue_set(routing_book_t *b, const routing_queue_rec_t *q,
+                           int64_t now_us, routing_outcome_cb cb, void *arg,
+                           sb_err_t *err) {
+  if (queue_ok(q, err) != 0)
+    return err->code;
+  if (vec_find(&b->queues, q->id) == NULL &&
+      b->queues.n >= ROUTING_BOOK_QUEUES)
+    return sb_err_set(err, SB_EINVAL, "routing: a tenant has more than %d "
+                                      "queues",
+                      ROUTING_BOOK_QUEUES);
+  queue_t *r = queue_for(b, q->id, err);
+  if (r == NULL)
+    return err->code;
+  char rr[sizeof r->r.rr_last];
+  memcpy(rr, r->r.rr_last, sizeof rr);
+  r->r = *q;
+  memcpy(r->r.rr_last, rr, sizeof rr); /* the position is the book's own */
+  r->dirty = 1;
+  return drain(b, now_us, cb, arg, err);
+}
+
+int routing_book_lead_ready(routing_book_t *b, const routing_lead_rec_t *l,
+                            int64_t now_us, routing_outcome_cb cb, void *arg,
+                            sb_err_t *err) {
+  if (lead_ok(l, err) != 0)
+    return err->code;
+  lead_t *r = vec_find(&b->leads, l->id);
+  if (r == NULL && b->leads.n >= b->conf.max_waiting) {
+    routing_outcome_t o = {.what = "queue_full", .lead = l, .at_us = now_us};
+    return cb(arg, &o, err);
+  }
+  int made = 0;
+  if (r == NULL && (r = vec_get(&b->leads, l->id, sizeof *r, &made)) == NULL)
+    return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
+  int64_t ready = made ? now_us : r->r.ready_at_us;
+  int said = made ? 0 : r->r.queued_said;
+  r->r = *l;
+  r->r.ready_at_us = ready; /* a re-score keeps its place in time */
+  r->r.queued_said = said;
+  r->dirty = 1;
+  return drain(b, now_us, cb, arg, err);
+}
+
+int routing_book_lead_remove(routing_book_t *b, const char *lead_id,
+                             int64_t now_us, routing_outcome_cb cb, void *arg,
+                             sb_err_t *err) {
+  lead_t *r = vec_find(&b->leads, lead_id);
+  if (r == NULL)
+    return 0;
+  routing_outcome_t o = {.what = "withdrawn", .lead = &r->r, .at_us = now_us};
+  int rc = cb(arg, &o, err);
+  if (rc == 0 && (rc = note_gone(b, lead_id, err)) == 0)
+    vec_remove(&b->leads, lead_id);
+  return rc;
+}
+
+int routing_book_tick(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
+                      void *arg, sb_err_t *err) {
+  for (size_t i = 0; i < b->agents.n; i++) {
+    agent_t *a = b->agents.v[i];
+    if (a->r.reserved_at_us == 0 ||
+        now_us - a->r.reserved_at_us < b->conf.reserve_timeout_us)
+      continue;
+    memset(a->r.reserved, 0, sizeof a->r.reserved);
+    a->r.reserved_at_us = 0;
+    a->dirty = 1;
+    routing_outcome_t o = {.what = "released", .agent_id = a->r.id,
+                           .at_us = now_us};
+    int rc = cb(arg, &o, err);
+    if (rc != 0)
+      return rc;
+  }
+  return drain(b, now_us, cb, arg, err);
+}
+
+int64_t routing_book_next_due(const routing_book_t *b) {
+  int64_t due = 0;
+  for (size_t i = 0; i < b->agents.n; i++) {
+    const agent_t *a = b->agents.v[i];
+    if (a->r.reserved_at_us == 0)
+      continue;
+    int64_t t = a->r.reserved_at_us + b->conf.reserve_timeout_us;
+    if (due == 0 || t < due)
+      due = t;
+  }
+  for (size_t i = 0; i < b->leads.n; i++) {
+    const lead_t *l = b->leads.v[i];
+    const queue_t *q = queue_of(b, l->r.queue);
+    if (l->r.noptional == 0 || q == NULL || q->r.relax_after_us == 0)
+      continue;
+    int64_t t = l->r.ready_at_us + q->r.relax_after_us;
+    if (due == 0 || t < due)
+      due = t;
+  }
+  return due;
+}
+
+/* ---- restoring and saving ------------------------------------------------ */
+
+int routing_book_restore_agent(routing_book_t *b, const routing_agent_rec_t *a,
+                               sb_err_t *err) {
+  agent_t *r = agent_put(b, a, err);
+  if (r == NULL)
+    return err->code;
+  r->r = *a;
+  return 0;
+}
+
+int routing_book_restore_queue(routing_book_t *b, const routing_queue_rec_t *q,
+                               sb_err_t *err) {
+  if (queue_ok(q, err) != 0)
+    return err->code;
+  queue_t *r = queue_for(b, q->id, err);
+  if (r == NULL)
+    return err->code;
+  r->r = *q;
+  return 0;
+}
+
+int routing_book_restore_lead(routing_book_t *b, const routing_lead_rec_t *l,
+                              sb_err_t *err) {
+  if (lead_ok(l, err) != 0)
+    return err->code;
+  int made;
+  lead_t *r = vec_get(&b->leads, l->id, sizeof *r, &made);
+  if (r == NULL)
+    return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
+  r->r = *l;
+  return 0;
+}
+
+static int by_name(const void *x, const void *y) {
+  return strcmp((const char *)x, (const char *)y);
+}
+
+int routing_book_flush(routing_book_t *b, const routing_dirty_t *d, void *arg,
+                       sb_err_t *err) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < b->agents.n; i++) {
+    agent_t *a = b->agents.v[i];
+    if (a->dirty && (rc = d->agent(arg, &a->r, err)) == 0)
+      a->dirty = 0;
+  }
+  for (size_t i = 0; rc == 0 && i < b->queues.n; i++) {
+    queue_t *q = b->queues.v[i];
+    if (q->dirty && (rc = d->queue(arg, &q->r, err)) == 0)
+      q->dirty = 0;
+  }
+  for (size_t i = 0; rc == 0 && i < b->leads.n; i++) {
+    lead_t *l = b->leads.v[i];
+    if (l->dirty && (rc = d->lead(arg, l->r.id, &l->r, err)) == 0)
+      l->dirty = 0;
+  }
+  if (rc != 0)
+    return rc;
+  qsort(b->gone, b->ngone, sizeof *b->gone, by_name);
+  for (size_t i = 0; rc == 0 && i < b->ngone; i++) {
+    if (i > 0 && strcmp(b->gone[i], b->gone[i - 1]) == 0)
+      continue;
+    if (vec_find(&b->leads, b->gone[i]) != NULL)
+      continue; /* came back since: saved above */
+    rc = d->lead(arg, b->gone[i], NULL, err);
+  }
+  if (rc == 0)
+    b->ngone = 0;
+  return rc;
+}
