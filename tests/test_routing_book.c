@@ -4,6 +4,7 @@
  * (flush) and restored anywhere in a run decides exactly as the one that
  * was never saved, and no assignment ever passes an agent's capacity. */
 #include "book.h"
+#include "book_codec.h"
 
 #include "sb_test.h"
 #include "sb_tests.h"
@@ -176,8 +177,22 @@ typedef struct {
 /* the saved records, as a processor's keyed state would hold them */
 static saved_t store;
 
-static int save_agent(void *arg, const routing_agent_rec_t *a, sb_err_t *err) {
-  (void)arg, (void)err;
+/* through the codec, as the processor saves: what comes back is stored */
+#define ROUNDTRIP(kind, rec, copy)                                            \
+  char *t_;                                                                   \
+  size_t n_;                                                                  \
+  int rc_ = routing_##kind##_encode(rec, &t_, &n_, err);                      \
+  if (rc_ == 0)                                                               \
+    rc_ = routing_##kind##_decode(t_, n_, &copy, err);                        \
+  free(t_);                                                                   \
+  if (rc_ != 0)                                                               \
+    return rc_;
+
+static int save_agent(void *arg, const routing_agent_rec_t *a0, sb_err_t *err) {
+  (void)arg;
+  routing_agent_rec_t c;
+  ROUNDTRIP(agent, a0, c)
+  const routing_agent_rec_t *a = &c;
   for (int i = 0; i < store.nagents; i++)
     if (strcmp(store.agents[i].id, a->id) == 0) {
       store.agents[i] = *a;
@@ -186,8 +201,11 @@ static int save_agent(void *arg, const routing_agent_rec_t *a, sb_err_t *err) {
   store.agents[store.nagents++] = *a;
   return 0;
 }
-static int save_queue(void *arg, const routing_queue_rec_t *q, sb_err_t *err) {
-  (void)arg, (void)err;
+static int save_queue(void *arg, const routing_queue_rec_t *q0, sb_err_t *err) {
+  (void)arg;
+  routing_queue_rec_t c;
+  ROUNDTRIP(queue, q0, c)
+  const routing_queue_rec_t *q = &c;
   for (int i = 0; i < store.nqueues; i++)
     if (strcmp(store.queues[i].id, q->id) == 0) {
       store.queues[i] = *q;
@@ -196,9 +214,15 @@ static int save_queue(void *arg, const routing_queue_rec_t *q, sb_err_t *err) {
   store.queues[store.nqueues++] = *q;
   return 0;
 }
-static int save_lead(void *arg, const char *id, const routing_lead_rec_t *l,
+static int save_lead(void *arg, const char *id, const routing_lead_rec_t *l0,
                      sb_err_t *err) {
-  (void)arg, (void)err;
+  (void)arg;
+  routing_lead_rec_t c;
+  const routing_lead_rec_t *l = NULL;
+  if (l0 != NULL) {
+    ROUNDTRIP(lead, l0, c)
+    l = &c;
+  }
   for (int i = 0; i < store.nleads; i++)
     if (strcmp(store.leads[i].id, id) == 0) {
       if (l)
@@ -310,5 +334,46 @@ int test_routing_book_restored_decides_the_same(void) {
   CHECK(assigned > 300 && restores > 300);
   routing_book_free(a.b);
   routing_book_free(b.b);
+  return 0;
+}
+
+int test_routing_book_codec_refusals(void) {
+  static const struct {
+    int kind; /* 0 agent, 1 queue, 2 lead */
+    const char *text, *want;
+  } cases[] = {
+      {0, "", "is not a JSON object"},
+      {0, "[1]", "is not a JSON object"},
+      {0, "{\"state\":\"available\"}", "id is missing"},
+      {0, "{\"id\":\"a\",\"state\":\"asleep\"}", "state is unknown"},
+      {0, "{\"id\":\"a\",\"state\":\"paused\",\"as_of\":1.5}",
+       "as_of is not a whole number"},
+      {0, "{\"id\":\"a\",\"state\":\"paused\",\"load\":{\"fax\":1}}",
+       "load names an unknown channel"},
+      {0, "{\"id\":\"a\",\"state\":\"paused\",\"queues\":\"q\"}",
+       "queues is not an array"},
+      {1, "{\"id\":\"q\",\"strategy\":\"random\"}", "strategy is unknown"},
+      {2, "{\"id\":\"l\",\"queue\":\"\",\"channel\":\"pigeon\"}",
+       "channel is unknown"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    sb_err_t err = SB_ERR_INIT;
+    routing_agent_rec_t a;
+    routing_queue_rec_t q;
+    routing_lead_rec_t l;
+    size_t n = strlen(cases[i].text);
+    int rc = cases[i].kind == 0 ? routing_agent_decode(cases[i].text, n, &a, &err)
+             : cases[i].kind == 1 ? routing_queue_decode(cases[i].text, n, &q, &err)
+                                  : routing_lead_decode(cases[i].text, n, &l, &err);
+    CHECK_INT(rc, SB_EDECODE);
+    CHECK_HAS(err.msg, cases[i].want);
+  }
+  /* a name one byte too long for its field */
+  char text[256];
+  snprintf(text, sizeof text, "{\"id\":\"%064d\",\"state\":\"paused\"}", 0);
+  sb_err_t err = SB_ERR_INIT;
+  routing_agent_rec_t a;
+  CHECK_INT(routing_agent_decode(text, strlen(text), &a, &err), SB_EDECODE);
+  CHECK_HAS(err.msg, "id is not a string of its size");
   return 0;
 }
