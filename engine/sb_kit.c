@@ -165,6 +165,14 @@ int sb_state_get(sb_batch_t *b, const char *key, const void **val,
   return sb_kstate_get(b->slot->kstate, b->topic, b->partition, key, val, len);
 }
 
+int sb_state_scan(sb_batch_t *b, const char *prefix, sb_kstate_scan_cb cb,
+                  void *arg, sb_err_t *err) {
+  if (b->slot->kstate == NULL || b->topic == NULL)
+    return 0;
+  return sb_kstate_scan(b->slot->kstate, b->topic, b->partition, prefix, cb,
+                        arg, err);
+}
+
 static int need_state(sb_batch_t *b, sb_err_t *err) {
   if (b->slot->kstate == NULL)
     return sb_err_set(err, SB_ESTATE,

@@ -93,6 +93,45 @@ int sb_kstate_get(const sb_kstate_t *ks, const char *topic, int32_t partition,
   return 0;
 }
 
+static int by_key(const void *a, const void *b) {
+  const kent_t *x = *(const kent_t *const *)a, *y = *(const kent_t *const *)b;
+  return strcmp(x->h.key, y->h.key);
+}
+
+int sb_kstate_scan(const sb_kstate_t *ks, const char *topic, int32_t partition,
+                   const char *prefix, sb_kstate_scan_cb cb, void *arg,
+                   sb_err_t *err) {
+  int t = sb_kmap_topic_find(&ks->s.map, topic);
+  if (t < 0)
+    return 0;
+  size_t plen = strlen(prefix), n = 0;
+  const kent_t **hits = NULL;
+  if (ks->s.map.n > 0 &&
+      (hits = malloc(ks->s.map.n * sizeof *hits)) == NULL)
+    return sb_err_set(err, SB_ENOMEM, "keyed state of %s: out of memory",
+                      ks->s.schema);
+  for (size_t i = 0; i < ks->s.map.n; i++) {
+    const kent_t *e = sb_kmap_at(&ks->s.map, i);
+    if (e->h.topic != t || e->h.partition != partition ||
+        e->h.pend == PEND_DEL || (e->h.pend == PEND_NONE && !e->h.has) ||
+        e->h.klen < plen || memcmp(e->h.key, prefix, plen) != 0)
+      continue;
+    hits[n++] = e;
+  }
+  if (n > 1)
+    qsort(hits, n, sizeof *hits, by_key);
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const kent_t *e = hits[i];
+    const unsigned char *v = e->h.pend == PEND_PUT ? e->pval : e->val;
+    size_t len = e->h.pend == PEND_PUT ? e->plen : e->len;
+    rc = cb(arg, e->h.key, v ? (const void *)v : (const void *)empty_value,
+            len, err);
+  }
+  free(hits);
+  return rc;
+}
+
 int sb_kstate_put(sb_kstate_t *ks, const char *topic, int32_t partition,
                   const char *key, const void *val, size_t len, sb_err_t *err) {
   sb_kstore_t *s = &ks->s;

@@ -73,6 +73,18 @@ int sb_kstate_put(sb_kstate_t *ks, const char *topic, int32_t partition,
 int sb_kstate_del(sb_kstate_t *ks, const char *topic, int32_t partition,
                   const char *key, sb_err_t *err);
 
+/* Calls cb for every key of the partition that begins with prefix ("" for
+ * all), with its value as sb_kstate_get would give it, in byte order of the
+ * keys; stops at the first non-zero cb returns, and returns it. cb must not
+ * change the state. O(n) over every key held (of every partition): for
+ * rebuilding a processor's own index of a partition, not for each event.
+ * SB_ENOMEM when the list of matches cannot be made. */
+typedef int (*sb_kstate_scan_cb)(void *arg, const char *key, const void *val,
+                                 size_t len, sb_err_t *err);
+int sb_kstate_scan(const sb_kstate_t *ks, const char *topic, int32_t partition,
+                   const char *prefix, sb_kstate_scan_cb cb, void *arg,
+                   sb_err_t *err);
+
 /* Writes the keys changed since the last committed/abort in one statement
  * (upserts and deletes, keys sorted by topic, partition and key so that
  * writers lock rows in one order), inside the caller's transaction. No

@@ -11,8 +11,9 @@
  *                 added during event (sb_rows_add: appends streamed by
  *                 binary COPY, upserts merged per key, deletes), written by
  *                 the kit at the batch's commit
- *   keyed state   per partition, get/put/del by key (sb_state_*), loaded
- *                 on assignment, pending until the batch commits
+ *   keyed state   per partition, get/put/del by key and scan by prefix
+ *                 (sb_state_*), loaded on assignment, pending until the
+ *                 batch commits
  *   timers        set/cancel per key, by wall clock or event time
  *                 (sb_timer_set); due ones fired in a batch of their own
  *                 through vt->timer
@@ -198,6 +199,15 @@ int sb_state_get(sb_batch_t *b, const char *key, const void **val, size_t *len);
 int sb_state_put(sb_batch_t *b, const char *key, const void *val, size_t len,
                  sb_err_t *err);
 int sb_state_del(sb_batch_t *b, const char *key, sb_err_t *err);
+/* Calls cb for every key of the current partition beginning with prefix,
+ * in byte order, with its value as sb_state_get gives it; stops at (and
+ * returns) cb's first non-zero. cb must not change the state. It costs a
+ * pass over all the state held: for rebuilding an index of the
+ * partition's keys once (after assign or abort), not for every event. */
+typedef int (*sb_state_scan_cb)(void *arg, const char *key, const void *val,
+                                size_t len, sb_err_t *err);
+int sb_state_scan(sb_batch_t *b, const char *prefix, sb_state_scan_cb cb,
+                  void *arg, sb_err_t *err);
 
 /* ---- timers (vt->timer) -------------------------------------------------- */
 

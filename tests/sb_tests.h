@@ -108,6 +108,7 @@
   X(kstate_flush_one_statement, "pg")                                         \
   X(kstate_bytes_and_bounds, "pg")                                            \
   X(kstate_budget, "pg")                                                      \
+  X(kstate_scan, "pg")                                                        \
   X(timers_wall_and_event, "pg")                                              \
   X(timers_abort_commit_reload, "pg")                                         \
   X(timers_event_time_persists, "pg")                                         \

@@ -480,3 +480,60 @@ int test_kmap_matches_list(void) {
   sb_kmap_free(&m);
   return 0;
 }
+
+/* ---- scan ---------------------------------------------------------------- */
+
+typedef struct {
+  char seen[512];
+  int stop_after; /* 0: never */
+  int calls;
+} scan_t;
+
+static int on_key(void *arg, const char *key, const void *val, size_t len,
+                  sb_err_t *err) {
+  (void)err;
+  scan_t *s = arg;
+  char one[96];
+  snprintf(one, sizeof one, "%s=%.*s;", key, (int)len, (const char *)val);
+  strncat(s->seen, one, sizeof s->seen - strlen(s->seen) - 1);
+  return ++s->calls == s->stop_after ? 7 : 0;
+}
+
+int test_kstate_scan(void) {
+  sbt_kdb_t d;
+  sb_err_t err = SB_ERR_INIT;
+  sb_kstate_t *ks = NULL;
+  const int32_t parts[] = {0, 1};
+  CHECK(sbt_kdb_open(&d) == 0);
+  CHECK_OK(sb_kstate_new("kproc", 1 << 20, &ks, &err), &err);
+  CHECK_OK(sbt_kstore_load(ks, NULL, d.pg, T, parts, 2, &err), &err);
+  const char *const keys[] = {"a/3", "a/1", "b/1", "a/2", "a"};
+  for (size_t i = 0; i < 5; i++)
+    CHECK_OK(put_s(ks, 0, keys[i], keys[i], &err), &err);
+  CHECK_OK(put_s(ks, 1, "a/0", "other partition", &err), &err);
+  CHECK_OK(sbt_kstore_commit(ks, NULL, d.pg, &err), &err);
+  /* the batch's view: a deletion and a pending put and replacement */
+  CHECK_OK(sb_kstate_del(ks, T, 0, "a/2", &err), &err);
+  CHECK_OK(put_s(ks, 0, "a/4", "new", &err), &err);
+  CHECK_OK(put_s(ks, 0, "a/1", "changed", &err), &err);
+  scan_t s = {0};
+  CHECK_OK(sb_kstate_scan(ks, T, 0, "a/", on_key, &s, &err), &err);
+  CHECK_STR(s.seen, "a/1=changed;a/3=a/3;a/4=new;");
+  s = (scan_t){0};
+  CHECK_OK(sb_kstate_scan(ks, T, 0, "", on_key, &s, &err), &err);
+  CHECK_STR(s.seen, "a=a;a/1=changed;a/3=a/3;a/4=new;b/1=b/1;");
+  s = (scan_t){.stop_after = 2};
+  CHECK_INT(sb_kstate_scan(ks, T, 0, "", on_key, &s, &err), 7);
+  CHECK_STR(s.seen, "a=a;a/1=changed;");
+  s = (scan_t){0};
+  CHECK_OK(sb_kstate_scan(ks, "sb.unknown", 0, "", on_key, &s, &err), &err);
+  CHECK_INT(s.calls, 0);
+  /* the aborted batch's changes are gone from the scan too */
+  sb_kstate_abort(ks);
+  s = (scan_t){0};
+  CHECK_OK(sb_kstate_scan(ks, T, 0, "a/", on_key, &s, &err), &err);
+  CHECK_STR(s.seen, "a/1=a/1;a/2=a/2;a/3=a/3;");
+  sb_kstate_free(ks);
+  sbt_kdb_close(&d);
+  return 0;
+}
