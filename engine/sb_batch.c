@@ -119,10 +119,13 @@ int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
                   "processor %s emitted an invalid event: ", b->slot->vt->name);
     return err->code;
   }
-  int rc = sb_producer_send_derived(p->producer, &r, p->txid, b->slot->vt->name,
-                                    err);
+  /* a rebuild's derived events are in the log already (sb_emit_end) */
+  int rc = p->o.rebuild_schema != NULL
+               ? 0
+               : sb_producer_send_derived(p->producer, &r, p->txid,
+                                          b->slot->vt->name, err);
   sb_record_clear(&r);
-  b->slot->emitted |= rc == 0;
+  b->slot->emitted |= rc == 0 && p->o.rebuild_schema == NULL;
   return rc;
 }
 

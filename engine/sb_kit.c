@@ -383,9 +383,17 @@ int sb_emit_end(sb_batch_t *b, sb_build_t *bld, const sb_emit_t *o,
     sb_err_prefix(err, "processor %s emitted an invalid event: ", s->vt->name);
     return err->code;
   }
-  int rc = sb_producer_send_derived(b->p->producer, &r, b->p->txid, s->vt->name,
-                                    err);
+  /* A rebuild (replay) emits nothing: what the processor emits for the
+   * events it replays is in the log already, acknowledged before the batch
+   * that first emitted it committed, and the rebuild reads it back there
+   * like the live projection did; copies would reach every other consumer
+   * as events seen twice. The event is still built, so an invalid one
+   * fails the same way. */
+  int rebuild = b->p->o.rebuild_schema != NULL;
+  int rc = rebuild ? 0
+                   : sb_producer_send_derived(b->p->producer, &r, b->p->txid,
+                                              s->vt->name, err);
   sb_record_clear(&r);
-  s->emitted |= rc == 0;
+  s->emitted |= rc == 0 && !rebuild;
   return rc;
 }

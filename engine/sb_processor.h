@@ -19,7 +19,8 @@
  *                 through vt->timer
  *   emit          typed, no JSON (sb_emit_begin ... sb_emit_end); the id is
  *                 derived from (cause, processor, discriminator) or (timer
- *                 key, due time), so a replay gives the same ids
+ *                 key, due time), so a retried batch gives the same ids; a
+ *                 rebuild (replay) emits nothing: its events are in the log
  *   migrations    ordered DDL steps (vt->migrations) recorded per schema;
  *                 every table has tenant_id and row-level security
  *

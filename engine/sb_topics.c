@@ -6,5 +6,6 @@ const char *const sb_topics[] = {
     SB_TOPIC_GAMIFICATION, SB_TOPIC_DEADLETTER,
     SB_TOPIC_AUDIT_CHECKPOINTS,
     SB_TOPIC_TENANTS, /* appended: the indices above stay as they were */
+    SB_TOPIC_ROUTING,
 };
 const size_t sb_topics_n = sizeof sb_topics / sizeof sb_topics[0];

@@ -18,6 +18,9 @@
 /* tenant.created, tenant.settings_changed: a tenant's time zone, locale,
  * currency, readable by every processor */
 #define SB_TOPIC_TENANTS "sb.tenants"
+/* routing.input and routing.decision, keyed by tenant: the inputs of a
+ * tenant's one decision-maker (processors/assignment), in one order */
+#define SB_TOPIC_ROUTING "sb.routing"
 
 extern const char *const sb_topics[];
 extern const size_t sb_topics_n;

@@ -1,4 +1,4 @@
-/* Routing's assignment (processors/routing/assign.h): every strategy and
+/* Routing's assignment (processors/assignment/assign.h): every strategy and
  * filter on fixed cases with their explanations, then properties over
  * generated agents and requests: the chosen agent passes every filter
  * (checked here independently), the strategy's measure holds, the

@@ -1,4 +1,4 @@
-/* The routing book (processors/routing/book.h): reservations, waiting
+/* The routing book (processors/assignment/book.h): reservations, waiting
  * order, "queued" said once, relaxation by time, round-robin positions,
  * bounds; and the property that makes routing replayable: a book saved
  * (flush) and restored anywhere in a run decides exactly as the one that
