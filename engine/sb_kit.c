@@ -165,6 +165,10 @@ int sb_state_get(sb_batch_t *b, const char *key, const void **val,
   return sb_kstate_get(b->slot->kstate, b->topic, b->partition, key, val, len);
 }
 
+int32_t sb_batch_partition(const sb_batch_t *b) {
+  return b->topic != NULL ? b->partition : -1;
+}
+
 int sb_state_scan(sb_batch_t *b, const char *prefix, sb_kstate_scan_cb cb,
                   void *arg, sb_err_t *err) {
   if (b->slot->kstate == NULL || b->topic == NULL)
@@ -301,7 +305,9 @@ static int fire_one(void *arg, const sb_timer_t *t) {
 
 int sb__kit_fire_timers(sb_pipeline_t *p, size_t *fired, sb_err_t *err) {
   *fired = 0;
-  int64_t now = sb_now_ms() * 1000;
+  /* wall-clock timers are due by the real time (CLOCK_REALTIME): their
+   * due times are times of day, as events' are */
+  int64_t now = sb_time_now_micros();
   int any = 0;
   for (size_t i = 0; i < p->n; i++)
     if (p->slots[i].timers && sb_timers_maybe_due(p->slots[i].timers, now))

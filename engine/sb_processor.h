@@ -173,6 +173,8 @@ typedef struct sb_processor_vt_s {
 /* The schema holding this processor's tables for this run. */
 const char *sb_batch_schema(const sb_batch_t *b);
 const char *sb_batch_processor(const sb_batch_t *b);
+/* The partition of the event or timer being handled (-1 outside them). */
+int32_t sb_batch_partition(const sb_batch_t *b);
 /* The configuration the pipeline runs with (borrowed). */
 const sb_conf_t *sb_batch_conf(const sb_batch_t *b);
 /* The connection, inside the batch's transaction: for assign, commit and

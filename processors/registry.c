@@ -1,5 +1,6 @@
 /* The processors built into the switchboard binary (and, in a build with
  * the test suite, the kit's test processor, tests/kit/kittest.c). */
+#include "assignment.h"
 #include "audit.h"
 #include "gdpr.h"
 #include "security.h"
@@ -16,6 +17,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_security_processor,
     &sb_rbac_processor,
     &sb_compliance_processor,
+    &sb_assignment_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

@@ -92,7 +92,9 @@ int test_routing_book_decisions(void) {
   s.log[0] = '\0';
   routing_lead_rec_t l3 = lead("L3", 1), l4 = lead("L4", 1);
   OK(routing_book_lead_ready(s.b, &l3, 10 * S, on_outcome, &s, &err));
-  CHECK_INT(routing_book_next_due(s.b), 39 * S); /* L2's reservation at 9 */
+  /* L2's reservation, made at 9, ends at 39 */
+  CHECK_INT(routing_book_next_due(s.b, 10 * S), 39 * S);
+  CHECK_INT(routing_book_next_due(s.b, 39 * S), 0); /* nothing after it */
   OK(routing_book_tick(s.b, 38 * S, on_outcome, &s, &err));
   OK(routing_book_tick(s.b, 39 * S, on_outcome, &s, &err));
   OK(routing_book_lead_ready(s.b, &l4, 40 * S, on_outcome, &s, &err));
@@ -134,7 +136,8 @@ int test_routing_book_decisions(void) {
   OK(routing_book_lead_ready(s.b, &l8, 62 * S, on_outcome, &s, &err));
   OK(routing_book_lead_ready(s.b, &l9, 63 * S, on_outcome, &s, &err));
   /* L9's relaxation (63 + 20) comes before L8's reservation ends (62 + 30) */
-  CHECK_INT(routing_book_next_due(s.b), 83 * S);
+  CHECK_INT(routing_book_next_due(s.b, 63 * S), 83 * S);
+  CHECK_INT(routing_book_next_due(s.b, 83 * S), 92 * S);
   OK(routing_book_tick(s.b, 83 * S, on_outcome, &s, &err));
   routing_lead_rec_t l10 = lead("L10", 1);
   OK(routing_book_lead_ready(s.b, &l10, 84 * S, on_outcome, &s, &err));
@@ -328,7 +331,7 @@ int test_routing_book_restored_decides_the_same(void) {
       restores++;
     }
     CHECK_INT(routing_book_waiting(a.b), routing_book_waiting(b.b));
-    CHECK_INT(routing_book_next_due(a.b), routing_book_next_due(b.b));
+    CHECK_INT(routing_book_next_due(a.b, now), routing_book_next_due(b.b, now));
   }
   CHECK(!a.over && !b.over);
   CHECK(assigned > 300 && restores > 300);

@@ -524,14 +524,14 @@ int routing_book_tick(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
   return drain(b, now_us, cb, arg, err);
 }
 
-int64_t routing_book_next_due(const routing_book_t *b) {
+int64_t routing_book_next_due(const routing_book_t *b, int64_t after_us) {
   int64_t due = 0;
   for (size_t i = 0; i < b->agents.n; i++) {
     const agent_t *a = b->agents.v[i];
     if (a->r.reserved_at_us == 0)
       continue;
     int64_t t = a->r.reserved_at_us + b->conf.reserve_timeout_us;
-    if (due == 0 || t < due)
+    if (t > after_us && (due == 0 || t < due))
       due = t;
   }
   for (size_t i = 0; i < b->leads.n; i++) {
@@ -540,7 +540,7 @@ int64_t routing_book_next_due(const routing_book_t *b) {
     if (l->r.noptional == 0 || q == NULL || q->r.relax_after_us == 0)
       continue;
     int64_t t = l->r.ready_at_us + q->r.relax_after_us;
-    if (due == 0 || t < due)
+    if (t > after_us && (due == 0 || t < due))
       due = t;
   }
   return due;

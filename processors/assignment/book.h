@@ -134,9 +134,10 @@ const routing_agent_rec_t *routing_book_agent(const routing_book_t *b,
 const routing_lead_rec_t *routing_book_lead(const routing_book_t *b,
                                             const char *id);
 size_t routing_book_waiting(const routing_book_t *b);
-/* The earliest time a tick could change something (a reservation's end, a
- * waiting lead's relaxation), or 0 when none: when to ask for a tick. */
-int64_t routing_book_next_due(const routing_book_t *b);
+/* The earliest time after after_us at which a tick could change something
+ * (a reservation's end, a waiting lead's relaxation), or 0 when none: when
+ * to ask for a tick. */
+int64_t routing_book_next_due(const routing_book_t *b, int64_t after_us);
 
 /* Restoring a book (the processor's keyed state): records put back as
  * they were saved, without deciding anything. */
