@@ -223,7 +223,7 @@ int sb_pii_reveal_rows(sb_keys_t *k, const sb_schemas_t *s,
       if (rc == 0 && nv == NULL)
         rc = sb_err_set(err, SB_ENOMEM, "out of memory");
       if (nv)
-        cJSON_ReplaceItemViaPointer(row, v, nv);
+        cJSON_ReplaceItemInObjectCaseSensitive(row, c->name, nv);
     }
     if (rc != 0)
       break;
