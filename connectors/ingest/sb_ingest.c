@@ -58,6 +58,18 @@ void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t) {
                &in->produce_seconds);
   sb_idem_metrics(in->idem, t);
   sb__access_metrics(in->access, t);
+  sb_metric_head(t, "switchboard_security_records_suppressed_total", "counter",
+                 "Records of refusals (security.*) and reads "
+                 "(access.recorded) past their address's or tenant's "
+                 "records per window, folded into one record with their "
+                 "count.");
+  sb_text_add(t,
+              "switchboard_security_records_suppressed_total{log=\"refusals\"}"
+              " %llu\n"
+              "switchboard_security_records_suppressed_total{log=\"reads\"} "
+              "%llu\n",
+              (unsigned long long)sb_refusals_suppressed(in->refusals),
+              (unsigned long long)sb__access_suppressed(in->access));
   sb__ingest_authz_metrics(in, t);
 }
 
@@ -98,6 +110,8 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
     sb_ingest_free(in);
     return rc;
   }
+  sb_refusals_set_limits(in->refusals, (size_t)c->security_records_per_address,
+                         (size_t)c->security_records_per_tenant);
   if ((rc = sb__access_new(in, loop, &in->access, err)) != 0)
     return rc; /* out of memory at start: the process stops (the refusals'
                   timer is the loop's, so nothing is freed under it) */
