@@ -1,6 +1,7 @@
 /* Refusals are recorded once per key and window, the rest as one count;
  * the table of keys is bounded, with overflow entries, then only counted
  * (issue 10, item 9). */
+#include "sb_rate.h"
 #include "sb_refusals.h"
 #include "sb_test.h"
 #include "sb_tests.h"
@@ -146,5 +147,36 @@ int test_refusals_per_address(void) {
   uv_run(&loop, UV_RUN_DEFAULT);
   sb_refusals_free(t);
   uv_loop_close(&loop);
+  return 0;
+}
+
+/* Token buckets by key (sb_rate.h): burst tokens, refilled over the
+ * period; keys apart; a full table reuses its fullest bucket. */
+int test_rate_buckets(void) {
+  sb_err_t err = SB_ERR_INIT;
+  sb_rate_t *r = NULL;
+  CHECK_OK(sb_rate_new(64, 3, 1000000, &r, &err), &err); /* 3 a second */
+  int64_t t = 1000000000;
+  for (int i = 0; i < 3; i++)
+    CHECK_INT(sb_rate_take(r, "10.0.0.1", t), 1);
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t), 0);
+  CHECK_INT(sb_rate_take(r, "10.0.0.2", t), 1); /* another key */
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t + 200000), 0); /* 0.6 token */
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t + 340000), 1); /* 1.02 */
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t + 340000), 0);
+  sb_rate_give(r, "10.0.0.1", t + 340000);
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t + 340000), 1);
+  /* many keys: bounded table, every new key starts full */
+  char key[32];
+  for (int i = 0; i < 10000; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    CHECK_INT(sb_rate_take(r, key, t + 400000), 1);
+  }
+  sb_rate_free(r);
+  /* burst 0: no bound */
+  CHECK_OK(sb_rate_new(8, 0, 1000000, &r, &err), &err);
+  for (int i = 0; i < 100; i++)
+    CHECK_INT(sb_rate_take(r, "x", t), 1);
+  sb_rate_free(r);
   return 0;
 }
