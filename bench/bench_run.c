@@ -213,8 +213,31 @@ void sb_bench_describe_machine(sb_bench_result_t *res) {
 
 /* ---- the instance under test --------------------------------------------- */
 
+/* The database URL of the instance on data_dir, from its runtime.conf
+ * (0600; up prints it without its password) into out. */
+static int runtime_database_url(const char *data_dir, char *out, size_t sz,
+                                sb_err_t *err) {
+  char path[1024], line[1024];
+  snprintf(path, sizeof path, "%s/runtime.conf", data_dir);
+  FILE *f = fopen(path, "r");
+  int found = 0;
+  while (f && !found && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    size_t n = strlen(line);
+    if (strncmp(line, "database_url = ", 15) == 0 && n - 15 < sz) {
+      memcpy(out, line + 15, n - 15 + 1);
+      found = 1;
+    }
+  }
+  if (f)
+    fclose(f);
+  return found ? 0
+               : sb_err_set(err, SB_EINTERNAL, "no database_url in %s", path);
+}
+
 /* `switchboard up --processors none` on a fresh data directory, with the
- * partitions the data needs; reads its kafka:, postgres: and http: lines. */
+ * partitions the data needs; reads its kafka: and http: lines, and the
+ * database URL from runtime.conf. */
 int sb_bench_start_instance(sb_bench_env_t *env, int partitions, sb_bench_child_t *up,
                           sb_err_t *err) {
   char parts[16];
@@ -228,11 +251,10 @@ int sb_bench_start_instance(sb_bench_env_t *env, int partitions, sb_bench_child_
     line[strcspn(line, "\n")] = '\0';
     if (strncmp(line, "kafka: ", 7) == 0)
       snprintf(env->brokers, sizeof env->brokers, "%.255s", line + 7);
-    else if (strncmp(line, "postgres: ", 10) == 0)
-      snprintf(env->database_url, sizeof env->database_url, "%.511s", line + 10);
     else if (strncmp(line, "http: ", 6) == 0) {
       snprintf(env->http_url, sizeof env->http_url, "%.127s", line + 6);
-      return 0;
+      return runtime_database_url(env->data_dir, env->database_url,
+                                  sizeof env->database_url, err);
     }
   }
   if (rc == 0)

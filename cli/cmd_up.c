@@ -37,7 +37,12 @@ static void on_ready(const char *http_url, void *arg) {
     raise(SIGTERM); /* stop what was started */
     return;
   }
-  printf("kafka: %s\npostgres: %s\n", u->c->brokers, u->c->database_url);
+  /* the database URL's password is never printed: the full URL is in
+   * runtime.conf (0600), where `switchboard` commands find it */
+  char safe[1024], path[1200];
+  sb_url_redact(u->c->database_url, safe, sizeof safe);
+  snprintf(path, sizeof path, "%s/runtime.conf", u->c->data_dir);
+  printf("kafka: %s\npostgres: %s\nruntime: %s\n", u->c->brokers, safe, path);
   if (http_url)
     printf("http: %s\n", http_url);
   fflush(stdout);

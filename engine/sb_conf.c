@@ -208,6 +208,19 @@ static const sb_conf_prop_t props[] = {
      "Threads of HTTP ingest sealing PII, each with a PostgreSQL connection "
      "and a data-key cache of its own; each round trip carries the data "
      "keys of every request queued."},
+    {"security.records_per_address", SB_CT_INT,
+     OFF(security_records_per_address), 0, 1048576, "100",
+     "SWITCHBOARD_SECURITY_RECORDS_PER_ADDRESS", "N", NULL, 0,
+     "Distinct records (refusals, failed logins, reads) one source address "
+     "may make per window (security.refusal_window_ms, access.window_ms); "
+     "past it its further ones are folded into one record per type and "
+     "tenant with their count, at the window's end (0: no bound)."},
+    {"security.records_per_tenant", SB_CT_INT,
+     OFF(security_records_per_tenant), 0, 1048576, "1000",
+     "SWITCHBOARD_SECURITY_RECORDS_PER_TENANT", "N", NULL, 0,
+     "Distinct records one tenant's requests may make per window; past it "
+     "they share one record per type and reason with their count (0: no "
+     "bound)."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=

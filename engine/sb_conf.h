@@ -97,6 +97,8 @@ typedef struct sb_conf_s {
   int auth_rbac_max_users;     /* (tenant, user) pairs it holds */
   char *http_allowed_origins;  /* cookie-authenticated requests' Origins */
   int pii_sealer_threads;   /* ingest's threads sealing PII */
+  int security_records_per_address; /* records of one address per window */
+  int security_records_per_tenant;  /* records of one tenant per window */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

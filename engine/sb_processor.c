@@ -4,6 +4,7 @@
 
 #include "sb_log.h"
 #include "sb_pg.h"
+#include "sb_pii_rows.h"
 #include "sb_util.h"
 
 #include <stdio.h>
@@ -37,6 +38,8 @@ int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err) {
                       "processor %s: the required %s is "
                       "missing",
                       n, missing);
+  if (sb_pii_cols_check(vt, err) != 0)
+    return err->code;
   size_t nl = strlen(vt->name);
   for (const sb_conf_prop_t *c = vt->conf; c && c->name; c++)
     if (strncmp(c->name, vt->name, nl) != 0 || c->name[nl] != '.' ||

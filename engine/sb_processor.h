@@ -147,6 +147,9 @@ typedef struct sb_processor_vt_s {
    * --reference`. Read them in init with sb_conf_int / sb_conf_str on
    * kit->conf. */
   const sb_conf_prop_t *conf;
+  /* optional: the columns of its tables that hold PII, ending with {0}
+   * (sb_pii_col_t, sb_rows.h): what the read API reveals or masks */
+  const sb_pii_col_t *pii_cols;
 } sb_processor_vt_t;
 
 /* The projection is only meaningful built from the start of the log (the

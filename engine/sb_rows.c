@@ -114,11 +114,16 @@ static int check_def(const sb_table_def_t *def, const char *schema,
                         "unknown type (%d)",
                         t, c->name, (int)c->type);
     unsigned m = c->flags & SB_MERGE_MASK;
-    if ((c->flags & ~SB_MERGE_MASK) != 0 || !merge_fits(c->type, m))
+    if ((c->flags & ~(SB_MERGE_MASK | SB_COL_OWNER)) != 0 ||
+        !merge_fits(c->type, m))
       return sb_err_set(err, SB_EINVAL,
                         "rows: table %s: column %s (%s) "
                         "cannot take merge %u",
                         t, c->name, sb__rows_pgtype(c->type), m);
+    if ((c->flags & SB_COL_OWNER) && c->type != SB_COL_TEXT)
+      return sb_err_set(err, SB_EINVAL,
+                        "rows: table %s: owner column %s must be text", t,
+                        c->name);
     if (strcmp(c->name, "tenant_id") == 0)
       tenant = n;
   }
@@ -156,7 +161,7 @@ static int check_def(const sb_table_def_t *def, const char *schema,
                         "rows: table %s: key column %s is "
                         "%s, which cannot be a key here",
                         t, def->key[nkey], sb__rows_pgtype(ty));
-    if (def->cols[i].flags != 0)
+    if ((def->cols[i].flags & ~SB_COL_OWNER) != 0)
       return sb_err_set(err, SB_EINVAL,
                         "rows: table %s: key column %s "
                         "takes no merge",

@@ -67,6 +67,25 @@ typedef enum {
 #define SB_MERGE_MIN 3u
 #define SB_MERGE_KEEP 4u /* the first value; the table's row keeps its own */
 #define SB_MERGE_MASK 0xfu
+/* Also in sb_col_t.flags, beside the merge: the text column holds the id
+ * of the agent a row belongs to, for the read API's rule "an agent sees the
+ * PII of its own rows" (sb_pii_rows.h). At most one per table; a key
+ * column may carry it. */
+#define SB_COL_OWNER 0x10u
+
+/* A column of a declared table that holds PII, for the read API (GET
+ * /v1/projection), which reveals or masks it per the caller's role
+ * (sb_pii_rows.h). A text column holding sealed values (sb_pii.h) lists
+ * in pii the origins its values are copied from, "type:field" pairs
+ * separated by commas ("lead.created:phone,lead.updated:phone"): a value
+ * is revealed only under an origin listed (its GCM tag says which). A
+ * JSONB column holding an event's whole data says "event:<column>", the
+ * text column of its row that holds the event's type: its fields are
+ * revealed as that type's schema marks them. A processor lists them in
+ * its vtable (pii_cols, ending with {0}). */
+typedef struct sb_pii_col_s {
+  const char *table, *column, *pii;
+} sb_pii_col_t;
 
 typedef struct sb_col_s {
   const char *name;

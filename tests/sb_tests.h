@@ -146,7 +146,10 @@
   X(pii_data_keys, "pg")                                                      \
   X(pii_cache_bound, "pg")                                                    \
   X(pii_seal_events, "pg")                                                    \
-  X(pii_data_keys_race, "pg")
+  X(pii_data_keys_race, "pg")                                                 \
+  X(refusals_per_address, "unit")                                             \
+  X(rate_buckets, "unit")                                                     \
+  X(pii_reveal_rows, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -1,6 +1,7 @@
 /* Refusals are recorded once per key and window, the rest as one count;
  * the table of keys is bounded, with overflow entries, then only counted
  * (issue 10, item 9). */
+#include "sb_rate.h"
 #include "sb_refusals.h"
 #include "sb_test.h"
 #include "sb_tests.h"
@@ -84,5 +85,98 @@ int test_refusals_window(void) {
   uv_run(&loop, UV_RUN_DEFAULT);
   sb_refusals_free(t);
   CHECK_INT(uv_loop_close(&loop), 0);
+  return 0;
+}
+
+/* Bounded per address and per tenant (issue 12, item 7): a flood of
+ * distinct records from one address makes at most its bound of records at
+ * once, the rest one summary per window with their count; a second address
+ * is still recorded at once; a tenant's flood from many addresses is
+ * bounded by the tenant's bound. */
+int test_refusals_per_address(void) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sb_err_t err = SB_ERR_INIT;
+  seen_t seen = {0};
+  sb_refusals_t *t = NULL;
+  CHECK_OK(sb_refusals_new(&loop, 60000, 1024, on_record, &seen, &t, &err),
+           &err);
+  sb_refusals_set_limits(t, 5, 20);
+  char user[32], ip[32];
+  int now = 0;
+  for (int i = 0; i < 1000; i++) { /* 1000 users tried from one address */
+    snprintf(user, sizeof user, "user-%d", i);
+    sb_refusal_t r = refusal("10.0.0.1", "acme");
+    r.user = user;
+    now += sb_refusals_note(t, &r);
+  }
+  CHECK_INT(now, 5);
+  CHECK_INT((long long)sb_refusals_suppressed(t), 995);
+  /* another address of the tenant: recorded at once */
+  sb_refusal_t other = refusal("10.0.0.2", "acme");
+  other.user = "user-1";
+  CHECK_INT(sb_refusals_note(t, &other), 1);
+  sb_refusals_flush(t);
+  /* one summary: the 995 folded, with the address, without a user */
+  CHECK_INT(seen.records, 1);
+  CHECK_INT((long long)seen.attempts, 995);
+  CHECK_INT(seen.without_ip, 0);
+  CHECK_INT((long long)sb_refusals_unrecorded(t), 0);
+  /* the next window: the address is recorded at once again */
+  sb_refusal_t again = refusal("10.0.0.1", "acme");
+  CHECK_INT(sb_refusals_note(t, &again), 1);
+  sb_refusals_flush(t);
+
+  /* a tenant's records from many addresses: 20 at once, the rest shared */
+  memset(&seen, 0, sizeof seen);
+  now = 0;
+  for (int i = 0; i < 300; i++) {
+    snprintf(ip, sizeof ip, "10.2.%d.%d", i / 256, i % 256);
+    sb_refusal_t r = refusal(ip, "globex");
+    now += sb_refusals_note(t, &r);
+  }
+  CHECK_INT(now, 20);
+  /* another tenant is not held back by globex's flood */
+  sb_refusal_t acme = refusal("10.3.0.1", "acme");
+  CHECK_INT(sb_refusals_note(t, &acme), 1);
+  sb_refusals_flush(t);
+  CHECK_INT(seen.records, 1); /* the tenant's shared entry */
+  CHECK_INT((long long)seen.attempts, 280);
+  CHECK_INT(seen.without_ip, 1);
+  sb_refusals_close(t);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  sb_refusals_free(t);
+  uv_loop_close(&loop);
+  return 0;
+}
+
+/* Token buckets by key (sb_rate.h): burst tokens, refilled over the
+ * period; keys apart; a full table reuses its fullest bucket. */
+int test_rate_buckets(void) {
+  sb_err_t err = SB_ERR_INIT;
+  sb_rate_t *r = NULL;
+  CHECK_OK(sb_rate_new(64, 3, 1000000, &r, &err), &err); /* 3 a second */
+  int64_t t = 1000000000;
+  for (int i = 0; i < 3; i++)
+    CHECK_INT(sb_rate_take(r, "10.0.0.1", t), 1);
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t), 0);
+  CHECK_INT(sb_rate_take(r, "10.0.0.2", t), 1); /* another key */
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t + 200000), 0); /* 0.6 token */
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t + 340000), 1); /* 1.02 */
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t + 340000), 0);
+  sb_rate_give(r, "10.0.0.1", t + 340000);
+  CHECK_INT(sb_rate_take(r, "10.0.0.1", t + 340000), 1);
+  /* many keys: bounded table, every new key starts full */
+  char key[32];
+  for (int i = 0; i < 10000; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    CHECK_INT(sb_rate_take(r, key, t + 400000), 1);
+  }
+  sb_rate_free(r);
+  /* burst 0: no bound */
+  CHECK_OK(sb_rate_new(8, 0, 1000000, &r, &err), &err);
+  for (int i = 0; i < 100; i++)
+    CHECK_INT(sb_rate_take(r, "x", t), 1);
+  sb_rate_free(r);
   return 0;
 }

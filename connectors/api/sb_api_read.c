@@ -4,7 +4,9 @@
 #include "sb_access.h"
 #include "sb_auth.h"
 #include "sb_log.h"
+#include "sb_keys.h"
 #include "sb_pg.h"
+#include "sb_pii_rows.h"
 #include "sb_util.h"
 
 #include <pthread.h>
@@ -20,12 +22,20 @@
 #define MAX_BODY (16u << 20)    /* bytes of rows answered */
 #define NAME_MAX_LEN 63         /* a PostgreSQL identifier */
 
+/* A connection and a key store (one per thread: sb_keys.h), taken
+ * together from the pool. */
+typedef struct {
+  sb_pg_t *pg;
+  sb_keys_t *keys; /* opened when a read first has PII to reveal */
+} conn_t;
+
 struct sb_api_reader_s {
   const sb_conf_t *c;
   uv_loop_t *loop;
   sb_ingest_t *in;
+  sb_schemas_t *schemas; /* read-only once loaded: shared by the threads */
   pthread_mutex_t lock;
-  sb_pg_t *idle[POOL_MAX]; /* connections not in use */
+  conn_t idle[POOL_MAX]; /* not in use */
   int nidle;
 };
 
@@ -208,28 +218,42 @@ static int parse_query(const char *qs, read_t *q) {
 
 /* ---- on the thread pool ------------------------------------------------- */
 
-static sb_pg_t *pool_get(sb_api_reader_t *rd, sb_err_t *err) {
-  sb_pg_t *pg = NULL;
+static conn_t pool_get(sb_api_reader_t *rd, sb_err_t *err) {
+  conn_t cn = {0};
   pthread_mutex_lock(&rd->lock);
   if (rd->nidle > 0)
-    pg = rd->idle[--rd->nidle];
+    cn = rd->idle[--rd->nidle];
   pthread_mutex_unlock(&rd->lock);
-  if (pg == NULL && sb_pg_connect(rd->c->database_url, &pg, err) == 0 &&
-      sb_pg_exec(pg, "SET statement_timeout = '10s'", 0, NULL, err) != 0) {
-    sb_pg_close(pg);
-    pg = NULL;
+  if (cn.pg == NULL && sb_pg_connect(rd->c->database_url, &cn.pg, err) == 0 &&
+      sb_pg_exec(cn.pg, "SET statement_timeout = '10s'", 0, NULL, err) != 0) {
+    sb_pg_close(cn.pg);
+    cn.pg = NULL;
   }
-  return pg;
+  return cn;
 }
 
-static void pool_put(sb_api_reader_t *rd, sb_pg_t *pg) {
+static void conn_close(conn_t *cn) {
+  sb_pg_close(cn->pg);
+  sb_keys_free(cn->keys);
+  cn->pg = NULL;
+  cn->keys = NULL;
+}
+
+/* Back to the pool; a connection that may be broken is closed (pg NULL),
+ * the key store kept. */
+static void pool_put(sb_api_reader_t *rd, conn_t cn) {
+  if (cn.pg == NULL) {
+    conn_close(&cn);
+    return;
+  }
   pthread_mutex_lock(&rd->lock);
   if (rd->nidle < POOL_MAX) {
-    rd->idle[rd->nidle++] = pg;
-    pg = NULL;
+    rd->idle[rd->nidle++] = cn;
+    cn.pg = NULL;
+    cn.keys = NULL;
   }
   pthread_mutex_unlock(&rd->lock);
-  sb_pg_close(pg);
+  conn_close(&cn);
 }
 
 static void fail(read_t *q, int status, const char *code, const char *msg) {
@@ -243,7 +267,10 @@ static void run_query(uv_work_t *w) {
   sb_err_t err = SB_ERR_INIT;
   sb_pg_rows_t *res = NULL;
   char msg[SB_ERR_MSG_MAX + 64];
-  sb_pg_t *pg = pool_get(q->rd, &err);
+  conn_t cn = pool_get(q->rd, &err);
+  sb_pg_t *pg = cn.pg;
+  cJSON *rows = NULL;
+  char *revealed = NULL;
   if (pg == NULL) {
     snprintf(msg, sizeof msg, "PostgreSQL did not answer: %s; retry later",
              err.msg);
@@ -309,6 +336,34 @@ static void run_query(uv_work_t *w) {
   if (rc != 0)
     goto pg_failed;
   const char *json = sb_pg_rows_get(res, 0, 0);
+  /* PII cells revealed or masked for the caller (sb_pii_rows.h) */
+  sb_pii_table_t pt;
+  if (json && sb_pii_table_find(q->schema, q->table, &pt)) {
+    int failed = 0;
+    if (q->rd->schemas == NULL) {
+      fail(q, 503, "unavailable", "the schemas could not be loaded");
+      goto out;
+    }
+    if ((rows = cJSON_Parse(json)) == NULL) {
+      fail(q, 503, "unavailable", "out of memory; retry later");
+      goto out;
+    }
+    if ((cn.keys == NULL && sb_keys_open(q->rd->c, &cn.keys, &err) != 0) ||
+        sb_pii_reveal_rows(cn.keys, q->rd->schemas, &pt, q->who.tenant,
+                           sb_role_name(q->who.role), q->who.sub, rows,
+                           &failed, &err) != 0) {
+      snprintf(msg, sizeof msg,
+               "the keys to reveal PII could not be reached: %.900s; retry "
+               "later", err.msg);
+      fail(q, 503, "unavailable", msg);
+      goto out;
+    }
+    if ((revealed = cJSON_PrintUnformatted(rows)) == NULL) {
+      fail(q, 503, "unavailable", "out of memory; retry later");
+      goto out;
+    }
+    json = revealed;
+  }
   size_t n = json ? strlen(json) : 0;
   if (n > MAX_BODY) {
     snprintf(msg, sizeof msg,
@@ -326,12 +381,19 @@ static void run_query(uv_work_t *w) {
   q->count = cnt;
   q->status = 200;
 out:
+  if (revealed) {
+    sb_pii_wipe(revealed, strlen(revealed));
+    free(revealed);
+  }
+  cJSON_Delete(rows); /* (cJSON frees its strings unwiped) */
   sb_pg_rows_free(res);
-  pool_put(q->rd, pg);
+  pool_put(q->rd, cn);
   return;
 pg_failed:
   sb_pg_rows_free(res);
   sb_pg_close(pg); /* it may be broken: a new one next time */
+  cn.pg = NULL;
+  pool_put(q->rd, cn);
   snprintf(msg, sizeof msg, "the projection could not be read: %s", err.msg);
   fail(q, 503, "unavailable", msg);
 }
@@ -454,6 +516,12 @@ int sb_api_reader_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t *in,
   rd->c = c;
   rd->loop = loop;
   rd->in = in;
+  /* without the schemas, reads of tables with PII fail 503 (never answered
+   * unrevealed-and-unmasked to whom may not see it: they stay sealed) */
+  sb_err_t serr = SB_ERR_INIT;
+  if (sb_schemas_load(&rd->schemas, &serr) != 0)
+    sb_log(SB_LOG_ERROR, "api", "cannot load the schemas: reads of tables "
+           "with PII will fail", SB_F_STR("error", serr.msg), SB_F_END);
   pthread_mutex_init(&rd->lock, NULL);
   *out = rd;
   return 0;
@@ -463,7 +531,8 @@ void sb_api_reader_free(sb_api_reader_t *rd) {
   if (rd == NULL)
     return;
   for (int i = 0; i < rd->nidle; i++)
-    sb_pg_close(rd->idle[i]);
+    conn_close(&rd->idle[i]);
+  sb_schemas_free(rd->schemas);
   pthread_mutex_destroy(&rd->lock);
   free(rd);
 }

@@ -18,6 +18,11 @@
  * of the application role's (which bypasses row-level security: the
  * tenant is always a condition of the query, the token's).
  *
+ * PII cells of the columns the table's processor declares (vt->pii_cols)
+ * are revealed or masked per row for the caller's role and user
+ * (sb_pii_rows.h), with a key store per pooled connection; the keys out
+ * of reach is 503, never an unrevealed answer.
+ *
  * @locality the loop's thread, but for the queries. */
 #ifndef SB_API_READ_H
 #define SB_API_READ_H

@@ -192,6 +192,13 @@ static const grant_t grants[] = {
     {SB_ROLE_AGENT, SB_PERM_SUBSCRIBE, "sb.gamification"},
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "routing.*"},
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "gamification.*"},
+#ifdef SB_WITH_TEST_PROCESSORS
+    /* the kit's test processor, in builds with the test suite only
+     * (tests/kit/kittest.c: the read API's PII rule per owner) */
+    {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "kittest.*"},
+    {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "kittest.*"},
+    {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "kittest.*"},
+#endif
 };
 
 const sb_auth_grant_t *sb_auth_grants(size_t *n) {

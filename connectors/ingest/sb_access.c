@@ -307,6 +307,10 @@ int sb__access_new(sb_ingest_t *in, uv_loop_t *loop, sb_access_t **out,
   int rc = sb_refusals_new(loop, in->c->access_window_ms,
                            (size_t)in->c->access_max_keys, record_window, a,
                            &a->win, err);
+  if (rc == 0)
+    sb_refusals_set_limits(a->win,
+                           (size_t)in->c->security_records_per_address,
+                           (size_t)in->c->security_records_per_tenant);
   if (rc != 0) {
     free(a);
     return rc;
@@ -345,6 +349,10 @@ void sb__access_free(sb_access_t *a) {
   free(a);
 }
 
+uint64_t sb__access_suppressed(const sb_access_t *a) {
+  return a ? sb_refusals_suppressed(a->win) : 0;
+}
+
 void sb__access_metrics(sb_access_t *a, sb_text_t *t) {
   if (a == NULL)
     return;
@@ -369,4 +377,5 @@ void sb__access_metrics(sb_access_t *a, sb_text_t *t) {
                  "process stopped with them owed).");
   sb_text_add(t, "switchboard_access_records_lost_total %llu\n",
               (unsigned long long)(a->lost + a->nowed));
+
 }

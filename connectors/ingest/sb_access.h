@@ -68,5 +68,7 @@ int sb__access_new(sb_ingest_t *in, uv_loop_t *loop, sb_access_t **out,
 void sb__access_close(sb_access_t *a);
 void sb__access_free(sb_access_t *a);
 void sb__access_metrics(sb_access_t *a, sb_text_t *t);
+/* Reads folded past their address's or tenant's bound (sb_refusals.h). */
+uint64_t sb__access_suppressed(const sb_access_t *a);
 
 #endif

@@ -4,6 +4,7 @@
 #include "sb_access.h"
 
 #include "sb_log.h"
+#include "sb_rate.h"
 #include "sb_time.h"
 #include "sb_ulid.h"
 #include "sb_util.h"
@@ -58,6 +59,23 @@ void sb_ingest_metrics(sb_ingest_t *in, sb_text_t *t) {
                &in->produce_seconds);
   sb_idem_metrics(in->idem, t);
   sb__access_metrics(in->access, t);
+  sb_metric_head(t, "switchboard_security_records_suppressed_total", "counter",
+                 "Records of refusals (security.*) and reads "
+                 "(access.recorded) past their address's or tenant's "
+                 "records per window, folded into one record with their "
+                 "count.");
+  sb_text_add(t,
+              "switchboard_security_records_suppressed_total{log=\"refusals\"}"
+              " %llu\n"
+              "switchboard_security_records_suppressed_total{log=\"reads\"} "
+              "%llu\n",
+              (unsigned long long)sb_refusals_suppressed(in->refusals),
+              (unsigned long long)sb__access_suppressed(in->access));
+  sb_metric_head(t, "switchboard_session_signins_limited_total", "counter",
+                 "Sign-ins refused 429 past their address's or tenant's "
+                 "sign-ins per window (each sign-in is a LOGIN record).");
+  sb_text_add(t, "switchboard_session_signins_limited_total %llu\n",
+              (unsigned long long)in->signins_limited);
   sb__ingest_authz_metrics(in, t);
 }
 
@@ -95,6 +113,17 @@ int sb_ingest_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t **out,
   if ((rc = sb_authz_new(loop, c, &in->authz, err)) != 0 ||
       (rc = sb_refusals_new(loop, c->security_refusal_window_ms, 1024,
                             record_refusals, in, &in->refusals, err)) != 0) {
+    sb_ingest_free(in);
+    return rc;
+  }
+  sb_refusals_set_limits(in->refusals, (size_t)c->security_records_per_address,
+                         (size_t)c->security_records_per_tenant);
+  /* sign-ins: as many per address (tenant) and refusal window as records */
+  int64_t period = (int64_t)c->security_refusal_window_ms * 1000;
+  if ((rc = sb_rate_new(4096, (uint32_t)c->security_records_per_address,
+                        period, &in->signin_addr, err)) != 0 ||
+      (rc = sb_rate_new(1024, (uint32_t)c->security_records_per_tenant,
+                        period, &in->signin_tenant, err)) != 0) {
     sb_ingest_free(in);
     return rc;
   }
@@ -143,6 +172,8 @@ void sb_ingest_free(sb_ingest_t *in) {
   sb_idem_free(in->idem);
   sb_authz_free(in->authz);
   sb__sealer_free(in);
+  sb_rate_free(in->signin_addr);
+  sb_rate_free(in->signin_tenant);
   free(in);
 }
 

@@ -45,6 +45,10 @@ struct sb_ingest_s {
   const sb_refusal_t *refusal_flush; /* a window's count being recorded */
   struct sb_access_s *access;        /* reads recorded (sb_access.h) */
   sb_authz_t *authz; /* the users' current roles and the sessions */
+  /* sign-ins (each recorded LOGIN) per source address and per tenant:
+   * token buckets (sb_rate.h); those refused, for /metrics */
+  struct sb_rate_s *signin_addr, *signin_tenant;
+  uint64_t signins_limited;
 };
 
 /* A request's events while their PII is sealed (sb_ingest_seal.c): made

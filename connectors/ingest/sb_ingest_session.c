@@ -11,6 +11,7 @@
 #include "sb_ingest_int.h"
 
 #include "sb_log.h"
+#include "sb_rate.h"
 #include "sb_time.h"
 #include "sb_util.h"
 
@@ -334,6 +335,18 @@ void sb_ingest_session_post(sb_http_req_t *r, sb_ingest_t *in) {
   if (sb__ingest_verify_token(in, r, token, &who) != 0 ||
       sb__ingest_authorize(in, r, &who, 1) != 0)
     return;
+  /* every sign-in is a LOGIN record: bounded per address and tenant so
+   * that a client holding a valid token cannot flood the log with them */
+  int64_t now = sb_time_now_micros();
+  if (!sb_rate_take(in->signin_addr, sb_http_peer(r), now)) {
+    in->signins_limited++;
+    goto limited;
+  }
+  if (!sb_rate_take(in->signin_tenant, who.tenant, now)) {
+    sb_rate_give(in->signin_addr, sb_http_peer(r), now);
+    in->signins_limited++;
+    goto limited;
+  }
   sess_req_t *sr = calloc(1, sizeof *sr);
   sb_err_t err = SB_ERR_INIT;
   if (sr == NULL) {
@@ -351,6 +364,16 @@ void sb_ingest_session_post(sb_http_req_t *r, sb_ingest_t *in) {
                                                : "unavailable",
                   err.msg, "Retry-After: 5\r\n");
   }
+  return;
+limited:;
+  sb_client_info_t from = sb_client_info(r);
+  sb_ingest_record_security(in, &from, "security.login_failed", who.tenant,
+                            who.sub, "rate_limited", NULL);
+  sb_http_error(r, 429, "too_many_sign_ins",
+                "too many sign-ins from this address or tenant this window "
+                "(security.records_per_address, security.records_per_tenant); "
+                "retry later",
+                "Retry-After: 5\r\n");
 }
 
 /* GET /v1/session: who the caller is (a session cookie or a token). */

@@ -22,6 +22,12 @@ typedef struct {
   char detail[65], ua[257], method[16], path[257];
 } entry_t;
 
+/* keys a source address (or a tenant) holds this window, by hash */
+typedef struct {
+  uint64_t hash; /* 0: free */
+  size_t keys;
+} count_t;
+
 struct sb_refusals_s {
   uv_timer_t timer;
   int timer_open;
@@ -31,6 +37,11 @@ struct sb_refusals_s {
   sb_refusals_record_t record;
   void *ud;
   uint64_t unrecorded;
+  /* sb_refusals_set_limits: keys per address and per tenant (0: none),
+   * their counts (cap slots each), what was folded past them */
+  size_t per_address, per_tenant;
+  count_t *by_addr, *by_tenant;
+  uint64_t suppressed;
 };
 
 static void put(char *dst, size_t cap, const char *s) {
@@ -43,14 +54,20 @@ static uint64_t fnv(uint64_t h, const char *s) {
   return (h ^ 0xff) * 1099511628211ull; /* a separator */
 }
 
-/* The key of r in k, as stored (cut to the fields' sizes). */
+/* The key of r in k, as stored (cut to the fields' sizes). overflow: 0
+ * the whole key; OVER_TENANT the tenant's shared entry (no address, user
+ * or what); OVER_ADDRESS an address's shared entry past its limit (no user
+ * or what). */
+#define OVER_TENANT 1
+#define OVER_ADDRESS 2
 static void key_of(const sb_refusal_t *r, int overflow, entry_t *k) {
   memset(k, 0, sizeof *k);
   put(k->type, sizeof k->type, r->type);
   put(k->reason, sizeof k->reason, r->reason);
   put(k->tenant, sizeof k->tenant, r->tenant);
-  if (!overflow) {
+  if (overflow != OVER_TENANT)
     put(k->ip, sizeof k->ip, r->ip);
+  if (!overflow) {
     put(k->user, sizeof k->user, r->user);
     put(k->what, sizeof k->what, r->what);
   }
@@ -75,12 +92,61 @@ static entry_t *slot(sb_refusals_t *t, const entry_t *k) {
       return &t->e[i]; /* ends: never more than half the slots used */
 }
 
+/* The count of hash h in c (cap slots), or the free slot where it goes
+ * (its hash set once a key is made: slots used never pass the keys, less
+ * than half of cap). */
+static count_t *count_of(count_t *c, size_t cap, uint64_t h) {
+  h |= 1;
+  for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1))
+    if (c[i].hash == 0 || c[i].hash == h)
+      return &c[i];
+}
+
+static uint64_t hash_of(const char *s) {
+  return fnv(1469598103934665603ull, s ? s : "") | 1;
+}
+
 int sb_refusals_note(sb_refusals_t *t, const sb_refusal_t *r) {
   entry_t k;
   key_of(r, 0, &k);
   entry_t *e = slot(t, &k);
+  count_t *ca = NULL, *ct = NULL;
+  if (!e->used && (t->per_address || t->per_tenant)) {
+    /* a new key: within its address's and its tenant's limits, or folded
+     * into the address's (or the tenant's) shared entry, recorded with
+     * its count at the window's end: one address cannot fill the log */
+    ca = count_of(t->by_addr, t->cap, hash_of(r->ip));
+    ct = count_of(t->by_tenant, t->cap, hash_of(r->tenant));
+    int over = t->per_address && ca->keys >= t->per_address ? OVER_ADDRESS
+               : t->per_tenant && ct->keys >= t->per_tenant ? OVER_TENANT
+                                                            : 0;
+    if (over) {
+      t->suppressed++;
+      key_of(r, over, &k);
+      e = slot(t, &k);
+      if (e->used) {
+        e->pending++;
+        e->amount += r->amount;
+        return 0;
+      }
+      if (t->keys + t->overflow_keys >= t->max_keys + OVERFLOW_KEYS) {
+        t->unrecorded++;
+        return 0;
+      }
+      *e = k;
+      e->used = 1;
+      e->pending = 1;
+      e->amount = r->amount;
+      put(e->detail, sizeof e->detail, r->detail);
+      put(e->ua, sizeof e->ua, r->user_agent);
+      put(e->method, sizeof e->method, r->method);
+      put(e->path, sizeof e->path, r->path);
+      t->overflow_keys++;
+      return 0;
+    }
+  }
   if (!e->used && t->keys >= t->max_keys) { /* full: the overflow entry */
-    key_of(r, 1, &k);
+    key_of(r, OVER_TENANT, &k);
     e = slot(t, &k);
     if (!e->used && t->overflow_keys >= OVERFLOW_KEYS) {
       if (t->unrecorded++ == 0)
@@ -104,8 +170,15 @@ int sb_refusals_note(sb_refusals_t *t, const sb_refusal_t *r) {
   put(e->path, sizeof e->path, r->path);
   if (e->overflow)
     t->overflow_keys++;
-  else
+  else {
     t->keys++;
+    if (ca) {
+      ca->hash = hash_of(r->ip);
+      ca->keys++;
+      ct->hash = hash_of(r->tenant);
+      ct->keys++;
+    }
+  }
   return 1;
 }
 
@@ -123,11 +196,20 @@ void sb_refusals_flush(sb_refusals_t *t) {
                         e->reason,  opt(e->detail), opt(e->ip),
                         opt(e->ua), opt(e->method), opt(e->path),
                         e->pending, opt(e->what), e->amount};
+      if (e->overflow == OVER_ADDRESS)
+        sb_log(SB_LOG_WARN, "http",
+               "records from one address past its limit this window: "
+               "summarised as one record with their count",
+               SB_F_STR("type", e->type), SB_F_STR("ip", e->ip),
+               SB_F_STR("tenant", e->tenant),
+               SB_F_INT("suppressed", (long long)e->pending), SB_F_END);
       t->record(t->ud, &r);
     }
     e->used = 0; /* the next window starts afresh */
   }
   t->keys = t->overflow_keys = 0;
+  memset(t->by_addr, 0, t->cap * sizeof *t->by_addr);
+  memset(t->by_tenant, 0, t->cap * sizeof *t->by_tenant);
 }
 
 static void on_window(uv_timer_t *timer) { sb_refusals_flush(timer->data); }
@@ -140,7 +222,13 @@ int sb_refusals_new(uv_loop_t *loop, int window_ms, size_t max_keys,
   size_t cap = 16;
   while (cap < 2 * (max_keys + OVERFLOW_KEYS))
     cap *= 2;
-  if (t == NULL || (t->e = calloc(cap, sizeof *t->e)) == NULL) {
+  if (t == NULL || (t->e = calloc(cap, sizeof *t->e)) == NULL ||
+      (t->by_addr = calloc(cap, sizeof *t->by_addr)) == NULL ||
+      (t->by_tenant = calloc(cap, sizeof *t->by_tenant)) == NULL) {
+    if (t) {
+      free(t->e);
+      free(t->by_addr);
+    }
     free(t);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
@@ -170,7 +258,19 @@ void sb_refusals_free(sb_refusals_t *t) {
   if (t == NULL)
     return;
   free(t->e);
+  free(t->by_addr);
+  free(t->by_tenant);
   free(t);
+}
+
+void sb_refusals_set_limits(sb_refusals_t *t, size_t per_address,
+                            size_t per_tenant) {
+  t->per_address = per_address;
+  t->per_tenant = per_tenant;
+}
+
+uint64_t sb_refusals_suppressed(const sb_refusals_t *t) {
+  return t ? t->suppressed : 0;
 }
 
 uint64_t sb_refusals_unrecorded(const sb_refusals_t *t) {

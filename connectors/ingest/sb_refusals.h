@@ -54,4 +54,15 @@ void sb_refusals_free(sb_refusals_t *t);
 /* Refusals neither recorded nor counted in an entry (the table full). */
 uint64_t sb_refusals_unrecorded(const sb_refusals_t *t);
 
+/* Bounds the keys (records at once) one source address, and one tenant,
+ * may make per window (0: no bound). Past its address's bound a new key is
+ * folded into one entry per (type, reason, tenant, address): no user or
+ * what, recorded at the window's end with the count of what it folded (the
+ * summary "N records from ADDRESS", also logged); past its tenant's bound
+ * into the tenant's shared entry (as when the table is full). Counted in
+ * sb_refusals_suppressed. */
+void sb_refusals_set_limits(sb_refusals_t *t, size_t per_address,
+                            size_t per_tenant);
+uint64_t sb_refusals_suppressed(const sb_refusals_t *t);
+
 #endif

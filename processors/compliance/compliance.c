@@ -126,6 +126,17 @@ static const sb_table_def_t optouts_table = {
     .key = (const char *const[]){"tenant_id", "event_id", NULL},
 };
 
+/* the consent evidence is sealed PII of consent.given: the read API
+ * reveals it to whom may see PII, masks it for the others */
+static const sb_pii_col_t pii_cols[] = {
+    {"consent", "evidence_url", "consent.given:evidence_url"},
+    {"consent", "subject_ip", "consent.given:subject_ip"},
+    {"consent_events", "evidence_url", "consent.given:evidence_url"},
+    {"consent_events", "subject_ip", "consent.given:subject_ip"},
+    {"consent_events", "subject_user_agent", "consent.given:subject_user_agent"},
+    {0},
+};
+
 static const sb_table_def_t *const tables[] = {
     &consent_table, &events_table, &supp_table, &optouts_table, NULL};
 
@@ -527,4 +538,5 @@ const sb_processor_vt_t sb_compliance_processor = {
     .abort = aborted,
     .committed = committed,
     .flags = SB_PROCESSOR_KEYED_STATE,
+    .pii_cols = pii_cols,
 };

@@ -57,6 +57,12 @@ const rbac_grant_t rbac_default_grants[] = {
     {"agent", "subscribe", "sb.gamification"},
     {"agent", "read_projection", "routing.*"},
     {"agent", "read_projection", "gamification.*"},
+#ifdef SB_WITH_TEST_PROCESSORS
+    /* the kit's test processor (tests/kit/kittest.c: PII per owner) */
+    {"manager", "read_projection", "kittest.*"},
+    {"supervisor", "read_projection", "kittest.*"},
+    {"agent", "read_projection", "kittest.*"},
+#endif
     {NULL, NULL, NULL},
 };
 /* clang-format on */

@@ -52,7 +52,7 @@ start_on() {
   done
   grep -q '^postgres: ' "$work/$2.out" || fail "no postgres line within 60 s"
   kafka=$(sed -n 's/^kafka: //p' "$work/$2.out")
-  db=$(sed -n 's/^postgres: //p' "$work/$2.out")
+  db=$(sed -n 's/^database_url = //p' "$dd/runtime.conf") # up masks it
   [ -n "$kafka" ] || fail "no kafka line"
 }
 

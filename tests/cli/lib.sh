@@ -33,8 +33,8 @@ expect_error() {
 #   start_up [UP ARGS...]   starts it on data dir $dd and waits for its lines;
 #                           sets pid, kafka, db, url (the HTTP API, "" with
 #                           it off)
-#   q SQL                   one query to $db (the application role, as up
-#                           printed it), unaligned
+#   q SQL                   one query to $db (the application role, as
+#                           runtime.conf has it), unaligned
 #   qsu SQL                 one query as the private server's superuser
 #                           (DDL, tampering): its URL assembled from
 #                           $dd/postgres.state (0600), as nothing prints it
@@ -64,7 +64,8 @@ start_up() {
   done
   grep -q '^postgres: ' "$work/up.out" || fail "up printed nothing in 60 s"
   kafka=$(sed -n 's/^kafka: //p' "$work/up.out")
-  db=$(sed -n 's/^postgres: //p' "$work/up.out")
+  # the full URL is in runtime.conf (0600): up prints it without password
+  db=$(sed -n 's/^database_url = //p' "$dd/runtime.conf")
   url=$(sed -n 's/^http: //p' "$work/up.out")
   [ -n "$kafka" ] || fail "no kafka line"
 }

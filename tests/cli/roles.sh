@@ -183,7 +183,8 @@ for _ in $(seq 1 300); do
   kill -0 "$ppid" 2>/dev/null || fail "production up exited: $(tail -3 "$work/prod.err")"
   sleep 0.1
 done
-grep -qxF "postgres: $app_prod" "$work/prod.out" || fail "production up: $(cat "$work/prod.out")"
+grep -qxF "postgres: $(sed 's|://\([^:]*\):[^@]*@|://\1:****@|' <<<"$app_prod")" "$work/prod.out" ||
+  fail "production up: $(cat "$work/prod.out")"
 gen -n 50 -p PPPP -t acme,globex >"$work/prod.ndjson"
 "$SB" import "$work/prod.ndjson" --data-dir "$work/prod" >/dev/null 2>&1 || fail "import into production up"
 deadline=$((SECONDS + 30))

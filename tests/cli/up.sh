@@ -13,6 +13,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+mask() { sed 's|://\([^:]*\):[^@]*@|://\1:****@|' <<<"$1"; }
+
 start_up() {
   "$SB" up --data-dir "$dd" --partitions 3 >"$work/up.out" 2>"$work/up.err" &
   pid=$!
@@ -23,7 +25,10 @@ start_up() {
   done
   grep -q '^postgres: ' "$work/up.out" || fail "no postgres line within 60 s"
   kafka=$(sed -n 's/^kafka: //p' "$work/up.out")
-  url=$(sed -n 's/^postgres: //p' "$work/up.out")
+  # printed without its password; the full URL is in runtime.conf
+  url=$(sed -n 's/^database_url = //p' "$dd/runtime.conf")
+  grep -qxF "postgres: $(mask "$url")" "$work/up.out" || fail "up's postgres line: $(grep ^postgres "$work/up.out")"
+  grep -qxF "runtime: $dd/runtime.conf" "$work/up.out" || fail "up does not say where runtime.conf is"
   [ -n "$kafka" ] || fail "no kafka line"
 }
 
@@ -51,6 +56,7 @@ grep -qF -- "$(cat "$dd/jwt.secret")" "$work/up.err" && fail "the token secret r
 password=$(sed -n 's|^postgresql://[^:]*:\([^@]*\)@.*|\1|p' <<<"$url")
 [ -n "$password" ] || fail "no password in url"
 grep -qF -- "$password" "$work/up.err" && fail "the password reached the log"
+grep -qF -- "$password" "$work/up.out" && fail "up printed the password"
 "$SB" migrate --data-dir "$dd" | grep -q '^migrations: 0 applied' ||
   fail "migrate did not find the running instance"
 expect_error 1 "another switchboard up is running on $dd" "$SB" up --data-dir "$dd"
@@ -67,7 +73,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 grep -qx "kafka: $kafka" "$work/prod.out" || fail "production up: wrong kafka line"
-grep -qxF "postgres: $url" "$work/prod.out" || fail "production up: wrong postgres line"
+grep -qxF "postgres: $(mask "$url")" "$work/prod.out" || fail "production up: wrong postgres line"
+grep -qF -- "$password" "$work/prod.out" "$work/prod.err" && fail "production up printed the password"
 grep -q 'embedded broker' "$work/prod.err" && fail "production up started the embedded broker"
 [ ! -e "$dd2/postgres" ] || fail "production up created a private server"
 kill -TERM "$prod"

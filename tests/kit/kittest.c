@@ -8,6 +8,11 @@
  *                    it derived and read back (SUM), timers fired (SUM)
  *   kittest.days     lead.created per local day of the tenant's time zone
  *                    (tenant.created on sb.tenants; UTC when none)
+ *   kittest.contacts per lead: its phone as stored (sealed: PII, declared
+ *                    in pii_cols with its origins) and the agent it is
+ *                    assigned to (lead.assigned; the SB_COL_OWNER column),
+ *                    both kept in keyed state: what the read API reveals
+ *                    to a manager and the owning agent, masks for others
  * For each lead.created it counts the lead in its keyed state, emits a
  * lead.scored (typed; derived id) and sets an event-time timer an hour
  * after the event; when the timer fires it emits another lead.scored
@@ -68,8 +73,27 @@ static const sb_table_def_t days_table = {
     .key = (const char *const[]){"tenant_id", "day", NULL},
 };
 
-static const sb_table_def_t *const tables[] = {&log_table, &leads_table,
-                                               &days_table, NULL};
+/* a lead's phone and agent (the read API's PII rule: sb_pii_rows.h) */
+static const sb_table_def_t contacts_table = {
+    .name = "contacts",
+    .cols =
+        (const sb_col_t[]){
+            {"tenant_id", SB_COL_TEXT, 0},
+            {"lead_id", SB_COL_TEXT, 0},
+            {"agent_id", SB_COL_TEXT, SB_COL_OWNER},
+            {"phone", SB_COL_TEXT, SB_MERGE_REPLACE},
+            {0},
+        },
+    .key = (const char *const[]){"tenant_id", "lead_id", NULL},
+};
+
+static const sb_pii_col_t pii_cols[] = {
+    {"contacts", "phone", "lead.created:phone,lead.updated:phone"},
+    {0},
+};
+
+static const sb_table_def_t *const tables[] = {
+    &log_table, &leads_table, &days_table, &contacts_table, NULL};
 
 static const sb_proj_step_t migrations[] = {
     {1, "CREATE TABLE {schema}.log (tenant_id text NOT NULL, event_id text "
@@ -88,12 +112,19 @@ static const sb_proj_step_t migrations[] = {
         "NULL, created bigint NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, "
         "day));\n"
         "GRANT SELECT, INSERT, UPDATE ON {schema}.days TO switchboard_app;"},
+    {4, "CREATE TABLE {schema}.contacts (tenant_id text NOT NULL, lead_id "
+        "text NOT NULL, agent_id text, phone text, PRIMARY KEY (tenant_id, "
+        "lead_id));\n"
+        "GRANT SELECT, INSERT, UPDATE ON {schema}.contacts TO "
+        "switchboard_app;"},
     {0, NULL},
 };
 
 typedef struct {
-  sb_etype_ref_t created, scored;
+  sb_etype_ref_t created, scored, updated, assigned;
   sb_field_t created_lead, scored_lead, scored_score, scored_model;
+  sb_field_t created_phone, updated_lead, updated_phone, assigned_lead,
+      assigned_agent;
 } kit_t;
 
 static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
@@ -109,7 +140,19 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
       sb_codec_field(kit->schemas, "lead.scored", "score", &k->scored_score,
                      err) != 0 ||
       sb_codec_field(kit->schemas, "lead.scored", "model_version",
-                     &k->scored_model, err) != 0) {
+                     &k->scored_model, err) != 0 ||
+      sb_codec_type(kit->schemas, "lead.updated", &k->updated, err) != 0 ||
+      sb_codec_type(kit->schemas, "lead.assigned", &k->assigned, err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.created", "phone", &k->created_phone,
+                     err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.updated", "lead_id", &k->updated_lead,
+                     err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.updated", "phone", &k->updated_phone,
+                     err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.assigned", "lead_id",
+                     &k->assigned_lead, err) != 0 ||
+      sb_codec_field(kit->schemas, "lead.assigned", "agent_id",
+                     &k->assigned_agent, err) != 0) {
     free(k);
     return err->code;
   }
@@ -131,9 +174,59 @@ static int score(kit_t *k, sb_batch_t *b, const char *tenant,
   return sb_emit_end(b, e, &o, err);
 }
 
+/* contacts: a lead's phone (as stored: sealed) and agent, kept in keyed
+ * state as "agent\0phone\0" and written whole at each change */
+static int contact(kit_t *k, sb_batch_t *b, const sb_event_t *ev,
+                   sb_err_t *err) {
+  const char *lead = NULL, *phone = NULL, *agent = NULL;
+  if (sb_event_type_is(ev, k->created)) {
+    lead = sb_event_str(ev, k->created_lead);
+    phone = sb_event_str(ev, k->created_phone);
+  } else if (sb_event_type_is(ev, k->updated)) {
+    lead = sb_event_str(ev, k->updated_lead);
+    phone = sb_event_str(ev, k->updated_phone);
+  } else if (sb_event_type_is(ev, k->assigned)) {
+    lead = sb_event_str(ev, k->assigned_lead);
+    agent = sb_event_str(ev, k->assigned_agent);
+  }
+  if (lead == NULL || (phone == NULL && agent == NULL))
+    return 0;
+  char key[256], val[4096], prev[4096];
+  snprintf(key, sizeof key, "contact/%s/%s", ev->tenant_id, lead);
+  const void *old;
+  size_t len;
+  const char *was_agent = "", *was_phone = "";
+  if (sb_state_get(b, key, &old, &len) == 0 && len > 0 && len < sizeof prev) {
+    memcpy(prev, old, len);
+    prev[len] = '\0';
+    was_agent = prev;
+    size_t al = strlen(prev);
+    if (al + 1 < len)
+      was_phone = prev + al + 1;
+  }
+  if (agent == NULL)
+    agent = was_agent[0] ? was_agent : NULL;
+  if (phone == NULL)
+    phone = was_phone[0] ? was_phone : NULL;
+  int n = snprintf(val, sizeof val, "%s%c%s", agent ? agent : "", '\0',
+                   phone ? phone : "");
+  if (n < 0 || (size_t)n >= sizeof val)
+    return sb_err_set(err, SB_EINVAL, "kittest: lead %s: contact too long",
+                      lead);
+  if (sb_state_put(b, key, val, (size_t)n + 1, err) != 0)
+    return err->code;
+  return sb_rows_add(b, &contacts_table,
+                     (const sb_val_t[]){SB_V_TEXT(ev->tenant_id),
+                                        SB_V_TEXT(lead), SB_V_TEXT(agent),
+                                        SB_V_TEXT(phone)},
+                     err);
+}
+
 static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
                  sb_err_t *err) {
   kit_t *k = state;
+  if (contact(k, b, ev, err) != 0)
+    return err->code;
   const char *lead = sb_event_type_is(ev, k->created)
                          ? sb_event_str(ev, k->created_lead)
                      : sb_event_type_is(ev, k->scored)
@@ -218,4 +311,5 @@ const sb_processor_vt_t sb_kittest_processor = {
     .destroy = destroy,
     .timer = timer,
     .flags = SB_PROCESSOR_KEYED_STATE | SB_PROCESSOR_TEST_ONLY,
+    .pii_cols = pii_cols,
 };
