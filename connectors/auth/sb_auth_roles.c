@@ -89,7 +89,9 @@ static const struct {
   const char *writer;
 } reserved[] = {
     {"lead.scored", "the routing processor"},
-    {"lead.assigned", "the routing processor"},
+    {"lead.assigned", "the assignment processor"},
+    {"routing.decision", "the assignment processor"},
+    {"routing.input", "the routing processor"},
     {"message.blocked", "the comms processor"},
     {"message.submitted", "the comms processor"},
     {"dsar.completed", "the compliance processor"},
@@ -115,8 +117,8 @@ static const struct {
  * manager     runs the centre: posts the operational events (leads, calls,
  *             agents, messages, campaigns with their budgets, consent, DSAR
  *             requests, challenges, and decides reward redemptions);
- *             subscribes to every domain topic; reads every projection but
- *             the audit trail.
+ *             subscribes to every domain topic (and sb.routing, the routing
+ *             decisions); reads every projection but the audit trail.
  * supervisor  runs the floor: like a manager, but of campaigns only pauses
  *             and resumes them (campaign.state_changed; creating, changing
  *             and spend are the manager's), decides no rewards, and reads
@@ -138,7 +140,8 @@ typedef sb_auth_grant_t grant_t;
   {role, SB_PERM_SUBSCRIBE, "sb.messages"},                                   \
   {role, SB_PERM_SUBSCRIBE, "sb.campaigns"},                                  \
   {role, SB_PERM_SUBSCRIBE, "sb.compliance"},                                 \
-  {role, SB_PERM_SUBSCRIBE, "sb.gamification"}
+  {role, SB_PERM_SUBSCRIBE, "sb.gamification"},                               \
+  {role, SB_PERM_SUBSCRIBE, "sb.routing"}
 
 /* The operational events managers and supervisors share. */
 #define FLOOR_EVENTS(role)                                                    \
@@ -163,6 +166,7 @@ static const grant_t grants[] = {
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "reward.*"},
     DOMAIN_TOPICS(SB_ROLE_MANAGER),
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "routing.*"},
+    {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "assignment.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "gamification.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "analytics.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "comms.*"},
@@ -171,6 +175,7 @@ static const grant_t grants[] = {
     FLOOR_EVENTS(SB_ROLE_SUPERVISOR),
     DOMAIN_TOPICS(SB_ROLE_SUPERVISOR),
     {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "routing.*"},
+    {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "assignment.*"},
     {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "gamification.*"},
     {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "analytics.*"},
     {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "comms.*"},

@@ -10,7 +10,7 @@
   {r, "subscribe", "sb.leads"}, {r, "subscribe", "sb.calls"},                 \
   {r, "subscribe", "sb.agents"}, {r, "subscribe", "sb.messages"},             \
   {r, "subscribe", "sb.campaigns"}, {r, "subscribe", "sb.compliance"},        \
-  {r, "subscribe", "sb.gamification"}
+  {r, "subscribe", "sb.gamification"}, {r, "subscribe", "sb.routing"}
 #define FLOOR_EVENTS(r)                                                       \
   {r, "post_event", "lead.*"}, {r, "post_event", "call.*"},                   \
   {r, "post_event", "voicemail.*"}, {r, "post_event", "agent.*"},             \
@@ -30,6 +30,7 @@ const rbac_grant_t rbac_default_grants[] = {
     {"manager", "post_event", "reward.*"},
     DOMAIN_TOPICS("manager"),
     {"manager", "read_projection", "routing.*"},
+    {"manager", "read_projection", "assignment.*"},
     {"manager", "read_projection", "gamification.*"},
     {"manager", "read_projection", "analytics.*"},
     {"manager", "read_projection", "comms.*"},
@@ -37,6 +38,7 @@ const rbac_grant_t rbac_default_grants[] = {
     FLOOR_EVENTS("supervisor"),
     DOMAIN_TOPICS("supervisor"),
     {"supervisor", "read_projection", "routing.*"},
+    {"supervisor", "read_projection", "assignment.*"},
     {"supervisor", "read_projection", "gamification.*"},
     {"supervisor", "read_projection", "analytics.*"},
     {"supervisor", "read_projection", "comms.*"},
