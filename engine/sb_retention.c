@@ -15,6 +15,7 @@
 
 #include "sb_log.h"
 #include "sb_tenant.h"
+#include "sb_time.h"
 #include "sb_util.h"
 
 #include <dirent.h>
@@ -283,8 +284,14 @@ int sb_retention_purge(sb_batch_t *b, const char *tenant, const char *cls,
     sb_err_prefix(err, "retention: purging %s of tenant %s: ", cls, tenant);
     return rc;
   }
+  char at[40];
+  long long e = 0;
+  sb_parse_ll(eff, &e);
+  sb_time_format((int64_t)e, at, sizeof at);
   sb_log(SB_LOG_INFO, "retention", "purged", SB_F_STR("tenant", tenant),
-         SB_F_STR("class", cls), SB_F_INT("rows", out->rows), SB_F_END);
+         SB_F_STR("class", cls), SB_F_STR("cutoff", at),
+         SB_F_INT("tables", (long long)out->ntables),
+         SB_F_INT("rows", out->rows), SB_F_END);
   return 0;
 }
 

@@ -214,7 +214,7 @@ static int on_policy(ret_t *r, sb_batch_t *b, const sb_event_t *ev,
            ev->event_id);
   int rc = sb_state_put(b, key, val, strlen(val), err);
   if (rc == 0)
-    rc = days > 0 ? sb_timer_set(b, key, next_due(r, (int64_t)sb_now_ms() * 1000),
+    rc = days > 0 ? sb_timer_set(b, key, next_due(r, sb_time_now_micros()),
                                  SB_TIMER_WALL, err)
                   : sb_timer_cancel(b, key, err);
   if (rc != 0)
@@ -331,7 +331,7 @@ static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
   }
   /* the next run: at the next multiple, or soon when this one stopped at
    * its bound */
-  int64_t now = (int64_t)sb_now_ms() * 1000;
+  int64_t now = sb_time_now_micros();
   int64_t due = more ? now + 1000000 : next_due(r, now);
   return sb_timer_set(b, t->key, due, SB_TIMER_WALL, err);
 }
