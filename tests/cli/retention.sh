@@ -136,4 +136,6 @@ grep '"subject":"lead-old"' "$work/export.ndjson" | grep -q '"email":"sbx1.erase
 grep -qF "$NEW_EMAIL" "$work/export.ndjson" || fail "the active subject's e-mail no longer decrypts"
 grep '"type":"subject.erased"' "$work/export.ndjson" | grep -q '"trigger":"retention"' || fail "no subject.erased"
 "$SB" audit verify --data-dir "$dd" >"$work/verify.out" 2>&1 || fail "audit verify: $(cat "$work/verify.out")"
+stop_up
+! grep -q 'runtime error\|ERROR: AddressSanitizer' "$work/up.err" || fail "sanitizer: $(grep -m3 'runtime error\|AddressSanitizer' "$work/up.err")"
 echo "retention: all checks passed"
