@@ -34,10 +34,9 @@ static int locale_ok(const char *s) {
   return *s == '\0';
 }
 
-int sb__range_check(const sb_fieldattr_t *fa, int64_t x, char *why,
-                    size_t n) {
-  if (fa == NULL || !((fa->has_min && x < fa->min) ||
-                      (fa->has_max && x > fa->max)))
+int sb__range_check(const sb_fieldattr_t *fa, int64_t x, char *why, size_t n) {
+  if (fa == NULL ||
+      !((fa->has_min && x < fa->min) || (fa->has_max && x > fa->max)))
     return 0;
   if (fa->has_min && fa->has_max)
     snprintf(why, n, "%lld is out of range [%lld, %lld]", (long long)x,

@@ -296,7 +296,8 @@ static int fire_one(void *arg, const sb_timer_t *t) {
 
 int sb__kit_fire_timers(sb_pipeline_t *p, size_t *fired, sb_err_t *err) {
   *fired = 0;
-  int64_t now = sb_time_now_micros(); /* the wall clock, not the monotonic one */
+  /* the wall clock (timers' due times are), not the monotonic one */
+  int64_t now = sb_time_now_micros();
   int any = 0;
   for (size_t i = 0; i < p->n; i++)
     if (p->slots[i].timers && sb_timers_maybe_due(p->slots[i].timers, now))

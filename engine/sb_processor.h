@@ -289,7 +289,7 @@ int sb_batch_publish_record(sb_batch_t *b, const char *topic, const char *key,
  * for data subjects whose data keys sealed nothing for that long. A table
  * declares one (sb_table_def_t.retention_class), never "subject". */
 #define SB_RETENTION_CLASSES                                                   \
-  "lead", "call", "agent", "message", "campaign", "consent", "access",       \
+  "lead", "call", "agent", "message", "campaign", "consent", "access",         \
       "security", "gamification", "subject"
 /* 1 when cls is one of SB_RETENTION_CLASSES. */
 int sb_retention_class_ok(const char *cls);

@@ -46,7 +46,7 @@ typedef struct {
 } cut_t;
 
 struct sb__ret_s {
-  int tables; /* 1: a processor of the pipeline declares a class */
+  int tables;  /* 1: a processor of the pipeline declares a class */
   cut_t *cuts; /* sorted by (tenant, class) */
   size_t n, cap;
 };
@@ -71,8 +71,8 @@ int sb__retention_check(const sb_processor_vt_t *vt, const sb_table_def_t *t,
                       vt->name, t->name,
                       t->retention_class ? t->retention_class : "(null)");
   int c = t->retention_col ? col_of(t, t->retention_col) : -1;
-  if (c < 0 || (t->cols[c].type != SB_COL_TIMESTAMPTZ &&
-                t->cols[c].type != SB_COL_DATE))
+  if (c < 0 ||
+      (t->cols[c].type != SB_COL_TIMESTAMPTZ && t->cols[c].type != SB_COL_DATE))
     return sb_err_set(err, SB_EINVAL,
                       "processor %s: table %s: retention_col '%s' is not one "
                       "of its timestamptz or date columns",
@@ -154,8 +154,7 @@ int sb__retention_drop(sb_batch_t *b, const sb_table_def_t *t,
   if (t->retention_class == NULL || r == NULL || r->n == 0)
     return 0;
   int tc = col_of(t, "tenant_id"), dc = col_of(t, t->retention_col);
-  if (tc < 0 || dc < 0 || vals[tc].null || vals[tc].s == NULL ||
-      vals[dc].null)
+  if (tc < 0 || dc < 0 || vals[tc].null || vals[tc].s == NULL || vals[dc].null)
     return 0;
   cut_t key;
   snprintf(key.tenant, sizeof key.tenant, "%s", vals[tc].s);
@@ -174,8 +173,8 @@ static sb_pg_t *hold(sb_batch_t *b, const char *what, sb_err_t *err) {
   sb_pipeline_t *p = b->p;
   sb__slot_t *s = b->slot;
   if (b->timer == NULL || p->phase != SB__PHASE_EVENT) {
-    sb_err_set(err, SB_ESTATE, "processor %s: %s outside a timer",
-               s->vt->name, what);
+    sb_err_set(err, SB_ESTATE, "processor %s: %s outside a timer", s->vt->name,
+               what);
     return NULL;
   }
   if (p->owner != NULL && p->owner != s) {
@@ -258,8 +257,8 @@ int sb_retention_purge(sb_batch_t *b, const char *tenant, const char *cls,
   snprintf(cut, sizeof cut, "%lld", (long long)cutoff_us);
   /* the batches in flight finish first; the cutoff only moves forward,
    * and the rows go by the cutoff stored */
-  int rc = sb_pg_exec(pg, "SELECT pg_advisory_xact_lock(" RET_LOCK ")", 0,
-                      NULL, err);
+  int rc = sb_pg_exec(pg, "SELECT pg_advisory_xact_lock(" RET_LOCK ")", 0, NULL,
+                      err);
   if (rc == 0)
     rc = sb_pg_query1(
         pg,
@@ -270,8 +269,8 @@ int sb_retention_purge(sb_batch_t *b, const char *tenant, const char *cls,
         "RETURNING (extract(epoch FROM r.cutoff) * 1000000)::bigint",
         3, (const char *const[]){tenant, cls, cut}, eff, sizeof eff, &found,
         NULL, err);
-  for (const sb_processor_vt_t *const *v = sb_builtin_processors;
-       rc == 0 && *v; v++)
+  for (const sb_processor_vt_t *const *v = sb_builtin_processors; rc == 0 && *v;
+       v++)
     for (size_t j = 0; rc == 0 && (*v)->tables && (*v)->tables[j]; j++) {
       const sb_table_def_t *t = (*v)->tables[j];
       if (t->retention_class && strcmp(t->retention_class, cls) == 0 &&
@@ -305,9 +304,9 @@ static int remove_exports(const sb_conf_t *c, const char *tenant,
     return err->code;
   DIR *dh = opendir(dir);
   if (dh == NULL)
-    return errno == ENOENT ? 0
-                           : sb_err_set(err, SB_EIO, "%s: %s", dir,
-                                        strerror(errno));
+    return errno == ENOENT
+               ? 0
+               : sb_err_set(err, SB_EIO, "%s: %s", dir, strerror(errno));
   size_t hl = strlen(hash);
   int rc = 0;
   for (struct dirent *e; rc == 0 && (e = readdir(dh)) != NULL;) {
@@ -329,7 +328,8 @@ int sb_retention_shred(sb_batch_t *b, const char *tenant, int64_t cutoff_us,
   *n = 0;
   *more = 0;
   if (!sb_tenant_valid(tenant) || max == 0 || max > 100000)
-    return sb_err_set(err, SB_EINVAL, "retention: shred: a tenant and 1 to "
+    return sb_err_set(err, SB_EINVAL,
+                      "retention: shred: a tenant and 1 to "
                       "100000 subjects a run");
   sb_pg_t *pg = hold(b, "sb_retention_shred", err);
   if (pg == NULL)
@@ -345,7 +345,8 @@ int sb_retention_shred(sb_batch_t *b, const char *tenant, int64_t cutoff_us,
       pg,
       "WITH idle AS (SELECT subject_hash FROM sb.data_keys WHERE tenant_id = "
       "$1 AND erased_at IS NULL GROUP BY subject_hash HAVING "
-      "max(last_sealed_at) < " "('epoch'::timestamptz + $2::bigint * "
+      "max(last_sealed_at) < "
+      "('epoch'::timestamptz + $2::bigint * "
       "interval '1 microsecond') ORDER BY subject_hash LIMIT $3::bigint), "
       "l AS (SELECT d.subject_hash, d.gen FROM sb.data_keys d JOIN idle i ON "
       "i.subject_hash = d.subject_hash WHERE d.tenant_id = $1 AND "
@@ -373,8 +374,8 @@ int sb_retention_shred(sb_batch_t *b, const char *tenant, int64_t cutoff_us,
         2, (const char *const[]){tenant, cut}, any, sizeof any, &found, NULL,
         err);
   if (rc != 0) {
-    sb_err_prefix(err, "retention: shredding idle subjects of tenant %s: ",
-                  tenant);
+    sb_err_prefix(err,
+                  "retention: shredding idle subjects of tenant %s: ", tenant);
     return rc;
   }
   *more = any[0] == 't';

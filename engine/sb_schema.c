@@ -91,7 +91,8 @@ static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
       len += bad ? 0 : strlen(it->valuestring) + 2;
     }
     if (bad)
-      return sb_err_set(err, SB_EINVAL, "schemas: %s: %s: sb.oneOf must be a "
+      return sb_err_set(err, SB_EINVAL,
+                        "schemas: %s: %s: sb.oneOf must be a "
                         "non-empty array of names (without sb.format)",
                         t->type ? t->type : "?", path);
     if ((a->one_of = calloc(1, len)) == NULL)
@@ -105,15 +106,19 @@ static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
   }
   if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.minimum")) != NULL) {
     if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
-      return sb_err_set(err, SB_EINVAL, "schemas: %s: %s: sb.minimum must be "
-                        "an integer", t->type ? t->type : "?", path);
+      return sb_err_set(err, SB_EINVAL,
+                        "schemas: %s: %s: sb.minimum must be "
+                        "an integer",
+                        t->type ? t->type : "?", path);
     a->has_min = true;
     a->min = (int64_t)v->valuedouble;
   }
   if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.maximum")) != NULL) {
     if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
-      return sb_err_set(err, SB_EINVAL, "schemas: %s: %s: sb.maximum must be "
-                        "an integer", t->type ? t->type : "?", path);
+      return sb_err_set(err, SB_EINVAL,
+                        "schemas: %s: %s: sb.maximum must be "
+                        "an integer",
+                        t->type ? t->type : "?", path);
     a->has_max = true;
     a->max = (int64_t)v->valuedouble;
   }

@@ -19,8 +19,8 @@
 #include "sb_err.h"
 
 #include <stdbool.h>
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct sb_schemas_s sb_schemas_t;
 typedef struct sb_evtype_s sb_evtype_t;

@@ -287,13 +287,14 @@ cJSON *sbt_gen_event(const sb_evtype_t *t, int full, unsigned seed) {
     const cJSON *one_of = cJSON_GetObjectItemCaseSensitive(f, "sb.oneOf");
     if (cJSON_IsArray(one_of) && cJSON_IsString(v))
       cJSON_SetValuestring(
-          v, cJSON_GetArrayItem(one_of, (int)(seed % (unsigned)cJSON_GetArraySize(
-                                                         one_of)))
+          v, cJSON_GetArrayItem(
+                 one_of, (int)(seed % (unsigned)cJSON_GetArraySize(one_of)))
                  ->valuestring);
     const cJSON *lo = cJSON_GetObjectItemCaseSensitive(f, "sb.minimum"),
                 *hi = cJSON_GetObjectItemCaseSensitive(f, "sb.maximum");
     if (cJSON_IsNumber(v) && (lo || hi)) {
-      double bound = hi && (seed % 2 || !lo) ? hi->valuedouble : lo->valuedouble;
+      double bound =
+          hi && (seed % 2 || !lo) ? hi->valuedouble : lo->valuedouble;
       cJSON_SetNumberHelper(v, bound);
     }
     static const struct {

@@ -534,8 +534,10 @@ int test_codec_build_errors(void) {
   sb_etype_ref_t pol;
   sb_field_t cls, days;
   CHECK_OK(sb_codec_type(s, "retention.policy_set", &pol, &err), &err);
-  CHECK_OK(sb_codec_field(s, "retention.policy_set", "class", &cls, &err), &err);
-  CHECK_OK(sb_codec_field(s, "retention.policy_set", "days", &days, &err), &err);
+  CHECK_OK(sb_codec_field(s, "retention.policy_set", "class", &cls, &err),
+           &err);
+  CHECK_OK(sb_codec_field(s, "retention.policy_set", "days", &days, &err),
+           &err);
   b = sb_codec_build_begin(c, pol);
   sb_build_str(b, cls, "calls");
   REFUSED(&x, b, "class: 'calls' is not one of lead, call, agent");

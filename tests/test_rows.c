@@ -137,7 +137,8 @@ int test_rows_roundtrip_all_types(void) {
   CHECK(sbt_pg_create_db(url, sizeof url, db, sizeof db) == 0);
   CHECK(make_every(url, &pg) == 0);
   sb_table_def_t da = {.name = "every_a", .cols = every_cols, .key = every_key};
-  sb_table_def_t dbb = {.name = "every_b", .cols = every_cols, .key = every_key};
+  sb_table_def_t dbb = {
+      .name = "every_b", .cols = every_cols, .key = every_key};
   CHECK_OK(sb_rows_new(&da, "rt", 0, &a, &err), &err);
   CHECK_OK(sb_rows_new(&dbb, "rt", 0, &b, &err), &err);
   sb_val_t rows[NROWS][11];
@@ -274,7 +275,8 @@ static const sb_col_t day_cols[] = {
     {"created", SB_COL_TEXT, SB_MERGE_KEEP},
     {0}};
 static const char *const day_key[] = {"tenant_id", "agent", "day", NULL};
-static const sb_table_def_t day_def = {.name = "agent_day", .cols = day_cols, .key = day_key};
+static const sb_table_def_t day_def = {
+    .name = "agent_day", .cols = day_cols, .key = day_key};
 
 #define DAY(t, a, d, calls, talk, best, at, name, created)                     \
   (sb_val_t[]) {                                                               \

@@ -50,20 +50,19 @@ static const sb_table_def_t policies_table = {
 
 static const sb_table_def_t purges_table = {
     .name = "purges",
-    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
-                               {"event_id", SB_COL_TEXT, 0},
-                               {"class", SB_COL_TEXT, SB_MERGE_KEEP},
-                               {"days", SB_COL_INT8, SB_MERGE_KEEP},
-                               {"policy_id", SB_COL_TEXT, SB_MERGE_KEEP},
-                               {"cutoff", SB_COL_TIMESTAMPTZ, SB_MERGE_KEEP},
-                               {"rows_purged", SB_COL_INT8, SB_MERGE_KEEP},
-                               {"tables", SB_COL_TEXT, SB_MERGE_KEEP},
-                               {"subjects_shredded", SB_COL_INT8,
-                                SB_MERGE_KEEP},
-                               {"more", SB_COL_BOOL, SB_MERGE_KEEP},
-                               {"purged_at", SB_COL_TIMESTAMPTZ,
-                                SB_MERGE_KEEP},
-                               {0}},
+    .cols =
+        (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
+                           {"event_id", SB_COL_TEXT, 0},
+                           {"class", SB_COL_TEXT, SB_MERGE_KEEP},
+                           {"days", SB_COL_INT8, SB_MERGE_KEEP},
+                           {"policy_id", SB_COL_TEXT, SB_MERGE_KEEP},
+                           {"cutoff", SB_COL_TIMESTAMPTZ, SB_MERGE_KEEP},
+                           {"rows_purged", SB_COL_INT8, SB_MERGE_KEEP},
+                           {"tables", SB_COL_TEXT, SB_MERGE_KEEP},
+                           {"subjects_shredded", SB_COL_INT8, SB_MERGE_KEEP},
+                           {"more", SB_COL_BOOL, SB_MERGE_KEEP},
+                           {"purged_at", SB_COL_TIMESTAMPTZ, SB_MERGE_KEEP},
+                           {0}},
     /* keyed: a copy of a decision (same id) is one row */
     .key = (const char *const[]){"tenant_id", "event_id", NULL},
 };
@@ -136,14 +135,21 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
     const char *type, *path;
     sb_field_t *f;
   } fields[] = {
-      {ps, "class", &r->p_class},      {ps, "days", &r->p_days},
-      {ps, "set_by", &r->p_by},        {ps, "reason", &r->p_reason},
-      {pu, "class", &r->u.cls},        {pu, "days", &r->u.days},
-      {pu, "policy_id", &r->u.policy}, {pu, "cutoff", &r->u.cutoff},
-      {pu, "rows_purged", &r->u.rows}, {pu, "tables", &r->u.tables},
+      {ps, "class", &r->p_class},
+      {ps, "days", &r->p_days},
+      {ps, "set_by", &r->p_by},
+      {ps, "reason", &r->p_reason},
+      {pu, "class", &r->u.cls},
+      {pu, "days", &r->u.days},
+      {pu, "policy_id", &r->u.policy},
+      {pu, "cutoff", &r->u.cutoff},
+      {pu, "rows_purged", &r->u.rows},
+      {pu, "tables", &r->u.tables},
       {pu, "subjects_shredded", &r->u.subjects},
-      {pu, "more", &r->u.more},        {se, "subject_id", &r->e.subject},
-      {se, "key_id", &r->e.key},       {se, "trigger", &r->e.trigger},
+      {pu, "more", &r->u.more},
+      {se, "subject_id", &r->e.subject},
+      {se, "key_id", &r->e.key},
+      {se, "trigger", &r->e.trigger},
       {se, "retention_policy_id", &r->e.policy},
   };
   int interval = 0;
@@ -158,8 +164,8 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
     rc = sb_conf_int(kit->conf, "retention.interval_s", &interval, err);
   if (rc == 0)
     rc = sb_conf_int(kit->conf, "retention.shred_max", &r->shred_max, err);
-  if (rc == 0 && (r->hashes = calloc((size_t)r->shred_max,
-                                     sizeof *r->hashes)) == NULL)
+  if (rc == 0 &&
+      (r->hashes = calloc((size_t)r->shred_max, sizeof *r->hashes)) == NULL)
     rc = sb_err_set(err, SB_ENOMEM, "out of memory");
   if (rc != 0) {
     destroy(r);
@@ -219,14 +225,14 @@ static int on_policy(ret_t *r, sb_batch_t *b, const sb_event_t *ev,
                   : sb_timer_cancel(b, key, err);
   if (rc != 0)
     return rc;
-  return sb_rows_add(b, &policies_table,
-                     (const sb_val_t[]){
-                         SB_V_TEXT(ev->tenant_id), SB_V_TEXT(cls),
+  return sb_rows_add(
+      b, &policies_table,
+      (const sb_val_t[]){SB_V_TEXT(ev->tenant_id), SB_V_TEXT(cls),
                          SB_V_INT8(days), SB_V_TEXT(sb_event_str(ev, r->p_by)),
                          SB_V_TEXT(sb_event_str(ev, r->p_reason)),
                          SB_V_TIMESTAMPTZ(ev->occurred_at),
                          SB_V_TEXT(ev->event_id)},
-                     err);
+      err);
 }
 
 static int on_purged(ret_t *r, sb_batch_t *b, const sb_event_t *ev,
@@ -240,16 +246,16 @@ static int on_purged(ret_t *r, sb_batch_t *b, const sb_event_t *ev,
   }
   int rc = sb_rows_add(
       b, &purges_table,
-      (const sb_val_t[]){
-          SB_V_TEXT(ev->tenant_id), SB_V_TEXT(ev->event_id),
-          SB_V_TEXT(sb_event_str(ev, r->u.cls)),
-          SB_V_INT8(sb_event_i64(ev, r->u.days)),
-          SB_V_TEXT(sb_event_str(ev, r->u.policy)),
-          SB_V_TIMESTAMPTZ(sb_event_i64(ev, r->u.cutoff)),
-          SB_V_INT8(sb_event_i64(ev, r->u.rows)), SB_V_TEXT(t.s ? t.s : ""),
-          SB_V_INT8(sb_event_i64(ev, r->u.subjects)),
-          SB_V_BOOL(sb_event_bool(ev, r->u.more)),
-          SB_V_TIMESTAMPTZ(ev->occurred_at)},
+      (const sb_val_t[]){SB_V_TEXT(ev->tenant_id), SB_V_TEXT(ev->event_id),
+                         SB_V_TEXT(sb_event_str(ev, r->u.cls)),
+                         SB_V_INT8(sb_event_i64(ev, r->u.days)),
+                         SB_V_TEXT(sb_event_str(ev, r->u.policy)),
+                         SB_V_TIMESTAMPTZ(sb_event_i64(ev, r->u.cutoff)),
+                         SB_V_INT8(sb_event_i64(ev, r->u.rows)),
+                         SB_V_TEXT(t.s ? t.s : ""),
+                         SB_V_INT8(sb_event_i64(ev, r->u.subjects)),
+                         SB_V_BOOL(sb_event_bool(ev, r->u.more)),
+                         SB_V_TIMESTAMPTZ(ev->occurred_at)},
       err);
   sb_text_free(&t);
   return rc;
@@ -272,9 +278,8 @@ static int emit_erased(ret_t *r, sb_batch_t *b, const char *tenant,
   sb_build_str(bld, r->e.key, hash);
   sb_build_enum(bld, r->e.trigger, "retention");
   sb_build_str(bld, r->e.policy, pol->id);
-  return sb_emit_end(b, bld,
-                     &(sb_emit_t){.discriminator = hash, .tenant_id = tenant},
-                     err);
+  return sb_emit_end(
+      b, bld, &(sb_emit_t){.discriminator = hash, .tenant_id = tenant}, err);
 }
 
 static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
@@ -297,8 +302,8 @@ static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
   size_t shredded = 0;
   int more = 0, rc;
   if (strcmp(cls, "subject") == 0) {
-    rc = sb_retention_shred(b, tenant, cutoff, (size_t)r->shred_max,
-                            r->hashes, &shredded, &more, err);
+    rc = sb_retention_shred(b, tenant, cutoff, (size_t)r->shred_max, r->hashes,
+                            &shredded, &more, err);
     for (size_t i = 0; rc == 0 && i < shredded; i++)
       rc = emit_erased(r, b, tenant, r->hashes[i], &pol, err);
   } else {
@@ -323,10 +328,10 @@ static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
     sb_build_strs(bld, r->u.tables, ptrs, counts.ntables);
     sb_build_i64(bld, r->u.subjects, (int64_t)shredded);
     sb_build_bool(bld, r->u.more, more);
-    if ((rc = sb_emit_end(b, bld,
-                          &(sb_emit_t){.discriminator = "purged",
-                                       .tenant_id = tenant},
-                          err)) != 0)
+    if ((rc = sb_emit_end(
+             b, bld,
+             &(sb_emit_t){.discriminator = "purged", .tenant_id = tenant},
+             err)) != 0)
       return rc;
   }
   /* the next run: at the next multiple, or soon when this one stopped at
