@@ -52,7 +52,8 @@ static const sb_col_t ev_cols[] = {{"tenant_id", SB_COL_TEXT, 0},
                                    {"prev_hash", SB_COL_BYTEA, 0},
                                    {"hash", SB_COL_BYTEA, 0},
                                    {0}};
-static const sb_table_def_t ev_def = {"events", ev_cols, NULL};
+static const sb_table_def_t ev_def = {
+    .name = "events", .cols = ev_cols, .key = NULL};
 
 static const sb_col_t day_cols[] = {{"tenant_id", SB_COL_TEXT, 0},
                                     {"agent", SB_COL_TEXT, 0},
@@ -63,7 +64,8 @@ static const sb_col_t day_cols[] = {{"tenant_id", SB_COL_TEXT, 0},
                                     {"name", SB_COL_TEXT, 0},
                                     {0}};
 static const char *const day_key[] = {"tenant_id", "agent", "day", NULL};
-static const sb_table_def_t day_def = {"agent_day", day_cols, day_key};
+static const sb_table_def_t day_def = {
+    .name = "agent_day", .cols = day_cols, .key = day_key};
 
 typedef struct {
   char tenant[16], event_id[32], subject[48], corr[32];

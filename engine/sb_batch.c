@@ -486,7 +486,7 @@ int sb__open_batch(sb_pipeline_t *p, int *moved, sb_err_t *err) {
   sb_err_clear(&p->misuse);
   int m = generation_moved(p, err);
   if (m == 0)
-    return 0;
+    return sb__retention_open(p, err);
   sb__close_batch(p);
   if (m < 0)
     return err->code;

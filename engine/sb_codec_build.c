@@ -188,8 +188,11 @@ int sb_build_str(sb_build_t *b, sb_field_t f, const char *s) {
   return rc != 0 ? rc : put_str(b, &v, fa, wh, s);
 }
 
-static int put_i64(sb_build_t *b, avro_value_t *v, int kind, where_t wh,
-                   int64_t x) {
+static int put_i64(sb_build_t *b, avro_value_t *v, int kind,
+                   const sb_fieldattr_t *fa, where_t wh, int64_t x) {
+  char why[128];
+  if (kind != SB_FIELD_TIMESTAMP && sb__range_check(fa, x, why, sizeof why))
+    return bfail(b, wh, "%s", why);
   if (kind == SB_FIELD_INT) {
     if (x < INT32_MIN || x > INT32_MAX)
       return bfail(b, wh, "%lld is out of range [-2147483648, 2147483647]",
@@ -213,7 +216,7 @@ int sb_build_i64(sb_build_t *b, sb_field_t f, int64_t x) {
   const sb_fieldattr_t *fa;
   where_t wh;
   int rc = target(b, f, SB_FIELD_LONG, 0, &v, &vs, &fa, &wh);
-  return rc != 0 ? rc : put_i64(b, &v, f.kind, wh, x);
+  return rc != 0 ? rc : put_i64(b, &v, f.kind, fa, wh, x);
 }
 
 int sb_build_double(sb_build_t *b, sb_field_t f, double x) {
@@ -445,7 +448,7 @@ int sb_codec_build_end(sb_build_t *b, const sb_envelope_t *env,
     } else if (fi->kind != SB__F_ENVELOPE) {
       finish_field(b, i, &fv, fs);
     } else if (fi->attr_ix == SB__A_TIME) {
-      put_i64(b, &fv, SB_FIELD_TIMESTAMP, AT(fi->name), env->occurred_at);
+      put_i64(b, &fv, SB_FIELD_TIMESTAMP, NULL, AT(fi->name), env->occurred_at);
     } else {
       const char *v = fi->attr_ix == SB__A_ID         ? eid
                       : fi->attr_ix == SB__A_TENANTID ? env->tenant_id

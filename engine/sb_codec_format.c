@@ -34,6 +34,22 @@ static int locale_ok(const char *s) {
   return *s == '\0';
 }
 
+int sb__range_check(const sb_fieldattr_t *fa, int64_t x, char *why, size_t n) {
+  if (fa == NULL ||
+      !((fa->has_min && x < fa->min) || (fa->has_max && x > fa->max)))
+    return 0;
+  if (fa->has_min && fa->has_max)
+    snprintf(why, n, "%lld is out of range [%lld, %lld]", (long long)x,
+             (long long)fa->min, (long long)fa->max);
+  else if (fa->has_min)
+    snprintf(why, n, "%lld is less than %lld", (long long)x,
+             (long long)fa->min);
+  else
+    snprintf(why, n, "%lld is more than %lld", (long long)x,
+             (long long)fa->max);
+  return -1;
+}
+
 int sb__format_check(const sb_fieldattr_t *fa, const char *s, char *why,
                      size_t n) {
   switch (fa ? fa->format : SB_FORMAT_NONE) {
@@ -64,6 +80,18 @@ int sb__format_check(const sb_fieldattr_t *fa, const char *s, char *why,
       return 0;
     snprintf(why, n, "not a BCP 47 language tag (such as en, en-US, pt-BR)");
     return -1;
+  case SB_FORMAT_ONE_OF: {
+    size_t len = strlen(s);
+    for (const char *p = fa->one_of; p && *p;) {
+      const char *e = strchr(p, ',');
+      size_t pl = e ? (size_t)(e - p) : strlen(p);
+      if (pl == len && memcmp(p, s, len) == 0)
+        return 0;
+      p = e ? e + 2 : p + pl;
+    }
+    snprintf(why, n, "'%.64s' is not one of %s", s, fa->one_of);
+    return -1;
+  }
   }
   snprintf(why, n, "unknown sb.format");
   return -1;

@@ -110,6 +110,9 @@ const char *sb__envelope_attr(const char *field);
 long sb__utf8_len(const unsigned char *s, size_t n);
 /* 0 when s is what fa's sb.format asks (or fa has none); otherwise -1 and
  * the reason in why (sb_codec_format.c). */
+/* "sb.minimum" / "sb.maximum" of fa (NULL: none): 0 when x is within
+ * them, else -1 with why filled. */
+int sb__range_check(const sb_fieldattr_t *fa, int64_t x, char *why, size_t n);
 int sb__format_check(const sb_fieldattr_t *fa, const char *s, char *why,
                      size_t n);
 /* The rules of a type's sb.changeList (sb_schema.h) on a CloudEvent's

@@ -99,6 +99,7 @@ int sb__record_from_json(sb__walk_t *w, avro_value_t *v, avro_schema_t s,
 
 static int from_json(sb__walk_t *w, avro_value_t *v, avro_schema_t s,
                      const cJSON *j, const sb_fieldattr_t *attr) {
+  char why_range[128];
   if (j == NULL && !is_avro_union(s))
     return fail(w, "missing required field");
   switch (avro_typeof(s)) {
@@ -131,6 +132,8 @@ static int from_json(sb__walk_t *w, avro_value_t *v, avro_schema_t s,
         return fail(w, "%s", why);
     } else if (want_int(w, j, -MAX_SAFE_INT, MAX_SAFE_INT, &x) != 0) {
       return SB_EVALIDATE;
+    } else if (sb__range_check(attr, x, why_range, sizeof why_range) != 0) {
+      return fail(w, "%s", why_range);
     }
     avro_value_set_long(v, x);
     return 0;
@@ -139,6 +142,8 @@ static int from_json(sb__walk_t *w, avro_value_t *v, avro_schema_t s,
     int64_t x;
     if (want_int(w, j, -2147483648.0, 2147483647.0, &x) != 0)
       return SB_EVALIDATE;
+    if (sb__range_check(attr, x, why_range, sizeof why_range) != 0)
+      return fail(w, "%s", why_range);
     avro_value_set_int(v, (int32_t)x);
     return 0;
   }

@@ -22,7 +22,8 @@ int sb__kit_setup(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err) {
                         "processor %s declares more than %d "
                         "tables",
                         vt->name, SB__MAX_TABLES);
-    if (sb_rows_new(vt->tables[i], s->schema, 0, &s->rows[i], err) != 0 ||
+    if (sb__retention_check(vt, vt->tables[i], err) != 0 ||
+        sb_rows_new(vt->tables[i], s->schema, 0, &s->rows[i], err) != 0 ||
         sb_rows_check(s->rows[i], p->pg, err) != 0) {
       sb_err_prefix(err, "processor %s: ", vt->name);
       return err->code;
@@ -124,6 +125,8 @@ int sb_rows_add(sb_batch_t *b, const sb_table_def_t *t, const sb_val_t *vals,
   sb_rows_t *w = writer(b, t, err);
   if (w == NULL)
     return err->code;
+  if (sb__retention_drop(b, t, vals)) /* purged by retention: stays so */
+    return 0;
   if (t->key != NULL)
     return sb_rows_upsert(w, vals, err);
   if (sb_rows_append(w, vals, err) != 0)

@@ -714,6 +714,7 @@ int sb_pipeline_join(sb_pipeline_t *p, sb_pipeline_stats_t *stats,
     sb__kit_free(&p->slots[i]);
   }
   sb__global_free(p);
+  sb__retention_free(p);
   sb_producer_free(p->producer);
   sb_codec_free(p->codec);
   sb_pg_close(p->pg);

@@ -160,6 +160,8 @@ struct sb_pipeline_s {
   } totals;
   atomic_size_t ntp_seen; /* tps[0..ntp_seen) readable by other threads */
   long long lag_at;       /* when lags were last refreshed */
+  /* retention: the cutoffs read at the batch's start (sb_retention.c) */
+  struct sb__ret_s *ret;
 };
 
 /* sb_batch.c */
@@ -248,5 +250,19 @@ void sb__on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
 int sb__load_live(sb_pipeline_t *p, sb__slot_t *s, sb_err_t *err);
 /* Lets each processor publish what is durable (live projections only). */
 void sb__publish(sb_pipeline_t *p, int final);
+
+/* sb_retention.c */
+/* A table's retention declaration: a class of tables and a timestamptz or
+ * date column of it (checked when the kit makes its writer). */
+int sb__retention_check(const sb_processor_vt_t *vt, const sb_table_def_t *t,
+                        sb_err_t *err);
+/* At a batch's start, when a processor declares a class: the purges' lock
+ * shared, and the cutoffs read. */
+int sb__retention_open(sb_pipeline_t *p, sb_err_t *err);
+/* 1 when the row vals of t is dated before its tenant's cutoff for t's
+ * class: the kit does not write it. */
+int sb__retention_drop(sb_batch_t *b, const sb_table_def_t *t,
+                       const sb_val_t *vals);
+void sb__retention_free(sb_pipeline_t *p);
 
 #endif

@@ -298,6 +298,55 @@ int sb_batch_emit(sb_batch_t *b, const sb_event_t *ev, cJSON *ce,
 int sb_batch_publish_record(sb_batch_t *b, const char *topic, const char *key,
                             const void *value, size_t len, sb_err_t *err);
 
+/* ---- retention (engine/sb_retention.c) ---------------------------------- */
+
+/* The classes of data a tenant's retention policies name: the prefixes of
+ * the event types ("call" covers call.* and voicemail.*), and "subject"
+ * for data subjects whose data keys sealed nothing for that long. A table
+ * declares one (sb_table_def_t.retention_class), never "subject". */
+#define SB_RETENTION_CLASSES                                                   \
+  "lead", "call", "agent", "message", "campaign", "consent", "access",         \
+      "security", "gamification", "subject"
+/* 1 when cls is one of SB_RETENTION_CLASSES. */
+int sb_retention_class_ok(const char *cls);
+
+#define SB_RETENTION_TABLES_MAX 32
+#define SB_RETENTION_HASH_LEN 16 /* a subject hash: hex digits */
+
+typedef struct sb_retention_counts_s {
+  long long rows; /* every table together */
+  size_t ntables; /* tables of the class that exist */
+  struct {
+    char table[136]; /* "schema.table" */
+    long long rows;
+  } tables[SB_RETENTION_TABLES_MAX];
+} sb_retention_counts_t;
+
+/* Enforces cls for tenant, in the batch's transaction (the processor's
+ * savepoint): raises the stored cutoff of (tenant, cls) to cutoff_us
+ * (sb.retention_cutoffs; it never moves back) and deletes the rows of
+ * tenant dated before it from every table declaring cls of every built-in
+ * processor (the live projection and any rebuild beside it), counted in
+ * *out. From then on the kit drops such rows when a processor adds them
+ * (a replay does not bring them back). Waits for the batches in flight
+ * of every pipeline writing such tables, and holds theirs off until this
+ * batch ends. For a timer (the connection is the processor's in its timer
+ * batch); SB_ESTATE when another processor of the batch holds it. */
+int sb_retention_purge(sb_batch_t *b, const char *tenant, const char *cls,
+                       int64_t cutoff_us, sb_retention_counts_t *out,
+                       sb_err_t *err);
+
+/* Crypto-shreds, in the batch's transaction, at most max data subjects of
+ * tenant whose live data keys all last sealed a value before cutoff_us
+ * (sb.data_keys.last_sealed_at, moved by the key store at most once a day):
+ * every key of theirs wiped and marked erased, as a GDPR erasure does, and
+ * their export files removed. hashes (max entries) gets the subject hashes
+ * shredded, in order, *n their number; *more is 1 when more idle subjects
+ * are left (a next run goes on). Timer only, as sb_retention_purge. */
+int sb_retention_shred(sb_batch_t *b, const char *tenant, int64_t cutoff_us,
+                       size_t max, char (*hashes)[SB_RETENTION_HASH_LEN + 1],
+                       size_t *n, int *more, sb_err_t *err);
+
 /* ---- registry ------------------------------------------------------------ */
 
 /* Checks a vtable: ABI, name, topics, migrations, tables, required

@@ -97,6 +97,14 @@ typedef struct sb_table_def_s {
   const char *name;
   const sb_col_t *cols;   /* ends with {0} (a NULL name) */
   const char *const *key; /* NULL-terminated; NULL: appends only */
+  /* Retention (engine/sb_retention.h), for a processor's table: the class
+   * its rows belong to ("call", "security", ...: see sb_retention_class_ok)
+   * and the timestamptz or date column that dates a row. A purge of the
+   * class deletes the rows of a tenant dated before its cutoff, and the kit
+   * never writes such a row again (a replay does not bring it back). NULL:
+   * kept for ever. */
+  const char *retention_class;
+  const char *retention_col;
 } sb_table_def_t;
 
 /* A value: its type and the value. The strings and bytes are borrowed for

@@ -81,6 +81,47 @@ static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
                         "\"timezone\", \"currency\" or \"locale\"",
                         t->type ? t->type : "?", path);
   }
+  if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.oneOf")) != NULL) {
+    size_t len = 1;
+    const cJSON *it;
+    int bad = !cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0 || a->format;
+    cJSON_ArrayForEach(it, v) {
+      bad |= !cJSON_IsString(it) || it->valuestring[0] == '\0' ||
+             strchr(it->valuestring, ',') != NULL;
+      len += bad ? 0 : strlen(it->valuestring) + 2;
+    }
+    if (bad)
+      return sb_err_set(err, SB_EINVAL,
+                        "schemas: %s: %s: sb.oneOf must be a "
+                        "non-empty array of names (without sb.format)",
+                        t->type ? t->type : "?", path);
+    if ((a->one_of = calloc(1, len)) == NULL)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(it, v) {
+      if (a->one_of[0])
+        strcat(a->one_of, ", ");
+      strcat(a->one_of, it->valuestring);
+    }
+    a->format = SB_FORMAT_ONE_OF;
+  }
+  if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.minimum")) != NULL) {
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+      return sb_err_set(err, SB_EINVAL,
+                        "schemas: %s: %s: sb.minimum must be "
+                        "an integer",
+                        t->type ? t->type : "?", path);
+    a->has_min = true;
+    a->min = (int64_t)v->valuedouble;
+  }
+  if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.maximum")) != NULL) {
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+      return sb_err_set(err, SB_EINVAL,
+                        "schemas: %s: %s: sb.maximum must be "
+                        "an integer",
+                        t->type ? t->type : "?", path);
+    a->has_max = true;
+    a->max = (int64_t)v->valuedouble;
+  }
   const cJSON *def = cJSON_GetObjectItemCaseSensitive(field, "default");
   if (def != NULL && (a->default_json = cJSON_PrintUnformatted(def)) == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
@@ -302,6 +343,7 @@ void sb_schemas_free(sb_schemas_t *s) {
     for (size_t k = 0; k < t->nattrs; k++) {
       free(t->attrs[k].path);
       cJSON_free(t->attrs[k].default_json);
+      free(t->attrs[k].one_of);
     }
     free(t->attrs);
     free(t->pii);

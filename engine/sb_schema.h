@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct sb_schemas_s sb_schemas_t;
 typedef struct sb_evtype_s sb_evtype_t;
@@ -33,6 +34,9 @@ typedef enum {
   SB_FORMAT_CURRENCY, /* "currency": ISO 4217 alphabetic, [A-Z]{3} */
   SB_FORMAT_LOCALE,   /* "locale": a BCP 47 tag's shape,
                          [A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})* */
+  SB_FORMAT_ONE_OF,   /* "sb.oneOf": [names]: one of the names listed
+                         (one_of), for a string that must stay a string
+                         (an event's subject) */
 } sb_format_t;
 
 /* What Switchboard knows of one field, by its dotted path from the record
@@ -49,6 +53,11 @@ typedef struct sb_fieldattr_s {
   bool not_clearable; /* listed in the change list: must not be null */
   sb_format_t format;
   char *default_json; /* the field's Avro default as JSON text, or NULL */
+  char *one_of;       /* "sb.oneOf" joined by ", ", or NULL */
+  /* "sb.minimum" / "sb.maximum" of an int or long (not a timestamp):
+   * refused at ingest and typed emit outside them */
+  bool has_min, has_max;
+  int64_t min, max;
 } sb_fieldattr_t;
 
 /* Loads the compiled-in schemas. *out is owned by the caller. */

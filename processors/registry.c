@@ -6,6 +6,7 @@
 #include "security.h"
 #include "rbac.h"
 #include "compliance.h"
+#include "retention.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -18,6 +19,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_rbac_processor,
     &sb_compliance_processor,
     &sb_assignment_processor,
+    &sb_retention_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

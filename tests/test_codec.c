@@ -283,6 +283,20 @@ cJSON *sbt_gen_event(const sb_evtype_t *t, int full, unsigned seed) {
     for (size_t i = 0; format && cJSON_IsString(v) && i < 3; i++)
       if (strcmp(format, formatted[i][0]) == 0)
         cJSON_SetValuestring(v, formatted[i][1 + seed % 2]);
+    /* sb.oneOf: one of its names; sb.minimum / sb.maximum: at a bound */
+    const cJSON *one_of = cJSON_GetObjectItemCaseSensitive(f, "sb.oneOf");
+    if (cJSON_IsArray(one_of) && cJSON_IsString(v))
+      cJSON_SetValuestring(
+          v, cJSON_GetArrayItem(
+                 one_of, (int)(seed % (unsigned)cJSON_GetArraySize(one_of)))
+                 ->valuestring);
+    const cJSON *lo = cJSON_GetObjectItemCaseSensitive(f, "sb.minimum"),
+                *hi = cJSON_GetObjectItemCaseSensitive(f, "sb.maximum");
+    if (cJSON_IsNumber(v) && (lo || hi)) {
+      double bound =
+          hi && (seed % 2 || !lo) ? hi->valuedouble : lo->valuedouble;
+      cJSON_SetNumberHelper(v, bound);
+    }
     static const struct {
       const char *field, *attr;
     } env[] = {{"tenant_id", "tenantid"},         {"event_id", "id"},

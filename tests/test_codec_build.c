@@ -530,6 +530,32 @@ int test_codec_build_errors(void) {
   CHECK_OK(sb_codec_build_end(fx_begin(&x), &x.env, &r, &err), &err);
   sb_record_clear(&r);
 
+  /* sb.oneOf and sb.minimum / sb.maximum (retention.policy_set) */
+  sb_etype_ref_t pol;
+  sb_field_t cls, days;
+  CHECK_OK(sb_codec_type(s, "retention.policy_set", &pol, &err), &err);
+  CHECK_OK(sb_codec_field(s, "retention.policy_set", "class", &cls, &err),
+           &err);
+  CHECK_OK(sb_codec_field(s, "retention.policy_set", "days", &days, &err),
+           &err);
+  b = sb_codec_build_begin(c, pol);
+  sb_build_str(b, cls, "calls");
+  REFUSED(&x, b, "class: 'calls' is not one of lead, call, agent");
+  b = sb_codec_build_begin(c, pol);
+  sb_build_str(b, cls, "call");
+  CHECK_INT(sb_build_i64(b, days, -1), SB_EVALIDATE);
+  REFUSED(&x, b, "days: -1 is out of range [0, 36500]");
+  b = sb_codec_build_begin(c, pol);
+  sb_build_str(b, cls, "call");
+  sb_build_i64(b, days, 36501);
+  REFUSED(&x, b, "days: 36501 is out of range [0, 36500]");
+  b = sb_codec_build_begin(c, pol);
+  sb_build_str(b, cls, "subject");
+  sb_build_i64(b, days, 36500);
+  CHECK_OK(sb_codec_build_end(b, &x.env, &r, &err), &err);
+  CHECK_STR(r.key, "acme:subject");
+  sb_record_clear(&r);
+
   sb_codec_free(c);
   sb_schemas_free(s);
   return 0;

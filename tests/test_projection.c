@@ -243,7 +243,8 @@ int test_projection_rls_reader(void) {
       {"tenant_id", SB_COL_TEXT, 0}, {"v", SB_COL_INT4, 0}, {0}};
   static const sb_col_t pcols[] = {
       {"tenant_id", SB_COL_TEXT, 0}, {"at", SB_COL_DATE, 0}, {0}};
-  const sb_table_def_t tdef = {"t", cols, NULL}, pdef = {"p", pcols, NULL};
+  const sb_table_def_t tdef = {.name = "t", .cols = cols, .key = NULL},
+                       pdef = {.name = "p", .cols = pcols, .key = NULL};
   sb_rows_t *w = NULL, *pw = NULL;
   CHECK_OK(sb_rows_new(&tdef, "proc", 0, &w, &err), &err);
   CHECK_OK(sb_rows_new(&pdef, "proc", 0, &pw, &err), &err);

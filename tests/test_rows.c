@@ -136,8 +136,9 @@ int test_rows_roundtrip_all_types(void) {
   sb_rows_t *a = NULL, *b = NULL;
   CHECK(sbt_pg_create_db(url, sizeof url, db, sizeof db) == 0);
   CHECK(make_every(url, &pg) == 0);
-  sb_table_def_t da = {"every_a", every_cols, every_key};
-  sb_table_def_t dbb = {"every_b", every_cols, every_key};
+  sb_table_def_t da = {.name = "every_a", .cols = every_cols, .key = every_key};
+  sb_table_def_t dbb = {
+      .name = "every_b", .cols = every_cols, .key = every_key};
   CHECK_OK(sb_rows_new(&da, "rt", 0, &a, &err), &err);
   CHECK_OK(sb_rows_new(&dbb, "rt", 0, &b, &err), &err);
   sb_val_t rows[NROWS][11];
@@ -180,8 +181,8 @@ int test_rows_streamed_copy(void) {
   sb_rows_t *a = NULL, *b = NULL;
   CHECK(sbt_pg_create_db(url, sizeof url, db, sizeof db) == 0);
   CHECK(make_every(url, &pg) == 0);
-  sb_table_def_t da = {"every_a", every_cols, NULL};
-  sb_table_def_t dbb = {"every_b", every_cols, NULL};
+  sb_table_def_t da = {.name = "every_a", .cols = every_cols, .key = NULL};
+  sb_table_def_t dbb = {.name = "every_b", .cols = every_cols, .key = NULL};
   CHECK_OK(sb_rows_new(&da, "rt", 0, &a, &err), &err);
   CHECK_OK(sb_rows_new(&dbb, "rt", 0, &b, &err), &err);
   CHECK_OK(sb_pg_exec(pg, "BEGIN", 0, NULL, &err), &err);
@@ -205,7 +206,7 @@ int test_rows_streamed_copy(void) {
   CHECK(streamed);
   CHECK(sb_rows_pending_bytes(b) > 5000 * 200);
   /* a statement of b's while a's COPY is open is refused */
-  sb_table_def_t dk = {"every_b", every_cols, every_key};
+  sb_table_def_t dk = {.name = "every_b", .cols = every_cols, .key = every_key};
   sb_rows_t *k = NULL;
   CHECK_OK(sb_rows_new(&dk, "rt", 0, &k, &err), &err);
   sb_val_t one[11] = {SB_V_TEXT("acme"), SB_V_INT4(1), SB_V_NULL, SB_V_NULL,
@@ -274,7 +275,8 @@ static const sb_col_t day_cols[] = {
     {"created", SB_COL_TEXT, SB_MERGE_KEEP},
     {0}};
 static const char *const day_key[] = {"tenant_id", "agent", "day", NULL};
-static const sb_table_def_t day_def = {"agent_day", day_cols, day_key};
+static const sb_table_def_t day_def = {
+    .name = "agent_day", .cols = day_cols, .key = day_key};
 
 #define DAY(t, a, d, calls, talk, best, at, name, created)                     \
   (sb_val_t[]) {                                                               \
@@ -577,7 +579,7 @@ int test_rows_budget(void) {
   CHECK(sbt_pg_create_db(url, sizeof url, db, sizeof db) == 0);
   CHECK_OK(sb_pg_connect(url, &pg, &err), &err);
   CHECK_OK(sb_pg_exec(pg, day_ddl, 0, NULL, &err), &err);
-  sb_table_def_t ad = {"agent_day", day_cols, NULL};
+  sb_table_def_t ad = {.name = "agent_day", .cols = day_cols, .key = NULL};
   CHECK_OK(sb_rows_new(&ad, "m", 4096, &a, &err), &err);
   CHECK_OK(sb_rows_new(&day_def, "m", 4096, &u, &err), &err);
   sb_val_t n = SB_V_NULL;
@@ -665,31 +667,31 @@ int test_rows_refusals(void) {
                                   {"id", SB_COL_INT8, 0},
                                   {"v", SB_COL_INT4, SB_MERGE_SUM},
                                   {0}};
-  sb_table_def_t d1 = {"lonely", no_tenant, NULL};
+  sb_table_def_t d1 = {.name = "lonely", .cols = no_tenant, .key = NULL};
   REFUSE(&d1, "p", "table lonely has no tenant_id text column");
-  sb_table_def_t d2 = {"numbered", tenant_int, NULL};
+  sb_table_def_t d2 = {.name = "numbered", .cols = tenant_int, .key = NULL};
   REFUSE(&d2, "p", "table numbered has no tenant_id text column");
-  sb_table_def_t d3 = {"t", bad_name, NULL};
+  sb_table_def_t d3 = {.name = "t", .cols = bad_name, .key = NULL};
   REFUSE(&d3, "p", "column name 'Bad'");
-  sb_table_def_t d4 = {"t; drop", good, NULL};
+  sb_table_def_t d4 = {.name = "t; drop", .cols = good, .key = NULL};
   REFUSE(&d4, "p", "table name 't; drop'");
-  sb_table_def_t d5 = {"t", good, NULL};
+  sb_table_def_t d5 = {.name = "t", .cols = good, .key = NULL};
   REFUSE(&d5, "P\"x", "schema name 'P\"x'");
-  sb_table_def_t d6 = {"t", twice, NULL};
+  sb_table_def_t d6 = {.name = "t", .cols = twice, .key = NULL};
   REFUSE(&d6, "p", "column x is declared twice");
-  sb_table_def_t d7 = {"t", sum_text, NULL};
+  sb_table_def_t d7 = {.name = "t", .cols = sum_text, .key = NULL};
   REFUSE(&d7, "p", "column x (text) cannot take merge 1");
-  sb_table_def_t d8 = {"t", ok, k_missing};
+  sb_table_def_t d8 = {.name = "t", .cols = ok, .key = k_missing};
   REFUSE(&d8, "p", "key column nope is not a column");
-  sb_table_def_t d9 = {"t", ok, k_no_tenant};
+  sb_table_def_t d9 = {.name = "t", .cols = ok, .key = k_no_tenant};
   REFUSE(&d9, "p", "its key must include tenant_id");
-  sb_table_def_t d10 = {"t", ok, k_float};
+  sb_table_def_t d10 = {.name = "t", .cols = ok, .key = k_float};
   REFUSE(&d10, "p", "key column f is double precision");
-  sb_table_def_t d11 = {"t", max_text, NULL};
+  sb_table_def_t d11 = {.name = "t", .cols = max_text, .key = NULL};
   REFUSE(&d11, "p", "column t (text) cannot take merge 2");
 
   /* values */
-  sb_table_def_t g = {"good", good, k_good};
+  sb_table_def_t g = {.name = "good", .cols = good, .key = k_good};
   sb_err_t err = SB_ERR_INIT;
   sb_rows_t *w = NULL;
   CHECK_OK(sb_rows_new(&g, "p", 0, &w, &err), &err);
@@ -715,7 +717,7 @@ int test_rows_refusals(void) {
   CHECK_INT(sb_rows_pending_rows(w), 0);
   CHECK_INT(sb_rows_pending_bytes(w), 0);
   sb_rows_free(w);
-  sb_table_def_t appends = {"good", good, NULL};
+  sb_table_def_t appends = {.name = "good", .cols = good, .key = NULL};
   CHECK_OK(sb_rows_new(&appends, "p", 0, &w, &err), &err);
   sb_val_t row[] = {SB_V_TEXT("acme"), SB_V_INT8(1), SB_V_INT4(1)};
   CHECK_INT(sb_rows_upsert(w, row, &err), SB_EINVAL);
@@ -732,7 +734,7 @@ int test_rows_check_against_table(void) {
   sb_rows_t *w = NULL;
   CHECK(sbt_pg_create_db(url, sizeof url, db, sizeof db) == 0);
   CHECK(make_every(url, &pg) == 0);
-  sb_table_def_t da = {"every_a", every_cols, every_key};
+  sb_table_def_t da = {.name = "every_a", .cols = every_cols, .key = every_key};
   CHECK_OK(sb_rows_new(&da, "rt", 0, &w, &err), &err);
   CHECK_OK(sb_rows_check(w, pg, &err), &err);
   static const struct {

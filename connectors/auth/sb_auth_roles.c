@@ -97,6 +97,7 @@ static const struct {
     {"dsar.completed", "the compliance processor"},
     {"subject.erased", "the compliance processor"},
     {"consent.opt_out_honoured", "the compliance processor"},
+    {"retention.purged", "the retention processor"},
     {"points.*", "the gamification processor"},
     {"badge.*", "the gamification processor"},
     {"challenge.score_updated", "the gamification processor"},

@@ -90,6 +90,10 @@ static const sb_table_def_t events_table = {
                                {"email_hmac", SB_COL_TEXT, K},
                                {0}},
     .key = (const char *const[]){"tenant_id", "event_id", NULL},
+    /* the evidence trail: the current state (consent), suppressions and
+     * opt-outs (the TCPA record) are kept whatever the policy */
+    .retention_class = "consent",
+    .retention_col = "occurred_at",
 };
 
 static const sb_table_def_t supp_table = {

@@ -50,6 +50,8 @@ static const sb_table_def_t failures_table = {
             {0},
         },
     .key = (const char *const[]){"tenant_id", "event_id", NULL},
+    .retention_class = "security",
+    .retention_col = "occurred_at",
 };
 
 static const sb_table_def_t access_table = {
@@ -67,6 +69,8 @@ static const sb_table_def_t access_table = {
             {0},
         },
     .key = (const char *const[]){"tenant_id", "user_id", "day", NULL},
+    .retention_class = "access",
+    .retention_col = "day",
 };
 
 static const sb_table_def_t *const tables[] = {&failures_table, &access_table,

@@ -66,6 +66,10 @@ def value(t, field, named, full=True):
             return ("+1415555%04d" % k if field["sb.match"] == "phone" or
                     (field["sb.match"] == "address" and k % 2) else
                     "u%d@example.com" % k)
+        if t == "string" and field.get("sb.oneOf"):
+            return field["sb.oneOf"][k % len(field["sb.oneOf"])]
+        if t in ("int", "long") and ("sb.minimum" in field or "sb.maximum" in field):
+            return field.get("sb.maximum", field.get("sb.minimum"))
         if t == "string" and field.get("sb.format"):
             return {"timezone": "Asia/Kolkata", "currency": "EUR",
                     "locale": "pt-BR"}[field["sb.format"]]
