@@ -140,7 +140,10 @@
   X(pii_data_keys, "pg")                                                      \
   X(pii_cache_bound, "pg")                                                    \
   X(pii_seal_events, "pg")                                                    \
-  X(pii_data_keys_race, "pg")
+  X(pii_data_keys_race, "pg")                                                 \
+  X(callwindow_props, "unit")                                                 \
+  X(callwindow_dst_days, "unit")                                              \
+  X(callwindow_refusals, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

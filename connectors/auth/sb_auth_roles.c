@@ -95,6 +95,7 @@ static const struct {
     {"dsar.completed", "the compliance processor"},
     {"subject.erased", "the compliance processor"},
     {"consent.opt_out_honoured", "the compliance processor"},
+    {"lead.attempt_recorded", "the campaigns processor"},
     {"points.*", "the gamification processor"},
     {"badge.*", "the gamification processor"},
     {"challenge.score_updated", "the gamification processor"},
