@@ -143,7 +143,8 @@
   X(pii_data_keys_race, "pg")                                                 \
   X(callwindow_props, "unit")                                                 \
   X(callwindow_dst_days, "unit")                                              \
-  X(callwindow_refusals, "unit")
+  X(callwindow_refusals, "unit")                                              \
+  X(campaigns_timers_fire, "kafka,pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
