@@ -293,7 +293,9 @@ static int fire_one(void *arg, const sb_timer_t *t) {
 
 int sb__kit_fire_timers(sb_pipeline_t *p, size_t *fired, sb_err_t *err) {
   *fired = 0;
-  int64_t now = sb_now_ms() * 1000;
+  /* wall timers are due in Unix-epoch micros (sb_timers.h): the wall clock,
+   * not CLOCK_MONOTONIC (sb_now_ms), or none ever fires */
+  int64_t now = sb_time_now_micros();
   int any = 0;
   for (size_t i = 0; i < p->n; i++)
     if (p->slots[i].timers && sb_timers_maybe_due(p->slots[i].timers, now))
