@@ -34,9 +34,15 @@ static const sb_table_def_t seen = {
     .key = (const char *const[]){"tenant_id", "event_id", NULL},
 };
 
+static sb_field_t f_state, f_prev; /* enums: read by handle */
+
 static int p_init(void **state, const sb_kit_t *kit, sb_err_t *err) {
-  (void)kit, (void)err;
   *state = NULL;
+  if (sb_codec_field(kit->schemas, "campaign.state_changed", "state", &f_state,
+                     err) != 0 ||
+      sb_codec_field(kit->schemas, "campaign.state_changed", "previous_state",
+                     &f_prev, err) != 0)
+    return err->code;
   return 0;
 }
 
@@ -52,8 +58,8 @@ static int p_event(void *state, sb_batch_t *b, const sb_event_t *ev,
   char detail[512];
   if (strcmp(type, "campaign.state_changed") == 0)
     snprintf(detail, sizeof detail, "%s>%s %s",
-             sb_event_str_path(ev, "previous_state"),
-             sb_event_str_path(ev, "state"), sb_event_str_path(ev, "reason"));
+             sb_event_enum_name(ev, f_prev), sb_event_enum_name(ev, f_state),
+             sb_event_str_path(ev, "reason"));
   else if (strcmp(type, "lead.recycled") == 0)
     snprintf(detail, sizeof detail, "%s", sb_event_str_path(ev, "reason"));
   else
