@@ -498,6 +498,7 @@ static int lifecycle_timer(cp_t *x, sb_batch_t *b, const sb_timer_t *tm,
       (start && c.state != SB_CW_SCHEDULED))
     return 0; /* moved meanwhile by hand: the schedule has nothing to do */
   int from = c.state;
+  int64_t since = c.state_at;
   c.state = to;
   c.state_at = tm->due_us;
   sb_field_t *f = x->f[T_STATE];
@@ -506,7 +507,12 @@ static int lifecycle_timer(cp_t *x, sb_batch_t *b, const sb_timer_t *tm,
   sb_build_enum(e, f[F_STATE], sb_cw_state_name(to));
   sb_build_enum(e, f[F_PREV_STATE], sb_cw_state_name(from));
   sb_build_str(e, f[F_REASON], reason);
-  sb_emit_t o = {.tenant_id = tenant};
+  /* the id: (timer key, due time, when the state it leaves began): a
+   * campaign set back to draft and scheduled again for the same start
+   * makes a new decision, not the same one again */
+  char disc[40];
+  snprintf(disc, sizeof disc, "from-%lld", (long long)since);
+  sb_emit_t o = {.tenant_id = tenant, .discriminator = disc};
   if (sb_emit_end(b, e, &o, err) != 0 ||
       transition_row(b, tenant, id, tm->due_us, start ? "schedule:start"
                                                       : "schedule:end",

@@ -384,7 +384,12 @@ int cp_lead_timer(cp_t *x, sb_batch_t *b, const sb_timer_t *tm,
     sb_build_i64(e, f[F_RECYCLE_COUNT], l.recycles);
     sb_build_i64(e, f[F_ATTEMPT_COUNT], l.attempts);
     sb_build_i64(e, f[F_NEXT_ATTEMPT_AT], tm->due_us);
-    sb_emit_t o = {.tenant_id = tenant};
+    /* the id: (timer key, due time, this recycle's number): two retries
+     * can wait for the same opening (two no-answers in one night), and
+     * each is its own decision */
+    char disc[32];
+    snprintf(disc, sizeof disc, "recycle-%d", l.recycles);
+    sb_emit_t o = {.tenant_id = tenant, .discriminator = disc};
     if (sb_emit_end(b, e, &o, err) != 0)
       return err->code;
   }
