@@ -91,8 +91,14 @@ int test_callwindow_props(void) {
     const sb_tz_t *lt = zone(zones[below(NZONES)]);
     static const char *const days[] = {"mon", "tue", "wed", "thu",
                                        "fri", "sat", "sun", "all"};
+    /* a third of the windows are spans of the small hours (00:00-04:00),
+     * where the DST changes are, for a lead in a zone where it is day */
+    int night = below(3) == 0;
+    if (night)
+      lt = zone(zones[1 + below(2) * 5]); /* New York or Kolkata */
     for (int k = 0, n = (int)below(6); k < n; k++) {
-      int s = (int)below(24 * 4) * 15, e = s + 15 + (int)below(10 * 4) * 15;
+      int s = (int)below(night ? 4 * 4 : 24 * 4) * 15;
+      int e = s + 15 + (int)below(night ? 4 : 10 * 4) * 15;
       char item[32];
       if (e > 1440)
         e = 1440;

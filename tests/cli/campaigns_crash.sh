@@ -20,7 +20,7 @@
 t_start=$SECONDS
 seed=${SB_CRASH_SEED:-$$}
 RANDOM=$seed
-CRASH_PROCESSORS=audit,campaigns CHUNKS=4 PER_CHUNK=400 MIN_KILLS=3 MAX_KILLS=5
+CRASH_PROCESSORS=audit,campaigns CHUNKS=4 PER_CHUNK=400 MIN_KILLS=2 MAX_KILLS=4
 KILL_SECONDS=120 GEN_PREFIX=CMCR GEN_TENANTS=acme,globex
 TOTAL=$((CHUNKS * PER_CHUNK))
 gen() { bash "$(dirname "${BASH_SOURCE[0]}")/gen_campaigns.sh" "$@"; }
