@@ -142,6 +142,7 @@
   X(pii_seal_events, "pg")                                                    \
   X(pii_data_keys_race, "pg")                                                 \
   X(callwindow_props, "unit")                                                 \
+  X(callwindow_props_dst, "unit")                                             \
   X(callwindow_dst_days, "unit")                                              \
   X(callwindow_refusals, "unit")                                              \
   X(campaigns_timers_fire, "kafka,pg")

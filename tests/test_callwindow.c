@@ -143,6 +143,74 @@ int test_callwindow_props(void) {
   return 0;
 }
 
+/* The same around every offset change of 2026 in zones with DST: windows
+ * of the small hours (where changes are), times in the hours before the
+ * change, a lead in a zone where it is day then. */
+int test_callwindow_props_dst(void) {
+  static const char *const dst[] = {
+      "America/New_York", "Europe/London",    "Australia/Lord_Howe",
+      "America/Santiago", "Pacific/Auckland", "Pacific/Chatham",
+      "America/St_Johns", "Europe/Paris"};
+  static const char *const day[] = {"Asia/Kolkata", "America/Los_Angeles",
+                                    "Asia/Tokyo", "Europe/Berlin",
+                                    "Pacific/Honolulu", "America/Sao_Paulo"};
+  int changes = 0, checked = 0;
+  for (size_t z = 0; z < sizeof dst / sizeof dst[0]; z++) {
+    const sb_tz_t *tz = zone(dst[z]);
+    CHECK(tz != NULL);
+    int64_t t0 = INT64_C(1767225600) * 1000000; /* 2026-01-01 */
+    for (int64_t h = 0; h < 365 * 24; h++) {
+      int64_t a = t0 + h * 3600 * INT64_C(1000000), b = a + 3600 * INT64_C(1000000);
+      if (sb_tz_offset(tz, a) == sb_tz_offset(tz, b))
+        continue;
+      changes++;
+      int64_t x = a; /* the change is within (a, b]: its minute */
+      while (sb_tz_offset(tz, x) == sb_tz_offset(tz, a))
+        x += MIN_US;
+      const sb_tz_t *lt = NULL;
+      for (size_t k = 0; k < 6 && lt == NULL; k++) {
+        int wd, m;
+        clock_of(zone(day[k]), x, &wd, &m);
+        if (m >= 10 * 60 && m < 18 * 60)
+          lt = zone(day[k]);
+      }
+      CHECK(lt != NULL);
+      for (int iter = 0; iter < 40; iter++) {
+        sb_cw_window_t w;
+        sb_err_t err = SB_ERR_INIT;
+        memset(&w, 0, sizeof w);
+        w.tz = tz;
+        int s0 = (int)below(4 * 60), e0 = s0 + 1 + (int)below(120);
+        char item[32];
+        snprintf(item, sizeof item, "all %02d:%02d-%02d:%02d", s0 / 60, s0 % 60,
+                 e0 / 60, e0 % 60);
+        CHECK_OK(sb_cw_add(&w, item, &err), &err);
+        int64_t t = x - below(6 * 60) * MIN_US - below(60000000), o = 0;
+        int64_t want = -1;
+        for (int64_t u = t; u <= t + 2 * 86400 * INT64_C(1000000);
+             u = (u == t ? t - (t % MIN_US + MIN_US) % MIN_US : u) + MIN_US)
+          if (oracle(&w, lt, u)) {
+            want = u;
+            break;
+          }
+        CHECK(want >= 0);
+        int rc = sb_cw_next_opening(&w, lt, t, &o);
+        if (rc != 0 || o != want)
+          fprintf(stderr, "%s %s window %s from %lld: %d %lld, want %lld\n",
+                  dst[z], sb_tz_name(lt), item, (long long)t, rc,
+                  (long long)o, (long long)want);
+        CHECK_INT(rc, 0);
+        CHECK(o == want);
+        checked++;
+      }
+    }
+  }
+  printf("callwindow: %d offset changes, %d openings around them\n", changes,
+         checked);
+  CHECK(changes >= 14);
+  return 0;
+}
+
 static int64_t utc(int y, int mo, int d, int h, int mi) {
   return ((sb_tz_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * MIN_US;
 }
