@@ -3,6 +3,7 @@
 
 #include "sb_codec_int.h"
 #include "sb_log.h"
+#include "sb_phone_tz.h"
 #include "sb_pii.h"
 #include "sb_tenant.h"
 
@@ -17,6 +18,7 @@ typedef struct {
   const sb_fieldattr_t *fa;
   char hex[SB_PII_HMAC_HEX + 1];
   int null; /* the field is absent or null: F_hmac is null too */
+  const char *tz; /* a phone's area's zone (sb_phone_tz), for F_tz */
 } hmac_t;
 
 typedef struct {
@@ -184,6 +186,10 @@ static char *check_event(sb_keys_t *k, ev_t *e, sb_err_t *err, int *fatal) {
       sb_pii_wipe(mk, sizeof mk);
       return why_fmt("data.%s: %s", fa->path, herr.msg);
     }
+    char e164[40];
+    if (fa->match == SB_PII_MATCH_PHONE &&
+        sb_pii_norm_phone(v->valuestring, e164, sizeof e164, &herr) == 0)
+      hm->tz = sb_phone_tz(e164);
   }
   sb_pii_wipe(mk, sizeof mk);
   return NULL;
@@ -224,6 +230,24 @@ static int seal_event(ev_t *e, const sb_keys_seal_t *key, sb_err_t *err) {
       cJSON_AddItemToObject(h, name, nv);
     else
       cJSON_Delete(nv);
+    /* a phone's F_tz, where the schema has one: its area's zone, computed
+     * here like F_hmac (what the client sent is replaced) */
+    sb_field_t tzf;
+    sb_err_t tzerr = SB_ERR_INIT;
+    snprintf(path, sizeof path, "%s_tz", e->h[i].fa->path);
+    if (e->h[i].fa->match == SB_PII_MATCH_PHONE &&
+        sb_codec_field_of(e->t, path, &tzf, &tzerr) == 0 &&
+        (h = holder(e->data, path, &name)) != NULL) {
+      cJSON *tv = e->h[i].tz ? cJSON_CreateString(e->h[i].tz) : cJSON_CreateNull();
+      if (tv == NULL)
+        return sb_err_set(err, SB_ENOMEM, "out of memory");
+      if (cJSON_GetObjectItemCaseSensitive(h, name))
+        cJSON_ReplaceItemInObjectCaseSensitive(h, name, tv);
+      else if (e->h[i].tz)
+        cJSON_AddItemToObject(h, name, tv);
+      else
+        cJSON_Delete(tv);
+    }
   }
   if (key == NULL)
     return 0;

@@ -7,6 +7,7 @@
 #include "rbac.h"
 #include "compliance.h"
 #include "retention.h"
+#include "campaigns.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -20,6 +21,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_compliance_processor,
     &sb_assignment_processor,
     &sb_retention_processor,
+    &sb_campaigns_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

@@ -149,7 +149,12 @@
   X(pii_data_keys_race, "pg")                                                 \
   X(refusals_per_address, "unit")                                             \
   X(rate_buckets, "unit")                                                     \
-  X(pii_reveal_rows, "pg")
+  X(pii_reveal_rows, "pg")                                                    \
+  X(callwindow_props, "unit")                                                 \
+  X(callwindow_props_dst, "unit")                                             \
+  X(callwindow_dst_days, "unit")                                              \
+  X(callwindow_refusals, "unit")                                              \
+  X(campaigns_timers_fire, "kafka,pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -884,6 +884,7 @@ int test_auth_permissions(void) {
       "dsar.completed",
       "subject.erased",
       "consent.opt_out_honoured",
+      "lead.attempt_recorded",
       "points.awarded",
       "points.reversed",
       "badge.awarded",

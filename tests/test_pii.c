@@ -553,6 +553,12 @@ int test_pii_seal_events(void) {
   CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[0], "data"),
                                 "phone_hmac")->valuestring,
             want);
+  /* the phone's area's zone beside it, not PII (sb_phone_tz): 415 */
+  CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[0], "data"),
+                                "phone_tz")->valuestring,
+            "America/Los_Angeles");
+  CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[6], "data"),
+                            "to_address_tz") == NULL); /* not in its schema */
   /* the message's recipient matches the lead's phone */
   CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[6], "data"),
                                 "to_address_hmac")->valuestring,

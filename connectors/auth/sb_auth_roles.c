@@ -98,6 +98,7 @@ static const struct {
     {"subject.erased", "the compliance processor"},
     {"consent.opt_out_honoured", "the compliance processor"},
     {"retention.purged", "the retention processor"},
+    {"lead.attempt_recorded", "the campaigns processor"},
     {"points.*", "the gamification processor"},
     {"badge.*", "the gamification processor"},
     {"challenge.score_updated", "the gamification processor"},
