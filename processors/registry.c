@@ -5,6 +5,7 @@
 #include "security.h"
 #include "rbac.h"
 #include "compliance.h"
+#include "routing.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -16,6 +17,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_security_processor,
     &sb_rbac_processor,
     &sb_compliance_processor,
+    &sb_routing_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif
