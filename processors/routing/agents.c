@@ -365,6 +365,8 @@ int routing_agent_get(sb_batch_t *b, const char *tenant, const char *agent,
     for (int i = 0; i < RT_BUCKETS; i++)
       if (c->base + i >= from && c->base + i <= now_us / RT_BUCKET_US)
         out->calls_today += c->buckets[i];
+    if (c->at <= a->seen_at && c->at > a->state_at)
+      out->state_since = a->seen_at; /* a call came between: back since */
     if (c->at > a->seen_at) { /* the calls say more recently */
       out->state_since = c->at;
       out->pause_reason = NULL;
@@ -578,8 +580,8 @@ int rt__agents_commit(routing_t *x, sb_batch_t *b, sb_err_t *err) {
       "state_seen_at, pause_reason, state_call_id, logged_in_at, team_id, "
       "skills, queues, campaigns, capacity, profile_at, profile_event_id) "
       "SELECT DISTINCT ON (t, a) t, a, st, " US("since") ", " US("seen") ", "
-      "NULLIF(pr, ''), NULLIF(cid, ''), " US("li") ", NULLIF(team, ''), sk, q, "
-      "c, cap, " US("at") ", id FROM jsonb_to_recordset($1::jsonb) AS u(t "
+      "NULLIF(pr, ''), NULLIF(cid, ''), " US("li") ", NULLIF(team, ''), NULLIF(sk, ''), "
+      "NULLIF(q, ''), NULLIF(c, ''), NULLIF(cap, ''), " US("at") ", id FROM jsonb_to_recordset($1::jsonb) AS u(t "
       "text, a text, st text, since bigint, seen bigint, pr text, cid text, "
       "li bigint, team text, sk text, q text, c text, cap text, at bigint, id "
       "text, n int) ORDER BY t, a, n DESC "

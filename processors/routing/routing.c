@@ -59,7 +59,8 @@ static const sb_proj_step_t migrations[] = {
      "WHEN call_state <> 'done' THEN call_state WHEN state IN ('offline', "
      "'paused') THEN state ELSE 'available' END ELSE state END) STORED, "
      "state_now_since timestamptz GENERATED ALWAYS AS (CASE WHEN " CALL_WINS
-     " THEN call_at ELSE state_since END) STORED, "
+     " THEN call_at WHEN call_at > state_since THEN state_seen_at ELSE "
+     "state_since END) STORED, "
      "current_call_id text GENERATED ALWAYS AS (CASE WHEN " CALL_WINS " THEN "
      "CASE WHEN call_state <> 'done' THEN call_id END ELSE state_call_id END) "
      "STORED, "

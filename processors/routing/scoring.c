@@ -545,7 +545,7 @@ int rt__score(const rt_rules_t *rules, const rt_lead_t *l,
   }
   /* age_hours predicates can change at the next whole hour of age, up to
    * the greatest age_hours the set names */
-  if (c.age_hours <= rules->max_age_hours + 1) {
+  if (rules->max_age_hours >= 0 && c.age_hours <= rules->max_age_hours) {
     int64_t at = l->created_at + (c.age_hours + 1) * 3600000000LL;
     if (out->next_at == 0 || at < out->next_at)
       out->next_at = at;
