@@ -140,7 +140,10 @@
   X(pii_data_keys, "pg")                                                      \
   X(pii_cache_bound, "pg")                                                    \
   X(pii_seal_events, "pg")                                                    \
-  X(pii_data_keys_race, "pg")
+  X(pii_data_keys_race, "pg")                                                 \
+  X(routing_rules_refused, "unit")                                            \
+  X(routing_decay, "unit")                                                    \
+  X(routing_agents_any_interleaving, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -121,7 +121,7 @@ done
 
 # ---- the audit log still verifies; replays keep the shredding -------------------
 "$SB" audit verify --data-dir "$dd" >"$work/verify.out" 2>&1 || fail "audit verify: $(cat "$work/verify.out")"
-for p in audit compliance gdpr rbac security; do # every processor `up` runs
+for p in audit compliance gdpr rbac routing security; do # every processor `up` runs
   "$SB" replay --data-dir "$dd" --processor "$p" --from earliest >"$work/replay.$p" 2>&1 ||
     fail "replay $p: $(tail -3 "$work/replay.$p")"
 done
