@@ -332,8 +332,10 @@ static int reduce_calls(void *state, sb_global_t *g, const sb_event_t *ev,
 
 /* ---- reading ------------------------------------------------------------- */
 
-int routing_agent_get(sb_batch_t *b, const char *tenant, const char *agent,
-                      int64_t now_us, routing_agent_t *out) {
+/* routing_agent_get with the tenant's local midnight (in quarter hours)
+ * known: routing_agents_each asks it once for all the agents */
+static int agent_view(sb_batch_t *b, const char *tenant, const char *agent,
+                      int64_t now_us, int64_t from, routing_agent_t *out) {
   char key[300];
   const void *v;
   size_t len;
@@ -361,7 +363,6 @@ int routing_agent_get(sb_batch_t *b, const char *tenant, const char *agent,
       len == sizeof(rt_agent_calls_t)) {
     const rt_agent_calls_t *c = v;
     out->last_call_ended_at = c->last_end;
-    int64_t from = sb_tenant_day_start(b, tenant, now_us) / RT_BUCKET_US;
     for (int i = 0; i < RT_BUCKETS; i++)
       if (c->base + i >= from && c->base + i <= now_us / RT_BUCKET_US)
         out->calls_today += c->buckets[i];
@@ -389,6 +390,12 @@ int routing_agent_get(sb_batch_t *b, const char *tenant, const char *agent,
   return 0;
 }
 
+int routing_agent_get(sb_batch_t *b, const char *tenant, const char *agent,
+                      int64_t now_us, routing_agent_t *out) {
+  return agent_view(b, tenant, agent, now_us,
+                    sb_tenant_day_start(b, tenant, now_us) / RT_BUCKET_US, out);
+}
+
 int routing_agents_each(sb_batch_t *b, const char *tenant, int64_t now_us,
                         int (*cb)(const routing_agent_t *a, void *arg),
                         void *arg) {
@@ -398,17 +405,17 @@ int routing_agents_each(sb_batch_t *b, const char *tenant, int64_t now_us,
   snprintf(key, sizeof key, "A|%s", tenant);
   if (sb_global_get(b, RT_G_AGENTS, key, &v, &len) != 0)
     return 0;
-  char *roster = malloc(len + 1); /* the table may change under cb? no: a
-                                     copy keeps the ids valid for cb */
+  char *roster = malloc(len + 1); /* a copy: strtok_r writes into it */
   if (roster == NULL)
     return SB_ENOMEM;
   memcpy(roster, v, len);
   roster[len] = '\0';
   int rc = 0;
+  int64_t from = sb_tenant_day_start(b, tenant, now_us) / RT_BUCKET_US;
   for (char *save = NULL, *id = strtok_r(roster, "\n", &save); id && rc == 0;
        id = strtok_r(NULL, "\n", &save)) {
     routing_agent_t a;
-    if (routing_agent_get(b, tenant, id, now_us, &a) == 0)
+    if (agent_view(b, tenant, id, now_us, from, &a) == 0)
       rc = cb(&a, arg);
   }
   free(roster);

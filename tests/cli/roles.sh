@@ -33,7 +33,7 @@ refused() {
   done
 }
 
-start_up --partitions 3
+start_up --partitions 3 --processors "$SB_PROCESSORS_NO_DERIVED"
 state=$dd/postgres.state
 [ "$(stat -c %a "$state")" = 600 ] || fail "postgres.state is mode $(stat -c %a "$state"), want 600"
 supw=$(sed -n 's/^password = //p' "$state")
@@ -198,7 +198,7 @@ wait "$ppid" || fail "production up exited non-zero"
 # ---- a restart keeps the same application URL -------------------------------
 old_db=$db
 stop_up
-start_up --partitions 3
+start_up --partitions 3 --processors "$SB_PROCESSORS_NO_DERIVED"
 [ "$db" = "$old_db" ] || fail "the application URL changed across a restart"
 no_supw "$work/up.out" "$work/up.err" "$dd/runtime.conf"
 [ "$(q 'SELECT count(*) FROM audit.events')" = 300 ] || fail "rows after the restart"
