@@ -193,6 +193,7 @@ static int rescore(routing_t *x, sb_batch_t *b, const char *tenant,
                    const sb_emit_t *o, sb_err_t *err) {
   const rt_rules_t *rules = rules_for(x, b, tenant);
   rt_facts_t f = {0};
+  l->last_at = at;
   facts_of(x, b, tenant, lead, l, at, &f);
   rt_score_t sc;
   if (rt__score(rules, l, &f, at, &sc, err) != 0)
@@ -218,7 +219,9 @@ static int rescore(routing_t *x, sb_batch_t *b, const char *tenant,
       sb_build_str(e, F[RF_BLOCK_REASON], f.block_reason);
     if (sc.next_at > 0)
       sb_build_i64(e, F[RF_NEXT_AT], sc.next_at);
-    rc = sb_emit_end(b, e, o, err);
+    sb_emit_t eo = o ? *o : (sb_emit_t){0};
+    eo.occurred_at = at; /* when it was scored (never earlier than before) */
+    rc = sb_emit_end(b, e, &eo, err);
     if (rc == 0)
       rc = sb_rows_add(
           b, &rt__lead_scores,
@@ -390,7 +393,8 @@ int rt__leads_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
     memset(&l, 0, sizeof l), l.ver = 1;
   if (!apply(x, &l, ev, t))
     return 0;
-  if (rescore(x, b, ev->tenant_id, lead, &l, ev->occurred_at, NULL, err) != 0)
+  int64_t at = ev->occurred_at > l.last_at ? ev->occurred_at : l.last_at;
+  if (rescore(x, b, ev->tenant_id, lead, &l, at, NULL, err) != 0)
     return err->code;
   return sb_state_put(b, key, &l, sizeof l, err);
 }
@@ -413,7 +417,9 @@ int rt__leads_timer(routing_t *x, sb_batch_t *b, const sb_timer_t *t,
     return 0; /* nothing to score */
   memcpy(&l, v, sizeof l);
   sb_emit_t o = {.tenant_id = tenant};
-  if (rescore(x, b, tenant, lead, &l, t->due_us, &o, err) != 0)
+  if (rescore(x, b, tenant, lead, &l, t->due_us > l.last_at ? t->due_us
+                                                          : l.last_at,
+              &o, err) != 0)
     return err->code;
   return sb_state_put(b, key, &l, sizeof l, err);
 }

@@ -155,6 +155,12 @@ typedef struct rt_lead_s {
   int32_t calls, connected, messages, replies;
   int32_t has_score, score, contactable;
   int32_t dnc; /* a lead.dnc_flagged on its own partition */
+  /* the latest time it was scored at: a lead is never scored at an
+   * earlier time (a lead.engaged comes after later events of the lead,
+   * being carried from another partition), so its score never climbs
+   * back up the decay and its timers' due times only grow (each timer's
+   * lead.scored id, derived from key and due time, is emitted once) */
+  int64_t last_at;
   char rules_version[129];
   char engaged[8][27]; /* the last lead.engaged ids counted (copies) */
   uint32_t engaged_next;
