@@ -65,9 +65,9 @@ int test_routing_rules_refused(void) {
   }
   rt_rules_t *r = NULL;
   sb_err_t err = SB_ERR_INIT;
-  CHECK_OK(rt__rules_parse(rt__default_rules_json, RT_DEFAULT_VERSION, &r,
-                           &err),
-           &err);
+  CHECK_OK(
+      rt__rules_parse(rt__default_rules_json, RT_DEFAULT_VERSION, &r, &err),
+      &err);
   CHECK_STR(rt__rules_version(r), "default-1");
   rt__rules_free(r);
   return 0;
@@ -79,7 +79,7 @@ int test_routing_decay(void) {
   CHECK_INT(rt__decay(40, 0, hl), 40);
   CHECK_INT(rt__decay(40, 72 * h, hl), 20);
   CHECK_INT(rt__decay(40, 144 * h, hl), 10);
-  CHECK_INT(rt__decay(40, 36 * h, hl), 28); /* 40 / sqrt(2) = 28.28 */
+  CHECK_INT(rt__decay(40, 36 * h, hl), 28);   /* 40 / sqrt(2) = 28.28 */
   CHECK_INT(rt__decay(-40, 72 * h, hl), -40); /* penalties do not fade */
   CHECK_INT(rt__decay(40, 72 * h, 0), 40);    /* no half-life: no decay */
   int64_t last = 1000;
@@ -166,8 +166,7 @@ static int fold(routing_t *x, sb_codec_t *codec, const gen_t *evs, size_t n,
     CHECK(ce != NULL);
     CHECK_OK(sb_codec_from_ce(codec, ce, 0, &rec, &err), &err);
     cJSON_Delete(ce);
-    CHECK_OK(sb_codec_decode(codec, rec.value, rec.value_len, &ev, &err),
-             &err);
+    CHECK_OK(sb_codec_decode(codec, rec.value, rec.value_len, &ev, &err), &err);
     int t = rt__type(x, &ev);
     const char *agent = rt__str(x, &ev, t, RF_AGENT_ID);
     int a = agent[2] - '0';

@@ -76,17 +76,22 @@ static int pack(const routing_t *x, const sb_event_t *ev, int t, int f,
   for (size_t i = 0; i < cnt; i++) {
     const char *v = sb_event_str_at(ev, x->f[t][f], i);
     if (v == NULL || v[0] == '\0' || strchr(v, ',') || strchr(v, '\n'))
-      return sb_err_set(err, SB_EVALIDATE, "%s: %s[%zu]: empty, or holds a "
-                        "comma or a newline", sb_evtype_name(ev->type),
-                        f == RF_SKILLS ? "skills" : f == RF_CHANNEL_CAPACITY
-                        ? "channel_capacity" : f == RF_QUEUE_IDS ? "queue_ids"
-                        : "campaign_ids", i);
+      return sb_err_set(err, SB_EVALIDATE,
+                        "%s: %s[%zu]: empty, or holds a "
+                        "comma or a newline",
+                        sb_evtype_name(ev->type),
+                        f == RF_SKILLS             ? "skills"
+                        : f == RF_CHANNEL_CAPACITY ? "channel_capacity"
+                        : f == RF_QUEUE_IDS        ? "queue_ids"
+                                                   : "campaign_ids",
+                        i);
     const char *colon = strchr(v, ':');
     if (kind == 1 && colon) {
       char *end;
       long lv = strtol(colon + 1, &end, 10);
       if (colon == v || *end != '\0' || colon[1] == '\0' || lv < 1 || lv > 10)
-        return sb_err_set(err, SB_EVALIDATE, "%s: skills[%zu]: '%.140s': a "
+        return sb_err_set(err, SB_EVALIDATE,
+                          "%s: skills[%zu]: '%.140s': a "
                           "skill is name or name:level, level 1 to 10",
                           sb_evtype_name(ev->type), i, v);
     }
@@ -98,15 +103,18 @@ static int pack(const routing_t *x, const sb_event_t *ev, int t, int f,
       char *end = NULL;
       long cap = colon ? strtol(colon + 1, &end, 10) : -1;
       if (!ok || colon[1] == '\0' || *end != '\0' || cap < 0 || cap > 100)
-        return sb_err_set(err, SB_EVALIDATE, "%s: channel_capacity[%zu]: "
+        return sb_err_set(err, SB_EVALIDATE,
+                          "%s: channel_capacity[%zu]: "
                           "'%.40s': channel:n with a channel of voice, sms, "
                           "email, whatsapp, chat, slack, push and n 0 to 100",
                           sb_evtype_name(ev->type), i, v);
     }
     size_t len = strlen(v);
     if (used + len + 2 > n)
-      return sb_err_set(err, SB_EVALIDATE, "%s: more than %zu bytes of "
-                        "list items", sb_evtype_name(ev->type), n - 1);
+      return sb_err_set(err, SB_EVALIDATE,
+                        "%s: more than %zu bytes of "
+                        "list items",
+                        sb_evtype_name(ev->type), n - 1);
     if (used)
       out[used++] = ',';
     memcpy(out + used, v, len + 1);
@@ -134,13 +142,12 @@ static void set_state(rt_agent_t *r, const char *st, int64_t at) {
 
 int rt__agent_apply(const routing_t *x, rt_agent_t *r, const sb_event_t *ev,
                     int t, sb_err_t *err) {
-  if (r->ver != 0 && !later(ev->occurred_at, ev->event_id, r->event_at,
-                            r->event_id))
+  if (r->ver != 0 &&
+      !later(ev->occurred_at, ev->event_id, r->event_at, r->event_id))
     return 0;
   rt_agent_t n = *r;
   n.ver = 1;
-  int profile = t == RT_AGENT_IN ||
-                (t == RT_AGENT_SKILLS);
+  int profile = t == RT_AGENT_IN || (t == RT_AGENT_SKILLS);
   if (t == RT_AGENT_IN) {
     set_state(&n, "available", ev->occurred_at);
     n.logged_in_at = ev->occurred_at;
@@ -184,14 +191,16 @@ int rt__agent_apply(const routing_t *x, rt_agent_t *r, const sb_event_t *ev,
       if (sb_event_has(ev, cf) && strstr(n.capacity, "voice:") == NULL) {
         int64_t c = sb_event_i64(ev, cf);
         if (c < 0 || c > 100)
-          return sb_err_set(err, SB_EVALIDATE, "%s: capacity: %lld is not "
-                            "0 to 100", sb_evtype_name(ev->type),
-                            (long long)c);
+          return sb_err_set(err, SB_EVALIDATE,
+                            "%s: capacity: %lld is not "
+                            "0 to 100",
+                            sb_evtype_name(ev->type), (long long)c);
         char buf[sizeof n.capacity + 32];
         int w = snprintf(buf, sizeof buf, "voice:%lld%s%s", (long long)c,
                          n.capacity[0] ? "," : "", n.capacity);
         if (w < 0 || (size_t)w >= sizeof n.capacity)
-          return sb_err_set(err, SB_EVALIDATE, "%s: capacity: more than %zu "
+          return sb_err_set(err, SB_EVALIDATE,
+                            "%s: capacity: more than %zu "
                             "bytes with channel_capacity",
                             sb_evtype_name(ev->type), sizeof n.capacity - 1);
         copy(n.capacity, sizeof n.capacity, buf);
@@ -252,8 +261,12 @@ static const char *agent_of(const routing_t *x, const sb_event_t *ev, int t) {
   return rt__str(x, ev, t, RF_AGENT_ID);
 }
 
-static int is_agent_type(int t) { return t >= RT_AGENT_IN && t <= RT_AGENT_SKILLS; }
-static int is_call_type(int t) { return t >= RT_CALL_OFFERED && t <= RT_CALL_DISPO; }
+static int is_agent_type(int t) {
+  return t >= RT_AGENT_IN && t <= RT_AGENT_SKILLS;
+}
+static int is_call_type(int t) {
+  return t >= RT_CALL_OFFERED && t <= RT_CALL_DISPO;
+}
 
 /* ---- the reducers -------------------------------------------------------- */
 
@@ -268,8 +281,10 @@ static int roster_add(const routing_t *x, sb_global_t *g, const char *tenant,
   for (size_t i = 0; have && i < len; i++)
     n += ((const char *)v)[i] == '\n';
   if ((int)n >= x->max_agents)
-    return sb_err_set(err, SB_EVALIDATE, "tenant %s has %zu agents already: "
-                      "routing.max_agents_per_tenant", tenant, n);
+    return sb_err_set(err, SB_EVALIDATE,
+                      "tenant %s has %zu agents already: "
+                      "routing.max_agents_per_tenant",
+                      tenant, n);
   size_t al = strlen(agent);
   char *buf = malloc(len + al + 2);
   if (buf == NULL)
@@ -368,7 +383,7 @@ static int agent_view(sb_batch_t *b, const char *tenant, const char *agent,
         out->calls_today += c->buckets[i];
     if (c->at <= a->seen_at && c->at > a->state_at)
       out->state_since = a->seen_at; /* a call came between: back since */
-    if (c->at > a->seen_at) { /* the calls say more recently */
+    if (c->at > a->seen_at) {        /* the calls say more recently */
       out->state_since = c->at;
       out->pause_reason = NULL;
       if (strcmp(c->state, "done") != 0) {
@@ -436,8 +451,8 @@ static int list_level(const char *list, const char *name) {
 }
 
 int routing_agent_serves(const routing_agent_t *a, const char *id) {
-  return id != NULL && (list_level(a->queues, id) > 0 ||
-                        list_level(a->campaigns, id) > 0);
+  return id != NULL &&
+         (list_level(a->queues, id) > 0 || list_level(a->campaigns, id) > 0);
 }
 
 int routing_agent_skill_level(const routing_agent_t *a, const char *skill) {
@@ -586,22 +601,39 @@ int rt__agents_commit(routing_t *x, sb_batch_t *b, sb_err_t *err) {
       "INSERT INTO %1$s.agents AS g (tenant_id, agent_id, state, state_since, "
       "state_seen_at, pause_reason, state_call_id, logged_in_at, team_id, "
       "skills, queues, campaigns, capacity, profile_at, profile_event_id) "
-      "SELECT DISTINCT ON (t, a) t, a, st, " US("since") ", " US("seen") ", "
-      "NULLIF(pr, ''), NULLIF(cid, ''), " US("li") ", NULLIF(team, ''), NULLIF(sk, ''), "
-      "NULLIF(q, ''), NULLIF(c, ''), NULLIF(cap, ''), " US("at") ", id FROM jsonb_to_recordset($1::jsonb) AS u(t "
-      "text, a text, st text, since bigint, seen bigint, pr text, cid text, "
-      "li bigint, team text, sk text, q text, c text, cap text, at bigint, id "
-      "text, n int) ORDER BY t, a, n DESC "
-      "ON CONFLICT (tenant_id, agent_id) DO UPDATE SET state = "
-      "EXCLUDED.state, state_since = EXCLUDED.state_since, state_seen_at = "
-      "EXCLUDED.state_seen_at, pause_reason = EXCLUDED.pause_reason, "
-      "state_call_id = EXCLUDED.state_call_id, logged_in_at = "
-      "EXCLUDED.logged_in_at, team_id = EXCLUDED.team_id, skills = "
-      "EXCLUDED.skills, queues = EXCLUDED.queues, campaigns = "
-      "EXCLUDED.campaigns, capacity = EXCLUDED.capacity, profile_at = "
-      "EXCLUDED.profile_at, profile_event_id = EXCLUDED.profile_event_id "
-      "WHERE g.profile_at IS NULL OR (g.profile_at, g.profile_event_id) < "
-      "(EXCLUDED.profile_at, EXCLUDED.profile_event_id)";
+      "SELECT DISTINCT ON (t, a) t, a, st, " US("since") ", " US(
+          "seen") ", "
+                  "NULLIF(pr, ''), NULLIF(cid, ''), " US(
+                      "li") ", NULLIF(team, ''), NULLIF(sk, ''), "
+                            "NULLIF(q, ''), NULLIF(c, ''), NULLIF(cap, "
+                            "''), " US(
+                                "at") ", id FROM jsonb_to_recordset($1::jsonb) "
+                                      "AS u(t "
+                                      "text, a text, st text, since bigint, "
+                                      "seen bigint, pr text, cid text, "
+                                      "li bigint, team text, sk text, q text, "
+                                      "c text, cap text, at bigint, id "
+                                      "text, n int) ORDER BY t, a, n DESC "
+                                      "ON CONFLICT (tenant_id, agent_id) DO "
+                                      "UPDATE SET state = "
+                                      "EXCLUDED.state, state_since = "
+                                      "EXCLUDED.state_since, state_seen_at = "
+                                      "EXCLUDED.state_seen_at, pause_reason = "
+                                      "EXCLUDED.pause_reason, "
+                                      "state_call_id = EXCLUDED.state_call_id, "
+                                      "logged_in_at = "
+                                      "EXCLUDED.logged_in_at, team_id = "
+                                      "EXCLUDED.team_id, skills = "
+                                      "EXCLUDED.skills, queues = "
+                                      "EXCLUDED.queues, campaigns = "
+                                      "EXCLUDED.campaigns, capacity = "
+                                      "EXCLUDED.capacity, profile_at = "
+                                      "EXCLUDED.profile_at, profile_event_id = "
+                                      "EXCLUDED.profile_event_id "
+                                      "WHERE g.profile_at IS NULL OR "
+                                      "(g.profile_at, g.profile_event_id) < "
+                                      "(EXCLUDED.profile_at, "
+                                      "EXCLUDED.profile_event_id)";
   /* the calls: the latest state per agent; calls ended on the latest day */
   static const char calls[] =
       "WITH u AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS u(t text, a "
@@ -613,39 +645,68 @@ int rt__agents_commit(routing_t *x, sb_batch_t *b, sb_err_t *err) {
       "ORDER BY t, a, day DESC, n DESC) "
       "INSERT INTO %1$s.agents AS g (tenant_id, agent_id, call_state, "
       "call_id, call_at, call_event_id, last_call_ended_at, calls_day, "
-      "calls_on_day, time_zone) SELECT l.t, l.a, l.cs, l.cid, " US("l.at")
-      ", l.id, " US("d.ended") ", '1970-01-01'::date + d.day, d.n, d.tz FROM "
-      "l LEFT JOIN d ON d.t = l.t AND d.a = l.a "
-      "ON CONFLICT (tenant_id, agent_id) DO UPDATE SET "
-      "call_state = CASE WHEN g.call_at IS NULL OR (g.call_at, "
-      "g.call_event_id) < (EXCLUDED.call_at, EXCLUDED.call_event_id) THEN "
-      "EXCLUDED.call_state ELSE g.call_state END, "
-      "call_id = CASE WHEN g.call_at IS NULL OR (g.call_at, g.call_event_id) "
-      "< (EXCLUDED.call_at, EXCLUDED.call_event_id) THEN EXCLUDED.call_id "
-      "ELSE g.call_id END, "
-      "call_event_id = CASE WHEN g.call_at IS NULL OR (g.call_at, "
-      "g.call_event_id) < (EXCLUDED.call_at, EXCLUDED.call_event_id) THEN "
-      "EXCLUDED.call_event_id ELSE g.call_event_id END, "
-      "call_at = GREATEST(g.call_at, EXCLUDED.call_at), "
-      "last_call_ended_at = GREATEST(g.last_call_ended_at, "
-      "EXCLUDED.last_call_ended_at), "
-      "calls_on_day = CASE WHEN EXCLUDED.calls_day IS NULL THEN "
-      "g.calls_on_day WHEN g.calls_day IS NULL OR EXCLUDED.calls_day > "
-      "g.calls_day THEN EXCLUDED.calls_on_day WHEN EXCLUDED.calls_day = "
-      "g.calls_day THEN g.calls_on_day + EXCLUDED.calls_on_day ELSE "
-      "g.calls_on_day END, "
-      "calls_day = GREATEST(g.calls_day, EXCLUDED.calls_day), "
-      "time_zone = COALESCE(EXCLUDED.time_zone, g.time_zone)";
+      "calls_on_day, time_zone) SELECT l.t, l.a, l.cs, l.cid, " US(
+          "l.at") ", l.id, " US("d.ended") ", '1970-01-01'::date + d.day, d.n, "
+                                           "d.tz FROM "
+                                           "l LEFT JOIN d ON d.t = l.t AND d.a "
+                                           "= l.a "
+                                           "ON CONFLICT (tenant_id, agent_id) "
+                                           "DO UPDATE SET "
+                                           "call_state = CASE WHEN g.call_at "
+                                           "IS NULL OR (g.call_at, "
+                                           "g.call_event_id) < "
+                                           "(EXCLUDED.call_at, "
+                                           "EXCLUDED.call_event_id) THEN "
+                                           "EXCLUDED.call_state ELSE "
+                                           "g.call_state END, "
+                                           "call_id = CASE WHEN g.call_at IS "
+                                           "NULL OR (g.call_at, "
+                                           "g.call_event_id) "
+                                           "< (EXCLUDED.call_at, "
+                                           "EXCLUDED.call_event_id) THEN "
+                                           "EXCLUDED.call_id "
+                                           "ELSE g.call_id END, "
+                                           "call_event_id = CASE WHEN "
+                                           "g.call_at IS NULL OR (g.call_at, "
+                                           "g.call_event_id) < "
+                                           "(EXCLUDED.call_at, "
+                                           "EXCLUDED.call_event_id) THEN "
+                                           "EXCLUDED.call_event_id ELSE "
+                                           "g.call_event_id END, "
+                                           "call_at = GREATEST(g.call_at, "
+                                           "EXCLUDED.call_at), "
+                                           "last_call_ended_at = "
+                                           "GREATEST(g.last_call_ended_at, "
+                                           "EXCLUDED.last_call_ended_at), "
+                                           "calls_on_day = CASE WHEN "
+                                           "EXCLUDED.calls_day IS NULL THEN "
+                                           "g.calls_on_day WHEN g.calls_day IS "
+                                           "NULL OR EXCLUDED.calls_day > "
+                                           "g.calls_day THEN "
+                                           "EXCLUDED.calls_on_day WHEN "
+                                           "EXCLUDED.calls_day = "
+                                           "g.calls_day THEN g.calls_on_day + "
+                                           "EXCLUDED.calls_on_day ELSE "
+                                           "g.calls_on_day END, "
+                                           "calls_day = GREATEST(g.calls_day, "
+                                           "EXCLUDED.calls_day), "
+                                           "time_zone = "
+                                           "COALESCE(EXCLUDED.time_zone, "
+                                           "g.time_zone)";
   static const char leads[] =
       "INSERT INTO %1$s.agents AS g (tenant_id, agent_id, current_lead_id, "
-      "lead_assigned_at, lead_event_id) SELECT DISTINCT ON (t, a) t, a, l, "
-      US("at") ", id FROM jsonb_to_recordset($1::jsonb) AS u(t text, a text, "
-      "l text, at bigint, id text) ORDER BY t, a, at DESC, id DESC "
-      "ON CONFLICT (tenant_id, agent_id) DO UPDATE SET current_lead_id = "
-      "EXCLUDED.current_lead_id, lead_assigned_at = EXCLUDED.lead_assigned_at, "
-      "lead_event_id = EXCLUDED.lead_event_id WHERE g.lead_assigned_at IS NULL "
-      "OR (g.lead_assigned_at, g.lead_event_id) < (EXCLUDED.lead_assigned_at, "
-      "EXCLUDED.lead_event_id)";
+      "lead_assigned_at, lead_event_id) SELECT DISTINCT ON (t, a) t, a, l, " US(
+          "at") ", id FROM jsonb_to_recordset($1::jsonb) AS u(t text, a text, "
+                "l text, at bigint, id text) ORDER BY t, a, at DESC, id DESC "
+                "ON CONFLICT (tenant_id, agent_id) DO UPDATE SET "
+                "current_lead_id = "
+                "EXCLUDED.current_lead_id, lead_assigned_at = "
+                "EXCLUDED.lead_assigned_at, "
+                "lead_event_id = EXCLUDED.lead_event_id WHERE "
+                "g.lead_assigned_at IS NULL "
+                "OR (g.lead_assigned_at, g.lead_event_id) < "
+                "(EXCLUDED.lead_assigned_at, "
+                "EXCLUDED.lead_event_id)";
   if (run(b, x->prof, prof, err) != 0 || run(b, x->calls, calls, err) != 0 ||
       run(b, x->leads, leads, err) != 0)
     return err->code;

@@ -49,17 +49,18 @@ const sb_table_def_t rt__lead_scores = {
 
 const sb_table_def_t rt__rule_sets = {
     .name = "rule_sets",
-    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
-                               {"event_id", SB_COL_TEXT, 0},
-                               {"rules_version", SB_COL_TEXT, SB_MERGE_KEEP},
-                               {"published_at", SB_COL_TIMESTAMPTZ,
-                                SB_MERGE_KEEP},
-                               {"rules", SB_COL_JSONB, SB_MERGE_KEEP},
-                               {0}},
+    .cols =
+        (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
+                           {"event_id", SB_COL_TEXT, 0},
+                           {"rules_version", SB_COL_TEXT, SB_MERGE_KEEP},
+                           {"published_at", SB_COL_TIMESTAMPTZ, SB_MERGE_KEEP},
+                           {"rules", SB_COL_JSONB, SB_MERGE_KEEP},
+                           {0}},
     .key = (const char *const[]){"tenant_id", "event_id", NULL},
 };
 
-/* ---- rule sets ------------------------------------------------------------ */
+/* ---- rule sets ------------------------------------------------------------
+ */
 
 /* The rules table: R|tenant -> "<version>\n<rules json>", the latest valid
  * rule set published (sb.tenants keeps a tenant's events on one partition,
@@ -100,8 +101,7 @@ int rt__rules_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
                       ev->event_id, why.msg);
   return sb_rows_add(b, &rt__rule_sets,
                      (const sb_val_t[]){SB_V_TEXT(ev->tenant_id),
-                                        SB_V_TEXT(ev->event_id),
-                                        SB_V_TEXT(ver),
+                                        SB_V_TEXT(ev->event_id), SB_V_TEXT(ver),
                                         SB_V_TIMESTAMPTZ(ev->occurred_at),
                                         SB_V_JSONB(json)},
                      err);
@@ -121,9 +121,8 @@ static const rt_rules_t *rules_for(routing_t *x, sb_batch_t *b,
   if (nl == NULL)
     return x->defaults;
   char ck[200];
-  snprintf(ck, sizeof ck, "%s\n%.*s", tenant, (int)((const char *)nl -
-                                                     (const char *)v),
-           (const char *)v);
+  snprintf(ck, sizeof ck, "%s\n%.*s", tenant,
+           (int)((const char *)nl - (const char *)v), (const char *)v);
   for (size_t i = 0; i < sizeof x->cache / sizeof x->cache[0]; i++)
     if (x->cache[i].rules != NULL && strcmp(x->cache[i].key, ck) == 0)
       return x->cache[i].rules;
@@ -149,7 +148,8 @@ static const rt_rules_t *rules_for(routing_t *x, sb_batch_t *b,
   return r;
 }
 
-/* ---- facts ------------------------------------------------------------------ */
+/* ---- facts ------------------------------------------------------------------
+ */
 
 typedef struct {
   const char *campaign;
@@ -180,13 +180,14 @@ static void facts_of(routing_t *x, sb_batch_t *b, const char *tenant,
     return;
   }
   sb_consent_reason_t why = SB_CONSENT_ALLOWED;
-  f->contactable = sb_consent_allows_in(
-      b, RT_G_CONSENT, tenant, lead, l->phone_hmac[0] ? l->phone_hmac : NULL,
-      x->purpose, "voice", at, &why);
+  f->contactable = sb_consent_allows_in(b, RT_G_CONSENT, tenant, lead,
+                                        l->phone_hmac[0] ? l->phone_hmac : NULL,
+                                        x->purpose, "voice", at, &why);
   f->block_reason = f->contactable ? NULL : sb_consent_reason_name(why);
 }
 
-/* ---- scoring a lead ---------------------------------------------------------- */
+/* ---- scoring a lead
+ * ---------------------------------------------------------- */
 
 static int rescore(routing_t *x, sb_batch_t *b, const char *tenant,
                    const char *lead, rt_lead_t *l, int64_t at,
@@ -201,8 +202,8 @@ static int rescore(routing_t *x, sb_batch_t *b, const char *tenant,
   char key[400];
   snprintf(key, sizeof key, "S|%s|%s", tenant, lead);
   int rc = 0;
-  int moved = !l->has_score || l->score != sc.score ||
-              l->contactable != f.contactable;
+  int moved =
+      !l->has_score || l->score != sc.score || l->contactable != f.contactable;
   if (moved) {
     const sb_field_t *F = x->f[RT_LEAD_SCORED];
     sb_build_t *e = sb_emit_begin(b, x->t[RT_LEAD_SCORED]);
@@ -320,8 +321,7 @@ static int apply(const routing_t *x, rt_lead_t *l, const sb_event_t *ev,
     for (int i = 0; i < 8; i++)
       if (strcmp(l->engaged[i], ev->event_id) == 0)
         return 0; /* a copy of one counted */
-    copy(l->engaged[l->engaged_next++ % 8], sizeof l->engaged[0],
-         ev->event_id);
+    copy(l->engaged[l->engaged_next++ % 8], sizeof l->engaged[0], ev->event_id);
     const char *k = rt__str(x, ev, t, RF_KIND);
     int32_t *n = k == NULL                          ? NULL
                  : strcmp(k, "call") == 0           ? &l->calls
@@ -417,9 +417,8 @@ int rt__leads_timer(routing_t *x, sb_batch_t *b, const sb_timer_t *t,
     return 0; /* nothing to score */
   memcpy(&l, v, sizeof l);
   sb_emit_t o = {.tenant_id = tenant};
-  if (rescore(x, b, tenant, lead, &l, t->due_us > l.last_at ? t->due_us
-                                                          : l.last_at,
-              &o, err) != 0)
+  if (rescore(x, b, tenant, lead, &l,
+              t->due_us > l.last_at ? t->due_us : l.last_at, &o, err) != 0)
     return err->code;
   return sb_state_put(b, key, &l, sizeof l, err);
 }

@@ -37,7 +37,8 @@ static const sb_table_def_t *const tables[] = {
     &rt__agent_days, &rt__lead_scores, &rt__rule_sets, NULL};
 
 #define GRANT(t)                                                               \
-  "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}." t " TO switchboard_app;\n"
+  "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}." t " TO "                 \
+                                                        "switchboard_app;\n"
 
 /* the board's effective state: the later of the agent's own events and
  * its calls' (see routing_agent_get) */
@@ -64,8 +65,8 @@ static const sb_proj_step_t migrations[] = {
      "current_call_id text GENERATED ALWAYS AS (CASE WHEN " CALL_WINS " THEN "
      "CASE WHEN call_state <> 'done' THEN call_id END ELSE state_call_id END) "
      "STORED, "
-     "load_voice integer GENERATED ALWAYS AS (CASE WHEN (CASE WHEN "
-     CALL_WINS " THEN call_state ELSE state END) IN ('ringing', 'on_call', "
+     "load_voice integer GENERATED ALWAYS AS (CASE WHEN (CASE WHEN " CALL_WINS
+     " THEN call_state ELSE state END) IN ('ringing', 'on_call', "
      "'wrapup') THEN 1 ELSE 0 END) STORED, "
      "PRIMARY KEY (tenant_id, agent_id));\n"
      "CREATE TABLE {schema}.agent_days (tenant_id text NOT NULL, agent_id "
@@ -81,8 +82,8 @@ static const sb_proj_step_t migrations[] = {
      "CREATE INDEX ON {schema}.lead_scores (tenant_id, score DESC);\n"
      "CREATE TABLE {schema}.rule_sets (tenant_id text NOT NULL, event_id "
      "text NOT NULL, rules_version text NOT NULL, published_at timestamptz "
-     "NOT NULL, rules jsonb NOT NULL, PRIMARY KEY (tenant_id, event_id));\n"
-     GRANT("agents") GRANT("agent_days") GRANT("lead_scores")
+     "NOT NULL, rules jsonb NOT NULL, PRIMARY KEY (tenant_id, "
+     "event_id));\n" GRANT("agents") GRANT("agent_days") GRANT("lead_scores")
          GRANT("rule_sets")},
     {0, NULL},
 };
@@ -152,8 +153,8 @@ static const char *const field_names[RF_F_N] = {
 
 const char *rt__str(const routing_t *x, const sb_event_t *ev, int t, int f) {
   sb_field_t h = x->f[t][f];
-  const char *v = h.kind == SB_FIELD_ENUM ? sb_event_enum_name(ev, h)
-                                          : sb_event_str(ev, h);
+  const char *v =
+      h.kind == SB_FIELD_ENUM ? sb_event_enum_name(ev, h) : sb_event_str(ev, h);
   return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
@@ -193,12 +194,11 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
   }
   if (sb_conf_int(kit->conf, "routing.max_agents_per_tenant", &x->max_agents,
                   err) != 0 ||
-      sb_conf_int(kit->conf, "routing.decay_clock", &x->decay_wall, err) !=
-          0 ||
+      sb_conf_int(kit->conf, "routing.decay_clock", &x->decay_wall, err) != 0 ||
       sb_conf_str(kit->conf, "routing.consent_purpose", &x->purpose, err) !=
           0 ||
-      rt__rules_parse(rt__default_rules_json, RT_DEFAULT_VERSION,
-                      &x->defaults, err) != 0) {
+      rt__rules_parse(rt__default_rules_json, RT_DEFAULT_VERSION, &x->defaults,
+                      err) != 0) {
     destroy(x);
     return err->code;
   }
@@ -263,9 +263,9 @@ static const sb_conf_prop_t conf_rows[] = {
 const sb_processor_vt_t sb_routing_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "routing",
-    .topics = (const char *const[]){SB_TOPIC_LEADS, SB_TOPIC_AGENTS,
-                                    SB_TOPIC_CALLS, SB_TOPIC_MESSAGES,
-                                    SB_TOPIC_TENANTS, NULL},
+    .topics =
+        (const char *const[]){SB_TOPIC_LEADS, SB_TOPIC_AGENTS, SB_TOPIC_CALLS,
+                              SB_TOPIC_MESSAGES, SB_TOPIC_TENANTS, NULL},
     .migrations = migrations,
     .tables = tables,
     .init = init,

@@ -28,14 +28,14 @@ typedef struct routing_agent_s {
   /* offline available ringing on_call wrapup paused: the later of what
    * the agent's events and its calls' events say (see README) */
   const char *state;
-  int64_t state_since;   /* micros */
+  int64_t state_since;        /* micros */
   const char *pause_reason;   /* when paused, else NULL */
   const char *call_id;        /* current call, else NULL */
   int64_t logged_in_at;       /* 0 when offline */
   int64_t last_call_ended_at; /* 0 when none */
-  int64_t idle_since; /* available since (longest_wait_time), else 0 */
-  int calls_today;    /* calls ended since the tenant's local midnight */
-  int load_voice;     /* 1 while ringing, on a call or in wrap-up */
+  int64_t idle_since;         /* available since (longest_wait_time), else 0 */
+  int calls_today; /* calls ended since the tenant's local midnight */
+  int load_voice;  /* 1 while ringing, on a call or in wrap-up */
   const char *team_id;
   const char *skills;    /* "name:level,..." */
   const char *queues;    /* "q1,q2" */

@@ -13,24 +13,68 @@
 
 /* event types it handles */
 enum {
-  RT_AGENT_IN, RT_AGENT_OUT, RT_AGENT_STATE, RT_AGENT_SKILLS,
-  RT_CALL_OFFERED, RT_CALL_CONNECTED, RT_CALL_ENDED, RT_CALL_DISPO,
-  RT_LEAD_CREATED, RT_LEAD_UPDATED, RT_LEAD_STATUS, RT_LEAD_ASSIGNED,
-  RT_LEAD_RECYCLED, RT_LEAD_DNC, RT_LEAD_ENGAGED, RT_LEAD_SCORED,
-  RT_MSG_REQUESTED, RT_MSG_INBOUND, RT_RULES, RT_T_N
+  RT_AGENT_IN,
+  RT_AGENT_OUT,
+  RT_AGENT_STATE,
+  RT_AGENT_SKILLS,
+  RT_CALL_OFFERED,
+  RT_CALL_CONNECTED,
+  RT_CALL_ENDED,
+  RT_CALL_DISPO,
+  RT_LEAD_CREATED,
+  RT_LEAD_UPDATED,
+  RT_LEAD_STATUS,
+  RT_LEAD_ASSIGNED,
+  RT_LEAD_RECYCLED,
+  RT_LEAD_DNC,
+  RT_LEAD_ENGAGED,
+  RT_LEAD_SCORED,
+  RT_MSG_REQUESTED,
+  RT_MSG_INBOUND,
+  RT_RULES,
+  RT_T_N
 };
 
 /* fields, resolved per type (zero where a type lacks one) */
 enum {
-  RF_AGENT_ID, RF_STATE, RF_PAUSE_REASON, RF_CALL_ID, RF_TEAM_ID, RF_SKILLS,
-  RF_QUEUE_IDS, RF_CAMPAIGN_IDS, RF_CHANNEL_CAPACITY, RF_CAPACITY,
-  RF_CHANGED_FIELDS, RF_LEAD_ID, RF_TALK_MS, RF_LEAD_SOURCE, RF_STATUS,
-  RF_CAMPAIGN_ID, RF_PRIORITY, RF_VALUE, RF_PHONE_HMAC, RF_EMAIL_HMAC,
-  RF_KIND, RF_RULES_VERSION, RF_RULES_JSON, RF_TO_HMAC, RF_FROM_HMAC,
+  RF_AGENT_ID,
+  RF_STATE,
+  RF_PAUSE_REASON,
+  RF_CALL_ID,
+  RF_TEAM_ID,
+  RF_SKILLS,
+  RF_QUEUE_IDS,
+  RF_CAMPAIGN_IDS,
+  RF_CHANNEL_CAPACITY,
+  RF_CAPACITY,
+  RF_CHANGED_FIELDS,
+  RF_LEAD_ID,
+  RF_TALK_MS,
+  RF_LEAD_SOURCE,
+  RF_STATUS,
+  RF_CAMPAIGN_ID,
+  RF_PRIORITY,
+  RF_VALUE,
+  RF_PHONE_HMAC,
+  RF_EMAIL_HMAC,
+  RF_KIND,
+  RF_RULES_VERSION,
+  RF_RULES_JSON,
+  RF_TO_HMAC,
+  RF_FROM_HMAC,
   /* lead.scored v2 and lead.engaged, for emitting */
-  RF_SCORE, RF_MODEL_VERSION, RF_PREVIOUS_SCORE, RF_FACTORS,
-  RF_COMPONENTS, RF_CONTACTABLE, RF_BLOCK_REASON, RF_NEXT_AT,
-  RF_SOURCE_EVENT_ID, RF_SOURCE_TYPE, RF_GRADE, RF_F_N
+  RF_SCORE,
+  RF_MODEL_VERSION,
+  RF_PREVIOUS_SCORE,
+  RF_FACTORS,
+  RF_COMPONENTS,
+  RF_CONTACTABLE,
+  RF_BLOCK_REASON,
+  RF_NEXT_AT,
+  RF_SOURCE_EVENT_ID,
+  RF_SOURCE_TYPE,
+  RF_GRADE,
+  RF_F_N
 };
 
 typedef struct rt_rules_s rt_rules_t;
@@ -41,10 +85,10 @@ typedef struct rt_board_s rt_board_t;
 typedef struct routing_s {
   sb_etype_ref_t t[RT_T_N];
   sb_field_t f[RT_T_N][RF_F_N];
-  int max_agents;          /* routing.max_agents_per_tenant */
-  int decay_wall;          /* routing.decay_clock: 1 wall, 0 event time */
-  const char *purpose;     /* routing.consent_purpose */
-  rt_rules_t *defaults;    /* the built-in rule set */
+  int max_agents;       /* routing.max_agents_per_tenant */
+  int decay_wall;       /* routing.decay_clock: 1 wall, 0 event time */
+  const char *purpose;  /* routing.consent_purpose */
+  rt_rules_t *defaults; /* the built-in rule set */
   /* parsed published rule sets, by tenant and version (a small cache) */
   struct {
     char key[200];
@@ -69,22 +113,22 @@ int rt__type(const routing_t *x, const sb_event_t *ev);
  * the same code. Stored as these bytes (version 1). */
 typedef struct rt_agent_s {
   uint32_t ver;
-  char state[12]; /* offline available ringing on_call wrapup paused */
-  int64_t state_at; /* since when (it entered the state) */
-  int64_t seen_at;  /* the latest event that stated a state */
+  char state[12];    /* offline available ringing on_call wrapup paused */
+  int64_t state_at;  /* since when (it entered the state) */
+  int64_t seen_at;   /* the latest event that stated a state */
   char event_id[27]; /* the latest event applied */
   int64_t event_at;
   char pause_reason[257];
-  char call_id[129]; /* as agent.state_changed gave it */
+  char call_id[129];    /* as agent.state_changed gave it */
   int64_t logged_in_at; /* 0: logged out */
   char team_id[129];
-  char skills[RT_LIST_MAX];   /* "name:level,..." */
-  char queues[RT_LIST_MAX];   /* "q1,q2" */
+  char skills[RT_LIST_MAX]; /* "name:level,..." */
+  char queues[RT_LIST_MAX]; /* "q1,q2" */
   char campaigns[RT_LIST_MAX];
   char capacity[256]; /* "voice:1,email:3" */
 } rt_agent_t;
 
-#define RT_BUCKETS 104           /* 26 hours of quarter hours */
+#define RT_BUCKETS 104 /* 26 hours of quarter hours */
 #define RT_BUCKET_US (900LL * 1000000)
 
 /* What sb.calls says of an agent: the global table "agent_calls". */
@@ -94,13 +138,13 @@ typedef struct rt_agent_calls_s {
   int64_t at;
   char event_id[27];
   char call_id[129];
-  int64_t last_end; /* the latest call.ended */
-  int64_t base;     /* bucket number of buckets[0] */
+  int64_t last_end;             /* the latest call.ended */
+  int64_t base;                 /* bucket number of buckets[0] */
   uint16_t buckets[RT_BUCKETS]; /* calls ended per quarter hour */
 } rt_agent_calls_t;
 
 int rt__reduce_rules(void *state, sb_global_t *g, const sb_event_t *ev,
-                     sb_err_t *err); /* leads.c */
+                     sb_err_t *err);        /* leads.c */
 extern const sb_global_def_t rt__globals[]; /* agents, agent_calls, rules,
                                                consent */
 #define RT_G_AGENTS (&rt__globals[0])

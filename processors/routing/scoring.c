@@ -39,13 +39,20 @@ static const struct {
   const char *name;
   fkind_t kind;
 } fields[] = {
-    {"lead_source", FK_STR},       {"status", FK_STR},
-    {"campaign_id", FK_STR},       {"priority", FK_NUM},
-    {"estimated_value_cents", FK_NUM}, {"calls", FK_NUM},
-    {"calls_connected", FK_NUM},   {"messages", FK_NUM},
-    {"replies", FK_NUM},           {"age_hours", FK_NUM},
-    {"assigned", FK_BOOL},         {"agent_available", FK_BOOL},
-    {"contactable", FK_BOOL},      {"has_phone", FK_BOOL},
+    {"lead_source", FK_STR},
+    {"status", FK_STR},
+    {"campaign_id", FK_STR},
+    {"priority", FK_NUM},
+    {"estimated_value_cents", FK_NUM},
+    {"calls", FK_NUM},
+    {"calls_connected", FK_NUM},
+    {"messages", FK_NUM},
+    {"replies", FK_NUM},
+    {"age_hours", FK_NUM},
+    {"assigned", FK_BOOL},
+    {"agent_available", FK_BOOL},
+    {"contactable", FK_BOOL},
+    {"has_phone", FK_BOOL},
     {"has_email", FK_BOOL},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -113,7 +120,8 @@ const char rt__default_rules_json[] =
     "   \"when\": {\"field\": \"calls_connected\", \"gte\": 1}},"
     "  {\"id\": \"messaged\", \"group\": \"engagement\", \"points\": 5,"
     "   \"when\": {\"field\": \"messages\", \"gte\": 1}},"
-    "  {\"id\": \"unanswered_calls\", \"group\": \"engagement\", \"points\": -5,"
+    "  {\"id\": \"unanswered_calls\", \"group\": \"engagement\", \"points\": "
+    "-5,"
     "   \"when\": {\"all\": [{\"field\": \"calls\", \"gte\": 3},"
     " {\"field\": \"calls_connected\", \"eq\": 0}]}},"
     "  {\"id\": \"value_high\", \"group\": \"value\", \"points\": 15,"
@@ -122,7 +130,8 @@ const char rt__default_rules_json[] =
     "   \"when\": {\"field\": \"estimated_value_cents\", \"gte\": 10000}},"
     "  {\"id\": \"unassigned\", \"group\": \"assignment\", \"points\": 10,"
     "   \"when\": {\"field\": \"assigned\", \"eq\": false}},"
-    "  {\"id\": \"agent_available\", \"group\": \"availability\", \"points\": 10,"
+    "  {\"id\": \"agent_available\", \"group\": \"availability\", \"points\": "
+    "10,"
     "   \"when\": {\"field\": \"agent_available\", \"eq\": true}}]}";
 
 /* ---- parsing ------------------------------------------------------------- */
@@ -140,26 +149,32 @@ static int check_pred(rt_rules_t *r, const cJSON *p, const char *where,
     return sb_err_set(err, SB_EVALIDATE, "rules: %s: a predicate is an object",
                       where);
   if (depth > DEPTH_MAX)
-    return sb_err_set(err, SB_EVALIDATE, "rules: %s: predicates nested "
-                      "deeper than %d", where, DEPTH_MAX);
+    return sb_err_set(err, SB_EVALIDATE,
+                      "rules: %s: predicates nested "
+                      "deeper than %d",
+                      where, DEPTH_MAX);
   const cJSON *c;
   if ((c = cJSON_GetObjectItemCaseSensitive(p, "all")) != NULL ||
       (c = cJSON_GetObjectItemCaseSensitive(p, "any")) != NULL) {
     if (!cJSON_IsArray(c) || cJSON_GetArraySize(c) == 0 ||
         cJSON_GetArraySize(c) > IN_MAX)
-      return sb_err_set(err, SB_EVALIDATE, "rules: %s: %s takes 1 to %d "
-                        "predicates", where, c->string, IN_MAX);
+      return sb_err_set(err, SB_EVALIDATE,
+                        "rules: %s: %s takes 1 to %d "
+                        "predicates",
+                        where, c->string, IN_MAX);
     const cJSON *i;
-    cJSON_ArrayForEach(i, c) if (check_pred(r, i, where, depth + 1, err) != 0)
-        return err->code;
+    cJSON_ArrayForEach(i, c) if (check_pred(r, i, where, depth + 1, err) !=
+                                 0) return err->code;
     return 0;
   }
   if ((c = cJSON_GetObjectItemCaseSensitive(p, "not")) != NULL)
     return check_pred(r, c, where, depth + 1, err);
   const cJSON *f = cJSON_GetObjectItemCaseSensitive(p, "field");
   if (!cJSON_IsString(f))
-    return sb_err_set(err, SB_EVALIDATE, "rules: %s: a predicate needs "
-                      "\"field\" (or all, any, not)", where);
+    return sb_err_set(err, SB_EVALIDATE,
+                      "rules: %s: a predicate needs "
+                      "\"field\" (or all, any, not)",
+                      where);
   int kind = field_kind(f->valuestring);
   if (kind < 0)
     return sb_err_set(err, SB_EVALIDATE, "rules: %s: unknown field '%.64s'",
@@ -176,12 +191,12 @@ static int check_pred(rt_rules_t *r, const cJSON *p, const char *where,
       ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 &&
            cJSON_GetArraySize(v) <= IN_MAX;
       const cJSON *i;
-      cJSON_ArrayForEach(i, v) ok &= kind == FK_STR ? cJSON_IsString(i)
-                                                    : cJSON_IsNumber(i);
+      cJSON_ArrayForEach(i, v) ok &=
+          kind == FK_STR ? cJSON_IsString(i) : cJSON_IsNumber(i);
     } else if (o >= 3) {
       ok = kind == FK_NUM && cJSON_IsNumber(v);
     } else {
-      ok = kind == FK_STR ? cJSON_IsString(v)
+      ok = kind == FK_STR   ? cJSON_IsString(v)
            : kind == FK_NUM ? cJSON_IsNumber(v)
                             : cJSON_IsBool(v);
     }
@@ -195,15 +210,19 @@ static int check_pred(rt_rules_t *r, const cJSON *p, const char *where,
       }
     }
     if (!ok)
-      return sb_err_set(err, SB_EVALIDATE, "rules: %s: %s of %s: not a value "
-                        "of the field's kind (%s)", where, ops[o],
-                        f->valuestring, kind == FK_STR ? "string"
-                        : kind == FK_NUM ? "number" : "boolean");
+      return sb_err_set(err, SB_EVALIDATE,
+                        "rules: %s: %s of %s: not a value "
+                        "of the field's kind (%s)",
+                        where, ops[o], f->valuestring,
+                        kind == FK_STR   ? "string"
+                        : kind == FK_NUM ? "number"
+                                         : "boolean");
   }
   if (nops != 1)
-    return sb_err_set(err, SB_EVALIDATE, "rules: %s: a predicate on %s has "
-                      "one of eq, ne, in, gte, gt, lte, lt", where,
-                      f->valuestring);
+    return sb_err_set(err, SB_EVALIDATE,
+                      "rules: %s: a predicate on %s has "
+                      "one of eq, ne, in, gte, gt, lte, lt",
+                      where, f->valuestring);
   return 0;
 }
 
@@ -212,8 +231,10 @@ static int get_int(const cJSON *o, const char *k, int64_t lo, int64_t hi,
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
   if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
       v->valuedouble < (double)lo || v->valuedouble > (double)hi)
-    return sb_err_set(err, SB_EVALIDATE, "rules: %s: %s must be an integer "
-                      "%lld to %lld", where, k, (long long)lo, (long long)hi);
+    return sb_err_set(err, SB_EVALIDATE,
+                      "rules: %s: %s must be an integer "
+                      "%lld to %lld",
+                      where, k, (long long)lo, (long long)hi);
   *out = (int64_t)v->valuedouble;
   return 0;
 }
@@ -239,7 +260,8 @@ int rt__rules_parse(const char *json, const char *version, rt_rules_t **out,
     sb_err_set(err, SB_EVALIDATE, "rules: not a JSON object");
     goto bad;
   }
-  const cJSON *hl = cJSON_GetObjectItemCaseSensitive(r->json, "half_life_hours");
+  const cJSON *hl =
+      cJSON_GetObjectItemCaseSensitive(r->json, "half_life_hours");
   if (hl != NULL) {
     int64_t h;
     if (get_int(r->json, "half_life_hours", 0, 87600, &h, "the set", err) != 0)
@@ -250,8 +272,10 @@ int rt__rules_parse(const char *json, const char *version, rt_rules_t **out,
   const cJSON *rs = cJSON_GetObjectItemCaseSensitive(r->json, "rules");
   if (!cJSON_IsArray(gs) || cJSON_GetArraySize(gs) > GROUPS_MAX ||
       !cJSON_IsArray(rs) || cJSON_GetArraySize(rs) > RULES_MAX) {
-    sb_err_set(err, SB_EVALIDATE, "rules: groups (at most %d) and rules (at "
-               "most %d) must be arrays", GROUPS_MAX, RULES_MAX);
+    sb_err_set(err, SB_EVALIDATE,
+               "rules: groups (at most %d) and rules (at "
+               "most %d) must be arrays",
+               GROUPS_MAX, RULES_MAX);
     goto bad;
   }
   const cJSON *g;
@@ -260,8 +284,10 @@ int rt__rules_parse(const char *json, const char *version, rt_rules_t **out,
     snprintf(where, sizeof where, "groups[%d]", r->ngroups);
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(g, "name");
     if (!name_ok(name, sizeof gr->name)) {
-      sb_err_set(err, SB_EVALIDATE, "rules: %s: name must be 1 to 63 of "
-                 "a-z 0-9 _ - .", where);
+      sb_err_set(err, SB_EVALIDATE,
+                 "rules: %s: name must be 1 to 63 of "
+                 "a-z 0-9 _ - .",
+                 where);
       goto bad;
     }
     for (int i = 0; i < r->ngroups; i++)
@@ -285,8 +311,10 @@ int rt__rules_parse(const char *json, const char *version, rt_rules_t **out,
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(ru, "id");
     const cJSON *gn = cJSON_GetObjectItemCaseSensitive(ru, "group");
     if (!name_ok(id, sizeof rl->id)) {
-      sb_err_set(err, SB_EVALIDATE, "rules: %s: id must be 1 to 63 of a-z "
-                 "0-9 _ - .", where);
+      sb_err_set(err, SB_EVALIDATE,
+                 "rules: %s: id must be 1 to 63 of a-z "
+                 "0-9 _ - .",
+                 where);
       goto bad;
     }
     snprintf(where, sizeof where, "rules[%d] (%s)", r->nrules, id->valuestring);
@@ -300,8 +328,10 @@ int rt__rules_parse(const char *json, const char *version, rt_rules_t **out,
       if (strcmp(r->groups[i].name, gn->valuestring) == 0)
         rl->group = i;
     if (rl->group < 0) {
-      sb_err_set(err, SB_EVALIDATE, "rules: %s: group must name one of "
-                 "groups", where);
+      sb_err_set(err, SB_EVALIDATE,
+                 "rules: %s: group must name one of "
+                 "groups",
+                 where);
       goto bad;
     }
     if (get_int(ru, "points", -POINTS_MAX, POINTS_MAX, &rl->points, where,
@@ -431,7 +461,8 @@ static int match(const cJSON *p, const ctx_t *c) {
   return 0;
 }
 
-/* ---- decay ---------------------------------------------------------------- */
+/* ---- decay ----------------------------------------------------------------
+ */
 
 /* 2^(-k/64) in Q30 for k = 0..64, computed once (exp2 of these exact
  * arguments rounds the same everywhere IEEE doubles do; the table is then
@@ -462,7 +493,8 @@ int64_t rt__decay(int64_t points, int64_t age_us, int64_t hl_s) {
   return (decay_q30(points, age_us / 1000000, hl_s) + (1 << 29)) >> 30;
 }
 
-/* ---- scoring --------------------------------------------------------------- */
+/* ---- scoring ---------------------------------------------------------------
+ */
 
 static void add_factor(rt_score_t *o, const char *id, int64_t pts) {
   if (o->nfactors >= 16)
