@@ -318,6 +318,11 @@ static int apply(const routing_t *x, rt_lead_t *l, const sb_event_t *ev,
     l->dnc = 1;
     break;
   case RT_LEAD_ENGAGED: {
+    /* only the processor's own: a client posting lead.engaged (lead.* is
+     * in the floor roles' grants) counts nothing */
+    const char *src = rt__str(x, ev, t, RF_SOURCE);
+    if (src == NULL || strcmp(src, "switchboard://processor/routing") != 0)
+      return 0;
     for (int i = 0; i < 8; i++)
       if (strcmp(l->engaged[i], ev->event_id) == 0)
         return 0; /* a copy of one counted */

@@ -149,6 +149,7 @@ static const char *const field_names[RF_F_N] = {
     [RF_SOURCE_EVENT_ID] = "source_event_id",
     [RF_SOURCE_TYPE] = "source_type",
     [RF_GRADE] = "grade",
+    [RF_SOURCE] = "source",
 };
 
 const char *rt__str(const routing_t *x, const sb_event_t *ev, int t, int f) {

@@ -74,6 +74,7 @@ enum {
   RF_SOURCE_EVENT_ID,
   RF_SOURCE_TYPE,
   RF_GRADE,
+  RF_SOURCE,
   RF_F_N
 };
 
