@@ -175,7 +175,7 @@ expect_error 1 "run \`switchboard migrate\` with the database owner's URL" \
 grep -Eq '^migrations: ([0-9]+) applied, \1 known$' "$work/pmigrate.out" || fail "migrate: $(cat "$work/pmigrate.out")"
 [ "$(psql "$owner_url" -XAtqc "SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'
   AND nspowner = 'sb_owner'::regrole")" = 1 ] || fail "migrate did not create the audit projection as the owner"
-"$SB" up --data-dir "$work/prod" --database-url "$app_prod" --partitions 2 \
+"$SB" up --data-dir "$work/prod" --database-url "$app_prod" --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED" \
   >"$work/prod.out" 2>"$work/prod.err" &
 ppid=$!
 for _ in $(seq 1 300); do
