@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Crash test of the routing processor: `run --processors audit,routing`
 # SIGKILLed at random moments while agents, calls, leads and replies
-# (tests/cli/gen_routing.sh) are imported in chunks. Then:
+# (tests/cli/gen_agents_leads.sh) are imported in chunks. Then:
 #  - the log holds every event once, and routing's derived events once
 #    each: one lead.engaged per call.ended and message.inbound naming a lead
 #    (no copy of a batch that did not commit), and audit verify passes;
@@ -23,7 +23,7 @@ RANDOM=$seed
 CRASH_PROCESSORS=audit,routing CHUNKS=5 PER_CHUNK=400 MIN_KILLS=3 MAX_KILLS=4
 KILL_SECONDS=120 GEN_PREFIX=RTCR GEN_TENANTS=acme,globex
 TOTAL=$((CHUNKS * PER_CHUNK))
-gen() { bash "$(dirname "${BASH_SOURCE[0]}")/gen_routing.sh" "$@"; }
+gen() { bash "$(dirname "${BASH_SOURCE[0]}")/gen_agents_leads.sh" "$@"; }
 crash_status() {
   echo "$(q 'SELECT count(*) FROM routing.lead_scores') leads scored, $(q 'SELECT count(*) FROM routing.agents') agents"
 }

@@ -5,7 +5,7 @@
 # created, changing status and campaign; replies from leads. Same options
 # as gen_events.sh:
 #
-#   gen_routing.sh [-n COUNT] [-p PREFIX] [-t TENANTS] [-s START] [-d STEP]
+#   gen_agents_leads.sh [-n COUNT] [-p PREFIX] [-t TENANTS] [-s START] [-d STEP]
 #                  [-k SUBJECTS] [-o FIRST]
 #
 # Event i is the same whatever COUNT is (chunks with -o). A call's events
@@ -23,11 +23,11 @@ while getopts n:p:t:s:d:k:o: opt; do
   d) step=$OPTARG ;;
   k) subjects=$OPTARG ;;
   o) first=$OPTARG ;;
-  *) echo "usage: gen_routing.sh [-n N] [-p PREFIX] [-t T,T] [-s START] [-d STEP] [-k K] [-o FIRST]" >&2
+  *) echo "usage: gen_agents_leads.sh [-n N] [-p PREFIX] [-t T,T] [-s START] [-d STEP] [-k K] [-o FIRST]" >&2
      exit 2 ;;
   esac
 done
-[[ $prefix =~ ^[0-9A-HJKMNP-TV-Z]{4}$ ]] || { echo "gen_routing.sh: bad prefix '$prefix'" >&2; exit 2; }
+[[ $prefix =~ ^[0-9A-HJKMNP-TV-Z]{4}$ ]] || { echo "gen_agents_leads.sh: bad prefix '$prefix'" >&2; exit 2; }
 
 awk -v n="$n" -v prefix="$prefix" -v tenants="$tenants" -v start="$start" \
   -v step="$step" -v k="$subjects" -v first="$first" '
