@@ -8,6 +8,7 @@
 #include "compliance.h"
 #include "retention.h"
 #include "campaigns.h"
+#include "routing.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -22,6 +23,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_assignment_processor,
     &sb_retention_processor,
     &sb_campaigns_processor,
+    &sb_routing_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

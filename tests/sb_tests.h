@@ -154,7 +154,10 @@
   X(callwindow_props_dst, "unit")                                             \
   X(callwindow_dst_days, "unit")                                              \
   X(callwindow_refusals, "unit")                                              \
-  X(campaigns_timers_fire, "kafka,pg")
+  X(campaigns_timers_fire, "kafka,pg")                                         \
+  X(routing_rules_refused, "unit")                                            \
+  X(routing_decay, "unit")                                                    \
+  X(routing_agents_any_interleaving, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -89,6 +89,7 @@ static const struct {
   const char *writer;
 } reserved[] = {
     {"lead.scored", "the routing processor"},
+    {"lead.engaged", "the routing processor"},
     {"lead.assigned", "the assignment processor"},
     {"routing.decision", "the assignment processor"},
     {"routing.input", "the routing processor"},

@@ -43,7 +43,7 @@ trap cleanup EXIT
 start_on() {
   dd=$1
   dds+=("$dd")
-  "$SB" up --data-dir "$dd" --partitions 3 >"$work/$2.out" 2>"$work/$2.err" &
+  "$SB" up --data-dir "$dd" --partitions 3 --processors "$SB_PROCESSORS_NO_DERIVED" >"$work/$2.out" 2>"$work/$2.err" &
   pid=$!
   for _ in $(seq 1 600); do
     grep -q '^postgres: ' "$work/$2.out" && break

@@ -39,7 +39,7 @@ verify_rc() {
 }
 has() { grep -qF -- "$1" "$work/verify.out" || fail "audit verify output lacks '$1': $(cat "$work/verify.out")"; }
 
-SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS=300 start_up --partitions 2
+SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS=300 start_up --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED"
 gen -n $N -p TMPR >"$work/ev.ndjson"
 "$SB" import "$work/ev.ndjson" --data-dir "$dd" >"$work/import.out" 2>"$work/import.err" ||
   fail "import: $(cat "$work/import.out" "$work/import.err")"
@@ -195,7 +195,7 @@ qsu "ALTER TABLE audit.events DISABLE TRIGGER append_only;
   ALTER TABLE audit.events ENABLE TRIGGER append_only;
   UPDATE audit.chain_heads SET last_seq = $((cut - 1)), last_hash = decode('$nhash', 'hex') WHERE $fwhere" >/dev/null
 stop_up
-SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS=300 start_up --partitions 2
+SWITCHBOARD_AUDIT_CHECKPOINT_INTERVAL_MS=300 start_up --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED"
 rc=0
 for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "up kept running on a chain cut below its checkpoint"

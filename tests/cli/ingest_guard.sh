@@ -9,7 +9,7 @@
 # item, so that a run against an old binary shows which promises broke.
 . "$(dirname "$0")/lib.sh"
 
-start_up --partitions 2 --set batch.max_ms=50
+start_up --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED" --set batch.max_ms=50
 [ -n "$url" ] || fail "no http line"
 ev_url=$url/v1/events
 failed=0

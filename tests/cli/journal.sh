@@ -62,7 +62,7 @@ dump() {
 
 : >"$work/acked"
 for r in $(seq 1 $ROUNDS); do
-  start_up --partitions 2
+  start_up --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED"
   wait_ready
   tok=$("$SB" token --data-dir "$dd" --tenant acme --role manager)
   if [ "$r" -gt 1 ]; then
@@ -89,7 +89,7 @@ for r in $(seq 1 $ROUNDS); do
   echo "round $r: $n events acknowledged so far"
 done
 
-start_up --partitions 2
+start_up --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED"
 wait_ready
 dump "$work/dump.final"
 missing=$(comm -23 "$work/dump.$ROUNDS" "$work/dump.final" | wc -l)

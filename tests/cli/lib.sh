@@ -118,3 +118,9 @@ stop_up() {
   wait "$pid" || fail "up exited non-zero"
   pid=
 }
+
+# The processors `up` runs but routing, whose derived events (lead.scored
+# and lead.engaged for the generators' leads, calls and messages) the tests
+# comparing the audit log with what they imported do not expect:
+# start_up --processors "$SB_PROCESSORS_NO_DERIVED".
+SB_PROCESSORS_NO_DERIVED=audit,compliance,gdpr,rbac,security

@@ -22,7 +22,7 @@ cleanup_extra() {
 }
 count() { q "SELECT count(*) FROM audit.events WHERE event_id LIKE '01$1%'"; }
 
-start_up --partitions 2
+start_up --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED"
 gen -n 300 -p EPAA >"$work/a.ndjson"
 "$SB" import "$work/a.ndjson" --data-dir "$dd" >"$work/import-a.out" 2>"$work/import-a.err" ||
   fail "import a: $(cat "$work/import-a.err")"
@@ -80,7 +80,7 @@ q "INSERT INTO sb.consumer_offsets (consumer_group, topic, partition, next_offse
    ON CONFLICT (consumer_group, topic, partition) DO UPDATE
    SET next_offset = EXCLUDED.next_offset, log_epoch = EXCLUDED.log_epoch"
 stop_up
-start_up --partitions 2
+start_up --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED"
 for _ in $(seq 1 150); do
   curl -s "$url/metrics" >"$work/m"
   grep -q '^switchboard_offset_resets_total{processor="audit"} 2$' "$work/m" && break

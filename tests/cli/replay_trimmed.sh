@@ -36,7 +36,7 @@ log_start() {
   timeout 20 kcat -Q -b "$kafka" -t sb.leads:0:-2 2>/dev/null | sed -n 's/.* offset \([0-9]*\)$/\1/p'
 }
 
-start_up --partitions 1
+start_up --partitions 1 --processors "$SB_PROCESSORS_NO_DERIVED"
 sent=0 lo=0
 while [ "$lo" -eq 0 ] && [ $sent -lt 3000 ]; do
   big_events $sent 600 >"$work/big.ndjson"

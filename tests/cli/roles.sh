@@ -33,7 +33,7 @@ refused() {
   done
 }
 
-start_up --partitions 3
+start_up --partitions 3 --processors "$SB_PROCESSORS_NO_DERIVED"
 state=$dd/postgres.state
 [ "$(stat -c %a "$state")" = 600 ] || fail "postgres.state is mode $(stat -c %a "$state"), want 600"
 supw=$(sed -n 's/^password = //p' "$state")
@@ -175,7 +175,7 @@ expect_error 1 "run \`switchboard migrate\` with the database owner's URL" \
 grep -Eq '^migrations: ([0-9]+) applied, \1 known$' "$work/pmigrate.out" || fail "migrate: $(cat "$work/pmigrate.out")"
 [ "$(psql "$owner_url" -XAtqc "SELECT count(*) FROM pg_namespace WHERE nspname = 'audit'
   AND nspowner = 'sb_owner'::regrole")" = 1 ] || fail "migrate did not create the audit projection as the owner"
-"$SB" up --data-dir "$work/prod" --database-url "$app_prod" --partitions 2 \
+"$SB" up --data-dir "$work/prod" --database-url "$app_prod" --partitions 2 --processors "$SB_PROCESSORS_NO_DERIVED" \
   >"$work/prod.out" 2>"$work/prod.err" &
 ppid=$!
 for _ in $(seq 1 300); do
@@ -199,7 +199,7 @@ wait "$ppid" || fail "production up exited non-zero"
 # ---- a restart keeps the same application URL -------------------------------
 old_db=$db
 stop_up
-start_up --partitions 3
+start_up --partitions 3 --processors "$SB_PROCESSORS_NO_DERIVED"
 [ "$db" = "$old_db" ] || fail "the application URL changed across a restart"
 no_supw "$work/up.out" "$work/up.err" "$dd/runtime.conf"
 [ "$(q 'SELECT count(*) FROM audit.events')" = 300 ] || fail "rows after the restart"
