@@ -13,38 +13,11 @@
 set -euo pipefail
 n=1000 prefix=CCCC tenants=acme,globex,initech start=1768003200 step=3600
 subjects=40 first=0
-while getopts n:p:t:s:d:k:o: opt; do
-  case $opt in
-  n) n=$OPTARG ;; p) prefix=$OPTARG ;; t) tenants=$OPTARG ;;
-  s) start=$OPTARG ;; d) step=$OPTARG ;; k) subjects=$OPTARG ;;
-  o) first=$OPTARG ;;
-  *) echo "usage: gen_consent.sh [-n N] [-p PREFIX] [-t T,T] [-s START] [-d STEP] [-k K] [-o FIRST]" >&2
-     exit 2 ;;
-  esac
-done
-[[ $prefix =~ ^[0-9A-HJKMNP-TV-Z]{4}$ ]] || { echo "gen_consent.sh: bad prefix '$prefix'" >&2; exit 2; }
+. "$(dirname "$0")/gen_lib.sh"
+gen_options "$@"
 
-awk -v n="$n" -v prefix="$prefix" -v tenants="$tenants" -v start="$start" \
-  -v step="$step" -v k="$subjects" -v first="$first" '
-function civil(days,   z, era, doe, yoe, y, doy, mp, d, m) {
-  z = days + 719468
-  era = int(z / 146097)
-  doe = z - era * 146097
-  yoe = int((doe - int(doe / 1460) + int(doe / 36524) - int(doe / 146096)) / 365)
-  y = yoe + era * 400
-  doy = doe - (365 * yoe + int(yoe / 4) - int(yoe / 100))
-  mp = int((5 * doy + 2) / 153)
-  d = doy - int((153 * mp + 2) / 5) + 1
-  m = mp < 10 ? mp + 3 : mp - 9
-  if (m <= 2) y++
-  return sprintf("%04d-%02d-%02d", y, m, d)
-}
-function rfc3339(us,   s, frac, days, rem) {
-  s = int(us / 1000000); frac = us - s * 1000000
-  days = int(s / 86400); rem = s - days * 86400
-  return sprintf("%sT%02d:%02d:%02d.%06dZ", civil(days), int(rem / 3600),
-                 int((rem % 3600) / 60), rem % 60, frac)
-}
+
+gen_awk '
 BEGIN {
   nt = split(tenants, tn, ",")
   for (i = first; i < first + n; i++) {
