@@ -140,6 +140,7 @@
   X(routing_book_decisions, "unit")                                           \
   X(routing_book_restored_decides_the_same, "unit")                           \
   X(routing_book_codec_refusals, "unit")                                      \
+  X(routing_book_sides_and_gates, "unit")                                     \
   X(pii_envelope, "unit")                                                     \
   X(pii_match_norm, "unit")                                                   \
   X(pii_key_file, "unit")                                                     \

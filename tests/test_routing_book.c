@@ -380,3 +380,107 @@ int test_routing_book_codec_refusals(void) {
   CHECK_HAS(err.msg, "id is not a string of its size");
   return 0;
 }
+
+/* ---- two-sided agents and gates ------------------------------------------ */
+
+int test_routing_book_sides_and_gates(void) {
+  sb_err_t err = SB_ERR_INIT;
+  said_t s = {0};
+  routing_book_conf_t c = conf;
+  c.max_waiting = 100;
+  s.b = routing_book_new(&c);
+  CHECK(s.b != NULL);
+  /* the agent's own side says available since 100; a lead goes to it */
+  routing_agent_rec_t side = agent("a1", ROUTING_AVAILABLE, 100 * S, 0);
+  side.state_at_us = 100 * S;
+  OK(routing_book_agent_update(s.b, ROUTING_SIDE_AGENT, &side, 100 * S,
+                               on_outcome, &s, &err));
+  routing_lead_rec_t l1 = lead("L1", 1), l2 = lead("L2", 1), l3 = lead("L3", 1);
+  OK(routing_book_lead_ready(s.b, &l1, 101 * S, on_outcome, &s, &err));
+  /* its call rings (newer than the reservation: the reservation ends, the
+   * call says it is busy); L2 waits */
+  routing_agent_rec_t call = {.call_state = ROUTING_RINGING,
+                              .call_at_us = 102 * S, .calls_day = 7};
+  snprintf(call.id, sizeof call.id, "a1");
+  OK(routing_book_agent_update(s.b, ROUTING_SIDE_CALL, &call, 102 * S,
+                               on_outcome, &s, &err));
+  OK(routing_book_lead_ready(s.b, &l2, 103 * S, on_outcome, &s, &err));
+  CHECK_INT(routing_book_agent(s.b, "a1")->reserved[ROUTING_CH_VOICE], 0);
+  /* an older side of the agent changes nothing */
+  routing_agent_rec_t old = side;
+  old.state = ROUTING_PAUSED, old.as_of_us = 50 * S;
+  OK(routing_book_agent_update(s.b, ROUTING_SIDE_AGENT, &old, 104 * S,
+                               on_outcome, &s, &err));
+  CHECK_INT(routing_book_agent(s.b, "a1")->state, ROUTING_AVAILABLE);
+  /* the call ends and is done: available again (the agent's side is older
+   * and available), one call counted today; L2 goes */
+  call.call_state = ROUTING_WRAPUP, call.call_at_us = 150 * S;
+  call.call_ended = 1;
+  OK(routing_book_agent_update(s.b, ROUTING_SIDE_CALL, &call, 150 * S,
+                               on_outcome, &s, &err));
+  call.call_state = ROUTING_AVAILABLE, call.call_at_us = 200 * S;
+  call.call_ended = 0;
+  OK(routing_book_agent_update(s.b, ROUTING_SIDE_CALL, &call, 200 * S,
+                               on_outcome, &s, &err));
+  CHECK_INT(routing_book_agent(s.b, "a1")->calls_today, 1);
+  /* the agent pauses after that call: its side is the later one */
+  side.state = ROUTING_PAUSED, side.state_at_us = side.as_of_us = 300 * S;
+  OK(routing_book_agent_update(s.b, ROUTING_SIDE_AGENT, &side, 300 * S,
+                               on_outcome, &s, &err));
+  OK(routing_book_lead_ready(s.b, &l3, 301 * S, on_outcome, &s, &err));
+  CHECK_STR(s.log, "assigned L1 a1 @101\nqueued L2 - @103\nassigned L2 a1 @200\n"
+                   "queued L3 - @301\n");
+  /* the next day's first call end restarts the count */
+  call.calls_day = 8, call.call_ended = 1, call.call_at_us = 400 * S;
+  call.call_state = ROUTING_WRAPUP;
+  OK(routing_book_agent_update(s.b, ROUTING_SIDE_CALL, &call, 400 * S,
+                               on_outcome, &s, &err));
+  CHECK_INT(routing_book_agent(s.b, "a1")->calls_today, 1);
+  routing_book_free(s.b);
+
+  /* gates: a campaign dialling Monday 09:00-17:00 in New York, a lead in Los
+   * Angeles (TCPA: 08:00 there is 16:00 UTC on Monday 2 March 2026) */
+  const int64_t mon1430 = 1772461800LL * S; /* 2026-03-02T14:30:00Z */
+  s = (said_t){0};
+  s.b = routing_book_new(&c);
+  routing_agent_rec_t a2 = agent("a2", ROUTING_AVAILABLE, mon1430, 0);
+  snprintf(a2.queues[0], sizeof a2.queues[0], "camp");
+  OK(routing_book_agent_set(s.b, &a2, mon1430, on_outcome, &s, &err));
+  routing_queue_rec_t gate = {.strategy = ROUTING_LONGEST_WAIT};
+  snprintf(gate.id, sizeof gate.id, "camp");
+  snprintf(gate.window, sizeof gate.window, "mon 09:00-17:00");
+  snprintf(gate.zone, sizeof gate.zone, "America/New_York");
+  OK(routing_book_queue_gate(s.b, &gate, mon1430, on_outcome, &s, &err));
+  routing_lead_rec_t la = lead("LA", 5);
+  snprintf(la.queue, sizeof la.queue, "camp");
+  snprintf(la.zone, sizeof la.zone, "America/Los_Angeles");
+  OK(routing_book_lead_ready(s.b, &la, mon1430, on_outcome, &s, &err));
+  const int64_t opens = mon1430 + 90 * 60 * S; /* 16:00Z: 08:00 in LA */
+  CHECK_INT(routing_book_next_due(s.b, mon1430), opens);
+  OK(routing_book_tick(s.b, opens - S, on_outcome, &s, &err));
+  OK(routing_book_tick(s.b, opens, on_outcome, &s, &err));
+  CHECK_STR(s.log, "held LA - @1772461800\nassigned LA a2 @1772467200\n");
+  /* paused: held until resumed, whatever the hour */
+  s.log[0] = '\0';
+  a2.as_of_us = opens + S;
+  OK(routing_book_agent_set(s.b, &a2, opens + S, on_outcome, &s, &err));
+  gate.paused = 1;
+  OK(routing_book_queue_gate(s.b, &gate, opens + 2 * S, on_outcome, &s, &err));
+  routing_lead_rec_t lb = lead("LB", 5);
+  snprintf(lb.queue, sizeof lb.queue, "camp");
+  snprintf(lb.zone, sizeof lb.zone, "America/Los_Angeles");
+  OK(routing_book_lead_ready(s.b, &lb, opens + 3 * S, on_outcome, &s, &err));
+  CHECK_INT(routing_book_next_due(s.b, opens + 3 * S) == 0 ||
+                routing_book_next_due(s.b, opens + 3 * S) > opens + 3 * S,
+            1);
+  gate.paused = 0;
+  OK(routing_book_queue_gate(s.b, &gate, opens + 4 * S, on_outcome, &s, &err));
+  CHECK_STR(s.log, "held LB - @1772467203\nassigned LB a2 @1772467204\n");
+  /* a window that does not parse is refused */
+  snprintf(gate.window, sizeof gate.window, "someday 09:00-17:00");
+  err = (sb_err_t)SB_ERR_INIT;
+  CHECK(routing_book_queue_gate(s.b, &gate, opens, on_outcome, &s, &err) != 0);
+  CHECK(!s.over);
+  routing_book_free(s.b);
+  return 0;
+}

@@ -407,15 +407,15 @@ static int apply(as_t *x, cached_t *c, const sb_event_t *ev, int64_t now,
   if (payload == NULL)
     return sb_err_set(err, SB_EVALIDATE, "routing.input %s without a payload",
                       kind);
-  if (strcmp(kind, "agent") == 0) {
+  if (strcmp(kind, "agent") == 0 || strcmp(kind, "agent_call") == 0) {
+    /* one side of the agent: an older one than the book has changes
+     * nothing (routing_book_agent_update) */
     routing_agent_rec_t a;
     if (routing_agent_decode(payload, plen, &a, err) != 0)
       return err->code;
-    /* an older snapshot than the one the book has changes nothing */
-    const routing_agent_rec_t *old = routing_book_agent(c->book, a.id);
-    if (old != NULL && a.as_of_us < old->as_of_us)
-      return 0;
-    return routing_book_agent_set(c->book, &a, now, on_outcome, x, err);
+    return routing_book_agent_update(
+        c->book, kind[5] == '_' ? ROUTING_SIDE_CALL : ROUTING_SIDE_AGENT, &a,
+        now, on_outcome, x, err);
   }
   if (strcmp(kind, "lead_ready") == 0) {
     routing_lead_rec_t l;
@@ -423,9 +423,11 @@ static int apply(as_t *x, cached_t *c, const sb_event_t *ev, int64_t now,
                ? err->code
                : routing_book_lead_ready(c->book, &l, now, on_outcome, x, err);
   }
-  routing_queue_rec_t q; /* "queue" */
-  return routing_queue_decode(payload, plen, &q, err) != 0
-             ? err->code
+  routing_queue_rec_t q; /* "queue", "campaign" */
+  if (routing_queue_decode(payload, plen, &q, err) != 0)
+    return err->code;
+  return strcmp(kind, "campaign") == 0
+             ? routing_book_queue_gate(c->book, &q, now, on_outcome, x, err)
              : routing_book_queue_set(c->book, &q, now, on_outcome, x, err);
 }
 

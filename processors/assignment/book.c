@@ -1,6 +1,8 @@
 /* A tenant's routing book (book.h). */
 #include "book.h"
 
+#include "callwindow.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +17,13 @@ typedef struct {
 typedef struct {
   routing_queue_rec_t r;
   int dirty;
+  sb_cw_window_t w; /* r's window parsed, in r's zone (gated) */
 } queue_t;
 
 typedef struct {
   routing_lead_rec_t r;
   int dirty;
+  const sb_tz_t *tz; /* r.zone loaded; NULL: its queue's */
 } lead_t;
 
 typedef struct {
@@ -157,7 +161,8 @@ static int skills_ok(const routing_named_skill_t *s, int n) {
 
 static int agent_ok(const routing_agent_rec_t *a, sb_err_t *err) {
   int ok = name_ok(a->id, sizeof a->id, 0) &&
-           (unsigned)a->state <= ROUTING_PAUSED && a->nqueues >= 0 &&
+           (unsigned)a->state <= ROUTING_PAUSED &&
+           (unsigned)a->call_state <= ROUTING_PAUSED && a->nqueues >= 0 &&
            a->nqueues <= ROUTING_QUEUES_MAX && skills_ok(a->skills, a->nskills);
   for (int i = 0; ok && i < a->nqueues; i++)
     ok = name_ok(a->queues[i], sizeof a->queues[i], 0);
@@ -173,6 +178,7 @@ static int agent_ok(const routing_agent_rec_t *a, sb_err_t *err) {
 static int lead_ok(const routing_lead_rec_t *l, sb_err_t *err) {
   int ok = name_ok(l->id, sizeof l->id, 0) &&
            name_ok(l->queue, sizeof l->queue, 1) &&
+           name_ok(l->zone, sizeof l->zone, 1) &&
            (unsigned)l->channel < ROUTING_CH_N && l->units >= 1 &&
            skills_ok(l->required, l->nrequired) &&
            skills_ok(l->optional, l->noptional);
@@ -187,7 +193,9 @@ static int queue_ok(const routing_queue_rec_t *q, sb_err_t *err) {
   int ok = name_ok(q->id, sizeof q->id, 0) &&
            (unsigned)q->strategy <= ROUTING_CAPACITY &&
            q->relax_after_us >= 0 &&
-           name_ok(q->rr_last, sizeof q->rr_last, 1);
+           name_ok(q->rr_last, sizeof q->rr_last, 1) &&
+           name_ok(q->window, sizeof q->window, 1) &&
+           name_ok(q->zone, sizeof q->zone, 1);
   return ok ? 0
             : sb_err_set(err, SB_EINVAL,
                          "routing: a queue record out of bounds");
@@ -195,15 +203,43 @@ static int queue_ok(const routing_queue_rec_t *q, sb_err_t *err) {
 
 /* ---- the view routing_decide reads --------------------------------------- */
 
+/* The state an agent is in: the later of its own side and its calls'
+ * (as routing's board: a call newer than the agent's last event says
+ * ringing, on_call or wrapup, or, done, available unless the agent went
+ * offline or paused), and since when it has been idle. */
+static routing_state_t effective(const routing_agent_rec_t *r,
+                                 int64_t *idle_since) {
+  routing_state_t st = r->state;
+  if (r->state_at_us == 0 && r->call_at_us == 0) { /* a snapshot */
+    *idle_since = r->idle_since_us;
+    return st;
+  }
+  int64_t since = r->state_at_us;
+  if (r->call_at_us > 0 && r->call_at_us <= r->as_of_us &&
+      r->call_at_us > since)
+    since = r->as_of_us; /* a call came between: back since */
+  if (r->call_at_us > r->as_of_us) {
+    since = r->call_at_us;
+    if (r->call_state != ROUTING_AVAILABLE)
+      st = r->call_state;
+    else if (st != ROUTING_OFFLINE && st != ROUTING_PAUSED)
+      st = ROUTING_AVAILABLE;
+  }
+  *idle_since = st == ROUTING_AVAILABLE ? since : 0;
+  return st;
+}
+
 static void view_of(agent_t *a, routing_agent_t *v) {
   routing_agent_rec_t *r = &a->r;
   for (int i = 0; i < r->nqueues; i++)
     a->qp[i] = r->queues[i];
   for (int i = 0; i < r->nskills; i++)
     a->sk[i] = (routing_skill_t){r->skills[i].name, r->skills[i].level};
+  int64_t idle = 0;
+  routing_state_t st = effective(r, &idle);
   *v = (routing_agent_t){.agent_id = r->id,
-                         .state = r->state,
-                         .idle_since_us = r->idle_since_us,
+                         .state = st,
+                         .idle_since_us = idle,
                          .calls_today = r->calls_today,
                          .queues = a->qp,
                          .nqueues = (size_t)r->nqueues,
@@ -321,6 +357,42 @@ static queue_t *queue_for(routing_book_t *b, const char *id, sb_err_t *err) {
   return q;
 }
 
+/* Whether lead l may be offered at now: its queue not paused, and inside
+ * the queue's dial window and the TCPA's calling hours in the lead's zone
+ * (else its queue's, else UTC). A lead that names no zone, of a queue
+ * without a gate, is not gated (routing always names one). When not:
+ * *opens is the next opening (0: none within the horizon, or paused). */
+static int lead_open(const routing_book_t *b, const lead_t *l, int64_t now,
+                     int64_t *opens) {
+  const queue_t *q = queue_of(b, l->r.queue);
+  *opens = 0;
+  if (q != NULL && q->r.gated && q->r.paused)
+    return 0;
+  int gated = q != NULL && q->r.gated;
+  if (!gated && l->r.zone[0] == '\0')
+    return 1;
+  sb_cw_window_t all;
+  const sb_cw_window_t *w = gated ? &q->w : &all;
+  if (!gated)
+    sb_cw_all_day(&all, NULL);
+  if (sb_cw_callable_at(w, l->tz, now))
+    return 1;
+  if (sb_cw_next_opening(w, l->tz, now, opens) != 0)
+    *opens = 0;
+  return 0;
+}
+
+/* Says "held" once for a lead its gate keeps waiting. */
+static int held(lead_t *l, int64_t now_us, routing_outcome_cb cb, void *arg,
+                sb_err_t *err) {
+  if (l->r.queued_said)
+    return 0;
+  l->r.queued_said = 1;
+  l->dirty = 1;
+  routing_outcome_t o = {.what = "held", .lead = &l->r, .at_us = now_us};
+  return cb(arg, &o, err);
+}
+
 static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
                  void *arg, sb_err_t *err) {
   if (b->leads.n == 0)
@@ -334,6 +406,13 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
       lead_t *l = b->leads.v[i];
       if (l->r.queued_said)
         continue;
+      int64_t opens;
+      if (!lead_open(b, l, now_us, &opens)) {
+        int rc = held(l, now_us, cb, arg, err);
+        if (rc != 0)
+          return rc;
+        continue;
+      }
       routing_decision_t d = {.chosen = -1, .n = 0, .verdicts = b->verdicts};
       routing_skill_t req[ROUTING_SKILLS_MAX], opt[ROUTING_SKILLS_MAX];
       routing_request_t rq;
@@ -361,6 +440,11 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     lead_t *l = order[i];
+    int64_t opens;
+    if (!lead_open(b, l, now_us, &opens)) {
+      rc = held(l, now_us, cb, arg, err);
+      continue;
+    }
     routing_skill_t req[ROUTING_SKILLS_MAX], opt[ROUTING_SKILLS_MAX];
     routing_request_t rq;
     routing_decision_t d;
@@ -449,6 +533,113 @@ int routing_book_agent_set(routing_book_t *b, const routing_agent_rec_t *a,
   return drain(b, now_us, cb, arg, err);
 }
 
+/* q's window in q's zone, when it has a gate: SB_EINVAL naming what does
+ * not parse. */
+static int gate_parse(queue_t *q, sb_err_t *err) {
+  memset(&q->w, 0, sizeof q->w);
+  if (!q->r.gated)
+    return 0;
+  const sb_tz_t *tz = NULL;
+  if (q->r.zone[0] && sb_tz_load(q->r.zone, &tz, err) != 0)
+    return err->code;
+  if (q->r.window[0] == '\0') {
+    sb_cw_all_day(&q->w, tz);
+    return 0;
+  }
+  q->w.tz = tz;
+  char item[64];
+  for (const char *p = q->r.window; *p;) {
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n >= sizeof item)
+      return sb_err_set(err, SB_EINVAL,
+                        "routing: queue %s: a window item too long", q->r.id);
+    memcpy(item, p, n);
+    item[n] = '\0';
+    if (sb_cw_add(&q->w, item, err) != 0)
+      return err->code;
+    p = e ? e + 1 : p + n;
+  }
+  return 0;
+}
+
+static int lead_zone(lead_t *l, sb_err_t *err) {
+  l->tz = NULL;
+  return l->r.zone[0] ? sb_tz_load(l->r.zone, &l->tz, err) : 0;
+}
+
+int routing_book_agent_update(routing_book_t *b, int side,
+                              const routing_agent_rec_t *a, int64_t now_us,
+                              routing_outcome_cb cb, void *arg, sb_err_t *err) {
+  if (side != ROUTING_SIDE_AGENT && side != ROUTING_SIDE_CALL)
+    return sb_err_set(err, SB_EINVAL, "routing: agent side %d", side);
+  int known = vec_find(&b->agents, a->id) != NULL;
+  agent_t *r = agent_put(b, a, err);
+  if (r == NULL)
+    return err->code;
+  routing_agent_rec_t *c = &r->r;
+  if (!known) { /* nothing said yet of the other side */
+    memset(c, 0, sizeof *c);
+    memcpy(c->id, a->id, strlen(a->id) + 1);
+    c->state = ROUTING_OFFLINE;
+  }
+  int64_t at;
+  if (side == ROUTING_SIDE_AGENT) {
+    if (known && a->as_of_us < c->as_of_us)
+      return 0; /* older than what the book has */
+    c->state = a->state;
+    c->state_at_us = a->state_at_us;
+    c->idle_since_us = a->idle_since_us;
+    c->nqueues = a->nqueues;
+    memcpy(c->queues, a->queues, sizeof c->queues);
+    c->nskills = a->nskills;
+    memcpy(c->skills, a->skills, sizeof c->skills);
+    memcpy(c->capacity, a->capacity, sizeof c->capacity);
+    memcpy(c->load, a->load, sizeof c->load);
+    c->as_of_us = at = a->as_of_us;
+  } else {
+    if (a->calls_day > c->calls_day)
+      c->calls_day = a->calls_day, c->calls_today = 0;
+    if (a->call_ended && a->calls_day == c->calls_day)
+      c->calls_today++;
+    at = a->call_at_us;
+    if (a->call_at_us >= c->call_at_us)
+      c->call_state = a->call_state, c->call_at_us = a->call_at_us;
+  }
+  /* news of the agent newer than the last assignment says what it does */
+  if (c->reserved_at_us != 0 && at >= c->reserved_at_us) {
+    memset(c->reserved, 0, sizeof c->reserved);
+    c->reserved_at_us = 0;
+  }
+  r->dirty = 1;
+  return drain(b, now_us, cb, arg, err);
+}
+
+int routing_book_queue_gate(routing_book_t *b, const routing_queue_rec_t *q,
+                            int64_t now_us, routing_outcome_cb cb, void *arg,
+                            sb_err_t *err) {
+  if (queue_ok(q, err) != 0)
+    return err->code;
+  if (vec_find(&b->queues, q->id) == NULL &&
+      b->queues.n >= ROUTING_BOOK_QUEUES)
+    return sb_err_set(err, SB_EINVAL,
+                      "routing: a tenant has more than %d queues",
+                      ROUTING_BOOK_QUEUES);
+  queue_t t = {.r = *q};
+  t.r.gated = 1;
+  if (gate_parse(&t, err) != 0)
+    return err->code;
+  queue_t *r = queue_for(b, q->id, err);
+  if (r == NULL)
+    return err->code;
+  r->r.gated = 1, r->r.paused = q->paused;
+  memcpy(r->r.window, q->window, sizeof q->window);
+  memcpy(r->r.zone, q->zone, sizeof q->zone);
+  r->w = t.w;
+  r->dirty = 1;
+  return drain(b, now_us, cb, arg, err);
+}
+
 int routing_book_queue_set(routing_book_t *b, const routing_queue_rec_t *q,
                            int64_t now_us, routing_outcome_cb cb, void *arg,
                            sb_err_t *err) {
@@ -462,10 +653,13 @@ int routing_book_queue_set(routing_book_t *b, const routing_queue_rec_t *q,
   queue_t *r = queue_for(b, q->id, err);
   if (r == NULL)
     return err->code;
-  char rr[sizeof r->r.rr_last];
-  memcpy(rr, r->r.rr_last, sizeof rr);
+  routing_queue_rec_t kept = r->r;
   r->r = *q;
-  memcpy(r->r.rr_last, rr, sizeof rr); /* the position is the book's own */
+  /* the position is the book's own; the gate is the campaign's */
+  memcpy(r->r.rr_last, kept.rr_last, sizeof kept.rr_last);
+  r->r.gated = kept.gated, r->r.paused = kept.paused;
+  memcpy(r->r.window, kept.window, sizeof kept.window);
+  memcpy(r->r.zone, kept.zone, sizeof kept.zone);
   r->dirty = 1;
   return drain(b, now_us, cb, arg, err);
 }
@@ -489,6 +683,8 @@ int routing_book_lead_ready(routing_book_t *b, const routing_lead_rec_t *l,
   r->r.ready_at_us = ready; /* a re-score keeps its place in time */
   r->r.queued_said = said;
   r->dirty = 1;
+  if (lead_zone(r, err) != 0)
+    return err->code;
   return drain(b, now_us, cb, arg, err);
 }
 
@@ -536,6 +732,13 @@ int64_t routing_book_next_due(const routing_book_t *b, int64_t after_us) {
   }
   for (size_t i = 0; i < b->leads.n; i++) {
     const lead_t *l = b->leads.v[i];
+    int64_t opens;
+    if (!lead_open(b, l, after_us, &opens) && opens > after_us &&
+        (due == 0 || opens < due))
+      due = opens;
+  }
+  for (size_t i = 0; i < b->leads.n; i++) {
+    const lead_t *l = b->leads.v[i];
     const queue_t *q = queue_of(b, l->r.queue);
     if (l->r.noptional == 0 || q == NULL || q->r.relax_after_us == 0)
       continue;
@@ -565,7 +768,7 @@ int routing_book_restore_queue(routing_book_t *b, const routing_queue_rec_t *q,
   if (r == NULL)
     return err->code;
   r->r = *q;
-  return 0;
+  return gate_parse(r, err);
 }
 
 int routing_book_restore_lead(routing_book_t *b, const routing_lead_rec_t *l,
@@ -577,7 +780,7 @@ int routing_book_restore_lead(routing_book_t *b, const routing_lead_rec_t *l,
   if (r == NULL)
     return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
   r->r = *l;
-  return 0;
+  return lead_zone(r, err);
 }
 
 static int by_name(const void *x, const void *y) {

@@ -12,6 +12,16 @@
  *   agent_set     an agent's availability (a snapshot: replaces the last);
  *                 a snapshot newer than a reservation ends it (the agent's
  *                 own state now says what it does)
+ *   agent_update  one side of an agent: what its own events say (state,
+ *                 queues, skills, capacity; as_of_us) or what its calls
+ *                 say (call_state at call_at_us; calls ended on calls_day),
+ *                 each side replaced only by a newer one; the agent is in
+ *                 the state of the later side, as routing's board says
+ *   queue_gate    a queue's gate (its campaign): paused, or its dial window
+ *                 and zone; a lead is offered only while its queue is open
+ *                 and it is inside the window and the TCPA's calling hours
+ *                 (08:00-21:00) in its own zone (callwindow.h), else it
+ *                 waits for the next opening
  *   queue_set     a queue's strategy, skill relaxation and priority
  *   lead_ready    a lead to route (new, or re-scored while it waits): tried
  *                 at once; "queued" when nobody qualifies (said once)
@@ -52,6 +62,15 @@ typedef struct routing_agent_rec_s {
   char id[ROUTING_NAME_MAX + 1];
   routing_state_t state;
   int64_t idle_since_us, calls_today;
+  /* two-sided (agent_update): when the agent's own state began (0: a
+   * snapshot, idle_since_us says), and what its calls say: call_state
+   * (ringing, on_call, wrapup; available when the call is done) at
+   * call_at_us (0: no call), calls_today counted on calls_day (the
+   * tenant's local day); call_ended: this update is a call's end */
+  int64_t state_at_us;
+  routing_state_t call_state;
+  int64_t call_at_us, calls_day;
+  int call_ended;
   int nqueues, nskills;
   char queues[ROUTING_QUEUES_MAX][ROUTING_NAME_MAX + 1];
   routing_named_skill_t skills[ROUTING_SKILLS_MAX];
@@ -62,12 +81,20 @@ typedef struct routing_agent_rec_s {
   int64_t reserved_at_us; /* the last assignment; 0: none */
 } routing_agent_rec_t;
 
+#define ROUTING_ZONE_MAX 63     /* bytes of a zone name */
+#define ROUTING_WINDOW_MAX 511  /* bytes of a window's text (callwindow.h) */
+
 typedef struct routing_queue_rec_s {
   char id[ROUTING_NAME_MAX + 1];
   routing_strategy_t strategy;
   int64_t relax_after_us; /* 0: optional skills never relaxed */
   int priority;           /* higher first */
   char rr_last[ROUTING_NAME_MAX + 1]; /* round robin: its last agent */
+  /* the gate (queue_gate; queue_set keeps it): closed while paused; the
+   * dial window as sb_cw_format's text ("" every day) in zone ("" UTC) */
+  int gated, paused;
+  char window[ROUTING_WINDOW_MAX + 1];
+  char zone[ROUTING_ZONE_MAX + 1];
 } routing_queue_rec_t;
 
 typedef struct routing_lead_rec_s {
@@ -80,6 +107,7 @@ typedef struct routing_lead_rec_s {
   routing_named_skill_t optional[ROUTING_SKILLS_MAX];
   int64_t score;
   int recycled;         /* goes ahead of fresh leads */
+  char zone[ROUTING_ZONE_MAX + 1]; /* its own zone ("": its queue's) */
   int64_t ready_at_us;  /* when it started waiting */
   int queued_said;      /* "queued" was said */
 } routing_lead_rec_t;
@@ -119,6 +147,16 @@ int routing_book_agent_set(routing_book_t *b, const routing_agent_rec_t *a,
 int routing_book_queue_set(routing_book_t *b, const routing_queue_rec_t *q,
                            int64_t now_us, routing_outcome_cb cb, void *arg,
                            sb_err_t *err);
+#define ROUTING_SIDE_AGENT 1
+#define ROUTING_SIDE_CALL 2
+int routing_book_agent_update(routing_book_t *b, int side,
+                              const routing_agent_rec_t *a, int64_t now_us,
+                              routing_outcome_cb cb, void *arg, sb_err_t *err);
+/* q's gate fields (paused, window, zone) only; SB_EINVAL for a window or
+ * zone that does not parse. */
+int routing_book_queue_gate(routing_book_t *b, const routing_queue_rec_t *q,
+                            int64_t now_us, routing_outcome_cb cb, void *arg,
+                            sb_err_t *err);
 int routing_book_lead_ready(routing_book_t *b, const routing_lead_rec_t *l,
                             int64_t now_us, routing_outcome_cb cb, void *arg,
                             sb_err_t *err);
@@ -135,8 +173,8 @@ const routing_lead_rec_t *routing_book_lead(const routing_book_t *b,
                                             const char *id);
 size_t routing_book_waiting(const routing_book_t *b);
 /* The earliest time after after_us at which a tick could change something
- * (a reservation's end, a waiting lead's relaxation), or 0 when none: when
- * to ask for a tick. */
+ * (a reservation's end, a waiting lead's relaxation, a gated lead's next
+ * opening), or 0 when none: when to ask for a tick. */
 int64_t routing_book_next_due(const routing_book_t *b, int64_t after_us);
 
 /* Restoring a book (the processor's keyed state): records put back as

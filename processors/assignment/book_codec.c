@@ -55,6 +55,13 @@ int routing_agent_encode(const routing_agent_rec_t *a, char **out, size_t *len,
            add_i64(o, "calls_today", a->calls_today) &&
            add_i64(o, "as_of", a->as_of_us) &&
            add_i64(o, "reserved_at", a->reserved_at_us) &&
+           add_i64(o, "state_at", a->state_at_us) &&
+           (a->call_at_us == 0 ||
+            (cJSON_AddStringToObject(o, "call_state",
+                                     routing_state_name(a->call_state)) &&
+             add_i64(o, "call_at", a->call_at_us))) &&
+           add_i64(o, "calls_day", a->calls_day) &&
+           add_i64(o, "call_ended", a->call_ended) &&
            add_skills(o, "skills", a->skills, a->nskills) &&
            add_channels(o, "capacity", a->capacity) &&
            add_channels(o, "load", a->load) &&
@@ -77,7 +84,11 @@ int routing_queue_encode(const routing_queue_rec_t *q, char **out, size_t *len,
            add_i64(o, "relax_after", q->relax_after_us) &&
            add_i64(o, "priority", q->priority) &&
            (q->rr_last[0] == '\0' ||
-            cJSON_AddStringToObject(o, "rr_last", q->rr_last));
+            cJSON_AddStringToObject(o, "rr_last", q->rr_last)) &&
+           add_i64(o, "gated", q->gated) && add_i64(o, "paused", q->paused) &&
+           (q->window[0] == '\0' ||
+            cJSON_AddStringToObject(o, "window", q->window)) &&
+           (q->zone[0] == '\0' || cJSON_AddStringToObject(o, "zone", q->zone));
   return done(o, ok, out, len, err);
 }
 
@@ -92,6 +103,7 @@ int routing_lead_encode(const routing_lead_rec_t *l, char **out, size_t *len,
            add_i64(o, "recycled", l->recycled) &&
            add_i64(o, "ready_at", l->ready_at_us) &&
            add_i64(o, "queued_said", l->queued_said) &&
+           (l->zone[0] == '\0' || cJSON_AddStringToObject(o, "zone", l->zone)) &&
            add_skills(o, "required", l->required, l->nrequired) &&
            add_skills(o, "optional", l->optional, l->noptional);
   return done(o, ok, out, len, err);
@@ -207,6 +219,18 @@ int routing_agent_decode(const void *buf, size_t len, routing_agent_rec_t *a,
   if (rc == 0)
     rc = get_i64(&r, o, "reserved_at", &a->reserved_at_us);
   if (rc == 0)
+    rc = get_i64(&r, o, "state_at", &a->state_at_us);
+  if (rc == 0)
+    rc = get_i64(&r, o, "call_at", &a->call_at_us);
+  if (rc == 0)
+    rc = get_i64(&r, o, "calls_day", &a->calls_day);
+  if (rc == 0)
+    rc = get_int(&r, o, "call_ended", &a->call_ended);
+  char cst[16];
+  if (rc == 0 && (rc = get_str(&r, o, "call_state", cst, sizeof cst, 0)) == 0 &&
+      cst[0] && routing_state_parse(cst, &a->call_state) != 0)
+    rc = bad(&r, "call_state", "is unknown");
+  if (rc == 0)
     rc = get_skills(&r, o, "skills", a->skills, &a->nskills);
   if (rc == 0)
     rc = get_channels(&r, o, "capacity", a->capacity);
@@ -249,6 +273,14 @@ int routing_queue_decode(const void *buf, size_t len, routing_queue_rec_t *q,
     rc = get_int(&r, o, "priority", &q->priority);
   if (rc == 0)
     rc = get_str(&r, o, "rr_last", q->rr_last, sizeof q->rr_last, 0);
+  if (rc == 0)
+    rc = get_int(&r, o, "gated", &q->gated);
+  if (rc == 0)
+    rc = get_int(&r, o, "paused", &q->paused);
+  if (rc == 0)
+    rc = get_str(&r, o, "window", q->window, sizeof q->window, 0);
+  if (rc == 0)
+    rc = get_str(&r, o, "zone", q->zone, sizeof q->zone, 0);
   cJSON_Delete(o);
   return rc;
 }
@@ -277,6 +309,8 @@ int routing_lead_decode(const void *buf, size_t len, routing_lead_rec_t *l,
     rc = get_i64(&r, o, "ready_at", &l->ready_at_us);
   if (rc == 0)
     rc = get_int(&r, o, "queued_said", &l->queued_said);
+  if (rc == 0)
+    rc = get_str(&r, o, "zone", l->zone, sizeof l->zone, 0);
   if (rc == 0)
     rc = get_skills(&r, o, "required", l->required, &l->nrequired);
   if (rc == 0)
