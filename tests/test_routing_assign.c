@@ -21,9 +21,9 @@ static const routing_skill_t sk_es3[] = {{"spanish", 3}};
 static const routing_skill_t sk_es5_ins2[] = {{"spanish", 5}, {"insurance", 2}};
 static const routing_skill_t sk_ins4[] = {{"insurance", 4}};
 
-static routing_agent_t agent(const char *id, routing_state_t st, int64_t idle,
+static routing_cand_t agent(const char *id, routing_state_t st, int64_t idle,
                              int64_t calls) {
-  routing_agent_t a = {.agent_id = id, .state = st, .idle_since_us = idle,
+  routing_cand_t a = {.agent_id = id, .state = st, .idle_since_us = idle,
                        .calls_today = calls, .queues = q_both, .nqueues = 2};
   a.capacity[ROUTING_CH_VOICE] = 1;
   a.capacity[ROUTING_CH_CHAT] = 4;
@@ -32,7 +32,7 @@ static routing_agent_t agent(const char *id, routing_state_t st, int64_t idle,
 
 /* decide, and the explanation as text */
 static int decide(routing_strategy_t s, const routing_request_t *rq,
-                  const routing_agent_t *a, size_t n, routing_verdict_t *v,
+                  const routing_cand_t *a, size_t n, routing_verdict_t *v,
                   routing_decision_t *d, char *json, size_t cap) {
   sb_err_t err = SB_ERR_INIT;
   if (routing_decide(s, rq, a, n, v, d, &err) != 0) {
@@ -50,7 +50,7 @@ static int decide(routing_strategy_t s, const routing_request_t *rq,
 }
 
 int test_routing_assign_strategies(void) {
-  routing_agent_t ag[6];
+  routing_cand_t ag[6];
   ag[0] = agent("a1", ROUTING_AVAILABLE, 5000 * MS, 7);
   ag[1] = agent("a2", ROUTING_AVAILABLE, 1000 * MS, 9); /* idle longest */
   ag[2] = agent("a3", ROUTING_PAUSED, 10 * MS, 0);
@@ -181,14 +181,14 @@ static const char *const qnames[] = {"q1", "q2", "q3"};
 static const char *const sknames[] = {"es", "fr", "ins"};
 
 typedef struct {
-  routing_agent_t a[NA];
+  routing_cand_t a[NA];
   const char *queues[NA][3];
   routing_skill_t skills[NA][3];
 } pool_t;
 
 static void gen_pool(pool_t *p, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    routing_agent_t *a = &p->a[i];
+    routing_cand_t *a = &p->a[i];
     memset(a, 0, sizeof *a);
     a->agent_id = ids[i];
     a->state = (routing_state_t)rnd(6);
@@ -210,7 +210,7 @@ static void gen_pool(pool_t *p, size_t n) {
 }
 
 /* every filter, written again */
-static int qualifies(const routing_request_t *rq, const routing_agent_t *a,
+static int qualifies(const routing_request_t *rq, const routing_cand_t *a,
                      int relaxed) {
   if (a->state == ROUTING_OFFLINE || a->state == ROUTING_PAUSED)
     return 0;
@@ -268,10 +268,10 @@ int test_routing_assign_properties(void) {
       continue;
     }
     decided++;
-    const routing_agent_t *w = &p.a[v[d.chosen].index];
+    const routing_cand_t *w = &p.a[v[d.chosen].index];
     CHECK(qualifies(&rq, w, d.relaxed));
     for (size_t i = 0; i < n; i++) {
-      const routing_agent_t *a = &p.a[i];
+      const routing_cand_t *a = &p.a[i];
       if (!qualifies(&rq, a, d.relaxed))
         continue;
       if (s == ROUTING_LONGEST_WAIT)
@@ -288,7 +288,7 @@ int test_routing_assign_properties(void) {
     shuffled = p;
     for (size_t i = n; i > 1; i--) {
       size_t j = rnd((uint32_t)i);
-      routing_agent_t t = shuffled.a[i - 1];
+      routing_cand_t t = shuffled.a[i - 1];
       shuffled.a[i - 1] = shuffled.a[j];
       shuffled.a[j] = t;
     }

@@ -58,14 +58,14 @@ int routing_channel_parse(const char *name, routing_channel_t *out) {
 
 /* ---- filters ------------------------------------------------------------- */
 
-static int agent_level(const routing_agent_t *a, const char *skill) {
+static int agent_level(const routing_cand_t *a, const char *skill) {
   for (size_t i = 0; i < a->nskills; i++)
     if (a->skills[i].name && strcmp(a->skills[i].name, skill) == 0)
       return a->skills[i].level;
   return -1; /* absent */
 }
 
-static int member(const routing_agent_t *a, const char *queue) {
+static int member(const routing_cand_t *a, const char *queue) {
   if (queue == NULL || *queue == '\0')
     return 1;
   for (size_t i = 0; i < a->nqueues; i++)
@@ -76,7 +76,7 @@ static int member(const routing_agent_t *a, const char *queue) {
 
 /* The first skill of want[0..n) the agent lacks (or holds below the level
  * asked), written to detail: 1; else 0. */
-static int lacks(const routing_agent_t *a, const routing_skill_t *want,
+static int lacks(const routing_cand_t *a, const routing_skill_t *want,
                  size_t n, char *detail, size_t cap) {
   for (size_t i = 0; i < n; i++)
     if (agent_level(a, want[i].name) < want[i].level ||
@@ -87,7 +87,7 @@ static int lacks(const routing_agent_t *a, const routing_skill_t *want,
   return 0;
 }
 
-static const char *filter(const routing_request_t *rq, const routing_agent_t *a,
+static const char *filter(const routing_request_t *rq, const routing_cand_t *a,
                           int relaxed, char *detail, size_t cap) {
   detail[0] = '\0';
   if (a->state == ROUTING_OFFLINE)
@@ -116,7 +116,7 @@ static const char *filter(const routing_request_t *rq, const routing_agent_t *a,
 /* ---- strategies ---------------------------------------------------------- */
 
 static int64_t skills_match(const routing_request_t *rq,
-                            const routing_agent_t *a) {
+                            const routing_cand_t *a) {
   int64_t sum = 0;
   for (size_t i = 0; i < rq->nrequired; i++)
     sum += agent_level(a, rq->required[i].name);
@@ -130,7 +130,7 @@ static int64_t skills_match(const routing_request_t *rq,
 /* < 0 when a comes before b by the strategy's measure alone (without the
  * tie-breaks), 0 when equal. */
 static int by_measure(routing_strategy_t s, const routing_request_t *rq,
-                      const routing_agent_t *a, const routing_agent_t *b) {
+                      const routing_cand_t *a, const routing_cand_t *b) {
   switch (s) {
   case ROUTING_FEWEST_CALLS:
     return (a->calls_today > b->calls_today) - (a->calls_today < b->calls_today);
@@ -150,7 +150,7 @@ static int by_measure(routing_strategy_t s, const routing_request_t *rq,
   }
 }
 
-static int by_wait(const routing_agent_t *a, const routing_agent_t *b) {
+static int by_wait(const routing_cand_t *a, const routing_cand_t *b) {
   return (a->idle_since_us > b->idle_since_us) -
          (a->idle_since_us < b->idle_since_us);
 }
@@ -161,7 +161,7 @@ static int by_id(const void *x, const void *y) {
 }
 
 int routing_decide(routing_strategy_t s, const routing_request_t *rq,
-                   const routing_agent_t *agents, size_t n,
+                   const routing_cand_t *agents, size_t n,
                    routing_verdict_t *verdicts, routing_decision_t *out,
                    sb_err_t *err) {
   memset(out, 0, sizeof *out);
@@ -226,7 +226,7 @@ int routing_decide(routing_strategy_t s, const routing_request_t *rq,
       best = (int)i;
       continue;
     }
-    const routing_agent_t *a = &agents[verdicts[i].index],
+    const routing_cand_t *a = &agents[verdicts[i].index],
                           *b = &agents[verdicts[best].index];
     int c = by_measure(s, rq, a, b);
     if (c == 0)
@@ -235,12 +235,12 @@ int routing_decide(routing_strategy_t s, const routing_request_t *rq,
       best = (int)i;
   }
   out->chosen = best;
-  const routing_agent_t *w = &agents[verdicts[best].index];
+  const routing_cand_t *w = &agents[verdicts[best].index];
   int tied_measure = 0, tied_wait = 0;
   for (size_t i = 0; i < n; i++) {
     if (verdicts[i].excluded || (int)i == best)
       continue;
-    const routing_agent_t *a = &agents[verdicts[i].index];
+    const routing_cand_t *a = &agents[verdicts[i].index];
     if (by_measure(s, rq, a, w) == 0) {
       tied_measure = 1;
       if (by_wait(a, w) == 0)

@@ -77,7 +77,7 @@ typedef struct routing_skill_s {
 } routing_skill_t;
 
 /* A candidate. Strings and arrays borrowed for the call. */
-typedef struct routing_agent_s {
+typedef struct routing_cand_s {
   const char *agent_id;
   routing_state_t state;
   int64_t idle_since_us; /* when it last became free */
@@ -88,7 +88,7 @@ typedef struct routing_agent_s {
   size_t nskills;
   int capacity[ROUTING_CH_N]; /* units; 0: does not take the channel */
   int load[ROUTING_CH_N];     /* units in use */
-} routing_agent_t;
+} routing_cand_t;
 
 typedef struct routing_request_s {
   const char *queue; /* NULL or "": any agent */
@@ -124,7 +124,7 @@ typedef struct routing_decision_s {
  * SB_EINVAL for a bad request (units < 1, a channel out of range) or two
  * candidates with one id. */
 int routing_decide(routing_strategy_t s, const routing_request_t *rq,
-                   const routing_agent_t *agents, size_t n,
+                   const routing_cand_t *agents, size_t n,
                    routing_verdict_t *verdicts, routing_decision_t *out,
                    sb_err_t *err);
 

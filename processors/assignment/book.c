@@ -37,7 +37,7 @@ struct routing_book_s {
   char (*gone)[ROUTING_NAME_MAX + 1]; /* leads gone since the last flush */
   size_t ngone, capgone;
   /* scratch, sized to the agents */
-  routing_agent_t *view;
+  routing_cand_t *view;
   routing_verdict_t *verdicts;
   size_t scratch_cap;
 };
@@ -229,7 +229,7 @@ static routing_state_t effective(const routing_agent_rec_t *r,
   return st;
 }
 
-static void view_of(agent_t *a, routing_agent_t *v) {
+static void view_of(agent_t *a, routing_cand_t *v) {
   routing_agent_rec_t *r = &a->r;
   for (int i = 0; i < r->nqueues; i++)
     a->qp[i] = r->queues[i];
@@ -237,7 +237,7 @@ static void view_of(agent_t *a, routing_agent_t *v) {
     a->sk[i] = (routing_skill_t){r->skills[i].name, r->skills[i].level};
   int64_t idle = 0;
   routing_state_t st = effective(r, &idle);
-  *v = (routing_agent_t){.agent_id = r->id,
+  *v = (routing_cand_t){.agent_id = r->id,
                          .state = st,
                          .idle_since_us = idle,
                          .calls_today = r->calls_today,
@@ -255,7 +255,7 @@ static int scratch(routing_book_t *b, sb_err_t *err) {
   if (b->scratch_cap >= b->agents.n && b->view != NULL)
     return 0;
   size_t cap = b->agents.n + 16;
-  routing_agent_t *v = realloc(b->view, cap * sizeof *v);
+  routing_cand_t *v = realloc(b->view, cap * sizeof *v);
   if (v != NULL)
     b->view = v;
   routing_verdict_t *vd = realloc(b->verdicts, cap * sizeof *vd);
@@ -270,7 +270,7 @@ static int scratch(routing_book_t *b, sb_err_t *err) {
 /* some agent could take some work */
 static int any_room(const routing_book_t *b) {
   for (size_t i = 0; i < b->agents.n; i++) {
-    const routing_agent_t *v = &b->view[i];
+    const routing_cand_t *v = &b->view[i];
     if (v->state == ROUTING_OFFLINE || v->state == ROUTING_PAUSED)
       continue;
     for (int c = 0; c < ROUTING_CH_N; c++)
@@ -359,8 +359,9 @@ static queue_t *queue_for(routing_book_t *b, const char *id, sb_err_t *err) {
 
 /* Whether lead l may be offered at now: its queue not paused, and inside
  * the queue's dial window and the TCPA's calling hours in the lead's zone
- * (else its queue's, else UTC). A lead that names no zone, of a queue
- * without a gate, is not gated (routing always names one). When not:
+ * (else its queue's, else UTC). A lead that names no zone and asks for
+ * no TCPA check, of a queue without a gate, is not gated (routing's leads
+ * always ask). When not:
  * *opens is the next opening (0: none within the horizon, or paused). */
 static int lead_open(const routing_book_t *b, const lead_t *l, int64_t now,
                      int64_t *opens) {
@@ -369,7 +370,7 @@ static int lead_open(const routing_book_t *b, const lead_t *l, int64_t now,
   if (q != NULL && q->r.gated && q->r.paused)
     return 0;
   int gated = q != NULL && q->r.gated;
-  if (!gated && l->r.zone[0] == '\0')
+  if (!gated && l->r.zone[0] == '\0' && !l->r.tcpa)
     return 1;
   sb_cw_window_t all;
   const sb_cw_window_t *w = gated ? &q->w : &all;

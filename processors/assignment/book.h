@@ -81,7 +81,7 @@ typedef struct routing_agent_rec_s {
   int64_t reserved_at_us; /* the last assignment; 0: none */
 } routing_agent_rec_t;
 
-#define ROUTING_ZONE_MAX 63     /* bytes of a zone name */
+#define ROUTING_ZONE_MAX SB_TZ_NAME_MAX /* bytes of a zone name */
 #define ROUTING_WINDOW_MAX 511  /* bytes of a window's text (callwindow.h) */
 
 typedef struct routing_queue_rec_s {
@@ -108,6 +108,8 @@ typedef struct routing_lead_rec_s {
   int64_t score;
   int recycled;         /* goes ahead of fresh leads */
   char zone[ROUTING_ZONE_MAX + 1]; /* its own zone ("": its queue's) */
+  int tcpa; /* gated by the calling hours even when its queue has no gate
+             * (in its zone, else its queue's, else UTC): routing's leads */
   int64_t ready_at_us;  /* when it started waiting */
   int queued_said;      /* "queued" was said */
 } routing_lead_rec_t;

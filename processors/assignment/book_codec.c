@@ -104,6 +104,7 @@ int routing_lead_encode(const routing_lead_rec_t *l, char **out, size_t *len,
            add_i64(o, "ready_at", l->ready_at_us) &&
            add_i64(o, "queued_said", l->queued_said) &&
            (l->zone[0] == '\0' || cJSON_AddStringToObject(o, "zone", l->zone)) &&
+           add_i64(o, "tcpa", l->tcpa) &&
            add_skills(o, "required", l->required, l->nrequired) &&
            add_skills(o, "optional", l->optional, l->noptional);
   return done(o, ok, out, len, err);
@@ -311,6 +312,8 @@ int routing_lead_decode(const void *buf, size_t len, routing_lead_rec_t *l,
     rc = get_int(&r, o, "queued_said", &l->queued_said);
   if (rc == 0)
     rc = get_str(&r, o, "zone", l->zone, sizeof l->zone, 0);
+  if (rc == 0)
+    rc = get_int(&r, o, "tcpa", &l->tcpa);
   if (rc == 0)
     rc = get_skills(&r, o, "required", l->required, &l->nrequired);
   if (rc == 0)

@@ -33,6 +33,8 @@
 #include "campaigns.h"
 #include "campaigns_int.h"
 
+#include "book_codec.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +140,14 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
       sb_codec_field(kit->schemas, type_names[t], field_names[f], &x->f[t][f],
                      &e);
     }
+  }
+  static const char *const in[4] = {"route_key", "kind", "ref_id", "payload"};
+  int rc = sb_codec_type(kit->schemas, "routing.input", &x->t_input, err);
+  for (int i = 0; rc == 0 && i < 4; i++)
+    rc = sb_codec_field(kit->schemas, "routing.input", in[i], &x->fin[i], err);
+  if (rc != 0) {
+    free(x);
+    return rc;
   }
   *state = x;
   return 0;
@@ -413,10 +423,42 @@ static int load_camp(sb_batch_t *b, const char *key, camp_t *c) {
   return 0;
 }
 
-static int store(sb_batch_t *b, const char *key, const char *tenant,
-                 const char *id, const camp_t *c, sb_err_t *err) {
+/* The campaign's gate, as routing.input kind campaign: closed unless the
+ * campaign is active; its dial window in its zone (the assignment
+ * processor holds its leads outside it and outside their calling hours).
+ * disc tells two gates one cause sends apart (a timer's). */
+static int gate(const cp_t *x, sb_batch_t *b, const char *tenant,
+                const char *id, const camp_t *c, const char *disc,
+                sb_err_t *err) {
+  routing_queue_rec_t q;
+  memset(&q, 0, sizeof q);
+  snprintf(q.id, sizeof q.id, "%.*s", ROUTING_NAME_MAX, id);
+  q.strategy = ROUTING_LONGEST_WAIT; /* not the gate's: kept by the book */
+  q.gated = 1;
+  q.paused = c->state != SB_CW_ACTIVE;
+  snprintf(q.window, sizeof q.window, "%s", c->windows);
+  snprintf(q.zone, sizeof q.zone, "%s", c->tz);
+  char *payload;
+  size_t len;
+  if (routing_queue_encode(&q, &payload, &len, err) != 0)
+    return err->code;
+  sb_build_t *e = sb_emit_begin(b, x->t_input);
+  sb_build_str(e, x->fin[0], tenant);
+  sb_build_enum(e, x->fin[1], "campaign");
+  sb_build_str(e, x->fin[2], q.id);
+  sb_build_str(e, x->fin[3], payload);
+  sb_emit_t o = {.tenant_id = tenant, .discriminator = disc};
+  int rc = sb_emit_end(b, e, &o, err);
+  cJSON_free(payload);
+  return rc;
+}
+
+static int store(const cp_t *x, sb_batch_t *b, const char *key,
+                 const char *tenant, const char *id, const camp_t *c,
+                 const char *disc, sb_err_t *err) {
   if (sb_state_put(b, key, c, sizeof *c, err) != 0 ||
-      set_timers(b, tenant, id, c, err) != 0)
+      set_timers(b, tenant, id, c, err) != 0 ||
+      gate(x, b, tenant, id, c, disc, err) != 0)
     return err->code;
   return schedule_row(b, tenant, id, c, err);
 }
@@ -439,7 +481,7 @@ static int on_campaign(cp_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
       transition_row(b, ev->tenant_id, id, ev->occurred_at, ev->event_id, -1,
                      c.state, "created", 1, NULL, err) != 0)
     return err->code;
-  return store(b, key, ev->tenant_id, id, &c, err);
+  return store(x, b, key, ev->tenant_id, id, &c, "gate", err);
 }
 
 /* A manager's campaign.state_changed: applied when the move is legal,
@@ -476,7 +518,7 @@ static int on_state(cp_t *x, sb_batch_t *b, const sb_event_t *ev,
     return err->code;
   c.state = to;
   c.state_at = ev->occurred_at;
-  return store(b, key, ev->tenant_id, id, &c, err);
+  return store(x, b, key, ev->tenant_id, id, &c, "gate", err);
 }
 
 /* A start or end time came: the schedule moves the campaign on and says
@@ -518,7 +560,8 @@ static int lifecycle_timer(cp_t *x, sb_batch_t *b, const sb_timer_t *tm,
                                                       : "schedule:end",
                      from, to, "schedule", 1, reason, err) != 0)
     return err->code;
-  return store(b, key, tenant, id, &c, err);
+  snprintf(disc, sizeof disc, "gate-from-%lld", (long long)since);
+  return store(x, b, key, tenant, id, &c, disc, err);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */

@@ -31,6 +31,9 @@ enum {
 typedef struct cp_s {
   sb_etype_ref_t t[T_N];
   sb_field_t f[T_N][F_N]; /* zero where the type has no such field */
+  /* routing.input: a campaign's gate, handed to the assignment processor */
+  sb_etype_ref_t t_input;
+  sb_field_t fin[4]; /* route_key, kind, ref_id, payload */
 } cp_t;
 
 /* A campaign's settings and lifecycle, as keyed state (its partition of

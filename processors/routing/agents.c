@@ -506,7 +506,8 @@ int rt__agents_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
     else
       memset(&r, 0, sizeof r);
     int rc = rt__agent_apply(x, &r, ev, t, err);
-    if (rc <= 0 || sb_state_put(b, key, &r, sizeof r, err) != 0) {
+    if (rc <= 0 || sb_state_put(b, key, &r, sizeof r, err) != 0 ||
+        rt__forward_agent(x, b, ev, agent, &r, err) != 0) {
       cJSON_Delete(o);
       return rc < 0 ? rc : rc == 0 ? 0 : err->code;
     }
@@ -532,6 +533,10 @@ int rt__agents_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                                    [RT_CALL_DISPO] = "done"};
   cJSON_AddStringToObject(o, "cs", st[t]);
   cJSON_AddStringToObject(o, "cid", ev->subject ? ev->subject : "");
+  if (rt__forward_call(x, b, ev, agent, st[t], t == RT_CALL_ENDED, err) != 0) {
+    cJSON_Delete(o);
+    return err->code;
+  }
   if (t == RT_CALL_ENDED) {
     sb_tenant_t ts;
     sb_tenant_settings(b, ev->tenant_id, &ts);

@@ -292,6 +292,10 @@ static int apply(const routing_t *x, rt_lead_t *l, const sb_event_t *ev,
     copy(l->phone_hmac, sizeof l->phone_hmac, rt__str(x, ev, t, RF_PHONE_HMAC));
   if (SET("email"))
     copy(l->email_hmac, sizeof l->email_hmac, rt__str(x, ev, t, RF_EMAIL_HMAC));
+  if (SET("time_zone"))
+    copy(l->tz, sizeof l->tz, rt__str(x, ev, t, RF_TIME_ZONE));
+  if (SET("phone"))
+    copy(l->phone_tz, sizeof l->phone_tz, rt__str(x, ev, t, RF_PHONE_TZ));
 #undef SET
   if (all) {
     l->created_at = ev->occurred_at;
@@ -399,7 +403,8 @@ int rt__leads_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
   if (!apply(x, &l, ev, t))
     return 0;
   int64_t at = ev->occurred_at > l.last_at ? ev->occurred_at : l.last_at;
-  if (rescore(x, b, ev->tenant_id, lead, &l, at, NULL, err) != 0)
+  if (rescore(x, b, ev->tenant_id, lead, &l, at, NULL, err) != 0 ||
+      rt__forward_lead(x, b, ev->tenant_id, lead, &l, NULL, err) != 0)
     return err->code;
   return sb_state_put(b, key, &l, sizeof l, err);
 }
@@ -423,7 +428,8 @@ int rt__leads_timer(routing_t *x, sb_batch_t *b, const sb_timer_t *t,
   memcpy(&l, v, sizeof l);
   sb_emit_t o = {.tenant_id = tenant};
   if (rescore(x, b, tenant, lead, &l,
-              t->due_us > l.last_at ? t->due_us : l.last_at, &o, err) != 0)
+              t->due_us > l.last_at ? t->due_us : l.last_at, &o, err) != 0 ||
+      rt__forward_lead(x, b, tenant, lead, &l, &o, err) != 0)
     return err->code;
   return sb_state_put(b, key, &l, sizeof l, err);
 }

@@ -150,6 +150,8 @@ static const char *const field_names[RF_F_N] = {
     [RF_SOURCE_TYPE] = "source_type",
     [RF_GRADE] = "grade",
     [RF_SOURCE] = "source",
+    [RF_TIME_ZONE] = "time_zone",
+    [RF_PHONE_TZ] = "phone_tz",
 };
 
 const char *rt__str(const routing_t *x, const sb_event_t *ev, int t, int f) {
@@ -199,7 +201,8 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
       sb_conf_str(kit->conf, "routing.consent_purpose", &x->purpose, err) !=
           0 ||
       rt__rules_parse(rt__default_rules_json, RT_DEFAULT_VERSION, &x->defaults,
-                      err) != 0) {
+                      err) != 0 ||
+      rt__forward_init(x, kit->schemas, err) != 0) {
     destroy(x);
     return err->code;
   }

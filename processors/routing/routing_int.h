@@ -75,6 +75,8 @@ enum {
   RF_SOURCE_TYPE,
   RF_GRADE,
   RF_SOURCE,
+  RF_TIME_ZONE,
+  RF_PHONE_TZ,
   RF_F_N
 };
 
@@ -98,12 +100,30 @@ typedef struct routing_s {
   unsigned cache_next;
   /* the batch's board changes, written by commit */
   void *prof, *calls, *leads; /* cJSON arrays */
+  /* routing.input, what it hands the assignment processor (forward.c) */
+  sb_etype_ref_t t_input;
+#define RT_FI_N 5
+  sb_field_t fin[RT_FI_N];
 } routing_t;
 
 /* A string or enum field's text, NULL when absent or empty. */
 const char *rt__str(const routing_t *x, const sb_event_t *ev, int t, int f);
 /* The type index of ev, or -1. */
 int rt__type(const routing_t *x, const sb_event_t *ev);
+
+/* ---- what assignment is handed (forward.c) ------------------------------ */
+
+typedef struct rt_agent_s rt_agent_t;
+struct rt_lead_s;
+int rt__forward_init(routing_t *x, const sb_schemas_t *s, sb_err_t *err);
+int rt__forward_agent(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
+                      const char *agent, const rt_agent_t *r, sb_err_t *err);
+int rt__forward_call(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
+                     const char *agent, const char *call_state, int ended,
+                     sb_err_t *err);
+int rt__forward_lead(routing_t *x, sb_batch_t *b, const char *tenant,
+                     const char *lead, struct rt_lead_s *l, const sb_emit_t *o,
+                     sb_err_t *err);
 
 /* ---- agents (agents.c) ------------------------------------------------- */
 
@@ -112,7 +132,7 @@ int rt__type(const routing_t *x, const sb_event_t *ev);
 /* What sb.agents says of an agent: kept in keyed state on its partition
  * (for the board) and in the global table "agents" (for decisions), by
  * the same code. Stored as these bytes (version 1). */
-typedef struct rt_agent_s {
+struct rt_agent_s {
   uint32_t ver;
   char state[12];    /* offline available ringing on_call wrapup paused */
   int64_t state_at;  /* since when (it entered the state) */
@@ -127,7 +147,7 @@ typedef struct rt_agent_s {
   char queues[RT_LIST_MAX]; /* "q1,q2" */
   char campaigns[RT_LIST_MAX];
   char capacity[256]; /* "voice:1,email:3" */
-} rt_agent_t;
+};
 
 #define RT_BUCKETS 104 /* 26 hours of quarter hours */
 #define RT_BUCKET_US (900LL * 1000000)
@@ -209,6 +229,11 @@ typedef struct rt_lead_s {
   char rules_version[129];
   char engaged[8][27]; /* the last lead.engaged ids counted (copies) */
   uint32_t engaged_next;
+  /* its zone (time_zone), its phone's (phone_tz); what it was last handed
+   * to assignment as (forward.c): routed 1 while sent and not withdrawn
+   * or assigned, with the score and recycling sent */
+  char tz[48], phone_tz[48];
+  int32_t routed, routed_score, routed_recycled;
 } rt_lead_t;
 
 /* Parses a rule set (the text of rules_json): 0 and *out (free with
