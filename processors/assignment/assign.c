@@ -179,7 +179,8 @@ int routing_decide(routing_strategy_t s, const routing_request_t *rq,
       return sb_err_set(err, SB_EINVAL, "a candidate without an agent id");
     verdicts[i] = (routing_verdict_t){.agent_id = agents[i].agent_id, .index = i};
   }
-  qsort(verdicts, n, sizeof *verdicts, by_id);
+  if (n > 1)
+    qsort(verdicts, n, sizeof *verdicts, by_id);
   for (size_t i = 1; i < n; i++)
     if (strcmp(verdicts[i - 1].agent_id, verdicts[i].agent_id) == 0)
       return sb_err_set(err, SB_EINVAL, "agent %.64s is a candidate twice",

@@ -808,7 +808,8 @@ int routing_book_flush(routing_book_t *b, const routing_dirty_t *d, void *arg,
   }
   if (rc != 0)
     return rc;
-  qsort(b->gone, b->ngone, sizeof *b->gone, by_name);
+  if (b->ngone > 1) /* qsort takes no NULL, even for none */
+    qsort(b->gone, b->ngone, sizeof *b->gone, by_name);
   for (size_t i = 0; rc == 0 && i < b->ngone; i++) {
     if (i > 0 && strcmp(b->gone[i], b->gone[i - 1]) == 0)
       continue;
