@@ -188,7 +188,10 @@ read -r signed limited <<<"$ok"
 echo "sign-ins: $signed signed in, $limited refused 429 in ${ms} ms"
 [ "$limited" -ge 1 ] && [ "$signed" -le $((5 + ms * 5 / 2000 + 1)) ] ||
   fail "sign-ins not bounded: $signed in $ms ms"
-curl -s "$url/metrics" | grep -q '^switchboard_session_signins_limited_total [1-9]' ||
+# (into a file first: grep -q stops reading at its match, and curl, cut off,
+# fails the pipeline under pipefail)
+curl -s -m 30 "$url/metrics" >"$work/metrics" || true
+grep -q '^switchboard_session_signins_limited_total [1-9]' "$work/metrics" ||
   fail "no limited sign-ins in /metrics"
 
 # ---- no secret printed or logged ----------------------------------------------
