@@ -88,6 +88,10 @@ typedef struct cached_s {
   char tenant[TENANT_MAX + 1];
   routing_book_t *book;
   int64_t clock; /* the latest input time: time never runs backwards */
+  /* the book's next due time after clock, as settle last found it (the
+   * book has not changed since): 0 none; known 0 until the first settle */
+  int64_t due;
+  int due_known;
 } cached_t;
 
 typedef struct {
@@ -444,6 +448,7 @@ static int settle(as_t *x, sb_batch_t *b, cached_t *c, sb_err_t *err) {
     rc = sb_state_put(b, key, num, (size_t)n, err);
   }
   int64_t due = routing_book_next_due(c->book, c->clock);
+  c->due = due, c->due_known = 1;
   if (rc == 0)
     rc = due > 0 ? sb_timer_set(b, c->tenant, due, SB_TIMER_WALL, err)
                  : sb_timer_cancel(b, c->tenant, err);
@@ -470,7 +475,7 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   x->b = b, x->ev = ev, x->tenant = c->tenant, x->seq = 0;
   /* what fell due up to this input's time happens first, at that time:
    * time moves with the log, whatever ticks the timer managed to send */
-  int64_t due = routing_book_next_due(c->book, before);
+  int64_t due = c->due_known ? c->due : routing_book_next_due(c->book, before);
   int rc = 0;
   if (due > 0 && due <= c->clock &&
       sb_event_enum(ev, x->fi[FI_KIND]) != TICK_KIND)
