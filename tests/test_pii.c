@@ -485,6 +485,31 @@ int test_pii_cache_bound(void) {
 
 static cJSON *ev(const char *json) { return cJSON_Parse(json); }
 
+/* 1 when no string of o (at any depth) holds one of plains in clear: an
+ * envelope (sbx1.) or an HMAC (*_hmac, hex) is not in clear, and may hold
+ * any short run of characters by chance. */
+static int no_plain_left(const cJSON *o, const char *const *plains, size_t n) {
+  const cJSON *f;
+  cJSON_ArrayForEach(f, o) {
+    size_t kl = f->string ? strlen(f->string) : 0;
+    if (cJSON_IsObject(f) || cJSON_IsArray(f)) {
+      if (!no_plain_left(f, plains, n))
+        return 0;
+      continue;
+    }
+    if (!cJSON_IsString(f) || strncmp(f->valuestring, "sbx1.", 5) == 0 ||
+        (kl > 5 && strcmp(f->string + kl - 5, "_hmac") == 0))
+      continue;
+    for (size_t i = 0; i < n; i++)
+      if (strstr(f->valuestring, plains[i]) != NULL) {
+        fprintf(stderr, "%s holds %s in clear\n", f->string ? f->string : "?",
+                plains[i]);
+        return 0;
+      }
+  }
+  return 1;
+}
+
 int test_pii_seal_events(void) {
   fx_t f;
   sb_err_t err = SB_ERR_INIT;
@@ -538,8 +563,7 @@ int test_pii_seal_events(void) {
   /* sealed: no plaintext left; the HMACs beside */
   char *t0 = cJSON_PrintUnformatted(evs[0]);
   const char *plains[] = {"Ada", "ada", "4567", "London", "6789", "4242"};
-  for (size_t i = 0; i < SB_ARRAY_LEN(plains); i++)
-    CHECK(strstr(t0, plains[i]) == NULL);
+  CHECK(no_plain_left(evs[0], plains, SB_ARRAY_LEN(plains)));
   CHECK_HAS(t0, "\"country\":\"sbx1.");
   CHECK_HAS(t0, "\"email_hmac\":\"");
   CHECK_HAS(t0, "\"phone_hmac\":\"");
