@@ -36,21 +36,8 @@ disps=$(grep -c '"type":"call.dispositioned"' <<<"$all")
 camps=$(grep -c '"type":"campaign.created"' <<<"$all")
 
 # ---- the surviving worker finishes: decisions read back, timers fired ---------
-t_wait=$SECONDS stable=0 last=-1
-while [ $((SECONDS - t_wait)) -lt 90 ]; do
-  kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
-  n=$(q "SELECT (SELECT count(*) FROM audit.events) + (SELECT coalesce(sum(attempts + recycles), 0) FROM campaigns.lead_attempts)" 2>/dev/null || echo 0)
-  a=$(q 'SELECT count(*) FROM audit.events' 2>/dev/null || echo 0)
-  if [ "$n" = "$last" ] && [ "$a" -ge $((accepted + disps + camps)) ]; then
-    stable=$((stable + 1))
-    [ $stable -ge 4 ] && break
-  else
-    stable=0
-  fi
-  last=$n
-  sleep 0.5
-done
-[ $stable -ge 4 ] || fail "the worker did not settle within 90 s: $(crash_status), $(q 'SELECT count(*) FROM audit.events') audit rows"
+crash_settle "SELECT (SELECT count(*) FROM audit.events) + (SELECT coalesce(sum(attempts + recycles), 0) FROM campaigns.lead_attempts)" \
+  'SELECT count(*) FROM audit.events' $((accepted + disps + camps))
 
 # ---- the log: every event once, each decision once ----------------------------
 [ "$(q 'SELECT count(*) - count(DISTINCT event_id) FROM audit.events')" = 0 ] ||

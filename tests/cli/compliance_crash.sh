@@ -40,21 +40,8 @@ dncs=$(grep -c '"type":"lead.dnc_flagged"' <<<"$all")
 optouts=$(grep -c '"type":"message.opt_out"' <<<"$all")
 
 # ---- the surviving worker finishes: every decision read back ------------------
-t_wait=$SECONDS stable=0 last=-1
-while [ $((SECONDS - t_wait)) -lt 90 ]; do
-  kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
-  n=$(q "SELECT (SELECT count(*) FROM audit.events) + (SELECT count(*) FROM compliance.opt_outs)" 2>/dev/null || echo 0)
-  a=$(q 'SELECT count(*) FROM audit.events' 2>/dev/null || echo 0)
-  if [ "$n" = "$last" ] && [ "$a" -ge $((accepted + revocations)) ]; then
-    stable=$((stable + 1))
-    [ $stable -ge 4 ] && break
-  else
-    stable=0
-  fi
-  last=$n
-  sleep 0.5
-done
-[ $stable -ge 4 ] || fail "the worker did not settle within 90 s: $(crash_status), $(q 'SELECT count(*) FROM audit.events') audit rows"
+crash_settle "SELECT (SELECT count(*) FROM audit.events) + (SELECT count(*) FROM compliance.opt_outs)" \
+  'SELECT count(*) FROM audit.events' $((accepted + revocations))
 
 # ---- the log: every event once, each decision once ----------------------------
 [ "$(q 'SELECT count(*) - count(DISTINCT event_id) FROM audit.events')" = 0 ] ||

@@ -115,3 +115,25 @@ crash_stop() {
   wpid=
   [ $rc -eq 0 ] || fail "the last worker exited $rc on SIGTERM: $(tail -5 "$work/worker$nworker.log")"
 }
+
+# crash_settle PROGRESS_SQL COUNT_SQL WANT [SECONDS]: the surviving worker has
+# settled once PROGRESS_SQL's value stayed the same for 4 polls running (2 s)
+# while COUNT_SQL's is at least WANT; fails after SECONDS (default 90) or when
+# the worker exits.
+crash_settle() {
+  local progress=$1 count=$2 want=$3 secs=${4:-90} t0=$SECONDS last=-1 stable=0 n a
+  while [ $((SECONDS - t0)) -lt "$secs" ]; do
+    kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
+    n=$(q "$progress" 2>/dev/null || echo 0)
+    a=$(q "$count" 2>/dev/null || echo 0)
+    if [ "$n" = "$last" ] && [ "$a" -ge "$want" ]; then
+      stable=$((stable + 1))
+      [ $stable -ge 4 ] && return 0
+    else
+      stable=0
+    fi
+    last=$n
+    sleep 0.5
+  done
+  fail "the worker did not settle within $secs s: $(crash_status)"
+}

@@ -37,21 +37,8 @@ crash_run
 
 # ---- the surviving worker finishes: the log stops growing ---------------------
 created=$(gen -n "$TOTAL" -p KTCR -t acme,globex,initech | grep -c '"type":"lead.created"')
-t_wait=$SECONDS last=-1 stable=0
-while [ $((SECONDS - t_wait)) -lt 90 ]; do
-  kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
-  n=$(q 'SELECT (SELECT count(*) FROM audit.events) + (SELECT count(*) FROM kittest.log)' 2>/dev/null || echo 0)
-  a=$(q 'SELECT count(*) FROM audit.events' 2>/dev/null || echo 0)
-  if [ "$n" = "$last" ] && [ "$a" -ge $((accepted + created)) ]; then
-    stable=$((stable + 1))
-    [ $stable -ge 4 ] && break
-  else
-    stable=0
-  fi
-  last=$n
-  sleep 0.5
-done
-[ $stable -ge 4 ] || fail "the worker did not settle within 90 s: $(q 'SELECT count(*) FROM audit.events') audit rows"
+crash_settle 'SELECT (SELECT count(*) FROM audit.events) + (SELECT count(*) FROM kittest.log)' \
+  'SELECT count(*) FROM audit.events' $((accepted + created))
 
 # ---- the audit log: every event once, derived ones included -----------------
 [ "$(q 'SELECT count(*) - count(DISTINCT event_id) FROM audit.events')" = 0 ] ||

@@ -35,21 +35,8 @@ gen -n "$TOTAL" -p RTCR -t acme,globex -s 1769299200 -d 60 >"$work/all.ndjson"
 engaging=$(grep -cE '"type":"(call\.ended|message\.inbound)"' "$work/all.ndjson")
 
 # ---- the surviving worker finishes: the log stops growing ---------------------
-t_wait=$SECONDS stable=0 last=-1
-while [ $((SECONDS - t_wait)) -lt 90 ]; do
-  kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
-  n=$(q "SELECT (SELECT count(*) FROM audit.events) + (SELECT count(*) FROM routing.lead_scores)" 2>/dev/null || echo 0)
-  a=$(q "SELECT count(*) FILTER (WHERE event_type <> 'lead.scored') FROM audit.events" 2>/dev/null || echo 0)
-  if [ "$n" = "$last" ] && [ "$a" -ge $((accepted + engaging)) ]; then
-    stable=$((stable + 1))
-    [ $stable -ge 4 ] && break
-  else
-    stable=0
-  fi
-  last=$n
-  sleep 0.5
-done
-[ $stable -ge 4 ] || fail "the worker did not settle within 90 s: $(crash_status), $(q 'SELECT count(*) FROM audit.events') audit rows"
+crash_settle "SELECT (SELECT count(*) FROM audit.events) + (SELECT count(*) FROM routing.lead_scores)" \
+  "SELECT count(*) FILTER (WHERE event_type <> 'lead.scored') FROM audit.events" $((accepted + engaging))
 
 # ---- the log: every event once, each derived event once ----------------------
 [ "$(q 'SELECT count(*) - count(DISTINCT event_id) FROM audit.events')" = 0 ] ||

@@ -55,20 +55,8 @@ crash_run
 $GENSEC expect $TOTAL $WINDOW $THRESHOLD >"$work/expect"
 read -r nfail reads records logins <"$work/expect"
 tail -n +2 "$work/expect" >"$work/flagged.want"
-t_wait=$SECONDS last=-1 stable=0
-while [ $((SECONDS - t_wait)) -lt 60 ]; do
-  kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
-  n=$(q 'SELECT (SELECT count(*) FROM security.failures) + (SELECT coalesce(sum(reads + logins), 0) FROM security.access)' 2>/dev/null || echo 0)
-  if [ "$n" = "$last" ] && [ "$n" -ge $((nfail + reads + logins)) ]; then
-    stable=$((stable + 1))
-    [ $stable -ge 4 ] && break
-  else
-    stable=0
-  fi
-  last=$n
-  sleep 0.5
-done
-[ $stable -ge 4 ] || fail "the worker did not settle within 60 s: $(crash_status)"
+crash_settle 'SELECT (SELECT count(*) FROM security.failures) + (SELECT coalesce(sum(reads + logins), 0) FROM security.access)' \
+  'SELECT (SELECT count(*) FROM security.failures) + (SELECT coalesce(sum(reads + logins), 0) FROM security.access)' $((nfail + reads + logins)) 60
 
 [ "$(q 'SELECT count(*) FROM security.failures')" = "$nfail" ] ||
   fail "security.failures holds $(q 'SELECT count(*) FROM security.failures') rows, want $nfail"
