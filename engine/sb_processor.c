@@ -40,6 +40,16 @@ int sb_processor_check(const sb_processor_vt_t *vt, sb_err_t *err) {
                       n, missing);
   if (sb_pii_cols_check(vt, err) != 0)
     return err->code;
+  for (const sb_view_def_t *v = vt->views; v && v->name; v++)
+    if (v->name[0] < 'a' || v->name[0] > 'z' ||
+        strspn(v->name, "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+            strlen(v->name) ||
+        strlen(v->name) > 63 || v->relation == NULL || v->order == NULL ||
+        v->order[0] == '\0' || (v->flags & ~SB_VIEW_AGENTS_ALL) != 0)
+      return sb_err_set(err, SB_EINVAL,
+                        "processor %s: view '%s' needs a name "
+                        "[a-z][a-z0-9_]*, a relation and an order", n,
+                        v->name);
   size_t nl = strlen(vt->name);
   for (const sb_conf_prop_t *c = vt->conf; c && c->name; c++)
     if (strncmp(c->name, vt->name, nl) != 0 || c->name[nl] != '.' ||

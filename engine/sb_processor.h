@@ -150,7 +150,41 @@ typedef struct sb_processor_vt_s {
   /* optional: the columns of its tables that hold PII, ending with {0}
    * (sb_pii_col_t, sb_rows.h): what the read API reveals or masks */
   const sb_pii_col_t *pii_cols;
+  /* optional: its read views, ending with {0} (sb_view_def_t): what
+   * GET /v1/analytics/<name> (the analytics processor's) and
+   * GET /v1/projections/<processor>/<name> answer (connectors/api) */
+  const struct sb_view_def_s *views;
 } sb_processor_vt_t;
+
+/* A read view: a table or SQL view of the processor's live schema answered
+ * by the read API with the parameters it declares. Every column it names
+ * is a column of the relation, which has tenant_id (a read is always of
+ * the caller's tenant); the read API refuses the view (500 naming it)
+ * otherwise, and the test cli_views reads every declared view. */
+typedef struct sb_view_def_s {
+  const char *name;     /* [a-z][a-z0-9_]*, in the URL */
+  const char *relation; /* a table or view of the processor's schema */
+  const char *about;    /* one line for the list endpoint */
+  /* a timestamptz or date column: ?from= (inclusive) and ?to= (exclusive)
+   * bound it; NULL: the view takes neither */
+  const char *time_col;
+  /* a text column holding "hour" or "day": ?bucket= (default day) selects
+   * its rows; NULL: the view takes no bucket */
+  const char *bucket_col;
+  /* "c1,c2": columns ordering a tenant's rows uniquely, none NULL (the
+   * pages are keyset pages: ?after= the cursor the previous page gave) */
+  const char *order;
+  /* "campaign=campaign_id,queue=queue_id": query parameters that are an
+   * equality on a column; NULL: none */
+  const char *filters;
+  /* the column naming the agent a row belongs to: an agent reads its own
+   * rows only; NULL: agents read the view only with SB_VIEW_AGENTS_ALL */
+  const char *owner_col;
+  unsigned flags;
+} sb_view_def_t;
+
+/* Agents read every row of the tenant (leaderboards), not only their own. */
+#define SB_VIEW_AGENTS_ALL 0x1u
 
 /* The projection is only meaningful built from the start of the log (the
  * audit log: a rebuild from a later point would drop history): replay

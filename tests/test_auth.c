@@ -973,7 +973,12 @@ int test_auth_permissions(void) {
   CHECK(!SUB(AGENT, "sb.campaigns"));
   CHECK(!SUB(AGENT, "sb.deadletter"));
   CHECK(READ(AGENT, "gamification.leaderboard"));
-  CHECK(!READ(AGENT, "analytics.call_stats"));
+  /* (per agent: the read API answers an agent its own rows only, and
+   * refuses it tables and views that are not per agent) */
+  CHECK(READ(AGENT, "analytics.call_stats"));
+  CHECK(!READ(AGENT, "assignment.decisions"));
+  CHECK(READ(MANAGER, "campaigns.schedule"));
+  CHECK(!READ(AGENT, "campaigns.schedule"));
   CHECK(!READ(AGENT, "audit.log"));
 
   /* exact matches only: no prefix, suffix or case games */

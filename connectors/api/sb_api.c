@@ -2,6 +2,7 @@
 
 #include "sb_api_gdpr.h"
 #include "sb_api_read.h"
+#include "sb_api_views.h"
 #include "sb_http.h"
 #include "sb_hub.h"
 #include "sb_ingest.h"
@@ -203,6 +204,14 @@ static void get_projection(sb_http_req_t *r, void *ud) {
   sb_api_get_projection(r, ((sb_api_t *)ud)->reader);
 }
 
+static void get_analytics(sb_http_req_t *r, void *ud) {
+  sb_api_get_analytics(r, ((sb_api_t *)ud)->reader);
+}
+
+static void get_projections(sb_http_req_t *r, void *ud) {
+  sb_api_get_projections(r, ((sb_api_t *)ud)->reader);
+}
+
 static void post_session(sb_http_req_t *r, void *ud) {
   sb_ingest_session_post(r, ((sb_api_t *)ud)->ingest);
 }
@@ -233,6 +242,10 @@ static const sb_http_route_t routes[] = {
     {"GET", "/v1/stream", get_stream},
     {"GET", "/v1/health", get_health},
     {"GET", "/v1/projection", get_projection},
+    {"GET", "/v1/projections", get_projections},
+    {"GET", "/v1/projections/", get_projections},
+    {"GET", "/v1/analytics", get_analytics},
+    {"GET", "/v1/analytics/", get_analytics},
     {"POST", "/v1/gdpr", post_gdpr},
     {"GET", "/v1/gdpr", get_gdpr},
     {"GET", "/v1/gdpr/export", get_gdpr_export},

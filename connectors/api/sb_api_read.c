@@ -1,7 +1,8 @@
 /* GET /v1/projection (sb_api_read.h). */
-#include "sb_api_read.h"
+#include "sb_api_read_int.h"
 
 #include "sb_access.h"
+#include "sb_processor.h"
 #include "sb_auth.h"
 #include "sb_log.h"
 #include "sb_keys.h"
@@ -14,61 +15,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POOL_MAX 4              /* libuv's thread pool has 4 threads */
-#define MAX_FILTERS 8
-#define MAX_VALUE 128           /* bytes of a filter's value */
-#define MAX_LIMIT 1000
-#define DEFAULT_LIMIT 100
-#define MAX_BODY (16u << 20)    /* bytes of rows answered */
-#define NAME_MAX_LEN 63         /* a PostgreSQL identifier */
+#define MAX_FILTERS SB_RDQ_MAX_FILTERS
+#define MAX_VALUE SB_RDQ_MAX_VALUE
+#define MAX_LIMIT SB_RDQ_MAX_LIMIT
+#define DEFAULT_LIMIT SB_RDQ_DEFAULT_LIMIT
+#define MAX_BODY SB_RDQ_MAX_BODY
+#define NAME_MAX_LEN SB_RDQ_NAME_MAX
 
-/* A connection and a key store (one per thread: sb_keys.h), taken
- * together from the pool. */
-typedef struct {
-  sb_pg_t *pg;
-  sb_keys_t *keys; /* opened when a read first has PII to reveal */
-} conn_t;
+typedef sb_rdq_t read_t;
+typedef sb_rdq_conn_t conn_t;
 
-struct sb_api_reader_s {
-  const sb_conf_t *c;
-  uv_loop_t *loop;
-  sb_ingest_t *in;
-  sb_schemas_t *schemas; /* read-only once loaded: shared by the threads */
-  pthread_mutex_t lock;
-  conn_t idle[POOL_MAX]; /* not in use */
-  int nidle;
-};
-
-typedef struct {
-  uv_work_t work;
-  sb_api_reader_t *rd;
-  sb_http_req_t *req;
-  sb_claims_t who;
-  sb_client_info_t from; /* borrowed from req, valid until it is answered */
-  char schema[NAME_MAX_LEN + 1], table[NAME_MAX_LEN + 1];
-  char name[MAX_VALUE + 1];
-  int limit;
-  int nf;
-  char col[MAX_FILTERS][NAME_MAX_LEN + 1];
-  char val[MAX_FILTERS][MAX_VALUE + 1];
-  /* what the read asked for, for its record: "column=value", "limit=N" */
-  char *filters[MAX_FILTERS + 1];
-  int nfilters;
-  /* the outcome, from the thread pool */
-  int status;
-  char code[32], msg[300];
-  char *rows; /* a JSON array */
-  long long count;
-} read_t;
-
-static void read_free(read_t *q) {
+void sb_rdq_free(read_t *q) {
   for (int i = 0; i < q->nfilters; i++)
     free(q->filters[i]);
   free(q->rows);
+  free(q->next);
   free(q);
 }
 
-static int ident_ok(const char *s, size_t n) {
+int sb_rdq_note(read_t *q, const char *what) {
+  if (q->nfilters >= (int)(sizeof q->filters / sizeof q->filters[0]))
+    return -1;
+  if ((q->filters[q->nfilters] = strdup(what)) == NULL)
+    return -1;
+  q->nfilters++;
+  return 0;
+}
+
+int sb_rdq_ident_ok(const char *s, size_t n) {
   if (n == 0 || n > NAME_MAX_LEN || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
     return 0;
   for (size_t i = 1; i < n; i++)
@@ -88,7 +62,7 @@ static int hexval(char ch) {
 /* Percent-decodes [s, s+n) into out (cap bytes with the NUL): the length,
  * or -1 for a bad escape, a NUL or a control character, or -2 when it does
  * not fit. */
-static int url_decode(const char *s, size_t n, char *out, size_t cap) {
+int sb_rdq_url_decode(const char *s, size_t n, char *out, size_t cap) {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)s[i];
@@ -120,7 +94,7 @@ int sb_api_query_param(const char *qs, const char *name, char *out,
     const char *amp = strchr(p, '&');
     size_t len = amp ? (size_t)(amp - p) : strlen(p);
     if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=')
-      return url_decode(p + nl + 1, len - nl - 1, out, cap) < 0 ? -1 : 1;
+      return sb_rdq_url_decode(p + nl + 1, len - nl - 1, out, cap) < 0 ? -1 : 1;
     if (!amp)
       break;
     p = amp + 1;
@@ -145,14 +119,14 @@ static int parse_query(const char *qs, read_t *q) {
     }
     char key[NAME_MAX_LEN + 1], val[MAX_VALUE + 1];
     size_t klen = eq ? (size_t)(eq - p) : len;
-    int kn = url_decode(p, klen, key, sizeof key);
+    int kn = sb_rdq_url_decode(p, klen, key, sizeof key);
     if (kn < 0) {
       snprintf(q->msg, sizeof q->msg,
                "a parameter's name is not a column name ([a-z_][a-z0-9_]*, "
                "at most %d bytes)", NAME_MAX_LEN);
       return -1;
     }
-    int vn = eq ? url_decode(eq + 1, len - klen - 1, val, sizeof val) : -1;
+    int vn = eq ? sb_rdq_url_decode(eq + 1, len - klen - 1, val, sizeof val) : -1;
     if (vn < 0) {
       snprintf(q->msg, sizeof q->msg,
                "%s: %s", key,
@@ -164,8 +138,8 @@ static int parse_query(const char *qs, read_t *q) {
     }
     if (strcmp(key, "name") == 0) {
       const char *dot = strchr(val, '.');
-      if (have_name++ || dot == NULL || !ident_ok(val, (size_t)(dot - val)) ||
-          !ident_ok(dot + 1, strlen(dot + 1))) {
+      if (have_name++ || dot == NULL || !sb_rdq_ident_ok(val, (size_t)(dot - val)) ||
+          !sb_rdq_ident_ok(dot + 1, strlen(dot + 1))) {
         snprintf(q->msg, sizeof q->msg,
                  "name: one projection table, as schema.table "
                  "(audit.events)");
@@ -184,7 +158,7 @@ static int parse_query(const char *qs, read_t *q) {
       }
       q->limit = (int)v;
     } else {
-      if (!ident_ok(key, (size_t)kn)) {
+      if (!sb_rdq_ident_ok(key, (size_t)kn)) {
         snprintf(q->msg, sizeof q->msg,
                  "a filter names a column ([a-z_][a-z0-9_]*); '%.40s' is not "
                  "one", key);
@@ -218,7 +192,7 @@ static int parse_query(const char *qs, read_t *q) {
 
 /* ---- on the thread pool ------------------------------------------------- */
 
-static conn_t pool_get(sb_api_reader_t *rd, sb_err_t *err) {
+conn_t sb_rdq_pool_get(sb_api_reader_t *rd, sb_err_t *err) {
   conn_t cn = {0};
   pthread_mutex_lock(&rd->lock);
   if (rd->nidle > 0)
@@ -241,13 +215,13 @@ static void conn_close(conn_t *cn) {
 
 /* Back to the pool; a connection that may be broken is closed (pg NULL),
  * the key store kept. */
-static void pool_put(sb_api_reader_t *rd, conn_t cn) {
+void sb_rdq_pool_put(sb_api_reader_t *rd, conn_t cn) {
   if (cn.pg == NULL) {
     conn_close(&cn);
     return;
   }
   pthread_mutex_lock(&rd->lock);
-  if (rd->nidle < POOL_MAX) {
+  if (rd->nidle < SB_RDQ_POOL_MAX) {
     rd->idle[rd->nidle++] = cn;
     cn.pg = NULL;
     cn.keys = NULL;
@@ -256,10 +230,79 @@ static void pool_put(sb_api_reader_t *rd, conn_t cn) {
   conn_close(&cn);
 }
 
-static void fail(read_t *q, int status, const char *code, const char *msg) {
+void sb_rdq_fail(read_t *q, int status, const char *code,
+                  const char *msg) {
   q->status = status;
   snprintf(q->code, sizeof q->code, "%s", code);
   snprintf(q->msg, sizeof q->msg, "%.*s", (int)sizeof q->msg - 1, msg);
+}
+
+/* The column of schema's table naming the agent its rows belong to
+ * (SB_COL_OWNER in a built-in processor's table), or NULL. */
+static const char *owner_col(const char *schema, const char *table) {
+  const sb_processor_vt_t *vt = sb_processor_find(schema);
+  for (const sb_table_def_t *const *t = vt ? vt->tables : NULL; t && *t; t++)
+    if (strcmp((*t)->name, table) == 0)
+      for (const sb_col_t *c = (*t)->cols; c->name; c++)
+        if (c->flags & SB_COL_OWNER)
+          return c->name;
+  return NULL;
+}
+
+void sb_rdq_keep_rows(read_t *q, conn_t *cn, const char *json,
+                       long long count) {
+  sb_err_t err = SB_ERR_INIT;
+  char msg[SB_ERR_MSG_MAX + 64];
+  cJSON *rows = NULL;
+  char *revealed = NULL;
+  /* PII cells revealed or masked for the caller (sb_pii_rows.h) */
+  sb_pii_table_t pt;
+  if (json && sb_pii_table_find(q->schema, q->table, &pt)) {
+    int failed = 0;
+    if (q->rd->schemas == NULL) {
+      sb_rdq_fail(q, 503, "unavailable", "the schemas could not be loaded");
+      goto out;
+    }
+    if ((rows = cJSON_Parse(json)) == NULL) {
+      sb_rdq_fail(q, 503, "unavailable", "out of memory; retry later");
+      goto out;
+    }
+    if ((cn->keys == NULL && sb_keys_open(q->rd->c, &cn->keys, &err) != 0) ||
+        sb_pii_reveal_rows(cn->keys, q->rd->schemas, &pt, q->who.tenant,
+                           sb_role_name(q->who.role), q->who.sub, rows,
+                           &failed, &err) != 0) {
+      snprintf(msg, sizeof msg,
+               "the keys to reveal PII could not be reached: %.900s; retry "
+               "later", err.msg);
+      sb_rdq_fail(q, 503, "unavailable", msg);
+      goto out;
+    }
+    if ((revealed = cJSON_PrintUnformatted(rows)) == NULL) {
+      sb_rdq_fail(q, 503, "unavailable", "out of memory; retry later");
+      goto out;
+    }
+    json = revealed;
+  }
+  size_t n = json ? strlen(json) : 0;
+  if (n > MAX_BODY) {
+    snprintf(msg, sizeof msg,
+             "the rows take more than %u MiB: lower limit or add filters",
+             MAX_BODY >> 20);
+    sb_rdq_fail(q, 413, "too_large", msg);
+    goto out;
+  }
+  if ((q->rows = strdup(json ? json : "[]")) == NULL) {
+    sb_rdq_fail(q, 503, "unavailable", "out of memory; retry later");
+    goto out;
+  }
+  q->count = count;
+  q->status = 200;
+out:
+  if (revealed) {
+    sb_pii_wipe(revealed, strlen(revealed));
+    free(revealed);
+  }
+  cJSON_Delete(rows); /* (cJSON frees its strings unwiped) */
 }
 
 static void run_query(uv_work_t *w) {
@@ -267,14 +310,12 @@ static void run_query(uv_work_t *w) {
   sb_err_t err = SB_ERR_INIT;
   sb_pg_rows_t *res = NULL;
   char msg[SB_ERR_MSG_MAX + 64];
-  conn_t cn = pool_get(q->rd, &err);
+  conn_t cn = sb_rdq_pool_get(q->rd, &err);
   sb_pg_t *pg = cn.pg;
-  cJSON *rows = NULL;
-  char *revealed = NULL;
   if (pg == NULL) {
     snprintf(msg, sizeof msg, "PostgreSQL did not answer: %s; retry later",
              err.msg);
-    fail(q, 503, "unavailable", msg);
+    sb_rdq_fail(q, 503, "unavailable", msg);
     return;
   }
   /* a table of a processor's projection, and its columns */
@@ -293,7 +334,7 @@ static void run_query(uv_work_t *w) {
     goto pg_failed;
   if (!found || isnull) {
     snprintf(msg, sizeof msg, "no projection table %s", q->name);
-    fail(q, 404, "not_found", msg);
+    sb_rdq_fail(q, 404, "not_found", msg);
     goto out;
   }
   char list[sizeof cols + 2];
@@ -303,14 +344,14 @@ static void run_query(uv_work_t *w) {
   if (strstr(list, want) == NULL) {
     snprintf(msg, sizeof msg, "%s has no tenant_id: not readable here",
              q->name);
-    fail(q, 404, "not_found", msg);
+    sb_rdq_fail(q, 404, "not_found", msg);
     goto out;
   }
   for (int i = 0; i < q->nf; i++) {
     snprintf(want, sizeof want, ",%s,", q->col[i]);
     if (strstr(list, want) == NULL) {
       snprintf(msg, sizeof msg, "%s: not a column of %s", q->col[i], q->name);
-      fail(q, 400, "invalid", msg);
+      sb_rdq_fail(q, 400, "invalid", msg);
       goto out;
     }
   }
@@ -320,82 +361,42 @@ static void run_query(uv_work_t *w) {
               "SELECT coalesce(json_agg(t), '[]'::json)::text, count(*) FROM "
               "(SELECT * FROM \"%s\".\"%s\" WHERE tenant_id = $1",
               q->schema, q->table);
-  const char *params[MAX_FILTERS + 1] = {q->who.tenant};
+  const char *params[MAX_FILTERS + 2] = {q->who.tenant};
   for (int i = 0; i < q->nf; i++) {
     sb_text_add(&sql, " AND \"%s\"::text = $%d", q->col[i], i + 2);
     params[i + 1] = q->val[i];
   }
+  int np = q->nf + 1;
+  /* an agent reads the rows that are its own (the table's owner column) */
+  const char *owner = owner_col(q->schema, q->table);
+  if (q->who.role == SB_ROLE_AGENT) { /* (checked: it has one) */
+    sb_text_add(&sql, " AND \"%s\" = $%d", owner, np + 1);
+    params[np++] = q->who.sub;
+  }
   sb_text_add(&sql, " LIMIT %d) t", q->limit);
   if (sql.failed) {
     sb_text_free(&sql);
-    fail(q, 503, "unavailable", "out of memory; retry later");
+    sb_rdq_fail(q, 503, "unavailable", "out of memory; retry later");
     goto out;
   }
-  int rc = sb_pg_rows(pg, sql.s, q->nf + 1, params, &res, &err);
+  int rc = sb_pg_rows(pg, sql.s, np, params, &res, &err);
   sb_text_free(&sql);
   if (rc != 0)
     goto pg_failed;
-  const char *json = sb_pg_rows_get(res, 0, 0);
-  /* PII cells revealed or masked for the caller (sb_pii_rows.h) */
-  sb_pii_table_t pt;
-  if (json && sb_pii_table_find(q->schema, q->table, &pt)) {
-    int failed = 0;
-    if (q->rd->schemas == NULL) {
-      fail(q, 503, "unavailable", "the schemas could not be loaded");
-      goto out;
-    }
-    if ((rows = cJSON_Parse(json)) == NULL) {
-      fail(q, 503, "unavailable", "out of memory; retry later");
-      goto out;
-    }
-    if ((cn.keys == NULL && sb_keys_open(q->rd->c, &cn.keys, &err) != 0) ||
-        sb_pii_reveal_rows(cn.keys, q->rd->schemas, &pt, q->who.tenant,
-                           sb_role_name(q->who.role), q->who.sub, rows,
-                           &failed, &err) != 0) {
-      snprintf(msg, sizeof msg,
-               "the keys to reveal PII could not be reached: %.900s; retry "
-               "later", err.msg);
-      fail(q, 503, "unavailable", msg);
-      goto out;
-    }
-    if ((revealed = cJSON_PrintUnformatted(rows)) == NULL) {
-      fail(q, 503, "unavailable", "out of memory; retry later");
-      goto out;
-    }
-    json = revealed;
-  }
-  size_t n = json ? strlen(json) : 0;
-  if (n > MAX_BODY) {
-    snprintf(msg, sizeof msg,
-             "the rows take more than %u MiB: lower limit or add filters",
-             MAX_BODY >> 20);
-    fail(q, 413, "too_large", msg);
-    goto out;
-  }
   long long cnt = 0;
   sb_parse_ll(sb_pg_rows_get(res, 0, 1), &cnt);
-  if ((q->rows = strdup(json ? json : "[]")) == NULL) {
-    fail(q, 503, "unavailable", "out of memory; retry later");
-    goto out;
-  }
-  q->count = cnt;
-  q->status = 200;
+  sb_rdq_keep_rows(q, &cn, sb_pg_rows_get(res, 0, 0), cnt);
 out:
-  if (revealed) {
-    sb_pii_wipe(revealed, strlen(revealed));
-    free(revealed);
-  }
-  cJSON_Delete(rows); /* (cJSON frees its strings unwiped) */
   sb_pg_rows_free(res);
-  pool_put(q->rd, cn);
+  sb_rdq_pool_put(q->rd, cn);
   return;
 pg_failed:
   sb_pg_rows_free(res);
   sb_pg_close(pg); /* it may be broken: a new one next time */
   cn.pg = NULL;
-  pool_put(q->rd, cn);
+  sb_rdq_pool_put(q->rd, cn);
   snprintf(msg, sizeof msg, "the projection could not be read: %s", err.msg);
-  fail(q, 503, "unavailable", msg);
+  sb_rdq_fail(q, 503, "unavailable", msg);
 }
 
 /* ---- back on the loop ---------------------------------------------------- */
@@ -407,13 +408,16 @@ static void on_recorded(void *ud, int status, const char *message) {
       sb_http_error(q->req, 400, "invalid", message, NULL);
     else
       sb_http_error(q->req, 503, "unavailable", message, "Retry-After: 1\r\n");
-    read_free(q);
+    sb_rdq_free(q);
     return;
   }
   sb_text_t t = {0};
-  sb_text_add(&t, "{\"projection\":\"%s\",\"count\":%lld,\"rows\":", q->name,
-              q->count);
+  sb_text_add(&t, "{\"%s\":\"%s\",\"count\":%lld,\"rows\":", q->kind,
+              q->name, q->count);
   sb_text_put(&t, q->rows, strlen(q->rows));
+  if (q->view != NULL) /* a view's page: the next one's cursor, or null */
+    sb_text_add(&t, ",\"next\":%s%s%s", q->next ? "\"" : "",
+                q->next ? q->next : "null", q->next ? "\"" : "");
   sb_text_put(&t, "}\n", 2);
   if (t.failed)
     sb_http_error(q->req, 503, "unavailable", "out of memory; retry later",
@@ -422,17 +426,17 @@ static void on_recorded(void *ud, int status, const char *message) {
     sb_http_respond(q->req, 200, "application/json", t.s, t.len,
                     "Cache-Control: no-store\r\n");
   sb_text_free(&t);
-  read_free(q);
+  sb_rdq_free(q);
 }
 
-static void after_query(uv_work_t *w, int status) {
+void sb_rdq_after(uv_work_t *w, int status) {
   read_t *q = w->data;
   if (status != 0 || q->status != 200) { /* nothing was read */
     if (status != 0)
-      fail(q, 503, "unavailable", "the server is stopping; retry");
+      sb_rdq_fail(q, 503, "unavailable", "the server is stopping; retry");
     sb_http_error(q->req, q->status, q->code, q->msg,
                   q->status == 503 ? "Retry-After: 1\r\n" : NULL);
-    read_free(q);
+    sb_rdq_free(q);
     return;
   }
   /* the rows are answered once the read is recorded (sb_access.h) */
@@ -444,7 +448,7 @@ static void after_query(uv_work_t *w, int status) {
       .user_agent = q->from.user_agent,
       .method = q->from.method,
       .route = q->from.path,
-      .resource_type = "projection",
+      .resource_type = q->kind,
       .resource_id = q->name,
       .filters = (const char *const *)q->filters,
       .nfilters = (size_t)q->nfilters,
@@ -453,35 +457,50 @@ static void after_query(uv_work_t *w, int status) {
   sb_ingest_record_read(q->rd->in, &rd, on_recorded, q);
 }
 
-void sb_api_get_projection(sb_http_req_t *r, sb_api_reader_t *rd) {
+read_t *sb_rdq_start(sb_http_req_t *r, sb_api_reader_t *rd,
+                      const char *kind) {
   const char *auth = sb_http_header(r, "Authorization");
   const char *token =
       auth && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
   read_t *q = calloc(1, sizeof *q);
   if (q == NULL) {
     sb_http_error(r, 503, "unavailable", "out of memory", "Retry-After: 1\r\n");
-    return;
+    return NULL;
   }
   if (sb_ingest_authenticate(rd->in, r, token, &q->who) != 0) {
     free(q); /* answered 401 and recorded */
-    return;
+    return NULL;
   }
   q->rd = rd;
   q->req = r;
+  q->kind = kind;
   q->from = sb_client_info(r);
+  return q;
+}
+
+void sb_api_get_projection(sb_http_req_t *r, sb_api_reader_t *rd) {
+  read_t *q = sb_rdq_start(r, rd, "projection");
+  if (q == NULL)
+    return;
   if (parse_query(sb_http_query(r), q) != 0) {
     sb_http_error(r, 400, "invalid", q->msg, NULL);
-    read_free(q);
+    sb_rdq_free(q);
     return;
   }
   sb_err_t err = SB_ERR_INIT;
-  if (sb_auth_check(q->who.role, SB_PERM_READ_PROJECTION, q->name, &err) !=
-      0) {
+  if (sb_auth_check(q->who.role, SB_PERM_READ_PROJECTION, q->name, &err) ==
+          0 &&
+      q->who.role == SB_ROLE_AGENT && owner_col(q->schema, q->table) == NULL)
+    sb_err_set(&err, SB_EPERM,
+               "%s: an agent reads only tables whose rows belong to an agent "
+               "(this one has no owner column); GET /v1/projections lists "
+               "the views an agent may read", q->name);
+  if (err.code != 0) {
     sb_ingest_record_security(rd->in, &q->from, "security.access_denied",
                               q->who.tenant, q->who.sub, "insufficient_role",
                               "projection");
     sb_http_error(r, 403, "forbidden", err.msg, NULL);
-    read_free(q);
+    sb_rdq_free(q);
     return;
   }
   /* what the read asks for, as its record says it */
@@ -494,16 +513,16 @@ void sb_api_get_projection(sb_http_req_t *r, sb_api_reader_t *rd) {
     if ((q->filters[q->nfilters] = strdup(buf)) == NULL) {
       sb_http_error(r, 503, "unavailable", "out of memory",
                     "Retry-After: 1\r\n");
-      read_free(q);
+      sb_rdq_free(q);
       return;
     }
     q->nfilters++;
   }
   q->work.data = q;
-  if (uv_queue_work(rd->loop, &q->work, run_query, after_query) != 0) {
+  if (uv_queue_work(rd->loop, &q->work, run_query, sb_rdq_after) != 0) {
     sb_http_error(r, 503, "unavailable", "the server is stopping; retry",
                   "Retry-After: 1\r\n");
-    read_free(q);
+    sb_rdq_free(q);
   }
 }
 

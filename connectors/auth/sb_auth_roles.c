@@ -174,6 +174,7 @@ static const grant_t grants[] = {
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "analytics.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "comms.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "compliance.*"},
+    {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "campaigns.*"},
 
     FLOOR_EVENTS(SB_ROLE_SUPERVISOR),
     DOMAIN_TOPICS(SB_ROLE_SUPERVISOR),
@@ -182,6 +183,7 @@ static const grant_t grants[] = {
     {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "gamification.*"},
     {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "analytics.*"},
     {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "comms.*"},
+    {SB_ROLE_SUPERVISOR, SB_PERM_READ_PROJECTION, "campaigns.*"},
 
     {SB_ROLE_AGENT, SB_PERM_POST_EVENT, "call.dispositioned"},
     {SB_ROLE_AGENT, SB_PERM_POST_EVENT, "agent.state_changed"},
@@ -200,6 +202,7 @@ static const grant_t grants[] = {
     {SB_ROLE_AGENT, SB_PERM_SUBSCRIBE, "sb.gamification"},
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "routing.*"},
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "gamification.*"},
+    {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "analytics.*"},
 #ifdef SB_WITH_TEST_PROCESSORS
     /* the kit's test processor, in builds with the test suite only
      * (tests/kit/kittest.c: the read API's PII rule per owner) */

@@ -28,7 +28,9 @@ typedef void (*sb_http_handler_t)(sb_http_req_t *req, void *ud);
 
 typedef struct sb_http_route_s {
   const char *method; /* "POST" */
-  const char *path;   /* "/v1/events", exact */
+  /* "/v1/events", exact; or a prefix ending in '/' ("/v1/analytics/"),
+   * matching longer paths when no exact path does */
+  const char *path;
   sb_http_handler_t fn;
 } sb_http_route_t;
 

@@ -146,19 +146,34 @@ static int on_body(http_parser *p, const char *at, size_t n) {
   return append(&r->body, &r->body_len, at, n, conn_of(p)->srv->o.max_body);
 }
 
+/* 1 when rt serves path in this pass: exact paths (pass 0), then prefixes
+ * ending in '/' (pass 1) for longer paths */
+static int route_serves(const sb_http_route_t *rt, const char *path,
+                        int pass) {
+  size_t n = strlen(rt->path);
+  int is_prefix = n > 0 && rt->path[n - 1] == '/';
+  if (is_prefix != pass)
+    return 0;
+  return pass ? strncmp(rt->path, path, n) == 0 && path[n] != '\0'
+              : strcmp(rt->path, path) == 0;
+}
+
 static void dispatch(conn_t *c, sb_http_req_t *r) {
   const sb_http_route_t *match = NULL;
   int path_known = 0;
   char allow[128] = "";
-  for (const sb_http_route_t *rt = c->srv->o.routes; rt && rt->method; rt++) {
-    if (strcmp(rt->path, r->path) != 0)
-      continue;
-    path_known = 1;
-    size_t used = strlen(allow);
-    snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "",
-             rt->method);
-    if (strcmp(rt->method, r->method) == 0)
-      match = rt;
+  for (int pass = 0; pass < 2 && !path_known; pass++) {
+    for (const sb_http_route_t *rt = c->srv->o.routes; rt && rt->method;
+         rt++) {
+      if (!route_serves(rt, r->path, pass))
+        continue;
+      path_known = 1;
+      size_t used = strlen(allow);
+      snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "",
+               rt->method);
+      if (strcmp(rt->method, r->method) == 0)
+        match = rt;
+    }
   }
   if (match) {
     match->fn(r, c->srv->o.ud);

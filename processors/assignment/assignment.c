@@ -42,6 +42,23 @@ static const sb_table_def_t decisions_table = {
 static const sb_table_def_t *const tables[] = {&waiting_table,
                                                &decisions_table, NULL};
 
+/* what GET /v1/projections/assignment/VIEW answers (sb_view_def_t);
+ * agents read neither (a decision explains every candidate) */
+static const sb_view_def_t views[] = {
+    {.name = "waiting",
+     .relation = "waiting",
+     .about = "the leads waiting for an agent, with score and since when",
+     .order = "waiting_since,lead_id",
+     .filters = "queue=queue_id,channel=channel"},
+    {.name = "decisions",
+     .relation = "decisions",
+     .about = "every routing decision with its explanation",
+     .time_col = "decided_at",
+     .order = "decided_at,input_id,seq",
+     .filters = "agent=agent_id,queue=queue_id,lead=lead_id,outcome=outcome"},
+    {0},
+};
+
 #define GRANT(t)                                                              \
   "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}." t " TO switchboard_app;\n"
 
@@ -538,4 +555,5 @@ const sb_processor_vt_t sb_assignment_processor = {
     .timer = timer,
     .flags = SB_PROCESSOR_KEYED_STATE,
     .conf = conf_rows,
+    .views = views,
 };

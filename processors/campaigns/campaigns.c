@@ -595,6 +595,28 @@ static int timer(void *state, sb_batch_t *b, const sb_timer_t *tm,
   return sb_err_set(err, SB_EINVAL, "campaigns: unknown timer %s", tm->key);
 }
 
+/* what GET /v1/projections/campaigns/VIEW answers (sb_view_def_t) */
+static const sb_view_def_t views[] = {
+    {.name = "schedule",
+     .relation = "schedule",
+     .about = "each campaign's state, schedule, dial windows and next "
+              "transition",
+     .order = "campaign_id",
+     .filters = "campaign=campaign_id,state=state"},
+    {.name = "transitions",
+     .relation = "transitions",
+     .about = "every campaign state change, applied or refused",
+     .time_col = "at",
+     .order = "at,campaign_id,cause",
+     .filters = "campaign=campaign_id"},
+    {.name = "lead_attempts",
+     .relation = "lead_attempts",
+     .about = "each lead's attempts, recycles and next attempt",
+     .order = "lead_id",
+     .filters = "campaign=campaign_id,status=status,lead=lead_id"},
+    {0},
+};
+
 const sb_processor_vt_t sb_campaigns_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = CP_NAME,
@@ -608,4 +630,5 @@ const sb_processor_vt_t sb_campaigns_processor = {
     .destroy = destroy,
     .globals = cp_globals,
     .flags = SB_PROCESSOR_KEYED_STATE,
+    .views = views,
 };

@@ -35,6 +35,7 @@ const rbac_grant_t rbac_default_grants[] = {
     {"manager", "read_projection", "analytics.*"},
     {"manager", "read_projection", "comms.*"},
     {"manager", "read_projection", "compliance.*"},
+    {"manager", "read_projection", "campaigns.*"},
     FLOOR_EVENTS("supervisor"),
     DOMAIN_TOPICS("supervisor"),
     {"supervisor", "read_projection", "routing.*"},
@@ -42,6 +43,7 @@ const rbac_grant_t rbac_default_grants[] = {
     {"supervisor", "read_projection", "gamification.*"},
     {"supervisor", "read_projection", "analytics.*"},
     {"supervisor", "read_projection", "comms.*"},
+    {"supervisor", "read_projection", "campaigns.*"},
     {"agent", "post_event", "call.dispositioned"},
     {"agent", "post_event", "agent.state_changed"},
     {"agent", "post_event", "agent.logged_in"},
@@ -59,6 +61,7 @@ const rbac_grant_t rbac_default_grants[] = {
     {"agent", "subscribe", "sb.gamification"},
     {"agent", "read_projection", "routing.*"},
     {"agent", "read_projection", "gamification.*"},
+    {"agent", "read_projection", "analytics.*"},
 #ifdef SB_WITH_TEST_PROCESSORS
     /* the kit's test processor (tests/kit/kittest.c: PII per owner) */
     {"manager", "read_projection", "kittest.*"},

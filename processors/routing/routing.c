@@ -25,7 +25,7 @@
 const sb_table_def_t rt__agent_days = {
     .name = "agent_days",
     .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
-                               {"agent_id", SB_COL_TEXT, 0},
+                               {"agent_id", SB_COL_TEXT, SB_COL_OWNER},
                                {"day", SB_COL_DATE, 0},
                                {"calls", SB_COL_INT8, SB_MERGE_SUM},
                                {"talk_ms", SB_COL_INT8, SB_MERGE_SUM},
@@ -35,6 +35,35 @@ const sb_table_def_t rt__agent_days = {
 
 static const sb_table_def_t *const tables[] = {
     &rt__agent_days, &rt__lead_scores, &rt__rule_sets, NULL};
+
+/* what GET /v1/projections/routing/VIEW answers (sb_view_def_t) */
+static const sb_view_def_t views[] = {
+    {.name = "agents",
+     .relation = "agents",
+     .about = "the live agent board: state and since when, pause reason, "
+              "current call and lead, load, calls today",
+     .order = "agent_id",
+     .filters = "agent=agent_id,team=team_id,state=state_now",
+     .owner_col = "agent_id"},
+    {.name = "agent_days",
+     .relation = "agent_days",
+     .about = "calls ended and talk time per agent and local day",
+     .time_col = "day",
+     .order = "day,agent_id",
+     .filters = "agent=agent_id",
+     .owner_col = "agent_id"},
+    {.name = "lead_scores",
+     .relation = "lead_scores",
+     .about = "each lead's score, its components and the rule set",
+     .order = "lead_id",
+     .filters = "lead=lead_id,contactable=contactable"},
+    {.name = "rule_sets",
+     .relation = "rule_sets",
+     .about = "the scoring rule sets published",
+     .time_col = "published_at",
+     .order = "published_at,event_id"},
+    {0},
+};
 
 #define GRANT(t)                                                               \
   "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}." t " TO "                 \
@@ -283,4 +312,5 @@ const sb_processor_vt_t sb_routing_processor = {
     .flags = SB_PROCESSOR_KEYED_STATE,
     .globals = rt__globals,
     .conf = conf_rows,
+    .views = views,
 };

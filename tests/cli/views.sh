@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The read views (GET /v1/projections, /v1/analytics; issue 14 item 4),
+# through `up` and the HTTP API:
+#  - the lists answer the views the caller may read (an agent: the per-agent
+#    ones only), and every view listed to an admin answers 200 (a view
+#    misdeclared against its relation answers 500: this catches it);
+#  - scoping: an agent reads its own row of the agent board, a manager
+#    every agent's, another tenant's admin none; an agent is refused (403)
+#    a view that is not per agent, and GET /v1/projection of a table with
+#    no owner column; a table with one answers the agent's rows only;
+#  - keyset pages: limit=1 walks every agent once, in order, and ends with
+#    next null; a forged cursor is 400;
+#  - parameters: each bad one is a 400 naming it (a bad time, an unknown
+#    parameter, a bucket on a view without buckets, limit out of range);
+#    from/to bound the time column (half-open);
+#  - each read is recorded (security.access counts the reads per user).
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+
+start_up --partitions 2 --processors routing,assignment,campaigns,security --http-listen 127.0.0.1:0
+tok() { "$SB" token --data-dir "$dd" --tenant "${3:-acme}" --role "$1" ${2:+--sub "$2"}; }
+admin=$(tok admin alice)
+mgr=$(tok manager mia)
+a1=$(tok agent agent-1)
+a2=$(tok agent agent-2)
+globex=$(tok admin bob globex)
+now=$(date -u +%FT%TZ)
+post() { # post TYPE SUBJECT DATA
+  local st
+  st=$(curl -s -m 30 -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $mgr" \
+    -H 'Content-Type: application/json' --data-binary \
+    "{\"specversion\":\"1.0\",\"type\":\"$1\",\"source\":\"crm://views\",\"subject\":\"$2\",\"time\":\"$now\",\"data\":$3}" \
+    "$url/v1/events")
+  [ "$st" = 202 ] || fail "posting $1 $2: $st $(cat "$work/body")"
+}
+for a in agent-1 agent-2 agent-3; do post agent.logged_in "$a" '{"campaign_ids":["camp-1"]}'; done
+post campaign.created camp-1 '{"campaign_id":"camp-1","name":"Views","state":"active","time_zone":"UTC","dial_windows":["all 00:00-24:00"]}'
+for _ in $(seq 1 150); do
+  [ "$(q "SELECT count(*) FROM routing.agents WHERE tenant_id = 'acme'" 2>/dev/null)" = 3 ] &&
+    [ "$(q "SELECT count(*) FROM campaigns.schedule" 2>/dev/null)" = 1 ] && break
+  sleep 0.2
+done
+[ "$(q "SELECT count(*) FROM routing.agents WHERE tenant_id = 'acme'")" = 3 ] || fail "the board: $(q 'SELECT agent_id FROM routing.agents')"
+
+# get TOKEN PATH: the status, the body in $work/read
+get() { curl -s -m 30 -o "$work/read" -w '%{http_code}' -H "Authorization: Bearer $1" "$url$2"; }
+# field EXPR: a Python expression over d (the body) printed
+field() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$work/read" "$1"; }
+expect() { # expect TOKEN PATH STATUS [GREP]
+  local s
+  s=$(get "$1" "$2")
+  [ "$s" = "$3" ] || fail "GET $2: $s, want $3: $(cat "$work/read")"
+  [ -z "${4:-}" ] || grep -qF -- "$4" "$work/read" || fail "GET $2: no '$4' in $(cat "$work/read")"
+}
+
+# ---- the lists, and every view an admin may read answers ----------------------
+expect "$admin" /v1/projections 200
+field '"\n".join(v["path"] for v in d["views"])' >"$work/paths"
+for p in /v1/projections/routing/agents /v1/projections/routing/agent_days \
+  /v1/projections/assignment/decisions /v1/projections/campaigns/schedule; do
+  grep -qx "$p" "$work/paths" || fail "the list lacks $p: $(cat "$work/paths")"
+done
+while read -r p; do expect "$admin" "$p" 200; done <"$work/paths"
+expect "$a1" /v1/projections 200
+got=$(field '" ".join(sorted(v["path"] for v in d["views"]))')
+case " $got " in *" /v1/projections/assignment/decisions "* | *" /v1/projections/routing/lead_scores "*)
+  fail "an agent is listed views that are not per agent: $got" ;; esac
+case " $got " in *" /v1/projections/routing/agents "*) ;; *) fail "an agent is not listed its board: $got" ;; esac
+expect "$admin" /v1/analytics 200 '"views":'
+
+# ---- scoping -----------------------------------------------------------------------
+expect "$a1" /v1/projections/routing/agents 200
+[ "$(field '" ".join(r["agent_id"] for r in d["rows"])')" = agent-1 ] || fail "agent-1 read: $(cat "$work/read")"
+expect "$a1" "/v1/projections/routing/agents?agent=agent-2" 200
+[ "$(field 'd["count"]')" = 0 ] || fail "agent-1 read agent-2's row: $(cat "$work/read")"
+expect "$mgr" /v1/projections/routing/agents 200
+[ "$(field '" ".join(r["agent_id"] for r in d["rows"])')" = "agent-1 agent-2 agent-3" ] || fail "manager read: $(cat "$work/read")"
+expect "$globex" /v1/projections/routing/agents 200
+[ "$(field 'd["count"]')" = 0 ] || fail "globex read acme's agents: $(cat "$work/read")"
+expect "$a2" /v1/projections/assignment/decisions 403
+expect "$a2" /v1/projections/routing/lead_scores 403 "not per agent"
+expect "$a2" "/v1/projection?name=routing.lead_scores" 403 "owner column"
+expect "$a2" "/v1/projection?name=routing.agent_days" 200
+expect "$mgr" /v1/projections/nope/agents 404
+expect "$mgr" /v1/projections/routing/nope 404 "GET /v1/projections lists"
+expect "$mgr" /v1/analytics/nope 404
+
+# ---- keyset pages ------------------------------------------------------------------
+seen= after=
+for i in 1 2 3 4; do
+  expect "$mgr" "/v1/projections/routing/agents?limit=1${after:+&after=$after}" 200
+  seen="$seen $(field '" ".join(r["agent_id"] for r in d["rows"])')"
+  after=$(field 'd["next"] or ""')
+  [ -n "$after" ] || break
+done
+[ "$seen" = " agent-1 agent-2 agent-3 " ] || [ "$seen" = " agent-1 agent-2 agent-3" ] ||
+  fail "pages of one: '$seen'"
+[ -z "$after" ] || fail "the last page still offers a next page"
+expect "$mgr" "/v1/projections/routing/agents?after=Zm9yZ2Vk" 400 "after:"
+# a cursor with a value PostgreSQL refuses for the column's type
+bad=$($PY -c 'import base64; print(base64.urlsafe_b64encode(b"[\"not-a-time\",\"x\"]").decode().rstrip("="))')
+expect "$mgr" "/v1/projections/campaigns/transitions?after=$bad" 400
+bad=$($PY -c 'import base64; print(base64.urlsafe_b64encode(b"[\"not-a-time\",\"x\",\"y\"]").decode().rstrip("="))')
+expect "$mgr" "/v1/projections/campaigns/transitions?after=$bad" 400 "parameter's value"
+
+# ---- parameters --------------------------------------------------------------------
+expect "$mgr" "/v1/projections/routing/agent_days?from=yesterday" 400 "from:"
+expect "$mgr" "/v1/projections/routing/agent_days?colour=red" 400 "colour: not a parameter"
+expect "$mgr" "/v1/projections/routing/agents?bucket=day" 400 "bucket:"
+expect "$mgr" "/v1/projections/routing/agents?from=2026-01-01" 400 "not by time"
+expect "$mgr" "/v1/projections/routing/agents?limit=0" 400 "limit:"
+expect "$mgr" "/v1/projections/routing/agents?limit=5&limit=6" 400 "limit:"
+expect "$mgr" "/v1/projections/routing/agents?agent=a&agent=b" 400 "given twice"
+# from/to bound the time column, half-open
+today=$(date -u +%F) tomorrow=$(date -u -d tomorrow +%F)
+expect "$mgr" "/v1/projections/campaigns/transitions?from=$today&to=$tomorrow" 200
+n_in=$(field 'd["count"]')
+expect "$mgr" "/v1/projections/campaigns/transitions?to=$today" 200
+n_before=$(field 'd["count"]')
+[ "$n_in" -ge 1 ] && [ "$n_before" = 0 ] || fail "transitions today $n_in, before today $n_before"
+expect "$mgr" "/v1/projections/campaigns/transitions?from=${now}" 200
+
+# ---- each read recorded --------------------------------------------------------------
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT coalesce(sum(reads), 0) FROM security.access WHERE tenant_id = 'acme' AND user_id = 'agent-1'" 2>/dev/null)" -ge 2 ] && break
+  sleep 0.2
+done
+[ "$(q "SELECT coalesce(sum(reads), 0) FROM security.access WHERE tenant_id = 'acme' AND user_id = 'agent-1'")" -ge 2 ] ||
+  fail "agent-1's reads are not recorded: $(q 'SELECT * FROM security.access')"
+echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded"
