@@ -43,13 +43,17 @@ void sb_bench_print_table(const sb_bench_opts_t *o, const sb_bench_result_t *r) 
     if (r->sink_eps > 0)
       snprintf(pg, sizeof pg, ", %.1f%% of the sink",
                100.0 * r->e2e_eps / r->sink_eps);
-    char label[64], derived[128] = "";
-    snprintf(label, sizeof label, "end to end (%.20s%s -> PostgreSQL)",
-             o->e2e_processors, strlen(o->e2e_processors) > 20 ? "..." : "");
-    if (strcmp(o->e2e_processors, "audit") != 0)
-      snprintf(derived, sizeof derived, "; %llu derived events besides, "
-                                        "%.0f records/s in all",
-               (unsigned long long)r->e2e_derived, r->e2e_all_eps);
+    char label[64] = "end to end (audit -> PostgreSQL)", derived[400] = "";
+    if (strcmp(o->e2e_processors, "audit") != 0) {
+      int n = 1;
+      for (const char *c = o->e2e_processors; *c; c++)
+        n += *c == ',';
+      snprintf(label, sizeof label, "end to end (%d processors)", n);
+      snprintf(derived, sizeof derived, "; %.200s: %llu derived events "
+                                        "besides, %.0f records/s in all",
+               o->e2e_processors, (unsigned long long)r->e2e_derived,
+               r->e2e_all_eps);
+    }
     printf("%-34s %14.0f %10s %s%s; %.0f ev/s from start (%.1f s)%s\n",
            label, r->e2e_eps, "-", ratio, pg, r->e2e_wall_eps, r->e2e_seconds,
            derived);

@@ -10,15 +10,17 @@
  * in the campaign, and is in a zone where it is daytime (10:00-17:59) when
  * the run starts, so the TCPA's 08:00-21:00 holds at its event time. One
  * event in ten is an agent's: pausing, coming back, logging out, logging
- * in again, in turn; each agent's last event logs it in, so every lead is
+ * in again, in turn (each agent a step ahead of the one before, so some
+ * are always in); each agent's last event logs it in, so every lead is
  * assigned in the end (some after waiting: assigned by an agent's input,
  * not their own). Event times are the wall clock's.
  *
  *   backlog  RT_BACKLOG_PREFIX tenants (o->tenants of them) get the
  *            set-up and o->routing_leads leads, produced before the worker
- *            starts: decisions a second, from the worker's start and from
- *            the first decision to the last (lead.assigned's Kafka
- *            timestamps). A backlog's latencies mean nothing.
+ *            starts: decisions a second, from routing's first lead handed
+ *            on (its first routing.input lead_ready) to the last
+ *            lead.assigned (Kafka timestamps), and from the worker's start
+ *            (its start-up included). A backlog's latencies mean nothing.
  *   steady   tenant RT_STEADY_TENANT (its set-up, consents included, is
  *            produced with the backlog's, before the worker starts): leads
  *            and agents' events POSTed at o->routing_rate events a second
@@ -136,10 +138,11 @@ static int stream_event(const stream_t *s, char *buf, size_t cap, size_t *len,
                login_data);
   }
   if (s->k % AGENT_EVERY == AGENT_EVERY - 1) {
-    uint64_t j = s->k / AGENT_EVERY;
-    snprintf(subj, sizeof subj, "agent-%llu",
-             (unsigned long long)(j % (uint64_t)s->agents));
-    switch ((j / (uint64_t)s->agents) % 4) {
+    /* agent a's m-th event: its turns start a step apart, so that at
+     * any time about half the agents are away, never all of them */
+    uint64_t j = s->k / AGENT_EVERY, a = j % (uint64_t)s->agents;
+    snprintf(subj, sizeof subj, "agent-%llu", (unsigned long long)a);
+    switch ((j / (uint64_t)s->agents + a) % 4) {
     case 0:
       return put(buf, cap, len, s->tenant, "agent.state_changed", subj, us,
                  "{\"state\":\"paused\",\"pause_reason\":\"break\"}");
@@ -358,7 +361,7 @@ static int steady_next(void *arg, char *buf, size_t cap, size_t *len) {
 static void steady_other(void *arg, const char *msg, size_t len,
                          int64_t unix_ns) {
   steady_t *st = arg;
-  if (st->narr == st->cap || memmem(msg, len, "\"lead.assigned\"", 15) == NULL)
+  if (st->narr == st->cap)
     return;
   cJSON *j = cJSON_ParseWithLength(msg, len);
   cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
@@ -461,7 +464,8 @@ int sb_bench_routing(const sb_conf_t *c, sb_bench_env_t *env,
   snprintf(ms, sizeof ms, "batch.max_ms=%d", o->batch_ms);
   const char *argv[] = {"switchboard", "run", "--data-dir", env->data_dir,
                         "--processors", PROCESSORS, "--set", batch, "--set",
-                        ms, NULL};
+                        ms, o->worker_set ? "--set" : NULL, o->worker_set,
+                        NULL};
   double started = sb_bench_now();
   int64_t started_ms = sb_time_now_micros() / 1000;
   if (rc == 0)

@@ -30,7 +30,8 @@ int rt_log_poll(rt_log_t *l, sb_err_t *err);
 /* lead.assigned read so far for the backlog's tenants, and for the
  * steady rate's. */
 void rt_log_assigned(const rt_log_t *l, uint64_t *backlog, uint64_t *steady);
-/* The Kafka timestamps (ms) of the backlog's first and last lead.assigned. */
+/* The Kafka timestamps (ms) of the backlog's first lead_ready (routing's
+ * first lead handed on) and its last lead.assigned. */
 void rt_log_backlog_span(const rt_log_t *l, int64_t *first, int64_t *last);
 /* The steady rate's figures into res: for each lead.assigned of tenant
  * RT_STEADY_TENANT, its lead event through the causation chain

@@ -38,7 +38,9 @@ struct rt_log_s {
   rec_t *v;
   size_t n, cap;
   uint64_t assigned_backlog, assigned_steady;
-  int64_t backlog_first, backlog_last; /* their Kafka timestamps, ms */
+  /* Kafka timestamps (ms) of the backlog's first lead_ready and last
+   * lead.assigned */
+  int64_t backlog_first, backlog_last;
   int topic; /* of the record being read */
 };
 
@@ -142,14 +144,16 @@ static int on_record(void *ctx, int64_t offset, const void *key, size_t klen,
     else if (strncmp(r->tenant, RT_BACKLOG_PREFIX,
                      strlen(RT_BACKLOG_PREFIX)) == 0) {
       l->assigned_backlog++;
-      if (l->backlog_first == 0 || r->ts_ms < l->backlog_first)
-        l->backlog_first = r->ts_ms;
       if (r->ts_ms > l->backlog_last)
         l->backlog_last = r->ts_ms;
     }
   } else {
     const char *kind = sb_event_enum_name(&ev, l->f_kind);
     r->kind = kind && strcmp(kind, "lead_ready") == 0 ? K_READY : K_INPUT;
+    if (r->kind == K_READY &&
+        strncmp(r->tenant, RT_BACKLOG_PREFIX, strlen(RT_BACKLOG_PREFIX)) == 0 &&
+        (l->backlog_first == 0 || r->ts_ms < l->backlog_first))
+      l->backlog_first = r->ts_ms;
     copy(r->lead, sizeof r->lead, sb_event_str(&ev, l->f_ref));
   }
   l->n++;

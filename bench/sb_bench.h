@@ -53,6 +53,9 @@ typedef struct sb_bench_opts_s {
    * for how long at a steady rate */
   size_t routing_leads;
   int routing_rate, routing_seconds;
+  /* KEY=VALUE for the e2e and routing stages' workers (`run --set`), or
+   * NULL */
+  const char *worker_set;
 } sb_bench_opts_t;
 
 typedef struct sb_bench_result_s {
