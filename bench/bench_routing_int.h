@@ -27,6 +27,8 @@ int rt_log_open(const sb_conf_t *c, rt_log_t **out, sb_err_t *err);
 void rt_log_close(rt_log_t *l); /* accepts NULL */
 /* Reads every record up to the partitions' ends as the brokers say now. */
 int rt_log_poll(rt_log_t *l, sb_err_t *err);
+/* Records of sb.leads and sb.routing read so far. */
+uint64_t rt_log_records(const rt_log_t *l);
 /* lead.assigned read so far for the backlog's tenants, and for the
  * steady rate's. */
 void rt_log_assigned(const rt_log_t *l, uint64_t *backlog, uint64_t *steady);

@@ -196,6 +196,14 @@ int rt_log_poll(rt_log_t *l, sb_err_t *err) {
   return rc;
 }
 
+uint64_t rt_log_records(const rt_log_t *l) {
+  uint64_t n = 0;
+  for (int t = 0; t < NTOPICS; t++)
+    for (int p = 0; p < l->nparts[t]; p++)
+      n += (uint64_t)l->next[t][p];
+  return n;
+}
+
 void rt_log_assigned(const rt_log_t *l, uint64_t *backlog, uint64_t *steady) {
   *backlog = l->assigned_backlog;
   *steady = l->assigned_steady;
