@@ -307,6 +307,25 @@ static int parse_stages(const char *v, unsigned *out, sb_err_t *err) {
   return 0;
 }
 
+/* --e2e-processors: a comma list of built-in processors' names. */
+static int check_processors(const char *list, sb_err_t *err) {
+  char buf[256];
+  size_t n = strlen(list);
+  if (n == 0 || n >= sizeof buf ||
+      strspn(list, "abcdefghijklmnopqrstuvwxyz0123456789_,") != n)
+    return sb_err_set(err, SB_EUSAGE, "--e2e-processors: a comma list of "
+                                      "processor names (got '%.40s')",
+                      list);
+  memcpy(buf, list, n + 1);
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+       t = strtok_r(NULL, ",", &save))
+    if (sb_processor_find(t) == NULL)
+      return sb_err_set(err, SB_EUSAGE, "--e2e-processors: unknown processor "
+                                        "'%.40s'",
+                        t);
+  return 0;
+}
+
 static int opts_from_cli(const sb_cli_t *cli, sb_bench_opts_t *o, sb_err_t *err) {
   long long events, seed, tenants, http_events, conns, batch, rate, secs;
   memset(o, 0, sizeof *o);
@@ -341,31 +360,18 @@ static int opts_from_cli(const sb_cli_t *cli, sb_bench_opts_t *o, sb_err_t *err)
   o->e2e_processors = sb_cli_opt(cli, "e2e-processors");
   if (o->e2e_processors == NULL)
     o->e2e_processors = "audit";
-  if (rc == 0 && (o->e2e_processors[0] == '\0' ||
-                  strlen(o->e2e_processors) > 200 ||
-                  strspn(o->e2e_processors, "abcdefghijklmnopqrstuvwxyz0123456789_,") !=
-                      strlen(o->e2e_processors)))
-    rc = sb_err_set(err, SB_EUSAGE, "--e2e-processors: a comma list of "
-                                    "processor names (got '%.40s')",
-                    o->e2e_processors);
-  for (char *save = NULL, buf[256], *t = rc == 0 ? strtok_r(strcpy(buf, o->e2e_processors), ",", &save) : NULL;
-       t; t = strtok_r(NULL, ",", &save))
-    if (sb_processor_find(t) == NULL) {
-      rc = sb_err_set(err, SB_EUSAGE, "--e2e-processors: unknown processor "
-                                      "'%.40s'",
-                      t);
-      break;
-    }
+  if (rc == 0)
+    rc = check_processors(o->e2e_processors, err);
   o->worker_set = sb_cli_opt(cli, "worker-set");
   if (rc == 0 && o->worker_set &&
       (strchr(o->worker_set, '=') == NULL || strlen(o->worker_set) > 200))
     rc = sb_err_set(err, SB_EUSAGE, "--worker-set: KEY=VALUE (got '%.40s')",
                     o->worker_set);
+  if (rc != 0)
+    return rc;
   o->routing_leads = (size_t)rt_leads;
   o->routing_rate = (int)rt_rate;
   o->routing_seconds = (int)rt_secs;
-  if (rc != 0)
-    return rc;
   o->events = (size_t)events;
   o->seed = (uint64_t)seed;
   o->tenants = (int)tenants;
@@ -516,9 +522,10 @@ const sb_cmd_t sb_cmd_bench = {
         "  sink      the audit processor's rows for the same records, built "
         "beforehand, by\n            binary COPY into its table, a "
         "transaction a batch: PostgreSQL's ceiling\n"
-        "  e2e       every processor writing to PostgreSQL, first record to "
-        "last committed\n            offset, and the ratio to each ceiling; "
-        "the engine's peak memory\n"
+        "  e2e       the audit processor (or --e2e-processors) writing to "
+        "PostgreSQL, first\n            record to last committed offset, "
+        "and the ratio to each ceiling; the\n            engine's peak "
+        "memory\n"
         "  replay    rebuilding the audit projection from the earliest "
         "offset\n"
         "  http      POST /v1/events, batched and single\n"
