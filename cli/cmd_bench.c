@@ -123,11 +123,12 @@ static int stage_e2e(const sb_conf_t *c, sb_bench_env_t *env,
   char batch[48], ms[48];
   snprintf(batch, sizeof batch, "batch.max_events=%d", env->o->batch_events);
   snprintf(ms, sizeof ms, "batch.max_ms=%d", env->o->batch_ms);
-  /* the audit processor: the one the sink stage is the ceiling of and
-   * whose chains it compares. `all` would also run processors that emit
-   * derived events (compliance: consent.opt_out_honoured for the generated
-   * withdrawals), records this stage's exact count (committed offsets =
-   * records) and the chain comparison do not account for yet. */
+  /* by default the audit processor: the one the sink stage is the ceiling
+   * of and whose chains it compares (committed offsets = records). Others
+   * (--e2e-processors) may emit derived events (routing: lead.scored,
+   * routing.input; compliance: consent.opt_out_honoured): then the stage
+   * waits for every processor to commit the log's end (caught_up), counts
+   * the derived records apart, and no chain is compared (run_bench). */
   const char *argv[] = {"switchboard", "run", "--data-dir", env->data_dir,
                         "--processors", list, "--set", batch, "--set", ms,
                         env->o->worker_set ? "--set" : NULL,
