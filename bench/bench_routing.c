@@ -510,6 +510,8 @@ int sb_bench_routing(const sb_conf_t *c, sb_bench_env_t *env,
                                          "leads of the backlog",
                       (unsigned long long)b,
                       (unsigned long long)res->rt_backlog_leads);
+    if (rc == 0)
+      rc = rt_log_check_backlog(log, res->rt_backlog_leads, err);
   }
   /* the backlog's tail settles first: the lead.assigned come back to
    * routing (rescored, lead.scored) and campaigns; the steady rate starts

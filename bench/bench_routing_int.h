@@ -35,6 +35,9 @@ void rt_log_assigned(const rt_log_t *l, uint64_t *backlog, uint64_t *steady);
 /* The Kafka timestamps (ms) of the backlog's first lead_ready (routing's
  * first lead handed on) and its last lead.assigned. */
 void rt_log_backlog_span(const rt_log_t *l, int64_t *first, int64_t *last);
+/* Each of the backlog's leads assigned once: SB_EINTERNAL naming a lead
+ * assigned twice, or when fewer than leads were. */
+int rt_log_check_backlog(const rt_log_t *l, uint64_t leads, sb_err_t *err);
 /* The steady rate's figures into res: for each lead.assigned of tenant
  * RT_STEADY_TENANT, its lead event through the causation chain
  * (lead.assigned -> routing.input lead_ready -> the lead event; a lead

@@ -255,6 +255,37 @@ static double pct(const double *v, size_t n, double q) {
   return v[rank - 1];
 }
 
+static int by_tenant_lead(const void *a, const void *b) {
+  const rec_t *x = *(const rec_t *const *)a, *y = *(const rec_t *const *)b;
+  int c = strcmp(x->tenant, y->tenant);
+  return c ? c : strcmp(x->lead, y->lead);
+}
+
+int rt_log_check_backlog(const rt_log_t *l, uint64_t leads, sb_err_t *err) {
+  const rec_t **v = malloc((l->n + 1) * sizeof *v);
+  size_t n = 0;
+  if (v == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  for (size_t i = 0; i < l->n; i++)
+    if (l->v[i].kind == K_ASSIGNED &&
+        strncmp(l->v[i].tenant, RT_BACKLOG_PREFIX,
+                strlen(RT_BACKLOG_PREFIX)) == 0)
+      v[n++] = &l->v[i];
+  qsort(v, n, sizeof *v, by_tenant_lead);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i + 1 < n; i++)
+    if (by_tenant_lead(&v[i], &v[i + 1]) == 0)
+      rc = sb_err_set(err, SB_EINTERNAL, "routing: lead %s of tenant %s was "
+                                         "assigned twice",
+                      v[i]->lead, v[i]->tenant);
+  if (rc == 0 && n != leads)
+    rc = sb_err_set(err, SB_EINTERNAL, "routing: %zu of the backlog's %llu "
+                                       "leads assigned",
+                    n, (unsigned long long)leads);
+  free(v);
+  return rc;
+}
+
 int rt_log_figures(rt_log_t *l, const rt_arrival_t *arr, size_t narr,
                    sb_bench_result_t *res, sb_err_t *err) {
   qsort(l->v, l->n, sizeof *l->v, by_id);
