@@ -10,8 +10,8 @@
 #include <time.h>
 
 /* An admin token of tenant "bench", valid for an hour. */
-static int mint(const sb_bench_env_t *env, char *out, size_t cap,
-                sb_err_t *err) {
+int sb_bench_mint(const sb_bench_env_t *env, char *out, size_t cap,
+                  sb_err_t *err) {
   unsigned char secret[SB_AUTH_SECRET_MAX];
   size_t len = sizeof secret;
   if (sb_auth_secret_load(env->data_dir, 0, secret, &len, err) != 0)
@@ -82,7 +82,7 @@ static int warm_up(sb_bench_env_t *env, const char *token, sb_err_t *err) {
 
 int sb_bench_http(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err) {
   char token[SB_JWT_MAX + 1];
-  int rc = mint(env, token, sizeof token, err);
+  int rc = sb_bench_mint(env, token, sizeof token, err);
   if (rc == 0)
     rc = warm_up(env, token, err);
   if (rc == 0)
@@ -99,7 +99,7 @@ int sb_bench_http(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err) {
 
 int sb_bench_fresh(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err) {
   char token[SB_JWT_MAX + 1];
-  int rc = mint(env, token, sizeof token, err);
+  int rc = sb_bench_mint(env, token, sizeof token, err);
   if (rc == 0)
     rc = warm_up(env, token, err);
   if (rc != 0)

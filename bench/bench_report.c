@@ -43,9 +43,20 @@ void sb_bench_print_table(const sb_bench_opts_t *o, const sb_bench_result_t *r) 
     if (r->sink_eps > 0)
       snprintf(pg, sizeof pg, ", %.1f%% of the sink",
                100.0 * r->e2e_eps / r->sink_eps);
-    printf("%-34s %14.0f %10s %s%s; %.0f ev/s from start (%.1f s)\n",
-           "end to end (audit -> PostgreSQL)", r->e2e_eps, "-", ratio, pg,
-           r->e2e_wall_eps, r->e2e_seconds);
+    char label[64] = "end to end (audit -> PostgreSQL)", derived[400] = "";
+    if (strcmp(o->e2e_processors, "audit") != 0) {
+      int n = 1;
+      for (const char *c = o->e2e_processors; *c; c++)
+        n += *c == ',';
+      snprintf(label, sizeof label, "end to end (%d processors)", n);
+      snprintf(derived, sizeof derived, "; %.200s: %llu derived events "
+                                        "besides, %.0f records/s in all",
+               o->e2e_processors, (unsigned long long)r->e2e_derived,
+               r->e2e_all_eps);
+    }
+    printf("%-34s %14.0f %10s %s%s; %.0f ev/s from start (%.1f s)%s\n",
+           label, r->e2e_eps, "-", ratio, pg, r->e2e_wall_eps, r->e2e_seconds,
+           derived);
   }
   if (ON(3))
     printf("%-34s %14.0f %10s %.1f s\n", "replay (audit, from earliest)",
@@ -68,6 +79,27 @@ void sb_bench_print_table(const sb_bench_opts_t *o, const sb_bench_result_t *r) 
     printf("%-34s p50 %.2f ms, p99 %.2f ms\n",
            "freshness (POST -> WebSocket)", r->fresh_e2e_p50_ms,
            r->fresh_e2e_p99_ms);
+  if (ON(7)) {
+    printf("%-34s %14.0f %10s %llu/%llu leads of %d tenants, %llu agents; "
+           "%.0f/s from the worker's start\n",
+           "routing decisions (backlog)", r->rt_backlog_dps, "-",
+           (unsigned long long)r->rt_backlog_assigned,
+           (unsigned long long)r->rt_backlog_leads, o->tenants,
+           (unsigned long long)r->rt_backlog_agents, r->rt_backlog_wall_dps);
+    printf("%-34s p50 %.0f ms, p99 %.0f ms, p99.9 %.0f ms, max %.0f ms "
+           "(%llu/%llu leads assigned, %llu at once, %llu after waiting; "
+           "%.0f ev/s posted)\n",
+           "routing (lead event -> assigned)", r->rt_p50_ms, r->rt_p99_ms,
+           r->rt_p999_ms, r->rt_max_ms, (unsigned long long)r->rt_assigned,
+           (unsigned long long)r->rt_leads, (unsigned long long)r->rt_direct,
+           (unsigned long long)r->rt_waited, r->rt_rate);
+    printf("%-34s p50 %.2f ms, p99 %.2f ms, max %.2f ms (%llu/%llu "
+           "lead.assigned)\n",
+           "routing (assigned -> WebSocket)", r->rt_feed_p50_ms,
+           r->rt_feed_p99_ms, r->rt_feed_max_ms,
+           (unsigned long long)r->rt_feed_received,
+           (unsigned long long)r->rt_assigned);
+  }
   if (ON(2) && o->workers > 1)
     printf("%-34s %d (memory below is the first one's)\n", "workers", o->workers);
   if (ON(2))
@@ -144,6 +176,9 @@ int sb_bench_write_json(const char *path, const sb_bench_opts_t *o,
                               r->e2e_eps / r->sink_eps);
     else
       cJSON_AddNullToObject(s, "ratio_to_pg_ceiling");
+    cJSON_AddStringToObject(s, "processors", o->e2e_processors);
+    cJSON_AddNumberToObject(s, "derived_events", (double)r->e2e_derived);
+    cJSON_AddNumberToObject(s, "records_per_s", r->e2e_all_eps);
     cJSON_AddNumberToObject(s, "engine_peak_rss_bytes", (double)r->engine_peak_rss);
     cJSON_AddNumberToObject(s, "engine_rss_first_commit_bytes",
                             (double)r->engine_rss_first);
@@ -174,6 +209,40 @@ int sb_bench_write_json(const char *path, const sb_bench_opts_t *o,
     cJSON_AddNumberToObject(s, "post_to_ws_p99_ms", r->fresh_e2e_p99_ms);
     cJSON_AddNumberToObject(s, "sent", (double)r->fresh_sent);
     cJSON_AddNumberToObject(s, "received", (double)r->fresh_received);
+  }
+  if (ON(7)) {
+    cJSON *s = cJSON_AddObjectToObject(j, "routing");
+    cJSON_AddStringToObject(s, "processors", "routing,assignment,campaigns");
+    cJSON *b = cJSON_AddObjectToObject(s, "backlog");
+    cJSON_AddNumberToObject(b, "leads", (double)r->rt_backlog_leads);
+    cJSON_AddNumberToObject(b, "assigned", (double)r->rt_backlog_assigned);
+    cJSON_AddNumberToObject(b, "tenants", o->tenants);
+    cJSON_AddNumberToObject(b, "agents", (double)r->rt_backlog_agents);
+    cJSON_AddNumberToObject(b, "decisions_per_s", r->rt_backlog_dps);
+    cJSON_AddNumberToObject(b, "decisions_per_s_from_start",
+                            r->rt_backlog_wall_dps);
+    cJSON_AddNumberToObject(b, "seconds", r->rt_backlog_seconds);
+    cJSON *st = cJSON_AddObjectToObject(s, "steady");
+    cJSON_AddNumberToObject(st, "offered_per_s", o->routing_rate);
+    cJSON_AddNumberToObject(st, "accepted_per_s", r->rt_rate);
+    cJSON_AddNumberToObject(st, "seconds", o->routing_seconds);
+    cJSON_AddStringToObject(st, "lead_time_zone", r->rt_zone);
+    cJSON_AddNumberToObject(st, "leads", (double)r->rt_leads);
+    cJSON_AddNumberToObject(st, "agent_events", (double)r->rt_agent_events);
+    cJSON_AddNumberToObject(st, "agents", (double)r->rt_agents);
+    cJSON_AddNumberToObject(st, "assigned", (double)r->rt_assigned);
+    cJSON_AddNumberToObject(st, "assigned_at_once", (double)r->rt_direct);
+    cJSON_AddNumberToObject(st, "assigned_after_waiting", (double)r->rt_waited);
+    cJSON *d = cJSON_AddObjectToObject(st, "decision_latency_ms");
+    cJSON_AddNumberToObject(d, "p50", r->rt_p50_ms);
+    cJSON_AddNumberToObject(d, "p99", r->rt_p99_ms);
+    cJSON_AddNumberToObject(d, "p999", r->rt_p999_ms);
+    cJSON_AddNumberToObject(d, "max", r->rt_max_ms);
+    cJSON *f = cJSON_AddObjectToObject(st, "feed_latency_ms");
+    cJSON_AddNumberToObject(f, "received", (double)r->rt_feed_received);
+    cJSON_AddNumberToObject(f, "p50", r->rt_feed_p50_ms);
+    cJSON_AddNumberToObject(f, "p99", r->rt_feed_p99_ms);
+    cJSON_AddNumberToObject(f, "max", r->rt_feed_max_ms);
   }
 #undef ON
   char *text = cJSON_Print(j);

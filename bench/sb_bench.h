@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define SB_BENCH_MAX_WORKERS 8
-#define SB_BENCH_STAGES "produce,ceiling,sink,e2e,replay,http,fresh"
+#define SB_BENCH_STAGES "produce,ceiling,sink,e2e,replay,http,fresh,routing"
 
 /* The stages: bits of sb_bench_opts_t.stages (new ones only appended). */
 enum {
@@ -28,6 +28,7 @@ enum {
   SB_BENCH_HTTP = 1u << 4,
   SB_BENCH_FRESH = 1u << 5,
   SB_BENCH_SINK = 1u << 6,
+  SB_BENCH_ROUTING = 1u << 7,
 };
 
 typedef struct sb_bench_opts_s {
@@ -44,6 +45,17 @@ typedef struct sb_bench_opts_s {
   const char *json; /* NULL: no file */
   int keep;         /* keep the data directory */
   int workers;      /* `run` processes in the e2e stage */
+  /* the e2e stage's processors (default "audit"); with others, derived
+   * events are counted apart and the sink's chains are not compared */
+  const char *e2e_processors;
+  /* the routing stage (bench_routing.c): leads routed as a backlog, over
+   * all tenants; events posted a second (leads, and agents' events) and
+   * for how long at a steady rate */
+  size_t routing_leads;
+  int routing_rate, routing_seconds;
+  /* KEY=VALUE for the e2e and routing stages' workers (`run --set`), or
+   * NULL */
+  const char *worker_set;
 } sb_bench_opts_t;
 
 typedef struct sb_bench_result_s {
@@ -69,6 +81,20 @@ typedef struct sb_bench_result_s {
   double fresh_p50_ms, fresh_p99_ms, fresh_p999_ms, fresh_max_ms;
   double fresh_e2e_p50_ms, fresh_e2e_p99_ms; /* from the request's write */
   uint64_t fresh_sent, fresh_received;
+  /* e2e with processors that emit: records past the generated ones */
+  uint64_t e2e_derived;
+  double e2e_all_eps; /* every record the audit group committed, a second */
+  /* routing (bench_routing.c): a backlog, decisions a second */
+  uint64_t rt_backlog_leads, rt_backlog_assigned, rt_backlog_agents;
+  double rt_backlog_dps, rt_backlog_wall_dps, rt_backlog_seconds;
+  /* at a steady rate: lead event -> lead.assigned (Kafka timestamps) */
+  uint64_t rt_leads, rt_agent_events, rt_agents, rt_assigned, rt_direct,
+      rt_waited;
+  double rt_rate, rt_p50_ms, rt_p99_ms, rt_p999_ms, rt_max_ms;
+  /* lead.assigned's Kafka timestamp -> its arrival on the WebSocket */
+  uint64_t rt_feed_received;
+  double rt_feed_p50_ms, rt_feed_p99_ms, rt_feed_max_ms;
+  char rt_zone[64]; /* the leads' time zone (daytime at the run) */
 } sb_bench_result_t;
 
 typedef struct sb_bench_env_s {
@@ -145,6 +171,18 @@ int sb_bench_ceiling(const sb_conf_t *c, const sb_bench_records_t *rs,
 /* The network stages (bench/bench_net.c). */
 int sb_bench_http(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err);
 int sb_bench_fresh(sb_bench_env_t *env, sb_bench_result_t *res, sb_err_t *err);
+/* An admin token of tenant "bench" for the instance, valid for an hour. */
+int sb_bench_mint(const sb_bench_env_t *env, char *out, size_t cap,
+                  sb_err_t *err);
+/* The routing stage (bench_routing.c): routing, assignment and campaigns
+ * as a `run` child; a backlog of leads over o->tenants tenants (decisions
+ * a second), then leads posted at o->routing_rate for o->routing_seconds
+ * to tenant "bench" (lead event -> lead.assigned, and lead.assigned -> a
+ * WebSocket client). Every lead must be assigned exactly once. */
+int sb_bench_routing(const sb_conf_t *c, sb_bench_env_t *env,
+                     sb_bench_result_t *res, sb_err_t *err);
+/* Partitions per topic the routing stage's records need (at least asked). */
+int sb_bench_routing_partitions(const sb_bench_opts_t *o, int asked);
 /* ---- the PostgreSQL sink (bench_sink.c) ----------------------------------- */
 
 /* What the audit processor's hash covers (processors/audit.h's

@@ -234,7 +234,8 @@ void sb__load_maybe_finish(run_t *r) {
   fresh_t *f = r->f;
   if (!f->posted_all)
     return;
-  if (f->acked_arrived == f->acked ||
+  if ((f->acked_arrived == f->acked &&
+       (f->o->more == NULL || !f->o->more(f->o->other_arg))) ||
       uv_hrtime() - f->last_ack_ns > (uint64_t)f->grace_ms * MS)
     finish(r);
 }

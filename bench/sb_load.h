@@ -154,6 +154,14 @@ typedef struct sb_load_fresh_opts_s {
   sb_load_progress_cb progress; /* may be NULL */
   void *progress_arg;
   int stall_ms; /* as for sb_load_http; default 30000 */
+  /* optional: each message on the stream that is no event this run
+   * posted (also counted in foreign), with when it was read (Unix
+   * nanoseconds, CLOCK_REALTIME); from the run's thread */
+  void (*other)(void *arg, const char *msg, size_t len, int64_t read_unix_ns);
+  /* optional: once every posted event arrived, the run goes on reading
+   * while this returns non-zero, up to grace_ms after the last 202 */
+  int (*more)(void *arg);
+  void *other_arg; /* of both */
 } sb_load_fresh_opts_t;
 
 typedef struct sb_load_fresh_result_s {

@@ -3,6 +3,8 @@
  * arrivals. */
 #include "sb_load_int.h"
 
+#include <time.h>
+
 /* ---- freshness: the event table ----------------------------------------- */
 
 static uint64_t id_hash(const char *s, size_t n) {
@@ -193,6 +195,10 @@ int sb_load_freshness(const sb_load_fresh_opts_t *o,
   ws_t *w = &f->ws;
   w->r = r;
   r->t0 = r->last_answer_ns = r->prog_last_ns = uv_hrtime();
+  struct timespec rt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  f->unix_minus_hr_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec -
+                        (int64_t)uv_hrtime();
   sb__load_start_timer(r, r->tick_ms);
   uv_tcp_init(&r->loop, &w->tcp);
   w->tcp.data = w;

@@ -138,6 +138,7 @@ typedef struct {
   uint64_t acked, acked_arrived; /* E_ACKED events, and those seen */
   uint64_t max_behind_ns;
   uint64_t foreign, rejected, duplicates;
+  int64_t unix_minus_hr_ns; /* CLOCK_REALTIME - uv_hrtime() at the start */
 } fresh_t;
 
 /* ---- the run ------------------------------------------------------------ */

@@ -116,6 +116,9 @@ static void fresh_arrival(run_t *r, const uint8_t *msg, size_t len) {
                           cJSON_IsString(m) ? m->valuestring : "error");
     } else {
       f->foreign++;
+      if (f->o->other)
+        f->o->other(f->o->other_arg, (const char *)msg, len,
+                    (int64_t)f->ws.read_ns + f->unix_minus_hr_ns);
     }
   } else if (f->ev[i].arr_ns == 0) {
     f->ev[i].arr_ns = f->ws.read_ns;

@@ -27,7 +27,10 @@
 #include "sb_pipeline.h"
 #include "sb_gen.h"
 #include "sb_log.h"
+#include "sb_logread.h"
 #include "sb_pg.h"
+#include "sb_processor.h"
+#include "sb_topics.h"
 #include "sb_util.h"
 
 #include <errno.h>
@@ -57,31 +60,96 @@ static int committed(sb_pg_t *pg, const char *processor, uint64_t *out,
   return rc;
 }
 
-static int stage_e2e(sb_bench_env_t *env, const sb_bench_records_t *rs,
-                     sb_bench_result_t *res, sb_err_t *err) {
+/* With processors that emit derived events (--e2e-processors), the stage
+ * ends when every processor of the list has committed the end of every
+ * topic it reads, twice in a row with the log's end unchanged: *records is
+ * then every record of the domain topics (the generated ones and the
+ * derived). */
+static int caught_up(sb_pg_t *pg, sb_logread_t *lr, const char *list,
+                     int *yes, uint64_t *records, sb_err_t *err) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", list);
+  *yes = 1;
+  *records = 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < sb_topics_n; i++) {
+    if (strcmp(sb_topics[i], SB_TOPIC_DEADLETTER) == 0)
+      continue;
+    int n = 0;
+    rc = sb_logread_partitions(lr, sb_topics[i], &n, err);
+    for (int p = 0; rc == 0 && p < n; p++) {
+      int64_t lo, hi;
+      if ((rc = sb_logread_watermarks(lr, sb_topics[i], p, &lo, &hi, err)) == 0)
+        *records += (uint64_t)hi;
+    }
+  }
+  for (char *save = NULL, *name = strtok_r(buf, ",", &save);
+       rc == 0 && name && *yes; name = strtok_r(NULL, ",", &save)) {
+    const sb_processor_vt_t *vt = sb_processor_find(name);
+    uint64_t done = 0, end = 0;
+    if (vt == NULL)
+      return sb_err_set(err, SB_EUSAGE, "--e2e-processors: unknown processor "
+                                        "'%.40s'",
+                        name);
+    for (size_t t = 0; rc == 0 && vt->topics[t]; t++) {
+      int n = 0;
+      rc = sb_logread_partitions(lr, vt->topics[t], &n, err);
+      for (int p = 0; rc == 0 && p < n; p++) {
+        int64_t lo, hi;
+        if ((rc = sb_logread_watermarks(lr, vt->topics[t], p, &lo, &hi,
+                                        err)) == 0)
+          end += (uint64_t)hi;
+      }
+    }
+    if (rc == 0)
+      rc = committed(pg, name, &done, err);
+    if (done != end)
+      *yes = 0;
+  }
+  return rc;
+}
+
+static int stage_e2e(const sb_conf_t *c, sb_bench_env_t *env,
+                     const sb_bench_records_t *rs, sb_bench_result_t *res,
+                     sb_err_t *err) {
+  const char *list = env->o->e2e_processors;
+  int audit_only = strcmp(list, "audit") == 0;
+  /* the progress: audit's committed offsets, or the first processor's */
+  char progress_of[64];
+  snprintf(progress_of, sizeof progress_of, "%.*s", (int)strcspn(list, ","),
+           list);
+  if (strstr(list, "audit") != NULL)
+    snprintf(progress_of, sizeof progress_of, "audit");
   char batch[48], ms[48];
   snprintf(batch, sizeof batch, "batch.max_events=%d", env->o->batch_events);
   snprintf(ms, sizeof ms, "batch.max_ms=%d", env->o->batch_ms);
-  /* the audit processor: the one the sink stage is the ceiling of and
-   * whose chains it compares. `all` would also run processors that emit
-   * derived events (compliance: consent.opt_out_honoured for the generated
-   * withdrawals), records this stage's exact count (committed offsets =
-   * records) and the chain comparison do not account for yet. */
+  /* by default the audit processor: the one the sink stage is the ceiling
+   * of and whose chains it compares (committed offsets = records). Others
+   * (--e2e-processors) may emit derived events (routing: lead.scored,
+   * routing.input; compliance: consent.opt_out_honoured): then the stage
+   * waits for every processor to commit the log's end (caught_up), counts
+   * the derived records apart, and no chain is compared (run_bench). */
   const char *argv[] = {"switchboard", "run", "--data-dir", env->data_dir,
-                        "--processors", "audit", "--set", batch, "--set", ms,
-                        NULL};
+                        "--processors", list, "--set", batch, "--set", ms,
+                        env->o->worker_set ? "--set" : NULL,
+                        env->o->worker_set, NULL};
   /* workers of the same consumer groups: Kafka spreads the partitions */
   sb_bench_child_t ws[SB_BENCH_MAX_WORKERS] = {{0}};
   int nw = env->o->workers;
   sb_pg_t *pg = NULL;
+  sb_logread_t *lr = NULL;
   int rc = sb_pg_connect(env->database_url, &pg, err);
+  if (rc == 0 && !audit_only)
+    rc = sb_logread_open(c, &lr, err);
   for (int i = 0; rc == 0 && i < nw; i++)
     rc = sb_bench_spawn(argv, 0, env->log, &ws[i], err);
   sb_bench_child_t *w = &ws[0];
   double started = sb_bench_now(), first = 0;
-  uint64_t done = 0, rss_first = 0, rss_max = 0;
+  uint64_t done = 0, rss_first = 0, rss_max = 0, records = 0, was = 0;
+  double caught = 0, looked = 0; /* when all were first seen caught up */
   sb_bench_progress_t pr = {0};
-  while (rc == 0 && done < rs->n) {
+  while (rc == 0 &&
+         (audit_only ? done < rs->n : caught == 0 || records != was)) {
     usleep(20 * 1000);
     int status;
     for (int i = 0; i < nw && rc == 0; i++)
@@ -92,8 +160,22 @@ static int stage_e2e(sb_bench_env_t *env, const sb_bench_records_t *rs,
       }
     if (rc != 0)
       break;
-    if ((rc = committed(pg, "audit", &done, err)) != 0)
+    if ((rc = committed(pg, progress_of, &done, err)) != 0)
       break;
+    /* the log's ends: a round trip a partition, five times a second */
+    if (!audit_only && sb_bench_now() - looked >= 0.2) {
+      int yes;
+      looked = sb_bench_now();
+      was = records;
+      if ((rc = caught_up(pg, lr, list, &yes, &records, err)) != 0)
+        break;
+      if (!yes || records < rs->n)
+        caught = 0;
+      else if (caught == 0)
+        caught = sb_bench_now(), was = records + 1; /* once more, to see */
+    }
+    if (!audit_only && done >= rs->n) /* the progress counts the generated */
+      done = rs->n - 1; /* records: all of them once every one is done */
     if (done > 0 && first == 0) {
       first = sb_bench_now();
       rss_first = sb_bench_current_rss(w->pid);
@@ -112,14 +194,23 @@ static int stage_e2e(sb_bench_env_t *env, const sb_bench_records_t *rs,
                                          "%.0f s", (unsigned long long)done,
                       rs->n, limit);
   }
-  double end = sb_bench_now();
+  double end = audit_only || caught == 0 ? sb_bench_now() : caught;
+  sb_logread_close(lr);
+  if (rc == 0 && !audit_only) { /* every record committed by every one */
+    done = rs->n;
+    res->e2e_derived = records - rs->n;
+  }
   if (w->pid > 0) { /* of the first worker */
     res->engine_peak_rss = sb_bench_peak_rss(w->pid);
     if (rss_max > res->engine_peak_rss)
       res->engine_peak_rss = rss_max;
     res->engine_rss_first = rss_first;
     res->engine_rss_end = sb_bench_current_rss(w->pid);
+    if (res->engine_rss_at[9] == 0 && rc == 0 && !audit_only)
+      res->engine_rss_at[9] = res->engine_rss_end;
   }
+  if (rc == 0 && !audit_only)
+    sb_bench_progress(&pr, "e2e", rs->n, rs->n);
   for (int i = 0; i < nw; i++)
     sb_bench_child_stop(&ws[i], SIGTERM);
   sb_pg_close(pg);
@@ -132,6 +223,7 @@ static int stage_e2e(sb_bench_env_t *env, const sb_bench_records_t *rs,
   res->e2e_seconds = end - started;
   res->e2e_eps = (double)rs->n / (end - first);
   res->e2e_wall_eps = (double)rs->n / (end - started);
+  res->e2e_all_eps = (double)(rs->n + res->e2e_derived) / (end - first);
   return 0;
 }
 
@@ -188,7 +280,8 @@ static int opt_ll(const sb_cli_t *cli, const char *name, long long lo,
 
 static int parse_stages(const char *v, unsigned *out, sb_err_t *err) {
   static const char *const names[] = {"produce", "ceiling", "e2e", "replay",
-                                      "http",    "fresh",   "sink"};
+                                      "http",    "fresh",   "sink",
+                                      "routing"};
   if (v == NULL || strcmp(v, "all") == 0) {
     *out = (1u << SB_ARRAY_LEN(names)) - 1;
     return 0;
@@ -215,6 +308,25 @@ static int parse_stages(const char *v, unsigned *out, sb_err_t *err) {
   return 0;
 }
 
+/* --e2e-processors: a comma list of built-in processors' names. */
+static int check_processors(const char *list, sb_err_t *err) {
+  char buf[256];
+  size_t n = strlen(list);
+  if (n == 0 || n >= sizeof buf ||
+      strspn(list, "abcdefghijklmnopqrstuvwxyz0123456789_,") != n)
+    return sb_err_set(err, SB_EUSAGE, "--e2e-processors: a comma list of "
+                                      "processor names (got '%.40s')",
+                      list);
+  memcpy(buf, list, n + 1);
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+       t = strtok_r(NULL, ",", &save))
+    if (sb_processor_find(t) == NULL)
+      return sb_err_set(err, SB_EUSAGE, "--e2e-processors: unknown processor "
+                                        "'%.40s'",
+                        t);
+  return 0;
+}
+
 static int opts_from_cli(const sb_cli_t *cli, sb_bench_opts_t *o, sb_err_t *err) {
   long long events, seed, tenants, http_events, conns, batch, rate, secs;
   memset(o, 0, sizeof *o);
@@ -237,10 +349,30 @@ static int opts_from_cli(const sb_cli_t *cli, sb_bench_opts_t *o, sb_err_t *err)
   long long workers;
   if (rc == 0)
     rc = opt_ll(cli, "workers", 1, SB_BENCH_MAX_WORKERS, 1, &workers, err);
+  long long rt_leads, rt_rate, rt_secs;
+  if (rc == 0)
+    rc = opt_ll(cli, "routing-leads", 0, 1000000, 5000, &rt_leads, err);
+  if (rc == 0)
+    rc = opt_ll(cli, "routing-rate", 1, 100000, 200, &rt_rate, err);
+  if (rc == 0)
+    rc = opt_ll(cli, "routing-seconds", 1, 3600, 5, &rt_secs, err);
   if (rc == 0)
     rc = parse_stages(sb_cli_opt(cli, "stages"), &o->stages, err);
+  o->e2e_processors = sb_cli_opt(cli, "e2e-processors");
+  if (o->e2e_processors == NULL)
+    o->e2e_processors = "audit";
+  if (rc == 0)
+    rc = check_processors(o->e2e_processors, err);
+  o->worker_set = sb_cli_opt(cli, "worker-set");
+  if (rc == 0 && o->worker_set &&
+      (strchr(o->worker_set, '=') == NULL || strlen(o->worker_set) > 200))
+    rc = sb_err_set(err, SB_EUSAGE, "--worker-set: KEY=VALUE (got '%.40s')",
+                    o->worker_set);
   if (rc != 0)
     return rc;
+  o->routing_leads = (size_t)rt_leads;
+  o->routing_rate = (int)rt_rate;
+  o->routing_seconds = (int)rt_secs;
   o->events = (size_t)events;
   o->seed = (uint64_t)seed;
   o->tenants = (int)tenants;
@@ -305,10 +437,18 @@ static int run_bench(sb_cli_t *cli) {
     chmod(env.data_dir, 0755); /* the private server's user must reach it */
   snprintf(env.log, sizeof env.log, "%s/bench.log", env.data_dir);
 
-  if (rc == 0 && (rc = sb_bench_generate(&o, &rs, &err)) == 0) {
+  /* the generated records, unless only stages of their own run */
+  unsigned need_records = SB_BENCH_PRODUCE | SB_BENCH_CEILING | SB_BENCH_E2E |
+                          SB_BENCH_REPLAY | SB_BENCH_SINK;
+  if (rc == 0 && !(o.stages & need_records))
+    res.events = 0;
+  if (rc == 0 && (!(o.stages & need_records) ||
+                  (rc = sb_bench_generate(&o, &rs, &err)) == 0)) {
     res.bytes = rs.bytes;
     res.generate_seconds = rs.seconds;
     res.partitions = sb_bench_partitions_for(&rs, o.partitions);
+    if (o.stages & SB_BENCH_ROUTING)
+      res.partitions = sb_bench_routing_partitions(&o, res.partitions);
     if (res.partitions > MAX_PARTITIONS)
       rc = sb_err_set(&err, SB_EUSAGE,
                       "%zu events need %d partitions per topic on the "
@@ -332,8 +472,9 @@ static int run_bench(sb_cli_t *cli) {
   if (rc == 0 && (o.stages & SB_BENCH_SINK))
     rc = sb_bench_sink(c, &env, &sink, &rs, &res, &err);
   if (rc == 0 && (o.stages & 1u << 2))
-    rc = stage_e2e(&env, &rs, &res, &err);
-  if (rc == 0 && (o.stages & SB_BENCH_SINK) && (o.stages & SB_BENCH_E2E))
+    rc = stage_e2e(c, &env, &rs, &res, &err);
+  if (rc == 0 && (o.stages & SB_BENCH_SINK) && (o.stages & SB_BENCH_E2E) &&
+      strcmp(o.e2e_processors, "audit") == 0)
     rc = sb_bench_sink_compare(&env, &sink, "audit", &res, &err);
   if (rc == 0 && (o.stages & 1u << 3))
     rc = stage_replay(&env, &rs, &res, &err);
@@ -341,6 +482,8 @@ static int run_bench(sb_cli_t *cli) {
     rc = sb_bench_http(&env, &res, &err);
   if (rc == 0 && (o.stages & 1u << 5))
     rc = sb_bench_fresh(&env, &res, &err);
+  if (rc == 0 && (o.stages & SB_BENCH_ROUTING))
+    rc = sb_bench_routing(c, &env, &res, &err);
   sb_bench_child_stop(&up, SIGTERM);
   sb_bench_sink_clear(&sink);
   sb_bench_records_free(&rs);
@@ -380,14 +523,20 @@ const sb_cmd_t sb_cmd_bench = {
         "  sink      the audit processor's rows for the same records, built "
         "beforehand, by\n            binary COPY into its table, a "
         "transaction a batch: PostgreSQL's ceiling\n"
-        "  e2e       every processor writing to PostgreSQL, first record to "
-        "last committed\n            offset, and the ratio to each ceiling; "
-        "the engine's peak memory\n"
+        "  e2e       the audit processor (or --e2e-processors) writing to "
+        "PostgreSQL, first\n            record to last committed offset, "
+        "and the ratio to each ceiling; the\n            engine's peak "
+        "memory\n"
         "  replay    rebuilding the audit projection from the earliest "
         "offset\n"
         "  http      POST /v1/events, batched and single\n"
         "  fresh     latency from an HTTP 202 to the event at a WebSocket "
-        "client\nEvery stage checks it saw every record. Prints a table; "
+        "client\n"
+        "  routing   routing, assignment and campaigns deciding a backlog of "
+        "leads\n            (decisions/s), then leads posted at a steady "
+        "rate: lead event to\n            lead.assigned (p50/p99/p99.9/max) "
+        "and lead.assigned to the agent's\n            WebSocket feed "
+        "(p50/p99)\nEvery stage checks it saw every record. Prints a table; "
         "--json FILE writes the same\nfigures. The data directory is removed "
         "unless --keep.",
     .conf_keys = bench_keys,
@@ -407,6 +556,20 @@ const sb_cmd_t sb_cmd_bench = {
                                 "10000)"},
             {"fresh-seconds", "N", "Seconds of freshness load (default 5)"},
             {"workers", "N", "`run` workers for the e2e stage (default 1)"},
+            {"e2e-processors", "LIST", "Processors of the e2e stage (default "
+                                       "audit; e.g. audit,routing,assignment,"
+                                       "campaigns: derived events counted "
+                                       "apart)"},
+            {"worker-set", "KEY=VALUE", "A configuration key for the e2e "
+                                        "and routing stages' workers (run "
+                                        "--set), e.g. "
+                                        "kafka.fetch.wait.max.ms=5"},
+            {"routing-leads", "N", "Leads of the routing stage's backlog "
+                                   "(default 5000)"},
+            {"routing-rate", "N", "Routing stage: leads and agents' events "
+                                  "posted a second (default 200)"},
+            {"routing-seconds", "N", "Routing stage: seconds at that rate "
+                                     "(default 5)"},
             {"keep", NULL, "Keep the data directory and its log"},
             {NULL, NULL, NULL}},
     .min_args = 0,

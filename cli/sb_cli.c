@@ -153,7 +153,9 @@ int sb_cli_fail(const sb_cli_t *cli, const sb_err_t *err) {
 }
 
 const char *sb_cli_opt(const sb_cli_t *cli, const char *name) {
-  for (int i = 0; cli->cmd->opts && cli->cmd->opts[i].name; i++)
+  for (int i = 0; cli->cmd->opts && cli->cmd->opts[i].name &&
+                  i < SB_CLI_MAX_OPTS;
+       i++)
     if (strcmp(cli->cmd->opts[i].name, name) == 0)
       return cli->opt[i];
   return NULL;
@@ -231,7 +233,9 @@ static int run_cmd(const sb_cmd_t *cmd, int argc, char **argv) {
     const char *val = eq ? eq + 1 : NULL;
 
     int own = -1;
-    for (int k = 0; cmd->opts && cmd->opts[k].name; k++)
+    /* cli.opt holds SB_CLI_MAX_OPTS: an option past it is unknown */
+    for (int k = 0; cmd->opts && cmd->opts[k].name && k < SB_CLI_MAX_OPTS;
+         k++)
       if (strcmp(cmd->opts[k].name, name) == 0)
         own = k;
     const sb_conf_prop_t *prop = NULL;

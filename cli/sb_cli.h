@@ -9,7 +9,7 @@
 #include "sb_conf.h"
 #include "sb_err.h"
 
-#define SB_CLI_MAX_OPTS 16
+#define SB_CLI_MAX_OPTS 32
 
 typedef struct sb_opt_s {
   const char *name; /* spelled --name */

@@ -102,6 +102,12 @@ int sb_logread_header(sb_logread_t *r, const char *name, char *out,
   return sb_kafka_header(r->cur, name, out, cap);
 }
 
+int64_t sb_logread_timestamp(sb_logread_t *r) {
+  if (r->cur == NULL)
+    return -1;
+  return rd_kafka_message_timestamp(r->cur, NULL);
+}
+
 int sb_logread_range(sb_logread_t *r, const char *topic, int32_t partition,
                      int64_t from, int64_t to, sb_logread_fn fn, void *ctx,
                      sb_err_t *err) {

@@ -38,6 +38,10 @@ typedef int (*sb_logread_fn)(void *ctx, int64_t offset, const void *key,
 int sb_logread_header(sb_logread_t *r, const char *name, char *out,
                       size_t cap);
 
+/* During fn: the record's Kafka timestamp (milliseconds since 1970: the
+ * producer's create time, or the broker's append time); -1 when none. */
+int64_t sb_logread_timestamp(sb_logread_t *r);
+
 /* Every record of the partition in [from, to), in order. Offsets the log
  * does not hold are skipped without a call. SB_ETIMEDOUT when the brokers
  * give nothing for c->kafka_timeout_ms before to is reached. */
