@@ -95,8 +95,12 @@ typedef struct auto_s {
   sb_field_t f[E_N][F_N];
   sb_etype_ref_t trig[NTRIG];
   sb_field_t trig_lead[NTRIG];
-  struct {
-    char key[200];
+  struct { /* parsed sets, by tenant and the table's value (version and
+            * text: a set published again under the same version is
+            * parsed again) */
+    char tenant[80];
+    char *val;
+    size_t len;
     auto_rules_t *rules;
   } cache[8];
   unsigned cache_next;
@@ -233,7 +237,7 @@ static int rules_event(auto_t *x, sb_batch_t *b, const sb_event_t *ev,
                      err);
 }
 
-/* The tenant's current rule set, or NULL: parsed once per version. */
+/* The tenant's current rule set, or NULL: parsed once per set. */
 static const auto_rules_t *rules_for(auto_t *x, sb_batch_t *b,
                                      const char *tenant) {
   char key[200];
@@ -242,33 +246,36 @@ static const auto_rules_t *rules_for(auto_t *x, sb_batch_t *b,
   snprintf(key, sizeof key, "R|%s", tenant);
   if (sb_global_get(b, &globals[0], key, &v, &len) != 0)
     return NULL;
-  const char *nl = memchr(v, '\n', len);
-  if (nl == NULL)
-    return NULL;
-  int vl = (int)(nl - (const char *)v);
-  char ck[200];
-  snprintf(ck, sizeof ck, "%s\n%.*s", tenant, vl, (const char *)v);
   for (size_t i = 0; i < sizeof x->cache / sizeof x->cache[0]; i++)
-    if (x->cache[i].rules != NULL && strcmp(x->cache[i].key, ck) == 0)
+    if (x->cache[i].rules != NULL && x->cache[i].len == len &&
+        strcmp(x->cache[i].tenant, tenant) == 0 &&
+        memcmp(x->cache[i].val, v, len) == 0)
       return x->cache[i].rules;
-  size_t jl = len - (size_t)vl - 1;
-  char *json = malloc(jl + 1);
-  if (json == NULL)
+  const char *nl = memchr(v, '\n', len);
+  char *copy = malloc(len + 1);
+  if (nl == NULL || copy == NULL) {
+    free(copy);
     return NULL;
-  memcpy(json, nl + 1, jl);
-  json[jl] = '\0';
-  char ver[129];
-  snprintf(ver, sizeof ver, "%.*s", vl, (const char *)v);
+  }
+  memcpy(copy, v, len);
+  copy[len] = '\0';
+  size_t vl = (size_t)(nl - (const char *)v);
+  copy[vl] = '\0'; /* the version, then the text */
   auto_rules_t *r = NULL;
   sb_err_t e = SB_ERR_INIT;
-  int rc = auto__rules_parse(x->schemas, json, ver, &r, &e);
-  free(json);
-  if (rc != 0)
-    return NULL; /* the reducer kept only valid ones */
+  int rc = auto__rules_parse(x->schemas, copy + vl + 1, copy, &r, &e);
+  copy[vl] = '\n';
+  if (rc != 0) { /* the reducer kept only valid ones */
+    free(copy);
+    return NULL;
+  }
   size_t slot = x->cache_next++ % (sizeof x->cache / sizeof x->cache[0]);
   auto__rules_free(x->cache[slot].rules);
+  free(x->cache[slot].val);
   x->cache[slot].rules = r;
-  snprintf(x->cache[slot].key, sizeof x->cache[slot].key, "%s", ck);
+  x->cache[slot].val = copy;
+  x->cache[slot].len = len;
+  snprintf(x->cache[slot].tenant, sizeof x->cache[slot].tenant, "%s", tenant);
   return r;
 }
 
@@ -556,8 +563,10 @@ static void destroy(void *state) {
   auto_t *x = state;
   if (x == NULL)
     return;
-  for (size_t i = 0; i < sizeof x->cache / sizeof x->cache[0]; i++)
+  for (size_t i = 0; i < sizeof x->cache / sizeof x->cache[0]; i++) {
     auto__rules_free(x->cache[i].rules);
+    free(x->cache[i].val);
+  }
   free(x);
 }
 
