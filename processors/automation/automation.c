@@ -18,7 +18,7 @@
  * actions in order, each a derived event whose id the kit derives from
  * (trigger event id, processor, "<rule id>/<action index>"): rescore ->
  * lead.rescore_requested; queue -> lead.queue_set; dnc ->
- * lead.dnc_flagged (reason and actor "automation:<rule id>"); message ->
+ * lead.dnc_flagged (reason "automation:<rule id>"); message ->
  * message.requested (message_id "auto:<trigger>:<rule>:<i>", to_address
  * "lead:<lead id>": comms resolves the address); recycle -> a wall-clock
  * timer at the trigger's time plus the delay, keyed by (tenant, trigger,
@@ -458,7 +458,16 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   auto_t *x = state;
   if (sb_event_type_is(ev, x->t[E_RULES]))
     return rules_event(x, b, ev, err);
-  const char *src = sb_event_str_path(ev, "source");
+  int own = 0, tt = -1; /* a type it emits; a trigger's index */
+  for (int i = 0; i < E_RULES && !own; i++)
+    own = sb_event_type_is(ev, x->t[i]);
+  for (int i = 0; i < NTRIG && tt < 0; i++)
+    if (sb_event_type_is(ev, x->trig[i]))
+      tt = i;
+  if (!own && tt < 0)
+    return 0; /* most events: no lookup by name */
+  /* only the types it emits can be its own */
+  const char *src = own ? sb_event_str_path(ev, "source") : NULL;
   int self = src != NULL && strcmp(src, SOURCE_SELF) == 0;
   if (sb_event_type_is(ev, x->t[E_FIRED]))
     return self ? fired_event(x, b, ev, err) : 0; /* only its own count */
@@ -479,10 +488,6 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
     ring_add(l.caused, CAUSED_N, &l.ncaused, ev->event_id);
     return sb_state_put(b, key, &l, sizeof l, err);
   }
-  int tt = -1;
-  for (int i = 0; i < NTRIG && tt < 0; i++)
-    if (sb_event_type_is(ev, x->trig[i]))
-      tt = i;
   if (tt < 0)
     return 0;
   const char *lead = sb_event_str(ev, x->trig_lead[tt]);
