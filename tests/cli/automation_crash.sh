@@ -14,7 +14,9 @@
 #    action once (copies 1), and the offsets are at the end;
 #  - `replay --processor automation --from earliest`, under a new rule set
 #    that would fire differently, rebuilds the same projections (built
-#    from the decisions in the log, not evaluated again).
+#    from the decisions in the log, not evaluated again);
+#  - with routing running beside it, routing's lead.scored for automation's
+#    lead.queue_set does not fire the lead.scored rule again (loop safety).
 # SB_CRASH_SEED=N repeats a run's random choices.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/crash_lib.sh"
@@ -133,6 +135,34 @@ for t in firings actions; do
 done
 [ "$(q "SELECT count(*) FROM automation.rule_sets WHERE rules_version = 'v2'")" = 1 ] ||
   fail "the replay did not read v2"
+
+# ---- with routing: an action's consequence triggers nothing ------------------
+# initech: routing scores a lead in queue q-scored 50 more; on lead.scored
+# automation sets the queue q-scored; routing's lead.scored for that
+# lead.queue_set (caused by automation) must not fire the rule again
+rr=$(jq -cn '{"groups": [{"name": "q"}], "rules": [{"id": "scored_queue", "group": "q", "points": 50, "when": {"field": "campaign_id", "eq": "q-scored"}}, {"id": "base", "group": "q", "points": 10}]} | tojson')
+ar=$(jq -cn '{"rules": [{"id": "on_scored", "when": "lead.scored", "then": [{"do": "queue", "queue_id": "q-scored"}]}]} | tojson')
+ev() { echo "{\"specversion\":\"1.0\",\"id\":\"01ATCRR000000000000000000$1\",\"type\":\"$2\",\"source\":\"/tests\",\"subject\":\"$3\",\"time\":\"2026-03-01T00:00:0$1Z\",\"tenantid\":\"initech\",\"data\":$4}"; }
+{
+  ev 4 routing.rules_published initech "{\"rules_version\":\"ini-r\",\"rules_json\":$rr}"
+  ev 5 automation.rules_published initech "{\"rules_version\":\"ini-a\",\"rules_json\":$ar}"
+  ev 6 lead.created lead-i1 '{"lead_source":"web_form","campaign_id":"c1"}'
+} | "$SB" import - --data-dir "$dd" >"$work/ini.out" 2>"$work/ini.log" || fail "importing initech: $(cat "$work/ini.log")"
+"$SB" run --processors routing,automation --data-dir "$dd" >"$work/rw.out" 2>"$work/rw.log" &
+wpid=$!
+ok=0
+for _ in $(seq 1 300); do
+  kill -0 "$wpid" 2>/dev/null || fail "routing,automation exited: $(tail -5 "$work/rw.log")"
+  [ "$(q "SELECT score FROM routing.lead_scores WHERE tenant_id = 'initech' AND lead_id = 'lead-i1'" 2>/dev/null)" = 60 ] && ok=1 && break
+  sleep 0.1
+done
+[ $ok = 1 ] || fail "lead-i1 was not scored 60 in queue q-scored: $(q "SELECT score, components FROM routing.lead_scores WHERE tenant_id = 'initech'" 2>&1)"
+sleep 2 # a second firing, were there one, has time to come back
+[ "$(q "SELECT count(*) FROM automation.firings WHERE tenant_id = 'initech'")" = 1 ] ||
+  fail "on_scored fired $(q "SELECT count(*) FROM automation.firings WHERE tenant_id = 'initech'") times, want once: $(q "SELECT string_agg(trigger_event_id, ', ') FROM automation.firings WHERE tenant_id = 'initech'")"
+kill -TERM "$wpid"
+wait "$wpid" || fail "routing,automation exited non-zero on SIGTERM"
+wpid=
 
 kill -TERM "$pid"
 wait "$pid" || fail "up exited non-zero after SIGTERM"
