@@ -947,6 +947,16 @@ int test_auth_permissions(void) {
   CHECK(!READ(MANAGER, "audit.log"));
   CHECK(!POST(MANAGER, "role.granted"));
   CHECK(!POST(SUPERVISOR, "role.revoked"));
+  /* automation: rules by admins and managers, firings by the processor */
+  CHECK(POST(ADMIN, "automation.rules_published"));
+  CHECK(POST(MANAGER, "automation.rules_published"));
+  CHECK(!POST(SUPERVISOR, "automation.rules_published"));
+  CHECK(!POST(AGENT, "automation.rules_published"));
+  for (int r = 0; r < SB_ROLE_COUNT; r++)
+    CHECK(!sb_auth_allows((sb_role_t)r, SB_PERM_POST_EVENT, "automation.fired"));
+  CHECK(READ(MANAGER, "automation.firings"));
+  CHECK(!READ(SUPERVISOR, "automation.firings"));
+  CHECK(!READ(AGENT, "automation.firings"));
 
   /* agent: its desk */
   const char *desk[] = {"call.dispositioned", "agent.state_changed",

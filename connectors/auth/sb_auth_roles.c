@@ -93,6 +93,7 @@ static const struct {
     {"lead.assigned", "the assignment processor"},
     {"routing.decision", "the assignment processor"},
     {"routing.input", "the routing processor"},
+    {"automation.fired", "the automation processor"},
     {"message.blocked", "the comms processor"},
     {"message.submitted", "the comms processor"},
     {"dsar.completed", "the compliance processor"},
@@ -119,7 +120,8 @@ static const struct {
  *             audit.*.
  * manager     runs the centre: posts the operational events (leads, calls,
  *             agents, messages, campaigns with their budgets, consent, DSAR
- *             requests, challenges, and decides reward redemptions);
+ *             requests, challenges, and decides reward redemptions) and
+ *             the tenant's automation rules;
  *             subscribes to every domain topic (and sb.routing, the routing
  *             decisions); reads every projection but the audit trail.
  * supervisor  runs the floor: like a manager, but of campaigns only pauses
@@ -167,6 +169,7 @@ static const grant_t grants[] = {
     FLOOR_EVENTS(SB_ROLE_MANAGER),
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "campaign.*"},
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "reward.*"},
+    {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "automation.rules_published"},
     DOMAIN_TOPICS(SB_ROLE_MANAGER),
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "routing.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "assignment.*"},
@@ -175,6 +178,7 @@ static const grant_t grants[] = {
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "comms.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "compliance.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "campaigns.*"},
+    {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "automation.*"},
 
     FLOOR_EVENTS(SB_ROLE_SUPERVISOR),
     DOMAIN_TOPICS(SB_ROLE_SUPERVISOR),

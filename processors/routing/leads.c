@@ -321,6 +321,10 @@ static int apply(const routing_t *x, rt_lead_t *l, const sb_event_t *ev,
   case RT_LEAD_DNC:
     l->dnc = 1;
     break;
+  case RT_LEAD_QUEUE: /* the queue is what lead_ready routes by: sent again */
+    copy(l->campaign, sizeof l->campaign, rt__str(x, ev, t, RF_QUEUE_ID));
+    l->routed = 0;
+    break;
   case RT_LEAD_ENGAGED: {
     /* only the processor's own: a client posting lead.engaged (lead.* is
      * in the floor roles' grants) counts nothing */
@@ -378,7 +382,9 @@ int rt__leads_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                     sb_err_t *err) {
   if (t == RT_CALL_ENDED || t == RT_MSG_REQUESTED || t == RT_MSG_INBOUND)
     return engage(x, b, ev, t, err);
-  if (t == RT_LEAD_SCORED || t < RT_LEAD_CREATED || t > RT_LEAD_ENGAGED)
+  int asked = t == RT_LEAD_RESCORE || t == RT_LEAD_QUEUE; /* automation */
+  if (!asked &&
+      (t == RT_LEAD_SCORED || t < RT_LEAD_CREATED || t > RT_LEAD_ENGAGED))
     return 0;
   const char *lead = rt__str(x, ev, t, RF_LEAD_ID);
   if (lead == NULL)
@@ -398,6 +404,8 @@ int rt__leads_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
   size_t len;
   if (sb_state_get(b, key, &v, &len) == 0 && len == sizeof l)
     memcpy(&l, v, sizeof l);
+  else if (asked)
+    return 0; /* a lead it never saw: nothing to score or route */
   else
     memset(&l, 0, sizeof l), l.ver = 1;
   if (!apply(x, &l, ev, t))

@@ -139,6 +139,8 @@ static const char *const type_names[RT_T_N] = {
     [RT_MSG_REQUESTED] = "message.requested",
     [RT_MSG_INBOUND] = "message.inbound",
     [RT_RULES] = "routing.rules_published",
+    [RT_LEAD_RESCORE] = "lead.rescore_requested",
+    [RT_LEAD_QUEUE] = "lead.queue_set",
 };
 
 static const char *const field_names[RF_F_N] = {
@@ -181,6 +183,7 @@ static const char *const field_names[RF_F_N] = {
     [RF_SOURCE] = "source",
     [RF_TIME_ZONE] = "time_zone",
     [RF_PHONE_TZ] = "phone_tz",
+    [RF_QUEUE_ID] = "queue_id",
 };
 
 const char *rt__str(const routing_t *x, const sb_event_t *ev, int t, int f) {

@@ -32,6 +32,8 @@ enum {
   RT_MSG_REQUESTED,
   RT_MSG_INBOUND,
   RT_RULES,
+  RT_LEAD_RESCORE, /* lead.rescore_requested (automation) */
+  RT_LEAD_QUEUE,   /* lead.queue_set (automation) */
   RT_T_N
 };
 
@@ -77,6 +79,7 @@ enum {
   RF_SOURCE,
   RF_TIME_ZONE,
   RF_PHONE_TZ,
+  RF_QUEUE_ID,
   RF_F_N
 };
 

@@ -17,7 +17,7 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
-start_up --partitions 2 --processors routing,assignment,campaigns,security --http-listen 127.0.0.1:0
+start_up --partitions 2 --processors routing,assignment,campaigns,automation,security --http-listen 127.0.0.1:0
 tok() { "$SB" token --data-dir "$dd" --tenant "${3:-acme}" --role "$1" ${2:+--sub "$2"}; }
 admin=$(tok admin alice)
 mgr=$(tok manager mia)
@@ -57,7 +57,8 @@ expect() { # expect TOKEN PATH STATUS [GREP]
 expect "$admin" /v1/projections 200
 field '"\n".join(v["path"] for v in d["views"])' >"$work/paths"
 for p in /v1/projections/routing/agents /v1/projections/routing/agent_days \
-  /v1/projections/assignment/decisions /v1/projections/campaigns/schedule; do
+  /v1/projections/assignment/decisions /v1/projections/campaigns/schedule \
+  /v1/projections/automation/firings; do
   grep -qx "$p" "$work/paths" || fail "the list lacks $p: $(cat "$work/paths")"
 done
 while read -r p; do expect "$admin" "$p" 200; done <"$work/paths"
