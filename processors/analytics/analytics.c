@@ -54,6 +54,27 @@ int64_t an_min_t(int64_t a, int64_t b) {
   return a < b ? a : b;
 }
 
+static const char *const an_topics[AN_TOPICS] = {
+    SB_TOPIC_CALLS, SB_TOPIC_AGENTS, SB_TOPIC_LEADS, SB_TOPIC_CAMPAIGNS,
+    SB_TOPIC_MESSAGES};
+
+static int64_t *hw_of(const an_t *a, const char *topic, int32_t partition) {
+  if (topic == NULL || partition < 0 || partition >= AN_PARTITIONS)
+    return NULL;
+  for (int i = 0; i < AN_TOPICS; i++)
+    if (strcmp(topic, an_topics[i]) == 0)
+      return (int64_t *)&a->hw[i][partition];
+  return NULL;
+}
+
+int64_t an_due(const an_t *a, const char *topic, int32_t partition,
+               int64_t base_us, int window_s) {
+  const int64_t *hw = hw_of(a, topic, partition);
+  if (hw != NULL && *hw > base_us)
+    base_us = *hw;
+  return base_us + (int64_t)window_s * AN_US_PER_S;
+}
+
 int an_seen(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *seen,
             sb_err_t *err) {
   char key[160];
@@ -65,7 +86,8 @@ int an_seen(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *seen,
     return 0;
   if (sb_state_put(b, key, "", 1, err) != 0 ||
       sb_timer_set(b, key,
-                   ev->occurred_at + (int64_t)a->dedupe_window_s * AN_US_PER_S,
+                   an_due(a, ev->topic, ev->partition, ev->occurred_at,
+                          a->dedupe_window_s),
                    SB_TIMER_EVENT, err) != 0)
     return err->code;
   return 0;
@@ -125,6 +147,9 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
                  sb_err_t *err) {
   an_t *a = state;
   int mine = 0, rc;
+  int64_t *hw = hw_of(a, ev->topic, ev->partition);
+  if (hw != NULL && ev->occurred_at > *hw)
+    *hw = ev->occurred_at;
   if ((rc = an_calls_event(a, b, ev, &mine, err)) != 0 || mine)
     return rc;
   if ((rc = an_agents_event(a, b, ev, &mine, err)) != 0 || mine)

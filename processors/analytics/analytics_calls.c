@@ -8,9 +8,11 @@
  * the same buckets). Its rows are a function of its facts (contrib): each
  * change subtracts the old rows and adds the new, so the order and the
  * repetition of its events change nothing. The facts are dropped
- * analytics.call_retain_s after its end (its duplicates and late events
- * are recognised until then), or analytics.call_open_max_s after its
- * first event if it never ended (uncounted).
+ * analytics.call_retain_s of event time after its end, or after the
+ * partition's latest event when it completed if that is later (its
+ * duplicates and late events are recognised until then: one arriving
+ * after that counts as a new call's), or analytics.call_open_max_s after
+ * its first event (the same way) if it never ended (uncounted).
  *
  * The call's bucket is its start (call.started, else call.ended's
  * started_at, whichever is earlier; else its earliest event). Dimensions
@@ -190,14 +192,15 @@ static int complete(const call_t *c) {
          ((c->flags & (C_DISPO | C_EXPIRED)) || !answered(c));
 }
 
-/* the event time its timer is due: dropped, or attributed without a
- * disposition */
-static int64_t due_of(const an_t *a, const call_t *c) {
+/* the event time its timer is due: attributed without a disposition, or
+ * dropped (topic, partition: the call's) */
+static int64_t due_of(const an_t *a, const char *topic, int32_t partition,
+                      const call_t *c) {
   if (complete(c))
-    return c->ended_us + (int64_t)a->call_retain_s * AN_US_PER_S;
+    return an_due(a, topic, partition, c->ended_us, a->call_retain_s);
   if (c->flags & C_ENDED)
     return c->ended_us + (int64_t)a->disposition_wait_s * AN_US_PER_S;
-  return c->first_us + (int64_t)a->call_open_s * AN_US_PER_S;
+  return an_due(a, topic, partition, c->first_us, a->call_open_s);
 }
 
 static int64_t pos(int64_t v) { return v > 0 ? v : 0; }
@@ -442,8 +445,10 @@ int an_calls_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
       contrib(a, b, ev->tenant_id, &now, 1, err) != 0 ||
       sb_state_put(b, key, &now, sizeof now, err) != 0)
     return err->code;
-  if (!had || due_of(a, &old) != due_of(a, &now))
-    return sb_timer_set(b, key, due_of(a, &now), SB_TIMER_EVENT, err);
+  if (!had || complete(&old) != complete(&now) ||
+      (old.flags & C_ENDED) != (now.flags & C_ENDED))
+    return sb_timer_set(b, key, due_of(a, ev->topic, ev->partition, &now),
+                        SB_TIMER_EVENT, err);
   return 0;
 }
 
@@ -465,5 +470,8 @@ int an_calls_timer(an_t *a, sb_batch_t *b, const sb_timer_t *t,
   if (contrib(a, b, tn, &c, 1, err) != 0 ||
       sb_state_put(b, t->key, &c, sizeof c, err) != 0)
     return err->code;
-  return sb_timer_set(b, t->key, due_of(a, &c), SB_TIMER_EVENT, err);
+  int64_t due = due_of(a, t->topic, t->partition, &c);
+  int64_t least = t->due_us + (int64_t)a->call_retain_s * AN_US_PER_S;
+  return sb_timer_set(b, t->key, due > least ? due : least, SB_TIMER_EVENT,
+                      err);
 }

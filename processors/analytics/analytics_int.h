@@ -25,6 +25,9 @@
 #define AN_ID_MAX 129 /* ids: sb.maxLength 128, plus the NUL */
 #define AN_US_PER_S INT64_C(1000000)
 
+#define AN_TOPICS 5
+#define AN_PARTITIONS 1024
+
 typedef struct an_s {
   const sb_schemas_t *schemas;
   int sl_s, short_abandon_s, disposition_wait_s, call_retain_s, call_open_s,
@@ -34,7 +37,17 @@ typedef struct an_s {
   struct an_leads_s *leads;
   struct an_campaigns_s *campaigns;
   struct an_messages_s *messages;
+  /* per topic and partition, the greatest occurred_at this process handed
+   * it (this run's; 0 after a restart until events come) */
+  int64_t hw[AN_TOPICS][AN_PARTITIONS];
 } an_t;
+
+/* When facts kept for window_s should go: window_s of event time after
+ * base_us, or after the partition's latest event seen when that is later
+ * (a late event's facts are kept as long as a timely one's, counted from
+ * when it arrived). */
+int64_t an_due(const an_t *a, const char *topic, int32_t partition,
+               int64_t base_us, int window_s);
 
 /* Resolves fields: 0, or the first failure. *f zeroed on failure. */
 typedef struct an_field_s {

@@ -11,7 +11,8 @@
  * status repeated by the provider, a duplicated event or a late one counts
  * once and where it belongs. The facts are dropped
  * analytics.message_retain_s (event time) after the message's first
- * event; a status arriving later counts again, without the channel it no
+ * event (or after the partition's latest event when it came, if later); a
+ * status arriving after that counts again, without the channel it no
  * longer knows. */
 #include "analytics_int.h"
 
@@ -197,10 +198,11 @@ int an_messages_event(an_t *a, sb_batch_t *b, const sb_event_t *ev,
       contrib(b, ev->tenant_id, &now, 1, err) != 0 ||
       sb_state_put(b, key, &now, sizeof now, err) != 0)
     return err->code;
-  if (!had || old.first_us != now.first_us)
-    return sb_timer_set(
-        b, key, now.first_us + (int64_t)a->message_retain_s * AN_US_PER_S,
-        SB_TIMER_EVENT, err);
+  if (!had)
+    return sb_timer_set(b, key,
+                        an_due(a, ev->topic, ev->partition, now.first_us,
+                               a->message_retain_s),
+                        SB_TIMER_EVENT, err);
   return 0;
 }
 
