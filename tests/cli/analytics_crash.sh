@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Crash test of the analytics processor: `run --processors analytics`
-# SIGKILLed at random moments (tests/cli/crash_lib.sh) while 3,000 events
+# SIGKILLed at random moments (tests/cli/crash_lib.sh) while 1,600 events
 # of `switchboard generate` (two tenants: agents' shifts, inbound and
 # outbound calls with holds, transfers and dispositions, leads through the
 # funnel, messages with receipts, spend) are imported in chunks. Then:
@@ -16,7 +16,7 @@
 t_start=$SECONDS
 seed=${SB_CRASH_SEED:-$$}
 RANDOM=$seed
-CRASH_PROCESSORS=analytics CHUNKS=5 PER_CHUNK=600 MIN_KILLS=2 MAX_KILLS=4
+CRASH_PROCESSORS=analytics CHUNKS=4 PER_CHUNK=400 MIN_KILLS=2 MAX_KILLS=4
 KILL_SECONDS=90 GEN_PREFIX=ANCR GEN_TENANTS=acme,globex # (unused: the chunks come from the generated log)
 TOTAL=$((CHUNKS * PER_CHUNK))
 "$SB" generate --events "$TOTAL" --tenants 2 --seed 14 --out "$work/all.ndjson" \
