@@ -194,7 +194,7 @@ static const sb_conf_prop_t conf_rows[] = {
      "abandon (left out of the alternative service level)."},
     {"analytics.disposition_wait_s", SB_CT_INT, 0, 0, 604800, "3600",
      "SWITCHBOARD_ANALYTICS_DISPOSITION_WAIT_S", "S", NULL, 0,
-     "How long (event time) after an answered call's end its figures wait "
+     "How long (wall clock) after an answered call's end its figures wait "
      "for its disposition before they are attributed without one; a later "
      "disposition is then added to the same buckets."},
     {"analytics.call_retain_s", SB_CT_INT, 0, 60, 31536000, "86400",

@@ -3,8 +3,8 @@
  * A call's facts are kept in keyed state ("c/<tenant>/<call id>", a
  * call_t) from its first event; the call counts once call.ended is known
  * and either its disposition is, or it was not answered (no disposition is
- * expected), or analytics.disposition_wait_s of event time passed its end
- * (an event-time timer; a disposition arriving later adds its figures to
+ * expected), or analytics.disposition_wait_s passed its end (a wall-clock
+ * timer: see kind_of; a disposition arriving later adds its figures to
  * the same buckets). Its rows are a function of its facts (contrib): each
  * change subtracts the old rows and adds the new, so the order and the
  * repetition of its events change nothing. The facts are dropped
@@ -201,6 +201,16 @@ static int64_t due_of(const an_t *a, const char *topic, int32_t partition,
   if (c->flags & C_ENDED)
     return c->ended_us + (int64_t)a->disposition_wait_s * AN_US_PER_S;
   return an_due(a, topic, partition, c->first_us, a->call_open_s);
+}
+
+/* The wait for a disposition is by the wall clock: on a quiet partition
+ * event time stands still, and the figures must not wait for the next
+ * call. Whichever comes first, the timer or the disposition, the sums end
+ * the same (a later disposition is added), so a replay, where every such
+ * timer is due at once, computes the same figures. The rest is event
+ * time. */
+static sb_timer_kind_t kind_of(const call_t *c) {
+  return (c->flags & C_ENDED) && !complete(c) ? SB_TIMER_WALL : SB_TIMER_EVENT;
 }
 
 static int64_t pos(int64_t v) { return v > 0 ? v : 0; }
@@ -448,7 +458,7 @@ int an_calls_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
   if (!had || complete(&old) != complete(&now) ||
       (old.flags & C_ENDED) != (now.flags & C_ENDED))
     return sb_timer_set(b, key, due_of(a, ev->topic, ev->partition, &now),
-                        SB_TIMER_EVENT, err);
+                        kind_of(&now), err);
   return 0;
 }
 
@@ -472,6 +482,6 @@ int an_calls_timer(an_t *a, sb_batch_t *b, const sb_timer_t *t,
     return err->code;
   int64_t due = due_of(a, t->topic, t->partition, &c);
   int64_t least = t->due_us + (int64_t)a->call_retain_s * AN_US_PER_S;
-  return sb_timer_set(b, t->key, due > least ? due : least, SB_TIMER_EVENT,
+  return sb_timer_set(b, t->key, due > least ? due : least, kind_of(&c),
                       err);
 }

@@ -195,6 +195,8 @@ static int listed(const sb_event_t *ev, sb_field_t changed, const char *name) {
 
 static int settings(an_campaigns_t *k, sb_batch_t *b, const sb_event_t *ev,
                     const char *id, sb_err_t *err) {
+  if (id == NULL)
+    return 0;
   char key[2 * AN_ID_MAX + 8];
   snprintf(key, sizeof key, "k/%s/%s", ev->tenant_id, id);
   camp_t c;
