@@ -68,7 +68,10 @@ static const char rows_sql[] =
     "'globex']) t;"
     "INSERT INTO analytics.messages_hour SELECT t, '2026-01-15 14:00Z', "
     "'sms', 'twilio', 'k1', '2026-01-15', 1, 0, 1, 1, 1, 0, 0 FROM "
-    "unnest(ARRAY['acme', 'globex']) t;";
+    "unnest(ARRAY['acme', 'globex']) t;"
+    "INSERT INTO analytics.points_hour SELECT t, '2026-01-15 14:00Z', 'a1', "
+    "'t1', '2026-01-15', 1, 0, 10, 0, 10 FROM unnest(ARRAY['acme', "
+    "'globex']) t;";
 
 int test_analytics_views_rls(void) {
   char url[600], db[64], got[256], sql[1024];
@@ -107,7 +110,7 @@ int test_analytics_views_rls(void) {
                       0, NULL, &views, &err),
            &err);
   int nviews = sb_pg_rows_count(views);
-  CHECK(nviews >= 14);
+  CHECK(nviews >= 15);
   for (int i = 0; i < nviews; i++) {
     const char *v = sb_pg_rows_get(views, i, 0);
     struct {

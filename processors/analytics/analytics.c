@@ -7,6 +7,7 @@
  *   analytics_leads.c      leads_hour, stages_hour         (sb.leads)
  *   analytics_campaigns.c  campaigns, spend_hour           (sb.campaigns)
  *   analytics_messages.c   messages_hour                   (sb.messages)
+ *   analytics_points.c     points_hour                     (sb.gamification)
  *   analytics_sql.c        the tables' DDL and the views
  *
  * How late, out-of-order and duplicated events come out right: see
@@ -56,7 +57,7 @@ int64_t an_min_t(int64_t a, int64_t b) {
 
 static const char *const an_topics[AN_TOPICS] = {
     SB_TOPIC_CALLS, SB_TOPIC_AGENTS, SB_TOPIC_LEADS, SB_TOPIC_CAMPAIGNS,
-    SB_TOPIC_MESSAGES};
+    SB_TOPIC_MESSAGES, SB_TOPIC_GAMIFICATION};
 
 static int64_t *hw_of(const an_t *a, const char *topic, int32_t partition) {
   if (topic == NULL || partition < 0 || partition >= AN_PARTITIONS)
@@ -102,6 +103,7 @@ static void destroy(void *state) {
   an_leads_free(a->leads);
   an_campaigns_free(a->campaigns);
   an_messages_free(a->messages);
+  an_points_free(a->points);
   free(a);
 }
 
@@ -135,6 +137,8 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
     rc = an_campaigns_new(a, &a->campaigns, err);
   if (rc == 0)
     rc = an_messages_new(a, &a->messages, err);
+  if (rc == 0)
+    rc = an_points_new(a, &a->points, err);
   if (rc != 0) {
     destroy(a);
     return rc;
@@ -158,7 +162,9 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
     return rc;
   if ((rc = an_campaigns_event(a, b, ev, &mine, err)) != 0 || mine)
     return rc;
-  return an_messages_event(a, b, ev, &mine, err);
+  if ((rc = an_messages_event(a, b, ev, &mine, err)) != 0 || mine)
+    return rc;
+  return an_points_event(a, b, ev, &mine, err);
 }
 
 static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
@@ -180,7 +186,7 @@ static const sb_table_def_t *const tables[] = {
     &an_calls_hour, &an_dispositions_hour, &an_agents_hour,
     &an_pauses_hour, &an_leads_hour,        &an_stages_hour,
     &an_campaigns_table, &an_spend_hour,    &an_messages_hour,
-    NULL};
+    &an_points_hour,     NULL};
 
 static const sb_conf_prop_t conf_rows[] = {
     {"analytics.service_level_s", SB_CT_INT, 0, 1, 3600, "20",
@@ -221,7 +227,8 @@ const sb_processor_vt_t sb_analytics_processor = {
     .name = "analytics",
     .topics = (const char *const[]){SB_TOPIC_CALLS, SB_TOPIC_AGENTS,
                                     SB_TOPIC_LEADS, SB_TOPIC_CAMPAIGNS,
-                                    SB_TOPIC_MESSAGES, NULL},
+                                    SB_TOPIC_MESSAGES, SB_TOPIC_GAMIFICATION,
+                                    NULL},
     .migrations = an_migrations,
     .tables = tables,
     .init = init,

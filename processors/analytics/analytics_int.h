@@ -25,7 +25,7 @@
 #define AN_ID_MAX 129 /* ids: sb.maxLength 128, plus the NUL */
 #define AN_US_PER_S INT64_C(1000000)
 
-#define AN_TOPICS 5
+#define AN_TOPICS 6
 #define AN_PARTITIONS 1024
 
 typedef struct an_s {
@@ -37,6 +37,7 @@ typedef struct an_s {
   struct an_leads_s *leads;
   struct an_campaigns_s *campaigns;
   struct an_messages_s *messages;
+  struct an_points_s *points;
   /* per topic and partition, the greatest occurred_at this process handed
    * it (this run's; 0 after a restart until events come) */
   int64_t hw[AN_TOPICS][AN_PARTITIONS];
@@ -104,6 +105,12 @@ int an_messages_event(an_t *a, sb_batch_t *b, const sb_event_t *ev,
 int an_messages_timer(an_t *a, sb_batch_t *b, const sb_timer_t *t,
                       sb_err_t *err);
 extern const sb_table_def_t an_messages_hour;
+
+int an_points_new(an_t *a, struct an_points_s **out, sb_err_t *err);
+void an_points_free(struct an_points_s *p);
+int an_points_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
+                    sb_err_t *err);
+extern const sb_table_def_t an_points_hour;
 
 /* The SQL of the projection's steps (analytics_sql.c). */
 extern const sb_proj_step_t an_migrations[];

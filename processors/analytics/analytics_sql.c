@@ -84,11 +84,18 @@ const sb_proj_step_t an_migrations[] = {
     "0, read bigint NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, "
     "hour_start, channel, provider, campaign_id));\n"
     "CREATE INDEX ON {schema}.messages_hour (tenant_id, day);\n"
+    "CREATE TABLE {schema}.points_hour (tenant_id text NOT NULL, "
+    "hour_start timestamptz NOT NULL, agent_id text NOT NULL, team_id text "
+    "NOT NULL, day date NOT NULL, awards bigint NOT NULL DEFAULT 0, "
+    "reversals bigint NOT NULL DEFAULT 0, points_awarded bigint NOT NULL "
+    "DEFAULT 0, points_reversed bigint NOT NULL DEFAULT 0, points bigint "
+    "NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, hour_start, agent_id, "
+    "team_id));\n"
     "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.calls_hour, "
     "{schema}.dispositions_hour, {schema}.agents_hour, "
     "{schema}.pauses_hour, {schema}.leads_hour, {schema}.stages_hour, "
-    "{schema}.campaigns, {schema}.spend_hour, {schema}.messages_hour TO "
-    "switchboard_app;\n"},
+    "{schema}.campaigns, {schema}.spend_hour, {schema}.messages_hour, "
+    "{schema}.points_hour TO switchboard_app;\n"},
     {2,
     "CREATE VIEW {schema}.v_calls_hourly WITH (security_invoker = true) AS "
     "SELECT tenant_id, hour_start, day, queue_id, campaign_id, agent_id, "
@@ -389,13 +396,18 @@ const sb_proj_step_t an_migrations[] = {
     "vs_same_weekday_pct, last_7_days, prior_7_days, last_7_days - "
     "prior_7_days AS week_over_week, round((last_7_days - prior_7_days) / "
     "NULLIF(prior_7_days, 0), 4) AS week_over_week_pct FROM v;\n"
-    "GRANT SELECT ON {schema}.v_calls_hourly, {schema}.v_calls_daily, "
-    "{schema}.v_calls_total, {schema}.v_dispositions_daily, "
-    "{schema}.v_agents_daily, {schema}.v_agent_pauses_daily, "
-    "{schema}.v_leads_daily, {schema}.v_lead_stages_daily, "
-    "{schema}.v_leads_funnel, {schema}.v_campaigns_daily, "
-    "{schema}.v_campaigns, {schema}.v_messages_hourly, "
-    "{schema}.v_messages_daily, {schema}.v_trends TO switchboard_reader, "
-    "switchboard_app;\n"},
+    "CREATE VIEW {schema}.v_points_daily WITH (security_invoker = true) AS "
+    "SELECT tenant_id, day, agent_id, team_id, sum(awards) AS awards, "
+    "sum(reversals) AS reversals, sum(points_awarded) AS points_awarded, "
+    "sum(points_reversed) AS points_reversed, sum(points) AS points FROM "
+    "{schema}.points_hour GROUP BY tenant_id, day, agent_id, team_id;\n"
+    "GRANT SELECT ON {schema}.v_points_daily, {schema}.v_calls_hourly, "
+    "{schema}.v_calls_daily, {schema}.v_calls_total, "
+    "{schema}.v_dispositions_daily, {schema}.v_agents_daily, "
+    "{schema}.v_agent_pauses_daily, {schema}.v_leads_daily, "
+    "{schema}.v_lead_stages_daily, {schema}.v_leads_funnel, "
+    "{schema}.v_campaigns_daily, {schema}.v_campaigns, "
+    "{schema}.v_messages_hourly, {schema}.v_messages_daily, "
+    "{schema}.v_trends TO switchboard_reader, switchboard_app;\n"},
     {0, NULL},
 };

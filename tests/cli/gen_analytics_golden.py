@@ -187,12 +187,25 @@ def agents():
         agent("agent.logged_out", "g1", "2026-01-16T00:30:00Z", tenant="globex",
               session_ms=5400000),
     ]
+    # points (sb.gamification): a1's award twice (one id), a reversal
+    pts = [
+        ev("points.awarded", "a1", T + "14:06:00Z", {"agent_id": "a1", "rule_id": "sale",
+           "points": 20, "source_event_id": "01KA0000000000000000000006", "team_id": "t1"}),
+        ev("points.awarded", "a1", T + "15:00:00Z", {"agent_id": "a1", "rule_id": "calls",
+           "points": 5, "source_event_id": "01KA0000000000000000000007", "team_id": "t1"}),
+        ev("points.reversed", "a1", T + "16:00:00Z", {"agent_id": "a1", "rule_id": "calls",
+           "points": 5, "source_event_id": "01KA0000000000000000000008", "reason": "audit",
+           "team_id": "t1"}),
+        ev("points.awarded", "g1", T + "23:30:00Z", {"agent_id": "g1", "rule_id": "sale",
+           "points": 10, "source_event_id": "01KA0000000000000000000009"}, tenant="globex"),
+    ]
     # the 15:10 exit of the break before its 14:50 entry, the 14:36 exit
-    # repeated, g1's day-crossing events before a1's, a1's sign-in last
+    # repeated, g1's day-crossing events before a1's, a1's sign-in last;
+    # the reversal before its award
     messy = [e[10], e[11], e[12], e[1], e[2], e[3], e[4], e[5], e[5], e[7], e[6], e[8], e[9],
-             e[9], e[0]]
+             e[9], e[0], pts[0], pts[2], pts[0], pts[1], pts[3]]
     write("agents", ["agents: a1 (acme, New York) and g1 (globex, UTC); the end of a",
-                     "pause before its start, duplicates, a sign-in last; see",
+                     "pause before its start, duplicates, a sign-in last; points; see",
                      "tests/cli/gen_analytics_golden.py"], tenants() + messy)
     return e
 
