@@ -480,8 +480,6 @@ int an_calls_timer(an_t *a, sb_batch_t *b, const sb_timer_t *t,
   if (contrib(a, b, tn, &c, 1, err) != 0 ||
       sb_state_put(b, t->key, &c, sizeof c, err) != 0)
     return err->code;
-  int64_t due = due_of(a, t->topic, t->partition, &c);
-  int64_t least = t->due_us + (int64_t)a->call_retain_s * AN_US_PER_S;
-  return sb_timer_set(b, t->key, due > least ? due : least, kind_of(&c),
-                      err);
+  return sb_timer_set(b, t->key, due_of(a, t->topic, t->partition, &c),
+                      kind_of(&c), err);
 }

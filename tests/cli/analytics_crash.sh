@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Crash test of the analytics processor: `run --processors analytics`
-# SIGKILLed at random moments (tests/cli/crash_lib.sh) while 1,600 events
+# SIGKILLed at random moments (tests/cli/crash_lib.sh) while 1,200 events
 # of `switchboard generate` (two tenants: agents' shifts, inbound and
 # outbound calls with holds, transfers and dispositions, leads through the
 # funnel, messages with receipts, spend) are imported in chunks. Then:
@@ -8,15 +8,17 @@
 #  - every lead created and every message requested counts once (the
 #    generated log holds each once);
 #  - `replay --processor analytics --from earliest` (one uninterrupted run
-#    over the same log) gives exactly the same figures in every view: what
-#    the kills and restarts left is what a run without them computes.
+#    over the same log), then a worker firing the timers that came due (the
+#    calls waiting for a disposition), gives exactly the same figures in
+#    every view: what the kills and restarts left is what a run without
+#    them computes.
 # SB_CRASH_SEED=N repeats a run's random choices.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/crash_lib.sh"
 t_start=$SECONDS
 seed=${SB_CRASH_SEED:-$$}
 RANDOM=$seed
-CRASH_PROCESSORS=analytics CHUNKS=4 PER_CHUNK=400 MIN_KILLS=2 MAX_KILLS=4
+CRASH_PROCESSORS=analytics CHUNKS=3 PER_CHUNK=400 MIN_KILLS=2 MAX_KILLS=4
 KILL_SECONDS=90 GEN_PREFIX=ANCR GEN_TENANTS=acme,globex # (unused: the chunks come from the generated log)
 TOTAL=$((CHUNKS * PER_CHUNK))
 "$SB" generate --events "$TOTAL" --tenants 2 --seed 14 --out "$work/all.ndjson" \
@@ -56,6 +58,17 @@ until at_end; do
   kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
   sleep 0.5
 done
+# wall-clock timers due (calls' disposition waits: the generated times are
+# past) fired by the worker
+timers_fired() {
+  local deadline=$((SECONDS + 60))
+  until [ "$(q "SELECT count(*) FROM sb.processor_timers WHERE schema = 'analytics'
+      AND kind = 'wall' AND due_us <= extract(epoch FROM now()) * 1000000")" = 0 ]; do
+    [ $SECONDS -lt $deadline ] || fail "analytics' due timers did not fire within 60 s"
+    sleep 0.5
+  done
+}
+timers_fired
 offsets_at_end switchboard.analytics 4 $topics
 
 # ---- each lead and message once ------------------------------------------------
@@ -89,7 +102,12 @@ rrc=0
 timeout 120 "$SB" replay --processor analytics --from earliest --data-dir "$dd" \
   >"$work/replay.out" 2>"$work/replay.err" || rrc=$?
 [ $rrc -eq 0 ] || fail "replay exited $rrc: $(cat "$work/replay.out"; tail -3 "$work/replay.err")"
+# the rebuild read the log to its end; a worker fires what came due
+start_worker
+wait_assigned 45
+timers_fired
 snap rebuilt
+crash_stop
 cmp -s "$work/live.snap" "$work/rebuilt.snap" ||
   fail "the rebuilt analytics differ: $(diff "$work/live.snap" "$work/rebuilt.snap" | head -6; [ -n "${SB_ANALYTICS_KEEP:-}" ] && cp "$work"/*.snap "$work"/kills.txt "$SB_ANALYTICS_KEEP"/)"
 
