@@ -168,9 +168,10 @@ typedef struct sb_view_def_s {
   /* a timestamptz or date column: ?from= (inclusive) and ?to= (exclusive)
    * bound it; NULL: the view takes neither */
   const char *time_col;
-  /* a text column holding "hour" or "day": ?bucket= (default day) selects
-   * its rows; NULL: the view takes no bucket */
-  const char *bucket_col;
+  /* the name of the view (of the same processor) answering ?bucket=hour
+   * for this one, which answers ?bucket=day (the default); NULL: the view
+   * takes no bucket */
+  const char *hourly;
   /* "c1,c2": columns ordering a tenant's rows uniquely, none NULL (the
    * pages are keyset pages: ?after= the cursor the previous page gave) */
   const char *order;

@@ -284,7 +284,9 @@ int sb_projection_check_rls(sb_pg_t *pg, const char *schema, sb_err_t *err) {
       pg,
       "SELECT c.relname, CASE "
       "WHEN c.relkind NOT IN ('r', 'p') OR c.relispartition THEN CASE WHEN "
-      "has_table_privilege('switchboard_reader', c.oid, 'SELECT') THEN "
+      "has_table_privilege('switchboard_reader', c.oid, 'SELECT') AND NOT "
+      "(c.relkind = 'v' AND 'security_invoker=true' = ANY "
+      "(COALESCE(c.reloptions, '{}'))) THEN "
       "CASE WHEN c.relispartition THEN 'is a partition that readers may "
       "select directly, past its parent''s row-level security' ELSE 'is a "
       "relation (kind ' || c.relkind::text || ') that readers may select, "

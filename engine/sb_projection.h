@@ -40,7 +40,8 @@ int sb_projection_migrate(sb_pg_t *pg, const char *processor,
 /* Checks the row-level security of every table of schema: a tenant_id
  * column, row-level security enabled, a reader policy on tenant_id, no
  * write privilege for the reader; no partition, view or other relation the
- * reader may read past it. SB_ESTATE naming the first table that fails;
+ * reader may read past it (a view with security_invoker is fine: it reads
+ * the tables with the reader's own rights, row-level security included). SB_ESTATE naming the first table that fails;
  * SB_ENOENT when schema does not exist. */
 int sb_projection_check_rls(sb_pg_t *pg, const char *schema, sb_err_t *err);
 

@@ -10,6 +10,7 @@
 #include "campaigns.h"
 #include "routing.h"
 #include "automation.h"
+#include "analytics.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -26,6 +27,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_campaigns_processor,
     &sb_routing_processor,
     &sb_automation_processor,
+    &sb_analytics_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

@@ -160,7 +160,8 @@
   X(routing_decay, "unit")                                                    \
   X(routing_agents_any_interleaving, "unit")                                  \
   X(automation_rules_refused, "unit")                                         \
-  X(automation_conditions, "unit")
+  X(automation_conditions, "unit")                                            \
+  X(analytics_views_rls, "pg")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

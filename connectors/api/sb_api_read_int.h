@@ -61,6 +61,7 @@ typedef struct sb_rdq_s {
   /* a view's read (sb_api_views.c) */
   const struct sb_view_def_s *view;
   char from_v[40], to_v[40], bucket[8];
+  int bucketed; /* the view asked for takes ?bucket= */
   char after[SB_RDQ_CURSOR_MAX + 1];
   /* the outcome, from the thread pool */
   int status;

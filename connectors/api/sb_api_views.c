@@ -154,7 +154,7 @@ static int parse_params(const char *qs, const sb_view_def_t *v, sb_rdq_t *q) {
       }
       snprintf(dst, sizeof q->from_v, "%.*s", (int)sizeof q->from_v - 1, val);
     } else if (strcmp(key, "bucket") == 0) {
-      if (v->bucket_col == NULL) {
+      if (!q->bucketed) {
         snprintf(q->msg, sizeof q->msg, "bucket: the view %s has no buckets",
                  v->name);
         return -1;
@@ -200,7 +200,7 @@ static int parse_params(const char *qs, const sb_view_def_t *v, sb_rdq_t *q) {
                "%s: not a parameter of the view %s (it takes: %s%s%s%s"
                "limit, after)", key, v->name,
                v->time_col ? "from, to, " : "",
-               v->bucket_col ? "bucket, " : "",
+               q->bucketed ? "bucket, " : "",
                v->filters ? v->filters : "", v->filters ? ", " : "");
       return -1;
     }
@@ -213,8 +213,6 @@ static int parse_params(const char *qs, const sb_view_def_t *v, sb_rdq_t *q) {
     snprintf(q->msg, sizeof q->msg, "from: before to (to is exclusive)");
     return -1;
   }
-  if (v->bucket_col && !*q->bucket)
-    snprintf(q->bucket, sizeof q->bucket, "day");
   return 0;
 }
 
@@ -310,9 +308,6 @@ static void run_view(uv_work_t *w) {
     bad = "tenant_id";
   if (!bad && v->time_col && !col_type(cols, v->time_col, type, sizeof type))
     bad = v->time_col;
-  if (!bad && v->bucket_col &&
-      !col_type(cols, v->bucket_col, type, sizeof type))
-    bad = v->bucket_col;
   if (!bad && v->owner_col && !col_type(cols, v->owner_col, type, sizeof type))
     bad = v->owner_col;
   for (; !bad && nord < MAX_ORDER &&
@@ -348,10 +343,6 @@ static void run_view(uv_work_t *w) {
     col_type(cols, v->time_col, type, sizeof type);
     sb_text_add(&sql, " AND \"%s\" < $%d::%s", v->time_col, np + 1, type);
     params[np++] = q->to_v;
-  }
-  if (v->bucket_col) {
-    sb_text_add(&sql, " AND \"%s\" = $%d", v->bucket_col, np + 1);
-    params[np++] = q->bucket;
   }
   for (int i = 0; i < q->nf; i++) {
     sb_text_add(&sql, " AND \"%s\"::text = $%d", q->col[i], np + 1);
@@ -475,7 +466,7 @@ static void list_views(sb_http_req_t *r, sb_api_reader_t *rd,
                                        : "/v1/projections/%s/%s",
                only ? v->name : (*vt)->name, v->name);
       snprintf(params, sizeof params, "%s%s%s%slimit,after",
-               v->time_col ? "from,to," : "", v->bucket_col ? "bucket," : "",
+               v->time_col ? "from,to," : "", v->hourly ? "bucket," : "",
                v->filters ? v->filters : "", v->filters ? "," : "");
       cJSON_AddStringToObject(o, "name", v->name);
       cJSON_AddStringToObject(o, "processor", (*vt)->name);
@@ -513,6 +504,21 @@ static void get_view(sb_http_req_t *r, sb_api_reader_t *rd,
     sb_http_error(r, 404, "not_found", msg, NULL);
     sb_rdq_free(q);
     return;
+  }
+  /* ?bucket=hour: the view's hourly sibling answers (same parameters) */
+  char b[8];
+  q->bucketed = v->hourly != NULL;
+  if (q->bucketed && sb_api_query_param(sb_http_query(r), "bucket", b,
+                                        sizeof b) == 1 &&
+      strcmp(b, "hour") == 0) {
+    const sb_view_def_t *h = view_find(processor, v->hourly);
+    if (h == NULL) {
+      sb_http_error(r, 500, "internal", "the view's hourly rows are not "
+                    "declared; tell its maintainers", NULL);
+      sb_rdq_free(q);
+      return;
+    }
+    v = h;
   }
   q->view = v;
   snprintf(q->schema, sizeof q->schema, "%s", processor);

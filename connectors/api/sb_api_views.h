@@ -10,7 +10,8 @@
  * A view takes the parameters its declaration names, and no others (400
  * naming the parameter and listing those it takes): from (inclusive) and
  * to (exclusive) bound its time column (a date, or an RFC 3339 time);
- * bucket selects hour or day rows (default day); filters are equalities
+ * bucket=hour answers the view's hourly sibling (its declaration's
+ * hourly), bucket=day (the default) the view itself; filters are equalities
  * on columns; limit 1 to 1000 rows (default 100); after is the cursor the
  * previous page answered as next (keyset pages in the view's order: rows
  * written meanwhile are not skipped or repeated before the cursor).

@@ -17,7 +17,7 @@
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
-start_up --partitions 2 --processors routing,assignment,campaigns,automation,security --http-listen 127.0.0.1:0
+start_up --partitions 2 --processors routing,assignment,campaigns,automation,analytics,security --http-listen 127.0.0.1:0
 tok() { "$SB" token --data-dir "$dd" --tenant "${3:-acme}" --role "$1" ${2:+--sub "$2"}; }
 admin=$(tok admin alice)
 mgr=$(tok manager mia)
@@ -62,12 +62,33 @@ for p in /v1/projections/routing/agents /v1/projections/routing/agent_days \
   grep -qx "$p" "$work/paths" || fail "the list lacks $p: $(cat "$work/paths")"
 done
 while read -r p; do expect "$admin" "$p" 200; done <"$work/paths"
+expect "$admin" /v1/analytics 200
+field '"\n".join(v["path"] for v in d["views"])' >"$work/apaths"
+for p in /v1/analytics/calls /v1/analytics/agents /v1/analytics/campaigns /v1/analytics/trends; do
+  grep -qx "$p" "$work/apaths" || fail "the analytics list lacks $p: $(cat "$work/apaths")"
+done
+while read -r p; do expect "$admin" "$p" 200; done <"$work/apaths"
 expect "$a1" /v1/projections 200
 got=$(field '" ".join(sorted(v["path"] for v in d["views"]))')
 case " $got " in *" /v1/projections/assignment/decisions "* | *" /v1/projections/routing/lead_scores "*)
   fail "an agent is listed views that are not per agent: $got" ;; esac
 case " $got " in *" /v1/projections/routing/agents "*) ;; *) fail "an agent is not listed its board: $got" ;; esac
 expect "$admin" /v1/analytics 200 '"views":'
+# analytics: an agent its own figures only; buckets
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT count(DISTINCT agent_id) FROM analytics.v_agents_daily WHERE tenant_id = 'acme'" 2>/dev/null)" = 3 ] && break
+  sleep 0.2
+done
+expect "$a1" /v1/analytics/agents 200
+[ "$(field '" ".join(r["agent_id"] for r in d["rows"])')" = agent-1 ] || fail "agent-1's analytics: $(cat "$work/read")"
+expect "$mgr" /v1/analytics/agents 200
+[ "$(field '" ".join(sorted(set(r["agent_id"] for r in d["rows"])))')" = "agent-1 agent-2 agent-3" ] || fail "the manager's analytics: $(cat "$work/read")"
+expect "$a1" /v1/analytics/calls 403 "not per agent"
+expect "$mgr" "/v1/analytics/calls?bucket=hour&from=$(date -u +%F)" 200 '"view":"analytics/calls_hourly"'
+expect "$mgr" "/v1/analytics/calls?bucket=week" 400 "bucket:"
+expect "$mgr" "/v1/analytics/agents?bucket=hour" 400 "bucket:"
+expect "$globex" /v1/analytics/agents 200
+[ "$(field 'd["count"]')" = 0 ] || fail "globex read acme's analytics: $(cat "$work/read")"
 
 # ---- scoping -----------------------------------------------------------------------
 expect "$a1" /v1/projections/routing/agents 200
