@@ -9,6 +9,7 @@
 #include "retention.h"
 #include "campaigns.h"
 #include "routing.h"
+#include "gamification.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -24,6 +25,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_retention_processor,
     &sb_campaigns_processor,
     &sb_routing_processor,
+    &sb_gamification_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif
