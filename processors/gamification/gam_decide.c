@@ -97,9 +97,59 @@ static void seti(cJSON *o, const char *k, int64_t v) {
   }
 }
 
+/* The agent's teams by event time: "teams" is [[since_us, team], ...] in
+ * time order ("" for none), so the team credited is the one the agent was
+ * in when the points were earned, whatever order the membership events and
+ * the awards reach this partition in. At most TEAMS_KEPT changes are kept
+ * (the oldest dropped: an award older than all of them counts for the
+ * oldest kept). */
+#define TEAMS_KEPT 64
+
+static const char *team_at(const ctx_t *c, int64_t at) {
+  const cJSON *ts = cJSON_GetObjectItemCaseSensitive(c->a, "teams"), *e;
+  const char *team = NULL;
+  cJSON_ArrayForEach(e, ts) {
+    const cJSON *since = cJSON_GetArrayItem(e, 0), *t = cJSON_GetArrayItem(e, 1);
+    if (!cJSON_IsNumber(since) || !cJSON_IsString(t))
+      continue;
+    if ((int64_t)since->valuedouble > at && team != NULL)
+      break;
+    team = t->valuestring;
+  }
+  return team && team[0] ? team : NULL;
+}
+
 static const char *team_of(const ctx_t *c) {
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(c->a, "team");
-  return cJSON_IsString(t) && t->valuestring[0] ? t->valuestring : NULL;
+  return team_at(c, c->ev->occurred_at);
+}
+
+/* a membership change at at: team joined, or left ("" when it was the
+ * team the agent was in then) */
+static void team_change(ctx_t *c, int64_t at, const char *team, int added) {
+  if (!added) {
+    const char *cur = team_at(c, at);
+    if (cur == NULL || team == NULL || strcmp(cur, team) != 0)
+      return;
+  }
+  cJSON *ts = cJSON_GetObjectItemCaseSensitive(c->a, "teams");
+  if (!cJSON_IsArray(ts)) {
+    cJSON_DeleteItemFromObjectCaseSensitive(c->a, "teams");
+    ts = cJSON_AddArrayToObject(c->a, "teams");
+  }
+  int pos = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, ts) {
+    const cJSON *since = cJSON_GetArrayItem(e, 0);
+    if (cJSON_IsNumber(since) && (int64_t)since->valuedouble > at)
+      break;
+    pos++;
+  }
+  cJSON *n = cJSON_CreateArray();
+  cJSON_AddItemToArray(n, cJSON_CreateNumber((double)at));
+  cJSON_AddItemToArray(n, cJSON_CreateString(added && team ? team : ""));
+  cJSON_InsertItemInArray(ts, pos, n);
+  while (cJSON_GetArraySize(ts) > TEAMS_KEPT)
+    cJSON_DeleteItemFromArray(ts, 0);
 }
 
 /* ---- emitting ------------------------------------------------------------- */
@@ -209,9 +259,28 @@ static int badges(ctx_t *c, const gam_rules_t *r, const char *rule,
   return 0;
 }
 
-/* the day's points reached a streak's target on a working day: the streak
- * goes on from the working day before, else starts again; a day before the
- * last one met changes nothing */
+static int64_t next_working(const gam_rules_t *r, int64_t day) {
+  for (int i = 1; i <= 7; i++)
+    if (r->working_days & (1u << iso_weekday(day + i)))
+      return day + i;
+  return day + 1;
+}
+
+static int has_day(const cJSON *met, int64_t day) {
+  const cJSON *e;
+  cJSON_ArrayForEach(e, met) if (cJSON_IsNumber(e) &&
+                                 (int64_t)e->valuedouble == day) return 1;
+  return 0;
+}
+
+#define MET_KEPT 400 /* working days met remembered per streak */
+
+/* The day's points reached a streak's target on a working day: the day
+ * joins the streak's set of days met, and the run of consecutive working
+ * days met through it (backwards and forwards: non-working days neither
+ * count nor break it) gives the tiers. The set, not the order the days
+ * arrive in, decides: a late award for an earlier day joins two runs the
+ * same way. */
 static int streaks(ctx_t *c, const gam_rules_t *r, int64_t day, int64_t total,
                    sb_err_t *err) {
   if (!(r->working_days & (1u << iso_weekday(day))))
@@ -222,13 +291,33 @@ static int streaks(ctx_t *c, const gam_rules_t *r, int64_t day, int64_t total,
     if (total < s->daily_points)
       continue;
     cJSON *st = obj(ss, s->id);
-    int64_t last = geti(st, "last"), len = geti(st, "len"),
-            mask = geti(st, "given");
-    if (len > 0 && day <= last)
+    cJSON *met = cJSON_GetObjectItemCaseSensitive(st, "met");
+    if (!cJSON_IsArray(met)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(st, "met");
+      met = cJSON_AddArrayToObject(st, "met");
+    }
+    if (has_day(met, day))
       continue;
-    len = len > 0 && last == prev_working(r, day) ? len + 1 : 1;
-    seti(st, "last", day);
-    seti(st, "len", len);
+    cJSON_AddItemToArray(met, cJSON_CreateNumber((double)day));
+    while (cJSON_GetArraySize(met) > MET_KEPT) { /* the earliest goes */
+      int lo = 0, k = 0;
+      const cJSON *e;
+      cJSON_ArrayForEach(e, met) {
+        if (e->valuedouble < cJSON_GetArrayItem(met, lo)->valuedouble)
+          lo = k;
+        k++;
+      }
+      cJSON_DeleteItemFromArray(met, lo);
+    }
+    int64_t len = 1, mask = geti(st, "given");
+    for (int64_t d = prev_working(r, day); has_day(met, d) && len < 4000;
+         d = prev_working(r, d))
+      len++;
+    for (int64_t d = next_working(r, day); has_day(met, d) && len < 4000;
+         d = next_working(r, d))
+      len++;
+    if (len > geti(st, "best"))
+      seti(st, "best", len);
     for (int t = 0; t < s->ntiers; t++) {
       if (len < s->tiers[t] || (mask & (INT64_C(1) << t)))
         continue;
@@ -516,14 +605,13 @@ int gam__decide_event(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
   c.a = load_json(b, ak);
   int rc;
   if (added || removed) {
-    const char *cur = team_of(&c);
-    rc = 0;
-    if (added) {
-      cJSON_DeleteItemFromObjectCaseSensitive(c.a, "team");
-      cJSON_AddStringToObject(c.a, "team", team ? team : "");
-    } else if (cur && team && strcmp(cur, team) == 0) {
-      cJSON_DeleteItemFromObjectCaseSensitive(c.a, "team");
-    }
+    team_change(&c, ev->occurred_at, team, added);
+    const char *now = team_at(&c, INT64_MAX);
+    rc = sb_rows_add(b, &gam__team_members,
+                     (const sb_val_t[]){SB_V_TEXT(c.tenant), SB_V_TEXT(c.agent),
+                                        SB_V_TEXT(now),
+                                        SB_V_TIMESTAMPTZ(ev->occurred_at)},
+                     err);
   } else if (kind && strcmp(kind, "award") == 0) {
     rc = award(&c, err);
   } else {

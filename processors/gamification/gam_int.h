@@ -196,6 +196,8 @@ int gam__emit_input(gam_t *x, sb_batch_t *b, const char *tenant,
 /* global tables: "rules" (sb.tenants: R|tenant -> latest version,
  * R|tenant|version -> rules json; W|tenant|reward -> "cost\tactive\tname") */
 extern const sb_global_def_t gam__globals[];
+/* the agent's current team (written by gam_decide.c) */
+extern const sb_table_def_t gam__team_members;
 
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);

@@ -107,7 +107,7 @@ static const sb_table_def_t teams = {
                                {0}},
     .key = (const char *const[]){"tenant_id", "team_id", NULL},
 };
-static const sb_table_def_t team_members = {
+const sb_table_def_t gam__team_members = {
     .name = "team_members",
     .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
                                {"agent_id", SB_COL_TEXT, SB_COL_OWNER},
@@ -177,7 +177,7 @@ static const sb_table_def_t redemption_status = {
 
 static const sb_table_def_t *const tables[] = {
     &ledger,      &balances,     &team_balances, &agent_days,
-    &badges,      &teams,        &team_members,  &memberships,
+    &badges,      &teams,        &gam__team_members,  &memberships,
     &rule_sets,   &rewards,      &redemptions,   &redemption_status,
     NULL};
 
@@ -556,7 +556,10 @@ static int project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                            SB_V_TIMESTAMPTZ(ev->occurred_at)},
         err);
   }
-  case GT_SETTLED:
+  case GT_SETTLED: {
+    const char *st = str(x, ev, t, GX_STATUS);
+    if (st == NULL || strcmp(st, "ignored") == 0)
+      return 0; /* a decision on one not held: its status stands */
     return sb_rows_add(
         b, &redemption_status,
         (const sb_val_t[]){
@@ -568,6 +571,7 @@ static int project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
             SB_V_TEXT(str(x, ev, t, GX_REASON)),
             SB_V_TIMESTAMPTZ(ev->occurred_at)},
         err);
+  }
   case GT_REQUESTED:
     return sb_rows_add(
         b, &redemptions,
@@ -599,15 +603,9 @@ static int project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                                        SB_V_TIMESTAMPTZ(ev->occurred_at)},
                     err) != 0)
       return err->code;
-    /* the current team: the agent's state decides (a removal from another
-     * team than the current one changes nothing) */
-    if (!add)
-      return 0;
-    return sb_rows_add(b, &team_members,
-                       (const sb_val_t[]){SB_V_TEXT(T), SB_V_TEXT(agent),
-                                          SB_V_TEXT(team),
-                                          SB_V_TIMESTAMPTZ(ev->occurred_at)},
-                       err);
+    /* the current team: written where the agent's state decides
+     * (gam_decide.c) */
+    return 0;
   }
   case GT_RULES: {
     const char *ver = str(x, ev, t, GX_VERSION);
