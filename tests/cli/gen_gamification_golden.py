@@ -24,19 +24,21 @@ def tenant(c, zone="America/New_York", t="acme"):
     c.ev("tenant.created", t, "2026-10-01T00:00:00Z",
          {"display_name": t, "time_zone": zone}, tenant=t)
 
-def rules(c, ver, r, time="2026-10-01T00:01:00Z"):
-    c.ev("gamification.rules_published", "acme", time,
-         {"rules_version": ver, "rules_json": json.dumps(r)})
+def rules(c, ver, r, time="2026-10-01T00:01:00Z", t="acme"):
+    c.ev("gamification.rules_published", t, time,
+         {"rules_version": ver, "rules_json": json.dumps(r)}, tenant=t)
+
+T = "acme"  # the tenant of the part being written
 
 def ended(c, call, agent, time, talk=60000):
-    return c.ev("call.ended", call, time, {"call_id": call, "agent_id": agent, "talk_ms": talk})
+    return c.ev("call.ended", call, time, {"call_id": call, "agent_id": agent, "talk_ms": talk}, tenant=T)
 
 def dispo(c, call, agent, time, d, eid=None):
     return c.ev("call.dispositioned", call, time,
-                {"call_id": call, "agent_id": agent, "disposition": d}, eid=eid)
+                {"call_id": call, "agent_id": agent, "disposition": d}, eid=eid, tenant=T)
 
 # ---- caps across a local-day boundary and a DST change; multipliers; defaults
-c = Case("rules_caps", "A", [
+c = Case("ledger", "A", [
     "gamification: a published rule set (an invalid one before it is refused), caps per rule",
     "(handled_call: 20 a local day) and per agent (100 a local day) in America/New_York:",
     "a1's calls around local midnight of Oct 30 (EDT) and of Nov 1 (the day clocks go back:",
@@ -68,40 +70,42 @@ c.ev("message.inbound", "m1", "2026-10-29T10:00:00Z",
      {"message_id": "m1", "channel": "sms", "from_address": "+15550001111", "agent_id": "b1"}, tenant="beta")
 c.ev("call.connected", "bc1", "2026-10-29T10:05:00Z",
      {"call_id": "bc1", "agent_id": "b1", "wait_ms": 5000}, tenant="beta")
-c.write()
 
-# ---- reversals, duplicates, team moves
-c = Case("reversals_teams", "B", [
+# ---- reversals, duplicates, team moves (tenant delta: the built-in rules)
+T = "delta"
+c.letter = "B"
+c.lines += ["# delta:"] + ["# " + x for x in [
     "gamification: a changed disposition reverses the old award and pays the new one (credited",
     "to the team of the award, though the agent moved team in between); a duplicated input",
-    "(the same event id twice) pays once; a1 leaves its team: then its points are no team's."])
-tenant(c)
-c.ev("team.created", "t1", "2026-10-27T09:00:00Z", {"team_id": "t1", "name": "Red"})
-c.ev("team.created", "t2", "2026-10-27T09:00:00Z", {"team_id": "t2", "name": "Blue"})
-c.ev("team.member_added", "a1", "2026-10-27T09:01:00Z", {"agent_id": "a1", "team_id": "t1"})
-c.ev("team.member_added", "a2", "2026-10-27T09:01:00Z", {"agent_id": "a2", "team_id": "t2"})
+    "(the same event id twice) pays once; a1 leaves its team: then its points are no team's."]]
+tenant(c, t=T)
+c.ev("team.created", "t1", "2026-10-27T09:00:00Z", {"team_id": "t1", "name": "Red"}, tenant=T)
+c.ev("team.created", "t2", "2026-10-27T09:00:00Z", {"team_id": "t2", "name": "Blue"}, tenant=T)
+c.ev("team.member_added", "a1", "2026-10-27T09:01:00Z", {"agent_id": "a1", "team_id": "t1"}, tenant=T)
+c.ev("team.member_added", "a2", "2026-10-27T09:01:00Z", {"agent_id": "a2", "team_id": "t2"}, tenant=T)
 first = dispo(c, "c1", "a1", "2026-10-27T10:00:00Z", "sale")            # 50 to t1
-c.ev("team.member_added", "a1", "2026-10-27T11:00:00Z", {"agent_id": "a1", "team_id": "t2"})
+c.ev("team.member_added", "a1", "2026-10-27T11:00:00Z", {"agent_id": "a1", "team_id": "t2"}, tenant=T)
 dispo(c, "c1", "a1", "2026-10-27T12:00:00Z", "not_interested")           # -50 from t1
 dispo(c, "c1", "a1", "2026-10-27T10:00:00Z", "sale", eid=first)         # a copy: nothing
 dispo(c, "c2", "a1", "2026-10-27T13:00:00Z", "sale")                    # 50 to t2
 dispo(c, "c2", "a1", "2026-10-27T13:05:00Z", "appointment_set")         # -50, +25 (t2)
 dispo(c, "c3", "a2", "2026-10-27T13:10:00Z", "sale")                    # 50 to t2
-c.ev("team.member_removed", "a1", "2026-10-27T14:00:00Z", {"agent_id": "a1", "team_id": "t2"})
+c.ev("team.member_removed", "a1", "2026-10-27T14:00:00Z", {"agent_id": "a1", "team_id": "t2"}, tenant=T)
 dispo(c, "c4", "a1", "2026-10-27T15:00:00Z", "sale")                    # 50, no team
 c.ev("lead.status_changed", "l1", "2026-10-27T15:30:00Z",
-     {"lead_id": "l1", "status": "converted", "agent_id": "a2"})         # 40 to t2
+     {"lead_id": "l1", "status": "converted", "agent_id": "a2"}, tenant=T)  # 40 to t2
 c.write()
 
-# ---- badges, tiers, streaks
-c = Case("badges_streaks", "C", [
+# ---- badges, tiers, streaks (tenant gamma)
+T = "gamma"
+c = Case("badges_redemptions", "C", [
     "gamification: tiered badges (closer: sales 1/2/3), a one-off (first_call), a points badge,",
     "and a streak (20 points on 2, 3, 4 working days in a row, America/New_York): a1 meets it",
     "Thu Oct 29, Fri Oct 30, Sun Nov 1 (not a working day: neither counts nor breaks), Mon Nov 2",
     "(its last call at 23:30 EST, after the clocks went back: still Monday) -> silver; then",
     "Wed Nov 4 after a Tuesday missed: the streak starts again. Each badge and tier once."])
-tenant(c)
-rules(c, "acme-b", {"rules": [
+tenant(c, t=T)
+rules(c, "gamma-b", t=T, r={"rules": [
     {"id": "handled_call", "event": "call.ended", "points": 10},
     {"id": "sale", "event": "call.dispositioned", "points": 50,
      "when": {"field": "disposition", "eq": "sale"}}],
@@ -122,36 +126,29 @@ two(["2026-11-02T14:00:00Z", "2026-11-03T04:30:00Z"])   # Mon (23:30 EST): silve
 two(["2026-11-04T14:00:00Z", "2026-11-04T15:00:00Z"])   # Wed: again 1
 for i in range(3):
     dispo(c, "s%d" % i, "a1", "2026-11-05T1%d:00:00Z" % i, "sale")
-c.write()
 
-# ---- redemptions
-c = Case("redemptions", "D", [
-    "gamification: a catalogue (r3 withdrawn), a1 earns 100; two requests from two devices",
-    "(r1 for 60 and r2 for 50, together past the balance, on two partitions): exactly one is",
-    "held and approved; a request for a withdrawn reward or at another price is invalid; a",
-    "rejection releases the points; a decision on a redemption not held is ignored."])
-tenant(c)
+# ---- redemptions (tenant epsilon: the built-in rules)
+T = "epsilon"
+c.letter = "D"
+c.lines += ["# epsilon:"] + ["# " + x for x in [
+    "gamification: a catalogue (r3 withdrawn); a request for a withdrawn reward, at another",
+    "price than the catalogue's or for no such reward is invalid, and its approval changes",
+    "nothing (concurrent requests past the balance, approvals and rejections: the crash test,",
+    "tests/cli/gamification_crash.sh, where the balance is known before they are posted)."]]
+tenant(c, t=T)
 for rid, cost, active in [("r1", 60, True), ("r2", 50, True), ("r3", 10, False)]:
     c.ev("reward.created", rid, "2026-10-01T00:02:00Z",
-         {"reward_id": rid, "name": rid.upper(), "points_cost": cost, "active": active})
+         {"reward_id": rid, "name": rid.upper(), "points_cost": cost, "active": active}, tenant=T)
 c.ev("reward.updated", "r3", "2026-10-01T00:03:00Z",
-     {"reward_id": "r3", "name": "R3", "points_cost": 10, "active": False})
+     {"reward_id": "r3", "name": "R3", "points_cost": 10, "active": False}, tenant=T)
 dispo(c, "c1", "a1", "2026-10-27T10:00:00Z", "sale")
 dispo(c, "c2", "a1", "2026-10-27T10:10:00Z", "sale")
-c.ev("reward.redemption_requested", "q1", "2026-10-27T11:00:00Z",
-     {"redemption_id": "q1", "agent_id": "a1", "reward_id": "r1", "points_cost": 60})
-c.ev("reward.redemption_requested", "q2", "2026-10-27T11:00:00Z",
-     {"redemption_id": "q2", "agent_id": "a1", "reward_id": "r2", "points_cost": 50})
 c.ev("reward.redemption_requested", "q3", "2026-10-27T11:01:00Z",
-     {"redemption_id": "q3", "agent_id": "a1", "reward_id": "r3", "points_cost": 10})
+     {"redemption_id": "q3", "agent_id": "a1", "reward_id": "r3", "points_cost": 10}, tenant=T)
 c.ev("reward.redemption_requested", "q4", "2026-10-27T11:02:00Z",
-     {"redemption_id": "q4", "agent_id": "a1", "reward_id": "r2", "points_cost": 1})
-for q in ("q1", "q2"):
-    c.ev("reward.redemption_decided", q, "2026-10-27T12:00:00Z",
-         {"redemption_id": q, "decision": "approved"})
-dispo(c, "c3", "a2", "2026-10-27T10:00:00Z", "sale")
-c.ev("reward.redemption_requested", "q5", "2026-10-27T11:00:00Z",
-     {"redemption_id": "q5", "agent_id": "a2", "reward_id": "r2", "points_cost": 50})
-c.ev("reward.redemption_decided", "q5", "2026-10-27T12:00:00Z",
-     {"redemption_id": "q5", "decision": "rejected", "reason": "not this month"})
+     {"redemption_id": "q4", "agent_id": "a1", "reward_id": "r2", "points_cost": 1}, tenant=T)
+c.ev("reward.redemption_requested", "q6", "2026-10-27T11:02:00Z",
+     {"redemption_id": "q6", "agent_id": "a1", "reward_id": "r9", "points_cost": 5}, tenant=T)
+c.ev("reward.redemption_decided", "q3", "2026-10-27T12:00:00Z",
+     {"redemption_id": "q3", "decision": "approved"}, tenant=T)
 c.write()
