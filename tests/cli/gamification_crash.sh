@@ -17,6 +17,9 @@
 #    award and per badge row (a copy of an uncommitted batch may repeat an
 #    id, never add one: no decision was made twice);
 #  - the offsets are at the end of every partition;
+#  - two redemptions posted together from two devices, together past an
+#    agent's balance: exactly one is approved, and the balance is what the
+#    ledger says, never negative; a rejected one releases its points;
 #  - `replay --processor gamification --from earliest` rebuilds the same
 #    ledger, balances, team balances and badges.
 # SB_CRASH_SEED=N repeats a run's random choices.
@@ -81,6 +84,62 @@ neg=$(q "SELECT count(*) FROM gamification.balances WHERE balance < 0")
 reversals=$(q "SELECT count(*) FROM gamification.ledger WHERE kind = 'reversal'")
 [ "$reversals" -gt 20 ] || fail "only $reversals reversals: the test would prove little"
 
+# ---- two redemptions from two devices, together past the balance ------------------
+# agent A's balance is B; rewards "big" (2B/3: either fits, not both) and
+# "small" (1); requests q1 and q2 for big and q3 for small are imported
+# together (three partitions); then both big ones are approved and the
+# small one rejected. Exactly one of q1 and q2 is held and approved, the
+# other refused (insufficient), q3 rejected and released.
+read -r _ T A B < <(head -1 "$work/expect")
+cost=$((B * 2 / 3))
+[ "$B" -ge 6 ] || fail "agent $A has only $B points: pick another"
+n=0
+ev() { # TYPE SUBJECT DATA
+  n=$((n + 1))
+  printf '{"specversion":"1.0","id":"01GAMR%020d","type":"%s","source":"/test","subject":"%s","time":"2026-11-20T00:00:%02dZ","tenantid":"%s","data":%s}\n' \
+    "$n" "$1" "$2" "$n" "$T" "$3"
+}
+wait_for() { # SQL WANT WHAT
+  local i
+  for i in $(seq 1 200); do
+    [ "$(q "$1" 2>/dev/null)" = "$2" ] && return 0
+    kill -0 "$wpid" 2>/dev/null || fail "the last worker exited: $(tail -5 "$work/worker$nworker.log")"
+    sleep 0.1
+  done
+  fail "$3: $(q "$1") after 20 s, want $2"
+}
+imp() { "$SB" import - --data-dir "$dd" >>"$work/redeem.out" 2>>"$work/redeem.log" || fail "import: $(tail -2 "$work/redeem.log")"; }
+{
+  ev reward.created big "{\"reward_id\":\"big\",\"name\":\"Big\",\"points_cost\":$cost}"
+  ev reward.created small '{"reward_id":"small","name":"Small","points_cost":1}'
+} | imp
+wait_for "SELECT count(*) FROM gamification.rewards" 2 "the catalogue"
+sleep 1 # the global table is folded between batches
+{
+  for r in q1:big:$cost q2:big:$cost q3:small:1; do
+    IFS=: read -r id rw c <<<"$r"
+    ev reward.redemption_requested "$id" "{\"redemption_id\":\"$id\",\"agent_id\":\"$A\",\"reward_id\":\"$rw\",\"points_cost\":$c}"
+  done
+} | imp
+wait_for "SELECT count(*) FROM gamification.redemption_status WHERE status IN ('held', 'insufficient')" 3 "redemptions settled"
+got=$(q "SELECT string_agg(status, ' ' ORDER BY status) FROM gamification.redemption_status WHERE redemption_id IN ('q1', 'q2')")
+[ "$got" = "held insufficient" ] || fail "q1 and q2: '$got', want one held and one insufficient"
+{
+  ev reward.redemption_decided q1 '{"redemption_id":"q1","decision":"approved"}'
+  ev reward.redemption_decided q2 '{"redemption_id":"q2","decision":"approved"}'
+  ev reward.redemption_decided q3 '{"redemption_id":"q3","decision":"rejected","reason":"test"}'
+} | imp
+wait_for "SELECT count(*) FROM gamification.redemption_status WHERE status IN ('approved', 'rejected')" 2 "redemptions decided"
+got=$(q "SELECT string_agg(redemption_id || '=' || status, ' ' ORDER BY redemption_id) FROM gamification.redemption_status")
+case "$got" in
+"q1=approved q2=insufficient q3=rejected" | "q1=insufficient q2=approved q3=rejected") ;;
+*) fail "redemptions: '$got', want exactly one of q1 and q2 approved, q3 rejected" ;;
+esac
+wait_for "SELECT balance FROM gamification.balances WHERE tenant_id = '$T' AND agent_id = '$A'" $((B - cost)) "$A's balance after one approval"
+bad=$(q "SELECT count(*) FROM gamification.balances b WHERE balance < 0 OR balance <> (SELECT sum(points)
+  FROM gamification.ledger l WHERE l.tenant_id = b.tenant_id AND l.agent_id = b.agent_id)")
+[ "$bad" = 0 ] || fail "after the redemptions: $bad balances negative or not the sum of their ledger"
+
 # ---- one decision, one event ----------------------------------------------------
 timeout 30 kcat -C -b "$kafka" -t sb.gamification -e -q -f '%h\n' 2>/dev/null >"$work/headers"
 for t in points.awarded:"kind = 'award'":ledger badge.awarded:true:badges; do
@@ -89,7 +148,9 @@ for t in points.awarded:"kind = 'award'":ledger badge.awarded:true:badges; do
   rows=$(q "SELECT count(*) FROM gamification.$table WHERE $where")
   [ "$ids" = "$rows" ] || fail "$type: $ids ids in Kafka, $rows rows in gamification.$table"
 done
-offsets_at_end switchboard.gamification 4 sb.calls sb.leads sb.messages sb.gamification
+prog="SELECT sum(next_offset) FROM sb.consumer_offsets WHERE consumer_group = 'switchboard.gamification'"
+crash_settle "$prog" "$prog" 0 30
+offsets_at_end switchboard.gamification 4 sb.calls sb.leads sb.messages sb.gamification sb.tenants
 
 # ---- one uninterrupted run decides the same ----------------------------------------
 snap() {
@@ -114,6 +175,6 @@ done
 kill -TERM "$pid"
 wait "$pid" || fail "up exited non-zero after SIGTERM"
 pid=
-echo "gamification_crash: $kills kills, $accepted events, $(wc -l <"$work/live.ledger") ledger rows ($reversals reversals), balances as computed, each award once; a replay rebuilds the same; $((SECONDS - t_start)) s (seed $seed)"
+echo "gamification_crash: $kills kills, $accepted events, $(wc -l <"$work/live.ledger") ledger rows ($reversals reversals), balances as computed, each award once, one of two redemptions approved; a replay rebuilds the same; $((SECONDS - t_start)) s (seed $seed)"
 sed 's/^/  /' "$work/kills.txt"
 echo "gamification_crash: all checks passed"
