@@ -1,9 +1,11 @@
 /* The gamification processor's parts (processors/gamification/):
  *
- *   gamification.c  the vtable, tables, migrations, dispatch, and the
- *                   projection built from the decisions read back
- *                   (points.*, badge.awarded, reward.redemption_settled)
- *                   and from teams, rewards and rule sets
+ *   gamification.c  the vtable, dispatch, the global table of rule sets
+ *                   and the reward catalogue, emitting inputs
+ *   gam_project.c   the projection's tables, migrations and views, built
+ *                   from the decisions read back (points.*, badge.awarded,
+ *                   reward.redemption_settled) and from teams, rewards and
+ *                   rule sets
  *   gam_rules.c     rule sets as data: parsing, checking, matching a
  *                   source event, the built-in default
  *   gam_source.c    source events (calls, leads, messages) scored under
@@ -198,6 +200,17 @@ int gam__emit_input(gam_t *x, sb_batch_t *b, const char *tenant,
 extern const sb_global_def_t gam__globals[];
 /* the agent's current team (written by gam_decide.c) */
 extern const sb_table_def_t gam__team_members;
+
+/* ---- gam_project.c -------------------------------------------------------- */
+extern const sb_table_def_t *const gam__tables[];
+extern const sb_proj_step_t gam__migrations[];
+extern const sb_view_def_t gam__views[];
+/* the rows an event of type t (GT_*) adds to the projection */
+int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
+                 sb_err_t *err);
+/* a string or enum field of an event of type t (NULL: absent or empty) */
+const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f);
+extern const char *const gam__type_names[GT_N];
 
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);
