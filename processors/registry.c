@@ -11,6 +11,7 @@
 #include "routing.h"
 #include "automation.h"
 #include "analytics.h"
+#include "gamification.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -28,6 +29,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_routing_processor,
     &sb_automation_processor,
     &sb_analytics_processor,
+    &sb_gamification_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

@@ -161,7 +161,8 @@
   X(routing_agents_any_interleaving, "unit")                                  \
   X(automation_rules_refused, "unit")                                         \
   X(automation_conditions, "unit")                                            \
-  X(analytics_views_rls, "pg")
+  X(analytics_views_rls, "pg")                                                \
+  X(gamification_rules, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

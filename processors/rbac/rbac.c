@@ -29,6 +29,8 @@ const rbac_grant_t rbac_default_grants[] = {
     {"manager", "post_event", "campaign.*"},
     {"manager", "post_event", "reward.*"},
     {"manager", "post_event", "automation.rules_published"},
+    {"manager", "post_event", "team.*"},
+    {"manager", "post_event", "gamification.rules_published"},
     DOMAIN_TOPICS("manager"),
     {"manager", "read_projection", "routing.*"},
     {"manager", "read_projection", "assignment.*"},

@@ -1,0 +1,228 @@
+/* The gamification processor's parts (processors/gamification/):
+ *
+ *   gamification.c  the vtable, dispatch, the global table of rule sets
+ *                   and the reward catalogue, emitting inputs
+ *   gam_project.c   the projection's tables, migrations and views, built
+ *                   from the decisions read back (points.*, badge.awarded,
+ *                   reward.redemption_settled) and from teams, rewards and
+ *                   rule sets
+ *   gam_rules.c     rule sets as data: parsing, checking, matching a
+ *                   source event, the built-in default
+ *   gam_source.c    source events (calls, leads, messages) scored under
+ *                   the tenant's rules, and redemption requests and
+ *                   decisions, forwarded as gamification.input to the
+ *                   agent's partition
+ *   gam_decide.c    the one place per agent that decides: idempotence per
+ *                   (rule, source event), caps, reversals, balance, holds,
+ *                   badges, tiers and streaks, in the agent's keyed state
+ *
+ * Where decisions are made: an agent's source events arrive on many
+ * partitions (calls keyed by call, leads by lead, redemptions by
+ * redemption), so each is turned into a gamification.input keyed by tenant
+ * and agent and decided on that one partition of sb.gamification, in its
+ * order, from the agent's keyed state and what the input carries (the rule
+ * set version, the local day): a pure function of that partition's log, so
+ * a replay decides the same. */
+#ifndef GAM_INT_H
+#define GAM_INT_H
+
+#include "sb_processor.h"
+
+#include <stdint.h>
+
+#define GAM_NAME_MAX 128
+#define GAM_RULES_MAX 128
+#define GAM_BADGES_MAX 64
+#define GAM_STREAKS_MAX 16
+#define GAM_MULTS_MAX 32
+#define GAM_TIERS 5
+#define GAM_POINTS_MAX 100000
+#define GAM_DEFAULT_VERSION "default-1"
+
+/* the source event types rules may name */
+enum {
+  GS_CALL_ENDED,
+  GS_CALL_DISPO,
+  GS_CALL_CONNECTED,
+  GS_LEAD_STATUS,
+  GS_MSG_INBOUND,
+  GS_N
+};
+/* the fields of source events a predicate may name */
+enum {
+  GF_DISPOSITION,
+  GF_DISPOSITION_CODE,
+  GF_STATUS,
+  GF_PREVIOUS_STATUS,
+  GF_CHANNEL,
+  GF_DIRECTION,
+  GF_END_REASON,
+  GF_QUEUE_ID,
+  GF_CAMPAIGN_ID,
+  GF_NUM0, /* numbers from here */
+  GF_TALK_MS = GF_NUM0,
+  GF_DURATION_MS,
+  GF_WAIT_MS,
+  GF_RING_MS,
+  GF_HOLD_MS,
+  GF_WRAPUP_MS,
+  GF_SALE_CENTS,
+  GF_REVENUE_CENTS,
+  GF_N
+};
+extern const char *const gam__source_types[GS_N];
+extern const char *const gam__field_names[GF_N];
+
+typedef struct gam_rule_s {
+  char id[64];
+  char name[GAM_NAME_MAX];
+  int source; /* GS_* */
+  int64_t points;
+  int64_t daily_cap; /* INT64_MAX: none */
+  void *when;        /* cJSON, borrowed from the set; NULL: always */
+} gam_rule_t;
+
+typedef struct gam_badge_s {
+  char id[64];
+  char name[GAM_NAME_MAX];
+  char metric[80]; /* "points" or "rule:<id>" */
+  int ntiers;      /* 1 with once: a one-off achievement (no tier) */
+  int once;
+  int64_t tiers[GAM_TIERS];
+} gam_badge_t;
+
+typedef struct gam_streak_s {
+  char id[64];
+  char name[GAM_NAME_MAX];
+  int64_t daily_points;
+  int ntiers;
+  int64_t tiers[GAM_TIERS]; /* days in a row */
+} gam_streak_t;
+
+typedef struct gam_mult_s {
+  int64_t from_us, to_us; /* [from, to) */
+  int64_t percent;
+  char rules[8][64]; /* none: every rule */
+  int nrules;
+} gam_mult_t;
+
+typedef struct gam_rules_s {
+  char version[GAM_NAME_MAX + 1];
+  void *json; /* cJSON, owned */
+  int64_t agent_daily_cap; /* INT64_MAX: none */
+  unsigned working_days;   /* bit d: ISO weekday d (1 Monday .. 7) works */
+  gam_rule_t rules[GAM_RULES_MAX];
+  int nrules;
+  gam_badge_t badges[GAM_BADGES_MAX];
+  int nbadges;
+  gam_streak_t streaks[GAM_STREAKS_MAX];
+  int nstreaks;
+  gam_mult_t mults[GAM_MULTS_MAX];
+  int nmults;
+} gam_rules_t;
+
+/* input fields (gamification.input) */
+enum {
+  GI_AGENT, GI_KIND, GI_REF, GI_RULE, GI_VERSION, GI_POINTS, GI_DAY, GI_SLOT,
+  GI_SRC_TYPE, GI_CALL, GI_LEAD, GI_REWARD, GI_DECISION, GI_REASON, GI_N
+};
+/* derived and managed types the processor reads or writes */
+enum {
+  GT_INPUT, GT_AWARDED, GT_REVERSED, GT_BADGE, GT_SETTLED, GT_RULES,
+  GT_TEAM, GT_MEMBER_ADDED, GT_MEMBER_REMOVED, GT_REWARD_CREATED,
+  GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_N
+};
+/* the fields of those types, by name (a handle absent for a type that
+ * lacks the field) */
+enum {
+  GX_AGENT, GX_TEAM, GX_RULE, GX_POINTS, GX_SOURCE_EVENT, GX_SOURCE_TYPE,
+  GX_RULE_NAME, GX_CALL, GX_LEAD, GX_REASON, GX_AWARD_EVENT, GX_BADGE,
+  GX_BADGE_NAME, GX_TIER, GX_REDEMPTION, GX_REWARD, GX_STATUS, GX_COST,
+  GX_BALANCE, GX_HELD, GX_NAME, GX_ACTIVE, GX_VERSION, GX_RULES_JSON,
+  GX_DECISION, GX_SUPERVISOR, GX_DESCRIPTION, GX_N
+};
+
+typedef struct gam_s gam_t;
+struct gam_s {
+  sb_etype_ref_t src_t[GS_N];
+  sb_field_t src_f[GS_N][GF_N];
+  sb_field_t src_agent[GS_N], src_call[GS_N], src_lead[GS_N];
+  sb_etype_ref_t t[GT_N];
+  sb_field_t f[GT_N][GX_N];
+  sb_field_t in[GI_N]; /* gamification.input */
+  gam_rules_t *defaults;
+  struct {
+    char key[200]; /* tenant\nversion */
+    gam_rules_t *rules;
+  } cache[16];
+  unsigned cache_next;
+};
+
+/* what a source event is, to match rules against */
+typedef struct gam_src_s {
+  int source;                 /* GS_* */
+  const char *str[GF_NUM0];   /* NULL: absent */
+  int64_t num[GF_N - GF_NUM0];
+  int has[GF_N - GF_NUM0];
+} gam_src_t;
+
+/* ---- gam_rules.c --------------------------------------------------------- */
+/* Parses and checks a rule set: 0 and *out (gam__rules_free), or
+ * SB_EVALIDATE saying what and where. */
+int gam__rules_parse(const char *json, const char *version, gam_rules_t **out,
+                     sb_err_t *err);
+void gam__rules_free(gam_rules_t *r);
+const gam_rule_t *gam__rule_find(const gam_rules_t *r, const char *id);
+/* 1 when rule matches the source event */
+int gam__rule_match(const gam_rule_t *rule, const gam_src_t *s);
+/* points under the multipliers in force at at_us (percent, rounded down) */
+int64_t gam__multiplied(const gam_rules_t *r, const gam_rule_t *rule,
+                        int64_t at_us);
+extern const char gam__default_rules_json[];
+
+/* ---- gamification.c ------------------------------------------------------- */
+/* The rule set of tenant at version (NULL: the latest published, else the
+ * default): never NULL. */
+const gam_rules_t *gam__rules_for(gam_t *x, sb_batch_t *b, const char *tenant,
+                                  const char *version);
+/* a gamification.input to the agent's partition (NULL strings: absent) */
+typedef struct gam_input_s {
+  const char *agent, *kind, *ref, *rule, *version, *slot, *src_type, *call,
+      *lead, *reward, *decision, *reason;
+  int64_t points, day;
+  int has_points, has_day;
+} gam_input_t;
+int gam__emit_input(gam_t *x, sb_batch_t *b, const char *tenant,
+                    const gam_input_t *in, const char *disc, sb_err_t *err);
+
+/* global tables: "rules" (sb.tenants: R|tenant -> latest version,
+ * R|tenant|version -> rules json; W|tenant|reward -> "cost\tactive\tname") */
+extern const sb_global_def_t gam__globals[];
+/* the agent's current team (written by gam_decide.c) */
+extern const sb_table_def_t gam__team_members;
+
+/* ---- gam_project.c -------------------------------------------------------- */
+extern const sb_table_def_t *const gam__tables[];
+extern const sb_proj_step_t gam__migrations[];
+extern const sb_view_def_t gam__views[];
+/* the rows an event of type t (GT_*) adds to the projection */
+int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
+                 sb_err_t *err);
+/* a string or enum field of an event of type t (NULL: absent or empty) */
+const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f);
+extern const char *const gam__type_names[GT_N];
+
+/* ---- gam_source.c --------------------------------------------------------- */
+int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);
+/* 1 when ev is a source event or a redemption (handled), 0 otherwise */
+int gam__source_event(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                      int *handled, sb_err_t *err);
+
+/* ---- gam_decide.c --------------------------------------------------------- */
+int gam__decide_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);
+/* a gamification.input or a team membership event on the agent's
+ * partition */
+int gam__decide_event(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                      int *handled, sb_err_t *err);
+
+#endif
