@@ -119,7 +119,8 @@ static const struct {
  *             audit.*.
  * manager     runs the centre: posts the operational events (leads, calls,
  *             agents, messages, campaigns with their budgets, consent, DSAR
- *             requests, challenges, and decides reward redemptions);
+ *             requests, challenges, queues' configuration, and decides
+ *             reward redemptions);
  *             subscribes to every domain topic (and sb.routing, the routing
  *             decisions); reads every projection but the audit trail.
  * supervisor  runs the floor: like a manager, but of campaigns only pauses
@@ -167,6 +168,7 @@ static const grant_t grants[] = {
     FLOOR_EVENTS(SB_ROLE_MANAGER),
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "campaign.*"},
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "reward.*"},
+    {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "routing.queue_configured"},
     DOMAIN_TOPICS(SB_ROLE_MANAGER),
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "routing.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "assignment.*"},

@@ -192,7 +192,8 @@ static int lead_ok(const routing_lead_rec_t *l, sb_err_t *err) {
 static int queue_ok(const routing_queue_rec_t *q, sb_err_t *err) {
   int ok = name_ok(q->id, sizeof q->id, 0) &&
            (unsigned)q->strategy <= ROUTING_CAPACITY &&
-           q->relax_after_us >= 0 &&
+           q->relax_after_us >= 0 && q->max_waiting >= 0 &&
+           q->service_level_s >= 0 && skills_ok(q->required, q->nrequired) &&
            name_ok(q->rr_last, sizeof q->rr_last, 1) &&
            name_ok(q->window, sizeof q->window, 1) &&
            name_ok(q->zone, sizeof q->zone, 1);
@@ -320,13 +321,27 @@ static int note_gone(routing_book_t *b, const char *id, sb_err_t *err) {
   return 0;
 }
 
+/* req holds REQ_MAX: the lead's required skills and its queue's (the
+ * higher level of a skill both name) */
+#define REQ_MAX (2 * ROUTING_SKILLS_MAX)
 static void request_of(const routing_book_t *b, const lead_t *l,
                        int64_t now_us, routing_skill_t *req,
                        routing_skill_t *opt, routing_request_t *rq,
                        routing_strategy_t *s) {
   const queue_t *q = queue_of(b, l->r.queue);
+  int nreq = l->r.nrequired;
   for (int i = 0; i < l->r.nrequired; i++)
     req[i] = (routing_skill_t){l->r.required[i].name, l->r.required[i].level};
+  for (int i = 0; q != NULL && i < q->r.nrequired; i++) {
+    const routing_named_skill_t *k = &q->r.required[i];
+    int j = 0;
+    while (j < nreq && strcmp(req[j].name, k->name) != 0)
+      j++;
+    if (j == nreq)
+      req[nreq++] = (routing_skill_t){k->name, k->level};
+    else if (k->level > req[j].level)
+      req[j].level = k->level;
+  }
   for (int i = 0; i < l->r.noptional; i++)
     opt[i] = (routing_skill_t){l->r.optional[i].name, l->r.optional[i].level};
   *rq = (routing_request_t){
@@ -334,7 +349,7 @@ static void request_of(const routing_book_t *b, const lead_t *l,
       .channel = l->r.channel,
       .units = l->r.units,
       .required = req,
-      .nrequired = (size_t)l->r.nrequired,
+      .nrequired = (size_t)nreq,
       .optional = opt,
       .noptional = (size_t)l->r.noptional,
       .waited_us = now_us - l->r.ready_at_us,
@@ -415,7 +430,7 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
         continue;
       }
       routing_decision_t d = {.chosen = -1, .n = 0, .verdicts = b->verdicts};
-      routing_skill_t req[ROUTING_SKILLS_MAX], opt[ROUTING_SKILLS_MAX];
+      routing_skill_t req[REQ_MAX], opt[ROUTING_SKILLS_MAX];
       routing_request_t rq;
       request_of(b, l, now_us, req, opt, &rq, &d.strategy);
       int rc = routing_decide(d.strategy, &rq, b->view, b->agents.n,
@@ -446,7 +461,7 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
       rc = held(l, now_us, cb, arg, err);
       continue;
     }
-    routing_skill_t req[ROUTING_SKILLS_MAX], opt[ROUTING_SKILLS_MAX];
+    routing_skill_t req[REQ_MAX], opt[ROUTING_SKILLS_MAX];
     routing_request_t rq;
     routing_decision_t d;
     routing_strategy_t s;
@@ -665,13 +680,24 @@ int routing_book_queue_set(routing_book_t *b, const routing_queue_rec_t *q,
   return drain(b, now_us, cb, arg, err);
 }
 
+/* l's queue has its own bound of waiting leads, reached */
+static int queue_full(const routing_book_t *b, const routing_lead_rec_t *l) {
+  const queue_t *q = queue_of(b, l->queue);
+  if (q == NULL || q->r.max_waiting == 0)
+    return 0;
+  int n = 0;
+  for (size_t i = 0; i < b->leads.n && n < q->r.max_waiting; i++)
+    n += strcmp(((const lead_t *)b->leads.v[i])->r.queue, l->queue) == 0;
+  return n >= q->r.max_waiting;
+}
+
 int routing_book_lead_ready(routing_book_t *b, const routing_lead_rec_t *l,
                             int64_t now_us, routing_outcome_cb cb, void *arg,
                             sb_err_t *err) {
   if (lead_ok(l, err) != 0)
     return err->code;
   lead_t *r = vec_find(&b->leads, l->id);
-  if (r == NULL && b->leads.n >= b->conf.max_waiting) {
+  if (r == NULL && (b->leads.n >= b->conf.max_waiting || queue_full(b, l))) {
     routing_outcome_t o = {.what = "queue_full", .lead = l, .at_us = now_us};
     return cb(arg, &o, err);
   }

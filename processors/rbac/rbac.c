@@ -28,6 +28,7 @@ const rbac_grant_t rbac_default_grants[] = {
     FLOOR_EVENTS("manager"),
     {"manager", "post_event", "campaign.*"},
     {"manager", "post_event", "reward.*"},
+    {"manager", "post_event", "routing.queue_configured"},
     DOMAIN_TOPICS("manager"),
     {"manager", "read_projection", "routing.*"},
     {"manager", "read_projection", "assignment.*"},

@@ -58,6 +58,12 @@ static int send(routing_t *x, sb_batch_t *b, const char *tenant,
   return sb_emit_end(b, e, &eo, err);
 }
 
+int rt__forward_send(routing_t *x, sb_batch_t *b, const char *tenant,
+                     const char *kind, const char *ref, const char *payload,
+                     sb_err_t *err) {
+  return send(x, b, tenant, kind, ref, NULL, payload, NULL, err);
+}
+
 /* "a,b:2,c" into names (and levels after ':', 1 when none given) */
 static int split(const char *list, char (*names)[ROUTING_NAME_MAX + 1],
                  int *levels, int max, int n) {

@@ -14,6 +14,7 @@
  *                version, contactability, when scored and when age moves
  *                it next
  *   rule_sets    every valid rule set published
+ *   queues       each queue's latest configuration (queues.c)
  * and emits lead.scored (v2) and lead.engaged. */
 #include "routing_int.h"
 
@@ -34,7 +35,7 @@ const sb_table_def_t rt__agent_days = {
 };
 
 static const sb_table_def_t *const tables[] = {
-    &rt__agent_days, &rt__lead_scores, &rt__rule_sets, NULL};
+    &rt__agent_days, &rt__lead_scores, &rt__rule_sets, &rt__queues, NULL};
 
 #define GRANT(t)                                                               \
   "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}." t " TO "                 \
@@ -85,6 +86,12 @@ static const sb_proj_step_t migrations[] = {
      "NOT NULL, rules jsonb NOT NULL, PRIMARY KEY (tenant_id, "
      "event_id));\n" GRANT("agents") GRANT("agent_days") GRANT("lead_scores")
          GRANT("rule_sets")},
+    {2,
+     "CREATE TABLE {schema}.queues (tenant_id text NOT NULL, queue_id text "
+     "NOT NULL, strategy text NOT NULL, relax_after_ms bigint, max_waiting "
+     "integer, priority integer NOT NULL, service_level_s integer NOT NULL, "
+     "required_skills text, configured_at timestamptz NOT NULL, event_id "
+     "text NOT NULL, PRIMARY KEY (tenant_id, queue_id));\n" GRANT("queues")},
     {0, NULL},
 };
 
@@ -202,7 +209,8 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
           0 ||
       rt__rules_parse(rt__default_rules_json, RT_DEFAULT_VERSION, &x->defaults,
                       err) != 0 ||
-      rt__forward_init(x, kit->schemas, err) != 0) {
+      rt__forward_init(x, kit->schemas, err) != 0 ||
+      rt__queues_init(x, kit->schemas, err) != 0) {
     destroy(x);
     return err->code;
   }
@@ -217,7 +225,8 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   routing_t *x = state;
   int t = rt__type(x, ev);
   if (t < 0)
-    return 0;
+    return sb_event_type_is(ev, x->t_queue) ? rt__queue_event(x, b, ev, err)
+                                            : 0;
   if (t == RT_RULES)
     return rt__rules_event(x, b, ev, err);
   if (t <= RT_CALL_DISPO &&

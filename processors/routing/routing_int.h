@@ -104,6 +104,10 @@ typedef struct routing_s {
   sb_etype_ref_t t_input;
 #define RT_FI_N 5
   sb_field_t fin[RT_FI_N];
+  /* routing.queue_configured (queues.c) */
+  sb_etype_ref_t t_queue;
+#define RT_FQ_N 8
+  sb_field_t fq[RT_FQ_N];
 } routing_t;
 
 /* A string or enum field's text, NULL when absent or empty. */
@@ -124,6 +128,22 @@ int rt__forward_call(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
 int rt__forward_lead(routing_t *x, sb_batch_t *b, const char *tenant,
                      const char *lead, struct rt_lead_s *l, const sb_emit_t *o,
                      sb_err_t *err);
+
+/* routing.input of kind with ref and payload (NULL: none), derived from
+ * the event being handled. */
+int rt__forward_send(routing_t *x, sb_batch_t *b, const char *tenant,
+                     const char *kind, const char *ref, const char *payload,
+                     sb_err_t *err);
+
+/* ---- queues' configuration (queues.c) ---------------------------------- */
+
+extern const sb_table_def_t rt__queues;
+int rt__queues_init(routing_t *x, const sb_schemas_t *s, sb_err_t *err);
+/* A routing.queue_configured: checked (SB_EVALIDATE naming the field: to
+ * the dead letters), recorded in routing.queues and handed to assignment
+ * as routing.input kind queue. */
+int rt__queue_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
+                    sb_err_t *err);
 
 /* ---- agents (agents.c) ------------------------------------------------- */
 
