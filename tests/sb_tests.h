@@ -158,7 +158,8 @@
   X(campaigns_timers_fire, "kafka,pg")                                         \
   X(routing_rules_refused, "unit")                                            \
   X(routing_decay, "unit")                                                    \
-  X(routing_agents_any_interleaving, "unit")
+  X(routing_agents_any_interleaving, "unit")                                  \
+  X(routing_queue_refused, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

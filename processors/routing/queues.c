@@ -133,7 +133,9 @@ int rt__queue_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
                                                           : 0;
   q.max_waiting = has_max ? (int)sb_event_i64(ev, x->fq[FQ_MAX_WAITING]) : 0;
   q.priority = (int)sb_event_i64(ev, x->fq[FQ_PRIORITY]);
-  q.service_level_s = (int)sb_event_i64(ev, x->fq[FQ_SERVICE_LEVEL]);
+  q.service_level_s = sb_event_has(ev, x->fq[FQ_SERVICE_LEVEL])
+                          ? (int)sb_event_i64(ev, x->fq[FQ_SERVICE_LEVEL])
+                          : 20;
   if (relax_ms < 0 || relax_ms > 86400000 || q.max_waiting < 0 ||
       q.priority < -1000 || q.priority > 1000 || q.service_level_s < 0)
     return sb_err_set(err, SB_EVALIDATE,
