@@ -375,8 +375,8 @@ static queue_t *queue_for(routing_book_t *b, const char *id, sb_err_t *err) {
 /* Whether lead l may be offered at now: its queue not paused, and inside
  * the queue's dial window and the TCPA's calling hours in the lead's zone
  * (else its queue's, else UTC). A lead that names no zone and asks for
- * no TCPA check, of a queue without a gate, is not gated (routing's leads
- * always ask). When not:
+ * no TCPA check (routing's e-mail and chat leads) is gated only by its
+ * queue's pause: neither the dial window nor the calling hours. When not:
  * *opens is the next opening (0: none within the horizon, or paused). */
 static int lead_open(const routing_book_t *b, const lead_t *l, int64_t now,
                      int64_t *opens) {
@@ -385,8 +385,8 @@ static int lead_open(const routing_book_t *b, const lead_t *l, int64_t now,
   if (q != NULL && q->r.gated && q->r.paused)
     return 0;
   int gated = q != NULL && q->r.gated;
-  if (!gated && l->r.zone[0] == '\0' && !l->r.tcpa)
-    return 1;
+  if (l->r.zone[0] == '\0' && !l->r.tcpa)
+    return 1; /* e-mail, chat: a dial window is for dialling */
   sb_cw_window_t all;
   const sb_cw_window_t *w = gated ? &q->w : &all;
   if (!gated)

@@ -159,6 +159,9 @@ static const char *const field_names[RF_F_N] = {
     [RF_SOURCE] = "source",
     [RF_TIME_ZONE] = "time_zone",
     [RF_PHONE_TZ] = "phone_tz",
+    [RF_CHANNEL] = "channel",
+    [RF_REQUIRED_SKILLS] = "required_skills",
+    [RF_OPTIONAL_SKILLS] = "optional_skills",
 };
 
 const char *rt__str(const routing_t *x, const sb_event_t *ev, int t, int f) {

@@ -77,6 +77,9 @@ enum {
   RF_SOURCE,
   RF_TIME_ZONE,
   RF_PHONE_TZ,
+  RF_CHANNEL,         /* lead.created / updated v4 */
+  RF_REQUIRED_SKILLS,
+  RF_OPTIONAL_SKILLS,
   RF_F_N
 };
 
@@ -227,6 +230,8 @@ int rt__leads_timer(routing_t *x, sb_batch_t *b, const sb_timer_t *t,
 
 /* ---- scoring (scoring.c) ------------------------------------------------ */
 
+#define RT_LEAD_SKILLS_MAX 400 /* bytes of a lead's packed skills list */
+
 /* What the processor keeps of a lead (keyed state on its partition). */
 typedef struct rt_lead_s {
   uint32_t ver;
@@ -254,7 +259,16 @@ typedef struct rt_lead_s {
    * or assigned, with the score and recycling sent */
   char tz[48], phone_tz[48];
   int32_t routed, routed_score, routed_recycled;
+  /* from here on, version 2 of the record (a version 1 record, shorter,
+   * reads with these zero: RT_LEAD_V1_SIZE): the channel the lead asks
+   * for (routing_channel_t: voice 0), its required and optional skills
+   * ("name:level,...", lead.created / updated v4), and a hash of what it
+   * was last handed to assignment as (sent again only when it changes) */
+  int32_t channel;
+  char required[RT_LEAD_SKILLS_MAX], optional[RT_LEAD_SKILLS_MAX];
+  uint32_t routed_sig;
 } rt_lead_t;
+#define RT_LEAD_V1_SIZE offsetof(rt_lead_t, channel)
 
 /* Parses a rule set (the text of rules_json): 0 and *out (free with
  * rt__rules_free), or SB_EVALIDATE saying what is wrong and where. */

@@ -61,6 +61,25 @@ post lead.created lead-day "{\"lead_source\":\"web_form\",\"campaign_id\":\"camp
 post lead.created lead-night "{\"lead_source\":\"web_form\",\"campaign_id\":\"camp-1\",\"time_zone\":\"$night\"}"
 post lead.created lead-noconsent "{\"lead_source\":\"web_form\",\"campaign_id\":\"camp-1\",\"time_zone\":\"$day\"}"
 
+# a second campaign whose queue a manager configured over HTTP (strategy
+# skills, Spanish 2 required of every lead), two agents in it, a call lead
+# and an e-mail lead asking for French too (lead v4: channel, skills)
+post routing.queue_configured camp-2 '{"strategy":"skills","required_skills":["es:2"],"service_level_s":30}'
+post campaign.created camp-2 '{"campaign_id":"camp-2","name":"E2E 2","state":"active","time_zone":"UTC","dial_windows":["all 00:00-24:00"]}'
+post agent.logged_in agent-2 '{"campaign_ids":["camp-2"],"skills":["es:3","fr:1"],"channel_capacity":["voice:1","email:2"]}'
+post agent.logged_in agent-3 '{"campaign_ids":["camp-2"],"skills":["es:1"],"channel_capacity":["voice:1"]}'
+# both agents handed to assignment before the leads (routing writes its
+# board in the batch that sends them): the explanations name both
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM routing.agents WHERE agent_id IN ('agent-2', 'agent-3')" 2>/dev/null)" = 2 ] && break
+  sleep 0.2
+done
+post consent.given lead-es '{"purpose":"sales_outreach","channel":"voice","method":"web_form"}'
+post consent.given lead-mail '{"purpose":"sales_outreach","channel":"email","method":"web_form"}'
+post lead.created lead-es "{\"lead_source\":\"web_form\",\"campaign_id\":\"camp-2\",\"time_zone\":\"$day\"}"
+# e-mail keeps no calling hours: a lead at night is offered all the same
+post lead.created lead-mail "{\"lead_source\":\"web_form\",\"campaign_id\":\"camp-2\",\"time_zone\":\"$night\",\"channel\":\"email\",\"optional_skills\":[\"fr:1\"]}"
+
 # what was decided for a lead, in the log's order is not needed: the
 # outcomes it had (all inputs carry one time, so decided_at ties)
 had() { q "SELECT count(*) FROM assignment.decisions WHERE tenant_id = 'acme'
@@ -77,6 +96,25 @@ decisions=$(q "SELECT lead_id || ':' || outcome FROM assignment.decisions" | tr 
   fail "lead-night ($night) was assigned at night"
 q "SELECT explanation::text FROM assignment.decisions WHERE lead_id = 'lead-day' AND outcome = 'assigned'" |
   grep -q '"chosen": "agent-1"' || fail "no explanation of lead-day's assignment"
+# the configured queue: recorded, and its strategy and required skill
+# decided lead-es (agent-3 lacks es:2); lead-mail went by e-mail, to the
+# agent with e-mail capacity and French
+for _ in $(seq 1 100); do
+  [ "$(had lead-es assigned agent-2)" = 1 ] && [ "$(had lead-mail assigned agent-2)" = 1 ] && break
+  sleep 0.2
+done
+[ "$(q "SELECT strategy || ' ' || required_skills || ' ' || service_level_s FROM routing.queues
+  WHERE tenant_id = 'acme' AND queue_id = 'camp-2'")" = "skills es:2 30" ] ||
+  fail "routing.queues: $(q "SELECT * FROM routing.queues")"
+[ "$(had lead-es assigned agent-2)" = 1 ] || fail "lead-es was not assigned to agent-2; decisions: $(q "SELECT lead_id || ':' || outcome || ':' || coalesce(agent_id, '-') FROM assignment.decisions" | tr '\n' ' ')"
+q "SELECT strategy || ' ' || explanation::text FROM assignment.decisions WHERE lead_id = 'lead-es' AND outcome = 'assigned'" |
+  grep '^skills ' | grep -q '"detail": "es<2", "agent_id": "agent-3", "excluded": "missing_skill"' ||
+  fail "lead-es's explanation: $(q "SELECT explanation::text FROM assignment.decisions WHERE lead_id = 'lead-es'")"
+[ "$(had lead-mail assigned agent-2)" = 1 ] || fail "lead-mail ($night, e-mail) was not assigned to agent-2; decisions: $(q "SELECT lead_id || ':' || outcome FROM assignment.decisions" | tr '\n' ' ')"
+[ "$(q "SELECT count(*) FROM assignment.decisions WHERE lead_id = 'lead-mail' AND outcome = 'assigned'
+  AND explanation::text LIKE '%\"agent_id\": \"agent-3\", \"excluded\": \"channel_not_taken\"%'")" = 1 ] ||
+  fail "lead-mail's explanation: $(q "SELECT explanation::text FROM assignment.decisions WHERE lead_id = 'lead-mail'")"
+
 # routing scored the lead without consent (not contactable) and handed
 # nothing over: no input for it reached assignment
 for _ in $(seq 1 100); do
