@@ -60,9 +60,8 @@ int rt__queues_init(routing_t *x, const sb_schemas_t *s, sb_err_t *err) {
 }
 
 /* The required skills into q, and as text ("a:2,b:1") into list. */
-static int skills_of(routing_t *x, const sb_event_t *ev,
-                     routing_queue_rec_t *q, char *list, size_t cap,
-                     sb_err_t *err) {
+static int skills_of(routing_t *x, const sb_event_t *ev, routing_queue_rec_t *q,
+                     char *list, size_t cap, sb_err_t *err) {
   size_t n = sb_event_count(ev, x->fq[FQ_SKILLS]), used = 0;
   list[0] = '\0';
   if (n > ROUTING_SKILLS_MAX)
@@ -129,8 +128,7 @@ int rt__queue_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
   int64_t relax_ms = sb_event_i64(ev, x->fq[FQ_RELAX]);
   /* the schema bounds them (sb.minimum, sb.maximum); a record written
    * past them by another producer is refused here too */
-  q.relax_after_us = relax_ms > 0 && relax_ms <= 86400000 ? relax_ms * 1000
-                                                          : 0;
+  q.relax_after_us = relax_ms > 0 && relax_ms <= 86400000 ? relax_ms * 1000 : 0;
   q.max_waiting = has_max ? (int)sb_event_i64(ev, x->fq[FQ_MAX_WAITING]) : 0;
   q.priority = (int)sb_event_i64(ev, x->fq[FQ_PRIORITY]);
   q.service_level_s = sb_event_has(ev, x->fq[FQ_SERVICE_LEVEL])
@@ -162,7 +160,7 @@ int rt__queue_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
           has_relax ? (sb_val_t)SB_V_INT8(relax_ms) : (sb_val_t)SB_V_NULL,
           has_max ? (sb_val_t)SB_V_INT4(q.max_waiting) : (sb_val_t)SB_V_NULL,
           SB_V_INT4(q.priority), SB_V_INT4(q.service_level_s),
-          SB_V_TEXT(list[0] ? list : NULL),
-          SB_V_TIMESTAMPTZ(ev->occurred_at), SB_V_TEXT(ev->event_id)},
+          SB_V_TEXT(list[0] ? list : NULL), SB_V_TIMESTAMPTZ(ev->occurred_at),
+          SB_V_TEXT(ev->event_id)},
       err);
 }
