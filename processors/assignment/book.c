@@ -243,6 +243,23 @@ static int any_room(const routing_book_t *b) {
   return 0;
 }
 
+/* The most units any agent could still take on each channel: its state
+ * lets it (voice: available; other channels: not offline or paused) and
+ * capacity minus load. A lead asking for more on its channel qualifies
+ * for nobody, whatever else it asks (routing_decide's filters). */
+static void room_of(const routing_book_t *b, int room[ROUTING_CH_N]) {
+  memset(room, 0, sizeof(int) * ROUTING_CH_N);
+  for (size_t i = 0; i < b->agents.n; i++) {
+    const routing_cand_t *v = &b->view[i];
+    if (v->state == ROUTING_OFFLINE || v->state == ROUTING_PAUSED)
+      continue;
+    for (int c = 0; c < ROUTING_CH_N; c++)
+      if ((c != ROUTING_CH_VOICE || v->state == ROUTING_AVAILABLE) &&
+          v->capacity[c] - v->load[c] > room[c])
+        room[c] = v->capacity[c] - v->load[c];
+  }
+}
+
 /* ---- draining ------------------------------------------------------------ */
 
 static const queue_t *queue_of(const routing_book_t *b, const char *id) {
@@ -407,17 +424,28 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
     }
     return 0;
   }
-  size_t n = b->leads.n;
-  lead_t **order = malloc(n * sizeof *order);
+  /* A lead that already heard "queued" and whose channel has no room
+   * anywhere would only be decided again to the same "nobody": skipped
+   * (room only shrinks while draining), and not even sorted. */
+  int room[ROUTING_CH_N];
+  room_of(b, room);
+  size_t n = 0;
+  lead_t **order = malloc(b->leads.n * sizeof *order);
   if (order == NULL)
     return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
-  memcpy(order, b->leads.v, n * sizeof *order);
+  for (size_t i = 0; i < b->leads.n; i++) {
+    lead_t *l = b->leads.v[i];
+    if (!l->r.queued_said || room[l->r.channel] >= l->r.units)
+      order[n++] = l;
+  }
   sort_book = b;
   qsort(order, n, sizeof *order, by_turn);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     lead_t *l = order[i];
     int64_t opens;
+    if (l->r.queued_said && room[l->r.channel] < l->r.units)
+      continue; /* nobody, again (said already: "held" too) */
     if (!lead_open(b, l, now_us, &opens)) {
       rc = held(l, now_us, cb, arg, err);
       continue;
@@ -446,6 +474,7 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
     a->r.reserved_at_us = now_us;
     a->dirty = 1;
     b->view[ix].load[l->r.channel] += l->r.units;
+    room_of(b, room);
     if (l->r.queue[0]) {
       queue_t *q = routing__queue_for(b, l->r.queue, err);
       if (q == NULL) {
