@@ -160,7 +160,8 @@
   X(routing_decay, "unit")                                                    \
   X(routing_agents_any_interleaving, "unit")                                  \
   X(routing_queue_refused, "unit")                                            \
-  X(routing_book_drain_cost, "unit")
+  X(routing_book_drain_cost, "unit")                                          \
+  X(routing_lead_record_v1, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

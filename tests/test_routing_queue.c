@@ -204,3 +204,18 @@ int test_routing_book_drain_cost(void) {
   routing_book_free(b);
   return 0;
 }
+
+/* ---- the lead's record: version 1 still reads ------------------------------ */
+
+#include "routing_int.h"
+
+/* Leads saved before version 2 of rt_lead_t (channel and skills) are in
+ * keyed state as 984 bytes (x86-64): leads.c reads a record of that size
+ * as version 1 (its fields, the newer ones zero). This pins the size, so
+ * that a change to the version 1 fields fails here, not in production. */
+int test_routing_lead_record_v1(void) {
+  CHECK_INT((int)RT_LEAD_V1_SIZE, 984);
+  CHECK_INT((int)RT_LEAD_V1_FIELDS, 980);
+  CHECK(sizeof(rt_lead_t) != RT_LEAD_V1_SIZE);
+  return 0;
+}

@@ -334,7 +334,7 @@ static int lead_get(sb_batch_t *b, const char *key, rt_lead_t *l) {
   if (sb_state_get(b, key, &v, &len) != 0 ||
       (len != sizeof *l && len != RT_LEAD_V1_SIZE))
     return SB_ENOENT;
-  memcpy(l, v, len);
+  memcpy(l, v, len == sizeof *l ? len : RT_LEAD_V1_FIELDS);
   return 0;
 }
 

@@ -268,7 +268,10 @@ typedef struct rt_lead_s {
   char required[RT_LEAD_SKILLS_MAX], optional[RT_LEAD_SKILLS_MAX];
   uint32_t routed_sig;
 } rt_lead_t;
-#define RT_LEAD_V1_SIZE offsetof(rt_lead_t, channel)
+/* a version 1 record: the fields before channel, and the struct's
+ * trailing padding to its 8-byte alignment (984 bytes on x86-64) */
+#define RT_LEAD_V1_FIELDS offsetof(rt_lead_t, channel)
+#define RT_LEAD_V1_SIZE ((RT_LEAD_V1_FIELDS + 7) & ~(size_t)7)
 
 /* Parses a rule set (the text of rules_json): 0 and *out (free with
  * rt__rules_free), or SB_EVALIDATE saying what is wrong and where. */
