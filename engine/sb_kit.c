@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- life ---------------------------------------------------------------- */
 
@@ -405,4 +406,10 @@ int sb_emit_end(sb_batch_t *b, sb_build_t *bld, const sb_emit_t *o,
   sb_record_clear(&r);
   s->emitted |= rc == 0 && !rebuild;
   return rc;
+}
+
+int64_t sb_wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

@@ -257,6 +257,9 @@ int sb_state_scan(sb_batch_t *b, const char *prefix, sb_state_scan_cb cb,
 int sb_timer_set(sb_batch_t *b, const char *key, int64_t due_us,
                  sb_timer_kind_t kind, sb_err_t *err);
 int sb_timer_cancel(sb_batch_t *b, const char *key, sb_err_t *err);
+/* The wall clock now, microseconds since the epoch (CLOCK_REALTIME): for
+ * wall-clock timers of live work only; decisions go by event time. */
+int64_t sb_wall_us(void);
 
 /* ---- global tables (vt->globals) ---------------------------------------- */
 

@@ -162,7 +162,10 @@
   X(automation_rules_refused, "unit")                                         \
   X(automation_conditions, "unit")                                            \
   X(analytics_views_rls, "pg")                                                \
-  X(gamification_rules, "unit")
+  X(gamification_rules, "unit")                                               \
+  X(routing_queue_refused, "unit")                                            \
+  X(routing_book_drain_cost, "unit")                                          \
+  X(routing_lead_record_v1, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

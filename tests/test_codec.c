@@ -1038,11 +1038,11 @@ int test_codec_decode_errors(void) {
   UNDECODABLE(r.value, SB_WIRE_HEADER, "truncated");
   memcpy(v, r.value, SB_WIRE_HEADER);
   memset(v + SB_WIRE_HEADER, 0xff, 20); /* a varint that never ends */
-  UNDECODABLE(v, SB_WIRE_HEADER + 20, "schema id 152");
+  UNDECODABLE(v, SB_WIRE_HEADER + 20, "schema id 158");
   v[SB_WIRE_HEADER] = 0x01; /* tenant_id of length -1 */
   memcpy(v + SB_WIRE_HEADER + 1, r.value + SB_WIRE_HEADER + 1,
          r.value_len - SB_WIRE_HEADER - 1);
-  UNDECODABLE(v, r.value_len, "schema id 152");
+  UNDECODABLE(v, r.value_len, "schema id 158");
   /* tenant_id of length 1000000, more than there is */
   memcpy(v, r.value, SB_WIRE_HEADER);
   v[5] = 0x80, v[6] = 0x89, v[7] = 0x7a; /* zigzag 1000000 */
@@ -1100,16 +1100,16 @@ int test_codec_decode_errors(void) {
    * byte reads as Avro: union branches and enum indexes out of range. They
    * run in a child process, so that a crash is reported as such. */
   /* (lead.created and call.started encode with their newest schemas, ids
-   * 152 and 63.) The last field of lead.created, phone_tz, is ["null",
-   * "string"], here null: 0x00 */
+   * 158 and 63.) The last field of lead.created, optional_skills, is ["null",
+   * {"type": "array"}], here null: 0x00 */
   CHECK(r.value[r.value_len - 1] == 0x00);
   memcpy(v, r.value, r.value_len);
   v[r.value_len - 1] = 0x01; /* branch -1 */
-  UNDECODABLE_ISOLATED(v, r.value_len, "schema id 152");
+  UNDECODABLE_ISOLATED(v, r.value_len, "schema id 158");
   v[r.value_len - 1] = 0x04; /* branch 2 of 2 */
-  UNDECODABLE_ISOLATED(v, r.value_len, "schema id 152");
+  UNDECODABLE_ISOLATED(v, r.value_len, "schema id 158");
   v[r.value_len - 1] = 0x7e; /* branch 63 */
-  UNDECODABLE_ISOLATED(v, r.value_len, "schema id 152");
+  UNDECODABLE_ISOLATED(v, r.value_len, "schema id 158");
   /* call.started: direction is an enum of 3 symbols; find its byte */
   sb_record_t a, b;
   CHECK(record_of(c, event_of("call.started", "{\"direction\":\"inbound\"}"),

@@ -122,8 +122,9 @@ static const struct {
  *             audit.*.
  * manager     runs the centre: posts the operational events (leads, calls,
  *             agents, messages, campaigns with their budgets, consent, DSAR
- *             requests, challenges, teams, point rules, and decides reward
- *             redemptions) and the tenant's automation rules;
+ *             requests, challenges, teams, point rules, queues'
+ *             configuration, and decides reward redemptions) and the
+ *             tenant's automation rules;
  *             subscribes to every domain topic (and sb.routing, the routing
  *             decisions); reads every projection but the audit trail.
  * supervisor  runs the floor: like a manager, but of campaigns only pauses
@@ -174,6 +175,7 @@ static const grant_t grants[] = {
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "automation.rules_published"},
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "team.*"},
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "gamification.rules_published"},
+    {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "routing.queue_configured"},
     DOMAIN_TOPICS(SB_ROLE_MANAGER),
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "routing.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "assignment.*"},

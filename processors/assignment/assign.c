@@ -33,9 +33,12 @@ const char *routing_channel_name(routing_channel_t c) {
 int routing_strategy_parse(const char *name, routing_strategy_t *out,
                            sb_err_t *err) {
   int i = parse_name(strategy_names, NAMES(strategy_names), name);
+  if (i < 0 && name != NULL && strcmp(name, "longest_wait_time") == 0)
+    i = ROUTING_LONGEST_WAIT; /* the events' name of it (lead.assigned) */
   if (i < 0)
     return sb_err_set(err, SB_EINVAL,
-                      "unknown routing strategy '%.64s': longest_wait, "
+                      "unknown routing strategy '%.64s': longest_wait (or "
+                      "longest_wait_time), "
                       "fewest_calls, round_robin, skills or capacity",
                       name ? name : "");
   *out = (routing_strategy_t)i;

@@ -1,46 +1,8 @@
 /* A tenant's routing book (book.h). */
-#include "book.h"
-
-#include "callwindow.h"
+#include "book_int.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-  routing_agent_rec_t r; /* first: the id leads every record */
-  int dirty;
-  /* the view routing_decide reads, pointing into r */
-  const char *qp[ROUTING_QUEUES_MAX];
-  routing_skill_t sk[ROUTING_SKILLS_MAX];
-} agent_t;
-
-typedef struct {
-  routing_queue_rec_t r;
-  int dirty;
-  sb_cw_window_t w; /* r's window parsed, in r's zone (gated) */
-} queue_t;
-
-typedef struct {
-  routing_lead_rec_t r;
-  int dirty;
-  const sb_tz_t *tz; /* r.zone loaded; NULL: its queue's */
-} lead_t;
-
-typedef struct {
-  void **v;
-  size_t n, cap;
-} vec_t; /* records sorted by id */
-
-struct routing_book_s {
-  routing_book_conf_t conf;
-  vec_t agents, queues, leads;
-  char (*gone)[ROUTING_NAME_MAX + 1]; /* leads gone since the last flush */
-  size_t ngone, capgone;
-  /* scratch, sized to the agents */
-  routing_cand_t *view;
-  routing_verdict_t *verdicts;
-  size_t scratch_cap;
-};
 
 /* ---- sorted vectors of records whose first bytes are their id ------------ */
 
@@ -62,14 +24,14 @@ static size_t vec_lower(const vec_t *v, const char *id, int *found) {
   return lo;
 }
 
-static void *vec_find(const vec_t *v, const char *id) {
+void *routing__vec_find(const vec_t *v, const char *id) {
   int found;
   size_t i = vec_lower(v, id, &found);
   return found ? v->v[i] : NULL;
 }
 
 /* The record of id, made (zeroed, id set) when new; NULL out of memory. */
-static void *vec_get(vec_t *v, const char *id, size_t size, int *made) {
+void *routing__vec_get(vec_t *v, const char *id, size_t size, int *made) {
   int found;
   size_t i = vec_lower(v, id, &found);
   *made = 0;
@@ -133,12 +95,12 @@ void routing_book_free(routing_book_t *b) {
 
 const routing_agent_rec_t *routing_book_agent(const routing_book_t *b,
                                               const char *id) {
-  const agent_t *a = vec_find(&b->agents, id);
+  const agent_t *a = routing__vec_find(&b->agents, id);
   return a ? &a->r : NULL;
 }
 const routing_lead_rec_t *routing_book_lead(const routing_book_t *b,
                                             const char *id) {
-  const lead_t *l = vec_find(&b->leads, id);
+  const lead_t *l = routing__vec_find(&b->leads, id);
   return l ? &l->r : NULL;
 }
 size_t routing_book_waiting(const routing_book_t *b) { return b->leads.n; }
@@ -175,7 +137,7 @@ static int agent_ok(const routing_agent_rec_t *a, sb_err_t *err) {
                          ROUTING_QUEUES_MAX, ROUTING_SKILLS_MAX);
 }
 
-static int lead_ok(const routing_lead_rec_t *l, sb_err_t *err) {
+int routing__lead_ok(const routing_lead_rec_t *l, sb_err_t *err) {
   int ok = name_ok(l->id, sizeof l->id, 0) &&
            name_ok(l->queue, sizeof l->queue, 1) &&
            name_ok(l->zone, sizeof l->zone, 1) &&
@@ -189,10 +151,11 @@ static int lead_ok(const routing_lead_rec_t *l, sb_err_t *err) {
                          ROUTING_SKILLS_MAX);
 }
 
-static int queue_ok(const routing_queue_rec_t *q, sb_err_t *err) {
+int routing__queue_ok(const routing_queue_rec_t *q, sb_err_t *err) {
   int ok = name_ok(q->id, sizeof q->id, 0) &&
            (unsigned)q->strategy <= ROUTING_CAPACITY &&
-           q->relax_after_us >= 0 &&
+           q->relax_after_us >= 0 && q->max_waiting >= 0 &&
+           q->service_level_s >= 0 && skills_ok(q->required, q->nrequired) &&
            name_ok(q->rr_last, sizeof q->rr_last, 1) &&
            name_ok(q->window, sizeof q->window, 1) &&
            name_ok(q->zone, sizeof q->zone, 1);
@@ -238,13 +201,13 @@ static void view_of(agent_t *a, routing_cand_t *v) {
   int64_t idle = 0;
   routing_state_t st = effective(r, &idle);
   *v = (routing_cand_t){.agent_id = r->id,
-                         .state = st,
-                         .idle_since_us = idle,
-                         .calls_today = r->calls_today,
-                         .queues = a->qp,
-                         .nqueues = (size_t)r->nqueues,
-                         .skills = a->sk,
-                         .nskills = (size_t)r->nskills};
+                        .state = st,
+                        .idle_since_us = idle,
+                        .calls_today = r->calls_today,
+                        .queues = a->qp,
+                        .nqueues = (size_t)r->nqueues,
+                        .skills = a->sk,
+                        .nskills = (size_t)r->nskills};
   for (int c = 0; c < ROUTING_CH_N; c++) {
     v->capacity[c] = r->capacity[c];
     v->load[c] = r->load[c] + r->reserved[c];
@@ -280,10 +243,27 @@ static int any_room(const routing_book_t *b) {
   return 0;
 }
 
+/* The most units any agent could still take on each channel: its state
+ * lets it (voice: available; other channels: not offline or paused) and
+ * capacity minus load. A lead asking for more on its channel qualifies
+ * for nobody, whatever else it asks (routing_decide's filters). */
+static void room_of(const routing_book_t *b, int room[ROUTING_CH_N]) {
+  memset(room, 0, sizeof(int) * ROUTING_CH_N);
+  for (size_t i = 0; i < b->agents.n; i++) {
+    const routing_cand_t *v = &b->view[i];
+    if (v->state == ROUTING_OFFLINE || v->state == ROUTING_PAUSED)
+      continue;
+    for (int c = 0; c < ROUTING_CH_N; c++)
+      if ((c != ROUTING_CH_VOICE || v->state == ROUTING_AVAILABLE) &&
+          v->capacity[c] - v->load[c] > room[c])
+        room[c] = v->capacity[c] - v->load[c];
+  }
+}
+
 /* ---- draining ------------------------------------------------------------ */
 
 static const queue_t *queue_of(const routing_book_t *b, const char *id) {
-  return *id ? vec_find(&b->queues, id) : NULL;
+  return *id ? routing__vec_find(&b->queues, id) : NULL;
 }
 
 static int queue_priority(const routing_book_t *b, const lead_t *l) {
@@ -320,34 +300,47 @@ static int note_gone(routing_book_t *b, const char *id, sb_err_t *err) {
   return 0;
 }
 
-static void request_of(const routing_book_t *b, const lead_t *l,
-                       int64_t now_us, routing_skill_t *req,
-                       routing_skill_t *opt, routing_request_t *rq,
-                       routing_strategy_t *s) {
+/* req holds REQ_MAX: the lead's required skills and its queue's (the
+ * higher level of a skill both name) */
+#define REQ_MAX (2 * ROUTING_SKILLS_MAX)
+static void request_of(const routing_book_t *b, const lead_t *l, int64_t now_us,
+                       routing_skill_t *req, routing_skill_t *opt,
+                       routing_request_t *rq, routing_strategy_t *s) {
   const queue_t *q = queue_of(b, l->r.queue);
+  int nreq = l->r.nrequired;
   for (int i = 0; i < l->r.nrequired; i++)
     req[i] = (routing_skill_t){l->r.required[i].name, l->r.required[i].level};
+  for (int i = 0; q != NULL && i < q->r.nrequired; i++) {
+    const routing_named_skill_t *k = &q->r.required[i];
+    int j = 0;
+    while (j < nreq && strcmp(req[j].name, k->name) != 0)
+      j++;
+    if (j == nreq)
+      req[nreq++] = (routing_skill_t){k->name, k->level};
+    else if (k->level > req[j].level)
+      req[j].level = k->level;
+  }
   for (int i = 0; i < l->r.noptional; i++)
     opt[i] = (routing_skill_t){l->r.optional[i].name, l->r.optional[i].level};
-  *rq = (routing_request_t){
-      .queue = l->r.queue,
-      .channel = l->r.channel,
-      .units = l->r.units,
-      .required = req,
-      .nrequired = (size_t)l->r.nrequired,
-      .optional = opt,
-      .noptional = (size_t)l->r.noptional,
-      .waited_us = now_us - l->r.ready_at_us,
-      .relax_after_us = q ? q->r.relax_after_us : 0,
-      .rr_last = q && q->r.rr_last[0] ? q->r.rr_last : NULL};
+  *rq = (routing_request_t){.queue = l->r.queue,
+                            .channel = l->r.channel,
+                            .units = l->r.units,
+                            .required = req,
+                            .nrequired = (size_t)nreq,
+                            .optional = opt,
+                            .noptional = (size_t)l->r.noptional,
+                            .waited_us = now_us - l->r.ready_at_us,
+                            .relax_after_us = q ? q->r.relax_after_us : 0,
+                            .rr_last =
+                                q && q->r.rr_last[0] ? q->r.rr_last : NULL};
   *s = q ? q->r.strategy : b->conf.default_strategy;
 }
 
 /* The queue's record, made with the book's defaults when the queue was
  * never configured (its round-robin position needs a home). */
-static queue_t *queue_for(routing_book_t *b, const char *id, sb_err_t *err) {
+queue_t *routing__queue_for(routing_book_t *b, const char *id, sb_err_t *err) {
   int made;
-  queue_t *q = vec_get(&b->queues, id, sizeof *q, &made);
+  queue_t *q = routing__vec_get(&b->queues, id, sizeof *q, &made);
   if (q == NULL) {
     sb_err_set(err, SB_ENOMEM, "routing: out of memory");
     return NULL;
@@ -360,8 +353,8 @@ static queue_t *queue_for(routing_book_t *b, const char *id, sb_err_t *err) {
 /* Whether lead l may be offered at now: its queue not paused, and inside
  * the queue's dial window and the TCPA's calling hours in the lead's zone
  * (else its queue's, else UTC). A lead that names no zone and asks for
- * no TCPA check, of a queue without a gate, is not gated (routing's leads
- * always ask). When not:
+ * no TCPA check (routing's e-mail and chat leads) is gated only by its
+ * queue's pause: neither the dial window nor the calling hours. When not:
  * *opens is the next opening (0: none within the horizon, or paused). */
 static int lead_open(const routing_book_t *b, const lead_t *l, int64_t now,
                      int64_t *opens) {
@@ -370,8 +363,8 @@ static int lead_open(const routing_book_t *b, const lead_t *l, int64_t now,
   if (q != NULL && q->r.gated && q->r.paused)
     return 0;
   int gated = q != NULL && q->r.gated;
-  if (!gated && l->r.zone[0] == '\0' && !l->r.tcpa)
-    return 1;
+  if (l->r.zone[0] == '\0' && !l->r.tcpa)
+    return 1; /* e-mail, chat: a dial window is for dialling */
   sb_cw_window_t all;
   const sb_cw_window_t *w = gated ? &q->w : &all;
   if (!gated)
@@ -415,7 +408,7 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
         continue;
       }
       routing_decision_t d = {.chosen = -1, .n = 0, .verdicts = b->verdicts};
-      routing_skill_t req[ROUTING_SKILLS_MAX], opt[ROUTING_SKILLS_MAX];
+      routing_skill_t req[REQ_MAX], opt[ROUTING_SKILLS_MAX];
       routing_request_t rq;
       request_of(b, l, now_us, req, opt, &rq, &d.strategy);
       int rc = routing_decide(d.strategy, &rq, b->view, b->agents.n,
@@ -424,29 +417,40 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
         return rc;
       l->r.queued_said = 1;
       l->dirty = 1;
-      routing_outcome_t o = {.what = "queued", .lead = &l->r, .decision = &d,
-                             .at_us = now_us};
+      routing_outcome_t o = {
+          .what = "queued", .lead = &l->r, .decision = &d, .at_us = now_us};
       if ((rc = cb(arg, &o, err)) != 0)
         return rc;
     }
     return 0;
   }
-  size_t n = b->leads.n;
-  lead_t **order = malloc(n * sizeof *order);
+  /* A lead that already heard "queued" and whose channel has no room
+   * anywhere would only be decided again to the same "nobody": skipped
+   * (room only shrinks while draining), and not even sorted. */
+  int room[ROUTING_CH_N];
+  room_of(b, room);
+  size_t n = 0;
+  lead_t **order = malloc(b->leads.n * sizeof *order);
   if (order == NULL)
     return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
-  memcpy(order, b->leads.v, n * sizeof *order);
+  for (size_t i = 0; i < b->leads.n; i++) {
+    lead_t *l = b->leads.v[i];
+    if (!l->r.queued_said || room[l->r.channel] >= l->r.units)
+      order[n++] = l;
+  }
   sort_book = b;
   qsort(order, n, sizeof *order, by_turn);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     lead_t *l = order[i];
     int64_t opens;
+    if (l->r.queued_said && room[l->r.channel] < l->r.units)
+      continue; /* nobody, again (said already: "held" too) */
     if (!lead_open(b, l, now_us, &opens)) {
       rc = held(l, now_us, cb, arg, err);
       continue;
     }
-    routing_skill_t req[ROUTING_SKILLS_MAX], opt[ROUTING_SKILLS_MAX];
+    routing_skill_t req[REQ_MAX], opt[ROUTING_SKILLS_MAX];
     routing_request_t rq;
     routing_decision_t d;
     routing_strategy_t s;
@@ -458,8 +462,8 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
       if (!l->r.queued_said) {
         l->r.queued_said = 1;
         l->dirty = 1;
-        routing_outcome_t o = {.what = "queued", .lead = &l->r,
-                               .decision = &d, .at_us = now_us};
+        routing_outcome_t o = {
+            .what = "queued", .lead = &l->r, .decision = &d, .at_us = now_us};
         rc = cb(arg, &o, err);
       }
       continue;
@@ -470,8 +474,9 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
     a->r.reserved_at_us = now_us;
     a->dirty = 1;
     b->view[ix].load[l->r.channel] += l->r.units;
+    room_of(b, room);
     if (l->r.queue[0]) {
-      queue_t *q = queue_for(b, l->r.queue, err);
+      queue_t *q = routing__queue_for(b, l->r.queue, err);
       if (q == NULL) {
         rc = err->code;
         break;
@@ -479,8 +484,10 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
       memcpy(q->r.rr_last, a->r.id, strlen(a->r.id) + 1);
       q->dirty = 1;
     }
-    routing_outcome_t o = {.what = "assigned", .lead = &l->r,
-                           .agent_id = a->r.id, .decision = &d,
+    routing_outcome_t o = {.what = "assigned",
+                           .lead = &l->r,
+                           .agent_id = a->r.id,
+                           .decision = &d,
                            .at_us = now_us};
     rc = cb(arg, &o, err);
     if (rc == 0 && (rc = note_gone(b, l->r.id, err)) == 0)
@@ -494,19 +501,18 @@ static int drain(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
 
 /* ---- changes ------------------------------------------------------------- */
 
-static agent_t *agent_put(routing_book_t *b, const routing_agent_rec_t *a,
-                          sb_err_t *err) {
+agent_t *routing__agent_put(routing_book_t *b, const routing_agent_rec_t *a,
+                            sb_err_t *err) {
   if (agent_ok(a, err) != 0)
     return NULL;
   int made;
-  if (vec_find(&b->agents, a->id) == NULL &&
+  if (routing__vec_find(&b->agents, a->id) == NULL &&
       b->agents.n >= ROUTING_BOOK_AGENTS) {
-    sb_err_set(err, SB_EINVAL,
-               "routing: a tenant has more than %d agents",
+    sb_err_set(err, SB_EINVAL, "routing: a tenant has more than %d agents",
                ROUTING_BOOK_AGENTS);
     return NULL;
   }
-  agent_t *r = vec_get(&b->agents, a->id, sizeof *r, &made);
+  agent_t *r = routing__vec_get(&b->agents, a->id, sizeof *r, &made);
   if (r == NULL)
     sb_err_set(err, SB_ENOMEM, "routing: out of memory");
   return r;
@@ -515,7 +521,7 @@ static agent_t *agent_put(routing_book_t *b, const routing_agent_rec_t *a,
 int routing_book_agent_set(routing_book_t *b, const routing_agent_rec_t *a,
                            int64_t now_us, routing_outcome_cb cb, void *arg,
                            sb_err_t *err) {
-  agent_t *r = agent_put(b, a, err);
+  agent_t *r = routing__agent_put(b, a, err);
   if (r == NULL)
     return err->code;
   int reserved[ROUTING_CH_N];
@@ -536,7 +542,7 @@ int routing_book_agent_set(routing_book_t *b, const routing_agent_rec_t *a,
 
 /* q's window in q's zone, when it has a gate: SB_EINVAL naming what does
  * not parse. */
-static int gate_parse(queue_t *q, sb_err_t *err) {
+int routing__gate_parse(queue_t *q, sb_err_t *err) {
   memset(&q->w, 0, sizeof q->w);
   if (!q->r.gated)
     return 0;
@@ -564,7 +570,7 @@ static int gate_parse(queue_t *q, sb_err_t *err) {
   return 0;
 }
 
-static int lead_zone(lead_t *l, sb_err_t *err) {
+int routing__lead_zone(lead_t *l, sb_err_t *err) {
   l->tz = NULL;
   return l->r.zone[0] ? sb_tz_load(l->r.zone, &l->tz, err) : 0;
 }
@@ -574,8 +580,8 @@ int routing_book_agent_update(routing_book_t *b, int side,
                               routing_outcome_cb cb, void *arg, sb_err_t *err) {
   if (side != ROUTING_SIDE_AGENT && side != ROUTING_SIDE_CALL)
     return sb_err_set(err, SB_EINVAL, "routing: agent side %d", side);
-  int known = vec_find(&b->agents, a->id) != NULL;
-  agent_t *r = agent_put(b, a, err);
+  int known = routing__vec_find(&b->agents, a->id) != NULL;
+  agent_t *r = routing__agent_put(b, a, err);
   if (r == NULL)
     return err->code;
   routing_agent_rec_t *c = &r->r;
@@ -619,18 +625,18 @@ int routing_book_agent_update(routing_book_t *b, int side,
 int routing_book_queue_gate(routing_book_t *b, const routing_queue_rec_t *q,
                             int64_t now_us, routing_outcome_cb cb, void *arg,
                             sb_err_t *err) {
-  if (queue_ok(q, err) != 0)
+  if (routing__queue_ok(q, err) != 0)
     return err->code;
-  if (vec_find(&b->queues, q->id) == NULL &&
+  if (routing__vec_find(&b->queues, q->id) == NULL &&
       b->queues.n >= ROUTING_BOOK_QUEUES)
     return sb_err_set(err, SB_EINVAL,
                       "routing: a tenant has more than %d queues",
                       ROUTING_BOOK_QUEUES);
   queue_t t = {.r = *q};
   t.r.gated = 1;
-  if (gate_parse(&t, err) != 0)
+  if (routing__gate_parse(&t, err) != 0)
     return err->code;
-  queue_t *r = queue_for(b, q->id, err);
+  queue_t *r = routing__queue_for(b, q->id, err);
   if (r == NULL)
     return err->code;
   r->r.gated = 1, r->r.paused = q->paused;
@@ -644,14 +650,15 @@ int routing_book_queue_gate(routing_book_t *b, const routing_queue_rec_t *q,
 int routing_book_queue_set(routing_book_t *b, const routing_queue_rec_t *q,
                            int64_t now_us, routing_outcome_cb cb, void *arg,
                            sb_err_t *err) {
-  if (queue_ok(q, err) != 0)
+  if (routing__queue_ok(q, err) != 0)
     return err->code;
-  if (vec_find(&b->queues, q->id) == NULL &&
+  if (routing__vec_find(&b->queues, q->id) == NULL &&
       b->queues.n >= ROUTING_BOOK_QUEUES)
-    return sb_err_set(err, SB_EINVAL, "routing: a tenant has more than %d "
-                                      "queues",
+    return sb_err_set(err, SB_EINVAL,
+                      "routing: a tenant has more than %d "
+                      "queues",
                       ROUTING_BOOK_QUEUES);
-  queue_t *r = queue_for(b, q->id, err);
+  queue_t *r = routing__queue_for(b, q->id, err);
   if (r == NULL)
     return err->code;
   routing_queue_rec_t kept = r->r;
@@ -665,18 +672,30 @@ int routing_book_queue_set(routing_book_t *b, const routing_queue_rec_t *q,
   return drain(b, now_us, cb, arg, err);
 }
 
+/* l's queue has its own bound of waiting leads, reached */
+static int queue_full(const routing_book_t *b, const routing_lead_rec_t *l) {
+  const queue_t *q = queue_of(b, l->queue);
+  if (q == NULL || q->r.max_waiting == 0)
+    return 0;
+  int n = 0;
+  for (size_t i = 0; i < b->leads.n && n < q->r.max_waiting; i++)
+    n += strcmp(((const lead_t *)b->leads.v[i])->r.queue, l->queue) == 0;
+  return n >= q->r.max_waiting;
+}
+
 int routing_book_lead_ready(routing_book_t *b, const routing_lead_rec_t *l,
                             int64_t now_us, routing_outcome_cb cb, void *arg,
                             sb_err_t *err) {
-  if (lead_ok(l, err) != 0)
+  if (routing__lead_ok(l, err) != 0)
     return err->code;
-  lead_t *r = vec_find(&b->leads, l->id);
-  if (r == NULL && b->leads.n >= b->conf.max_waiting) {
+  lead_t *r = routing__vec_find(&b->leads, l->id);
+  if (r == NULL && (b->leads.n >= b->conf.max_waiting || queue_full(b, l))) {
     routing_outcome_t o = {.what = "queue_full", .lead = l, .at_us = now_us};
     return cb(arg, &o, err);
   }
   int made = 0;
-  if (r == NULL && (r = vec_get(&b->leads, l->id, sizeof *r, &made)) == NULL)
+  if (r == NULL &&
+      (r = routing__vec_get(&b->leads, l->id, sizeof *r, &made)) == NULL)
     return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
   int64_t ready = made ? now_us : r->r.ready_at_us;
   int said = made ? 0 : r->r.queued_said;
@@ -684,7 +703,7 @@ int routing_book_lead_ready(routing_book_t *b, const routing_lead_rec_t *l,
   r->r.ready_at_us = ready; /* a re-score keeps its place in time */
   r->r.queued_said = said;
   r->dirty = 1;
-  if (lead_zone(r, err) != 0)
+  if (routing__lead_zone(r, err) != 0)
     return err->code;
   return drain(b, now_us, cb, arg, err);
 }
@@ -692,7 +711,7 @@ int routing_book_lead_ready(routing_book_t *b, const routing_lead_rec_t *l,
 int routing_book_lead_remove(routing_book_t *b, const char *lead_id,
                              int64_t now_us, routing_outcome_cb cb, void *arg,
                              sb_err_t *err) {
-  lead_t *r = vec_find(&b->leads, lead_id);
+  lead_t *r = routing__vec_find(&b->leads, lead_id);
   if (r == NULL)
     return 0;
   routing_outcome_t o = {.what = "withdrawn", .lead = &r->r, .at_us = now_us};
@@ -712,8 +731,8 @@ int routing_book_tick(routing_book_t *b, int64_t now_us, routing_outcome_cb cb,
     memset(a->r.reserved, 0, sizeof a->r.reserved);
     a->r.reserved_at_us = 0;
     a->dirty = 1;
-    routing_outcome_t o = {.what = "released", .agent_id = a->r.id,
-                           .at_us = now_us};
+    routing_outcome_t o = {
+        .what = "released", .agent_id = a->r.id, .at_us = now_us};
     int rc = cb(arg, &o, err);
     if (rc != 0)
       return rc;
@@ -748,76 +767,4 @@ int64_t routing_book_next_due(const routing_book_t *b, int64_t after_us) {
       due = t;
   }
   return due;
-}
-
-/* ---- restoring and saving ------------------------------------------------ */
-
-int routing_book_restore_agent(routing_book_t *b, const routing_agent_rec_t *a,
-                               sb_err_t *err) {
-  agent_t *r = agent_put(b, a, err);
-  if (r == NULL)
-    return err->code;
-  r->r = *a;
-  return 0;
-}
-
-int routing_book_restore_queue(routing_book_t *b, const routing_queue_rec_t *q,
-                               sb_err_t *err) {
-  if (queue_ok(q, err) != 0)
-    return err->code;
-  queue_t *r = queue_for(b, q->id, err);
-  if (r == NULL)
-    return err->code;
-  r->r = *q;
-  return gate_parse(r, err);
-}
-
-int routing_book_restore_lead(routing_book_t *b, const routing_lead_rec_t *l,
-                              sb_err_t *err) {
-  if (lead_ok(l, err) != 0)
-    return err->code;
-  int made;
-  lead_t *r = vec_get(&b->leads, l->id, sizeof *r, &made);
-  if (r == NULL)
-    return sb_err_set(err, SB_ENOMEM, "routing: out of memory");
-  r->r = *l;
-  return lead_zone(r, err);
-}
-
-static int by_name(const void *x, const void *y) {
-  return strcmp((const char *)x, (const char *)y);
-}
-
-int routing_book_flush(routing_book_t *b, const routing_dirty_t *d, void *arg,
-                       sb_err_t *err) {
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < b->agents.n; i++) {
-    agent_t *a = b->agents.v[i];
-    if (a->dirty && (rc = d->agent(arg, &a->r, err)) == 0)
-      a->dirty = 0;
-  }
-  for (size_t i = 0; rc == 0 && i < b->queues.n; i++) {
-    queue_t *q = b->queues.v[i];
-    if (q->dirty && (rc = d->queue(arg, &q->r, err)) == 0)
-      q->dirty = 0;
-  }
-  for (size_t i = 0; rc == 0 && i < b->leads.n; i++) {
-    lead_t *l = b->leads.v[i];
-    if (l->dirty && (rc = d->lead(arg, l->r.id, &l->r, err)) == 0)
-      l->dirty = 0;
-  }
-  if (rc != 0)
-    return rc;
-  if (b->ngone > 1) /* qsort takes no NULL, even for none */
-    qsort(b->gone, b->ngone, sizeof *b->gone, by_name);
-  for (size_t i = 0; rc == 0 && i < b->ngone; i++) {
-    if (i > 0 && strcmp(b->gone[i], b->gone[i - 1]) == 0)
-      continue;
-    if (vec_find(&b->leads, b->gone[i]) != NULL)
-      continue; /* came back since: saved above */
-    rc = d->lead(arg, b->gone[i], NULL, err);
-  }
-  if (rc == 0)
-    b->ngone = 0;
-  return rc;
 }

@@ -22,7 +22,10 @@
  *                 and it is inside the window and the TCPA's calling hours
  *                 (08:00-21:00) in its own zone (callwindow.h), else it
  *                 waits for the next opening
- *   queue_set     a queue's strategy, skill relaxation and priority
+ *   queue_set     a queue's strategy, skill relaxation, priority, bound of
+ *                 waiting leads and required skills (routing's
+ *                 routing.queue_configured); a queue never set has the
+ *                 book's default strategy
  *   lead_ready    a lead to route (new, or re-scored while it waits): tried
  *                 at once; "queued" when nobody qualifies (said once)
  *   lead_remove   a waiting lead withdrawn (no consent, DNC, closed):
@@ -39,8 +42,9 @@
  * two leads never get one free slot, even before the agent's state shows
  * the first.
  *
- * Bounds: ROUTING_BOOK_AGENTS agents and max_waiting leads a book (a lead
- * past it: "queue_full", not kept); names as in the limits below, longer
+ * Bounds: ROUTING_BOOK_AGENTS agents and max_waiting leads a book, and a
+ * queue's own max_waiting leads in it (a lead past either: "queue_full",
+ * not kept); names as in the limits below, longer
  * ones refused with SB_EINVAL. */
 #ifndef ROUTING_BOOK_H
 #define ROUTING_BOOK_H
@@ -89,6 +93,12 @@ typedef struct routing_queue_rec_s {
   routing_strategy_t strategy;
   int64_t relax_after_us; /* 0: optional skills never relaxed */
   int priority;           /* higher first */
+  /* routing.queue_configured: leads that may wait in it (0: only the
+   * book's max_waiting), its service-level target (for analytics), the
+   * skills every lead of the queue requires (added to the lead's own) */
+  int max_waiting, service_level_s;
+  int nrequired;
+  routing_named_skill_t required[ROUTING_SKILLS_MAX];
   char rr_last[ROUTING_NAME_MAX + 1]; /* round robin: its last agent */
   /* the gate (queue_gate; queue_set keeps it): closed while paused; the
    * dial window as sb_cw_format's text ("" every day) in zone ("" UTC) */

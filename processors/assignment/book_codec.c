@@ -83,6 +83,9 @@ int routing_queue_encode(const routing_queue_rec_t *q, char **out, size_t *len,
                                    routing_strategy_name(q->strategy)) &&
            add_i64(o, "relax_after", q->relax_after_us) &&
            add_i64(o, "priority", q->priority) &&
+           add_i64(o, "max_waiting", q->max_waiting) &&
+           add_i64(o, "service_level", q->service_level_s) &&
+           add_skills(o, "required", q->required, q->nrequired) &&
            (q->rr_last[0] == '\0' ||
             cJSON_AddStringToObject(o, "rr_last", q->rr_last)) &&
            add_i64(o, "gated", q->gated) && add_i64(o, "paused", q->paused) &&
@@ -272,6 +275,12 @@ int routing_queue_decode(const void *buf, size_t len, routing_queue_rec_t *q,
     rc = get_i64(&r, o, "relax_after", &q->relax_after_us);
   if (rc == 0)
     rc = get_int(&r, o, "priority", &q->priority);
+  if (rc == 0)
+    rc = get_int(&r, o, "max_waiting", &q->max_waiting);
+  if (rc == 0)
+    rc = get_int(&r, o, "service_level", &q->service_level_s);
+  if (rc == 0)
+    rc = get_skills(&r, o, "required", q->required, &q->nrequired);
   if (rc == 0)
     rc = get_str(&r, o, "rr_last", q->rr_last, sizeof q->rr_last, 0);
   if (rc == 0)

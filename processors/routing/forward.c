@@ -9,9 +9,12 @@
  *                the tenant's local day)
  *   lead_ready   a lead that can be routed (a campaign, scored,
  *                contactable, not closed, not assigned) when it becomes so
- *                or its score or recycling changes: its campaign is its
- *                queue, its zone its own (time_zone, else the phone's);
- *                the calling hours are always checked (tcpa)
+ *                or what it says changes (score, recycling, zone, channel,
+ *                skills): its campaign is its queue, its channel and
+ *                required and optional skills its own (lead v4; voice and
+ *                none when not given), its zone its own (time_zone, else
+ *                the phone's); the calling hours are checked for voice
+ *                and sms (tcpa), not for email and chat
  *   lead_withdrawn  a lead sent before that no longer can be (closed, no
  *                consent, DNC); not for one assigned (the decision took it)
  *
@@ -56,6 +59,12 @@ static int send(routing_t *x, sb_batch_t *b, const char *tenant,
   eo.discriminator = disc;
   eo.tenant_id = tenant;
   return sb_emit_end(b, e, &eo, err);
+}
+
+int rt__forward_send(routing_t *x, sb_batch_t *b, const char *tenant,
+                     const char *kind, const char *ref, const char *payload,
+                     sb_err_t *err) {
+  return send(x, b, tenant, kind, ref, NULL, payload, NULL, err);
 }
 
 /* "a,b:2,c" into names (and levels after ':', 1 when none given) */
@@ -163,26 +172,48 @@ int rt__forward_lead(routing_t *x, sb_batch_t *b, const char *tenant,
     l->routed = 0;
     return rc;
   }
-  if (l->routed && l->routed_score == l->score &&
-      l->routed_recycled == recycled)
-    return 0;
   routing_lead_rec_t r;
   memset(&r, 0, sizeof r);
   snprintf(r.id, sizeof r.id, "%.*s", ROUTING_NAME_MAX, lead);
   snprintf(r.queue, sizeof r.queue, "%.*s", ROUTING_NAME_MAX, l->campaign);
-  r.channel = ROUTING_CH_VOICE;
+  r.channel = (unsigned)l->channel < ROUTING_CH_N ? (routing_channel_t)l->channel
+                                                  : ROUTING_CH_VOICE;
   r.units = 1;
   r.score = l->score;
   r.recycled = recycled;
-  snprintf(r.zone, sizeof r.zone, "%s", l->tz[0] ? l->tz : l->phone_tz);
-  r.tcpa = 1;
+  /* calls and texts keep the calling hours in the lead's zone; e-mail and
+   * chat only their campaign's gate, if it has one */
+  r.tcpa = r.channel == ROUTING_CH_VOICE || r.channel == ROUTING_CH_SMS;
+  if (r.tcpa)
+    snprintf(r.zone, sizeof r.zone, "%s", l->tz[0] ? l->tz : l->phone_tz);
+  char names[ROUTING_SKILLS_MAX][ROUTING_NAME_MAX + 1];
+  int levels[ROUTING_SKILLS_MAX];
+  r.nrequired = split(l->required, names, levels, ROUTING_SKILLS_MAX, 0);
+  for (int i = 0; i < r.nrequired; i++) {
+    memcpy(r.required[i].name, names[i], sizeof names[i]);
+    r.required[i].level = levels[i];
+  }
+  r.noptional = split(l->optional, names, levels, ROUTING_SKILLS_MAX, 0);
+  for (int i = 0; i < r.noptional; i++) {
+    memcpy(r.optional[i].name, names[i], sizeof names[i]);
+    r.optional[i].level = levels[i];
+  }
   char *payload;
   size_t len;
   if (routing_lead_encode(&r, &payload, &len, err) != 0)
     return err->code;
-  int rc = send(x, b, tenant, "lead_ready", lead, NULL, payload, o, err);
+  /* sent again only when what it says changed (score, recycling, zone,
+   * channel, skills) */
+  uint32_t sig = 2166136261u;
+  for (size_t i = 0; i < len; i++)
+    sig = (sig ^ (unsigned char)payload[i]) * 16777619u;
+  sig |= 1; /* never 0: a record of version 1 has none */
+  int rc = 0;
+  if (!l->routed || l->routed_sig != sig)
+    rc = send(x, b, tenant, "lead_ready", lead, NULL, payload, o, err);
   cJSON_free(payload);
   if (rc == 0)
-    l->routed = 1, l->routed_score = l->score, l->routed_recycled = recycled;
+    l->routed = 1, l->routed_score = l->score, l->routed_recycled = recycled,
+    l->routed_sig = sig;
   return rc;
 }

@@ -23,6 +23,7 @@
  * row of routing.lead_scores is written with the event. */
 #include "routing_int.h"
 
+#include "book.h"
 #include "consent.h"
 
 #include <stdio.h>
@@ -180,9 +181,14 @@ static void facts_of(routing_t *x, sb_batch_t *b, const char *tenant,
     return;
   }
   sb_consent_reason_t why = SB_CONSENT_ALLOWED;
-  f->contactable = sb_consent_allows_in(b, RT_G_CONSENT, tenant, lead,
-                                        l->phone_hmac[0] ? l->phone_hmac : NULL,
-                                        x->purpose, "voice", at, &why);
+  /* on the lead's channel: e-mail by its address, sms and voice (and
+   * chat, which consent does not name) by its phone */
+  int email = l->channel == ROUTING_CH_EMAIL;
+  const char *hmac = email ? l->email_hmac : l->phone_hmac;
+  f->contactable = sb_consent_allows_in(
+      b, RT_G_CONSENT, tenant, lead, hmac[0] ? hmac : NULL, x->purpose,
+      email ? "email" : l->channel == ROUTING_CH_SMS ? "sms" : "voice", at,
+      &why);
   f->block_reason = f->contactable ? NULL : sb_consent_reason_name(why);
 }
 
@@ -246,6 +252,17 @@ static int rescore(routing_t *x, sb_batch_t *b, const char *tenant,
   cJSON_free(sc.components_json);
   if (rc != 0)
     return rc;
+  /* A consent posted just before its lead can reach the consent table
+   * (a global table, read from sb.compliance beside this partition) after
+   * the lead: a live lead refused for want of consent is looked at again
+   * every 500 ms of the wall clock for routing.consent_wait_ms from its
+   * creation (a late consent then makes it contactable and hands it on). */
+  int64_t wall = sb_wall_us();
+  if (!f.contactable && f.block_reason &&
+      strcmp(f.block_reason, "no_consent") == 0 && x->consent_wait_ms > 0 &&
+      l->created_at > 0 && at >= wall - 60 * INT64_C(1000000) &&
+      wall - l->created_at < (int64_t)x->consent_wait_ms * 1000)
+    return sb_timer_set(b, key, wall + 500000, SB_TIMER_WALL, err);
   if (sc.next_at > 0)
     return sb_timer_set(b, key, sc.next_at,
                         x->decay_wall ? SB_TIMER_WALL : SB_TIMER_EVENT, err);
@@ -268,6 +285,67 @@ static int listed(const routing_t *x, const sb_event_t *ev, int t,
   for (size_t i = 0, n = sb_event_count(ev, f); i < n; i++)
     if (strcmp(sb_event_str_at(ev, f, i), name) == 0)
       return 1;
+  return 0;
+}
+
+/* A lead's skills list (v4): each name or name:level (a name of 1 to 63
+ * bytes without ',' or ':', a level 1 to 10), each once; SB_EVALIDATE
+ * naming the field and item. */
+static int skills_ok(const routing_t *x, const sb_event_t *ev, int t, int f,
+                     sb_err_t *err) {
+  sb_field_t h = x->f[t][f];
+  size_t n = sb_event_count(ev, h), bytes = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *v = sb_event_str_at(ev, h, i), *colon = strchr(v, ':');
+    size_t nl = colon ? (size_t)(colon - v) : strlen(v);
+    char *end = NULL;
+    long lv = colon ? strtol(colon + 1, &end, 10) : 1;
+    int ok = nl > 0 && nl <= ROUTING_NAME_MAX && memchr(v, ',', nl) == NULL &&
+             (colon == NULL || (colon[1] != '\0' && *end == '\0')) &&
+             lv >= 1 && lv <= 10;
+    for (size_t j = 0; ok && j < i; j++) {
+      const char *w = sb_event_str_at(ev, h, j);
+      ok = strncmp(w, v, nl) != 0 || (w[nl] != '\0' && w[nl] != ':');
+    }
+    bytes += strlen(v) + 1;
+    if (!ok || bytes >= RT_LEAD_SKILLS_MAX)
+      return sb_err_set(err, SB_EVALIDATE,
+                        "%s: %s[%zu]: '%.80s': a skill is name or "
+                        "name:level (a name of 1 to %d bytes without ',' or "
+                        "':', a level 1 to 10), each once, %d bytes in all",
+                        sb_evtype_name(ev->type),
+                        f == RF_REQUIRED_SKILLS ? "required_skills"
+                                                : "optional_skills",
+                        i, v, ROUTING_NAME_MAX, RT_LEAD_SKILLS_MAX - 1);
+  }
+  return 0;
+}
+
+/* A checked skills list into out ("a:1,b:3"; RT_LEAD_SKILLS_MAX bytes). */
+static void pack_skills(const routing_t *x, const sb_event_t *ev, int t,
+                        int f, char *out) {
+  sb_field_t h = x->f[t][f];
+  size_t used = 0;
+  out[0] = '\0';
+  for (size_t i = 0, n = sb_event_count(ev, h); i < n; i++) {
+    int w = snprintf(out + used, RT_LEAD_SKILLS_MAX - used, "%s%s",
+                     used ? "," : "", sb_event_str_at(ev, h, i));
+    if (w < 0 || (size_t)w >= RT_LEAD_SKILLS_MAX - used)
+      break; /* skills_ok bounds it */
+    used += (size_t)w;
+  }
+}
+
+/* The lead's record in keyed state: 0 and *l (a version 1 record read
+ * with the newer fields zero), or SB_ENOENT. */
+static int lead_get(sb_batch_t *b, const char *key, rt_lead_t *l) {
+  const void *v;
+  size_t len;
+  memset(l, 0, sizeof *l);
+  if (sb_state_get(b, key, &v, &len) != 0 ||
+      (len != sizeof *l && len != RT_LEAD_V1_SIZE))
+    return SB_ENOENT;
+  memcpy(l, v, len == sizeof *l ? len : RT_LEAD_V1_FIELDS);
   return 0;
 }
 
@@ -296,6 +374,15 @@ static int apply(const routing_t *x, rt_lead_t *l, const sb_event_t *ev,
     copy(l->tz, sizeof l->tz, rt__str(x, ev, t, RF_TIME_ZONE));
   if (SET("phone"))
     copy(l->phone_tz, sizeof l->phone_tz, rt__str(x, ev, t, RF_PHONE_TZ));
+  if (SET("channel")) {
+    routing_channel_t ch = ROUTING_CH_VOICE;
+    const char *c = rt__str(x, ev, t, RF_CHANNEL);
+    l->channel = c && routing_channel_parse(c, &ch) == 0 ? (int32_t)ch : 0;
+  }
+  if (SET("required_skills"))
+    pack_skills(x, ev, t, RF_REQUIRED_SKILLS, l->required);
+  if (SET("optional_skills"))
+    pack_skills(x, ev, t, RF_OPTIONAL_SKILLS, l->optional);
 #undef SET
   if (all) {
     l->created_at = ev->occurred_at;
@@ -397,17 +484,18 @@ int rt__leads_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
     if (agent && rt__board_lead(x, ev, agent, lead) != 0)
       return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
+  if ((t == RT_LEAD_CREATED || t == RT_LEAD_UPDATED) &&
+      (skills_ok(x, ev, t, RF_REQUIRED_SKILLS, err) != 0 ||
+       skills_ok(x, ev, t, RF_OPTIONAL_SKILLS, err) != 0))
+    return err->code;
   char key[400];
   snprintf(key, sizeof key, "L|%s|%s", ev->tenant_id, lead);
   rt_lead_t l;
-  const void *v;
-  size_t len;
-  if (sb_state_get(b, key, &v, &len) == 0 && len == sizeof l)
-    memcpy(&l, v, sizeof l);
-  else if (asked)
-    return 0; /* a lead it never saw: nothing to score or route */
-  else
+  if (lead_get(b, key, &l) != 0) {
+    if (asked)
+      return 0; /* a lead it never saw: nothing to score or route */
     memset(&l, 0, sizeof l), l.ver = 1;
+  }
   if (!apply(x, &l, ev, t))
     return 0;
   int64_t at = ev->occurred_at > l.last_at ? ev->occurred_at : l.last_at;
@@ -429,11 +517,8 @@ int rt__leads_timer(routing_t *x, sb_batch_t *b, const sb_timer_t *t,
   char key[400];
   snprintf(key, sizeof key, "L|%s|%s", tenant, lead);
   rt_lead_t l;
-  const void *v;
-  size_t len;
-  if (sb_state_get(b, key, &v, &len) != 0 || len != sizeof l)
+  if (lead_get(b, key, &l) != 0)
     return 0; /* nothing to score */
-  memcpy(&l, v, sizeof l);
   sb_emit_t o = {.tenant_id = tenant};
   if (rescore(x, b, tenant, lead, &l,
               t->due_us > l.last_at ? t->due_us : l.last_at, &o, err) != 0 ||
@@ -445,13 +530,10 @@ int rt__leads_timer(routing_t *x, sb_batch_t *b, const sb_timer_t *t,
 int routing_lead_score(sb_batch_t *b, const char *tenant, const char *lead,
                        int *score, int *contactable) {
   char key[400];
-  const void *v;
-  size_t len;
   snprintf(key, sizeof key, "L|%s|%s", tenant, lead);
   rt_lead_t l;
-  if (sb_state_get(b, key, &v, &len) != 0 || len != sizeof l)
+  if (lead_get(b, key, &l) != 0)
     return SB_ENOENT;
-  memcpy(&l, v, sizeof l);
   if (!l.has_score)
     return SB_ENOENT;
   if (score)

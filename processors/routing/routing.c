@@ -14,6 +14,7 @@
  *                version, contactability, when scored and when age moves
  *                it next
  *   rule_sets    every valid rule set published
+ *   queues       each queue's latest configuration (queues.c)
  * and emits lead.scored (v2) and lead.engaged. */
 #include "routing_int.h"
 
@@ -34,7 +35,7 @@ const sb_table_def_t rt__agent_days = {
 };
 
 static const sb_table_def_t *const tables[] = {
-    &rt__agent_days, &rt__lead_scores, &rt__rule_sets, NULL};
+    &rt__agent_days, &rt__lead_scores, &rt__rule_sets, &rt__queues, NULL};
 
 /* what GET /v1/projections/routing/VIEW answers (sb_view_def_t) */
 static const sb_view_def_t views[] = {
@@ -114,6 +115,12 @@ static const sb_proj_step_t migrations[] = {
      "NOT NULL, rules jsonb NOT NULL, PRIMARY KEY (tenant_id, "
      "event_id));\n" GRANT("agents") GRANT("agent_days") GRANT("lead_scores")
          GRANT("rule_sets")},
+    {2,
+     "CREATE TABLE {schema}.queues (tenant_id text NOT NULL, queue_id text "
+     "NOT NULL, strategy text NOT NULL, relax_after_ms bigint, max_waiting "
+     "integer, priority integer NOT NULL, service_level_s integer NOT NULL, "
+     "required_skills text, configured_at timestamptz NOT NULL, event_id "
+     "text NOT NULL, PRIMARY KEY (tenant_id, queue_id));\n" GRANT("queues")},
     {0, NULL},
 };
 
@@ -184,6 +191,9 @@ static const char *const field_names[RF_F_N] = {
     [RF_TIME_ZONE] = "time_zone",
     [RF_PHONE_TZ] = "phone_tz",
     [RF_QUEUE_ID] = "queue_id",
+    [RF_CHANNEL] = "channel",
+    [RF_REQUIRED_SKILLS] = "required_skills",
+    [RF_OPTIONAL_SKILLS] = "optional_skills",
 };
 
 const char *rt__str(const routing_t *x, const sb_event_t *ev, int t, int f) {
@@ -232,9 +242,12 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
       sb_conf_int(kit->conf, "routing.decay_clock", &x->decay_wall, err) != 0 ||
       sb_conf_str(kit->conf, "routing.consent_purpose", &x->purpose, err) !=
           0 ||
+      sb_conf_int(kit->conf, "routing.consent_wait_ms", &x->consent_wait_ms,
+                  err) != 0 ||
       rt__rules_parse(rt__default_rules_json, RT_DEFAULT_VERSION, &x->defaults,
                       err) != 0 ||
-      rt__forward_init(x, kit->schemas, err) != 0) {
+      rt__forward_init(x, kit->schemas, err) != 0 ||
+      rt__queues_init(x, kit->schemas, err) != 0) {
     destroy(x);
     return err->code;
   }
@@ -249,7 +262,8 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   routing_t *x = state;
   int t = rt__type(x, ev);
   if (t < 0)
-    return 0;
+    return sb_event_type_is(ev, x->t_queue) ? rt__queue_event(x, b, ev, err)
+                                            : 0;
   if (t == RT_RULES)
     return rt__rules_event(x, b, ev, err);
   if (t <= RT_CALL_DISPO &&
@@ -293,6 +307,12 @@ static const sb_conf_prop_t conf_rows[] = {
      "SWITCHBOARD_ROUTING_CONSENT_PURPOSE", "PURPOSE", NULL, 0,
      "The consent purpose a lead must have given (for the voice channel) to "
      "be scored contactable."},
+    {"routing.consent_wait_ms", SB_CT_INT, 0, 0, 600000, "10000",
+     "SWITCHBOARD_ROUTING_CONSENT_WAIT_MS", "MS", NULL, 0,
+     "How long a new lead refused for want of consent is looked at again "
+     "(every 500 ms, by the wall clock): the consent table is read from its "
+     "own topic, so a consent posted just before its lead may reach it "
+     "after the lead (0: never look again before the lead's next event)."},
     {0},
 };
 

@@ -80,6 +80,9 @@ enum {
   RF_TIME_ZONE,
   RF_PHONE_TZ,
   RF_QUEUE_ID,
+  RF_CHANNEL,         /* lead.created / updated v4 */
+  RF_REQUIRED_SKILLS,
+  RF_OPTIONAL_SKILLS,
   RF_F_N
 };
 
@@ -94,6 +97,7 @@ typedef struct routing_s {
   int max_agents;       /* routing.max_agents_per_tenant */
   int decay_wall;       /* routing.decay_clock: 1 wall, 0 event time */
   const char *purpose;  /* routing.consent_purpose */
+  int consent_wait_ms;  /* routing.consent_wait_ms */
   rt_rules_t *defaults; /* the built-in rule set */
   /* parsed published rule sets, by tenant and version (a small cache) */
   struct {
@@ -107,6 +111,10 @@ typedef struct routing_s {
   sb_etype_ref_t t_input;
 #define RT_FI_N 5
   sb_field_t fin[RT_FI_N];
+  /* routing.queue_configured (queues.c) */
+  sb_etype_ref_t t_queue;
+#define RT_FQ_N 8
+  sb_field_t fq[RT_FQ_N];
 } routing_t;
 
 /* A string or enum field's text, NULL when absent or empty. */
@@ -127,6 +135,22 @@ int rt__forward_call(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
 int rt__forward_lead(routing_t *x, sb_batch_t *b, const char *tenant,
                      const char *lead, struct rt_lead_s *l, const sb_emit_t *o,
                      sb_err_t *err);
+
+/* routing.input of kind with ref and payload (NULL: none), derived from
+ * the event being handled. */
+int rt__forward_send(routing_t *x, sb_batch_t *b, const char *tenant,
+                     const char *kind, const char *ref, const char *payload,
+                     sb_err_t *err);
+
+/* ---- queues' configuration (queues.c) ---------------------------------- */
+
+extern const sb_table_def_t rt__queues;
+int rt__queues_init(routing_t *x, const sb_schemas_t *s, sb_err_t *err);
+/* A routing.queue_configured: checked (SB_EVALIDATE naming the field: to
+ * the dead letters), recorded in routing.queues and handed to assignment
+ * as routing.input kind queue. */
+int rt__queue_event(routing_t *x, sb_batch_t *b, const sb_event_t *ev,
+                    sb_err_t *err);
 
 /* ---- agents (agents.c) ------------------------------------------------- */
 
@@ -210,6 +234,8 @@ int rt__leads_timer(routing_t *x, sb_batch_t *b, const sb_timer_t *t,
 
 /* ---- scoring (scoring.c) ------------------------------------------------ */
 
+#define RT_LEAD_SKILLS_MAX 400 /* bytes of a lead's packed skills list */
+
 /* What the processor keeps of a lead (keyed state on its partition). */
 typedef struct rt_lead_s {
   uint32_t ver;
@@ -237,7 +263,19 @@ typedef struct rt_lead_s {
    * or assigned, with the score and recycling sent */
   char tz[48], phone_tz[48];
   int32_t routed, routed_score, routed_recycled;
+  /* from here on, version 2 of the record (a version 1 record, shorter,
+   * reads with these zero: RT_LEAD_V1_SIZE): the channel the lead asks
+   * for (routing_channel_t: voice 0), its required and optional skills
+   * ("name:level,...", lead.created / updated v4), and a hash of what it
+   * was last handed to assignment as (sent again only when it changes) */
+  int32_t channel;
+  char required[RT_LEAD_SKILLS_MAX], optional[RT_LEAD_SKILLS_MAX];
+  uint32_t routed_sig;
 } rt_lead_t;
+/* a version 1 record: the fields before channel, and the struct's
+ * trailing padding to its 8-byte alignment (984 bytes on x86-64) */
+#define RT_LEAD_V1_FIELDS offsetof(rt_lead_t, channel)
+#define RT_LEAD_V1_SIZE ((RT_LEAD_V1_FIELDS + 7) & ~(size_t)7)
 
 /* Parses a rule set (the text of rules_json): 0 and *out (free with
  * rt__rules_free), or SB_EVALIDATE saying what is wrong and where. */

@@ -10,6 +10,7 @@ chmod 755 "$work" # the private server's user must reach data dirs inside
 
 fail() {
   echo "FAIL: $*" >&2
+  [ -n "${SB_TEST_KEEP:-}" ] && cp -r "$work" "$SB_TEST_KEEP" 2>/dev/null
   for f in "$work"/*.err; do
     [ -s "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
   done
