@@ -212,6 +212,19 @@ int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
 const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f);
 extern const char *const gam__type_names[GT_N];
 
+/* ---- gam_board.c ---------------------------------------------------------- */
+#define GAM_AROUND 5 /* leaderboard_around: ranks each side of the agent's */
+enum { GAM_SPAN_DAY, GAM_SPAN_WEEK, GAM_SPAN_MONTH, GAM_SPAN_ALL, GAM_SPAN_N };
+extern const sb_table_def_t gam__board;
+extern const char gam__board_sql[]; /* migration 2: board and its views */
+/* the first day (days since 1970-01-01) of the span's period holding day
+ * (a local day); 0 for GAM_SPAN_ALL */
+int64_t gam__period(int span, int64_t day);
+/* the board rows of one ledger entry (points signed; team NULL: none) */
+int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
+                    const char *team, int64_t points, int64_t day,
+                    int64_t at_us, sb_err_t *err);
+
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);
 /* 1 when ev is a source event or a redemption (handled), 0 otherwise */

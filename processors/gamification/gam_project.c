@@ -177,7 +177,7 @@ const sb_table_def_t *const gam__tables[] = {
     &ledger,      &balances,     &team_balances, &agent_days,
     &badges,      &teams,        &gam__team_members,  &memberships,
     &rule_sets,   &rewards,      &redemptions,   &redemption_status,
-    NULL};
+    &gam__board,  NULL};
 
 const sb_proj_step_t gam__migrations[] = {
     {1,
@@ -239,6 +239,7 @@ const sb_proj_step_t gam__migrations[] = {
              GRANT("teams") GRANT("team_members") GRANT("memberships")
                  GRANT("rule_sets") GRANT("rewards") GRANT("redemptions")
                      GRANT("redemption_status") GRANT("redemption_board")},
+    {2, gam__board_sql},
     {0, NULL},
 };
 
@@ -308,6 +309,23 @@ const sb_view_def_t gam__views[] = {
      .about = "the point rule sets published",
      .time_col = "published_at",
      .order = "published_at,event_id"},
+    {.name = "leaderboard",
+     .relation = "leaderboard",
+     .about = "ranks per span (day, week, month, all), period and scope "
+              "(tenant, team); ties to who got there first",
+     .time_col = "period",
+     .order = "span,period,scope,scope_id,rank",
+     .filters = "span=span,period=period,scope=scope,team=scope_id,"
+                "agent=agent_id",
+     .flags = SB_VIEW_AGENTS_ALL},
+    {.name = "around_me",
+     .relation = "leaderboard_around",
+     .about = "an agent's rank and the 5 ranks each side of it, per board",
+     .time_col = "period",
+     .order = "me_agent_id,span,period,scope,scope_id,rank",
+     .filters = "span=span,period=period,scope=scope,team=scope_id,"
+                "me=me_agent_id",
+     .owner_col = "me_agent_id"},
     {0},
 };
 
@@ -352,6 +370,10 @@ static int ledger_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                   (const sb_val_t[]){SB_V_TEXT(T), SB_V_TEXT(agent),
                                      SB_V_DATE(day), SB_V_INT8(signed_pts)},
                   err) != 0)
+    return err->code;
+  /* the leaderboards: scoring, not spending */
+  if (!redeemed && gam__board_rows(b, T, agent, team, signed_pts, day,
+                                   ev->occurred_at, err) != 0)
     return err->code;
   if (team == NULL)
     return 0;
