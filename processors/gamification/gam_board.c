@@ -16,10 +16,12 @@
  *
  * Spans: day (the local day in the tenant's zone, as the ledger's day),
  * week (ISO week: the local Monday), month (the local first of the month)
- * and all (period 1970-01-01). Scopes: tenant (scope_id '') and team (the
+ * and all (period 1970-01-01); a period is that first day as text,
+ * YYYY-MM-DD (an equality the read API's filter keeps on the index). Scopes: tenant (scope_id '') and team (the
  * team the points were credited to, as team_balances). */
 #include "gam_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define S SB_MERGE_SUM
@@ -29,7 +31,7 @@ const sb_table_def_t gam__board = {
     .name = "board",
     .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
                                {"span", SB_COL_TEXT, 0},
-                               {"period", SB_COL_DATE, 0},
+                               {"period", SB_COL_TEXT, 0},
                                {"scope", SB_COL_TEXT, 0},
                                {"scope_id", SB_COL_TEXT, 0},
                                {"agent_id", SB_COL_TEXT, SB_COL_OWNER},
@@ -47,7 +49,7 @@ const sb_table_def_t gam__board = {
 
 const char gam__board_sql[] =
     "CREATE TABLE {schema}.board (tenant_id text NOT NULL, span text NOT "
-    "NULL, period date NOT NULL, scope text NOT NULL, scope_id text NOT NULL, "
+    "NULL, period text NOT NULL, scope text NOT NULL, scope_id text NOT NULL, "
     "agent_id text NOT NULL, points bigint NOT NULL DEFAULT 0, entries "
     "bigint NOT NULL DEFAULT 0, reached_at timestamptz NOT NULL, PRIMARY KEY "
     "(" BOARD_KEY ", agent_id));\n"
@@ -69,8 +71,21 @@ const char gam__board_sql[] =
     "GRANT SELECT ON {schema}.leaderboard, {schema}.leaderboard_around TO "
     "switchboard_app;\n";
 
-/* days since 1970-01-01 of the first of day's month (proleptic Gregorian,
- * H. Hinnant's civil_from_days and back) */
+/* the civil date of z (days since 1970-01-01; proleptic Gregorian, H.
+ * Hinnant's civil_from_days) */
+static void civil(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* days since 1970-01-01 of the first of day's month */
 static int64_t month_start(int64_t z) {
   z += 719468;
   int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -106,12 +121,17 @@ int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
                     int64_t at_us, sb_err_t *err) {
   for (int s = 0; s < GAM_SPAN_N; s++)
     for (int sc = 0; sc < 2; sc++) {
+      char period[32];
+      int64_t y;
+      int m, d;
+      civil(gam__period(s, day), &y, &m, &d);
+      snprintf(period, sizeof period, "%04lld-%02d-%02d", (long long)y, m, d);
       if (sc == 1 && team == NULL)
         continue;
       if (sb_rows_add(b, &gam__board,
                       (const sb_val_t[]){
                           SB_V_TEXT(tenant), SB_V_TEXT(span_names[s]),
-                          SB_V_DATE(gam__period(s, day)),
+                          SB_V_TEXT(period),
                           SB_V_TEXT(sc ? "team" : "tenant"),
                           SB_V_TEXT(sc ? team : ""), SB_V_TEXT(agent),
                           SB_V_INT8(points), SB_V_INT8(1),

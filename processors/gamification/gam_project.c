@@ -313,7 +313,6 @@ const sb_view_def_t gam__views[] = {
      .relation = "leaderboard",
      .about = "ranks per span (day, week, month, all), period and scope "
               "(tenant, team); ties to who got there first",
-     .time_col = "period",
      .order = "span,period,scope,scope_id,rank",
      .filters = "span=span,period=period,scope=scope,team=scope_id,"
                 "agent=agent_id",
@@ -321,7 +320,6 @@ const sb_view_def_t gam__views[] = {
     {.name = "around_me",
      .relation = "leaderboard_around",
      .about = "an agent's rank and the 5 ranks each side of it, per board",
-     .time_col = "period",
      .order = "me_agent_id,span,period,scope,scope_id,rank",
      .filters = "span=span,period=period,scope=scope,team=scope_id,"
                 "me=me_agent_id",
