@@ -218,7 +218,7 @@ expect "$a1" "/v1/projections/gamification/around_me?span=all&scope=tenant" 200
   fail "agent-1's around_me: $(cat "$work/read")"
 expect "$a1" "/v1/projections/gamification/around_me?me=agent-3" 200
 [ "$(field 'd["count"]')" = 0 ] || fail "agent-1 read agent-3's neighbourhood: $(cat "$work/read")"
-expect "$mgr" "/v1/projections/gamification/around_me?me=agent-3&span=all&scope=tenant" 200
+expect "$mgr" "/v1/projections/gamification/around_me?me=agent-3&span=all&period=1970-01-01&scope=tenant" 200
 [ "$(field '" ".join(r["agent_id"] for r in d["rows"])')" = "agent-2 agent-1 agent-3" ] || fail "the manager's around_me of agent-3: $(cat "$work/read")"
 # the figure (not asserted): the causing event's Kafka timestamp (written by
 # ingest) -> its points.awarded on the supervisor's socket
