@@ -130,7 +130,7 @@ enum {
 enum {
   GT_INPUT, GT_AWARDED, GT_REVERSED, GT_BADGE, GT_SETTLED, GT_RULES,
   GT_TEAM, GT_MEMBER_ADDED, GT_MEMBER_REMOVED, GT_REWARD_CREATED,
-  GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_N
+  GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_CHALLENGE, GT_N
 };
 /* the fields of those types, by name (a handle absent for a type that
  * lacks the field) */
@@ -139,7 +139,9 @@ enum {
   GX_RULE_NAME, GX_CALL, GX_LEAD, GX_REASON, GX_AWARD_EVENT, GX_BADGE,
   GX_BADGE_NAME, GX_TIER, GX_REDEMPTION, GX_REWARD, GX_STATUS, GX_COST,
   GX_BALANCE, GX_HELD, GX_NAME, GX_ACTIVE, GX_VERSION, GX_RULES_JSON,
-  GX_DECISION, GX_SUPERVISOR, GX_DESCRIPTION, GX_N
+  GX_DECISION, GX_SUPERVISOR, GX_DESCRIPTION, GX_CHALLENGE, GX_PERIOD,
+  GX_METRIC, GX_STARTS, GX_ENDS, GX_TEAM_BASED, GX_TEAM_IDS, GX_AGENT_IDS,
+  GX_TARGET, GX_REWARD_POINTS, GX_N
 };
 
 typedef struct gam_s gam_t;
@@ -224,6 +226,14 @@ int64_t gam__period(int span, int64_t day);
 int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
                     const char *team, int64_t points, int64_t day,
                     int64_t at_us, sb_err_t *err);
+
+/* ---- gam_challenge.c ------------------------------------------------------ */
+extern const sb_table_def_t gam__challenges, gam__challenge_participants;
+extern const char gam__challenge_sql[]; /* migration 3: challenges and
+                                           their standings */
+/* the rows of a challenge.created */
+int gam__challenge_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                       sb_err_t *err);
 
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);

@@ -177,7 +177,7 @@ const sb_table_def_t *const gam__tables[] = {
     &ledger,      &balances,     &team_balances, &agent_days,
     &badges,      &teams,        &gam__team_members,  &memberships,
     &rule_sets,   &rewards,      &redemptions,   &redemption_status,
-    &gam__board,  NULL};
+    &gam__board,  &gam__challenges, &gam__challenge_participants, NULL};
 
 const sb_proj_step_t gam__migrations[] = {
     {1,
@@ -240,6 +240,7 @@ const sb_proj_step_t gam__migrations[] = {
                  GRANT("rule_sets") GRANT("rewards") GRANT("redemptions")
                      GRANT("redemption_status") GRANT("redemption_board")},
     {2, gam__board_sql},
+    {3, gam__challenge_sql},
     {0, NULL},
 };
 
@@ -324,6 +325,18 @@ const sb_view_def_t gam__views[] = {
      .filters = "span=span,period=period,scope=scope,team=scope_id,"
                 "me=me_agent_id",
      .owner_col = "me_agent_id"},
+    {.name = "challenges",
+     .relation = "challenges",
+     .about = "the challenges (race, battle, head_to_head)",
+     .order = "challenge_id",
+     .flags = SB_VIEW_AGENTS_ALL},
+    {.name = "challenge_standings",
+     .relation = "challenge_standings",
+     .about = "each challenge window's scores and places, from the ledger",
+     .time_col = "window_start",
+     .order = "challenge_id,window_start,place",
+     .filters = "challenge=challenge_id,participant=participant_id",
+     .flags = SB_VIEW_AGENTS_ALL},
     {0},
 };
 
@@ -488,6 +501,8 @@ int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                            SB_V_TIMESTAMPTZ(ev->occurred_at)},
         err);
   }
+  case GT_CHALLENGE:
+    return gam__challenge_row(x, b, ev, err);
   default:
     return 0;
   }

@@ -25,6 +25,7 @@ const char *const gam__type_names[GT_N] = {
     [GT_REWARD_UPDATED] = "reward.updated",
     [GT_REQUESTED] = "reward.redemption_requested",
     [GT_DECIDED] = "reward.redemption_decided",
+    [GT_CHALLENGE] = "challenge.created",
 };
 static const char *const field_names[GX_N] = {
     [GX_AGENT] = "agent_id",
@@ -54,6 +55,16 @@ static const char *const field_names[GX_N] = {
     [GX_DECISION] = "decision",
     [GX_SUPERVISOR] = "supervisor_id",
     [GX_DESCRIPTION] = "description",
+    [GX_CHALLENGE] = "challenge_id",
+    [GX_PERIOD] = "period",
+    [GX_METRIC] = "metric",
+    [GX_STARTS] = "starts_at",
+    [GX_ENDS] = "ends_at",
+    [GX_TEAM_BASED] = "team_based",
+    [GX_TEAM_IDS] = "team_ids",
+    [GX_AGENT_IDS] = "agent_ids",
+    [GX_TARGET] = "target_score",
+    [GX_REWARD_POINTS] = "reward_points",
 };
 
 const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f) {
