@@ -56,6 +56,69 @@ const sb_table_def_t gam__challenge_participants = {
                                  NULL},
 };
 
+const sb_table_def_t gam__challenge_results = {
+    .name = "challenge_results",
+    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
+                               {"challenge_id", SB_COL_TEXT, 0},
+                               {"window_start", SB_COL_TIMESTAMPTZ, 0},
+                               {"place", SB_COL_INT4, 0},
+                               {"participant_id", SB_COL_TEXT, R},
+                               {"final_score", SB_COL_INT8, R},
+                               {"window_end", SB_COL_TIMESTAMPTZ, R},
+                               {"reward_points", SB_COL_INT8, R},
+                               {"event_id", SB_COL_TEXT, R},
+                               {"decided_at", SB_COL_TIMESTAMPTZ, R},
+                               {0}},
+    .key = (const char *const[]){"tenant_id", "challenge_id", "window_start",
+                                 "place", NULL},
+};
+const sb_table_def_t gam__challenge_scores = {
+    .name = "challenge_scores",
+    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
+                               {"challenge_id", SB_COL_TEXT, 0},
+                               {"window_start", SB_COL_TIMESTAMPTZ, 0},
+                               {"participant_id", SB_COL_TEXT, 0},
+                               {"score", SB_COL_INT8, R},
+                               {"updates", SB_COL_INT8, SB_MERGE_SUM},
+                               {"updated_at", SB_COL_TIMESTAMPTZ, R},
+                               {0}},
+    .key = (const char *const[]){"tenant_id", "challenge_id", "window_start",
+                                 "participant_id", NULL},
+};
+
+int gam__challenge_result(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          int t, sb_err_t *err) {
+  const sb_field_t *F = x->f[t];
+  const char *pid = gam__str(x, ev, t, GX_AGENT);
+  if (pid == NULL)
+    pid = gam__str(x, ev, t, GX_TEAM);
+  const char *cid = gam__str(x, ev, t, GX_CHALLENGE);
+  if (pid == NULL || cid == NULL)
+    return sb_err_set(err, SB_EVALIDATE, "%s: needs challenge_id and an "
+                      "agent_id or team_id", gam__type_names[t]);
+  int64_t ws = sb_event_i64(ev, F[GX_WSTART]);
+  if (t == GT_SCORE)
+    return sb_rows_add(
+        b, &gam__challenge_scores,
+        (const sb_val_t[]){SB_V_TEXT(ev->tenant_id), SB_V_TEXT(cid),
+                           SB_V_TIMESTAMPTZ(ws), SB_V_TEXT(pid),
+                           SB_V_INT8(sb_event_i64(ev, F[GX_SCORE])),
+                           SB_V_INT8(1), SB_V_TIMESTAMPTZ(ev->occurred_at)},
+        err);
+  return sb_rows_add(
+      b, &gam__challenge_results,
+      (const sb_val_t[]){
+          SB_V_TEXT(ev->tenant_id), SB_V_TEXT(cid), SB_V_TIMESTAMPTZ(ws),
+          SB_V_INT4(sb_event_i64(ev, F[GX_PLACE])), SB_V_TEXT(pid),
+          SB_V_INT8(sb_event_i64(ev, F[GX_FINAL])),
+          SB_V_TIMESTAMPTZ(sb_event_i64(ev, F[GX_WEND])),
+          sb_event_has(ev, F[GX_REWARD_POINTS])
+              ? (sb_val_t)SB_V_INT8(sb_event_i64(ev, F[GX_REWARD_POINTS]))
+              : (sb_val_t)SB_V_NULL,
+          SB_V_TEXT(ev->event_id), SB_V_TIMESTAMPTZ(ev->occurred_at)},
+      err);
+}
+
 const char gam__challenge_sql[] =
     "CREATE TABLE {schema}.challenges (tenant_id text NOT NULL, challenge_id "
     "text NOT NULL, name text, kind text NOT NULL, period text NOT NULL, "
@@ -67,6 +130,17 @@ const char gam__challenge_sql[] =
     "challenge_id text NOT NULL, participant_id text NOT NULL, added_at "
     "timestamptz NOT NULL, PRIMARY KEY (tenant_id, challenge_id, "
     "participant_id));\n"
+    "CREATE TABLE {schema}.challenge_results (tenant_id text NOT NULL, "
+    "challenge_id text NOT NULL, window_start timestamptz NOT NULL, place "
+    "integer NOT NULL, participant_id text NOT NULL, final_score bigint, "
+    "window_end timestamptz, reward_points bigint, event_id text NOT NULL, "
+    "decided_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, challenge_id, "
+    "window_start, place));\n"
+    "CREATE TABLE {schema}.challenge_scores (tenant_id text NOT NULL, "
+    "challenge_id text NOT NULL, window_start timestamptz NOT NULL, "
+    "participant_id text NOT NULL, score bigint NOT NULL, updates bigint NOT "
+    "NULL DEFAULT 0, updated_at timestamptz NOT NULL, PRIMARY KEY "
+    "(tenant_id, challenge_id, window_start, participant_id));\n"
     "CREATE INDEX ON {schema}.ledger (tenant_id, day);\n"
     "CREATE VIEW {schema}.challenge_standings WITH (security_invoker = true) "
     "AS WITH e AS (SELECT c.tenant_id, c.challenge_id, c.kind, c.period, "
@@ -99,7 +173,8 @@ const char gam__challenge_sql[] =
     "THEN target_at END NULLS LAST, score DESC, reached_at, participant_id) "
     "AS place FROM s;\n"
     "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.challenges, "
-    "{schema}.challenge_participants TO switchboard_app;\n"
+    "{schema}.challenge_participants, {schema}.challenge_results, "
+    "{schema}.challenge_scores TO switchboard_app;\n"
     "GRANT SELECT ON {schema}.challenge_standings TO switchboard_app;\n";
 
 int gam__challenge_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev,

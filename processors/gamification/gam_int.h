@@ -130,7 +130,8 @@ enum {
 enum {
   GT_INPUT, GT_AWARDED, GT_REVERSED, GT_BADGE, GT_SETTLED, GT_RULES,
   GT_TEAM, GT_MEMBER_ADDED, GT_MEMBER_REMOVED, GT_REWARD_CREATED,
-  GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_CHALLENGE, GT_N
+  GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_CHALLENGE, GT_CINPUT, GT_SCORE,
+  GT_WON, GT_N
 };
 /* the fields of those types, by name (a handle absent for a type that
  * lacks the field) */
@@ -141,7 +142,8 @@ enum {
   GX_BALANCE, GX_HELD, GX_NAME, GX_ACTIVE, GX_VERSION, GX_RULES_JSON,
   GX_DECISION, GX_SUPERVISOR, GX_DESCRIPTION, GX_CHALLENGE, GX_PERIOD,
   GX_METRIC, GX_STARTS, GX_ENDS, GX_TEAM_BASED, GX_TEAM_IDS, GX_AGENT_IDS,
-  GX_TARGET, GX_REWARD_POINTS, GX_N
+  GX_TARGET, GX_REWARD_POINTS, GX_SCOPE, GX_KIND, GX_REF, GX_DEFINITION,
+  GX_LOCAL_DAY, GX_SCORE, GX_DELTA, GX_WSTART, GX_WEND, GX_PLACE, GX_FINAL, GX_N
 };
 
 typedef struct gam_s gam_t;
@@ -231,9 +233,25 @@ int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
 extern const sb_table_def_t gam__challenges, gam__challenge_participants;
 extern const char gam__challenge_sql[]; /* migration 3: challenges and
                                            their standings */
+/* the rows of a challenge.score_updated or challenge.won read back */
+int gam__challenge_result(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          int t, sb_err_t *err);
 /* the rows of a challenge.created */
 int gam__challenge_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
                        sb_err_t *err);
+
+/* ---- gam_chal_decide.c ---------------------------------------------------- */
+/* a ledger entry read back (GT_AWARDED, GT_REVERSED) or a challenge.created
+ * (GT_CHALLENGE), forwarded as challenge.input to the tenant's partition */
+int gam__challenge_forward(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                           int t, sb_err_t *err);
+/* a challenge.input, on the tenant's partition */
+int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          sb_err_t *err);
+/* a window's close (an event-time timer, key t|tenant|challenge|window) */
+int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
+                         int64_t due, sb_err_t *err);
+extern const sb_table_def_t gam__challenge_results, gam__challenge_scores;
 
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);

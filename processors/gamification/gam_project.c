@@ -177,7 +177,8 @@ const sb_table_def_t *const gam__tables[] = {
     &ledger,      &balances,     &team_balances, &agent_days,
     &badges,      &teams,        &gam__team_members,  &memberships,
     &rule_sets,   &rewards,      &redemptions,   &redemption_status,
-    &gam__board,  &gam__challenges, &gam__challenge_participants, NULL};
+    &gam__board,  &gam__challenges, &gam__challenge_participants,
+    &gam__challenge_results, &gam__challenge_scores, NULL};
 
 const sb_proj_step_t gam__migrations[] = {
     {1,
@@ -333,6 +334,14 @@ const sb_view_def_t gam__views[] = {
     {.name = "challenge_standings",
      .relation = "challenge_standings",
      .about = "each challenge window's scores and places, from the ledger",
+     .time_col = "window_start",
+     .order = "challenge_id,window_start,place",
+     .filters = "challenge=challenge_id,participant=participant_id",
+     .flags = SB_VIEW_AGENTS_ALL},
+    {.name = "challenge_results",
+     .relation = "challenge_results",
+     .about = "challenge.won: each closed window's final ranking (a race's "
+              "places as reached)",
      .time_col = "window_start",
      .order = "challenge_id,window_start,place",
      .filters = "challenge=challenge_id,participant=participant_id",
@@ -503,6 +512,9 @@ int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
   }
   case GT_CHALLENGE:
     return gam__challenge_row(x, b, ev, err);
+  case GT_SCORE:
+  case GT_WON:
+    return gam__challenge_result(x, b, ev, t, err);
   default:
     return 0;
   }
