@@ -18,7 +18,8 @@
 #    WebSocket feeds: each agent receives its own points.awarded and
 #    badge.awarded and no other agent's, the supervisor every agent's; the
 #    leaderboard ranks (an agent reads it whole) and around_me (an agent its
-#    own neighbourhood only, a manager anyone's).
+#    own neighbourhood only, a manager anyone's); agent-2, first to the
+#    race's target, receives its challenge.won, agent-1 does not.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
@@ -160,7 +161,7 @@ wspids=()
 cleanup_extra() { for p in "${wspids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; return 0; }
 for who in a1 a2 sup; do
   $PY "$(dirname "$0")/ws_client.py" listen "ws://${url#http://}/v1/stream" "${!who}" \
-    '{"subscribe":{"topics":["sb.gamification"],"types":["points.*","badge.*"]}}' "$work/ws_$who" 2>"$work/ws_$who.err" &
+    '{"subscribe":{"topics":["sb.gamification"],"types":["points.*","badge.*","challenge.won"]}}' "$work/ws_$who" 2>"$work/ws_$who.err" &
   wspids+=($!)
 done
 # a supervisor's feed that notes when each message arrives (ms since the
@@ -180,6 +181,8 @@ for who in a1 a2 sup timed; do
   for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/ws_$who" 2>/dev/null && break; sleep 0.1; done
   grep -q '"subscribed"' "$work/ws_$who" || fail "$who's feed did not subscribe: $(cat "$work/ws_$who" "$work/ws_$who.err")"
 done
+post challenge.created race-1 '{"challenge_id":"race-1","name":"First to 100","period":"monthly","target_score":100}'
+sleep 0.5 # the definition first on the tenant's partition
 post call.dispositioned gc-1 '{"call_id":"gc-1","agent_id":"agent-1","disposition":"sale"}'
 post call.dispositioned gc-2 '{"call_id":"gc-2","agent_id":"agent-2","disposition":"sale"}'
 post call.dispositioned gc-3 '{"call_id":"gc-3","agent_id":"agent-2","disposition":"sale"}'
@@ -188,12 +191,14 @@ for i in $(seq 10 19); do
   post call.ended "gc-$i" "{\"call_id\":\"gc-$i\",\"agent_id\":\"agent-2\",\"talk_ms\":60000}"
   sleep 0.05
 done
-# feed WHO: "agent type" per event received (the agent is the subject), sorted
+# feed WHO: "agent type" per event received (the agent is the subject, or
+# agent_id for a challenge's), sorted
 feed() { $PY -c 'import json,sys
 for l in open(sys.argv[1]):
   try: d = json.loads(l)
   except ValueError: continue
-  if isinstance(d, dict) and d.get("type", "").startswith(("points.", "badge.")): print(d["subject"], d["type"])' "$work/ws_$1" | sort; }
+  if isinstance(d, dict) and d.get("type", "").startswith(("points.", "badge.", "challenge.")):
+    print(d["data"].get("agent_id") or d["subject"], d["type"])' "$work/ws_$1" | sort; }
 for _ in $(seq 1 150); do
   [ "$(feed sup | grep -c points.awarded)" -ge 14 ] && [ "$(feed a1 | grep -c points.awarded)" -ge 1 ] &&
     [ "$(feed a2 | grep -c points.awarded)" -ge 12 ] && [ "$(grep -c points.awarded "$work/ws_timed")" -ge 14 ] && break
@@ -202,6 +207,9 @@ done
 [ "$(feed a1 | grep points.awarded)" = "agent-1 points.awarded" ] || fail "agent-1's feed: $(feed a1)"
 [ "$(feed a2 | grep points.awarded | uniq -c | tr -s ' ')" = " 12 agent-2 points.awarded" ] || fail "agent-2's feed: $(feed a2)"
 feed a1 | grep -q "agent-1 badge.awarded" || fail "agent-1 saw no badge of its own: $(feed a1)"
+for _ in $(seq 1 100); do feed a2 | grep -q "agent-2 challenge.won" && break; sleep 0.1; done
+feed a2 | grep -q "agent-2 challenge.won" || fail "agent-2 reached the race's target and its feed has no challenge.won: $(feed a2)"
+feed sup | grep -q "agent-2 challenge.won" || fail "the supervisor saw no challenge.won: $(feed sup)"
 feed a1 | grep -qv "^agent-1 " && fail "agent-1 saw another agent's points or badges: $(feed a1)"
 feed a2 | grep -qv "^agent-2 " && fail "agent-2 saw another agent's points or badges: $(feed a2)"
 [ "$(feed sup | grep points.awarded | cut -d' ' -f1 | sort -u | tr '\n' ' ')" = "agent-1 agent-2 agent-3 " ] ||
