@@ -17,10 +17,10 @@
  * (highest score at the end). Windows are the period's (daily, weekly:
  * ISO weeks, monthly) in the tenant's time zone, cut from the ledger's
  * local day, within [starts_at, ends_at) when given (a custom challenge:
- * its bounds). Decided at read from the ledger, not by a decider: the
- * ledger is already exact and per agent, so a window's standings are a
- * pure function of it (a replay gives the same), and no second copy of
- * every award has to travel to a tenant-keyed partition. */
+ * its bounds). The standings are computed at read from the ledger (also
+ * for windows still open); the decisions (challenge.score_updated,
+ * challenge.won) are gam_chal_decide.c's, read back here as
+ * challenge_scores and challenge_results. */
 #include "gam_int.h"
 
 #include <string.h>

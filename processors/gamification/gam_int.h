@@ -15,6 +15,15 @@
  *   gam_decide.c    the one place per agent that decides: idempotence per
  *                   (rule, source event), caps, reversals, balance, holds,
  *                   badges, tiers and streaks, in the agent's keyed state
+ *   gam_board.c     leaderboards: the board table (per span, period, scope
+ *                   and agent) and the views ranking it (leaderboard,
+ *                   leaderboard_around)
+ *   gam_challenge.c challenges' rows and results read back, and the view
+ *                   of standings computed from the ledger
+ *   gam_chal_decide.c  the one place per tenant that decides challenges:
+ *                   ledger entries and definitions forwarded as
+ *                   challenge.input, scores, throttled updates, results,
+ *                   windows closed by event-time timers
  *
  * Where decisions are made: an agent's source events arrive on many
  * partitions (calls keyed by call, leads by lead, redemptions by
