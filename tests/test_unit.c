@@ -400,7 +400,7 @@ int test_conf_reference(void) {
   sb_conf_print_reference(f);
   fflush(f);
   rewind(f);
-  static char text[1 << 17];
+  static char text[1 << 17]; /* it grows with every processor's keys */
   size_t n = fread(text, 1, sizeof text - 1, f);
   text[n] = '\0';
   fclose(f);

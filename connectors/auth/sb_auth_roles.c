@@ -106,6 +106,7 @@ static const struct {
     {"challenge.score_updated", "the gamification processor"},
     {"challenge.won", "the gamification processor"},
     {"gamification.input", "the gamification processor"},
+    {"challenge.input", "the gamification processor"},
     {"reward.redemption_settled", "the gamification processor"},
     {"security.*", "the engine"},
     {"access.recorded", "the engine"},

@@ -15,6 +15,15 @@
  *   gam_decide.c    the one place per agent that decides: idempotence per
  *                   (rule, source event), caps, reversals, balance, holds,
  *                   badges, tiers and streaks, in the agent's keyed state
+ *   gam_board.c     leaderboards: the board table (per span, period, scope
+ *                   and agent) and the views ranking it (leaderboard,
+ *                   leaderboard_around)
+ *   gam_challenge.c challenges' rows and results read back, and the view
+ *                   of standings computed from the ledger
+ *   gam_chal_decide.c  the one place per tenant that decides challenges:
+ *                   ledger entries and definitions forwarded as
+ *                   challenge.input, scores, throttled updates, results,
+ *                   windows closed by event-time timers
  *
  * Where decisions are made: an agent's source events arrive on many
  * partitions (calls keyed by call, leads by lead, redemptions by
@@ -130,7 +139,8 @@ enum {
 enum {
   GT_INPUT, GT_AWARDED, GT_REVERSED, GT_BADGE, GT_SETTLED, GT_RULES,
   GT_TEAM, GT_MEMBER_ADDED, GT_MEMBER_REMOVED, GT_REWARD_CREATED,
-  GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_N
+  GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_CHALLENGE, GT_CINPUT, GT_SCORE,
+  GT_WON, GT_N
 };
 /* the fields of those types, by name (a handle absent for a type that
  * lacks the field) */
@@ -139,7 +149,10 @@ enum {
   GX_RULE_NAME, GX_CALL, GX_LEAD, GX_REASON, GX_AWARD_EVENT, GX_BADGE,
   GX_BADGE_NAME, GX_TIER, GX_REDEMPTION, GX_REWARD, GX_STATUS, GX_COST,
   GX_BALANCE, GX_HELD, GX_NAME, GX_ACTIVE, GX_VERSION, GX_RULES_JSON,
-  GX_DECISION, GX_SUPERVISOR, GX_DESCRIPTION, GX_N
+  GX_DECISION, GX_SUPERVISOR, GX_DESCRIPTION, GX_CHALLENGE, GX_PERIOD,
+  GX_METRIC, GX_STARTS, GX_ENDS, GX_TEAM_BASED, GX_TEAM_IDS, GX_AGENT_IDS,
+  GX_TARGET, GX_REWARD_POINTS, GX_SCOPE, GX_KIND, GX_REF, GX_DEFINITION,
+  GX_LOCAL_DAY, GX_SCORE, GX_DELTA, GX_WSTART, GX_WEND, GX_PLACE, GX_FINAL, GX_N
 };
 
 typedef struct gam_s gam_t;
@@ -211,6 +224,43 @@ int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
 /* a string or enum field of an event of type t (NULL: absent or empty) */
 const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f);
 extern const char *const gam__type_names[GT_N];
+
+/* ---- gam_board.c ---------------------------------------------------------- */
+#define GAM_AROUND 5 /* leaderboard_around: ranks each side of the agent's */
+enum { GAM_SPAN_DAY, GAM_SPAN_WEEK, GAM_SPAN_MONTH, GAM_SPAN_ALL, GAM_SPAN_N };
+extern const sb_table_def_t gam__board;
+extern const char gam__board_sql[]; /* migration 2: board and its views */
+/* the first day (days since 1970-01-01) of the span's period holding day
+ * (a local day); 0 for GAM_SPAN_ALL */
+int64_t gam__period(int span, int64_t day);
+/* the board rows of one ledger entry (points signed; team NULL: none) */
+int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
+                    const char *team, int64_t points, int64_t day,
+                    int64_t at_us, sb_err_t *err);
+
+/* ---- gam_challenge.c ------------------------------------------------------ */
+extern const sb_table_def_t gam__challenges, gam__challenge_participants;
+extern const char gam__challenge_sql[]; /* migration 3: challenges and
+                                           their standings */
+/* the rows of a challenge.score_updated or challenge.won read back */
+int gam__challenge_result(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          int t, sb_err_t *err);
+/* the rows of a challenge.created */
+int gam__challenge_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                       sb_err_t *err);
+
+/* ---- gam_chal_decide.c ---------------------------------------------------- */
+/* a ledger entry read back (GT_AWARDED, GT_REVERSED) or a challenge.created
+ * (GT_CHALLENGE), forwarded as challenge.input to the tenant's partition */
+int gam__challenge_forward(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                           int t, sb_err_t *err);
+/* a challenge.input, on the tenant's partition */
+int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          sb_err_t *err);
+/* a window's close (an event-time timer, key t|tenant|challenge|window) */
+int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
+                         int64_t due, sb_err_t *err);
+extern const sb_table_def_t gam__challenge_results, gam__challenge_scores;
 
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);

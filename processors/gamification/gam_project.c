@@ -177,7 +177,8 @@ const sb_table_def_t *const gam__tables[] = {
     &ledger,      &balances,     &team_balances, &agent_days,
     &badges,      &teams,        &gam__team_members,  &memberships,
     &rule_sets,   &rewards,      &redemptions,   &redemption_status,
-    NULL};
+    &gam__board,  &gam__challenges, &gam__challenge_participants,
+    &gam__challenge_results, &gam__challenge_scores, NULL};
 
 const sb_proj_step_t gam__migrations[] = {
     {1,
@@ -239,6 +240,8 @@ const sb_proj_step_t gam__migrations[] = {
              GRANT("teams") GRANT("team_members") GRANT("memberships")
                  GRANT("rule_sets") GRANT("rewards") GRANT("redemptions")
                      GRANT("redemption_status") GRANT("redemption_board")},
+    {2, gam__board_sql},
+    {3, gam__challenge_sql},
     {0, NULL},
 };
 
@@ -308,6 +311,41 @@ const sb_view_def_t gam__views[] = {
      .about = "the point rule sets published",
      .time_col = "published_at",
      .order = "published_at,event_id"},
+    {.name = "leaderboard",
+     .relation = "leaderboard",
+     .about = "ranks per span (day, week, month, all), period and scope "
+              "(tenant, team); ties to who got there first",
+     .order = "span,period,scope,scope_id,rank",
+     .filters = "span=span,period=period,scope=scope,team=scope_id,"
+                "agent=agent_id",
+     .flags = SB_VIEW_AGENTS_ALL},
+    {.name = "around_me",
+     .relation = "leaderboard_around",
+     .about = "an agent's rank and the 5 ranks each side of it, per board",
+     .order = "me_agent_id,span,period,scope,scope_id,rank",
+     .filters = "span=span,period=period,scope=scope,team=scope_id,"
+                "me=me_agent_id",
+     .owner_col = "me_agent_id"},
+    {.name = "challenges",
+     .relation = "challenges",
+     .about = "the challenges (race, battle, head_to_head)",
+     .order = "challenge_id",
+     .flags = SB_VIEW_AGENTS_ALL},
+    {.name = "challenge_standings",
+     .relation = "challenge_standings",
+     .about = "each challenge window's scores and places, from the ledger",
+     .time_col = "window_start",
+     .order = "challenge_id,window_start,place",
+     .filters = "challenge=challenge_id,participant=participant_id",
+     .flags = SB_VIEW_AGENTS_ALL},
+    {.name = "challenge_results",
+     .relation = "challenge_results",
+     .about = "challenge.won: each closed window's final ranking (a race's "
+              "places as reached)",
+     .time_col = "window_start",
+     .order = "challenge_id,window_start,place",
+     .filters = "challenge=challenge_id,participant=participant_id",
+     .flags = SB_VIEW_AGENTS_ALL},
     {0},
 };
 
@@ -352,6 +390,10 @@ static int ledger_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                   (const sb_val_t[]){SB_V_TEXT(T), SB_V_TEXT(agent),
                                      SB_V_DATE(day), SB_V_INT8(signed_pts)},
                   err) != 0)
+    return err->code;
+  /* the leaderboards: scoring, not spending */
+  if (!redeemed && gam__board_rows(b, T, agent, team, signed_pts, day,
+                                   ev->occurred_at, err) != 0)
     return err->code;
   if (team == NULL)
     return 0;
@@ -468,6 +510,11 @@ int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                            SB_V_TIMESTAMPTZ(ev->occurred_at)},
         err);
   }
+  case GT_CHALLENGE:
+    return gam__challenge_row(x, b, ev, err);
+  case GT_SCORE:
+  case GT_WON:
+    return gam__challenge_result(x, b, ev, t, err);
   default:
     return 0;
   }

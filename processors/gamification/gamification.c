@@ -25,6 +25,10 @@ const char *const gam__type_names[GT_N] = {
     [GT_REWARD_UPDATED] = "reward.updated",
     [GT_REQUESTED] = "reward.redemption_requested",
     [GT_DECIDED] = "reward.redemption_decided",
+    [GT_CHALLENGE] = "challenge.created",
+    [GT_CINPUT] = "challenge.input",
+    [GT_SCORE] = "challenge.score_updated",
+    [GT_WON] = "challenge.won",
 };
 static const char *const field_names[GX_N] = {
     [GX_AGENT] = "agent_id",
@@ -54,6 +58,27 @@ static const char *const field_names[GX_N] = {
     [GX_DECISION] = "decision",
     [GX_SUPERVISOR] = "supervisor_id",
     [GX_DESCRIPTION] = "description",
+    [GX_CHALLENGE] = "challenge_id",
+    [GX_PERIOD] = "period",
+    [GX_METRIC] = "metric",
+    [GX_STARTS] = "starts_at",
+    [GX_ENDS] = "ends_at",
+    [GX_TEAM_BASED] = "team_based",
+    [GX_TEAM_IDS] = "team_ids",
+    [GX_AGENT_IDS] = "agent_ids",
+    [GX_TARGET] = "target_score",
+    [GX_REWARD_POINTS] = "reward_points",
+    [GX_SCOPE] = "scope",
+    [GX_KIND] = "kind",
+    [GX_REF] = "ref_id",
+    [GX_DEFINITION] = "definition",
+    [GX_LOCAL_DAY] = "local_day",
+    [GX_SCORE] = "score",
+    [GX_DELTA] = "delta",
+    [GX_WSTART] = "window_start",
+    [GX_WEND] = "window_end",
+    [GX_PLACE] = "place",
+    [GX_FINAL] = "final_score",
 };
 
 const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f) {
@@ -226,9 +251,20 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   int t = which(x, ev);
   if (t >= 0 && gam__project(x, b, ev, t, err) != 0)
     return err->code;
+  /* challenges: decided on the tenant's partition (gam_chal_decide.c) */
+  if (t == GT_CINPUT)
+    return gam__challenge_decide(x, b, ev, err);
+  if ((t == GT_AWARDED || t == GT_REVERSED || t == GT_CHALLENGE) &&
+      gam__challenge_forward(x, b, ev, t, err) != 0)
+    return err->code;
   if (gam__decide_event(x, b, ev, &handled, err) != 0 || handled)
     return err->code;
   return gam__source_event(x, b, ev, &handled, err);
+}
+
+static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
+                 sb_err_t *err) {
+  return gam__challenge_timer(state, b, t->key, t->due_us, err);
 }
 
 const sb_processor_vt_t sb_gamification_processor = {
@@ -241,6 +277,7 @@ const sb_processor_vt_t sb_gamification_processor = {
     .tables = gam__tables,
     .init = init,
     .event = event,
+    .timer = timer,
     .destroy = destroy,
     .flags = SB_PROCESSOR_KEYED_STATE,
     .globals = gam__globals,

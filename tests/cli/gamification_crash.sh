@@ -20,6 +20,9 @@
 #  - two redemptions posted together from two devices, together past an
 #    agent's balance: exactly one is approved, and the balance is what the
 #    ledger says, never negative; a rejected one releases its points;
+#  - every leaderboard row is the sum of its ledger entries (periods cut by
+#    PostgreSQL's calendar), ranks 1..n on every board, and the replay
+#    ranks the same;
 #  - `replay --processor gamification --from earliest` rebuilds the same
 #    ledger, balances, team balances and badges.
 # SB_CRASH_SEED=N repeats a run's random choices.
@@ -83,6 +86,25 @@ neg=$(q "SELECT count(*) FROM gamification.balances WHERE balance < 0")
 [ "$neg" = 0 ] || fail "$neg balances below zero"
 reversals=$(q "SELECT count(*) FROM gamification.ledger WHERE kind = 'reversal'")
 [ "$reversals" -gt 20 ] || fail "only $reversals reversals: the test would prove little"
+# the leaderboards: every board row is the ledger's awards and reversals
+# (no redemptions) of its agent, span, period and scope, the periods cut
+# here by PostgreSQL's calendar (ISO weeks, months) from the ledger's day
+bad=$(q "WITH l AS (SELECT tenant_id, agent_id, team_id, day, points FROM gamification.ledger
+    WHERE kind <> 'redemption'),
+  p AS (SELECT tenant_id, agent_id, team_id, s.span, s.period, points FROM l,
+    LATERAL (VALUES ('day', day::text), ('week', date_trunc('week', day)::date::text),
+      ('month', date_trunc('month', day)::date::text), ('all', '1970-01-01')) s(span, period)),
+  want AS (SELECT tenant_id, span, period, 'tenant' AS scope, '' AS scope_id, agent_id, sum(points) AS points
+      FROM p GROUP BY 1, 2, 3, 6
+    UNION ALL SELECT tenant_id, span, period, 'team', team_id, agent_id, sum(points)
+      FROM p WHERE team_id IS NOT NULL GROUP BY 1, 2, 3, 5, 6),
+  got AS (SELECT tenant_id, span, period, scope, scope_id, agent_id, points FROM gamification.board)
+  SELECT count(*) FROM ((SELECT * FROM want EXCEPT SELECT * FROM got)
+    UNION ALL (SELECT * FROM got EXCEPT SELECT * FROM want)) x")
+[ "$bad" = 0 ] || fail "$bad leaderboard rows are not the sum of their ledger entries"
+gaps=$(q "SELECT count(*) FROM (SELECT tenant_id, span, period, scope, scope_id, max(rank) AS m, count(*) AS n,
+  min(of_agents) AS o FROM gamification.leaderboard GROUP BY 1, 2, 3, 4, 5) x WHERE m <> n OR o <> n")
+[ "$gaps" = 0 ] || fail "$gaps leaderboards whose ranks are not 1..n"
 
 # ---- two redemptions from two devices, together past the balance ------------------
 # agent A's balance is B; rewards "big" (2B/3: either fits, not both) and
@@ -159,6 +181,7 @@ snap() {
      FROM gamification.balances ORDER BY 1, 2" >"$work/$1.balances"
   q "SELECT tenant_id, team_id, balance, entries FROM gamification.team_balances ORDER BY 1, 2" >"$work/$1.teams"
   q "SELECT * FROM gamification.badges ORDER BY 1, 2, 3, 4" >"$work/$1.badges"
+  q "SELECT * FROM gamification.leaderboard ORDER BY 1, 2, 3, 4, 5, 6" >"$work/$1.board"
 }
 snap live
 crash_stop
@@ -167,7 +190,7 @@ timeout 120 "$SB" replay --processor gamification --from earliest --data-dir "$d
   >"$work/replay.out" 2>"$work/replay.err" || rrc=$?
 [ $rrc -eq 0 ] || fail "replay exited $rrc: $(cat "$work/replay.out"; tail -3 "$work/replay.err")"
 snap rebuilt
-for t in ledger balances teams badges; do
+for t in ledger balances teams badges board; do
   cmp -s "$work/live.$t" "$work/rebuilt.$t" ||
     fail "the rebuilt $t differs: $(diff "$work/live.$t" "$work/rebuilt.$t" | head -4)"
 done

@@ -13,11 +13,17 @@
 #  - parameters: each bad one is a 400 naming it (a bad time, an unknown
 #    parameter, a bucket on a view without buckets, limit out of range);
 #    from/to bound the time column (half-open);
-#  - each read is recorded (security.access counts the reads per user).
+#  - each read is recorded (security.access counts the reads per user);
+#  - gamification (issue 15 items 6, 8): two agents' and a supervisor's
+#    WebSocket feeds: each agent receives its own points.awarded and
+#    badge.awarded and no other agent's, the supervisor every agent's; the
+#    leaderboard ranks (an agent reads it whole) and around_me (an agent its
+#    own neighbourhood only, a manager anyone's); agent-2, first to the
+#    race's target, receives its challenge.won, agent-1 does not.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
-start_up --partitions 2 --processors routing,assignment,campaigns,automation,analytics,security --http-listen 127.0.0.1:0
+start_up --partitions 2 --processors routing,assignment,campaigns,automation,analytics,security,gamification --http-listen 127.0.0.1:0
 tok() { "$SB" token --data-dir "$dd" --tenant "${3:-acme}" --role "$1" ${2:+--sub "$2"}; }
 admin=$(tok admin alice)
 mgr=$(tok manager mia)
@@ -149,4 +155,96 @@ for _ in $(seq 1 100); do
 done
 [ "$(q "SELECT coalesce(sum(reads), 0) FROM security.access WHERE tenant_id = 'acme' AND user_id = 'agent-1'")" -ge 2 ] ||
   fail "agent-1's reads are not recorded: $(q 'SELECT * FROM security.access')"
-echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded"
+# ---- gamification: live feeds per agent, leaderboards ------------------------------
+sup=$(tok supervisor sam)
+wspids=()
+cleanup_extra() { for p in "${wspids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; return 0; }
+for who in a1 a2 sup; do
+  $PY "$(dirname "$0")/ws_client.py" listen "ws://${url#http://}/v1/stream" "${!who}" \
+    '{"subscribe":{"topics":["sb.gamification"],"types":["points.*","badge.*","challenge.won"]}}' "$work/ws_$who" 2>"$work/ws_$who.err" &
+  wspids+=($!)
+done
+# a supervisor's feed that notes when each message arrives (ms since the
+# epoch, a tab, the message): the latency figure below
+$PY -c 'import asyncio, sys, time, websockets
+async def main():
+  async with websockets.connect(sys.argv[1], extra_headers={"Authorization": "Bearer " + sys.argv[2]}, ping_interval=None) as ws:
+    await ws.recv()
+    await ws.send(sys.argv[3])
+    with open(sys.argv[4], "a", buffering=1) as f:
+      async for m in ws:
+        f.write("%d\t%s\n" % (time.time() * 1000, m))
+asyncio.run(main())' "ws://${url#http://}/v1/stream" "$sup" \
+  '{"subscribe":{"topics":["sb.gamification"],"types":["points.awarded"]}}' "$work/ws_timed" 2>"$work/ws_timed.err" &
+wspids+=($!)
+for who in a1 a2 sup timed; do
+  for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/ws_$who" 2>/dev/null && break; sleep 0.1; done
+  grep -q '"subscribed"' "$work/ws_$who" || fail "$who's feed did not subscribe: $(cat "$work/ws_$who" "$work/ws_$who.err")"
+done
+post challenge.created race-1 '{"challenge_id":"race-1","name":"First to 100","period":"monthly","target_score":100}'
+sleep 0.5 # the definition first on the tenant's partition
+post call.dispositioned gc-1 '{"call_id":"gc-1","agent_id":"agent-1","disposition":"sale"}'
+post call.dispositioned gc-2 '{"call_id":"gc-2","agent_id":"agent-2","disposition":"sale"}'
+post call.dispositioned gc-3 '{"call_id":"gc-3","agent_id":"agent-2","disposition":"sale"}'
+post call.ended gc-4 '{"call_id":"gc-4","agent_id":"agent-3","talk_ms":60000}'
+for i in $(seq 10 19); do
+  post call.ended "gc-$i" "{\"call_id\":\"gc-$i\",\"agent_id\":\"agent-2\",\"talk_ms\":60000}"
+  sleep 0.05
+done
+# feed WHO: "agent type" per event received (the agent is the subject, or
+# agent_id for a challenge's), sorted
+feed() { $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+  try: d = json.loads(l)
+  except ValueError: continue
+  if isinstance(d, dict) and d.get("type", "").startswith(("points.", "badge.", "challenge.")):
+    print(d["data"].get("agent_id") or d["subject"], d["type"])' "$work/ws_$1" | sort; }
+for _ in $(seq 1 150); do
+  [ "$(feed sup | grep -c points.awarded)" -ge 14 ] && [ "$(feed a1 | grep -c points.awarded)" -ge 1 ] &&
+    [ "$(feed a2 | grep -c points.awarded)" -ge 12 ] && [ "$(grep -c points.awarded "$work/ws_timed")" -ge 14 ] && break
+  sleep 0.1
+done
+[ "$(feed a1 | grep points.awarded)" = "agent-1 points.awarded" ] || fail "agent-1's feed: $(feed a1)"
+[ "$(feed a2 | grep points.awarded | uniq -c | tr -s ' ')" = " 12 agent-2 points.awarded" ] || fail "agent-2's feed: $(feed a2)"
+feed a1 | grep -q "agent-1 badge.awarded" || fail "agent-1 saw no badge of its own: $(feed a1)"
+for _ in $(seq 1 100); do feed a2 | grep -q "agent-2 challenge.won" && break; sleep 0.1; done
+feed a2 | grep -q "agent-2 challenge.won" || fail "agent-2 reached the race's target and its feed has no challenge.won: $(feed a2)"
+feed sup | grep -q "agent-2 challenge.won" || fail "the supervisor saw no challenge.won: $(feed sup)"
+feed a1 | grep -qv "^agent-1 " && fail "agent-1 saw another agent's points or badges: $(feed a1)"
+feed a2 | grep -qv "^agent-2 " && fail "agent-2 saw another agent's points or badges: $(feed a2)"
+[ "$(feed sup | grep points.awarded | cut -d' ' -f1 | sort -u | tr '\n' ' ')" = "agent-1 agent-2 agent-3 " ] ||
+  fail "the supervisor's feed: $(feed sup)"
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM gamification.board WHERE tenant_id = 'acme' AND span = 'all' AND scope = 'tenant'" 2>/dev/null)" = 3 ] && break
+  sleep 0.1
+done
+expect "$a1" "/v1/projections/gamification/leaderboard?span=all&scope=tenant" 200
+[ "$(field '" ".join("%s:%d:%d" % (r["agent_id"], r["points"], r["rank"]) for r in d["rows"])')" = "agent-2:150:1 agent-1:50:2 agent-3:5:3" ] ||
+  fail "the leaderboard agent-1 reads: $(cat "$work/read")"
+expect "$a1" "/v1/projections/gamification/around_me?span=all&scope=tenant" 200
+[ "$(field '" ".join("%s>%s:%d" % (r["me_agent_id"], r["agent_id"], r["distance"]) for r in d["rows"])')" = "agent-1>agent-2:-1 agent-1>agent-1:0 agent-1>agent-3:1" ] ||
+  fail "agent-1's around_me: $(cat "$work/read")"
+expect "$a1" "/v1/projections/gamification/around_me?me=agent-3" 200
+[ "$(field 'd["count"]')" = 0 ] || fail "agent-1 read agent-3's neighbourhood: $(cat "$work/read")"
+expect "$mgr" "/v1/projections/gamification/around_me?me=agent-3&span=all&period=1970-01-01&scope=tenant" 200
+[ "$(field '" ".join(r["agent_id"] for r in d["rows"])')" = "agent-2 agent-1 agent-3" ] || fail "the manager's around_me of agent-3: $(cat "$work/read")"
+# the figure (not asserted): the causing event's Kafka timestamp (written by
+# ingest) -> its points.awarded on the supervisor's socket
+timeout 30 kcat -C -b "$kafka" -t sb.calls -e -q -f '%T %k\n' >"$work/calls_ts" 2>/dev/null || true
+$PY -c 'import json, sys
+ts = {}
+for l in open(sys.argv[1]):
+  t, _, k = l.strip().partition(" ")
+  ts[k.split(":", 1)[-1]] = int(t)
+lat = []
+for l in open(sys.argv[2]):
+  at, _, m = l.rstrip("\n").partition("\t")
+  d = json.loads(m)
+  if d.get("type") == "points.awarded" and d["data"].get("call_id") in ts:
+    lat.append(int(at) - ts[d["data"]["call_id"]])
+lat.sort()
+if len(lat) != 14: sys.exit("%d of 14 points.awarded timed: %s" % (len(lat), lat))
+print("points.awarded on the feed, ms after the causing event was written: n=%d median %d max %d (%s)" % (len(lat), lat[len(lat) // 2], lat[-1], " ".join(map(str, lat))))' \
+  "$work/calls_ts" "$work/ws_timed" || fail "the feed latency figure"
+
+echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded; gamification feeds per agent, leaderboard and around_me"
