@@ -1,0 +1,114 @@
+/* switchboard analytics check: the recomputation, in plain SQL over the
+ * audit log's events (decoded into the temporary table ev by
+ * cmd_analytics.c), independent of the processor's C code: from the event
+ * semantics the README's "Analytics: figures, buckets and views" states.
+ *
+ * ev(tenant_id, event_id, type, subject, t, data jsonb) holds each event
+ * once (by tenant and event id: duplicates count once); zone(tenant_id,
+ * tz) each tenant's time zone (its newest tenant.created /
+ * tenant.settings_changed time_zone by event time, else UTC). A family's
+ * query yields the table's rows (every column, in table order, zero rows
+ * left out) for the rows the tenants of ev own. */
+#include "cmd_analytics.h"
+
+#include <stddef.h>
+
+/* Helpers, created per session (pg_temp). hs: the start of t's local
+ * hour; dy: its local date; span: [s, x) split at local hours, ms each. */
+const char an_check_prelude[] =
+    "CREATE FUNCTION pg_temp.hs(t timestamptz, z text) RETURNS timestamptz "
+    "LANGUAGE sql IMMUTABLE AS $$ SELECT t - ((t AT TIME ZONE z) - "
+    "date_trunc('hour', t AT TIME ZONE z)) $$;\n"
+    "CREATE FUNCTION pg_temp.dy(t timestamptz, z text) RETURNS date "
+    "LANGUAGE sql IMMUTABLE AS $$ SELECT (t AT TIME ZONE z)::date $$;\n"
+    "CREATE FUNCTION pg_temp.span(s timestamptz, x timestamptz, z text) "
+    "RETURNS TABLE (h timestamptz, ms bigint) LANGUAGE sql IMMUTABLE AS $$ "
+    "SELECT g, (extract(epoch FROM least(x, g + interval '1 hour') - "
+    "greatest(s, g)) * 1000)::bigint FROM generate_series(pg_temp.hs(s, z), "
+    "x - interval '1 microsecond', interval '1 hour') g WHERE least(x, g + "
+    "interval '1 hour') > greatest(s, g) $$;\n"
+    "CREATE TEMP TABLE e AS SELECT DISTINCT ON (tenant_id, event_id) * FROM "
+    "ev ORDER BY tenant_id, event_id, t;\n"
+    "CREATE INDEX ON e (type, tenant_id);\n"
+    "CREATE TEMP TABLE zone AS SELECT t.tenant_id, COALESCE((SELECT "
+    "data->>'time_zone' FROM e WHERE e.tenant_id = t.tenant_id AND e.type "
+    "IN ('tenant.created', 'tenant.settings_changed') AND data->>'time_zone' "
+    "IS NOT NULL ORDER BY e.t DESC, e.event_id DESC LIMIT 1), 'UTC') AS tz "
+    "FROM (SELECT DISTINCT tenant_id FROM e) t;\n"
+    "ANALYZE e;\nANALYZE zone;\n";
+
+static const an_family_t families[] = {
+    {"leads", "leads_hour",
+     "tenant_id, hour_start, campaign_id, lead_source, status, day",
+     "created, acquisition_cost_cents",
+     "WITH l AS (SELECT e.tenant_id, z.tz, COALESCE(data->>'lead_id', "
+     "subject) AS lead, min(e.t) AS t0, (array_agg(COALESCE("
+     "data->>'campaign_id', '') ORDER BY event_id))[1] AS campaign_id, "
+     "(array_agg(COALESCE(data->>'lead_source', '') ORDER BY event_id))[1] "
+     "AS lead_source, (array_agg(COALESCE(data->>'status', 'new') ORDER BY "
+     "event_id))[1] AS status, (array_agg(COALESCE((data->>"
+     "'acquisition_cost_cents')::bigint, 0) ORDER BY event_id))[1] AS cost "
+     "FROM e JOIN zone z USING (tenant_id) WHERE type = 'lead.created' "
+     "GROUP BY 1, 2, 3) SELECT tenant_id, pg_temp.hs(t0, tz), campaign_id, "
+     "lead_source, status, pg_temp.dy(t0, tz), count(*), sum(cost) FROM l "
+     "GROUP BY 1, 2, 3, 4, 5, 6"},
+    {"spend", "spend_hour",
+     "tenant_id, hour_start, campaign_id, lead_source, day",
+     "spend_cents, impressions, clicks, leads_reported, records",
+     "WITH s AS (SELECT e.tenant_id, z.tz, COALESCE(data->>'campaign_id', "
+     "subject) AS campaign_id, COALESCE(data->>'lead_source', '') AS "
+     "lead_source, COALESCE((data->>'period_start')::timestamptz, e.t) AS "
+     "at, COALESCE((data->>'amount_cents')::bigint, 0) AS amount, "
+     "COALESCE((data->>'impressions')::bigint, 0) AS imp, COALESCE(("
+     "data->>'clicks')::bigint, 0) AS clicks, COALESCE((data->>"
+     "'leads_count')::bigint, 0) AS leads FROM e JOIN zone z USING "
+     "(tenant_id) WHERE type = 'campaign.spend_recorded') SELECT tenant_id, "
+     "pg_temp.hs(at, tz), campaign_id, lead_source, pg_temp.dy(at, tz), "
+     "sum(amount), sum(imp), sum(clicks), sum(leads), count(*) FROM s "
+     "GROUP BY 1, 2, 3, 4, 5"},
+    {"messages", "messages_hour",
+     "tenant_id, hour_start, channel, provider, campaign_id, day",
+     "requested, blocked, submitted, sent, delivered, failed, read",
+     "WITH x AS (SELECT e.tenant_id, COALESCE(data->>'message_id', subject) "
+     "AS msg, e.type, e.t, data->>'channel' AS channel, data->>'provider' "
+     "AS provider, data->>'campaign_id' AS campaign_id, CASE WHEN type = "
+     "'message.requested' THEN 'requested' WHEN type = 'message.blocked' "
+     "THEN 'blocked' WHEN type = 'message.submitted' THEN 'submitted' WHEN "
+     "type = 'message.status_updated' THEN CASE WHEN data->>'status' IN "
+     "('failed', 'rejected', 'undelivered') THEN 'failed' WHEN "
+     "data->>'status' IN ('submitted', 'sent', 'delivered', 'read') THEN "
+     "data->>'status' END END AS st FROM e WHERE type IN "
+     "('message.requested', 'message.blocked', 'message.submitted', "
+     "'message.status_updated')), m AS (SELECT tenant_id, msg, COALESCE(min("
+     "channel) FILTER (WHERE type = 'message.requested'), min(channel), '') "
+     "AS channel, COALESCE(min(provider) FILTER (WHERE type = "
+     "'message.submitted'), min(provider) FILTER (WHERE type = "
+     "'message.status_updated'), '') AS provider, COALESCE(min(campaign_id) "
+     "FILTER (WHERE type = 'message.requested'), min(campaign_id), '') AS "
+     "campaign_id FROM x GROUP BY 1, 2), f AS (SELECT tenant_id, msg, st, "
+     "min(t) AS t FROM x WHERE st IS NOT NULL GROUP BY 1, 2, 3) SELECT "
+     "f.tenant_id, pg_temp.hs(f.t, z.tz), m.channel, m.provider, "
+     "m.campaign_id, pg_temp.dy(f.t, z.tz), count(*) FILTER (WHERE st = "
+     "'requested'), count(*) FILTER (WHERE st = 'blocked'), count(*) FILTER "
+     "(WHERE st = 'submitted'), count(*) FILTER (WHERE st = 'sent'), "
+     "count(*) FILTER (WHERE st = 'delivered'), count(*) FILTER (WHERE st = "
+     "'failed'), count(*) FILTER (WHERE st = 'read') FROM f JOIN m USING "
+     "(tenant_id, msg) JOIN zone z ON z.tenant_id = f.tenant_id GROUP BY 1, "
+     "2, 3, 4, 5, 6"},
+    {"points", "points_hour",
+     "tenant_id, hour_start, agent_id, team_id, day",
+     "awards, reversals, points_awarded, points_reversed, points",
+     "WITH p AS (SELECT e.tenant_id, z.tz, e.t, COALESCE(data->>'agent_id', "
+     "subject) AS agent_id, COALESCE(data->>'team_id', '') AS team_id, "
+     "type = 'points.awarded' AS aw, COALESCE((data->>'points')::bigint, 0) "
+     "AS pts FROM e JOIN zone z USING (tenant_id) WHERE type IN "
+     "('points.awarded', 'points.reversed')) SELECT tenant_id, "
+     "pg_temp.hs(t, tz), agent_id, team_id, pg_temp.dy(t, tz), count(*) "
+     "FILTER (WHERE aw), count(*) FILTER (WHERE NOT aw), COALESCE(sum(pts) "
+     "FILTER (WHERE aw), 0), COALESCE(sum(pts) FILTER (WHERE NOT aw), 0), "
+     "COALESCE(sum(pts) FILTER (WHERE aw), 0) - COALESCE(sum(pts) FILTER "
+     "(WHERE NOT aw), 0) FROM p GROUP BY 1, 2, 3, 4, 5"},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+const an_family_t *const an_check_families = families;
