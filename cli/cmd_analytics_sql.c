@@ -23,7 +23,7 @@ const char an_check_prelude[] =
     "LANGUAGE sql IMMUTABLE AS $$ SELECT (t AT TIME ZONE z)::date $$;\n"
     "CREATE FUNCTION pg_temp.span(s timestamptz, x timestamptz, z text) "
     "RETURNS TABLE (h timestamptz, ms bigint) LANGUAGE sql IMMUTABLE AS $$ "
-    "SELECT g, (extract(epoch FROM least(x, g + interval '1 hour') - "
+    "SELECT g, floor(extract(epoch FROM least(x, g + interval '1 hour') - "
     "greatest(s, g)) * 1000)::bigint FROM generate_series(pg_temp.hs(s, z), "
     "x - interval '1 microsecond', interval '1 hour') g WHERE least(x, g + "
     "interval '1 hour') > greatest(s, g) $$;\n"
@@ -35,9 +35,60 @@ const char an_check_prelude[] =
     "IN ('tenant.created', 'tenant.settings_changed') AND data->>'time_zone' "
     "IS NOT NULL ORDER BY e.t DESC, e.event_id DESC LIMIT 1), 'UTC') AS tz "
     "FROM (SELECT DISTINCT tenant_id FROM e) t;\n"
-    "ANALYZE e;\nANALYZE zone;\n";
+    "ANALYZE e;\nANALYZE zone;\n"
+    /* agents' events, with the agent */
+    "CREATE TEMP TABLE ag AS SELECT e.tenant_id, z.tz, e.t, e.type, "
+    "COALESCE(data->>'agent_id', subject) AS agent, data FROM e JOIN zone z "
+    "USING (tenant_id) WHERE type IN ('agent.logged_in', "
+    "'agent.logged_out', 'agent.state_changed');\n"
+    /* pauses: entered (the reason), left (the duration), paired by the
+     * pause's start within a millisecond */
+    "CREATE TEMP TABLE pz AS SELECT x.tenant_id, x.tz, x.agent, x.t - "
+    "(data->>'previous_state_ms')::bigint * interval '1 millisecond' AS s, "
+    "x.t AS x, COALESCE((SELECT COALESCE(n.data->>'pause_reason', '') FROM "
+    "ag n WHERE n.tenant_id = x.tenant_id AND n.agent = x.agent AND "
+    "n.type = 'agent.state_changed' AND n.data->>'state' = 'paused' AND "
+    "n.t > x.t - (x.data->>'previous_state_ms')::bigint * interval '1 "
+    "millisecond' - interval '1 millisecond' AND n.t < x.t - "
+    "(x.data->>'previous_state_ms')::bigint * interval '1 millisecond' + "
+    "interval '1 millisecond' ORDER BY n.t, n.data->>'pause_reason' LIMIT "
+    "1), '') AS reason FROM ag x WHERE x.type = 'agent.state_changed' AND "
+    "x.data->>'previous_state' = 'paused' AND (x.data->>"
+    "'previous_state_ms')::bigint > 0;\n";
 
 static const an_family_t families[] = {
+    {"agents", "agents_hour", "tenant_id, hour_start, agent_id, day",
+     "logins, logouts, session_ms, available_ms, ringing_ms, on_call_ms, "
+     "wrapup_ms, paused_ms, pauses",
+     "WITH pt AS (SELECT tenant_id, tz, pg_temp.hs(t, tz) AS h, agent, "
+     "(type = 'agent.logged_in')::int AS li, (type = 'agent.logged_out')::int "
+     "AS lo, (type = 'agent.state_changed' AND data->>'state' = "
+     "'paused')::int AS pz, NULL::text AS col, 0::bigint AS ms FROM ag), sp "
+     "AS (SELECT x.tenant_id, x.tz, s.h, x.agent, 0, 0, 0, x.col, s.ms FROM "
+     "(SELECT tenant_id, tz, agent, t, CASE WHEN type = 'agent.logged_out' "
+     "THEN 'session' ELSE data->>'previous_state' END AS col, CASE WHEN type "
+     "= 'agent.logged_out' THEN (data->>'session_ms')::bigint ELSE "
+     "(data->>'previous_state_ms')::bigint END AS d FROM ag WHERE type <> "
+     "'agent.logged_in') x, pg_temp.span(x.t - x.d * interval '1 "
+     "millisecond', x.t, x.tz) s WHERE x.d > 0 AND x.col IN ('session', "
+     "'available', 'ringing', 'on_call', 'wrapup', 'paused')) SELECT "
+     "tenant_id, h, agent, pg_temp.dy(h, tz), sum(li), sum(lo), "
+     "COALESCE(sum(ms) FILTER (WHERE col = 'session'), 0), COALESCE(sum(ms) "
+     "FILTER (WHERE col = 'available'), 0), COALESCE(sum(ms) FILTER (WHERE "
+     "col = 'ringing'), 0), COALESCE(sum(ms) FILTER (WHERE col = "
+     "'on_call'), 0), COALESCE(sum(ms) FILTER (WHERE col = 'wrapup'), 0), "
+     "COALESCE(sum(ms) FILTER (WHERE col = 'paused'), 0), sum(pz) FROM "
+     "(SELECT * FROM pt UNION ALL SELECT * FROM sp) u GROUP BY tenant_id, "
+     "tz, h, agent"},
+    {"pauses", "pauses_hour", "tenant_id, hour_start, agent_id, reason, day",
+     "pauses, paused_ms",
+     "WITH u AS (SELECT tenant_id, tz, pg_temp.hs(t, tz) AS h, agent, "
+     "COALESCE(data->>'pause_reason', '') AS reason, 1 AS n, 0::bigint AS "
+     "ms FROM ag WHERE type = 'agent.state_changed' AND data->>'state' = "
+     "'paused' UNION ALL SELECT p.tenant_id, p.tz, s.h, p.agent, p.reason, "
+     "0, s.ms FROM pz p, pg_temp.span(p.s, p.x, p.tz) s) SELECT tenant_id, "
+     "h, agent, reason, pg_temp.dy(h, tz), sum(n), sum(ms) FROM u GROUP BY "
+     "tenant_id, tz, h, agent, reason"},
     {"leads", "leads_hour",
      "tenant_id, hour_start, campaign_id, lead_source, status, day",
      "created, acquisition_cost_cents",
