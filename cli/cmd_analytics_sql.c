@@ -54,7 +54,29 @@ const char an_check_prelude[] =
     "interval '1 millisecond' ORDER BY n.t, n.data->>'pause_reason' LIMIT "
     "1), '') AS reason FROM ag x WHERE x.type = 'agent.state_changed' AND "
     "x.data->>'previous_state' = 'paused' AND (x.data->>"
-    "'previous_state_ms')::bigint > 0;\n";
+    "'previous_state_ms')::bigint > 0;\n"
+    /* leads: the funnel's statuses in order; each lead's facts (its
+     * earliest lead.created: time, first status, source, cost; its
+     * campaign: lead.created's, else a status change's, the smaller at a
+     * tie) */
+    "CREATE FUNCTION pg_temp.stx(s text) RETURNS int LANGUAGE sql "
+    "IMMUTABLE AS $$ SELECT array_position(ARRAY['new', 'contacted', "
+    "'working', 'nurturing', 'qualified', 'appointment_set', 'converted', "
+    "'unqualified', 'lost', 'invalid', 'duplicate', 'recycled'], s) $$;\n"
+    "CREATE TEMP TABLE ld AS WITH c AS (SELECT DISTINCT ON (tenant_id, "
+    "COALESCE(data->>'lead_id', subject)) tenant_id, COALESCE("
+    "data->>'lead_id', subject) AS lead, t AS t0, CASE WHEN "
+    "pg_temp.stx(data->>'status') IS NULL THEN 'new' ELSE data->>'status' "
+    "END AS st0, COALESCE(data->>'lead_source', '') AS lead_source, "
+    "COALESCE((data->>'acquisition_cost_cents')::bigint, 0) AS cost FROM e "
+    "WHERE type = 'lead.created' ORDER BY 1, 2, t, event_id), k AS (SELECT "
+    "tenant_id, COALESCE(data->>'lead_id', subject) AS lead, min("
+    "data->>'campaign_id') FILTER (WHERE type = 'lead.created') AS c1, min("
+    "data->>'campaign_id') FILTER (WHERE type = 'lead.status_changed') AS "
+    "c2 FROM e WHERE type IN ('lead.created', 'lead.status_changed') GROUP "
+    "BY 1, 2) SELECT c.*, z.tz, COALESCE(k.c1, k.c2, '') AS campaign_id "
+    "FROM c JOIN k USING (tenant_id, lead) JOIN zone z USING "
+    "(tenant_id);\n";
 
 static const an_family_t families[] = {
     {"agents", "agents_hour", "tenant_id, hour_start, agent_id, day",
@@ -92,17 +114,38 @@ static const an_family_t families[] = {
     {"leads", "leads_hour",
      "tenant_id, hour_start, campaign_id, lead_source, status, day",
      "created, acquisition_cost_cents",
-     "WITH l AS (SELECT e.tenant_id, z.tz, COALESCE(data->>'lead_id', "
-     "subject) AS lead, min(e.t) AS t0, (array_agg(COALESCE("
-     "data->>'campaign_id', '') ORDER BY event_id))[1] AS campaign_id, "
-     "(array_agg(COALESCE(data->>'lead_source', '') ORDER BY event_id))[1] "
-     "AS lead_source, (array_agg(COALESCE(data->>'status', 'new') ORDER BY "
-     "event_id))[1] AS status, (array_agg(COALESCE((data->>"
-     "'acquisition_cost_cents')::bigint, 0) ORDER BY event_id))[1] AS cost "
-     "FROM e JOIN zone z USING (tenant_id) WHERE type = 'lead.created' "
-     "GROUP BY 1, 2, 3) SELECT tenant_id, pg_temp.hs(t0, tz), campaign_id, "
-     "lead_source, status, pg_temp.dy(t0, tz), count(*), sum(cost) FROM l "
-     "GROUP BY 1, 2, 3, 4, 5, 6"},
+     "SELECT tenant_id, pg_temp.hs(t0, tz), campaign_id, lead_source, st0, "
+     "pg_temp.dy(t0, tz), count(*), sum(cost) FROM ld GROUP BY 1, 2, 3, 4, "
+     "5, 6"},
+    {"stages", "stages_hour",
+     "tenant_id, hour_start, campaign_id, lead_source, status, day",
+     "entered, exits, time_in_stage_ms, revenue_cents",
+     /* the lead's timeline: its creation, then its changes in time order
+      * (the creation first at a tie; changes at one time by the funnel's
+      * order; one change at a time to a status, its largest revenue) */
+     "WITH ch AS (SELECT tenant_id, COALESCE(data->>'lead_id', subject) AS "
+     "lead, t, data->>'status' AS status, max(GREATEST(COALESCE(("
+     "data->>'revenue_cents')::bigint, 0), 0)) AS rev FROM e WHERE type = "
+     "'lead.status_changed' AND pg_temp.stx(data->>'status') IS NOT NULL "
+     "GROUP BY 1, 2, 3, 4), tl AS (SELECT ld.tenant_id, ld.tz, ld.lead, "
+     "ld.campaign_id, ld.lead_source, ld.t0 AS t, 0 AS k, ld.st0 AS status, "
+     "0::bigint AS rev FROM ld UNION ALL SELECT ld.tenant_id, ld.tz, "
+     "ld.lead, ld.campaign_id, ld.lead_source, ch.t, 1, ch.status, ch.rev "
+     "FROM ch JOIN ld USING (tenant_id, lead)), o AS (SELECT *, "
+     "row_number() OVER w AS i, lag(status) OVER w IS DISTINCT FROM status "
+     "AS starts FROM tl WINDOW w AS (PARTITION BY tenant_id, lead ORDER BY "
+     "t, k, pg_temp.stx(status))), runs AS (SELECT *, lead(t) OVER (PARTITION "
+     "BY tenant_id, lead ORDER BY i) AS left_at FROM o WHERE starts), u AS "
+     "(SELECT tenant_id, tz, campaign_id, lead_source, status, min(t) AS at, "
+     "1 AS entered, 0 AS exits, 0::bigint AS ms, 0::bigint AS rev FROM tl "
+     "GROUP BY tenant_id, tz, lead, campaign_id, lead_source, status UNION "
+     "ALL SELECT tenant_id, tz, campaign_id, lead_source, status, left_at, "
+     "0, 1, floor(extract(epoch FROM left_at - t) * 1000)::bigint, 0 FROM "
+     "runs WHERE left_at IS NOT NULL UNION ALL SELECT tenant_id, tz, "
+     "campaign_id, lead_source, status, t, 0, 0, 0, rev FROM tl WHERE rev > "
+     "0) SELECT tenant_id, pg_temp.hs(at, tz), campaign_id, lead_source, "
+     "status, pg_temp.dy(at, tz), sum(entered), sum(exits), sum(ms), "
+     "sum(rev) FROM u GROUP BY 1, 2, 3, 4, 5, 6"},
     {"spend", "spend_hour",
      "tenant_id, hour_start, campaign_id, lead_source, day",
      "spend_cents, impressions, clicks, leads_reported, records",
