@@ -194,7 +194,7 @@ static int check_family(sb_pg_t *pg, const an_family_t *f, const char *tenant,
   sb_pg_rows_free(r);
   r = NULL;
   *diffs = pa + ra;
-  printf("%-10s %-18s %8lld rows in the projection, %8lld recomputed, "
+  printf("%-12s %-17s %8lld rows in the projection, %8lld recomputed, "
          "%lld differences\n",
          f->name, f->table, np, nr, pa + ra);
   if (pa + ra > 0) {

@@ -76,9 +76,107 @@ const char an_check_prelude[] =
     "c2 FROM e WHERE type IN ('lead.created', 'lead.status_changed') GROUP "
     "BY 1, 2) SELECT c.*, z.tz, COALESCE(k.c1, k.c2, '') AS campaign_id "
     "FROM c JOIN k USING (tenant_id, lead) JOIN zone z USING "
-    "(tenant_id);\n";
+    "(tenant_id);\n"
+    /* calls: each call's facts (any order and repetition of its events
+     * gives the same); a dimension from the highest-ranked event giving it
+     * (call.ended, call.connected, call.queued and call.started,
+     * call.offered and call.abandoned, call.dispositioned), the smaller
+     * value at a tie */
+    "CREATE FUNCTION pg_temp.rk(ty text) RETURNS int LANGUAGE sql "
+    "IMMUTABLE AS $$ SELECT CASE ty WHEN 'call.ended' THEN 5 WHEN "
+    "'call.connected' THEN 4 WHEN 'call.queued' THEN 3 WHEN 'call.started' "
+    "THEN 3 WHEN 'call.offered' THEN 2 WHEN 'call.abandoned' THEN 2 ELSE 1 "
+    "END $$;\n"
+    "CREATE TEMP TABLE cf AS WITH x AS (SELECT tenant_id, COALESCE("
+    "data->>'call_id', subject) AS call, type, t, data, pg_temp.rk(type) AS "
+    "rk FROM e WHERE type IN ('call.started', 'call.queued', "
+    "'call.offered', 'call.connected', 'call.transferred', "
+    "'call.abandoned', 'call.ended', 'call.dispositioned')) SELECT "
+    "tenant_id, call, bool_or(type = 'call.ended') AS ended, bool_or(type "
+    "= 'call.dispositioned') AS dispo, bool_or(type = 'call.connected' OR "
+    "(type = 'call.ended' AND data->>'answered_at' IS NOT NULL)) AS ans, "
+    "bool_or(type = 'call.queued' OR (type IN ('call.offered', "
+    "'call.connected', 'call.abandoned', 'call.ended') AND "
+    "data->>'queue_id' IS NOT NULL)) AS offered, bool_or(type = "
+    "'call.abandoned' OR (type = 'call.ended' AND data->>'end_reason' = "
+    "'abandoned')) AS ab, COALESCE(LEAST(min(t) FILTER (WHERE type = "
+    "'call.started'), min((data->>'started_at')::timestamptz) FILTER "
+    "(WHERE type = 'call.ended')), min(t)) AS at, min(t) FILTER (WHERE type "
+    "= 'call.queued') AS queued_at, LEAST(min(t) FILTER (WHERE type = "
+    "'call.connected'), min((data->>'answered_at')::timestamptz) FILTER "
+    "(WHERE type = 'call.ended')) AS connected_at, min(t) FILTER (WHERE "
+    "type = 'call.abandoned') AS abandoned_at, max(t) FILTER (WHERE type = "
+    "'call.ended') AS ended_at, min((data->>'wait_ms')::bigint) FILTER "
+    "(WHERE type = 'call.connected') AS wait_conn, max((data->>"
+    "'wait_ms')::bigint) FILTER (WHERE type = 'call.abandoned') AS wait_ab, "
+    "max((data->>'wait_ms')::bigint) FILTER (WHERE type = 'call.ended') AS "
+    "wait_end, max((data->>'talk_ms')::bigint) FILTER (WHERE type = "
+    "'call.ended') AS talk, max((data->>'hold_ms')::bigint) FILTER (WHERE "
+    "type = 'call.ended') AS hold, max((data->>'wrapup_ms')::bigint) "
+    "FILTER (WHERE type = 'call.dispositioned') AS wrap, max((data->>"
+    "'sale_amount_cents')::bigint) FILTER (WHERE type = "
+    "'call.dispositioned') AS sale_cents, count(DISTINCT t) FILTER (WHERE "
+    "type = 'call.transferred') AS xfers, (array_agg(data->>'queue_id' "
+    "ORDER BY rk DESC, data->>'queue_id') FILTER (WHERE data->>'queue_id' "
+    "IS NOT NULL AND type <> 'call.dispositioned'))[1] AS queue_id, "
+    "(array_agg(data->>'campaign_id' ORDER BY rk DESC, data->>'campaign_id') "
+    "FILTER (WHERE data->>'campaign_id' IS NOT NULL))[1] AS campaign_id, "
+    "(array_agg(data->>'agent_id' ORDER BY rk DESC, data->>'agent_id') "
+    "FILTER (WHERE data->>'agent_id' IS NOT NULL))[1] AS agent_id, "
+    "(array_agg(data->>'direction' ORDER BY rk DESC, data->>'direction') "
+    "FILTER (WHERE data->>'direction' IS NOT NULL AND type IN "
+    "('call.started', 'call.ended')))[1] AS direction, (array_agg("
+    "data->>'disposition' ORDER BY data->>'disposition') FILTER (WHERE type "
+    "= 'call.dispositioned' AND data->>'disposition' IS NOT NULL))[1] AS "
+    "disposition FROM x GROUP BY 1, 2;\n"
+    /* the calls that count: ended, and dispositioned, or not answered, or
+     * their disposition wait (analytics.disposition_wait_s, default 3600
+     * s, by the wall clock) over; their figures */
+    "CREATE TEMP TABLE cc AS SELECT cf.*, z.tz, offered AND NOT ans AND ab "
+    "AS abandoned, CASE WHEN ans THEN COALESCE(wait_conn, wait_end, "
+    "floor(GREATEST(extract(epoch FROM connected_at - queued_at), 0) * "
+    "1000)::bigint, 0) ELSE 0 END AS wait_ans, CASE WHEN offered AND NOT "
+    "ans AND ab THEN COALESCE(wait_ab, wait_end, floor(GREATEST(extract("
+    "epoch FROM abandoned_at - queued_at), 0) * 1000)::bigint, 0) ELSE 0 "
+    "END AS wait_abd, CASE WHEN ans THEN GREATEST(COALESCE(hold, 0), 0) "
+    "ELSE 0 END AS hold_ms, CASE WHEN NOT ans THEN 0 WHEN talk IS NOT NULL "
+    "THEN GREATEST(talk, 0) ELSE COALESCE(GREATEST(floor(extract(epoch FROM "
+    "ended_at - connected_at) * 1000)::bigint - GREATEST(COALESCE(hold, 0), "
+    "0), 0), 0) END AS talk_ms FROM cf JOIN zone z USING (tenant_id) WHERE "
+    "ended AND (dispo OR NOT ans OR ended_at + interval '3600 seconds' <= "
+    "now());\n";
 
 static const an_family_t families[] = {
+    {"calls", "calls_hour",
+     "tenant_id, hour_start, queue_id, campaign_id, agent_id, direction, "
+     "day",
+     "calls, inbound, outbound, offered, answered, answered_in_sl, "
+     "abandoned, abandoned_short, wait_answered_ms, wait_abandoned_ms, "
+     "handled, talk_ms, hold_ms, wrap_ms, transfers, dispositioned, sales, "
+     "revenue_cents",
+     "WITH c AS (SELECT *, COALESCE(direction, 'unknown') AS dir, dispo AND "
+     "disposition = 'sale' AS sale FROM cc) SELECT tenant_id, "
+     "pg_temp.hs(at, tz), COALESCE(queue_id, ''), COALESCE(campaign_id, ''), "
+     "COALESCE(agent_id, ''), dir, pg_temp.dy(at, tz), count(*), count(*) "
+     "FILTER (WHERE dir = 'inbound'), count(*) FILTER (WHERE dir = "
+     "'outbound'), count(*) FILTER (WHERE offered), count(*) FILTER (WHERE "
+     "offered AND ans), count(*) FILTER (WHERE offered AND ans AND wait_ans "
+     "<= 20000), count(*) FILTER (WHERE abandoned), count(*) FILTER (WHERE "
+     "abandoned AND wait_abd < 5000), COALESCE(sum(wait_ans) FILTER (WHERE "
+     "offered), 0), sum(wait_abd), count(*) FILTER (WHERE ans), "
+     "sum(talk_ms), sum(hold_ms), COALESCE(sum(GREATEST(wrap, 0)) FILTER "
+     "(WHERE dispo), 0), sum(xfers), count(*) FILTER (WHERE dispo), "
+     "count(*) FILTER (WHERE sale), COALESCE(sum(GREATEST(sale_cents, 0)) "
+     "FILTER (WHERE sale), 0) FROM c GROUP BY 1, 2, 3, 4, 5, 6, 7"},
+    {"dispositions", "dispositions_hour",
+     "tenant_id, hour_start, queue_id, campaign_id, agent_id, disposition, "
+     "day",
+     "calls, revenue_cents",
+     "SELECT tenant_id, pg_temp.hs(at, tz), COALESCE(queue_id, ''), "
+     "COALESCE(campaign_id, ''), COALESCE(agent_id, ''), COALESCE("
+     "disposition, ''), pg_temp.dy(at, tz), count(*), COALESCE(sum("
+     "GREATEST(sale_cents, 0)) FILTER (WHERE disposition = 'sale'), 0) FROM "
+     "cc WHERE dispo GROUP BY 1, 2, 3, 4, 5, 6, 7"},
     {"agents", "agents_hour", "tenant_id, hour_start, agent_id, day",
      "logins, logouts, session_ms, available_ms, ringing_ms, on_call_ms, "
      "wrapup_ms, paused_ms, pauses",
