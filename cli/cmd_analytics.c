@@ -153,32 +153,36 @@ static int check_family(sb_pg_t *pg, const an_family_t *f, const char *tenant,
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   sb_pg_rows_t *r = NULL;
   int rc;
-  /* the projection's rows of the tenants checked, in the range */
-  if ((rc = cat(sql, err, "DROP TABLE IF EXISTS p, r; CREATE TEMP TABLE p "
-                "AS SELECT %s, %s FROM analytics.%s WHERE (", f->keys,
-                f->sums, f->table)) != 0 ||
-      (rc = nonzero(sql, f->sums, err)) != 0 ||
-      (rc = cat(sql, err, ") AND %s AND ($2::timestamptz IS NULL OR "
-                "hour_start >= $2) AND ($3::timestamptz IS NULL OR hour_start "
-                "< $3); CREATE TEMP TABLE r AS SELECT * FROM (%s) q (%s, %s) "
-                "WHERE (",
-                tenant ? "tenant_id = $1" : "$1::text IS NULL", f->query,
-                f->keys, f->sums)) != 0 ||
-      (rc = nonzero(sql, f->sums, err)) != 0 ||
-      (rc = cat(sql, err, ") AND ($1::text IS NULL OR tenant_id = $1) AND "
-                "($2::timestamptz IS NULL OR hour_start >= $2) AND "
-                "($3::timestamptz IS NULL OR hour_start < $3)")) != 0)
-    goto out;
-  /* several statements with parameters: one at a time */
-  char *semi = strstr(sql, "; CREATE TEMP TABLE p");
-  char *second = strstr(sql, "; CREATE TEMP TABLE r");
-  *semi = '\0';
-  *second = '\0';
+  /* the projection's rows of the tenants checked, in the range; the
+   * recomputed ones. A family of sums: rows of zeros left out. */
   const char *const params[3] = {tenant, from, to};
-  if ((rc = sb_pg_exec(pg, sql, 0, NULL, err)) != 0 ||
-      (rc = sb_pg_exec(pg, semi + 2, 3, params, err)) != 0 ||
-      (rc = sb_pg_exec(pg, second + 2, 3, params, err)) != 0)
+  /* (settings, not sums, have no hour: every row compared) */
+  const char *range = f->sums ? " AND ($2::timestamptz IS NULL OR "
+                                "hour_start >= $2) AND ($3::timestamptz IS "
+                                "NULL OR hour_start < $3)"
+                              : " AND num_nulls($2::text, $3::text) >= 0";
+  if ((rc = sb_pg_exec(pg, "DROP TABLE IF EXISTS p, r", 0, NULL, err)) != 0)
     goto out;
+  for (int side = 0; side < 2; side++) {
+    sql[0] = '\0';
+    if (side == 0)
+      rc = cat(sql, err, "CREATE TEMP TABLE p AS SELECT %s%s%s FROM "
+               "analytics.%s WHERE ($1::text IS NULL OR tenant_id = $1)",
+               f->keys, f->sums ? ", " : "", f->sums ? f->sums : "", f->table);
+    else
+      rc = cat(sql, err, "CREATE TEMP TABLE r AS SELECT * FROM (%s) q (%s%s%s) "
+               "WHERE ($1::text IS NULL OR tenant_id = $1)",
+               f->query, f->keys, f->sums ? ", " : "", f->sums ? f->sums : "");
+    if (rc == 0 && f->sums != NULL) {
+      if ((rc = cat(sql, err, " AND (")) == 0 &&
+          (rc = nonzero(sql, f->sums, err)) == 0)
+        rc = cat(sql, err, ")");
+    }
+    if (rc == 0)
+      rc = cat(sql, err, "%s", range);
+    if (rc != 0 || (rc = sb_pg_exec(pg, sql, 3, params, err)) != 0)
+      goto out;
+  }
   rc = sb_pg_rows(pg,
                   "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM r), "
                   "(SELECT count(*) FROM (SELECT * FROM p EXCEPT ALL SELECT * "
@@ -210,7 +214,8 @@ static int check_family(sb_pg_t *pg, const an_family_t *f, const char *tenant,
         (rc = sb_pg_rows(pg, sql, 1, (const char *const[]){lim}, &r, err)) !=
             0)
       goto out;
-    printf("  columns: (%s, %s)\n", f->keys, f->sums);
+    printf("  columns: (%s%s%s)\n", f->keys, f->sums ? ", " : "",
+           f->sums ? f->sums : "");
     for (int i = 0; i < sb_pg_rows_count(r); i++)
       printf("  %-15s %s\n", sb_pg_rows_get(r, i, 0), sb_pg_rows_get(r, i, 1));
   }

@@ -300,6 +300,29 @@ static const an_family_t families[] = {
      "FILTER (WHERE aw), 0), COALESCE(sum(pts) FILTER (WHERE NOT aw), 0), "
      "COALESCE(sum(pts) FILTER (WHERE aw), 0) - COALESCE(sum(pts) FILTER "
      "(WHERE NOT aw), 0) FROM p GROUP BY 1, 2, 3, 4, 5"},
+    /* settings, not sums: no hour, every row compared */
+    {"campaigns", "campaigns",
+     "tenant_id, campaign_id, name, state, campaign_type, budget_cents, "
+     "daily_budget_cents, currency, starts_at, ends_at, updated_at",
+     NULL,
+     /* each setting from the latest event giving it (by time, then id):
+      * campaign.created all, campaign.updated those it lists,
+      * campaign.state_changed the state */
+     "WITH g AS (SELECT tenant_id, COALESCE(data->>'campaign_id', subject) "
+     "AS cid, t, event_id, f, NULLIF(data->>f, '') AS v FROM e, "
+     "unnest(ARRAY['name', 'state', 'campaign_type', 'budget_cents', "
+     "'daily_budget_cents', 'currency', 'starts_at', 'ends_at']) f WHERE "
+     "type = 'campaign.created' OR (type = 'campaign.updated' AND f <> "
+     "'state' AND data->'changed_fields' ? f) OR (type = "
+     "'campaign.state_changed' AND f = 'state')), l AS (SELECT DISTINCT ON "
+     "(tenant_id, cid, f) * FROM g ORDER BY tenant_id, cid, f, t DESC, "
+     "event_id DESC) SELECT tenant_id, cid, max(v) FILTER (WHERE f = "
+     "'name'), max(v) FILTER (WHERE f = 'state'), max(v) FILTER (WHERE f = "
+     "'campaign_type'), max(v::bigint) FILTER (WHERE f = 'budget_cents'), "
+     "max(v::bigint) FILTER (WHERE f = 'daily_budget_cents'), max(v) FILTER "
+     "(WHERE f = 'currency'), max(v::timestamptz) FILTER (WHERE f = "
+     "'starts_at'), max(v::timestamptz) FILTER (WHERE f = 'ends_at'), max(t) "
+     "FROM l GROUP BY 1, 2"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
