@@ -101,4 +101,5 @@ grep -q "analytics check: .* 0 differences" "$work/check3.out" || fail "check --
 expect_error 2 "--family" "$SB" analytics check --family nope --data-dir "$dd"
 expect_error 2 "--from" "$SB" analytics check --from yesterday --data-dir "$dd"
 expect_error 2 "unknown action" "$SB" analytics verify --data-dir "$dd"
+cat "$work/check2.out"
 echo "analytics_check: $total events, 0 differences; a changed row named; $((SECONDS - t_start)) s"
