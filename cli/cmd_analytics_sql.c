@@ -41,6 +41,7 @@ const char an_check_prelude[] =
     "COALESCE(data->>'agent_id', subject) AS agent, data FROM e JOIN zone z "
     "USING (tenant_id) WHERE type IN ('agent.logged_in', "
     "'agent.logged_out', 'agent.state_changed');\n"
+    "CREATE INDEX ON ag (tenant_id, agent, t);\nANALYZE ag;\n"
     /* pauses: entered (the reason), left (the duration), paired by the
      * pause's start within a millisecond */
     "CREATE TEMP TABLE pz AS SELECT x.tenant_id, x.tz, x.agent, x.t - "
