@@ -4,7 +4,8 @@
 #  - 3,000 events of `switchboard generate` (three tenants: acme in
 #    America/New_York, globex in Asia/Kolkata, a half-hour zone, initech
 #    with no settings: UTC), with every 10th event repeated (same id: the
-#    projection and the check count it once), under `up --processors
+#    projection and the check count it once), and gamification's points
+#    (an award twice, a reversal), under `up --processors
 #    audit,analytics`; once analytics is at the end of every partition and
 #    its due timers fired, the check finds 0 differences in every family;
 #  - one projection row changed with psql (a call added to a calls_hour
@@ -21,10 +22,15 @@ N=3000
 {
   echo '{"specversion":"1.0","id":"01KGRCHK000000000000000001","type":"tenant.created","source":"/check","subject":"acme","time":"2026-01-01T00:00:00Z","tenantid":"acme","data":{"display_name":"Acme","time_zone":"America/New_York"}}'
   echo '{"specversion":"1.0","id":"01KGRCHK000000000000000002","type":"tenant.created","source":"/check","subject":"globex","time":"2026-01-01T00:00:00Z","tenantid":"globex","data":{"display_name":"Globex","time_zone":"Asia/Kolkata"}}'
+  # gamification's points (an award sent twice; a reversal given negative)
+  for l in 1 1 2; do
+    echo '{"specversion":"1.0","id":"01KGRCHK00000000000000000'$((l + 2))'","type":"points.awarded","source":"/check","subject":"agent-1","time":"2026-01-05T08:3'$l':00Z","tenantid":"acme","data":{"agent_id":"agent-1","rule_id":"sale","points":'$((10 * l))',"source_event_id":"01KGRCHK0000000000000000'$((l + 20))'","team_id":"team-1"}}'
+  done
+  echo '{"specversion":"1.0","id":"01KGRCHK000000000000000005","type":"points.reversed","source":"/check","subject":"agent-1","time":"2026-01-05T09:10:00Z","tenantid":"globex","data":{"agent_id":"agent-1","rule_id":"sale","points":-5,"source_event_id":"01KGRCHK000000000000000030","reason":"audit","team_id":"team-2"}}'
 } >"$work/tenants.ndjson"
 # every 10th event twice (a producer's retry: same id)
 awk '{print} NR % 10 == 0 {print}' "$work/gen.ndjson" >"$work/events.ndjson"
-total=$(($(wc -l <"$work/events.ndjson") + 2))
+total=$(($(wc -l <"$work/events.ndjson") + 6))
 
 start_up --processors audit,analytics --partitions 2
 "$SB" import "$work/tenants.ndjson" --data-dir "$dd" >"$work/import0.out" 2>"$work/import0.err" ||
@@ -38,7 +44,7 @@ done
 
 # settled: audit holds every event (once per id), analytics is at the end
 # of its topics and its due timers (calls' disposition waits) fired
-distinct=$(($(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' "$work/gen.ndjson" | sort -u | wc -l) + 2))
+distinct=$(($(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' "$work/gen.ndjson" | sort -u | wc -l) + 5))
 deadline=$((SECONDS + 60))
 until [ "$(q 'SELECT count(DISTINCT event_id) FROM audit.events')" -ge "$distinct" ]; do
   [ $SECONDS -lt $deadline ] || fail "audit.events holds $(q 'SELECT count(DISTINCT event_id) FROM audit.events') events within 60 s, want $distinct"
@@ -46,7 +52,7 @@ until [ "$(q 'SELECT count(DISTINCT event_id) FROM audit.events')" -ge "$distinc
 done
 settled() {
   local args=() t p
-  for t in sb.calls sb.agents sb.leads sb.campaigns sb.messages; do
+  for t in sb.calls sb.agents sb.leads sb.campaigns sb.messages sb.gamification; do
     for p in 0 1; do args+=(-t "$t:$p:-1"); done
   done
   timeout 20 kcat -Q -b "$kafka" "${args[@]}" 2>/dev/null |
@@ -74,7 +80,7 @@ for f in calls dispositions agents pauses leads stages spend messages points cam
   grep -q "^$f " "$work/check.out" || fail "check printed no line for $f: $(cat "$work/check.out")"
 done
 # every family with figures in this log compared rows
-for f in calls dispositions agents pauses leads stages spend messages campaigns; do
+for f in calls dispositions agents pauses leads stages spend messages points campaigns; do
   n=$(sed -n "s/^$f  *[a-z_]*  *\([0-9]*\) rows in the projection.*/\1/p" "$work/check.out")
   [ "${n:-0}" -gt 0 ] || fail "check compared no $f rows: $(grep "^$f " "$work/check.out")"
 done
