@@ -129,6 +129,17 @@ static int run_replay(sb_cli_t *cli) {
       (rc = sb_pg_exec(pg, "DELETE FROM sb.consumer_offsets WHERE "
                            "consumer_group = $1",
                        1, (const char *const[]){group}, &err)) != 0 ||
+      /* and its keyed state, timers and event times: kept, the new
+       * rebuild would take every event the dead one had folded for
+       * known, and leave it out (found by `analytics check`) */
+      (rc = sb_pg_exec(pg, "DELETE FROM sb.processor_state WHERE schema = $1",
+                       1, (const char *const[]){schema}, &err)) != 0 ||
+      (rc = sb_pg_exec(pg, "DELETE FROM sb.processor_timers WHERE schema = "
+                           "$1",
+                       1, (const char *const[]){schema}, &err)) != 0 ||
+      (rc = sb_pg_exec(pg, "DELETE FROM sb.processor_event_time WHERE "
+                           "schema = $1",
+                       1, (const char *const[]){schema}, &err)) != 0 ||
       (rc = sb_processor_create_tables(pg, vt, schema, &err)) != 0)
     goto out;
   int64_t micros;
