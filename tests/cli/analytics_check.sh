@@ -12,7 +12,10 @@
 #    row): the check exits 1 and names the family, the table and the row,
 #    both sides; --tenant of another tenant passes;
 #  - `replay --processor analytics --from earliest` (the changed row gone)
-#    and the timers it left due fired: 0 differences again;
+#    over a dead replay's leftovers (keyed state, its tenants table's
+#    offsets), and the timers it left due
+#    fired: 0 differences again, and no keyed state of the dropped
+#    generation left;
 #  - bad options are usage errors naming them.
 . "$(dirname "$0")/lib.sh"
 t_start=$SECONDS
@@ -107,6 +110,19 @@ grep -q "^  recomputed only *(globex,\"$hs" "$work/check2.out" ||
   fail "check --tenant acme: $(cat "$work/check3.out")"
 grep -q "analytics check: .* 0 differences" "$work/check3.out" || fail "check --tenant acme: $(cat "$work/check3.out")"
 # ---- a replay rebuilds what the check recomputes --------------------------------
+# over a dead replay's leftovers: the keyed state a rebuild SIGKILLed
+# mid-way leaves for the next generation (here all of it, a copy of the
+# live one's); the replay must drop it, or it takes every event for seen
+next=$(($(q "SELECT generation FROM sb.processors WHERE name = 'analytics'") + 1))
+q "INSERT INTO sb.processor_state SELECT 'analytics_g$next', topic, partition, key, value
+  FROM sb.processor_state WHERE schema = 'analytics'" >/dev/null
+# and its tenants table's offsets at the end (its state gone with the
+# rest: unless they go too, the rebuild reads no tenant's zone)
+q "INSERT INTO sb.consumer_offsets (consumer_group, topic, partition, next_offset)
+  SELECT 'switchboard.analytics.g$next.tenants', topic, partition, next_offset
+  FROM sb.consumer_offsets WHERE consumer_group = 'switchboard.tenants'" >/dev/null
+[ "$(q "SELECT count(*) FROM sb.consumer_offsets WHERE consumer_group = 'switchboard.analytics.g$next.tenants'")" -gt 0 ] ||
+  fail "test bug: no offsets of the live tenants table ($(q "SELECT DISTINCT consumer_group FROM sb.consumer_offsets"))"
 rc=0
 timeout 120 "$SB" replay --processor analytics --from earliest --data-dir "$dd" \
   >"$work/replay.out" 2>"$work/replay.err" || rc=$?
@@ -116,6 +132,8 @@ until settled; do
   [ $SECONDS -lt $deadline ] || fail "analytics did not settle within 60 s after the replay"
   sleep 0.5
 done
+[ "$(q "SELECT count(*) FROM sb.processor_state WHERE schema LIKE 'analytics\_old\_g%'")" = 0 ] ||
+  fail "the dropped generation's keyed state is still there"
 rc=0
 "$SB" analytics check --data-dir "$dd" >"$work/check4.out" 2>"$work/check4.err" || rc=$?
 [ $rc -eq 0 ] || fail "check after the replay exited $rc: $(head -40 "$work/check4.out"; tail -3 "$work/check4.err")"
