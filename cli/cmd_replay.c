@@ -126,9 +126,24 @@ static int run_replay(sb_cli_t *cli) {
    * generation (never the live one, nor an old one: NAME_gen_G) */
   snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
   if ((rc = sb_pg_exec(pg, sql, 0, NULL, &err)) != 0 ||
+      /* its offsets, its global tables' (GROUP.tenants, GROUP.global.T)
+       * too: their state goes below */
       (rc = sb_pg_exec(pg, "DELETE FROM sb.consumer_offsets WHERE "
-                           "consumer_group = $1",
+                           "consumer_group = $1 OR left(consumer_group, "
+                           "length($1) + 1) = $1 || '.'",
                        1, (const char *const[]){group}, &err)) != 0 ||
+      /* and its keyed state (global tables' included), timers and event
+       * times: kept, the new rebuild would take every event the dead one
+       * had folded for known, and leave it out (found by `analytics
+       * check`) */
+      (rc = sb_pg_exec(pg, "DELETE FROM sb.processor_state WHERE schema = $1",
+                       1, (const char *const[]){schema}, &err)) != 0 ||
+      (rc = sb_pg_exec(pg, "DELETE FROM sb.processor_timers WHERE schema = "
+                           "$1",
+                       1, (const char *const[]){schema}, &err)) != 0 ||
+      (rc = sb_pg_exec(pg, "DELETE FROM sb.processor_event_time WHERE "
+                           "schema = $1",
+                       1, (const char *const[]){schema}, &err)) != 0 ||
       (rc = sb_processor_create_tables(pg, vt, schema, &err)) != 0)
     goto out;
   int64_t micros;

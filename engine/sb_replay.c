@@ -427,7 +427,12 @@ int sb_replay_swap(sb_replay_log_t *l, sb_pg_t *pg, const sb_replay_swap_t *s,
   if (dropped[0]) { /* a projection that may be rebuilt at will */
     char sql[160];
     snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", dropped);
-    if (sb_pg_exec(pg, sql, 0, NULL, err) != 0)
+    /* its keyed state and timers (moved to its name at the swap) too:
+     * renamed to itself, a schema's rows go (the target's own are
+     * deleted first) */
+    if (sb_pg_exec(pg, sql, 0, NULL, err) != 0 ||
+        sb_kstate_rename_schema(pg, dropped, dropped, err) != 0 ||
+        sb_timers_rename_schema(pg, dropped, dropped, err) != 0)
       sb_log(SB_LOG_WARN, "replay", "the old projection could not be dropped",
              SB_F_STR("error", err->msg), SB_F_END);
     sb_err_clear(err);
