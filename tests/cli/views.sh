@@ -214,8 +214,8 @@ feed a1 | grep -qv "^agent-1 " && fail "agent-1 saw another agent's points or ba
 feed a2 | grep -qv "^agent-2 " && fail "agent-2 saw another agent's points or badges: $(feed a2)"
 [ "$(feed sup | grep points.awarded | cut -d' ' -f1 | sort -u | tr '\n' ' ')" = "agent-1 agent-2 agent-3 " ] ||
   fail "the supervisor's feed: $(feed sup)"
-for _ in $(seq 1 100); do
-  [ "$(q "SELECT count(*) FROM gamification.board WHERE tenant_id = 'acme' AND span = 'all' AND scope = 'tenant'" 2>/dev/null)" = 3 ] && break
+for _ in $(seq 1 300); do
+  [ "$(q "SELECT count(*) || ' ' || sum(points) FROM gamification.board WHERE tenant_id = 'acme' AND span = 'all' AND scope = 'tenant'" 2>/dev/null)" = "3 205" ] && break
   sleep 0.1
 done
 expect "$a1" "/v1/projections/gamification/leaderboard?span=all&scope=tenant" 200
