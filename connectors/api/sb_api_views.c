@@ -206,10 +206,10 @@ static int parse_params(const char *qs, const sb_view_def_t *v, sb_rdq_t *q) {
     }
     p = next;
   }
-  if (*q->from_v && *q->to_v && sb_api_views_time_kind(q->from_v) ==
-                                    sb_api_views_time_kind(q->to_v) &&
-      strcmp(q->from_v, q->to_v) >= 0 &&
-      sb_api_views_time_kind(q->from_v) == 1) {
+  /* two dates compare as text (times with offsets are PostgreSQL's) */
+  if (sb_api_views_time_kind(q->from_v) == 1 &&
+      sb_api_views_time_kind(q->to_v) == 1 &&
+      strcmp(q->from_v, q->to_v) >= 0) {
     snprintf(q->msg, sizeof q->msg, "from: before to (to is exclusive)");
     return -1;
   }
