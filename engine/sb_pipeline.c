@@ -509,8 +509,8 @@ static int run_loop(sb_pipeline_t *p, sb_err_t *err) {
              SB_F_STR("error", err->msg), SB_F_END);
       sb_err_clear(err);
     }
+    size_t fired = 0;
     if (p->pending == 0 && !p->open) {
-      size_t fired = 0;
       if (sb__kit_fire_timers(p, &fired, err) != 0) {
         sb__close_batch(p);
         if (p->poison_timer.set && !err->fatal) {
@@ -538,7 +538,9 @@ static int run_loop(sb_pipeline_t *p, sb_err_t *err) {
     backoff_ms = 100;
     if (p->pending == 0)
       sb__publish(p, 0);
-    if (p->o.stop_at_end && p->pending == 0 && all_at_end(p))
+    /* at the end once no timer fired: one that fired may have set
+     * another that is already due (an event timer behind the event time) */
+    if (p->o.stop_at_end && p->pending == 0 && fired == 0 && all_at_end(p))
       break;
   }
   int rc = p->pending > 0 ? sb__commit_batch(p, err) : 0;

@@ -6,7 +6,9 @@
  * NULL), in the order of those columns. Each case runs the real pipeline
  * (all partitions taken at once: no consumer group to wait for) against
  * the embedded broker and a database of its own, to the end of the log,
- * derived events included; an optional conf file (key = value lines) sets
+ * derived events included; a line "#wait" ends a part of the input: the
+ * part is run to its end (every derived event too) before the next part
+ * is produced, for cases whose outcome depends on what arrives first; an optional conf file (key = value lines) sets
  * the configuration the case runs with. SB_GOLDEN_UPDATE=1 writes what the run gives
  * into the expected files (review the diff before committing it);
  * SB_GOLDEN_ONLY=<processor> runs that processor's cases only. */
@@ -48,41 +50,68 @@ static char *slurp(const char *path) {
   return t.failed ? (sb_text_free(&t), NULL) : t.s;
 }
 
-static int produce_file(const sb_conf_t *c, sb_codec_t *codec,
-                        const char *path, int *count) {
-  char *text = slurp(path);
-  if (text == NULL) {
-    fprintf(stderr, "golden: cannot read %s\n", path);
-    return -1;
-  }
+/* Produces one part of a case's input: the lines from *at up to a line
+ * "#wait" or the end; *at moves past them (NULL at the end). */
+static int produce_part(const sb_conf_t *c, sb_codec_t *codec,
+                        const char *path, char **at, int *line, int *count) {
   sb_err_t err = SB_ERR_INIT;
   sb_producer_t *p = NULL;
-  int rc = sb_producer_new(c, &p, &err), line = 0;
-  *count = 0;
-  for (char *save = NULL, *l = strtok_r(text, "\n", &save); rc == 0 && l;
-       l = strtok_r(NULL, "\n", &save)) {
-    line++;
-    if (l[0] == '\0' || l[0] == '#')
-      continue;
-    cJSON *j = NULL;
-    sb_record_t r;
-    rc = sb_json_parse(l, strlen(l), &j, &err);
-    if (rc == 0)
-      rc = sb_codec_from_ce(codec, j, 0, &r, &err);
-    cJSON_Delete(j);
-    if (rc == 0) {
-      rc = sb_producer_send_record(p, &r, NULL, NULL, &err);
-      sb_record_clear(&r);
-      (*count)++;
+  int rc = sb_producer_new(c, &p, &err);
+  char *l = *at;
+  while (rc == 0 && l != NULL) {
+    char *nl = strchr(l, '\n');
+    if (nl)
+      *nl = '\0';
+    (*line)++;
+    char *next = nl ? nl + 1 : NULL;
+    if (strcmp(l, "#wait") == 0) {
+      l = next;
+      break;
     }
-    if (rc != 0)
-      fprintf(stderr, "golden: %s:%d: %s\n", path, line, err.msg);
+    if (l[0] != '\0' && l[0] != '#') {
+      cJSON *j = NULL;
+      sb_record_t r;
+      rc = sb_json_parse(l, strlen(l), &j, &err);
+      if (rc == 0)
+        rc = sb_codec_from_ce(codec, j, 0, &r, &err);
+      cJSON_Delete(j);
+      if (rc == 0) {
+        rc = sb_producer_send_record(p, &r, NULL, NULL, &err);
+        sb_record_clear(&r);
+        (*count)++;
+      }
+      if (rc != 0)
+        fprintf(stderr, "golden: %s:%d: %s\n", path, *line, err.msg);
+    }
+    l = next;
   }
+  *at = l;
   if (rc == 0 && (rc = sb_producer_flush(p, 10000, &err)) != 0)
     fprintf(stderr, "golden: %s\n", err.msg);
   sb_producer_free(p);
-  free(text);
   return rc;
+}
+
+/* Runs the processor to the end of every partition it reads, derived
+ * events included, and stops it. */
+static int run_to_end(const sb_conf_t *c, sb_schemas_t *schemas,
+                      const sb_processor_vt_t *vt, const char *dir) {
+  sb_err_t err = SB_ERR_INIT;
+  sb_pipeline_t *p = NULL;
+  sb_pipeline_opts_t o = {
+      .vts = &vt, .n = 1, .stop_at_end = 1, .all_partitions = 1};
+  if (sb_pipeline_start(c, schemas, &o, &p, &err) != 0) {
+    fprintf(stderr, "golden: %s\n", err.msg);
+    return -1;
+  }
+  for (int i = 0; i < 600 && !sb_pipeline_done(p); i++)
+    usleep(100 * 1000);
+  sb_pipeline_stop(p);
+  if (sb_pipeline_join(p, NULL, &err) != 0) {
+    fprintf(stderr, "golden: %s: %s\n", dir, err.msg);
+    return -1;
+  }
+  return 0;
 }
 
 /* The table's rows as the expected file spells them, for its columns. */
@@ -143,12 +172,13 @@ static int run_case(const char *processor, const char *dir) {
   sb_schemas_t *schemas = NULL;
   sb_codec_t *codec = NULL;
   sb_pg_t *pg = NULL;
-  sb_pipeline_t *p = NULL;
   char url[600], db[64], path[2200];
   int rc = -1, events = 0;
   sb_conf_init(&c, NULL);
   sb_conf_set(&c, "partitions", "2", SB_CO_FLAG, NULL, NULL);
   sb_conf_set(&c, "batch.max_ms", "50", SB_CO_FLAG, NULL, NULL);
+  /* derived events go round in several hops: no 500 ms idle fetch each */
+  sb_conf_set(&c, "kafka.fetch.wait.max.ms", "10", SB_CO_FLAG, NULL, NULL);
   /* a case may set configuration: <case>/conf, key = value lines */
   snprintf(path, sizeof path, "%s/conf", dir);
   if (access(path, F_OK) == 0 &&
@@ -169,22 +199,21 @@ static int run_case(const char *processor, const char *dir) {
     fprintf(stderr, "golden: %s\n", err.msg);
     goto out;
   }
+  /* the input in parts: each part produced, then run to its end (the
+   * processor stopped and started again, as by a restart), so that a case
+   * can say which events reach the processor before which ("#wait") */
   snprintf(path, sizeof path, "%s/input.ndjson", dir);
-  if (produce_file(&c, codec, path, &events) != 0)
+  char *text = slurp(path), *at = text;
+  int line = 0;
+  if (text == NULL)
+    fprintf(stderr, "golden: cannot read %s\n", path);
+  int ok = text != NULL;
+  while (ok && at != NULL)
+    ok = produce_part(&c, codec, path, &at, &line, &events) == 0 &&
+         run_to_end(&c, schemas, vt, dir) == 0;
+  free(text);
+  if (!ok)
     goto out;
-  sb_pipeline_opts_t o = {
-      .vts = &vt, .n = 1, .stop_at_end = 1, .all_partitions = 1};
-  if (sb_pipeline_start(&c, schemas, &o, &p, &err) != 0) {
-    fprintf(stderr, "golden: %s\n", err.msg);
-    goto out;
-  }
-  for (int i = 0; i < 600 && !sb_pipeline_done(p); i++)
-    usleep(100 * 1000);
-  sb_pipeline_stop(p);
-  if (sb_pipeline_join(p, NULL, &err) != 0) {
-    fprintf(stderr, "golden: %s: %s\n", dir, err.msg);
-    goto out;
-  }
   /* every expected table, as the run left it */
   snprintf(path, sizeof path, "%s/expected", dir);
   DIR *d = opendir(path);

@@ -17,7 +17,9 @@
  * second of event time (a change within the second is sent with the next
  * one after it, or at the close); challenge.won for a race as each
  * participant reaches the target (place 1 the first), and at the close of
- * a window (an event-time timer at its end) the final ranking, one
+ * a window (an event-time timer at its end plus the grace,
+ * gamification.challenge_grace_s, for entries from agents' partitions that
+ * lag the tenant's) the final ranking, one
  * challenge.won per participant and place: by score, ties to who got there
  * first (the earlier time its score was reached), then the id; for a race
  * those who reached the target first, in the order they did. Entries
@@ -239,7 +241,7 @@ static int count_in(gam_t *x, sb_batch_t *b, const char *T, const char *cid,
   setn(w, "end", we);
   char tk[700];
   if (rc == 0 && (rc = key3(tk, sizeof tk, "t", T, cid, ws, err)) == 0 &&
-      (rc = sb_timer_set(b, tk, we, SB_TIMER_EVENT, err)) == 0)
+      (rc = sb_timer_set(b, tk, we + x->grace_us, SB_TIMER_EVENT, err)) == 0)
     rc = save(b, key, w, err);
 out:
   cJSON_Delete(w);
@@ -356,6 +358,9 @@ int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
   }
   cJSON *w = load(b, kk);
   int rc = 0;
+  /* the window's end as counted (the timer is due at it + the grace then) */
+  int64_t we = cJSON_GetObjectItemCaseSensitive(w, "end") ? num(w, "end")
+                                                         : due - x->grace_us;
   cJSON *ps = cJSON_GetObjectItemCaseSensitive(w, "p");
   int n = cJSON_GetArraySize(ps);
   const cJSON **v = n > 0 ? calloc((size_t)n, sizeof *v) : NULL;
@@ -366,13 +371,13 @@ int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
     v[i++] = p;
     if (num(p, "d") && rc == 0)
       rc = emit_score(x, b, T, cid, (int)num(def, "team"), p->string, p, ws,
-                      due, NULL, due, err);
+                      we, NULL, we, err);
   }
   qsort(v, (size_t)n, sizeof *v, by_rank);
   for (i = 0; i < n && rc == 0; i++)
     if (num(v[i], "place") == 0) /* a race's were given as reached */
       rc = emit_won(x, b, T, cid, def, v[i]->string, i + 1, num(v[i], "s"),
-                    ws, due, err);
+                    ws, we, err);
   if (rc == 0) {
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "closed", 1);

@@ -169,6 +169,8 @@ struct gam_s {
     gam_rules_t *rules;
   } cache[16];
   unsigned cache_next;
+  int64_t grace_us; /* gamification.challenge_grace_s: a window closes then
+                       after its end, by the tenant's partition's event time */
 };
 
 /* what a source event is, to match rules against */

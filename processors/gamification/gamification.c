@@ -233,13 +233,17 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
                      &e);
     }
   }
-  if (gam__rules_parse(gam__default_rules_json, GAM_DEFAULT_VERSION,
+  int grace_s = 0;
+  if (sb_conf_int(kit->conf, "gamification.challenge_grace_s", &grace_s,
+                  err) != 0 ||
+      gam__rules_parse(gam__default_rules_json, GAM_DEFAULT_VERSION,
                        &x->defaults, err) != 0 ||
       gam__source_init(x, kit->schemas, err) != 0 ||
       gam__decide_init(x, kit->schemas, err) != 0) {
     destroy(x);
     return err->code;
   }
+  x->grace_us = (int64_t)grace_s * 1000000;
   *state = x;
   return 0;
 }
@@ -267,6 +271,16 @@ static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
   return gam__challenge_timer(state, b, t->key, t->due_us, err);
 }
 
+static const sb_conf_prop_t conf_rows[] = {
+    {"gamification.challenge_grace_s", SB_CT_INT, 0, 0, 86400, "300",
+     "SWITCHBOARD_GAMIFICATION_CHALLENGE_GRACE_S", "SECONDS", NULL, 0,
+     "How long after a challenge window's end (in event time, on the "
+     "tenant's challenge partition) its final ranking waits for ledger "
+     "entries from agents' partitions that lag behind; an entry arriving "
+     "later is not counted."},
+    {0},
+};
+
 const sb_processor_vt_t sb_gamification_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "gamification",
@@ -282,5 +296,6 @@ const sb_processor_vt_t sb_gamification_processor = {
     .flags = SB_PROCESSOR_KEYED_STATE,
     .globals = gam__globals,
     .views = gam__views,
+    .conf = conf_rows,
 };
 
