@@ -44,7 +44,7 @@ cleanup_extra() {
 
 start_up --processors none --partitions 4
 "$SB" run --processors assignment --data-dir "$dd" --batch-max-events 20 \
-  --set kafka.session.timeout.ms=6000 >"$work/workerB.out" 2>"$work/workerB.log" &
+  --set kafka.session.timeout.ms=6000 ${CRASH_WORKER_SET:-} >"$work/workerB.out" 2>"$work/workerB.log" &
 bpid=$!
 crash_run
 
@@ -83,7 +83,14 @@ assigned=$(q "SELECT count(*) FROM assignment.decisions WHERE outcome = 'assigne
 [ "$assigned" -gt 100 ] || fail "only $assigned assignments: the test would prove little"
 ids=$(timeout 30 kcat -C -b "$kafka" -t sb.leads -e -q -f '%h\n' 2>/dev/null |
   grep 'sb-type=lead.assigned' | sed 's/.*sb-event-id=\([0-9A-Z]*\).*/\1/' | sort -u | wc -l)
-[ "$ids" = "$assigned" ] || fail "lead.assigned: $ids ids in Kafka, $assigned assignments"
+if [ "$ids" != "$assigned" ]; then # what to look at, kept by SB_TEST_KEEP
+  timeout 30 kcat -C -b "$kafka" -t sb.leads -e -q -f '%p@%o %h %s\n' 2>/dev/null |
+    grep -a 'sb-type=lead.assigned' | tr -c '[:print:]\n' '.' >"$work/assigned.kafka" || true
+  q "SELECT txid || ' ' || processor FROM sb.emitted_batches" >"$work/emitted.db" 2>/dev/null || true
+  q "SELECT input_id, seq, lead_id, agent_id, decided_at FROM assignment.decisions
+     WHERE outcome = 'assigned' ORDER BY 1, 2" >"$work/assigned.db" 2>/dev/null || true
+  fail "lead.assigned: $ids ids in Kafka, $assigned assignments"
+fi
 
 # ---- one uninterrupted run decides the same -------------------------------------
 snap() {

@@ -6,6 +6,7 @@
 #   MIN_KILLS MAX_KILLS KILL_SECONDS
 #   GEN_PREFIX GEN_TENANTS  the generator's id prefix and tenants
 #   crash_status      a function printing what the kills.txt line adds
+#   CRASH_WORKER_SET  (optional) more "--set key=value" for the workers
 # crash_run: one worker, `run --processors $CRASH_PROCESSORS` with small
 # batches, while chunks 0..CHUNKS-2 are imported one after the other; the
 # worker is SIGKILLed at random moments (0.2 to 2 s after it got its
@@ -29,7 +30,7 @@ nworker=0
 start_worker() {
   nworker=$((nworker + 1))
   "$SB" run --processors "$CRASH_PROCESSORS" --data-dir "$dd" \
-    --batch-max-events 20 --set kafka.session.timeout.ms=6000 \
+    --batch-max-events 20 --set kafka.session.timeout.ms=6000 ${CRASH_WORKER_SET:-} \
     >"$work/worker$nworker.out" 2>"$work/worker$nworker.log" &
   wpid=$!
 }
