@@ -101,6 +101,7 @@ static int run_up(sb_cli_t *cli) {
     if ((rc = sb_journal_prepare(c, &err)) != 0 ||
         (rc = sb_embedded_start(c, &embedded, &err)) != 0)
       goto out;
+    c->kafka_embedded = 1;
     sb_conf_set(c, "brokers", sb_embedded_bootstraps(embedded), SB_CO_RUNTIME,
                 NULL, NULL);
     if ((rc = sb_journal_start(c, c->brokers, &journal, &err)) != 0)

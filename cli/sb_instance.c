@@ -59,8 +59,9 @@ int sb_instance_write(const sb_conf_t *c, const char *brokers,
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   int n = snprintf(text, cap,
                    "# written by switchboard up; removed when it stops\n"
-                   "pid = %ld\nbrokers = %s\ndatabase_url = %s\n%s%s%s",
+                   "pid = %ld\nbrokers = %s\ndatabase_url = %s\n%s%s%s%s",
                    (long)getpid(), brokers, database_url,
+                   c->kafka_embedded ? "embedded = true\n" : "",
                    http_url ? "# the HTTP API\nhttp = " : "",
                    http_url ? http_url : "", http_url ? "\n" : "");
   int rc = sb_write_file(path, text, (size_t)n, 0600, err);
@@ -91,11 +92,16 @@ int sb_instance_discover(sb_conf_t *c, sb_err_t *err) {
   if (rc != 0)
     return rc;
   char *cur = text, *k, *v;
+  int brokers_here = c->brokers == NULL, embedded = 0;
   while (rc == 0 && sb_kv_next(&cur, &k, &v)) {
     if ((strcmp(k, "brokers") == 0 && c->brokers == NULL) ||
         (strcmp(k, "database_url") == 0 && c->database_url == NULL))
       rc = sb_conf_set(c, k, v, SB_CO_RUNTIME, path, err);
+    else if (strcmp(k, "embedded") == 0 && strcmp(v, "true") == 0)
+      embedded = 1;
   }
+  if (brokers_here && embedded) /* the instance's own brokers */
+    c->kafka_embedded = 1;
   free(text);
   return rc;
 }

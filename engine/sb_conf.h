@@ -111,6 +111,11 @@ typedef struct sb_conf_s {
   int ext_int[SB_CONF_EXT_MAX];
 
   unsigned char origin[128]; /* sb_conf_origin_t per property index */
+  /* not a key: the brokers are the embedded broker (librdkafka's mock
+   * cluster), which holds an empty fetch for the whole fetch.wait.max.ms
+   * and does not wake it when records arrive; set by `up` and, through
+   * runtime.conf, by the commands that join its instance */
+  int kafka_embedded;
 } sb_conf_t;
 
 /* The property table: the engine's rows, then every built-in processor's

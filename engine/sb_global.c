@@ -357,6 +357,7 @@ int sb__global_setup(sb_pipeline_t *p, sb_err_t *err) {
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
   rd_kafka_conf_set(conf, "enable.partition.eof", "false", errstr,
                     sizeof errstr);
+  sb_kafka_conf_fetch_wait(conf, p->c);
   p->grk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (p->grk == NULL) {
     rd_kafka_conf_destroy(conf);

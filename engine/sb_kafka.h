@@ -29,6 +29,10 @@ void sb_embedded_stop(sb_embedded_t *e);
 rd_kafka_conf_t *sb_kafka_conf_new(const sb_conf_t *c, sb_err_t *err);
 
 /* Sets name to value in conf unless the operator gave kafka.<name>. */
+/* A consumer's fetch.wait.max.ms on the embedded broker (c->kafka_embedded):
+ * 10 ms unless kafka.fetch.wait.max.ms says otherwise; real brokers keep
+ * librdkafka's default. */
+void sb_kafka_conf_fetch_wait(rd_kafka_conf_t *conf, const sb_conf_t *c);
 void sb_kafka_conf_default(rd_kafka_conf_t *conf, const sb_conf_t *c,
                            const char *name, const char *value);
 

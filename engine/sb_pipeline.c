@@ -341,6 +341,7 @@ static int setup(sb_pipeline_t *p, sb_err_t *err) {
     rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, sizeof errstr);
   for (size_t i = 0; i < SB_ARRAY_LEN(defaults); i++)
     sb_kafka_conf_default(conf, p->c, defaults[i][0], defaults[i][1]);
+  sb_kafka_conf_fetch_wait(conf, p->c);
   rd_kafka_conf_set_rebalance_cb(conf, sb__on_rebalance);
   rd_kafka_conf_set_opaque(conf, p);
   p->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
