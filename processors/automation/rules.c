@@ -18,9 +18,8 @@
  * micros) every operator (of numbers); a boolean eq and ne (true/false).
  * An absent string reads as ""; an absent number matches only ne. A PII
  * field (sb.pii: ciphertext) is refused: conditions match on its _hmac.
- * Written here rather than shared with scoring.c: scoring's fields are a
- * lead's record (a fixed list with accessors), these an event's, resolved
- * through the schemas; the syntax and the evaluation order are the same.
+ * The language is processors/common/pred.h's; this file names the fields
+ * (an event's, resolved through the schemas).
  *
  * Actions ("then", 1 to AUTO_ACTIONS_MAX, carried out in order):
  *   {"do": "rescore"}
@@ -31,6 +30,8 @@
  *    "template_id": T, "purpose"?: a consent purpose}
  * Every bad set is refused naming what and where. */
 #include "auto_int.h"
+
+#include "pred.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -59,118 +60,60 @@ static int one_of(const char *s, const char *const *list) {
   return 0;
 }
 
-typedef enum { K_STR, K_NUM, K_BOOL } kind_t;
+typedef struct {
+  const sb_schemas_t *s;
+  const char *type;
+} cond_ctx_t;
 
-/* The kind of field path of type, or -1 naming why in err. */
-static int kind_of(const sb_schemas_t *s, const char *type, const char *path,
-                   const char *where, sb_err_t *err) {
+/* The kind of field path of the "when" type, or -1 naming why in err. */
+static int kind_of(void *arg, const char *path, const char *where,
+                   sb_err_t *err) {
+  const cond_ctx_t *c = arg;
   sb_field_t f;
   sb_err_t e = SB_ERR_INIT;
-  if (sb_codec_field(s, type, path, &f, &e) != 0) {
+  if (sb_codec_field(c->s, c->type, path, &f, &e) != 0) {
     sb_err_set(err, SB_EVALIDATE, "automation rules: %s: %s has no field '%.64s'",
-               where, type, path);
+               where, c->type, path);
     return -1;
   }
-  const sb_fieldattr_t *a = sb_evtype_attr(sb_schemas_by_type(s, type), path);
+  const sb_fieldattr_t *a =
+      sb_evtype_attr(sb_schemas_by_type(c->s, c->type), path);
   if (a != NULL && (a->sealed || a->pii)) {
     sb_err_set(err, SB_EVALIDATE,
                "automation rules: %s: %s.%s is PII (ciphertext): match on its "
                "_hmac",
-               where, type, path);
+               where, c->type, path);
     return -1;
   }
   switch (f.kind) {
   case SB_FIELD_STR:
   case SB_FIELD_ENUM:
-    return K_STR;
+    return PRED_STR;
   case SB_FIELD_LONG:
   case SB_FIELD_INT:
   case SB_FIELD_TIMESTAMP:
   case SB_FIELD_DOUBLE:
   case SB_FIELD_FLOAT:
-    return K_NUM;
+    return PRED_NUM;
   case SB_FIELD_BOOL:
-    return K_BOOL;
+    return PRED_BOOL;
   default:
     sb_err_set(err, SB_EVALIDATE,
                "automation rules: %s: %s.%s: a condition takes a string, "
                "number or boolean field",
-               where, type, path);
+               where, c->type, path);
     return -1;
   }
 }
 
 static int check_cond(const sb_schemas_t *s, const char *type, const cJSON *p,
-                      const char *where, int depth, sb_err_t *err) {
-  if (!cJSON_IsObject(p))
-    return sb_err_set(err, SB_EVALIDATE,
-                      "automation rules: %s: a condition is an object", where);
-  if (depth > AUTO_DEPTH_MAX)
-    return sb_err_set(err, SB_EVALIDATE,
-                      "automation rules: %s: conditions nested deeper than %d",
-                      where, AUTO_DEPTH_MAX);
-  const cJSON *c;
-  if ((c = cJSON_GetObjectItemCaseSensitive(p, "all")) != NULL ||
-      (c = cJSON_GetObjectItemCaseSensitive(p, "any")) != NULL) {
-    if (!cJSON_IsArray(c) || cJSON_GetArraySize(c) == 0 ||
-        cJSON_GetArraySize(c) > AUTO_IN_MAX)
-      return sb_err_set(err, SB_EVALIDATE,
-                        "automation rules: %s: %s takes 1 to %d conditions",
-                        where, c->string, AUTO_IN_MAX);
-    const cJSON *i;
-    cJSON_ArrayForEach(i, c) {
-      if (check_cond(s, type, i, where, depth + 1, err) != 0)
-        return err->code;
-    }
-    return 0;
-  }
-  if ((c = cJSON_GetObjectItemCaseSensitive(p, "not")) != NULL)
-    return check_cond(s, type, c, where, depth + 1, err);
-  const cJSON *f = cJSON_GetObjectItemCaseSensitive(p, "field");
-  if (!cJSON_IsString(f))
-    return sb_err_set(err, SB_EVALIDATE,
-                      "automation rules: %s: a condition needs \"field\" (or "
-                      "all, any, not)",
-                      where);
-  int kind = kind_of(s, type, f->valuestring, where, err);
-  if (kind < 0)
-    return err->code;
-  static const char *const ops[] = {"eq", "ne", "in", "gte", "gt", "lte", "lt"};
-  int nops = 0;
-  for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, ops[o]);
-    if (v == NULL)
-      continue;
-    nops++;
-    int ok;
-    if (o == 2) {
-      ok = kind != K_BOOL && cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 &&
-           cJSON_GetArraySize(v) <= AUTO_IN_MAX;
-      const cJSON *i;
-      cJSON_ArrayForEach(i, v) ok &=
-          kind == K_STR ? cJSON_IsString(i) : cJSON_IsNumber(i);
-    } else if (o >= 3) {
-      ok = kind == K_NUM && cJSON_IsNumber(v);
-    } else {
-      ok = kind == K_STR   ? cJSON_IsString(v)
-           : kind == K_NUM ? cJSON_IsNumber(v)
-                           : cJSON_IsBool(v);
-    }
-    if (!ok)
-      return sb_err_set(err, SB_EVALIDATE,
-                        "automation rules: %s: %s of %s: not a value of the "
-                        "field's kind (%s)",
-                        where, ops[o], f->valuestring,
-                        kind == K_STR   ? "string"
-                        : kind == K_NUM ? "number"
-                                        : "boolean");
-  }
-  if (nops != 1)
-    return sb_err_set(err, SB_EVALIDATE,
-                      "automation rules: %s: a condition on %s has one of eq, "
-                      "ne, in, gte, gt, lte, lt",
-                      where, f->valuestring);
-  return 0;
+                      const char *where, sb_err_t *err) {
+  cond_ctx_t c = {s, type};
+  const pred_rules_t pr = {.what = "automation rules", .noun = "condition",
+                           .depth_max = AUTO_DEPTH_MAX,
+                           .list_max = AUTO_IN_MAX, .kind = kind_of,
+                           .arg = &c};
+  return pred_check(&pr, p, where, err);
 }
 
 static int name_ok(const cJSON *v, size_t max) {
@@ -339,7 +282,7 @@ int auto__rules_parse(const sb_schemas_t *s, const char *json,
     }
     rl->cond = cJSON_GetObjectItemCaseSensitive(ru, "if");
     if (rl->cond != NULL &&
-        check_cond(s, when, rl->cond, where, 1, err) != 0)
+        check_cond(s, when, rl->cond, where, err) != 0)
       goto bad;
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(ru, "then");
     if (!cJSON_IsArray(th) || cJSON_GetArraySize(th) == 0 ||
@@ -377,68 +320,32 @@ void auto__rules_free(auto_rules_t *r) {
 /* ---- conditions ----------------------------------------------------------
  */
 
-int auto__match(const cJSON *p, const sb_event_t *ev) {
-  const cJSON *x;
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "all")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, x) if (!auto__match(i, ev)) return 0;
-    return 1;
-  }
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "any")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, x) if (auto__match(i, ev)) return 1;
-    return 0;
-  }
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "not")) != NULL)
-    return !auto__match(x, ev);
-  const char *name = cJSON_GetObjectItemCaseSensitive(p, "field")->valuestring;
+/* a field of the event; an absent string reads as "" */
+static int value_of(void *arg, const char *name, pred_value_t *v) {
+  const sb_event_t *ev = arg;
   sb_field_t f;
   sb_err_t e = SB_ERR_INIT;
   if (sb_codec_field_of(ev->type, name, &f, &e) != 0)
-    return 0; /* checked when published: not reached */
-  const cJSON *v;
+    return v->has = 0, PRED_NUM; /* checked when published: not reached */
+  v->has = 1;
   if (f.kind == SB_FIELD_BOOL) {
-    int b = sb_event_bool(ev, f);
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "eq")) != NULL)
-      return b == cJSON_IsTrue(v);
-    return b != cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ne"));
+    v->b = sb_event_bool(ev, f);
+    return PRED_BOOL;
   }
   if (f.kind == SB_FIELD_STR || f.kind == SB_FIELD_ENUM) {
-    const char *s = f.kind == SB_FIELD_ENUM ? sb_event_enum_name(ev, f)
-                                            : sb_event_str(ev, f);
-    if (s == NULL)
-      s = "";
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "eq")) != NULL)
-      return strcmp(s, v->valuestring) == 0;
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "ne")) != NULL)
-      return strcmp(s, v->valuestring) != 0;
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "in")) != NULL) {
-      const cJSON *i;
-      cJSON_ArrayForEach(i, v) if (strcmp(s, i->valuestring) == 0) return 1;
-    }
-    return 0;
+    v->s = f.kind == SB_FIELD_ENUM ? sb_event_enum_name(ev, f)
+                                   : sb_event_str(ev, f);
+    if (v->s == NULL)
+      v->s = "";
+    return PRED_STR;
   }
-  int has = sb_event_has(ev, f);
-  double n = f.kind == SB_FIELD_DOUBLE || f.kind == SB_FIELD_FLOAT
-                 ? sb_event_double(ev, f)
-                 : (double)sb_event_i64(ev, f);
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "ne")) != NULL)
-    return !has || n != v->valuedouble;
-  if (!has)
-    return 0;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "eq")) != NULL)
-    return n == v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "gte")) != NULL)
-    return n >= v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "gt")) != NULL)
-    return n > v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "lte")) != NULL)
-    return n <= v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "lt")) != NULL)
-    return n < v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "in")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, v) if (n == i->valuedouble) return 1;
-  }
-  return 0;
+  v->has = sb_event_has(ev, f);
+  v->n = f.kind == SB_FIELD_DOUBLE || f.kind == SB_FIELD_FLOAT
+             ? sb_event_double(ev, f)
+             : (double)sb_event_i64(ev, f);
+  return PRED_NUM;
+}
+
+int auto__match(const cJSON *p, const sb_event_t *ev) {
+  return pred_match(p, value_of, (void *)ev);
 }

@@ -27,6 +27,7 @@
  * a field the event lacks matches only ne. Every bad rule set is refused
  * naming what and where. */
 #include "gam_int.h"
+#include "pred.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -106,72 +107,22 @@ static int field_index(const char *name) {
   return -1;
 }
 
-static int check_pred(const cJSON *p, const char *where, int depth,
-                      sb_err_t *err) {
-  if (!cJSON_IsObject(p))
-    return sb_err_set(err, SB_EVALIDATE, "rules: %s: a predicate is an object",
-                      where);
-  if (depth > DEPTH_MAX)
-    return sb_err_set(err, SB_EVALIDATE,
-                      "rules: %s: predicates nested deeper than %d", where,
-                      DEPTH_MAX);
-  const cJSON *c;
-  if ((c = cJSON_GetObjectItemCaseSensitive(p, "all")) != NULL ||
-      (c = cJSON_GetObjectItemCaseSensitive(p, "any")) != NULL) {
-    if (!cJSON_IsArray(c) || cJSON_GetArraySize(c) == 0 ||
-        cJSON_GetArraySize(c) > IN_MAX)
-      return sb_err_set(err, SB_EVALIDATE,
-                        "rules: %s: %s takes 1 to %d predicates", where,
-                        c->string, IN_MAX);
-    const cJSON *i;
-    cJSON_ArrayForEach(i, c) if (check_pred(i, where, depth + 1, err) != 0)
-        return err->code;
-    return 0;
-  }
-  if ((c = cJSON_GetObjectItemCaseSensitive(p, "not")) != NULL)
-    return check_pred(c, where, depth + 1, err);
-  const cJSON *f = cJSON_GetObjectItemCaseSensitive(p, "field");
-  if (!cJSON_IsString(f))
-    return sb_err_set(err, SB_EVALIDATE,
-                      "rules: %s: a predicate needs \"field\" (or all, any, "
-                      "not)",
-                      where);
-  int fi = field_index(f->valuestring);
+static int kind_of(void *arg, const char *field, const char *where,
+                   sb_err_t *err) {
+  (void)arg;
+  int fi = field_index(field);
   if (fi < 0)
     return sb_err_set(err, SB_EVALIDATE, "rules: %s: unknown field '%.64s'",
-                      where, f->valuestring);
-  int num = fi >= GF_NUM0;
-  static const char *const ops[] = {"eq", "ne", "in", "gte", "gt", "lte", "lt"};
-  int nops = 0;
-  for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, ops[o]);
-    if (v == NULL)
-      continue;
-    nops++;
-    int ok;
-    if (o == 2) {
-      ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 &&
-           cJSON_GetArraySize(v) <= IN_MAX;
-      const cJSON *i;
-      cJSON_ArrayForEach(i, v) ok &= num ? cJSON_IsNumber(i) : cJSON_IsString(i);
-    } else if (o >= 3) {
-      ok = num && cJSON_IsNumber(v);
-    } else {
-      ok = num ? cJSON_IsNumber(v) : cJSON_IsString(v);
-    }
-    if (!ok)
-      return sb_err_set(err, SB_EVALIDATE,
-                        "rules: %s: %s of %s: not a value of the field's kind "
-                        "(%s)",
-                        where, ops[o], f->valuestring,
-                        num ? "number" : "string");
-  }
-  if (nops != 1)
-    return sb_err_set(err, SB_EVALIDATE,
-                      "rules: %s: a predicate on %s has one of eq, ne, in, "
-                      "gte, gt, lte, lt",
-                      where, f->valuestring);
-  return 0;
+                      where, field),
+           -1;
+  return fi >= GF_NUM0 ? PRED_NUM : PRED_STR;
+}
+
+static int check_pred(const cJSON *p, const char *where, sb_err_t *err) {
+  const pred_rules_t pr = {.what = "rules", .noun = "predicate",
+                           .depth_max = DEPTH_MAX, .list_max = IN_MAX,
+                           .kind = kind_of};
+  return pred_check(&pr, p, where, err);
 }
 
 static int get_int(const cJSON *o, const char *k, int64_t lo, int64_t hi,
@@ -273,7 +224,7 @@ static int parse_rules(gam_rules_t *r, const cJSON *root, sb_err_t *err) {
                 &u->daily_cap, where, err) != 0)
       return err->code;
     const cJSON *when = cJSON_GetObjectItemCaseSensitive(it, "when");
-    if (when != NULL && check_pred(when, where, 0, err) != 0)
+    if (when != NULL && check_pred(when, where, err) != 0)
       return err->code;
     u->when = (void *)when;
     r->nrules++;
@@ -464,64 +415,23 @@ const gam_rule_t *gam__rule_find(const gam_rules_t *r, const char *id) {
   return NULL;
 }
 
-static int match(const cJSON *p, const gam_src_t *s) {
-  const cJSON *x;
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "all")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, x) if (!match(i, s)) return 0;
-    return 1;
-  }
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "any")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, x) if (match(i, s)) return 1;
-    return 0;
-  }
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "not")) != NULL)
-    return !match(x, s);
-  int fi =
-      field_index(cJSON_GetObjectItemCaseSensitive(p, "field")->valuestring);
-  const cJSON *v;
+static int value_of(void *arg, const char *name, pred_value_t *v) {
+  const gam_src_t *s = arg;
+  int fi = field_index(name);
   if (fi < GF_NUM0) {
-    const char *str = s->str[fi];
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "ne")) != NULL)
-      return str == NULL || strcmp(str, v->valuestring) != 0;
-    if (str == NULL)
-      return 0;
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "eq")) != NULL)
-      return strcmp(str, v->valuestring) == 0;
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "in")) != NULL) {
-      const cJSON *i;
-      cJSON_ArrayForEach(i, v) if (strcmp(str, i->valuestring) == 0) return 1;
-    }
-    return 0;
+    v->s = s->str[fi];
+    v->has = v->s != NULL;
+    return PRED_STR;
   }
-  int has = s->has[fi - GF_NUM0];
-  double n = (double)s->num[fi - GF_NUM0];
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "ne")) != NULL)
-    return !has || n != v->valuedouble;
-  if (!has)
-    return 0;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "eq")) != NULL)
-    return n == v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "gte")) != NULL)
-    return n >= v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "gt")) != NULL)
-    return n > v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "lte")) != NULL)
-    return n <= v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "lt")) != NULL)
-    return n < v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "in")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, v) if (n == i->valuedouble) return 1;
-  }
-  return 0;
+  v->has = s->has[fi - GF_NUM0];
+  v->n = (double)s->num[fi - GF_NUM0];
+  return PRED_NUM;
 }
 
 int gam__rule_match(const gam_rule_t *rule, const gam_src_t *s) {
   if (rule->source != s->source)
     return 0;
-  return rule->when == NULL || match(rule->when, s);
+  return rule->when == NULL || pred_match(rule->when, value_of, (void *)s);
 }
 
 int64_t gam__multiplied(const gam_rules_t *r, const gam_rule_t *rule,

@@ -21,6 +21,8 @@
  * naming what and where. */
 #include "routing_int.h"
 
+#include "pred.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +35,7 @@
 #define DEPTH_MAX 4
 #define POINTS_MAX 100000
 
-typedef enum { FK_STR, FK_NUM, FK_BOOL } fkind_t;
+typedef enum { FK_STR = PRED_STR, FK_NUM = PRED_NUM, FK_BOOL = PRED_BOOL } fkind_t;
 
 static const struct {
   const char *name;
@@ -143,87 +145,36 @@ static int field_kind(const char *name) {
   return -1;
 }
 
-static int check_pred(rt_rules_t *r, const cJSON *p, const char *where,
-                      int depth, sb_err_t *err) {
-  if (!cJSON_IsObject(p))
-    return sb_err_set(err, SB_EVALIDATE, "rules: %s: a predicate is an object",
-                      where);
-  if (depth > DEPTH_MAX)
-    return sb_err_set(err, SB_EVALIDATE,
-                      "rules: %s: predicates nested "
-                      "deeper than %d",
-                      where, DEPTH_MAX);
-  const cJSON *c;
-  if ((c = cJSON_GetObjectItemCaseSensitive(p, "all")) != NULL ||
-      (c = cJSON_GetObjectItemCaseSensitive(p, "any")) != NULL) {
-    if (!cJSON_IsArray(c) || cJSON_GetArraySize(c) == 0 ||
-        cJSON_GetArraySize(c) > IN_MAX)
-      return sb_err_set(err, SB_EVALIDATE,
-                        "rules: %s: %s takes 1 to %d "
-                        "predicates",
-                        where, c->string, IN_MAX);
-    const cJSON *i;
-    cJSON_ArrayForEach(i, c) if (check_pred(r, i, where, depth + 1, err) !=
-                                 0) return err->code;
-    return 0;
-  }
-  if ((c = cJSON_GetObjectItemCaseSensitive(p, "not")) != NULL)
-    return check_pred(r, c, where, depth + 1, err);
-  const cJSON *f = cJSON_GetObjectItemCaseSensitive(p, "field");
-  if (!cJSON_IsString(f))
-    return sb_err_set(err, SB_EVALIDATE,
-                      "rules: %s: a predicate needs "
-                      "\"field\" (or all, any, not)",
-                      where);
-  int kind = field_kind(f->valuestring);
+static int kind_of(void *arg, const char *field, const char *where,
+                   sb_err_t *err) {
+  (void)arg;
+  int kind = field_kind(field);
   if (kind < 0)
-    return sb_err_set(err, SB_EVALIDATE, "rules: %s: unknown field '%.64s'",
-                      where, f->valuestring);
-  static const char *const ops[] = {"eq", "ne", "in", "gte", "gt", "lte", "lt"};
-  int nops = 0;
-  for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, ops[o]);
-    if (v == NULL)
-      continue;
-    nops++;
-    int ok;
-    if (o == 2) {
-      ok = cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 &&
-           cJSON_GetArraySize(v) <= IN_MAX;
-      const cJSON *i;
-      cJSON_ArrayForEach(i, v) ok &=
-          kind == FK_STR ? cJSON_IsString(i) : cJSON_IsNumber(i);
-    } else if (o >= 3) {
-      ok = kind == FK_NUM && cJSON_IsNumber(v);
-    } else {
-      ok = kind == FK_STR   ? cJSON_IsString(v)
-           : kind == FK_NUM ? cJSON_IsNumber(v)
-                            : cJSON_IsBool(v);
-    }
-    if (ok && strcmp(f->valuestring, "age_hours") == 0) {
-      const cJSON *i;
-      if (cJSON_IsArray(v)) {
-        cJSON_ArrayForEach(i, v) if (i->valuedouble > (double)r->max_age_hours)
-            r->max_age_hours = (int64_t)i->valuedouble;
-      } else if (v->valuedouble > (double)r->max_age_hours) {
-        r->max_age_hours = (int64_t)v->valuedouble;
-      }
-    }
-    if (!ok)
-      return sb_err_set(err, SB_EVALIDATE,
-                        "rules: %s: %s of %s: not a value "
-                        "of the field's kind (%s)",
-                        where, ops[o], f->valuestring,
-                        kind == FK_STR   ? "string"
-                        : kind == FK_NUM ? "number"
-                                         : "boolean");
+    sb_err_set(err, SB_EVALIDATE, "rules: %s: unknown field '%.64s'", where,
+               field);
+  return kind;
+}
+
+/* the greatest age_hours a predicate names: when aging stops moving it */
+static void seen(void *arg, const char *field, const cJSON *v) {
+  rt_rules_t *r = arg;
+  if (strcmp(field, "age_hours") != 0)
+    return;
+  const cJSON *i;
+  if (cJSON_IsArray(v)) {
+    cJSON_ArrayForEach(i, v) if (i->valuedouble > (double)r->max_age_hours)
+        r->max_age_hours = (int64_t)i->valuedouble;
+  } else if (v->valuedouble > (double)r->max_age_hours) {
+    r->max_age_hours = (int64_t)v->valuedouble;
   }
-  if (nops != 1)
-    return sb_err_set(err, SB_EVALIDATE,
-                      "rules: %s: a predicate on %s has "
-                      "one of eq, ne, in, gte, gt, lte, lt",
-                      where, f->valuestring);
-  return 0;
+}
+
+static int check_pred(rt_rules_t *r, const cJSON *p, const char *where,
+                      sb_err_t *err) {
+  const pred_rules_t pr = {.what = "rules", .noun = "predicate",
+                           .depth_max = DEPTH_MAX, .list_max = IN_MAX,
+                           .kind = kind_of, .seen = seen, .arg = r};
+  return pred_check(&pr, p, where, err);
 }
 
 static int get_int(const cJSON *o, const char *k, int64_t lo, int64_t hi,
@@ -338,7 +289,7 @@ int rt__rules_parse(const char *json, const char *version, rt_rules_t **out,
                 err) != 0)
       goto bad;
     rl->when = cJSON_GetObjectItemCaseSensitive(ru, "when");
-    if (rl->when != NULL && check_pred(r, rl->when, where, 1, err) != 0)
+    if (rl->when != NULL && check_pred(r, rl->when, where, err) != 0)
       goto bad;
     snprintf(rl->id, sizeof rl->id, "%s", id->valuestring);
     r->nrules++;
@@ -403,62 +354,20 @@ static int bool_of(const ctx_t *c, const char *name) {
   return c->l->email_hmac[0] != '\0';
 }
 
-static int match(const cJSON *p, const ctx_t *c) {
-  const cJSON *x;
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "all")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, x) if (!match(i, c)) return 0;
-    return 1;
-  }
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "any")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, x) if (match(i, c)) return 1;
-    return 0;
-  }
-  if ((x = cJSON_GetObjectItemCaseSensitive(p, "not")) != NULL)
-    return !match(x, c);
-  const char *name = cJSON_GetObjectItemCaseSensitive(p, "field")->valuestring;
+static int value_of(void *arg, const char *name, pred_value_t *v) {
+  const ctx_t *c = arg;
   int kind = field_kind(name);
-  const cJSON *v;
-  if (kind == FK_BOOL) {
-    int b = bool_of(c, name);
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "eq")) != NULL)
-      return b == cJSON_IsTrue(v);
-    return b != cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ne"));
-  }
+  v->has = 1;
   if (kind == FK_STR) {
-    const char *s = str_of(c, name);
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "eq")) != NULL)
-      return strcmp(s, v->valuestring) == 0;
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "ne")) != NULL)
-      return strcmp(s, v->valuestring) != 0;
-    if ((v = cJSON_GetObjectItemCaseSensitive(p, "in")) != NULL) {
-      const cJSON *i;
-      cJSON_ArrayForEach(i, v) if (strcmp(s, i->valuestring) == 0) return 1;
-    }
-    return 0;
+    v->s = str_of(c, name);
+  } else if (kind == FK_BOOL) {
+    v->b = bool_of(c, name);
+  } else {
+    int64_t n = 0;
+    v->has = num_of(c, name, &n);
+    v->n = (double)n;
   }
-  int64_t n;
-  int has = num_of(c, name, &n);
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "ne")) != NULL)
-    return !has || (double)n != v->valuedouble;
-  if (!has)
-    return 0;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "eq")) != NULL)
-    return (double)n == v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "gte")) != NULL)
-    return (double)n >= v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "gt")) != NULL)
-    return (double)n > v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "lte")) != NULL)
-    return (double)n <= v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "lt")) != NULL)
-    return (double)n < v->valuedouble;
-  if ((v = cJSON_GetObjectItemCaseSensitive(p, "in")) != NULL) {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, v) if ((double)n == i->valuedouble) return 1;
-  }
-  return 0;
+  return kind;
 }
 
 /* ---- decay ----------------------------------------------------------------
@@ -516,7 +425,7 @@ int rt__score(const rt_rules_t *rules, const rt_lead_t *l,
         *jg = cJSON_AddArrayToObject(top, "groups");
   for (int i = 0; i < rules->nrules; i++) {
     const rule_t *r = &rules->rules[i];
-    if (r->when != NULL && !match(r->when, &c))
+    if (r->when != NULL && !pred_match(r->when, value_of, &c))
       continue;
     gsum[r->group] += r->points;
     cJSON *o = cJSON_CreateObject();
