@@ -7,7 +7,9 @@
 #
 # SWITCHBOARD: the binary (default build/release/switchboard); N: requests
 # per view and role (default 200). Environment: DAYS (default 1; the
-# figures in bench/README.md are for 1 and 30), AGENTS (200), TENANTS (3).
+# figures in bench/README.md are for 1 and 30), AGENTS (200), TENANTS (3),
+# KEEP=1 (leave the instance running at the end, for psql; stop it with
+# `switchboard postgres stop` and a SIGTERM to the printed pid).
 #
 # It starts `switchboard up --processors analytics` on a data directory of
 # its own (removed at the end), fills the analytics tables as the database
@@ -37,6 +39,10 @@ chmod 755 "$work"
 dd=$work/data
 pid=
 cleanup() {
+  if [ -n "${KEEP:-}" ]; then
+    echo "kept: up pid $pid, data dir $dd, superuser $dd/postgres.state" >&2
+    return
+  fi
   [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   "$SB" postgres stop --data-dir "$dd" >/dev/null 2>&1 || true
   rm -rf "$work"
