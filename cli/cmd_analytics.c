@@ -277,14 +277,15 @@ static int analytics_check(sb_cli_t *cli, sb_err_t *err) {
                     0, NULL, err);
   if (rc == 0)
     rc = sb_pg_copy_begin(dst, "COPY ev FROM STDIN", err);
-  /* the families' events and the tenants' settings */
+  /* the families' events, the tenants' settings and the queues' */
   if (rc == 0)
     rc = sb_pg_each_row(
         src,
         "SELECT payload, event_id, tenant_id, event_type, subject, "
         "occurred_at FROM audit.events WHERE ($1::text IS NULL OR tenant_id "
-        "= $1) AND split_part(event_type, '.', 1) IN ('call', 'agent', "
-        "'lead', 'campaign', 'message', 'points', 'tenant')",
+        "= $1) AND (split_part(event_type, '.', 1) IN ('call', 'agent', "
+        "'lead', 'campaign', 'message', 'points', 'tenant') OR event_type = "
+        "'routing.queue_configured')",
         1, (const char *const[]){tenant}, load_row, &x, err);
   if (rc == 0)
     rc = sb_pg_copy_end(dst, err);

@@ -130,11 +130,24 @@ const char an_check_prelude[] =
     "data->>'disposition' ORDER BY data->>'disposition') FILTER (WHERE type "
     "= 'call.dispositioned' AND data->>'disposition' IS NOT NULL))[1] AS "
     "disposition FROM x GROUP BY 1, 2;\n"
+    /* queues' service-level thresholds: each routing.queue_configured
+     * (service_level_s NULL: the default) */
+    "CREATE TEMP TABLE qsl AS SELECT tenant_id, COALESCE(data->>"
+    "'queue_id', subject) AS queue_id, t, event_id, (data->>"
+    "'service_level_s')::int AS sl FROM e WHERE type = "
+    "'routing.queue_configured';\n"
+    "CREATE INDEX ON qsl (tenant_id, queue_id, t);\nANALYZE qsl;\n"
     /* the calls that count: ended, and dispositioned, or not answered, or
      * their disposition wait (analytics.disposition_wait_s, default 3600
-     * s, by the wall clock) over; their figures */
-    "CREATE TEMP TABLE cc AS SELECT cf.*, z.tz, offered AND NOT ans AND ab "
-    "AS abandoned, CASE WHEN ans THEN COALESCE(wait_conn, wait_end, "
+     * s, by the wall clock) over; their figures; sl_ms: the threshold of
+     * the call's queue in force at its start (its newest configuration at
+     * or before it by event time, ties to the greater event id; without
+     * one, or without a queue: analytics.service_level_s's default, 20 s) */
+    "CREATE TEMP TABLE cc AS SELECT cf.*, z.tz, COALESCE(NULLIF((SELECT "
+    "q.sl FROM qsl q WHERE q.tenant_id = cf.tenant_id AND q.queue_id = "
+    "cf.queue_id AND q.t <= cf.at ORDER BY q.t DESC, q.event_id COLLATE "
+    "\"C\" DESC LIMIT 1), 0), 20) * 1000 AS sl_ms, offered AND NOT ans "
+    "AND ab AS abandoned, CASE WHEN ans THEN COALESCE(wait_conn, wait_end, "
     "floor(GREATEST(extract(epoch FROM connected_at - queued_at), 0) * "
     "1000)::bigint, 0) ELSE 0 END AS wait_ans, CASE WHEN offered AND NOT "
     "ans AND ab THEN COALESCE(wait_ab, wait_end, floor(GREATEST(extract("
@@ -162,7 +175,7 @@ static const an_family_t families[] = {
      "FILTER (WHERE dir = 'inbound'), count(*) FILTER (WHERE dir = "
      "'outbound'), count(*) FILTER (WHERE offered), count(*) FILTER (WHERE "
      "offered AND ans), count(*) FILTER (WHERE offered AND ans AND wait_ans "
-     "<= 20000), count(*) FILTER (WHERE abandoned), count(*) FILTER (WHERE "
+     "<= sl_ms), count(*) FILTER (WHERE abandoned), count(*) FILTER (WHERE "
      "abandoned AND wait_abd < 5000), COALESCE(sum(wait_ans) FILTER (WHERE "
      "offered), 0), sum(wait_abd), count(*) FILTER (WHERE ans), "
      "sum(talk_ms), sum(hold_ms), COALESCE(sum(GREATEST(wrap, 0)) FILTER "

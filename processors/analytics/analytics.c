@@ -8,6 +8,8 @@
  *   analytics_campaigns.c  campaigns, spend_hour           (sb.campaigns)
  *   analytics_messages.c   messages_hour                   (sb.messages)
  *   analytics_points.c     points_hour                     (sb.gamification)
+ *   analytics_queues.c     queues' service-level thresholds (sb.tenants,
+ *                          a global table)
  *   analytics_sql.c        the tables' DDL and the views
  *
  * How late, out-of-order and duplicated events come out right: see
@@ -128,6 +130,8 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
   for (size_t i = 0; rc == 0 && i < sizeof confs / sizeof confs[0]; i++)
     rc = sb_conf_int(kit->conf, confs[i].key, confs[i].v, err);
   if (rc == 0)
+    rc = an_queues_init(a, err);
+  if (rc == 0)
     rc = an_calls_new(a, &a->calls, err);
   if (rc == 0)
     rc = an_agents_new(a, &a->agents, err);
@@ -192,8 +196,10 @@ static const sb_conf_prop_t conf_rows[] = {
     {"analytics.service_level_s", SB_CT_INT, 0, 1, 3600, "20",
      "SWITCHBOARD_ANALYTICS_SERVICE_LEVEL_S", "S", NULL, 0,
      "Service level threshold: an offered call answered within this many "
-     "seconds of waiting counts as answered within service level (every "
-     "queue, until queues carry their own)."},
+     "seconds of waiting counts as answered within service level, on a "
+     "queue whose routing.queue_configured (in force at the call's start) "
+     "gives no service_level_s of its own, and for a call without a "
+     "queue."},
     {"analytics.short_abandon_s", SB_CT_INT, 0, 0, 3600, "5",
      "SWITCHBOARD_ANALYTICS_SHORT_ABANDON_S", "S", NULL, 0,
      "An abandoned call that waited less than this many seconds is a short "
@@ -238,4 +244,5 @@ const sb_processor_vt_t sb_analytics_processor = {
     .flags = SB_PROCESSOR_KEYED_STATE,
     .conf = conf_rows,
     .views = an_views,
+    .globals = an_globals,
 };

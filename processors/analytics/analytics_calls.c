@@ -19,14 +19,22 @@
  * (queue, campaign, agent, direction) come from the event ranked highest:
  * call.ended, then call.connected, then call.queued / call.started, then
  * call.offered / call.abandoned, then call.dispositioned (ties: the
- * smaller id). */
+ * smaller id).
+ *
+ * Service level: answered_in_sl counts an offered, answered call whose
+ * wait is at most its queue's threshold in force at the call's start
+ * (analytics_queues.c), taken when its rows are computed and kept in its
+ * facts (sl_s): the old rows are subtracted with the threshold they were
+ * added with. */
 #include "analytics_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CALL_VER 1u
+/* 2: sl_s, in what was padding (a version 1 call has 0 there: it was
+ * counted with analytics.service_level_s) */
+#define CALL_VER 2u
 #define CALL_XFER_MAX 16
 
 enum {
@@ -49,7 +57,15 @@ typedef struct {
   int32_t p_queue, p_campaign, p_agent, p_dir, p_disp;
   char dir[16], disp[32];
   char queue[AN_ID_MAX], campaign[AN_ID_MAX], agent[AN_ID_MAX];
+  /* the service-level threshold its rows were counted with (0: not
+   * counted yet), so that subtracting them is exact whatever the queue's
+   * configuration became meanwhile */
+  int32_t sl_s;
 } call_t;
+
+/* version 1's size: sl_s took its padding */
+_Static_assert(sizeof(call_t) == 704, "call_t's size: keyed state of "
+                                      "version 1 loads as version 2");
 
 typedef struct an_calls_s {
   sb_etype_ref_t started, queued, offered, connected, transferred, abandoned,
@@ -215,12 +231,24 @@ static sb_timer_kind_t kind_of(const call_t *c) {
 
 static int64_t pos(int64_t v) { return v > 0 ? v : 0; }
 
+/* The call's instant: its bucket, and the time its threshold is taken at. */
+static int64_t at_of(const call_t *c) {
+  return c->start_us ? c->start_us : c->first_us;
+}
+
+/* The threshold for c's rows: its queue's at its start, once complete. */
+static int32_t sl_of(const an_t *a, sb_batch_t *b, const char *tenant,
+                     const call_t *c) {
+  return complete(c) ? an_queue_sl_s(a, b, tenant, c->queue, at_of(c)) : 0;
+}
+
 /* The call's rows, times sign (+1 or -1). Only a complete call has any. */
 static int contrib(an_t *a, sb_batch_t *b, const char *tenant,
                    const call_t *c, int64_t sign, sb_err_t *err) {
   if (!complete(c))
     return 0;
-  int64_t at = c->start_us ? c->start_us : c->first_us;
+  int64_t at = at_of(c);
+  int64_t sl_ms = (c->sl_s > 0 ? c->sl_s : a->sl_s) * INT64_C(1000);
   int64_t hour = sb_tenant_hour_start(b, tenant, at);
   int64_t day = sb_tenant_day(b, tenant, at);
   int ans = answered(c);
@@ -267,7 +295,7 @@ static int contrib(an_t *a, sb_batch_t *b, const char *tenant,
               SB_V_INT8(sign * offered),
               SB_V_INT8(sign * (offered && ans)),
               SB_V_INT8(sign *
-                        (offered && ans && wait_ans <= a->sl_s * INT64_C(1000))),
+                        (offered && ans && wait_ans <= sl_ms)),
               SB_V_INT8(sign * abandoned),
               SB_V_INT8(sign * (abandoned && wait_ab < a->short_abandon_s *
                                                            INT64_C(1000))),
@@ -418,6 +446,8 @@ static int load(sb_batch_t *b, const char *key, call_t *c) {
   size_t len;
   if (sb_state_get(b, key, &v, &len) == 0 && len == sizeof *c) {
     memcpy(c, v, sizeof *c);
+    if (c->ver == 1u) /* counted with analytics.service_level_s (sl_s 0) */
+      c->ver = CALL_VER;
     if (c->ver == CALL_VER)
       return 1;
   }
@@ -449,6 +479,7 @@ int an_calls_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
   int had = load(b, key, &old);
   now = old;
   fold(k, &now, ev);
+  now.sl_s = sl_of(a, b, ev->tenant_id, &now);
   if (had && memcmp(&old, &now, sizeof now) == 0)
     return 0; /* a duplicate: nothing new */
   if ((had && contrib(a, b, ev->tenant_id, &old, -1, err) != 0) ||
@@ -477,6 +508,7 @@ int an_calls_timer(an_t *a, sb_batch_t *b, const sb_timer_t *t,
   memcpy(tn, tenant, (size_t)(slash - tenant));
   tn[slash - tenant] = '\0';
   c.flags |= C_EXPIRED;
+  c.sl_s = sl_of(a, b, tn, &c);
   if (contrib(a, b, tn, &c, 1, err) != 0 ||
       sb_state_put(b, t->key, &c, sizeof c, err) != 0)
     return err->code;

@@ -27,6 +27,7 @@
 
 #define AN_TOPICS 6
 #define AN_PARTITIONS 1024
+#define AN_SL_HIST 64 /* configurations of a queue's threshold kept */
 
 typedef struct an_s {
   const sb_schemas_t *schemas;
@@ -38,6 +39,10 @@ typedef struct an_s {
   struct an_campaigns_s *campaigns;
   struct an_messages_s *messages;
   struct an_points_s *points;
+  /* routing.queue_configured, for the global table of queues' service
+   * levels (analytics_queues.c) */
+  sb_etype_ref_t t_queue_cfg;
+  sb_field_t f_queue_id, f_queue_sl;
   /* per topic and partition, the greatest occurred_at this process handed
    * it (this run's; 0 after a restart until events come) */
   int64_t hw[AN_TOPICS][AN_PARTITIONS];
@@ -111,6 +116,16 @@ void an_points_free(struct an_points_s *p);
 int an_points_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
                     sb_err_t *err);
 extern const sb_table_def_t an_points_hour;
+
+/* Queues' service-level thresholds (analytics_queues.c): the global
+ * table, its fields resolved in init, and the threshold in seconds in
+ * force for a call of tenant on queue started at at_us (event time): the
+ * newest configuration of the queue at or before it, else
+ * analytics.service_level_s. */
+extern const sb_global_def_t an_globals[];
+int an_queues_init(an_t *a, sb_err_t *err);
+int32_t an_queue_sl_s(const an_t *a, sb_batch_t *b, const char *tenant,
+                      const char *queue, int64_t at_us);
 
 /* The SQL of the projection's steps (analytics_sql.c). */
 extern const sb_proj_step_t an_migrations[];

@@ -16,6 +16,13 @@
 #    offsets), and the timers it left due
 #    fired: 0 differences again, and no keyed state of the dropped
 #    generation left;
+#  - per-queue service levels (routing.queue_configured's service_level_s,
+#    issue 14 item 1): globex's queue-17 at 1 s, queue-15 at 1 s then 60 s
+#    from 08:05 (mid-log), queue-16 configured without one (the default);
+#    the check's plain SQL takes each call's threshold in force at its
+#    start from the audit log's configurations and still finds 0
+#    differences, and queue-17 has answered calls outside its 1 s (none
+#    would be under the default 20 s);
 #  - bad options are usage errors naming them.
 . "$(dirname "$0")/lib.sh"
 t_start=$SECONDS
@@ -29,17 +36,35 @@ N=3000
   for l in 1 1 2; do
     echo '{"specversion":"1.0","id":"01KGRCHK00000000000000000'$((l + 2))'","type":"points.awarded","source":"/check","subject":"agent-1","time":"2026-01-05T08:3'$l':00Z","tenantid":"acme","data":{"agent_id":"agent-1","rule_id":"sale","points":'$((10 * l))',"source_event_id":"01KGRCHK0000000000000000'$((l + 20))'","team_id":"team-1"}}'
   done
+  # queues' service levels: globex queue-17 1 s; queue-15 1 s, then 60 s
+  # from 08:05 (its calls before and after have waits over 1 s: checked
+  # below); queue-16 without one (the default, 20 s)
+  cfg() { echo '{"specversion":"1.0","id":"01KGRCHK0000000000000000'$1'","type":"routing.queue_configured","source":"/check","subject":"'$2'","time":"'$3'","tenantid":"globex","data":{"queue_id":"'$2'","strategy":"longest_wait_time"'$4'}}'; }
+  cfg 11 queue-17 2026-01-01T00:00:00Z ',"service_level_s":1'
+  cfg 12 queue-15 2026-01-01T00:00:00Z ',"service_level_s":1'
+  cfg 13 queue-15 2026-01-05T08:05:00Z ',"service_level_s":60'
+  cfg 14 queue-16 2026-01-01T00:00:00Z ''
   echo '{"specversion":"1.0","id":"01KGRCHK000000000000000005","type":"points.reversed","source":"/check","subject":"agent-1","time":"2026-01-05T09:10:00Z","tenantid":"globex","data":{"agent_id":"agent-1","rule_id":"sale","points":-5,"source_event_id":"01KGRCHK000000000000000030","reason":"audit","team_id":"team-2"}}'
 } >"$work/tenants.ndjson"
 # every 10th event twice (a producer's retry: same id)
 awk '{print} NR % 10 == 0 {print}' "$work/gen.ndjson" >"$work/events.ndjson"
-total=$(($(wc -l <"$work/events.ndjson") + 6))
+total=$(($(wc -l <"$work/events.ndjson") + 10))
+# the log exercises the thresholds: answered calls of queue-15 with waits
+# over 1 s started before 08:05 and after it (by call.started)
+jq -r -s 'map(select(.tenantid == "globex" and (.type == "call.started" or .type == "call.connected")))
+  | group_by(.subject)[] | {s: (map(select(.type == "call.started"))[0].time),
+    c: (map(select(.type == "call.connected" and .data.queue_id == "queue-15"))[0])}
+  | select(.c != null and .s != null and .c.data.wait_ms > 1000)
+  | if .s < "2026-01-05T08:05:00Z" then "before" else "after" end' "$work/gen.ndjson" |
+  sort | uniq -c >"$work/q15.txt"
+grep -q " before$" "$work/q15.txt" && grep -q " after$" "$work/q15.txt" ||
+  fail "test bug: the generated log has no queue-15 calls over 1 s on both sides of 08:05: $(cat "$work/q15.txt")"
 
 start_up --processors audit,analytics --partitions 2
 "$SB" import "$work/tenants.ndjson" --data-dir "$dd" >"$work/import0.out" 2>"$work/import0.err" ||
   fail "import of the tenants: $(cat "$work/import0.err")"
 for _ in $(seq 1 300); do
-  [ "$(q "SELECT count(*) FROM audit.events WHERE event_type = 'tenant.created'")" = 2 ] && break
+  [ "$(q "SELECT count(*) FROM audit.events WHERE event_type IN ('tenant.created', 'routing.queue_configured')")" = 6 ] && break
   sleep 0.1
 done
 "$SB" import "$work/events.ndjson" --data-dir "$dd" >"$work/import.out" 2>"$work/import.err" ||
@@ -47,7 +72,7 @@ done
 
 # settled: audit holds every event (once per id), analytics is at the end
 # of its topics and its due timers (calls' disposition waits) fired
-distinct=$(($(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' "$work/gen.ndjson" | sort -u | wc -l) + 5))
+distinct=$(($(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' "$work/gen.ndjson" | sort -u | wc -l) + 9))
 deadline=$((SECONDS + 60))
 until [ "$(q 'SELECT count(DISTINCT event_id) FROM audit.events')" -ge "$distinct" ]; do
   [ $SECONDS -lt $deadline ] || fail "audit.events holds $(q 'SELECT count(DISTINCT event_id) FROM audit.events') events within 60 s, want $distinct"
@@ -72,6 +97,16 @@ until settled; do
   sleep 0.5
 done
 [ "$(q 'SELECT coalesce(sum(calls), 0) FROM analytics.calls_hour')" -gt 0 ] || fail "no call counted"
+# queue-17's 1 s applied: answered calls outside it (its waits are all
+# under the default 20 s)
+out17=$(q "SELECT coalesce(sum(answered - answered_in_sl), 0) FROM analytics.calls_hour
+  WHERE tenant_id = 'globex' AND queue_id = 'queue-17'")
+[ "$out17" -gt 0 ] || fail "queue-17 (1 s): no answered call outside its service level"
+ans16=$(q "SELECT coalesce(sum(answered) || ' ' || sum(answered_in_sl), '') FROM analytics.calls_hour
+  WHERE tenant_id = 'globex' AND queue_id = 'queue-16'")
+read -r a16 s16 <<<"$ans16"
+[ "${a16:-0}" -gt 0 ] && [ "$a16" = "$s16" ] ||
+  fail "queue-16 (the default, 20 s): answered/within $ans16, want every one within"
 
 # ---- 0 differences ------------------------------------------------------------
 rc=0

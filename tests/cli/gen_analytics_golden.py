@@ -328,8 +328,64 @@ def messages():
           tenants() + messy)
 
 
+def queue_cfg(q, time, tenant="acme", eid=None, **data):
+    data["queue_id"] = q
+    data.setdefault("strategy", "longest_wait_time")
+    return ev("routing.queue_configured", q, time, data, tenant=tenant, eid=eid)
+
+
+def sl_call(cid, start, queue, wait_s, tenant="acme"):
+    """an inbound call queued on queue, answered after wait_s, ended and
+    dispositioned"""
+    def at(sec):
+        h, m, s_ = (int(x) for x in start.split(":"))
+        t = h * 3600 + m * 60 + s_ + sec
+        return "2026-01-15T%02d:%02d:%02dZ" % (t // 3600, t // 60 % 60, t % 60)
+    return [
+        call("call.started", cid, at(0), tenant=tenant, direction="inbound"),
+        call("call.queued", cid, at(1), tenant=tenant, queue_id=queue),
+        call("call.connected", cid, at(1 + wait_s), tenant=tenant, agent_id="a1",
+             queue_id=queue, wait_ms=wait_s * 1000),
+        call("call.ended", cid, at(100 + wait_s), tenant=tenant, direction="inbound",
+             agent_id="a1", queue_id=queue, talk_ms=99000),
+        call("call.dispositioned", cid, at(120 + wait_s), tenant=tenant,
+             disposition="not_interested", agent_id="a1", wrapup_ms=10000),
+    ]
+
+
+def service_level():
+    """Per-queue service levels (routing.queue_configured's service_level_s):
+    acme qa 30 s; qb 10 s, then 45 s from 15:00 UTC (that change last in the
+    log: the threshold goes by event time, not by arrival); qn configured
+    without one (the default, 20 s); qc never configured (20 s); globex qa
+    5 s (a queue is its tenant's); acme qa's configuration repeated, and one
+    of 1 s dated in February (after every call: it changes none)."""
+    cfg = [queue_cfg("qa", "2026-01-10T00:00:00Z", service_level_s=30),
+           queue_cfg("qb", "2026-01-10T00:00:00Z", service_level_s=10),
+           queue_cfg("qn", "2026-01-10T00:00:00Z"),
+           queue_cfg("qa", "2026-01-10T00:00:00Z", tenant="globex", service_level_s=5),
+           queue_cfg("qa", "2026-02-01T00:00:00Z", service_level_s=1)]
+    change = queue_cfg("qb", "2026-01-15T15:00:00Z", service_level_s=45)
+    calls_ = (sl_call("s1", "14:00:00", "qa", 25)      # in (30; the default: out)
+              + sl_call("s2", "14:05:00", "qa", 35)    # out
+              + sl_call("s3", "14:10:00", "qb", 8)     # in (10)
+              + sl_call("s4", "14:15:00", "qb", 15)    # out (10; the default: in)
+              + sl_call("s5", "15:10:00", "qb", 40)    # in (45 from 15:00)
+              + sl_call("s6", "14:20:00", "qn", 15)    # in (20)
+              + sl_call("s7", "14:25:00", "qn", 25)    # out
+              + sl_call("s8", "14:30:00", "qc", 20)    # in (20: at most)
+              + sl_call("s9", "14:35:00", "qc", 21)    # out
+              + sl_call("s10", "14:40:00", "qa", 6, tenant="globex"))  # out (5)
+    head = ["service_level: answered_in_sl by each queue's threshold in force at",
+            "the call's start (routing.queue_configured's service_level_s); see",
+            "service_level() in tests/cli/gen_analytics_golden.py for each call"]
+    write("service_level", head,
+          tenants() + cfg + [cfg[0]] + calls_ + [change])
+
+
 calls()
 agents()
 leads()
 campaigns()
 messages()
+service_level()

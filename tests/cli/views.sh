@@ -14,6 +14,10 @@
 #    parameter, a bucket on a view without buckets, limit out of range);
 #    from/to bound the time column (half-open);
 #  - each read is recorded (security.access counts the reads per user);
+#  - every per-agent analytics view (calls_hourly, dispositions, agents,
+#    agent_pauses, points; issue 14 item 3) answers an agent its own rows
+#    only, ?agent= of another agent nothing, a manager every agent's; an
+#    agent's list names those only and every other analytics view is 403;
 #  - gamification (issue 15 items 6, 8): two agents' and a supervisor's
 #    WebSocket feeds: each agent receives its own points.awarded and
 #    badge.awarded and no other agent's, the supervisor every agent's; the
@@ -95,6 +99,53 @@ expect "$mgr" "/v1/analytics/calls?bucket=week" 400 "bucket:"
 expect "$mgr" "/v1/analytics/agents?bucket=hour" 400 "bucket:"
 expect "$globex" /v1/analytics/agents 200
 [ "$(field 'd["count"]')" = 0 ] || fail "globex read acme's analytics: $(cat "$work/read")"
+# every per-agent analytics view answers an agent its own rows only (issue
+# 14 item 3): rows of agent-1, agent-2 and of no agent on a past day in each
+# per-agent table (as the superuser: the read path is under test); an
+# agent's list names those views only, every other one is 403; ?agent= of
+# another agent gives nothing; ?bucket=hour of the daily calls (not per
+# agent) answers its hourly rows, the agent's own
+qsu "INSERT INTO analytics.calls_hour (tenant_id, hour_start, queue_id, campaign_id, agent_id,
+  direction, day, calls, inbound, offered, answered, handled, talk_ms) SELECT 'acme',
+  '2025-06-01 10:00Z', 'q1', '', a, 'inbound', '2025-06-01', 1, 1, 1, 1, 1, 60000
+  FROM unnest(ARRAY['agent-1', 'agent-2', '']) a;
+INSERT INTO analytics.dispositions_hour (tenant_id, hour_start, queue_id, campaign_id,
+  agent_id, disposition, day, calls) SELECT 'acme', '2025-06-01 10:00Z', 'q1', '', a, 'sale',
+  '2025-06-01', 1 FROM unnest(ARRAY['agent-1', 'agent-2', '']) a;
+INSERT INTO analytics.agents_hour (tenant_id, hour_start, agent_id, day, logins,
+  available_ms, on_call_ms) SELECT 'acme', '2025-06-01 10:00Z', a, '2025-06-01', 1, 60000,
+  60000 FROM unnest(ARRAY['agent-1', 'agent-2']) a;
+INSERT INTO analytics.pauses_hour (tenant_id, hour_start, agent_id, reason, day, pauses,
+  paused_ms) SELECT 'acme', '2025-06-01 10:00Z', a, 'break', '2025-06-01', 1, 60000
+  FROM unnest(ARRAY['agent-1', 'agent-2']) a;
+INSERT INTO analytics.points_hour (tenant_id, hour_start, agent_id, team_id, day, awards,
+  points_awarded, points) SELECT 'acme', '2025-06-01 10:00Z', a, 'team-1', '2025-06-01', 1,
+  10, 10 FROM unnest(ARRAY['agent-1', 'agent-2']) a" >/dev/null
+past="from=2025-06-01&to=2025-06-02"
+agents_of() { field '" ".join(sorted(set(r["agent_id"] or "-" for r in d["rows"])))'; }
+expect "$a1" /v1/analytics 200
+got=$(field '" ".join(sorted(v["name"] for v in d["views"]))')
+[ "$got" = "agent_pauses agents calls_hourly dispositions points" ] ||
+  fail "an agent's analytics list: $got"
+field '"\n".join(v["path"] for v in d["views"])' >"$work/agent_apaths"
+n=0
+while read -r p; do
+  v=${p##*/}
+  expect "$a1" "$p?$past" 200
+  [ "$(agents_of)" = agent-1 ] || fail "agent-1 read $v: $(cat "$work/read")"
+  expect "$a1" "$p?$past&agent=agent-2" 200
+  [ "$(field 'd["count"]')" = 0 ] || fail "agent-1 read agent-2's $v: $(cat "$work/read")"
+  expect "$mgr" "$p?$past" 200
+  case $v in calls_hourly | dispositions) want="- agent-1 agent-2" ;; *) want="agent-1 agent-2" ;; esac
+  [ "$(agents_of)" = "$want" ] || fail "the manager's $v: $(agents_of), want $want"
+  n=$((n + 1))
+done <"$work/agent_apaths"
+[ "$n" = 5 ] || fail "test bug: $n per-agent views read"
+expect "$a1" "/v1/analytics/calls?bucket=hour&$past" 200 '"view":"analytics/calls_hourly"'
+[ "$(agents_of)" = agent-1 ] || fail "agent-1's calls by hour: $(cat "$work/read")"
+while read -r p; do
+  grep -qx "$p" "$work/agent_apaths" || expect "$a1" "$p?limit=1" 403 "not per agent"
+done <"$work/apaths"
 
 # ---- scoping -----------------------------------------------------------------------
 expect "$a1" /v1/projections/routing/agents 200
