@@ -890,6 +890,8 @@ int test_auth_permissions(void) {
       "badge.awarded",
       "challenge.score_updated",
       "challenge.won",
+      "challenge.opened",
+      "challenge.closed",
       "security.login_failed",
       "security.access_denied",
       "security.anything",

@@ -105,6 +105,8 @@ static const struct {
     {"badge.*", "the gamification processor"},
     {"challenge.score_updated", "the gamification processor"},
     {"challenge.won", "the gamification processor"},
+    {"challenge.opened", "the gamification processor"},
+    {"challenge.closed", "the gamification processor"},
     {"gamification.input", "the gamification processor"},
     {"challenge.input", "the gamification processor"},
     {"reward.redemption_settled", "the gamification processor"},

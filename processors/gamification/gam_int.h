@@ -140,7 +140,7 @@ enum {
   GT_INPUT, GT_AWARDED, GT_REVERSED, GT_BADGE, GT_SETTLED, GT_RULES,
   GT_TEAM, GT_MEMBER_ADDED, GT_MEMBER_REMOVED, GT_REWARD_CREATED,
   GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_CHALLENGE, GT_CINPUT, GT_SCORE,
-  GT_WON, GT_N
+  GT_WON, GT_OPENED, GT_CLOSED, GT_N
 };
 /* the fields of those types, by name (a handle absent for a type that
  * lacks the field) */
@@ -152,7 +152,8 @@ enum {
   GX_DECISION, GX_SUPERVISOR, GX_DESCRIPTION, GX_CHALLENGE, GX_PERIOD,
   GX_METRIC, GX_STARTS, GX_ENDS, GX_TEAM_BASED, GX_TEAM_IDS, GX_AGENT_IDS,
   GX_TARGET, GX_REWARD_POINTS, GX_SCOPE, GX_KIND, GX_REF, GX_DEFINITION,
-  GX_LOCAL_DAY, GX_SCORE, GX_DELTA, GX_WSTART, GX_WEND, GX_PLACE, GX_FINAL, GX_N
+  GX_LOCAL_DAY, GX_SCORE, GX_DELTA, GX_WSTART, GX_WEND, GX_PLACE, GX_FINAL,
+  GX_PARTICIPANTS, GX_WINNER, GX_WIN_SCORE, GX_N
 };
 
 typedef struct gam_s gam_t;
@@ -244,7 +245,10 @@ int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
 extern const sb_table_def_t gam__challenges, gam__challenge_participants;
 extern const char gam__challenge_sql[]; /* migration 3: challenges and
                                            their standings */
-/* the rows of a challenge.score_updated or challenge.won read back */
+extern const sb_table_def_t gam__challenge_windows;
+extern const char gam__challenge_window_sql[]; /* migration 4 */
+/* the rows of a challenge.score_updated, challenge.won, challenge.opened
+ * or challenge.closed read back */
 int gam__challenge_result(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
                           int t, sb_err_t *err);
 /* the rows of a challenge.created */
@@ -259,7 +263,8 @@ int gam__challenge_forward(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
 /* a challenge.input, on the tenant's partition */
 int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
                           sb_err_t *err);
-/* a window's close (an event-time timer, key t|tenant|challenge|window) */
+/* a window's opening (an event-time timer, key o|tenant|challenge|window)
+ * or close (key t|tenant|challenge|window) */
 int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
                          int64_t due, sb_err_t *err);
 extern const sb_table_def_t gam__challenge_results, gam__challenge_scores;

@@ -178,7 +178,8 @@ const sb_table_def_t *const gam__tables[] = {
     &badges,      &teams,        &gam__team_members,  &memberships,
     &rule_sets,   &rewards,      &redemptions,   &redemption_status,
     &gam__board,  &gam__challenges, &gam__challenge_participants,
-    &gam__challenge_results, &gam__challenge_scores, NULL};
+    &gam__challenge_results, &gam__challenge_scores, &gam__challenge_windows,
+    NULL};
 
 const sb_proj_step_t gam__migrations[] = {
     {1,
@@ -242,6 +243,7 @@ const sb_proj_step_t gam__migrations[] = {
                      GRANT("redemption_status") GRANT("redemption_board")},
     {2, gam__board_sql},
     {3, gam__challenge_sql},
+    {4, gam__challenge_window_sql},
     {0, NULL},
 };
 
@@ -345,6 +347,14 @@ const sb_view_def_t gam__views[] = {
      .time_col = "window_start",
      .order = "challenge_id,window_start,place",
      .filters = "challenge=challenge_id,participant=participant_id",
+     .flags = SB_VIEW_AGENTS_ALL},
+    {.name = "challenge_windows",
+     .relation = "challenge_windows",
+     .about = "challenge.opened and challenge.closed: each window's bounds, "
+              "when it opened and closed, and how many took part",
+     .time_col = "window_start",
+     .order = "challenge_id,window_start",
+     .filters = "challenge=challenge_id",
      .flags = SB_VIEW_AGENTS_ALL},
     {0},
 };
@@ -514,6 +524,8 @@ int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
     return gam__challenge_row(x, b, ev, err);
   case GT_SCORE:
   case GT_WON:
+  case GT_OPENED:
+  case GT_CLOSED:
     return gam__challenge_result(x, b, ev, t, err);
   default:
     return 0;

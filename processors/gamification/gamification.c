@@ -29,6 +29,8 @@ const char *const gam__type_names[GT_N] = {
     [GT_CINPUT] = "challenge.input",
     [GT_SCORE] = "challenge.score_updated",
     [GT_WON] = "challenge.won",
+    [GT_OPENED] = "challenge.opened",
+    [GT_CLOSED] = "challenge.closed",
 };
 static const char *const field_names[GX_N] = {
     [GX_AGENT] = "agent_id",
@@ -79,6 +81,9 @@ static const char *const field_names[GX_N] = {
     [GX_WEND] = "window_end",
     [GX_PLACE] = "place",
     [GX_FINAL] = "final_score",
+    [GX_PARTICIPANTS] = "participants",
+    [GX_WINNER] = "winner_id",
+    [GX_WIN_SCORE] = "winning_score",
 };
 
 const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f) {
