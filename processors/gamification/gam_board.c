@@ -18,7 +18,9 @@
  * week (ISO week: the local Monday), month (the local first of the month)
  * and all (period 1970-01-01); a period is that first day as text,
  * YYYY-MM-DD (an equality the read API's filter keeps on the index). Scopes: tenant (scope_id '') and team (the
- * team the points were credited to, as team_balances). */
+ * team the points were credited to, as team_balances), and campaign (the
+ * campaign of the entry's source event, a reversal the one of the award it
+ * takes back; an entry without one is on no campaign's board). */
 #include "gam_int.h"
 
 #include <stdio.h>
@@ -116,24 +118,27 @@ int64_t gam__period(int span, int64_t day) {
 static const char *const span_names[GAM_SPAN_N] = {"day", "week", "month",
                                                    "all"};
 
+static const char *const scope_names[3] = {"tenant", "team", "campaign"};
+
 int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
-                    const char *team, int64_t points, int64_t day,
-                    int64_t at_us, sb_err_t *err) {
+                    const char *team, const char *campaign, int64_t points,
+                    int64_t day, int64_t at_us, sb_err_t *err) {
+  const char *scope_ids[3] = {"", team, campaign};
   for (int s = 0; s < GAM_SPAN_N; s++)
-    for (int sc = 0; sc < 2; sc++) {
+    for (int sc = 0; sc < 3; sc++) {
       char period[32];
       int64_t y;
       int m, d;
       civil(gam__period(s, day), &y, &m, &d);
       snprintf(period, sizeof period, "%04lld-%02d-%02d", (long long)y, m, d);
-      if (sc == 1 && team == NULL)
+      if (scope_ids[sc] == NULL)
         continue;
       if (sb_rows_add(b, &gam__board,
                       (const sb_val_t[]){
                           SB_V_TEXT(tenant), SB_V_TEXT(span_names[s]),
                           SB_V_TEXT(period),
-                          SB_V_TEXT(sc ? "team" : "tenant"),
-                          SB_V_TEXT(sc ? team : ""), SB_V_TEXT(agent),
+                          SB_V_TEXT(scope_names[sc]),
+                          SB_V_TEXT(scope_ids[sc]), SB_V_TEXT(agent),
                           SB_V_INT8(points), SB_V_INT8(1),
                           SB_V_TIMESTAMPTZ(at_us)},
                       err) != 0)

@@ -133,7 +133,8 @@ typedef struct gam_rules_s {
 /* input fields (gamification.input) */
 enum {
   GI_AGENT, GI_KIND, GI_REF, GI_RULE, GI_VERSION, GI_POINTS, GI_DAY, GI_SLOT,
-  GI_SRC_TYPE, GI_CALL, GI_LEAD, GI_REWARD, GI_DECISION, GI_REASON, GI_N
+  GI_SRC_TYPE, GI_CALL, GI_LEAD, GI_REWARD, GI_DECISION, GI_REASON,
+  GI_CAMPAIGN, GI_N
 };
 /* derived and managed types the processor reads or writes */
 enum {
@@ -153,7 +154,7 @@ enum {
   GX_METRIC, GX_STARTS, GX_ENDS, GX_TEAM_BASED, GX_TEAM_IDS, GX_AGENT_IDS,
   GX_TARGET, GX_REWARD_POINTS, GX_SCOPE, GX_KIND, GX_REF, GX_DEFINITION,
   GX_LOCAL_DAY, GX_SCORE, GX_DELTA, GX_WSTART, GX_WEND, GX_PLACE, GX_FINAL,
-  GX_PARTICIPANTS, GX_WINNER, GX_WIN_SCORE, GX_N
+  GX_PARTICIPANTS, GX_WINNER, GX_WIN_SCORE, GX_CAMPAIGN, GX_N
 };
 
 typedef struct gam_s gam_t;
@@ -204,7 +205,7 @@ const gam_rules_t *gam__rules_for(gam_t *x, sb_batch_t *b, const char *tenant,
 /* a gamification.input to the agent's partition (NULL strings: absent) */
 typedef struct gam_input_s {
   const char *agent, *kind, *ref, *rule, *version, *slot, *src_type, *call,
-      *lead, *reward, *decision, *reason;
+      *lead, *reward, *decision, *reason, *campaign;
   int64_t points, day;
   int has_points, has_day;
 } gam_input_t;
@@ -236,10 +237,11 @@ extern const char gam__board_sql[]; /* migration 2: board and its views */
 /* the first day (days since 1970-01-01) of the span's period holding day
  * (a local day); 0 for GAM_SPAN_ALL */
 int64_t gam__period(int span, int64_t day);
-/* the board rows of one ledger entry (points signed; team NULL: none) */
+/* the board rows of one ledger entry (points signed; team, campaign NULL:
+ * none) */
 int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
-                    const char *team, int64_t points, int64_t day,
-                    int64_t at_us, sb_err_t *err);
+                    const char *team, const char *campaign, int64_t points,
+                    int64_t day, int64_t at_us, sb_err_t *err);
 
 /* ---- gam_challenge.c ------------------------------------------------------ */
 extern const sb_table_def_t gam__challenges, gam__challenge_participants;

@@ -84,6 +84,7 @@ static const char *const field_names[GX_N] = {
     [GX_PARTICIPANTS] = "participants",
     [GX_WINNER] = "winner_id",
     [GX_WIN_SCORE] = "winning_score",
+    [GX_CAMPAIGN] = "campaign_id",
 };
 
 const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f) {
@@ -199,7 +200,7 @@ int gam__emit_input(gam_t *x, sb_batch_t *b, const char *tenant,
            {GI_SLOT, in->slot},       {GI_SRC_TYPE, in->src_type},
            {GI_CALL, in->call},       {GI_LEAD, in->lead},
            {GI_REWARD, in->reward},   {GI_DECISION, in->decision},
-           {GI_REASON, in->reason}};
+           {GI_REASON, in->reason},   {GI_CAMPAIGN, in->campaign}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
     if (s[i].v)
       sb_build_str(e, I[s[i].f], s[i].v);
