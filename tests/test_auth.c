@@ -892,6 +892,7 @@ int test_auth_permissions(void) {
       "challenge.won",
       "challenge.opened",
       "challenge.closed",
+      "leaderboard.rank_changed",
       "security.login_failed",
       "security.access_denied",
       "security.anything",

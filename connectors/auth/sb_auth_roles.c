@@ -107,6 +107,7 @@ static const struct {
     {"challenge.won", "the gamification processor"},
     {"challenge.opened", "the gamification processor"},
     {"challenge.closed", "the gamification processor"},
+    {"leaderboard.*", "the gamification processor"},
     {"gamification.input", "the gamification processor"},
     {"challenge.input", "the gamification processor"},
     {"reward.redemption_settled", "the gamification processor"},

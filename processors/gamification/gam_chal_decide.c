@@ -386,6 +386,9 @@ int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
   int64_t pts = sb_event_i64(ev, I[GX_POINTS]);
   int64_t day = sb_event_i64(ev, I[GX_LOCAL_DAY]);
   int64_t at = ev->occurred_at;
+  /* the rank changes it makes (gam_rank.c); a redemption is spending */
+  if (agent != NULL && rule != NULL && strcmp(rule, "redemption") != 0)
+    rc = gam__rank_entry(x, b, T, agent, pts, day, at, err);
   for (cJSON *d = cs->child; d && rc == 0; d = d->next) {
     const char *metric = str(d, "metric");
     if (agent == NULL || rule == NULL || strcmp(rule, "redemption") == 0)

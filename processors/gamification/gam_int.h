@@ -20,6 +20,8 @@
  *                   leaderboard_around)
  *   gam_challenge.c challenges' rows and results read back, and the view
  *                   of standings computed from the ledger
+ *   gam_rank.c      rank changes pushed live (leaderboard.rank_changed),
+ *                   decided on the tenant's partition with challenges
  *   gam_chal_decide.c  the one place per tenant that decides challenges:
  *                   ledger entries and definitions forwarded as
  *                   challenge.input, scores, throttled updates, results,
@@ -141,7 +143,7 @@ enum {
   GT_INPUT, GT_AWARDED, GT_REVERSED, GT_BADGE, GT_SETTLED, GT_RULES,
   GT_TEAM, GT_MEMBER_ADDED, GT_MEMBER_REMOVED, GT_REWARD_CREATED,
   GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_CHALLENGE, GT_CINPUT, GT_SCORE,
-  GT_WON, GT_OPENED, GT_CLOSED, GT_N
+  GT_WON, GT_OPENED, GT_CLOSED, GT_RANK, GT_N
 };
 /* the fields of those types, by name (a handle absent for a type that
  * lacks the field) */
@@ -154,7 +156,8 @@ enum {
   GX_METRIC, GX_STARTS, GX_ENDS, GX_TEAM_BASED, GX_TEAM_IDS, GX_AGENT_IDS,
   GX_TARGET, GX_REWARD_POINTS, GX_SCOPE, GX_KIND, GX_REF, GX_DEFINITION,
   GX_LOCAL_DAY, GX_SCORE, GX_DELTA, GX_WSTART, GX_WEND, GX_PLACE, GX_FINAL,
-  GX_PARTICIPANTS, GX_WINNER, GX_WIN_SCORE, GX_CAMPAIGN, GX_N
+  GX_PARTICIPANTS, GX_WINNER, GX_WIN_SCORE, GX_CAMPAIGN, GX_SPAN,
+  GX_OLD_RANK, GX_NEW_RANK, GX_OF_AGENTS, GX_SCOPE_ID, GX_N
 };
 
 typedef struct gam_s gam_t;
@@ -237,6 +240,13 @@ extern const char gam__board_sql[]; /* migration 2: board and its views */
 /* the first day (days since 1970-01-01) of the span's period holding day
  * (a local day); 0 for GAM_SPAN_ALL */
 int64_t gam__period(int span, int64_t day);
+/* leaderboard.rank_changed read back (migration 6) */
+extern const sb_table_def_t gam__rank_pushes;
+extern const char gam__rank_pushes_sql[];
+int gam__rank_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                  sb_err_t *err);
+/* the period as the board spells it, YYYY-MM-DD */
+void gam__period_text(int span, int64_t day, char *out, size_t n);
 /* the board rows of one ledger entry (points signed; team, campaign NULL:
  * none) */
 int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
@@ -270,6 +280,13 @@ int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
 int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
                          int64_t due, sb_err_t *err);
 extern const sb_table_def_t gam__challenge_results, gam__challenge_scores;
+
+/* ---- gam_rank.c ----------------------------------------------------------- */
+/* a ledger entry (points signed, not a redemption) on the tenant's
+ * partition: the agent's tenant boards of day and all time, and the rank
+ * changes they push */
+int gam__rank_entry(gam_t *x, sb_batch_t *b, const char *T, const char *agent,
+                    int64_t pts, int64_t day, int64_t at, sb_err_t *err);
 
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);

@@ -180,7 +180,7 @@ const sb_table_def_t *const gam__tables[] = {
     &rule_sets,   &rewards,      &redemptions,   &redemption_status,
     &gam__board,  &gam__challenges, &gam__challenge_participants,
     &gam__challenge_results, &gam__challenge_scores, &gam__challenge_windows,
-    NULL};
+    &gam__rank_pushes, NULL};
 
 const sb_proj_step_t gam__migrations[] = {
     {1,
@@ -246,6 +246,7 @@ const sb_proj_step_t gam__migrations[] = {
     {3, gam__challenge_sql},
     {4, gam__challenge_window_sql},
     {5, "ALTER TABLE {schema}.ledger ADD COLUMN campaign_id text;\n"},
+    {6, gam__rank_pushes_sql},
     {0, NULL},
 };
 
@@ -531,6 +532,8 @@ int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
   case GT_OPENED:
   case GT_CLOSED:
     return gam__challenge_result(x, b, ev, t, err);
+  case GT_RANK:
+    return gam__rank_row(x, b, ev, err);
   default:
     return 0;
   }

@@ -31,6 +31,7 @@ const char *const gam__type_names[GT_N] = {
     [GT_WON] = "challenge.won",
     [GT_OPENED] = "challenge.opened",
     [GT_CLOSED] = "challenge.closed",
+    [GT_RANK] = "leaderboard.rank_changed",
 };
 static const char *const field_names[GX_N] = {
     [GX_AGENT] = "agent_id",
@@ -85,6 +86,11 @@ static const char *const field_names[GX_N] = {
     [GX_WINNER] = "winner_id",
     [GX_WIN_SCORE] = "winning_score",
     [GX_CAMPAIGN] = "campaign_id",
+    [GX_SPAN] = "span",
+    [GX_OLD_RANK] = "old_rank",
+    [GX_NEW_RANK] = "new_rank",
+    [GX_OF_AGENTS] = "of_agents",
+    [GX_SCOPE_ID] = "scope_id",
 };
 
 const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f) {
