@@ -19,7 +19,11 @@
 #    badge.awarded and no other agent's, the supervisor every agent's; the
 #    leaderboard ranks (an agent reads it whole) and around_me (an agent its
 #    own neighbourhood only, a manager anyone's); agent-2, first to the
-#    race's target, receives its challenge.won, agent-1 does not.
+#    race's target, receives its challenge.won, agent-1 does not; each
+#    agent receives its own leaderboard.rank_changed (the day's and the
+#    all-time tenant board: one each, every event being in the same second,
+#    however often agent-2's rank moves) and no other agent's, the
+#    supervisor all three agents'.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
@@ -161,7 +165,7 @@ wspids=()
 cleanup_extra() { for p in "${wspids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; return 0; }
 for who in a1 a2 sup; do
   $PY "$(dirname "$0")/ws_client.py" listen "ws://${url#http://}/v1/stream" "${!who}" \
-    '{"subscribe":{"topics":["sb.gamification"],"types":["points.*","badge.*","challenge.won"]}}' "$work/ws_$who" 2>"$work/ws_$who.err" &
+    '{"subscribe":{"topics":["sb.gamification"],"types":["points.*","badge.*","challenge.won","leaderboard.*"]}}' "$work/ws_$who" 2>"$work/ws_$who.err" &
   wspids+=($!)
 done
 # a supervisor's feed that notes when each message arrives (ms since the
@@ -197,7 +201,7 @@ feed() { $PY -c 'import json,sys
 for l in open(sys.argv[1]):
   try: d = json.loads(l)
   except ValueError: continue
-  if isinstance(d, dict) and d.get("type", "").startswith(("points.", "badge.", "challenge.")):
+  if isinstance(d, dict) and d.get("type", "").startswith(("points.", "badge.", "challenge.", "leaderboard.")):
     print(d["data"].get("agent_id") or d["subject"], d["type"])' "$work/ws_$1" | sort; }
 for _ in $(seq 1 150); do
   [ "$(feed sup | grep -c points.awarded)" -ge 14 ] && [ "$(feed a1 | grep -c points.awarded)" -ge 1 ] &&
@@ -207,9 +211,19 @@ done
 [ "$(feed a1 | grep points.awarded)" = "agent-1 points.awarded" ] || fail "agent-1's feed: $(feed a1)"
 [ "$(feed a2 | grep points.awarded | uniq -c | tr -s ' ')" = " 12 agent-2 points.awarded" ] || fail "agent-2's feed: $(feed a2)"
 feed a1 | grep -q "agent-1 badge.awarded" || fail "agent-1 saw no badge of its own: $(feed a1)"
-for _ in $(seq 1 100); do feed a2 | grep -q "agent-2 challenge.won" && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+  feed a2 | grep -q "agent-2 challenge.won" && [ "$(feed sup | grep -c leaderboard.rank_changed)" -ge 6 ] && break
+  sleep 0.1
+done
 feed a2 | grep -q "agent-2 challenge.won" || fail "agent-2 reached the race's target and its feed has no challenge.won: $(feed a2)"
 feed sup | grep -q "agent-2 challenge.won" || fail "the supervisor saw no challenge.won: $(feed sup)"
+for who in 1 2; do
+  [ "$(feed a$who | grep -c leaderboard.rank_changed)" = 2 ] ||
+    fail "agent-$who's rank changes (one per board, all in one second): $(feed a$who)"
+done
+[ "$(feed sup | grep leaderboard.rank_changed | sort | uniq -c | tr -s ' ' | tr '\n' ',')" = \
+  " 2 agent-1 leaderboard.rank_changed, 2 agent-2 leaderboard.rank_changed, 2 agent-3 leaderboard.rank_changed," ] ||
+  fail "the supervisor's rank changes: $(feed sup)"
 feed a1 | grep -qv "^agent-1 " && fail "agent-1 saw another agent's points or badges: $(feed a1)"
 feed a2 | grep -qv "^agent-2 " && fail "agent-2 saw another agent's points or badges: $(feed a2)"
 [ "$(feed sup | grep points.awarded | cut -d' ' -f1 | sort -u | tr '\n' ' ')" = "agent-1 agent-2 agent-3 " ] ||
@@ -247,4 +261,4 @@ if len(lat) != 14: sys.exit("%d of 14 points.awarded timed: %s" % (len(lat), lat
 print("points.awarded on the feed, ms after the causing event was written: n=%d median %d max %d (%s)" % (len(lat), lat[len(lat) // 2], lat[-1], " ".join(map(str, lat))))' \
   "$work/calls_ts" "$work/ws_timed" || fail "the feed latency figure"
 
-echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded; gamification feeds per agent, leaderboard and around_me"
+echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded; gamification feeds per agent (rank changes included), leaderboard and around_me"
