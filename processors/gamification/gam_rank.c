@@ -15,7 +15,7 @@
  * moved get one. Day boards are kept for the newest local day and the one
  * before it (entries of older days push nothing: their boards are read,
  * not pushed). An entry costs a pass over its boards' agents (parse, sort,
- * write back). The events' ids derive from the entry's input and the
+ * write back). A board holds at most BOARD_BYTES of state. The events' ids derive from the entry's input and the
  * board and agent, so a retry or a replay sends the same ones. */
 #include "gam_int.h"
 
@@ -24,6 +24,10 @@
 #include <string.h>
 
 #define SEC 1000000LL
+/* a board's state, under the kit's bound on a value (1 MiB): about 10,000
+ * agents of 20-byte ids; an agent not on a full board is not added (no
+ * pushes for it on that board; the board read through the views is whole) */
+#define BOARD_BYTES (960u * 1024u)
 
 typedef struct {
   char agent[GAM_NAME_MAX + 1];
@@ -120,7 +124,7 @@ static int on_board(gam_t *x, sb_batch_t *b, const char *T, int span,
   board_t bd = {0};
   sb_text_t out = {0};
   const void *v;
-  size_t len;
+  size_t len = 0;
   int rc = 0;
   if (sb_state_get(b, key, &v, &len) == 0 && (rc = parse(&bd, v, len, err)))
     goto out;
@@ -128,6 +132,8 @@ static int on_board(gam_t *x, sb_batch_t *b, const char *T, int span,
   for (size_t i = 0; i < bd.n && me == NULL; i++)
     if (strcmp(bd.v[i].agent, agent) == 0)
       me = &bd.v[i];
+  if (me == NULL && bd.n > 0 && len + strlen(agent) + 96 > BOARD_BYTES)
+    goto out; /* full: see BOARD_BYTES */
   if (me == NULL) {
     if ((me = add_row(&bd)) == NULL) {
       rc = sb_err_set(err, SB_ENOMEM, "out of memory");
