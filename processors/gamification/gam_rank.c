@@ -174,6 +174,8 @@ int gam__rank_entry(gam_t *x, sb_batch_t *b, const char *T, const char *agent,
   const void *v;
   size_t len;
   long long newest = INT64_MIN / 2;
+  if (strpbrk(agent, "\t\n") != NULL || strlen(agent) > GAM_NAME_MAX)
+    return 0; /* not a line of the board's state: no pushes for it */
   snprintf(key, sizeof key, "bd|%s", T);
   if (sb_state_get(b, key, &v, &len) == 0 && len < sizeof val) {
     memcpy(val, v, len);
