@@ -70,8 +70,6 @@ int sb_hub_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t *security,
       (h->leads = calloc(TEAM_SLOTS, sizeof *h->leads)) == NULL) {
     if (h != NULL) {
       free(h->owners);
-  free(h->members);
-  free(h->leads);
       free(h->members);
     }
     free(h);
@@ -187,5 +185,7 @@ void sb_hub_free(sb_hub_t *h) {
   pthread_mutex_destroy(&h->lock);
   pthread_cond_destroy(&h->room);
   free(h->owners);
+  free(h->members);
+  free(h->leads);
   free(h);
 }

@@ -515,7 +515,8 @@ int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
       rc = emit_score(x, b, T, cid, (int)num(def, "team"), p->string, p, ws,
                       we, NULL, we, err);
   }
-  qsort(v, (size_t)n, sizeof *v, by_rank);
+  if (n > 0)
+    qsort(v, (size_t)n, sizeof *v, by_rank);
   for (i = 0; i < n && rc == 0; i++)
     if (num(v[i], "place") == 0) /* a race's were given as reached */
       rc = emit_won(x, b, T, cid, def, v[i]->string, i + 1, num(v[i], "s"),
