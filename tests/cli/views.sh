@@ -25,7 +25,8 @@
 #    however often agent-2's rank moves) and no other agent's; the
 #    supervisor sam leads team t-sam (agent-1, agent-2): its feed carries
 #    their points, badges, results and rank changes and none of agent-3's
-#    (issue 15 item 8); a manager's carries everyone's.
+#    (issue 15 item 8); a manager's carries everyone's; so does its feed on
+#    a serving process started after the team was made.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
@@ -272,5 +273,29 @@ lat.sort()
 if len(lat) != 14: sys.exit("%d of 14 points.awarded timed: %s" % (len(lat), lat))
 print("points.awarded on the feed, ms after the causing event was written: n=%d median %d max %d (%s)" % (len(lat), lat[len(lat) // 2], lat[-1], " ".join(map(str, lat))))' \
   "$work/calls_ts" "$work/ws_timed" || fail "the feed latency figure"
+
+# a serving process started now knows the teams (from the projection, and
+# the stream read back): the supervisor's feed there is narrowed too
+"$SB" serve --data-dir "$dd" --http-listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+spid=$!
+wspids+=("$spid")
+for _ in $(seq 1 150); do grep -q '^http: ' "$work/serve.out" && break; sleep 0.1; done
+surl=$(sed -n 's/^http: //p' "$work/serve.out")
+[ -n "$surl" ] || fail "serve printed no http: line: $(cat "$work/serve.err")"
+$PY "$(dirname "$0")/ws_client.py" listen "ws://${surl#http://}/v1/stream" "$sup" \
+  '{"subscribe":{"topics":["sb.gamification"],"types":["points.*"]}}' "$work/ws_sup2" 2>"$work/ws_sup2.err" &
+wspids+=($!)
+for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/ws_sup2" 2>/dev/null && break; sleep 0.1; done
+grep -q '"subscribed"' "$work/ws_sup2" || fail "the supervisor's feed on serve did not subscribe: $(cat "$work/ws_sup2" "$work/ws_sup2.err")"
+post call.ended gc-30 '{"call_id":"gc-30","agent_id":"agent-3","talk_ms":60000}'
+post call.ended gc-31 '{"call_id":"gc-31","agent_id":"agent-1","talk_ms":60000}'
+for _ in $(seq 1 150); do feed sup2 | grep -q "agent-1 points.awarded" && break; sleep 0.1; done
+feed sup2 | grep -q "agent-1 points.awarded" || fail "the supervisor's feed on serve has no agent-1 points: $(feed sup2)"
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM gamification.ledger WHERE source_event_type = 'call.ended' AND agent_id = 'agent-3'")" = 2 ] && break
+  sleep 0.1
+done
+sleep 0.5 # agent-3's award, written, has had the time agent-1's took to reach the feed
+feed sup2 | grep -q "^agent-3 " && fail "the supervisor's feed on serve carries agent-3's: $(feed sup2)"
 
 echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded; gamification feeds per agent (rank changes included), leaderboard and around_me"
