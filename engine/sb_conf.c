@@ -89,7 +89,9 @@ static const sb_conf_prop_t props[] = {
      "SWITCHBOARD_HUB_OWNERSHIP_HISTORY_SECONDS", "SECONDS", NULL, 0,
      "At start, the live feed reads this much of sb.calls and sb.leads back "
      "to learn which calls and leads are whose (an agent's posts and feed "
-     "depend on it); 0: only what arrives after the start."},
+     "depend on it), and of sb.gamification for the teams and their "
+     "supervisors the projection has not written yet; 0: only what "
+     "arrives after the start."},
     {"http.max_pending_bytes", SB_CT_INT, OFF(http_max_pending_bytes), 16384,
      268435456, "1048576", "SWITCHBOARD_HTTP_MAX_PENDING_BYTES", "BYTES", NULL,
      0,

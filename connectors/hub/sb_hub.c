@@ -65,7 +65,13 @@ int sb_hub_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t *security,
   *out = NULL;
   sb_hub_t *h = calloc(1, sizeof *h);
   if (h == NULL ||
-      (h->owners = calloc(OWNER_SLOTS, sizeof *h->owners)) == NULL) {
+      (h->owners = calloc(OWNER_SLOTS, sizeof *h->owners)) == NULL ||
+      (h->members = calloc(TEAM_SLOTS, sizeof *h->members)) == NULL ||
+      (h->leads = calloc(TEAM_SLOTS, sizeof *h->leads)) == NULL) {
+    if (h != NULL) {
+      free(h->owners);
+      free(h->members);
+    }
     free(h);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
@@ -179,5 +185,7 @@ void sb_hub_free(sb_hub_t *h) {
   pthread_mutex_destroy(&h->lock);
   pthread_cond_destroy(&h->room);
   free(h->owners);
+  free(h->members);
+  free(h->leads);
   free(h);
 }

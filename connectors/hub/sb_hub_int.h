@@ -8,6 +8,8 @@
  *   sb_hub_subscribe.c  subscriptions, and who may see which event
  *   sb_hub_owners.c     which agent a call or a lead belongs to, learnt from
  *                       the stream
+ *   sb_hub_teams.c      which team an agent is in and who leads it, for
+ *                       supervisors' gamification feeds
  *   sb_hub_ws.c         a client's WebSocket session: handshake, frames and
  *                       commands in, close
  *
@@ -44,6 +46,7 @@
 /* a frame's header and the bookkeeping of its write, beside its payload */
 #define FRAME_COST 256
 #define NAGENTS 4
+#define TEAM_SLOTS (1u << 16) /* agent -> team, team -> lead: 1 MiB each */
 
 /* One event read from Kafka, decoded once for every client. */
 typedef struct msg_s {
@@ -51,6 +54,7 @@ typedef struct msg_s {
   int topic; /* index into sb_topics */
   char *tenant, *type, *subject, *lead_id, *call_id;
   char *agents[NAGENTS];
+  char *team_id, *supervisor_id;
   char *json; /* CloudEvents JSON, PII sealed as stored */
   size_t json_len;
   /* an event with PII: the same decrypted, and masked (sb_pii_event.h);
@@ -114,6 +118,8 @@ struct sb_hub_s {
   int max_clients;
   tenant_t *tenants[TENANT_BUCKETS];
   owner_t *owners;
+  owner_t *members, *leads; /* sb_hub_teams.c; written on the loop (and by
+                               the feed's thread before its first event) */
   uv_timer_t sweep; /* expired tokens */
   int stopping;
 
@@ -169,5 +175,14 @@ uint64_t sb__hub_hash2(const char *a, const char *b);
 int sb__hub_owner_type(const char *type, size_t n);
 void sb__hub_learn_owner(sb_hub_t *h, const msg_t *m);
 int sb__hub_owned_by(sb_hub_t *h, const msg_t *m, uint64_t agent);
+
+/* sb_hub_teams.c */
+int sb__hub_team_type(const char *type, size_t n);
+void sb__hub_learn_team(sb_hub_t *h, const msg_t *m);
+/* 1 when the supervisor (hash of tenant and sub) leads the team of the
+ * event's agent (or the event's team); an event naming neither: 1 */
+int sb__hub_supervises(sb_hub_t *h, const msg_t *m, uint64_t sup);
+/* on the feed's thread, before it hands over its first event */
+void sb__hub_teams_load(sb_hub_t *h);
 
 #endif

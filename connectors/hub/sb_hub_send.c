@@ -90,6 +90,7 @@ void sb__hub_client_error(client_t *c, const char *code, const char *message) {
 
 static void deliver(sb_hub_t *h, const msg_t *m) {
   sb__hub_learn_owner(h, m);
+  sb__hub_learn_team(h, m);
   if (m->history)
     return;
   tenant_t *t = sb__hub_tenant_get(h, m->tenant, 0);

@@ -294,5 +294,9 @@ int sb__hub_wants(client_t *c, const msg_t *m) {
   if (c->who.role == SB_ROLE_AGENT)
     return sb__hub_names_agent(m, c->who.sub) ||
            sb__hub_owned_by(c->hub, m, c->sub_hash);
+  /* a supervisor's gamification feed: the members of the teams it leads */
+  if (c->who.role == SB_ROLE_SUPERVISOR &&
+      strcmp(sb_topics[m->topic], SB_TOPIC_GAMIFICATION) == 0)
+    return sb__hub_supervises(c->hub, m, c->sub_hash);
   return 1;
 }

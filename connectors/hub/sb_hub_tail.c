@@ -25,6 +25,8 @@ void sb__hub_msg_free(msg_t *m) {
   free(m->subject);
   free(m->lead_id);
   free(m->call_id);
+  free(m->team_id);
+  free(m->supervisor_id);
   for (int i = 0; i < NAGENTS; i++)
     free(m->agents[i]);
   cJSON_free(m->json);
@@ -91,6 +93,8 @@ static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, sb_keys_t *keys,
   m->subject = dup_or_null(ev.subject);
   m->lead_id = dup_or_null(sb_event_str(&ev, "lead_id"));
   m->call_id = dup_or_null(sb_event_str(&ev, "call_id"));
+  m->team_id = dup_or_null(sb_event_str(&ev, "team_id"));
+  m->supervisor_id = dup_or_null(sb_event_str(&ev, "supervisor_id"));
   for (int i = 0; i < NAGENTS; i++)
     m->agents[i] = dup_or_null(sb_event_str(&ev, agent_fields[i]));
   m->json = cJSON_PrintUnformatted(ce);
@@ -113,7 +117,7 @@ static int tells_owner(const sb_tail_rec_t *rec) {
   size_t n = 0;
   if (sb_tail_header(rec, "sb-type", &v, &n) != 0)
     return 1; /* no header: decode to know */
-  return sb__hub_owner_type(v, n);
+  return sb__hub_owner_type(v, n) || sb__hub_team_type(v, n);
 }
 
 void *sb__hub_consume(void *arg) {
@@ -135,6 +139,8 @@ void *sb__hub_consume(void *arg) {
   if (sb_keys_open(h->c, &keys, &err) != 0)
     sb_log(SB_LOG_WARN, "hub", "no key store: the feed sends PII sealed",
            SB_F_STR("error", err.msg), SB_F_END);
+  /* teams before the first event is handed over (sb_hub_teams.c) */
+  sb__hub_teams_load(h);
   while (!atomic_load(&h->stop)) {
     sb_tail_rec_t rec;
     sb_err_t rerr = SB_ERR_INIT;
@@ -194,8 +200,11 @@ int sb__hub_consumer_start(sb_hub_t *h, sb_err_t *err) {
   for (size_t i = 0; i < sb_topics_n && n < SB_ARRAY_LEN(topics); i++) {
     if (sb__hub_topic_index(sb_topics[i]) < 0)
       continue;
+    /* calls and leads: who owns them; gamification: teams and their
+     * leads, what the projection read at start may not have yet */
     int owners = strcmp(sb_topics[i], SB_TOPIC_CALLS) == 0 ||
-                 strcmp(sb_topics[i], SB_TOPIC_LEADS) == 0;
+                 strcmp(sb_topics[i], SB_TOPIC_LEADS) == 0 ||
+                 strcmp(sb_topics[i], SB_TOPIC_GAMIFICATION) == 0;
     topics[n++] = (sb_tail_topic_t){
         sb_topics[i],
         owners && h->c->hub_ownership_history_s > 0 ? SB_TAIL_TIME

@@ -18,7 +18,9 @@
  * week (ISO week: the local Monday), month (the local first of the month)
  * and all (period 1970-01-01); a period is that first day as text,
  * YYYY-MM-DD (an equality the read API's filter keeps on the index). Scopes: tenant (scope_id '') and team (the
- * team the points were credited to, as team_balances). */
+ * team the points were credited to, as team_balances), and campaign (the
+ * campaign of the entry's source event, a reversal the one of the award it
+ * takes back; an entry without one is on no campaign's board). */
 #include "gam_int.h"
 
 #include <stdio.h>
@@ -113,27 +115,92 @@ int64_t gam__period(int span, int64_t day) {
   }
 }
 
+void gam__period_text(int span, int64_t day, char *out, size_t n) {
+  int64_t y;
+  int m, d;
+  civil(gam__period(span, day), &y, &m, &d);
+  snprintf(out, n, "%04lld-%02d-%02d", (long long)y, m, d);
+}
+
+/* leaderboard.rank_changed read back: per agent and board, the rank last
+ * pushed and how many pushes */
+const sb_table_def_t gam__rank_pushes = {
+    .name = "rank_pushes",
+    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
+                               {"span", SB_COL_TEXT, 0},
+                               {"period", SB_COL_TEXT, 0},
+                               {"scope", SB_COL_TEXT, 0},
+                               {"scope_id", SB_COL_TEXT, 0},
+                               {"agent_id", SB_COL_TEXT, SB_COL_OWNER},
+                               {"old_rank", SB_COL_INT4, SB_MERGE_REPLACE},
+                               {"new_rank", SB_COL_INT4, SB_MERGE_REPLACE},
+                               {"points", SB_COL_INT8, SB_MERGE_REPLACE},
+                               {"pushes", SB_COL_INT8, S},
+                               {"pushed_at", SB_COL_TIMESTAMPTZ, M},
+                               {0}},
+    .key = (const char *const[]){"tenant_id", "span", "period", "scope",
+                                 "scope_id", "agent_id", NULL},
+};
+
+const char gam__rank_pushes_sql[] =
+    "CREATE TABLE {schema}.rank_pushes (tenant_id text NOT NULL, span text "
+    "NOT NULL, period text NOT NULL, scope text NOT NULL, scope_id text NOT "
+    "NULL, agent_id text NOT NULL, old_rank integer, new_rank integer NOT "
+    "NULL, points bigint NOT NULL, pushes bigint NOT NULL DEFAULT 0, "
+    "pushed_at timestamptz NOT NULL, PRIMARY KEY (" BOARD_KEY
+    ", agent_id));\n"
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.rank_pushes TO "
+    "switchboard_app;\n";
+
+int gam__rank_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                  sb_err_t *err) {
+  const sb_field_t *F = x->f[GT_RANK];
+  const char *agent = gam__str(x, ev, GT_RANK, GX_AGENT);
+  const char *span = gam__str(x, ev, GT_RANK, GX_SPAN);
+  const char *period = gam__str(x, ev, GT_RANK, GX_PERIOD);
+  const char *scope = gam__str(x, ev, GT_RANK, GX_SCOPE);
+  const char *sid = gam__str(x, ev, GT_RANK, GX_SCOPE_ID);
+  if (agent == NULL || span == NULL || period == NULL || scope == NULL)
+    return sb_err_set(err, SB_EVALIDATE, "leaderboard.rank_changed: needs "
+                      "agent_id, span, period and scope");
+  return sb_rows_add(
+      b, &gam__rank_pushes,
+      (const sb_val_t[]){
+          SB_V_TEXT(ev->tenant_id), SB_V_TEXT(span), SB_V_TEXT(period),
+          SB_V_TEXT(scope), SB_V_TEXT(sid ? sid : ""), SB_V_TEXT(agent),
+          sb_event_has(ev, F[GX_OLD_RANK])
+              ? (sb_val_t)SB_V_INT4(sb_event_i64(ev, F[GX_OLD_RANK]))
+              : (sb_val_t)SB_V_NULL,
+          SB_V_INT4(sb_event_i64(ev, F[GX_NEW_RANK])),
+          SB_V_INT8(sb_event_i64(ev, F[GX_POINTS])), SB_V_INT8(1),
+          SB_V_TIMESTAMPTZ(ev->occurred_at)},
+      err);
+}
+
 static const char *const span_names[GAM_SPAN_N] = {"day", "week", "month",
                                                    "all"};
 
+static const char *const scope_names[3] = {"tenant", "team", "campaign"};
+
 int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
-                    const char *team, int64_t points, int64_t day,
-                    int64_t at_us, sb_err_t *err) {
+                    const char *team, const char *campaign, int64_t points,
+                    int64_t day, int64_t at_us, sb_err_t *err) {
+  const char *scope_ids[3] = {"", team, campaign};
   for (int s = 0; s < GAM_SPAN_N; s++)
-    for (int sc = 0; sc < 2; sc++) {
+    for (int sc = 0; sc < 3; sc++) {
       char period[32];
       int64_t y;
       int m, d;
       civil(gam__period(s, day), &y, &m, &d);
       snprintf(period, sizeof period, "%04lld-%02d-%02d", (long long)y, m, d);
-      if (sc == 1 && team == NULL)
+      if (scope_ids[sc] == NULL)
         continue;
       if (sb_rows_add(b, &gam__board,
                       (const sb_val_t[]){
                           SB_V_TEXT(tenant), SB_V_TEXT(span_names[s]),
                           SB_V_TEXT(period),
-                          SB_V_TEXT(sc ? "team" : "tenant"),
-                          SB_V_TEXT(sc ? team : ""), SB_V_TEXT(agent),
+                          SB_V_TEXT(scope_names[sc]),
+                          SB_V_TEXT(scope_ids[sc]), SB_V_TEXT(agent),
                           SB_V_INT8(points), SB_V_INT8(1),
                           SB_V_TIMESTAMPTZ(at_us)},
                       err) != 0)

@@ -23,7 +23,19 @@
  * challenge.won per participant and place: by score, ties to who got there
  * first (the earlier time its score was reached), then the id; for a race
  * those who reached the target first, in the order they did. Entries
- * arriving after their window closed are not counted. */
+ * arriving after their window closed are not counted.
+ *
+ * Windows opened and closed as events: challenge.opened by an event-time
+ * timer (o|T|id|window) due when the window opens — for the window holding
+ * a challenge's creation (or its starts_at), then each next one, chained
+ * from the opening of the one before, until ends_at; a window an entry
+ * reaches with no opening planned (one before the creation) plans it then,
+ * due at its start. challenge.closed follows the final ranking at the
+ * close (participants: who scored in it; the winner). Both come from
+ * timers only, so their ids (timer key, due time) are the same whichever
+ * order entries and timers take on a replay; the window's state records
+ * the due time planned ("od") and the opening ("o"), so neither is planned
+ * or sent twice. */
 #include "gam_int.h"
 
 #include <cjson/cJSON.h>
@@ -198,6 +210,72 @@ static int key3(char *out, size_t n, const char *k, const char *T,
   return 0;
 }
 
+static const char *kind_of(const cJSON *def) {
+  if (cJSON_GetObjectItemCaseSensitive(def, "target"))
+    return "race";
+  return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(def, "p")) == 2
+             ? "head_to_head"
+             : "battle";
+}
+
+/* challenge.opened or challenge.closed (first: the participant placed 1,
+ * NULL when none); its id from the timer's key and due time */
+static int emit_window(gam_t *x, sb_batch_t *b, int t, const char *T,
+                       const char *cid, const cJSON *def, int64_t ws,
+                       int64_t we, int n, const cJSON *first, sb_err_t *err) {
+  const sb_field_t *F = x->f[t];
+  sb_build_t *e = sb_emit_begin(b, x->t[t]);
+  sb_build_str(e, F[GX_CHALLENGE], cid);
+  sb_build_str(e, F[GX_KIND], kind_of(def));
+  sb_build_bool(e, F[GX_TEAM_BASED], num(def, "team") != 0);
+  sb_build_i64(e, F[GX_WSTART], ws);
+  sb_build_i64(e, F[GX_WEND], we);
+  if (t == GT_CLOSED) {
+    sb_build_i64(e, F[GX_PARTICIPANTS], n);
+    if (first != NULL) {
+      sb_build_str(e, F[GX_WINNER], first->string);
+      sb_build_i64(e, F[GX_WIN_SCORE], num(first, "s"));
+    }
+  }
+  char disc[400];
+  snprintf(disc, sizeof disc, "%s/%s/%lld", t == GT_OPENED ? "opened" : "closed",
+           cid, (long long)ws);
+  sb_emit_t o = {.discriminator = disc, .tenant_id = T};
+  return sb_emit_end(b, e, &o, err);
+}
+
+/* plans the opening of window ws of a challenge (an event-time timer due
+ * at due), unless one is planned, done, or the window closed; w is the
+ * window's state (saved by the caller) */
+static int plan_open(gam_t *x, sb_batch_t *b, const char *T, const char *cid,
+                     cJSON *w, int64_t ws, int64_t due, sb_err_t *err) {
+  (void)x;
+  char tk[700];
+  if (num(w, "o") || num(w, "closed") ||
+      cJSON_GetObjectItemCaseSensitive(w, "od"))
+    return 0;
+  setn(w, "od", due);
+  if (key3(tk, sizeof tk, "o", T, cid, ws, err) != 0)
+    return err->code;
+  return sb_timer_set(b, tk, due, SB_TIMER_EVENT, err);
+}
+
+/* the same for a window whose state is not loaded */
+static int plan_open_at(gam_t *x, sb_batch_t *b, const char *T,
+                        const char *cid, int64_t ws, int64_t due,
+                        sb_err_t *err) {
+  char key[700];
+  if (key3(key, sizeof key, "k", T, cid, ws, err) != 0)
+    return err->code;
+  cJSON *w = load(b, key);
+  int had = cJSON_GetObjectItemCaseSensitive(w, "od") != NULL;
+  int rc = plan_open(x, b, T, cid, w, ws, due, err);
+  if (rc == 0 && !had && cJSON_GetObjectItemCaseSensitive(w, "od"))
+    rc = save(b, key, w, err);
+  cJSON_Delete(w);
+  return rc;
+}
+
 /* one ledger entry counted in one challenge */
 static int count_in(gam_t *x, sb_batch_t *b, const char *T, const char *cid,
                     const cJSON *def, const char *pid, int64_t pts,
@@ -214,6 +292,11 @@ static int count_in(gam_t *x, sb_batch_t *b, const char *T, const char *cid,
   int rc = 0;
   if (num(w, "closed"))
     goto out; /* late: its window has closed */
+  int64_t from = num(def, "from");
+  if (plan_open(x, b, T, cid, w, ws, from > ws ? from : ws, err) != 0) {
+    rc = err->code;
+    goto out;
+  }
   cJSON *ps = cJSON_GetObjectItemCaseSensitive(w, "p");
   if (ps == NULL)
     ps = cJSON_AddObjectToObject(w, "p");
@@ -275,6 +358,16 @@ int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
     cJSON_DeleteItemFromObjectCaseSensitive(cs, cid);
     cJSON_AddItemToObject(cs, cid, d);
     rc = save(b, key, cs, err);
+    /* the window holding its creation (or its starts_at) opens then */
+    int64_t at0 = ev->occurred_at, ws, we;
+    if (cJSON_GetObjectItemCaseSensitive(d, "from") && num(d, "from") > at0)
+      at0 = num(d, "from");
+    if (rc == 0 && !(cJSON_GetObjectItemCaseSensitive(d, "to") &&
+                     at0 >= num(d, "to"))) {
+      window_of(b, T, str(d, "period") ? str(d, "period") : "daily",
+                sb_tenant_day(b, T, at0), &ws, &we);
+      rc = plan_open_at(x, b, T, cid, ws, at0, err);
+    }
     cJSON_Delete(cs);
     return rc;
   }
@@ -293,6 +386,9 @@ int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
   int64_t pts = sb_event_i64(ev, I[GX_POINTS]);
   int64_t day = sb_event_i64(ev, I[GX_LOCAL_DAY]);
   int64_t at = ev->occurred_at;
+  /* the rank changes it makes (gam_rank.c); a redemption is spending */
+  if (agent != NULL && rule != NULL && strcmp(rule, "redemption") != 0)
+    rc = gam__rank_entry(x, b, T, agent, pts, day, at, err);
   for (cJSON *d = cs->child; d && rc == 0; d = d->next) {
     const char *metric = str(d, "metric");
     if (agent == NULL || rule == NULL || strcmp(rule, "redemption") == 0)
@@ -335,19 +431,65 @@ static int by_rank(const void *a, const void *b2) {
   return strcmp(p->string, q->string);
 }
 
+/* a window's opening (timer o|T|id|window, due when it opens): sent
+ * once, its close planned (its end plus the grace) and the next window's
+ * opening (at its end), until the challenge's ends_at */
+static int open_timer(gam_t *x, sb_batch_t *b, const char *T, const char *cid,
+                      int64_t ws, sb_err_t *err) {
+  char kk[700], tk[700];
+  int64_t ws2, we, end;
+  int rc = 0;
+  if (key3(kk, sizeof kk, "c", T, NULL, 0, err) != 0)
+    return err->code;
+  cJSON *cs = load(b, kk);
+  const cJSON *def = cJSON_GetObjectItemCaseSensitive(cs, cid);
+  cJSON *w = NULL;
+  if (def == NULL)
+    goto out;
+  window_of(b, T, str(def, "period") ? str(def, "period") : "daily",
+            sb_tenant_day(b, T, ws), &ws2, &we);
+  if (ws2 != ws)
+    goto out; /* planned under a definition since replaced */
+  end = we;
+  if (cJSON_GetObjectItemCaseSensitive(def, "to") && num(def, "to") < end)
+    end = num(def, "to");
+  if ((rc = key3(kk, sizeof kk, "k", T, cid, ws, err)) != 0)
+    goto out;
+  w = load(b, kk);
+  if (num(w, "o") || num(w, "closed"))
+    goto out;
+  setn(w, "o", 1);
+  setn(w, "end", end);
+  if ((rc = emit_window(x, b, GT_OPENED, T, cid, def, ws, end, 0, NULL,
+                        err)) != 0 ||
+      (rc = save(b, kk, w, err)) != 0 ||
+      (rc = key3(tk, sizeof tk, "t", T, cid, ws, err)) != 0 ||
+      (rc = sb_timer_set(b, tk, end + x->grace_us, SB_TIMER_EVENT, err)) != 0)
+    goto out;
+  if (!(cJSON_GetObjectItemCaseSensitive(def, "to") && num(def, "to") <= we))
+    rc = plan_open_at(x, b, T, cid, we, we, err);
+out:
+  cJSON_Delete(w);
+  cJSON_Delete(cs);
+  return rc;
+}
+
 int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
                          int64_t due, sb_err_t *err) {
-  /* t|T|id|window */
+  /* t|T|id|window (the close) or o|T|id|window (the opening) */
   char T[200], cid[300], kk[700];
   long long ws;
   const char *p1 = strchr(key, '|'), *p2 = p1 ? strchr(p1 + 1, '|') : NULL;
   const char *p3 = p2 ? strrchr(key, '|') : NULL;
-  if (strncmp(key, "t|", 2) != 0 || p2 == NULL || p3 == p2 ||
-      (size_t)(p2 - p1 - 1) >= sizeof T || (size_t)(p3 - p2 - 1) >= sizeof cid)
+  if ((strncmp(key, "t|", 2) != 0 && strncmp(key, "o|", 2) != 0) ||
+      p2 == NULL || p3 == p2 || (size_t)(p2 - p1 - 1) >= sizeof T ||
+      (size_t)(p3 - p2 - 1) >= sizeof cid)
     return 0; /* not ours */
   snprintf(T, sizeof T, "%.*s", (int)(p2 - p1 - 1), p1 + 1);
   snprintf(cid, sizeof cid, "%.*s", (int)(p3 - p2 - 1), p2 + 1);
   ws = strtoll(p3 + 1, NULL, 10);
+  if (key[0] == 'o')
+    return open_timer(x, b, T, cid, ws, err);
   if (key3(kk, sizeof kk, "c", T, NULL, 0, err) != 0)
     return err->code;
   cJSON *cs = load(b, kk);
@@ -367,17 +509,21 @@ int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
   if (def == NULL || num(w, "closed") || (n > 0 && v == NULL))
     goto out;
   int i = 0;
-  for (cJSON *p = ps->child; p && i < n; p = p->next) {
+  for (cJSON *p = ps ? ps->child : NULL; p && i < n; p = p->next) {
     v[i++] = p;
     if (num(p, "d") && rc == 0)
       rc = emit_score(x, b, T, cid, (int)num(def, "team"), p->string, p, ws,
                       we, NULL, we, err);
   }
-  qsort(v, (size_t)n, sizeof *v, by_rank);
+  if (n > 0)
+    qsort(v, (size_t)n, sizeof *v, by_rank);
   for (i = 0; i < n && rc == 0; i++)
     if (num(v[i], "place") == 0) /* a race's were given as reached */
       rc = emit_won(x, b, T, cid, def, v[i]->string, i + 1, num(v[i], "s"),
                     ws, we, err);
+  if (rc == 0)
+    rc = emit_window(x, b, GT_CLOSED, T, cid, def, ws, we, n,
+                     n > 0 ? v[0] : NULL, err);
   if (rc == 0) {
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "closed", 1);

@@ -20,7 +20,8 @@
  * its bounds). The standings are computed at read from the ledger (also
  * for windows still open); the decisions (challenge.score_updated,
  * challenge.won) are gam_chal_decide.c's, read back here as
- * challenge_scores and challenge_results. */
+ * challenge_scores and challenge_results, and its windows' openings and
+ * closes (challenge.opened, challenge.closed) as challenge_windows. */
 #include "gam_int.h"
 
 #include <string.h>
@@ -86,9 +87,59 @@ const sb_table_def_t gam__challenge_scores = {
                                  "participant_id", NULL},
 };
 
+/* the opening and the close of a window meet in one row: each sets its
+ * columns, the other's are NULL (max: NULL counts as nothing) */
+const sb_table_def_t gam__challenge_windows = {
+    .name = "challenge_windows",
+    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
+                               {"challenge_id", SB_COL_TEXT, 0},
+                               {"window_start", SB_COL_TIMESTAMPTZ, 0},
+                               {"window_end", SB_COL_TIMESTAMPTZ, SB_MERGE_MAX},
+                               {"opened_at", SB_COL_TIMESTAMPTZ, SB_MERGE_MAX},
+                               {"closed_at", SB_COL_TIMESTAMPTZ, SB_MERGE_MAX},
+                               {"participants", SB_COL_INT4, SB_MERGE_MAX},
+                               {0}},
+    .key = (const char *const[]){"tenant_id", "challenge_id", "window_start",
+                                 NULL},
+};
+
+const char gam__challenge_window_sql[] =
+    "CREATE TABLE {schema}.challenge_windows (tenant_id text NOT NULL, "
+    "challenge_id text NOT NULL, window_start timestamptz NOT NULL, "
+    "window_end timestamptz, opened_at timestamptz, closed_at timestamptz, "
+    "participants integer, PRIMARY KEY (tenant_id, challenge_id, "
+    "window_start));\n"
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.challenge_windows TO "
+    "switchboard_app;\n";
+
+static int window_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
+                      const char *cid, sb_err_t *err) {
+  const sb_field_t *F = x->f[t];
+  sb_val_t at = SB_V_TIMESTAMPTZ(ev->occurred_at), none = SB_V_NULL;
+  return sb_rows_add(
+      b, &gam__challenge_windows,
+      (const sb_val_t[]){
+          SB_V_TEXT(ev->tenant_id), SB_V_TEXT(cid),
+          SB_V_TIMESTAMPTZ(sb_event_i64(ev, F[GX_WSTART])),
+          SB_V_TIMESTAMPTZ(sb_event_i64(ev, F[GX_WEND])),
+          t == GT_OPENED ? at : none, t == GT_CLOSED ? at : none,
+          t == GT_CLOSED
+              ? (sb_val_t)SB_V_INT4(sb_event_i64(ev, F[GX_PARTICIPANTS]))
+              : none},
+      err);
+}
+
 int gam__challenge_result(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
                           int t, sb_err_t *err) {
   const sb_field_t *F = x->f[t];
+  if (t == GT_OPENED || t == GT_CLOSED) {
+    const char *cid = gam__str(x, ev, t, GX_CHALLENGE);
+    if (cid == NULL || !sb_event_has(ev, F[GX_WSTART]) ||
+        !sb_event_has(ev, F[GX_WEND]))
+      return sb_err_set(err, SB_EVALIDATE, "%s: needs challenge_id and the "
+                        "window's bounds", gam__type_names[t]);
+    return window_row(x, b, ev, t, cid, err);
+  }
   const char *pid = gam__str(x, ev, t, GX_AGENT);
   if (pid == NULL)
     pid = gam__str(x, ev, t, GX_TEAM);

@@ -6,7 +6,8 @@
  *   a|T|A            the agent: balance, points held for pending
  *                    redemptions, team, metrics (points, rule:<id>), badge
  *                    tiers given, streaks (last day met, length, tiers)
- *   w|T|A|rule|src   an award decided (paid, local day, team, reversed):
+ *   w|T|A|rule|src   an award decided (paid, local day, reversed, team,
+ *                    campaign):
  *                    the same (rule, source event) never pays twice
  *   s|T|A|slot       a call's disposition slot: the source event whose
  *                    awards stand and their rules
@@ -157,7 +158,8 @@ static void team_change(ctx_t *c, int64_t at, const char *team, int added) {
 static int emit_points(ctx_t *c, int reversal, const char *rule, int64_t pts,
                        const char *src, const char *src_type,
                        const char *rule_name, const char *team,
-                       const char *reason, const char *disc, sb_err_t *err) {
+                       const char *campaign, const char *reason,
+                       const char *disc, sb_err_t *err) {
   int t = reversal ? GT_REVERSED : GT_AWARDED;
   const sb_field_t *F = c->x->f[t];
   sb_build_t *e = sb_emit_begin(c->b, c->x->t[t]);
@@ -167,6 +169,8 @@ static int emit_points(ctx_t *c, int reversal, const char *rule, int64_t pts,
   sb_build_str(e, F[GX_SOURCE_EVENT], src);
   if (team)
     sb_build_str(e, F[GX_TEAM], team);
+  if (campaign && campaign[0])
+    sb_build_str(e, F[GX_CAMPAIGN], campaign);
   if (reversal) {
     sb_build_str(e, F[GX_REASON], reason);
   } else {
@@ -347,10 +351,21 @@ static int reverse(ctx_t *c, const char *rule, const char *src,
   rec[len] = '\0';
   long long paid = 0, day = 0;
   int rev = 0;
-  char team[GAM_NAME_MAX + 1] = "";
-  if (sscanf(rec, "%lld\t%lld\t%d\t%128[^\n]", &paid, &day, &rev, team) < 3 ||
-      rev)
+  char team[GAM_NAME_MAX + 1] = "", campaign[GAM_NAME_MAX + 1] = "";
+  if (sscanf(rec, "%lld\t%lld\t%d", &paid, &day, &rev) < 3 || rev)
     return 0;
+  /* then team and (since campaigns are kept) campaign, each after a tab */
+  const char *rest = rec;
+  for (int i = 0; i < 3 && rest; i++)
+    rest = strchr(rest, '\t') ? strchr(rest, '\t') + 1 : NULL;
+  if (rest) {
+    const char *tab = strchr(rest, '\t');
+    size_t tl = tab ? (size_t)(tab - rest) : strlen(rest);
+    snprintf(team, sizeof team, "%.*s", (int)(tl < GAM_NAME_MAX ? tl : GAM_NAME_MAX),
+             rest);
+    if (tab)
+      snprintf(campaign, sizeof campaign, "%s", tab + 1);
+  }
   int64_t bal = geti(c->a, "bal");
   int64_t back = paid < bal ? paid : bal;
   seti(c->a, "bal", bal - back);
@@ -372,7 +387,11 @@ static int reverse(ctx_t *c, const char *rule, const char *src,
     if (rc != 0)
       return rc;
   }
-  int n = snprintf(rec, sizeof rec, "%lld\t%lld\t1\t%s", paid, day, team);
+  int n = snprintf(rec, sizeof rec, "%lld\t%lld\t1\t%s\t%s", paid, day, team,
+                   campaign);
+  if (n < 0 || (size_t)n >= sizeof rec)
+    return sb_err_set(err, SB_EVALIDATE, "an award's record past %zu bytes",
+                      sizeof rec - 1);
   if (sb_state_put(c->b, wk, rec, (size_t)n, err) != 0)
     return err->code;
   if (paid == 0)
@@ -385,7 +404,7 @@ static int reverse(ctx_t *c, const char *rule, const char *src,
     snprintf(reason, sizeof reason, "%s", why);
   snprintf(disc, sizeof disc, "rev/%.64s/%s", rule, src);
   return emit_points(c, 1, rule, back, src, NULL, NULL, team[0] ? team : NULL,
-                     reason, disc, err);
+                     campaign, reason, disc, err);
 }
 
 /* the slot's awards stand for one source event: a newer one reverses them */
@@ -485,8 +504,14 @@ static int award(ctx_t *c, sb_err_t *err) {
     seti(m, "points", geti(m, "points") + paid);
     seti(m, mk, geti(m, mk) + 1);
   }
-  int n = snprintf(rec, sizeof rec, "%lld\t%lld\t0\t%s", (long long)paid,
-                   (long long)day, team ? team : "");
+  const char *campaign = sb_event_str(c->ev, I[GI_CAMPAIGN]);
+  int n = snprintf(rec, sizeof rec, "%lld\t%lld\t0\t%s\t%s", (long long)paid,
+                   (long long)day, team ? team : "", campaign ? campaign : "");
+  if (n < 0 || (size_t)n >= sizeof rec) {
+    rc = sb_err_set(err, SB_EVALIDATE, "an award's record past %zu bytes",
+                    sizeof rec - 1);
+    goto out;
+  }
   if ((rc = sb_state_put(c->b, wk, rec, (size_t)n, err)) != 0)
     goto out;
   if (paid > 0) {
@@ -494,7 +519,8 @@ static int award(ctx_t *c, sb_err_t *err) {
     snprintf(disc, sizeof disc, "award/%s", rule);
     if ((rc = emit_points(c, 0, rule, paid, src,
                           sb_event_str(c->ev, I[GI_SRC_TYPE]),
-                          def ? def->name : NULL, team, NULL, disc, err)) != 0)
+                          def ? def->name : NULL, team, campaign, NULL, disc,
+                          err)) != 0)
       goto out;
   }
   if (rule[0] && ((rc = badges(c, r, rule, err)) != 0 ||
@@ -565,7 +591,7 @@ static int redeem(ctx_t *c, int decide, sb_err_t *err) {
         snprintf(r2, sizeof r2, "redemption %.100s of %.100s", rid,
                  reward ? reward : "?");
         if (emit_points(c, 1, "redemption", cost, c->ev->event_id, NULL, NULL,
-                        NULL, r2, "redeemed", err) != 0)
+                        NULL, NULL, r2, "redeemed", err) != 0)
           return err->code;
       }
     }
@@ -632,6 +658,7 @@ int gam__decide_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err) {
       [GI_SRC_TYPE] = "source_event_type", [GI_CALL] = "call_id",
       [GI_LEAD] = "lead_id",       [GI_REWARD] = "reward_id",
       [GI_DECISION] = "decision",  [GI_REASON] = "reason",
+      [GI_CAMPAIGN] = "campaign_id",
   };
   for (int i = 0; i < GI_N; i++)
     if (sb_codec_field(s, "gamification.input", names[i], &x->in[i], err) != 0)

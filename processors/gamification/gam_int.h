@@ -20,6 +20,8 @@
  *                   leaderboard_around)
  *   gam_challenge.c challenges' rows and results read back, and the view
  *                   of standings computed from the ledger
+ *   gam_rank.c      rank changes pushed live (leaderboard.rank_changed),
+ *                   decided on the tenant's partition with challenges
  *   gam_chal_decide.c  the one place per tenant that decides challenges:
  *                   ledger entries and definitions forwarded as
  *                   challenge.input, scores, throttled updates, results,
@@ -133,14 +135,15 @@ typedef struct gam_rules_s {
 /* input fields (gamification.input) */
 enum {
   GI_AGENT, GI_KIND, GI_REF, GI_RULE, GI_VERSION, GI_POINTS, GI_DAY, GI_SLOT,
-  GI_SRC_TYPE, GI_CALL, GI_LEAD, GI_REWARD, GI_DECISION, GI_REASON, GI_N
+  GI_SRC_TYPE, GI_CALL, GI_LEAD, GI_REWARD, GI_DECISION, GI_REASON,
+  GI_CAMPAIGN, GI_N
 };
 /* derived and managed types the processor reads or writes */
 enum {
   GT_INPUT, GT_AWARDED, GT_REVERSED, GT_BADGE, GT_SETTLED, GT_RULES,
   GT_TEAM, GT_MEMBER_ADDED, GT_MEMBER_REMOVED, GT_REWARD_CREATED,
   GT_REWARD_UPDATED, GT_REQUESTED, GT_DECIDED, GT_CHALLENGE, GT_CINPUT, GT_SCORE,
-  GT_WON, GT_N
+  GT_WON, GT_OPENED, GT_CLOSED, GT_RANK, GT_N
 };
 /* the fields of those types, by name (a handle absent for a type that
  * lacks the field) */
@@ -152,7 +155,9 @@ enum {
   GX_DECISION, GX_SUPERVISOR, GX_DESCRIPTION, GX_CHALLENGE, GX_PERIOD,
   GX_METRIC, GX_STARTS, GX_ENDS, GX_TEAM_BASED, GX_TEAM_IDS, GX_AGENT_IDS,
   GX_TARGET, GX_REWARD_POINTS, GX_SCOPE, GX_KIND, GX_REF, GX_DEFINITION,
-  GX_LOCAL_DAY, GX_SCORE, GX_DELTA, GX_WSTART, GX_WEND, GX_PLACE, GX_FINAL, GX_N
+  GX_LOCAL_DAY, GX_SCORE, GX_DELTA, GX_WSTART, GX_WEND, GX_PLACE, GX_FINAL,
+  GX_PARTICIPANTS, GX_WINNER, GX_WIN_SCORE, GX_CAMPAIGN, GX_SPAN,
+  GX_OLD_RANK, GX_NEW_RANK, GX_OF_AGENTS, GX_SCOPE_ID, GX_N
 };
 
 typedef struct gam_s gam_t;
@@ -203,7 +208,7 @@ const gam_rules_t *gam__rules_for(gam_t *x, sb_batch_t *b, const char *tenant,
 /* a gamification.input to the agent's partition (NULL strings: absent) */
 typedef struct gam_input_s {
   const char *agent, *kind, *ref, *rule, *version, *slot, *src_type, *call,
-      *lead, *reward, *decision, *reason;
+      *lead, *reward, *decision, *reason, *campaign;
   int64_t points, day;
   int has_points, has_day;
 } gam_input_t;
@@ -235,16 +240,27 @@ extern const char gam__board_sql[]; /* migration 2: board and its views */
 /* the first day (days since 1970-01-01) of the span's period holding day
  * (a local day); 0 for GAM_SPAN_ALL */
 int64_t gam__period(int span, int64_t day);
-/* the board rows of one ledger entry (points signed; team NULL: none) */
+/* leaderboard.rank_changed read back (migration 6) */
+extern const sb_table_def_t gam__rank_pushes;
+extern const char gam__rank_pushes_sql[];
+int gam__rank_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
+                  sb_err_t *err);
+/* the period as the board spells it, YYYY-MM-DD */
+void gam__period_text(int span, int64_t day, char *out, size_t n);
+/* the board rows of one ledger entry (points signed; team, campaign NULL:
+ * none) */
 int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
-                    const char *team, int64_t points, int64_t day,
-                    int64_t at_us, sb_err_t *err);
+                    const char *team, const char *campaign, int64_t points,
+                    int64_t day, int64_t at_us, sb_err_t *err);
 
 /* ---- gam_challenge.c ------------------------------------------------------ */
 extern const sb_table_def_t gam__challenges, gam__challenge_participants;
 extern const char gam__challenge_sql[]; /* migration 3: challenges and
                                            their standings */
-/* the rows of a challenge.score_updated or challenge.won read back */
+extern const sb_table_def_t gam__challenge_windows;
+extern const char gam__challenge_window_sql[]; /* migration 4 */
+/* the rows of a challenge.score_updated, challenge.won, challenge.opened
+ * or challenge.closed read back */
 int gam__challenge_result(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
                           int t, sb_err_t *err);
 /* the rows of a challenge.created */
@@ -259,10 +275,18 @@ int gam__challenge_forward(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
 /* a challenge.input, on the tenant's partition */
 int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
                           sb_err_t *err);
-/* a window's close (an event-time timer, key t|tenant|challenge|window) */
+/* a window's opening (an event-time timer, key o|tenant|challenge|window)
+ * or close (key t|tenant|challenge|window) */
 int gam__challenge_timer(gam_t *x, sb_batch_t *b, const char *key,
                          int64_t due, sb_err_t *err);
 extern const sb_table_def_t gam__challenge_results, gam__challenge_scores;
+
+/* ---- gam_rank.c ----------------------------------------------------------- */
+/* a ledger entry (points signed, not a redemption) on the tenant's
+ * partition: the agent's tenant boards of day and all time, and the rank
+ * changes they push */
+int gam__rank_entry(gam_t *x, sb_batch_t *b, const char *T, const char *agent,
+                    int64_t pts, int64_t day, int64_t at, sb_err_t *err);
 
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);

@@ -44,6 +44,7 @@ static const sb_table_def_t ledger = {
                                {"reason", SB_COL_TEXT, K},
                                {"occurred_at", SB_COL_TIMESTAMPTZ, K},
                                {"day", SB_COL_DATE, K},
+                               {"campaign_id", SB_COL_TEXT, K},
                                {0}},
     .key = (const char *const[]){"tenant_id", "event_id", NULL},
     /* no retention class: a purge of ledger rows would leave balances that
@@ -178,7 +179,8 @@ const sb_table_def_t *const gam__tables[] = {
     &badges,      &teams,        &gam__team_members,  &memberships,
     &rule_sets,   &rewards,      &redemptions,   &redemption_status,
     &gam__board,  &gam__challenges, &gam__challenge_participants,
-    &gam__challenge_results, &gam__challenge_scores, NULL};
+    &gam__challenge_results, &gam__challenge_scores, &gam__challenge_windows,
+    &gam__rank_pushes, NULL};
 
 const sb_proj_step_t gam__migrations[] = {
     {1,
@@ -242,6 +244,9 @@ const sb_proj_step_t gam__migrations[] = {
                      GRANT("redemption_status") GRANT("redemption_board")},
     {2, gam__board_sql},
     {3, gam__challenge_sql},
+    {4, gam__challenge_window_sql},
+    {5, "ALTER TABLE {schema}.ledger ADD COLUMN campaign_id text;\n"},
+    {6, gam__rank_pushes_sql},
     {0, NULL},
 };
 
@@ -314,17 +319,17 @@ const sb_view_def_t gam__views[] = {
     {.name = "leaderboard",
      .relation = "leaderboard",
      .about = "ranks per span (day, week, month, all), period and scope "
-              "(tenant, team); ties to who got there first",
+              "(tenant, team, campaign); ties to who got there first",
      .order = "span,period,scope,scope_id,rank",
      .filters = "span=span,period=period,scope=scope,team=scope_id,"
-                "agent=agent_id",
+                "campaign=scope_id,agent=agent_id",
      .flags = SB_VIEW_AGENTS_ALL},
     {.name = "around_me",
      .relation = "leaderboard_around",
      .about = "an agent's rank and the 5 ranks each side of it, per board",
      .order = "me_agent_id,span,period,scope,scope_id,rank",
      .filters = "span=span,period=period,scope=scope,team=scope_id,"
-                "me=me_agent_id",
+                "campaign=scope_id,me=me_agent_id",
      .owner_col = "me_agent_id"},
     {.name = "challenges",
      .relation = "challenges",
@@ -346,6 +351,14 @@ const sb_view_def_t gam__views[] = {
      .order = "challenge_id,window_start,place",
      .filters = "challenge=challenge_id,participant=participant_id",
      .flags = SB_VIEW_AGENTS_ALL},
+    {.name = "challenge_windows",
+     .relation = "challenge_windows",
+     .about = "challenge.opened and challenge.closed: each window's bounds, "
+              "when it opened and closed, and how many took part",
+     .time_col = "window_start",
+     .order = "challenge_id,window_start",
+     .filters = "challenge=challenge_id",
+     .flags = SB_VIEW_AGENTS_ALL},
     {0},
 };
 
@@ -356,6 +369,7 @@ static int ledger_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
   const char *agent = gam__str(x, ev, t, GX_AGENT);
   const char *team = gam__str(x, ev, t, GX_TEAM);
   const char *rule = gam__str(x, ev, t, GX_RULE);
+  const char *campaign = gam__str(x, ev, t, GX_CAMPAIGN);
   int64_t pts = sb_event_i64(ev, x->f[t][GX_POINTS]);
   int rev = t == GT_REVERSED;
   int redeemed = rev && rule && strcmp(rule, "redemption") == 0;
@@ -376,7 +390,8 @@ static int ledger_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                       SB_V_TEXT(gam__str(x, ev, t, GX_SOURCE_EVENT)),
                       SB_V_TEXT(gam__str(x, ev, t, GX_SOURCE_TYPE)),
                       SB_V_TEXT(gam__str(x, ev, t, GX_REASON)),
-                      SB_V_TIMESTAMPTZ(ev->occurred_at), SB_V_DATE(day)},
+                      SB_V_TIMESTAMPTZ(ev->occurred_at), SB_V_DATE(day),
+                      SB_V_TEXT(campaign)},
                   err) != 0 ||
       sb_rows_add(b, &balances,
                   (const sb_val_t[]){
@@ -392,8 +407,8 @@ static int ledger_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
                   err) != 0)
     return err->code;
   /* the leaderboards: scoring, not spending */
-  if (!redeemed && gam__board_rows(b, T, agent, team, signed_pts, day,
-                                   ev->occurred_at, err) != 0)
+  if (!redeemed && gam__board_rows(b, T, agent, team, campaign, signed_pts,
+                                   day, ev->occurred_at, err) != 0)
     return err->code;
   if (team == NULL)
     return 0;
@@ -514,7 +529,11 @@ int gam__project(gam_t *x, sb_batch_t *b, const sb_event_t *ev, int t,
     return gam__challenge_row(x, b, ev, err);
   case GT_SCORE:
   case GT_WON:
+  case GT_OPENED:
+  case GT_CLOSED:
     return gam__challenge_result(x, b, ev, t, err);
+  case GT_RANK:
+    return gam__rank_row(x, b, ev, err);
   default:
     return 0;
   }

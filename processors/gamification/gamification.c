@@ -29,6 +29,9 @@ const char *const gam__type_names[GT_N] = {
     [GT_CINPUT] = "challenge.input",
     [GT_SCORE] = "challenge.score_updated",
     [GT_WON] = "challenge.won",
+    [GT_OPENED] = "challenge.opened",
+    [GT_CLOSED] = "challenge.closed",
+    [GT_RANK] = "leaderboard.rank_changed",
 };
 static const char *const field_names[GX_N] = {
     [GX_AGENT] = "agent_id",
@@ -79,6 +82,15 @@ static const char *const field_names[GX_N] = {
     [GX_WEND] = "window_end",
     [GX_PLACE] = "place",
     [GX_FINAL] = "final_score",
+    [GX_PARTICIPANTS] = "participants",
+    [GX_WINNER] = "winner_id",
+    [GX_WIN_SCORE] = "winning_score",
+    [GX_CAMPAIGN] = "campaign_id",
+    [GX_SPAN] = "span",
+    [GX_OLD_RANK] = "old_rank",
+    [GX_NEW_RANK] = "new_rank",
+    [GX_OF_AGENTS] = "of_agents",
+    [GX_SCOPE_ID] = "scope_id",
 };
 
 const char *gam__str(const gam_t *x, const sb_event_t *ev, int t, int f) {
@@ -194,7 +206,7 @@ int gam__emit_input(gam_t *x, sb_batch_t *b, const char *tenant,
            {GI_SLOT, in->slot},       {GI_SRC_TYPE, in->src_type},
            {GI_CALL, in->call},       {GI_LEAD, in->lead},
            {GI_REWARD, in->reward},   {GI_DECISION, in->decision},
-           {GI_REASON, in->reason}};
+           {GI_REASON, in->reason},   {GI_CAMPAIGN, in->campaign}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
     if (s[i].v)
       sb_build_str(e, I[s[i].f], s[i].v);

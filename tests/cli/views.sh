@@ -23,7 +23,14 @@
 #    badge.awarded and no other agent's, the supervisor every agent's; the
 #    leaderboard ranks (an agent reads it whole) and around_me (an agent its
 #    own neighbourhood only, a manager anyone's); agent-2, first to the
-#    race's target, receives its challenge.won, agent-1 does not.
+#    race's target, receives its challenge.won, agent-1 does not; each
+#    agent receives its own leaderboard.rank_changed (the day's and the
+#    all-time tenant board: one each, every event being in the same second,
+#    however often agent-2's rank moves) and no other agent's; the
+#    supervisor sam leads team t-sam (agent-1, agent-2): its feed carries
+#    their points, badges, results and rank changes and none of agent-3's
+#    (issue 15 item 8); a manager's carries everyone's; so does its feed on
+#    a serving process started after the team was made.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
@@ -208,14 +215,22 @@ done
   fail "agent-1's reads are not recorded: $(q 'SELECT * FROM security.access')"
 # ---- gamification: live feeds per agent, leaderboards ------------------------------
 sup=$(tok supervisor sam)
+post team.created t-sam '{"team_id":"t-sam","name":"Sam'"'"'s","supervisor_id":"sam"}'
+post team.member_added agent-1 '{"agent_id":"agent-1","team_id":"t-sam"}'
+post team.member_added agent-2 '{"agent_id":"agent-2","team_id":"t-sam"}'
+for _ in $(seq 1 150); do
+  [ "$(q "SELECT count(*) FROM gamification.team_members WHERE team_id = 't-sam'" 2>/dev/null)" = 2 ] && break
+  sleep 0.1
+done
+[ "$(q "SELECT count(*) FROM gamification.team_members WHERE team_id = 't-sam'")" = 2 ] || fail "t-sam's members: $(q 'SELECT * FROM gamification.team_members')"
 wspids=()
 cleanup_extra() { for p in "${wspids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; return 0; }
 for who in a1 a2 sup; do
   $PY "$(dirname "$0")/ws_client.py" listen "ws://${url#http://}/v1/stream" "${!who}" \
-    '{"subscribe":{"topics":["sb.gamification"],"types":["points.*","badge.*","challenge.won"]}}' "$work/ws_$who" 2>"$work/ws_$who.err" &
+    '{"subscribe":{"topics":["sb.gamification"],"types":["points.*","badge.*","challenge.won","leaderboard.*"]}}' "$work/ws_$who" 2>"$work/ws_$who.err" &
   wspids+=($!)
 done
-# a supervisor's feed that notes when each message arrives (ms since the
+# a manager's feed that notes when each message arrives (ms since the
 # epoch, a tab, the message): the latency figure below
 $PY -c 'import asyncio, sys, time, websockets
 async def main():
@@ -225,7 +240,7 @@ async def main():
     with open(sys.argv[4], "a", buffering=1) as f:
       async for m in ws:
         f.write("%d\t%s\n" % (time.time() * 1000, m))
-asyncio.run(main())' "ws://${url#http://}/v1/stream" "$sup" \
+asyncio.run(main())' "ws://${url#http://}/v1/stream" "$mgr" \
   '{"subscribe":{"topics":["sb.gamification"],"types":["points.awarded"]}}' "$work/ws_timed" 2>"$work/ws_timed.err" &
 wspids+=($!)
 for who in a1 a2 sup timed; do
@@ -248,23 +263,35 @@ feed() { $PY -c 'import json,sys
 for l in open(sys.argv[1]):
   try: d = json.loads(l)
   except ValueError: continue
-  if isinstance(d, dict) and d.get("type", "").startswith(("points.", "badge.", "challenge.")):
+  if isinstance(d, dict) and d.get("type", "").startswith(("points.", "badge.", "challenge.", "leaderboard.")):
     print(d["data"].get("agent_id") or d["subject"], d["type"])' "$work/ws_$1" | sort; }
 for _ in $(seq 1 150); do
-  [ "$(feed sup | grep -c points.awarded)" -ge 14 ] && [ "$(feed a1 | grep -c points.awarded)" -ge 1 ] &&
+  [ "$(feed sup | grep -c points.awarded)" -ge 13 ] && [ "$(feed a1 | grep -c points.awarded)" -ge 1 ] &&
     [ "$(feed a2 | grep -c points.awarded)" -ge 12 ] && [ "$(grep -c points.awarded "$work/ws_timed")" -ge 14 ] && break
   sleep 0.1
 done
 [ "$(feed a1 | grep points.awarded)" = "agent-1 points.awarded" ] || fail "agent-1's feed: $(feed a1)"
 [ "$(feed a2 | grep points.awarded | uniq -c | tr -s ' ')" = " 12 agent-2 points.awarded" ] || fail "agent-2's feed: $(feed a2)"
 feed a1 | grep -q "agent-1 badge.awarded" || fail "agent-1 saw no badge of its own: $(feed a1)"
-for _ in $(seq 1 100); do feed a2 | grep -q "agent-2 challenge.won" && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+  feed a2 | grep -q "agent-2 challenge.won" && [ "$(feed sup | grep -c leaderboard.rank_changed)" -ge 4 ] && break
+  sleep 0.1
+done
 feed a2 | grep -q "agent-2 challenge.won" || fail "agent-2 reached the race's target and its feed has no challenge.won: $(feed a2)"
 feed sup | grep -q "agent-2 challenge.won" || fail "the supervisor saw no challenge.won: $(feed sup)"
+for who in 1 2; do
+  [ "$(feed a$who | grep -c leaderboard.rank_changed)" = 2 ] ||
+    fail "agent-$who's rank changes (one per board, all in one second): $(feed a$who)"
+done
+[ "$(feed sup | grep leaderboard.rank_changed | sort | uniq -c | tr -s ' ' | tr '\n' ',')" = \
+  " 2 agent-1 leaderboard.rank_changed, 2 agent-2 leaderboard.rank_changed," ] ||
+  fail "the supervisor's rank changes: $(feed sup)"
 feed a1 | grep -qv "^agent-1 " && fail "agent-1 saw another agent's points or badges: $(feed a1)"
 feed a2 | grep -qv "^agent-2 " && fail "agent-2 saw another agent's points or badges: $(feed a2)"
-[ "$(feed sup | grep points.awarded | cut -d' ' -f1 | sort -u | tr '\n' ' ')" = "agent-1 agent-2 agent-3 " ] ||
+[ "$(feed sup | grep points.awarded | cut -d' ' -f1 | sort -u | tr '\n' ' ')" = "agent-1 agent-2 " ] ||
   fail "the supervisor's feed: $(feed sup)"
+feed sup | grep -q "^agent-3 " && fail "the supervisor of t-sam saw agent-3's (in no team of its): $(feed sup)"
+[ "$(awk -F'\t' '{print $2}' "$work/ws_timed" | grep -c '"agent-3"')" -ge 1 ] || fail "the manager's feed has none of agent-3's: $(cat "$work/ws_timed")"
 for _ in $(seq 1 300); do
   [ "$(q "SELECT count(*) || ' ' || sum(points) FROM gamification.board WHERE tenant_id = 'acme' AND span = 'all' AND scope = 'tenant'" 2>/dev/null)" = "3 205" ] && break
   sleep 0.1
@@ -298,4 +325,28 @@ if len(lat) != 14: sys.exit("%d of 14 points.awarded timed: %s" % (len(lat), lat
 print("points.awarded on the feed, ms after the causing event was written: n=%d median %d max %d (%s)" % (len(lat), lat[len(lat) // 2], lat[-1], " ".join(map(str, lat))))' \
   "$work/calls_ts" "$work/ws_timed" || fail "the feed latency figure"
 
-echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded; gamification feeds per agent, leaderboard and around_me"
+# a serving process started now knows the teams (from the projection, and
+# the stream read back): the supervisor's feed there is narrowed too
+"$SB" serve --data-dir "$dd" --http-listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+spid=$!
+wspids+=("$spid")
+for _ in $(seq 1 150); do grep -q '^http: ' "$work/serve.out" && break; sleep 0.1; done
+surl=$(sed -n 's/^http: //p' "$work/serve.out")
+[ -n "$surl" ] || fail "serve printed no http: line: $(cat "$work/serve.err")"
+$PY "$(dirname "$0")/ws_client.py" listen "ws://${surl#http://}/v1/stream" "$sup" \
+  '{"subscribe":{"topics":["sb.gamification"],"types":["points.*"]}}' "$work/ws_sup2" 2>"$work/ws_sup2.err" &
+wspids+=($!)
+for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/ws_sup2" 2>/dev/null && break; sleep 0.1; done
+grep -q '"subscribed"' "$work/ws_sup2" || fail "the supervisor's feed on serve did not subscribe: $(cat "$work/ws_sup2" "$work/ws_sup2.err")"
+post call.ended gc-30 '{"call_id":"gc-30","agent_id":"agent-3","talk_ms":60000}'
+post call.ended gc-31 '{"call_id":"gc-31","agent_id":"agent-1","talk_ms":60000}'
+for _ in $(seq 1 150); do feed sup2 | grep -q "agent-1 points.awarded" && break; sleep 0.1; done
+feed sup2 | grep -q "agent-1 points.awarded" || fail "the supervisor's feed on serve has no agent-1 points: $(feed sup2)"
+for _ in $(seq 1 100); do
+  [ "$(q "SELECT count(*) FROM gamification.ledger WHERE source_event_type = 'call.ended' AND agent_id = 'agent-3'")" = 2 ] && break
+  sleep 0.1
+done
+sleep 0.5 # agent-3's award, written, has had the time agent-1's took to reach the feed
+feed sup2 | grep -q "^agent-3 " && fail "the supervisor's feed on serve carries agent-3's: $(feed sup2)"
+
+echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded; gamification feeds per agent (rank changes included), leaderboard and around_me"
