@@ -139,6 +139,7 @@ const sb_table_def_t comms__statuses = {
             {"error_message", SB_COL_TEXT, R},
             {"occurred_at", SB_COL_TIMESTAMPTZ, R},
             {"provider_reported_at", SB_COL_TIMESTAMPTZ, R},
+            {"retry_after", SB_COL_TIMESTAMPTZ, R},
             {0},
         },
     .key = (const char *const[]){"tenant_id", "message_id", "event_id", NULL},
@@ -245,8 +246,8 @@ static const sb_proj_step_t migrations[] = {
      "failed_after_delivery boolean NOT NULL, provider text, "
      "provider_message_id text, provider_status text, error_code text, "
      "error_message text, occurred_at timestamptz NOT NULL, "
-     "provider_reported_at timestamptz, PRIMARY KEY (tenant_id, message_id, "
-     "event_id));\n"
+     "provider_reported_at timestamptz, retry_after timestamptz, PRIMARY KEY "
+     "(tenant_id, message_id, event_id));\n"
      "CREATE INDEX ON {schema}.message_statuses (tenant_id, occurred_at);\n"
      "CREATE TABLE {schema}.delivery_daily (tenant_id text NOT NULL, day "
      "date NOT NULL, channel text NOT NULL, provider text NOT NULL, "

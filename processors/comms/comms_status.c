@@ -217,6 +217,7 @@ typedef struct {
   int status; /* comms_status_t */
   const char *provider, *pmid, *pstatus, *ecode, *emsg, *reason;
   int64_t reported_at; /* 0: none */
+  int64_t retry_after; /* message.blocked's; 0: none */
 } report_t;
 
 static int apply(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
@@ -308,6 +309,8 @@ static int apply(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
           SB_V_TIMESTAMPTZ(ev->occurred_at),
           r->reported_at ? (sb_val_t)SB_V_TIMESTAMPTZ(r->reported_at)
                          : (sb_val_t)SB_V_NULL,
+          r->retry_after ? (sb_val_t)SB_V_TIMESTAMPTZ(r->retry_after)
+                         : (sb_val_t)SB_V_NULL,
       },
       err);
   if (rc == 0 && any)
@@ -326,6 +329,8 @@ int comms__blocked_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
                 .reason = sb_event_enum_name(ev, F[BF_REASON]),
                 .emsg = sb_event_str(ev, F[BF_DETAIL])};
   r.ecode = r.reason;
+  if (sb_event_has(ev, F[BF_RETRY_AFTER]))
+    r.retry_after = sb_event_i64(ev, F[BF_RETRY_AFTER]);
   return apply(x, b, ev, &r, err);
 }
 
