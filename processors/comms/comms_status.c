@@ -215,7 +215,7 @@ static int daily(sb_batch_t *b, const char *tenant, const comms_msg_t *m,
 
 typedef struct {
   int status; /* comms_status_t */
-  const char *provider, *pmid, *pstatus, *ecode, *emsg, *reason;
+  const char *channel, *provider, *pmid, *pstatus, *ecode, *emsg, *reason;
   int64_t reported_at; /* 0: none */
   int64_t retry_after; /* message.blocked's; 0: none */
 } report_t;
@@ -244,6 +244,8 @@ static int apply(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
     d[D_REQUESTED] = 1;
     d[s == CS_QUEUED ? D_QUEUED : D_BLOCKED] = s == CS_QUEUED;
   }
+  if (r->channel && !m.channel[0]) /* its request not seen */
+    comms__copy(m.channel, sizeof m.channel, r->channel);
   if (r->provider && !m.provider[0])
     comms__copy(m.provider, sizeof m.provider, r->provider);
   if (r->pmid)
@@ -327,7 +329,8 @@ int comms__blocked_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   const sb_field_t *F = x->f;
   report_t r = {.status = CS_BLOCKED,
                 .reason = sb_event_enum_name(ev, F[BF_REASON]),
-                .emsg = sb_event_str(ev, F[BF_DETAIL])};
+                .emsg = sb_event_str(ev, F[BF_DETAIL]),
+                .channel = sb_event_enum_name(ev, F[BF_CHANNEL])};
   r.ecode = r.reason;
   if (sb_event_has(ev, F[BF_RETRY_AFTER]))
     r.retry_after = sb_event_i64(ev, F[BF_RETRY_AFTER]);
@@ -342,12 +345,14 @@ int comms__status_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
     r.status = CS_SUBMITTED;
     r.provider = sb_event_str(ev, F[SF_PROVIDER]);
     r.pmid = sb_event_str(ev, F[SF_PMID]);
+    r.channel = sb_event_enum_name(ev, F[SF_CHANNEL]);
   } else {
     r.status = status_of(sb_event_enum_name(ev, F[UF_STATUS]));
     if (r.status < 0)
       return sb_err_set(err, SB_EVALIDATE, "comms: status '%s' unknown",
                         sb_event_enum_name(ev, F[UF_STATUS]));
     r.provider = sb_event_str(ev, F[UF_PROVIDER]);
+    r.channel = sb_event_enum_name(ev, F[UF_CHANNEL]);
     r.pmid = sb_event_str(ev, F[UF_PMID]);
     r.pstatus = sb_event_str(ev, F[UF_PSTATUS]);
     r.ecode = sb_event_str(ev, F[UF_ERROR_CODE]);
