@@ -261,7 +261,10 @@ static const sb_proj_step_t migrations[] = {
      "delivery_count" N0 "PRIMARY KEY (tenant_id, day, channel, provider, "
      "template_id, campaign_id));\n" GRANT("templates") GRANT("providers")
          GRANT("outbox") GRANT("messages") GRANT("message_statuses")
-             GRANT("delivery_daily")},
+             GRANT("delivery_daily") "GRANT SELECT ON "
+                                     "{schema}.provider_accounts, "
+                                     "{schema}.outbox_state TO "
+                                     "switchboard_reader, switchboard_app;"},
     {0, NULL},
 };
 
@@ -456,6 +459,35 @@ static int commit(void *state, sb_batch_t *b, sb_err_t *err) {
 static void abort_batch(void *state) { comms__providers_forget(state); }
 static void committed(void *state) { comms__providers_forget(state); }
 
+/* A replay's rebuild writes no outbox rows (only the live outbox is
+ * dispatched, and a decision replayed must not be sent again): the intents
+ * and their dispatch state are carried over instead, in the swap's
+ * transaction (quick 1: the live projection's batches held off), so the
+ * swapped-in projection goes on with exactly the live outbox: nothing
+ * pending lost, nothing sent re-queued. The projection itself is rebuilt
+ * from the log and not compared (quick 0 checks nothing). */
+static int same_as_live(sb_pg_t *pg, const char *live, const char *rebuilt,
+                        const char *live_group, int quick, sb_err_t *err) {
+  (void)live_group;
+  if (!quick)
+    return 0;
+  static const char cols[] =
+      "tenant_id, message_id, channel, account_id, to_sealed, from_address, "
+      "subject_sealed, body_sealed, template_id, template_version, "
+      "variables_sealed, request_event_id, lead_id, agent_id, campaign_id, "
+      "not_before, created_at, state, attempts, claimed_by, claimed_until, "
+      "last_error, provider_message_id, sent_at";
+  sb_text_t sql = {0};
+  sb_text_add(&sql,
+              "INSERT INTO %s.outbox (%s) SELECT %s FROM %s.outbox ON "
+              "CONFLICT (tenant_id, message_id) DO NOTHING",
+              rebuilt, cols, cols, live);
+  int rc = sql.failed ? sb_err_set(err, SB_ENOMEM, "out of memory")
+                      : sb_pg_exec(pg, sql.s, 0, NULL, err);
+  sb_text_free(&sql);
+  return rc;
+}
+
 const sb_global_def_t comms__globals[] = {
     {"config", SB_TOPIC_TENANTS, comms__reduce_config},
     SB_CONSENT_GLOBAL,
@@ -494,6 +526,7 @@ const sb_processor_vt_t sb_comms_processor = {
     .abort = abort_batch,
     .begin = begin,
     .committed = committed,
+    .same_as_live = same_as_live,
     .flags = SB_PROCESSOR_KEYED_STATE,
     .globals = comms__globals,
     .conf = conf_rows,
