@@ -28,12 +28,12 @@ enum {
   RF_BODY, RF_SCHEDULED, RF_TO_TZ, RF_RECIPIENT_TZ,
   /* message.blocked */
   BF_MESSAGE, BF_REASON, BF_CHANNEL, BF_PURPOSE, BF_DETAIL, BF_LEAD,
-  BF_CAMPAIGN, BF_RETRY_AFTER,
+  BF_CAMPAIGN, BF_RETRY_AFTER, BF_SOURCE,
   /* message.submitted */
   SF_PROVIDER, SF_CHANNEL, SF_PMID,
   /* message.status_updated */
   UF_MESSAGE, UF_STATUS, UF_CHANNEL, UF_PROVIDER, UF_PMID, UF_PSTATUS,
-  UF_REPORTED_AT, UF_ERROR_CODE, UF_ERROR_MESSAGE,
+  UF_REPORTED_AT, UF_ERROR_CODE, UF_ERROR_MESSAGE, UF_SOURCE,
   /* template.published */
   TF_ID, TF_VERSION, TF_CHANNEL, TF_LOCALE, TF_SUBJECT, TF_BODY, TF_MAXLEN,
   /* provider.configured */
@@ -125,7 +125,13 @@ typedef struct comms_msg_s {
       template_id[COMMS_ID_MAX], campaign_id[COMMS_ID_MAX],
       provider_message_id[COMMS_ID_MAX], provider_status[COMMS_ID_MAX],
       error_code[COMMS_ID_MAX], blocked_reason[32];
+  /* the decision the batch that handled the request committed: "queued"
+   * or "blocked:<reason>" ("" in a rebuild: the first in the log) */
+  char decision[48];
 } comms_msg_t;
+
+/* the source of the events comms emits (the kit's for derived events) */
+#define COMMS_SOURCE "switchboard://processor/comms"
 
 typedef enum {
   CS_NONE = 0, /* requested, not decided */

@@ -30,7 +30,15 @@
  * A message is decided once: a second message.requested for a message id
  * already requested (a retry with another event id) is ignored. A rebuild
  * (replay) decides again but emits nothing and writes no outbox row (its
- * decisions are in the log, and only the live outbox is dispatched). */
+ * decisions are in the log, and only the live outbox is dispatched).
+ *
+ * A batch that fails after emitting (a crash before its commit) is handled
+ * again, and the global tables may have moved on in between: its second
+ * decision can differ from the first, which is in the log all the same.
+ * The decision the committed batch made (its outbox row, if queued) is
+ * kept in the message's keyed state, and comms_status.c applies only that
+ * one of comms' decisions; their ids differ (discriminator "queued" or
+ * "blocked:<reason>"), so consumers deduplicating by id see both. */
 #include "comms_int.h"
 
 #include "consent.h"
@@ -141,7 +149,9 @@ static int emit_blocked(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
     sb_build_str(e, F[BF_CAMPAIGN], sb_event_str(ev, F[RF_CAMPAIGN]));
   if (retry_after > 0)
     sb_build_i64(e, F[BF_RETRY_AFTER], retry_after);
-  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = "blocked"}, err);
+  char disc[48];
+  snprintf(disc, sizeof disc, "blocked:%s", reason);
+  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = disc}, err);
 }
 
 static int queue(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
@@ -257,6 +267,12 @@ int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
     snprintf(detail, sizeof detail, "no provider account for %s", channel);
   }
   int rc;
+  if (!is_rebuild(b)) { /* see comms_status.c: the decision committed */
+    if (reason != NULL)
+      snprintf(m.decision, sizeof m.decision, "blocked:%s", reason);
+    else
+      snprintf(m.decision, sizeof m.decision, "queued");
+  }
   if (reason != NULL)
     rc = emit_blocked(x, b, ev, reason, detail, purpose, retry_after, err);
   else {

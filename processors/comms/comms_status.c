@@ -62,13 +62,13 @@ typedef struct {
 #define STRS(m)                                                                \
   {m->channel, m->provider, m->account_id, m->template_id, m->campaign_id,     \
    m->provider_message_id, m->provider_status, m->error_code,                 \
-   m->blocked_reason}
+   m->blocked_reason, m->decision}
 #define STR_SIZES(m)                                                           \
   {sizeof m->channel, sizeof m->provider, sizeof m->account_id,                \
    sizeof m->template_id, sizeof m->campaign_id,                               \
    sizeof m->provider_message_id, sizeof m->provider_status,                   \
-   sizeof m->error_code, sizeof m->blocked_reason}
-#define NSTRS 9
+   sizeof m->error_code, sizeof m->blocked_reason, sizeof m->decision}
+#define NSTRS 10
 
 static int key_of(char *key, size_t n, const char *tenant, const char *mid) {
   int k = snprintf(key, n, "m|%s|%s", tenant, mid ? mid : "");
@@ -218,6 +218,7 @@ typedef struct {
   const char *channel, *provider, *pmid, *pstatus, *ecode, *emsg, *reason;
   int64_t reported_at; /* 0: none */
   int64_t retry_after; /* message.blocked's; 0: none */
+  int own; /* comms' own decision (its source is comms') */
 } report_t;
 
 static int apply(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
@@ -227,7 +228,24 @@ static int apply(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   comms__msg_get(b, tenant, mid, &m);
   int cur = m.status, s = r->status, applied = 0, fad = 0;
   int64_t at = r->reported_at ? r->reported_at : ev->occurred_at;
-  if (is_failure(s)) {
+  /* comms' decisions: only the one its committed batch made (an emitted
+   * decision of a batch that failed, decided otherwise when handled
+   * again, is recorded, not applied); in a rebuild, the first */
+  int orphan = 0;
+  if (r->own) {
+    char key[48];
+    if (s == CS_BLOCKED)
+      snprintf(key, sizeof key, "blocked:%s", r->reason ? r->reason : "");
+    else
+      snprintf(key, sizeof key, "queued");
+    if (m.decision[0] == '\0')
+      comms__copy(m.decision, sizeof m.decision, key);
+    else
+      orphan = strcmp(m.decision, key) != 0;
+  }
+  if (orphan)
+    ; /* recorded only */
+  else if (is_failure(s)) {
     if (cur == CS_DELIVERED || cur == CS_READ ||
         (m.flags & COMMS_S_DELIVERED))
       fad = 1;
@@ -239,11 +257,14 @@ static int apply(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   int64_t ttd = -1;
   const char *reason = NULL;
   /* comms' own decision: the message counts as requested once */
-  if ((s == CS_QUEUED || s == CS_BLOCKED) && !(m.flags & COMMS_S_DECIDED)) {
+  if (!orphan && (s == CS_QUEUED || s == CS_BLOCKED) &&
+      !(m.flags & COMMS_S_DECIDED)) {
     m.flags |= COMMS_S_DECIDED;
     d[D_REQUESTED] = 1;
     d[s == CS_QUEUED ? D_QUEUED : D_BLOCKED] = s == CS_QUEUED;
   }
+  if (orphan)
+    goto record;
   if (r->channel && !m.channel[0]) /* its request not seen */
     comms__copy(m.channel, sizeof m.channel, r->channel);
   if (r->provider && !m.provider[0])
@@ -290,6 +311,7 @@ static int apply(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
     m.flags |= COMMS_S_FAD;
     d[D_FAD] = 1;
   }
+record:;
   int any = 0;
   for (int i = 0; i < D_N; i++)
     any |= d[i] != 0;
@@ -332,6 +354,8 @@ int comms__blocked_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
                 .emsg = sb_event_str(ev, F[BF_DETAIL]),
                 .channel = sb_event_enum_name(ev, F[BF_CHANNEL])};
   r.ecode = r.reason;
+  const char *src = sb_event_str(ev, F[BF_SOURCE]);
+  r.own = src != NULL && strcmp(src, COMMS_SOURCE) == 0;
   if (sb_event_has(ev, F[BF_RETRY_AFTER]))
     r.retry_after = sb_event_i64(ev, F[BF_RETRY_AFTER]);
   return apply(x, b, ev, &r, err);
@@ -359,6 +383,9 @@ int comms__status_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
     r.emsg = sb_event_str(ev, F[UF_ERROR_MESSAGE]);
     if (sb_event_has(ev, F[UF_REPORTED_AT]))
       r.reported_at = sb_event_i64(ev, F[UF_REPORTED_AT]);
+    const char *src = sb_event_str(ev, F[UF_SOURCE]);
+    r.own = r.status == CS_QUEUED && src != NULL &&
+            strcmp(src, COMMS_SOURCE) == 0;
   }
   return apply(x, b, ev, &r, err);
 }
