@@ -88,8 +88,9 @@ got=$(q "SELECT sum(requested) || ' ' || sum(queued) || ' ' || sum(blocked) FROM
 [ "$got" = "$want $queued $((want - queued))" ] ||
   fail "delivery_daily: requested queued blocked $got, want $want $queued $((want - queued))"
 offsets_at_end switchboard.comms 4 sb.messages sb.tenants
+reasons=$(q "SELECT string_agg(blocked_reason || ' ' || n, ', ') FROM (SELECT blocked_reason, count(*) n FROM comms.messages WHERE status = 'blocked' GROUP BY 1 ORDER BY 1) x")
 
 crash_stop
 stop_up
-echo "comms_crash: $kills kills, $accepted events, $want messages ($queued queued; blocked: $(q "SELECT string_agg(blocked_reason || ' ' || n, ', ') FROM (SELECT blocked_reason, count(*) n FROM comms.messages WHERE status = 'blocked' GROUP BY 1 ORDER BY 1) x")), each decided once, $((SECONDS - t_start)) s (seed $seed)"
+echo "comms_crash: $kills kills, $accepted events, $want messages ($queued queued; blocked: $reasons), each decided once, $((SECONDS - t_start)) s (seed $seed)"
 sed 's/^/  /' "$work/kills.txt"
