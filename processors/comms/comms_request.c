@@ -252,9 +252,13 @@ int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   if (reason == NULL && tpl != NULL) {
     const char *want = sb_event_str(ev, F[RF_TEMPLATE_VERSION]);
     if (comms__template_find(b, tenant, tpl, want, channel, &version) != 0) {
+      /* cut on characters: detail is at most 256 of them */
+      char t[101], v[21];
+      comms__copy(t, sizeof t, tpl);
+      comms__copy(v, sizeof v, want);
       reason = "template_missing";
-      snprintf(detail, sizeof detail, "%.100s%s%.20s for %s", tpl,
-               want ? " version " : "", want ? want : "", channel);
+      snprintf(detail, sizeof detail, "%s%s%s for %s", t, want ? " version " : "",
+               v, channel);
     }
   } else if (reason == NULL && !sb_event_has(ev, F[RF_BODY])) {
     reason = "other";
