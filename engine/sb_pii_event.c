@@ -29,6 +29,7 @@ typedef struct {
   int req;    /* index into the key requests, or -1 */
   hmac_t h[MAX_HMACS];
   int nh;
+  char subj[200]; /* the prefixed subject (sb.dataSubjectPrefix) */
 } ev_t;
 
 static char *why_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -187,7 +188,12 @@ static char *check_event(sb_keys_t *k, ev_t *e, sb_err_t *err, int *fatal) {
       return why_fmt("data.%s: %s", fa->path, herr.msg);
     }
     char e164[40];
-    if (fa->match == SB_PII_MATCH_PHONE &&
+    /* a phone, or an address that is one (no '@': sb_pii_match_hmac
+     * normalised it as a phone) */
+    int phone = fa->match == SB_PII_MATCH_PHONE ||
+                (fa->match == SB_PII_MATCH_ADDRESS &&
+                 strchr(v->valuestring, '@') == NULL);
+    if (phone &&
         sb_pii_norm_phone(v->valuestring, e164, sizeof e164, &herr) == 0)
       hm->tz = sb_phone_tz(e164);
   }
@@ -231,11 +237,13 @@ static int seal_event(ev_t *e, const sb_keys_seal_t *key, sb_err_t *err) {
     else
       cJSON_Delete(nv);
     /* a phone's F_tz, where the schema has one: its area's zone, computed
-     * here like F_hmac (what the client sent is replaced) */
+     * here like F_hmac (what the client sent is replaced); for an address,
+     * null when it is an e-mail address */
     sb_field_t tzf;
     sb_err_t tzerr = SB_ERR_INIT;
     snprintf(path, sizeof path, "%s_tz", e->h[i].fa->path);
-    if (e->h[i].fa->match == SB_PII_MATCH_PHONE &&
+    if ((e->h[i].fa->match == SB_PII_MATCH_PHONE ||
+         e->h[i].fa->match == SB_PII_MATCH_ADDRESS) &&
         sb_codec_field_of(e->t, path, &tzf, &tzerr) == 0 &&
         (h = holder(e->data, path, &name)) != NULL) {
       cJSON *tv = e->h[i].tz ? cJSON_CreateString(e->h[i].tz) : cJSON_CreateNull();
@@ -334,6 +342,13 @@ int sb_pii_seal_events(sb_keys_t *k, const sb_schemas_t *s, cJSON *const *evs,
     e[i].type = sb_evtype_name(t);
     e[i].tenant = tenant->valuestring;
     e[i].subject = sb_pii_data_subject(data, subject->valuestring);
+    const char *dsp = sb_evtype_data_subject_prefix(t);
+    if (dsp != NULL && e[i].subject == subject->valuestring) {
+      /* the subject (at most 128 by the schema; longer is refused by the
+       * codec, so truncation here never seals anything) */
+      snprintf(e[i].subj, sizeof e[i].subj, "%s%s", dsp, subject->valuestring);
+      e[i].subject = e[i].subj;
+    }
     if (!sb_evtype_has_pii(t) && !card_types(t))
       continue;
     int fatal = 0;

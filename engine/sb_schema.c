@@ -16,6 +16,7 @@ struct sb_evtype_s {
   size_t ix; /* its index in the registry */
   char *type, *topic, *subject;
   char *change_list; /* "sb.changeList", or NULL */
+  char *data_subject_prefix; /* "sb.dataSubjectPrefix", or NULL */
   const char *json; /* borrowed from the compiled-in file */
   avro_schema_t schema;
   sb_fieldattr_t *attrs;
@@ -235,6 +236,18 @@ static int load_type(const sb_file_t *files, size_t nfiles, sb_evtype_t *t,
       goto out;
     }
   }
+  const char *dsp = str_attr(root, "sb.dataSubjectPrefix");
+  if (dsp != NULL) {
+    if (dsp[0] == '\0' || strlen(dsp) > 32) {
+      rc = sb_err_set(err, SB_EINVAL, "schemas: %s: sb.dataSubjectPrefix "
+                      "must be 1 to 32 characters", file);
+      goto out;
+    }
+    if ((t->data_subject_prefix = strdup(dsp)) == NULL) {
+      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+      goto out;
+    }
+  }
   if ((rc = walk_fields(t, root, "", false, err)) != 0)
     goto out;
   /* a matched field has its <name>_hmac beside it */
@@ -351,6 +364,7 @@ void sb_schemas_free(sb_schemas_t *s) {
     free(t->topic);
     free(t->subject);
     free(t->change_list);
+    free(t->data_subject_prefix);
   }
   free(s->types);
   free(s);
@@ -385,6 +399,9 @@ const char *sb_evtype_topic(const sb_evtype_t *t) { return t->topic; }
 const char *sb_evtype_subject(const sb_evtype_t *t) { return t->subject; }
 const char *sb_evtype_change_list(const sb_evtype_t *t) {
   return t->change_list;
+}
+const char *sb_evtype_data_subject_prefix(const sb_evtype_t *t) {
+  return t->data_subject_prefix;
 }
 const char *sb_evtype_json(const sb_evtype_t *t) { return t->json; }
 void *sb_evtype_avro(const sb_evtype_t *t) { return t->schema; }

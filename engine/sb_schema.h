@@ -85,6 +85,11 @@ const char *sb_evtype_subject(const sb_evtype_t *t); /* "lead_id" */
 const char *sb_evtype_json(const sb_evtype_t *t);    /* the .avsc text */
 /* The field its "sb.changeList" names ("changed_fields"), or NULL. */
 const char *sb_evtype_change_list(const sb_evtype_t *t);
+/* Its "sb.dataSubjectPrefix" ("provider:"), or NULL: an event of the type
+ * that names no lead nor data subject has its PII sealed under the data
+ * subject prefix + subject (sb_pii_seal_events), so a provider account's
+ * credentials never share a key with a person whose id is the same. */
+const char *sb_evtype_data_subject_prefix(const sb_evtype_t *t);
 /* The attributes of a field path, or NULL. */
 const sb_fieldattr_t *sb_evtype_attr(const sb_evtype_t *t, const char *path);
 /* Every field's attributes, in schema order (records before their

@@ -12,6 +12,7 @@
 #include "automation.h"
 #include "analytics.h"
 #include "gamification.h"
+#include "comms.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -30,6 +31,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_automation_processor,
     &sb_analytics_processor,
     &sb_gamification_processor,
+    &sb_comms_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

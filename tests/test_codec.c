@@ -290,6 +290,16 @@ cJSON *sbt_gen_event(const sb_evtype_t *t, int full, unsigned seed) {
           v, cJSON_GetArrayItem(
                  one_of, (int)(seed % (unsigned)cJSON_GetArraySize(one_of)))
                  ->valuestring);
+    /* on an array of strings, every item one of them */
+    cJSON *item;
+    int k = 0;
+    if (cJSON_IsArray(one_of) && cJSON_IsArray(v))
+      cJSON_ArrayForEach(item, v) if (cJSON_IsString(item))
+        cJSON_SetValuestring(
+          item, cJSON_GetArrayItem(one_of,
+                                   (int)((seed + (unsigned)k++) %
+                                         (unsigned)cJSON_GetArraySize(one_of)))
+                    ->valuestring);
     const cJSON *lo = cJSON_GetObjectItemCaseSensitive(f, "sb.minimum"),
                 *hi = cJSON_GetObjectItemCaseSensitive(f, "sb.maximum");
     if (cJSON_IsNumber(v) && (lo || hi)) {

@@ -543,7 +543,9 @@ int test_pii_seal_events(void) {
             "{\"lead_id\":\"lead-42\",\"channel\":\"sms\","
             "\"to_address\":\"+14155554567\",\"body\":\"hi\"}")),
       ev(CE("lead.status_changed", "lead-42", "{\"status\":\"contacted\"}")),
-      NULL};
+      ev(CE("provider.configured", "twilio-main",
+            "{\"account_id\":\"twilio-main\",\"provider\":\"twilio\","
+            "\"secret\":\"auth-token-1\",\"channels\":[\"sms\"]}"))};
   char *why[9] = {0};
   CHECK_OK(sb_pii_seal_events(k, s, evs, 9, why, &err), &err);
   CHECK(why[0] == NULL);
@@ -554,6 +556,7 @@ int test_pii_seal_events(void) {
   CHECK_HAS(why[5], "data.card_last4: longer than 4 characters (5)");
   CHECK(why[6] == NULL);
   CHECK(why[7] == NULL);
+  CHECK(why[8] == NULL);
   for (int i = 0; i < 9; i++)
     free(why[i]);
   /* refused events are left as they were */
@@ -581,12 +584,23 @@ int test_pii_seal_events(void) {
   CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[0], "data"),
                                 "phone_tz")->valuestring,
             "America/Los_Angeles");
-  CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[6], "data"),
-                            "to_address_tz") == NULL); /* not in its schema */
+  /* and the message's recipient's, an address that is a phone (v3) */
+  CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[6], "data"),
+                                "to_address_tz")->valuestring,
+            "America/Los_Angeles");
   /* the message's recipient matches the lead's phone */
   CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[6], "data"),
                                 "to_address_hmac")->valuestring,
             want);
+  /* a provider account's secret: sealed under provider:<account_id>
+   * (sb.dataSubjectPrefix), not under a person's key */
+  char ph16[SB_KEYS_SUBJECT_HASH + 1], kid[64];
+  CHECK_OK(sb_keys_subject_hash(k, "acme", "provider:twilio-main", ph16, &err),
+           &err);
+  snprintf(kid, sizeof kid, "sbx1.%s-", ph16);
+  CHECK(strncmp(cJSON_GetObjectItem(cJSON_GetObjectItem(evs[8], "data"),
+                                    "secret")->valuestring,
+                kid, strlen(kid)) == 0);
   /* the codec takes the sealed event (country: maxLength 2, sealed) */
   sb_record_t rec;
   CHECK_OK(sb_codec_from_ce(codec, evs[0], 0, &rec, &err), &err);

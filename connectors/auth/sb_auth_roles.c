@@ -128,7 +128,9 @@ static const struct {
  *             agents, messages, campaigns with their budgets, consent, DSAR
  *             requests, challenges, teams, point rules, queues'
  *             configuration, and decides reward redemptions) and the
- *             tenant's automation rules;
+ *             tenant's automation rules and message templates
+ *             (template.published; provider accounts, provider.configured,
+ *             are the admin's alone);
  *             subscribes to every domain topic (and sb.routing, the routing
  *             decisions); reads every projection but the audit trail.
  * supervisor  runs the floor: like a manager, but of campaigns only pauses
@@ -180,6 +182,7 @@ static const grant_t grants[] = {
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "team.*"},
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "gamification.rules_published"},
     {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "routing.queue_configured"},
+    {SB_ROLE_MANAGER, SB_PERM_POST_EVENT, "template.published"},
     DOMAIN_TOPICS(SB_ROLE_MANAGER),
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "routing.*"},
     {SB_ROLE_MANAGER, SB_PERM_READ_PROJECTION, "assignment.*"},

@@ -32,6 +32,7 @@ const rbac_grant_t rbac_default_grants[] = {
     {"manager", "post_event", "team.*"},
     {"manager", "post_event", "gamification.rules_published"},
     {"manager", "post_event", "routing.queue_configured"},
+    {"manager", "post_event", "template.published"},
     DOMAIN_TOPICS("manager"),
     {"manager", "read_projection", "routing.*"},
     {"manager", "read_projection", "assignment.*"},

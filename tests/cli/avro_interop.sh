@@ -6,7 +6,8 @@
 # framing and schemas/manifest.tsv. Fields, keys and the sb-type/sb-event-id
 # headers must equal what was imported; sb.pii fields hold sbx1. envelopes
 # (sealed by import) and the F_hmac beside an sb.match field 64 hex digits
-# (and a phone's F_tz, where the schema has one, its area's zone).
+# (and a phone's F_tz, where the schema has one, its area's zone; an
+# address's when it is a phone).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3 # the python3 with python3-avro (not a pyenv one on PATH)
 schemas=$(cd "$(dirname "$0")/../../schemas" && pwd)
@@ -111,7 +112,7 @@ with open(out, "w") as f:
         data, named = {}, {}
         matched = {f["name"] + "_hmac" for f in s["fields"] if f.get("sb.match")}
         matched |= {f["name"] + "_tz" for f in s["fields"]
-                    if f.get("sb.match") == "phone"}  # the phone's area's zone
+                    if f.get("sb.match") in ("phone", "address")}  # the phone's area's zone
         for fld in s["fields"]:
             name = fld["name"]
             if name in ("tenant_id", "event_id") or name in matched:
@@ -289,6 +290,10 @@ while pos < len(raw):
             want[f["name"] + "_hmac"] = HMAC
             if f["sb.match"] == "phone" and f["name"] + "_tz" in ftypes:
                 want[f["name"] + "_tz"] = "America/Los_Angeles"  # +1 415
+            # an address: its zone when it is a phone, null for an e-mail
+            if f["sb.match"] == "address" and f["name"] + "_tz" in ftypes:
+                want[f["name"] + "_tz"] = (None if "@" in ce["data"][f["name"]]
+                                           else "America/Los_Angeles")
     checks = [("type", typ, ce["type"]), ("topic", topic, sjson["sb.topic"]),
               ("key", key, "%s:%s" % (ce["tenantid"], ce["subject"])),
               ("header sb-type", headers.get("sb-type"), ce["type"]),
