@@ -664,54 +664,11 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   char **lines_err = NULL;
   int *lines_no = NULL;
   if (ndjson) {
-    /* each line on its own: a bad line is that item's error, named by its
-     * number in the body as an editor counts lines (blank ones included) */
-    int cap = 0, line = 0;
-    for (const char *p = body, *end = body + len; p < end;) {
-      const char *nl = memchr(p, '\n', (size_t)(end - p));
-      size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-      int blank = 1;
-      line++;
-      for (size_t k = 0; k < ll && blank; k++)
-        blank = p[k] == ' ' || p[k] == '\t' || p[k] == '\r';
-      if (!blank) {
-        if (n >= MAX_EVENTS) {
-          n = MAX_EVENTS + 1; /* refused whole below, never in part */
-          break;
-        }
-        if (n == cap) {
-          cap = cap ? cap * 2 : 64;
-          cJSON **ne = realloc(events, (size_t)cap * sizeof *events);
-          if (ne != NULL)
-            events = ne;
-          char **nle = realloc(lines_err, (size_t)cap * sizeof *lines_err);
-          if (nle != NULL)
-            lines_err = nle;
-          int *nln = realloc(lines_no, (size_t)cap * sizeof *lines_no);
-          if (nln != NULL)
-            lines_no = nln;
-          if (ne == NULL || nle == NULL || nln == NULL) {
-            for (int i = 0; i < n; i++) {
-              cJSON_Delete(events[i]);
-              free(lines_err[i]);
-            }
-            free(events);
-            free(lines_err);
-            free(lines_no);
-            sb_http_error(r, 503, "unavailable", "out of memory",
-                          "Retry-After: 1\r\n");
-            return;
-          }
-        }
-        sb_err_t perr = SB_ERR_INIT;
-        events[n] = NULL;
-        lines_err[n] = NULL;
-        lines_no[n] = line;
-        if (sb_json_parse(p, ll, &events[n], &perr) != 0)
-          lines_err[n] = strdup(perr.msg);
-        n++;
-      }
-      p += ll + 1;
+    if (sb__ingest_ndjson(body, len, MAX_EVENTS, &events, &lines_err,
+                          &lines_no, &n) != 0) {
+      sb_http_error(r, 503, "unavailable", "out of memory",
+                    "Retry-After: 1\r\n");
+      return;
     }
   } else {
     if (sb_json_parse(body, len, &doc, &err) != 0) {
