@@ -29,6 +29,9 @@
 #include <strings.h>
 
 #define CACHE_N 256
+/* distinct accounts read at once (libuv's thread pool has 4 threads, and
+ * others use it); callbacks for an account being read wait for that read */
+#define LOOKUPS_MAX 2
 #define ACCOUNT_MAX 100 /* "webhook:<provider>:<account>" is a user id (128) */
 
 typedef struct {
@@ -45,6 +48,7 @@ struct sb_webhooks_s {
   sb_ingest_t *in;
   int tls;
   acct_t cache[CACHE_N]; /* on the loop's thread */
+  struct hook_s *lookups[LOOKUPS_MAX]; /* in flight; on the loop's thread */
   pthread_mutex_t lock;  /* the thread pool's: pg, keys */
   sb_pg_t *pg;
   sb_keys_t *keys;
@@ -56,9 +60,11 @@ static const char *const prov_url[] = {"twilio", "whatsapp", "sendgrid"};
 static const char *const prov_name[] = {"twilio", "whatsapp_cloud",
                                         "sendgrid"};
 
-typedef struct {
+typedef struct hook_s {
   sb_webhooks_t *w;
   sb_http_req_t *r;
+  struct hook_s *waiters; /* the lookup's: callbacks of the same account */
+  struct hook_s *next;
   uv_work_t work;
   prov_t prov;
   int inbound; /* Twilio: .../inbound */
@@ -550,20 +556,40 @@ static void keep_acct(sb_webhooks_t *w, const acct_t *a) {
 }
 
 static void lookup_done(uv_work_t *req, int status) {
-  hook_t *h = req->data;
-  if (status != 0 || h->rc != 0) {
+  hook_t *h = req->data, *waiters = h->waiters;
+  sb_webhooks_t *w = h->w;
+  for (int i = 0; i < LOOKUPS_MAX; i++)
+    if (w->lookups[i] == h)
+      w->lookups[i] = NULL;
+  h->waiters = NULL;
+  int failed = status != 0 || h->rc != 0;
+  if (failed)
     sb_log(SB_LOG_WARN, "webhooks", "cannot read the provider account",
            SB_F_STR("tenant", h->acct.tenant),
            SB_F_STR("account", h->acct.account),
            SB_F_STR("error", status ? uv_strerror(status) : h->err.msg),
            SB_F_END);
+  else
+    keep_acct(w, &h->acct);
+  /* the waiters first: h is freed by found() */
+  for (hook_t *x = waiters, *next; x != NULL; x = next) {
+    next = x->next;
+    if (failed || acct_copy(&x->acct, &h->acct) != 0) {
+      sb_http_error(x->r, 503, "unavailable",
+                    "the provider account cannot be read now; retry later",
+                    "Retry-After: 1\r\n");
+      hook_free(x);
+      continue;
+    }
+    found(x);
+  }
+  if (failed) {
     sb_http_error(h->r, 503, "unavailable",
                   "the provider account cannot be read now; retry later",
                   "Retry-After: 1\r\n");
     hook_free(h);
     return;
   }
-  keep_acct(h->w, &h->acct);
   found(h);
 }
 
@@ -664,10 +690,32 @@ void sb_webhooks_handle(sb_http_req_t *r, void *ud) {
     found(h);
     return;
   }
+  /* the same account being read: wait for that read */
+  int slot = -1;
+  for (int i = 0; i < LOOKUPS_MAX; i++) {
+    hook_t *l = w->lookups[i];
+    if (l == NULL) {
+      slot = slot < 0 ? i : slot;
+    } else if (strcmp(l->acct.tenant, a->tenant) == 0 &&
+               strcmp(l->acct.account, a->account) == 0) {
+      h->next = l->waiters;
+      l->waiters = h;
+      return;
+    }
+  }
+  if (slot < 0) {
+    sb_http_error(r, 503, "busy",
+                  "provider accounts are being read; retry in a second",
+                  "Retry-After: 1\r\n");
+    free(h);
+    return;
+  }
   h->work.data = h;
   int rc = uv_queue_work(w->loop, &h->work, lookup_work, lookup_done);
   if (rc != 0) {
     sb_http_error(r, 503, "unavailable", uv_strerror(rc), "Retry-After: 1\r\n");
     free(h);
+    return;
   }
+  w->lookups[slot] = h;
 }

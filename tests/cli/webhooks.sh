@@ -120,7 +120,19 @@ curl -sS -o "$work/out" -w '%{http_code}' \
   "$url$wa?hub.mode=subscribe&hub.verify_token=app-secret-1&hub.challenge=ch-42" >"$work/code"
 expect 401 "verify_token"
 b_wa='{"object":"whatsapp_business_account","entry":[{"id":"W1","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"15550001111"},"statuses":[{"id":"wamid.S1","status":"read","timestamp":"'$(date +%s)'","biz_opaque_callback_data":"msg-2"},{"id":"wamid.S1","status":"delivered","timestamp":"'$(date +%s)'","biz_opaque_callback_data":"msg-2"}],"messages":[{"from":"16315551234","id":"wamid.M1","timestamp":"'$(date +%s)'","type":"text","text":{"body":"hello secret-text-xyz"}}]}}]}]}'
-post $wa $JSON "$b_wa" "X-Hub-Signature-256: $(hubsig "$b_wa" app-secret-2)"
+# callbacks at once for an account not yet read: one read, all answered
+forged=$(hubsig "$b_wa" app-secret-2)
+cpids=()
+for i in 1 2 3 4 5 6; do
+  curl -sS -o /dev/null -w '%{http_code}\n' -X POST -H "Content-Type: $JSON" \
+    -H "X-Hub-Signature-256: $forged" --data-binary "$b_wa" "$url$wa" \
+    >"$work/par.$i" &
+  cpids+=($!)
+done
+wait "${cpids[@]}" # not `wait`: up is a child too
+[ "$(cat "$work"/par.* | sort -u)" = 401 ] ||
+  fail "concurrent forged callbacks: $(cat "$work"/par.*)"
+post $wa $JSON "$b_wa" "X-Hub-Signature-256: $forged"
 expect 401 "X-Hub-Signature-256"
 post $wa $JSON "$b_wa" "X-Hub-Signature-256: $(hubsig "$b_wa" app-secret-1)"
 expect 200 '"accepted":3'
