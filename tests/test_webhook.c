@@ -258,6 +258,19 @@ int test_webhook_parse_whatsapp(void) {
   CHECK_STR(b.items[2].to, "15550001111");
   CHECK_STR(b.items[2].keyword, "STOP");
   sb_whk_batch_free(&b);
+  /* a status Meta adds later is ignored, the others kept; an id not ours
+   * gives way to the provider's */
+  static const char later[] =
+      "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
+      "\"field\":\"messages\",\"value\":{\"statuses\":[{\"id\":\"w1\","
+      "\"status\":\"deleted\"},{\"id\":\"w2\",\"status\":\"sent\","
+      "\"biz_opaque_callback_data\":\"has space\"}]}}]}]}";
+  CHECK_OK(sb_whk_whatsapp_parse(LIT(later), &b, &err), &err);
+  CHECK_INT(b.n, 1);
+  CHECK_INT(b.ignored, 1);
+  CHECK(b.items[0].message_id == NULL);
+  CHECK_STR(b.items[0].provider_message_id, "w2");
+  sb_whk_batch_free(&b);
   static const struct {
     const char *body, *want;
   } bad[] = {
@@ -265,9 +278,9 @@ int test_webhook_parse_whatsapp(void) {
       {"{\"object\":\"page\"}", "object"},
       {"{\"object\":\"whatsapp_business_account\"}", "entry"},
       {"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
-       "\"field\":\"messages\",\"value\":{\"statuses\":[{\"id\":\"w\","
-       "\"status\":\"lost\"}]}}]}]}",
-       "not a WhatsApp status"},
+       "\"field\":\"messages\",\"value\":{\"statuses\":[{\"id\":\"w\"}]}}"
+       "]}]}",
+       "status missing"},
       {"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{"
        "\"field\":\"messages\",\"value\":{\"messages\":[{\"id\":\"w\"}]}}]}]}",
        "from missing"},

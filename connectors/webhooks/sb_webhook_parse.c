@@ -336,7 +336,7 @@ int sb_whk_twilio_parse_inbound(const sb_whk_form_t *f, sb_whk_batch_t *out,
   it->to = to && *to ? keeps(out, to) : NULL;
   it->body = keeps(out, body);
   for (int i = 0; i < nmedia; i++) {
-    char name[16];
+    char name[24];
     snprintf(name, sizeof name, "MediaUrl%d", i);
     const char *u = sb_whk_form_get(f, name);
     if (u == NULL)
@@ -405,17 +405,15 @@ static int wa_status(sb_whk_batch_t *b, const cJSON *s, size_t index,
                : sb_err_set(err, SB_EVALIDATE, "status %zu: status missing",
                             index + 1);
   const char *st = sb_whk_whatsapp_status(raw);
-  if (st == NULL)
-    return sb_err_set(err, SB_EVALIDATE,
-                      "status %zu: '%.32s' is not a WhatsApp status (sent, "
-                      "delivered, read, failed)",
-                      index + 1, raw);
+  if (st == NULL) { /* one Meta adds later: the batch's others still count */
+    b->ignored++;
+    return 0;
+  }
+  /* not one of our message ids (we send 1 to 128 visible ASCII): the
+   * provider's id stands in */
   const char *ours = jstr(s, "biz_opaque_callback_data");
   if (ours != NULL && !id_ok(ours))
-    return sb_err_set(err, SB_EVALIDATE,
-                      "status %zu: biz_opaque_callback_data is not a message "
-                      "id (1 to 128 visible ASCII characters)",
-                      index + 1);
+    ours = NULL;
   sb_whk_item_t *it = &b->items[b->n];
   it->kind = SB_WHK_STATUS;
   it->channel = "whatsapp";
@@ -586,10 +584,7 @@ static int sg_event(sb_whk_batch_t *b, const cJSON *ev, size_t index,
   const char *smid = jstr(ev, "sg_message_id");
   const char *ours = jstr(ev, "sb_message_id");
   if (ours != NULL && !id_ok(ours))
-    return sb_err_set(err, SB_EVALIDATE,
-                      "event %zu: sb_message_id is not a message id (1 to "
-                      "128 visible ASCII characters)",
-                      index + 1);
+    ours = NULL; /* not one of ours: the provider's id stands in */
   if (ours == NULL && !id_ok(smid))
     return sb_err_set(err, SB_EVALIDATE,
                       "event %zu: neither sb_message_id nor sg_message_id",
