@@ -223,6 +223,20 @@ static const sb_conf_prop_t props[] = {
      "Distinct records one tenant's requests may make per window; past it "
      "they share one record per type and reason with their count (0: no "
      "bound)."},
+    {"webhooks.public_url", SB_CT_STR, OFF(webhooks_public_url), 0, 0, NULL,
+     "SWITCHBOARD_WEBHOOKS_PUBLIC_URL", "URL", NULL, 0,
+     "scheme://host[:port] the providers call the API at (what Twilio signs "
+     "with the path and query); unset: the API's own scheme and the "
+     "request's Host header."},
+    {"webhooks.max_body", SB_CT_INT, OFF(webhooks_max_body), 1024, 8388608,
+     "1048576", "SWITCHBOARD_WEBHOOKS_MAX_BODY", "BYTES", NULL, 0,
+     "Largest provider callback body accepted (413 past it; Twilio's forms "
+     "at most 64 KiB whatever this says)."},
+    {"webhooks.secret_cache_ms", SB_CT_INT, OFF(webhooks_secret_cache_ms), 0,
+     3600000, "10000", "SWITCHBOARD_WEBHOOKS_SECRET_CACHE_MS", "MS", NULL, 0,
+     "How long a provider account's unsealed signing secret is kept in "
+     "memory: a rotation (a newer provider.configured) takes effect within "
+     "it (0: read at every callback)."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=

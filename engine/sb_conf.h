@@ -99,6 +99,9 @@ typedef struct sb_conf_s {
   int pii_sealer_threads;   /* ingest's threads sealing PII */
   int security_records_per_address; /* records of one address per window */
   int security_records_per_tenant;  /* records of one tenant per window */
+  char *webhooks_public_url;  /* what providers sign; NULL: from Host */
+  int webhooks_max_body;       /* bytes of a provider callback */
+  int webhooks_secret_cache_ms; /* unsealed signing secrets kept */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

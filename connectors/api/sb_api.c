@@ -10,6 +10,7 @@
 #include "sb_log.h"
 #include "sb_pg.h"
 #include "sb_util.h"
+#include "sb_webhook.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -26,6 +27,7 @@ struct sb_api_s {
   sb_hub_t *hub;
   sb_api_reader_t *reader; /* GET /v1/projection */
   sb_api_gdpr_t gdpr;       /* /v1/gdpr */
+  sb_webhooks_t *webhooks;  /* /v1/webhooks/ */
   sb_pipeline_t *pipeline; /* NULL: no processors */
   long long started_ms;
 
@@ -234,6 +236,10 @@ static void get_gdpr_export(sb_http_req_t *r, void *ud) {
   sb_api_get_gdpr_export(r, &((sb_api_t *)ud)->gdpr);
 }
 
+static void on_webhook(sb_http_req_t *r, void *ud) {
+  sb_webhooks_handle(r, ((sb_api_t *)ud)->webhooks);
+}
+
 static const sb_http_route_t routes[] = {
     {"POST", "/v1/events", post_events},
     {"POST", "/v1/session", post_session},
@@ -250,6 +256,8 @@ static const sb_http_route_t routes[] = {
     {"GET", "/v1/gdpr", get_gdpr},
     {"GET", "/v1/gdpr/export", get_gdpr_export},
     {"GET", "/metrics", get_metrics},
+    {"POST", "/v1/webhooks/", on_webhook},
+    {"GET", "/v1/webhooks/", on_webhook},
     {NULL, NULL, NULL},
 };
 
@@ -283,6 +291,9 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_pipeline_t *pipeline,
     rc = sb_api_reader_new(loop, c, a->ingest, &a->reader, err);
   a->gdpr = (sb_api_gdpr_t){.loop = loop, .c = c, .in = a->ingest};
   if (rc == 0)
+    rc = sb_webhooks_new(loop, c, a->ingest, c->http_tls_cert != NULL,
+                         &a->webhooks, err);
+  if (rc == 0)
     rc = sb_http_start(loop, &o, &a->http, err);
   if (rc == 0 && pthread_create(&a->health_thread, NULL, health_loop, a) == 0)
     a->health_started = 1;
@@ -311,6 +322,7 @@ void sb_api_free(sb_api_t *a) {
   sb_http_free(a->http);
   sb_hub_free(a->hub);
   sb_api_reader_free(a->reader);
+  sb_webhooks_free(a->webhooks);
   sb_ingest_free(a->ingest);
   pthread_mutex_destroy(&a->lock);
   free(a);

@@ -95,6 +95,23 @@ void sb_ingest_session_delete(sb_http_req_t *r, sb_ingest_t *in);
  * unknown and agents may post only about themselves. */
 void sb_ingest_set_owners(sb_ingest_t *in, sb_auth_owner_fn fn, void *ctx);
 
+/* For connectors that authenticate their callers otherwise (the providers'
+ * webhooks: their signature): events (a JSON array of CloudEvents, taken)
+ * go through what POST /v1/events does after authentication (checks as
+ * who's role, tenant and actor, PII sealed, ids claimed, produced); done
+ * then gets the outcome, on the loop's thread, and answers r itself.
+ * status: 202 when every event was accepted (duplicates included), else
+ * the status of a refused one (a 5xx or 409 first: the caller should be
+ * retried), with its code and error (valid during the call). */
+typedef struct sb_ingest_outcome_s {
+  int status, accepted, duplicates, refused;
+  const char *code, *error;
+} sb_ingest_outcome_t;
+typedef void (*sb_ingest_done_fn)(void *ud, sb_http_req_t *r,
+                                  const sb_ingest_outcome_t *o);
+void sb_ingest_submit(sb_ingest_t *in, sb_http_req_t *r, const sb_claims_t *who,
+                      cJSON *events, sb_ingest_done_fn done, void *ud);
+
 /* Where a request came from, for security events. */
 typedef struct sb_client_info_s {
   const char *ip, *user_agent; /* user_agent may be NULL */

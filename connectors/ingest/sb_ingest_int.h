@@ -82,6 +82,14 @@ void sb__sealer_free(sb_ingest_t *in); /* after the loop ran out */
  * claimed (ran 0: it was never sealed). Frees the job's arrays, not j. */
 void sb__ingest_sealed(sb__seal_t *j, int ran);
 
+/* sb_ingest_ndjson.c: an NDJSON body's events, a line each, blank lines
+ * skipped: each parsed on its own (a bad one's error in lines_err, its
+ * line number as an editor counts in lines_no); *n is max + 1 past max
+ * events (reading stops). The arrays are the caller's. -1 when out of
+ * memory (nothing kept). */
+int sb__ingest_ndjson(const char *body, size_t len, int max, cJSON ***events,
+                      char ***lines_err, int **lines_no, int *n);
+
 /* sb_ingest.c: counts an event or a request refused with code. */
 void sb__ingest_count_reject(sb_ingest_t *in, const char *code);
 

@@ -38,6 +38,8 @@ typedef struct post_s {
   int *claim_item; /* the item of each key claimed */
   size_t nclaim;
   long long attempt; /* of the claim, in the idempotency store */
+  sb_ingest_done_fn done; /* sb_ingest_submit: answers instead */
+  void *done_ud;
 } post_t;
 
 static void set_item(item_t *it, int status, const char *code,
@@ -46,6 +48,44 @@ static void set_item(item_t *it, int status, const char *code,
   snprintf(it->code, sizeof it->code, "%s", code);
   free(it->error);
   it->error = msg ? strdup(msg) : NULL;
+}
+
+static void post_free(post_t *p) {
+  for (int i = 0; i < p->n; i++) {
+    free(p->items[i].error);
+    sb_record_clear(&p->items[i].rec);
+  }
+  free(p->items);
+  free(p->claim_item);
+  free(p);
+}
+
+/* sb_ingest_submit's end: the outcome to its callback, which answers. */
+static void done_outcome(post_t *p) {
+  sb_ingest_outcome_t o = {0};
+  for (int i = 0; i < p->n; i++) {
+    item_t *it = &p->items[i];
+    if (it->status == 202) {
+      o.accepted++;
+      o.duplicates += it->duplicate;
+      if (it->duplicate)
+        p->in->duplicates++;
+      else
+        p->in->accepted++;
+      continue;
+    }
+    sb__ingest_count_reject(p->in, it->code);
+    if (o.refused++ == 0 || (o.status < 500 && it->status >= 500) ||
+        (o.status != 409 && it->status == 409)) {
+      o.status = it->status; /* the one to retry wins */
+      o.code = it->code;
+      o.error = it->error ? it->error : "";
+    }
+  }
+  if (o.refused == 0)
+    o.status = 202;
+  p->done(p->done_ud, p->req, &o);
+  post_free(p);
 }
 
 /* {"accepted":[{"index":0,"id":"..."}],"rejected":[{"index":1,"status":400,
@@ -67,6 +107,10 @@ static void answer(post_t *p) {
       memcpy(code, lead->code, sizeof code);
       set_item(it, lead->status, code, lead->error);
     }
+  }
+  if (p->done != NULL) {
+    done_outcome(p);
+    return;
   }
   sb_text_put(&acc, "{\"accepted\":[", 13);
   sb_text_put(&rej, "],\"rejected\":[", 14);
@@ -123,13 +167,7 @@ static void answer(post_t *p) {
     sb_http_error(p->req, 500, "internal", "out of memory", NULL);
   sb_text_free(&acc);
   sb_text_free(&rej);
-  for (int i = 0; i < p->n; i++) {
-    free(p->items[i].error);
-    sb_record_clear(&p->items[i].rec);
-  }
-  free(p->items);
-  free(p->claim_item);
-  free(p);
+  post_free(p);
 }
 
 static void on_finished(void *arg, const sb_idem_state_t *states,
@@ -580,6 +618,11 @@ static int media_is(const char *ct, const char *want) {
          (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+static void start(sb_ingest_t *in, sb_http_req_t *r, const sb_claims_t *whop,
+                  const char *ikey, cJSON *doc, cJSON **events, int n,
+                  char **lines_err, int *lines_no, int ndjson,
+                  sb_ingest_done_fn done, void *done_ud);
+
 void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   /* who: Authorization: Bearer <token> */
   const char *auth = sb_http_header(r, "Authorization");
@@ -621,54 +664,11 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   char **lines_err = NULL;
   int *lines_no = NULL;
   if (ndjson) {
-    /* each line on its own: a bad line is that item's error, named by its
-     * number in the body as an editor counts lines (blank ones included) */
-    int cap = 0, line = 0;
-    for (const char *p = body, *end = body + len; p < end;) {
-      const char *nl = memchr(p, '\n', (size_t)(end - p));
-      size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-      int blank = 1;
-      line++;
-      for (size_t k = 0; k < ll && blank; k++)
-        blank = p[k] == ' ' || p[k] == '\t' || p[k] == '\r';
-      if (!blank) {
-        if (n >= MAX_EVENTS) {
-          n = MAX_EVENTS + 1; /* refused whole below, never in part */
-          break;
-        }
-        if (n == cap) {
-          cap = cap ? cap * 2 : 64;
-          cJSON **ne = realloc(events, (size_t)cap * sizeof *events);
-          if (ne != NULL)
-            events = ne;
-          char **nle = realloc(lines_err, (size_t)cap * sizeof *lines_err);
-          if (nle != NULL)
-            lines_err = nle;
-          int *nln = realloc(lines_no, (size_t)cap * sizeof *lines_no);
-          if (nln != NULL)
-            lines_no = nln;
-          if (ne == NULL || nle == NULL || nln == NULL) {
-            for (int i = 0; i < n; i++) {
-              cJSON_Delete(events[i]);
-              free(lines_err[i]);
-            }
-            free(events);
-            free(lines_err);
-            free(lines_no);
-            sb_http_error(r, 503, "unavailable", "out of memory",
-                          "Retry-After: 1\r\n");
-            return;
-          }
-        }
-        sb_err_t perr = SB_ERR_INIT;
-        events[n] = NULL;
-        lines_err[n] = NULL;
-        lines_no[n] = line;
-        if (sb_json_parse(p, ll, &events[n], &perr) != 0)
-          lines_err[n] = strdup(perr.msg);
-        n++;
-      }
-      p += ll + 1;
+    if (sb__ingest_ndjson(body, len, MAX_EVENTS, &events, &lines_err,
+                          &lines_no, &n) != 0) {
+      sb_http_error(r, 503, "unavailable", "out of memory",
+                    "Retry-After: 1\r\n");
+      return;
     }
   } else {
     if (sb_json_parse(body, len, &doc, &err) != 0) {
@@ -701,14 +701,42 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
     sb_http_error(r, n ? 413 : 400, n ? "too_many" : "empty", msg, NULL);
     return;
   }
+  start(in, r, &who, ikey, doc, events, n, lines_err, lines_no, ndjson, NULL,
+        NULL);
+}
+
+/* The items of a request parsed (doc, or NDJSON's events), taken: checked,
+ * sealed, claimed, produced, then answered (or handed to done). */
+static void start(sb_ingest_t *in, sb_http_req_t *r, const sb_claims_t *whop,
+                  const char *ikey, cJSON *doc, cJSON **events, int n,
+                  char **lines_err, int *lines_no, int ndjson,
+                  sb_ingest_done_fn done, void *done_ud) {
+  sb_claims_t who = *whop;
   post_t *p = calloc(1, sizeof *p);
   item_t *items = calloc((size_t)n, sizeof *items);
   if (p == NULL || items == NULL) {
     free(p);
     free(items);
-    sb_http_error(r, 503, "unavailable", "out of memory", "Retry-After: 1\r\n");
+    for (int i = 0; ndjson && i < n; i++) {
+      cJSON_Delete(events[i]);
+      free(lines_err[i]);
+    }
+    free(events);
+    free(lines_err);
+    free(lines_no);
+    cJSON_Delete(doc);
+    if (done != NULL) {
+      sb_ingest_outcome_t o = {.status = 503, .refused = n,
+                               .code = "unavailable", .error = "out of memory"};
+      done(done_ud, r, &o);
+    } else {
+      sb_http_error(r, 503, "unavailable", "out of memory",
+                    "Retry-After: 1\r\n");
+    }
     return;
   }
+  p->done = done;
+  p->done_ud = done_ud;
   p->in = in;
   p->req = r;
   p->items = items;
@@ -766,4 +794,16 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   free(sj);
 }
 
-
+void sb_ingest_submit(sb_ingest_t *in, sb_http_req_t *r, const sb_claims_t *who,
+                      cJSON *events, sb_ingest_done_fn done, void *ud) {
+  int n = cJSON_IsArray(events) ? cJSON_GetArraySize(events) : 0;
+  if (n == 0 || n > MAX_EVENTS) {
+    cJSON_Delete(events);
+    sb_ingest_outcome_t o = {.status = n ? 413 : 202, .refused = n,
+                             .code = n ? "too_many" : NULL,
+                             .error = n ? "too many events" : NULL};
+    done(ud, r, &o);
+    return;
+  }
+  start(in, r, who, NULL, events, NULL, n, NULL, NULL, 0, done, ud);
+}
