@@ -99,6 +99,15 @@ typedef struct sb_conf_s {
   int pii_sealer_threads;   /* ingest's threads sealing PII */
   int security_records_per_address; /* records of one address per window */
   int security_records_per_tenant;  /* records of one tenant per window */
+  /* the dispatcher (connectors/dispatch): sends comms.outbox's messages */
+  int dispatch_enabled;       /* up and run start one */
+  char *dispatch_public_url;  /* our webhooks' base, for status callbacks */
+  char *dispatch_ca_file;     /* extra CA bundle for providers' TLS */
+  int dispatch_concurrency;   /* transfers in flight */
+  int dispatch_timeout_ms;    /* one provider request, connect to answer */
+  int dispatch_lease_ms;      /* a claim's lease (claimed_until) */
+  int dispatch_max_attempts;  /* transient failures before failed */
+  int dispatch_backoff_max_ms;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */
