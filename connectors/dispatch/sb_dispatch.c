@@ -113,9 +113,9 @@ static int claim(sb_dispatch_t *d, sb_err_t *err) {
       if (!d->outbox_missing)
         sb_log(SB_LOG_WARN, "dispatch",
                "comms.outbox does not exist (yet): nothing to dispatch; "
-               "looking again every 5 s", SB_F_END);
+               "looking again every 2 s", SB_F_END);
       d->outbox_missing = 1;
-      d->next_claim_ms = sb_now_ms() + 5000;
+      d->next_claim_ms = sb_now_ms() + 2000;
       return 0;
     }
     return sb_err_set(err, e.code, "claiming from comms.outbox: %s", e.msg);
