@@ -73,21 +73,39 @@ qsu "INSERT INTO comms.templates VALUES
    ('t1', 'short', '1', 'sms', 'en', NULL, '{{lead.first_name}} and more', 5, now())" \
   >/dev/null
 
-# msg ID CHANNEL TO [ACCOUNT TEMPLATE VARS BODY SUBJECT NOT_BEFORE]
+# msg ID CHANNEL TO [ACCOUNT TEMPLATE VARS BODY SUBJECT NOT_BEFORE]: a row
+# for comms.outbox, written by send_msgs: its values sealed in one sbt_seal
+# run (lead-1's key, as ingest seals message.requested), one INSERT
 msg() {
-  local to body subj vars
-  to=$(seal t1 lead-1 message.requested to_address "$3")
-  body=; subj=; vars=
-  [ -n "${7:-}" ] && body=$(seal t1 lead-1 message.requested body "$7")
-  [ -n "${8:-}" ] && subj=$(seal t1 lead-1 message.requested subject_line "$8")
-  [ -n "${6:-}" ] && vars=$(seal t1 lead-1 message.requested template_variables_json "$6")
-  qsu "INSERT INTO comms.outbox (tenant_id, message_id, channel, account_id,
-       to_sealed, subject_sealed, body_sealed, template_id, template_version,
-       variables_sealed, request_event_id, lead_id, not_before)
-     VALUES ('t1', '$1', '$2', NULLIF('${4:-}', ''), '$to', NULLIF('$subj', ''),
-       NULLIF('$body', ''), NULLIF('${5:-}', ''), CASE WHEN '${5:-}' = '' THEN
-       NULL ELSE '1' END, NULLIF('$vars', ''), 'req-$1', 'lead-1',
-       ${9:-now()})" >/dev/null
+  local IFS=$'\x1f'
+  echo "$*" >>"$work/msgs"
+}
+send_msgs() {
+  /usr/bin/python3 - "$work/msgs" "$SEAL" "$db" "$dd/tenant.keys" <<'PY' |
+import subprocess, sys
+rows = [l.rstrip("\n").split("\x1f") for l in open(sys.argv[1])]
+rows = [r + [""] * (9 - len(r)) for r in rows]
+fields = [(2, "to_address"), (6, "body"), (7, "subject_line"),
+          (5, "template_variables_json")]
+want = [(i, k, f) for i, r in enumerate(rows) for k, f in fields if r[k]]
+inp = "".join("message.requested\t%s\t%s\n" % (f, rows[i][k].replace("\n", "\\n"))
+              for i, k, f in want)
+out = subprocess.run([sys.argv[2], sys.argv[3], sys.argv[4], "t1", "lead-1"],
+                     input=inp, capture_output=True, text=True, check=True)
+sealed = dict(zip([(i, k) for i, k, _ in want], out.stdout.split("\n")))
+def lit(v): return "NULL" if v is None or v == "" else "'" + v.replace("'", "''") + "'"
+for i, r in enumerate(rows):
+    sv = lambda k: sealed.get((i, k))
+    print("INSERT INTO comms.outbox (tenant_id, message_id, channel, account_id,"
+          " to_sealed, subject_sealed, body_sealed, template_id, template_version,"
+          " variables_sealed, request_event_id, lead_id, not_before) VALUES"
+          " ('t1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'lead-1', %s);" % (
+              lit(r[0]), lit(r[1]), lit(r[3]), lit(sv(2)), lit(sv(7)), lit(sv(6)),
+              lit(r[4]), "'1'" if r[4] else "NULL", lit(sv(5)), lit("req-" + r[0]),
+              r[8] or "now()"))
+PY
+    psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 >/dev/null || fail "outbox rows"
+  rm -f "$work/msgs"
 }
 ann='{"lead.first_name": "Ann", "code": 4321}'
 msg m-email email ann@example.com '' welcome "$ann"
@@ -110,6 +128,7 @@ msg m-long sms +15550000001 '' short "$ann"
 msg m-noacct sms +15550000001 nope '' '' 'hi'
 msg m-later sms +15550000001 '' '' '' 'later' '' "now() + interval '1 hour'"
 for i in 1 2 3; do msg "m-pace$i" slack '#pace' '' '' '' "pace $i"; done
+send_msgs
 
 settled() {
   [ "$(q "SELECT count(*) FROM comms.outbox WHERE state NOT IN ('sent',
@@ -209,6 +228,7 @@ done
 
 # switchboard dispatch beside up's dispatcher: each message sent once
 for i in $(seq 10 29); do msg "m-bulk$i" sms "+155500010$i" '' '' '' "bulk $i"; done
+send_msgs
 "$SB" dispatch --data-dir "$dd" --progress-ms 500 >"$work/dispatch.out" \
   2>"$work/dispatch.err" &
 dpid=$!
