@@ -165,7 +165,9 @@
   X(gamification_rules, "unit")                                               \
   X(routing_queue_refused, "unit")                                            \
   X(routing_book_drain_cost, "unit")                                          \
-  X(routing_lead_record_v1, "unit")
+  X(routing_lead_record_v1, "unit")                                           \
+  X(dispatch_render, "unit")                                                  \
+  X(dispatch_scrub, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

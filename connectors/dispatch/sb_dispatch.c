@@ -164,12 +164,16 @@ static void on_tick(uv_timer_t *t) {
     err = (sb_err_t)SB_ERR_INIT;
   }
   int stop = stopping(d);
+  if (stop && d->stop_deadline_ms == 0)
+    d->stop_deadline_ms = sb_now_ms() + d->c->dispatch_timeout_ms + 10000;
   if (!stop && claim(d, &err) != 0) {
     sb_log(SB_LOG_WARN, "dispatch", "claim failed; retrying",
            SB_F_STR("error", err.msg), SB_F_END);
     d->next_claim_ms = sb_now_ms() + 1000;
   }
-  if (stop && d->inflight == 0)
+  /* drained; or past the deadline, outcomes still unrecorded (their rows
+   * stay 'sending' until the lease ends) */
+  if (stop && (d->inflight == 0 || sb_now_ms() > d->stop_deadline_ms))
     uv_stop(&d->loop);
 }
 

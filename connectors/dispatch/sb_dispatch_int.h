@@ -113,6 +113,7 @@ struct sb_dispatch_s {
   sb__djob_t *done;   /* outcomes waiting to be recorded */
   int outbox_missing; /* the table is not there yet: said once */
   int64_t next_claim_ms;
+  int64_t stop_deadline_ms; /* a drain gives up recording after this */
   /* Slack's per-channel pace: hash of (account, channel) -> next slot */
   struct {
     uint64_t h;

@@ -5,8 +5,8 @@
  *   twilio          POST {base}/2010-04-01/Accounts/{username = SID}/
  *                   Messages.json, form-encoded, basic auth SID:secret;
  *                   sms and whatsapp ("whatsapp:" addresses);
- *                   I-Twilio-Idempotency-Token: the message id;
- *                   StatusCallback when dispatch.public_url is set
+ *                   StatusCallback (?m=<message id>) when
+ *                   dispatch.public_url is set
  *   whatsapp_cloud  POST {base}/v17.0/{username = phone number id}/messages,
  *                   Bearer secret; biz_opaque_callback_data: message id
  *   slack           secret an https:// URL: an incoming webhook, POSTed
@@ -191,9 +191,6 @@ static int build_twilio(sb_dispatch_t *d, sb__djob_t *j, const char *base,
       form(j, "StatusCallback", cb.s);
     sb_text_free(&cb);
   }
-  char idem[200];
-  snprintf(idem, sizeof idem, "I-Twilio-Idempotency-Token: %s", j->message_id);
-  header(j, idem);
   header(j, "Content-Type: application/x-www-form-urlencoded");
   curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->hdrs);
   curl_easy_setopt(j->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
