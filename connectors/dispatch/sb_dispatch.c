@@ -177,6 +177,21 @@ static void on_tick(uv_timer_t *t) {
     uv_stop(&d->loop);
 }
 
+/* An outcome arrived: recorded on the loop's next turn, with whatever else
+ * finished in the same turn (the crash window is the time to commit it). */
+static void on_record_soon(uv_timer_t *t) {
+  sb_dispatch_t *d = t->data;
+  sb_err_t err = SB_ERR_INIT;
+  if (d->done != NULL && sb__dsp_record(d, &err) != 0)
+    sb_log(SB_LOG_WARN, "dispatch", "recording outcomes failed; retrying",
+           SB_F_STR("error", err.msg), SB_F_END);
+}
+
+void sb__dsp_record_soon(sb_dispatch_t *d) {
+  if (!uv_is_active((uv_handle_t *)&d->record_soon))
+    uv_timer_start(&d->record_soon, on_record_soon, 0, 0);
+}
+
 static void on_wake(uv_async_t *a) { on_tick((uv_timer_t *)&((sb_dispatch_t *)a->data)->tick); }
 
 static void *thread_main(void *arg) {
@@ -263,8 +278,9 @@ int sb_dispatch_start(const sb_conf_t *c, sb_dispatch_t **out, sb_err_t *err) {
     return rc;
   }
   uv_timer_init(&d->loop, &d->tick);
+  uv_timer_init(&d->loop, &d->record_soon);
   uv_async_init(&d->loop, &d->wake, on_wake);
-  d->tick.data = d->wake.data = d;
+  d->tick.data = d->wake.data = d->record_soon.data = d;
   uv_timer_start(&d->tick, on_tick, 0, TICK_MS);
   if (pthread_create(&d->thread, NULL, thread_main, d) != 0) {
     sb__dsp_curl_close(d);

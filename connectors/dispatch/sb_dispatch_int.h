@@ -102,6 +102,7 @@ struct sb_dispatch_s {
   uv_loop_t loop;
   uv_async_t wake;
   uv_timer_t tick, curl_timer;
+  uv_timer_t record_soon; /* outcomes recorded as soon as they are known */
   CURLM *multi;
   sb_pg_t *pg;
   sb_keys_t *keys;
@@ -162,6 +163,8 @@ void sb__dsp_finish(sb_dispatch_t *d, sb__djob_t *j);
  * the list stays for the next try. */
 int sb__dsp_record(sb_dispatch_t *d, sb_err_t *err);
 void sb__dsp_job_free(sb__djob_t *j);
+/* Records the done list on the loop's next turn (sb_dispatch.c). */
+void sb__dsp_record_soon(sb_dispatch_t *d);
 /* Copies s into out (outsz), removing digit runs of 4 or more, e-mail
  * addresses and the account's secret: provider errors may quote them. */
 void sb__dsp_scrub(const char *s, const char *secret, char *out,

@@ -130,6 +130,8 @@ void sb__dsp_finish(sb_dispatch_t *d, sb__djob_t *j) {
   pthread_mutex_unlock(&d->mu);
   j->next = d->done;
   d->done = j;
+  if (j->started)
+    sb__dsp_record_soon(d); /* a send's outcome: committed at once */
 }
 
 static void wipe_str(char *s) {
