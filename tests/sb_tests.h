@@ -167,7 +167,8 @@
   X(routing_book_drain_cost, "unit")                                          \
   X(routing_lead_record_v1, "unit")                                           \
   X(dispatch_render, "unit")                                                  \
-  X(dispatch_scrub, "unit")
+  X(dispatch_scrub, "unit")                                                   \
+  X(dispatch_breaker, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

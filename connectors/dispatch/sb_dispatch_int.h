@@ -82,6 +82,7 @@ struct sb__djob_s {
   size_t sent_off; /* of req, SMTP's upload */
   char errbuf[CURL_ERROR_SIZE];
   int started; /* a transfer was made (the provider may have it) */
+  int probe;   /* the half-open breaker's one try */
   /* the outcome */
   int outcome; /* sb__dsp_outcome_t */
   int transient_account; /* counts against the account's breaker */

@@ -59,14 +59,15 @@ int sb__dsp_admit(sb_dispatch_t *d, sb__djob_t *j) {
       return 0;
     }
     a->probing = 1; /* half open: this one tries */
+    j->probe = 1;
   }
   if (a->provider == SB_DSP_SLACK) {
     uint64_t h = fnv(j->tenant, a->account_id, j->to);
     size_t i = (size_t)(h % SB_DSP_RATE_SLOTS);
     if (d->rate[i].h == h && d->rate[i].next_ms > now) {
       defer(j, d->rate[i].next_ms + rnd_below(SLACK_PACE_MS));
-      if (a->probing)
-        a->probing = 0;
+      if (j->probe)
+        a->probing = j->probe = 0;
       return 0;
     }
     d->rate[i].h = h;
@@ -100,8 +101,9 @@ void sb__dsp_finish(sb_dispatch_t *d, sb__djob_t *j) {
     } else if (j->outcome == SB_DSP_O_SENT || j->outcome == SB_DSP_O_FAILED) {
       a->fails = 0; /* it answered */
     }
-    a->probing = 0;
   }
+  if (a && j->probe)
+    a->probing = 0; /* the probe is over, whatever became of it */
   if (j->outcome == SB_DSP_O_RETRY) {
     if (j->attempts >= d->c->dispatch_max_attempts) {
       j->outcome = SB_DSP_O_FAILED;
