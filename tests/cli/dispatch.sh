@@ -40,8 +40,8 @@ read -r hport sport <"$work/ports"
 base=https://127.0.0.1:$hport
 
 export SWITCHBOARD_DISPATCH_CA_FILE=$work/cert.pem
-export SWITCHBOARD_DISPATCH_TIMEOUT_MS=2000
-export SWITCHBOARD_DISPATCH_LEASE_MS=10000
+export SWITCHBOARD_DISPATCH_TIMEOUT_MS=5000 # a loaded machine answers slowly
+export SWITCHBOARD_DISPATCH_LEASE_MS=15000
 export SWITCHBOARD_DISPATCH_PUBLIC_URL=https://sb.example
 start_up --processors none
 psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 -f "$here/comms_tables.sql" >/dev/null ||

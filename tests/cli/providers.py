@@ -10,7 +10,7 @@ DIR/ports, and appends every request it receives to DIR/requests.jsonl.
 
 Twilio   POST /2010-04-01/Accounts/AC123/Messages.json (basic AC123:tw-token)
          To +15550000400: 400 code 21211; +15550000429: 429 Retry-After 1
-         the first time; +15550000504: hangs 5 s the first time (a timeout)
+         the first time; +15550000504: hangs 8 s the first time (a timeout)
 WhatsApp POST /v17.0/<id>/messages (Bearer wa-token); to 15550000400: 400
          code 131030
 Slack    POST /api/chat.postMessage (Bearer xoxb-test): channel #nope: ok
@@ -108,7 +108,7 @@ class H(http.server.BaseHTTPRequestHandler):
                 return self.answer(429, {"code": 20429, "message": "Too Many Requests",
                                          "status": 429}, [("Retry-After", "1")])
             if to == "+15550000504" and first_time(path + to):
-                time.sleep(5)  # past the dispatcher's timeout
+                time.sleep(8)  # past the dispatcher's timeout
                 return self.answer(503, {"code": 20503, "message": "late",
                                          "status": 503})
             return self.answer(201, {"sid": "SM" + ident(form.get("To", ""), form.get("Body", "")),
