@@ -2,6 +2,7 @@
  * scale-out: start more of these with the same processors and Kafka spreads
  * the partitions among them. */
 #include "sb_cmds.h"
+#include "sb_dispatch.h"
 #include "sb_workers.h"
 
 #include <signal.h>
@@ -12,16 +13,25 @@ static int run_run(sb_cli_t *cli) {
   size_t n = 0;
   const char *list = sb_cli_opt(cli, "processors");
   signal(SIGPIPE, SIG_IGN);
+  sb_dispatch_t *dispatch = NULL;
   if (sb_workers_parse(list ? list : "all", vts, &n, &err) != 0 ||
-      sb_cli_need_instance(cli, 1, &err) != 0 ||
-      sb_workers_run(&cli->conf, vts, n, &err) != 0)
+      sb_cli_need_instance(cli, 1, &err) != 0)
     return sb_cli_fail(cli, &err);
-  return 0;
+  /* the dispatcher (dispatch.enabled) beside the processors */
+  if (cli->conf.dispatch_enabled &&
+      sb_dispatch_start(&cli->conf, &dispatch, &err) != 0)
+    return sb_cli_fail(cli, &err);
+  int rc = sb_workers_run(&cli->conf, vts, n, &err);
+  sb_err_t derr = SB_ERR_INIT;
+  if (sb_dispatch_join(dispatch, NULL, &derr) != 0 && rc == 0)
+    rc = sb_err_set(&err, derr.code, "%s", derr.msg);
+  return rc == 0 ? 0 : sb_cli_fail(cli, &err);
 }
 
 static const char *const run_keys[] = {"brokers",          "database_url",
                                        "batch.max_events", "batch.max_ms",
-                                       "processor.retries", NULL};
+                                       "processor.retries", "dispatch.enabled",
+                                       NULL};
 
 const sb_cmd_t sb_cmd_run = {
     .name = "run",

@@ -5,6 +5,7 @@
  * runtime.conf. Stop (SIGINT/SIGTERM) undoes it in reverse. */
 #include "sb_cmds.h"
 #include "sb_auth.h"
+#include "sb_dispatch.h"
 #include "sb_http.h"
 #include "sb_journal.h"
 #include "sb_kafka.h"
@@ -56,6 +57,7 @@ static int run_up(sb_cli_t *cli) {
   sb_err_t err = SB_ERR_INIT;
   sb_embedded_t *embedded = NULL;
   sb_journal_t *journal = NULL;
+  sb_dispatch_t *dispatch = NULL;
   int lock = -1, private_pg = 0, wrote_runtime = 0, rc;
   char url[1024];
 
@@ -135,13 +137,22 @@ static int run_up(sb_cli_t *cli) {
   if (rc != 0)
     goto out;
 
+  /* the dispatcher (dispatch.enabled) sends comms.outbox beside the
+   * processors, on its own thread; it drains after them */
+  if (c->dispatch_enabled && (rc = sb_dispatch_start(c, &dispatch, &err)) != 0)
+    goto out;
   up_ready_t ready = {c, applied, 0, {0}};
   rc = sb_workers_serve(c, vts, nvts, on_ready, &ready, &err);
+  sb_err_t derr = SB_ERR_INIT;
+  if (sb_dispatch_join(dispatch, NULL, &derr) != 0 && rc == 0)
+    rc = sb_err_set(&err, derr.code, "%s", derr.msg);
+  dispatch = NULL;
   if (rc == 0 && ready.failed)
     rc = sb_err_set(&err, ready.err.code, "%s", ready.err.msg);
   wrote_runtime = 1;
 
 out:
+  sb_dispatch_join(dispatch, NULL, NULL);
   if (wrote_runtime)
     sb_instance_remove(c);
   if (private_pg) {
@@ -161,7 +172,8 @@ const char *const sb_cmd_up_keys[] = {
     "postgres.bindir", "postgres.os_user", "postgres.port", "http.listen",
     "http.tls_cert",   "http.tls_key",     "embedded.partition_max_bytes",
     "ingest.max_past_seconds", "ingest.max_future_seconds",
-    "auth.max_token_ttl_seconds", "pii.key_file", "pii.key_command", NULL};
+    "auth.max_token_ttl_seconds", "pii.key_file", "pii.key_command",
+    "dispatch.enabled", "dispatch.public_url", "dispatch.ca_file", NULL};
 
 const sb_cmd_t sb_cmd_up = {
     .name = "up",

@@ -237,6 +237,37 @@ static const sb_conf_prop_t props[] = {
      "How long a provider account's unsealed signing secret is kept in "
      "memory: a rotation (a newer provider.configured) takes effect within "
      "it (0: read at every callback)."},
+    {"dispatch.enabled", SB_CT_BOOL, OFF(dispatch_enabled), 0, 1, "true",
+     "SWITCHBOARD_DISPATCH_ENABLED", "BOOL", NULL, 0,
+     "Whether `up` and `run` run the dispatcher (comms.outbox to the "
+     "providers) beside the processors; `switchboard dispatch` runs it alone."},
+    {"dispatch.public_url", SB_CT_STR, OFF(dispatch_public_url), 0, 0, NULL,
+     "SWITCHBOARD_DISPATCH_PUBLIC_URL", "URL", NULL, 0,
+     "The API's URL as providers reach it (https://host): status callbacks "
+     "(Twilio StatusCallback) point there; unset, none are asked for."},
+    {"dispatch.ca_file", SB_CT_STR, OFF(dispatch_ca_file), 0, 0, NULL,
+     "SWITCHBOARD_DISPATCH_CA_FILE", "FILE", NULL, 0,
+     "CA certificates (PEM) the providers' TLS certificates are verified "
+     "against instead of the system's (private relays, tests)."},
+    {"dispatch.concurrency", SB_CT_INT, OFF(dispatch_concurrency), 1, 10000,
+     "64", "SWITCHBOARD_DISPATCH_CONCURRENCY", "N", NULL, 0,
+     "Messages a dispatcher has claimed and in flight at once."},
+    {"dispatch.timeout_ms", SB_CT_INT, OFF(dispatch_timeout_ms), 100,
+     600000, "30000", "SWITCHBOARD_DISPATCH_TIMEOUT_MS", "MS", NULL, 0,
+     "Longest one provider request may take, connect to answer; past it the "
+     "message is retried later (as after a 5xx)."},
+    {"dispatch.lease_ms", SB_CT_INT, OFF(dispatch_lease_ms), 1000, 86400000,
+     "120000", "SWITCHBOARD_DISPATCH_LEASE_MS", "MS", NULL, 0,
+     "How long a claimed message stays the claimer's; a dispatcher that died "
+     "holding it is replaced after this (at least twice dispatch.timeout_ms)."},
+    {"dispatch.max_attempts", SB_CT_INT, OFF(dispatch_max_attempts), 1, 1000,
+     "8", "SWITCHBOARD_DISPATCH_MAX_ATTEMPTS", "N", NULL, 0,
+     "Attempts of a message (transient failures: 5xx, 429, timeouts) before "
+     "it is failed for good."},
+    {"dispatch.backoff_max_ms", SB_CT_INT, OFF(dispatch_backoff_max_ms), 1000,
+     86400000, "300000", "SWITCHBOARD_DISPATCH_BACKOFF_MAX_MS", "MS", NULL, 0,
+     "Longest wait before a retry: 1 s doubled per attempt up to this, "
+     "with jitter (a random half to all of it); Retry-After wins."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=

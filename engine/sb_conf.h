@@ -102,6 +102,15 @@ typedef struct sb_conf_s {
   char *webhooks_public_url;  /* what providers sign; NULL: from Host */
   int webhooks_max_body;       /* bytes of a provider callback */
   int webhooks_secret_cache_ms; /* unsealed signing secrets kept */
+  /* the dispatcher (connectors/dispatch): sends comms.outbox's messages */
+  int dispatch_enabled;       /* up and run start one */
+  char *dispatch_public_url;  /* our webhooks' base, for status callbacks */
+  char *dispatch_ca_file;     /* extra CA bundle for providers' TLS */
+  int dispatch_concurrency;   /* transfers in flight */
+  int dispatch_timeout_ms;    /* one provider request, connect to answer */
+  int dispatch_lease_ms;      /* a claim's lease (claimed_until) */
+  int dispatch_max_attempts;  /* transient failures before failed */
+  int dispatch_backoff_max_ms;
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */
@@ -113,7 +122,7 @@ typedef struct sb_conf_s {
   char *ext_str[SB_CONF_EXT_MAX];
   int ext_int[SB_CONF_EXT_MAX];
 
-  unsigned char origin[128]; /* sb_conf_origin_t per property index */
+  unsigned char origin[192]; /* sb_conf_origin_t per property index */
   /* not a key: the brokers are the embedded broker (librdkafka's mock
    * cluster), which holds an empty fetch for the whole fetch.wait.max.ms
    * and does not wake it when records arrive; set by `up` and, through

@@ -5,13 +5,16 @@
 # kcat and psql come along: the README uses them to look at a running `up`,
 # and the tests drive them; python3-avro is an independent Avro reader the
 # tests check our records against, python3-websockets an independent
-# WebSocket client; tzdata the IANA time zones engine/sb_tz.c reads.
+# WebSocket client; tzdata the IANA time zones engine/sb_tz.c reads;
+# libcurl the dispatcher's transfers (SMTP, HTTPS), python3-aiosmtpd the
+# SMTP server its test sends to.
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
       libuv1-dev libssl-dev libcjson-dev libhttp-parser-dev libwslay-dev
       postgresql postgresql-client kcat curl
-      python3-avro python3-websockets tzdata)
+      python3-avro python3-websockets tzdata
+      libcurl4-openssl-dev python3-aiosmtpd)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -165,13 +165,16 @@
   X(gamification_rules, "unit")                                               \
   X(routing_queue_refused, "unit")                                            \
   X(routing_book_drain_cost, "unit")                                          \
-  X(routing_lead_record_v1, "unit")                                          \
+  X(routing_lead_record_v1, "unit")                                           \
   X(webhook_twilio_signature, "unit")                                         \
   X(webhook_hub_signature, "unit")                                            \
-  X(webhook_sendgrid_signature, "unit")                                       \
   X(webhook_parse_twilio, "unit")                                             \
+  X(webhook_sendgrid_signature, "unit")                                       \
   X(webhook_parse_whatsapp, "unit")                                           \
-  X(webhook_parse_sendgrid, "unit")
+  X(webhook_parse_sendgrid, "unit")                                           \
+  X(dispatch_render, "unit")                                                  \
+  X(dispatch_scrub, "unit")                                                   \
+  X(dispatch_breaker, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

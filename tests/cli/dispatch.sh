@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# The dispatcher (connectors/dispatch) against local providers: an e-mail
+# through a real SMTP server (aiosmtpd: STARTTLS required, AUTH) with its
+# template rendered; SMS and WhatsApp through a Twilio-style API, WhatsApp
+# Cloud, Slack (chat.postMessage and an incoming webhook), FCM and
+# SendGrid over HTTPS verified against the test's own CA; their error
+# answers (permanent: failed with the provider's code), a 429 with
+# Retry-After and a hang past dispatch.timeout_ms (both retried, sent
+# once); refusals before sending (a missing variable, too long, no
+# account); Slack's pace; secrets and recipients in no log or event; then
+# `switchboard dispatch` beside up's dispatcher, 20 messages each sent
+# once, drained on SIGTERM.
+#   dispatch.sh SWITCHBOARD SBT_SEAL
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+SEAL=$2
+command -v kcat >/dev/null || fail "kcat not found: apt-get install kcat"
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
+  fail "aiosmtpd not found: apt-get install python3-aiosmtpd"
+
+prov=
+dpid=
+cleanup_extra() {
+  [ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+  [ -n "$prov" ] && kill "$prov" 2>/dev/null && wait "$prov" 2>/dev/null
+  return 0
+}
+
+# a CA-less self-signed certificate for 127.0.0.1: the dispatcher trusts it
+# through dispatch.ca_file only
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" \
+  -out "$work/cert.pem" 2>"$work/openssl.log" || fail "openssl: $(cat "$work/openssl.log")"
+/usr/bin/python3 "$here/providers.py" "$work/cert.pem" "$work/key.pem" "$work" \
+  2>"$work/providers.err" &
+prov=$!
+for _ in $(seq 1 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
+[ -s "$work/ports" ] || fail "providers.py did not start: $(cat "$work/providers.err")"
+read -r hport sport <"$work/ports"
+base=https://127.0.0.1:$hport
+
+export SWITCHBOARD_DISPATCH_CA_FILE=$work/cert.pem
+export SWITCHBOARD_DISPATCH_TIMEOUT_MS=5000 # a loaded machine answers slowly
+export SWITCHBOARD_DISPATCH_LEASE_MS=15000
+export SWITCHBOARD_DISPATCH_PUBLIC_URL=https://sb.example
+start_up --processors none
+psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 -f "$here/comms_tables.sql" >/dev/null ||
+  fail "comms tables"
+
+# seal TENANT SUBJECT TYPE FIELD VALUE: the envelope, as ingest would make it
+seal() {
+  printf '%s\t%s\t%s\n' "$3" "$4" "$5" |
+    "$SEAL" "$db" "$dd/tenant.keys" "$1" "$2" || fail "sbt_seal"
+}
+sec() { seal t1 "provider:$1" provider.configured secret "$2"; }
+provider() { # ACCOUNT PROVIDER BASE USERNAME SECRET CHANNELS DEFAULT [FROM]
+  qsu "INSERT INTO comms.providers (tenant_id, account_id, provider, base_url,
+       from_address, username, secret_sealed, channels, is_default, event_id,
+       configured_at) VALUES ('t1', '$1', '$2', '$3', NULLIF('${8:-}', ''),
+       NULLIF('$4', ''), '$(sec "$1" "$5")', '$6', $7, 'ev-$1', now())" >/dev/null
+}
+provider smtp1 smtp "smtp://127.0.0.1:$sport" mailer smtp-pass '{email}' true noreply@example.com
+provider tw1 twilio "$base" AC123 tw-token '{sms,whatsapp}' true +15550009999
+provider wa1 whatsapp_cloud "$base" 1234567890 wa-token '{whatsapp}' false
+provider sl1 slack "$base" '' xoxb-test '{slack}' true
+provider slw slack "$base" '' "$base/services/T000/B000/XXXX" '{}' false
+provider fcm1 fcm "$base" proj-1 ya29.token '{push}' true
+provider sg1 sendgrid "$base" '' SG.key '{}' false sender@example.com
+qsu "INSERT INTO comms.templates VALUES
+   ('t1', 'welcome', '1', 'email', 'en', 'Welcome {{lead.first_name}}',
+    E'Hello {{ lead.first_name }},\nyour code is {{code}}.', NULL, now()),
+   ('t1', 'hi', '1', 'sms', 'en', NULL, 'Hi {{lead.first_name}}', NULL, now()),
+   ('t1', 'short', '1', 'sms', 'en', NULL, '{{lead.first_name}} and more', 5, now())" \
+  >/dev/null
+
+# msg ID CHANNEL TO [ACCOUNT TEMPLATE VARS BODY SUBJECT NOT_BEFORE]: a row
+# for comms.outbox, written by send_msgs: its values sealed in one sbt_seal
+# run (lead-1's key, as ingest seals message.requested), one INSERT
+msg() {
+  local IFS=$'\x1f'
+  echo "$*" >>"$work/msgs"
+}
+send_msgs() {
+  /usr/bin/python3 - "$work/msgs" "$SEAL" "$db" "$dd/tenant.keys" <<'PY' |
+import subprocess, sys
+rows = [l.rstrip("\n").split("\x1f") for l in open(sys.argv[1])]
+rows = [r + [""] * (9 - len(r)) for r in rows]
+fields = [(2, "to_address"), (6, "body"), (7, "subject_line"),
+          (5, "template_variables_json")]
+want = [(i, k, f) for i, r in enumerate(rows) for k, f in fields if r[k]]
+inp = "".join("message.requested\t%s\t%s\n" % (f, rows[i][k].replace("\n", "\\n"))
+              for i, k, f in want)
+out = subprocess.run([sys.argv[2], sys.argv[3], sys.argv[4], "t1", "lead-1"],
+                     input=inp, capture_output=True, text=True, check=True)
+sealed = dict(zip([(i, k) for i, k, _ in want], out.stdout.split("\n")))
+def lit(v): return "NULL" if v is None or v == "" else "'" + v.replace("'", "''") + "'"
+for i, r in enumerate(rows):
+    sv = lambda k: sealed.get((i, k))
+    print("INSERT INTO comms.outbox (tenant_id, message_id, channel, account_id,"
+          " to_sealed, subject_sealed, body_sealed, template_id, template_version,"
+          " variables_sealed, request_event_id, lead_id, not_before) VALUES"
+          " ('t1', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'lead-1', %s);" % (
+              lit(r[0]), lit(r[1]), lit(r[3]), lit(sv(2)), lit(sv(7)), lit(sv(6)),
+              lit(r[4]), "'1'" if r[4] else "NULL", lit(sv(5)), lit("req-" + r[0]),
+              r[8] or "now()"))
+PY
+    psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 >/dev/null || fail "outbox rows"
+  rm -f "$work/msgs"
+}
+ann='{"lead.first_name": "Ann", "code": 4321}'
+msg m-email email ann@example.com '' welcome "$ann"
+msg m-bounce email bounce@example.com '' '' '' 'body' 'subject'
+msg m-sg email bob@example.com sg1 welcome "$ann"
+msg m-sms sms +15550000001 '' hi '{"lead": {"first_name": "Ann"}}'
+msg m-sms400 sms +15550000400 '' '' '' 'hi'
+msg m-sms429 sms +15550000429 '' '' '' 'hi'
+msg m-hang sms +15550000504 '' '' '' 'hi'
+msg m-watw whatsapp +15550000001 '' '' '' 'hello on whatsapp'
+msg m-wa whatsapp +15550000002 wa1 '' '' 'hello cloud'
+msg m-wa400 whatsapp +15550000400 wa1 '' '' 'hello cloud'
+msg m-slack slack '#general' '' '' '' 'deploy done'
+msg m-nope slack '#nope' '' '' '' 'lost'
+msg m-hook slack 'ignored' slw '' '' 'hook text'
+msg m-push push tok-ok '' '' '' 'you have mail' 'Hi'
+msg m-gone push tok-gone '' '' '' 'you have mail' 'Hi'
+msg m-missing sms +15550000001 '' hi '{}'
+msg m-long sms +15550000001 '' short "$ann"
+msg m-noacct sms +15550000001 nope '' '' 'hi'
+msg m-later sms +15550000001 '' '' '' 'later' '' "now() + interval '1 hour'"
+send_msgs
+
+settled() {
+  [ "$(q "SELECT count(*) FROM comms.outbox WHERE state NOT IN ('sent',
+          'failed') AND message_id <> 'm-later'")" = 0 ]
+}
+for _ in $(seq 1 300); do settled && break; sleep 0.2; done
+settled || fail "not settled in 60 s: $(q "SELECT message_id, state, attempts,
+  last_error FROM comms.outbox WHERE state NOT IN ('sent', 'failed')")"
+
+state() { q "SELECT state || '|' || attempts FROM comms.outbox WHERE message_id = '$1'"; }
+lasterr() { q "SELECT coalesce(last_error, '') FROM comms.outbox WHERE message_id = '$1'"; }
+pmid() { q "SELECT coalesce(provider_message_id, '') FROM comms.outbox WHERE message_id = '$1'"; }
+for m in m-email m-sg m-sms m-watw m-wa m-slack m-hook m-push; do
+  [ "$(state $m)" = "sent|1" ] || fail "$m: $(state $m) $(lasterr $m)"
+done
+for m in m-sms429 m-hang; do # retried once, then sent
+  [ "$(state $m)" = "sent|2" ] || fail "$m: $(state $m) $(lasterr $m)"
+done
+for m in m-bounce m-sms400 m-wa400 m-nope m-gone m-missing m-long m-noacct; do
+  [ "$(state $m | cut -d'|' -f1)" = failed ] || fail "$m: $(state $m)"
+done
+[ "$(state m-later)" = "pending|0" ] || fail "m-later: $(state m-later)"
+[ "$(pmid m-email)" = "m-email@switchboard" ] || fail "m-email id $(pmid m-email)"
+pmid m-sms | grep -q '^SM' || fail "m-sms: no Twilio sid"
+pmid m-wa | grep -q '^wamid\.' || fail "m-wa: no wamid"
+pmid m-push | grep -q '^projects/proj-1/messages/' || fail "m-push: no FCM name"
+pmid m-sg | grep -q '^sg-' || fail "m-sg: no X-Message-Id"
+lasterr m-sms400 | grep -q '^21211 400' || fail "m-sms400: $(lasterr m-sms400)"
+lasterr m-wa400 | grep -q '^131030 400' || fail "m-wa400: $(lasterr m-wa400)"
+lasterr m-nope | grep -q '^channel_not_found' || fail "m-nope: $(lasterr m-nope)"
+lasterr m-gone | grep -q '^UNREGISTERED 404' || fail "m-gone: $(lasterr m-gone)"
+lasterr m-bounce | grep -q '^550' || fail "m-bounce: $(lasterr m-bounce)"
+lasterr m-missing | grep -q '^template_variable_missing: variable lead.first_name' ||
+  fail "m-missing: $(lasterr m-missing)"
+lasterr m-long | grep -q '^too_long' || fail "m-long: $(lasterr m-long)"
+lasterr m-noacct | grep -q '^no_provider' || fail "m-noacct: $(lasterr m-noacct)"
+
+# what the providers received
+/usr/bin/python3 - "$work/requests.jsonl" <<'PY' || fail "provider requests"
+import json, sys
+reqs = [json.loads(l) for l in open(sys.argv[1])]
+def by(to): return [r for r in reqs if r.get("to") == to]
+def one(to):
+    rs = by(to)
+    assert len(rs) == 1, (to, len(rs))
+    return rs[0]
+mail = one("ann@example.com")
+assert mail["tls"] and mail["authenticated"] and mail["auth_user"] == "mailer", mail
+d = mail["data"]
+for want in ("Subject: Welcome Ann", "Hello Ann,\r\nyour code is 4321.",
+             "Message-ID: <m-email@switchboard>", "From: noreply@example.com"):
+    assert want in d, (want, d)
+assert not by("bounce@example.com"), "550 recipient delivered"
+sms = one("+15550000001")
+assert sms["form"]["Body"] == "Hi Ann" and sms["form"]["From"] == "+15550009999", sms
+assert sms["form"]["StatusCallback"] == \
+    "https://sb.example/v1/webhooks/twilio/t1/tw1/status?m=m-sms", sms
+assert len(by("+15550000429")) == 2 and len(by("+15550000504")) == 2
+wa = one("whatsapp:+15550000001")
+assert wa["form"]["From"] == "whatsapp:+15550009999", wa
+cloud = one("15550000002")
+assert cloud["json"]["text"]["body"] == "hello cloud", cloud
+assert cloud["json"]["biz_opaque_callback_data"] == "m-wa", cloud
+assert one("#general")["json"]["text"] == "deploy done"
+assert one("webhook")["json"] == {"text": "hook text"}
+push = one("tok-ok")["json"]["message"]
+assert push["notification"] == {"title": "Hi", "body": "you have mail"}, push
+assert push["data"]["sb_message_id"] == "m-push"
+sg = one("bob@example.com")["json"]
+assert sg["personalizations"][0]["custom_args"]["sb_message_id"] == "m-sg"
+assert sg["subject"] == "Welcome Ann" and sg["from"]["email"] == "sender@example.com"
+PY
+
+# the outcomes as events: ids derived, so exactly these
+kcat -C -b "$kafka" -t sb.messages -o beginning -e -q -J \
+  >"$work/messages.raw" 2>"$work/kcat.err" || fail "kcat: $(cat "$work/kcat.err")"
+/usr/bin/python3 - "$work/messages.raw" <<'PY' || fail "events"
+import collections, json, sys
+recs = [json.loads(l) for l in open(sys.argv[1], errors="replace") if l.strip()]
+def typ(r): return dict(zip(r["headers"][::2], r["headers"][1::2]))["sb-type"]
+c = collections.Counter(typ(r) for r in recs)
+assert c["message.submitted"] == 10 and c["message.status_updated"] == 15 \
+    and c["message.blocked"] == 3, c
+def of(key, t): return [r["payload"] for r in recs if r["key"] == key and typ(r) == t]
+assert "UNREGISTERED" in of("t1:m-gone", "message.status_updated")[0]
+assert "too_long" in of("t1:m-long", "message.blocked")[0]
+assert "21211" in of("t1:m-sms400", "message.status_updated")[0]
+PY
+for s in tw-token smtp-pass xoxb-test wa-token SG.key ya29 XXXX 15550000400 ann@example; do
+  grep -aq -- "$s" "$work/messages.raw" && fail "an event holds $s"
+  grep -q -- "$s" "$work/up.err" && fail "up's log holds $s"
+done
+
+# Slack's pace, alone (a provider busy with other requests would blur its
+# clock): three messages to one channel a second apart at least
+for i in 1 2 3; do msg "m-pace$i" slack '#pace' '' '' '' "pace $i"; done
+send_msgs
+paced() { [ "$(q "SELECT count(*) FROM comms.outbox WHERE message_id LIKE 'm-pace%'
+                  AND state = 'sent'")" = 3 ]; }
+for _ in $(seq 1 150); do paced && break; sleep 0.2; done
+paced || fail "the paced messages were not sent"
+/usr/bin/python3 - "$work/requests.jsonl" <<'PY' || fail "Slack's pace"
+import json, sys
+pace = sorted(r["at"] for r in map(json.loads, open(sys.argv[1])) if r.get("to") == "#pace")
+assert len(pace) == 3 and all(b - a >= 0.9 for a, b in zip(pace, pace[1:])), pace
+PY
+
+# switchboard dispatch beside up's dispatcher: each message sent once
+for i in $(seq 10 29); do msg "m-bulk$i" sms "+155500010$i" '' '' '' "bulk $i"; done
+send_msgs
+"$SB" dispatch --data-dir "$dd" --progress-ms 500 >"$work/dispatch.out" \
+  2>"$work/dispatch.err" &
+dpid=$!
+bulk() { q "SELECT count(*) FROM comms.outbox WHERE message_id LIKE 'm-bulk%' AND state = 'sent'"; }
+for _ in $(seq 1 150); do [ "$(bulk)" = 20 ] && break; sleep 0.2; done
+[ "$(bulk)" = 20 ] || fail "bulk: $(bulk) of 20 sent"
+kill -TERM "$dpid"
+rc=0
+wait "$dpid" || rc=$?
+dpid=
+[ "$rc" = 0 ] || fail "dispatch exited $rc: $(cat "$work/dispatch.err")"
+grep -q '^dispatch stopped: claimed ' "$work/dispatch.out" || fail "no final line"
+/usr/bin/python3 - "$work/requests.jsonl" <<'PY' || fail "bulk sent twice"
+import json, sys, collections
+c = collections.Counter(json.loads(l).get("to") for l in open(sys.argv[1]))
+bad = {k: v for k, v in c.items() if k and k.startswith("+155500010") and v != 1}
+assert not bad and sum(1 for k in c if k and k.startswith("+155500010")) == 20, bad
+PY
+stop_up
+echo "dispatch: ok"
