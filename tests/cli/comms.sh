@@ -20,7 +20,7 @@ la_hour=$((10#$la_hour))
 export SWITCHBOARD_COMMS_QUIET_START=$(printf '%02d:00' $(((la_hour + 23) % 24)))
 export SWITCHBOARD_COMMS_QUIET_END=$(printf '%02d:00' $(((la_hour + 1) % 24)))
 
-start_up --partitions 2 --processors comms,compliance --http-listen 127.0.0.1:0
+SWITCHBOARD_DISPATCH_ENABLED=false start_up --partitions 2 --processors comms,compliance --http-listen 127.0.0.1:0
 tok() { "$SB" token --data-dir "$dd" --tenant acme --role "$1" --sub "$2"; }
 admin=$(tok admin alice)
 manager=$(tok manager mia)

@@ -58,6 +58,7 @@ crash_status() {
   echo "$(q 'SELECT count(*) FROM comms.messages') messages, $(q 'SELECT count(*) FROM comms.outbox') outbox rows"
 }
 
+export SWITCHBOARD_DISPATCH_ENABLED=false # the outbox is checked as the processor left it
 start_up --processors none --partitions 4
 crash_run
 

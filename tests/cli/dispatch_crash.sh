@@ -34,14 +34,13 @@ export SWITCHBOARD_DISPATCH_TIMEOUT_MS=5000
 export SWITCHBOARD_DISPATCH_LEASE_MS=10000
 export SWITCHBOARD_DISPATCH_CONCURRENCY=16
 SWITCHBOARD_DISPATCH_ENABLED=false start_up --processors none
-psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 -f "$here/comms_tables.sql" >/dev/null ||
-  fail "comms tables"
 secret=$(printf 'provider.configured\tsecret\ttw-token\n' |
   "$SEAL" "$db" "$dd/tenant.keys" t1 provider:tw1) || fail "sbt_seal"
 qsu "INSERT INTO comms.providers (tenant_id, account_id, provider, base_url,
-       from_address, username, secret_sealed, channels, is_default)
+       from_address, username, secret_sealed, channels, is_default, event_id,
+       configured_at)
      VALUES ('t1', 'tw1', 'twilio', 'https://127.0.0.1:$hport', '+15550009999',
-       'AC123', '$secret', '{sms}', true)" >/dev/null
+       'AC123', '$secret', '{sms}', true, 'ev-tw1', now())" >/dev/null
 # N messages to N recipients, sealed in one run, written in one COPY
 /usr/bin/python3 - "$N" "$SEAL" "$db" "$dd/tenant.keys" >"$work/outbox.tsv" <<'PY' ||
 import subprocess, sys
@@ -54,9 +53,15 @@ for i in range(n):
     print("t1\tc%04d\tsms\t%s\t%s\treq-c%04d\tlead-1" % (i, out[2 * i], out[2 * i + 1], i))
 PY
   fail "sealing"
-psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 -c "\\copy comms.outbox (tenant_id,
-  message_id, channel, to_sealed, body_sealed, request_event_id, lead_id)
-  FROM '$work/outbox.tsv'" >/dev/null || fail "outbox rows"
+psql "$(su_url)" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF || fail "outbox rows"
+CREATE TEMP TABLE o (tenant_id text, message_id text, channel text,
+  to_sealed text, body_sealed text, request_event_id text, lead_id text);
+\\copy o FROM '$work/outbox.tsv'
+INSERT INTO comms.outbox (tenant_id, message_id, channel, account_id, to_sealed,
+  body_sealed, request_event_id, lead_id, not_before, created_at)
+  SELECT tenant_id, message_id, channel, 'tw1', to_sealed, body_sealed,
+    request_event_id, lead_id, now(), now() FROM o;
+EOF
 
 open_rows() { q "SELECT count(*) FROM comms.outbox WHERE state NOT IN ('sent', 'failed')"; }
 kills=0
