@@ -185,7 +185,8 @@ grep -qx 'tenant acme: KEK version 2; data keys: 2 live, 0 erased' "$work/status
 post "$manager" "$(ce lead.updated lead-1 '{"changed_fields":["email"],"email":"after.rotation@example.org"}')"
 [ "$status" = 202 ] || fail "after rotation: $status $(cat "$work/body")"
 for _ in $(seq 1 100); do
-  [ "$(q "SELECT count(*) FROM audit.events WHERE tenant_id = 'acme' AND event_type NOT IN ('access.recorded', 'lead.scored', 'lead.engaged')")" -ge 6 ] && break
+  # the second lead.updated (other processors' derived events may come first)
+  [ "$(q "SELECT count(*) FROM audit.events WHERE tenant_id = 'acme' AND event_type = 'lead.updated'")" -ge 2 ] && break
   sleep 0.2
 done
 "$SB" audit export --data-dir "$dd" --tenant acme >"$work/export3" 2>"$work/export3.err" ||
