@@ -216,9 +216,13 @@ int comms__template_find(sb_batch_t *b, const char *tenant, const char *id,
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     if (nl == NULL)
       break;
-    char *tab;
-    long long ver = strtoll(p, &tab, 10);
-    if (tab < nl && *tab == '\t' && (size_t)(nl - tab - 1) > clen &&
+    /* the value is not NUL-terminated: the digits read by hand, within
+     * the line */
+    const char *tab = p;
+    long long ver = 0;
+    while (tab < nl && *tab >= '0' && *tab <= '9' && ver < 1000000000LL)
+      ver = ver * 10 + (*tab++ - '0');
+    if (tab > p && tab < nl && *tab == '\t' && (size_t)(nl - tab - 1) > clen &&
         strncmp(tab + 1, channel, clen) == 0 && tab[1 + clen] == '\t' &&
         (want < 0 ? ver > best : ver == want))
       best = (int)ver;
