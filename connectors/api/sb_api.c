@@ -2,6 +2,7 @@
 
 #include "sb_api_gdpr.h"
 #include "sb_api_read.h"
+#include "sb_api_registry.h"
 #include "sb_api_views.h"
 #include "sb_http.h"
 #include "sb_hub.h"
@@ -28,6 +29,7 @@ struct sb_api_s {
   sb_api_reader_t *reader; /* GET /v1/projection */
   sb_api_gdpr_t gdpr;       /* /v1/gdpr */
   sb_webhooks_t *webhooks;  /* /v1/webhooks/ */
+  sb_registry_t *registry;  /* /schema-registry/ */
   sb_pipeline_t *pipeline; /* NULL: no processors */
   long long started_ms;
 
@@ -240,6 +242,30 @@ static void on_webhook(sb_http_req_t *r, void *ud) {
   sb_webhooks_handle(r, ((sb_api_t *)ud)->webhooks);
 }
 
+static void on_registry(sb_http_req_t *r, void *ud) {
+  sb_registry_handle(r, ((sb_api_t *)ud)->registry,
+                     ((sb_api_t *)ud)->ingest);
+}
+
+/* The document of this table (connectors/api/openapi.json, compiled in),
+ * served to anyone: it holds no data. */
+extern const sb_file_t sb_api_docs[];
+
+const char *sb_api_openapi(size_t *len) {
+  *len = sb_api_docs[0].len;
+  return sb_api_docs[0].data;
+}
+
+static void get_openapi(sb_http_req_t *r, void *ud) {
+  (void)ud;
+  size_t len;
+  const char *doc = sb_api_openapi(&len);
+  sb_http_respond(r, 200, "application/json", doc, len,
+                  "Cache-Control: no-cache\r\n");
+}
+
+/* Every route is documented in openapi.json (the test api_routes_documented
+ * fails otherwise). */
 static const sb_http_route_t routes[] = {
     {"POST", "/v1/events", post_events},
     {"POST", "/v1/session", post_session},
@@ -258,8 +284,13 @@ static const sb_http_route_t routes[] = {
     {"GET", "/metrics", get_metrics},
     {"POST", "/v1/webhooks/", on_webhook},
     {"GET", "/v1/webhooks/", on_webhook},
+    {"GET", "/v1/openapi.json", get_openapi},
+    {"GET", SB_REGISTRY_PREFIX, on_registry},
+    {"POST", SB_REGISTRY_PREFIX, on_registry},
     {NULL, NULL, NULL},
 };
+
+const sb_http_route_t *sb_api_routes(void) { return routes; }
 
 int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_pipeline_t *pipeline,
                  sb_api_t **out, sb_err_t *err) {
@@ -294,6 +325,8 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_pipeline_t *pipeline,
     rc = sb_webhooks_new(loop, c, a->ingest, c->http_tls_cert != NULL,
                          &a->webhooks, err);
   if (rc == 0)
+    rc = sb_registry_new(&a->registry, err);
+  if (rc == 0)
     rc = sb_http_start(loop, &o, &a->http, err);
   if (rc == 0 && pthread_create(&a->health_thread, NULL, health_loop, a) == 0)
     a->health_started = 1;
@@ -323,6 +356,7 @@ void sb_api_free(sb_api_t *a) {
   sb_hub_free(a->hub);
   sb_api_reader_free(a->reader);
   sb_webhooks_free(a->webhooks);
+  sb_registry_free(a->registry);
   sb_ingest_free(a->ingest);
   pthread_mutex_destroy(&a->lock);
   free(a);

@@ -23,4 +23,11 @@ const char *sb_api_url(const sb_api_t *a);
 void sb_api_stop(sb_api_t *a);
 void sb_api_free(sb_api_t *a);
 
+/* The route table ({NULL}-terminated) and its OpenAPI 3.1 document
+ * (connectors/api/openapi.json, compiled in; len bytes): what
+ * GET /v1/openapi.json serves. */
+struct sb_http_route_s;
+const struct sb_http_route_s *sb_api_routes(void);
+const char *sb_api_openapi(size_t *len);
+
 #endif

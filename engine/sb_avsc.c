@@ -1,0 +1,424 @@
+/* Avro schema texts: Parsing Canonical Form and reader/writer resolution
+ * (sb_avsc.h). Both work on a normalised copy of the schema's JSON: every
+ * named type's name made full, references to it by that full name, a table
+ * of the named types defined. The canonical form is that copy printed; the
+ * resolution check keeps the defaults too. */
+#include "sb_avsc.h"
+
+#include <avro.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_NAMED 1024
+#define MAX_DEPTH 64
+
+typedef struct {
+  const char *name[MAX_NAMED]; /* full names, borrowed from the tree */
+  const cJSON *node[MAX_NAMED];
+  size_t n;
+  int keep_defaults;
+  sb_err_t *err;
+} norm_t;
+
+static const char *const primitives[] = {"null",  "boolean", "int",   "long",
+                                         "float", "double",  "bytes", "string"};
+
+static int is_primitive(const char *s) {
+  for (size_t i = 0; i < sizeof primitives / sizeof *primitives; i++)
+    if (strcmp(s, primitives[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static const cJSON *lookup(const norm_t *t, const char *full) {
+  for (size_t i = 0; i < t->n; i++)
+    if (strcmp(t->name[i], full) == 0)
+      return t->node[i];
+  return NULL;
+}
+
+/* "ns.name", or name when it has a dot already or ns is empty. */
+static char *full_name(const char *name, const char *ns) {
+  if (strchr(name, '.') != NULL || ns == NULL || *ns == '\0')
+    return strdup(name);
+  size_t n = strlen(ns) + strlen(name) + 2;
+  char *s = malloc(n);
+  if (s != NULL)
+    snprintf(s, n, "%s.%s", ns, name);
+  return s;
+}
+
+static cJSON *norm(norm_t *t, const cJSON *s, const char *ns, int depth);
+
+/* A reference to a named type: its full name, which must be defined. */
+static cJSON *norm_ref(norm_t *t, const char *name, const char *ns) {
+  if (is_primitive(name))
+    return cJSON_CreateString(name);
+  char *full = full_name(name, ns);
+  if (full == NULL) {
+    sb_err_set(t->err, SB_ENOMEM, "out of memory");
+    return NULL;
+  }
+  const char *use = lookup(t, full) ? full : lookup(t, name) ? name : NULL;
+  cJSON *out = use ? cJSON_CreateString(use) : NULL;
+  if (use == NULL)
+    sb_err_set(t->err, SB_EINVAL, "schema: type '%.200s' is not defined",
+               name);
+  else if (out == NULL)
+    sb_err_set(t->err, SB_ENOMEM, "out of memory");
+  free(full);
+  return out;
+}
+
+static int add(cJSON *o, const char *k, cJSON *v, norm_t *t) {
+  if (v == NULL || !cJSON_AddItemToObject(o, k, v)) {
+    cJSON_Delete(v);
+    if (t->err->code == 0)
+      sb_err_set(t->err, SB_ENOMEM, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+static int add_copy(cJSON *o, const char *k, const cJSON *v, norm_t *t) {
+  return add(o, k, cJSON_Duplicate(v, 1), t);
+}
+
+static cJSON *norm_named(norm_t *t, const cJSON *s, const char *kind,
+                         const char *ns, int depth) {
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
+  const cJSON *own = cJSON_GetObjectItemCaseSensitive(s, "namespace");
+  if (!cJSON_IsString(name)) {
+    sb_err_set(t->err, SB_EINVAL, "schema: a %s has no name", kind);
+    return NULL;
+  }
+  char *full = full_name(name->valuestring,
+                         cJSON_IsString(own) ? own->valuestring : ns);
+  cJSON *o = cJSON_CreateObject();
+  if (full == NULL || o == NULL) {
+    free(full);
+    cJSON_Delete(o);
+    sb_err_set(t->err, SB_ENOMEM, "out of memory");
+    return NULL;
+  }
+  if (lookup(t, full) != NULL || t->n == MAX_NAMED) {
+    sb_err_set(t->err, SB_EINVAL, "schema: type '%.200s' is defined twice "
+               "(or more than %d named types)", full, MAX_NAMED);
+    goto fail;
+  }
+  if (add(o, "name", cJSON_CreateString(full), t) != 0 ||
+      add(o, "type", cJSON_CreateString(strcmp(kind, "error") == 0 ? "record"
+                                                                   : kind),
+          t) != 0)
+    goto fail;
+  /* registered before its fields, which may refer to it */
+  t->name[t->n] = cJSON_GetObjectItemCaseSensitive(o, "name")->valuestring;
+  t->node[t->n++] = o;
+  char *dot = strrchr(full, '.');
+  char *inner = dot ? strndup(full, (size_t)(dot - full)) : strdup("");
+  if (inner == NULL) {
+    sb_err_set(t->err, SB_ENOMEM, "out of memory");
+    goto fail;
+  }
+  int rc = 0;
+  if (strcmp(kind, "record") == 0 || strcmp(kind, "error") == 0) {
+    cJSON *fields = cJSON_CreateArray();
+    rc = add(o, "fields", fields, t);
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(s, "fields")) {
+      if (rc != 0)
+        break;
+      const cJSON *fname = cJSON_GetObjectItemCaseSensitive(f, "name");
+      cJSON *nf = cJSON_CreateObject();
+      rc = add(nf, "name", cJSON_Duplicate(fname, 0), t);
+      if (rc == 0)
+        rc = add(nf, "type",
+                 norm(t, cJSON_GetObjectItemCaseSensitive(f, "type"), inner,
+                      depth + 1),
+                 t);
+      const cJSON *def = cJSON_GetObjectItemCaseSensitive(f, "default");
+      if (rc == 0 && t->keep_defaults && def != NULL)
+        rc = add_copy(nf, "default", def, t);
+      if (rc == 0)
+        rc = add(fields, NULL, nf, t) == 0 ? 0 : -1;
+      else
+        cJSON_Delete(nf);
+    }
+  } else if (strcmp(kind, "enum") == 0) {
+    rc = add_copy(o, "symbols", cJSON_GetObjectItemCaseSensitive(s, "symbols"),
+                  t);
+    const cJSON *def = cJSON_GetObjectItemCaseSensitive(s, "default");
+    if (rc == 0 && t->keep_defaults && def != NULL)
+      rc = add_copy(o, "default", def, t);
+  } else { /* fixed */
+    rc = add_copy(o, "size", cJSON_GetObjectItemCaseSensitive(s, "size"), t);
+  }
+  free(inner);
+  free(full);
+  if (rc != 0) { /* the table is not used again: normalising stops */
+    cJSON_Delete(o);
+    return NULL;
+  }
+  return o;
+fail:
+  free(full);
+  cJSON_Delete(o);
+  return NULL;
+}
+
+/* cJSON_AddItemToObject with a NULL key appends to an array. */
+static cJSON *norm(norm_t *t, const cJSON *s, const char *ns, int depth) {
+  if (depth > MAX_DEPTH) {
+    sb_err_set(t->err, SB_EINVAL, "schema: nested more than %d deep",
+               MAX_DEPTH);
+    return NULL;
+  }
+  if (cJSON_IsString(s))
+    return norm_ref(t, s->valuestring, ns);
+  if (cJSON_IsArray(s)) {
+    cJSON *u = cJSON_CreateArray();
+    const cJSON *b;
+    cJSON_ArrayForEach(b, s) {
+      cJSON *nb = u ? norm(t, b, ns, depth + 1) : NULL;
+      if (nb == NULL || !cJSON_AddItemToArray(u, nb)) {
+        cJSON_Delete(nb);
+        cJSON_Delete(u);
+        if (t->err->code == 0)
+          sb_err_set(t->err, SB_ENOMEM, "out of memory");
+        return NULL;
+      }
+    }
+    return u;
+  }
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(s, "type");
+  if (!cJSON_IsString(type)) {
+    if (type != NULL)
+      return norm(t, type, ns, depth + 1); /* {"type": {...}} */
+    sb_err_set(t->err, SB_EINVAL, "schema: an object without a type");
+    return NULL;
+  }
+  const char *k = type->valuestring;
+  if (strcmp(k, "record") == 0 || strcmp(k, "error") == 0 ||
+      strcmp(k, "enum") == 0 || strcmp(k, "fixed") == 0)
+    return norm_named(t, s, k, ns, depth);
+  if (strcmp(k, "array") == 0 || strcmp(k, "map") == 0) {
+    int arr = strcmp(k, "array") == 0;
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || add(o, "type", cJSON_CreateString(k), t) != 0 ||
+        add(o, arr ? "items" : "values",
+            norm(t, cJSON_GetObjectItemCaseSensitive(s, arr ? "items" : "values"),
+                 ns, depth + 1),
+            t) != 0) {
+      cJSON_Delete(o);
+      return NULL;
+    }
+    return o;
+  }
+  return norm_ref(t, k, ns); /* {"type":"long","logicalType":...} */
+}
+
+/* Validates text with avro-c, then normalises it into *out. */
+static int normalise(const char *json, size_t len, int keep_defaults,
+                     norm_t *t, cJSON **out, sb_err_t *err) {
+  *out = NULL;
+  memset(t, 0, sizeof *t);
+  t->err = err;
+  t->keep_defaults = keep_defaults;
+  avro_schema_t as = NULL;
+  if (avro_schema_from_json_length(json, len, &as) != 0)
+    return sb_err_set(err, SB_EINVAL, "not an Avro schema: %s",
+                      avro_strerror());
+  avro_schema_decref(as);
+  cJSON *root = cJSON_ParseWithLength(json, len);
+  if (root == NULL)
+    return sb_err_set(err, SB_EINVAL, "not an Avro schema: not JSON");
+  *out = norm(t, root, "", 0);
+  cJSON_Delete(root);
+  return *out ? 0 : err->code ? err->code : sb_err_set(err, SB_ENOMEM,
+                                                       "out of memory");
+}
+
+int sb_avsc_canonical(const char *json, size_t len, char **out,
+                      sb_err_t *err) {
+  *out = NULL;
+  norm_t *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  cJSON *n = NULL;
+  int rc = normalise(json, len, 0, t, &n, err);
+  if (rc == 0 && (*out = cJSON_PrintUnformatted(n)) == NULL)
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+  cJSON_Delete(n);
+  free(t);
+  return rc;
+}
+
+/* ---- resolution ----------------------------------------------------------- */
+
+typedef struct {
+  const norm_t *w, *r;
+  char *why;
+  size_t whysz;
+} rs_t;
+
+/* A named type's definition for a reference. */
+static const cJSON *deref(const norm_t *t, const cJSON *s) {
+  if (cJSON_IsString(s) && !is_primitive(s->valuestring)) {
+    const cJSON *d = lookup(t, s->valuestring);
+    return d ? d : s;
+  }
+  return s;
+}
+
+static const char *kind_of(const cJSON *s) {
+  if (cJSON_IsString(s))
+    return s->valuestring;
+  if (cJSON_IsArray(s))
+    return "union";
+  const cJSON *k = cJSON_GetObjectItemCaseSensitive(s, "type");
+  return cJSON_IsString(k) ? k->valuestring : "?";
+}
+
+static const char *short_name(const cJSON *s) {
+  const char *n = cJSON_GetObjectItemCaseSensitive(s, "name")->valuestring;
+  const char *dot = strrchr(n, '.');
+  return dot ? dot + 1 : n;
+}
+
+static int nope(rs_t *x, const char *path, const char *fmt, const char *a,
+                const char *b) {
+  if (x->whysz > 0) {
+    int n = snprintf(x->why, x->whysz, "%s: ", *path ? path : "(the schema)");
+    if (n >= 0 && (size_t)n < x->whysz)
+      snprintf(x->why + n, x->whysz - (size_t)n, fmt, a, b);
+  }
+  return 0;
+}
+
+static int promotes(const char *w, const char *r) {
+  static const char *const ok[][2] = {
+      {"int", "long"},     {"int", "float"},   {"int", "double"},
+      {"long", "float"},   {"long", "double"}, {"float", "double"},
+      {"string", "bytes"}, {"bytes", "string"}};
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+    if (strcmp(w, ok[i][0]) == 0 && strcmp(r, ok[i][1]) == 0)
+      return 1;
+  return 0;
+}
+
+static int reads(rs_t *x, const cJSON *w, const cJSON *r, const char *path,
+                 int depth);
+
+static int reads_record(rs_t *x, const cJSON *w, const cJSON *r,
+                        const char *path, int depth) {
+  const cJSON *rf;
+  cJSON_ArrayForEach(rf, cJSON_GetObjectItemCaseSensitive(r, "fields")) {
+    const char *name = cJSON_GetObjectItemCaseSensitive(rf, "name")->valuestring;
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", name);
+    const cJSON *wf = NULL, *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(w, "fields")) {
+      if (strcmp(cJSON_GetObjectItemCaseSensitive(it, "name")->valuestring,
+                 name) == 0)
+        wf = it;
+    }
+    if (wf == NULL) {
+      if (cJSON_GetObjectItemCaseSensitive(rf, "default") == NULL)
+        return nope(x, sub, "the reader's field has no default and the "
+                    "writer has no such field%s%s", "", "");
+      continue;
+    }
+    if (!reads(x, cJSON_GetObjectItemCaseSensitive(wf, "type"),
+               cJSON_GetObjectItemCaseSensitive(rf, "type"), sub, depth + 1))
+      return 0;
+  }
+  return 1;
+}
+
+static int reads(rs_t *x, const cJSON *w, const cJSON *r, const char *path,
+                 int depth) {
+  if (depth > MAX_DEPTH) /* a recursive type: what was checked holds */
+    return 1;
+  w = deref(x->w, w);
+  r = deref(x->r, r);
+  const char *wk = kind_of(w), *rk = kind_of(r);
+  if (strcmp(wk, "union") == 0) {
+    const cJSON *b;
+    cJSON_ArrayForEach(b, w) if (!reads(x, b, r, path, depth + 1)) return 0;
+    return 1;
+  }
+  if (strcmp(rk, "union") == 0) {
+    const cJSON *b;
+    cJSON_ArrayForEach(b, r) {
+      rs_t quiet = {x->w, x->r, NULL, 0};
+      if (reads(&quiet, w, b, path, depth + 1))
+        return 1;
+    }
+    return nope(x, path, "no branch of the reader's union reads the "
+                "writer's %s%s", wk, "");
+  }
+  if (strcmp(wk, rk) != 0)
+    return promotes(wk, rk) ? 1 : nope(x, path, "the writer's %s cannot be "
+                                       "read as %s", wk, rk);
+  if (strcmp(wk, "record") == 0 || strcmp(wk, "enum") == 0 ||
+      strcmp(wk, "fixed") == 0) {
+    if (strcmp(short_name(w), short_name(r)) != 0)
+      return nope(x, path, "the writer's %s is named %s, the reader's is not",
+                  wk, short_name(w));
+  }
+  if (strcmp(wk, "record") == 0)
+    return reads_record(x, w, r, path, depth);
+  if (strcmp(wk, "enum") == 0) {
+    if (cJSON_GetObjectItemCaseSensitive(r, "default") != NULL)
+      return 1;
+    const cJSON *ws, *rsym;
+    cJSON_ArrayForEach(ws, cJSON_GetObjectItemCaseSensitive(w, "symbols")) {
+      int found = 0;
+      cJSON_ArrayForEach(rsym, cJSON_GetObjectItemCaseSensitive(r, "symbols"))
+          found |= cJSON_IsString(ws) && cJSON_IsString(rsym) &&
+                   strcmp(ws->valuestring, rsym->valuestring) == 0;
+      if (!found)
+        return nope(x, path, "the writer's symbol %s is not the reader's "
+                    "(which has no default)%s", ws->valuestring, "");
+    }
+    return 1;
+  }
+  if (strcmp(wk, "fixed") == 0) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(w, "size"),
+                *b = cJSON_GetObjectItemCaseSensitive(r, "size");
+    return cJSON_Compare(a, b, 1) ? 1 : nope(x, path, "fixed sizes differ%s%s",
+                                             "", "");
+  }
+  if (strcmp(wk, "array") == 0 || strcmp(wk, "map") == 0) {
+    const char *k = strcmp(wk, "array") == 0 ? "items" : "values";
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s[]", path);
+    return reads(x, cJSON_GetObjectItemCaseSensitive(w, k),
+                 cJSON_GetObjectItemCaseSensitive(r, k), sub, depth + 1);
+  }
+  return 1; /* the same primitive */
+}
+
+int sb_avsc_can_read(const char *writer, size_t wlen, const char *reader,
+                     size_t rlen, char *why, size_t whysz, sb_err_t *err) {
+  if (whysz > 0)
+    why[0] = '\0';
+  norm_t *w = calloc(1, sizeof *w), *r = calloc(1, sizeof *r);
+  cJSON *wn = NULL, *rn = NULL;
+  int rc = w && r ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
+  if (rc == 0)
+    rc = normalise(writer, wlen, 1, w, &wn, err);
+  if (rc == 0)
+    rc = normalise(reader, rlen, 1, r, &rn, err);
+  if (rc == 0) {
+    rs_t x = {w, r, why, whysz};
+    rc = reads(&x, wn, rn, "", 0);
+  }
+  cJSON_Delete(wn);
+  cJSON_Delete(rn);
+  free(w);
+  free(r);
+  return rc;
+}
