@@ -141,9 +141,9 @@ static cJSON *norm_named(norm_t *t, const cJSON *s, const char *kind,
       const cJSON *def = cJSON_GetObjectItemCaseSensitive(f, "default");
       if (rc == 0 && t->keep_defaults && def != NULL)
         rc = add_copy(nf, "default", def, t);
-      if (rc == 0)
-        rc = add(fields, NULL, nf, t) == 0 ? 0 : -1;
-      else
+      if (rc == 0 && !cJSON_AddItemToArray(fields, nf))
+        rc = sb_err_set(t->err, SB_ENOMEM, "out of memory");
+      if (rc != 0)
         cJSON_Delete(nf);
     }
   } else if (strcmp(kind, "enum") == 0) {
@@ -168,7 +168,19 @@ fail:
   return NULL;
 }
 
-/* cJSON_AddItemToObject with a NULL key appends to an array. */
+/* What a union may hold once: a primitive or a named type by its name,
+ * one array, one map. */
+static const char *union_key(const cJSON *b) {
+  if (cJSON_IsString(b))
+    return b->valuestring;
+  if (cJSON_IsArray(b))
+    return "union";
+  const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "name");
+  return cJSON_IsString(n) ? n->valuestring
+                           : cJSON_GetObjectItemCaseSensitive(b, "type")
+                                 ->valuestring;
+}
+
 static cJSON *norm(norm_t *t, const cJSON *s, const char *ns, int depth) {
   if (depth > MAX_DEPTH) {
     sb_err_set(t->err, SB_EINVAL, "schema: nested more than %d deep",
@@ -182,6 +194,15 @@ static cJSON *norm(norm_t *t, const cJSON *s, const char *ns, int depth) {
     const cJSON *b;
     cJSON_ArrayForEach(b, s) {
       cJSON *nb = u ? norm(t, b, ns, depth + 1) : NULL;
+      int dup = nb && strcmp(union_key(nb), "union") == 0;
+      for (const cJSON *o = u ? u->child : NULL; nb && !dup && o; o = o->next)
+        dup = strcmp(union_key(o), union_key(nb)) == 0;
+      if (dup) {
+        sb_err_set(t->err, SB_EINVAL, "schema: a union holds %.200s twice, "
+                   "or a union", union_key(nb));
+        cJSON_Delete(nb);
+        nb = NULL;
+      }
       if (nb == NULL || !cJSON_AddItemToArray(u, nb)) {
         cJSON_Delete(nb);
         cJSON_Delete(u);

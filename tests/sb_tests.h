@@ -174,7 +174,11 @@
   X(webhook_parse_sendgrid, "unit")                                           \
   X(dispatch_render, "unit")                                                  \
   X(dispatch_scrub, "unit")                                                   \
-  X(dispatch_breaker, "unit")
+  X(dispatch_breaker, "unit")                                                 \
+  X(registry_answers, "unit")                                                 \
+  X(avsc_canonical, "unit")                                                   \
+  X(avsc_can_read, "unit")                                                    \
+  X(api_routes_documented, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)
