@@ -529,8 +529,31 @@ static void token_of(const char *auth, char *tok, size_t cap) {
   OPENSSL_cleanse(raw, sizeof raw);
 }
 
+/* Authentication's refusals in Confluent's form: error_code the status
+ * (as Confluent's own 401 and 403 are), the reason's name first in the
+ * message. */
+static void confluent_error(sb_http_req_t *r, int status, const char *code,
+                            const char *message, const char *extra_headers) {
+  cJSON *o = cJSON_CreateObject();
+  char msg[700];
+  snprintf(msg, sizeof msg, "%s: %s", code, message);
+  char *text = NULL;
+  if (o != NULL && cJSON_AddNumberToObject(o, "error_code", status) &&
+      cJSON_AddStringToObject(o, "message", msg))
+    text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (text == NULL) {
+    sb_http_error(r, status, code, message, extra_headers);
+    return;
+  }
+  sb_http_respond(r, status, SB_REGISTRY_TYPE, text, strlen(text),
+                  extra_headers);
+  cJSON_free(text);
+}
+
 void sb_registry_handle(sb_http_req_t *r, const sb_registry_t *g,
                         sb_ingest_t *in) {
+  sb_http_set_error_form(r, confluent_error);
   char tok[SB_JWT_MAX + 2];
   token_of(sb_http_header(r, "Authorization"), tok, sizeof tok);
   sb_claims_t who;
@@ -538,6 +561,7 @@ void sb_registry_handle(sb_http_req_t *r, const sb_registry_t *g,
   OPENSSL_cleanse(tok, sizeof tok);
   if (denied)
     return; /* answered 401 / 403 / 503 and recorded */
+  sb_http_set_error_form(r, NULL);
   size_t len = 0;
   const char *body = sb_http_body(r, &len);
   sb_registry_answer_t a;

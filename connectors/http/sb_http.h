@@ -89,6 +89,15 @@ void sb_http_respond_json(sb_http_req_t *r, int status, cJSON *o,
 void sb_http_error(sb_http_req_t *r, int status, const char *code,
                    const char *message, const char *extra_headers);
 
+/* How sb_http_error answers r instead of its own form, for a handler that
+ * serves another API's error bodies (the Schema Registry API's) and calls
+ * code answering through sb_http_error (authentication). fn answers r; it
+ * may call sb_http_error, which then answers in the own form. */
+typedef void (*sb_http_error_fn)(sb_http_req_t *r, int status,
+                                 const char *code, const char *message,
+                                 const char *extra_headers);
+void sb_http_set_error_form(sb_http_req_t *r, sb_http_error_fn fn);
+
 /* 1 when the client of r has gone (answering is then harmless). */
 int sb_http_gone(const sb_http_req_t *r);
 

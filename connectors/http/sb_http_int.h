@@ -44,6 +44,7 @@ struct sb_http_req_s {
   size_t response_len;
   int close_after;
   int upgrade; /* the client asked for another protocol */
+  sb_http_error_fn error_form; /* sb_http_set_error_form; NULL: our own */
 };
 
 struct conn_s {

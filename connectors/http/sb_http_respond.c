@@ -216,8 +216,18 @@ void sb_http_respond(sb_http_req_t *r, int status, const char *content_type,
   flush(c);
 }
 
+void sb_http_set_error_form(sb_http_req_t *r, sb_http_error_fn fn) {
+  r->error_form = fn;
+}
+
 void sb_http_error(sb_http_req_t *r, int status, const char *code,
                    const char *message, const char *extra_headers) {
+  if (r->error_form != NULL) {
+    sb_http_error_fn fn = r->error_form;
+    r->error_form = NULL; /* fn may answer through here */
+    fn(r, status, code, message, extra_headers);
+    return;
+  }
   cJSON *o = cJSON_CreateObject();
   cJSON *e = cJSON_AddObjectToObject(o, "error");
   cJSON_AddNumberToObject(e, "status", status);

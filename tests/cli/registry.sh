@@ -40,6 +40,9 @@ grep -qi '^content-type: application/json' "$work/headers" || fail "openapi cont
 # authentication: a token, as Basic's password (any user) or as Bearer
 get "$sr/subjects"
 [ "$status" = 401 ] || fail "no token: $status $(cat "$work/body")"
+body_has '{"error_code":401,"message":"missing: ' # Confluent's form
+grep -qi '^content-type: application/vnd.schemaregistry.v1+json' "$work/headers" ||
+  fail "401 content type: $(cat "$work/headers")"
 get "$sr/schemas/ids/1" -u "sb:not-a-token"
 [ "$status" = 401 ] || fail "bad token as password: $status"
 get "$sr/schemas/ids/1" -u "sb:${token}x"
