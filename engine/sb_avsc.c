@@ -168,17 +168,22 @@ fail:
   return NULL;
 }
 
+/* "union", "record", "int", ...: what a (normalised) schema is. */
+static const char *kind_of(const cJSON *s) {
+  if (cJSON_IsString(s))
+    return s->valuestring;
+  if (cJSON_IsArray(s))
+    return "union";
+  const cJSON *k = cJSON_GetObjectItemCaseSensitive(s, "type");
+  return cJSON_IsString(k) ? k->valuestring : "?";
+}
+
 /* What a union may hold once: a primitive or a named type by its name,
  * one array, one map. */
 static const char *union_key(const cJSON *b) {
-  if (cJSON_IsString(b))
-    return b->valuestring;
-  if (cJSON_IsArray(b))
-    return "union";
-  const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "name");
-  return cJSON_IsString(n) ? n->valuestring
-                           : cJSON_GetObjectItemCaseSensitive(b, "type")
-                                 ->valuestring;
+  const cJSON *n = cJSON_IsObject(b) ? cJSON_GetObjectItemCaseSensitive(b, "name")
+                                     : NULL;
+  return cJSON_IsString(n) ? n->valuestring : kind_of(b);
 }
 
 static cJSON *norm(norm_t *t, const cJSON *s, const char *ns, int depth) {
@@ -291,15 +296,6 @@ static const cJSON *deref(const norm_t *t, const cJSON *s) {
     return d ? d : s;
   }
   return s;
-}
-
-static const char *kind_of(const cJSON *s) {
-  if (cJSON_IsString(s))
-    return s->valuestring;
-  if (cJSON_IsArray(s))
-    return "union";
-  const cJSON *k = cJSON_GetObjectItemCaseSensitive(s, "type");
-  return cJSON_IsString(k) ? k->valuestring : "?";
 }
 
 static const char *short_name(const cJSON *s) {

@@ -245,15 +245,16 @@ static int version_error(sb_registry_answer_t *a, int why, const char *txt) {
 }
 
 /* The schema text of a request body ({"schema": "...", "schemaType",
- * "references"}) into *schema (borrowed from *doc, which the caller
- * deletes); else answered 400 / 422. */
-static int body_schema(sb_registry_answer_t *a, const char *body, size_t len,
-                       cJSON **doc, const char **schema, int *rc) {
-  *doc = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-  const cJSON *s = cJSON_GetObjectItemCaseSensitive(*doc, "schema");
-  const cJSON *ty = cJSON_GetObjectItemCaseSensitive(*doc, "schemaType");
-  const cJSON *refs = cJSON_GetObjectItemCaseSensitive(*doc, "references");
-  if (!cJSON_IsObject(*doc))
+ * "references"}), malloc'd; NULL when answered 400 / 422 (*rc 0) or out
+ * of memory (*rc SB_ENOMEM). */
+static char *body_schema(sb_registry_answer_t *a, const char *body, size_t len,
+                         int *rc) {
+  cJSON *doc = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+  const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "schema");
+  const cJSON *ty = cJSON_GetObjectItemCaseSensitive(doc, "schemaType");
+  const cJSON *refs = cJSON_GetObjectItemCaseSensitive(doc, "references");
+  char *text = NULL;
+  if (!cJSON_IsObject(doc))
     *rc = fail(a, 400, 400, "the body must be a JSON object with \"schema\": "
                "the schema's text%s", "");
   else if (!cJSON_IsString(s))
@@ -268,33 +269,27 @@ static int body_schema(sb_registry_answer_t *a, const char *body, size_t len,
            !(cJSON_IsArray(refs) && cJSON_GetArraySize(refs) == 0))
     *rc = fail(a, 422, 42201, "Invalid schema: references are not supported "
                "(every schema here stands alone)%s", "");
-  else {
-    *schema = s->valuestring;
-    return 0;
-  }
-  return -1;
+  else if ((text = strdup(s->valuestring)) == NULL)
+    *rc = SB_ENOMEM;
+  cJSON_Delete(doc);
+  return text;
 }
 
 /* POST subjects/S and subjects/S/versions: the newest version whose
  * canonical form is the held schema's. */
 static int lookup(sb_registry_answer_t *a, const subject_t *s, int register_,
                   const char *body, size_t len) {
-  cJSON *doc = NULL;
-  const char *text = NULL;
   int rc = 0;
-  if (body_schema(a, body, len, &doc, &text, &rc) != 0) {
-    cJSON_Delete(doc);
+  char *text = body_schema(a, body, len, &rc);
+  if (text == NULL)
     return rc;
-  }
   sb_err_t err = SB_ERR_INIT;
   char *canon = NULL;
-  if (sb_avsc_canonical(text, strlen(text), &canon, &err) != 0) {
-    cJSON_Delete(doc);
-    return err.code == SB_ENOMEM ? SB_ENOMEM
-                                 : fail(a, 422, 42201, "Invalid schema: %s",
-                                        err.msg);
-  }
-  cJSON_Delete(doc);
+  rc = sb_avsc_canonical(text, strlen(text), &canon, &err);
+  free(text);
+  if (rc != 0)
+    return rc == SB_ENOMEM ? SB_ENOMEM
+                           : fail(a, 422, 42201, "Invalid schema: %s", err.msg);
   size_t v = s->n;
   while (v-- > 0)
     if (strcmp(s->canon[v], canon) == 0)
@@ -326,13 +321,10 @@ static int compatibility(sb_registry_answer_t *a, const subject_t *s,
       return version_error(a, why, vtxt);
     from = v, to = v + 1;
   }
-  cJSON *doc = NULL;
-  const char *text = NULL;
   int rc = 0;
-  if (body_schema(a, body, len, &doc, &text, &rc) != 0) {
-    cJSON_Delete(doc);
+  char *text = body_schema(a, body, len, &rc);
+  if (text == NULL)
     return rc;
-  }
   cJSON *o = cJSON_CreateObject();
   cJSON *msgs = cJSON_CreateArray();
   int ok = 1;
@@ -346,7 +338,7 @@ static int compatibility(sb_registry_answer_t *a, const subject_t *s,
       rc = err.code == SB_ENOMEM ? SB_ENOMEM
                                  : fail(a, 422, 42201, "Invalid schema: %s",
                                         err.msg);
-      cJSON_Delete(doc);
+      free(text);
       cJSON_Delete(o);
       cJSON_Delete(msgs);
       return rc;
@@ -358,7 +350,7 @@ static int compatibility(sb_registry_answer_t *a, const subject_t *s,
       cJSON_AddItemToArray(msgs, cJSON_CreateString(line));
     }
   }
-  cJSON_Delete(doc);
+  free(text);
   if (o == NULL || msgs == NULL ||
       !cJSON_AddBoolToObject(o, "is_compatible", ok) ||
       !cJSON_AddItemToObject(o, "messages", msgs)) {
