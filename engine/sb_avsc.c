@@ -283,8 +283,20 @@ int sb_avsc_canonical(const char *json, size_t len, char **out,
 
 /* ---- resolution ----------------------------------------------------------- */
 
+/* Pairs of records (writer, reader) being checked or found to resolve:
+ * each pair is checked once, so a recursive type ends and a type referred
+ * to many times costs once. A pair is assumed to resolve while it is being
+ * checked (what a recursive reference needs); the pairs added under an
+ * assumption that fails are dropped with it. */
+#define MAX_PAIRS 4096
+typedef struct {
+  const cJSON *w[MAX_PAIRS], *r[MAX_PAIRS];
+  size_t n;
+} pairs_t;
+
 typedef struct {
   const norm_t *w, *r;
+  pairs_t *seen;
   char *why;
   size_t whysz;
 } rs_t;
@@ -356,8 +368,8 @@ static int reads_record(rs_t *x, const cJSON *w, const cJSON *r,
 
 static int reads(rs_t *x, const cJSON *w, const cJSON *r, const char *path,
                  int depth) {
-  if (depth > MAX_DEPTH) /* a recursive type: what was checked holds */
-    return 1;
+  if (depth > 4 * MAX_DEPTH)
+    return nope(x, path, "nested more than %s levels deep%s", "256", "");
   w = deref(x->w, w);
   r = deref(x->r, r);
   const char *wk = kind_of(w), *rk = kind_of(r);
@@ -369,7 +381,7 @@ static int reads(rs_t *x, const cJSON *w, const cJSON *r, const char *path,
   if (strcmp(rk, "union") == 0) {
     const cJSON *b;
     cJSON_ArrayForEach(b, r) {
-      rs_t quiet = {x->w, x->r, NULL, 0};
+      rs_t quiet = {x->w, x->r, x->seen, NULL, 0};
       if (reads(&quiet, w, b, path, depth + 1))
         return 1;
     }
@@ -385,8 +397,21 @@ static int reads(rs_t *x, const cJSON *w, const cJSON *r, const char *path,
       return nope(x, path, "the writer's %s is named %s, the reader's is not",
                   wk, short_name(w));
   }
-  if (strcmp(wk, "record") == 0)
-    return reads_record(x, w, r, path, depth);
+  if (strcmp(wk, "record") == 0) {
+    pairs_t *p = x->seen;
+    for (size_t i = 0; i < p->n; i++)
+      if (p->w[i] == w && p->r[i] == r)
+        return 1;
+    if (p->n == MAX_PAIRS)
+      return nope(x, path, "more than %s pairs of records to compare%s",
+                  "4096", "");
+    size_t mark = p->n;
+    p->w[p->n] = w, p->r[p->n++] = r;
+    int ok = reads_record(x, w, r, path, depth);
+    if (!ok)
+      p->n = mark;
+    return ok;
+  }
   if (strcmp(wk, "enum") == 0) {
     if (cJSON_GetObjectItemCaseSensitive(r, "default") != NULL)
       return 1;
@@ -423,19 +448,21 @@ int sb_avsc_can_read(const char *writer, size_t wlen, const char *reader,
   if (whysz > 0)
     why[0] = '\0';
   norm_t *w = calloc(1, sizeof *w), *r = calloc(1, sizeof *r);
+  pairs_t *seen = calloc(1, sizeof *seen);
   cJSON *wn = NULL, *rn = NULL;
-  int rc = w && r ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
+  int rc = w && r && seen ? 0 : sb_err_set(err, SB_ENOMEM, "out of memory");
   if (rc == 0)
     rc = normalise(writer, wlen, 1, w, &wn, err);
   if (rc == 0)
     rc = normalise(reader, rlen, 1, r, &rn, err);
   if (rc == 0) {
-    rs_t x = {w, r, why, whysz};
+    rs_t x = {w, r, seen, why, whysz};
     rc = reads(&x, wn, rn, "", 0);
   }
   cJSON_Delete(wn);
   cJSON_Delete(rn);
   free(w);
   free(r);
+  free(seen);
   return rc;
 }

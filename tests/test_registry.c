@@ -412,7 +412,25 @@ int test_avsc_can_read(void) {
                      why, sizeof why),
             0);
   CHECK_HAS(why, "xs[].q: ");
+  /* recursive types end; a tree (each node twice itself) costs once per
+   * pair of records, not once per path */
+  const char *tree = "{\"type\":\"record\",\"name\":\"T\",\"fields\":["
+                     "{\"name\":\"l\",\"type\":[\"null\",\"T\"]},"
+                     "{\"name\":\"r\",\"type\":[\"null\",\"T\"]}]}";
+  CHECK_INT(can_read(tree, tree, why, sizeof why), 1);
+  CHECK_INT(can_read(tree,
+                     "{\"type\":\"record\",\"name\":\"T\",\"fields\":["
+                     "{\"name\":\"l\",\"type\":[\"null\",\"T\"]},"
+                     "{\"name\":\"r\",\"type\":[\"null\",\"T\"]},"
+                     "{\"name\":\"n\",\"type\":\"int\"}]}",
+                     why, sizeof why),
+            0);
+  CHECK_HAS(why, "n: ");
   sb_err_t err = SB_ERR_INIT;
+  char *canon = NULL;
+  CHECK_OK(sb_avsc_canonical(tree, strlen(tree), &canon, &err), &err);
+  CHECK_HAS(canon, "[\"null\",\"T\"]");
+  free(canon);
   CHECK_INT(sb_avsc_can_read("\"int\"", 5, "{", 1, why, sizeof why, &err),
             SB_EINVAL);
   return 0;
