@@ -11,10 +11,6 @@ doc=$root/connectors/api/openapi.json
 npmdir=$("$root/tests/npm/install.sh" "${SB_NPM_DIR:-$work/npm}") ||
   fail "cannot install the pinned npm packages (tests/npm)"
 
-node "$npmdir/validate.mjs" "$doc" >"$work/valid.out" 2>"$work/valid.err" ||
-  fail "connectors/api/openapi.json does not validate: $(head -c 2000 "$work/valid.err")"
-grep -q '^valid OpenAPI 3.1' "$work/valid.out" || fail "not 3.1: $(cat "$work/valid.out")"
-
 # broken copies: a parameter without "in", an operation whose responses is
 # not an object, a document without info.title, a path not starting "/"
 /usr/bin/python3 - "$doc" "$work" <<'PY' || fail "cannot write the broken copies"
@@ -29,9 +25,13 @@ broken(2, lambda d: d["paths"]["/v1/health"]["get"].__setitem__("responses", "no
 broken(3, lambda d: d["info"].pop("title"))
 broken(4, lambda d: d["paths"].__setitem__("v1/nothing", {"get": {"responses": {}}}))
 PY
+# one run of the validator for all (node and the schemas load once)
+node "$npmdir/validate.mjs" "$doc" "$work"/broken{1,2,3,4}.json \
+  >"$work/valid.out" 2>"$work/valid.err" || true
+grep -qx "$doc: valid OpenAPI 3.1" "$work/valid.out" ||
+  fail "connectors/api/openapi.json does not validate: $(grep -F "$doc" "$work/valid.err" | head -c 2000)"
 for n in 1 2 3 4; do
-  if node "$npmdir/validate.mjs" "$work/broken$n.json" >/dev/null 2>"$work/broken.err"; then
-    fail "the validator passed broken copy $n"
-  fi
+  grep -qx "$work/broken$n.json: invalid" "$work/valid.out" ||
+    fail "the validator passed broken copy $n: $(cat "$work/valid.out")"
 done
 echo "openapi: valid, and 4 broken copies refused"

@@ -1,14 +1,21 @@
-// Validates an OpenAPI document with @seriousme/openapi-schema-validator
+// Validates OpenAPI documents with @seriousme/openapi-schema-validator
 // (the OpenAPI Initiative's JSON Schemas for 3.0 and 3.1).
-//   node validate.mjs FILE
-// Exit 0 and "valid" when it is; 1 with the validator's errors when not.
+//   node validate.mjs FILE...
+// Prints "FILE: valid OpenAPI 3.1" or "FILE: invalid" (the validator's
+// errors on stderr) for each; exit 0 when every one is valid, else 1.
 import fs from "node:fs";
 import { Validator } from "@seriousme/openapi-schema-validator";
 
-const v = new Validator();
-const res = await v.validate(JSON.parse(fs.readFileSync(process.argv[2], "utf8")));
-if (!res.valid) {
-  console.error(JSON.stringify(res.errors, null, 1));
-  process.exit(1);
+let bad = 0;
+for (const file of process.argv.slice(2)) {
+  const v = new Validator();
+  const res = await v.validate(JSON.parse(fs.readFileSync(file, "utf8")));
+  if (res.valid) {
+    console.log(`${file}: valid OpenAPI ${v.version}`);
+  } else {
+    bad++;
+    console.log(`${file}: invalid`);
+    console.error(`${file}: ${JSON.stringify(res.errors)}`);
+  }
 }
-console.log(`valid OpenAPI ${v.version}`);
+process.exit(bad ? 1 : 0);
