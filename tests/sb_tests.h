@@ -176,6 +176,7 @@
   X(dispatch_scrub, "unit")                                                   \
   X(dispatch_breaker, "unit")                                                 \
   X(registry_answers, "unit")                                                 \
+  X(registry_subjects_refused, "unit")                                        \
   X(avsc_canonical, "unit")                                                   \
   X(avsc_can_read, "unit")                                                    \
   X(api_routes_documented, "unit")

@@ -295,6 +295,55 @@ int test_registry_answers(void) {
   return 0;
 }
 
+/* A subject is one event type: schemas naming one record for two types,
+ * or two records for one type, are refused. */
+int test_registry_subjects_refused(void) {
+#define AVSC(type, name)                                                      \
+  "{\"type\":\"record\",\"name\":\"" name "\",\"namespace\":\"t\","        \
+  "\"sb.type\":\"" type "\",\"sb.topic\":\"sb.leads\",\"sb.subject\":"      \
+  "\"x\",\"fields\":[{\"name\":\"x\",\"type\":\"string\"}]}"
+  static const char a[] = AVSC("thing.made", "Thing"),
+                    b[] = AVSC("thing.gone", "Thing"),
+                    c[] = AVSC("thing.made", "Other");
+#undef AVSC
+  static const char m_ab[] = "id\ttype\tfile\n1\tthing.made\ta.avsc\n"
+                             "2\tthing.gone\tb.avsc\n";
+  static const char m_ac[] = "id\ttype\tfile\n1\tthing.made\ta.avsc\n"
+                             "2\tthing.made\tc.avsc\n";
+  static const char m_a[] = "id\ttype\tfile\n1\tthing.made\ta.avsc\n";
+  const struct {
+    const char *manifest, *want;
+  } cases[] = {{m_ab, "share the record name t.Thing"},
+               {m_ac, "name two records"},
+               {m_a, NULL}};
+  for (size_t i = 0; i < SB_ARRAY_LEN(cases); i++) {
+    const sb_file_t files[] = {
+        {"manifest.tsv", cases[i].manifest, strlen(cases[i].manifest)},
+        {"a.avsc", a, sizeof a - 1},
+        {"b.avsc", b, sizeof b - 1},
+        {"c.avsc", c, sizeof c - 1}};
+    sb_err_t err = SB_ERR_INIT;
+    sb_schemas_t *s = NULL;
+    sb_registry_t *g = NULL;
+    CHECK_OK(sb_schemas_load_files(files, 4, &s, &err), &err);
+    int rc = sb_registry_new_from(s, &g, &err);
+    if (cases[i].want == NULL) {
+      CHECK_OK(rc, &err);
+      int st = 0;
+      cJSON *o = ask(g, "GET", "subjects/t.Thing/versions/1", "", NULL, &st);
+      CHECK_INT(st, 200);
+      CHECK_INT(cJSON_GetObjectItemCaseSensitive(o, "id")->valueint, 1);
+      cJSON_Delete(o);
+    } else {
+      CHECK_INT(rc, SB_EINVAL);
+      CHECK(g == NULL);
+      CHECK_HAS(err.msg, cases[i].want);
+    }
+    sb_registry_free(g);
+  }
+  return 0;
+}
+
 static int canon_is(const char *in, const char *want) {
   sb_err_t err = SB_ERR_INIT;
   char *got = NULL;

@@ -107,11 +107,22 @@ static int add_version(sb_registry_t *g, const sb_evtype_t *t, char *name,
 }
 
 int sb_registry_new(sb_registry_t **out, sb_err_t *err) {
+  sb_schemas_t *s = NULL;
+  *out = NULL;
+  int rc = sb_schemas_load(&s, err);
+  return rc == 0 ? sb_registry_new_from(s, out, err) : rc;
+}
+
+int sb_registry_new_from(sb_schemas_t *schemas, sb_registry_t **out,
+                         sb_err_t *err) {
   *out = NULL;
   sb_registry_t *g = calloc(1, sizeof *g);
-  if (g == NULL)
+  if (g == NULL) {
+    sb_schemas_free(schemas);
     return sb_err_set(err, SB_ENOMEM, "out of memory");
-  int rc = sb_schemas_load(&g->schemas, err);
+  }
+  g->schemas = schemas; /* ownership moved */
+  int rc = 0;
   for (size_t i = 0; rc == 0 && i < sb_schemas_count(g->schemas); i++) {
     const sb_evtype_t *t = sb_schemas_at(g->schemas, i);
     char *name = record_name(sb_evtype_json(t));

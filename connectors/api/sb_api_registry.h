@@ -40,6 +40,10 @@ typedef struct sb_registry_s sb_registry_t;
  * when two event types share a record name, or one type's schemas name
  * two records. *out is owned by the caller. */
 int sb_registry_new(sb_registry_t **out, sb_err_t *err);
+/* The same over schemas (taken, freed with the registry or on failure). */
+struct sb_schemas_s;
+int sb_registry_new_from(struct sb_schemas_s *schemas, sb_registry_t **out,
+                         sb_err_t *err);
 void sb_registry_free(sb_registry_t *g);
 
 /* One answer: status, body (malloc'd, the caller frees), content type. */

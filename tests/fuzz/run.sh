@@ -34,7 +34,9 @@ if ! command -v clang >/dev/null || ! fuzzer_links; then
   fuzzer_links || { echo "run.sh: clang -fsanitize=fuzzer fails" >&2; exit 1; }
 fi
 
-all=$(sed -n 's/^set(SB_FUZZ_TARGETS \(.*\))$/\1/p' "$here/CMakeLists.txt")
+# the list may span lines
+all=$(tr '\n' ' ' <"$here/CMakeLists.txt" |
+  sed -n 's/.*set(SB_FUZZ_TARGETS \([^)]*\)).*/\1/p' | tr -s ' ')
 targets=$all
 [ "$target" = all ] || targets=$target
 for t in $targets; do
