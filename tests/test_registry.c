@@ -189,6 +189,11 @@ int test_registry_answers(void) {
   ASK("POST", "subjects/switchboard.events.LeadCreated/versions", "", body);
   CHECK_INT(st, 200);
   CHECK_INT(cJSON_GetObjectItemCaseSensitive(o, "id")->valueint, ids[0]);
+  ASK("POST", "subjects/", "", body); /* of any subject */
+  CHECK_INT(st, 200);
+  CHECK_INT(cJSON_GetObjectItemCaseSensitive(o, "id")->valueint, ids[0]);
+  CHECK_STR(cJSON_GetObjectItemCaseSensitive(o, "subject")->valuestring,
+            "switchboard.events.LeadCreated");
   free(body);
   free(respelt);
   /* the same record with a field more is none of the versions */
@@ -198,6 +203,9 @@ int test_registry_answers(void) {
   respelt = cJSON_PrintUnformatted(held);
   body = body_of(respelt);
   ASK("POST", "subjects/switchboard.events.LeadCreated", "", body);
+  CHECK_INT(st, 404);
+  CHECK_INT(error_code(o), 40403);
+  ASK("POST", "subjects", "", body);
   CHECK_INT(st, 404);
   CHECK_INT(error_code(o), 40403);
   ASK("POST", "subjects/switchboard.events.LeadCreated/versions", "", body);

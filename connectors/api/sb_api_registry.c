@@ -285,9 +285,12 @@ static char *body_schema(sb_registry_answer_t *a, const char *body, size_t len,
 }
 
 /* POST subjects/S and subjects/S/versions: the newest version whose
- * canonical form is the held schema's. */
-static int lookup(sb_registry_answer_t *a, const subject_t *s, int register_,
-                  const char *body, size_t len) {
+ * canonical form is the held schema's; s NULL (POST subjects/, as
+ * Confluent's serializer asks with RecordNameStrategy and no schema of
+ * its own): of any subject. */
+static int lookup(sb_registry_answer_t *a, const sb_registry_t *g,
+                  const subject_t *s, int register_, const char *body,
+                  size_t len) {
   int rc = 0;
   char *text = body_schema(a, body, len, &rc);
   if (text == NULL)
@@ -299,20 +302,29 @@ static int lookup(sb_registry_answer_t *a, const subject_t *s, int register_,
   if (rc != 0)
     return rc == SB_ENOMEM ? SB_ENOMEM
                            : fail(a, 422, 42201, "Invalid schema: %s", err.msg);
-  size_t v = s->n;
-  while (v-- > 0)
-    if (strcmp(s->canon[v], canon) == 0)
-      break;
+  const subject_t *hit = NULL;
+  size_t hv = 0;
+  for (size_t i = 0; i < (s ? 1 : g->n); i++) {
+    const subject_t *t = s ? s : &g->subs[i];
+    for (size_t v = t->n; v-- > 0;)
+      if (strcmp(t->canon[v], canon) == 0) {
+        if (hit == NULL || sb_evtype_id(t->vers[v]) > sb_evtype_id(hit->vers[hv]))
+          hit = t, hv = v;
+        break;
+      }
+  }
   free(canon);
-  if (v == (size_t)-1)
+  if (hit == NULL)
     return register_ ? fail(a, 422, 42205, "Subject %.200s is in read-only "
                             "mode: Switchboard's schemas come with its "
-                            "release (schemas/manifest.tsv)", s->name)
+                            "release (schemas/manifest.tsv)",
+                            s ? s->name : "(none)")
                      : fail(a, 404, 40403, "Schema not found%s", "");
   if (!register_)
-    return answer_version(a, s, v);
+    return answer_version(a, hit, hv);
   cJSON *o = cJSON_CreateObject();
-  if (o == NULL || !cJSON_AddNumberToObject(o, "id", sb_evtype_id(s->vers[v]))) {
+  if (o == NULL ||
+      !cJSON_AddNumberToObject(o, "id", sb_evtype_id(hit->vers[hv]))) {
     cJSON_Delete(o);
     return SB_ENOMEM;
   }
@@ -448,6 +460,8 @@ int sb_registry_answer(const sb_registry_t *g, const char *method,
     return by_id_answer(out, g, seg[2], n == 4 ? seg[3] : "");
   if (get && n == 1 && strcmp(seg[0], "subjects") == 0)
     return subjects_list(out, g, query);
+  if (post && n == 1 && strcmp(seg[0], "subjects") == 0)
+    return lookup(out, g, NULL, 0, body, len);
   if (get && n == 1 && strcmp(seg[0], "config") == 0)
     return one_string(out, "compatibilityLevel", "BACKWARD_TRANSITIVE");
   if (get && n == 1 && strcmp(seg[0], "mode") == 0)
@@ -474,9 +488,9 @@ int sb_registry_answer(const sb_registry_t *g, const char *method,
   if (strcmp(seg[0], "subjects") != 0)
     return not_found(out, rel);
   if (post && n == 2)
-    return lookup(out, s, 0, body, len);
+    return lookup(out, g, s, 0, body, len);
   if (post && n == 3 && strcmp(seg[2], "versions") == 0)
-    return lookup(out, s, 1, body, len);
+    return lookup(out, g, s, 1, body, len);
   if (!get || n < 3 || strcmp(seg[2], "versions") != 0)
     return not_found(out, rel);
   if (n == 3) {

@@ -15,6 +15,7 @@
  *   GET  subjects/S/versions
  *   GET  subjects/S/versions/V|latest[/schema]
  *   POST subjects/S                         the version of a schema held
+ *   POST subjects/                          the same, of any subject
  *   POST subjects/S/versions                registers nothing: the id of a
  *                                           schema held, else 42205
  *   POST compatibility/subjects/S/versions[/V|latest]

@@ -3,7 +3,8 @@
 #   - GET /v1/openapi.json serves connectors/api/openapi.json, byte for byte;
 #   - the registry refuses a request without a token (401), with a bad one,
 #     and answers with a token as Basic auth's password or as Bearer;
-#   - unknown id 40403, unknown subject 40401, a held schema's id looked up;
+#   - unknown id 40403, unknown subject 40401, a held schema's id looked up,
+#     and by Confluent's serializer, whose record its deserializer reads back;
 #   - events posted over HTTP, their records read raw from Kafka with kcat,
 #     decoded by Confluent's own JavaScript deserializer
 #     (@confluentinc/schemaregistry, pinned in tests/npm) given only the
@@ -82,6 +83,19 @@ get "$sr/subjects/switchboard.events.CallStarted" -u "sb:$token" \
 get "$sr/compatibility/subjects/switchboard.events.LeadCreated/versions/latest" \
   -u "sb:$token" -H 'Content-Type: application/json' --data-binary @"$work/held.json"
 [ "$status" = 200 ] && body_has '"is_compatible":' || fail "compatibility: $status"
+
+# a producer writing Avro straight to Kafka: Confluent's client looks up
+# the id of the schema file it holds (the newest lead.created here) and
+# serializes with it; the deserializer reads the bytes back
+newest=$(awk -F'\t' '$2 == "lead.created" && $1 > m { m = $1 } END { print m }' \
+  "$root/schemas/manifest.tsv")
+file=$(awk -F'\t' -v id="$newest" '$1 == id { print $3 }' "$root/schemas/manifest.tsv")
+rec='{"tenant_id":"acme","event_id":"01JDQ7ZV3K8YQ2W5N6P7R8S9T0","occurred_at":1764000000000000,"source":"kafka://producer","lead_id":"lead-k-1","company":"Kafka Co","priority":2}'
+node "$npmdir/produce.mjs" "$sr" "$token" "$root/schemas/$file" \
+  switchboard.events.LeadCreated "$rec" >"$work/produced" 2>"$work/produce.err" ||
+  fail "Confluent's serializer: $(head -c 1500 "$work/produce.err")"
+want=$(printf '"id":%d,"same":true,"hex":"00%08x' "$newest" "$newest")
+grep -qF "$want" "$work/produced" || fail "serialized: $(cat "$work/produced"), want $want"
 
 # events of three topics over HTTP
 now=$(date -u +%FT%T.123456Z)
