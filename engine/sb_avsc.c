@@ -5,7 +5,6 @@
  * resolution check keeps the defaults too. */
 #include "sb_avsc.h"
 
-#include <avro.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +51,70 @@ static char *full_name(const char *name, const char *ns) {
 
 static cJSON *norm(norm_t *t, const cJSON *s, const char *ns, int depth);
 
+/* [A-Za-z_][A-Za-z0-9_]*, or such names joined by dots when dotted. */
+static int name_ok(const char *s, int dotted) {
+  int start = 1;
+  for (; *s; s++) {
+    int alpha = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+                *s == '_';
+    if (*s == '.' && dotted && !start)
+      start = 1;
+    else if (alpha || (!start && *s >= '0' && *s <= '9'))
+      start = 0;
+    else
+      return 0;
+  }
+  return !start;
+}
+
+/* What Avro requires of a named type's definition beyond its name: a
+ * record's fields (objects with distinct valid names and a type), an
+ * enum's symbols (distinct valid names; a default among them), a fixed's
+ * size. 0, or SB_EINVAL naming what is wrong. */
+static int shape_check(norm_t *t, const cJSON *s, const char *kind,
+                       const char *full) {
+  const cJSON *a, *b;
+  if (strcmp(kind, "fixed") == 0) {
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(s, "size");
+    if (!cJSON_IsNumber(size) || size->valuedouble < 0 ||
+        size->valuedouble > 2147483647.0 ||
+        size->valuedouble != (double)(long long)size->valuedouble)
+      return sb_err_set(t->err, SB_EINVAL, "schema: fixed %.200s needs a "
+                        "size, a whole number of bytes", full);
+    return 0;
+  }
+  int rec = strcmp(kind, "enum") != 0;
+  const cJSON *list = cJSON_GetObjectItemCaseSensitive(s, rec ? "fields"
+                                                              : "symbols");
+  if (!cJSON_IsArray(list))
+    return sb_err_set(t->err, SB_EINVAL, "schema: %s %.200s needs %s, an "
+                      "array", kind, full, rec ? "fields" : "symbols");
+  cJSON_ArrayForEach(a, list) {
+    const cJSON *n = rec ? cJSON_GetObjectItemCaseSensitive(a, "name") : a;
+    if (!cJSON_IsString(n) || !name_ok(n->valuestring, 0) ||
+        (rec && cJSON_GetObjectItemCaseSensitive(a, "type") == NULL))
+      return sb_err_set(t->err, SB_EINVAL, "schema: %s %.200s: %s is not "
+                        "%s", kind, full, cJSON_IsString(n) ? n->valuestring
+                                                           : "an entry",
+                        rec ? "a field with a valid name and a type"
+                            : "a valid symbol name");
+    for (b = list->child; b != a; b = b->next) {
+      const cJSON *m = rec ? cJSON_GetObjectItemCaseSensitive(b, "name") : b;
+      if (strcmp(m->valuestring, n->valuestring) == 0)
+        return sb_err_set(t->err, SB_EINVAL, "schema: %s %.200s: %s is "
+                          "given twice", kind, full, n->valuestring);
+    }
+  }
+  const cJSON *def = cJSON_GetObjectItemCaseSensitive(s, "default");
+  int in = 0;
+  cJSON_ArrayForEach(a, list) in |= !rec && cJSON_IsString(def) &&
+                                    strcmp(a->valuestring, def->valuestring) == 0;
+  if (!rec && def != NULL && !in)
+    return sb_err_set(t->err, SB_EINVAL, "schema: enum %.200s: its default "
+                      "is not one of its symbols", full);
+  return 0;
+}
+
 /* A reference to a named type: its full name, which must be defined. */
 static cJSON *norm_ref(norm_t *t, const char *name, const char *ns) {
   if (is_primitive(name))
@@ -90,12 +153,24 @@ static cJSON *norm_named(norm_t *t, const cJSON *s, const char *kind,
                          const char *ns, int depth) {
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
   const cJSON *own = cJSON_GetObjectItemCaseSensitive(s, "namespace");
-  if (!cJSON_IsString(name)) {
-    sb_err_set(t->err, SB_EINVAL, "schema: a %s has no name", kind);
+  if (!cJSON_IsString(name) ||
+      (own != NULL && !cJSON_IsNull(own) && !cJSON_IsString(own))) {
+    sb_err_set(t->err, SB_EINVAL, "schema: a %s needs a name (and a "
+               "namespace, if any, a string)", kind);
     return NULL;
   }
   char *full = full_name(name->valuestring,
                          cJSON_IsString(own) ? own->valuestring : ns);
+  if (full != NULL && (!name_ok(full, 1) || is_primitive(full))) {
+    sb_err_set(t->err, SB_EINVAL, "schema: '%.200s' is not a valid name",
+               full);
+    free(full);
+    return NULL;
+  }
+  if (full != NULL && shape_check(t, s, kind, full) != 0) {
+    free(full);
+    return NULL;
+  }
   cJSON *o = cJSON_CreateObject();
   if (full == NULL || o == NULL) {
     free(full);
@@ -252,11 +327,6 @@ static int normalise(const char *json, size_t len, int keep_defaults,
   memset(t, 0, sizeof *t);
   t->err = err;
   t->keep_defaults = keep_defaults;
-  avro_schema_t as = NULL;
-  if (avro_schema_from_json_length(json, len, &as) != 0)
-    return sb_err_set(err, SB_EINVAL, "not an Avro schema: %s",
-                      avro_strerror());
-  avro_schema_decref(as);
   cJSON *root = cJSON_ParseWithLength(json, len);
   if (root == NULL)
     return sb_err_set(err, SB_EINVAL, "not an Avro schema: not JSON");

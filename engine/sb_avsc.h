@@ -6,8 +6,11 @@
  * the codec does when it reads a record written with an older schema of
  * its type as the newest one).
  *
- * Both validate their input with avro-c first: a text that is not an Avro
- * schema is SB_EINVAL with avro-c's reason. Thread-safe; no state. */
+ * Both check their input as an Avro schema themselves (names, fields,
+ * symbols, sizes, unions, references to defined names): a text that is not
+ * one is SB_EINVAL naming why. Not with avro-c: its parser leaks what it
+ * built on some refusals (a name defined twice), and these texts come from
+ * clients. Thread-safe; no state. */
 #ifndef SB_AVSC_H
 #define SB_AVSC_H
 

@@ -395,7 +395,27 @@ int test_avsc_canonical(void) {
   char *out = NULL;
   const char *bad[] = {"", "{", "{\"type\":\"record\",\"name\":\"R\"}",
                        "\"Nope\"", "{\"type\":\"array\"}", "[\"int\",\"int\"]",
-                       "[[\"int\"],\"string\"]"};
+                       "[[\"int\"],\"string\"]", "5", "null",
+                       "{\"type\":\"record\",\"name\":\"1a\",\"fields\":[]}",
+                       "{\"type\":\"record\",\"name\":\"a-b\",\"fields\":[]}",
+                       "{\"type\":\"record\",\"name\":\"int\",\"fields\":[]}",
+                       "{\"type\":\"record\",\"name\":\"R\",\"namespace\":5,"
+                       "\"fields\":[]}",
+                       "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":"
+                       "\"f\"}]}",
+                       "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":"
+                       "\"f\",\"type\":\"int\"},{\"name\":\"f\",\"type\":\"int\"}]}",
+                       "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":"
+                       "\"f\",\"type\":{\"type\":\"record\",\"name\":\"R\","
+                       "\"fields\":[]}}]}",
+                       "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"A\"]}",
+                       "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"],"
+                       "\"default\":\"B\"}",
+                       "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"1\"]}",
+                       "{\"type\":\"fixed\",\"name\":\"F\",\"size\":-1}",
+                       "{\"type\":\"fixed\",\"name\":\"F\",\"size\":1.5}",
+                       "{\"type\":\"fixed\",\"name\":\"F\"}",
+                       "{\"type\":\"map\"}", "{\"type\":5}"};
   for (size_t i = 0; i < SB_ARRAY_LEN(bad); i++) {
     sb_err_clear(&err);
     CHECK_INT(sb_avsc_canonical(bad[i], strlen(bad[i]), &out, &err), SB_EINVAL);
