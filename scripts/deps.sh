@@ -7,14 +7,16 @@
 # tests check our records against, python3-websockets an independent
 # WebSocket client; tzdata the IANA time zones engine/sb_tz.c reads;
 # libcurl the dispatcher's transfers (SMTP, HTTPS), python3-aiosmtpd the
-# SMTP server its test sends to.
+# SMTP server its test sends to; nodejs and npm run the official
+# CloudEvents JavaScript SDK in tests/cli/cloudevents.sh (which installs the
+# SDK, pinned, with npm ci).
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
       libuv1-dev libssl-dev libcjson-dev libhttp-parser-dev libwslay-dev
       postgresql postgresql-client kcat curl
       python3-avro python3-websockets tzdata
-      libcurl4-openssl-dev python3-aiosmtpd)
+      libcurl4-openssl-dev python3-aiosmtpd nodejs npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
