@@ -224,7 +224,7 @@ static size_t event_headers(const sb_record_t *r, char ts[40],
                             size_t nextra) {
   size_t n = 0;
   const char *type = sb_evtype_name(r->type);
-  const char *colon = memchr(r->key, ':', r->key_len);
+  const char *colon = r->key ? memchr(r->key, ':', r->key_len) : NULL;
   sb_time_format(r->occurred_at, ts, 40);
   h[n++] = (sb_header_t){"sb-type", type, -1};
   h[n++] = (sb_header_t){"sb-event-id", r->event_id, -1};

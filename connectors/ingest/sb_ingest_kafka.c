@@ -175,6 +175,16 @@ static cJSON *event_of(const sb_krec_t *rec, char *tenant, size_t tcap,
       return NULL;
     }
   }
+  /* a record read again after a crash must be the same event: its id is
+   * the producer's, never one made here */
+  if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ev, "id"))) {
+    cJSON_Delete(ev);
+    sb_err_set(err, SB_EVALIDATE,
+               "id: required on %s (a string): a record read again must be "
+               "recognised as the same event",
+               SB_TOPIC_INGEST);
+    return NULL;
+  }
   /* no token here: the event names its tenant */
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "tenantid");
   if (!cJSON_IsString(t) || strlen(t->valuestring) >= tcap ||

@@ -4,7 +4,7 @@
 # as HTTP ingest validates them and produced to sb.leads with the
 # CloudEvents Kafka binding's headers; the same event written again is a
 # duplicate, not produced twice; a record the schema refuses, one that is
-# not JSON and one naming no tenant go to sb.deadletter with the reason and
+# not JSON, one naming no tenant and one without id go to sb.deadletter with the reason and
 # where they came from; after a restart nothing is taken twice.
 . "$(dirname "$0")/lib.sh"
 start_up --partitions 2 --processors none --http-listen 127.0.0.1:0
@@ -27,15 +27,16 @@ put 'hello' content-type=application/cloudevents+json
 put '{"lead_source":"web_form"}' ce_specversion=1.0 ce_source=/erp ce_type=lead.created \
   "ce_time=$now" ce_id=k-5 ce_subject=lead-k5 content-type=application/json
 put '{"lead_source":"web_form"}' "${bin[@]}" ce_id=k-1 ce_subject=lead-k1 # again
+put '{"specversion":"1.0","source":"/erp","type":"lead.created","subject":"lead-k7","time":"'"$now"'","tenantid":"acme","data":{"lead_source":"web_form"}}'
 
 count() { timeout 20 kcat -C -b "$kafka" -t "$1" -e -q -f '%o\n' 2>/dev/null | wc -l; }
 for _ in $(seq 1 150); do
-  [ "$(count sb.leads)" -ge 2 ] && [ "$(count sb.deadletter)" -ge 3 ] && break
+  [ "$(count sb.leads)" -ge 2 ] && [ "$(count sb.deadletter)" -ge 4 ] && break
   sleep 0.2
 done
 sleep 1 # a second copy of k-1 would be here by now
 [ "$(count sb.leads)" -eq 2 ] || fail "sb.leads holds $(count sb.leads) records, want 2"
-[ "$(count sb.deadletter)" -eq 3 ] || fail "sb.deadletter holds $(count sb.deadletter), want 3"
+[ "$(count sb.deadletter)" -eq 4 ] || fail "sb.deadletter holds $(count sb.deadletter), want 4"
 
 timeout 20 kcat -C -b "$kafka" -t sb.leads -e -q -f '%k|%h\n' >"$work/leads" 2>/dev/null
 grep -q '^acme:lead-k1|.*ce_id=k-1,.*ce_source=/erp' "$work/leads" ||
@@ -50,6 +51,7 @@ grep 'ce_id=k-3' "$work/dl" | grep -q 'sb-source-topic=sb.ingest,sb-source-parti
 grep -q 'sb-error=not JSON' "$work/dl" || fail "not JSON: $(cat "$work/dl")"
 grep 'ce_id=k-5' "$work/dl" | grep -q 'sb-error=tenantid: required on sb.ingest' ||
   fail "no tenant: $(cat "$work/dl")"
+grep -q 'sb-error=id: required on sb.ingest' "$work/dl" || fail "no id: $(cat "$work/dl")"
 
 # the offsets were committed: a restart takes nothing again
 stop_up
@@ -61,5 +63,5 @@ for _ in $(seq 1 150); do
 done
 sleep 1
 [ "$(count sb.leads)" -eq 3 ] || fail "after a restart sb.leads holds $(count sb.leads), want 3"
-[ "$(count sb.deadletter)" -eq 3 ] || fail "after a restart sb.deadletter holds $(count sb.deadletter), want 3"
+[ "$(count sb.deadletter)" -eq 4 ] || fail "after a restart sb.deadletter holds $(count sb.deadletter), want 4"
 echo ok
