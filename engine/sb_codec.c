@@ -281,15 +281,25 @@ int sb__encode(const sb_evtype_t *t, avro_value_t *v, sb_record_t *out,
 }
 
 int sb__record_key(sb_record_t *out, const char *tenant, const char *subject,
-                   sb_err_t *err) {
-  size_t tl = strlen(tenant), sl = strlen(subject);
-  out->key = malloc(tl + 1 + sl + 1);
+                   const char *source, const char *ce_id, sb_err_t *err) {
+  size_t tl = strlen(tenant), sl = strlen(subject), ol = strlen(source);
+  size_t cl = ce_id ? strlen(ce_id) + 1 : 0;
+  /* "tenant:subject" NUL source NUL [ce_id NUL]: one allocation */
+  out->key = malloc(tl + 1 + sl + 1 + ol + 1 + cl);
   if (out->key == NULL)
     return sb_err_set(err, SB_ENOMEM, "out of memory");
   memcpy(out->key, tenant, tl);
   out->key[tl] = ':';
   memcpy(out->key + tl + 1, subject, sl + 1);
   out->key_len = tl + 1 + sl;
+  char *p = out->key + out->key_len + 1;
+  memcpy(p, source, ol + 1);
+  out->source = p;
+  out->ce_id = NULL;
+  if (ce_id != NULL) {
+    memcpy(p + ol + 1, ce_id, cl);
+    out->ce_id = p + ol + 1;
+  }
   return 0;
 }
 

@@ -5,7 +5,11 @@
  * record). It is driven by the schemas; nothing here knows an event type.
  *
  * CloudEvents attribute   record field
- *   id                      event_id (a ULID)
+ *   id                      event_id (a ULID: the id itself when it is one,
+ *                           else derived from tenant, source and id by
+ *                           sb_ce_event_id; the producer's id then travels
+ *                           beside the record, sb_record_t.ce_id, as the
+ *                           Kafka header ce_id)
  *   type                    (chooses the schema)
  *   source                  source
  *   time                    occurred_at (RFC 3339 <-> timestamp-micros)
@@ -36,7 +40,9 @@
 
 typedef struct sb_codec_s sb_codec_t;
 
-/* A Kafka record ready to produce. key and value are owned by the record. */
+/* A Kafka record ready to produce. key and value are owned by the record;
+ * source and ce_id live in key's allocation (after the key's NUL), so a
+ * record copied by value stays whole and sb_record_clear frees them. */
 typedef struct sb_record_s {
   const sb_evtype_t *type;
   char event_id[27];
@@ -45,6 +51,8 @@ typedef struct sb_record_s {
   unsigned char *value;
   size_t value_len;
   int64_t occurred_at;
+  const char *source; /* the CloudEvents source ("" when the schema has none) */
+  const char *ce_id;  /* the producer's id when it is not event_id, or NULL */
 } sb_record_t;
 
 /* A decoded record. Strings and avro are borrowed from the codec, valid
@@ -62,11 +70,31 @@ typedef struct sb_event_s {
   const char *topic;
   int32_t partition;
   int64_t offset;
+  /* the producer's CloudEvents id when it is not event_id (the record's
+   * ce_id header), set by a reader that has the headers; NULL otherwise.
+   * sb_codec_to_ce gives it as the event's id. */
+  const char *ce_id;
 } sb_event_t;
 
 #define SB_CE_GENERATE_ID 0x1 /* a missing id gets a new ULID (import) */
 
 #define SB_WIRE_HEADER 5 /* magic byte + schema id */
+
+/* A CloudEvents id: any non-empty string of at most this many bytes of
+ * UTF-8 without control characters (CloudEvents 1.0 bounds it nowhere). */
+#define SB_CE_ID_MAX 256
+
+/* The event id of a CloudEvent whose id is not a ULID: the first 128 bits
+ * of SHA-256("sb-ce-id" NUL tenant NUL source NUL id) written as a ULID, so
+ * the same source and id in a tenant is always the same event (CloudEvents:
+ * source + id identify an event) and a retry meets the first attempt in the
+ * idempotency store. The ULID's time part is hash bits, not a time: derived
+ * ids do not sort by time. Writes out[27]; SB_ECRYPTO when SHA-256 fails. */
+int sb_ce_event_id(const char *tenant, const char *source, const char *id,
+                   char out[27], sb_err_t *err);
+/* 0 when id is an acceptable CloudEvents id (above), else SB_EVALIDATE
+ * "id: ..." saying why. */
+int sb_ce_id_check(const char *id, size_t len, sb_err_t *err);
 
 int sb_codec_new(const sb_schemas_t *schemas, sb_codec_t **out, sb_err_t *err);
 void sb_codec_free(sb_codec_t *c);

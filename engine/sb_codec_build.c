@@ -472,7 +472,8 @@ int sb_codec_build_end(sb_build_t *b, const sb_envelope_t *env,
     goto out;
   }
   if (sb__encode(b->type, &sl->enc, out, &b->err) != 0 ||
-      sb__record_key(out, env->tenant_id, subject, &b->err) != 0)
+      sb__record_key(out, env->tenant_id, subject,
+                     env->source ? env->source : "", NULL, &b->err) != 0)
     goto out;
   out->type = b->type;
   snprintf(out->event_id, sizeof out->event_id, "%s", eid);

@@ -128,7 +128,7 @@ int sb_codec_to_ce(sb_codec_t *c, const sb_event_t *ev, cJSON **out,
   char ts[40];
   sb_time_format(ev->occurred_at, ts, sizeof ts);
   cJSON_AddStringToObject(o, "specversion", "1.0");
-  cJSON_AddStringToObject(o, "id", ev->event_id);
+  cJSON_AddStringToObject(o, "id", ev->ce_id ? ev->ce_id : ev->event_id);
   cJSON_AddStringToObject(o, "type", sb_evtype_name(t));
   const cJSON *src = cJSON_GetObjectItemCaseSensitive(data, "source");
   if (cJSON_IsString(src))

@@ -6,7 +6,8 @@
  *   sb_codec_decode.c  framing, the raw-Avro check, decoding, evolution
  *   sb_codec_ce.c      Avro -> CloudEvent JSON (sb_codec_to_ce), by-path reads
  *   sb_codec_field.c   field handles and typed reads (sb_event_i64, ...)
- *   sb_codec_build.c   typed emit: a record built from typed values */
+ *   sb_codec_build.c   typed emit: a record built from typed values
+ *   sb_ce.c            CloudEvents ids and the HTTP and Kafka bindings */
 #ifndef SB_CODEC_INT_H
 #define SB_CODEC_INT_H
 
@@ -125,9 +126,10 @@ int sb__null_branch(avro_schema_t u);
 /* Frames and encodes v (of type t) into out->value. */
 int sb__encode(const sb_evtype_t *t, avro_value_t *v, sb_record_t *out,
                sb_err_t *err);
-/* out->key = "tenant:subject". */
+/* out->key = "tenant:subject", with out->source and out->ce_id (NULL:
+ * none) copied into the same allocation. */
 int sb__record_key(sb_record_t *out, const char *tenant, const char *subject,
-                   sb_err_t *err);
+                   const char *source, const char *ce_id, sb_err_t *err);
 
 /* sb_codec_json.c */
 int sb__record_from_json(sb__walk_t *w, avro_value_t *v, avro_schema_t s,

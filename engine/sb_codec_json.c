@@ -3,6 +3,7 @@
  * checks on JSON text and event times in front of it. */
 #include "sb_codec_int.h"
 
+#include "sb_ce.h"
 #include "sb_time.h"
 #include "sb_ulid.h"
 #include "sb_util.h"
@@ -304,7 +305,10 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
   cJSON_ArrayForEach(k, ce) {
     int ix = k->string ? sb__attr_index(k->string) : -1;
     if (ix < 0)
-      return sb_err_set(err, SB_EVALIDATE, "%s: unknown attribute",
+      return sb_err_set(err, SB_EVALIDATE,
+                        "%.64s: unknown attribute (the extensions kept are "
+                        "tenantid, correlationid, causationid and actor*; "
+                        "the event's fields go in data)",
                         k->string ? k->string : "?");
     if (at[ix] == NULL)
       at[ix] = k;
@@ -337,13 +341,38 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
       return err->code;
     id = gen_id = cJSON_CreateString(ulid);
   }
-  if (cJSON_IsString(id) && !sb_ulid_valid(id->valuestring, strlen(id->valuestring))) {
-    rc = sb_err_set(err, SB_EVALIDATE,
-                    "id: '%.40s' is not a ULID (26 Crockford base32 "
-                    "characters)", id->valuestring);
-    goto out;
-  }
   const cJSON *tenant = at[SB__A_TENANTID];
+  /* any id (CloudEvents 1.0): a ULID is the event id itself, another id
+   * stands for the ULID derived from it with the tenant and source */
+  const char *ce_id = NULL;
+  if (cJSON_IsString(id)) {
+    size_t il = strlen(id->valuestring);
+    if ((rc = sb_ce_id_check(id->valuestring, il, err)) != 0)
+      goto out;
+    if (!sb_ulid_valid(id->valuestring, il)) {
+      const cJSON *src = at[SB__A_SOURCE];
+      char ulid[SB_ULID_LEN + 1];
+      if (!cJSON_IsString(tenant)) {
+        rc = sb_err_set(err, SB_EVALIDATE,
+                        "tenantid: missing required attribute");
+        goto out;
+      }
+      if (!cJSON_IsString(src)) {
+        rc = sb_err_set(err, SB_EVALIDATE,
+                        "source: missing required attribute");
+        goto out;
+      }
+      if ((rc = sb_ce_event_id(tenant->valuestring, src->valuestring,
+                               id->valuestring, ulid, err)) != 0)
+        goto out;
+      ce_id = id->valuestring;
+      id = gen_id = cJSON_CreateString(ulid);
+      if (gen_id == NULL) {
+        rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+        goto out;
+      }
+    }
+  }
   if (cJSON_IsString(tenant) && !sb__tenant_ok(tenant->valuestring)) {
     rc = sb_err_set(err, SB_EVALIDATE,
                     "tenantid: must be 1 to 64 of A-Z a-z 0-9 . _ -");
@@ -428,7 +457,9 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
   }
   if ((rc = sb__encode(t, rec, out, err)) != 0)
     goto out;
+  const cJSON *src = at[SB__A_SOURCE];
   if ((rc = sb__record_key(out, tenant->valuestring, subject->valuestring,
+                           cJSON_IsString(src) ? src->valuestring : "", ce_id,
                            err)) != 0)
     goto out;
   out->type = t;

@@ -3,6 +3,7 @@
 #include "sb_journal.h"
 #include "sb_kafka.h"
 #include "sb_log.h"
+#include "sb_time.h"
 #include "sb_util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -212,29 +213,60 @@ int sb_producer_send(sb_producer_t *p, const char *topic, const void *key,
   }
 }
 
+/* The headers of an event's record: ours (sb-type, sb-event-id) and the
+ * CloudEvents Kafka protocol binding 1.0 in binary mode (ce_specversion,
+ * ce_id, ce_source, ce_type, ce_time, ce_subject, ce_tenantid,
+ * content-type), so CloudEvents-aware consumers read the record as the
+ * event; then extra. ts holds the time's text. Returns the count. */
+#define EVENT_HEADERS 10
+static size_t event_headers(const sb_record_t *r, char ts[40],
+                            sb_header_t *h, const sb_header_t *extra,
+                            size_t nextra) {
+  size_t n = 0;
+  const char *type = sb_evtype_name(r->type);
+  const char *colon = r->key ? memchr(r->key, ':', r->key_len) : NULL;
+  sb_time_format(r->occurred_at, ts, 40);
+  h[n++] = (sb_header_t){"sb-type", type, -1};
+  h[n++] = (sb_header_t){"sb-event-id", r->event_id, -1};
+  h[n++] = (sb_header_t){"ce_specversion", "1.0", 3};
+  h[n++] = (sb_header_t){"ce_id", r->ce_id ? r->ce_id : r->event_id, -1};
+  if (r->source != NULL && r->source[0] != '\0')
+    h[n++] = (sb_header_t){"ce_source", r->source, -1};
+  h[n++] = (sb_header_t){"ce_type", type, -1};
+  h[n++] = (sb_header_t){"ce_time", ts, -1};
+  if (colon != NULL) { /* the key is "tenant:subject" */
+    h[n++] = (sb_header_t){"ce_subject", colon + 1,
+                           (ssize_t)(r->key_len - (size_t)(colon + 1 - r->key))};
+    h[n++] = (sb_header_t){"ce_tenantid", r->key,
+                           (ssize_t)(colon - r->key)};
+  }
+  h[n++] = (sb_header_t){"content-type", "application/avro", 16};
+  for (size_t i = 0; i < nextra; i++)
+    h[n++] = extra[i];
+  return n;
+}
+
 int sb_producer_send_record(sb_producer_t *p, const sb_record_t *r,
                             sb_delivery_cb cb, void *opaque, sb_err_t *err) {
-  const sb_header_t hdrs[] = {
-      {"sb-type", sb_evtype_name(r->type), -1},
-      {"sb-event-id", r->event_id, -1},
-  };
+  sb_header_t hdrs[EVENT_HEADERS];
+  char ts[40];
+  size_t n = event_headers(r, ts, hdrs, NULL, 0);
   return sb_producer_send(p, sb_evtype_topic(r->type), r->key, r->key_len,
-                          r->value, r->value_len, hdrs, SB_ARRAY_LEN(hdrs), cb,
-                          opaque, err);
+                          r->value, r->value_len, hdrs, n, cb, opaque, err);
 }
 
 int sb_producer_send_derived(sb_producer_t *p, const sb_record_t *r,
                              const char *txid, const char *processor,
                              sb_err_t *err) {
-  const sb_header_t hdrs[] = {
-      {"sb-type", sb_evtype_name(r->type), -1},
-      {"sb-event-id", r->event_id, -1},
+  const sb_header_t extra[] = {
       {"sb-txid", txid, -1},
       {"sb-emitted-by", processor, -1},
   };
+  sb_header_t hdrs[EVENT_HEADERS + SB_ARRAY_LEN(extra)];
+  char ts[40];
+  size_t n = event_headers(r, ts, hdrs, extra, SB_ARRAY_LEN(extra));
   return sb_producer_send(p, sb_evtype_topic(r->type), r->key, r->key_len,
-                          r->value, r->value_len, hdrs, SB_ARRAY_LEN(hdrs),
-                          NULL, NULL, err);
+                          r->value, r->value_len, hdrs, n, NULL, NULL, err);
 }
 
 void sb_producer_poll(sb_producer_t *p) {

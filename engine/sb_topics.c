@@ -7,5 +7,6 @@ const char *const sb_topics[] = {
     SB_TOPIC_AUDIT_CHECKPOINTS,
     SB_TOPIC_TENANTS, /* appended: the indices above stay as they were */
     SB_TOPIC_ROUTING,
+    SB_TOPIC_INGEST,
 };
 const size_t sb_topics_n = sizeof sb_topics / sizeof sb_topics[0];

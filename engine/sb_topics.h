@@ -21,6 +21,10 @@
 /* routing.input and routing.decision, keyed by tenant: the inputs of a
  * tenant's one decision-maker (processors/assignment), in one order */
 #define SB_TOPIC_ROUTING "sb.routing"
+/* CloudEvents producers write straight to Kafka: binary mode (ce_* headers,
+ * JSON data) or structured JSON; the ingest worker validates them as HTTP
+ * ingest does and produces them to their topics (connectors/ingest) */
+#define SB_TOPIC_INGEST "sb.ingest"
 
 extern const char *const sb_topics[];
 extern const size_t sb_topics_n;

@@ -7,7 +7,8 @@
 # tests check our records against, python3-websockets an independent
 # WebSocket client; tzdata the IANA time zones engine/sb_tz.c reads;
 # libcurl the dispatcher's transfers (SMTP, HTTPS), python3-aiosmtpd the
-# SMTP server its test sends to.
+# SMTP server its test sends to; nodejs and npm run the interop
+# tests' pinned JavaScript clients (tests/npm).
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
@@ -21,6 +22,9 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
     missing+=("$p")
 done
+# node and npm: Debian's, unless a node with its own npm is there already
+# (NodeSource's nodejs carries npm and conflicts with Debian's npm package)
+command -v npm >/dev/null && command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then

@@ -51,6 +51,11 @@
   X(codec_roundtrip_all_types, "unit")                                        \
   X(codec_rejects_precisely, "unit")                                          \
   X(codec_decode_errors, "unit")                                              \
+  X(ce_percent_decode, "unit")                                                \
+  X(ce_event_id, "unit")                                                      \
+  X(ce_codec_keeps_id, "unit")                                                \
+  X(ce_binary_http, "unit")                                                   \
+  X(ce_binary_kafka, "unit")                                                  \
   X(time_parse_format, "unit")                                                \
   X(text_builder, "unit")                                                     \
   X(ulid_format, "unit")                                                      \

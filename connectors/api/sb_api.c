@@ -30,6 +30,7 @@ struct sb_api_s {
   sb_api_gdpr_t gdpr;       /* /v1/gdpr */
   sb_webhooks_t *webhooks;  /* /v1/webhooks/ */
   sb_registry_t *registry;  /* /schema-registry/ */
+  sb_ingest_kafka_t *kingest; /* sb.ingest */
   sb_pipeline_t *pipeline; /* NULL: no processors */
   long long started_ms;
 
@@ -324,6 +325,8 @@ int sb_api_start(uv_loop_t *loop, const sb_conf_t *c, sb_pipeline_t *pipeline,
   if (rc == 0)
     rc = sb_webhooks_new(loop, c, a->ingest, c->http_tls_cert != NULL,
                          &a->webhooks, err);
+  if (rc == 0) /* CloudEvents written straight to Kafka */
+    rc = sb_ingest_kafka_start(a->ingest, loop, &a->kingest, err);
   if (rc == 0)
     rc = sb_registry_new(&a->registry, err);
   if (rc == 0)
@@ -341,6 +344,7 @@ void sb_api_stop(sb_api_t *a) {
     return;
   atomic_store(&a->stop, 1);
   sb_hub_stop(a->hub); /* says goodbye to WebSocket clients first */
+  sb_ingest_kafka_stop(a->kingest);
   if (a->http)
     sb_http_stop(a->http, NULL, NULL);
   sb_ingest_close(a->ingest);
@@ -357,6 +361,7 @@ void sb_api_free(sb_api_t *a) {
   sb_api_reader_free(a->reader);
   sb_webhooks_free(a->webhooks);
   sb_registry_free(a->registry);
+  sb_ingest_kafka_free(a->kingest);
   sb_ingest_free(a->ingest);
   pthread_mutex_destroy(&a->lock);
   free(a);

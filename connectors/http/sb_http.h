@@ -71,6 +71,11 @@ const char *sb_http_path(const sb_http_req_t *r);
 const char *sb_http_query(const sb_http_req_t *r); /* "" when none */
 /* A header by name, case-insensitive; NULL when absent. */
 const char *sb_http_header(const sb_http_req_t *r, const char *name);
+/* The request's i-th header (0 <= i < sb_http_header_count), as sent:
+ * 0 and *name, *value, or -1 past the end. */
+int sb_http_header_count(const sb_http_req_t *r);
+int sb_http_header_at(const sb_http_req_t *r, int i, const char **name,
+                      const char **value);
 const char *sb_http_body(const sb_http_req_t *r, size_t *len);
 const char *sb_http_peer(const sb_http_req_t *r); /* client address */
 /* Per-request data for a handler that answers later. */

@@ -44,6 +44,17 @@ const char *sb_http_header(const sb_http_req_t *r, const char *name) {
   return NULL;
 }
 
+int sb_http_header_count(const sb_http_req_t *r) { return r->nheaders; }
+
+int sb_http_header_at(const sb_http_req_t *r, int i, const char **name,
+                      const char **value) {
+  if (i < 0 || i >= r->nheaders)
+    return -1;
+  *name = r->names[i] ? r->names[i] : "";
+  *value = r->values[i] ? r->values[i] : "";
+  return 0;
+}
+
 static conn_t *conn_of(http_parser *p) { return p->data; }
 
 static int on_message_begin(http_parser *p) {

@@ -112,6 +112,18 @@ typedef void (*sb_ingest_done_fn)(void *ud, sb_http_req_t *r,
 void sb_ingest_submit(sb_ingest_t *in, sb_http_req_t *r, const sb_claims_t *who,
                       cJSON *events, sb_ingest_done_fn done, void *ud);
 
+/* The reader of sb.ingest (sb_ingest_kafka.c): CloudEvents producers wrote
+ * straight to Kafka go through sb_ingest_submit, as user "kafka:sb.ingest"
+ * with role manager in the tenant each event names, or to sb.deadletter.
+ * start: on the loop's thread (the worker hands records to it); stop: on
+ * the loop's thread, before sb_ingest_close (no new record is taken);
+ * free: once the loop has ended. */
+typedef struct sb_ingest_kafka_s sb_ingest_kafka_t;
+int sb_ingest_kafka_start(sb_ingest_t *in, uv_loop_t *loop,
+                          sb_ingest_kafka_t **out, sb_err_t *err);
+void sb_ingest_kafka_stop(sb_ingest_kafka_t *w);
+void sb_ingest_kafka_free(sb_ingest_kafka_t *w);
+
 /* Where a request came from, for security events. */
 typedef struct sb_client_info_s {
   const char *ip, *user_agent; /* user_agent may be NULL */

@@ -93,6 +93,15 @@ int sb__ingest_ndjson(const char *body, size_t len, int max, cJSON ***events,
 /* sb_ingest.c: counts an event or a request refused with code. */
 void sb__ingest_count_reject(sb_ingest_t *in, const char *code);
 
+/* sb_ingest_binary.c: whether the request is one CloudEvent in binary
+ * content mode (a ce-specversion header), and that event as a structured
+ * CloudEvent (*out owned by the caller); errors as sb_ce_from_binary:
+ * SB_EINVAL for data of a media type other than JSON. */
+int sb__ingest_is_binary(const sb_http_req_t *r);
+int sb__ingest_binary(const sb_http_req_t *r, const char *content_type,
+                      const char *body, size_t len, cJSON **out,
+                      sb_err_t *err);
+
 /* sb_ingest.c: verifies a token (answers 401 and records the failure). */
 int sb__ingest_verify_token(sb_ingest_t *in, sb_http_req_t *r,
                             const char *token, sb_claims_t *who);

@@ -24,6 +24,7 @@ typedef struct {
   int has_rec, claimed; /* encoded, waiting for its claim; claim granted */
   int follow;           /* an earlier item of the same id, or -1 */
   char id[27];
+  char *pid; /* the producer's id when it is not id (malloc'd), or NULL */
   char code[32];
   char *error;
   sb_record_t rec;
@@ -53,6 +54,7 @@ static void set_item(item_t *it, int status, const char *code,
 static void post_free(post_t *p) {
   for (int i = 0; i < p->n; i++) {
     free(p->items[i].error);
+    free(p->items[i].pid);
     sb_record_clear(&p->items[i].rec);
   }
   free(p->items);
@@ -86,6 +88,17 @@ static void done_outcome(post_t *p) {
     o.status = 202;
   p->done(p->done_ud, p->req, &o);
   post_free(p);
+}
+
+/* ,"id":"<the producer's id>" and, when that is not a ULID, the event id
+ * derived from it: ,"event_id":"<ULID>" */
+static void put_ids(sb_text_t *t, const item_t *it) {
+  sb_text_put(t, ",\"id\":", 6);
+  sb_text_json_str(t, it->pid ? it->pid : it->id);
+  if (it->pid != NULL) {
+    sb_text_put(t, ",\"event_id\":", 12);
+    sb_text_json_str(t, it->id);
+  }
 }
 
 /* {"accepted":[{"index":0,"id":"..."}],"rejected":[{"index":1,"status":400,
@@ -125,8 +138,7 @@ static void answer(post_t *p) {
         p->in->accepted++;
       sb_text_put(&acc, "{\"index\":", 9);
       sb_text_int(&acc, i);
-      sb_text_put(&acc, ",\"id\":", 6);
-      sb_text_json_str(&acc, it->id);
+      put_ids(&acc, it);
       if (it->duplicate)
         sb_text_put(&acc, ",\"duplicate\":true", 17);
       sb_text_put(&acc, "}", 1);
@@ -145,10 +157,8 @@ static void answer(post_t *p) {
       sb_text_int(&rej, it->status);
       sb_text_put(&rej, ",\"code\":", 8);
       sb_text_json_str(&rej, it->code);
-      if (it->id[0]) {
-        sb_text_put(&rej, ",\"id\":", 6);
-        sb_text_json_str(&rej, it->id);
-      }
+      if (it->id[0])
+        put_ids(&rej, it);
       sb_text_put(&rej, ",\"error\":", 9);
       sb_text_json_str(&rej, it->error ? it->error : "");
       sb_text_put(&rej, "}", 1);
@@ -381,7 +391,8 @@ static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
   /* User-Agent is visible ASCII (RFC 9110): anything else is shown as '?',
    * so that the record is valid UTF-8; the schema holds 512 characters */
   char ua[501];
-  const char *agent = sb_http_header(p->req, "User-Agent");
+  /* no request: events read from Kafka, with no address or user agent */
+  const char *agent = p->req ? sb_http_header(p->req, "User-Agent") : NULL;
   size_t ul = agent ? strnlen(agent, sizeof ua - 1) : 0;
   for (size_t i = 0; i < ul; i++) {
     unsigned char ch = (unsigned char)agent[i];
@@ -393,7 +404,8 @@ static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
   } actor[] = {
       {"actoruserid", who->sub, "the token's subject"},
       {"actorrole", sb_role_name(who->role), "the token's role"},
-      {"actorip", sb_http_peer(p->req), "the client's address"},
+      {"actorip", p->req ? sb_http_peer(p->req) : NULL,
+       "the client's address"},
       {"actoruseragent", agent ? ua : NULL, "the request's User-Agent"},
   };
   for (size_t i = 0; i < SB_ARRAY_LEN(actor); i++) {
@@ -508,8 +520,10 @@ static void one(post_t *p, int index, cJSON *ev, const sb_claims_t *who,
   }
   cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
   if (cJSON_IsString(id)) {
-    /* a ULID in either case is one id: kept in upper case */
-    sb_idem_ulid_upper(id->valuestring);
+    /* a ULID in either case is one id: kept in upper case; any other id is
+     * the producer's, kept as it is (the codec derives the event id) */
+    if (sb_ulid_valid(id->valuestring, strlen(id->valuestring)))
+      sb_idem_ulid_upper(id->valuestring);
   } else if (id == NULL && ikey != NULL) {
     /* an event without id: one derived from the whole Idempotency-Key, the
      * tenant and the principal (two users' keys never meet) and the index,
@@ -556,6 +570,11 @@ static void encode(post_t *p, int index, cJSON *ev, const char *tenant) {
     return;
   }
   snprintf(it->id, sizeof it->id, "%s", it->rec.event_id);
+  if (it->rec.ce_id != NULL && (it->pid = strdup(it->rec.ce_id)) == NULL) {
+    set_item(it, 503, "unavailable", "out of memory; retry later");
+    sb_record_clear(&it->rec);
+    return;
+  }
   sb_idem_event_key(tenant, it->rec.event_id, &it->key);
   it->has_rec = 1;
 }
@@ -647,13 +666,20 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   const char *ct = sb_http_header(r, "Content-Type");
   int batch = media_is(ct, "application/cloudevents-batch+json");
   int ndjson = media_is(ct, "application/x-ndjson");
-  int single = media_is(ct, "application/cloudevents+json") ||
-               media_is(ct, "application/json");
-  if (!batch && !ndjson && !single) {
+  int structured = media_is(ct, "application/cloudevents+json");
+  /* binary content mode: the attributes in ce-* headers, the data the body
+   * (CloudEvents HTTP binding 1.0, 3.1); a structured or batch media type
+   * wins over stray ce-* headers */
+  int binary = !batch && !ndjson && !structured && sb__ingest_is_binary(r);
+  int single = structured || (!binary && media_is(ct, "application/json"));
+  if (!batch && !ndjson && !single && !binary) {
     sb__ingest_count_reject(in, "unsupported_media_type");
     sb_http_error(r, 415, "unsupported_media_type",
                   "send application/cloudevents+json, "
-                  "application/cloudevents-batch+json or application/x-ndjson",
+                  "application/cloudevents-batch+json or application/x-ndjson, "
+                  "or one event in binary mode (ce-specversion, ce-id, "
+                  "ce-source, ce-type headers and its data as "
+                  "application/json)",
                   NULL);
     return;
   }
@@ -663,7 +689,18 @@ void sb_ingest_post(sb_http_req_t *r, sb_ingest_t *in) {
   int n = 0;
   char **lines_err = NULL;
   int *lines_no = NULL;
-  if (ndjson) {
+  if (binary) {
+    if (sb__ingest_binary(r, ct, body, len, &doc, &err) != 0) {
+      int st = err.code == SB_EINVAL ? 415 : err.code == SB_ENOMEM ? 503 : 400;
+      const char *code = st == 415   ? "unsupported_media_type"
+                         : st == 503 ? "unavailable"
+                                     : "invalid";
+      sb__ingest_count_reject(in, code);
+      sb_http_error(r, st, code, err.msg, st == 503 ? "Retry-After: 1\r\n" : NULL);
+      return;
+    }
+    n = 1;
+  } else if (ndjson) {
     if (sb__ingest_ndjson(body, len, MAX_EVENTS, &events, &lines_err,
                           &lines_no, &n) != 0) {
       sb_http_error(r, 503, "unavailable", "out of memory",
