@@ -8,6 +8,7 @@
 # reads our topics (kcat -J) and finds the same events as the feed.
 . "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 command -v node >/dev/null && command -v npm >/dev/null ||
   fail "node and npm are needed (Debian: apt-get install nodejs npm; scripts/deps.sh)"
 
