@@ -174,7 +174,10 @@
   X(webhook_parse_sendgrid, "unit")                                           \
   X(dispatch_render, "unit")                                                  \
   X(dispatch_scrub, "unit")                                                   \
-  X(dispatch_breaker, "unit")
+  X(dispatch_breaker, "unit")                                                \
+  X(ami_parse_fixtures, "unit")                                              \
+  X(ami_parse_api, "unit")                                                   \
+  X(ami_parse_bounded, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

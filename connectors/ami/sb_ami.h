@@ -1,0 +1,134 @@
+/* The Asterisk Manager Interface connector (issue 18): calls and agent
+ * states straight from the PBX.
+ *
+ *   sb_ami_parse.c   the framing: bytes of a manager session -> messages
+ *                    (pure, bounded, incremental; fuzzed by
+ *                    tests/fuzz/fuzz_ami.c)
+ *
+ * The protocol facts it follows are in ../shared/AMI.md: a one-line banner
+ * with no blank line after it, then messages of "Key: value" lines, each
+ * ended by an empty line; keys case-insensitive and repeatable, in order.
+ * Nothing here trusts the peer: every buffer is bounded in bytes, and a
+ * value the peer sends is never passed on as invalid UTF-8. */
+#ifndef SB_AMI_H
+#define SB_AMI_H
+
+#include "sb_err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- the parser ----------------------------------------------------------
+ *
+ * Bytes go in as they are read (split anywhere: a line, a "\r\n", a UTF-8
+ * sequence may straddle two reads); each complete message comes out through
+ * a callback, valid during the call only.
+ *
+ *   - The first line of a session is the banner ("Asterisk Call
+ *     Manager/9.0.0"), delivered on its own (SB_AMI_BANNER), whatever
+ *     follows it.
+ *   - Lines end with "\n", a "\r" before it dropped: "\r\n", "\n" and the
+ *     "\r\n\n" of CoreShowChannelMap all frame. An empty line ends a
+ *     message; empty lines between messages are skipped (counted).
+ *   - "Key: value" (one space after the colon taken off), "Key:value" and
+ *     "Key:" (empty value) are fields. A line whose text before its first
+ *     ':' is not a key (empty, longer than SB_AMI_KEY_MAX, or holding a
+ *     space or a control character), or that has no ':' at all
+ *     ("From 192.168.0.1:1234" of old RTCP events), is kept as a field with
+ *     the key "" and the whole line as its value (counted as bare).
+ *   - A legacy Command answer (Asterisk <= 13: "Response: Follows", its
+ *     Privilege and ActionID, then free text up to "--END COMMAND--") gives
+ *     one "Output" field a line of that text, as Asterisk >= 14 sends them;
+ *     empty lines inside the text do not end it.
+ *   - A message of more than max_bytes (its lines' bytes as sent) or
+ *     max_fields lines is refused: its bytes are dropped as they come, the
+ *     session goes on with the next message, and the callback gets
+ *     SB_AMI_REFUSED with its first line (cut) to say what it was.
+ *   - Values (keys too) that are not UTF-8 are decoded from the configured
+ *     charset (iconv: "CP1251", "ISO-8859-1", ...), or, with none, or where
+ *     that fails, each invalid sequence replaced by U+FFFD. A value that is
+ *     valid UTF-8 is kept as it is (Asterisk's own fields are ASCII). NUL
+ *     and other C0 control characters but tab are replaced too (AMI
+ *     escapes them since 13.5: a raw one is garbage). */
+
+#define SB_AMI_KEY_MAX 128 /* bytes of a key */
+
+typedef enum {
+  SB_AMI_BANNER = 1, /* the first line: fields[0] is {"", the line} */
+  SB_AMI_EVENT,      /* has an Event field */
+  SB_AMI_RESPONSE,   /* has a Response field (and no Event) */
+  SB_AMI_OTHER,      /* neither */
+  SB_AMI_REFUSED,    /* over a bound: fields[0] is its first line (cut) */
+} sb_ami_kind_t;
+
+typedef struct sb_ami_field_s {
+  const char *key, *value; /* UTF-8, NUL-terminated; key "" for a bare line */
+} sb_ami_field_t;
+
+typedef struct sb_ami_msg_s {
+  sb_ami_kind_t kind;
+  const sb_ami_field_t *fields; /* in the order sent */
+  size_t n;
+  size_t bytes; /* as sent, line ends included */
+} sb_ami_msg_t;
+
+typedef struct sb_ami_parser_opts_s {
+  size_t max_bytes;  /* of a message; 0: 256 KiB */
+  size_t max_fields; /* lines of a message; 0: 4096 */
+  const char *charset; /* of values that are not UTF-8; NULL: replaced */
+} sb_ami_parser_opts_t;
+
+typedef struct sb_ami_parse_stats_s {
+  uint64_t messages; /* delivered, the banner included */
+  uint64_t refused;  /* over max_bytes or max_fields */
+  uint64_t bare;     /* lines that were not "Key: value" */
+  uint64_t blank;    /* empty lines between messages */
+  uint64_t decoded;  /* values decoded from the charset */
+  uint64_t replaced; /* values with bytes replaced by U+FFFD */
+} sb_ami_parse_stats_t;
+
+typedef struct sb_ami_parser_s sb_ami_parser_t;
+
+/* A message; m and its strings are valid during the call only. A nonzero
+ * return stops sb_ami_parser_feed, which returns it (the rest of that
+ * read is not parsed). */
+typedef int (*sb_ami_msg_fn)(void *ud, const sb_ami_msg_t *m);
+
+/* o may be NULL (the defaults). SB_ECONFIG naming a charset iconv does not
+ * know, SB_ENOMEM. *out is the caller's: sb_ami_parser_free. */
+int sb_ami_parser_new(const sb_ami_parser_opts_t *o, sb_ami_parser_t **out,
+                      sb_err_t *err);
+/* Parses len bytes of data (borrowed during the call), delivering each
+ * message completed to fn. 0, fn's nonzero return, or SB_ENOMEM (the
+ * parser is then reset to the start of a message). */
+int sb_ami_parser_feed(sb_ami_parser_t *p, const char *data, size_t len,
+                       sb_ami_msg_fn fn, void *ud);
+/* A new session (after a reconnect): the next line is a banner again;
+ * anything half-read is dropped. Stats are kept. */
+void sb_ami_parser_reset(sb_ami_parser_t *p);
+/* Bytes held of a message not yet complete (at most max_bytes). */
+size_t sb_ami_parser_pending(const sb_ami_parser_t *p);
+void sb_ami_parser_stats(const sb_ami_parser_t *p, sb_ami_parse_stats_t *out);
+void sb_ami_parser_free(sb_ami_parser_t *p); /* accepts NULL */
+
+/* ---- reading a message ---------------------------------------------------*/
+
+/* The value of the first field named key (compared case-insensitively) at
+ * or after index *from (NULL: from 0); NULL when none. With from, *from is
+ * set past the field found, so that a loop visits every repeat:
+ *   size_t at = 0; while ((v = sb_ami_get_next(m, "Output", &at))) ... */
+const char *sb_ami_get(const sb_ami_msg_t *m, const char *key);
+const char *sb_ami_get_next(const sb_ami_msg_t *m, const char *key,
+                            size_t *from);
+/* The value of variable name in the repeated "name=value" fields key
+ * (ChanVariable, DestChanVariable, Variable): split on the first '=', the
+ * name compared case-sensitively, as Asterisk's variables are; the last
+ * one wins. NULL when absent. Into out (cut to outsz - 1 bytes on a UTF-8
+ * boundary). */
+const char *sb_ami_var(const sb_ami_msg_t *m, const char *key,
+                       const char *name, char *out, size_t outsz);
+/* 1 when the message's key field equals value, case-insensitively
+ * ("EventList", "Complete"); 0 otherwise. */
+int sb_ami_is(const sb_ami_msg_t *m, const char *key, const char *value);
+
+#endif
