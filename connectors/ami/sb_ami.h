@@ -4,6 +4,12 @@
  *   sb_ami_parse.c   the framing: bytes of a manager session -> messages
  *                    (pure, bounded, incremental; fuzzed by
  *                    tests/fuzz/fuzz_ami.c)
+ *   sb_ami_pbx.c     the PBXs to connect to (ami.pbx_file) and their
+ *                    secrets (ami.secrets_file, 0600)
+ *   sb_ami_client.c  one manager session per PBX on a libuv loop: banner,
+ *                    login, actions and their answers, keepalive,
+ *                    reconnects, the resynchronisation after each
+ *   sb_ami.c         the connector's thread (sb_ami_start / _join)
  *
  * The protocol facts it follows are in ../shared/AMI.md: a one-line banner
  * with no blank line after it, then messages of "Key: value" lines, each
@@ -130,5 +136,81 @@ const char *sb_ami_var(const sb_ami_msg_t *m, const char *key,
 /* 1 when the message's key field equals value, case-insensitively
  * ("EventList", "Complete"); 0 otherwise. */
 int sb_ami_is(const sb_ami_msg_t *m, const char *key, const char *value);
+
+/* ---- the PBXs ------------------------------------------------------------
+ *
+ * ami.pbx_file: one PBX a line, "key=value" words ('#' starts a comment):
+ *   name=eu1 host=10.0.0.5 port=5038 tenant=acme user=switchboard
+ *   auth=md5 events=call,agent,dialplan,dtmf,system charset=CP1251
+ * name (1-32 of [A-Za-z0-9_.-], unique), host and tenant (a tenant id)
+ * and user are required; port defaults to 5038, auth to md5 (plain: the
+ * secret is sent as it is: only on a trusted network), events (the login's
+ * event mask) to call,agent,dialplan,dtmf,system, charset to none (bytes
+ * that are not UTF-8 replaced).
+ * ami.secrets_file: "name secret" lines, one a PBX, readable by its owner
+ * only (mode 0600 or stricter: refused otherwise). Secrets are never
+ * logged or printed, and wiped when freed. */
+
+#define SB_AMI_MAX_PBX 64
+
+typedef struct sb_ami_pbx_s {
+  char name[33];
+  char host[256];
+  int port;
+  char tenant[65];
+  char user[81];
+  int md5; /* Challenge/MD5 login; 0: plain Secret */
+  char events[128];
+  char charset[33];
+  char secret[129]; /* from the secrets file */
+} sb_ami_pbx_t;
+
+/* Reads both files: *out (n PBXs) is the caller's, sb_ami_pbx_free.
+ * SB_ECONFIG naming the file, line and word that is wrong (never a
+ * secret), or a PBX without secret; SB_EPERM for a secrets file others may
+ * read; SB_EIO when unreadable. */
+int sb_ami_pbx_load(const char *pbx_file, const char *secrets_file,
+                    sb_ami_pbx_t **out, size_t *n, sb_err_t *err);
+/* Wipes the secrets and frees (NULL accepted). */
+void sb_ami_pbx_free(sb_ami_pbx_t *p, size_t n);
+
+/* ---- the connector -------------------------------------------------------
+ *
+ * One thread with its own libuv loop and a manager session per PBX of
+ * ami.pbx_file: each logs in, keeps alive, reconnects with backoff and
+ * jitter, and resynchronises (QueueStatus, CoreShowChannels) after every
+ * login. Not yet: the mapping of what the PBX says to call.* and agent.*
+ * events (they are counted, per PBX, and nothing is produced). */
+struct sb_conf_s;
+typedef struct sb_ami_s sb_ami_t;
+
+typedef struct sb_ami_pbx_stats_s {
+  char name[33], tenant[65];
+  int connected; /* logged in now */
+  int synced;    /* and resynchronised since */
+  uint64_t connects, logins, login_failures, disconnects, resyncs;
+  uint64_t events;     /* live events read */
+  uint64_t list_items; /* items of the resynchronisations' lists */
+  uint64_t refused;    /* messages over ami.max_event_bytes */
+  uint64_t bare, replaced, decoded; /* lines and values (sb_ami_parse_stats_t) */
+  uint64_t bytes_read;
+} sb_ami_pbx_stats_t;
+
+/* Reads ami.pbx_file and ami.secrets_file (SB_ECONFIG, SB_EPERM: nothing
+ * started) and starts the sessions on a thread of its own. c is borrowed
+ * until sb_ami_join; *out is the caller's, for sb_ami_join. */
+int sb_ami_start(const struct sb_conf_s *c, sb_ami_t **out, sb_err_t *err);
+/* Asks it to stop: each session logs off and closes. Any thread;
+ * idempotent. */
+void sb_ami_stop(sb_ami_t *a);
+/* 1 once its thread has ended. */
+int sb_ami_done(sb_ami_t *a);
+/* The PBXs' counters now (any thread): up to max into out; how many PBXs
+ * there are. */
+size_t sb_ami_snapshot(sb_ami_t *a, sb_ami_pbx_stats_t *out, size_t max);
+/* Stops it when running, waits for its thread and frees it (NULL
+ * accepted); st (may be NULL, max entries) gets the final counters. */
+int sb_ami_join(sb_ami_t *a, sb_ami_pbx_stats_t *st, size_t max,
+                sb_err_t *err);
 
 #endif
