@@ -177,7 +177,8 @@
   X(dispatch_breaker, "unit")                                                \
   X(ami_parse_fixtures, "unit")                                              \
   X(ami_parse_api, "unit")                                                   \
-  X(ami_parse_bounded, "unit")
+  X(ami_parse_bounded, "unit")                                               \
+  X(ami_map_golden, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

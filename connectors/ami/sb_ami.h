@@ -9,6 +9,8 @@
  *   sb_ami_client.c  one manager session per PBX on a libuv loop: banner,
  *                    login, actions and their answers, keepalive,
  *                    reconnects, the resynchronisation after each
+ *   sb_ami_map.c     what the PBX says as call.* and agent.* events
+ *                    (pure: AMI messages in, CloudEvents out)
  *   sb_ami.c         the connector's thread (sb_ami_start / _join)
  *
  * The protocol facts it follows are in ../shared/AMI.md: a one-line banner
@@ -173,6 +175,68 @@ int sb_ami_pbx_load(const char *pbx_file, const char *secrets_file,
                     sb_ami_pbx_t **out, size_t *n, sb_err_t *err);
 /* Wipes the secrets and frees (NULL accepted). */
 void sb_ami_pbx_free(sb_ami_pbx_t *p, size_t n);
+
+/* ---- the mapping ---------------------------------------------------------
+ *
+ * One mapper a PBX: AMI events (live, or items of a resynchronisation's
+ * lists) in, CloudEvents (JSON, for ingest) out, for the PBX's tenant,
+ * source "ami://<pbx>".
+ *   calls, one per Linkedid, call_id "<pbx>:<Linkedid>":
+ *     Newchannel (the first of a Linkedid)  -> call.started
+ *     QueueCallerJoin                       -> call.queued
+ *     AgentCalled                           -> call.offered
+ *     AgentConnect                          -> call.connected (its HoldTime
+ *                                              and RingTime are seconds)
+ *     QueueCallerAbandon                    -> call.abandoned
+ *     Hangup of the call's last channel     -> call.ended (durations, the
+ *                                              caller's hangup cause;
+ *                                              AgentComplete's TalkTime and
+ *                                              Reason when it came first)
+ *   agents, agent_id the member's interface ("PJSIP/agent1"):
+ *     the first QueueMember* of an interface -> agent.logged_in
+ *     QueueMemberStatus/Pause/..., QueueMember -> agent.state_changed when
+ *       the state their fields say changes (paused; ringing; on_call;
+ *       offline for an unavailable device; wrapup within the member's
+ *       Wrapuptime of LastCall; else available)
+ *     QueueMemberRemoved of its last queue   -> agent.logged_out
+ *   the lead and campaign of a call: the channel variables SB_LEAD_ID and
+ *   SB_CAMPAIGN_ID (manager.conf channelvars); caller numbers only when
+ *   E.164. Other events are counted as unmapped, by name. */
+
+#define SB_AMI_MAP_NAMES 32 /* unmapped event names counted apart */
+
+typedef struct sb_ami_map_count_s {
+  char name[48];
+  uint64_t count;
+} sb_ami_map_count_t;
+
+typedef struct sb_ami_map_stats_s {
+  uint64_t mapped, unmapped, produced, unusable;
+  uint64_t calls_forgotten, agents_untracked;
+  size_t calls, agents; /* held now */
+  sb_ami_map_count_t unmapped_names[SB_AMI_MAP_NAMES];
+  size_t n_unmapped_names;
+} sb_ami_map_stats_t;
+
+struct cJSON;
+typedef struct sb_ami_map_s sb_ami_map_t;
+
+/* A mapper for PBX pbx of tenant, holding at most max_calls calls and
+ * max_agents agents (0: 100000 each). *out: sb_ami_map_free. */
+int sb_ami_map_new(const char *pbx, const char *tenant, size_t max_calls,
+                   size_t max_agents, sb_ami_map_t **out, sb_err_t *err);
+/* Maps one message (sync: an item of a resynchronisation's lists),
+ * appending the events it makes to out (a cJSON array); now_us is its
+ * time when it carries no Timestamp. How many were appended. */
+int sb_ami_map_msg(sb_ami_map_t *m, int sync, const sb_ami_msg_t *msg,
+                   int64_t now_us, struct cJSON *out);
+/* A resynchronisation begins (after a login): what its lists do not show
+ * again, sb_ami_map_synced ends: calls as call.ended (end_reason other),
+ * agents as agent.logged_out (reason system). */
+void sb_ami_map_sync_start(sb_ami_map_t *m);
+int sb_ami_map_synced(sb_ami_map_t *m, int64_t now_us, struct cJSON *out);
+void sb_ami_map_stats(const sb_ami_map_t *m, sb_ami_map_stats_t *out);
+void sb_ami_map_free(sb_ami_map_t *m); /* accepts NULL */
 
 /* ---- the connector -------------------------------------------------------
  *
