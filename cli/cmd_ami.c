@@ -26,7 +26,8 @@ static void print_stats(const sb_ami_pbx_stats_t *s, size_t n,
     printf("ami%s: pbx %s (tenant %s): connected %d, synced %d, connects "
            "%llu, logins %llu, login failures %llu, disconnects %llu, "
            "resyncs %llu, events %llu, list items %llu, refused %llu, "
-           "replaced %llu, decoded %llu\n",
+           "replaced %llu, decoded %llu, mapped %llu, unmapped %llu, "
+           "produced %llu\n",
            when, s[i].name, s[i].tenant, s[i].connected, s[i].synced,
            (unsigned long long)s[i].connects, (unsigned long long)s[i].logins,
            (unsigned long long)s[i].login_failures,
@@ -34,7 +35,9 @@ static void print_stats(const sb_ami_pbx_stats_t *s, size_t n,
            (unsigned long long)s[i].resyncs, (unsigned long long)s[i].events,
            (unsigned long long)s[i].list_items,
            (unsigned long long)s[i].refused, (unsigned long long)s[i].replaced,
-           (unsigned long long)s[i].decoded);
+           (unsigned long long)s[i].decoded, (unsigned long long)s[i].mapped,
+           (unsigned long long)s[i].unmapped,
+           (unsigned long long)s[i].produced);
   fflush(stdout);
 }
 
@@ -134,8 +137,8 @@ const sb_cmd_t sb_cmd_ami = {
         "backoff and jitter, and resynchronises after\nevery login "
         "(QueueStatus, CoreShowChannels). Prints each PBX's counters every\n"
         "--progress-ms (when they changed). SIGINT or SIGTERM logs off and "
-        "exits.\nNot yet: the PBX's events are read and counted, not yet "
-        "mapped to call.* and\nagent.* events.",
+        "exits.\nNot yet: the call.* and agent.* events made of what the PBXs "
+        "say are counted\n(produced), not yet sent to Kafka.",
     .conf_keys = ami_keys,
     .opts = (const sb_opt_t[]){{"progress-ms", "MS",
                                 "Counters printed this often (default 5000; "

@@ -5,6 +5,9 @@
 
 #include "sb_conf.h"
 #include "sb_log.h"
+#include "sb_time.h"
+
+#include <cjson/cJSON.h>
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@ struct sb_ami_s {
   sb_ami_pbx_t *pbx;
   size_t n;
   sb__ami_sess_t **sess;
+  sb_ami_map_t **map; /* a PBX's mapper */
   uv_loop_t loop;
   uv_async_t wake;
   uv_timer_t snap;
@@ -27,12 +31,42 @@ struct sb_ami_s {
   sb_ami_pbx_stats_t *stats;
 };
 
-static void on_message(void *ud, sb__ami_sess_t *s, sb__ami_origin_t origin,
-                       const sb_ami_msg_t *m) {
-  (void)ud, (void)s, (void)origin, (void)m; /* mapped in a later step */
+static sb_ami_map_t *map_of(sb_ami_t *a, sb__ami_sess_t *s) {
+  return a->map[sb__ami_sess_pbx(s) - a->pbx];
 }
 
-static const sb__ami_handler_t handler = {.message = on_message};
+/* What the mapper made. Not yet: handing them to ingest (the next step of
+ * issue 18); they are counted and dropped. */
+static void deliver(sb_ami_t *a, cJSON *events) {
+  (void)a;
+  cJSON_Delete(events);
+}
+
+static void on_message(void *ud, sb__ami_sess_t *s, sb__ami_origin_t origin,
+                       const sb_ami_msg_t *m) {
+  sb_ami_t *a = ud;
+  cJSON *out = cJSON_CreateArray();
+  if (out == NULL)
+    return;
+  sb_ami_map_msg(map_of(a, s), origin == SB__AMI_SYNC, m, sb_time_now_micros(),
+                 out);
+  deliver(a, out);
+}
+
+static void on_resync(void *ud, sb__ami_sess_t *s) {
+  sb_ami_map_sync_start(map_of(ud, s));
+}
+
+static void on_synced(void *ud, sb__ami_sess_t *s) {
+  cJSON *out = cJSON_CreateArray();
+  if (out == NULL)
+    return;
+  sb_ami_map_synced(map_of(ud, s), sb_time_now_micros(), out);
+  deliver(ud, out);
+}
+
+static const sb__ami_handler_t handler = {
+    .message = on_message, .resync = on_resync, .synced = on_synced};
 
 static void copy_stats(sb_ami_t *a) {
   pthread_mutex_lock(&a->mu);
@@ -58,6 +92,11 @@ static void copy_stats(sb_ami_t *a) {
     o->replaced = ps.replaced;
     o->decoded = ps.decoded;
     o->bytes_read = st.bytes_read;
+    sb_ami_map_stats_t ms;
+    sb_ami_map_stats(a->map[i], &ms);
+    o->mapped = ms.mapped;
+    o->unmapped = ms.unmapped;
+    o->produced = ms.produced;
   }
   pthread_mutex_unlock(&a->mu);
 }
@@ -108,10 +147,17 @@ int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
   if (rc == 0) {
     a->sess = calloc(a->n, sizeof *a->sess);
     a->stats = calloc(a->n, sizeof *a->stats);
-    if (a->sess == NULL || a->stats == NULL)
+    a->map = calloc(a->n, sizeof *a->map);
+    if (a->sess == NULL || a->stats == NULL || a->map == NULL)
       rc = sb_err_set(err, SB_ENOMEM, "out of memory");
   }
+  for (size_t i = 0; rc == 0 && i < a->n; i++)
+    rc = sb_ami_map_new(a->pbx[i].name, a->pbx[i].tenant, 0, 0, &a->map[i],
+                        err);
   if (rc != 0) {
+    for (size_t i = 0; a->map && i < a->n; i++)
+      sb_ami_map_free(a->map[i]);
+    free(a->map);
     sb_ami_pbx_free(a->pbx, a->n);
     free(a->sess);
     free(a->stats);
@@ -193,6 +239,9 @@ int sb_ami_join(sb_ami_t *a, sb_ami_pbx_stats_t *st, size_t max,
     pthread_join(a->thread, NULL);
   if (st)
     sb_ami_snapshot(a, st, max);
+  for (size_t i = 0; i < a->n; i++)
+    sb_ami_map_free(a->map[i]);
+  free(a->map);
   sb_ami_pbx_free(a->pbx, a->n);
   free(a->sess);
   free(a->stats);

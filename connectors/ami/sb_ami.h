@@ -243,8 +243,9 @@ void sb_ami_map_free(sb_ami_map_t *m); /* accepts NULL */
  * One thread with its own libuv loop and a manager session per PBX of
  * ami.pbx_file: each logs in, keeps alive, reconnects with backoff and
  * jitter, and resynchronises (QueueStatus, CoreShowChannels) after every
- * login. Not yet: the mapping of what the PBX says to call.* and agent.*
- * events (they are counted, per PBX, and nothing is produced). */
+ * login; each PBX's messages go through its mapper. Not yet: the events
+ * the mapper makes are counted, not yet handed to ingest (nothing is
+ * produced to Kafka). */
 struct sb_conf_s;
 typedef struct sb_ami_s sb_ami_t;
 
@@ -258,6 +259,9 @@ typedef struct sb_ami_pbx_stats_s {
   uint64_t refused;    /* messages over ami.max_event_bytes */
   uint64_t bare, replaced, decoded; /* lines and values (sb_ami_parse_stats_t) */
   uint64_t bytes_read;
+  uint64_t mapped;   /* events the mapping used */
+  uint64_t unmapped; /* events it has no use for (sb_ami_map_stats_t) */
+  uint64_t produced; /* call.* and agent.* events made of them */
 } sb_ami_pbx_stats_t;
 
 /* Reads ami.pbx_file and ami.secrets_file (SB_ECONFIG, SB_EPERM: nothing

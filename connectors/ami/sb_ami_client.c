@@ -299,6 +299,8 @@ static void logged_in(sb__ami_sess_t *s) {
   sb_log(SB_LOG_INFO, "ami", "logged in", SB_F_STR("pbx", s->pbx->name),
          SB_F_STR("tenant", s->pbx->tenant), SB_F_END);
   /* what was missed while away: queues' members and callers, channels */
+  if (s->h.resync)
+    s->h.resync(s->ud, s);
   s->lists_pending = 2;
   if (send_action(s, A_LIST, "QueueStatus", "") == NULL ||
       send_action(s, A_LIST, "CoreShowChannels", "") == NULL)

@@ -24,6 +24,8 @@ typedef struct sb__ami_handler_s {
    * QueueEntry, CoreShowChannel) */
   void (*message)(void *ud, sb__ami_sess_t *s, sb__ami_origin_t origin,
                   const sb_ami_msg_t *m);
+  /* logged in: a resynchronisation's lists are asked for */
+  void (*resync)(void *ud, sb__ami_sess_t *s);
   /* the lists of a resynchronisation are all in (after every login) */
   void (*synced)(void *ud, sb__ami_sess_t *s);
   /* the session was lost (events may have been missed until synced) */

@@ -90,8 +90,11 @@ wait_for() {
 wait_for eu1 resyncs 1
 wait_for eu2 resyncs 1
 [ "$(counter eu1 synced)" = 1 ] || fail "eu1 not synced: $(last_line eu1)"
-# the lists: QueueParams + 2 QueueMember, 1 CoreShowChannel
+# the lists: QueueParams + 2 QueueMember, 1 CoreShowChannel; mapped to
+# 2 agent.logged_in, 2 agent.state_changed (available, paused), 1
+# call.started
 [ "$(counter eu1 "list items")" = 4 ] || fail "list items: $(last_line eu1)"
+wait_for eu1 produced 5
 # eu1: Challenge then Login with AuthType MD5 and a Key, never a Secret;
 # the default event mask. eu2: Secret in plain, its own mask.
 $PY - "$work/actions.jsonl" <<'EOF' || fail "the logins were not as configured"
@@ -114,6 +117,7 @@ EOF
 [ "$(ctl "play $flows/pause_unpause.ami")" = "ok 2" ] || fail "play"
 wait_for eu1 events 3 # FullyBooted comes before the login's answer: not live
 wait_for eu2 events 3
+wait_for eu1 produced 7 # Alice paused, then available again
 
 # a message over ami.max_event_bytes: refused, counted, the session kept
 $PY -c '
@@ -134,6 +138,9 @@ wait_for eu1 resyncs 2
 wait_for eu2 resyncs 2
 [ "$(counter eu1 disconnects)" = 1 ] || fail "disconnects: $(last_line eu1)"
 [ "$(counter eu1 "list items")" = 8 ] || fail "list items: $(last_line eu1)"
+# the same agents and channel again: nothing new is made of them
+[ "$(counter eu1 produced)" = 7 ] || fail "resync made events: $(last_line eu1)"
+[ "$(counter eu1 unmapped)" = 1 ] || fail "unmapped (Newstate): $(last_line eu1)"
 grep -q 'session lost; reconnecting.*the PBX closed the connection' "$work/ami.err" ||
   fail "the drop is not logged"
 
@@ -143,7 +150,12 @@ wait_for eu1 disconnects 2
 grep -q 'no answer to Ping' "$work/ami.err" || fail "no Ping failure logged"
 [ "$(ctl unmute)" = ok ] || fail "unmute"
 wait_for eu1 resyncs 3
+# a session made while muted still fails on its unanswered Ping (within a
+# ping period): then the next one stays
+sleep 1
+wait_for eu1 connected 1
 wait_for eu1 synced 1
+wait_for eu2 connected 1
 
 # SIGTERM: Logoff to each PBX, the final counters
 kill -TERM "$ami_pid"
