@@ -27,7 +27,8 @@ static void print_stats(const sb_ami_pbx_stats_t *s, size_t n,
            "%llu, logins %llu, login failures %llu, disconnects %llu, "
            "resyncs %llu, events %llu, list items %llu, refused %llu, "
            "replaced %llu, decoded %llu, mapped %llu, unmapped %llu, "
-           "produced %llu\n",
+           "produced %llu, accepted %llu, duplicates %llu, ingest refused "
+           "%llu, dropped %llu, waiting %llu\n",
            when, s[i].name, s[i].tenant, s[i].connected, s[i].synced,
            (unsigned long long)s[i].connects, (unsigned long long)s[i].logins,
            (unsigned long long)s[i].login_failures,
@@ -37,7 +38,11 @@ static void print_stats(const sb_ami_pbx_stats_t *s, size_t n,
            (unsigned long long)s[i].refused, (unsigned long long)s[i].replaced,
            (unsigned long long)s[i].decoded, (unsigned long long)s[i].mapped,
            (unsigned long long)s[i].unmapped,
-           (unsigned long long)s[i].produced);
+           (unsigned long long)s[i].produced,
+           (unsigned long long)s[i].accepted,
+           (unsigned long long)s[i].duplicates,
+           (unsigned long long)s[i].ingest_refused,
+           (unsigned long long)s[i].dropped, (unsigned long long)s[i].waiting);
   fflush(stdout);
 }
 
@@ -91,7 +96,11 @@ static int run_ami(sb_cli_t *cli) {
                       "(--set ami.pbx_file=FILE; see --help)"),
            sb_cli_fail(cli, &err);
   }
+  /* --dry-run: the PBXs' events mapped and counted, nothing produced
+   * (no instance needed) */
+  int dry = sb_cli_opt(cli, "dry-run") != NULL;
   if (sb_conf_check(&cli->conf, &err) != 0 ||
+      (!dry && sb_cli_need_instance(cli, 1, &err) != 0) ||
       sb_ami_start(&cli->conf, &x->a, &err) != 0) {
     free(x);
     return sb_cli_fail(cli, &err);
@@ -121,6 +130,7 @@ static int run_ami(sb_cli_t *cli) {
 }
 
 static const char *const ami_keys[] = {
+    "brokers", "database_url", "pii.key_file", "pii.key_command",
     "ami.pbx_file",         "ami.secrets_file",     "ami.ping_ms",
     "ami.timeout_ms",       "ami.reconnect_min_ms", "ami.reconnect_max_ms",
     "ami.max_event_bytes",  NULL};
@@ -135,14 +145,20 @@ const sb_cmd_t sb_cmd_ami = {
         "secret from ami.secrets_file\n('name secret' lines, mode 0600), "
         "keeps each session alive (Ping every\nami.ping_ms), reconnects with "
         "backoff and jitter, and resynchronises after\nevery login "
-        "(QueueStatus, CoreShowChannels). Prints each PBX's counters every\n"
-        "--progress-ms (when they changed). SIGINT or SIGTERM logs off and "
-        "exits.\nNot yet: the call.* and agent.* events made of what the PBXs "
-        "say are counted\n(produced), not yet sent to Kafka.",
+        "(QueueStatus, CoreShowChannels). What the PBXs say becomes call.* and "
+        "agent.*\nevents, produced through ingest (checks, PII sealing, "
+        "idempotency) to the running\ninstance's Kafka, or --brokers and "
+        "--database-url. Prints each PBX's counters\nevery --progress-ms "
+        "(when they changed). SIGINT or SIGTERM logs off, hands what\nwas "
+        "made to Kafka and exits.",
     .conf_keys = ami_keys,
     .opts = (const sb_opt_t[]){{"progress-ms", "MS",
                                 "Counters printed this often (default 5000; "
                                 "0: only at the end)"},
+                               {"dry-run", NULL,
+                                "Map and count the PBXs' events without "
+                                "producing them (no instance needed): to try "
+                                "a PBX's configuration"},
                                {NULL, NULL, NULL}},
     .min_args = 0,
     .max_args = 0,

@@ -262,6 +262,10 @@ typedef struct sb_ami_pbx_stats_s {
   uint64_t mapped;   /* events the mapping used */
   uint64_t unmapped; /* events it has no use for (sb_ami_map_stats_t) */
   uint64_t produced; /* call.* and agent.* events made of them */
+  uint64_t accepted, duplicates; /* by ingest: new, and seen before */
+  uint64_t ingest_refused;       /* by ingest, for good (invalid) */
+  uint64_t dropped;  /* not produced: ingest away past the bounds */
+  uint64_t waiting;  /* made, not yet handed to ingest */
 } sb_ami_pbx_stats_t;
 
 /* Reads ami.pbx_file and ami.secrets_file (SB_ECONFIG, SB_EPERM: nothing

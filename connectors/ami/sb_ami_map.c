@@ -547,6 +547,7 @@ static const struct {
     {"FullyBooted", E_NOTED},
     {"QueueParams", E_NOTED},
     {"QueueCallerLeave", E_NOTED},
+    {"QueueEntry", E_NOTED}, /* its call: CoreShowChannel */
 };
 
 /* The event's time: its Timestamp (timestampevents = yes), else now. */

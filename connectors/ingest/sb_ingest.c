@@ -185,6 +185,8 @@ void sb_ingest_set_owners(sb_ingest_t *in, sb_auth_owner_fn fn, void *ctx) {
 /* Records a failed authentication or a denied event on sb.compliance.
  * Never the token: who it was (when the token said), from where, why. */
 sb_client_info_t sb_client_info(const sb_http_req_t *r) {
+  if (r == NULL) /* sb_ingest_submit without a request */
+    return (sb_client_info_t){"", NULL, "", ""};
   return (sb_client_info_t){sb_http_peer(r), sb_http_header(r, "User-Agent"),
                             sb_http_method(r), sb_http_path(r)};
 }

@@ -381,7 +381,9 @@ static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
   /* User-Agent is visible ASCII (RFC 9110): anything else is shown as '?',
    * so that the record is valid UTF-8; the schema holds 512 characters */
   char ua[501];
-  const char *agent = sb_http_header(p->req, "User-Agent");
+  /* without a request (a connector of the engine's own: AMI), no
+   * address and no user agent */
+  const char *agent = p->req ? sb_http_header(p->req, "User-Agent") : NULL;
   size_t ul = agent ? strnlen(agent, sizeof ua - 1) : 0;
   for (size_t i = 0; i < ul; i++) {
     unsigned char ch = (unsigned char)agent[i];
@@ -393,7 +395,8 @@ static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
   } actor[] = {
       {"actoruserid", who->sub, "the token's subject"},
       {"actorrole", sb_role_name(who->role), "the token's role"},
-      {"actorip", sb_http_peer(p->req), "the client's address"},
+      {"actorip", p->req ? sb_http_peer(p->req) : NULL,
+       "the client's address"},
       {"actoruseragent", agent ? ua : NULL, "the request's User-Agent"},
   };
   for (size_t i = 0; i < SB_ARRAY_LEN(actor); i++) {

@@ -50,24 +50,24 @@ args=(--data-dir "$dd" --set "ami.pbx_file=$work/pbx"
       --set "ami.secrets_file=$work/secrets")
 
 # ---- what is refused before anything starts --------------------------------
-expect_error 1 "chmod 600" "$SB" ami "${args[@]}"
+expect_error 1 "chmod 600" "$SB" ami --dry-run "${args[@]}"
 chmod 600 "$work/secrets"
 grep -q "$secret" "$work/expect.err" && fail "a secret in an error"
-expect_error 2 "ami.pbx_file is not set" "$SB" ami --data-dir "$dd"
+expect_error 2 "ami.pbx_file is not set" "$SB" ami --dry-run --data-dir "$dd"
 printf 'name=x host=h tenant=t user=u colour=blue\n' >"$work/pbx.bad"
-expect_error 2 "pbx.bad:1: unknown key 'colour'" "$SB" ami --data-dir "$dd" \
+expect_error 2 "pbx.bad:1: unknown key 'colour'" "$SB" ami --dry-run --data-dir "$dd" \
   --set "ami.pbx_file=$work/pbx.bad" --set "ami.secrets_file=$work/secrets"
 printf 'name=x host=h tenant=_op user=u\n' >"$work/pbx.bad"
-expect_error 2 "tenant: '_op' is not a tenant id" "$SB" ami --data-dir "$dd" \
+expect_error 2 "tenant: '_op' is not a tenant id" "$SB" ami --dry-run --data-dir "$dd" \
   --set "ami.pbx_file=$work/pbx.bad" --set "ami.secrets_file=$work/secrets"
 printf 'eu1 %s\n' "$secret" >"$work/secrets.short"
 chmod 600 "$work/secrets.short"
-expect_error 2 "no secret for PBX 'eu2'" "$SB" ami "${args[@]}" \
+expect_error 2 "no secret for PBX 'eu2'" "$SB" ami --dry-run "${args[@]}" \
   --set "ami.secrets_file=$work/secrets.short"
 grep -q "$secret" "$work/expect.err" && fail "a secret in an error"
 
 # ---- running ---------------------------------------------------------------
-"$SB" ami "${args[@]}" --progress-ms 100 --set ami.ping_ms=300 \
+"$SB" ami "${args[@]}" --dry-run --progress-ms 100 --set ami.ping_ms=300 \
   --set ami.reconnect_min_ms=50 --set ami.reconnect_max_ms=400 \
   --set ami.max_event_bytes=65536 >"$work/ami.out" 2>"$work/ami.err" &
 ami_pid=$!
@@ -173,7 +173,7 @@ done
 # a wrong secret: refused, retried with backoff, never logged
 printf 'eu1 wrong-%s\neu2 %s\n' "$secret" "$secret" >"$work/secrets.wrong"
 chmod 600 "$work/secrets.wrong"
-"$SB" ami "${args[@]}" --set "ami.secrets_file=$work/secrets.wrong" \
+"$SB" ami "${args[@]}" --dry-run --set "ami.secrets_file=$work/secrets.wrong" \
   --progress-ms 100 --set ami.reconnect_min_ms=50 \
   --set ami.reconnect_max_ms=200 >"$work/ami2.out" 2>"$work/ami2.err" &
 ami_pid=$!
