@@ -132,12 +132,21 @@ wait_for eu1 events 4
 grep -q 'message over ami.max_event_bytes was refused.*VarSet' "$work/ami.err" ||
   fail "the refusal is not logged with its event's name"
 
-# the PBX drops every session: both reconnect and resynchronise
-[ "$(ctl drop)" = "ok 2" ] || fail "drop"
+# Event: Shutdown: the session is given up and made again
+printf 'Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\nRestart: True\r\n\r\n' >"$work/shutdown.raw"
+[ "$(ctl "raw $work/shutdown.raw")" = ok ] || fail "raw shutdown"
+wait_for eu1 disconnects 1
+grep -q 'session lost; reconnecting.*the PBX is shutting down' "$work/ami.err" ||
+  fail "Shutdown is not logged"
 wait_for eu1 resyncs 2
 wait_for eu2 resyncs 2
-[ "$(counter eu1 disconnects)" = 1 ] || fail "disconnects: $(last_line eu1)"
-[ "$(counter eu1 "list items")" = 8 ] || fail "list items: $(last_line eu1)"
+
+# the PBX drops every session: both reconnect and resynchronise
+[ "$(ctl drop)" = "ok 2" ] || fail "drop"
+wait_for eu1 resyncs 3
+wait_for eu2 resyncs 3
+[ "$(counter eu1 disconnects)" = 2 ] || fail "disconnects: $(last_line eu1)"
+[ "$(counter eu1 "list items")" = 12 ] || fail "list items: $(last_line eu1)"
 # the same agents and channel again: nothing new is made of them
 [ "$(counter eu1 produced)" = 7 ] || fail "resync made events: $(last_line eu1)"
 [ "$(counter eu1 unmapped)" = 1 ] || fail "unmapped (Newstate): $(last_line eu1)"
@@ -146,10 +155,10 @@ grep -q 'session lost; reconnecting.*the PBX closed the connection' "$work/ami.e
 
 # the PBX stops answering Ping: the sessions are given up and made again
 [ "$(ctl mute)" = ok ] || fail "mute"
-wait_for eu1 disconnects 2
+wait_for eu1 disconnects 3
 grep -q 'no answer to Ping' "$work/ami.err" || fail "no Ping failure logged"
 [ "$(ctl unmute)" = ok ] || fail "unmute"
-wait_for eu1 resyncs 3
+wait_for eu1 resyncs 4
 # a session made while muted still fails on its unanswered Ping (within a
 # ping period): then the next one stays
 sleep 1
