@@ -120,9 +120,54 @@ static void read_opts(const char *path, sb_ami_parser_opts_t *o,
   free(text);
 }
 
+/* got against the expected file at path (SB_AMI_UPDATE=1: written first);
+ * 0 when equal, else 1 saying both. */
+static int golden_check(const char *path, const sb_text_t *got) {
+  size_t elen;
+  if (getenv("SB_AMI_UPDATE")) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    fwrite(got->s, 1, got->len, f);
+    fclose(f);
+  }
+  char *expected = read_file(path, &elen);
+  int same = expected != NULL && strcmp(expected, got->s) == 0;
+  if (!same)
+    fprintf(stderr, "got:\n%s\nexpected (%s):\n%s\n", got->s, path,
+            expected ? expected : "(missing)");
+  free(expected);
+  return same ? 0 : 1;
+}
+
+/* fn(dir, name) for each NAME.ami of dir; 0 when all returned 0 and there
+ * were at least min. */
+static int each_fixture(const char *dir, int min,
+                        int (*fn)(const char *dir, const char *name)) {
+  DIR *d = opendir(dir);
+  CHECK(d != NULL);
+  struct dirent *e;
+  int n = 0;
+  while ((e = readdir(d)) != NULL) {
+    size_t l = strlen(e->d_name);
+    if (l < 5 || strcmp(e->d_name + l - 4, ".ami") != 0)
+      continue;
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(l - 4), e->d_name);
+    if (fn(dir, name) != 0) {
+      fprintf(stderr, "fixture %s/%s\n", dir, name);
+      closedir(d);
+      return 1;
+    }
+    n++;
+  }
+  closedir(d);
+  CHECK(n >= min);
+  return 0;
+}
+
 static int one_fixture(const char *dir, const char *name) {
   char path[1024], charset[64];
-  size_t len, elen = 0;
+  size_t len;
   snprintf(path, sizeof path, "%s/%s.ami", dir, name);
   char *data = read_file(path, &len);
   CHECK(data != NULL);
@@ -132,18 +177,8 @@ static int one_fixture(const char *dir, const char *name) {
   sb_text_t whole = {0};
   CHECK_INT(parse_dump(&o, data, len, len ? len : 1, 0, &whole), 0);
   snprintf(path, sizeof path, "%s/%s.expected", dir, name);
-  if (getenv("SB_AMI_UPDATE")) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    fwrite(whole.s, 1, whole.len, f);
-    fclose(f);
-  }
-  char *expected = read_file(path, &elen);
-  if (expected == NULL || strcmp(expected, whole.s) != 0) {
-    fprintf(stderr, "%s: parsed whole, got:\n%s\nexpected (%s):\n%s\n", name,
-            whole.s, path, expected ? expected : "(missing)");
+  if (golden_check(path, &whole) != 0)
     return 1;
-  }
   /* reads split anywhere: every piece size up to 9, then random ones */
   for (size_t step = 0; step <= 9 + 20; step++) {
     sb_text_t cut = {0};
@@ -158,33 +193,13 @@ static int one_fixture(const char *dir, const char *name) {
     }
     sb_text_free(&cut);
   }
-  free(expected);
   sb_text_free(&whole);
   free(data);
   return 0;
 }
 
 int test_ami_parse_fixtures(void) {
-  const char *dir = SB_AMI_FIXTURES "/parse";
-  DIR *d = opendir(dir);
-  CHECK(d != NULL);
-  struct dirent *e;
-  int n = 0;
-  while ((e = readdir(d)) != NULL) {
-    size_t l = strlen(e->d_name);
-    if (l < 5 || strcmp(e->d_name + l - 4, ".ami") != 0)
-      continue;
-    char name[256];
-    snprintf(name, sizeof name, "%.*s", (int)(l - 4), e->d_name);
-    if (one_fixture(dir, name) != 0) {
-      closedir(d);
-      return 1;
-    }
-    n++;
-  }
-  closedir(d);
-  CHECK(n >= 10); /* one per pitfall */
-  return 0;
+  return each_fixture(SB_AMI_FIXTURES "/parse", 10, one_fixture); /* a pitfall each */
 }
 
 typedef struct {
@@ -356,47 +371,24 @@ static int map_file(const char *data, size_t len, sb_text_t *t) {
   return 0;
 }
 
+static int one_map_fixture(const char *dir, const char *name) {
+  char path[1024];
+  size_t len;
+  snprintf(path, sizeof path, "%s/%s.ami", dir, name);
+  char *data = read_file(path, &len);
+  CHECK(data != NULL);
+  sb_text_t a = {0}, b = {0};
+  CHECK_INT(map_file(data, len, &a), 0);
+  CHECK_INT(map_file(data, len, &b), 0);
+  CHECK_STR(a.s, b.s); /* deterministic, ids included */
+  snprintf(path, sizeof path, "%s/%s.expected", dir, name);
+  int rc = golden_check(path, &a);
+  free(data);
+  sb_text_free(&a);
+  sb_text_free(&b);
+  return rc;
+}
+
 int test_ami_map_golden(void) {
-  const char *dir = SB_AMI_FIXTURES "/map";
-  DIR *d = opendir(dir);
-  CHECK(d != NULL);
-  struct dirent *e;
-  int n = 0;
-  while ((e = readdir(d)) != NULL) {
-    size_t l = strlen(e->d_name);
-    if (l < 5 || strcmp(e->d_name + l - 4, ".ami") != 0)
-      continue;
-    char path[1024];
-    size_t len, elen;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    char *data = read_file(path, &len);
-    CHECK(data != NULL);
-    sb_text_t a = {0}, b = {0};
-    CHECK_INT(map_file(data, len, &a), 0);
-    CHECK_INT(map_file(data, len, &b), 0);
-    CHECK_STR(a.s, b.s); /* deterministic, ids included */
-    snprintf(path, sizeof path, "%s/%.*s.expected", dir, (int)(l - 4),
-             e->d_name);
-    if (getenv("SB_AMI_UPDATE")) {
-      FILE *f = fopen(path, "wb");
-      CHECK(f != NULL);
-      fwrite(a.s, 1, a.len, f);
-      fclose(f);
-    }
-    char *expected = read_file(path, &elen);
-    if (expected == NULL || strcmp(expected, a.s) != 0) {
-      fprintf(stderr, "%s: got:\n%s\nexpected (%s):\n%s\n", e->d_name, a.s,
-              path, expected ? expected : "(missing)");
-      closedir(d);
-      return 1;
-    }
-    free(expected);
-    free(data);
-    sb_text_free(&a);
-    sb_text_free(&b);
-    n++;
-  }
-  closedir(d);
-  CHECK(n >= 4);
-  return 0;
+  return each_fixture(SB_AMI_FIXTURES "/map", 4, one_map_fixture);
 }

@@ -303,6 +303,23 @@ static void *thread_main(void *arg) {
   return NULL;
 }
 
+/* What sb_ami_start allocated (any part may be NULL), and a. */
+static void parts_free(sb_ami_t *a) {
+  for (size_t i = 0; a->map && i < a->n; i++)
+    sb_ami_map_free(a->map[i]);
+  for (size_t i = 0; a->out && i < a->n; i++) {
+    cJSON_Delete(a->out[i].pending);
+    cJSON_Delete(a->out[i].again);
+  }
+  free(a->map);
+  free(a->out);
+  sb_ami_pbx_free(a->pbx, a->n);
+  free(a->sess);
+  free(a->stats);
+  pthread_mutex_destroy(&a->mu);
+  free(a);
+}
+
 int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
   *out = NULL;
   sb_ami_t *a = calloc(1, sizeof *a);
@@ -336,17 +353,7 @@ int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
     rc = sb_ami_map_new(a->pbx[i].name, a->pbx[i].tenant, 0, 0, &a->map[i],
                         err);
   if (rc != 0) {
-    for (size_t i = 0; a->map && i < a->n; i++)
-      sb_ami_map_free(a->map[i]);
-    for (size_t i = 0; a->out && i < a->n; i++)
-      cJSON_Delete(a->out[i].pending);
-    free(a->map);
-    free(a->out);
-    sb_ami_pbx_free(a->pbx, a->n);
-    free(a->sess);
-    free(a->stats);
-    pthread_mutex_destroy(&a->mu);
-    free(a);
+    parts_free(a);
     return rc;
   }
   uv_loop_init(&a->loop);
@@ -355,17 +362,7 @@ int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
   if (c->brokers != NULL && c->database_url != NULL &&
       (rc = sb_ingest_new(&a->loop, c, &a->in, err)) != 0) {
     uv_loop_close(&a->loop);
-    for (size_t i = 0; i < a->n; i++) {
-      sb_ami_map_free(a->map[i]);
-      cJSON_Delete(a->out[i].pending);
-    }
-    free(a->map);
-    free(a->out);
-    sb_ami_pbx_free(a->pbx, a->n);
-    free(a->sess);
-    free(a->stats);
-    pthread_mutex_destroy(&a->mu);
-    free(a);
+    parts_free(a);
     return rc;
   }
   sb__ami_opts_t o = {.ping_ms = c->ami_ping_ms,
@@ -446,18 +443,7 @@ int sb_ami_join(sb_ami_t *a, sb_ami_pbx_stats_t *st, size_t max,
     pthread_join(a->thread, NULL);
   if (st)
     sb_ami_snapshot(a, st, max);
-  for (size_t i = 0; i < a->n; i++) {
-    sb_ami_map_free(a->map[i]);
-    cJSON_Delete(a->out[i].pending);
-    cJSON_Delete(a->out[i].again);
-  }
-  free(a->map);
-  free(a->out);
   sb_ingest_free(a->in);
-  sb_ami_pbx_free(a->pbx, a->n);
-  free(a->sess);
-  free(a->stats);
-  pthread_mutex_destroy(&a->mu);
-  free(a);
+  parts_free(a);
   return 0;
 }

@@ -103,15 +103,24 @@ static int one_word(sb_ami_pbx_t *p, char *w, const char *path, int line,
                     path, line, k);
 }
 
+/* The next line of text (cut at its end, in place), counted in *line;
+ * NULL at the end. */
+static char *next_line(char **cur, int *line) {
+  char *l = *cur;
+  if (l == NULL || *l == '\0')
+    return NULL;
+  char *nl = strchr(l, '\n');
+  *cur = nl ? nl + 1 : NULL;
+  if (nl)
+    *nl = '\0';
+  (*line)++;
+  return l;
+}
+
 static int parse_pbx_file(char *text, const char *path, sb_ami_pbx_t *pbx,
                           size_t *n, sb_err_t *err) {
   int line = 0;
-  for (char *cur = text; cur && *cur;) {
-    char *l = cur, *nl = strchr(cur, '\n');
-    cur = nl ? nl + 1 : NULL;
-    if (nl)
-      *nl = '\0';
-    line++;
+  for (char *cur = text, *l; (l = next_line(&cur, &line)) != NULL;) {
     char *hash = strchr(l, '#');
     if (hash)
       *hash = '\0';
@@ -152,12 +161,7 @@ static int parse_pbx_file(char *text, const char *path, sb_ami_pbx_t *pbx,
 static int parse_secrets(char *text, const char *path, sb_ami_pbx_t *pbx,
                          size_t n, sb_err_t *err) {
   int line = 0;
-  for (char *cur = text; cur && *cur;) {
-    char *l = cur, *nl = strchr(cur, '\n');
-    cur = nl ? nl + 1 : NULL;
-    if (nl)
-      *nl = '\0';
-    line++;
+  for (char *cur = text, *l; (l = next_line(&cur, &line)) != NULL;) {
     l = sb_trim(l);
     if (*l == '\0' || *l == '#')
       continue;

@@ -8,36 +8,11 @@
 # answering Ping: reconnected and resynchronised each time; a wrong secret
 # retried with backoff; SIGTERM logs off. No secret in any output or log.
 source "$(dirname "$0")/lib.sh"
-here=$(cd "$(dirname "$0")/.." && pwd)
-PY=/usr/bin/python3
-flows=$here/ami/flows
-
-srv_pid=
-cleanup_extra() {
-  [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
-  [ -n "${ami_pid:-}" ] && kill "$ami_pid" 2>/dev/null
-  return 0
-}
+source "$(dirname "$0")/lib_ami.sh"
 
 secret=s3cr3t-pbx-Zq81
 printf 'switchboard %s\nplainuser %s\n' "$secret" "$secret" >"$work/users"
-"$PY" "$here/ami/ami_server.py" --port-file "$work/ports" \
-  --users "$work/users" --state "$flows/state_two_agents.ami" \
-  --log "$work/actions.jsonl" >"$work/server.out" 2>"$work/server.err" &
-srv_pid=$!
-for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.05; done
-[ -s "$work/ports" ] || fail "the test AMI server did not start"
-port=$(sed -n 1p "$work/ports")
-ctl_port=$(sed -n 2p "$work/ports")
-
-# ctl COMMAND: one command to the server's control port, its answer
-ctl() {
-  exec 9<>"/dev/tcp/127.0.0.1/$ctl_port"
-  echo "$1" >&9
-  read -r answer <&9
-  exec 9>&-
-  echo "$answer"
-}
+start_ami_server --log "$work/actions.jsonl"
 
 cat >"$work/pbx" <<EOF
 # two PBXs: the first logs in with MD5, the second in plain

@@ -8,36 +8,13 @@
 # rest of the call follows once reconnected); an abandoned call; an agent
 # pausing. No event twice, whatever the drop.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib_ami.sh"
 here=$(cd "$(dirname "$0")/.." && pwd)
-PY=/usr/bin/python3
-flows=$here/ami/flows
-
-srv_pid=
-ami_pid=
-cleanup_extra() {
-  [ -n "$ami_pid" ] && kill "$ami_pid" 2>/dev/null
-  [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
-  return 0
-}
 
 start_up --processors audit
 secret=Zm9vYmFyLWFtaQ
 printf 'switchboard %s\n' "$secret" >"$work/users"
-"$PY" "$here/ami/ami_server.py" --port-file "$work/ports" \
-  --users "$work/users" --state "$flows/state_two_agents.ami" \
-  >"$work/server.out" 2>"$work/server.err" &
-srv_pid=$!
-for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.05; done
-[ -s "$work/ports" ] || fail "the test AMI server did not start"
-port=$(sed -n 1p "$work/ports")
-ctl_port=$(sed -n 2p "$work/ports")
-ctl() {
-  exec 9<>"/dev/tcp/127.0.0.1/$ctl_port"
-  echo "$1" >&9
-  read -r answer <&9
-  exec 9>&-
-  echo "$answer"
-}
+start_ami_server
 printf 'name=eu1 host=127.0.0.1 port=%s tenant=acme user=switchboard\n' \
   "$port" >"$work/pbx"
 printf 'eu1 %s\n' "$secret" >"$work/secrets"
@@ -92,12 +69,18 @@ grep -q '^ami stopped: pbx eu1 .*ingest refused 0, dropped 0, waiting 0' \
   "$work/ami.out" || fail "events not all produced: $(tail -1 "$work/ami.out")"
 
 # what the audit log holds of them: every one once, as expected
-for _ in $(seq 100); do
-  "$SB" audit export --data-dir "$dd" --tenant acme >"$work/export" \
-    2>"$work/export.err" || fail "audit export"
-  [ "$(grep -c '"source":"ami://eu1"' "$work/export")" -ge 20 ] && break
-  sleep 0.2
-done
+# export_until FILE N: the audit log's events of tenant acme into FILE,
+# until N of them are the PBX's
+export_until() {
+  for _ in $(seq 100); do
+    "$SB" audit export --data-dir "$dd" --tenant acme >"$1" 2>"$1.err" ||
+      fail "audit export"
+    [ "$(grep -c '"source":"ami://eu1"' "$1")" -ge "$2" ] && return 0
+    sleep 0.2
+  done
+  fail "fewer than $2 events of the PBX in the audit log"
+}
+export_until "$work/export" 20
 $PY - "$work/export" "$here/ami/kafka/expected.txt" "${SB_AMI_UPDATE:-}" <<'PYEOF' || fail "the events differ"
 import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1]) if '"ami://eu1"' in l]
@@ -128,12 +111,7 @@ stop_up
 [ "$(ctl "state $flows/state_two_agents.ami")" = ok ] || fail "state"
 start_up --processors audit --set "ami.pbx_file=$work/pbx" \
   --set "ami.secrets_file=$work/secrets"
-for _ in $(seq 100); do
-  "$SB" audit export --data-dir "$dd" --tenant acme >"$work/export2" \
-    2>"$work/export2.err" || fail "audit export"
-  [ "$(grep -c '"source":"ami://eu1"' "$work/export2")" -ge 21 ] && break
-  sleep 0.2
-done
+export_until "$work/export2" 21
 sleep 1 # anything more would be there by now
 $PY - "$work/export2" <<'PYEOF' || fail "the restarted connector made events twice"
 import json, sys
