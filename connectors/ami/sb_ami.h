@@ -188,10 +188,12 @@ void sb_ami_pbx_free(sb_ami_pbx_t *p, size_t n);
  *     AgentConnect                          -> call.connected (its HoldTime
  *                                              and RingTime are seconds)
  *     QueueCallerAbandon                    -> call.abandoned
+ *     Hold, Unhold                          -> call.hold (hold_ms on Unhold)
  *     Hangup of the call's last channel     -> call.ended (durations, the
  *                                              caller's hangup cause;
  *                                              AgentComplete's TalkTime and
- *                                              Reason when it came first)
+ *                                              Reason when it came first;
+ *                                              talk_ms less hold_ms)
  *   agents, agent_id the member's interface ("PJSIP/agent1"):
  *     the first QueueMember* of an interface -> agent.logged_in
  *     QueueMemberStatus/Pause/..., QueueMember -> agent.state_changed when

@@ -32,6 +32,8 @@ typedef struct call_s {
   int nchans;
   int64_t started_us, joined_us, answered_us, abandoned_wait_ms;
   int64_t talk_ms; /* AgentComplete's, -1 unknown */
+  int64_t hold_since_us, hold_ms; /* on hold since (0: not); held in all */
+  int held;                       /* it was on hold at some time */
   char from[33], name[257], did[33];
   char queue[ID_MAX], agent[ID_MAX], lead[ID_MAX], campaign[ID_MAX];
   char reason[16]; /* AgentComplete's Reason */
@@ -357,11 +359,18 @@ static void call_ended(sb_ami_map_t *m, call_t *c, int64_t at_us, cJSON *out,
   else if (c->joined_us > 0 && c->answered_us > 0)
     cJSON_AddNumberToObject(d, "wait_ms",
                             (double)((c->answered_us - c->joined_us) / 1000));
-  if (c->answered_us > 0)
-    cJSON_AddNumberToObject(d, "talk_ms",
-                            (double)(c->talk_ms >= 0
-                                         ? c->talk_ms
-                                         : (at_us - c->answered_us) / 1000));
+  if (c->hold_since_us > 0) /* hung up while held */
+    c->hold_ms += (at_us - c->hold_since_us) / 1000;
+  if (c->answered_us > 0) {
+    /* from the connect (AgentComplete's TalkTime when it came first: the
+     * same span), the time on hold taken out */
+    int64_t talk = c->talk_ms >= 0 ? c->talk_ms
+                                   : (at_us - c->answered_us) / 1000;
+    talk -= c->hold_ms;
+    cJSON_AddNumberToObject(d, "talk_ms", (double)(talk > 0 ? talk : 0));
+  }
+  if (c->held)
+    cJSON_AddNumberToObject(d, "hold_ms", (double)c->hold_ms);
   add_str(d, "agent_id", c->agent);
   add_str(d, "queue_id", c->queue);
   add_str(d, "lead_id", c->lead);
@@ -520,7 +529,7 @@ static void member_removed(sb_ami_map_t *m, const sb_ami_msg_t *msg,
 
 typedef enum {
   E_NEWCHANNEL = 1, E_HANGUP, E_JOIN, E_ABANDON, E_CALLED, E_CONNECT,
-  E_COMPLETE, E_MEMBER, E_REMOVED, E_CHANNEL, E_NOTED
+  E_COMPLETE, E_MEMBER, E_REMOVED, E_CHANNEL, E_HOLD, E_UNHOLD, E_NOTED
 } ekind_t;
 
 static const struct {
@@ -542,6 +551,8 @@ static const struct {
     {"QueueMember", E_MEMBER},
     {"QueueMemberRemoved", E_REMOVED},
     {"CoreShowChannel", E_CHANNEL},
+    {"Hold", E_HOLD},
+    {"Unhold", E_UNHOLD},
     /* read and used for nothing on purpose: the session's own, and what
      * the events above already say */
     {"FullyBooted", E_NOTED},
@@ -684,6 +695,36 @@ int sb_ami_map_msg(sb_ami_map_t *m, int sync, const sb_ami_msg_t *msg,
       c->talk_ms = num(msg, "TalkTime", 0) * 1000; /* seconds */
       copy(c->reason, sizeof c->reason, sb_ami_get(msg, "Reason"));
     }
+    break;
+  }
+  case E_HOLD:
+  case E_UNHOLD: {
+    const char *lid = sb_ami_get(msg, "Linkedid");
+    const char *uid = sb_ami_get(msg, "Uniqueid");
+    if (lid == NULL || uid == NULL || (c = call_find(m, lid)) == NULL ||
+        (k == E_HOLD) == (c->hold_since_us > 0))
+      break; /* not a call we know, or already so */
+    int64_t held_ms = 0;
+    if (k == E_HOLD) {
+      c->hold_since_us = at;
+      c->held = 1;
+    } else {
+      held_ms = (at - c->hold_since_us) / 1000;
+      c->hold_ms += held_ms;
+      c->hold_since_us = 0;
+    }
+    /* the channel, and when: the event's Timestamp, when the PBX sends it */
+    char disc[96];
+    snprintf(disc, sizeof disc, "%s/%lld", uid, (long long)(at / 1000));
+    call_id(m, c, cid, sizeof cid);
+    d = event(m, out, "call.hold", cid, disc, at / 1000, at);
+    cJSON_AddStringToObject(d, "call_id", cid);
+    cJSON_AddBoolToObject(d, "on_hold", k == E_HOLD);
+    add_str(d, "agent_id", c->agent);
+    if (k == E_UNHOLD)
+      cJSON_AddNumberToObject(d, "hold_ms", (double)held_ms);
+    else
+      add_str(d, "music_class", sb_ami_get(msg, "MusicClass"));
     break;
   }
   case E_MEMBER:
