@@ -197,7 +197,8 @@ void sb_ami_pbx_free(sb_ami_pbx_t *p, size_t n);
  *   agents, agent_id the member's interface ("PJSIP/agent1"):
  *     the first QueueMember* of an interface -> agent.logged_in
  *     QueueMemberStatus/Pause/..., QueueMember -> agent.state_changed when
- *       the state their fields say changes (paused; ringing; on_call;
+ *       the state their fields say changes (paused: in every queue it is
+ *       in; ringing; on_call;
  *       offline for an unavailable device; wrapup within the member's
  *       Wrapuptime of LastCall; else available)
  *     QueueMemberRemoved of its last queue   -> agent.logged_out

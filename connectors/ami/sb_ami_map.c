@@ -45,6 +45,7 @@ typedef struct agent_s {
   struct agent_s *next;
   char id[ID_MAX];
   char queues[MAX_QUEUES][ID_MAX];
+  unsigned char paused[MAX_QUEUES]; /* in that queue */
   int nqueues;
   int logged_in, seen_sync;
   const char *state; /* AgentState symbol; NULL unknown */
@@ -409,10 +410,9 @@ static int queue_index(const agent_t *a, const char *q) {
   return -1;
 }
 
-/* The state a member's fields say (../shared/AMI.md §2.6). */
+/* The state a member's fields say of its device and calls
+ * (../shared/AMI.md §2.6); a pause is per queue (member()). */
 static const char *derive_state(const sb_ami_msg_t *msg, int64_t at_us) {
-  if (num(msg, "Paused", 0) == 1)
-    return "paused";
   long long st = num(msg, "Status", 0);
   if (st == 6 || st == 7)
     return "ringing";
@@ -496,11 +496,22 @@ static void member(sb_ami_map_t *m, const sb_ami_msg_t *msg, int64_t at_us,
     return;
   if (m->syncing)
     a->seen_sync = 1;
-  if (queue_index(a, q) < 0 && a->nqueues < MAX_QUEUES)
-    copy(a->queues[a->nqueues++], sizeof a->queues[0], q);
+  int qi = queue_index(a, q);
+  if (qi < 0 && a->nqueues < MAX_QUEUES) {
+    qi = a->nqueues++;
+    copy(a->queues[qi], sizeof a->queues[0], q);
+  }
+  if (qi >= 0)
+    a->paused[qi] = num(msg, "Paused", 0) == 1;
   if (!a->logged_in)
     agent_logged_in(m, a, msg, at_us, out);
-  agent_state(m, a, derive_state(msg, at_us), msg, at_us, out);
+  /* paused when paused in every queue it is in: paused in some, it still
+   * takes the others' calls */
+  int all = a->nqueues > 0;
+  for (int i = 0; i < a->nqueues; i++)
+    all &= a->paused[i];
+  agent_state(m, a, all ? "paused" : derive_state(msg, at_us), msg, at_us,
+              out);
 }
 
 static void member_removed(sb_ami_map_t *m, const sb_ami_msg_t *msg,
@@ -511,8 +522,11 @@ static void member_removed(sb_ami_map_t *m, const sb_ami_msg_t *msg,
   if (a == NULL || q == NULL)
     return;
   int i = queue_index(a, q);
-  if (i >= 0)
-    memmove(a->queues[i], a->queues[--a->nqueues], sizeof a->queues[0]);
+  if (i >= 0) {
+    a->nqueues--;
+    memmove(a->queues[i], a->queues[a->nqueues], sizeof a->queues[0]);
+    a->paused[i] = a->paused[a->nqueues];
+  }
   if (a->nqueues > 0 || !a->logged_in)
     return;
   char disc[32];
