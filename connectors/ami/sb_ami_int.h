@@ -61,6 +61,10 @@ void sb__ami_sess_stats(const sb__ami_sess_t *s, sb__ami_stats_t *out);
 void sb__ami_sess_parse_stats(const sb__ami_sess_t *s,
                               sb_ami_parse_stats_t *out);
 
+/* v into dst (sz bytes, sz > 0), cut on a UTF-8 character's start when
+ * too long; NUL-terminated (sb_ami_parse.c). */
+void sb__ami_copy(char *dst, size_t sz, const char *v);
+
 /* The login's MD5 key: lower-case hex of md5(challenge + secret) into
  * out. 0, or SB_ECRYPTO. */
 int sb__ami_md5_key(const char *challenge, const char *secret, char out[33],

@@ -8,7 +8,7 @@
  * second), so the same happening seen again (a resynchronisation after a
  * reconnect, a connector restarted) is the same event, which ingest's
  * idempotency store and the consumers drop. */
-#include "sb_ami.h"
+#include "sb_ami_int.h"
 
 #include "sb_time.h"
 #include "sb_ulid.h"
@@ -112,16 +112,8 @@ static long long num(const sb_ami_msg_t *msg, const char *key, long long dflt) {
 }
 
 static void copy(char *dst, size_t sz, const char *v) {
-  if (v == NULL)
-    return;
-  size_t n = strlen(v);
-  if (n >= sz) { /* cut on a character's start */
-    n = sz - 1;
-    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
-      n--;
-  }
-  memcpy(dst, v, n);
-  dst[n] = '\0';
+  if (v != NULL)
+    sb__ami_copy(dst, sz, v);
 }
 
 /* E.164 (+ and 7 to 15 digits, the first not 0): what a phone field

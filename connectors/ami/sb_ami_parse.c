@@ -7,7 +7,7 @@
  * message past a bound is dropped as its bytes come (discarding) until its
  * end, so the parser never holds more than max_bytes of the peer's. */
 #define _GNU_SOURCE /* memmem */
-#include "sb_ami.h"
+#include "sb_ami_int.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -516,13 +516,17 @@ const char *sb_ami_var(const sb_ami_msg_t *m, const char *key,
       found = v + nl + 1;
   if (found == NULL || outsz == 0)
     return NULL;
-  size_t n = strlen(found);
-  if (n >= outsz) { /* cut on a character's start */
-    n = outsz - 1;
-    while (n > 0 && ((unsigned char)found[n] & 0xc0) == 0x80)
+  sb__ami_copy(out, outsz, found);
+  return out;
+}
+
+void sb__ami_copy(char *dst, size_t sz, const char *v) {
+  size_t n = strlen(v);
+  if (n >= sz) { /* cut on a character's start */
+    n = sz - 1;
+    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
       n--;
   }
-  memcpy(out, found, n);
-  out[n] = '\0';
-  return out;
+  memcpy(dst, v, n);
+  dst[n] = '\0';
 }
