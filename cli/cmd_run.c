@@ -2,6 +2,7 @@
  * scale-out: start more of these with the same processors and Kafka spreads
  * the partitions among them. */
 #include "sb_cmds.h"
+#include "sb_ami.h"
 #include "sb_dispatch.h"
 #include "sb_workers.h"
 
@@ -21,7 +22,15 @@ static int run_run(sb_cli_t *cli) {
   if (cli->conf.dispatch_enabled &&
       sb_dispatch_start(&cli->conf, &dispatch, &err) != 0)
     return sb_cli_fail(cli, &err);
+  /* the AMI connector (ami.pbx_file set) beside them */
+  sb_ami_t *ami = NULL;
+  if (cli->conf.ami_pbx_file != NULL &&
+      sb_ami_start(&cli->conf, &ami, &err) != 0) {
+    sb_dispatch_join(dispatch, NULL, NULL);
+    return sb_cli_fail(cli, &err);
+  }
   int rc = sb_workers_run(&cli->conf, vts, n, &err);
+  sb_ami_join(ami, NULL, 0, NULL);
   sb_err_t derr = SB_ERR_INIT;
   if (sb_dispatch_join(dispatch, NULL, &derr) != 0 && rc == 0)
     rc = sb_err_set(&err, derr.code, "%s", derr.msg);
@@ -31,6 +40,7 @@ static int run_run(sb_cli_t *cli) {
 static const char *const run_keys[] = {"brokers",          "database_url",
                                        "batch.max_events", "batch.max_ms",
                                        "processor.retries", "dispatch.enabled",
+                                       "ami.pbx_file", "ami.secrets_file",
                                        NULL};
 
 const sb_cmd_t sb_cmd_run = {

@@ -4,6 +4,7 @@
  * (private or checked), migrations, then the facts on stdout and in
  * runtime.conf. Stop (SIGINT/SIGTERM) undoes it in reverse. */
 #include "sb_cmds.h"
+#include "sb_ami.h"
 #include "sb_auth.h"
 #include "sb_dispatch.h"
 #include "sb_http.h"
@@ -58,6 +59,7 @@ static int run_up(sb_cli_t *cli) {
   sb_embedded_t *embedded = NULL;
   sb_journal_t *journal = NULL;
   sb_dispatch_t *dispatch = NULL;
+  sb_ami_t *ami = NULL;
   int lock = -1, private_pg = 0, wrote_runtime = 0, rc;
   char url[1024];
 
@@ -141,8 +143,14 @@ static int run_up(sb_cli_t *cli) {
    * processors, on its own thread; it drains after them */
   if (c->dispatch_enabled && (rc = sb_dispatch_start(c, &dispatch, &err)) != 0)
     goto out;
+  /* the AMI connector (ami.pbx_file set): the PBXs' events through
+   * ingest, on its own thread; stopped after the processors */
+  if (c->ami_pbx_file != NULL && (rc = sb_ami_start(c, &ami, &err)) != 0)
+    goto out;
   up_ready_t ready = {c, applied, 0, {0}};
   rc = sb_workers_serve(c, vts, nvts, on_ready, &ready, &err);
+  sb_ami_join(ami, NULL, 0, NULL);
+  ami = NULL;
   sb_err_t derr = SB_ERR_INIT;
   if (sb_dispatch_join(dispatch, NULL, &derr) != 0 && rc == 0)
     rc = sb_err_set(&err, derr.code, "%s", derr.msg);
@@ -152,6 +160,7 @@ static int run_up(sb_cli_t *cli) {
   wrote_runtime = 1;
 
 out:
+  sb_ami_join(ami, NULL, 0, NULL);
   sb_dispatch_join(dispatch, NULL, NULL);
   if (wrote_runtime)
     sb_instance_remove(c);
@@ -173,7 +182,8 @@ const char *const sb_cmd_up_keys[] = {
     "http.tls_cert",   "http.tls_key",     "embedded.partition_max_bytes",
     "ingest.max_past_seconds", "ingest.max_future_seconds",
     "auth.max_token_ttl_seconds", "pii.key_file", "pii.key_command",
-    "dispatch.enabled", "dispatch.public_url", "dispatch.ca_file", NULL};
+    "dispatch.enabled", "dispatch.public_url", "dispatch.ca_file",
+    "ami.pbx_file", "ami.secrets_file", NULL};
 
 const sb_cmd_t sb_cmd_up = {
     .name = "up",

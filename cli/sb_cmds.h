@@ -20,6 +20,7 @@ extern const sb_cmd_t sb_cmd_keys;
 extern const sb_cmd_t sb_cmd_gdpr;
 extern const sb_cmd_t sb_cmd_analytics;
 extern const sb_cmd_t sb_cmd_dispatch;
+extern const sb_cmd_t sb_cmd_ami;
 
 /* The configuration keys `up` offers as flags. */
 extern const char *const sb_cmd_up_keys[];

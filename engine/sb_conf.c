@@ -268,6 +268,34 @@ static const sb_conf_prop_t props[] = {
      86400000, "300000", "SWITCHBOARD_DISPATCH_BACKOFF_MAX_MS", "MS", NULL, 0,
      "Longest wait before a retry: 1 s doubled per attempt up to this, "
      "with jitter (a random half to all of it); Retry-After wins."},
+    {"ami.pbx_file", SB_CT_STR, OFF(ami_pbx_file), 0, 0, NULL,
+     "SWITCHBOARD_AMI_PBX_FILE", "FILE", NULL, 0,
+     "The Asterisk PBXs the AMI connector logs in to, one a line (name, "
+     "host, port, tenant, user, auth, events, charset); set, `up` and `run` "
+     "run the connector, and `switchboard ami` runs it alone."},
+    {"ami.secrets_file", SB_CT_STR, OFF(ami_secrets_file), 0, 0, NULL,
+     "SWITCHBOARD_AMI_SECRETS_FILE", "FILE", NULL, 0,
+     "The PBXs' manager secrets, 'name secret' a line; readable by its owner "
+     "only (mode 0600), never logged."},
+    {"ami.ping_ms", SB_CT_INT, OFF(ami_ping_ms), 100, 600000, "20000",
+     "SWITCHBOARD_AMI_PING_MS", "MS", NULL, 0,
+     "A manager session's keepalive: a Ping this often; one unanswered by "
+     "the next reconnects."},
+    {"ami.timeout_ms", SB_CT_INT, OFF(ami_timeout_ms), 100, 600000, "10000",
+     "SWITCHBOARD_AMI_TIMEOUT_MS", "MS", NULL, 0,
+     "Longest wait for a PBX to connect, greet, answer the login or an "
+     "action (a list: between its items) before reconnecting."},
+    {"ami.reconnect_min_ms", SB_CT_INT, OFF(ami_reconnect_min_ms), 10,
+     600000, "500", "SWITCHBOARD_AMI_RECONNECT_MIN_MS", "MS", NULL, 0,
+     "The first reconnect's delay, doubled per failure in a row up to "
+     "ami.reconnect_max_ms, of which a random half to all (jitter)."},
+    {"ami.reconnect_max_ms", SB_CT_INT, OFF(ami_reconnect_max_ms), 10,
+     3600000, "30000", "SWITCHBOARD_AMI_RECONNECT_MAX_MS", "MS", NULL, 0,
+     "The longest delay between reconnects."},
+    {"ami.max_event_bytes", SB_CT_INT, OFF(ami_max_event_bytes), 1024,
+     16777216, "262144", "SWITCHBOARD_AMI_MAX_EVENT_BYTES", "BYTES", NULL, 0,
+     "Largest manager message read; a larger one is refused and counted, "
+     "the session kept."},
 };
 
 _Static_assert(SB_ARRAY_LEN(props) + SB_CONF_EXT_MAX <=

@@ -111,6 +111,13 @@ typedef struct sb_conf_s {
   int dispatch_lease_ms;      /* a claim's lease (claimed_until) */
   int dispatch_max_attempts;  /* transient failures before failed */
   int dispatch_backoff_max_ms;
+  /* the Asterisk manager connector (connectors/ami) */
+  char *ami_pbx_file;     /* the PBXs; set: up and run start it */
+  char *ami_secrets_file; /* their secrets (0600) */
+  int ami_ping_ms;        /* keepalive */
+  int ami_timeout_ms;     /* connect, login, an action's answer */
+  int ami_reconnect_min_ms, ami_reconnect_max_ms;
+  int ami_max_event_bytes; /* a message; larger ones refused */
   char *config_file; /* the file that was loaded, if any */
 
   /* librdkafka properties given as kafka.<name>, in the order set */

@@ -133,13 +133,13 @@
   X(tz_day_and_hour_starts, "unit")                                           \
   X(tz_utc_of_local, "unit")                                                  \
   X(tz_refusals, "unit")                                                      \
-  X(tz_cache_threads, "unit")                                                  \
+  X(tz_cache_threads, "unit")                                                 \
   X(tenant_events_ingest, "unit")                                             \
   X(tenant_schema_format_refused, "unit")                                     \
   X(rbac_defaults_match_auth, "unit")                                         \
   X(authz_follows_the_tables, "pg")                                           \
   X(compliance_business_days, "unit")                                         \
-  X(consent_seen_by_another_processor, "kafka,pg") \
+  X(consent_seen_by_another_processor, "kafka,pg")                            \
   X(routing_assign_strategies, "unit")                                        \
   X(routing_assign_properties, "unit")                                        \
   X(routing_book_decisions, "unit")                                           \
@@ -160,7 +160,7 @@
   X(callwindow_props_dst, "unit")                                             \
   X(callwindow_dst_days, "unit")                                              \
   X(callwindow_refusals, "unit")                                              \
-  X(campaigns_timers_fire, "kafka,pg")                                         \
+  X(campaigns_timers_fire, "kafka,pg")                                        \
   X(routing_rules_refused, "unit")                                            \
   X(routing_decay, "unit")                                                    \
   X(routing_agents_any_interleaving, "unit")                                  \
@@ -184,7 +184,11 @@
   X(registry_subjects_refused, "unit")                                        \
   X(avsc_canonical, "unit")                                                   \
   X(avsc_can_read, "unit")                                                    \
-  X(api_routes_documented, "unit")
+  X(api_routes_documented, "unit")                                            \
+  X(ami_parse_fixtures, "unit")                                               \
+  X(ami_parse_api, "unit")                                                    \
+  X(ami_parse_bounded, "unit")                                                \
+  X(ami_map_golden, "unit")
 
 #define X(name, labels) int test_##name(void);
 SB_TEST_LIST(X)

@@ -186,8 +186,10 @@ void sb_ingest_set_owners(sb_ingest_t *in, sb_auth_owner_fn fn, void *ctx) {
 /* Records a failed authentication or a denied event on sb.compliance.
  * Never the token: who it was (when the token said), from where, why. */
 sb_client_info_t sb_client_info(const sb_http_req_t *r) {
-  if (r == NULL) /* events read from Kafka (sb_ingest_kafka.c) */
-    return (sb_client_info_t){"kafka", NULL, "KAFKA", SB_TOPIC_INGEST};
+  if (r == NULL) /* sb_ingest_submit without a request: the engine's own
+                   * readers (sb.ingest, an AMI connector); the user
+                   * (kafka:sb.ingest, ami:<pbx>) says which */
+    return (sb_client_info_t){"", NULL, "", ""};
   return (sb_client_info_t){sb_http_peer(r), sb_http_header(r, "User-Agent"),
                             sb_http_method(r), sb_http_path(r)};
 }

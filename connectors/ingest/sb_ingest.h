@@ -100,6 +100,8 @@ void sb_ingest_set_owners(sb_ingest_t *in, sb_auth_owner_fn fn, void *ctx);
  * go through what POST /v1/events does after authentication (checks as
  * who's role, tenant and actor, PII sealed, ids claimed, produced); done
  * then gets the outcome, on the loop's thread, and answers r itself.
+ * r may be NULL for a connector without a request (the AMI connector):
+ * the events then carry no actorip or actoruseragent, and done gets NULL.
  * status: 202 when every event was accepted (duplicates included), else
  * the status of a refused one (a 5xx or 409 first: the caller should be
  * retried), with its code and error (valid during the call). */

@@ -391,7 +391,8 @@ static int set_actor(post_t *p, item_t *it, cJSON *ev, const sb_claims_t *who) {
   /* User-Agent is visible ASCII (RFC 9110): anything else is shown as '?',
    * so that the record is valid UTF-8; the schema holds 512 characters */
   char ua[501];
-  /* no request: events read from Kafka, with no address or user agent */
+  /* no request (events read from Kafka, a PBX's through the AMI
+   * connector): no address and no user agent */
   const char *agent = p->req ? sb_http_header(p->req, "User-Agent") : NULL;
   size_t ul = agent ? strnlen(agent, sizeof ua - 1) : 0;
   for (size_t i = 0; i < ul; i++) {
