@@ -181,7 +181,8 @@ struct gam_s {
                        after its end, by the tenant's partition's event time */
   gam_rk_t *ranked; /* the cached ranked boards, per tenant and partition
                        (gam_rank.c): dropped on abort and revoke */
-  size_t rank_board_max, rank_tenant_max; /* gamification.rank_*_bytes */
+  size_t rank_board_max, rank_tenant_max; /* gamification.rank_board_bytes,
+                                             rank_tenant_mib */
 };
 
 /* what a source event is, to match rules against */
@@ -324,13 +325,13 @@ typedef struct gam_rk_io_s {
 /* a tenant's boards on a partition, empty (NULL: out of memory); owned by
  * the caller (gam__rk_free). Bounds, in bytes of state (keys and values):
  * board_max a board's (gamification.rank_board_bytes), tenant_max all its
- * boards' (gamification.rank_tenant_bytes); an agent not yet on a board
+ * boards' (gamification.rank_tenant_mib); an agent not yet on a board
  * that would pass either is not added (no pushes for it on that board; the
  * board read through the views is whole) */
 gam_rk_t *gam__rk_new(const char *tenant, int32_t partition, size_t board_max,
                       size_t tenant_max);
 void gam__rk_free(gam_rk_t *t);
-/* rebuilt from state: every key r|tenant|..., then the newest day kept,
+/* rebuilt from state: every key lb|tenant|..., then the newest day kept,
  * then ready */
 int gam__rk_restore_row(gam_rk_t *t, const char *key, const void *val,
                         size_t len, sb_err_t *err);

@@ -15,7 +15,7 @@
  * and month before it); entries of older periods push nothing on those
  * boards (they are read, not pushed), and a board that falls out of that
  * is dropped. A board holds at most gamification.rank_board_bytes of
- * state, a tenant's boards gamification.rank_tenant_bytes.
+ * state, a tenant's boards gamification.rank_tenant_mib.
  *
  * Kept in keyed state, one key per agent and board (gam_rankboard.c), and
  *
@@ -111,7 +111,7 @@ static gam_rk_t *boards_of(gam_t *x, sb_batch_t *b, const char *T,
     val[len] = '\0';
     gam__rk_restore_newest(t, strtoll(val, NULL, 10));
   }
-  snprintf(key, sizeof key, "r|%s|", T);
+  snprintf(key, sizeof key, "lb|%s|", T);
   if (sb_state_scan(b, key, restore_one, t, err) != 0 ||
       gam__rk_ready(t, err) != 0) {
     sb_err_prefix(err, "leaderboard: restoring tenant %s: ", T);

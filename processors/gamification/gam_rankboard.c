@@ -13,7 +13,7 @@
  *
  * The truth is the keyed state, one key per agent and board:
  *
- *   r|T|span|period|scope|<len>:<scope_id>|agent   points \t reached_at \t
+ *   lb|T|span|period|scope|<len>:<scope_id>|agent  points \t reached_at \t
  *                                   rank last pushed (0: none) \t when
  *
  * written for the entry's agent and for each agent pushed (a held agent's
@@ -227,7 +227,7 @@ static board_t *board_get(gam_rk_t *t, int span, int64_t period, int scope,
 
 static int row_key(char *out, size_t n, const gam_rk_t *t, const board_t *bd,
                    const char *agent) {
-  int k = snprintf(out, n, "r|%s|%s|%s", t->tenant, bd->id, agent);
+  int k = snprintf(out, n, "lb|%s|%s|%s", t->tenant, bd->id, agent);
   return k < 0 || (size_t)k >= n ? -1 : k;
 }
 
@@ -279,10 +279,10 @@ static int bad_key(const char *key, sb_err_t *err) {
 int gam__rk_restore_row(gam_rk_t *t, const char *key, const void *val,
                         size_t len, sb_err_t *err) {
   size_t tl = strlen(t->tenant);
-  if (strncmp(key, "r|", 2) != 0 || strncmp(key + 2, t->tenant, tl) != 0 ||
-      key[2 + tl] != '|')
+  if (strncmp(key, "lb|", 3) != 0 || strncmp(key + 3, t->tenant, tl) != 0 ||
+      key[3 + tl] != '|')
     return bad_key(key, err);
-  const char *p = key + 3 + tl, *bar;
+  const char *p = key + 4 + tl, *bar;
   int span = -1, scope = -1;
   char period[16];
   /* span|period|scope|<len>:<sid>|agent */
@@ -441,7 +441,7 @@ static int on_board(gam_rk_t *t, const gam_rk_io_t *io, board_t *bd,
                     sb_err_t *err) {
   row_t *r = smap_get(&bd->by_agent, agent);
   if (r == NULL) {
-    size_t cost = strlen(t->tenant) + strlen(bd->id) + strlen(agent) + 4 +
+    size_t cost = strlen(t->tenant) + strlen(bd->id) + strlen(agent) + 5 +
                   GAM_RK_VALUE_COST;
     if (bd->n > 0 && (bd->bytes + cost > t->board_max ||
                       t->bytes + cost > t->tenant_max))
@@ -567,7 +567,7 @@ int gam__rk_entry(gam_rk_t *t, const gam_rk_io_t *io, const gam_rk_entry_t *e,
     if (gam__period(span, e->day) < kept_from(span, t->newest))
       continue; /* an older period's board: read, not pushed */
     for (int sc = 0; sc < GAM_RK_SCOPES; sc++) {
-      if (sids[sc] == NULL || sids[sc][0] == '\0' ||
+      if (sids[sc] == NULL || (sc > 0 && sids[sc][0] == '\0') ||
           strlen(sids[sc]) > GAM_NAME_MAX)
         continue;
       board_t *bd = board_get(t, span, e->day, sc, sids[sc], 1, err);

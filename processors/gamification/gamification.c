@@ -246,10 +246,10 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
                      &e);
     }
   }
-  int grace_s = 0, board_kib = 0, tenant_mib = 0;
+  int grace_s = 0, board_bytes = 0, tenant_mib = 0;
   if (sb_conf_int(kit->conf, "gamification.challenge_grace_s", &grace_s,
                   err) != 0 ||
-      sb_conf_int(kit->conf, "gamification.rank_board_kib", &board_kib,
+      sb_conf_int(kit->conf, "gamification.rank_board_bytes", &board_bytes,
                   err) != 0 ||
       sb_conf_int(kit->conf, "gamification.rank_tenant_mib", &tenant_mib,
                   err) != 0 ||
@@ -261,7 +261,7 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
     return err->code;
   }
   x->grace_us = (int64_t)grace_s * 1000000;
-  x->rank_board_max = (size_t)board_kib * 1024;
+  x->rank_board_max = (size_t)board_bytes;
   x->rank_tenant_max = (size_t)tenant_mib * 1024 * 1024;
   *state = x;
   return 0;
@@ -313,8 +313,8 @@ static const sb_conf_prop_t conf_rows[] = {
      "tenant's challenge partition) its final ranking waits for ledger "
      "entries from agents' partitions that lag behind; an entry arriving "
      "later is not counted."},
-    {"gamification.rank_board_kib", SB_CT_INT, 0, 1, 65536, "960",
-     "SWITCHBOARD_GAMIFICATION_RANK_BOARD_KIB", "KIB", NULL, 0,
+    {"gamification.rank_board_bytes", SB_CT_INT, 0, 256, 67108864, "983040",
+     "SWITCHBOARD_GAMIFICATION_RANK_BOARD_BYTES", "BYTES", NULL, 0,
      "The keyed state one leaderboard kept for rank pushes may take (about "
      "100 bytes an agent): an agent not yet on a board this full gets no "
      "rank pushes on it (the leaderboard views still rank it)."},
