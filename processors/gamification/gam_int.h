@@ -242,6 +242,10 @@ extern const char *const gam__type_names[GT_N];
 /* ---- gam_board.c ---------------------------------------------------------- */
 #define GAM_AROUND 5 /* leaderboard_around: ranks each side of the agent's */
 enum { GAM_SPAN_DAY, GAM_SPAN_WEEK, GAM_SPAN_MONTH, GAM_SPAN_ALL, GAM_SPAN_N };
+#define GAM_RK_SCOPES 3 /* tenant, team, campaign */
+/* as the board and the pushes spell them */
+extern const char *const gam__span_names[GAM_SPAN_N];
+extern const char *const gam__scope_names[GAM_RK_SCOPES];
 extern const sb_table_def_t gam__board;
 extern const char gam__board_sql[]; /* migration 2: board and its views */
 /* the first day (days since 1970-01-01) of the span's period holding day
@@ -299,7 +303,6 @@ int gam__rank_entry(gam_t *x, sb_batch_t *b, const char *T, const char *agent,
 void gam__rank_forget(gam_t *x, int32_t partition);
 
 /* ---- gam_rankboard.c ------------------------------------------------------ */
-#define GAM_RK_SCOPES 3 /* tenant, team, campaign */
 #define GAM_RK_KEY_MAX 640
 /* what a row's value takes in state, counted against the bounds (its key
  * counted as it is) */

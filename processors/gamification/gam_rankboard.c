@@ -31,10 +31,6 @@
 
 #define SEC 1000000LL
 
-static const char *const span_names[GAM_SPAN_N] = {"day", "week", "month",
-                                                   "all"};
-static const char *const scope_names[GAM_RK_SCOPES] = {"tenant", "team",
-                                                       "campaign"};
 
 typedef struct row_s {
   char *agent;
@@ -194,8 +190,8 @@ static int cmp_q(const void *a, const void *b) {
 
 static int board_id(char *out, size_t n, int span, const char *period,
                     int scope, const char *sid) {
-  int k = snprintf(out, n, "%s|%s|%s|%zu:%s", span_names[span], period,
-                   scope_names[scope], strlen(sid), sid);
+  int k = snprintf(out, n, "%s|%s|%s|%zu:%s", gam__span_names[span], period,
+                   gam__scope_names[scope], strlen(sid), sid);
   return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
@@ -287,24 +283,24 @@ int gam__rk_restore_row(gam_rk_t *t, const char *key, const void *val,
   char period[16];
   /* span|period|scope|<len>:<sid>|agent */
   for (int s = 0; s < GAM_SPAN_N; s++)
-    if (strncmp(p, span_names[s], strlen(span_names[s])) == 0 &&
-        p[strlen(span_names[s])] == '|')
+    if (strncmp(p, gam__span_names[s], strlen(gam__span_names[s])) == 0 &&
+        p[strlen(gam__span_names[s])] == '|')
       span = s;
   if (span < 0)
     return bad_key(key, err);
-  p += strlen(span_names[span]) + 1;
+  p += strlen(gam__span_names[span]) + 1;
   if ((bar = strchr(p, '|')) == NULL || (size_t)(bar - p) >= sizeof period)
     return bad_key(key, err);
   memcpy(period, p, (size_t)(bar - p));
   period[bar - p] = '\0';
   p = bar + 1;
   for (int s = 0; s < GAM_RK_SCOPES; s++)
-    if (strncmp(p, scope_names[s], strlen(scope_names[s])) == 0 &&
-        p[strlen(scope_names[s])] == '|')
+    if (strncmp(p, gam__scope_names[s], strlen(gam__scope_names[s])) == 0 &&
+        p[strlen(gam__scope_names[s])] == '|')
       scope = s;
   if (scope < 0)
     return bad_key(key, err);
-  p += strlen(scope_names[scope]) + 1;
+  p += strlen(gam__scope_names[scope]) + 1;
   char *colon;
   unsigned long sl = strtoul(p, &colon, 10);
   if (colon == p || *colon != ':' || sl > GAM_NAME_MAX ||
@@ -474,9 +470,9 @@ static int on_board(gam_rk_t *t, const gam_rk_io_t *io, board_t *bd,
   int saved = 0;
   for (size_t i = 0; i < t->npush && rc == 0; i++) {
     row_t *p = t->push[i];
-    gam_rk_push_t ev = {.span = span_names[bd->span],
+    gam_rk_push_t ev = {.span = gam__span_names[bd->span],
                         .period = bd->period_text,
-                        .scope = scope_names[bd->scope],
+                        .scope = gam__scope_names[bd->scope],
                         .scope_id = bd->scope_id,
                         .agent = p->agent,
                         .old_rank = p->sent,
