@@ -272,6 +272,18 @@ static int bad_key(const char *key, sb_err_t *err) {
                     "not parse", key);
 }
 
+/* which of names *p begins with, followed by '|' (*p moved past it), or -1 */
+static int name_at(const char **p, const char *const *names, int n) {
+  for (int i = 0; i < n; i++) {
+    size_t l = strlen(names[i]);
+    if (strncmp(*p, names[i], l) == 0 && (*p)[l] == '|') {
+      *p += l + 1;
+      return i;
+    }
+  }
+  return -1;
+}
+
 int gam__rk_restore_row(gam_rk_t *t, const char *key, const void *val,
                         size_t len, sb_err_t *err) {
   size_t tl = strlen(t->tenant);
@@ -282,25 +294,14 @@ int gam__rk_restore_row(gam_rk_t *t, const char *key, const void *val,
   int span = -1, scope = -1;
   char period[16];
   /* span|period|scope|<len>:<sid>|agent */
-  for (int s = 0; s < GAM_SPAN_N; s++)
-    if (strncmp(p, gam__span_names[s], strlen(gam__span_names[s])) == 0 &&
-        p[strlen(gam__span_names[s])] == '|')
-      span = s;
-  if (span < 0)
-    return bad_key(key, err);
-  p += strlen(gam__span_names[span]) + 1;
-  if ((bar = strchr(p, '|')) == NULL || (size_t)(bar - p) >= sizeof period)
+  if ((span = name_at(&p, gam__span_names, GAM_SPAN_N)) < 0 ||
+      (bar = strchr(p, '|')) == NULL || (size_t)(bar - p) >= sizeof period)
     return bad_key(key, err);
   memcpy(period, p, (size_t)(bar - p));
   period[bar - p] = '\0';
   p = bar + 1;
-  for (int s = 0; s < GAM_RK_SCOPES; s++)
-    if (strncmp(p, gam__scope_names[s], strlen(gam__scope_names[s])) == 0 &&
-        p[strlen(gam__scope_names[s])] == '|')
-      scope = s;
-  if (scope < 0)
+  if ((scope = name_at(&p, gam__scope_names, GAM_RK_SCOPES)) < 0)
     return bad_key(key, err);
-  p += strlen(gam__scope_names[scope]) + 1;
   char *colon;
   unsigned long sl = strtoul(p, &colon, 10);
   if (colon == p || *colon != ':' || sl > GAM_NAME_MAX ||
