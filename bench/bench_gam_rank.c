@@ -6,11 +6,12 @@
  * pushes counted, not produced: the Kafka and PostgreSQL costs of a batch
  * are left out of both, so the ratio is the algorithms'.
  *
- *   bench_gam_rank [entries] [reps]
+ *   bench_gam_rank [entries] [reps] [agents]
  *
  * Per board size (100, 1,000, 5,000 agents already on the board, one
  * tenant): `entries` entries (default 20,000; the old algorithm fewer,
- * 500,000 / agents, at least 50) of random agents (points 50,
+ * 500,000 / agents, at least 50; `agents` runs one size only) of random
+ * agents (points 50,
  * 5 or -5, times 0.1 s apart: a push at most once a second per agent),
  * runs interleaved (old, new tenant, new all scopes, for each size, reps
  * times, default 5); the median of the reps. Columns:
@@ -340,18 +341,26 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: bench_gam_rank [entries >= 1] [reps 1..31]\n");
     return 2;
   }
-  static const int sizes[] = {100, 1000, 5000};
+  int sizes[] = {100, 1000, 5000}, nsizes = 3;
+  if (argc > 3) {
+    sizes[0] = atoi(argv[3]);
+    nsizes = 1;
+    if (sizes[0] < 1 || sizes[0] > 20000) {
+      fprintf(stderr, "bench_gam_rank: agents 1..20000\n");
+      return 2;
+    }
+  }
   for (sparse = 0; sparse < 2; sparse++) {
   double r[3][KINDS][31], pe[3][KINDS];
   for (int rep = 0; rep < reps; rep++)
-    for (int z = 0; z < 3; z++)
+    for (int z = 0; z < nsizes; z++)
       for (int k = 0; k < KINDS; k++) /* interleaved */
         r[z][k][rep] = run(k, sizes[z], entries, &pe[z][k]);
   printf("%s board\n", sparse ? "sparse" : "dense");
   printf("agents\told e/s\tnew_tenant e/s\tnew_scopes e/s\told b/s\t"
          "new_tenant b/s\tnew_scopes b/s\tratio tenant (b/s)\t"
          "ratio scopes (b/s)\tpushes/entry old, tenant, scopes\n");
-  for (int z = 0; z < 3; z++) {
+  for (int z = 0; z < nsizes; z++) {
     double med[KINDS];
     for (int k = 0; k < KINDS; k++) {
       qsort(r[z][k], (size_t)reps, sizeof(double), cmp_d);

@@ -36,7 +36,8 @@ typedef struct row_s {
   char *agent;
   size_t pos, cost; /* cost: the bytes its state key and value take */
   int64_t pts, reached, sent, sent_at;
-  unsigned held, mark;
+  unsigned held;
+  uint64_t mark; /* the entry that looked at it last */
 } row_t;
 
 /* an open-addressed map of strings to pointers (power-of-two slots) */
@@ -66,7 +67,7 @@ struct gam_rk_s {
   size_t bytes;   /* of all its boards' state */
   size_t board_max, tenant_max; /* the bounds on them */
   smap_t boards;
-  unsigned epoch;
+  uint64_t epoch; /* entries on its boards */
   row_t **push; /* scratch: the rows an entry pushes */
   size_t npush, pushcap;
   gam_rk_t *next; /* the caller's list */
@@ -532,8 +533,8 @@ static int64_t kept_from(int span, int64_t newest) {
 
 int gam__rk_entry(gam_rk_t *t, const gam_rk_io_t *io, const gam_rk_entry_t *e,
                   sb_err_t *err) {
-  if (strpbrk(e->agent, "\t\n") != NULL || strlen(e->agent) > GAM_NAME_MAX)
-    return 0; /* not an agent of a board's state: no pushes for it */
+  if (strlen(e->agent) > GAM_NAME_MAX)
+    return 0; /* not an agent id (the ledger's are shorter): no pushes */
   if (e->day > t->newest) { /* older periods stop being pushed: dropped */
     char val[32];
     int n = snprintf(val, sizeof val, "%lld", (long long)e->day);

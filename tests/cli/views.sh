@@ -383,7 +383,7 @@ for l in open(sys.argv[1]):
   except ValueError: continue
   if isinstance(d, dict) and d.get("type") == "leaderboard.rank_changed":
     x = d["data"]
-    print(x["agent_id"], x["scope"], x.get("scope_id") or "-", x["span"])' "$work/ws_$1" | sort; }
+    print(x.get("agent_id") or d["subject"], x["scope"], x.get("scope_id") or "-", x["span"])' "$work/ws_$1" | sort; }
 for _ in $(seq 1 150); do
   [ "$(boards sup | grep -c '^agent-1 team t-sam')" -ge 8 ] && [ "$(boards ole | grep -c '^agent-1 tenant')" -ge 4 ] && break
   sleep 0.1
