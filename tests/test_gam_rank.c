@@ -295,7 +295,7 @@ int test_gamification_rank_incremental(void) {
   static store_t s, ms;
   unsigned seed = 15;
   int fails = 0;
-  for (int run = 0; run < 24 && fails == 0; run++) {
+  for (int run = 0; run < 16 && fails == 0; run++) {
     sb_err_t err = SB_ERR_INIT;
     memset(&m, 0, sizeof m);
     m.newest = INT64_MIN / 2;
@@ -306,7 +306,7 @@ int test_gamification_rank_incremental(void) {
     gam_rk_io_t io = {&s, st_put, st_del, st_newest, st_push};
     int64_t day = 20423, at = day * DAY_US + 9 * 3600 * SEC;
     int restores = 0;
-    for (int i = 0; i < 600 && fails == 0; i++) {
+    for (int i = 0; i < 500 && fails == 0; i++) {
       seed ^= seed << 13; /* xorshift32: the same sequence on every run */
       seed ^= seed >> 17;
       seed ^= seed << 5;

@@ -349,7 +349,8 @@ int gam__rk_ready(gam_rk_t *t, sb_err_t *err) {
     board_t *bd = t->boards.v[i];
     if (bd == NULL)
       continue;
-    qsort(bd->rows, bd->n, sizeof *bd->rows, cmp_q);
+    if (bd->n > 1)
+      qsort(bd->rows, bd->n, sizeof *bd->rows, cmp_q);
     bd->nheld = 0;
     for (size_t k = 0; k < bd->n; k++) {
       row_t *r = bd->rows[k];
@@ -468,7 +469,8 @@ static int on_board(gam_rk_t *t, const gam_rk_io_t *io, board_t *bd,
     if (bd->held[i]->held)
       bd->held[k++] = bd->held[i];
   bd->nheld = k;
-  qsort(t->push, t->npush, sizeof *t->push, by_pos);
+  if (t->npush > 1)
+    qsort(t->push, t->npush, sizeof *t->push, by_pos);
   int saved = 0;
   for (size_t i = 0; i < t->npush && rc == 0; i++) {
     row_t *p = t->push[i];
