@@ -89,6 +89,26 @@ static int restore_one(void *arg, const char *key, const void *val, size_t len,
   return gam__rk_restore_row(arg, key, val, len, err);
 }
 
+/* the boards the previous version kept, one key each (b|T|span|period:
+ * the tenant's all-time board and its day boards of the newest day, the
+ * same bd|T, and the day before), deleted when found */
+static int drop_v1(sb_batch_t *b, const char *T, int64_t newest,
+                   sb_err_t *err) {
+  char key[300], period[16];
+  const void *v;
+  size_t len;
+  for (int i = 0; i < 3; i++) {
+    if (i > 0 && newest < 0)
+      break;
+    gam__period_text(i ? GAM_SPAN_DAY : GAM_SPAN_ALL, newest - (i == 2),
+                     period, sizeof period);
+    snprintf(key, sizeof key, "b|%s|%s|%s", T, i ? "day" : "all", period);
+    if (sb_state_get(b, key, &v, &len) == 0 && sb_state_del(b, key, err) != 0)
+      return err->code;
+  }
+  return 0;
+}
+
 /* the tenant's cached boards on this partition, rebuilt from state when
  * not cached */
 static gam_rk_t *boards_of(gam_t *x, sb_batch_t *b, const char *T,
@@ -106,14 +126,16 @@ static gam_rk_t *boards_of(gam_t *x, sb_batch_t *b, const char *T,
   const void *v;
   size_t len;
   snprintf(key, sizeof key, "bd|%s", T);
+  int64_t newest = INT64_MIN / 2;
   if (sb_state_get(b, key, &v, &len) == 0 && len < sizeof val) {
     memcpy(val, v, len);
     val[len] = '\0';
-    gam__rk_restore_newest(t, strtoll(val, NULL, 10));
+    newest = strtoll(val, NULL, 10);
+    gam__rk_restore_newest(t, newest);
   }
   snprintf(key, sizeof key, "lb|%s|", T);
   if (sb_state_scan(b, key, restore_one, t, err) != 0 ||
-      gam__rk_ready(t, err) != 0) {
+      gam__rk_ready(t, err) != 0 || drop_v1(b, T, newest, err) != 0) {
     sb_err_prefix(err, "leaderboard: restoring tenant %s: ", T);
     gam__rk_free(t);
     return NULL;
