@@ -168,6 +168,7 @@
   X(automation_conditions, "unit")                                            \
   X(analytics_views_rls, "pg")                                                \
   X(gamification_rules, "unit")                                               \
+  X(gamification_rank_incremental, "unit")                                    \
   X(routing_queue_refused, "unit")                                            \
   X(routing_book_drain_cost, "unit")                                          \
   X(routing_lead_record_v1, "unit")                                           \

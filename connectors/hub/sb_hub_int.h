@@ -55,6 +55,9 @@ typedef struct msg_s {
   char *tenant, *type, *subject, *lead_id, *call_id;
   char *agents[NAGENTS];
   char *team_id, *supervisor_id;
+  /* a team board's leaderboard.rank_changed: the board's team (scope_id),
+   * whose supervisor it reaches, whatever team the agent is in now */
+  char *board_team;
   char *json; /* CloudEvents JSON, PII sealed as stored */
   size_t json_len;
   /* an event with PII: the same decrypted, and masked (sb_pii_event.h);
@@ -180,7 +183,8 @@ int sb__hub_owned_by(sb_hub_t *h, const msg_t *m, uint64_t agent);
 int sb__hub_team_type(const char *type, size_t n);
 void sb__hub_learn_team(sb_hub_t *h, const msg_t *m);
 /* 1 when the supervisor (hash of tenant and sub) leads the team of the
- * event's agent (or the event's team); an event naming neither: 1 */
+ * event's agent (or the event's team; a team board's rank change: the
+ * board's team); an event naming neither: 1 */
 int sb__hub_supervises(sb_hub_t *h, const msg_t *m, uint64_t sup);
 /* on the feed's thread, before it hands over its first event */
 void sb__hub_teams_load(sb_hub_t *h);

@@ -27,6 +27,7 @@ void sb__hub_msg_free(msg_t *m) {
   free(m->call_id);
   free(m->team_id);
   free(m->supervisor_id);
+  free(m->board_team);
   for (int i = 0; i < NAGENTS; i++)
     free(m->agents[i]);
   cJSON_free(m->json);
@@ -106,6 +107,10 @@ static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, sb_keys_t *keys,
   m->call_id = dup_or_null(sb_event_str(&ev, "call_id"));
   m->team_id = dup_or_null(sb_event_str(&ev, "team_id"));
   m->supervisor_id = dup_or_null(sb_event_str(&ev, "supervisor_id"));
+  const char *scope = sb_event_str(&ev, "scope");
+  if (m->type && strcmp(m->type, "leaderboard.rank_changed") == 0 && scope &&
+      strcmp(scope, "team") == 0)
+    m->board_team = dup_or_null(sb_event_str(&ev, "scope_id"));
   for (int i = 0; i < NAGENTS; i++)
     m->agents[i] = dup_or_null(sb_event_str(&ev, agent_fields[i]));
   m->json = cJSON_PrintUnformatted(ce);

@@ -78,7 +78,9 @@ void sb__hub_learn_team(sb_hub_t *h, const msg_t *m) {
 
 int sb__hub_supervises(sb_hub_t *h, const msg_t *m, uint64_t sup) {
   uint64_t team = 0;
-  if (m->agents[0] != NULL)
+  if (m->board_team != NULL) /* a team board's rank: that team's */
+    team = sb__hub_hash2(m->tenant, m->board_team);
+  else if (m->agents[0] != NULL)
     team = get(h->members, sb__hub_hash2(m->tenant, m->agents[0]));
   else if (m->team_id != NULL)
     team = sb__hub_hash2(m->tenant, m->team_id);

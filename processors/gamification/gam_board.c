@@ -29,20 +29,22 @@
 #define S SB_MERGE_SUM
 #define M SB_MERGE_MAX
 
+/* a board's agent: the key of board and rank_pushes */
+#define BOARD_AGENT_COLS                                                       \
+  {"tenant_id", SB_COL_TEXT, 0}, {"span", SB_COL_TEXT, 0},                    \
+      {"period", SB_COL_TEXT, 0}, {"scope", SB_COL_TEXT, 0},                  \
+      {"scope_id", SB_COL_TEXT, 0}, {"agent_id", SB_COL_TEXT, SB_COL_OWNER}
+static const char *const board_agent_key[] = {
+    "tenant_id", "span", "period", "scope", "scope_id", "agent_id", NULL};
+
 const sb_table_def_t gam__board = {
     .name = "board",
-    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
-                               {"span", SB_COL_TEXT, 0},
-                               {"period", SB_COL_TEXT, 0},
-                               {"scope", SB_COL_TEXT, 0},
-                               {"scope_id", SB_COL_TEXT, 0},
-                               {"agent_id", SB_COL_TEXT, SB_COL_OWNER},
+    .cols = (const sb_col_t[]){BOARD_AGENT_COLS,
                                {"points", SB_COL_INT8, S},
                                {"entries", SB_COL_INT8, S},
                                {"reached_at", SB_COL_TIMESTAMPTZ, M},
                                {0}},
-    .key = (const char *const[]){"tenant_id", "span", "period", "scope",
-                                 "scope_id", "agent_id", NULL},
+    .key = board_agent_key,
 };
 
 #define STR_(x) #x
@@ -126,20 +128,14 @@ void gam__period_text(int span, int64_t day, char *out, size_t n) {
  * pushed and how many pushes */
 const sb_table_def_t gam__rank_pushes = {
     .name = "rank_pushes",
-    .cols = (const sb_col_t[]){{"tenant_id", SB_COL_TEXT, 0},
-                               {"span", SB_COL_TEXT, 0},
-                               {"period", SB_COL_TEXT, 0},
-                               {"scope", SB_COL_TEXT, 0},
-                               {"scope_id", SB_COL_TEXT, 0},
-                               {"agent_id", SB_COL_TEXT, SB_COL_OWNER},
+    .cols = (const sb_col_t[]){BOARD_AGENT_COLS,
                                {"old_rank", SB_COL_INT4, SB_MERGE_REPLACE},
                                {"new_rank", SB_COL_INT4, SB_MERGE_REPLACE},
                                {"points", SB_COL_INT8, SB_MERGE_REPLACE},
                                {"pushes", SB_COL_INT8, S},
                                {"pushed_at", SB_COL_TIMESTAMPTZ, M},
                                {0}},
-    .key = (const char *const[]){"tenant_id", "span", "period", "scope",
-                                 "scope_id", "agent_id", NULL},
+    .key = board_agent_key,
 };
 
 const char gam__rank_pushes_sql[] =
@@ -177,29 +173,27 @@ int gam__rank_row(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
       err);
 }
 
-static const char *const span_names[GAM_SPAN_N] = {"day", "week", "month",
-                                                   "all"};
+const char *const gam__span_names[GAM_SPAN_N] = {"day", "week", "month",
+                                                 "all"};
 
-static const char *const scope_names[3] = {"tenant", "team", "campaign"};
+const char *const gam__scope_names[GAM_RK_SCOPES] = {"tenant", "team",
+                                                     "campaign"};
 
 int gam__board_rows(sb_batch_t *b, const char *tenant, const char *agent,
                     const char *team, const char *campaign, int64_t points,
                     int64_t day, int64_t at_us, sb_err_t *err) {
-  const char *scope_ids[3] = {"", team, campaign};
+  const char *scope_ids[GAM_RK_SCOPES] = {"", team, campaign};
   for (int s = 0; s < GAM_SPAN_N; s++)
-    for (int sc = 0; sc < 3; sc++) {
-      char period[32];
-      int64_t y;
-      int m, d;
-      civil(gam__period(s, day), &y, &m, &d);
-      snprintf(period, sizeof period, "%04lld-%02d-%02d", (long long)y, m, d);
+    for (int sc = 0; sc < GAM_RK_SCOPES; sc++) {
+      char period[16];
+      gam__period_text(s, day, period, sizeof period);
       if (scope_ids[sc] == NULL)
         continue;
       if (sb_rows_add(b, &gam__board,
                       (const sb_val_t[]){
-                          SB_V_TEXT(tenant), SB_V_TEXT(span_names[s]),
+                          SB_V_TEXT(tenant), SB_V_TEXT(gam__span_names[s]),
                           SB_V_TEXT(period),
-                          SB_V_TEXT(scope_names[sc]),
+                          SB_V_TEXT(gam__scope_names[sc]),
                           SB_V_TEXT(scope_ids[sc]), SB_V_TEXT(agent),
                           SB_V_INT8(points), SB_V_INT8(1),
                           SB_V_TIMESTAMPTZ(at_us)},

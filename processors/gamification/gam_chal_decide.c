@@ -145,8 +145,11 @@ int gam__challenge_forward(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
     int64_t pts = sb_event_i64(ev, x->f[t][GX_POINTS]);
     sb_build_enum(e, I[GX_KIND], "points");
     sb_build_str(e, I[GX_AGENT], gam__str(x, ev, t, GX_AGENT));
+    const char *campaign = gam__str(x, ev, t, GX_CAMPAIGN);
     if (team)
       sb_build_str(e, I[GX_TEAM], team);
+    if (campaign)
+      sb_build_str(e, I[GX_CAMPAIGN], campaign);
     sb_build_str(e, I[GX_RULE], rule);
     sb_build_i64(e, I[GX_POINTS], t == GT_REVERSED ? -pts : pts);
     sb_build_i64(e, I[GX_LOCAL_DAY],
@@ -388,7 +391,9 @@ int gam__challenge_decide(gam_t *x, sb_batch_t *b, const sb_event_t *ev,
   int64_t at = ev->occurred_at;
   /* the rank changes it makes (gam_rank.c); a redemption is spending */
   if (agent != NULL && rule != NULL && strcmp(rule, "redemption") != 0)
-    rc = gam__rank_entry(x, b, T, agent, pts, day, at, err);
+    rc = gam__rank_entry(x, b, T, agent, team,
+                         gam__str(x, ev, GT_CINPUT, GX_CAMPAIGN), pts, day,
+                         at, err);
   for (cJSON *d = cs->child; d && rc == 0; d = d->next) {
     const char *metric = str(d, "metric");
     if (agent == NULL || rule == NULL || strcmp(rule, "redemption") == 0)

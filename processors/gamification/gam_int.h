@@ -22,6 +22,8 @@
  *                   of standings computed from the ledger
  *   gam_rank.c      rank changes pushed live (leaderboard.rank_changed),
  *                   decided on the tenant's partition with challenges
+ *   gam_rankboard.c the ranked boards it keeps, incrementally (free of
+ *                   the kit: tests and the bench drive it directly)
  *   gam_chal_decide.c  the one place per tenant that decides challenges:
  *                   ledger entries and definitions forwarded as
  *                   challenge.input, scores, throttled updates, results,
@@ -161,6 +163,7 @@ enum {
 };
 
 typedef struct gam_s gam_t;
+typedef struct gam_rk_s gam_rk_t; /* gam_rankboard.c */
 struct gam_s {
   sb_etype_ref_t src_t[GS_N];
   sb_field_t src_f[GS_N][GF_N];
@@ -176,6 +179,10 @@ struct gam_s {
   unsigned cache_next;
   int64_t grace_us; /* gamification.challenge_grace_s: a window closes then
                        after its end, by the tenant's partition's event time */
+  gam_rk_t *ranked; /* the cached ranked boards, per tenant and partition
+                       (gam_rank.c): dropped on abort and revoke */
+  size_t rank_board_max, rank_tenant_max; /* gamification.rank_board_bytes,
+                                             rank_tenant_mib */
 };
 
 /* what a source event is, to match rules against */
@@ -235,6 +242,10 @@ extern const char *const gam__type_names[GT_N];
 /* ---- gam_board.c ---------------------------------------------------------- */
 #define GAM_AROUND 5 /* leaderboard_around: ranks each side of the agent's */
 enum { GAM_SPAN_DAY, GAM_SPAN_WEEK, GAM_SPAN_MONTH, GAM_SPAN_ALL, GAM_SPAN_N };
+#define GAM_RK_SCOPES 3 /* tenant, team, campaign */
+/* as the board and the pushes spell them */
+extern const char *const gam__span_names[GAM_SPAN_N];
+extern const char *const gam__scope_names[GAM_RK_SCOPES];
 extern const sb_table_def_t gam__board;
 extern const char gam__board_sql[]; /* migration 2: board and its views */
 /* the first day (days since 1970-01-01) of the span's period holding day
@@ -283,10 +294,64 @@ extern const sb_table_def_t gam__challenge_results, gam__challenge_scores;
 
 /* ---- gam_rank.c ----------------------------------------------------------- */
 /* a ledger entry (points signed, not a redemption) on the tenant's
- * partition: the agent's tenant boards of day and all time, and the rank
- * changes they push */
+ * partition: the boards it is on (every span kept, scopes tenant, team,
+ * campaign; team and campaign NULL: none) and the rank changes they push */
 int gam__rank_entry(gam_t *x, sb_batch_t *b, const char *T, const char *agent,
-                    int64_t pts, int64_t day, int64_t at, sb_err_t *err);
+                    const char *team, const char *campaign, int64_t pts,
+                    int64_t day, int64_t at, sb_err_t *err);
+/* the cached boards dropped: all (partition < 0) or one partition's */
+void gam__rank_forget(gam_t *x, int32_t partition);
+
+/* ---- gam_rankboard.c ------------------------------------------------------ */
+#define GAM_RK_KEY_MAX 640
+/* what a row's value takes in state, counted against the bounds (its key
+ * counted as it is) */
+#define GAM_RK_VALUE_COST 48
+typedef struct gam_rk_entry_s {
+  const char *agent, *team, *campaign; /* team, campaign NULL: none */
+  int64_t points, day, at;
+} gam_rk_entry_t;
+typedef struct gam_rk_push_s {
+  const char *span, *period, *scope, *scope_id, *agent;
+  int64_t old_rank; /* 0: none pushed before */
+  int64_t new_rank, points, of_agents;
+} gam_rk_push_t;
+/* where the boards' truth goes (all borrowed for the call) */
+typedef struct gam_rk_io_s {
+  void *arg;
+  int (*put)(void *arg, const char *key, const void *val, size_t len,
+             sb_err_t *err);
+  int (*del)(void *arg, const char *key, sb_err_t *err);
+  int (*put_newest)(void *arg, const void *val, size_t len, sb_err_t *err);
+  int (*push)(void *arg, const gam_rk_push_t *p, sb_err_t *err);
+} gam_rk_io_t;
+/* a tenant's boards on a partition, empty (NULL: out of memory); owned by
+ * the caller (gam__rk_free). Bounds, in bytes of state (keys and values):
+ * board_max a board's (gamification.rank_board_bytes), tenant_max all its
+ * boards' (gamification.rank_tenant_mib); an agent not yet on a board
+ * that would pass either is not added (no pushes for it on that board; the
+ * board read through the views is whole) */
+gam_rk_t *gam__rk_new(const char *tenant, int32_t partition, size_t board_max,
+                      size_t tenant_max);
+void gam__rk_free(gam_rk_t *t);
+/* rebuilt from state: every key lb|tenant|..., then the newest day kept,
+ * then ready */
+int gam__rk_restore_row(gam_rk_t *t, const char *key, const void *val,
+                        size_t len, sb_err_t *err);
+void gam__rk_restore_newest(gam_rk_t *t, int64_t day);
+int gam__rk_ready(gam_rk_t *t, sb_err_t *err);
+/* one ledger entry: pushes through io->push, state through io; on failure
+ * the caller drops t (state and t may differ) */
+int gam__rk_entry(gam_rk_t *t, const gam_rk_io_t *io, const gam_rk_entry_t *e,
+                  sb_err_t *err);
+/* the agent's rank on a board (0: not on it) and how many it ranks */
+int64_t gam__rk_rank(const gam_rk_t *t, int span, int64_t day, int scope,
+                     const char *scope_id, const char *agent,
+                     int64_t *of_agents);
+const char *gam__rk_tenant(const gam_rk_t *t);
+int32_t gam__rk_partition(const gam_rk_t *t);
+gam_rk_t **gam__rk_next(gam_rk_t *t); /* the caller's list link */
+size_t gam__rk_bytes(const gam_rk_t *t);
 
 /* ---- gam_source.c --------------------------------------------------------- */
 int gam__source_init(gam_t *x, const sb_schemas_t *s, sb_err_t *err);

@@ -1,205 +1,175 @@
 /* Rank changes pushed live: on the tenant's partition, where every ledger
  * entry arrives as challenge.input (gam_chal_decide.c) in one order, the
- * tenant boards of the day (the entry's local day) and of all time are
- * kept in keyed state, ranked as the view leaderboard ranks them (points,
- * then who got there first, then the agent id), and each agent whose rank
- * differs from the one last pushed to it gets leaderboard.rank_changed:
- *
- *   b|T|span|period  one line per agent on the board: agent, points,
- *                    reached_at, the rank last pushed (0: none), when
- *   bd|T             the newest local day with a board kept
+ * boards of every span (day, week, month, all time) and scope (tenant,
+ * team: the team the entry was credited to; campaign: the entry's source
+ * event's campaign) are kept ranked as the view leaderboard ranks them
+ * (points, then who got there first, then the agent id), and each agent
+ * whose rank differs from the one last pushed to it gets
+ * leaderboard.rank_changed.
  *
  * Bounded: an agent gets at most one push per board per second of event
- * time (a change within the second goes with the next entry on that
- * board a second or more after the last push); only agents whose rank
- * moved get one. Day boards are kept for the newest local day and the one
- * before it (entries of older days push nothing: their boards are read,
- * not pushed). An entry costs a pass over its boards' agents (parse, sort,
- * write back). A board holds at most BOARD_BYTES of state. The events' ids derive from the entry's input and the
- * board and agent, so a retry or a replay sends the same ones. */
+ * time (a change within the second goes with the next entry on that board
+ * a second or more after the last push); only agents whose rank moved get
+ * one. Boards are kept for the newest period and the one before it of
+ * each span (the newest local day any entry reached, and the day, ISO week
+ * and month before it); entries of older periods push nothing on those
+ * boards (they are read, not pushed), and a board that falls out of that
+ * is dropped. A board holds at most gamification.rank_board_bytes of
+ * state, a tenant's boards gamification.rank_tenant_mib.
+ *
+ * Kept in keyed state, one key per agent and board (gam_rankboard.c), and
+ *
+ *   bd|T   the newest local day with boards kept
+ *
+ * with a cache of the boards ranked (gam_rk_t per tenant and partition),
+ * rebuilt by one scan of the tenant's keys on its first entry after the
+ * cache was dropped: on abort (the batch's state is dropped), revoke, and
+ * whenever an entry fails half-way. An entry costs O(log n) to place its
+ * agent and O(k) for the k agents whose rank it moves or that are held,
+ * on each of its boards (up to 4 spans x 3 scopes). The events' ids derive
+ * from the entry's input, the board and the agent, so a retry or a replay
+ * sends the same ones. */
 #include "gam_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SEC 1000000LL
-/* a board's state, under the kit's bound on a value (1 MiB): about 10,000
- * agents of 20-byte ids; an agent not on a full board is not added (no
- * pushes for it on that board; the board read through the views is whole) */
-#define BOARD_BYTES (960u * 1024u)
-
 typedef struct {
-  char agent[GAM_NAME_MAX + 1];
-  int64_t pts, reached, sent, sent_at;
-} row_t;
+  gam_t *x;
+  sb_batch_t *b;
+  const char *T;
+} ctx_t;
 
-typedef struct {
-  row_t *v;
-  size_t n, cap;
-} board_t;
-
-static row_t *add_row(board_t *bd) {
-  if (bd->n == bd->cap) {
-    size_t cap = bd->cap ? bd->cap * 2 : 16;
-    row_t *v = realloc(bd->v, cap * sizeof *v);
-    if (v == NULL)
-      return NULL;
-    bd->v = v;
-    bd->cap = cap;
-  }
-  row_t *r = &bd->v[bd->n++];
-  memset(r, 0, sizeof *r);
-  return r;
+static int st_put(void *arg, const char *key, const void *val, size_t len,
+                  sb_err_t *err) {
+  return sb_state_put(((ctx_t *)arg)->b, key, val, len, err);
 }
 
-/* lines "agent\tpoints\treached\tsent\tsent_at\n" */
-static int parse(board_t *bd, const char *s, size_t len, sb_err_t *err) {
-  const char *end = s + len;
-  while (s < end) {
-    const char *nl = memchr(s, '\n', (size_t)(end - s));
-    const char *tab = memchr(s, '\t', (size_t)((nl ? nl : end) - s));
-    char num[128];
-    row_t *r;
-    if (nl == NULL || tab == NULL || (size_t)(tab - s) > GAM_NAME_MAX ||
-        (size_t)(nl - tab) >= sizeof num || (r = add_row(bd)) == NULL)
-      return sb_err_set(err, SB_EVALIDATE, "leaderboard state: a line that "
-                        "does not parse (or out of memory)");
-    memcpy(r->agent, s, (size_t)(tab - s));
-    memcpy(num, tab + 1, (size_t)(nl - tab - 1));
-    num[nl - tab - 1] = '\0';
-    long long p, re, se, sa;
-    if (sscanf(num, "%lld\t%lld\t%lld\t%lld", &p, &re, &se, &sa) != 4)
-      return sb_err_set(err, SB_EVALIDATE, "leaderboard state: a line that "
-                        "does not parse");
-    r->pts = p;
-    r->reached = re;
-    r->sent = se;
-    r->sent_at = sa;
-    s = nl + 1;
+static int st_del(void *arg, const char *key, sb_err_t *err) {
+  return sb_state_del(((ctx_t *)arg)->b, key, err);
+}
+
+static int st_newest(void *arg, const void *val, size_t len, sb_err_t *err) {
+  ctx_t *c = arg;
+  char key[300];
+  snprintf(key, sizeof key, "bd|%s", c->T);
+  return sb_state_put(c->b, key, val, len, err);
+}
+
+static int push(void *arg, const gam_rk_push_t *p, sb_err_t *err) {
+  ctx_t *c = arg;
+  gam_t *x = c->x;
+  const sb_field_t *F = x->f[GT_RANK];
+  sb_build_t *e = sb_emit_begin(c->b, x->t[GT_RANK]);
+  sb_build_str(e, F[GX_AGENT], p->agent);
+  sb_build_str(e, F[GX_SPAN], p->span);
+  sb_build_str(e, F[GX_PERIOD], p->period);
+  sb_build_str(e, F[GX_SCOPE], p->scope);
+  if (p->scope_id[0] != '\0')
+    sb_build_str(e, F[GX_SCOPE_ID], p->scope_id);
+  if (p->old_rank > 0)
+    sb_build_i64(e, F[GX_OLD_RANK], p->old_rank);
+  sb_build_i64(e, F[GX_NEW_RANK], p->new_rank);
+  sb_build_i64(e, F[GX_POINTS], p->points);
+  sb_build_i64(e, F[GX_OF_AGENTS], p->of_agents);
+  char disc[GAM_RK_KEY_MAX];
+  /* the tenant boards' ids as before team and campaign boards were pushed */
+  if (strcmp(p->scope, "tenant") == 0)
+    snprintf(disc, sizeof disc, "rank/%s/%s/%s", p->span, p->period, p->agent);
+  else
+    snprintf(disc, sizeof disc, "rank/%s/%s/%s/%zu:%s/%s", p->span, p->period,
+             p->scope, strlen(p->scope_id), p->scope_id, p->agent);
+  sb_emit_t o = {.discriminator = disc, .tenant_id = c->T};
+  return sb_emit_end(c->b, e, &o, err);
+}
+
+static int restore_one(void *arg, const char *key, const void *val, size_t len,
+                       sb_err_t *err) {
+  return gam__rk_restore_row(arg, key, val, len, err);
+}
+
+/* the boards the previous version kept, one key each (b|T|span|period:
+ * the tenant's all-time board and its day boards of the newest day, the
+ * same bd|T, and the day before), deleted when found */
+static int drop_v1(sb_batch_t *b, const char *T, int64_t newest,
+                   sb_err_t *err) {
+  char key[300], period[16];
+  const void *v;
+  size_t len;
+  for (int i = 0; i < 3; i++) {
+    if (i > 0 && newest < 0)
+      break;
+    gam__period_text(i ? GAM_SPAN_DAY : GAM_SPAN_ALL, newest - (i == 2),
+                     period, sizeof period);
+    snprintf(key, sizeof key, "b|%s|%s|%s", T, i ? "day" : "all", period);
+    if (sb_state_get(b, key, &v, &len) == 0 && sb_state_del(b, key, err) != 0)
+      return err->code;
   }
   return 0;
 }
 
-static int by_rank(const void *a, const void *b) {
-  const row_t *p = a, *q = b;
-  if (p->pts != q->pts)
-    return p->pts > q->pts ? -1 : 1;
-  if (p->reached != q->reached)
-    return p->reached < q->reached ? -1 : 1;
-  return strcmp(p->agent, q->agent);
-}
-
-static int emit_rank(gam_t *x, sb_batch_t *b, const char *T, const char *span,
-                     const char *period, const row_t *r, int64_t rank,
-                     size_t n, sb_err_t *err) {
-  const sb_field_t *F = x->f[GT_RANK];
-  sb_build_t *e = sb_emit_begin(b, x->t[GT_RANK]);
-  sb_build_str(e, F[GX_AGENT], r->agent);
-  sb_build_str(e, F[GX_SPAN], span);
-  sb_build_str(e, F[GX_PERIOD], period);
-  sb_build_str(e, F[GX_SCOPE], "tenant");
-  if (r->sent > 0)
-    sb_build_i64(e, F[GX_OLD_RANK], r->sent);
-  sb_build_i64(e, F[GX_NEW_RANK], rank);
-  sb_build_i64(e, F[GX_POINTS], r->pts);
-  sb_build_i64(e, F[GX_OF_AGENTS], (int64_t)n);
-  char disc[300];
-  snprintf(disc, sizeof disc, "rank/%s/%s/%s", span, period, r->agent);
-  sb_emit_t o = {.discriminator = disc, .tenant_id = T};
-  return sb_emit_end(b, e, &o, err);
-}
-
-/* one entry on one board */
-static int on_board(gam_t *x, sb_batch_t *b, const char *T, int span,
-                    int64_t day, const char *agent, int64_t pts, int64_t at,
-                    sb_err_t *err) {
-  static const char *const spans[GAM_SPAN_N] = {"day", "week", "month", "all"};
-  char period[16], key[400];
-  gam__period_text(span, day, period, sizeof period);
-  int kn = snprintf(key, sizeof key, "b|%s|%s|%s", T, spans[span], period);
-  if (kn < 0 || (size_t)kn >= sizeof key)
-    return sb_err_set(err, SB_EVALIDATE, "leaderboard: a state key past %zu "
-                      "bytes", sizeof key - 1);
-  board_t bd = {0};
-  sb_text_t out = {0};
-  const void *v;
-  size_t len = 0;
-  int rc = 0;
-  if (sb_state_get(b, key, &v, &len) == 0 && (rc = parse(&bd, v, len, err)))
-    goto out;
-  row_t *me = NULL;
-  for (size_t i = 0; i < bd.n && me == NULL; i++)
-    if (strcmp(bd.v[i].agent, agent) == 0)
-      me = &bd.v[i];
-  if (me == NULL && bd.n > 0 && len + strlen(agent) + 96 > BOARD_BYTES)
-    goto out; /* full: see BOARD_BYTES */
-  if (me == NULL) {
-    if ((me = add_row(&bd)) == NULL) {
-      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
-      goto out;
-    }
-    snprintf(me->agent, sizeof me->agent, "%s", agent);
-    me->reached = at;
-    me->sent_at = INT64_MIN / 2;
+/* the tenant's cached boards on this partition, rebuilt from state when
+ * not cached */
+static gam_rk_t *boards_of(gam_t *x, sb_batch_t *b, const char *T,
+                           sb_err_t *err) {
+  int32_t part = sb_batch_partition(b);
+  for (gam_rk_t *t = x->ranked; t; t = *gam__rk_next(t))
+    if (gam__rk_partition(t) == part && strcmp(gam__rk_tenant(t), T) == 0)
+      return t;
+  gam_rk_t *t = gam__rk_new(T, part, x->rank_board_max, x->rank_tenant_max);
+  if (t == NULL) {
+    sb_err_set(err, SB_ENOMEM, "out of memory");
+    return NULL;
   }
-  me->pts += pts;
-  if (at > me->reached)
-    me->reached = at;
-  qsort(bd.v, bd.n, sizeof *bd.v, by_rank);
-  for (size_t i = 0; i < bd.n && rc == 0; i++) {
-    row_t *r = &bd.v[i];
-    int64_t rank = (int64_t)i + 1;
-    if (rank != r->sent && at - r->sent_at >= SEC) {
-      rc = emit_rank(x, b, T, spans[span], period, r, rank, bd.n, err);
-      r->sent = rank;
-      r->sent_at = at;
-    }
-    sb_text_add(&out, "%s\t%lld\t%lld\t%lld\t%lld\n", r->agent,
-                (long long)r->pts, (long long)r->reached, (long long)r->sent,
-                (long long)r->sent_at);
-  }
-  if (rc == 0)
-    rc = out.failed ? sb_err_set(err, SB_ENOMEM, "out of memory")
-                    : sb_state_put(b, key, out.s, out.len, err);
-out:
-  sb_text_free(&out);
-  free(bd.v);
-  return rc;
-}
-
-int gam__rank_entry(gam_t *x, sb_batch_t *b, const char *T, const char *agent,
-                    int64_t pts, int64_t day, int64_t at, sb_err_t *err) {
   char key[300], val[32];
   const void *v;
   size_t len;
-  long long newest = INT64_MIN / 2;
-  if (strpbrk(agent, "\t\n") != NULL || strlen(agent) > GAM_NAME_MAX)
-    return 0; /* not a line of the board's state: no pushes for it */
   snprintf(key, sizeof key, "bd|%s", T);
+  int64_t newest = INT64_MIN / 2;
   if (sb_state_get(b, key, &v, &len) == 0 && len < sizeof val) {
     memcpy(val, v, len);
     val[len] = '\0';
     newest = strtoll(val, NULL, 10);
+    gam__rk_restore_newest(t, newest);
   }
-  if (day > newest) { /* keep the boards of day and the day before */
-    for (long long d = newest - 1; d <= newest; d++) {
-      char period[16];
-      if (d >= day - 1 || d < 0)
-        continue;
-      gam__period_text(GAM_SPAN_DAY, d, period, sizeof period);
-      char dk[400];
-      snprintf(dk, sizeof dk, "b|%s|day|%s", T, period);
-      if (sb_state_get(b, dk, &v, &len) == 0 && sb_state_del(b, dk, err) != 0)
-        return err->code;
+  snprintf(key, sizeof key, "lb|%s|", T);
+  if (sb_state_scan(b, key, restore_one, t, err) != 0 ||
+      gam__rk_ready(t, err) != 0 || drop_v1(b, T, newest, err) != 0) {
+    sb_err_prefix(err, "leaderboard: restoring tenant %s: ", T);
+    gam__rk_free(t);
+    return NULL;
+  }
+  *gam__rk_next(t) = x->ranked;
+  x->ranked = t;
+  return t;
+}
+
+void gam__rank_forget(gam_t *x, int32_t partition) {
+  for (gam_rk_t **p = &x->ranked; *p;) {
+    gam_rk_t *t = *p;
+    if (partition >= 0 && gam__rk_partition(t) != partition) {
+      p = gam__rk_next(t);
+      continue;
     }
-    int n = snprintf(val, sizeof val, "%lld", (long long)day);
-    if (sb_state_put(b, key, val, (size_t)n, err) != 0)
-      return err->code;
-    newest = day;
+    *p = *gam__rk_next(t);
+    gam__rk_free(t);
   }
-  if (day >= newest - 1 &&
-      on_board(x, b, T, GAM_SPAN_DAY, day, agent, pts, at, err) != 0)
+}
+
+int gam__rank_entry(gam_t *x, sb_batch_t *b, const char *T, const char *agent,
+                    const char *team, const char *campaign, int64_t pts,
+                    int64_t day, int64_t at, sb_err_t *err) {
+  gam_rk_t *t = boards_of(x, b, T, err);
+  if (t == NULL)
     return err->code;
-  return on_board(x, b, T, GAM_SPAN_ALL, day, agent, pts, at, err);
+  ctx_t c = {x, b, T};
+  gam_rk_io_t io = {&c, st_put, st_del, st_newest, push};
+  gam_rk_entry_t e = {agent, team, campaign, pts, day, at};
+  if (gam__rk_entry(t, &io, &e, err) != 0) {
+    /* the cache and the state may differ now: rebuilt from the state */
+    gam__rank_forget(x, sb_batch_partition(b));
+    return err->code;
+  }
+  return 0;
 }

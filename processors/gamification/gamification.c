@@ -224,6 +224,7 @@ static void destroy(void *state) {
   gam_t *x = state;
   if (x == NULL)
     return;
+  gam__rank_forget(x, -1);
   gam__rules_free(x->defaults);
   for (size_t i = 0; i < sizeof x->cache / sizeof x->cache[0]; i++)
     gam__rules_free(x->cache[i].rules);
@@ -245,8 +246,12 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
                      &e);
     }
   }
-  int grace_s = 0;
+  int grace_s = 0, board_bytes = 0, tenant_mib = 0;
   if (sb_conf_int(kit->conf, "gamification.challenge_grace_s", &grace_s,
+                  err) != 0 ||
+      sb_conf_int(kit->conf, "gamification.rank_board_bytes", &board_bytes,
+                  err) != 0 ||
+      sb_conf_int(kit->conf, "gamification.rank_tenant_mib", &tenant_mib,
                   err) != 0 ||
       gam__rules_parse(gam__default_rules_json, GAM_DEFAULT_VERSION,
                        &x->defaults, err) != 0 ||
@@ -256,6 +261,8 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
     return err->code;
   }
   x->grace_us = (int64_t)grace_s * 1000000;
+  x->rank_board_max = (size_t)board_bytes;
+  x->rank_tenant_max = (size_t)tenant_mib * 1024 * 1024;
   *state = x;
   return 0;
 }
@@ -278,6 +285,22 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   return gam__source_event(x, b, ev, &handled, err);
 }
 
+/* the ranked boards cached (gam_rank.c) mirror state the kit drops */
+static void aborted(void *state) { gam__rank_forget(state, -1); }
+
+static void revoked(void *state, const char *topic, int32_t partition) {
+  if (strcmp(topic, SB_TOPIC_GAMIFICATION) == 0)
+    gam__rank_forget(state, partition);
+}
+
+static int assigned(void *state, sb_batch_t *b, const char *topic,
+                    int32_t partition, sb_err_t *err) {
+  (void)b;
+  (void)err;
+  revoked(state, topic, partition);
+  return 0;
+}
+
 static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
                  sb_err_t *err) {
   return gam__challenge_timer(state, b, t->key, t->due_us, err);
@@ -290,6 +313,16 @@ static const sb_conf_prop_t conf_rows[] = {
      "tenant's challenge partition) its final ranking waits for ledger "
      "entries from agents' partitions that lag behind; an entry arriving "
      "later is not counted."},
+    {"gamification.rank_board_bytes", SB_CT_INT, 0, 256, 67108864, "983040",
+     "SWITCHBOARD_GAMIFICATION_RANK_BOARD_BYTES", "BYTES", NULL, 0,
+     "The keyed state one leaderboard kept for rank pushes may take (about "
+     "100 bytes an agent): an agent not yet on a board this full gets no "
+     "rank pushes on it (the leaderboard views still rank it)."},
+    {"gamification.rank_tenant_mib", SB_CT_INT, 0, 1, 4096, "64",
+     "SWITCHBOARD_GAMIFICATION_RANK_TENANT_MIB", "MIB", NULL, 0,
+     "The keyed state all of a tenant's leaderboards kept for rank pushes "
+     "may take: past it an agent not yet on a board gets no rank pushes on "
+     "it."},
     {0},
 };
 
@@ -305,6 +338,9 @@ const sb_processor_vt_t sb_gamification_processor = {
     .event = event,
     .timer = timer,
     .destroy = destroy,
+    .abort = aborted,
+    .revoke = revoked,
+    .assign = assigned,
     .flags = SB_PROCESSOR_KEYED_STATE,
     .globals = gam__globals,
     .views = gam__views,

@@ -24,13 +24,17 @@
 #    leaderboard ranks (an agent reads it whole) and around_me (an agent its
 #    own neighbourhood only, a manager anyone's); agent-2, first to the
 #    race's target, receives its challenge.won, agent-1 does not; each
-#    agent receives its own leaderboard.rank_changed (the day's and the
-#    all-time tenant board: one each, every event being in the same second,
-#    however often agent-2's rank moves) and no other agent's; the
+#    agent receives its own leaderboard.rank_changed (one per board of the
+#    tenant and of t-sam, every event being in the same second, however
+#    often agent-2's rank moves) and no other agent's; the
 #    supervisor sam leads team t-sam (agent-1, agent-2): its feed carries
 #    their points, badges, results and rank changes and none of agent-3's
 #    (issue 15 item 8); a manager's carries everyone's; so does its feed on
-#    a serving process started after the team was made.
+#    a serving process started after the team was made; each agent's rank
+#    changes come for the day, week, month and all-time boards of the
+#    tenant and of its team; after agent-1 moves to t-ole, its rank changes
+#    on t-sam's boards (agent-4, new in t-sam, passes it) reach sam, not
+#    ole, and those on the tenant's boards ole, not sam.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
@@ -42,14 +46,15 @@ a1=$(tok agent agent-1)
 a2=$(tok agent agent-2)
 globex=$(tok admin bob globex)
 now=$(date -u +%FT%TZ)
-post() { # post TYPE SUBJECT DATA
+post_at() { # post_at TIME TYPE SUBJECT DATA
   local st
   st=$(curl -s -m 30 -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $mgr" \
     -H 'Content-Type: application/json' --data-binary \
-    "{\"specversion\":\"1.0\",\"type\":\"$1\",\"source\":\"crm://views\",\"subject\":\"$2\",\"time\":\"$now\",\"data\":$3}" \
+    "{\"specversion\":\"1.0\",\"type\":\"$2\",\"source\":\"crm://views\",\"subject\":\"$3\",\"time\":\"$1\",\"data\":$4}" \
     "$url/v1/events")
-  [ "$st" = 202 ] || fail "posting $1 $2: $st $(cat "$work/body")"
+  [ "$st" = 202 ] || fail "posting $2 $3: $st $(cat "$work/body")"
 }
+post() { post_at "$now" "$@"; } # post TYPE SUBJECT DATA
 for a in agent-1 agent-2 agent-3; do post agent.logged_in "$a" '{"campaign_ids":["camp-1"]}'; done
 post campaign.created camp-1 '{"campaign_id":"camp-1","name":"Views","state":"active","time_zone":"UTC","dial_windows":["all 00:00-24:00"]}'
 for _ in $(seq 1 150); do
@@ -280,11 +285,11 @@ done
 feed a2 | grep -q "agent-2 challenge.won" || fail "agent-2 reached the race's target and its feed has no challenge.won: $(feed a2)"
 feed sup | grep -q "agent-2 challenge.won" || fail "the supervisor saw no challenge.won: $(feed sup)"
 for who in 1 2; do
-  [ "$(feed a$who | grep -c leaderboard.rank_changed)" = 2 ] ||
-    fail "agent-$who's rank changes (one per board, all in one second): $(feed a$who)"
+  [ "$(feed a$who | grep -c leaderboard.rank_changed)" = 8 ] ||
+    fail "agent-$who's rank changes (one per board: day, week, month, all time of the tenant and of t-sam, all in one second): $(feed a$who)"
 done
 [ "$(feed sup | grep leaderboard.rank_changed | sort | uniq -c | tr -s ' ' | tr '\n' ',')" = \
-  " 2 agent-1 leaderboard.rank_changed, 2 agent-2 leaderboard.rank_changed," ] ||
+  " 8 agent-1 leaderboard.rank_changed, 8 agent-2 leaderboard.rank_changed," ] ||
   fail "the supervisor's rank changes: $(feed sup)"
 feed a1 | grep -qv "^agent-1 " && fail "agent-1 saw another agent's points or badges: $(feed a1)"
 feed a2 | grep -qv "^agent-2 " && fail "agent-2 saw another agent's points or badges: $(feed a2)"
@@ -348,5 +353,46 @@ for _ in $(seq 1 100); do
 done
 sleep 0.5 # agent-3's award, written, has had the time agent-1's took to reach the feed
 feed sup2 | grep -q "^agent-3 " && fail "the supervisor's feed on serve carries agent-3's: $(feed sup2)"
+
+# a team board's rank change reaches that team's supervisor, whatever team
+# the agent is in now: agent-1 moves to t-ole (supervisor ole); agent-4
+# joins t-sam and passes agent-1 (a minute later in event time, past the
+# once-a-second bound): agent-1's move on t-sam's boards reaches sam, not
+# ole; its move on the tenant's boards reaches ole (its team now), not sam
+later=$(date -u -d '+1 minute' +%FT%TZ)
+ole=$(tok supervisor ole)
+post_at "$later" team.created t-ole '{"team_id":"t-ole","name":"Ole'"'"'s","supervisor_id":"ole"}'
+$PY "$(dirname "$0")/ws_client.py" listen "ws://${url#http://}/v1/stream" "$ole" \
+  '{"subscribe":{"topics":["sb.gamification"],"types":["leaderboard.*"]}}' "$work/ws_ole" 2>"$work/ws_ole.err" &
+wspids+=($!)
+for _ in $(seq 1 100); do grep -q '"subscribed"' "$work/ws_ole" 2>/dev/null && break; sleep 0.1; done
+grep -q '"subscribed"' "$work/ws_ole" || fail "ole's feed did not subscribe: $(cat "$work/ws_ole" "$work/ws_ole.err")"
+post_at "$later" team.member_added agent-1 '{"agent_id":"agent-1","team_id":"t-ole"}'
+post_at "$later" team.member_added agent-4 '{"agent_id":"agent-4","team_id":"t-sam"}'
+for _ in $(seq 1 150); do
+  [ "$(q "SELECT string_agg(agent_id || ':' || team_id, ' ' ORDER BY agent_id) FROM gamification.team_members WHERE agent_id IN ('agent-1', 'agent-4')" 2>/dev/null)" = "agent-1:t-ole agent-4:t-sam" ] && break
+  sleep 0.1
+done
+sleep 0.5 # the hub has read the moves back (they precede the entries in the stream)
+post_at "$later" call.dispositioned gc-40 '{"call_id":"gc-40","agent_id":"agent-4","disposition":"sale"}'
+post_at "$later" call.dispositioned gc-41 '{"call_id":"gc-41","agent_id":"agent-4","disposition":"sale"}'
+# boards: "agent scope scope_id" per rank change received
+boards() { $PY -c 'import json,sys
+for l in open(sys.argv[1]):
+  try: d = json.loads(l)
+  except ValueError: continue
+  if isinstance(d, dict) and d.get("type") == "leaderboard.rank_changed":
+    x = d["data"]
+    print(x.get("agent_id") or d["subject"], x["scope"], x.get("scope_id") or "-", x["span"])' "$work/ws_$1" | sort; }
+for _ in $(seq 1 150); do
+  [ "$(boards sup | grep -c '^agent-1 team t-sam')" -ge 8 ] && [ "$(boards ole | grep -c '^agent-1 tenant')" -ge 4 ] && break
+  sleep 0.1
+done
+[ "$(boards sup | grep -c '^agent-1 team t-sam')" = 8 ] ||
+  fail "sam's rank changes of agent-1 on t-sam's boards (4 before the move, 4 as agent-4 passes it): $(boards sup)"
+[ "$(boards ole | grep '^agent-1 ' | cut -d' ' -f2,3 | sort -u | tr '\n' ',')" = "tenant -," ] ||
+  fail "ole's feed: agent-1's tenant rank changes only (not t-sam's boards): $(boards ole)"
+[ "$(boards sup | grep -c '^agent-1 tenant')" = 4 ] ||
+  fail "sam got agent-1's tenant rank changes after agent-1 left t-sam: $(boards sup)"
 
 echo "views: lists per role, every view answers, agents scoped to their rows, keyset pages, each bad parameter named, reads recorded; gamification feeds per agent (rank changes included), leaderboard and around_me"
