@@ -85,5 +85,33 @@ got=$(q "SELECT message_id || ' ' || state || ' ' || attempts || ' ' || provider
 [ "$got" = "m-mail sent 1 SM1" ] || fail "outbox after the replay: $got"
 after=$(q "SELECT message_id, status, blocked_reason, account_id, provider, requested_at FROM comms.messages ORDER BY 1")
 [ "$after" = "$before" ] || fail "messages after the replay: $after (before: $before)"
+
+# ---- the recipient's form depends on the channel ------------------------------
+# post_to CHANNEL ADDRESS: the status of a message.requested to it
+n=0
+post_to() {
+  n=$((n + 1))
+  post "$manager" message.requested "m-to-$n" "{\"message_id\":\"m-to-$n\",\"channel\":\"$1\",\"to_address\":\"$2\",\"body\":\"hi\"}"
+}
+fcm_token="dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx_r7n8Ja6fs.0w"
+for ok in "slack C0123ABCDE" "slack #sales-team" \
+  "slack https://hooks.slack.com/services/T000/B000/XXXX" "push $fcm_token" \
+  "sms +14155550123" "whatsapp +442079460958" "email ada@example.com"; do
+  s=$(post_to ${ok% *} "${ok#* }")
+  [ "$s" = 202 ] || fail "message.requested to ${ok% *} ${ok#* }: $s $(cat "$work/body")"
+done
+for bad in "slack +14155550123|for channel slack: is not a Slack channel" \
+  "slack ada@example.com|for channel slack: is not a Slack channel" \
+  "push +14155550123|for channel push: is not a push device token" \
+  "push dQw4w9WgXcQ APA91bHun4MxP5egoKMwt2KZ|for channel push: is not a push device token" \
+  "email +14155550123|for channel email: is not an e-mail address" \
+  "sms ada@example.com|for channel sms: is not an E.164 phone number" \
+  "whatsapp C0123ABCDE|for channel whatsapp: is not an E.164 phone number"; do
+  what=${bad%|*}
+  s=$(post_to ${what%% *} "${what#* }")
+  [ "$s" = 400 ] && grep -qF "data.to_address: ${bad#*|}" "$work/body" ||
+    fail "message.requested to $what: $s $(cat "$work/body") (want: ${bad#*|})"
+  grep -qF "${what#* }" "$work/body" && fail "the refusal quotes the address: $(cat "$work/body")"
+done
 stop_up
-echo "comms: checks through ingest, sealed secrets, to_address_tz, replay keeps the outbox"
+echo "comms: checks through ingest, sealed secrets, to_address_tz, replay keeps the outbox, addresses by channel"
