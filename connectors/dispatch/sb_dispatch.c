@@ -28,7 +28,7 @@ static const char claim_sql[] =
     "  o.to_sealed, o.from_address, o.subject_sealed, o.body_sealed,"
     "  o.template_id, o.template_version, o.variables_sealed,"
     "  o.request_event_id, o.lead_id, o.campaign_id, o.attempts,"
-    "  (extract(epoch FROM o.created_at) * 1000000)::bigint";
+    "  (extract(epoch FROM o.created_at) * 1000000)::bigint, o.to_origin";
 
 static void copy(char *dst, size_t sz, const char *v) {
   snprintf(dst, sz, "%s", v ? v : "");
@@ -76,6 +76,7 @@ static sb__djob_t *job_of(sb_dispatch_t *d, const sb_pg_rows_t *r, int i) {
   if ((v = sb_pg_rows_get(r, i, 15)))
     sb_parse_ll(v, &n);
   j->created_us = n;
+  copy(j->to_origin, sizeof j->to_origin, sb_pg_rows_get(r, i, 16));
   return j;
 }
 

@@ -74,6 +74,9 @@ struct sb__djob_s {
   int64_t created_us;
   /* plaintext, wiped when freed */
   char *to, *from, *subject, *body;
+  /* to's envelope's origin, "type:field" ("lead.created:phone": a lead's
+   * address, resolved by comms); "": message.requested's to_address */
+  char to_origin[40];
   sb__dacct_t *acct;
   /* the transfer */
   CURL *easy;

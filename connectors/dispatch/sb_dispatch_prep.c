@@ -319,12 +319,23 @@ int sb__dsp_prepare(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
               {&j->body, "body"}};
   char *vars = NULL;
   int rc = 0;
+  /* the recipient: the request's, or the lead's address comms resolved */
+  char to_type[40] = REQ_TYPE;
+  const char *colon = strchr(j->to_origin, ':');
+  if (colon != NULL && (size_t)(colon - j->to_origin) < sizeof to_type) {
+    memcpy(to_type, j->to_origin, (size_t)(colon - j->to_origin));
+    to_type[colon - j->to_origin] = '\0';
+    cols[0].field = colon + 1;
+  } else if (j->to_origin[0]) {
+    block(j, "invalid_address", "the recipient's origin is not type:field");
+    goto out;
+  }
   for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
     char *sealed = *cols[i].slot, *plain = NULL;
     if (sealed == NULL)
       continue;
-    rc = open_sealed(d, j->tenant, REQ_TYPE, cols[i].field, sealed, &plain,
-                     err);
+    rc = open_sealed(d, j->tenant, i == 0 ? to_type : REQ_TYPE, cols[i].field,
+                     sealed, &plain, err);
     free(sealed);
     *cols[i].slot = plain;
     if (rc < 0)
@@ -338,6 +349,10 @@ int sb__dsp_prepare(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
   }
   if (j->to == NULL || j->to[0] == '\0') {
     block(j, "invalid_address", "the message has no recipient");
+    goto out;
+  }
+  if (strncmp(j->to, "lead:", 5) == 0) { /* never resolved: never sent */
+    block(j, "invalid_address", "the recipient names a lead, unresolved");
     goto out;
   }
   if (j->req.len > 0) { /* variables_sealed, carried from the claim */

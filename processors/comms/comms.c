@@ -77,6 +77,9 @@ const sb_table_def_t comms__outbox = {
             {"campaign_id", SB_COL_TEXT, KEEP},
             {"not_before", SB_COL_TIMESTAMPTZ, KEEP},
             {"created_at", SB_COL_TIMESTAMPTZ, KEEP},
+            /* the envelope's origin ("lead.created:phone": a lead's
+             * address, comms_lead.c); NULL: message.requested:to_address */
+            {"to_origin", SB_COL_TEXT, KEEP},
             /* state, attempts, claimed_by, claimed_until, last_error,
              * provider_message_id, sent_at: the dispatcher's */
             {0},
@@ -265,12 +268,15 @@ static const sb_proj_step_t migrations[] = {
                                      "{schema}.provider_accounts, "
                                      "{schema}.outbox_state TO "
                                      "switchboard_reader, switchboard_app;"},
+    {2, "ALTER TABLE {schema}.outbox ADD COLUMN to_origin text;"},
     {0, NULL},
 };
 
 /* the outbox holds what message.requested sealed */
 static const sb_pii_col_t pii_cols[] = {
-    {"outbox", "to_sealed", "message.requested:to_address"},
+    {"outbox", "to_sealed",
+     "message.requested:to_address,lead.created:phone,lead.updated:phone,"
+     "lead.created:email,lead.updated:email"},
     {"outbox", "subject_sealed", "message.requested:subject_line"},
     {"outbox", "body_sealed", "message.requested:body"},
     {"outbox", "variables_sealed", "message.requested:template_variables_json"},
@@ -341,6 +347,7 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
       [CT_REQUESTED] = "message.requested", [CT_BLOCKED] = "message.blocked",
       [CT_SUBMITTED] = "message.submitted", [CT_STATUS] = "message.status_updated",
       [CT_TEMPLATE] = "template.published", [CT_PROVIDER] = "provider.configured",
+      [CT_LEAD_CREATED] = "lead.created", [CT_LEAD_UPDATED] = "lead.updated",
   };
   static const struct {
     int type, f;
@@ -400,6 +407,19 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
       {CT_PROVIDER, PF_SECRET2, "secret2"},
       {CT_PROVIDER, PF_CHANNELS, "channels"},
       {CT_PROVIDER, PF_DEFAULT, "default"},
+      {CT_LEAD_CREATED, LF_C_LEAD, "lead_id"},
+      {CT_LEAD_CREATED, LF_C_PHONE, "phone"},
+      {CT_LEAD_CREATED, LF_C_PHMAC, "phone_hmac"},
+      {CT_LEAD_CREATED, LF_C_PTZ, "phone_tz"},
+      {CT_LEAD_CREATED, LF_C_EMAIL, "email"},
+      {CT_LEAD_CREATED, LF_C_EHMAC, "email_hmac"},
+      {CT_LEAD_UPDATED, LF_U_LEAD, "lead_id"},
+      {CT_LEAD_UPDATED, LF_U_PHONE, "phone"},
+      {CT_LEAD_UPDATED, LF_U_PHMAC, "phone_hmac"},
+      {CT_LEAD_UPDATED, LF_U_PTZ, "phone_tz"},
+      {CT_LEAD_UPDATED, LF_U_EMAIL, "email"},
+      {CT_LEAD_UPDATED, LF_U_EHMAC, "email_hmac"},
+      {CT_LEAD_UPDATED, LF_U_CHANGED, "changed_fields"},
   };
   int rc = 0;
   for (int i = 0; rc == 0 && i < CT_N; i++)
@@ -478,7 +498,7 @@ static int same_as_live(sb_pg_t *pg, const char *live, const char *rebuilt,
       "subject_sealed, body_sealed, template_id, template_version, "
       "variables_sealed, request_event_id, lead_id, agent_id, campaign_id, "
       "not_before, created_at, state, attempts, claimed_by, claimed_until, "
-      "last_error, provider_message_id, sent_at";
+      "last_error, provider_message_id, sent_at, to_origin";
   sb_text_t sql = {0};
   sb_text_add(&sql,
               "INSERT INTO %s.outbox (%s) SELECT %s FROM %s.outbox ON "
@@ -493,6 +513,7 @@ static int same_as_live(sb_pg_t *pg, const char *live, const char *rebuilt,
 const sb_global_def_t comms__globals[] = {
     {"config", SB_TOPIC_TENANTS, comms__reduce_config},
     SB_CONSENT_GLOBAL,
+    {"leads", SB_TOPIC_LEADS, comms__reduce_lead},
     {0},
 };
 

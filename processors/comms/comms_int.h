@@ -17,6 +17,8 @@ enum {
   CT_STATUS,    /* message.status_updated */
   CT_TEMPLATE,  /* template.published */
   CT_PROVIDER,  /* provider.configured */
+  CT_LEAD_CREATED, /* lead.created (the leads table) */
+  CT_LEAD_UPDATED, /* lead.updated */
   CT_N
 };
 
@@ -39,6 +41,10 @@ enum {
   /* provider.configured */
   PF_ACCOUNT, PF_PROVIDER, PF_BASE_URL, PF_FROM, PF_USERNAME, PF_SECRET,
   PF_SECRET2, PF_CHANNELS, PF_DEFAULT,
+  /* lead.created, lead.updated */
+  LF_C_LEAD, LF_C_PHONE, LF_C_PHMAC, LF_C_PTZ, LF_C_EMAIL, LF_C_EHMAC,
+  LF_U_LEAD, LF_U_PHONE, LF_U_PHMAC, LF_U_PTZ, LF_U_EMAIL, LF_U_EHMAC,
+  LF_U_CHANGED,
   CF_N
 };
 
@@ -54,11 +60,12 @@ typedef struct comms_s {
   void *providers; /* cJSON array */
 } comms_t;
 
-/* the global tables: templates and provider accounts (sb.tenants), and
- * consent (consent.h) */
+/* the global tables: templates and provider accounts (sb.tenants),
+ * consent (consent.h), and leads' sealed addresses (sb.leads) */
 extern const sb_global_def_t comms__globals[];
 #define COMMS_G_CONFIG (&comms__globals[0])
 #define COMMS_G_CONSENT (&comms__globals[1])
+#define COMMS_G_LEADS (&comms__globals[2])
 
 extern const sb_table_def_t comms__templates, comms__outbox, comms__messages,
     comms__statuses, comms__daily;
@@ -95,6 +102,29 @@ typedef struct comms_account_s {
  * SB_ENOENT. */
 int comms__account_for(sb_batch_t *b, const char *tenant, const char *channel,
                        comms_account_t *out);
+
+/* ---- comms_lead.c --------------------------------------------------------- */
+
+/* "lead:<lead id>": a recipient automation names by its lead */
+#define COMMS_LEAD_PREFIX "lead:"
+
+int comms__reduce_lead(void *state, sb_global_t *g, const sb_event_t *ev,
+                       sb_err_t *err);
+
+/* a lead's address for a channel, as ingest sealed it */
+typedef struct comms_to_s {
+  char origin[32];  /* "lead.created:phone", ...: the envelope's AAD */
+  char sealed[1200];
+  char hmac[65];
+  char tz[65];
+} comms_to_t;
+
+/* The sealed phone (sms, whatsapp) or e-mail address (email) of lead:
+ * 0 with *out, or SB_ENOENT with why (the lead unknown, without that
+ * address, or a channel a lead has no address on). */
+int comms__lead_address(sb_batch_t *b, const char *tenant, const char *lead,
+                        const char *channel, comms_to_t *out, char *why,
+                        size_t whysz);
 
 /* ---- comms_request.c ------------------------------------------------------ */
 
