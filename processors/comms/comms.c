@@ -334,6 +334,7 @@ static void destroy(void *state) {
   if (x == NULL)
     return;
   cJSON_Delete(x->providers);
+  sb_codec_free(x->codec);
   free(x);
 }
 
@@ -435,6 +436,12 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
   if (rc == 0)
     rc = sb_conf_int(kit->conf, "comms.quiet_hours_action", &x->quiet_action,
                      err);
+  int wait_ms = 0;
+  if (rc == 0)
+    rc = sb_conf_int(kit->conf, "comms.lead_wait_ms", &wait_ms, err);
+  x->lead_wait_us = (int64_t)wait_ms * 1000;
+  if (rc == 0)
+    rc = sb_codec_new(kit->schemas, &x->codec, err);
   if (rc == 0 && ((x->quiet_start = comms__parse_hhmm(qs)) < 0 ||
                   (x->quiet_end = comms__parse_hhmm(qe)) < 0))
     rc = sb_err_set(err, SB_EINVAL, "comms.quiet_start and comms.quiet_end "
@@ -465,6 +472,11 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   if (sb_event_type_is(ev, x->t[CT_PROVIDER]))
     return comms__provider_event(x, b, ev, err);
   return 0;
+}
+
+static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
+                 sb_err_t *err) {
+  return comms__parked_timer(state, b, t, err);
 }
 
 static int begin(void *state, sb_batch_t *b, sb_err_t *err) {
@@ -533,6 +545,13 @@ static const sb_conf_prop_t conf_rows[] = {
      "What a message due in the recipient's quiet hours gets: block "
      "(message.blocked quiet_hours, retry_after the end of the quiet hours) "
      "or defer (queued, dispatched from the end of the quiet hours)."},
+    {"comms.lead_wait_ms", SB_CT_INT, 0, 0, 600000, "30000",
+     "SWITCHBOARD_COMMS_LEAD_WAIT_MS", "MS", NULL, 0,
+     "How long a live message to lead:<id> (automation's) whose lead the "
+     "comms processor does not know yet waits for the lead's events to "
+     "reach it (looked at again every 0.5 s) before it is blocked "
+     "invalid_address; a request older than this when handled is decided "
+     "at once. 0: never waits."},
     {0},
 };
 
@@ -544,6 +563,7 @@ const sb_processor_vt_t sb_comms_processor = {
     .tables = tables,
     .init = init,
     .event = event,
+    .timer = timer,
     .destroy = destroy,
     .commit = commit,
     .abort = abort_batch,

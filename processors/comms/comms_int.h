@@ -58,6 +58,8 @@ typedef struct comms_s {
   /* the provider accounts the batch configured, for commit:
    * [{tenant_id, account_id, ...}, ...] (comms_cfg.c) */
   void *providers; /* cJSON array */
+  int64_t lead_wait_us; /* comms.lead_wait_ms: see comms_lead.c */
+  sb_codec_t *codec;    /* parked requests' records, decoded again */
 } comms_t;
 
 /* the global tables: templates and provider accounts (sb.tenants),
@@ -126,10 +128,22 @@ int comms__lead_address(sb_batch_t *b, const char *tenant, const char *lead,
                         const char *channel, comms_to_t *out, char *why,
                         size_t whysz);
 
+/* Parks ev (a live request for a lead the table does not know yet) when
+ * comms.lead_wait_ms allows, since: when it was first parked (0: now).
+ * *parked 1 when it was. */
+int comms__park(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
+                int64_t since, int *parked, sb_err_t *err);
+/* vt->timer: a parked request looked at again */
+int comms__parked_timer(comms_t *x, sb_batch_t *b, const sb_timer_t *t,
+                        sb_err_t *err);
+
 /* ---- comms_request.c ------------------------------------------------------ */
 
 int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
                          sb_err_t *err);
+/* The same, for a request parked since parked_since (wall clock) */
+int comms__request_decide(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          int64_t parked_since, sb_err_t *err);
 /* "HH:MM" (00:00 to 24:00) as minutes; -1 when it is not one. */
 int comms__parse_hhmm(const char *s);
 

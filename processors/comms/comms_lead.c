@@ -14,7 +14,18 @@
  * (as ingest sealed them): comms never opens them, the dispatcher does,
  * with the origin written beside them in the outbox (to_origin). An erased
  * lead's envelopes no longer open: the dispatcher blocks the message
- * (invalid_address). */
+ * (invalid_address).
+ *
+ * The table is folded between batches, so automation's request can be
+ * handled before the lead.created that triggered it reaches the table
+ * (they are on different partitions). A live request (not a rebuild's:
+ * a rebuild reads the table to its end first) for a lead the table does
+ * not know, handled within comms.lead_wait_ms of its time, is parked: its
+ * record kept in keyed state ("w|tenant|message_id": the wall-clock time
+ * it was first parked, then the record's bytes) and looked at again by a
+ * wall-clock timer every PARK_STEP_US until the lead is known or
+ * comms.lead_wait_ms has passed since it was first parked (then blocked
+ * invalid_address). */
 #include "comms_int.h"
 
 #include <stdio.h>
@@ -135,7 +146,7 @@ int comms__lead_address(sb_batch_t *b, const char *tenant, const char *lead,
   if (!phone && !email) {
     snprintf(why, whysz, "a lead has no %s address (lead %s)",
              channel ? channel : "?", id);
-    return SB_ENOENT;
+    return SB_EVALIDATE;
   }
   if (lead_key(key, sizeof key, tenant, lead) != 0 ||
       sb_global_get(b, COMMS_G_LEADS, key, &v, &len) != 0) {
@@ -149,7 +160,7 @@ int comms__lead_address(sb_batch_t *b, const char *tenant, const char *lead,
   if (!l[o + 1][0]) {
     snprintf(why, whysz, "lead %s has no %s", id,
              phone ? "phone number" : "e-mail address");
-    return SB_ENOENT;
+    return SB_EVALIDATE;
   }
   const char *origin = strcmp(l[o], "lead.updated") == 0 ? "lead.updated"
                                                           : "lead.created";
@@ -160,4 +171,58 @@ int comms__lead_address(sb_batch_t *b, const char *tenant, const char *lead,
   if (phone)
     comms__copy(out->tz, sizeof out->tz, l[L_PTZ]);
   return 0;
+}
+
+#define PARK_STEP_US 500000 /* half a second between looks */
+
+int comms__park(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
+                int64_t since, int *parked, sb_err_t *err) {
+  *parked = 0;
+  int64_t now = sb_wall_us();
+  if (x->lead_wait_us <= 0 || ev->value == NULL ||
+      (since == 0 && now - ev->occurred_at >= x->lead_wait_us) ||
+      (since != 0 && now - since >= x->lead_wait_us))
+    return 0;
+  char key[400];
+  int k = snprintf(key, sizeof key, "w|%s|%s", ev->tenant_id, ev->subject);
+  if (k < 0 || (size_t)k >= sizeof key)
+    return 0;
+  if (since == 0)
+    since = now;
+  size_t n = sizeof since + ev->value_len;
+  unsigned char *v = malloc(n);
+  if (v == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  memcpy(v, &since, sizeof since);
+  memcpy(v + sizeof since, ev->value, ev->value_len);
+  int rc = sb_state_put(b, key, v, n, err);
+  free(v);
+  if (rc == 0)
+    rc = sb_timer_set(b, key, now + PARK_STEP_US, SB_TIMER_WALL, err);
+  *parked = rc == 0;
+  return rc;
+}
+
+int comms__parked_timer(comms_t *x, sb_batch_t *b, const sb_timer_t *t,
+                        sb_err_t *err) {
+  const void *v = NULL;
+  size_t len = 0;
+  int64_t since;
+  if (strncmp(t->key, "w|", 2) != 0 ||
+      sb_state_get(b, t->key, &v, &len) != 0 || len <= sizeof since)
+    return 0;
+  memcpy(&since, v, sizeof since);
+  size_t n = len - sizeof since;
+  unsigned char *rec = malloc(n);
+  if (rec == NULL)
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  memcpy(rec, (const unsigned char *)v + sizeof since, n);
+  sb_event_t ev;
+  int rc = sb_state_del(b, t->key, err);
+  if (rc == 0)
+    rc = sb_codec_decode(x->codec, rec, n, &ev, err);
+  if (rc == 0)
+    rc = comms__request_decide(x, b, &ev, since, err);
+  free(rec);
+  return rc;
 }

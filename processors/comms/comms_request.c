@@ -157,7 +157,7 @@ static int emit_blocked(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
     sb_build_i64(e, F[BF_RETRY_AFTER], retry_after);
   char disc[48];
   snprintf(disc, sizeof disc, "blocked:%s", reason);
-  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = disc}, err);
+  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = disc, .tenant_id = ev->tenant_id}, err);
 }
 
 static int queue(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
@@ -198,11 +198,16 @@ static int queue(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   sb_build_enum(e, F[UF_STATUS], "queued");
   sb_build_enum(e, F[UF_CHANNEL], sb_event_enum_name(ev, F[RF_CHANNEL]));
   sb_build_str(e, F[UF_PROVIDER], a->provider);
-  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = "queued"}, err);
+  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = "queued", .tenant_id = ev->tenant_id}, err);
 }
 
 int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
                          sb_err_t *err) {
+  return comms__request_decide(x, b, ev, 0, err);
+}
+
+int comms__request_decide(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          int64_t parked_since, sb_err_t *err) {
   const sb_field_t *F = x->f;
   const char *tenant = ev->tenant_id, *mid = ev->subject;
   comms_msg_t m;
@@ -234,8 +239,16 @@ int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   if (to_addr != NULL && strncmp(to_addr, COMMS_LEAD_PREFIX,
                                  strlen(COMMS_LEAD_PREFIX)) == 0) {
     lead = to_addr + strlen(COMMS_LEAD_PREFIX);
-    if (comms__lead_address(b, tenant, lead, channel, &to, detail,
-                            sizeof detail) != 0)
+    int lrc = comms__lead_address(b, tenant, lead, channel, &to, detail,
+                                  sizeof detail);
+    if (lrc == SB_ENOENT && !is_rebuild(b)) { /* not yet in the table? */
+      int parked = 0;
+      if (comms__park(x, b, ev, parked_since, &parked, err) != 0)
+        return err->code;
+      if (parked)
+        return 0; /* decided later (comms_lead.c) */
+    }
+    if (lrc != 0)
       reason = "invalid_address";
     to_hmac = to.hmac[0] ? to.hmac : NULL;
   }
