@@ -173,7 +173,7 @@ const char *const sb_cmd_up_keys[] = {
     "http.tls_cert",   "http.tls_key",     "embedded.partition_max_bytes",
     "ingest.max_past_seconds", "ingest.max_future_seconds",
     "auth.max_token_ttl_seconds", "pii.key_file", "pii.key_command",
-    "dispatch.enabled", "dispatch.public_url", "dispatch.ca_file", NULL};
+    "dispatch.enabled", "webhooks.public_url", "dispatch.ca_file", NULL};
 
 const sb_cmd_t sb_cmd_up = {
     .name = "up",

@@ -6,7 +6,7 @@
  *                   Messages.json, form-encoded, basic auth SID:secret;
  *                   sms and whatsapp ("whatsapp:" addresses);
  *                   StatusCallback (?m=<message id>) when
- *                   dispatch.public_url is set
+ *                   webhooks.public_url is set
  *   whatsapp_cloud  POST {base}/v17.0/{username = phone number id}/messages,
  *                   Bearer secret; biz_opaque_callback_data: message id
  *   slack           secret an https:// URL: an incoming webhook, POSTed
@@ -177,13 +177,13 @@ static int build_twilio(sb_dispatch_t *d, sb__djob_t *j, const char *base,
   form(j, "To", to);
   form(j, "From", from);
   form(j, "Body", j->body);
-  if (d->c->dispatch_public_url) {
+  if (d->c->webhooks_public_url) {
     sb_text_t cb = {0};
     char *t = curl_easy_escape(j->easy, j->tenant, 0);
     char *a = curl_easy_escape(j->easy, j->account_id, 0);
     char *m = curl_easy_escape(j->easy, j->message_id, 0);
     sb_text_add(&cb, "%s/v1/webhooks/twilio/%s/%s/status?m=%s",
-                d->c->dispatch_public_url, t, a, m);
+                d->c->webhooks_public_url, t, a, m);
     curl_free(t);
     curl_free(a);
     curl_free(m);

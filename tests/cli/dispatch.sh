@@ -42,7 +42,7 @@ base=https://127.0.0.1:$hport
 export SWITCHBOARD_DISPATCH_CA_FILE=$work/cert.pem
 export SWITCHBOARD_DISPATCH_TIMEOUT_MS=5000 # a loaded machine answers slowly
 export SWITCHBOARD_DISPATCH_LEASE_MS=15000
-export SWITCHBOARD_DISPATCH_PUBLIC_URL=https://sb.example
+export SWITCHBOARD_WEBHOOKS_PUBLIC_URL=https://sb.example
 start_up --processors none
 
 # seal TENANT SUBJECT TYPE FIELD VALUE: the envelope, as ingest would make it
