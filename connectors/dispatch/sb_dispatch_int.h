@@ -45,6 +45,10 @@ typedef struct sb__dacct_s {
   int provider; /* sb__dsp_provider_t */
   char *base_url, *from_address, *username, *secret;
   int64_t loaded_ms;
+  /* FCM with a service account: the OAuth2 access token and when to fetch
+   * another (sb_dispatch_oauth.c); NULL: the secret is the Bearer */
+  char *token;
+  int64_t token_refresh_ms;
   /* breaker: consecutive transient failures; open until; one probe */
   int fails;
   int64_t open_until_ms;
@@ -150,6 +154,14 @@ int sb__dsp_render(const char *tmpl, const void *vars, sb_text_t *out,
                    char *missing, size_t missingsz);
 /* Code points of a UTF-8 string. */
 long sb__dsp_cps(const char *s);
+
+/* sb_dispatch_oauth.c */
+/* For an FCM account whose secret is a service-account JSON: an access
+ * token in j->acct->token, fetched when none is fresh; a refusal or a
+ * transient failure as j's outcome. 0, or an error (out of memory). */
+int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err);
+/* forgets (and wipes) the account's access token */
+void sb__dsp_token_clear(sb__dacct_t *a);
 
 /* sb_dispatch_provider.c */
 /* Builds j's request (j->easy); 0, or an outcome set on j. */

@@ -41,6 +41,7 @@ void sb__dsp_accts_free(sb_dispatch_t *d) {
     sb__dacct_t *a = d->accts;
     d->accts = a->next;
     acct_clear(a);
+    sb__dsp_token_clear(a);
     free(a);
   }
 }
@@ -147,7 +148,10 @@ static int account(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
     }
     goto out;
   }
-  acct_clear(a); /* breaker state stays */
+  /* breaker state stays; the access token too, unless the account changed */
+  if (strcmp(a->event_id, sb_pg_rows_get(r, 0, 6) ? sb_pg_rows_get(r, 0, 6) : "") != 0)
+    sb__dsp_token_clear(a);
+  acct_clear(a);
   a->provider = prov;
   a->base_url = dup_or_null(sb_pg_rows_get(r, 0, 2));
   a->from_address = dup_or_null(sb_pg_rows_get(r, 0, 3));
@@ -365,6 +369,9 @@ int sb__dsp_prepare(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
     rc = 0;
   }
   if ((rc = account(d, j, err)) != 0 || j->outcome != SB_DSP_O_NONE)
+    goto out;
+  if (j->acct->provider == SB_DSP_FCM &&
+      ((rc = sb__dsp_fcm_auth(d, j, err)) != 0 || j->outcome != SB_DSP_O_NONE))
     goto out;
   long max_len = default_max(j->channel);
   if (j->template_id[0]) {

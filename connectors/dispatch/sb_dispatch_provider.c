@@ -13,7 +13,9 @@
  *                   {"text"}; else chat.postMessage ({base}/api/...,
  *                   Bearer secret, channel = the recipient)
  *   fcm             POST {base}/v1/projects/{username = project}/
- *                   messages:send, Bearer secret (an OAuth2 access token);
+ *                   messages:send, Bearer an OAuth2 access token (from the
+ *                   service-account JSON secret: sb_dispatch_oauth.c; or
+ *                   the secret itself);
  *                   UNREGISTERED reported as failed with that error code
  *   sendgrid        POST {base}/v3/mail/send, Bearer secret; custom_args
  *                   sb_message_id; X-Message-Id is the provider's id
@@ -125,7 +127,8 @@ static void header(sb__djob_t *j, const char *h) {
 
 static void bearer(sb__djob_t *j) {
   sb_text_t t = {0};
-  sb_text_add(&t, "Authorization: Bearer %s", j->acct->secret);
+  sb_text_add(&t, "Authorization: Bearer %s",
+              j->acct->token ? j->acct->token : j->acct->secret);
   if (!t.failed)
     header(j, t.s);
   wipe_text(&t);

@@ -1,0 +1,240 @@
+/* FCM HTTP v1's authorisation as Google documents it for a server: an
+ * OAuth2 access token obtained with a service account's key.
+ *
+ * The account's secret is the service-account JSON Google's console hands
+ * out ({"type": "service_account", "client_email", "private_key" (PEM),
+ * "private_key_id", "token_uri", ...}). A JWT (RS256, sb_jwt.h) with
+ * iss = client_email, scope = firebase.messaging, aud = token_uri, iat =
+ * now, exp = now + 1 h is exchanged at token_uri (https:// only; Google's
+ * https://oauth2.googleapis.com/token when absent) for an access token
+ * (grant_type urn:ietf:params:oauth:grant-type:jwt-bearer), which is sent
+ * as the Bearer of every FCM request. It is kept per account, wiped when
+ * freed, and fetched again when less than a minute (or half its life,
+ * when shorter) is left, or when the account's configuration changes.
+ * A secret that is not a JSON object is taken as an access token itself
+ * (one minted elsewhere), as before.
+ *
+ * The exchange is one blocking transfer on the dispatcher's loop (as the
+ * account's and the template's PostgreSQL reads are), at most once an
+ * hour per account, bounded by dispatch.timeout_ms. Its refusal (4xx, say
+ * invalid_grant for a key Google does not know) fails the message for good
+ * with the endpoint's error as error_code; no answer, 5xx, 408 or 429 are
+ * retried like a provider's. Neither the key, the JWT nor the token is
+ * logged or put into an event. */
+#include "sb_dispatch_int.h"
+
+#include "sb_jwt.h"
+#include "sb_pii.h"
+#include "sb_util.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FCM_SCOPE "https://www.googleapis.com/auth/firebase.messaging"
+#define GOOGLE_TOKEN_URI "https://oauth2.googleapis.com/token"
+#define TOKEN_RESP_MAX 65536
+#define JWT_LIFE_S 3600
+
+static void wipe_text(sb_text_t *t) {
+  if (t->s)
+    sb_pii_wipe(t->s, t->cap);
+  sb_text_free(t);
+}
+
+void sb__dsp_token_clear(sb__dacct_t *a) {
+  if (a->token) {
+    sb_pii_wipe(a->token, strlen(a->token));
+    free(a->token);
+  }
+  a->token = NULL;
+  a->token_refresh_ms = 0;
+}
+
+static void result(sb__djob_t *j, int o, const char *status, const char *code,
+                   const char *msg) {
+  j->outcome = o;
+  j->transient_account = o == SB_DSP_O_RETRY;
+  if (status)
+    snprintf(j->provider_status, sizeof j->provider_status, "%s", status);
+  snprintf(j->error_code, sizeof j->error_code, "%s", code);
+  sb__dsp_scrub(msg, j->acct->secret, j->error_msg, sizeof j->error_msg);
+}
+
+static void refuse(sb__djob_t *j, const char *detail) {
+  j->outcome = SB_DSP_O_BLOCKED;
+  snprintf(j->block_reason, sizeof j->block_reason, "no_provider");
+  snprintf(j->error_msg, sizeof j->error_msg, "%s", detail);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg) {
+  sb_text_t *t = arg;
+  size_t len = size * n;
+  if (t->len + len <= TOKEN_RESP_MAX)
+    sb_text_put(t, p, len);
+  return len;
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The JWT of the service account sa into jwt. 0, or a refusal on j. */
+static int make_jwt(const cJSON *sa, const char *token_uri, sb_text_t *jwt,
+                    sb__djob_t *j, sb_err_t *err) {
+  const char *email = jstr(sa, "client_email"), *key = jstr(sa, "private_key");
+  const char *kid = jstr(sa, "private_key_id"), *type = jstr(sa, "type");
+  if (type != NULL && strcmp(type, "service_account") != 0) {
+    refuse(j, "the FCM account's secret is JSON but not a service account's");
+    return 0;
+  }
+  if (email == NULL || key == NULL) {
+    refuse(j, "the FCM account's service-account JSON lacks client_email or "
+              "private_key");
+    return 0;
+  }
+  sb_text_t h = {0}, c = {0};
+  sb_text_add(&h, "{\"alg\":\"RS256\",\"typ\":\"JWT\"");
+  if (kid) {
+    sb_text_add(&h, ",\"kid\":");
+    sb_text_json_str(&h, kid);
+  }
+  sb_text_add(&h, "}");
+  long long now = (long long)time(NULL);
+  sb_text_add(&c, "{\"iss\":");
+  sb_text_json_str(&c, email);
+  sb_text_add(&c, ",\"scope\":\"" FCM_SCOPE "\",\"aud\":");
+  sb_text_json_str(&c, token_uri);
+  sb_text_add(&c, ",\"iat\":%lld,\"exp\":%lld}", now, now + JWT_LIFE_S);
+  int rc = 0;
+  if (h.failed || c.failed)
+    rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+  else {
+    sb_err_t e = SB_ERR_INIT;
+    rc = sb_jwt_rs256(key, h.s, c.s, jwt, &e);
+    if (rc == SB_EINVAL) { /* the key: the account's to mend */
+      refuse(j, "the FCM account's private_key is not an RSA key in PEM");
+      rc = 0;
+    } else if (rc != 0) {
+      *err = e;
+    }
+  }
+  sb_text_free(&h);
+  sb_text_free(&c);
+  return rc;
+}
+
+/* POSTs the JWT to token_uri; the answer's status and body. */
+static CURLcode exchange(sb_dispatch_t *d, const char *token_uri,
+                         const sb_text_t *jwt, long *http, sb_text_t *body,
+                         char *errbuf) {
+  CURL *e = curl_easy_init();
+  if (e == NULL)
+    return CURLE_OUT_OF_MEMORY;
+  sb_text_t form = {0};
+  sb_text_add(&form, "grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type"
+                     "%%3Ajwt-bearer&assertion=");
+  sb_text_put(&form, jwt->s, jwt->len); /* base64url and dots: no escaping */
+  struct curl_slist *hdrs = curl_slist_append(
+      NULL, "Content-Type: application/x-www-form-urlencoded");
+  curl_easy_setopt(e, CURLOPT_URL, token_uri);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->c->dispatch_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (d->c->dispatch_ca_file)
+    curl_easy_setopt(e, CURLOPT_CAINFO, d->c->dispatch_ca_file);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, form.s);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)form.len);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, body);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard/" SB_VERSION);
+  CURLcode rc = form.failed ? CURLE_OUT_OF_MEMORY : curl_easy_perform(e);
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, http);
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(e);
+  wipe_text(&form);
+  return rc;
+}
+
+int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
+  sb__dacct_t *a = j->acct;
+  const char *s = a->secret;
+  while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+    s++;
+  if (*s != '{')
+    return 0; /* an access token itself */
+  int64_t now = sb_now_ms();
+  if (a->token != NULL && now < a->token_refresh_ms)
+    return 0;
+  sb__dsp_token_clear(a);
+  cJSON *sa = cJSON_Parse(s);
+  if (!cJSON_IsObject(sa)) {
+    cJSON_Delete(sa);
+    refuse(j, "the FCM account's secret is neither an access token nor a "
+              "service-account JSON object");
+    return 0;
+  }
+  const char *uri = jstr(sa, "token_uri");
+  char token_uri[512];
+  snprintf(token_uri, sizeof token_uri, "%s", uri ? uri : GOOGLE_TOKEN_URI);
+  sb_text_t jwt = {0}, body = {0};
+  int rc = 0;
+  if (strncmp(token_uri, "https://", 8) != 0 || strlen(token_uri) > 500)
+    refuse(j, "the FCM account's token_uri is not an https:// URL");
+  else
+    rc = make_jwt(sa, token_uri, &jwt, j, err);
+  /* the key leaves memory with the parsed JSON */
+  cJSON *k = cJSON_GetObjectItemCaseSensitive(sa, "private_key");
+  if (cJSON_IsString(k))
+    sb_pii_wipe(k->valuestring, strlen(k->valuestring));
+  cJSON_Delete(sa);
+  if (rc != 0 || j->outcome != SB_DSP_O_NONE)
+    goto out;
+  long http = 0;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  CURLcode cc = exchange(d, token_uri, &jwt, &http, &body, errbuf);
+  char status[24];
+  snprintf(status, sizeof status, "%ld", http);
+  if (cc != CURLE_OK) {
+    char msg[SB_DSP_MSG_MAX];
+    snprintf(msg, sizeof msg, "FCM access token: %s",
+             errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    result(j, SB_DSP_O_RETRY, NULL, "oauth_unreachable", msg);
+    goto out;
+  }
+  sb_text_put(&body, "", 1);
+  cJSON *doc = cJSON_Parse(body.s);
+  const char *tok = jstr(doc, "access_token");
+  const cJSON *exp = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
+  if (http == 200 && tok != NULL && tok[0] && cJSON_IsNumber(exp) &&
+      exp->valuedouble > 0) {
+    int64_t life = (int64_t)(exp->valuedouble * 1000);
+    int64_t margin = life / 2 < 60000 ? life / 2 : 60000;
+    if ((a->token = strdup(tok)) == NULL)
+      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+    a->token_refresh_ms = now + life - margin;
+  } else {
+    const char *code = jstr(doc, "error"), *desc = jstr(doc, "error_description");
+    char msg[SB_DSP_MSG_MAX], ecode[64];
+    snprintf(ecode, sizeof ecode, "%s", code ? code : "oauth_error");
+    snprintf(msg, sizeof msg, "FCM access token refused (HTTP %ld)%s%s", http,
+             desc ? ": " : "", desc ? desc : "");
+    int transient = http >= 500 || http == 408 || http == 429 || http == 200;
+    result(j, transient ? SB_DSP_O_RETRY : SB_DSP_O_FAILED, status, ecode, msg);
+  }
+  if (tok != NULL)
+    sb_pii_wipe((char *)tok, strlen(tok));
+  cJSON_Delete(doc);
+out:
+  wipe_text(&jwt);
+  wipe_text(&body);
+  return rc;
+}
