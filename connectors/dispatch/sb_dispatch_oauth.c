@@ -14,9 +14,10 @@
  * A secret that is not a JSON object is taken as an access token itself
  * (one minted elsewhere), as before.
  *
- * The exchange is one blocking transfer on the dispatcher's loop (as the
- * account's and the template's PostgreSQL reads are), at most once an
- * hour per account, bounded by dispatch.timeout_ms. Its refusal (4xx, say
+ * The exchange runs on libuv's thread pool (a blocking libcurl transfer
+ * there, bounded by dispatch.timeout_ms), at most once an hour per
+ * account; the message waits for it, and the account's other messages
+ * meanwhile are put back for half a second (their attempt given back). Its refusal (4xx, say
  * invalid_grant for a key Google does not know) fails the message for good
  * with the endpoint's error as error_code; no answer, 5xx, 408 or 429 are
  * retried like a provider's. Neither the key, the JWT nor the token is
@@ -164,6 +165,75 @@ static CURLcode exchange(sb_dispatch_t *d, const char *token_uri,
   return rc;
 }
 
+typedef struct {
+  uv_work_t w;
+  sb_dispatch_t *d;
+  sb__djob_t *j;
+  char token_uri[512];
+  sb_text_t jwt, body;
+  long http;
+  CURLcode cc;
+  char errbuf[CURL_ERROR_SIZE];
+  int64_t started_ms;
+} fetch_t;
+
+static void fetch_work(uv_work_t *w) { /* on the thread pool */
+  fetch_t *f = w->data;
+  f->cc = exchange(f->d, f->token_uri, &f->jwt, &f->http, &f->body, f->errbuf);
+}
+
+/* the answer, on the loop: the account's token, or j's outcome */
+static void fetch_done(uv_work_t *w, int status) {
+  fetch_t *f = w->data;
+  sb__djob_t *j = f->j;
+  sb__dacct_t *a = j->acct;
+  a->fetching = 0;
+  j->waiting = 0;
+  char status_s[24];
+  snprintf(status_s, sizeof status_s, "%ld", f->http);
+  if (status != 0 || f->cc != CURLE_OK) {
+    char msg[SB_DSP_MSG_MAX];
+    snprintf(msg, sizeof msg, "FCM access token: %s",
+             f->errbuf[0] ? f->errbuf
+                          : status ? "cancelled" : curl_easy_strerror(f->cc));
+    result(j, SB_DSP_O_RETRY, NULL, "oauth_unreachable", msg);
+    goto out;
+  }
+  sb_text_put(&f->body, "", 1);
+  cJSON *doc = cJSON_Parse(f->body.s);
+  const char *tok = jstr(doc, "access_token");
+  const cJSON *exp = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
+  if (f->http == 200 && tok != NULL && tok[0] && cJSON_IsNumber(exp) &&
+      exp->valuedouble > 0) {
+    int64_t life = (int64_t)(exp->valuedouble * 1000);
+    int64_t margin = life / 2 < 60000 ? life / 2 : 60000;
+    sb__dsp_token_clear(a);
+    if ((a->token = strdup(tok)) == NULL)
+      result(j, SB_DSP_O_RETRY, NULL, "dispatch_error", "out of memory");
+    /* its life counts from the request */
+    a->token_refresh_ms = f->started_ms + life - margin;
+  } else {
+    const char *code = jstr(doc, "error"), *desc = jstr(doc, "error_description");
+    char msg[SB_DSP_MSG_MAX], ecode[64];
+    snprintf(ecode, sizeof ecode, "%s", code ? code : "oauth_error");
+    snprintf(msg, sizeof msg, "FCM access token refused (HTTP %ld)%s%s",
+             f->http, desc ? ": " : "", desc ? desc : "");
+    int transient = f->http >= 500 || f->http == 408 || f->http == 429 ||
+                    f->http == 200;
+    result(j, transient ? SB_DSP_O_RETRY : SB_DSP_O_FAILED, status_s, ecode,
+           msg);
+  }
+  if (tok != NULL)
+    sb_pii_wipe((char *)tok, strlen(tok));
+  cJSON_Delete(doc);
+out:
+  wipe_text(&f->jwt);
+  wipe_text(&f->body);
+  sb_dispatch_t *d = f->d;
+  free(f);
+  sb__dsp_launch(d, j);
+}
+
 int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
   sb__dacct_t *a = j->acct;
   const char *s = a->secret;
@@ -174,7 +244,11 @@ int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
   int64_t now = sb_now_ms();
   if (a->token != NULL && now < a->token_refresh_ms)
     return 0;
-  sb__dsp_token_clear(a);
+  if (a->fetching) { /* another message of the account fetches it */
+    j->outcome = SB_DSP_O_DEFER;
+    j->retry_at_ms = now + 500;
+    return 0;
+  }
   cJSON *sa = cJSON_Parse(s);
   if (!cJSON_IsObject(sa)) {
     cJSON_Delete(sa);
@@ -182,59 +256,36 @@ int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
               "service-account JSON object");
     return 0;
   }
+  fetch_t *f = calloc(1, sizeof *f);
+  if (f == NULL) {
+    cJSON_Delete(sa);
+    return sb_err_set(err, SB_ENOMEM, "out of memory");
+  }
   const char *uri = jstr(sa, "token_uri");
-  char token_uri[512];
-  snprintf(token_uri, sizeof token_uri, "%s", uri ? uri : GOOGLE_TOKEN_URI);
-  sb_text_t jwt = {0}, body = {0};
+  snprintf(f->token_uri, sizeof f->token_uri, "%s", uri ? uri : GOOGLE_TOKEN_URI);
   int rc = 0;
-  if (strncmp(token_uri, "https://", 8) != 0 || strlen(token_uri) > 500)
+  if (strncmp(f->token_uri, "https://", 8) != 0 || strlen(f->token_uri) > 500)
     refuse(j, "the FCM account's token_uri is not an https:// URL");
   else
-    rc = make_jwt(sa, token_uri, &jwt, j, err);
+    rc = make_jwt(sa, f->token_uri, &f->jwt, j, err);
   /* the key leaves memory with the parsed JSON */
   cJSON *k = cJSON_GetObjectItemCaseSensitive(sa, "private_key");
   if (cJSON_IsString(k))
     sb_pii_wipe(k->valuestring, strlen(k->valuestring));
   cJSON_Delete(sa);
-  if (rc != 0 || j->outcome != SB_DSP_O_NONE)
-    goto out;
-  long http = 0;
-  char errbuf[CURL_ERROR_SIZE] = "";
-  CURLcode cc = exchange(d, token_uri, &jwt, &http, &body, errbuf);
-  char status[24];
-  snprintf(status, sizeof status, "%ld", http);
-  if (cc != CURLE_OK) {
-    char msg[SB_DSP_MSG_MAX];
-    snprintf(msg, sizeof msg, "FCM access token: %s",
-             errbuf[0] ? errbuf : curl_easy_strerror(cc));
-    result(j, SB_DSP_O_RETRY, NULL, "oauth_unreachable", msg);
-    goto out;
+  if (rc == 0 && j->outcome == SB_DSP_O_NONE) {
+    f->d = d;
+    f->j = j;
+    f->started_ms = now;
+    f->w.data = f;
+    if (uv_queue_work(&d->loop, &f->w, fetch_work, fetch_done) == 0) {
+      a->fetching = 1;
+      j->waiting = 1;
+      return 0; /* f is fetch_done's */
+    }
+    rc = sb_err_set(err, SB_EIO, "cannot queue the FCM token exchange");
   }
-  sb_text_put(&body, "", 1);
-  cJSON *doc = cJSON_Parse(body.s);
-  const char *tok = jstr(doc, "access_token");
-  const cJSON *exp = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
-  if (http == 200 && tok != NULL && tok[0] && cJSON_IsNumber(exp) &&
-      exp->valuedouble > 0) {
-    int64_t life = (int64_t)(exp->valuedouble * 1000);
-    int64_t margin = life / 2 < 60000 ? life / 2 : 60000;
-    if ((a->token = strdup(tok)) == NULL)
-      rc = sb_err_set(err, SB_ENOMEM, "out of memory");
-    a->token_refresh_ms = now + life - margin;
-  } else {
-    const char *code = jstr(doc, "error"), *desc = jstr(doc, "error_description");
-    char msg[SB_DSP_MSG_MAX], ecode[64];
-    snprintf(ecode, sizeof ecode, "%s", code ? code : "oauth_error");
-    snprintf(msg, sizeof msg, "FCM access token refused (HTTP %ld)%s%s", http,
-             desc ? ": " : "", desc ? desc : "");
-    int transient = http >= 500 || http == 408 || http == 429 || http == 200;
-    result(j, transient ? SB_DSP_O_RETRY : SB_DSP_O_FAILED, status, ecode, msg);
-  }
-  if (tok != NULL)
-    sb_pii_wipe((char *)tok, strlen(tok));
-  cJSON_Delete(doc);
-out:
-  wipe_text(&jwt);
-  wipe_text(&body);
+  wipe_text(&f->jwt);
+  free(f);
   return rc;
 }

@@ -501,6 +501,13 @@ void sb__dsp_answer(sb_dispatch_t *d, sb__djob_t *j, CURLcode rc) {
             msg ? msg : "provider unavailable");
     j->transient_account = 1;
     j->retry_at_ms = 0; /* a 5xx's Retry-After is advice: backoff */
+  } else if (http == 401 && j->acct->provider == SB_DSP_FCM && j->acct->token) {
+    /* our access token expired or was revoked early: another, and again */
+    error_of(j, doc, code, sizeof code, &msg);
+    sb__dsp_token_clear(j->acct);
+    outcome(j, SB_DSP_O_RETRY, status, code[0] ? code : status,
+            msg ? msg : "access token refused");
+    j->retry_at_ms = 0;
   } else if (http >= 400 || http < 200 || http >= 300) {
     error_of(j, doc, code, sizeof code, &msg);
     if (!code[0] && j->acct->provider == SB_DSP_SLACK && doc == NULL)

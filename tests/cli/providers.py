@@ -21,7 +21,7 @@ FCM      POST /v1/projects/<p>/messages:send (Bearer ya29.token); token
 Token    POST /token: Google's OAuth2 token endpoint for a service account
          (grant_type jwt-bearer): the JWT's RS256 signature checked with
          DIR/sa.pub (openssl), its aud this URL, its scope FCM's, iat/exp
-         now; else 400 invalid_grant. An access token for 1 h (1 s for
+         now; else 400 invalid_grant. An access token for 1 h (3 s for
          iss short@...), "ya29.sa-<random>"
 SendGrid POST /v3/mail/send (Bearer SG.key): 202 with X-Message-Id
 SMTP     RCPT bounce@example.com: 550
@@ -178,7 +178,7 @@ class H(http.server.BaseHTTPRequestHandler):
             log(rec)
             if claims is None:
                 return self.answer(400, {"error": "invalid_grant", "error_description": why})
-            life = 1 if claims["iss"].startswith("short@") else 3600
+            life = 3 if claims["iss"].startswith("short@") else 3600
             tok = "ya29.sa-" + os.urandom(8).hex()
             with lock:
                 issued[tok] = time.time() + life
