@@ -550,8 +550,7 @@ static const sb_conf_prop_t conf_rows[] = {
      "How long a live message to lead:<id> (automation's) whose lead the "
      "comms processor does not know yet waits for the lead's events to "
      "reach it (looked at again every 0.5 s) before it is blocked "
-     "invalid_address; a request older than this when handled is decided "
-     "at once. 0: never waits."},
+     "invalid_address. 0: never waits (decided at once)."},
     {0},
 };
 

@@ -20,7 +20,7 @@
  * handled before the lead.created that triggered it reaches the table
  * (they are on different partitions). A live request (not a rebuild's:
  * a rebuild reads the table to its end first) for a lead the table does
- * not know, handled within comms.lead_wait_ms of its time, is parked: its
+ * not know is parked: its
  * record kept in keyed state ("w|tenant|message_id": the wall-clock time
  * it was first parked, then the record's bytes) and looked at again by a
  * wall-clock timer every PARK_STEP_US until the lead is known or
@@ -180,7 +180,6 @@ int comms__park(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   *parked = 0;
   int64_t now = sb_wall_us();
   if (x->lead_wait_us <= 0 || ev->value == NULL ||
-      (since == 0 && now - ev->occurred_at >= x->lead_wait_us) ||
       (since != 0 && now - since >= x->lead_wait_us))
     return 0;
   char key[400];

@@ -128,6 +128,40 @@ got=$(q "SELECT m.blocked_reason || ' ' || s.error_message FROM comms.messages m
   fail "the ghost lead's message: $got"
 [ "$waited" -ge 2000 ] || fail "the ghost lead's message was blocked after $waited ms, before comms.lead_wait_ms"
 
+# ---- delivery statistics and messages through the read API, per role --------
+s=$(post "$manager" message.requested m-ann '{"message_id":"m-ann","channel":"email","to_address":"ada@example.com","lead_id":"lead-1","agent_id":"ann","body":"from ann"}')
+[ "$s" = 202 ] || fail "message.requested m-ann: $s $(cat "$work/body")"
+for _ in $(seq 1 150); do
+  [ "$(q "SELECT count(*) FROM comms.messages WHERE message_id = 'm-ann' AND status <> 'requested'")" = 1 ] && break
+  sleep 0.2
+done
+# read TOKEN VIEW: the status; the answer in $work/read
+read_view() {
+  curl -s -o "$work/read" -w '%{http_code}' -H "Authorization: Bearer $1" \
+    "$url/v1/projections/comms/$2"
+}
+rows() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sum(r.get('requested', 1) for r in d['rows']))" "$work/read"; }
+want=$(q "SELECT sum(requested) FROM comms.delivery_daily")
+for role in manager supervisor admin; do
+  s=$(read_view "$(tok $role "r-$role")" delivery_daily)
+  [ "$s" = 200 ] && [ "$(rows)" = "$want" ] || fail "$role's delivery_daily: $s $(cat "$work/read") (want $want requested)"
+done
+s=$(read_view "$(tok agent ann)" delivery_daily)
+[ "$s" = 403 ] || fail "an agent read the tenant's delivery statistics: $s $(cat "$work/read")"
+s=$(read_view "$(tok agent ann)" messages)
+[ "$s" = 200 ] && [ "$(/usr/bin/python3 -c "import json,sys; print(' '.join(r['message_id'] for r in json.load(open(sys.argv[1]))['rows']))" "$work/read")" = m-ann ] ||
+  fail "agent ann's messages: $s $(cat "$work/read")"
+for v in message_statuses outbox providers; do
+  s=$(read_view "$(tok agent ann)" $v)
+  [ "$s" = 403 ] || fail "an agent read comms/$v: $s"
+done
+# another tenant's manager sees none of acme's
+other=$("$SB" token --data-dir "$dd" --tenant globex --role manager --sub gm)
+for v in delivery_daily messages message_statuses outbox providers templates; do
+  s=$(read_view "$other" $v)
+  [ "$s" = 200 ] && [ "$(rows)" = 0 ] || fail "globex's manager reads acme's comms/$v: $s $(cat "$work/read")"
+done
+
 # ---- a replay keeps the outbox as the dispatcher left it --------------------
 q "UPDATE comms.outbox SET state = 'sent', attempts = 1, sent_at = now(), provider_message_id = 'SM1' WHERE message_id = 'm-mail'"
 before=$(q "SELECT message_id, status, blocked_reason, account_id, provider, requested_at FROM comms.messages ORDER BY 1")
@@ -135,8 +169,8 @@ rc=0
 timeout 120 "$SB" replay --processor comms --from earliest --data-dir "$dd" \
   >"$work/replay.out" 2>"$work/replay.err" || rc=$?
 [ $rc -eq 0 ] || fail "replay exited $rc: $(cat "$work/replay.out"; tail -3 "$work/replay.err")"
-got=$(q "SELECT message_id || ' ' || state || ' ' || attempts || ' ' || coalesce(provider_message_id, '-') || ' ' || coalesce(to_origin, '-') FROM comms.outbox ORDER BY lead_id" | tr '\n' ,)
-[ "$got" = "m-mail sent 1 SM1 -,auto:$(q "SELECT substr(message_id, 6) FROM comms.outbox WHERE message_id LIKE 'auto:%'") pending 0 - lead.created:phone," ] ||
+got=$(q "SELECT message_id || ' ' || state || ' ' || attempts || ' ' || coalesce(provider_message_id, '-') || ' ' || coalesce(to_origin, '-') FROM comms.outbox ORDER BY lead_id, message_id" | tr '\n' ,)
+[ "$got" = "m-ann pending 0 - -,m-mail sent 1 SM1 -,auto:$(q "SELECT substr(message_id, 6) FROM comms.outbox WHERE message_id LIKE 'auto:%'") pending 0 - lead.created:phone," ] ||
   fail "outbox after the replay: $got"
 after=$(q "SELECT message_id, status, blocked_reason, account_id, provider, requested_at FROM comms.messages ORDER BY 1")
 [ "$after" = "$before" ] || fail "messages after the replay: $after (before: $before)"
