@@ -14,23 +14,8 @@
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 SEAL=$2
-command -v kcat >/dev/null || fail "kcat not found: apt-get install kcat"
-/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
-  fail "aiosmtpd not found: apt-get install python3-aiosmtpd"
+source "$here/dispatch_lib.sh"
 
-prov=
-dpid=
-cleanup_extra() {
-  [ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-  [ -n "$prov" ] && kill "$prov" 2>/dev/null && wait "$prov" 2>/dev/null
-  return 0
-}
-
-# a CA-less self-signed certificate for 127.0.0.1: the dispatcher trusts it
-# through dispatch.ca_file only
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" \
-  -out "$work/cert.pem" 2>"$work/openssl.log" || fail "openssl: $(cat "$work/openssl.log")"
 # FCM's service account: its key (the token endpoint checks JWTs with
 # sa.pub), and another key Google would not know
 for k in sa wrong; do
@@ -39,15 +24,8 @@ for k in sa wrong; do
 done
 openssl pkey -in "$work/sa.pem" -pubout -out "$work/sa.pub" 2>>"$work/openssl.log" ||
   fail "openssl pkey: $(cat "$work/openssl.log")"
-/usr/bin/python3 "$here/providers.py" "$work/cert.pem" "$work/key.pem" "$work" \
-  2>"$work/providers.err" &
-prov=$!
-for _ in $(seq 1 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
-[ -s "$work/ports" ] || fail "providers.py did not start: $(cat "$work/providers.err")"
-read -r hport sport <"$work/ports"
-base=https://127.0.0.1:$hport
+start_providers
 
-export SWITCHBOARD_DISPATCH_CA_FILE=$work/cert.pem
 export SWITCHBOARD_DISPATCH_TIMEOUT_MS=5000 # a loaded machine answers slowly
 export SWITCHBOARD_DISPATCH_LEASE_MS=15000
 export SWITCHBOARD_WEBHOOKS_PUBLIC_URL=https://sb.example

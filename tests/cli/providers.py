@@ -9,7 +9,8 @@ mailer/smtp-pass) on 127.0.0.1, writes "HTTPS_PORT SMTP_PORT" to
 DIR/ports, and appends every request it receives to DIR/requests.jsonl.
 
 Twilio   POST /2010-04-01/Accounts/AC123/Messages.json (basic AC123:tw-token)
-         To +15550000400: 400 code 21211; +15550000429: 429 Retry-After 1
+         To +15550000400: 400 code 21211; +15550000429: 429 Retry-After 1;
+         a StatusCallback on 127.0.0.1 gets a signed 'delivered' after 0.2 s
          the first time; +15550000504: hangs 8 s the first time (a timeout)
 WhatsApp POST /v17.0/<id>/messages (Bearer wa-token); to 15550000400: 400
          code 131030
@@ -109,6 +110,30 @@ def check_jwt(jwt, aud):
     return claims, None
 
 
+def status_callback(url, sid, form):
+    """Twilio's status callback for a message it took: 'delivered', POSTed
+    to its StatusCallback when that is on 127.0.0.1, signed as Twilio signs
+    (X-Twilio-Signature: base64 HMAC-SHA1 under the auth token of the URL
+    then every parameter's name and value, sorted by name)."""
+    import hmac
+    import urllib.request
+    time.sleep(0.2)
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": "AC123",
+              "To": form.get("To", ""), "From": form.get("From", "")}
+    signed = url + "".join(k + params[k] for k in sorted(params))
+    sig = base64.b64encode(hmac.new(b"tw-token", signed.encode(), hashlib.sha1).digest())
+    req = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(),
+                                 headers={"X-Twilio-Signature": sig.decode(),
+                                          "Content-Type": "application/x-www-form-urlencoded"})
+    rec = {"callback": url, "sid": sid}
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            rec["status"] = r.status
+    except Exception as e:  # logged for the test to see
+        rec["status"] = getattr(e, "code", str(e))
+    log(rec)
+
+
 def ident(*parts):
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
@@ -164,7 +189,12 @@ class H(http.server.BaseHTTPRequestHandler):
                 time.sleep(8)  # past the dispatcher's timeout
                 return self.answer(503, {"code": 20503, "message": "late",
                                          "status": 503})
-            return self.answer(201, {"sid": "SM" + ident(form.get("To", ""), form.get("Body", "")),
+            sid = "SM" + ident(form.get("To", ""), form.get("Body", ""))
+            cb = form.get("StatusCallback", "")
+            if cb.startswith("http://127.0.0.1:"):  # never another host
+                threading.Thread(target=status_callback, daemon=True,
+                                 args=(cb, sid, form)).start()
+            return self.answer(201, {"sid": sid,
                                      "status": "queued", "to": form.get("To"),
                                      "from": form.get("From"), "body": form.get("Body")})
         if path == "/token":
