@@ -188,6 +188,10 @@ int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err);
 void sb__dsp_token_clear(sb__dacct_t *a);
 
 /* sb_dispatch_provider.c */
+/* j never goes out: blocked no_provider, with detail */
+void sb__dsp_refuse(sb__djob_t *j, const char *detail);
+/* frees a buffer that held a secret, wiped first */
+void sb__dsp_wipe_text(sb_text_t *t);
 /* Builds j's request (j->easy); 0, or an outcome set on j. */
 int sb__dsp_build(sb_dispatch_t *d, sb__djob_t *j);
 /* Reads the finished transfer's answer into j's outcome. */

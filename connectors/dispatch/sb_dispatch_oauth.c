@@ -39,12 +39,6 @@
 #define TOKEN_RESP_MAX 65536
 #define JWT_LIFE_S 3600
 
-static void wipe_text(sb_text_t *t) {
-  if (t->s)
-    sb_pii_wipe(t->s, t->cap);
-  sb_text_free(t);
-}
-
 void sb__dsp_token_clear(sb__dacct_t *a) {
   if (a->token) {
     sb_pii_wipe(a->token, strlen(a->token));
@@ -62,12 +56,6 @@ static void result(sb__djob_t *j, int o, const char *status, const char *code,
     snprintf(j->provider_status, sizeof j->provider_status, "%s", status);
   snprintf(j->error_code, sizeof j->error_code, "%s", code);
   sb__dsp_scrub(msg, j->acct->secret, j->error_msg, sizeof j->error_msg);
-}
-
-static void refuse(sb__djob_t *j, const char *detail) {
-  j->outcome = SB_DSP_O_BLOCKED;
-  snprintf(j->block_reason, sizeof j->block_reason, "no_provider");
-  snprintf(j->error_msg, sizeof j->error_msg, "%s", detail);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg) {
@@ -89,11 +77,11 @@ static int make_jwt(const cJSON *sa, const char *token_uri, sb_text_t *jwt,
   const char *email = jstr(sa, "client_email"), *key = jstr(sa, "private_key");
   const char *kid = jstr(sa, "private_key_id"), *type = jstr(sa, "type");
   if (type != NULL && strcmp(type, "service_account") != 0) {
-    refuse(j, "the FCM account's secret is JSON but not a service account's");
+    sb__dsp_refuse(j, "the FCM account's secret is JSON but not a service account's");
     return 0;
   }
   if (email == NULL || key == NULL) {
-    refuse(j, "the FCM account's service-account JSON lacks client_email or "
+    sb__dsp_refuse(j, "the FCM account's service-account JSON lacks client_email or "
               "private_key");
     return 0;
   }
@@ -117,7 +105,7 @@ static int make_jwt(const cJSON *sa, const char *token_uri, sb_text_t *jwt,
     sb_err_t e = SB_ERR_INIT;
     rc = sb_jwt_rs256(key, h.s, c.s, jwt, &e);
     if (rc == SB_EINVAL) { /* the key: the account's to mend */
-      refuse(j, "the FCM account's private_key is not an RSA key in PEM");
+      sb__dsp_refuse(j, "the FCM account's private_key is not an RSA key in PEM");
       rc = 0;
     } else if (rc != 0) {
       *err = e;
@@ -161,7 +149,7 @@ static CURLcode exchange(sb_dispatch_t *d, const char *token_uri,
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, http);
   curl_slist_free_all(hdrs);
   curl_easy_cleanup(e);
-  wipe_text(&form);
+  sb__dsp_wipe_text(&form);
   return rc;
 }
 
@@ -227,8 +215,8 @@ static void fetch_done(uv_work_t *w, int status) {
     sb_pii_wipe((char *)tok, strlen(tok));
   cJSON_Delete(doc);
 out:
-  wipe_text(&f->jwt);
-  wipe_text(&f->body);
+  sb__dsp_wipe_text(&f->jwt);
+  sb__dsp_wipe_text(&f->body);
   sb_dispatch_t *d = f->d;
   free(f);
   sb__dsp_launch(d, j);
@@ -252,7 +240,7 @@ int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
   cJSON *sa = cJSON_Parse(s);
   if (!cJSON_IsObject(sa)) {
     cJSON_Delete(sa);
-    refuse(j, "the FCM account's secret is neither an access token nor a "
+    sb__dsp_refuse(j, "the FCM account's secret is neither an access token nor a "
               "service-account JSON object");
     return 0;
   }
@@ -265,7 +253,7 @@ int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
   snprintf(f->token_uri, sizeof f->token_uri, "%s", uri ? uri : GOOGLE_TOKEN_URI);
   int rc = 0;
   if (strncmp(f->token_uri, "https://", 8) != 0 || strlen(f->token_uri) > 500)
-    refuse(j, "the FCM account's token_uri is not an https:// URL");
+    sb__dsp_refuse(j, "the FCM account's token_uri is not an https:// URL");
   else
     rc = make_jwt(sa, f->token_uri, &f->jwt, j, err);
   /* the key leaves memory with the parsed JSON */
@@ -285,7 +273,7 @@ int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
     }
     rc = sb_err_set(err, SB_EIO, "cannot queue the FCM token exchange");
   }
-  wipe_text(&f->jwt);
+  sb__dsp_wipe_text(&f->jwt);
   free(f);
   return rc;
 }

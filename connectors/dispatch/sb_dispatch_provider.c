@@ -39,7 +39,7 @@ static const char *const default_base[SB_DSP_NPROVIDERS] = {
     "https://slack.com", "https://fcm.googleapis.com",
     "https://api.sendgrid.com"};
 
-static void refuse(sb__djob_t *j, const char *detail) {
+void sb__dsp_refuse(sb__djob_t *j, const char *detail) {
   j->outcome = SB_DSP_O_BLOCKED;
   snprintf(j->block_reason, sizeof j->block_reason, "no_provider");
   snprintf(j->error_msg, sizeof j->error_msg, "%s", detail);
@@ -115,7 +115,7 @@ static int easy(sb_dispatch_t *d, sb__djob_t *j, const char *url) {
 }
 
 /* frees a buffer that held a secret, wiped first */
-static void wipe_text(sb_text_t *t) {
+void sb__dsp_wipe_text(sb_text_t *t) {
   if (t->s)
     sb_pii_wipe(t->s, t->cap);
   sb_text_free(t);
@@ -131,7 +131,7 @@ static void bearer(sb__djob_t *j) {
               j->acct->token ? j->acct->token : j->acct->secret);
   if (!t.failed)
     header(j, t.s);
-  wipe_text(&t);
+  sb__dsp_wipe_text(&t);
 }
 
 static void post_json(sb__djob_t *j) {
@@ -146,7 +146,7 @@ static void post_json(sb__djob_t *j) {
 static int url_with(sb__djob_t *j, const char *base, const char *pre,
                     const char *seg, const char *post, sb_text_t *url) {
   if (seg == NULL || seg[0] == '\0') {
-    refuse(j, "the account has no username (account SID, phone number id or "
+    sb__dsp_refuse(j, "the account has no username (account SID, phone number id or "
               "project)");
     return -1;
   }
@@ -319,13 +319,13 @@ static int build_smtp(sb_dispatch_t *d, sb__djob_t *j, const char *base,
                       sb_text_t *url) {
   if (base == NULL || (strncmp(base, "smtp://", 7) != 0 &&
                        strncmp(base, "smtps://", 8) != 0)) {
-    refuse(j, "an smtp account's base_url must be smtp://host:port "
+    sb__dsp_refuse(j, "an smtp account's base_url must be smtp://host:port "
               "(STARTTLS) or smtps://host:port");
     return -1;
   }
   const char *f = from_of(j);
   if (f == NULL || f[0] == '\0') {
-    refuse(j, "no from address (the message's or the account's)");
+    sb__dsp_refuse(j, "no from address (the message's or the account's)");
     return -1;
   }
   if (easy(d, j, "") != 0)
@@ -379,7 +379,7 @@ int sb__dsp_build(sb_dispatch_t *d, sb__djob_t *j) {
   int p = j->acct->provider;
   const char *base = j->acct->base_url ? j->acct->base_url : default_base[p];
   if (p != SB_DSP_SMTP && base && strncmp(base, "https://", 8) != 0) {
-    refuse(j, "the account's base_url is not https://");
+    sb__dsp_refuse(j, "the account's base_url is not https://");
     return -1;
   }
   sb_text_t url = {0};
@@ -393,7 +393,7 @@ int sb__dsp_build(sb_dispatch_t *d, sb__djob_t *j) {
   if (rc == 0)
     curl_easy_setopt(j->easy, CURLOPT_URL, url.s);
   /* the URL may hold the secret (a Slack webhook): libcurl copied it */
-  wipe_text(&url);
+  sb__dsp_wipe_text(&url);
   return rc;
 }
 
