@@ -291,6 +291,14 @@ out:
   return rc;
 }
 
+/* [*b, *e) without the white space at either end */
+static void trim(const char **b, const char **e) {
+  while (*b < *e && isspace((unsigned char)**b))
+    (*b)++;
+  while (*e > *b && isspace((unsigned char)(*e)[-1]))
+    (*e)--;
+}
+
 int sb_pii_norm_phone(const char *in, char *out, size_t outsz, sb_err_t *err) {
   if (outsz < 17)
     return sb_err_set(err, SB_EINVAL, "pii: phone buffer too small");
@@ -329,10 +337,7 @@ int sb_pii_norm_phone(const char *in, char *out, size_t outsz, sb_err_t *err) {
 
 int sb_pii_norm_email(const char *in, char *out, size_t outsz, sb_err_t *err) {
   const char *b = in, *e = in + strlen(in);
-  while (b < e && isspace((unsigned char)*b))
-    b++;
-  while (e > b && isspace((unsigned char)e[-1]))
-    e--;
+  trim(&b, &e);
   size_t n = (size_t)(e - b);
   if (n + 1 > outsz)
     return sb_err_set(err, SB_EVALIDATE, "is too long for an e-mail address");
@@ -372,10 +377,7 @@ sb_pii_match_t sb_pii_match_for_channel(const char *channel) {
  * or an https:// incoming-webhook URL (visible ASCII). */
 static int norm_slack(const char *in, char *out, size_t outsz, sb_err_t *err) {
   const char *b = in, *e = in + strlen(in);
-  while (b < e && isspace((unsigned char)*b))
-    b++;
-  while (e > b && isspace((unsigned char)e[-1]))
-    e--;
+  trim(&b, &e);
   size_t n = (size_t)(e - b);
   int ok = n > 0 && n < outsz;
   if (ok && strncmp(b, "https://", 8) == 0) {

@@ -188,6 +188,10 @@ int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err);
 void sb__dsp_token_clear(sb__dacct_t *a);
 
 /* sb_dispatch_provider.c */
+/* What every transfer of the dispatcher sets: url, timeouts, TLS verified
+ * (against dispatch.ca_file when set), protocols, no redirects, agent. */
+void sb__dsp_easy_common(sb_dispatch_t *d, CURL *e, const char *url,
+                         const char *protocols);
 /* j never goes out: blocked no_provider, with detail */
 void sb__dsp_refuse(sb__djob_t *j, const char *detail);
 /* frees a buffer that held a secret, wiped first */

@@ -129,22 +129,13 @@ static CURLcode exchange(sb_dispatch_t *d, const char *token_uri,
   sb_text_put(&form, jwt->s, jwt->len); /* base64url and dots: no escaping */
   struct curl_slist *hdrs = curl_slist_append(
       NULL, "Content-Type: application/x-www-form-urlencoded");
-  curl_easy_setopt(e, CURLOPT_URL, token_uri);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->c->dispatch_timeout_ms);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (d->c->dispatch_ca_file)
-    curl_easy_setopt(e, CURLOPT_CAINFO, d->c->dispatch_ca_file);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  sb__dsp_easy_common(d, e, token_uri, "https");
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(e, CURLOPT_POSTFIELDS, form.s);
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)form.len);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, body);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard/" SB_VERSION);
   CURLcode rc = form.failed ? CURLE_OUT_OF_MEMORY : curl_easy_perform(e);
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, http);
   curl_slist_free_all(hdrs);

@@ -84,14 +84,8 @@ static size_t on_read(char *buf, size_t size, size_t n, void *arg) {
   return want;
 }
 
-static int easy(sb_dispatch_t *d, sb__djob_t *j, const char *url) {
-  if ((j->easy = curl_easy_init()) == NULL) {
-    j->outcome = SB_DSP_O_RETRY;
-    snprintf(j->error_code, sizeof j->error_code, "dispatch_error");
-    snprintf(j->error_msg, sizeof j->error_msg, "curl_easy_init failed");
-    return -1;
-  }
-  CURL *e = j->easy;
+void sb__dsp_easy_common(sb_dispatch_t *d, CURL *e, const char *url,
+                         const char *protocols) {
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->c->dispatch_timeout_ms);
@@ -103,14 +97,25 @@ static int easy(sb_dispatch_t *d, sb__djob_t *j, const char *url) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   if (d->c->dispatch_ca_file)
     curl_easy_setopt(e, CURLOPT_CAINFO, d->c->dispatch_ca_file);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,smtp,smtps");
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard/" SB_VERSION);
+}
+
+static int easy(sb_dispatch_t *d, sb__djob_t *j, const char *url) {
+  if ((j->easy = curl_easy_init()) == NULL) {
+    j->outcome = SB_DSP_O_RETRY;
+    snprintf(j->error_code, sizeof j->error_code, "dispatch_error");
+    snprintf(j->error_msg, sizeof j->error_msg, "curl_easy_init failed");
+    return -1;
+  }
+  CURL *e = j->easy;
+  sb__dsp_easy_common(d, e, url, "https,smtp,smtps");
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard/" SB_VERSION);
   return 0;
 }
 
