@@ -96,7 +96,7 @@ static int run_dispatch(sb_cli_t *cli) {
 
 static const char *const dispatch_keys[] = {
     "brokers",           "database_url",         "pii.key_file",
-    "pii.key_command",   "dispatch.public_url",  "dispatch.ca_file",
+    "pii.key_command",   "webhooks.public_url",  "dispatch.ca_file",
     "dispatch.concurrency", "dispatch.timeout_ms", "dispatch.lease_ms",
     "dispatch.max_attempts", "dispatch.backoff_max_ms", NULL};
 

@@ -182,7 +182,7 @@ const char *const sb_cmd_up_keys[] = {
     "http.tls_cert",   "http.tls_key",     "embedded.partition_max_bytes",
     "ingest.max_past_seconds", "ingest.max_future_seconds",
     "auth.max_token_ttl_seconds", "pii.key_file", "pii.key_command",
-    "dispatch.enabled", "dispatch.public_url", "dispatch.ca_file",
+    "dispatch.enabled", "webhooks.public_url", "dispatch.ca_file",
     "ami.pbx_file", "ami.secrets_file", NULL};
 
 const sb_cmd_t sb_cmd_up = {

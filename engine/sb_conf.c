@@ -225,9 +225,11 @@ static const sb_conf_prop_t props[] = {
      "bound)."},
     {"webhooks.public_url", SB_CT_STR, OFF(webhooks_public_url), 0, 0, NULL,
      "SWITCHBOARD_WEBHOOKS_PUBLIC_URL", "URL", NULL, 0,
-     "scheme://host[:port] the providers call the API at (what Twilio signs "
-     "with the path and query); unset: the API's own scheme and the "
-     "request's Host header."},
+     "scheme://host[:port] the providers reach the API at, no path: what "
+     "the dispatcher asks them to call back (Twilio's StatusCallback) and "
+     "what Twilio signs with the path and query; unset: no status "
+     "callbacks are asked for, and callbacks are checked against the API's "
+     "own scheme and the request's Host header."},
     {"webhooks.max_body", SB_CT_INT, OFF(webhooks_max_body), 1024, 8388608,
      "1048576", "SWITCHBOARD_WEBHOOKS_MAX_BODY", "BYTES", NULL, 0,
      "Largest provider callback body accepted (413 past it; Twilio's forms "
@@ -241,10 +243,6 @@ static const sb_conf_prop_t props[] = {
      "SWITCHBOARD_DISPATCH_ENABLED", "BOOL", NULL, 0,
      "Whether `up` and `run` run the dispatcher (comms.outbox to the "
      "providers) beside the processors; `switchboard dispatch` runs it alone."},
-    {"dispatch.public_url", SB_CT_STR, OFF(dispatch_public_url), 0, 0, NULL,
-     "SWITCHBOARD_DISPATCH_PUBLIC_URL", "URL", NULL, 0,
-     "The API's URL as providers reach it (https://host): status callbacks "
-     "(Twilio StatusCallback) point there; unset, none are asked for."},
     {"dispatch.ca_file", SB_CT_STR, OFF(dispatch_ca_file), 0, 0, NULL,
      "SWITCHBOARD_DISPATCH_CA_FILE", "FILE", NULL, 0,
      "CA certificates (PEM) the providers' TLS certificates are verified "
@@ -524,12 +522,34 @@ static int set_kafka(sb_conf_t *c, const char *key, const char *val,
   return 0;
 }
 
+/* Keys merged into others: refused, saying what to set instead (a value
+ * silently ignored, or two URLs that disagree, is worse than a stop). */
+static const struct {
+  const char *old, *env, *now, *why;
+} merged[] = {
+    {"dispatch.public_url", "SWITCHBOARD_DISPATCH_PUBLIC_URL",
+     "webhooks.public_url",
+     "one URL: where providers call back, and what Twilio signs"},
+};
+
+static int refuse_merged(size_t i, const char *where, sb_err_t *err) {
+  return sb_err_set(err, SB_ECONFIG,
+                    "%s%sconfiguration key '%s' was merged into '%s' (%s): "
+                    "set %s (environment variable %s) instead",
+                    where ? where : "", where ? ": " : "", merged[i].old,
+                    merged[i].now, merged[i].why, merged[i].now,
+                    sb_conf_find(merged[i].now)->env);
+}
+
 int sb_conf_set(sb_conf_t *c, const char *key, const char *val,
                 sb_conf_origin_t origin, const char *where, sb_err_t *err) {
   const char *w = where ? where : "";
   const char *sep = where ? ": " : "";
   if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0')
     return set_kafka(c, key, val, where, err);
+  for (size_t i = 0; i < sizeof merged / sizeof merged[0]; i++)
+    if (strcmp(key, merged[i].old) == 0)
+      return refuse_merged(i, where, err);
   const sb_conf_prop_t *p = find_exact(key);
   if (p == NULL) {
     const char *hint = suggest(key);
@@ -660,6 +680,12 @@ int sb_conf_load_file(sb_conf_t *c, const char *path, sb_conf_origin_t origin,
 }
 
 int sb_conf_load_env(sb_conf_t *c, sb_err_t *err) {
+  for (size_t i = 0; i < sizeof merged / sizeof merged[0]; i++)
+    if (getenv(merged[i].env) != NULL) {
+      char where[128];
+      snprintf(where, sizeof where, "environment variable %s", merged[i].env);
+      return refuse_merged(i, where, err);
+    }
   for (size_t i = 0, n = sb_conf_count(); i < n; i++) {
     const sb_conf_prop_t *p = sb_conf_prop(i);
     if (p->env == NULL)
@@ -676,7 +702,26 @@ int sb_conf_load_env(sb_conf_t *c, sb_err_t *err) {
   return 0;
 }
 
+/* scheme://host[:port]: http or https, a host, nothing after */
+static int base_url_ok(const char *u) {
+  const char *h = strncmp(u, "https://", 8) == 0  ? u + 8
+                  : strncmp(u, "http://", 7) == 0 ? u + 7
+                                                  : NULL;
+  if (h == NULL || *h == '\0' || *h == ':')
+    return 0;
+  for (; *h; h++)
+    if ((unsigned char)*h <= 0x20 || (unsigned char)*h >= 0x7f ||
+        strchr("/?#@\\", *h) != NULL)
+      return 0;
+  return 1;
+}
+
 int sb_conf_check(const sb_conf_t *c, sb_err_t *err) {
+  if (c->webhooks_public_url != NULL && !base_url_ok(c->webhooks_public_url))
+    return sb_err_set(err, SB_ECONFIG,
+                      "webhooks.public_url must be scheme://host[:port] "
+                      "(http or https, no path, no trailing '/'), e.g. "
+                      "https://sb.example.com");
   if ((c->http_tls_cert == NULL) != (c->http_tls_key == NULL))
     return sb_err_set(err, SB_ECONFIG,
                       "%s is set but %s is not: HTTPS needs both (--tls-cert "

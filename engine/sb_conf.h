@@ -104,7 +104,6 @@ typedef struct sb_conf_s {
   int webhooks_secret_cache_ms; /* unsealed signing secrets kept */
   /* the dispatcher (connectors/dispatch): sends comms.outbox's messages */
   int dispatch_enabled;       /* up and run start one */
-  char *dispatch_public_url;  /* our webhooks' base, for status callbacks */
   char *dispatch_ca_file;     /* extra CA bundle for providers' TLS */
   int dispatch_concurrency;   /* transfers in flight */
   int dispatch_timeout_ms;    /* one provider request, connect to answer */

@@ -291,6 +291,14 @@ out:
   return rc;
 }
 
+/* [*b, *e) without the white space at either end */
+static void trim(const char **b, const char **e) {
+  while (*b < *e && isspace((unsigned char)**b))
+    (*b)++;
+  while (*e > *b && isspace((unsigned char)(*e)[-1]))
+    (*e)--;
+}
+
 int sb_pii_norm_phone(const char *in, char *out, size_t outsz, sb_err_t *err) {
   if (outsz < 17)
     return sb_err_set(err, SB_EINVAL, "pii: phone buffer too small");
@@ -329,10 +337,7 @@ int sb_pii_norm_phone(const char *in, char *out, size_t outsz, sb_err_t *err) {
 
 int sb_pii_norm_email(const char *in, char *out, size_t outsz, sb_err_t *err) {
   const char *b = in, *e = in + strlen(in);
-  while (b < e && isspace((unsigned char)*b))
-    b++;
-  while (e > b && isspace((unsigned char)e[-1]))
-    e--;
+  trim(&b, &e);
   size_t n = (size_t)(e - b);
   if (n + 1 > outsz)
     return sb_err_set(err, SB_EVALIDATE, "is too long for an e-mail address");
@@ -353,6 +358,67 @@ int sb_pii_norm_email(const char *in, char *out, size_t outsz, sb_err_t *err) {
   return 0;
 }
 
+sb_pii_match_t sb_pii_match_for_channel(const char *channel) {
+  static const struct {
+    const char *channel;
+    sb_pii_match_t kind;
+  } map[] = {{"sms", SB_PII_MATCH_PHONE},   {"whatsapp", SB_PII_MATCH_PHONE},
+             {"email", SB_PII_MATCH_EMAIL}, {"slack", SB_PII_MATCH_SLACK},
+             {"push", SB_PII_MATCH_PUSH}};
+  for (size_t i = 0; channel != NULL && i < sizeof map / sizeof map[0]; i++)
+    if (strcmp(channel, map[i].channel) == 0)
+      return map[i].kind;
+  return SB_PII_MATCH_ADDRESS;
+}
+
+/* A Slack recipient, trimmed, into out: a channel, group, DM or user id
+ * (C, G, D, U or W, then 8 to 20 upper-case letters and digits), a
+ * #channel-name (1 to 80 of lower-case letters, digits, '-', '_', '.'),
+ * or an https:// incoming-webhook URL (visible ASCII). */
+static int norm_slack(const char *in, char *out, size_t outsz, sb_err_t *err) {
+  const char *b = in, *e = in + strlen(in);
+  trim(&b, &e);
+  size_t n = (size_t)(e - b);
+  int ok = n > 0 && n < outsz;
+  if (ok && strncmp(b, "https://", 8) == 0) {
+    ok = n > 8;
+    for (size_t i = 8; ok && i < n; i++)
+      ok = b[i] > 0x20 && b[i] < 0x7f;
+  } else if (ok && b[0] == '#') {
+    ok = n >= 2 && n <= 81;
+    for (size_t i = 1; ok && i < n; i++)
+      ok = (b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') ||
+           strchr("-_.", b[i]) != NULL;
+  } else if (ok) {
+    ok = strchr("CGDUW", b[0]) != NULL && n >= 9 && n <= 21;
+    for (size_t i = 1; ok && i < n; i++)
+      ok = (b[i] >= 'A' && b[i] <= 'Z') || (b[i] >= '0' && b[i] <= '9');
+  }
+  if (!ok)
+    return sb_err_set(err, SB_EVALIDATE,
+                      "is not a Slack channel: give a channel id "
+                      "(C0123ABCDE), a #channel-name or an https:// "
+                      "incoming-webhook URL");
+  memcpy(out, b, n);
+  out[n] = '\0';
+  return 0;
+}
+
+/* A push device token (FCM registration tokens are about 160 characters
+ * of letters, digits, '-', '_' and ':'), exactly as given. */
+static int norm_push(const char *in, char *out, size_t outsz, sb_err_t *err) {
+  size_t n = strlen(in);
+  int ok = n >= 20 && n <= 320 && n < outsz;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = isalnum((unsigned char)in[i]) || strchr("_:.-", in[i]) != NULL;
+  if (!ok)
+    return sb_err_set(err, SB_EVALIDATE,
+                      "is not a push device token: 20 to 320 of letters, "
+                      "digits, '-', '_', ':' and '.'");
+  memcpy(out, in, n + 1);
+  return 0;
+}
+
 int sb_pii_match_hmac(const unsigned char key[SB_PII_KEY_LEN],
                       sb_pii_match_t kind, const char *value,
                       char out[SB_PII_HMAC_HEX + 1], sb_err_t *err) {
@@ -364,6 +430,10 @@ int sb_pii_match_hmac(const unsigned char key[SB_PII_KEY_LEN],
     rc = sb_pii_norm_phone(value, norm, sizeof norm, err);
   else if (kind == SB_PII_MATCH_EMAIL)
     rc = sb_pii_norm_email(value, norm, sizeof norm, err);
+  else if (kind == SB_PII_MATCH_SLACK)
+    rc = norm_slack(value, norm, sizeof norm, err);
+  else if (kind == SB_PII_MATCH_PUSH)
+    rc = norm_push(value, norm, sizeof norm, err);
   else
     rc = sb_err_set(err, SB_EINVAL, "pii: no match kind");
   if (rc != 0)

@@ -41,7 +41,16 @@ typedef enum {
   SB_PII_MATCH_PHONE,
   SB_PII_MATCH_EMAIL,
   SB_PII_MATCH_ADDRESS, /* e-mail when it holds '@', else phone */
+  /* not schema kinds: what an "address" with sb.matchBy becomes */
+  SB_PII_MATCH_SLACK, /* a channel or user id (C0123ABCD), #name, or an
+                         https:// incoming-webhook URL */
+  SB_PII_MATCH_PUSH,  /* a device token: 20 to 320 of [A-Za-z0-9_:.-] */
 } sb_pii_match_t;
+
+/* How an address on a channel is matched: sms and whatsapp a phone, email
+ * an e-mail address, slack a Slack channel, push a device token; any
+ * other (or NULL) SB_PII_MATCH_ADDRESS (by its form). */
+sb_pii_match_t sb_pii_match_for_channel(const char *channel);
 
 /* 1 when v is ciphertext (begins with "sbx1."). */
 int sb_pii_is_sealed(const char *v);

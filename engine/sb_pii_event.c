@@ -79,7 +79,8 @@ static int find_card(const sb_evtype_t *t, const cJSON *j, const char *path,
       if ((pa[i]->match == SB_PII_MATCH_PHONE ||
            pa[i]->match == SB_PII_MATCH_ADDRESS) &&
           strcmp(pa[i]->path, path) == 0)
-        return 0; /* a long phone number may pass the Luhn check */
+        return 0; /* a long phone number (or a device token's digits) may
+                     pass the Luhn check */
     snprintf(out, outsz, "%s", path);
     return 1;
   }
@@ -100,6 +101,22 @@ static int find_card(const sb_evtype_t *t, const cJSON *j, const char *path,
     i++;
   }
   return 0;
+}
+
+/* How a matched field's value is matched: its sb.match, or, with
+ * sb.matchBy, by the channel its sibling names (*channel set to it). */
+static sb_pii_match_t match_kind(cJSON *data, const sb_fieldattr_t *fa,
+                                 const char **channel) {
+  *channel = NULL;
+  if (fa->match_by == NULL)
+    return (sb_pii_match_t)fa->match;
+  const char *name;
+  cJSON *h = holder(data, fa->path, &name);
+  const cJSON *c = h ? cJSON_GetObjectItemCaseSensitive(h, fa->match_by) : NULL;
+  if (!cJSON_IsString(c))
+    return (sb_pii_match_t)fa->match;
+  *channel = c->valuestring;
+  return sb_pii_match_for_channel(c->valuestring);
 }
 
 /* Checks one plaintext value of a sealed field. */
@@ -182,16 +199,20 @@ static char *check_event(sb_keys_t *k, ev_t *e, sb_err_t *err, int *fatal) {
       have_key = 1;
     }
     sb_err_t herr = SB_ERR_INIT;
-    if (sb_pii_match_hmac(mk, (sb_pii_match_t)fa->match, v->valuestring,
-                          hm->hex, &herr) != 0) {
+    const char *channel = NULL;
+    sb_pii_match_t kind = match_kind(e->data, fa, &channel);
+    if (sb_pii_match_hmac(mk, kind, v->valuestring, hm->hex, &herr) != 0) {
       sb_pii_wipe(mk, sizeof mk);
+      if (channel != NULL)
+        return why_fmt("data.%s: for channel %s: %s", fa->path, channel,
+                       herr.msg);
       return why_fmt("data.%s: %s", fa->path, herr.msg);
     }
     char e164[40];
     /* a phone, or an address that is one (no '@': sb_pii_match_hmac
      * normalised it as a phone) */
-    int phone = fa->match == SB_PII_MATCH_PHONE ||
-                (fa->match == SB_PII_MATCH_ADDRESS &&
+    int phone = kind == SB_PII_MATCH_PHONE ||
+                (kind == SB_PII_MATCH_ADDRESS &&
                  strchr(v->valuestring, '@') == NULL);
     if (phone &&
         sb_pii_norm_phone(v->valuestring, e164, sizeof e164, &herr) == 0)

@@ -1,5 +1,6 @@
 #include "sb_schema.h"
 
+#include "sb_pii.h"
 #include "sb_topics.h"
 #include "sb_util.h"
 
@@ -68,6 +69,15 @@ static int add_attr(sb_evtype_t *t, const char *path, const cJSON *field,
       return sb_err_set(err, SB_EINVAL, "schemas: %s: %s: sb.match must be "
                         "\"phone\", \"email\" or \"address\", on an sb.pii "
                         "field", t->type ? t->type : "?", path);
+  }
+  if ((v = cJSON_GetObjectItemCaseSensitive(field, "sb.matchBy")) != NULL) {
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' ||
+        strchr(v->valuestring, '.') != NULL || a->match != SB_PII_MATCH_ADDRESS)
+      return sb_err_set(err, SB_EINVAL, "schemas: %s: %s: sb.matchBy must "
+                        "name a sibling field, on an sb.match \"address\" "
+                        "field", t->type ? t->type : "?", path);
+    if ((a->match_by = strdup(v->valuestring)) == NULL)
+      return sb_err_set(err, SB_ENOMEM, "out of memory");
   }
   a->not_clearable =
       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(field, "sb.notClearable"));
@@ -266,6 +276,14 @@ static int load_type(const sb_file_t *files, size_t nfiles, sb_evtype_t *t,
       goto out;
     }
     h->is_hmac = true;
+    if (t->attrs[i].match_by != NULL &&
+        strchr(t->attrs[i].path, '.') == NULL &&
+        sb_evtype_attr(t, t->attrs[i].match_by) == NULL) {
+      rc = sb_err_set(err, SB_EINVAL, "schemas: %s: %s: sb.matchBy names "
+                      "no field %s of the record", file, t->attrs[i].path,
+                      t->attrs[i].match_by);
+      goto out;
+    }
   }
   for (size_t i = 0; i < t->nattrs; i++) {
     const sb_fieldattr_t *a = &t->attrs[i];
@@ -357,6 +375,7 @@ void sb_schemas_free(sb_schemas_t *s) {
       free(t->attrs[k].path);
       cJSON_free(t->attrs[k].default_json);
       free(t->attrs[k].one_of);
+      free(t->attrs[k].match_by);
     }
     free(t->attrs);
     free(t->pii);

@@ -48,6 +48,11 @@ typedef struct sb_fieldattr_s {
   bool pii;
   bool sealed; /* stored as an sbx1 envelope: sb.pii, or in an sb.pii record */
   int match;   /* an sb_pii_match_t: "sb.match"; 0 for none */
+  /* "sb.matchBy": the sibling field (an enum of channels) whose value
+   * chooses how an "address" is matched (sb_pii_match_for_channel): sms
+   * and whatsapp a phone, email an e-mail address, slack a channel, push a
+   * device token; NULL: by its form alone */
+  char *match_by;
   bool is_hmac; /* the <name>_hmac beside a field with sb.match */
   bool timestamp_micros;
   bool not_clearable; /* listed in the change list: must not be null */

@@ -141,6 +141,58 @@ int test_pii_match_norm(void) {
     CHECK_INT(sb_pii_norm_email(bad_mail[i], out, sizeof out, &e),
               SB_EVALIDATE);
   }
+  /* the kind an address takes by its channel (sb.matchBy) */
+  CHECK_INT(sb_pii_match_for_channel("sms"), SB_PII_MATCH_PHONE);
+  CHECK_INT(sb_pii_match_for_channel("whatsapp"), SB_PII_MATCH_PHONE);
+  CHECK_INT(sb_pii_match_for_channel("email"), SB_PII_MATCH_EMAIL);
+  CHECK_INT(sb_pii_match_for_channel("slack"), SB_PII_MATCH_SLACK);
+  CHECK_INT(sb_pii_match_for_channel("push"), SB_PII_MATCH_PUSH);
+  CHECK_INT(sb_pii_match_for_channel("fax"), SB_PII_MATCH_ADDRESS);
+  CHECK_INT(sb_pii_match_for_channel(NULL), SB_PII_MATCH_ADDRESS);
+  {
+    char hs[65], hs2[65];
+    const char *slack_ok[] = {"C0123ABCDE", " #sales-team ", "#a",
+                              "https://hooks.slack.com/services/T0/B0/xyz",
+                              "U01234567890123456789"};
+    for (size_t i = 0; i < SB_ARRAY_LEN(slack_ok); i++)
+      CHECK_OK(sb_pii_match_hmac(K1, SB_PII_MATCH_SLACK, slack_ok[i], hs, &err),
+               &err);
+    CHECK_OK(sb_pii_match_hmac(K1, SB_PII_MATCH_SLACK, "#sales-team", hs2,
+                               &err),
+             &err);
+    CHECK_OK(sb_pii_match_hmac(K1, SB_PII_MATCH_SLACK, " #sales-team ", hs,
+                               &err),
+             &err);
+    CHECK_STR(hs, hs2); /* trimmed */
+    const char *slack_bad[] = {"+14155550123", "ada@example.com", "c0123abcde",
+                               "C0123", "#Sales", "#", "https://",
+                               "https://hooks.slack.com/a b", "X0123ABCDE",
+                               "U012345678901234567890"};
+    for (size_t i = 0; i < SB_ARRAY_LEN(slack_bad); i++) {
+      sb_err_t e = SB_ERR_INIT;
+      CHECK_INT(sb_pii_match_hmac(K1, SB_PII_MATCH_SLACK, slack_bad[i], hs, &e),
+                SB_EVALIDATE);
+      CHECK_HAS(e.msg, "is not a Slack channel");
+    }
+    char tok[330];
+    memset(tok, 'a', 320);
+    tok[320] = '\0';
+    CHECK_OK(sb_pii_match_hmac(K1, SB_PII_MATCH_PUSH, tok, hs, &err), &err);
+    CHECK_OK(sb_pii_match_hmac(K1, SB_PII_MATCH_PUSH,
+                               "dQw4w9WgXcQ:APA91bH-x_y.z0123456789", hs, &err),
+             &err);
+    tok[320] = 'a';
+    tok[321] = '\0';
+    const char *push_bad[] = {tok, "short:token", "+14155550123",
+                              "dQw4w9WgXcQ APA91bH-x_y.z0123456789",
+                              "dQw4w9WgXcQ/APA91bH-x_y.z0123456789"};
+    for (size_t i = 0; i < SB_ARRAY_LEN(push_bad); i++) {
+      sb_err_t e = SB_ERR_INIT;
+      CHECK_INT(sb_pii_match_hmac(K1, SB_PII_MATCH_PUSH, push_bad[i], hs, &e),
+                SB_EVALIDATE);
+      CHECK_HAS(e.msg, "is not a push device token");
+    }
+  }
   /* one HMAC whatever the spelling; another key, another HMAC */
   char h1[65], h2[65], h3[65], h4[65];
   CHECK_OK(sb_pii_match_hmac(K1, SB_PII_MATCH_PHONE, "+1 (415) 555-0123", h1,

@@ -1,9 +1,12 @@
 #include "sb_api.h"
 
+#include "sb_dispatch.h"
+
 #include "sb_api_gdpr.h"
 #include "sb_api_read.h"
 #include "sb_api_registry.h"
 #include "sb_api_views.h"
+#include "sb_dispatch.h"
 #include "sb_http.h"
 #include "sb_hub.h"
 #include "sb_ingest.h"
@@ -190,6 +193,7 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
   }
   sb_ingest_metrics(a->ingest, &t);
   sb_hub_metrics(a->hub, &t);
+  sb_dispatch_metrics(&t); /* the dispatcher beside the processors (up) */
   if (t.failed)
     sb_http_error(r, 500, "internal", "out of memory", NULL);
   else

@@ -220,6 +220,8 @@ static const grant_t grants[] = {
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "routing.*"},
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "gamification.*"},
     {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "analytics.*"},
+    /* its own messages (owner_col agent_id), nothing else of comms */
+    {SB_ROLE_AGENT, SB_PERM_READ_PROJECTION, "comms.messages"},
 #ifdef SB_WITH_TEST_PROCESSORS
     /* the kit's test processor, in builds with the test suite only
      * (tests/kit/kittest.c: the read API's PII rule per owner) */

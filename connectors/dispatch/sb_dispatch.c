@@ -2,6 +2,7 @@
 #include "sb_dispatch_int.h"
 
 #include "sb_log.h"
+#include "sb_metrics.h"
 #include "sb_schema.h"
 #include "sb_util.h"
 
@@ -28,7 +29,7 @@ static const char claim_sql[] =
     "  o.to_sealed, o.from_address, o.subject_sealed, o.body_sealed,"
     "  o.template_id, o.template_version, o.variables_sealed,"
     "  o.request_event_id, o.lead_id, o.campaign_id, o.attempts,"
-    "  (extract(epoch FROM o.created_at) * 1000000)::bigint";
+    "  (extract(epoch FROM o.created_at) * 1000000)::bigint, o.to_origin";
 
 static void copy(char *dst, size_t sz, const char *v) {
   snprintf(dst, sz, "%s", v ? v : "");
@@ -76,6 +77,7 @@ static sb__djob_t *job_of(sb_dispatch_t *d, const sb_pg_rows_t *r, int i) {
   if ((v = sb_pg_rows_get(r, i, 15)))
     sb_parse_ll(v, &n);
   j->created_us = n;
+  copy(j->to_origin, sizeof j->to_origin, sb_pg_rows_get(r, i, 16));
   return j;
 }
 
@@ -87,6 +89,12 @@ static void start_job(sb_dispatch_t *d, sb__djob_t *j) {
     copy(j->error_code, sizeof j->error_code, "dispatch_error");
     sb__dsp_scrub(err.msg, NULL, j->error_msg, sizeof j->error_msg);
   }
+  if (j->waiting)
+    return; /* an access token is being fetched: sb__dsp_launch then */
+  sb__dsp_launch(d, j);
+}
+
+void sb__dsp_launch(sb_dispatch_t *d, sb__djob_t *j) {
   if (j->outcome == SB_DSP_O_NONE && sb__dsp_admit(d, j) &&
       sb__dsp_build(d, j) == 0 && j->outcome == SB_DSP_O_NONE) {
     sb__dsp_curl_add(d, j);
@@ -234,6 +242,27 @@ static void dispatch_free(sb_dispatch_t *d) {
   free(d);
 }
 
+/* the dispatchers running in this process, for sb_dispatch_metrics */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static sb_dispatch_t *live;
+
+static void live_add(sb_dispatch_t *d) {
+  pthread_mutex_lock(&live_mu);
+  d->next_live = live;
+  live = d;
+  pthread_mutex_unlock(&live_mu);
+}
+
+static void live_remove(sb_dispatch_t *d) {
+  pthread_mutex_lock(&live_mu);
+  for (sb_dispatch_t **p = &live; *p; p = &(*p)->next_live)
+    if (*p == d) {
+      *p = d->next_live;
+      break;
+    }
+  pthread_mutex_unlock(&live_mu);
+}
+
 int sb_dispatch_start(const sb_conf_t *c, sb_dispatch_t **out, sb_err_t *err) {
   *out = NULL;
   if (c->database_url == NULL || c->brokers == NULL)
@@ -290,11 +319,66 @@ int sb_dispatch_start(const sb_conf_t *c, sb_dispatch_t **out, sb_err_t *err) {
     return sb_err_set(err, SB_EIO, "cannot start the dispatcher's thread");
   }
   d->thread_started = 1;
+  live_add(d);
   sb_log(SB_LOG_INFO, "dispatch", "dispatcher started",
          SB_F_STR("id", d->me), SB_F_INT("concurrency", c->dispatch_concurrency),
          SB_F_END);
   *out = d;
   return 0;
+}
+
+void sb_dispatch_metrics(sb_text_t *t) {
+  long by[SB_DSP_NPROVIDERS + 1][SB_DSP_M_N] = {{0}};
+  long opened[SB_DSP_NPROVIDERS] = {0}, open_now[SB_DSP_NPROVIDERS] = {0};
+  long claimed = 0;
+  pthread_mutex_lock(&live_mu);
+  int any = live != NULL;
+  for (sb_dispatch_t *d = live; d; d = d->next_live) {
+    pthread_mutex_lock(&d->mu);
+    for (int p = 0; p <= SB_DSP_NPROVIDERS; p++)
+      for (int m = 0; m < SB_DSP_M_N; m++)
+        by[p][m] += d->by[p][m];
+    for (int p = 0; p < SB_DSP_NPROVIDERS; p++) {
+      opened[p] += d->opened[p];
+      open_now[p] += d->open_now[p];
+    }
+    claimed += d->st.claimed;
+    pthread_mutex_unlock(&d->mu);
+  }
+  pthread_mutex_unlock(&live_mu);
+  if (!any)
+    return;
+  static const char *const outcomes[SB_DSP_M_N] = {
+      "sent", "failed", "blocked", "retried", "throttled", "circuit_open"};
+  sb_metric_head(t, "switchboard_dispatch_messages_total", "counter",
+                 "Messages the dispatcher finished with, by provider and "
+                 "outcome: sent, failed (for good), blocked (before "
+                 "sending), retried (a transient failure), throttled (a "
+                 "429's pause or Slack's pace), circuit_open (held back by "
+                 "an open breaker).");
+  for (int p = 0; p <= SB_DSP_NPROVIDERS; p++)
+    for (int m = 0; m < SB_DSP_M_N; m++)
+      sb_text_add(t,
+                  "switchboard_dispatch_messages_total{provider=\"%s\","
+                  "outcome=\"%s\"} %ld\n",
+                  p < SB_DSP_NPROVIDERS ? sb__dsp_provider_names[p] : "none",
+                  outcomes[m], by[p][m]);
+  sb_metric_head(t, "switchboard_dispatch_circuit_opened_total", "counter",
+                 "Times a provider account's breaker opened (5 transient "
+                 "failures in a row).");
+  for (int p = 0; p < SB_DSP_NPROVIDERS; p++)
+    sb_text_add(t,
+                "switchboard_dispatch_circuit_opened_total{provider=\"%s\"} "
+                "%ld\n",
+                sb__dsp_provider_names[p], opened[p]);
+  sb_metric_head(t, "switchboard_dispatch_circuits_open", "gauge",
+                 "Provider accounts whose breaker is open (or probing) now.");
+  for (int p = 0; p < SB_DSP_NPROVIDERS; p++)
+    sb_text_add(t, "switchboard_dispatch_circuits_open{provider=\"%s\"} %ld\n",
+                sb__dsp_provider_names[p], open_now[p]);
+  sb_metric_head(t, "switchboard_dispatch_claimed_total", "counter",
+                 "Outbox rows the dispatcher claimed.");
+  sb_text_add(t, "switchboard_dispatch_claimed_total %ld\n", claimed);
 }
 
 void sb_dispatch_stop(sb_dispatch_t *d) {
@@ -325,6 +409,7 @@ int sb_dispatch_join(sb_dispatch_t *d, sb_dispatch_stats_t *st, sb_err_t *err) {
   if (d == NULL)
     return 0;
   sb_dispatch_stop(d);
+  live_remove(d);
   if (d->thread_started)
     pthread_join(d->thread, NULL);
   if (st)

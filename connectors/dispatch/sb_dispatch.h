@@ -25,6 +25,7 @@
 
 #include "sb_conf.h"
 #include "sb_err.h"
+#include "sb_text.h"
 
 typedef struct sb_dispatch_s sb_dispatch_t;
 
@@ -53,6 +54,20 @@ int sb_dispatch_done(sb_dispatch_t *d);
 
 /* Counters so far (any thread). */
 void sb_dispatch_snapshot(sb_dispatch_t *d, sb_dispatch_stats_t *out);
+
+/* Appends to t, in Prometheus' text format, the counters of the
+ * dispatchers running in this process (summed; nothing when none runs),
+ * per provider (smtp, twilio, whatsapp_cloud, slack, fcm, sendgrid, and
+ * "none" for a message refused before its account was known):
+ *   switchboard_dispatch_messages_total{provider, outcome}  outcome sent,
+ *     failed, blocked, retried, throttled (a 429's pause or Slack's pace),
+ *     circuit_open (held back by an open breaker)
+ *   switchboard_dispatch_circuit_opened_total{provider}
+ *   switchboard_dispatch_circuits_open{provider}  accounts open now
+ *   switchboard_dispatch_claimed_total
+ * No tenant, account, recipient or secret: the label set is fixed. Any
+ * thread. */
+void sb_dispatch_metrics(sb_text_t *t);
 
 /* Stops it when still running, waits for its thread and frees it (NULL
  * accepted); st (may be NULL) gets the final counters; the thread's error,

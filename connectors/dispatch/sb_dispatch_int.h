@@ -45,13 +45,30 @@ typedef struct sb__dacct_s {
   int provider; /* sb__dsp_provider_t */
   char *base_url, *from_address, *username, *secret;
   int64_t loaded_ms;
+  /* FCM with a service account: the OAuth2 access token and when to fetch
+   * another (sb_dispatch_oauth.c); NULL: the secret is the Bearer */
+  char *token;
+  int64_t token_refresh_ms;
+  int fetching; /* a token exchange is under way (on the thread pool) */
   /* breaker: consecutive transient failures; open until; one probe */
   int fails;
   int64_t open_until_ms;
   int probing;
   int64_t paused_until_ms; /* a 429's Retry-After */
+  int open; /* the breaker counted open (sb_dispatch_metrics) */
   struct sb__dacct_s *next;
 } sb__dacct_t;
+
+/* what the metrics count per provider (sb_dispatch_metrics) */
+typedef enum {
+  SB_DSP_M_SENT = 0,
+  SB_DSP_M_FAILED,
+  SB_DSP_M_BLOCKED,
+  SB_DSP_M_RETRIED,
+  SB_DSP_M_THROTTLED,
+  SB_DSP_M_CIRCUIT,
+  SB_DSP_M_N
+} sb__dsp_metric_t;
 
 typedef enum {
   SB_DSP_O_NONE = 0,
@@ -74,6 +91,9 @@ struct sb__djob_s {
   int64_t created_us;
   /* plaintext, wiped when freed */
   char *to, *from, *subject, *body;
+  /* to's envelope's origin, "type:field" ("lead.created:phone": a lead's
+   * address, resolved by comms); "": message.requested's to_address */
+  char to_origin[40];
   sb__dacct_t *acct;
   /* the transfer */
   CURL *easy;
@@ -87,6 +107,8 @@ struct sb__djob_s {
   int outcome; /* sb__dsp_outcome_t */
   int transient_account; /* counts against the account's breaker */
   int64_t retry_at_ms;   /* RETRY and DEFER: when; 0 = backoff */
+  int circuit;           /* DEFER: by an open breaker (else throttled) */
+  int waiting;           /* an access token is being fetched for it */
   char provider_message_id[SB_DSP_FIELD];
   char provider_status[SB_DSP_FIELD];
   char error_code[SB_DSP_FIELD];
@@ -124,6 +146,10 @@ struct sb_dispatch_s {
   pthread_mutex_t mu; /* stats, stopping, err */
   int stopping, finished;
   sb_dispatch_stats_t st;
+  /* per provider ([SB_DSP_NPROVIDERS]: none known yet) */
+  long by[SB_DSP_NPROVIDERS + 1][SB_DSP_M_N];
+  long opened[SB_DSP_NPROVIDERS], open_now[SB_DSP_NPROVIDERS];
+  struct sb_dispatch_s *next_live; /* the process's running dispatchers */
   sb_err_t err;
 };
 
@@ -148,7 +174,28 @@ int sb__dsp_render(const char *tmpl, const void *vars, sb_text_t *out,
 /* Code points of a UTF-8 string. */
 long sb__dsp_cps(const char *s);
 
+/* sb_dispatch.c: j prepared: admitted and sent, or finished */
+void sb__dsp_launch(sb_dispatch_t *d, sb__djob_t *j);
+
+/* sb_dispatch_oauth.c */
+/* For an FCM account whose secret is a service-account JSON: an access
+ * token in j->acct->token. None fresh: the exchange starts on libuv's
+ * thread pool, j->waiting is set and sb__dsp_launch(j) follows when it
+ * ends (other jobs of the account meanwhile are deferred); a refusal or a
+ * transient failure as j's outcome. 0, or an error (out of memory). */
+int sb__dsp_fcm_auth(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err);
+/* forgets (and wipes) the account's access token */
+void sb__dsp_token_clear(sb__dacct_t *a);
+
 /* sb_dispatch_provider.c */
+/* What every transfer of the dispatcher sets: url, timeouts, TLS verified
+ * (against dispatch.ca_file when set), protocols, no redirects, agent. */
+void sb__dsp_easy_common(sb_dispatch_t *d, CURL *e, const char *url,
+                         const char *protocols);
+/* j never goes out: blocked no_provider, with detail */
+void sb__dsp_refuse(sb__djob_t *j, const char *detail);
+/* frees a buffer that held a secret, wiped first */
+void sb__dsp_wipe_text(sb_text_t *t);
 /* Builds j's request (j->easy); 0, or an outcome set on j. */
 int sb__dsp_build(sb_dispatch_t *d, sb__djob_t *j);
 /* Reads the finished transfer's answer into j's outcome. */

@@ -41,6 +41,7 @@ void sb__dsp_accts_free(sb_dispatch_t *d) {
     sb__dacct_t *a = d->accts;
     d->accts = a->next;
     acct_clear(a);
+    sb__dsp_token_clear(a);
     free(a);
   }
 }
@@ -147,7 +148,10 @@ static int account(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
     }
     goto out;
   }
-  acct_clear(a); /* breaker state stays */
+  /* breaker state stays; the access token too, unless the account changed */
+  if (strcmp(a->event_id, sb_pg_rows_get(r, 0, 6) ? sb_pg_rows_get(r, 0, 6) : "") != 0)
+    sb__dsp_token_clear(a);
+  acct_clear(a);
   a->provider = prov;
   a->base_url = dup_or_null(sb_pg_rows_get(r, 0, 2));
   a->from_address = dup_or_null(sb_pg_rows_get(r, 0, 3));
@@ -319,12 +323,23 @@ int sb__dsp_prepare(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
               {&j->body, "body"}};
   char *vars = NULL;
   int rc = 0;
+  /* the recipient: the request's, or the lead's address comms resolved */
+  char to_type[40] = REQ_TYPE;
+  const char *colon = strchr(j->to_origin, ':');
+  if (colon != NULL && (size_t)(colon - j->to_origin) < sizeof to_type) {
+    memcpy(to_type, j->to_origin, (size_t)(colon - j->to_origin));
+    to_type[colon - j->to_origin] = '\0';
+    cols[0].field = colon + 1;
+  } else if (j->to_origin[0]) {
+    block(j, "invalid_address", "the recipient's origin is not type:field");
+    goto out;
+  }
   for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
     char *sealed = *cols[i].slot, *plain = NULL;
     if (sealed == NULL)
       continue;
-    rc = open_sealed(d, j->tenant, REQ_TYPE, cols[i].field, sealed, &plain,
-                     err);
+    rc = open_sealed(d, j->tenant, i == 0 ? to_type : REQ_TYPE, cols[i].field,
+                     sealed, &plain, err);
     free(sealed);
     *cols[i].slot = plain;
     if (rc < 0)
@@ -340,6 +355,10 @@ int sb__dsp_prepare(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
     block(j, "invalid_address", "the message has no recipient");
     goto out;
   }
+  if (strncmp(j->to, "lead:", 5) == 0) { /* never resolved: never sent */
+    block(j, "invalid_address", "the recipient names a lead, unresolved");
+    goto out;
+  }
   if (j->req.len > 0) { /* variables_sealed, carried from the claim */
     rc = open_sealed(d, j->tenant, REQ_TYPE, "template_variables_json",
                      j->req.s, &vars, err);
@@ -350,6 +369,9 @@ int sb__dsp_prepare(sb_dispatch_t *d, sb__djob_t *j, sb_err_t *err) {
     rc = 0;
   }
   if ((rc = account(d, j, err)) != 0 || j->outcome != SB_DSP_O_NONE)
+    goto out;
+  if (j->acct->provider == SB_DSP_FCM &&
+      ((rc = sb__dsp_fcm_auth(d, j, err)) != 0 || j->outcome != SB_DSP_O_NONE))
     goto out;
   long max_len = default_max(j->channel);
   if (j->template_id[0]) {

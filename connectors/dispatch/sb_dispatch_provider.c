@@ -6,14 +6,16 @@
  *                   Messages.json, form-encoded, basic auth SID:secret;
  *                   sms and whatsapp ("whatsapp:" addresses);
  *                   StatusCallback (?m=<message id>) when
- *                   dispatch.public_url is set
+ *                   webhooks.public_url is set
  *   whatsapp_cloud  POST {base}/v17.0/{username = phone number id}/messages,
  *                   Bearer secret; biz_opaque_callback_data: message id
  *   slack           secret an https:// URL: an incoming webhook, POSTed
  *                   {"text"}; else chat.postMessage ({base}/api/...,
  *                   Bearer secret, channel = the recipient)
  *   fcm             POST {base}/v1/projects/{username = project}/
- *                   messages:send, Bearer secret (an OAuth2 access token);
+ *                   messages:send, Bearer an OAuth2 access token (from the
+ *                   service-account JSON secret: sb_dispatch_oauth.c; or
+ *                   the secret itself);
  *                   UNREGISTERED reported as failed with that error code
  *   sendgrid        POST {base}/v3/mail/send, Bearer secret; custom_args
  *                   sb_message_id; X-Message-Id is the provider's id
@@ -37,7 +39,7 @@ static const char *const default_base[SB_DSP_NPROVIDERS] = {
     "https://slack.com", "https://fcm.googleapis.com",
     "https://api.sendgrid.com"};
 
-static void refuse(sb__djob_t *j, const char *detail) {
+void sb__dsp_refuse(sb__djob_t *j, const char *detail) {
   j->outcome = SB_DSP_O_BLOCKED;
   snprintf(j->block_reason, sizeof j->block_reason, "no_provider");
   snprintf(j->error_msg, sizeof j->error_msg, "%s", detail);
@@ -82,14 +84,8 @@ static size_t on_read(char *buf, size_t size, size_t n, void *arg) {
   return want;
 }
 
-static int easy(sb_dispatch_t *d, sb__djob_t *j, const char *url) {
-  if ((j->easy = curl_easy_init()) == NULL) {
-    j->outcome = SB_DSP_O_RETRY;
-    snprintf(j->error_code, sizeof j->error_code, "dispatch_error");
-    snprintf(j->error_msg, sizeof j->error_msg, "curl_easy_init failed");
-    return -1;
-  }
-  CURL *e = j->easy;
+void sb__dsp_easy_common(sb_dispatch_t *d, CURL *e, const char *url,
+                         const char *protocols) {
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->c->dispatch_timeout_ms);
@@ -101,19 +97,30 @@ static int easy(sb_dispatch_t *d, sb__djob_t *j, const char *url) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
   if (d->c->dispatch_ca_file)
     curl_easy_setopt(e, CURLOPT_CAINFO, d->c->dispatch_ca_file);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,smtp,smtps");
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard/" SB_VERSION);
+}
+
+static int easy(sb_dispatch_t *d, sb__djob_t *j, const char *url) {
+  if ((j->easy = curl_easy_init()) == NULL) {
+    j->outcome = SB_DSP_O_RETRY;
+    snprintf(j->error_code, sizeof j->error_code, "dispatch_error");
+    snprintf(j->error_msg, sizeof j->error_msg, "curl_easy_init failed");
+    return -1;
+  }
+  CURL *e = j->easy;
+  sb__dsp_easy_common(d, e, url, "https,smtp,smtps");
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "switchboard/" SB_VERSION);
   return 0;
 }
 
 /* frees a buffer that held a secret, wiped first */
-static void wipe_text(sb_text_t *t) {
+void sb__dsp_wipe_text(sb_text_t *t) {
   if (t->s)
     sb_pii_wipe(t->s, t->cap);
   sb_text_free(t);
@@ -125,10 +132,11 @@ static void header(sb__djob_t *j, const char *h) {
 
 static void bearer(sb__djob_t *j) {
   sb_text_t t = {0};
-  sb_text_add(&t, "Authorization: Bearer %s", j->acct->secret);
+  sb_text_add(&t, "Authorization: Bearer %s",
+              j->acct->token ? j->acct->token : j->acct->secret);
   if (!t.failed)
     header(j, t.s);
-  wipe_text(&t);
+  sb__dsp_wipe_text(&t);
 }
 
 static void post_json(sb__djob_t *j) {
@@ -143,7 +151,7 @@ static void post_json(sb__djob_t *j) {
 static int url_with(sb__djob_t *j, const char *base, const char *pre,
                     const char *seg, const char *post, sb_text_t *url) {
   if (seg == NULL || seg[0] == '\0') {
-    refuse(j, "the account has no username (account SID, phone number id or "
+    sb__dsp_refuse(j, "the account has no username (account SID, phone number id or "
               "project)");
     return -1;
   }
@@ -177,13 +185,13 @@ static int build_twilio(sb_dispatch_t *d, sb__djob_t *j, const char *base,
   form(j, "To", to);
   form(j, "From", from);
   form(j, "Body", j->body);
-  if (d->c->dispatch_public_url) {
+  if (d->c->webhooks_public_url) {
     sb_text_t cb = {0};
     char *t = curl_easy_escape(j->easy, j->tenant, 0);
     char *a = curl_easy_escape(j->easy, j->account_id, 0);
     char *m = curl_easy_escape(j->easy, j->message_id, 0);
     sb_text_add(&cb, "%s/v1/webhooks/twilio/%s/%s/status?m=%s",
-                d->c->dispatch_public_url, t, a, m);
+                d->c->webhooks_public_url, t, a, m);
     curl_free(t);
     curl_free(a);
     curl_free(m);
@@ -316,13 +324,13 @@ static int build_smtp(sb_dispatch_t *d, sb__djob_t *j, const char *base,
                       sb_text_t *url) {
   if (base == NULL || (strncmp(base, "smtp://", 7) != 0 &&
                        strncmp(base, "smtps://", 8) != 0)) {
-    refuse(j, "an smtp account's base_url must be smtp://host:port "
+    sb__dsp_refuse(j, "an smtp account's base_url must be smtp://host:port "
               "(STARTTLS) or smtps://host:port");
     return -1;
   }
   const char *f = from_of(j);
   if (f == NULL || f[0] == '\0') {
-    refuse(j, "no from address (the message's or the account's)");
+    sb__dsp_refuse(j, "no from address (the message's or the account's)");
     return -1;
   }
   if (easy(d, j, "") != 0)
@@ -376,7 +384,7 @@ int sb__dsp_build(sb_dispatch_t *d, sb__djob_t *j) {
   int p = j->acct->provider;
   const char *base = j->acct->base_url ? j->acct->base_url : default_base[p];
   if (p != SB_DSP_SMTP && base && strncmp(base, "https://", 8) != 0) {
-    refuse(j, "the account's base_url is not https://");
+    sb__dsp_refuse(j, "the account's base_url is not https://");
     return -1;
   }
   sb_text_t url = {0};
@@ -390,7 +398,7 @@ int sb__dsp_build(sb_dispatch_t *d, sb__djob_t *j) {
   if (rc == 0)
     curl_easy_setopt(j->easy, CURLOPT_URL, url.s);
   /* the URL may hold the secret (a Slack webhook): libcurl copied it */
-  wipe_text(&url);
+  sb__dsp_wipe_text(&url);
   return rc;
 }
 
@@ -498,6 +506,13 @@ void sb__dsp_answer(sb_dispatch_t *d, sb__djob_t *j, CURLcode rc) {
             msg ? msg : "provider unavailable");
     j->transient_account = 1;
     j->retry_at_ms = 0; /* a 5xx's Retry-After is advice: backoff */
+  } else if (http == 401 && j->acct->provider == SB_DSP_FCM && j->acct->token) {
+    /* our access token expired or was revoked early: another, and again */
+    error_of(j, doc, code, sizeof code, &msg);
+    sb__dsp_token_clear(j->acct);
+    outcome(j, SB_DSP_O_RETRY, status, code[0] ? code : status,
+            msg ? msg : "access token refused");
+    j->retry_at_ms = 0;
   } else if (http >= 400 || http < 200 || http >= 300) {
     error_of(j, doc, code, sizeof code, &msg);
     if (!code[0] && j->acct->provider == SB_DSP_SLACK && doc == NULL)

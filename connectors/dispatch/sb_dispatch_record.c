@@ -56,6 +56,7 @@ int sb__dsp_admit(sb_dispatch_t *d, sb__djob_t *j) {
     if (now < a->open_until_ms || a->probing) {
       defer(j, (now < a->open_until_ms ? a->open_until_ms : now + 1000) +
                    rnd_below(1000));
+      j->circuit = 1;
       return 0;
     }
     a->probing = 1; /* half open: this one tries */
@@ -97,9 +98,22 @@ void sb__dsp_finish(sb_dispatch_t *d, sb__djob_t *j) {
                  SB_F_STR("account", a->account_id),
                  SB_F_INT("seconds", BREAKER_OPEN_MS / 1000), SB_F_END);
         a->open_until_ms = now + BREAKER_OPEN_MS;
+        if (!a->open) {
+          a->open = 1;
+          pthread_mutex_lock(&d->mu);
+          d->opened[a->provider]++;
+          d->open_now[a->provider]++;
+          pthread_mutex_unlock(&d->mu);
+        }
       }
     } else if (j->outcome == SB_DSP_O_SENT || j->outcome == SB_DSP_O_FAILED) {
       a->fails = 0; /* it answered */
+      if (a->open) {
+        a->open = 0;
+        pthread_mutex_lock(&d->mu);
+        d->open_now[a->provider]--;
+        pthread_mutex_unlock(&d->mu);
+      }
     }
   }
   if (a && j->probe)
@@ -121,13 +135,19 @@ void sb__dsp_finish(sb_dispatch_t *d, sb__djob_t *j) {
   curl_slist_free_all(j->hdrs);
   curl_slist_free_all(j->rcpt);
   j->hdrs = j->rcpt = NULL;
+  int p = a && a->provider >= 0 && a->provider < SB_DSP_NPROVIDERS
+              ? a->provider
+              : SB_DSP_NPROVIDERS;
   pthread_mutex_lock(&d->mu);
   switch (j->outcome) {
-  case SB_DSP_O_SENT: d->st.sent++; break;
-  case SB_DSP_O_FAILED: d->st.failed++; break;
-  case SB_DSP_O_BLOCKED: d->st.blocked++; break;
-  case SB_DSP_O_RETRY: d->st.retried++; break;
-  default: d->st.deferred++; break;
+  case SB_DSP_O_SENT: d->st.sent++; d->by[p][SB_DSP_M_SENT]++; break;
+  case SB_DSP_O_FAILED: d->st.failed++; d->by[p][SB_DSP_M_FAILED]++; break;
+  case SB_DSP_O_BLOCKED: d->st.blocked++; d->by[p][SB_DSP_M_BLOCKED]++; break;
+  case SB_DSP_O_RETRY: d->st.retried++; d->by[p][SB_DSP_M_RETRIED]++; break;
+  default:
+    d->st.deferred++;
+    d->by[p][j->circuit ? SB_DSP_M_CIRCUIT : SB_DSP_M_THROTTLED]++;
+    break;
   }
   pthread_mutex_unlock(&d->mu);
   j->next = d->done;

@@ -482,17 +482,29 @@ static int wa_message(sb_whk_batch_t *b, const cJSON *m, const char *to,
   return 0;
 }
 
+/* The opening both JSON parsers share: out emptied, body parsed into
+ * *doc (the caller's, cJSON_Delete), out's room made for its items. 0, or
+ * the error (nothing to free). */
+static int json_open(const char *body, size_t len, sb_whk_batch_t *out,
+                     cJSON **doc, sb_err_t *err) {
+  *doc = NULL;
+  memset(out, 0, sizeof *out);
+  if (json_body(body, len, doc, err) != 0)
+    return err->code;
+  if (batch_init(out, SB_WHK_MAX_ITEMS, len * 2 + 1024, err) != 0) {
+    cJSON_Delete(*doc);
+    *doc = NULL;
+    return err->code;
+  }
+  return 0;
+}
+
 int sb_whk_whatsapp_parse(const char *body, size_t len, sb_whk_batch_t *out,
                           sb_err_t *err) {
   cJSON *doc = NULL;
-  memset(out, 0, sizeof *out);
-  if (json_body(body, len, &doc, err) != 0)
+  if (json_open(body, len, out, &doc, err) != 0)
     return err->code;
   int rc = 0;
-  if (batch_init(out, SB_WHK_MAX_ITEMS, len * 2 + 1024, err) != 0) {
-    rc = err->code;
-    goto out;
-  }
   const char *obj = jstr(doc, "object");
   if (obj == NULL || strcmp(obj, "whatsapp_business_account") != 0) {
     rc = sb_err_set(err, SB_EVALIDATE,
@@ -623,14 +635,9 @@ static int sg_event(sb_whk_batch_t *b, const cJSON *ev, size_t index,
 int sb_whk_sendgrid_parse(const char *body, size_t len, sb_whk_batch_t *out,
                           sb_err_t *err) {
   cJSON *doc = NULL;
-  memset(out, 0, sizeof *out);
-  if (json_body(body, len, &doc, err) != 0)
+  if (json_open(body, len, out, &doc, err) != 0)
     return err->code;
   int rc = 0;
-  if (batch_init(out, SB_WHK_MAX_ITEMS, len * 2 + 1024, err) != 0) {
-    rc = err->code;
-    goto out;
-  }
   if (!cJSON_IsArray(doc)) {
     rc = sb_err_set(err, SB_EVALIDATE, "expected a JSON array of events");
     goto out;

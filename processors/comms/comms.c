@@ -77,6 +77,9 @@ const sb_table_def_t comms__outbox = {
             {"campaign_id", SB_COL_TEXT, KEEP},
             {"not_before", SB_COL_TIMESTAMPTZ, KEEP},
             {"created_at", SB_COL_TIMESTAMPTZ, KEEP},
+            /* the envelope's origin ("lead.created:phone": a lead's
+             * address, comms_lead.c); NULL: message.requested:to_address */
+            {"to_origin", SB_COL_TEXT, KEEP},
             /* state, attempts, claimed_by, claimed_until, last_error,
              * provider_message_id, sent_at: the dispatcher's */
             {0},
@@ -265,12 +268,15 @@ static const sb_proj_step_t migrations[] = {
                                      "{schema}.provider_accounts, "
                                      "{schema}.outbox_state TO "
                                      "switchboard_reader, switchboard_app;"},
+    {2, "ALTER TABLE {schema}.outbox ADD COLUMN to_origin text;"},
     {0, NULL},
 };
 
 /* the outbox holds what message.requested sealed */
 static const sb_pii_col_t pii_cols[] = {
-    {"outbox", "to_sealed", "message.requested:to_address"},
+    {"outbox", "to_sealed",
+     "message.requested:to_address,lead.created:phone,lead.updated:phone,"
+     "lead.created:email,lead.updated:email"},
     {"outbox", "subject_sealed", "message.requested:subject_line"},
     {"outbox", "body_sealed", "message.requested:body"},
     {"outbox", "variables_sealed", "message.requested:template_variables_json"},
@@ -328,6 +334,7 @@ static void destroy(void *state) {
   if (x == NULL)
     return;
   cJSON_Delete(x->providers);
+  sb_codec_free(x->codec);
   free(x);
 }
 
@@ -341,6 +348,7 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
       [CT_REQUESTED] = "message.requested", [CT_BLOCKED] = "message.blocked",
       [CT_SUBMITTED] = "message.submitted", [CT_STATUS] = "message.status_updated",
       [CT_TEMPLATE] = "template.published", [CT_PROVIDER] = "provider.configured",
+      [CT_LEAD_CREATED] = "lead.created", [CT_LEAD_UPDATED] = "lead.updated",
   };
   static const struct {
     int type, f;
@@ -400,6 +408,19 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
       {CT_PROVIDER, PF_SECRET2, "secret2"},
       {CT_PROVIDER, PF_CHANNELS, "channels"},
       {CT_PROVIDER, PF_DEFAULT, "default"},
+      {CT_LEAD_CREATED, LF_C_LEAD, "lead_id"},
+      {CT_LEAD_CREATED, LF_C_PHONE, "phone"},
+      {CT_LEAD_CREATED, LF_C_PHMAC, "phone_hmac"},
+      {CT_LEAD_CREATED, LF_C_PTZ, "phone_tz"},
+      {CT_LEAD_CREATED, LF_C_EMAIL, "email"},
+      {CT_LEAD_CREATED, LF_C_EHMAC, "email_hmac"},
+      {CT_LEAD_UPDATED, LF_U_LEAD, "lead_id"},
+      {CT_LEAD_UPDATED, LF_U_PHONE, "phone"},
+      {CT_LEAD_UPDATED, LF_U_PHMAC, "phone_hmac"},
+      {CT_LEAD_UPDATED, LF_U_PTZ, "phone_tz"},
+      {CT_LEAD_UPDATED, LF_U_EMAIL, "email"},
+      {CT_LEAD_UPDATED, LF_U_EHMAC, "email_hmac"},
+      {CT_LEAD_UPDATED, LF_U_CHANGED, "changed_fields"},
   };
   int rc = 0;
   for (int i = 0; rc == 0 && i < CT_N; i++)
@@ -415,6 +436,12 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
   if (rc == 0)
     rc = sb_conf_int(kit->conf, "comms.quiet_hours_action", &x->quiet_action,
                      err);
+  int wait_ms = 0;
+  if (rc == 0)
+    rc = sb_conf_int(kit->conf, "comms.lead_wait_ms", &wait_ms, err);
+  x->lead_wait_us = (int64_t)wait_ms * 1000;
+  if (rc == 0)
+    rc = sb_codec_new(kit->schemas, &x->codec, err);
   if (rc == 0 && ((x->quiet_start = comms__parse_hhmm(qs)) < 0 ||
                   (x->quiet_end = comms__parse_hhmm(qe)) < 0))
     rc = sb_err_set(err, SB_EINVAL, "comms.quiet_start and comms.quiet_end "
@@ -445,6 +472,11 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   if (sb_event_type_is(ev, x->t[CT_PROVIDER]))
     return comms__provider_event(x, b, ev, err);
   return 0;
+}
+
+static int timer(void *state, sb_batch_t *b, const sb_timer_t *t,
+                 sb_err_t *err) {
+  return comms__parked_timer(state, b, t, err);
 }
 
 static int begin(void *state, sb_batch_t *b, sb_err_t *err) {
@@ -478,7 +510,7 @@ static int same_as_live(sb_pg_t *pg, const char *live, const char *rebuilt,
       "subject_sealed, body_sealed, template_id, template_version, "
       "variables_sealed, request_event_id, lead_id, agent_id, campaign_id, "
       "not_before, created_at, state, attempts, claimed_by, claimed_until, "
-      "last_error, provider_message_id, sent_at";
+      "last_error, provider_message_id, sent_at, to_origin";
   sb_text_t sql = {0};
   sb_text_add(&sql,
               "INSERT INTO %s.outbox (%s) SELECT %s FROM %s.outbox ON "
@@ -493,6 +525,7 @@ static int same_as_live(sb_pg_t *pg, const char *live, const char *rebuilt,
 const sb_global_def_t comms__globals[] = {
     {"config", SB_TOPIC_TENANTS, comms__reduce_config},
     SB_CONSENT_GLOBAL,
+    {"leads", SB_TOPIC_LEADS, comms__reduce_lead},
     {0},
 };
 
@@ -512,6 +545,12 @@ static const sb_conf_prop_t conf_rows[] = {
      "What a message due in the recipient's quiet hours gets: block "
      "(message.blocked quiet_hours, retry_after the end of the quiet hours) "
      "or defer (queued, dispatched from the end of the quiet hours)."},
+    {"comms.lead_wait_ms", SB_CT_INT, 0, 0, 600000, "30000",
+     "SWITCHBOARD_COMMS_LEAD_WAIT_MS", "MS", NULL, 0,
+     "How long a live message to lead:<id> (automation's) whose lead the "
+     "comms processor does not know yet waits for the lead's events to "
+     "reach it (looked at again every 0.5 s) before it is blocked "
+     "invalid_address. 0: never waits (decided at once)."},
     {0},
 };
 
@@ -523,6 +562,7 @@ const sb_processor_vt_t sb_comms_processor = {
     .tables = tables,
     .init = init,
     .event = event,
+    .timer = timer,
     .destroy = destroy,
     .commit = commit,
     .abort = abort_batch,

@@ -17,6 +17,8 @@ enum {
   CT_STATUS,    /* message.status_updated */
   CT_TEMPLATE,  /* template.published */
   CT_PROVIDER,  /* provider.configured */
+  CT_LEAD_CREATED, /* lead.created (the leads table) */
+  CT_LEAD_UPDATED, /* lead.updated */
   CT_N
 };
 
@@ -39,6 +41,10 @@ enum {
   /* provider.configured */
   PF_ACCOUNT, PF_PROVIDER, PF_BASE_URL, PF_FROM, PF_USERNAME, PF_SECRET,
   PF_SECRET2, PF_CHANNELS, PF_DEFAULT,
+  /* lead.created, lead.updated */
+  LF_C_LEAD, LF_C_PHONE, LF_C_PHMAC, LF_C_PTZ, LF_C_EMAIL, LF_C_EHMAC,
+  LF_U_LEAD, LF_U_PHONE, LF_U_PHMAC, LF_U_PTZ, LF_U_EMAIL, LF_U_EHMAC,
+  LF_U_CHANGED,
   CF_N
 };
 
@@ -52,13 +58,16 @@ typedef struct comms_s {
   /* the provider accounts the batch configured, for commit:
    * [{tenant_id, account_id, ...}, ...] (comms_cfg.c) */
   void *providers; /* cJSON array */
+  int64_t lead_wait_us; /* comms.lead_wait_ms: see comms_lead.c */
+  sb_codec_t *codec;    /* parked requests' records, decoded again */
 } comms_t;
 
-/* the global tables: templates and provider accounts (sb.tenants), and
- * consent (consent.h) */
+/* the global tables: templates and provider accounts (sb.tenants),
+ * consent (consent.h), and leads' sealed addresses (sb.leads) */
 extern const sb_global_def_t comms__globals[];
 #define COMMS_G_CONFIG (&comms__globals[0])
 #define COMMS_G_CONSENT (&comms__globals[1])
+#define COMMS_G_LEADS (&comms__globals[2])
 
 extern const sb_table_def_t comms__templates, comms__outbox, comms__messages,
     comms__statuses, comms__daily;
@@ -96,10 +105,45 @@ typedef struct comms_account_s {
 int comms__account_for(sb_batch_t *b, const char *tenant, const char *channel,
                        comms_account_t *out);
 
+/* ---- comms_lead.c --------------------------------------------------------- */
+
+/* "lead:<lead id>": a recipient automation names by its lead */
+#define COMMS_LEAD_PREFIX "lead:"
+
+int comms__reduce_lead(void *state, sb_global_t *g, const sb_event_t *ev,
+                       sb_err_t *err);
+
+/* a lead's address for a channel, as ingest sealed it */
+typedef struct comms_to_s {
+  char origin[32];  /* "lead.created:phone", ...: the envelope's AAD */
+  char sealed[1200];
+  char hmac[65];
+  char tz[65];
+} comms_to_t;
+
+/* The sealed phone (sms, whatsapp) or e-mail address (email) of lead:
+ * 0 with *out, or SB_ENOENT with why (the lead unknown, without that
+ * address, or a channel a lead has no address on). */
+int comms__lead_address(sb_batch_t *b, const char *tenant, const char *lead,
+                        const char *channel, comms_to_t *out, char *why,
+                        size_t whysz);
+
+/* Parks ev (a live request for a lead the table does not know yet) when
+ * comms.lead_wait_ms allows, since: when it was first parked (0: now).
+ * *parked 1 when it was. */
+int comms__park(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
+                int64_t since, int *parked, sb_err_t *err);
+/* vt->timer: a parked request looked at again */
+int comms__parked_timer(comms_t *x, sb_batch_t *b, const sb_timer_t *t,
+                        sb_err_t *err);
+
 /* ---- comms_request.c ------------------------------------------------------ */
 
 int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
                          sb_err_t *err);
+/* The same, for a request parked since parked_since (wall clock) */
+int comms__request_decide(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          int64_t parked_since, sb_err_t *err);
 /* "HH:MM" (00:00 to 24:00) as minutes; -1 when it is not one. */
 int comms__parse_hhmm(const char *s);
 

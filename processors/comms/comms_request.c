@@ -3,6 +3,10 @@
  * queued (an outbox row, written in the batch's transaction, and
  * message.status_updated 'queued'):
  *
+ *   0. a recipient "lead:<id>" (automation's) is the lead's phone (sms,
+ *      whatsapp) or e-mail address (email), sealed as ingest sealed it
+ *      (comms_lead.c); an unknown lead, a lead without that address, or
+ *      another channel: invalid_address.
  *   1. consent and do-not-call (consent.h's global table): the lead
  *      (lead_id) and the address (to_address_hmac) for the purpose
  *      (the request's; null counts as marketing, the strictest) on the
@@ -72,9 +76,11 @@ static const char *block_reason_of(sb_consent_reason_t why) {
 
 /* The recipient's zone (see the top of the file); NULL: UTC. */
 static const sb_tz_t *recipient_tz(comms_t *x, sb_batch_t *b,
-                                   const sb_event_t *ev, const char **name) {
+                                   const sb_event_t *ev, const char *lead_tz,
+                                   const char **name) {
+  const char *to_tz = sb_event_str(ev, x->f[RF_TO_TZ]);
   const char *names[] = {sb_event_str(ev, x->f[RF_RECIPIENT_TZ]),
-                         sb_event_str(ev, x->f[RF_TO_TZ])};
+                         lead_tz && lead_tz[0] ? lead_tz : to_tz};
   for (size_t i = 0; i < 2; i++) {
     const sb_tz_t *tz = NULL;
     sb_err_t e = SB_ERR_INIT;
@@ -151,12 +157,12 @@ static int emit_blocked(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
     sb_build_i64(e, F[BF_RETRY_AFTER], retry_after);
   char disc[48];
   snprintf(disc, sizeof disc, "blocked:%s", reason);
-  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = disc}, err);
+  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = disc, .tenant_id = ev->tenant_id}, err);
 }
 
 static int queue(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
-                 const comms_account_t *a, int tpl_version, int64_t not_before,
-                 sb_err_t *err) {
+                 const comms_account_t *a, const comms_to_t *to,
+                 int tpl_version, int64_t not_before, sb_err_t *err) {
   const sb_field_t *F = x->f;
   const char *from = sb_event_str(ev, F[RF_FROM]);
   char ver[16];
@@ -169,7 +175,7 @@ static int queue(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
               SB_V_TEXT(ev->subject),
               SB_V_TEXT(sb_event_enum_name(ev, F[RF_CHANNEL])),
               SB_V_TEXT(a->account_id),
-              SB_V_TEXT(sb_event_str(ev, F[RF_TO])),
+              SB_V_TEXT(to->origin[0] ? to->sealed : sb_event_str(ev, F[RF_TO])),
               SB_V_TEXT(from ? from : a->from_address[0] ? a->from_address
                                                          : NULL),
               SB_V_TEXT(sb_event_str(ev, F[RF_SUBJECT])),
@@ -183,6 +189,7 @@ static int queue(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
               SB_V_TEXT(sb_event_str(ev, F[RF_CAMPAIGN])),
               SB_V_TIMESTAMPTZ(not_before),
               SB_V_TIMESTAMPTZ(ev->occurred_at),
+              SB_V_TEXT(to->origin[0] ? to->origin : NULL),
           },
           err) != 0)
     return err->code;
@@ -191,11 +198,16 @@ static int queue(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   sb_build_enum(e, F[UF_STATUS], "queued");
   sb_build_enum(e, F[UF_CHANNEL], sb_event_enum_name(ev, F[RF_CHANNEL]));
   sb_build_str(e, F[UF_PROVIDER], a->provider);
-  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = "queued"}, err);
+  return sb_emit_end(b, e, &(sb_emit_t){.discriminator = "queued", .tenant_id = ev->tenant_id}, err);
 }
 
 int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
                          sb_err_t *err) {
+  return comms__request_decide(x, b, ev, 0, err);
+}
+
+int comms__request_decide(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
+                          int64_t parked_since, sb_err_t *err) {
   const sb_field_t *F = x->f;
   const char *tenant = ev->tenant_id, *mid = ev->subject;
   comms_msg_t m;
@@ -218,17 +230,37 @@ int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   int contact = channel != NULL && strcmp(channel, "slack") != 0;
   const char *reason = NULL;
   char detail[256] = "";
+  /* "lead:<id>" (automation's): the lead's own address for the channel,
+   * its HMAC for the consent checks, its zone for the quiet hours */
+  comms_to_t to = {0};
+  const char *to_hmac = sb_event_str(ev, F[RF_TO_HMAC]);
+  const char *to_addr = sb_event_str(ev, F[RF_TO]);
+  const char *lead = sb_event_str(ev, F[RF_LEAD]);
+  if (to_addr != NULL && strncmp(to_addr, COMMS_LEAD_PREFIX,
+                                 strlen(COMMS_LEAD_PREFIX)) == 0) {
+    lead = to_addr + strlen(COMMS_LEAD_PREFIX);
+    int lrc = comms__lead_address(b, tenant, lead, channel, &to, detail,
+                                  sizeof detail);
+    if (lrc == SB_ENOENT && !is_rebuild(b)) { /* not yet in the table? */
+      int parked = 0;
+      if (comms__park(x, b, ev, parked_since, &parked, err) != 0)
+        return err->code;
+      if (parked)
+        return 0; /* decided later (comms_lead.c) */
+    }
+    if (lrc != 0)
+      reason = "invalid_address";
+    to_hmac = to.hmac[0] ? to.hmac : NULL;
+  }
   int64_t retry_after = 0, send_at = ev->occurred_at;
   if (sb_event_has(ev, F[RF_SCHEDULED]) &&
       sb_event_i64(ev, F[RF_SCHEDULED]) > send_at)
     send_at = sb_event_i64(ev, F[RF_SCHEDULED]);
   int64_t not_before = send_at;
-  if (contact) {
+  if (reason == NULL && contact) {
     sb_consent_reason_t why = SB_CONSENT_ALLOWED;
-    if (!sb_consent_allows_in(b, COMMS_G_CONSENT, tenant,
-                              sb_event_str(ev, F[RF_LEAD]),
-                              sb_event_str(ev, F[RF_TO_HMAC]), purpose, channel,
-                              ev->occurred_at, &why)) {
+    if (!sb_consent_allows_in(b, COMMS_G_CONSENT, tenant, lead, to_hmac,
+                              purpose, channel, ev->occurred_at, &why)) {
       reason = block_reason_of(why);
       snprintf(detail, sizeof detail, "%s for %s on %s",
                sb_consent_reason_name(why), purpose, channel);
@@ -237,7 +269,7 @@ int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   int64_t end = 0;
   const char *zone = NULL;
   if (reason == NULL && contact && strcmp(purpose, "transactional") != 0 &&
-      quiet_at(x, recipient_tz(x, b, ev, &zone), send_at, &end)) {
+      quiet_at(x, recipient_tz(x, b, ev, to.tz, &zone), send_at, &end)) {
     if (x->quiet_action == QH_DEFER)
       not_before = end;
     else {
@@ -282,7 +314,7 @@ int comms__request_event(comms_t *x, sb_batch_t *b, const sb_event_t *ev,
   else {
     comms__copy(m.account_id, sizeof m.account_id, acct.account_id);
     comms__copy(m.provider, sizeof m.provider, acct.provider);
-    rc = queue(x, b, ev, &acct, version, not_before, err);
+    rc = queue(x, b, ev, &acct, &to, version, not_before, err);
   }
   if (rc == 0)
     rc = comms__msg_put(b, tenant, mid, &m, err);

@@ -68,6 +68,7 @@ const rbac_grant_t rbac_default_grants[] = {
     {"agent", "read_projection", "routing.*"},
     {"agent", "read_projection", "gamification.*"},
     {"agent", "read_projection", "analytics.*"},
+    {"agent", "read_projection", "comms.messages"},
 #ifdef SB_WITH_TEST_PROCESSORS
     /* the kit's test processor (tests/kit/kittest.c: PII per owner) */
     {"manager", "read_projection", "kittest.*"},

@@ -21,6 +21,19 @@ expect_error 2 "option '--brokers' needs a value" "$SB" up --brokers
 expect_error 2 "No such configuration property" \
   "$SB" up --data-dir "$dd" --set kafka.no.such.property=1
 expect_error 2 "unknown command 'upp'; did you mean 'up'?" "$SB" upp
+# the dispatcher's and the webhooks' public URL are one key now
+printf 'dispatch.public_url = https://sb.example.com\n' >"$work/merged.conf"
+expect_error 2 "line 1: configuration key 'dispatch.public_url' was merged into 'webhooks.public_url' (one URL: where providers call back, and what Twilio signs): set webhooks.public_url (environment variable SWITCHBOARD_WEBHOOKS_PUBLIC_URL) instead" \
+  "$SB" up --data-dir "$dd" --config "$work/merged.conf"
+expect_error 2 "environment variable SWITCHBOARD_DISPATCH_PUBLIC_URL: configuration key 'dispatch.public_url' was merged into 'webhooks.public_url'" \
+  env SWITCHBOARD_DISPATCH_PUBLIC_URL=https://sb.example.com "$SB" dispatch --data-dir "$dd"
+expect_error 2 "configuration key 'dispatch.public_url' was merged" \
+  "$SB" up --data-dir "$dd" --set dispatch.public_url=https://sb.example.com
+for bad in sb.example.com https://sb.example.com/ https://sb.example.com/hooks \
+  'https://sb.example.com?x=1' ftp://sb.example.com 'https://user@sb.example.com' https://; do
+  expect_error 2 "webhooks.public_url must be scheme://host[:port] (http or https, no path, no trailing '/')" \
+    "$SB" up --data-dir "$dd" --set "webhooks.public_url=$bad"
+done
 expect_error 1 "brokers '127.0.0.1:1' did not answer within 1000 ms" \
   "$SB" up --data-dir "$dd" --brokers 127.0.0.1:1 --kafka-timeout-ms 1000
 expect_error 1 "no initdb, pg_ctl and postgres in postgres.bindir '/nonexistent'" \

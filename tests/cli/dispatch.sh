@@ -14,35 +14,21 @@
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 SEAL=$2
-command -v kcat >/dev/null || fail "kcat not found: apt-get install kcat"
-/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
-  fail "aiosmtpd not found: apt-get install python3-aiosmtpd"
+source "$here/dispatch_lib.sh"
 
-prov=
-dpid=
-cleanup_extra() {
-  [ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-  [ -n "$prov" ] && kill "$prov" 2>/dev/null && wait "$prov" 2>/dev/null
-  return 0
-}
+# FCM's service account: its key (the token endpoint checks JWTs with
+# sa.pub), and another key Google would not know
+for k in sa wrong; do
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/$k.pem" \
+    2>>"$work/openssl.log" || fail "openssl genpkey: $(cat "$work/openssl.log")"
+done
+openssl pkey -in "$work/sa.pem" -pubout -out "$work/sa.pub" 2>>"$work/openssl.log" ||
+  fail "openssl pkey: $(cat "$work/openssl.log")"
+start_providers
 
-# a CA-less self-signed certificate for 127.0.0.1: the dispatcher trusts it
-# through dispatch.ca_file only
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" \
-  -out "$work/cert.pem" 2>"$work/openssl.log" || fail "openssl: $(cat "$work/openssl.log")"
-/usr/bin/python3 "$here/providers.py" "$work/cert.pem" "$work/key.pem" "$work" \
-  2>"$work/providers.err" &
-prov=$!
-for _ in $(seq 1 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
-[ -s "$work/ports" ] || fail "providers.py did not start: $(cat "$work/providers.err")"
-read -r hport sport <"$work/ports"
-base=https://127.0.0.1:$hport
-
-export SWITCHBOARD_DISPATCH_CA_FILE=$work/cert.pem
 export SWITCHBOARD_DISPATCH_TIMEOUT_MS=5000 # a loaded machine answers slowly
 export SWITCHBOARD_DISPATCH_LEASE_MS=15000
-export SWITCHBOARD_DISPATCH_PUBLIC_URL=https://sb.example
+export SWITCHBOARD_WEBHOOKS_PUBLIC_URL=https://sb.example
 start_up --processors none
 
 # seal TENANT SUBJECT TYPE FIELD VALUE: the envelope, as ingest would make it
@@ -64,6 +50,19 @@ provider sl1 slack "$base" '' xoxb-test '{slack}' true
 provider slw slack "$base" '' "$base/services/T000/B000/XXXX" '{}' false
 provider fcm1 fcm "$base" proj-1 ya29.token '{push}' true
 provider sg1 sendgrid "$base" '' SG.key '{}' false sender@example.com
+# service_account KEYFILE EMAIL: the JSON Google's console hands out, its
+# token_uri the local endpoint
+service_account() {
+  /usr/bin/python3 -c 'import json, sys
+print(json.dumps({"type": "service_account", "project_id": "proj-2",
+  "private_key_id": "kid-1", "private_key": open(sys.argv[1]).read(),
+  "client_email": sys.argv[2], "token_uri": sys.argv[3]}).replace("\\n", "\\u000a"))' \
+    "$1" "$2" "$base/token" # (sbt_seal reads \n as a line break)
+}
+provider fcm-sa fcm "$base" proj-2 "$(service_account "$work/sa.pem" sa@proj.iam.gserviceaccount.com)" '{}' false
+provider fcm-short fcm "$base" proj-2 "$(service_account "$work/sa.pem" short@proj.iam.gserviceaccount.com)" '{}' false
+provider fcm-wrong fcm "$base" proj-2 "$(service_account "$work/wrong.pem" sa@proj.iam.gserviceaccount.com)" '{}' false
+provider fcm-nokey fcm "$base" proj-2 '{"type": "service_account", "client_email": "x@proj.iam.gserviceaccount.com"}' '{}' false
 qsu "INSERT INTO comms.templates (tenant_id, template_id, version, channel,
      locale, subject_template, body_template, max_length, published_at, event_id) VALUES
    ('t1', 'welcome', 1, 'email', 'en', 'Welcome {{lead.first_name}}',
@@ -127,6 +126,10 @@ msg m-nope slack '#nope' '' '' '' 'lost'
 msg m-hook slack 'ignored' slw '' '' 'hook text'
 msg m-push push tok-ok '' '' '' 'you have mail' 'Hi'
 msg m-gone push tok-gone '' '' '' 'you have mail' 'Hi'
+msg m-sa1 push tok-sa1 fcm-sa '' '' 'sa 1'
+msg m-short1 push tok-short1 fcm-short '' '' 'short 1'
+msg m-wrong push tok-wrong fcm-wrong '' '' 'never'
+msg m-nokey push tok-nokey fcm-nokey '' '' 'never'
 msg m-missing sms +15550000001 '' hi '{}'
 msg m-long sms +15550000001 '' short "$ann"
 msg m-noacct sms +15550000001 nope '' '' 'hi'
@@ -144,13 +147,15 @@ settled || fail "not settled in 60 s: $(q "SELECT message_id, state, attempts,
 state() { q "SELECT state || '|' || attempts FROM comms.outbox WHERE message_id = '$1'"; }
 lasterr() { q "SELECT coalesce(last_error, '') FROM comms.outbox WHERE message_id = '$1'"; }
 pmid() { q "SELECT coalesce(provider_message_id, '') FROM comms.outbox WHERE message_id = '$1'"; }
-for m in m-email m-sg m-sms m-watw m-wa m-slack m-hook m-push; do
+for m in m-email m-sg m-sms m-watw m-wa m-slack m-hook m-push m-sa1; do
   [ "$(state $m)" = "sent|1" ] || fail "$m: $(state $m) $(lasterr $m)"
 done
+# (a short-lived token may have run out on the way: retried with another)
+[ "$(state m-short1 | cut -d'|' -f1)" = sent ] || fail "m-short1: $(state m-short1) $(lasterr m-short1)"
 for m in m-sms429 m-hang; do # retried once, then sent
   [ "$(state $m)" = "sent|2" ] || fail "$m: $(state $m) $(lasterr $m)"
 done
-for m in m-bounce m-sms400 m-wa400 m-nope m-gone m-missing m-long m-noacct; do
+for m in m-bounce m-sms400 m-wa400 m-nope m-gone m-missing m-long m-noacct m-wrong m-nokey; do
   [ "$(state $m | cut -d'|' -f1)" = failed ] || fail "$m: $(state $m)"
 done
 [ "$(state m-later)" = "pending|0" ] || fail "m-later: $(state m-later)"
@@ -168,6 +173,35 @@ lasterr m-missing | grep -q '^template_variable_missing: variable lead.first_nam
   fail "m-missing: $(lasterr m-missing)"
 lasterr m-long | grep -q '^too_long' || fail "m-long: $(lasterr m-long)"
 lasterr m-noacct | grep -q '^no_provider' || fail "m-noacct: $(lasterr m-noacct)"
+# the token endpoint refused the JWT signed with a key it does not know
+lasterr m-wrong | grep -q '^invalid_grant 400: FCM access token refused (HTTP 400): Invalid JWT Signature' ||
+  fail "m-wrong: $(lasterr m-wrong)"
+lasterr m-nokey | grep -q '^no_provider: the FCM account.s service-account JSON lacks client_email or private_key' ||
+  fail "m-nokey: $(lasterr m-nokey)"
+
+# the dispatcher's metrics on up's /metrics: per provider and outcome, a
+# fixed label set (no tenant, account, recipient or secret)
+[ -n "$url" ] || fail "up serves no HTTP API"
+curl -sf "$url/metrics" >"$work/metrics" || fail "GET /metrics"
+metric() { # NAME{LABELS}: its value
+  awk -v k="$1" '$1 == k { print $2 }' "$work/metrics"
+}
+for want in "twilio sent 4" "twilio failed 1" "twilio blocked 2" "fcm sent 3" \
+  "fcm failed 2" "fcm blocked 1" "none blocked 1" "slack sent 2" "slack failed 1" \
+  "smtp sent 1" "smtp failed 1" "sendgrid sent 1" "whatsapp_cloud sent 1" \
+  "whatsapp_cloud failed 1" "fcm circuit_open 0"; do
+  set -- $want
+  got=$(metric "switchboard_dispatch_messages_total{provider=\"$1\",outcome=\"$2\"}")
+  [ "$got" = "$3" ] || fail "metric $1 $2: '$got', want $3"
+done
+[ "$(metric 'switchboard_dispatch_messages_total{provider="twilio",outcome="retried"}')" -ge 2 ] ||
+  fail "twilio's retries (the 429 and the hang): $(grep retried "$work/metrics")"
+[ "$(metric switchboard_dispatch_claimed_total)" -ge 24 ] || fail "claimed: $(metric switchboard_dispatch_claimed_total)"
+[ "$(metric 'switchboard_dispatch_circuits_open{provider="twilio"}')" = 0 ] || fail "a twilio breaker open"
+[ "$(grep -c "^switchboard_dispatch_" "$work/metrics")" = 55 ] ||
+  fail "the dispatcher's series are not the fixed set: $(grep '^switchboard_dispatch_' "$work/metrics")"
+grep -q -e t1 -e tw1 -e fcm-sa -e tw-token -e 'ya29' -e 15550000 "$work/metrics" &&
+  fail "the metrics name a tenant, an account, a secret or a recipient"
 
 # what the providers received
 /usr/bin/python3 - "$work/requests.jsonl" <<'PY' || fail "provider requests"
@@ -213,14 +247,15 @@ import collections, json, sys
 recs = [json.loads(l) for l in open(sys.argv[1], errors="replace") if l.strip()]
 def typ(r): return dict(zip(r["headers"][::2], r["headers"][1::2]))["sb-type"]
 c = collections.Counter(typ(r) for r in recs)
-assert c["message.submitted"] == 10 and c["message.status_updated"] == 15 \
-    and c["message.blocked"] == 3, c
+assert c["message.submitted"] == 12 and c["message.status_updated"] == 18 \
+    and c["message.blocked"] == 4, c
 def of(key, t): return [r["payload"] for r in recs if r["key"] == key and typ(r) == t]
 assert "UNREGISTERED" in of("t1:m-gone", "message.status_updated")[0]
 assert len(of("t1:m-long", "message.blocked")) == 1 # its reason (v2: an enum) is in last_error
 assert "21211" in of("t1:m-sms400", "message.status_updated")[0]
 PY
-for s in tw-token smtp-pass xoxb-test wa-token SG.key ya29 XXXX 15550000400 ann@example; do
+for s in tw-token smtp-pass xoxb-test wa-token SG.key ya29 XXXX 15550000400 ann@example \
+  'PRIVATE KEY' "$(sed -n 2p "$work/sa.pem")" kid-1; do
   grep -aq -- "$s" "$work/messages.raw" && fail "an event holds $s"
   grep -q -- "$s" "$work/up.err" && fail "up's log holds $s"
 done
@@ -237,6 +272,28 @@ paced || fail "the paced messages were not sent"
 import json, sys
 pace = sorted(r["at"] for r in map(json.loads, open(sys.argv[1])) if r.get("to") == "#pace")
 assert len(pace) == 3 and all(b - a >= 0.9 for a, b in zip(pace, pace[1:])), pace
+PY
+
+# FCM's access tokens: kept for their life (one exchange for fcm-sa's two
+# messages), fetched again once one runs short (fcm-short's live 3 s,
+# fetched again after 1.5 s; an FCM 401 drops the token and retries)
+msg m-sa2 push tok-sa2 fcm-sa '' '' 'sa 2'
+msg m-short2 push tok-short2 fcm-short '' '' 'short 2'
+send_msgs
+fcm2() { [ "$(q "SELECT count(*) FROM comms.outbox WHERE message_id IN ('m-sa2', 'm-short2')
+                 AND state = 'sent'")" = 2 ]; }
+for _ in $(seq 1 150); do fcm2 && break; sleep 0.2; done
+fcm2 || fail "m-sa2, m-short2: $(state m-sa2) $(lasterr m-sa2), $(state m-short2) $(lasterr m-short2)"
+/usr/bin/python3 - "$work/requests.jsonl" <<'PY' || fail "FCM's access tokens"
+import collections, json, sys
+reqs = [json.loads(l) for l in open(sys.argv[1])]
+tokens = collections.Counter(r["iss"] for r in reqs if r.get("to") == "token")
+assert tokens["sa@proj.iam.gserviceaccount.com"] == 1 and tokens[None] == 1 \
+    and tokens["short@proj.iam.gserviceaccount.com"] >= 2, tokens  # fcm-wrong's: None
+bearer = {r["to"]: r["auth"] for r in reqs if r.get("path", "").startswith("/v1/projects/")}
+assert "tok-wrong" not in bearer and "tok-nokey" not in bearer, bearer
+assert bearer["tok-sa1"] == bearer["tok-sa2"] and bearer["tok-sa1"].startswith("Bearer ya29.sa-")
+assert bearer["tok-short1"] != bearer["tok-short2"], bearer
 PY
 
 # switchboard dispatch beside up's dispatcher: each message sent once

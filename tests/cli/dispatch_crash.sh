@@ -10,26 +10,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 SEAL=$2
 N=${DISPATCH_CRASH_MESSAGES:-1000}
-command -v kcat >/dev/null || fail "kcat not found: apt-get install kcat"
+dpid_signal=KILL
+source "$here/dispatch_lib.sh"
+start_providers
 
-prov=
-dpid=
-cleanup_extra() {
-  [ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-  [ -n "$prov" ] && kill "$prov" 2>/dev/null && wait "$prov" 2>/dev/null
-  return 0
-}
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" \
-  -out "$work/cert.pem" 2>"$work/openssl.log" || fail "openssl: $(cat "$work/openssl.log")"
-/usr/bin/python3 "$here/providers.py" "$work/cert.pem" "$work/key.pem" "$work" \
-  2>"$work/providers.err" &
-prov=$!
-for _ in $(seq 1 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
-[ -s "$work/ports" ] || fail "providers.py did not start: $(cat "$work/providers.err")"
-read -r hport _ <"$work/ports"
-
-export SWITCHBOARD_DISPATCH_CA_FILE=$work/cert.pem
 export SWITCHBOARD_DISPATCH_TIMEOUT_MS=5000
 export SWITCHBOARD_DISPATCH_LEASE_MS=10000
 export SWITCHBOARD_DISPATCH_CONCURRENCY=16

@@ -9,7 +9,8 @@ mailer/smtp-pass) on 127.0.0.1, writes "HTTPS_PORT SMTP_PORT" to
 DIR/ports, and appends every request it receives to DIR/requests.jsonl.
 
 Twilio   POST /2010-04-01/Accounts/AC123/Messages.json (basic AC123:tw-token)
-         To +15550000400: 400 code 21211; +15550000429: 429 Retry-After 1
+         To +15550000400: 400 code 21211; +15550000429: 429 Retry-After 1;
+         a StatusCallback on 127.0.0.1 gets a signed 'delivered' after 0.2 s
          the first time; +15550000504: hangs 8 s the first time (a timeout)
 WhatsApp POST /v17.0/<id>/messages (Bearer wa-token); to 15550000400: 400
          code 131030
@@ -17,6 +18,12 @@ Slack    POST /api/chat.postMessage (Bearer xoxb-test): channel #nope: ok
          false channel_not_found; POST /services/T000/B000/XXXX: "ok"
 FCM      POST /v1/projects/<p>/messages:send (Bearer ya29.token); token
          tok-gone: 404 UNREGISTERED
+         or Bearer an access token /token issued and not expired
+Token    POST /token: Google's OAuth2 token endpoint for a service account
+         (grant_type jwt-bearer): the JWT's RS256 signature checked with
+         DIR/sa.pub (openssl), its aud this URL, its scope FCM's, iat/exp
+         now; else 400 invalid_grant. An access token for 1 h (3 s for
+         iss short@...), "ya29.sa-<random>"
 SendGrid POST /v3/mail/send (Bearer SG.key): 202 with X-Message-Id
 SMTP     RCPT bounce@example.com: 550
 """
@@ -28,6 +35,8 @@ import json
 import os
 import socket
 import ssl
+import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -54,6 +63,75 @@ def first_time(key):
         n = seen.get(key, 0)
         seen[key] = n + 1
         return n == 0
+
+
+issued = {}  # access token -> expiry (time.time())
+
+
+def b64url(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def check_jwt(jwt, aud):
+    """(claims, None) when jwt is a good service-account assertion for aud,
+    else (None, why)."""
+    parts = jwt.split(".")
+    if len(parts) != 3:
+        return None, "not a JWT"
+    try:
+        header = json.loads(b64url(parts[0]))
+        claims = json.loads(b64url(parts[1]))
+        sig = b64url(parts[2])
+    except ValueError:
+        return None, "not a JWT"
+    if header.get("alg") != "RS256":
+        return None, "alg is not RS256"
+    with tempfile.TemporaryDirectory() as t:
+        with open(os.path.join(t, "in"), "w") as f:
+            f.write(parts[0] + "." + parts[1])
+        with open(os.path.join(t, "sig"), "wb") as f:
+            f.write(sig)
+        r = subprocess.run(["openssl", "dgst", "-sha256", "-verify",
+                            os.path.join(DIR, "sa.pub"), "-signature",
+                            os.path.join(t, "sig"), os.path.join(t, "in")],
+                           capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, "Invalid JWT Signature."
+    now = time.time()
+    if claims.get("aud") != aud:
+        return None, "aud is not this token endpoint"
+    if claims.get("scope") != "https://www.googleapis.com/auth/firebase.messaging":
+        return None, "scope is not FCM's"
+    if not str(claims.get("iss", "")).endswith("@proj.iam.gserviceaccount.com"):
+        return None, "iss is not a service account"
+    iat, exp = claims.get("iat", 0), claims.get("exp", 0)
+    if not (iat <= now + 60 and exp > now and exp - iat <= 3600):
+        return None, "iat/exp out of bounds"
+    return claims, None
+
+
+def status_callback(url, sid, form):
+    """Twilio's status callback for a message it took: 'delivered', POSTed
+    to its StatusCallback when that is on 127.0.0.1, signed as Twilio signs
+    (X-Twilio-Signature: base64 HMAC-SHA1 under the auth token of the URL
+    then every parameter's name and value, sorted by name)."""
+    import hmac
+    import urllib.request
+    time.sleep(0.2)
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": "AC123",
+              "To": form.get("To", ""), "From": form.get("From", "")}
+    signed = url + "".join(k + params[k] for k in sorted(params))
+    sig = base64.b64encode(hmac.new(b"tw-token", signed.encode(), hashlib.sha1).digest())
+    req = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(),
+                                 headers={"X-Twilio-Signature": sig.decode(),
+                                          "Content-Type": "application/x-www-form-urlencoded"})
+    rec = {"callback": url, "sid": sid}
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            rec["status"] = r.status
+    except Exception as e:  # logged for the test to see
+        rec["status"] = getattr(e, "code", str(e))
+    log(rec)
 
 
 def ident(*parts):
@@ -111,9 +189,31 @@ class H(http.server.BaseHTTPRequestHandler):
                 time.sleep(8)  # past the dispatcher's timeout
                 return self.answer(503, {"code": 20503, "message": "late",
                                          "status": 503})
-            return self.answer(201, {"sid": "SM" + ident(form.get("To", ""), form.get("Body", "")),
+            sid = "SM" + ident(form.get("To", ""), form.get("Body", ""))
+            cb = form.get("StatusCallback", "")
+            if cb.startswith("http://127.0.0.1:"):  # never another host
+                threading.Thread(target=status_callback, daemon=True,
+                                 args=(cb, sid, form)).start()
+            return self.answer(201, {"sid": sid,
                                      "status": "queued", "to": form.get("To"),
                                      "from": form.get("From"), "body": form.get("Body")})
+        if path == "/token":
+            form = dict(urllib.parse.parse_qsl(raw))
+            aud = "https://127.0.0.1:%d/token" % self.server.server_address[1]
+            claims, why = check_jwt(form.get("assertion", ""), aud)
+            if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                claims, why = None, "grant_type"
+            rec["to"] = "token"
+            rec["iss"] = claims.get("iss") if claims else None
+            log(rec)
+            if claims is None:
+                return self.answer(400, {"error": "invalid_grant", "error_description": why})
+            life = 3 if claims["iss"].startswith("short@") else 3600
+            tok = "ya29.sa-" + os.urandom(8).hex()
+            with lock:
+                issued[tok] = time.time() + life
+            return self.answer(200, {"access_token": tok, "expires_in": life,
+                                     "token_type": "Bearer"})
         body = json.loads(raw) if raw.startswith("{") else {}
         rec["json"] = body
         if path.startswith("/v17.0/"):
@@ -146,7 +246,9 @@ class H(http.server.BaseHTTPRequestHandler):
             tok = body.get("message", {}).get("token", "")
             rec["to"] = tok
             log(rec)
-            if auth != "Bearer ya29.token":
+            with lock:
+                fresh = issued.get(auth[7:], 0) > time.time()
+            if auth != "Bearer ya29.token" and not (auth.startswith("Bearer ") and fresh):
                 return self.answer(401, {"error": {"code": 401, "message": "bad token",
                                                    "status": "UNAUTHENTICATED"}})
             if tok == "tok-gone":
