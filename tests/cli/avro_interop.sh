@@ -130,6 +130,12 @@ with open(out, "w") as f:
                 ce["subject"] = v
             else:
                 data[name] = v
+        for fld in s["fields"]:  # an address checked by its channel
+            if fld.get("sb.matchBy") == "channel" and fld["name"] in data:
+                data[fld["name"]] = {
+                    "sms": "+14155550100", "whatsapp": "+14155550101",
+                    "email": "to@example.com", "slack": "C0123ABCD",
+                    "push": "fcm-token-" + "a" * 40}[data[fld["sb.matchBy"]]]
         if s["sb.subject"] == "tenant_id":  # an event about the tenant
             ce["subject"] = ce["tenantid"]
         if "sb.changeList" in s:  # lists the fields given
