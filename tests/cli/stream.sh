@@ -33,7 +33,7 @@ listen leadsonly "$manager" '{"subscribe":{"topics":["sb.leads","sb.calls"],"typ
 listen globex "$globex" "$all"
 listen a7 "$agent7" "$all"
 listen a8 "$agent8" "$all"
-$WS stall "$ws" "$manager" "$all" "$work/stalled.msgs" 8 2>"$work/stalled.client.err" &
+$WS stall "$ws" "$manager" "$all" "$work/stalled.msgs" "$work/stalled.resume" 2>"$work/stalled.client.err" &
 clients+=($!)
 for f in mgr leadsonly globex a7 a8 stalled; do
   for _ in $(seq 1 100); do
@@ -136,6 +136,7 @@ grep -q '^HTTP/1.1 101' "$work/unmasked.msgs" && grep -q '^CLOSED 1002' "$work/u
   fail "protocol closes not counted"
 
 # the stalled client, reading again, is told why it was closed
+touch "$work/stalled.resume"
 wait "${clients[5]}" || true
 grep -q '^CLOSED 1008 too slow' "$work/stalled.msgs" ||
   fail "the stalled client was not told why: $(tail -1 "$work/stalled.msgs" | cut -c1-200)"

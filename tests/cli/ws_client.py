@@ -6,10 +6,11 @@ python3-websockets, not our framing).
       connects with Authorization: Bearer TOKEN, sends SUBSCRIBE_JSON, and
       appends every message it receives to OUT, one a line; at the end a
       line "CLOSED <code> <reason>". Runs until the server closes.
-  ws_client.py stall URL TOKEN SUBSCRIBE_JSON OUT SECONDS
+  ws_client.py stall URL TOKEN SUBSCRIBE_JSON OUT UNTIL
       the same with a tiny receive buffer, but it stops reading once
-      subscribed, for SECONDS; then it reads what is left and records the
-      close as above.
+      subscribed, until the file UNTIL exists (at most 120 s: the test
+      says when, however slow a loaded machine makes the rest); then it
+      reads what is left and records the close as above.
   ws_client.py query URL TOKEN OUT
       connects with ?token=TOKEN, records the welcome, closes normally.
   ws_client.py big URL TOKEN OUT BYTES
@@ -60,7 +61,10 @@ async def listen(url, token, sub, out, stall=None):
         out_line(out, await ws.recv())  # subscribed, or an error
         if stall is not None:
             ws.transport.pause_reading()
-            await asyncio.sleep(stall)
+            for _ in range(1200):
+                if os.path.exists(stall):
+                    break
+                await asyncio.sleep(0.1)
             ws.transport.resume_reading()
         await read_all(ws, out)
 
@@ -130,7 +134,7 @@ def main():
     if mode == "listen":
         asyncio.run(listen(a[0], a[1], a[2], a[3]))
     elif mode == "stall":
-        asyncio.run(listen(a[0], a[1], a[2], a[3], stall=float(a[4])))
+        asyncio.run(listen(a[0], a[1], a[2], a[3], stall=a[4]))
     elif mode == "query":
         asyncio.run(query(a[0], a[1], a[2]))
     elif mode == "big":
