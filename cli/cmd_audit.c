@@ -112,6 +112,7 @@ static int verify_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
       .occurred_at = atoll(sb_pg_rows_get(r, i, 8)),
       .payload = v->buf,
       .payload_len = plen < 0 ? 0 : (size_t)plen,
+      .ce_id = sb_pg_rows_get(r, i, 12),
   };
   const char *why = NULL;
   if (plen < 0 || sb_bytea_unhex(sb_pg_rows_get(r, i, 10), prev, 32) != 32 ||
@@ -206,13 +207,13 @@ static int audit_verify(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
   const char *q =
       tenant ? "SELECT tenant_id, topic, kafka_partition, kafka_offset, "
                "chain_seq, event_id, event_type, subject, (extract(epoch FROM "
-               "occurred_at) * 1000000)::bigint, payload, prev_hash, hash FROM "
-               "audit.events WHERE tenant_id = $1 ORDER BY tenant_id, topic, "
+               "occurred_at) * 1000000)::bigint, payload, prev_hash, hash, ce_id "
+               "FROM audit.events WHERE tenant_id = $1 ORDER BY tenant_id, topic, "
                "kafka_partition, chain_seq"
              : "SELECT tenant_id, topic, kafka_partition, kafka_offset, "
                "chain_seq, event_id, event_type, subject, (extract(epoch FROM "
-               "occurred_at) * 1000000)::bigint, payload, prev_hash, hash FROM "
-               "audit.events ORDER BY tenant_id, topic, kafka_partition, "
+               "occurred_at) * 1000000)::bigint, payload, prev_hash, hash, ce_id "
+               "FROM audit.events ORDER BY tenant_id, topic, kafka_partition, "
                "chain_seq";
   int rc = sb_pg_each_row(pg, q, tenant ? 1 : 0, tenant ? &tenant : NULL, verify_row,
                     &v, err);
@@ -268,8 +269,10 @@ static int export_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
   long n = sb_bytea_unhex(hex, x->buf, x->cap);
   sb_event_t ev;
   cJSON *ce = NULL;
-  if (n < 0 || sb_codec_decode(x->codec, x->buf, (size_t)n, &ev, err) != 0 ||
-      sb_codec_to_ce(x->codec, &ev, &ce, err) != 0) {
+  int ok = n >= 0 && sb_codec_decode(x->codec, x->buf, (size_t)n, &ev, err) == 0;
+  if (ok)
+    ev.ce_id = sb_pg_rows_get(r, i, 2); /* the producer's id, or NULL */
+  if (!ok || sb_codec_to_ce(x->codec, &ev, &ce, err) != 0) {
     sb_err_prefix(err, "audit row of event %s: ", sb_pg_rows_get(r, i, 1));
     return err->code ? err->code : SB_EDECODE;
   }
@@ -350,8 +353,8 @@ static int audit_export(sb_cli_t *cli, sb_pg_t *pg, sb_err_t *err) {
     rc = sb_keys_open(&cli->conf, &x.keys, err);
   if (rc == 0)
     rc = sb_pg_each_row(pg,
-                  "SELECT payload, event_id FROM audit.events WHERE tenant_id "
-                  "= $1 AND ($2::text IS NULL OR subject = $2) AND "
+                  "SELECT payload, event_id, ce_id FROM audit.events WHERE "
+                  "tenant_id = $1 AND ($2::text IS NULL OR subject = $2) AND "
                   "($3::timestamptz IS NULL OR occurred_at >= $3) AND "
                   "($4::timestamptz IS NULL OR occurred_at < $4) ORDER BY "
                   "occurred_at, topic, kafka_partition, chain_seq",

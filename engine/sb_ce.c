@@ -28,6 +28,17 @@ int sb_ce_id_check(const char *id, size_t len, sb_err_t *err) {
   return 0;
 }
 
+const char *sb_ce_producer_id(const void *v, size_t n, const char *event_id,
+                              char out[SB_CE_ID_MAX + 1]) {
+  sb_err_t why = SB_ERR_INIT;
+  if (v == NULL || n > SB_CE_ID_MAX || memchr(v, '\0', n) != NULL ||
+      (strlen(event_id) == n && memcmp(v, event_id, n) == 0))
+    return NULL;
+  memcpy(out, v, n);
+  out[n] = '\0';
+  return sb_ce_id_check(out, n, &why) == 0 ? out : NULL;
+}
+
 int sb_ce_event_id(const char *tenant, const char *source, const char *id,
                    char out[27], sb_err_t *err) {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -40,11 +40,12 @@ static const char *const known_attrs[] = {
     "specversion", "id",          "type",        "source",
     "subject",     "time",        "tenantid",    "datacontenttype",
     "data",        "correlationid", "causationid", "actoruserid",
-    "actorrole",   "actorip",     "actoruseragent",
+    "actorrole",   "actorip",     "actoruseragent", "sbeventid",
 };
 _Static_assert(SB_ARRAY_LEN(known_attrs) == SB__N_ATTRS,
                "SB__N_ATTRS counts known_attrs");
-_Static_assert(SB__A_CAUSATIONID == 10, "the enum follows known_attrs");
+_Static_assert(SB__A_CAUSATIONID == 10 && SB__A_SBEVENTID == 15,
+               "the enum follows known_attrs");
 
 /* The index of a CloudEvents attribute in known_attrs, or -1. */
 int sb__attr_index(const char *a) {

@@ -95,6 +95,13 @@ int sb_ce_event_id(const char *tenant, const char *source, const char *id,
 /* 0 when id is an acceptable CloudEvents id (above), else SB_EVALIDATE
  * "id: ..." saying why. */
 int sb_ce_id_check(const char *id, size_t len, sb_err_t *err);
+/* The producer's id of a record whose ce_id header is v (n bytes; v NULL:
+ * none) and whose event id is event_id: the header, copied into out as a C
+ * string, when it is an acceptable id (above) other than event_id; NULL
+ * otherwise (the event is its event id). The one reading of the header:
+ * the pipeline (sb_event_t.ce_id), the feed and audit verify agree. */
+const char *sb_ce_producer_id(const void *v, size_t n, const char *event_id,
+                              char out[SB_CE_ID_MAX + 1]);
 
 int sb_codec_new(const sb_schemas_t *schemas, sb_codec_t **out, sb_err_t *err);
 void sb_codec_free(sb_codec_t *c);

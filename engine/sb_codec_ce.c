@@ -129,6 +129,10 @@ int sb_codec_to_ce(sb_codec_t *c, const sb_event_t *ev, cJSON **out,
   sb_time_format(ev->occurred_at, ts, sizeof ts);
   cJSON_AddStringToObject(o, "specversion", "1.0");
   cJSON_AddStringToObject(o, "id", ev->ce_id ? ev->ce_id : ev->event_id);
+  /* the producer's id is the event's id: its ULID beside it, as an
+   * extension, so nothing is lost (sb_codec_from_ce checks it) */
+  if (ev->ce_id != NULL)
+    cJSON_AddStringToObject(o, "sbeventid", ev->event_id);
   cJSON_AddStringToObject(o, "type", sb_evtype_name(t));
   const cJSON *src = cJSON_GetObjectItemCaseSensitive(data, "source");
   if (cJSON_IsString(src))

@@ -88,7 +88,8 @@ extern const sb__envelope_t sb__envelope[SB__N_ENVELOPE];
 /* The CloudEvents attributes the codec knows, by index. */
 enum { SB__A_SPECVERSION, SB__A_ID, SB__A_TYPE, SB__A_SOURCE, SB__A_SUBJECT,
        SB__A_TIME, SB__A_TENANTID, SB__A_DATACONTENTTYPE, SB__A_DATA,
-       SB__A_CORRELATIONID, SB__A_CAUSATIONID, SB__N_ATTRS = 15 };
+       SB__A_CORRELATIONID, SB__A_CAUSATIONID, SB__A_SBEVENTID = 15,
+       SB__N_ATTRS = 16 };
 
 /* JSON -> Avro conversion state: where errors point. */
 typedef struct {

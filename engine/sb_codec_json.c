@@ -307,7 +307,8 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
     if (ix < 0)
       return sb_err_set(err, SB_EVALIDATE,
                         "%.64s: unknown attribute (the extensions kept are "
-                        "tenantid, correlationid, causationid and actor*; "
+                        "tenantid, correlationid, causationid, actor* and "
+                        "sbeventid; "
                         "the event's fields go in data)",
                         k->string ? k->string : "?");
     if (at[ix] == NULL)
@@ -372,6 +373,17 @@ int sb_codec_from_ce(sb_codec_t *c, const cJSON *ce, unsigned flags,
         goto out;
       }
     }
+  }
+  /* the event id beside a producer's id (as exports and the feed give
+   * it): only that event's own id is accepted */
+  const cJSON *sbe = at[SB__A_SBEVENTID];
+  if (sbe != NULL && !(cJSON_IsString(sbe) && cJSON_IsString(id) &&
+                       strcmp(sbe->valuestring, id->valuestring) == 0)) {
+    rc = sb_err_set(err, SB_EVALIDATE,
+                    "sbeventid: not the event id of this id, source and "
+                    "tenantid (%.32s)",
+                    cJSON_IsString(id) ? id->valuestring : "none");
+    goto out;
   }
   if (cJSON_IsString(tenant) && !sb__tenant_ok(tenant->valuestring)) {
     rc = sb_err_set(err, SB_EVALIDATE,

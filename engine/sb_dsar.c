@@ -297,6 +297,7 @@ static int scan_row(void *ctx, const sb_pg_rows_t *r, int i, sb_err_t *err) {
   }
   if (!about(&ev, s->subject))
     return 0;
+  ev.ce_id = sb_pg_rows_get(r, i, 2); /* the producer's id, or NULL */
   cJSON *ce = NULL;
   int failed = 0;
   if (sb_codec_to_ce(s->d->codec, &ev, &ce, err) != 0 ||
@@ -457,7 +458,8 @@ int sb_dsar_export(sb_dsar_t *d, const sb_dsar_req_t *q, sb_dsar_result_t *res,
     fprintf(s.json, "%.*s,\n\"events\": [", (int)strlen(h) - 1, h);
     cJSON_free(h);
     rc = sb_pg_each_row(d->pg,
-                        "SELECT payload, event_id FROM audit.events WHERE "
+                        "SELECT payload, event_id, ce_id FROM audit.events "
+                        "WHERE "
                         "tenant_id = $1 ORDER BY occurred_at, topic, "
                         "kafka_partition, chain_seq",
                         1, (const char *const[]){q->tenant}, scan_row, &s, err);

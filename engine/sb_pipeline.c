@@ -123,6 +123,23 @@ static int deliver(sb_pipeline_t *p, sb__slot_t *s, sb__tp_t *t,
   return 0;
 }
 
+/* The producer's CloudEvents id of a record (sb_ce_producer_id of its
+ * ce_id header), in p->ce_id; NULL when it is the event id or none. Our
+ * producer writes the header on every record (the event id when the
+ * producer's was a ULID): a lookup among a handful of headers and a
+ * compare; the copy only for records that carry another id. */
+static const char *producer_id(sb_pipeline_t *p, const rd_kafka_message_t *m,
+                               const char *event_id) {
+  rd_kafka_headers_t *hdrs = NULL;
+  const void *v = NULL;
+  size_t n = 0;
+  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_header_get_last(hdrs, "ce_id", &v, &n) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR)
+    return NULL;
+  return sb_ce_producer_id(v, n, event_id, p->ce_id);
+}
+
 static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
   sb__tp_t *t = sb__find_tp(p, rd_kafka_topic_name(m->rkt), m->partition, 0);
   if (t == NULL || !t->assigned)
@@ -191,6 +208,7 @@ static int handle(sb_pipeline_t *p, rd_kafka_message_t *m, sb_err_t *err) {
   ev.topic = t->topic;
   ev.partition = m->partition;
   ev.offset = m->offset;
+  ev.ce_id = producer_id(p, m, ev.event_id);
   for (size_t s = 0; s < p->n; s++)
     if ((to & (1u << s)) && !p->slots[s].failed &&
         deliver(p, &p->slots[s], t, m, &ev, err) != 0)

@@ -113,6 +113,9 @@ struct sb_pipeline_s {
     sb_field_t tz[2], locale[2], currency[2], name[2], week[2];
   } tf; /* the tenant events' fields, resolved once */
   sb_codec_t *codec;
+  /* the decoded record's ce_id header, when it is not its event_id
+   * (sb_event_t.ce_id points here until the next record) */
+  char ce_id[SB_CE_ID_MAX + 1];
   sb_producer_t *producer;
 
   sb__tp_t *tps;

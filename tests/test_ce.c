@@ -101,12 +101,44 @@ int test_ce_codec_keeps_id(void) {
   cJSON *back = NULL;
   CHECK_OK(sb_codec_to_ce(c, &ev, &back, &err), &err);
   CHECK_STR(cJSON_GetObjectItemCaseSensitive(back, "id")->valuestring, uuid);
+  /* the ULID beside it, so nothing is lost; accepted back when it is the
+   * event id the id gives */
+  CHECK_STR(cJSON_GetObjectItemCaseSensitive(back, "sbeventid")->valuestring,
+            want);
   CHECK_OK(sb_codec_from_ce(c, back, 0, &r2, &err), &err);
   CHECK_STR(r2.event_id, r.event_id);
   CHECK_INT(r2.value_len, r.value_len);
   CHECK(memcmp(r2.value, r.value, r.value_len) == 0);
   sb_record_clear(&r2);
+  cJSON_ReplaceItemInObjectCaseSensitive(
+      back, "sbeventid", cJSON_CreateString("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+  CHECK(sb_codec_from_ce(c, back, 0, &r2, &err) == SB_EVALIDATE);
+  CHECK(strstr(err.msg, "sbeventid: not the event id") != NULL);
+  sb_err_clear(&err);
+  cJSON_ReplaceItemInObjectCaseSensitive(back, "sbeventid",
+                                         cJSON_CreateNumber(1));
+  CHECK(sb_codec_from_ce(c, back, 0, &r2, &err) == SB_EVALIDATE);
+  sb_err_clear(&err);
   cJSON_Delete(back);
+  /* a ULID event leaves with its id and no sbeventid */
+  ev.ce_id = NULL;
+  CHECK_OK(sb_codec_to_ce(c, &ev, &back, &err), &err);
+  CHECK_STR(cJSON_GetObjectItemCaseSensitive(back, "id")->valuestring, want);
+  CHECK(cJSON_GetObjectItemCaseSensitive(back, "sbeventid") == NULL);
+  cJSON_Delete(back);
+  /* the ce_id header read as the pipeline, the feed and verify read it */
+  char out[SB_CE_ID_MAX + 1];
+  CHECK_STR(sb_ce_producer_id(uuid, strlen(uuid), want, out), uuid);
+  CHECK(sb_ce_producer_id(want, strlen(want), want, out) == NULL);
+  CHECK(sb_ce_producer_id(NULL, 0, want, out) == NULL);
+  CHECK(sb_ce_producer_id("", 0, want, out) == NULL);
+  CHECK(sb_ce_producer_id("a\0b", 3, want, out) == NULL);
+  CHECK(sb_ce_producer_id("a\nb", 3, want, out) == NULL);
+  CHECK(sb_ce_producer_id("\xff", 1, want, out) == NULL);
+  char big[SB_CE_ID_MAX + 2];
+  memset(big, 'x', sizeof big);
+  CHECK(sb_ce_producer_id(big, SB_CE_ID_MAX + 1, want, out) == NULL);
+  CHECK(sb_ce_producer_id(big, SB_CE_ID_MAX, want, out) == out);
   /* a ULID id is the event id itself: no ce_id */
   cJSON_ReplaceItemInObjectCaseSensitive(
       ce, "id", cJSON_CreateString("01ARZ3NDEKTSV4RRFFQ69G5FAV"));

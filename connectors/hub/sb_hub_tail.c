@@ -83,13 +83,8 @@ static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, sb_keys_t *keys,
   /* the producer's id, when it is not the event id (the ce_id header) */
   const void *hv = NULL;
   size_t hn = 0;
-  if (decoded == 0 && sb_tail_header(rec, "ce_id", &hv, &hn) == 0 &&
-      hv != NULL && hn <= SB_CE_ID_MAX && memchr(hv, '\0', hn) == NULL) {
-    memcpy(ce_id, hv, hn);
-    ce_id[hn] = '\0';
-    if (strcmp(ce_id, ev.event_id) != 0)
-      ev.ce_id = ce_id;
-  }
+  if (decoded == 0 && sb_tail_header(rec, "ce_id", &hv, &hn) == 0)
+    ev.ce_id = sb_ce_producer_id(hv, hn, ev.event_id, ce_id);
   if (decoded != 0 || sb_codec_to_ce(codec, &ev, &ce, &err) != 0) {
     atomic_fetch_add(&h->decode_errors, 1);
     return NULL;

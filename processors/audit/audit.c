@@ -137,6 +137,9 @@ static const char ddl[] =
  * a change is a new step, never an edit of a released one. */
 static const sb_proj_step_t migrations[] = {
     {1, ddl},
+    /* the producer's CloudEvents id when it is not event_id (the record's
+     * ce_id header): NULL on every row before it and for ULID ids */
+    {2, "ALTER TABLE {schema}.events ADD COLUMN ce_id text;\n"},
     {0, NULL},
 };
 
@@ -161,6 +164,7 @@ static const sb_table_def_t events_table = {
             {"payload", SB_COL_BYTEA, 0},
             {"prev_hash", SB_COL_BYTEA, 0},
             {"hash", SB_COL_BYTEA, 0},
+            {"ce_id", SB_COL_TEXT, 0},
             {0},
         },
 };
@@ -204,7 +208,9 @@ static int hash_row(EVP_MD_CTX *md, const EVP_MD *sha, const sb_audit_row_t *r,
   size_t lt = strlen(r->tenant_id), lp = strlen(r->topic),
          le = strlen(r->event_id), ly = strlen(r->type),
          ls = strlen(r->subject);
-  size_t need = 32 + 8 * 5 + 4 * 6 + lt + lp + le + ly + ls + r->payload_len;
+  size_t lc = r->ce_id ? strlen(r->ce_id) : 0;
+  size_t need = 32 + 8 * 5 + 4 * 7 + lt + lp + le + ly + ls + r->payload_len +
+                lc;
   uint8_t stack[2048], *buf = need <= sizeof stack ? stack : malloc(need);
   if (buf == NULL)
     return -1;
@@ -220,6 +226,11 @@ static int hash_row(EVP_MD_CTX *md, const EVP_MD *sha, const sb_audit_row_t *r,
   p = put_lp(p, r->subject, ls);
   p = put_be(p, (uint64_t)r->occurred_at, 8);
   p = put_lp(p, r->payload, r->payload_len);
+  /* last, and only when there is one: a row without it hashes as every
+   * row did before the column (the encoding stays unambiguous: the bytes
+   * after the payload are the producer's id or nothing) */
+  if (r->ce_id != NULL)
+    p = put_lp(p, r->ce_id, lc);
   unsigned int len = 32;
   int ok = EVP_DigestInit_ex(md, sha, NULL) == 1 &&
            EVP_DigestUpdate(md, buf, (size_t)(p - buf)) == 1 &&
@@ -581,6 +592,7 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
       .occurred_at = ev->occurred_at,
       .payload = ev->value,
       .payload_len = ev->value_len,
+      .ce_id = ev->ce_id,
   };
   unsigned char hash[32];
   if (hash_row(a->md, a->sha256, &row, hash) != 0)
@@ -597,7 +609,8 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
                       SB_V_TIMESTAMPTZ(ev->occurred_at),
                       SB_V_INT4(sb_evtype_id(ev->type)), SB_V_TEXT(corr),
                       SB_V_TEXT(actor), SB_V_BYTEA(ev->value, ev->value_len),
-                      SB_V_BYTEA(c->pending_hash, 32), SB_V_BYTEA(hash, 32)},
+                      SB_V_BYTEA(c->pending_hash, 32), SB_V_BYTEA(hash, 32),
+                      SB_V_TEXT(ev->ce_id)},
                   err) != 0 ||
       sb_rows_add(b, &heads_table,
                   (const sb_val_t[]){SB_V_TEXT(ev->tenant_id),

@@ -3,7 +3,8 @@
  *
  * A row's hash covers the previous hash of its chain and the row's
  * canonical content: its chain sequence, tenant, topic, partition, offset,
- * event id, type, subject, occurred_at and the Kafka value as stored. None
+ * event id, type, subject, occurred_at, the Kafka value as stored and,
+ * when the producer's CloudEvents id is not the event id, that id. None
  * of it varies between runs, so a replay of the same log gives the same
  * chains, and encrypted PII stays verifiable after its key is destroyed. */
 #ifndef SB_AUDIT_H
@@ -27,10 +28,12 @@ typedef struct sb_audit_row_s {
   int64_t occurred_at; /* microseconds */
   const void *payload;
   size_t payload_len;
+  const char *ce_id; /* the producer's id (events.ce_id), or NULL */
 } sb_audit_row_t;
 
 /* SHA-256 of a row's canonical encoding: each integer big-endian, each
- * string and the payload prefixed by its 4-byte big-endian length. */
+ * string and the payload prefixed by its 4-byte big-endian length, the
+ * producer's id appended last only when there is one. */
 void sb_audit_hash(const sb_audit_row_t *row, unsigned char out[32]);
 
 /* The audit processor's same_as_live (sb_processor.h): the rebuilt log in

@@ -173,7 +173,8 @@ typedef struct {
   int last; /* the last fetch was short: no more after rows */
 } rowit_t;
 
-enum { R_OFFSET, R_TENANT, R_EVENT, R_TYPE, R_SUBJECT, R_AT, R_PAYLOAD, R_SEQ };
+enum { R_OFFSET, R_TENANT, R_EVENT, R_TYPE, R_SUBJECT, R_AT, R_PAYLOAD, R_SEQ,
+       R_CE_ID };
 
 static int rowit_next(rowit_t *it, sb_err_t *err) {
   if (it->rows != NULL && ++it->i < it->n)
@@ -271,6 +272,14 @@ static const char *row_differs(xc_t *x, const sb_event_t *ev,
     return "subject";
   if (atoll(col(&x->it, R_AT)) != ev->occurred_at)
     return "occurred_at";
+  /* the producer's id, as the pipeline read it from the record's header */
+  char hv[SB_CE_ID_MAX + 1], id[SB_CE_ID_MAX + 1];
+  const char *want = NULL, *have = col(&x->it, R_CE_ID);
+  if (sb_logread_header(x->p->log, "ce_id", hv, sizeof hv))
+    want = sb_ce_producer_id(hv, strlen(hv), ev->event_id, id);
+  if ((want == NULL) != (have == NULL) ||
+      (want != NULL && strcmp(want, have) != 0))
+    return "ce_id (the producer's id)";
   return NULL;
 }
 
@@ -378,8 +387,8 @@ static int xc_partition(sb_audit_proof_t *p, sb_codec_t *codec,
   rc = sb_pg_exec(p->pg,
                   "DECLARE xc NO SCROLL CURSOR FOR SELECT kafka_offset, "
                   "tenant_id, event_id, event_type, subject, (extract(epoch "
-                  "FROM occurred_at) * 1000000)::bigint, payload, chain_seq "
-                  "FROM audit.events WHERE topic = $1 AND kafka_partition = $2 "
+                  "FROM occurred_at) * 1000000)::bigint, payload, chain_seq, "
+                  "ce_id FROM audit.events WHERE topic = $1 AND kafka_partition = $2 "
                   "AND ($3::text IS NULL OR tenant_id = $3) ORDER BY "
                   "kafka_offset, chain_seq",
                   3, (const char *const[]){topic, parts, p->tenant}, err);

@@ -44,7 +44,8 @@ static int first_row(sb_pg_t *pg, const char *sql, const char *live_group,
 #define ROW_OF(a)                                                              \
   "(" a ".kafka_offset, " a ".event_id, " a ".event_type, " a ".subject, " a  \
   ".occurred_at, " a ".schema_id, " a ".correlation_id, " a                   \
-  ".actor_user_id, " a ".payload, " a ".prev_hash, " a ".hash)"
+  ".actor_user_id, " a ".payload, " a ".prev_hash, " a ".hash, " a         \
+  ".ce_id)"
 
 int sb__audit_same_as_live(sb_pg_t *pg, const char *live, const char *rebuilt,
                            const char *live_group, int quick, sb_err_t *err) {
