@@ -101,12 +101,14 @@ done
 wait_events mgr 604
 wait_events leadsonly 601
 metric() { curl -s "$base/metrics" | sed -n "s/^$1 //p"; }
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   [ "$(metric 'switchboard_ws_closed_total{reason="slow"}')" = 1 ] && break
   sleep 0.1
 done
 [ "$(metric 'switchboard_ws_closed_total{reason="slow"}')" = 1 ] ||
   fail "the stalled client was not counted: $(curl -s "$base/metrics" | grep ws_)"
+# closed: it reads again now, within the server's 10 s linger for the close
+touch "$work/stalled.resume"
 [ "$(events a7)" = 3 ] || fail "agent-7 got the flood"
 grep -q 'closing a client that does not keep up' "$work/up.err" || fail "no log line for the slow client"
 
@@ -136,7 +138,6 @@ grep -q '^HTTP/1.1 101' "$work/unmasked.msgs" && grep -q '^CLOSED 1002' "$work/u
   fail "protocol closes not counted"
 
 # the stalled client, reading again, is told why it was closed
-touch "$work/stalled.resume"
 wait "${clients[5]}" || true
 grep -q '^CLOSED 1008 too slow' "$work/stalled.msgs" ||
   fail "the stalled client was not told why: $(tail -1 "$work/stalled.msgs" | cut -c1-200)"
