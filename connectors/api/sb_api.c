@@ -1,7 +1,5 @@
 #include "sb_api.h"
 
-#include "sb_dispatch.h"
-
 #include "sb_api_gdpr.h"
 #include "sb_api_read.h"
 #include "sb_api_registry.h"
