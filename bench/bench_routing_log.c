@@ -104,7 +104,7 @@ static int on_record(void *ctx, int64_t offset, const void *key, size_t klen,
   (void)offset;
   rt_log_t *l = ctx;
   char type[64];
-  if (!sb_logread_header(l->lr, "sb-type", type, sizeof type))
+  if (!sb_logread_header(l->lr, "ce_type", type, sizeof type))
     return 0;
   if (l->topic == 0 && strcmp(type, "lead.created") == 0) {
     /* the lead event: its id and its key are enough */
@@ -112,8 +112,10 @@ static int on_record(void *ctx, int64_t offset, const void *key, size_t klen,
     rec_t *r = add(l, err);
     if (r == NULL)
       return err->code;
-    if (colon == NULL || !sb_logread_header(l->lr, "sb-event-id", r->id,
-                                            sizeof r->id))
+    /* the event's ULID: sb-event-id beside a producer's own id, else ce_id */
+    if (colon == NULL ||
+        (!sb_logread_header(l->lr, "sb-event-id", r->id, sizeof r->id) &&
+         !sb_logread_header(l->lr, "ce_id", r->id, sizeof r->id)))
       return 0;
     size_t tl = (size_t)(colon - (const char *)key);
     snprintf(r->tenant, sizeof r->tenant, "%.*s", (int)tl, (const char *)key);

@@ -48,7 +48,8 @@ struct sb_journal_s {
 
 /* ---- CRC-32C ------------------------------------------------------------ */
 
-uint32_t sb_crc32c(uint32_t crc, const void *buf, size_t n) {
+/* Byte at a time through a table: where the CPU has no CRC-32C. */
+uint32_t sb__crc32c_table(uint32_t crc, const void *buf, size_t n) {
   static uint32_t table[256];
   static atomic_int ready;
   if (!atomic_load(&ready)) { /* idempotent: racing threads write the same */
@@ -65,6 +66,41 @@ uint32_t sb_crc32c(uint32_t crc, const void *buf, size_t n) {
   while (n--)
     crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
   return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* SSE4.2's crc32 instruction computes this very polynomial, 8 bytes a step
+ * (the journal checksums every record it writes and restores: the table
+ * took 6% of `up`'s CPU while producing) */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42(uint32_t crc, const void *buf, size_t n) {
+  const unsigned char *p = buf;
+  uint64_t c = ~crc;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+  }
+  uint32_t c32 = (uint32_t)c;
+  while (n--)
+    c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return ~c32;
+}
+#endif
+
+uint32_t sb_crc32c(uint32_t crc, const void *buf, size_t n) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static atomic_int hw = -1;
+  int h = atomic_load(&hw);
+  if (h < 0) {
+    __builtin_cpu_init();
+    h = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    atomic_store(&hw, h);
+  }
+  if (h)
+    return crc32c_sse42(crc, buf, n);
+#endif
+  return sb__crc32c_table(crc, buf, n);
 }
 
 /* ---- records ------------------------------------------------------------ */

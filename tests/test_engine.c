@@ -391,7 +391,7 @@ int test_engine_batches_offsets_and_derived_events(void) {
       if (strcmp(recs[i].cause, ids[k]) == 0)
         cause = k;
     CHECK(cause >= 0);
-    CHECK_HAS(recs[i].hdr, "sb-type=lead.scored;");
+    CHECK_HAS(recs[i].hdr, "ce_type=lead.scored;");
     CHECK(strcmp(recs[i].id, ids[cause]) != 0);
     snprintf(first[cause], 27, "%s", recs[i].id);
     scored++;
@@ -438,7 +438,7 @@ int test_engine_processor_failures_deadletter(void) {
     CHECK_HAS(recs[i].hdr, "sb-source-offset=");
     CHECK_HAS(recs[i].hdr, "sb-error-class=processor;");
     CHECK_HAS(recs[i].hdr, "sb-processor=sbtest;");
-    CHECK_HAS(recs[i].hdr, "sb-type=lead.created;"); /* original headers kept */
+    CHECK_HAS(recs[i].hdr, "ce_type=lead.created;"); /* original headers kept */
     if (strcmp(recs[i].subject, "lead-2-bad") == 0) {
       bad++;
       CHECK_HAS(recs[i].hdr, "sb-attempts=1;"); /* not retriable */

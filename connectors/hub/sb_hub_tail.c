@@ -126,7 +126,9 @@ static msg_t *msg_of(sb_hub_t *h, sb_codec_t *codec, sb_keys_t *keys,
 static int tells_owner(const sb_tail_rec_t *rec) {
   const void *v = NULL;
   size_t n = 0;
-  if (sb_tail_header(rec, "sb-type", &v, &n) != 0)
+  /* ce_type; sb-type on records written before the binding */
+  if (sb_tail_header(rec, "ce_type", &v, &n) != 0 &&
+      sb_tail_header(rec, "sb-type", &v, &n) != 0)
     return 1; /* no header: decode to know */
   return sb__hub_owner_type(v, n) || sb__hub_team_type(v, n);
 }

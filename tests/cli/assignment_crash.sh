@@ -67,7 +67,7 @@ at_end() { # 0 when the stored offsets of every partition are its end
 count_ids() {
   assigned=$(q "SELECT count(*) FROM assignment.decisions WHERE outcome = 'assigned'")
   ids=$(timeout 30 kcat -C -b "$kafka" -t sb.leads -e -q -f '%h\n' 2>/dev/null |
-    grep 'sb-type=lead.assigned' | sed 's/.*sb-event-id=\([0-9A-Z]*\).*/\1/' | sort -u | wc -l)
+    grep 'ce_type=lead.assigned' | sed 's/.*ce_id=\([0-9A-Z]*\).*/\1/' | sort -u | wc -l)
   [ "$ids" = "$assigned" ]
 }
 t_wait=$SECONDS stable=0 ended=0
@@ -84,7 +84,7 @@ done
 [ $ended = 1 ] || fail "the workers did not reach the end within 90 s: $(crash_status)"
 if [ $stable -lt 2 ]; then # what to look at, kept by SB_TEST_KEEP
   timeout 30 kcat -C -b "$kafka" -t sb.leads -e -q -f '%p@%o %h %s\n' 2>/dev/null |
-    grep -a 'sb-type=lead.assigned' | tr -c '[:print:]\n' '.' >"$work/assigned.kafka" || true
+    grep -a 'ce_type=lead.assigned' | tr -c '[:print:]\n' '.' >"$work/assigned.kafka" || true
   q "SELECT txid || ' ' || processor FROM sb.emitted_batches" >"$work/emitted.db" 2>/dev/null || true
   q "SELECT input_id, seq, lead_id, agent_id, decided_at FROM assignment.decisions
      WHERE outcome = 'assigned' ORDER BY 1, 2" >"$work/assigned.db" 2>/dev/null || true

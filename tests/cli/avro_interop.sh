@@ -3,7 +3,7 @@
 # CloudEvent of every event type (generated from schemas/*.avsc) goes through
 # `switchboard import`; every record is read back from every domain topic
 # with kcat and decoded by Debian's python3-avro, using only the Confluent
-# framing and schemas/manifest.tsv. Fields, keys and the sb-type/sb-event-id
+# framing and schemas/manifest.tsv. Fields, keys and the ce_type/ce_id
 # headers must equal what was imported; sb.pii fields hold sbx1. envelopes
 # (sealed by import) and the F_hmac beside an sb.match field 64 hex digits
 # (and a phone's F_tz, where the schema has one, its area's zone; an
@@ -302,8 +302,9 @@ while pos < len(raw):
                                            else "America/Los_Angeles")
     checks = [("type", typ, ce["type"]), ("topic", topic, sjson["sb.topic"]),
               ("key", key, "%s:%s" % (ce["tenantid"], ce["subject"])),
-              ("header sb-type", headers.get("sb-type"), ce["type"]),
-              ("header sb-event-id", headers.get("sb-event-id"), ce["id"])]
+              ("header ce_type", headers.get("ce_type"), ce["type"]),
+              ("header ce_id", headers.get("ce_id"), ce["id"]),
+              ("header sb-event-id", headers.get("sb-event-id"), None)]
     for name in sorted(set(want) | set(rec)):
         checks.append(("field " + name, rec.get(name, "<absent>"),
                        want.get(name, "<absent>")))

@@ -245,7 +245,7 @@ kcat -C -b "$kafka" -t sb.messages -o beginning -e -q -J \
 /usr/bin/python3 - "$work/messages.raw" <<'PY' || fail "events"
 import collections, json, sys
 recs = [json.loads(l) for l in open(sys.argv[1], errors="replace") if l.strip()]
-def typ(r): return dict(zip(r["headers"][::2], r["headers"][1::2]))["sb-type"]
+def typ(r): return dict(zip(r["headers"][::2], r["headers"][1::2]))["ce_type"]
 c = collections.Counter(typ(r) for r in recs)
 assert c["message.submitted"] == 12 and c["message.status_updated"] == 18 \
     and c["message.blocked"] == 4, c

@@ -90,7 +90,7 @@ twice = {b: c for b, c in reqs.items() if c > 1}
 outside = [b for b in twice if "c%04d" % int(b[2:]) not in window]
 assert not outside, "sent twice outside the window: %s" % outside[:5]
 recs = [json.loads(l) for l in open(sys.argv[4], errors="replace") if l.strip()]
-def typ(r): return dict(zip(r["headers"][::2], r["headers"][1::2]))["sb-type"]
+def typ(r): return dict(zip(r["headers"][::2], r["headers"][1::2]))["ce_type"]
 sub = {r["key"] for r in recs if typ(r) == "message.submitted"}
 st = {r["key"] for r in recs if typ(r) == "message.status_updated"}
 want = {"t1:c%04d" % i for i in range(n)}

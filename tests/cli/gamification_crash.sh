@@ -166,7 +166,7 @@ bad=$(q "SELECT count(*) FROM gamification.balances b WHERE balance < 0 OR balan
 timeout 30 kcat -C -b "$kafka" -t sb.gamification -e -q -f '%h\n' 2>/dev/null >"$work/headers"
 for t in points.awarded:"kind = 'award'":ledger badge.awarded:true:badges; do
   type=${t%%:*} rest=${t#*:} where=${rest%%:*} table=${rest#*:}
-  ids=$(grep "sb-type=$type" "$work/headers" | sed 's/.*sb-event-id=\([0-9A-Z]*\).*/\1/' | sort -u | wc -l)
+  ids=$(grep "ce_type=$type" "$work/headers" | sed 's/.*ce_id=\([0-9A-Z]*\).*/\1/' | sort -u | wc -l)
   rows=$(q "SELECT count(*) FROM gamification.$table WHERE $where")
   [ "$ids" = "$rows" ] || fail "$type: $ids ids in Kafka, $rows rows in gamification.$table"
 done

@@ -40,7 +40,7 @@ is_dup() { [ "$status" = 202 ] && grep -q '"duplicate":true' <<<"$body"; }
 # records of sb.leads in Kafka whose sb-event-id is $1 (or key is $1)
 records() {
   timeout 30 kcat -C -b "$kafka" -t sb.leads -e -q -f '%k %h\n' 2>/dev/null |
-    grep -c -e "sb-event-id=$1" -e "^$1 " || true
+    grep -c -e "ce_id=$1" -e "^$1 " || true
 }
 
 # a ULID, and the same in lower case: one id
@@ -139,7 +139,7 @@ for i in $(seq 10 29); do
     elif [ "$s" = 202 ] || { [ "$s" = 409 ] && grep -q '"code":"in_flight"' "$f"; }; then other=$((other + 1))
     else bad "racing post of $id: $s $(cat "$f")"; fi
   done
-  c=$(grep -c "sb-event-id=$id" "$work/heads" || true)
+  c=$(grep -c "ce_id=$id" "$work/heads" || true)
   [ "$c" = 1 ] && [ "$fresh" -le 1 ] || bad "racing id $id: in Kafka $c times, $fresh fresh answers"
   # whatever was answered, a retry now is a duplicate
   post "$B" "$acme" "$(ev race "$id")"

@@ -56,7 +56,7 @@ poster() {
 dump() {
   timeout 20 kcat -C -b "$kafka" -t sb.leads -e -q \
     -f '%p %o %T %k %h\n' 2>"$work/kcat.err" |
-    sed -n 's/^\([0-9]*\) \([0-9]*\) \([0-9]*\) \([^ ]*\) .*sb-event-id=\([0-9A-Z]*\).*$/\5 \1 \2 \3 \4/p' |
+    sed -n 's/^\([0-9]*\) \([0-9]*\) \([0-9]*\) \([^ ]*\) .*ce_id=\([0-9A-Z]*\).*$/\5 \1 \2 \3 \4/p' |
     sort >"$1"
 }
 

@@ -52,7 +52,7 @@ records() {
   timeout 60 kcat -C -b "$kafka" -t sb.compliance -o beginning -e -q "$@" \
     2>>"$work/kcat.err"
 }
-n=$(records -f '%h\n' | grep -c 'sb-type=security.login_failed' || true)
+n=$(records -f '%h\n' | grep -c 'ce_type=security.login_failed' || true)
 most=$((2 * (elapsed / 2 + 2)))
 echo "records: $n security.login_failed in ${elapsed}s"
 check "$n security.login_failed records for $sent refusals in ${elapsed}s (bound: $most)" \

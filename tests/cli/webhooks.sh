@@ -161,12 +161,12 @@ expect 200 '"accepted":2,"duplicates":0,"ignored":1'
 # ---- what Kafka holds ---------------------------------------------------------
 timeout 30 kcat -C -b "$kafka" -t sb.messages -e -q -f '%h\n' 2>/dev/null \
   >"$work/msgs" || true
-count() { grep -c "sb-type=$1" "$work/msgs" || true; }
+count() { grep -c "ce_type=$1" "$work/msgs" || true; }
 [ "$(count message.status_updated)" = 6 ] ||
   fail "$(count message.status_updated) status events, want 6 (Twilio delivered and sent, WhatsApp read and delivered, SendGrid delivered and open): $(cat "$work/msgs")"
 [ "$(count message.inbound)" = 2 ] || fail "$(count message.inbound) inbound events, want 2"
 [ "$(count message.opt_out)" = 1 ] || fail "$(count message.opt_out) opt-outs, want 1"
-ids=$(grep -o 'sb-event-id=[0-9A-Z]*' "$work/msgs" | sort | uniq -d)
+ids=$(grep -o 'ce_id=[0-9A-Z]*' "$work/msgs" | sort | uniq -d)
 [ -z "$ids" ] || fail "events produced twice: $ids"
 timeout 30 kcat -C -b "$kafka" -t sb.messages -e -q -f '%k %s\n' 2>/dev/null \
   >"$work/values" || true
@@ -175,7 +175,7 @@ grep -q 'acme:msg-1' "$work/values" || fail "no record keyed acme:msg-1"
 grep -q 'secret-text-xyz' "$work/out" && fail "the answer echoes the text"
 timeout 30 kcat -C -b "$kafka" -t sb.compliance -e -q -f '%h\n' 2>/dev/null \
   >"$work/sec" || true
-[ "$(grep -c 'sb-type=security.login_failed' "$work/sec")" -ge 1 ] ||
+[ "$(grep -c 'ce_type=security.login_failed' "$work/sec")" -ge 1 ] ||
   fail "no security.login_failed for the forged callbacks"
 
 # the STOP reply withdrew consent: the compliance processor's suppression
