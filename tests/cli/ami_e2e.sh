@@ -22,14 +22,17 @@ printf 'name=eu1 host=127.0.0.1 port=%s tenant=acme user=switchboard\n' \
 printf 'eu1 %s\n' "$secret" >"$work/secrets"
 chmod 600 "$work/secrets"
 
-# the flows, moved so that the answered call began 5 minutes ago (the PBX's
-# times are the events' times: analytics buckets them there)
+# the flows, moved so that the answered call began 15 minutes ago and the
+# abandoned one 5 (the PBX's times are the events' times: analytics buckets
+# them there)
 $PY - "$here/ami/map/queue_answered.ami" "$here/ami/map/queue_abandoned.ami" \
   "$work" <<'PYEOF'
 import re, sys, time
 texts = [open(p).read() for p in sys.argv[1:3]]
-first = min(float(t) for x in texts for t in re.findall(r"^Timestamp: ([0-9.]+)$", x, re.M))
-shift = int(time.time() - 300 - first)
+# the answered call's first channel (its agent logged in before) 15 min ago
+first = float(re.search(r"^Event: Newchannel\n(?:.*\n)*?Timestamp: ([0-9.]+)$",
+                        texts[0], re.M).group(1))
+shift = int(time.time() - 900 - first)
 def move(m):
     v = m.group(2)
     if float(v) == 0:
@@ -37,9 +40,17 @@ def move(m):
     if "." in v:
         return "%s: %.6f" % (m.group(1), float(v) + shift)
     return "%s: %d" % (m.group(1), int(v) + shift)
+def move_id(m): # Asterisk's ids are the channel's creation time and a count
+    t, _, n = m.group(2).partition(".")
+    return "%s: %d.%s" % (m.group(1), int(t) + shift, n)
 for name, x in zip(("answered", "abandoned"), texts):
     x = re.sub(r"^(Timestamp|LoginTime|LastCall): ([0-9.]+)$", move, x, flags=re.M)
+    x = re.sub(r"^((?:Dest)?(?:Uniqueid|Linkedid)): ([0-9]+\.[0-9]+)$", move_id, x,
+               flags=re.M)
     open("%s/%s.ami" % (sys.argv[3], name), "w").write(x)
+    # the call: eu1:<Linkedid of its first channel>
+    call = re.search(r"^Linkedid: (.*)$", x, re.M).group(1)
+    open("%s/%s.call" % (sys.argv[3], name), "w").write("eu1:" + call + "\n")
 PYEOF
 
 start_up --http-listen 127.0.0.1:0 --set "ami.pbx_file=$work/pbx" \
@@ -124,22 +135,23 @@ for l in open(sys.argv[1]):
 print(" ".join(out))
 PYEOF
 }
+c1=$(cat "$work/answered.call")
+c2=$(cat "$work/abandoned.call")
 for _ in $(seq 200); do
-  [ "$(feed eu1:1764680400.21)" = "$want_answered" ] &&
-    [ "$(feed eu1:1764681000.40)" = "$want_abandoned" ] && break
+  [ "$(feed "$c1")" = "$want_answered" ] && [ "$(feed "$c2")" = "$want_abandoned" ] && break
   sleep 0.1
 done
-[ "$(feed eu1:1764680400.21)" = "$want_answered" ] ||
-  fail "the answered call on the supervisor's feed: '$(feed eu1:1764680400.21)'"
-[ "$(feed eu1:1764681000.40)" = "$want_abandoned" ] ||
-  fail "the abandoned call on the supervisor's feed: '$(feed eu1:1764681000.40)'"
+[ "$(feed "$c1")" = "$want_answered" ] ||
+  fail "the answered call on the supervisor's feed: '$(feed "$c1")'"
+[ "$(feed "$c2")" = "$want_abandoned" ] ||
+  fail "the abandoned call on the supervisor's feed: '$(feed "$c2")'"
 
-# (a) the analytics call figures of queue support: both calls offered, one
+# (a) the analytics call figures (queues support and sales): both offered, one
 # answered (after the 1 s disposition wait), one abandoned
 from=$(date -u -d '-1 day' +%F)
 figures() {
   curl -s -m 10 -H "Authorization: Bearer $mgr" \
-    "$url/v1/analytics/calls?from=$from&queue=support" >"$work/calls"
+    "$url/v1/analytics/calls?from=$from" >"$work/calls"
   $PY - "$work/calls" <<'PYEOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -155,15 +167,28 @@ for _ in $(seq 300); do
   [ "$(figures)" = "$want" ] && break
   sleep 0.1
 done
-[ "$(figures)" = "$want" ] || fail "analytics calls: $(figures) ($(head -c 600 "$work/calls"))"
+[ "$(figures)" = "$want" ] || {
+  metrics
+  fail "analytics calls: $(figures) ($(head -c 600 "$work/calls"));
+calls_hour: $(q "SELECT hour_start, queue_id, agent_id, direction, calls, offered, answered, abandoned FROM analytics.calls_hour" 2>&1);
+$(grep -E '^switchboard_(events_processed|deadletters)_total\{processor="analytics"' "$work/metrics");
+$(grep -o '"type":"call[^,]*,.*"time":"[^"]*"' "$work/ws" | sed 's/"source.*"time"/ /')"
+}
 
 # the counters of what was read, made and produced
 metrics
 [ "$(metric switchboard_ami_unmapped_total 'pbx="eu1",event="VarSet"')" = 1 ] ||
   fail "VarSet not counted unmapped: $(grep -F unmapped "$work/metrics")"
 [ "$(metric switchboard_ami_events_total 'pbx="eu1"')" -ge 20 ] || fail "events read"
-[ "$(metric switchboard_ami_ingested_total 'pbx="eu1",outcome="accepted"')" -ge 18 ] ||
-  fail "accepted: $(grep -F ingested "$work/metrics")"
+made=$(metric switchboard_ami_produced_total 'pbx="eu1"')
+[ "$made" -ge 15 ] || fail "made $made events"
+for _ in $(seq 100); do # ingest's answer is counted within 200 ms
+  [ "$(metric switchboard_ami_ingested_total 'pbx="eu1",outcome="accepted"')" = "$made" ] && break
+  sleep 0.1
+  metrics
+done
+[ "$(metric switchboard_ami_ingested_total 'pbx="eu1",outcome="accepted"')" = "$made" ] ||
+  fail "accepted, of $made: $(grep -F ingested "$work/metrics")"
 [ "$(metric switchboard_ami_ingested_total 'pbx="eu1",outcome="refused"')" = 0 ] ||
   fail "ingest refused some: $(grep -F ingested "$work/metrics")"
 [ "$(metric switchboard_ami_dropped_total 'pbx="eu1"')" = 0 ] || fail "dropped"
