@@ -15,12 +15,7 @@ source "$(dirname "$0")/lib_ami.sh"
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 secret=Zm9vYmFyLWUyZS1hbWk
-printf 'switchboard %s\n' "$secret" >"$work/users"
-start_ami_server
-printf 'name=eu1 host=127.0.0.1 port=%s tenant=acme user=switchboard\n' \
-  "$port" >"$work/pbx"
-printf 'eu1 %s\n' "$secret" >"$work/secrets"
-chmod 600 "$work/secrets"
+start_pbx "$secret"
 
 # the flows, moved so that the answered call began 15 minutes ago and the
 # abandoned one 5 (the PBX's times are the events' times: analytics buckets
@@ -193,6 +188,35 @@ done
   fail "ingest refused some: $(grep -F ingested "$work/metrics")"
 [ "$(metric switchboard_ami_dropped_total 'pbx="eu1"')" = 0 ] || fail "dropped"
 grep -q '^# TYPE switchboard_ami_waiting gauge$' "$work/metrics" || fail "waiting not a gauge"
+
+# unmapped events by name, bounded: 40 names more (one not fit for a
+# label) make at most 32 named series, the rest in event="other"
+$PY - "$work/names.ami" <<'PYEOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(40):
+        f.write("Event: Custom%02d\nPrivilege: user,all\n\n" % i)
+    f.write('Event: Bad"Name\\\nPrivilege: user,all\n\n')
+PYEOF
+unmapped_before=$(grep -F 'switchboard_ami_unmapped_total{pbx="eu1"' "$work/metrics" |
+  awk '{s += $2} END {print s}')
+[ "$(ctl "play $work/names.ami")" = "ok 41" ] || fail "play names"
+for _ in $(seq 100); do
+  metrics
+  [ "$(grep -F 'switchboard_ami_unmapped_total{pbx="eu1"' "$work/metrics" |
+    awk '{s += $2} END {print s}')" = $((unmapped_before + 41)) ] && break
+  sleep 0.1
+done
+$PY - "$work/metrics" "$((unmapped_before + 41))" <<'PYEOF' || fail "unmapped series: $(grep -F unmapped_total "$work/metrics")"
+import re, sys
+rows = [l for l in open(sys.argv[1]) if l.startswith('switchboard_ami_unmapped_total{pbx="eu1"')]
+names = [re.search(r'event="([^"]*)"', l).group(1) for l in rows]
+assert len(rows) == 33, rows
+assert names[-1] == "other" and len(set(names)) == 33, names
+assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in names), names
+assert sum(int(l.split()[-1]) for l in rows) == int(sys.argv[2]), rows
+assert int(rows[-1].split()[-1]) >= 9, rows[-1] # the names past 32, and Bad"Name
+PYEOF
 
 # the PBX goes away: connected 0, the reconnect counted, health degraded
 # (200: the process serves; what it lacks is that PBX's calls)
