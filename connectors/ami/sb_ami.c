@@ -405,6 +405,7 @@ int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
     snprintf(a->stats[i].name, sizeof a->stats[i].name, "%s", a->pbx[i].name);
     snprintf(a->stats[i].tenant, sizeof a->stats[i].tenant, "%s",
              a->pbx[i].tenant);
+    a->stats[i].since_us = sb_time_now_micros(); /* till the first copy */
     if (rc == 0)
       rc = sb__ami_sess_new(&a->loop, &a->pbx[i], &o, &handler, a,
                             &a->sess[i], err);
