@@ -476,6 +476,22 @@ int sb_ami_join(sb_ami_t *a, sb_ami_pbx_stats_t *st, size_t max,
     pthread_join(a->thread, NULL);
   if (st)
     sb_ami_snapshot(a, st, max);
+  /* the final counters, for `up` and `run` (`switchboard ami` prints
+   * them too): the same names as on /metrics */
+  for (size_t i = 0; a->thread_started && i < a->n; i++) {
+    const sb_ami_pbx_stats_t *o = &a->stats[i];
+    sb_log(SB_LOG_INFO, "ami", "a PBX's final counters",
+           SB_F_STR("pbx", o->name), SB_F_INT("events", o->events),
+           SB_F_INT("reconnects", o->disconnects),
+           SB_F_INT("resyncs", o->resyncs), SB_F_INT("refused", o->refused),
+           SB_F_INT("unmapped", o->unmapped),
+           SB_F_INT("produced", o->produced),
+           SB_F_INT("accepted", o->accepted),
+           SB_F_INT("duplicates", o->duplicates),
+           SB_F_INT("ingest_refused", o->ingest_refused),
+           SB_F_INT("dropped", o->dropped), SB_F_INT("waiting", o->waiting),
+           SB_F_END);
+  }
   sb_ingest_free(a->in);
   parts_free(a);
   return 0;

@@ -258,6 +258,9 @@ for f in "$work"/metrics* "$work"/health*; do
   done
 done
 stop_up
+# what `run` has of them too: the final counters in the log
+grep -q "ami: a PBX's final counters pbx=eu1 .* reconnects=1 resyncs=2 .*dropped=0 waiting=0" \
+  "$work/up.err" || fail "no final counters: $(grep -F 'final counters' "$work/up.err")"
 kill "$ws_pid" 2>/dev/null || true
 for f in "$work"/*.out "$work"/*.err "$work"/ws; do
   grep -q -- "$secret" "$f" && fail "a secret in $f"
