@@ -4,8 +4,8 @@
 # /metrics and /v1/health (item 5): `up` with every processor runs the AMI
 # connector against the test AMI server (tests/ami/ami_server.py); an
 # inbound queue call answered and one abandoned (tests/ami/map's flows,
-# moved to now) reach a supervisor's WebSocket as they happen and the
-# analytics call figures once counted. The PBX then goes away (its session
+# moved to now) reach a supervisor's WebSocket as they happen, routing's
+# agent board and the analytics call figures once counted. The PBX then goes away (its session
 # closed, new ones refused): /metrics says connected 0 and counts the
 # reconnect, /v1/health says degraded with the PBX's line (connected
 # false, since, last_error closed); back once the PBX takes connections.
@@ -169,6 +169,23 @@ calls_hour: $(q "SELECT hour_start, queue_id, agent_id, direction, calls, offere
 $(grep -E '^switchboard_(events_processed|deadletters)_total\{processor="analytics"' "$work/metrics");
 $(grep -o '"type":"call[^,]*,.*"time":"[^"]*"' "$work/ws" | sed 's/"source.*"time"/ /')"
 }
+
+# routing's live agent board: the PBX's agents by interface (Alice
+# available again: her states of the call are older than the resync's,
+# which the PBX gave no time for; Bob paused), Alice's call counted
+board() {
+  curl -s -m 10 -H "Authorization: Bearer $mgr" "$url/v1/projections/routing/agents" >"$work/board"
+  $PY - "$work/board" <<'PYEOF'
+import json, sys
+rows = json.load(open(sys.argv[1])).get("rows", [])
+print(" ".join(sorted("%s=%s/%s/%s/%s" % (r.get("agent_id"), r.get("state"), r.get("queues"),
+                                          r.get("call_id"), r.get("calls_on_day"))
+                      for r in rows)))
+PYEOF
+}
+want="PJSIP/agent1=available/support/$c1/1 PJSIP/agent2=paused/support/None/None"
+for _ in $(seq 100); do [ "$(board)" = "$want" ] && break; sleep 0.1; done
+[ "$(board)" = "$want" ] || fail "routing's board: $(board) ($(head -c 600 "$work/board"))"
 
 # the counters of what was read, made and produced
 metrics
