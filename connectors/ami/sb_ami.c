@@ -6,11 +6,14 @@
 #include "sb_conf.h"
 #include "sb_ingest.h"
 #include "sb_log.h"
+#include "sb_metrics.h"
 #include "sb_time.h"
+#include "sb_util.h"
 
 #include <cjson/cJSON.h>
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +60,7 @@ struct sb_ami_s {
   pthread_mutex_t mu; /* guards what follows */
   int stopping, finished;
   sb_ami_pbx_stats_t *stats;
+  struct sb_ami_s *next_live; /* the process's connectors (live_mu) */
 };
 
 static sb_ami_map_t *map_of(sb_ami_t *a, sb__ami_sess_t *s) {
@@ -259,6 +263,10 @@ static void copy_stats(sb_ami_t *a) {
     o->ingest_refused = a->out[i].refused;
     o->dropped = a->out[i].dropped;
     o->waiting = (uint64_t)a->out[i].npending;
+    o->since_us = st.since_us;
+    memcpy(o->last_error, st.last_error, sizeof o->last_error);
+    memcpy(o->unmapped_names, ms.unmapped_names, sizeof o->unmapped_names);
+    o->n_unmapped_names = ms.n_unmapped_names;
   }
   pthread_mutex_unlock(&a->mu);
 }
@@ -320,6 +328,28 @@ static void parts_free(sb_ami_t *a) {
   free(a);
 }
 
+/* the connectors running in this process, for sb_ami_metrics and
+ * sb_ami_health (the API of `up` is not handed them) */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static sb_ami_t *live;
+
+static void live_add(sb_ami_t *a) {
+  pthread_mutex_lock(&live_mu);
+  a->next_live = live;
+  live = a;
+  pthread_mutex_unlock(&live_mu);
+}
+
+static void live_remove(sb_ami_t *a) {
+  pthread_mutex_lock(&live_mu);
+  for (sb_ami_t **p = &live; *p; p = &(*p)->next_live)
+    if (*p == a) {
+      *p = a->next_live;
+      break;
+    }
+  pthread_mutex_unlock(&live_mu);
+}
+
 int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
   *out = NULL;
   sb_ami_t *a = calloc(1, sizeof *a);
@@ -375,6 +405,7 @@ int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
     snprintf(a->stats[i].name, sizeof a->stats[i].name, "%s", a->pbx[i].name);
     snprintf(a->stats[i].tenant, sizeof a->stats[i].tenant, "%s",
              a->pbx[i].tenant);
+    a->stats[i].since_us = sb_time_now_micros(); /* till the first copy */
     if (rc == 0)
       rc = sb__ami_sess_new(&a->loop, &a->pbx[i], &o, &handler, a,
                             &a->sess[i], err);
@@ -397,6 +428,7 @@ int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
     return rc;
   }
   a->thread_started = 1;
+  live_add(a);
   sb_log(SB_LOG_INFO, "ami", "connector started",
          SB_F_INT("pbxs", (long long)a->n),
          SB_F_STR("events", a->in ? "produced through ingest"
@@ -438,12 +470,188 @@ int sb_ami_join(sb_ami_t *a, sb_ami_pbx_stats_t *st, size_t max,
   (void)err;
   if (a == NULL)
     return 0;
+  live_remove(a);
   sb_ami_stop(a);
   if (a->thread_started)
     pthread_join(a->thread, NULL);
   if (st)
     sb_ami_snapshot(a, st, max);
+  /* the final counters, for `up` and `run` (`switchboard ami` prints
+   * them too): the same names as on /metrics */
+  for (size_t i = 0; a->thread_started && i < a->n; i++) {
+    const sb_ami_pbx_stats_t *o = &a->stats[i];
+    sb_log(SB_LOG_INFO, "ami", "a PBX's final counters",
+           SB_F_STR("pbx", o->name), SB_F_INT("events", o->events),
+           SB_F_INT("reconnects", o->disconnects),
+           SB_F_INT("resyncs", o->resyncs), SB_F_INT("refused", o->refused),
+           SB_F_INT("unmapped", o->unmapped),
+           SB_F_INT("produced", o->produced),
+           SB_F_INT("accepted", o->accepted),
+           SB_F_INT("duplicates", o->duplicates),
+           SB_F_INT("ingest_refused", o->ingest_refused),
+           SB_F_INT("dropped", o->dropped), SB_F_INT("waiting", o->waiting),
+           SB_F_END);
+  }
   sb_ingest_free(a->in);
   parts_free(a);
   return 0;
+}
+
+/* ---- metrics and health (sb_ami.h) ---------------------------------------*/
+
+/* The PBXs of every connector of this process: *out (n of them) is the
+ * caller's to free; NULL when no connector runs. */
+static sb_ami_pbx_stats_t *live_stats(size_t *n) {
+  *n = 0;
+  pthread_mutex_lock(&live_mu);
+  size_t total = 0;
+  for (sb_ami_t *a = live; a; a = a->next_live)
+    total += a->n;
+  sb_ami_pbx_stats_t *st =
+      live ? calloc(total ? total : 1, sizeof *st) : NULL;
+  for (sb_ami_t *a = live; st && a; a = a->next_live)
+    *n += sb_ami_snapshot(a, st + *n, total - *n);
+  pthread_mutex_unlock(&live_mu);
+  return st;
+}
+
+/* An event name fit for a label: what Asterisk's are made of. */
+static int label_safe(const char *name) {
+  size_t i = 0;
+  for (; name[i]; i++)
+    if (!((name[i] >= 'A' && name[i] <= 'Z') ||
+          (name[i] >= 'a' && name[i] <= 'z') ||
+          (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+      return 0;
+  return i > 0;
+}
+
+void sb_ami_metrics(sb_text_t *t) {
+  size_t n;
+  sb_ami_pbx_stats_t *st = live_stats(&n);
+  if (st == NULL)
+    return;
+  static const struct {
+    const char *name, *type, *help;
+    size_t off; /* of a uint64_t in sb_ami_pbx_stats_t */
+  } plain[] = {
+      {"switchboard_ami_events_total", "counter",
+       "Live events read from the PBX (its events per second: rate() of "
+       "this).",
+       offsetof(sb_ami_pbx_stats_t, events)},
+      {"switchboard_ami_list_items_total", "counter",
+       "Items of the resynchronisations' lists (QueueStatus, "
+       "CoreShowChannels).",
+       offsetof(sb_ami_pbx_stats_t, list_items)},
+      {"switchboard_ami_reconnects_total", "counter",
+       "Logged-in sessions lost (closed, timed out, Shutdown), each made "
+       "again after the backoff.",
+       offsetof(sb_ami_pbx_stats_t, disconnects)},
+      {"switchboard_ami_login_failures_total", "counter",
+       "Logins the PBX refused.", offsetof(sb_ami_pbx_stats_t, login_failures)},
+      {"switchboard_ami_resyncs_total", "counter",
+       "Resynchronisations completed (one after every login).",
+       offsetof(sb_ami_pbx_stats_t, resyncs)},
+      {"switchboard_ami_refused_total", "counter",
+       "Messages over ami.max_event_bytes or 4096 lines, refused (the "
+       "session kept).",
+       offsetof(sb_ami_pbx_stats_t, refused)},
+      {"switchboard_ami_produced_total", "counter",
+       "call.* and agent.* events made of the PBX's.",
+       offsetof(sb_ami_pbx_stats_t, produced)},
+      {"switchboard_ami_dropped_total", "counter",
+       "Events made but dropped: ingest away past the waiting bound.",
+       offsetof(sb_ami_pbx_stats_t, dropped)},
+      {"switchboard_ami_waiting", "gauge",
+       "Events made, not yet handed to ingest.",
+       offsetof(sb_ami_pbx_stats_t, waiting)},
+  };
+  sb_metric_head(t, "switchboard_ami_connected", "gauge",
+                 "Whether the connector is logged in to the PBX now.");
+  for (size_t i = 0; i < n; i++)
+    sb_text_add(t, "switchboard_ami_connected{pbx=\"%s\"} %d\n", st[i].name,
+                st[i].connected);
+  sb_metric_head(t, "switchboard_ami_synced", "gauge",
+                 "Logged in and resynchronised since.");
+  for (size_t i = 0; i < n; i++)
+    sb_text_add(t, "switchboard_ami_synced{pbx=\"%s\"} %d\n", st[i].name,
+                st[i].synced);
+  for (size_t k = 0; k < SB_ARRAY_LEN(plain); k++) {
+    sb_metric_head(t, plain[k].name, plain[k].type, plain[k].help);
+    for (size_t i = 0; i < n; i++) {
+      uint64_t v;
+      memcpy(&v, (const char *)&st[i] + plain[k].off, sizeof v);
+      sb_text_add(t, "%s{pbx=\"%s\"} %llu\n", plain[k].name, st[i].name,
+                  (unsigned long long)v);
+    }
+  }
+  sb_metric_head(t, "switchboard_ami_ingested_total", "counter",
+                 "Events ingest answered for: accepted (new), duplicate "
+                 "(made again after a reconnect), refused (invalid, for "
+                 "good).");
+  for (size_t i = 0; i < n; i++)
+    sb_text_add(t,
+                "switchboard_ami_ingested_total{pbx=\"%s\",outcome="
+                "\"accepted\"} %llu\n"
+                "switchboard_ami_ingested_total{pbx=\"%s\",outcome="
+                "\"duplicate\"} %llu\n"
+                "switchboard_ami_ingested_total{pbx=\"%s\",outcome="
+                "\"refused\"} %llu\n",
+                st[i].name, (unsigned long long)st[i].accepted, st[i].name,
+                (unsigned long long)st[i].duplicates, st[i].name,
+                (unsigned long long)st[i].ingest_refused);
+  sb_metric_head(t, "switchboard_ami_unmapped_total", "counter",
+                 "Events the mapping has no use for, by name (a PBX's "
+                 "first 32 names; the rest as event=\"other\").");
+  for (size_t i = 0; i < n; i++) {
+    uint64_t named = 0;
+    for (size_t j = 0; j < st[i].n_unmapped_names; j++) {
+      const sb_ami_map_count_t *u = &st[i].unmapped_names[j];
+      if (!label_safe(u->name) || strcmp(u->name, "other") == 0)
+        continue;
+      named += u->count;
+      sb_text_add(t, "switchboard_ami_unmapped_total{pbx=\"%s\",event=\"%s\"} "
+                     "%llu\n",
+                  st[i].name, u->name, (unsigned long long)u->count);
+    }
+    sb_text_add(t,
+                "switchboard_ami_unmapped_total{pbx=\"%s\",event=\"other\"} "
+                "%llu\n",
+                st[i].name,
+                (unsigned long long)(st[i].unmapped > named
+                                         ? st[i].unmapped - named
+                                         : 0));
+  }
+  free(st);
+}
+
+int sb_ami_health(cJSON *o) {
+  size_t n;
+  sb_ami_pbx_stats_t *st = live_stats(&n);
+  if (st == NULL)
+    return -1;
+  int down = 0;
+  cJSON *all = cJSON_AddObjectToObject(o, "ami");
+  for (size_t i = 0; all && i < n; i++) {
+    cJSON *p = cJSON_AddObjectToObject(all, st[i].name);
+    if (p == NULL)
+      break;
+    char since[40] = "";
+    if (st[i].since_us > 0)
+      sb_time_format(st[i].since_us, since, sizeof since);
+    cJSON_AddBoolToObject(p, "connected", st[i].connected);
+    cJSON_AddBoolToObject(p, "synced", st[i].synced);
+    if (since[0])
+      cJSON_AddStringToObject(p, "since", since);
+    else
+      cJSON_AddNullToObject(p, "since");
+    if (st[i].last_error[0])
+      cJSON_AddStringToObject(p, "last_error", st[i].last_error);
+    else
+      cJSON_AddNullToObject(p, "last_error");
+  }
+  for (size_t i = 0; i < n; i++)
+    down += !st[i].connected;
+  free(st);
+  return down;
 }

@@ -22,6 +22,7 @@
 #define SB_AMI_H
 
 #include "sb_err.h"
+#include "sb_text.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -269,7 +270,23 @@ typedef struct sb_ami_pbx_stats_s {
   uint64_t ingest_refused;       /* by ingest, for good (invalid) */
   uint64_t dropped;  /* not produced: ingest away past the bounds */
   uint64_t waiting;  /* made, not yet handed to ingest */
+  int64_t since_us;  /* when connected last changed (the start while never
+                        logged in); wall clock, microseconds */
+  char last_error[16]; /* the last failure's class (SB_AMI_ERR_*), "" */
+  sb_ami_map_count_t unmapped_names[SB_AMI_MAP_NAMES]; /* by event name */
+  size_t n_unmapped_names;
 } sb_ami_pbx_stats_t;
+
+/* The classes of a session's failures, as /v1/health names the last one:
+ * never the failure's text (it may quote the PBX), never a host or user. */
+#define SB_AMI_ERR_CONNECT "connect"   /* resolving, connecting refused */
+#define SB_AMI_ERR_TIMEOUT "timeout"   /* connect, banner, an answer, Ping */
+#define SB_AMI_ERR_BANNER "banner"     /* not an Asterisk manager */
+#define SB_AMI_ERR_LOGIN "login"       /* the login or its challenge refused */
+#define SB_AMI_ERR_CLOSED "closed"     /* the PBX closed the connection */
+#define SB_AMI_ERR_SHUTDOWN "shutdown" /* Event: Shutdown */
+#define SB_AMI_ERR_STALLED "stalled"   /* not reading what is sent to it */
+#define SB_AMI_ERR_IO "io"             /* a socket error, out of memory */
 
 /* Reads ami.pbx_file and ami.secrets_file (SB_ECONFIG, SB_EPERM: nothing
  * started) and starts the sessions on a thread of its own. c is borrowed
@@ -287,5 +304,40 @@ size_t sb_ami_snapshot(sb_ami_t *a, sb_ami_pbx_stats_t *out, size_t max);
  * accepted); st (may be NULL, max entries) gets the final counters. */
 int sb_ami_join(sb_ami_t *a, sb_ami_pbx_stats_t *st, size_t max,
                 sb_err_t *err);
+
+/* ---- metrics and health of the connectors of this process ----------------
+ *
+ * Every connector started (sb_ami_start) until its sb_ami_join is listed
+ * process-wide, so that the HTTP API of the same process (`up`) shows them
+ * without being handed one. Any thread. */
+
+/* Appends to t, in Prometheus' text format, a series per PBX (label
+ * pbx="<name>": never a host, user, tenant or secret); nothing when no
+ * connector runs:
+ *   switchboard_ami_connected{pbx}                 gauge: logged in now
+ *   switchboard_ami_synced{pbx}                    gauge: and resynchronised
+ *   switchboard_ami_events_total{pbx}              live events read (their
+ *                                                  rate() is events/s)
+ *   switchboard_ami_list_items_total{pbx}          resynchronisations' items
+ *   switchboard_ami_reconnects_total{pbx}          logged-in sessions lost
+ *   switchboard_ami_login_failures_total{pbx}
+ *   switchboard_ami_resyncs_total{pbx}
+ *   switchboard_ami_refused_total{pbx}             over ami.max_event_bytes
+ *   switchboard_ami_unmapped_total{pbx,event}      events of no use, by name:
+ *     the first SB_AMI_MAP_NAMES names of a PBX made of [A-Za-z0-9_] (as
+ *     Asterisk's are), the rest as event="other"
+ *   switchboard_ami_produced_total{pbx}            call.* / agent.* made
+ *   switchboard_ami_ingested_total{pbx,outcome}    accepted, duplicate,
+ *                                                  refused (for good)
+ *   switchboard_ami_dropped_total{pbx}             past the waiting bound
+ *   switchboard_ami_waiting{pbx}                   gauge: made, not yet
+ *                                                  handed to ingest */
+void sb_ami_metrics(sb_text_t *t);
+
+/* Adds to o (a JSON object) "ami": {"<pbx>": {"connected", "synced",
+ * "since" (RFC 3339), "last_error" (a class, SB_AMI_ERR_*, or null)}}
+ * when a connector runs. How many PBXs are not connected; -1 when no
+ * connector runs (o untouched). */
+int sb_ami_health(struct cJSON *o);
 
 #endif

@@ -18,6 +18,7 @@
 #include "sb_ami_int.h"
 
 #include "sb_log.h"
+#include "sb_time.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -197,11 +198,38 @@ static void arm(sb__ami_sess_t *s, uint64_t ms) {
   uv_timer_start(&s->timer, on_timer, ms, 0);
 }
 
+/* What kind of failure why is, in state st (for /v1/health: a class,
+ * never the text, which may quote the PBX). */
+static const char *error_class(state_t st, const char *why) {
+  if (strcmp(why, "the PBX closed the connection") == 0)
+    return SB_AMI_ERR_CLOSED;
+  if (strcmp(why, "the PBX is shutting down") == 0)
+    return SB_AMI_ERR_SHUTDOWN;
+  if (strncmp(why, "no answer", 9) == 0 || strcmp(why, "connect timed out") == 0 ||
+      strcmp(why, "no banner from the PBX") == 0)
+    return SB_AMI_ERR_TIMEOUT;
+  if (strcmp(why, "the PBX is not reading what is sent to it") == 0)
+    return SB_AMI_ERR_STALLED;
+  switch (st) {
+  case S_RESOLVE:
+  case S_CONNECT:
+    return SB_AMI_ERR_CONNECT;
+  case S_BANNER:
+    return SB_AMI_ERR_BANNER;
+  case S_AUTH:
+    return SB_AMI_ERR_LOGIN;
+  default:
+    return SB_AMI_ERR_IO;
+  }
+}
+
 /* Closes the connection and tries again after the backoff. */
 static void fail(sb__ami_sess_t *s, const char *why) {
   if (s->closing || s->state == S_WAIT)
     return;
   int was_live = s->state == S_LIVE;
+  snprintf(s->st.last_error, sizeof s->st.last_error, "%s",
+           error_class(s->state, why));
   sb_log(was_live ? SB_LOG_WARN : SB_LOG_INFO, "ami",
          was_live ? "session lost; reconnecting" : "cannot log in; retrying",
          SB_F_STR("pbx", s->pbx->name), SB_F_STR("why", why), SB_F_END);
@@ -216,6 +244,7 @@ static void fail(sb__ami_sess_t *s, const char *why) {
   if (was_live) {
     s->st.disconnects++;
     s->st.connected = 0;
+    s->st.since_us = sb_time_now_micros();
     s->st.synced = 0;
     if (s->h.lost)
       s->h.lost(s->ud, s);
@@ -292,6 +321,7 @@ static void logged_in(sb__ami_sess_t *s) {
   s->state = S_LIVE;
   s->st.logins++;
   s->st.connected = 1;
+  s->st.since_us = sb_time_now_micros();
   s->st.synced = 0;
   uv_timer_stop(&s->timer);
   uv_timer_start(&s->tick, on_tick, (uint64_t)s->o.ping_ms,
@@ -600,6 +630,7 @@ int sb__ami_sess_new(uv_loop_t *loop, const sb_ami_pbx_t *pbx,
   s->timer.data = s->tick.data = s;
   s->open_handles = 2;
   s->state = S_WAIT;
+  s->st.since_us = sb_time_now_micros();
   connect_start(s);
   *out = s;
   return 0;

@@ -46,6 +46,9 @@ typedef struct sb__ami_stats_s {
   uint64_t resyncs, events, list_items, refused, bytes_read;
   int connected; /* logged in now */
   int synced;    /* and resynchronised since */
+  int64_t since_us; /* when connected last changed (the session's start
+                       while never logged in); wall clock */
+  char last_error[16]; /* the last failure's class (SB_AMI_ERR_*), "" */
 } sb__ami_stats_t;
 
 /* A session for pbx (borrowed until sb__ami_sess_close's callback) on

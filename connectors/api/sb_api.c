@@ -1,5 +1,6 @@
 #include "sb_api.h"
 
+#include "sb_ami.h"
 #include "sb_api_gdpr.h"
 #include "sb_api_read.h"
 #include "sb_api_registry.h"
@@ -78,6 +79,10 @@ static void *health_loop(void *arg) {
   return NULL;
 }
 
+/* 200 "ready", or 200 "degraded" while a PBX of the AMI connector of this
+ * process is not connected (the process still serves: what it lacks is
+ * that PBX's calls), or 503 "unavailable" while Kafka or PostgreSQL does
+ * not answer. */
 static void get_health(sb_http_req_t *r, void *ud) {
   sb_api_t *a = ud;
   int k = atomic_load(&a->kafka_ok), p = atomic_load(&a->pg_ok);
@@ -89,6 +94,9 @@ static void get_health(sb_http_req_t *r, void *ud) {
   cJSON_AddStringToObject(o, "postgres", p ? "ok" : a->pg_err[0] ? a->pg_err
                                                                  : "checking");
   pthread_mutex_unlock(&a->lock);
+  if (sb_ami_health(o) > 0 && k && p)
+    cJSON_ReplaceItemInObjectCaseSensitive(o, "status",
+                                           cJSON_CreateString("degraded"));
   sb_http_respond_json(r, k && p ? 200 : 503, o, k && p ? NULL : "Retry-After: 1\r\n");
 }
 
@@ -192,6 +200,7 @@ static void get_metrics(sb_http_req_t *r, void *ud) {
   sb_ingest_metrics(a->ingest, &t);
   sb_hub_metrics(a->hub, &t);
   sb_dispatch_metrics(&t); /* the dispatcher beside the processors (up) */
+  sb_ami_metrics(&t);      /* the AMI connector beside them (up) */
   if (t.failed)
     sb_http_error(r, 500, "internal", "out of memory", NULL);
   else

@@ -293,12 +293,10 @@ static void on_claimed(void *arg, const sb_idem_state_t *states,
     switch (states[k]) {
     case SB_IDEM_CLAIMED:
       it->claimed = 1;
-      if (p->in->polling)
-        produce(p, p->claim_item[k]);
-      else
+      if (!p->in->polling)
         set_item(it, 503, "unavailable",
                  "the server is stopping; nothing was produced, retry");
-      break;
+      continue; /* produced below, in the request's order */
     case SB_IDEM_DUPLICATE:
       it->status = 202; /* produced within the window: not again */
       it->duplicate = 1;
@@ -317,6 +315,17 @@ static void on_claimed(void *arg, const sb_idem_state_t *states,
       set_item(it, 503, "unavailable", msg);
       break;
     }
+    sb_record_clear(&it->rec);
+  }
+  /* the claims came sorted by key: what was claimed is produced in the
+   * order it was sent, so that one entity's events (a call's, from the AMI
+   * connector or a batch) keep their order on its partition */
+  for (int i = 0; i < p->n; i++) {
+    item_t *it = &p->items[i];
+    if (!it->claimed || !it->has_rec)
+      continue;
+    if (p->in->polling)
+      produce(p, i);
     sb_record_clear(&it->rec);
   }
   if (--p->pending == 0)

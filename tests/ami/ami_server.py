@@ -24,6 +24,9 @@ line:
   mute | unmute stop / resume answering Ping                  -> ok
   state FILE    the lists from now on                         -> ok
   sessions      logged-in sessions                            -> N
+  refuse        closes every session, and each new connection
+                at once, until accept (the PBX away)          -> ok N
+  accept        takes connections again                       -> ok
 """
 import argparse
 import asyncio
@@ -81,6 +84,7 @@ class Server:
         self.sessions = set()  # logged-in writers
         self.writers = set()
         self.muted = False
+        self.refusing = False  # "refuse": connections closed at once
         self.log = open(args.log, "a", buffering=1) if args.log else None
 
     def record(self, peer, action):
@@ -94,6 +98,9 @@ class Server:
 
     async def session(self, reader, writer):
         peer = "%s:%d" % writer.get_extra_info("peername")[:2]
+        if self.refusing:
+            writer.close()
+            return
         self.writers.add(writer)
         writer.write(("Asterisk Call Manager/%s\r\n" % self.args.version).encode())
         challenge = None
@@ -215,6 +222,15 @@ class Server:
                 self.muted = False
             elif cmd == "state":
                 self.state = read_messages(arg)
+            elif cmd == "refuse":
+                # the PBX away: every session closed, new ones at once
+                self.refusing = True
+                answer = "ok %d" % len(self.writers)
+                for w in list(self.writers):
+                    w.close()
+                self.sessions.clear()
+            elif cmd == "accept":
+                self.refusing = False
             elif cmd == "sessions":
                 answer = str(len(self.sessions))
             else:

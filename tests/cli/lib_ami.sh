@@ -4,6 +4,9 @@
 #                      lists of $flows/state_two_agents.ami): sets srv_pid,
 #                      port (AMI), ctl_port (its control)
 #   ctl COMMAND        one command to its control port; prints the answer
+#   start_pbx SECRET   the server with user switchboard of SECRET, and the
+#                      connector's $work/pbx (PBX eu1 of tenant acme) and
+#                      $work/secrets (0600) for it
 # The default cleanup stops it and ami_pid.
 PY=/usr/bin/python3
 ami_here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,4 +36,13 @@ ctl() {
   read -r answer <&9
   exec 9>&-
   echo "$answer"
+}
+
+start_pbx() {
+  printf 'switchboard %s\n' "$1" >"$work/users"
+  start_ami_server
+  printf 'name=eu1 host=127.0.0.1 port=%s tenant=acme user=switchboard\n' \
+    "$port" >"$work/pbx"
+  printf 'eu1 %s\n' "$1" >"$work/secrets"
+  chmod 600 "$work/secrets"
 }
