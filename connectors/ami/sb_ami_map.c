@@ -45,6 +45,8 @@ typedef struct call_s {
   int refused;           /* names a tenant the PBX may not write: silent */
   const char *direction; /* inbound, outbound, internal */
   char into[64];         /* merged into this Linkedid's call (a consult) */
+  char aliases[4][64];   /* consult calls merged into it */
+  int naliases;
   int offers, rna;       /* AgentCalled, AgentRingNoAnswer seen */
   int64_t ring_ms;       /* rung without answer, and the answer's ring */
   char ivr_node[ID_MAX]; /* "context,exten" the caller is in */
@@ -73,6 +75,7 @@ struct sb_ami_map_s {
   call_t *oldest, *newest;
   agent_t *agents[BUCKETS];
   int syncing;
+  int walking; /* sb_ami_map_synced goes through the calls */
   sb_ami_map_stats_t st;
 };
 
@@ -538,6 +541,13 @@ static void call_ended(sb_ami_map_t *m, call_t *c, int64_t at_us, cJSON *out,
   add_str(d, strcmp(c->direction, "outbound") == 0 ? "to_number"
                                                    : "from_number",
           c->from);
+  /* its aliases go with it (in sb_ami_map_synced's walk of the calls, the
+   * walk forgets them itself: they are newer than it) */
+  for (int i = 0; !m->walking && i < c->naliases; i++) {
+    call_t *a = call_find(m, c->aliases[i]);
+    if (a && a != c)
+      call_forget(m, a);
+  }
   call_forget(m, c);
 }
 
@@ -864,6 +874,7 @@ static void transferred(sb_ami_map_t *m, call_t *c, const char *kind,
   if (known(from_iface))
     cJSON_AddStringToObject(d, "from_agent_id", agent_of(m, from_iface));
   c->transferred = 1;
+  c->talk_ms = -1; /* AgentComplete's TalkTime is the first agent's only */
   m->st.transfers++;
   *data = d;
 }
@@ -893,7 +904,6 @@ static void blind_transfer(sb_ami_map_t *m, const sb_ami_msg_t *msg,
     add_str(d, e164(ext) ? "target_number" : "target_extension", ext);
   if (e164(ext))
     cJSON_AddStringToObject(d, "target_kind", "external");
-  c->agent[0] = '\0'; /* the next to answer it is its agent */
 }
 
 /* AttendedTransfer: the transferee's call (its Linkedid) goes on with the
@@ -938,8 +948,11 @@ static void attended_transfer(sb_ami_map_t *m, const sb_ami_msg_t *msg,
   call_ended(m, c2, at, out, "transferred"); /* forgets c2 */
   if (m->ncalls < m->max_calls) {
     call_t *alias = call_new(m, lid2);
-    if (alias)
+    if (alias) {
       copy(alias->into, sizeof alias->into, c->linkedid);
+      if (c->naliases < 4)
+        copy(c->aliases[c->naliases++], sizeof c->aliases[0], lid2);
+    }
   }
 }
 
@@ -1171,7 +1184,8 @@ int sb_ami_map_msg(sb_ami_map_t *m, int sync, const sb_ami_msg_t *msg,
   case E_COMPLETE: {
     const char *lid = sb_ami_get(msg, "Linkedid");
     if ((c = call_get(m, lid)) != NULL) {
-      c->talk_ms = num(msg, "TalkTime", 0) * 1000; /* seconds */
+      if (!c->transferred) /* else the call went on with another */
+        c->talk_ms = num(msg, "TalkTime", 0) * 1000; /* seconds */
       copy(c->reason, sizeof c->reason, sb_ami_get(msg, "Reason"));
     }
     break;
@@ -1251,6 +1265,7 @@ int sb_ami_map_synced(sb_ami_map_t *m, int64_t now_us, cJSON *out) {
   int before = cJSON_GetArraySize(out);
   /* a call none of whose channels is up any more ended while we were
    * away: when, the PBX did not say */
+  m->walking = 1;
   for (call_t *c = m->oldest, *next; c; c = next) {
     next = c->newer;
     if (c->into[0]) { /* an alias: done with once its call is */
@@ -1266,6 +1281,7 @@ int sb_ami_map_synced(sb_ami_map_t *m, int64_t now_us, cJSON *out) {
     if (!c->seen_sync)
       call_ended(m, c, now_us, out, c->abandoned ? "abandoned" : "other");
   }
+  m->walking = 0;
   /* an agent no queue lists any more logged out while we were away */
   for (size_t h = 0; h < BUCKETS; h++)
     for (agent_t *a = m->agents[h]; a; a = a->next)
