@@ -266,6 +266,12 @@ static int load_agents(sb_ami_pbx_t *pbx, size_t n, sb_ami_pbx_t *p,
   size_t len = 0, cap = 0;
   const char *path = p->agents_file;
   int rc = sb_read_file(path, FILE_MAX * 16, &text, &len, err);
+  if (rc != 0) {
+    sb_err_prefix(err, "PBX %s: agents_file: ", p->name);
+    if (err)
+      err->code = SB_ECONFIG; /* a setting that names no readable file */
+    return SB_ECONFIG;
+  }
   int line = 0;
   for (char *cur = text, *l; rc == 0 && (l = next_line(&cur, &line));) {
     char *hash = strchr(l, '#');
