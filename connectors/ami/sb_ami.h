@@ -219,9 +219,20 @@ void sb_ami_pbx_free(sb_ami_pbx_t *p, size_t n);
  *       offline for an unavailable device; wrapup within the member's
  *       Wrapuptime of LastCall; else available)
  *     QueueMemberRemoved of its last queue   -> agent.logged_out
- *   the lead and campaign of a call: the channel variables SB_LEAD_ID and
- *   SB_CAMPAIGN_ID (manager.conf channelvars); caller numbers only when
- *   E.164. Other events are counted as unmapped, by name. */
+ *     Newexten into a new context,exten of ivr_contexts,
+ *     DTMFEnd Received there                 -> call.ivr_step
+ *     AgentRingNoAnswer (RingTime ms)        -> counted; ring_ms; the agent
+ *                                               back from ringing
+ *     BlindTransfer, AttendedTransfer        -> call.transferred (attended:
+ *                                               the consult call ends,
+ *                                               its Linkedid an alias)
+ *     MessageWaiting of a VoiceMail() call   -> voicemail.received
+ *   the lead and campaign of a call: the channel variables lead_var and
+ *   campaign_var (SB_LEAD_ID, SB_CAMPAIGN_ID; manager.conf channelvars);
+ *   its tenant: tenant_var, one of tenants (else the call is refused and
+ *   counted); its direction: direction_var, outbound_contexts; agent ids:
+ *   agents_file (sb_ami_map_config). Caller numbers only when E.164.
+ *   Other events are counted as unmapped, by name. */
 
 #define SB_AMI_MAP_NAMES 32 /* unmapped event names counted apart */
 
