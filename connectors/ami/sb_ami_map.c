@@ -748,13 +748,20 @@ static const char *step_kind(const char *app) {
   return "other";
 }
 
-static cJSON *ivr_step(sb_ami_map_t *m, call_t *c, const char *node,
-                       const char *disc, int64_t at, cJSON *out) {
+/* An event of call c (its tenant, its call_id), at at, its id from disc
+ * and at's milliseconds. */
+static cJSON *call_event(sb_ami_map_t *m, call_t *c, cJSON *out,
+                         const char *type, const char *disc, int64_t at) {
   char cid[ID_MAX + 40];
   call_id(m, c, cid, sizeof cid);
-  cJSON *d = event_of(m, c->tenant, out, "call.ivr_step", cid, disc,
-                      at / 1000, at);
+  cJSON *d = event_of(m, c->tenant, out, type, cid, disc, at / 1000, at);
   cJSON_AddStringToObject(d, "call_id", cid);
+  return d;
+}
+
+static cJSON *ivr_step(sb_ami_map_t *m, call_t *c, const char *node,
+                       const char *disc, int64_t at, cJSON *out) {
+  cJSON *d = call_event(m, c, out, "call.ivr_step", disc, at);
   cJSON_AddStringToObject(d, "node_id", node);
   cJSON_AddNumberToObject(d, "step_index", c->ivr_steps++);
   if (c->ivr_from_us == 0)
@@ -865,11 +872,7 @@ static void ring_no_answer(sb_ami_map_t *m, const sb_ami_msg_t *msg, int64_t at,
 static void transferred(sb_ami_map_t *m, call_t *c, const char *kind,
                         const char *disc, const char *from_iface, int64_t at,
                         cJSON *out, cJSON **data) {
-  char cid[ID_MAX + 40];
-  call_id(m, c, cid, sizeof cid);
-  cJSON *d = event_of(m, c->tenant, out, "call.transferred", cid, disc,
-                      at / 1000, at);
-  cJSON_AddStringToObject(d, "call_id", cid);
+  cJSON *d = call_event(m, c, out, "call.transferred", disc, at);
   cJSON_AddStringToObject(d, "transfer_kind", kind);
   if (known(from_iface))
     cJSON_AddStringToObject(d, "from_agent_id", agent_of(m, from_iface));
@@ -968,13 +971,10 @@ static void message_waiting(sb_ami_map_t *m, const sb_ami_msg_t *msg,
     m->st.unusable++;
     return;
   }
-  char cid[ID_MAX + 40], disc[ID_MAX + 64];
-  call_id(m, c, cid, sizeof cid);
+  char disc[ID_MAX + 64];
   snprintf(disc, sizeof disc, "%s/%lld/%lld", box, num(msg, "New", 0),
            num(msg, "Old", 0));
-  cJSON *d = event_of(m, c->tenant, out, "voicemail.received", cid, disc,
-                      at / 1000, at);
-  cJSON_AddStringToObject(d, "call_id", cid);
+  cJSON *d = call_event(m, c, out, "voicemail.received", disc, at);
   cJSON_AddStringToObject(d, "mailbox", box);
   if (strcmp(c->direction, "outbound") != 0)
     add_str(d, "from_number", c->from);
@@ -993,43 +993,47 @@ static void message_waiting(sb_ami_map_t *m, const sb_ami_msg_t *msg,
 
 typedef enum {
   E_NEWCHANNEL = 1, E_HANGUP, E_JOIN, E_ABANDON, E_CALLED, E_CONNECT,
-  E_COMPLETE, E_MEMBER, E_REMOVED, E_CHANNEL, E_HOLD, E_UNHOLD, E_NOTED,
-  E_NEWEXTEN, E_DTMF, E_RNA, E_BLIND, E_ATTENDED, E_MWI
+  E_COMPLETE, E_CHANNEL, E_HOLD, E_UNHOLD, E_NOTED,
+  E_FN /* the table's fn does it all */
 } ekind_t;
+
+typedef void (*handler_fn)(sb_ami_map_t *m, const sb_ami_msg_t *msg,
+                           int64_t at_us, cJSON *out);
 
 static const struct {
   const char *name;
   ekind_t kind;
+  handler_fn fn; /* E_FN */
 } table[] = {
-    {"Newchannel", E_NEWCHANNEL},
-    {"Hangup", E_HANGUP},
-    {"QueueCallerJoin", E_JOIN},
-    {"QueueCallerAbandon", E_ABANDON},
-    {"AgentCalled", E_CALLED},
-    {"AgentConnect", E_CONNECT},
-    {"AgentComplete", E_COMPLETE},
-    {"QueueMemberAdded", E_MEMBER},
-    {"QueueMemberStatus", E_MEMBER},
-    {"QueueMemberPause", E_MEMBER},
-    {"QueueMemberPenalty", E_MEMBER},
-    {"QueueMemberRinginuse", E_MEMBER},
-    {"QueueMember", E_MEMBER},
-    {"QueueMemberRemoved", E_REMOVED},
-    {"CoreShowChannel", E_CHANNEL},
-    {"Hold", E_HOLD},
-    {"Unhold", E_UNHOLD},
-    {"Newexten", E_NEWEXTEN},
-    {"DTMFEnd", E_DTMF},
-    {"AgentRingNoAnswer", E_RNA},
-    {"BlindTransfer", E_BLIND},
-    {"AttendedTransfer", E_ATTENDED},
-    {"MessageWaiting", E_MWI},
+    {"Newchannel", E_NEWCHANNEL, NULL},
+    {"Hangup", E_HANGUP, NULL},
+    {"QueueCallerJoin", E_JOIN, NULL},
+    {"QueueCallerAbandon", E_ABANDON, NULL},
+    {"AgentCalled", E_CALLED, NULL},
+    {"AgentConnect", E_CONNECT, NULL},
+    {"AgentComplete", E_COMPLETE, NULL},
+    {"QueueMemberAdded", E_FN, member},
+    {"QueueMemberStatus", E_FN, member},
+    {"QueueMemberPause", E_FN, member},
+    {"QueueMemberPenalty", E_FN, member},
+    {"QueueMemberRinginuse", E_FN, member},
+    {"QueueMember", E_FN, member},
+    {"QueueMemberRemoved", E_FN, member_removed},
+    {"CoreShowChannel", E_CHANNEL, NULL},
+    {"Hold", E_HOLD, NULL},
+    {"Unhold", E_UNHOLD, NULL},
+    {"Newexten", E_FN, newexten},
+    {"DTMFEnd", E_FN, dtmf},
+    {"AgentRingNoAnswer", E_FN, ring_no_answer},
+    {"BlindTransfer", E_FN, blind_transfer},
+    {"AttendedTransfer", E_FN, attended_transfer},
+    {"MessageWaiting", E_FN, message_waiting},
     /* read and used for nothing on purpose: the session's own, and what
      * the events above already say */
-    {"FullyBooted", E_NOTED},
-    {"QueueParams", E_NOTED},
-    {"QueueCallerLeave", E_NOTED},
-    {"QueueEntry", E_NOTED}, /* its call: CoreShowChannel */
+    {"FullyBooted", E_NOTED, NULL},
+    {"QueueParams", E_NOTED, NULL},
+    {"QueueCallerLeave", E_NOTED, NULL},
+    {"QueueEntry", E_NOTED, NULL}, /* its call: CoreShowChannel */
 };
 
 /* The event's time: its Timestamp (timestampevents = yes), else now. */
@@ -1062,9 +1066,12 @@ int sb_ami_map_msg(sb_ami_map_t *m, int sync, const sb_ami_msg_t *msg,
   if (name == NULL)
     return 0;
   ekind_t k = 0;
+  handler_fn fn = NULL;
   for (size_t i = 0; i < sizeof table / sizeof *table && !k; i++)
-    if (strcasecmp(table[i].name, name) == 0)
+    if (strcasecmp(table[i].name, name) == 0) {
       k = table[i].kind;
+      fn = table[i].fn;
+    }
   if (k == 0) {
     note_unmapped(m, name);
     return 0;
@@ -1221,29 +1228,8 @@ int sb_ami_map_msg(sb_ami_map_t *m, int sync, const sb_ami_msg_t *msg,
       add_str(d, "music_class", sb_ami_get(msg, "MusicClass"));
     break;
   }
-  case E_MEMBER:
-    member(m, msg, at, out);
-    break;
-  case E_REMOVED:
-    member_removed(m, msg, at, out);
-    break;
-  case E_NEWEXTEN:
-    newexten(m, msg, at, out);
-    break;
-  case E_DTMF:
-    dtmf(m, msg, at, out);
-    break;
-  case E_RNA:
-    ring_no_answer(m, msg, at, out);
-    break;
-  case E_BLIND:
-    blind_transfer(m, msg, at, out);
-    break;
-  case E_ATTENDED:
-    attended_transfer(m, msg, at, out);
-    break;
-  case E_MWI:
-    message_waiting(m, msg, at, out);
+  case E_FN:
+    fn(m, msg, at, out);
     break;
   case E_NOTED:
     break;

@@ -18,27 +18,21 @@
   "outbound_contexts, lead_var, campaign_var, direction_var, tenant_var, "    \
   "tenants, agents_file)"
 
-static int name_ok(const char *s) {
+/* 1 to max of A-Z a-z 0-9 and the characters of extra */
+static int chars_ok(const char *s, size_t max, const char *extra) {
   size_t n = strlen(s);
-  if (n == 0 || n > 32)
+  if (n == 0 || n > max)
     return 0;
   for (; *s; s++)
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-          (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
+          (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
       return 0;
   return 1;
 }
 
-static int var_ok(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 64)
-    return 0;
-  for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-          (*s >= '0' && *s <= '9') || *s == '_'))
-      return 0;
-  return 1;
-}
+static int name_ok(const char *s) { return chars_ok(s, 32, "_.-"); }
+/* a channel variable's name, as the dialplan spells it */
+static int var_ok(const char *s) { return chars_ok(s, 64, "_"); }
 
 /* visible ASCII without ',' or ' ' runs: what goes on an AMI line */
 static int word_ok(const char *s, int commas) {
