@@ -71,7 +71,7 @@ for f in ivr_dtmf transfer_blind transfer_attended ring_no_answer voicemail \
   tenant outbound; do
   ctl "play $here/ami/map/$f.ami" >/dev/null
 done
-wait_for accepted 67 # 64 of acme, 3 of globex
+wait_for accepted 68 # 65 of acme, 3 of globex
 
 kill -TERM "$ami_pid"
 wait "$ami_pid" || fail "ami exited $?"
@@ -91,7 +91,7 @@ export_until() {
   done
   fail "fewer than $2 events of the PBX in the audit log"
 }
-export_until "$work/export" 64
+export_until "$work/export" 65
 # the call naming globex is globex's; the one naming umbrella, nobody's
 export_until "$work/export.globex" 3 globex
 [ "$(grep -c '"source":"ami://eu1"' "$work/export.globex")" = 3 ] ||
@@ -128,14 +128,17 @@ stop_up
 [ "$(ctl "state $flows/state_two_agents.ami")" = ok ] || fail "state"
 start_up --processors audit --set "ami.pbx_file=$work/pbx" \
   --set "ami.secrets_file=$work/secrets"
-export_until "$work/export2" 65
-sleep 1 # anything more would be there by now
-$PY - "$work/export2" <<'PYEOF' || fail "the restarted connector made events twice"
+export_until "$work/export2" 66
+sleep 1 # anything more would be there by now: exported again
+export_until "$work/export2" 66
+$PY - "$work/export2" "$work/export" <<'PYEOF' || fail "the restarted connector made events twice"
 import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1]) if '"ami://eu1"' in l]
 ids = [e["id"] for e in evs]
 assert len(ids) == len(set(ids)), "an event twice"
-assert len(evs) == 65, len(evs)
+before = {json.loads(l)["id"] for l in open(sys.argv[2]) if '"ami://eu1"' in l}
+new = [(e["type"], e["subject"], e.get("data")) for e in evs if e["id"] not in before]
+assert len(evs) == 66, (len(evs), new)
 started = [e["subject"] for e in evs if e["type"] == "call.started"]
 assert len(started) == len(set(started)), started
 PYEOF
