@@ -25,6 +25,7 @@
 #define MAX_CHANS 16   /* channels of one call kept */
 #define MAX_QUEUES 16  /* queues of one agent kept */
 #define ID_MAX 129     /* call and agent ids, queue names */
+#define NUM_MAX 100000000000LL /* of a number field (num) */
 
 typedef struct call_s {
   struct call_s *next, *older, *newer; /* bucket; age list */
@@ -116,16 +117,21 @@ static int64_t uniqueid_ms(const char *u) {
     return 0;
   char *end;
   long long s = strtoll(p, &end, 10);
-  return end != p && (*end == '.' || *end == '\0') && s > 0 ? s * 1000 : 0;
+  return end != p && (*end == '.' || *end == '\0') && s > 0 && s < NUM_MAX
+             ? s * 1000
+             : 0;
 }
 
+/* A number field; dflt when absent, not a number, or past +-NUM_MAX (an
+ * epoch second or a duration the PBX could mean: times 1e6 it still fits
+ * in 64 bits). */
 static long long num(const sb_ami_msg_t *msg, const char *key, long long dflt) {
   const char *v = sb_ami_get(msg, key);
   if (v == NULL || *v == '\0')
     return dflt;
   char *end;
   long long n = strtoll(v, &end, 10);
-  return end != v ? n : dflt;
+  return end != v && n < NUM_MAX && n > -NUM_MAX ? n : dflt;
 }
 
 static void copy(char *dst, size_t sz, const char *v) {
@@ -759,6 +765,18 @@ static cJSON *call_event(sb_ami_map_t *m, call_t *c, cJSON *out,
   return d;
 }
 
+/* "context,exten" into node (ID_MAX); 0 when it does not fit (never cut:
+ * a cut could split a UTF-8 character). */
+static int make_node(char node[ID_MAX], const char *ctx, const char *exten) {
+  size_t a = strlen(ctx), b = strlen(exten);
+  if (a + 1 + b >= ID_MAX)
+    return 0;
+  memcpy(node, ctx, a);
+  node[a] = ',';
+  memcpy(node + a + 1, exten, b + 1);
+  return 1;
+}
+
 static cJSON *ivr_step(sb_ami_map_t *m, call_t *c, const char *node,
                        const char *disc, int64_t at, cJSON *out) {
   cJSON *d = call_event(m, c, out, "call.ivr_step", disc, at);
@@ -792,7 +810,10 @@ static void newexten(sb_ami_map_t *m, const sb_ami_msg_t *msg, int64_t at,
     return;
   }
   char node[ID_MAX];
-  snprintf(node, sizeof node, "%s,%s", ctx, exten);
+  if (!make_node(node, ctx, exten)) {
+    m->st.unusable++;
+    return;
+  }
   if (strcmp(node, c->ivr_node) == 0)
     return;
   /* the previous step's context, for the option taken in it */
@@ -832,9 +853,12 @@ static void dtmf(sb_ami_map_t *m, const sb_ami_msg_t *msg, int64_t at,
   char node[ID_MAX], disc[256];
   if (c->ivr_node[0])
     copy(node, sizeof node, c->ivr_node);
-  else
-    snprintf(node, sizeof node, "%s,%s", ctx,
-             known(sb_ami_get(msg, "Exten")) ? sb_ami_get(msg, "Exten") : "s");
+  else if (!make_node(node, ctx,
+                      known(sb_ami_get(msg, "Exten")) ? sb_ami_get(msg, "Exten")
+                                                      : "s")) {
+    m->st.unusable++;
+    return;
+  }
   snprintf(disc, sizeof disc, "%s/dtmf/%s/%lld", uid, digit,
            (long long)(at / 1000));
   cJSON *d = ivr_step(m, c, node, disc, at, out);
