@@ -141,7 +141,10 @@ const sb_cmd_t sb_cmd_ami = {
     .usage = "ami [options]",
     .about =
         "Logs in to every PBX of ami.pbx_file (one a line: name=, host=, "
-        "port=, tenant=,\nuser=, auth=md5|plain, events=, charset=) with its "
+        "port=, tenant=,\nuser=, auth=md5|plain, events=, charset=; the "
+        "mapping's ivr_contexts=,\noutbound_contexts=, lead_var=, "
+        "campaign_var=, direction_var=, tenant_var=,\ntenants=, "
+        "agents_file=: README's AMI section) with its "
         "secret from ami.secrets_file\n('name secret' lines, mode 0600), "
         "keeps each session alive (Ping every\nami.ping_ms), reconnects with "
         "backoff and jitter, and resynchronises after\nevery login "

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *kind_name(sb_ami_kind_t k) {
   switch (k) {
@@ -342,12 +343,53 @@ static int map_msg(void *ud, const sb_ami_msg_t *msg) {
   return 0;
 }
 
-static int map_file(const char *data, size_t len, sb_text_t *t) {
+/* NAME.opts: more words of PBX eu1's line (ivr_contexts=..., "{dir}" the
+ * fixtures' folder), loaded as sb_ami_pbx_load reads ami.pbx_file. */
+static int load_opts(const char *dir, const char *name, sb_ami_pbx_t **pbx,
+                     size_t *n) {
+  char path[1024], pf[] = "/tmp/sb_ami_pbxXXXXXX", sf[] = "/tmp/sb_ami_secXXXXXX";
+  size_t len;
+  snprintf(path, sizeof path, "%s/%s.opts", dir, name);
+  char *opts = read_file(path, &len);
+  *pbx = NULL;
+  *n = 0;
+  if (opts == NULL)
+    return 0;
+  int pfd = mkstemp(pf), sfd = mkstemp(sf);
+  CHECK(pfd >= 0 && sfd >= 0);
+  FILE *f = fdopen(pfd, "w");
+  fprintf(f, "name=eu1 host=127.0.0.1 tenant=acme user=sb ");
+  for (char *o = opts; *o; o++) {
+    if (strncmp(o, "{dir}", 5) == 0) {
+      fputs(dir, f);
+      o += 4;
+    } else if (*o != '\n') {
+      fputc(*o, f);
+    }
+  }
+  fputc('\n', f);
+  fclose(f);
+  FILE *g = fdopen(sfd, "w");
+  fprintf(g, "eu1 s3cret\n");
+  fclose(g);
+  sb_err_t err = SB_ERR_INIT;
+  int rc = sb_ami_pbx_load(pf, sf, pbx, n, &err);
+  unlink(pf);
+  unlink(sf);
+  free(opts);
+  CHECK_OK(rc, &err);
+  return 0;
+}
+
+static int map_file(const char *data, size_t len, const sb_ami_pbx_t *pbx,
+                    sb_text_t *t) {
   sb_err_t err = SB_ERR_INIT;
   sb_ami_parser_t *p;
   mapctx_t x = {0};
   CHECK_OK(sb_ami_parser_new(NULL, &p, &err), &err);
   CHECK_OK(sb_ami_map_new("eu1", "acme", 0, 0, &x.m, &err), &err);
+  if (pbx)
+    sb_ami_map_config(x.m, pbx);
   x.out = cJSON_CreateArray();
   CHECK_INT(sb_ami_parser_feed(p, data, len, map_msg, &x), 0);
   for (cJSON *e = x.out->child; e; e = e->next) {
@@ -364,7 +406,17 @@ static int map_file(const char *data, size_t len, sb_text_t *t) {
   for (size_t i = 0; i < st.n_unmapped_names; i++)
     sb_text_add(t, " %s %llu", st.unmapped_names[i].name,
                 (unsigned long long)st.unmapped_names[i].count);
-  sb_text_add(t, "\n");
+  sb_text_add(t, "\nunusable %llu, ring_no_answer %llu, tenant_refused %llu, "
+                 "tenant_late %llu, agents_unmapped %llu, ivr_steps %llu, "
+                 "transfers %llu, voicemails %llu\n",
+              (unsigned long long)st.unusable,
+              (unsigned long long)st.ring_no_answer,
+              (unsigned long long)st.tenant_refused,
+              (unsigned long long)st.tenant_late,
+              (unsigned long long)st.agents_unmapped,
+              (unsigned long long)st.ivr_steps,
+              (unsigned long long)st.transfers,
+              (unsigned long long)st.voicemails);
   cJSON_Delete(x.out);
   sb_ami_map_free(x.m);
   sb_ami_parser_free(p);
@@ -378,8 +430,12 @@ static int one_map_fixture(const char *dir, const char *name) {
   char *data = read_file(path, &len);
   CHECK(data != NULL);
   sb_text_t a = {0}, b = {0};
-  CHECK_INT(map_file(data, len, &a), 0);
-  CHECK_INT(map_file(data, len, &b), 0);
+  sb_ami_pbx_t *pbx;
+  size_t npbx;
+  CHECK_INT(load_opts(dir, name, &pbx, &npbx), 0);
+  CHECK_INT(map_file(data, len, pbx, &a), 0);
+  CHECK_INT(map_file(data, len, pbx, &b), 0);
+  sb_ami_pbx_free(pbx, npbx);
   CHECK_STR(a.s, b.s); /* deterministic, ids included */
   snprintf(path, sizeof path, "%s/%s.expected", dir, name);
   int rc = golden_check(path, &a);

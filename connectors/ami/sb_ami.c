@@ -99,14 +99,24 @@ static void on_submitted(void *ud, sb_http_req_t *r,
          SB_F_INT("retry_ms", q->retry_ms), SB_F_END);
 }
 
+/* An event's tenantid (the mapper sets it on each), else dflt. */
+static const char *tenant_of(const cJSON *e, const char *dflt) {
+  const cJSON *t = e ? cJSON_GetObjectItemCaseSensitive(e, "tenantid") : NULL;
+  return cJSON_IsString(t) ? t->valuestring : dflt ? dflt : "";
+}
+
 static void submit(sb_ami_t *a, out_t *q) {
   cJSON *batch = q->again;
   if (batch == NULL) {
-    /* up to BATCH_MAX of the pending, in order */
+    /* up to BATCH_MAX of the pending, in order, of one tenant (a call's
+     * may be another than the PBX's: tenant_var) */
     batch = cJSON_CreateArray();
     if (batch == NULL)
       return;
-    for (int k = 0; k < BATCH_MAX && q->pending->child; k++) {
+    const char *first = tenant_of(q->pending->child, NULL);
+    for (int k = 0; k < BATCH_MAX && q->pending->child &&
+                    strcmp(tenant_of(q->pending->child, first), first) == 0;
+         k++) {
       cJSON *e = cJSON_DetachItemViaPointer(q->pending, q->pending->child);
       cJSON_AddItemToArray(batch, e);
       q->npending--;
@@ -119,7 +129,8 @@ static void submit(sb_ami_t *a, out_t *q) {
   }
   const sb_ami_pbx_t *p = &a->pbx[q->i];
   sb_claims_t who = {.role = SB_ROLE_SUPERVISOR};
-  snprintf(who.tenant, sizeof who.tenant, "%s", p->tenant);
+  snprintf(who.tenant, sizeof who.tenant, "%s",
+           tenant_of(batch->child, p->tenant));
   snprintf(who.sub, sizeof who.sub, "ami:%s", p->name);
   q->inflight = 1;
   sb_ingest_submit(a->in, NULL, &who, batch, on_submitted, q);
@@ -380,8 +391,12 @@ int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
       rc = sb_err_set(err, SB_ENOMEM, "out of memory");
   }
   for (size_t i = 0; rc == 0 && i < a->n; i++)
+  {
     rc = sb_ami_map_new(a->pbx[i].name, a->pbx[i].tenant, 0, 0, &a->map[i],
                         err);
+    if (rc == 0)
+      sb_ami_map_config(a->map[i], &a->pbx[i]);
+  }
   if (rc != 0) {
     parts_free(a);
     return rc;

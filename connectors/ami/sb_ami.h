@@ -166,7 +166,24 @@ typedef struct sb_ami_pbx_s {
   char events[128];
   char charset[33];
   char secret[129]; /* from the secrets file */
+  /* the mapping's keys (sb_ami_map.c; "" when not given) */
+  char ivr_contexts[256];      /* contexts whose Newexten/DTMF are IVR steps */
+  char outbound_contexts[256]; /* a call's first channel there: outbound */
+  char lead_var[65], campaign_var[65]; /* SB_LEAD_ID, SB_CAMPAIGN_ID */
+  char direction_var[65];      /* SB_DIRECTION (inbound|outbound|internal) */
+  char tenant_var[65];         /* a call's tenant; none: the PBX's */
+  char tenants[512];           /* tenants tenant_var may name (and tenant) */
+  char agents_file[256];       /* "<pbx> <interface|mailbox> <agent_id>" */
+  struct sb_ami_agent_s *agents; /* its lines of this PBX, sorted */
+  size_t nagents;
 } sb_ami_pbx_t;
+
+/* An agents_file line of a PBX: its interface ("PJSIP/agent1") or mailbox
+ * ("1001@default") as the Switchboard user id agent_id. */
+typedef struct sb_ami_agent_s {
+  char iface[129];
+  char agent_id[129];
+} sb_ami_agent_t;
 
 /* Reads both files: *out (n PBXs) is the caller's, sb_ami_pbx_free.
  * SB_ECONFIG naming the file, line and word that is wrong (never a
@@ -203,9 +220,20 @@ void sb_ami_pbx_free(sb_ami_pbx_t *p, size_t n);
  *       offline for an unavailable device; wrapup within the member's
  *       Wrapuptime of LastCall; else available)
  *     QueueMemberRemoved of its last queue   -> agent.logged_out
- *   the lead and campaign of a call: the channel variables SB_LEAD_ID and
- *   SB_CAMPAIGN_ID (manager.conf channelvars); caller numbers only when
- *   E.164. Other events are counted as unmapped, by name. */
+ *     Newexten into a new context,exten of ivr_contexts,
+ *     DTMFEnd Received there                 -> call.ivr_step
+ *     AgentRingNoAnswer (RingTime ms)        -> counted; ring_ms; the agent
+ *                                               back from ringing
+ *     BlindTransfer, AttendedTransfer        -> call.transferred (attended:
+ *                                               the consult call ends,
+ *                                               its Linkedid an alias)
+ *     MessageWaiting of a VoiceMail() call   -> voicemail.received
+ *   the lead and campaign of a call: the channel variables lead_var and
+ *   campaign_var (SB_LEAD_ID, SB_CAMPAIGN_ID; manager.conf channelvars);
+ *   its tenant: tenant_var, one of tenants (else the call is refused and
+ *   counted); its direction: direction_var, outbound_contexts; agent ids:
+ *   agents_file (sb_ami_map_config). Caller numbers only when E.164.
+ *   Other events are counted as unmapped, by name. */
 
 #define SB_AMI_MAP_NAMES 32 /* unmapped event names counted apart */
 
@@ -220,6 +248,11 @@ typedef struct sb_ami_map_stats_s {
   size_t calls, agents; /* held now */
   sb_ami_map_count_t unmapped_names[SB_AMI_MAP_NAMES];
   size_t n_unmapped_names;
+  uint64_t ring_no_answer;  /* AgentRingNoAnswer of known calls */
+  uint64_t tenant_refused;  /* calls naming a tenant the PBX may not write */
+  uint64_t tenant_late;     /* tenant variable after the call's first event */
+  uint64_t agents_unmapped; /* interfaces with no agents_file line */
+  uint64_t ivr_steps, transfers, voicemails;
 } sb_ami_map_stats_t;
 
 struct cJSON;
@@ -241,6 +274,11 @@ void sb_ami_map_sync_start(sb_ami_map_t *m);
 int sb_ami_map_synced(sb_ami_map_t *m, int64_t now_us, struct cJSON *out);
 void sb_ami_map_stats(const sb_ami_map_t *m, sb_ami_map_stats_t *out);
 void sb_ami_map_free(sb_ami_map_t *m); /* accepts NULL */
+/* The PBX's mapping keys (sb_ami_pbx_t: IVR contexts, channel variables'
+ * names, allowed tenants, agent ids, outbound contexts); p is borrowed
+ * for the mapper's life. Without it: the defaults (no IVR steps, the
+ * SB_* variables, the PBX's tenant only, interfaces as agent ids). */
+void sb_ami_map_config(sb_ami_map_t *m, const sb_ami_pbx_t *p);
 
 /* ---- the connector -------------------------------------------------------
  *

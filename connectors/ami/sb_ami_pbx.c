@@ -12,17 +12,27 @@
 #include <sys/stat.h>
 
 #define FILE_MAX (1024 * 1024)
+#define AGENTS_MAX 100000 /* agents_file lines of one PBX */
+#define KEYS                                                                   \
+  "(name, host, port, tenant, user, auth, events, charset, ivr_contexts, "    \
+  "outbound_contexts, lead_var, campaign_var, direction_var, tenant_var, "    \
+  "tenants, agents_file)"
 
-static int name_ok(const char *s) {
+/* 1 to max of A-Z a-z 0-9 and the characters of extra */
+static int chars_ok(const char *s, size_t max, const char *extra) {
   size_t n = strlen(s);
-  if (n == 0 || n > 32)
+  if (n == 0 || n > max)
     return 0;
   for (; *s; s++)
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-          (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
+          (*s >= '0' && *s <= '9') || strchr(extra, *s) != NULL))
       return 0;
   return 1;
 }
+
+static int name_ok(const char *s) { return chars_ok(s, 32, "_.-"); }
+/* a channel variable's name, as the dialplan spells it */
+static int var_ok(const char *s) { return chars_ok(s, 64, "_"); }
 
 /* visible ASCII without ',' or ' ' runs: what goes on an AMI line */
 static int word_ok(const char *s, int commas) {
@@ -35,7 +45,10 @@ static int word_ok(const char *s, int commas) {
 
 static int set_str(char *dst, size_t sz, const char *v, const char *path,
                    int line, const char *key, sb_err_t *err) {
-  if (strlen(v) >= sz || !word_ok(v, strcmp(key, "events") == 0))
+  /* lists: events, ivr_contexts, outbound_contexts, tenants */
+  int list = strcmp(key, "events") == 0 || strstr(key, "contexts") != NULL ||
+             strcmp(key, "tenants") == 0;
+  if (strlen(v) >= sz || !word_ok(v, list))
     return sb_err_set(err, SB_ECONFIG,
                       "%s:%d: %s: '%.64s' is not a valid value (at most %zu "
                       "visible characters)",
@@ -49,8 +62,8 @@ static int one_word(sb_ami_pbx_t *p, char *w, const char *path, int line,
   char *eq = strchr(w, '=');
   if (eq == NULL)
     return sb_err_set(err, SB_ECONFIG,
-                      "%s:%d: '%.64s': expected key=value (name, host, port, "
-                      "tenant, user, auth, events, charset)",
+                      "%s:%d: '%.64s': expected key=value "
+                      KEYS,
                       path, line, w);
   *eq = '\0';
   const char *k = w, *v = eq + 1;
@@ -71,6 +84,46 @@ static int one_word(sb_ami_pbx_t *p, char *w, const char *path, int line,
     return set_str(p->events, sizeof p->events, v, path, line, k, err);
   if (strcmp(k, "charset") == 0)
     return set_str(p->charset, sizeof p->charset, v, path, line, k, err);
+  if (strcmp(k, "ivr_contexts") == 0)
+    return set_str(p->ivr_contexts, sizeof p->ivr_contexts, v, path, line, k,
+                   err);
+  if (strcmp(k, "outbound_contexts") == 0)
+    return set_str(p->outbound_contexts, sizeof p->outbound_contexts, v, path,
+                   line, k, err);
+  if (strcmp(k, "agents_file") == 0)
+    return set_str(p->agents_file, sizeof p->agents_file, v, path, line, k,
+                   err);
+  struct {
+    const char *key;
+    char *dst;
+    size_t sz;
+  } vars[] = {{"lead_var", p->lead_var, sizeof p->lead_var},
+              {"campaign_var", p->campaign_var, sizeof p->campaign_var},
+              {"direction_var", p->direction_var, sizeof p->direction_var},
+              {"tenant_var", p->tenant_var, sizeof p->tenant_var}};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+    if (strcmp(k, vars[i].key) == 0) {
+      /* a channel variable's name, as the dialplan spells it */
+      if (!var_ok(v))
+        return sb_err_set(err, SB_ECONFIG,
+                          "%s:%d: %s: '%.64s' is not a variable name (1 to 64 "
+                          "of A-Z a-z 0-9 _)",
+                          path, line, k, v);
+      memcpy(vars[i].dst, v, strlen(v) + 1);
+      return 0;
+    }
+  if (strcmp(k, "tenants") == 0) {
+    if (set_str(p->tenants, sizeof p->tenants, v, path, line, k, err) != 0)
+      return SB_ECONFIG;
+    char tmp[sizeof p->tenants], *save = NULL;
+    memcpy(tmp, v, strlen(v) + 1);
+    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+      if (!sb_tenant_valid(t) || sb_tenant_reserved(t))
+        return sb_err_set(err, SB_ECONFIG,
+                          "%s:%d: tenants: '%.64s' is not a tenant id", path,
+                          line, t);
+    return 0;
+  }
   if (strcmp(k, "tenant") == 0) {
     if (!sb_tenant_valid(v) || sb_tenant_reserved(v))
       return sb_err_set(err, SB_ECONFIG,
@@ -98,8 +151,7 @@ static int one_word(sb_ami_pbx_t *p, char *w, const char *path, int line,
     return 0;
   }
   return sb_err_set(err, SB_ECONFIG,
-                    "%s:%d: unknown key '%.32s' (name, host, port, tenant, "
-                    "user, auth, events, charset)",
+                    "%s:%d: unknown key '%.32s' " KEYS,
                     path, line, k);
 }
 
@@ -194,6 +246,103 @@ static int parse_secrets(char *text, const char *path, sb_ami_pbx_t *pbx,
   return 0;
 }
 
+static int agent_cmp(const void *a, const void *b) {
+  return strcmp(((const sb_ami_agent_t *)a)->iface,
+                ((const sb_ami_agent_t *)b)->iface);
+}
+
+/* p's lines of its agents_file ("<pbx> <interface|mailbox> <agent_id>";
+ * a PBX the pbx file does not name is an error, another's lines are
+ * skipped), sorted by interface for sb_ami_map.c's bsearch. */
+static int load_agents(sb_ami_pbx_t *pbx, size_t n, sb_ami_pbx_t *p,
+                       sb_err_t *err) {
+  char *text = NULL;
+  size_t len = 0, cap = 0;
+  const char *path = p->agents_file;
+  int rc = sb_read_file(path, FILE_MAX * 16, &text, &len, err);
+  if (rc != 0) {
+    sb_err_prefix(err, "PBX %s: agents_file: ", p->name);
+    if (err)
+      err->code = SB_ECONFIG; /* a setting that names no readable file */
+    return SB_ECONFIG;
+  }
+  int line = 0;
+  for (char *cur = text, *l; rc == 0 && (l = next_line(&cur, &line));) {
+    char *hash = strchr(l, '#');
+    if (hash)
+      *hash = '\0';
+    char *save = NULL, *w[4] = {NULL};
+    int nw = 0;
+    for (char *t = strtok_r(l, " \t\r", &save); t && nw < 4;
+         t = strtok_r(NULL, " \t\r", &save))
+      w[nw++] = t;
+    if (nw == 0)
+      continue;
+    if (nw != 3) {
+      rc = sb_err_set(err, SB_ECONFIG,
+                      "%s:%d: expected '<pbx> <interface> <agent_id>'", path,
+                      line);
+      break;
+    }
+    size_t i = 0;
+    while (i < n && strcmp(pbx[i].name, w[0]) != 0)
+      i++;
+    if (i == n) {
+      rc = sb_err_set(err, SB_ECONFIG, "%s:%d: no PBX named '%.32s'", path,
+                      line, w[0]);
+      break;
+    }
+    if (&pbx[i] != p)
+      continue;
+    if (strlen(w[1]) >= sizeof p->agents->iface || !word_ok(w[1], 1) ||
+        strlen(w[2]) >= sizeof p->agents->agent_id || !word_ok(w[2], 0)) {
+      rc = sb_err_set(err, SB_ECONFIG,
+                      "%s:%d: an interface and an agent id are at most 128 "
+                      "visible characters",
+                      path, line);
+      break;
+    }
+    if (p->nagents == AGENTS_MAX) {
+      rc = sb_err_set(err, SB_ECONFIG, "%s:%d: more than %d agents of PBX %s",
+                      path, line, AGENTS_MAX, p->name);
+      break;
+    }
+    if (p->nagents == cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      sb_ami_agent_t *na = realloc(p->agents, nc * sizeof *na);
+      if (na == NULL) {
+        rc = sb_err_set(err, SB_ENOMEM, "out of memory");
+        break;
+      }
+      p->agents = na;
+      cap = nc;
+    }
+    sb_ami_agent_t *a = &p->agents[p->nagents++];
+    memcpy(a->iface, w[1], strlen(w[1]) + 1);
+    memcpy(a->agent_id, w[2], strlen(w[2]) + 1);
+  }
+  free(text);
+  if (rc == 0 && p->nagents > 1) {
+    qsort(p->agents, p->nagents, sizeof *p->agents, agent_cmp);
+    for (size_t i = 1; i < p->nagents; i++)
+      if (strcmp(p->agents[i - 1].iface, p->agents[i].iface) == 0)
+        return sb_err_set(err, SB_ECONFIG,
+                          "%s: interface '%s' of PBX %s is given twice", path,
+                          p->agents[i].iface, p->name);
+  }
+  return rc;
+}
+
+/* tenant_var's tenants must be allowed, the PBX's own among them */
+static int check_mapping(sb_ami_pbx_t *p, const char *path, sb_err_t *err) {
+  if (p->tenants[0] && !p->tenant_var[0])
+    return sb_err_set(err, SB_ECONFIG,
+                      "%s: PBX %s: tenants= without tenant_var= (the channel "
+                      "variable naming a call's tenant)",
+                      path, p->name);
+  return 0;
+}
+
 int sb_ami_pbx_load(const char *pbx_file, const char *secrets_file,
                     sb_ami_pbx_t **out, size_t *n, sb_err_t *err) {
   *out = NULL;
@@ -223,6 +372,11 @@ int sb_ami_pbx_load(const char *pbx_file, const char *secrets_file,
     rc = sb_read_file(secrets_file, FILE_MAX, &secrets, &slen, err);
   if (rc == 0)
     rc = parse_secrets(secrets, secrets_file, pbx, *n, err);
+  for (size_t i = 0; rc == 0 && i < *n; i++) {
+    rc = check_mapping(&pbx[i], pbx_file, err);
+    if (rc == 0 && pbx[i].agents_file[0])
+      rc = load_agents(pbx, *n, &pbx[i], err);
+  }
   free(text);
   if (secrets) {
     OPENSSL_cleanse(secrets, slen);
@@ -240,6 +394,8 @@ int sb_ami_pbx_load(const char *pbx_file, const char *secrets_file,
 void sb_ami_pbx_free(sb_ami_pbx_t *p, size_t n) {
   if (p == NULL)
     return;
+  for (size_t i = 0; i < n; i++)
+    free(p[i].agents);
   OPENSSL_cleanse(p, n * sizeof *p);
   free(p);
 }

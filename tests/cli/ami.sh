@@ -40,6 +40,24 @@ chmod 600 "$work/secrets.short"
 expect_error 2 "no secret for PBX 'eu2'" "$SB" ami --dry-run "${args[@]}" \
   --set "ami.secrets_file=$work/secrets.short"
 grep -q "$secret" "$work/expect.err" && fail "a secret in an error"
+# the mapping's keys (ivr_contexts, tenant_var, tenants, agents_file, ...)
+bad_map() { # bad_map WORDS MESSAGE: eu1 with WORDS is refused with MESSAGE
+  printf 'name=eu1 host=h tenant=acme user=u %s\n' "$1" >"$work/pbx.bad"
+  expect_error 2 "$2" "$SB" ami --dry-run --data-dir "$dd" \
+    --set "ami.pbx_file=$work/pbx.bad" --set "ami.secrets_file=$work/secrets.short"
+}
+bad_map "tenants=globex" "tenants= without tenant_var="
+bad_map "tenant_var=SB-T" "tenant_var: 'SB-T' is not a variable name"
+bad_map "tenant_var=T tenants=globex,_x" "tenants: '_x' is not a tenant id"
+bad_map "lead_var=" "lead_var: '' is not a variable name"
+bad_map "ivr_contexts=a b" "'b': expected key=value"
+bad_map "agents_file=$work/nope" "$work/nope"
+printf 'eu1 PJSIP/a1 u-1\nzz PJSIP/a2 u-2\n' >"$work/agents"
+bad_map "agents_file=$work/agents" "agents:2: no PBX named 'zz'"
+printf 'eu1 PJSIP/a1 u-1\neu1 PJSIP/a1 u-2\n' >"$work/agents"
+bad_map "agents_file=$work/agents" "interface 'PJSIP/a1' of PBX eu1 is given twice"
+printf 'eu1 PJSIP/a1\n' >"$work/agents"
+bad_map "agents_file=$work/agents" "agents:1: expected '<pbx> <interface> <agent_id>'"
 
 # ---- running ---------------------------------------------------------------
 "$SB" ami "${args[@]}" --dry-run --progress-ms 100 --set ami.ping_ms=300 \

@@ -6,7 +6,11 @@
 # the resynchronisation's agents and channel; an inbound queue call whose
 # session is dropped mid-call (the resync finds the call still up, and the
 # rest of the call follows once reconnected); an abandoned call; an agent
-# pausing. No event twice, whatever the drop.
+# pausing; then the mapping's other flows (tests/ami/map: IVR steps with
+# DTMF, blind and attended transfers, a ring not answered then answered by
+# another agent, a voicemail, calls naming their tenant: globex produced
+# under globex, umbrella never produced; an outbound call) with the PBX's
+# mapping keys. No event twice, whatever the drop.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_ami.sh"
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,8 +19,10 @@ start_up --processors audit
 secret=Zm9vYmFyLWFtaQ
 printf 'switchboard %s\n' "$secret" >"$work/users"
 start_ami_server
-printf 'name=eu1 host=127.0.0.1 port=%s tenant=acme user=switchboard\n' \
-  "$port" >"$work/pbx"
+printf 'name=eu1 host=127.0.0.1 port=%s tenant=acme user=switchboard %s\n' \
+  "$port" "ivr_contexts=ivr-main,ivr-billing outbound_contexts=dialer \
+tenant_var=SB_TENANT tenants=globex agents_file=$here/ami/map/agents.txt" \
+  >"$work/pbx"
 printf 'eu1 %s\n' "$secret" >"$work/secrets"
 chmod 600 "$work/secrets"
 
@@ -61,6 +67,11 @@ ctl "play $work/part2.ami" >/dev/null
 ctl "play $here/ami/map/queue_abandoned.ami" >/dev/null
 ctl "play $flows/pause_unpause.ami" >/dev/null
 wait_for accepted 20
+for f in ivr_dtmf transfer_blind transfer_attended ring_no_answer voicemail \
+  tenant outbound; do
+  ctl "play $here/ami/map/$f.ami" >/dev/null
+done
+wait_for accepted 68 # 65 of acme, 3 of globex
 
 kill -TERM "$ami_pid"
 wait "$ami_pid" || fail "ami exited $?"
@@ -73,14 +84,20 @@ grep -q '^ami stopped: pbx eu1 .*ingest refused 0, dropped 0, waiting 0' \
 # until N of them are the PBX's
 export_until() {
   for _ in $(seq 100); do
-    "$SB" audit export --data-dir "$dd" --tenant acme >"$1" 2>"$1.err" ||
+    "$SB" audit export --data-dir "$dd" --tenant "${3:-acme}" >"$1" 2>"$1.err" ||
       fail "audit export"
     [ "$(grep -c '"source":"ami://eu1"' "$1")" -ge "$2" ] && return 0
     sleep 0.2
   done
   fail "fewer than $2 events of the PBX in the audit log"
 }
-export_until "$work/export" 20
+export_until "$work/export" 65
+# the call naming globex is globex's; the one naming umbrella, nobody's
+export_until "$work/export.globex" 3 globex
+[ "$(grep -c '"source":"ami://eu1"' "$work/export.globex")" = 3 ] ||
+  fail "globex: not the 3 events of its call"
+cat "$work/export.globex" >>"$work/export"
+grep -q '1764689002.520' "$work/export" && fail "the refused tenant's call produced"
 $PY - "$work/export" "$here/ami/kafka/expected.txt" "${SB_AMI_UPDATE:-}" <<'PYEOF' || fail "the events differ"
 import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1]) if '"ami://eu1"' in l]
@@ -111,16 +128,19 @@ stop_up
 [ "$(ctl "state $flows/state_two_agents.ami")" = ok ] || fail "state"
 start_up --processors audit --set "ami.pbx_file=$work/pbx" \
   --set "ami.secrets_file=$work/secrets"
-export_until "$work/export2" 21
-sleep 1 # anything more would be there by now
-$PY - "$work/export2" <<'PYEOF' || fail "the restarted connector made events twice"
+export_until "$work/export2" 66
+sleep 1 # anything more would be there by now: exported again
+export_until "$work/export2" 66
+$PY - "$work/export2" "$work/export" <<'PYEOF' || fail "the restarted connector made events twice"
 import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1]) if '"ami://eu1"' in l]
 ids = [e["id"] for e in evs]
 assert len(ids) == len(set(ids)), "an event twice"
-assert len(evs) == 21, len(evs)
-started = [e for e in evs if e["type"] == "call.started"]
-assert len(started) == 3, started
+before = {json.loads(l)["id"] for l in open(sys.argv[2]) if '"ami://eu1"' in l}
+new = [(e["type"], e["subject"], e.get("data")) for e in evs if e["id"] not in before]
+assert len(evs) == 66, (len(evs), new)
+started = [e["subject"] for e in evs if e["type"] == "call.started"]
+assert len(started) == len(set(started)), started
 PYEOF
 grep -q 'ami: logged in pbx=eu1' "$work/up.err" || fail "up did not run the connector"
 for f in "$work"/*.out "$work"/*.err; do

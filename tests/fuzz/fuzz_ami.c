@@ -5,8 +5,15 @@
  * is UTF-8 without control characters (tab aside), NUL-terminated; a
  * delivered message is within its bounds; the parser never holds more
  * than max_bytes; the messages are the same, in the same order, whether
- * the bytes come whole or in pieces. */
+ * the bytes come whole or in pieces. The whole read's events also go
+ * through the mapping (sb_ami_map_msg, every mapping key set: IVR contexts,
+ * an outbound context, a tenant variable with one tenant allowed, agent
+ * ids; a resynchronisation begun at the first FullyBooted and ended at
+ * the end): every event it makes is of the PBX's tenant or the allowed
+ * one, never of another a call names. */
 #include "sb_ami.h"
+
+#include <cjson/cJSON.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 typedef struct {
   uint64_t hash; /* FNV-1a of every message as delivered */
   size_t n, max_bytes, max_fields;
+  sb_ami_map_t *map; /* the whole read's: its events mapped */
+  cJSON *out;
 } sum_t;
 
 static void mix(sum_t *s, const void *p, size_t n) {
@@ -74,7 +83,29 @@ static int on_msg(void *ud, const sb_ami_msg_t *m) {
   }
   if ((m->kind == SB_AMI_EVENT) != (sb_ami_get(m, "Event") != NULL))
     FAIL("an event without Event, or Event in another kind");
+  if (s->map && m->kind == SB_AMI_EVENT) {
+    int sync = sb_ami_is(m, "Event", "FullyBooted");
+    if (sync)
+      sb_ami_map_sync_start(s->map);
+    sb_ami_map_msg(s->map, sync || sb_ami_is(m, "Event", "CoreShowChannel"),
+                   m, 1764000000000000LL, s->out);
+  }
   return 0;
+}
+
+/* The mapper's events: the tenants a PBX may write, and nothing else. */
+static void check_events(const cJSON *out) {
+  for (const cJSON *e = out->child; e; e = e->next) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "tenantid");
+    if (!cJSON_IsString(t) || (strcmp(t->valuestring, "acme") != 0 &&
+                               strcmp(t->valuestring, "globex") != 0))
+      FAIL("an event of a tenant the PBX may not write");
+    char *text = cJSON_PrintUnformatted(e);
+    if (text == NULL)
+      FAIL("an event cJSON cannot print");
+    check_text(text);
+    free(text);
+  }
 }
 
 static sum_t run(const sb_ami_parser_opts_t *o, const char *d, size_t n,
@@ -82,9 +113,22 @@ static sum_t run(const sb_ami_parser_opts_t *o, const char *d, size_t n,
   sb_err_t err = SB_ERR_INIT;
   sb_ami_parser_t *p;
   sum_t s = {1469598103934665603ull, 0, o->max_bytes ? o->max_bytes : 262144,
-             o->max_fields ? o->max_fields : 4096};
+             o->max_fields ? o->max_fields : 4096, NULL, NULL};
   if (sb_ami_parser_new(o, &p, &err) != 0)
     FAIL("the parser cannot be made");
+  static sb_ami_agent_t agents[] = {{"1001@default", "u-alice"},
+                                    {"PJSIP/agent1", "u-alice"}};
+  sb_ami_pbx_t pbx = {.name = "eu1", .tenant = "acme",
+                      .ivr_contexts = "ivr-main,ivr-billing",
+                      .outbound_contexts = "dialer",
+                      .tenant_var = "SB_TENANT", .tenants = "globex",
+                      .agents = agents, .nagents = 2};
+  if (seed == 0) {
+    if (sb_ami_map_new("eu1", "acme", 64, 64, &s.map, &err) != 0 ||
+        (s.out = cJSON_CreateArray()) == NULL)
+      FAIL("the mapper cannot be made");
+    sb_ami_map_config(s.map, &pbx);
+  }
   for (size_t at = 0; at < n;) {
     size_t k = seed ? 1 + (size_t)(rand_r(&seed) % 64) : n;
     if (k > n - at)
@@ -96,6 +140,13 @@ static sum_t run(const sb_ami_parser_opts_t *o, const char *d, size_t n,
     at += k;
   }
   sb_ami_parser_free(p);
+  if (s.map) {
+    sb_ami_map_synced(s.map, 1764000001000000LL, s.out);
+    check_events(s.out);
+    cJSON_Delete(s.out);
+    sb_ami_map_free(s.map);
+    s.map = NULL;
+  }
   return s;
 }
 
