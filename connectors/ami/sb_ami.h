@@ -165,6 +165,13 @@ typedef struct sb_ami_pbx_s {
   char events[128];
   char charset[33];
   char secret[129]; /* from the secrets file */
+  /* the dialer (sb_ami_dial.c): originate_channel=PJSIP/{number}@trunk
+   * (set: the PBX dials call.dial_requested), originate_context and
+   * originate_exten (where an answered call goes, unless the request
+   * says) */
+  char orig_channel[128];
+  char orig_context[81];
+  char orig_exten[81];
 } sb_ami_pbx_t;
 
 /* Reads both files: *out (n PBXs) is the caller's, sb_ami_pbx_free.

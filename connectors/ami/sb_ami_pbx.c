@@ -1,6 +1,6 @@
 /* The PBXs the connector logs in to (sb_ami.h): ami.pbx_file's lines and
  * ami.secrets_file's secrets. */
-#include "sb_ami.h"
+#include "sb_ami_int.h"
 
 #include "sb_tenant.h"
 #include "sb_util.h"
@@ -50,7 +50,7 @@ static int one_word(sb_ami_pbx_t *p, char *w, const char *path, int line,
   if (eq == NULL)
     return sb_err_set(err, SB_ECONFIG,
                       "%s:%d: '%.64s': expected key=value (name, host, port, "
-                      "tenant, user, auth, events, charset)",
+                      "tenant, user, auth, events, charset, originate_channel, originate_context, originate_exten)",
                       path, line, w);
   *eq = '\0';
   const char *k = w, *v = eq + 1;
@@ -97,6 +97,8 @@ static int one_word(sb_ami_pbx_t *p, char *w, const char *path, int line,
     p->md5 = v[0] == 'm';
     return 0;
   }
+  if (strncmp(k, "originate_", 10) == 0)
+    return sb__ami_dial_conf(p, k, v, path, line, err);
   return sb_err_set(err, SB_ECONFIG,
                     "%s:%d: unknown key '%.32s' (name, host, port, tenant, "
                     "user, auth, events, charset)",
