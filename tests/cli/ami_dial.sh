@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The AMI dialer end to end (issue 18, item 4): call.dial_requested posted
+# over HTTP -> the dialer processor's outbox -> `switchboard ami` claims,
+# marks sent, originates on the test AMI server -> OriginateResponse ->
+# call.dial_result through ingest, in the audit log and dialer.dial_results.
+#  - answered (Reason 4, with the call's id; the answered channel then
+#    maps to call.started/call.ended with the request's lead), busy (5),
+#    no_answer (3);
+#  - the same request posted twice (same event id: a duplicate at ingest)
+#    and again under another event id with the same dial_id: one Originate;
+#  - an agent may not post it (403);
+#  - the connector SIGKILLed after the Originate was sent and before its
+#    answer: at the next start the dial is unknown and is never originated
+#    again;
+#  - no number in clear in the connector's output or the outbox.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib_ami.sh"
+
+start_up --processors audit,dialer
+secret=ZGlhbGVyLWFtaQ
+printf 'switchboard %s\n' "$secret" >"$work/users"
+start_ami_server
+printf 'name=eu1 host=127.0.0.1 port=%s tenant=acme user=switchboard originate_channel=PJSIP/{number}@trunk originate_context=campaigns originate_exten=s\n' \
+  "$port" >"$work/pbx"
+printf 'eu1 %s\n' "$secret" >"$work/secrets"
+chmod 600 "$work/secrets"
+
+start_ami() {
+  "$SB" ami --data-dir "$dd" --set "ami.pbx_file=$work/pbx" \
+    --set "ami.secrets_file=$work/secrets" --progress-ms 100 \
+    --set ami.reconnect_min_ms=50 --set ami.reconnect_max_ms=200 \
+    >>"$work/ami.out" 2>>"$work/ami.err" &
+  ami_pid=$!
+}
+start_ami
+
+tok() { "$SB" token --data-dir "$dd" --tenant acme --role "$1" --sub "$2"; }
+sup=$(tok supervisor sam)
+agent=$(tok agent ann)
+now() { date -u +%FT%T.%3NZ; }
+# post TOKEN DIAL NUMBER [ID]: the status; the body in $work/body
+post() {
+  local id=""
+  [ -n "${4:-}" ] && id="\"id\":\"$4\","
+  curl -s -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
+    -H 'Content-Type: application/json' "$url/v1/events" --data-binary \
+    "{\"specversion\":\"1.0\",$id\"type\":\"call.dial_requested\",\"source\":\"/t\",\"subject\":\"$2\",\"time\":\"$(now)\",\"data\":{\"dial_id\":\"$2\",\"pbx\":\"eu1\",\"number\":\"$3\",\"lead_id\":\"lead-$2\",\"campaign_id\":\"fall\",\"caller_id\":\"\\\"Acme\\\" <+15550009999>\"}}"
+}
+results() { q "SELECT dial_id || ' ' || outcome || ' ' || coalesce(reason::text, '-') FROM dialer.dial_results ORDER BY 1" | tr '\n' ';'; }
+wait_results() {
+  for _ in $(seq 300); do
+    [ "$(results)" = "$1" ] && return 0
+    sleep 0.1
+  done
+  fail "dial results: $(results), want $1"
+}
+
+[ "$(ctl "outcome +15550000002 busy")" = ok ] || fail outcome
+[ "$(ctl "outcome +15550000003 no_answer")" = ok ] || fail outcome
+[ "$(ctl "outcome +15550000004 hold")" = ok ] || fail outcome
+
+s=$(post "$agent" d-agent +15550000001)
+[ "$s" = 403 ] || fail "an agent posted a dial request: $s $(cat "$work/body")"
+
+dup_id=$($PY -c 'import time,random
+a="0123456789ABCDEFGHJKMNPQRSTVWXYZ"; t=int(time.time()*1000); s=""
+for i in range(10): s=a[t%32]+s; t//=32
+print(s+"".join(random.choice(a) for _ in range(16)))')
+s=$(post "$sup" d-ans +15550000001 "$dup_id")
+[ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
+s=$(post "$sup" d-ans +15550000001 "$dup_id")
+[ "$s" = 202 ] || fail "the duplicate: $s $(cat "$work/body")"
+s=$(post "$sup" d-ans +15550000001)
+[ "$s" = 202 ] || fail "the same dial again: $s $(cat "$work/body")"
+for d in busy:2 noans:3; do
+  s=$(post "$sup" "d-${d%%:*}" "+1555000000${d##*:}")
+  [ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
+done
+wait_results "d-ans answered 4;d-busy busy 5;d-noans no_answer 3;"
+[ "$(ctl originates)" = 3 ] || fail "originates: $(ctl originates), want 3"
+[ "$(q "SELECT string_agg(dial_id || ':' || state || ':' || outcome, ' ' ORDER BY dial_id) FROM dialer.outbox")" = \
+  "d-ans:done:answered d-busy:done:busy d-noans:done:no_answer" ] ||
+  fail "outbox: $(q "SELECT dial_id, state, outcome FROM dialer.outbox")"
+[ "$(q "SELECT count(*) FROM dialer.outbox WHERE number_sealed NOT LIKE 'sbx1.%'")" = 0 ] ||
+  fail "a number in clear in the outbox"
+call=$(q "SELECT call_id FROM dialer.dial_results WHERE dial_id = 'd-ans'")
+[[ "$call" == eu1:*.* ]] || fail "answered without its call id: '$call'"
+
+# the crash: sent, then SIGKILL before the answer
+s=$(post "$sup" d-hold +15550000004)
+[ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
+for _ in $(seq 300); do
+  [ "$(ctl originates)" = 4 ] && break
+  sleep 0.05
+done
+[ "$(ctl originates)" = 4 ] || fail "d-hold was not originated"
+[ "$(q "SELECT state FROM dialer.outbox WHERE dial_id = 'd-hold'")" = sent ] ||
+  fail "d-hold not marked sent: $(q "SELECT state FROM dialer.outbox WHERE dial_id = 'd-hold'")"
+kill -KILL "$ami_pid"
+wait "$ami_pid" 2>/dev/null || true
+start_ami
+wait_results "d-ans answered 4;d-busy busy 5;d-hold unknown -;d-noans no_answer 3;"
+sleep 1 # a second Originate would be there by now
+[ "$(ctl originates)" = 4 ] || fail "originated again after the crash: $(ctl originates)"
+[ "$(q "SELECT state FROM dialer.outbox WHERE dial_id = 'd-hold'")" = done ] ||
+  fail "d-hold not done"
+
+kill -TERM "$ami_pid"
+wait "$ami_pid" || fail "ami exited $?"
+ami_pid=
+
+# the audit log: one result a dial, and the answered call mapped with its
+# lead (the Originate's SB_LEAD_ID)
+for _ in $(seq 100); do
+  "$SB" audit export --data-dir "$dd" --tenant acme >"$work/export" 2>"$work/export.err" ||
+    fail "audit export"
+  [ "$(grep -c '"type":"call.dial_result"' "$work/export")" -ge 4 ] &&
+    grep -q '"type":"call.ended"' "$work/export" && break
+  sleep 0.2
+done
+$PY - "$work/export" "$call" <<'PYEOF' || fail "the audit log"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+res = [e for e in evs if e["type"] == "call.dial_result"]
+got = sorted((e["subject"], e["data"]["outcome"]) for e in res)
+assert got == [("d-ans", "answered"), ("d-busy", "busy"), ("d-hold", "unknown"),
+               ("d-noans", "no_answer")], got
+assert all(e["source"] == "ami://eu1" for e in res)
+started = [e for e in evs if e["type"] == "call.started" and e["subject"] == sys.argv[2]]
+assert len(started) == 1, started
+assert started[0]["data"].get("lead_id") == "lead-d-ans", started[0]["data"]
+assert any(e["type"] == "call.ended" and e["subject"] == sys.argv[2] for e in evs)
+PYEOF
+for f in "$work"/ami.out "$work"/ami.err "$work"/up.err; do
+  grep -q -- '+1555000000' "$f" && fail "a number in clear in $f"
+  grep -q -- "$secret" "$f" && fail "a secret in $f"
+done
+stop_up
+echo "ok"
