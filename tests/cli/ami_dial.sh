@@ -12,7 +12,8 @@
 #  - the connector SIGKILLed after the Originate was sent and before its
 #    answer: at the next start the dial is unknown and is never originated
 #    again;
-#  - no number in clear in the connector's output or the outbox.
+#  - no number in clear in the connector's output or the outbox;
+#  - the PBX file's originate_* keys refused when wrong.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_ami.sh"
 
@@ -24,6 +25,17 @@ printf 'name=eu1 host=127.0.0.1 port=%s tenant=acme user=switchboard originate_c
   "$port" >"$work/pbx"
 printf 'eu1 %s\n' "$secret" >"$work/secrets"
 chmod 600 "$work/secrets"
+
+# the PBX file's dialer keys, checked
+bad() {
+  printf 'name=x host=h tenant=acme user=u %s\n' "$1" >"$work/pbx.bad"
+  expect_error 2 "$2" "$SB" ami --dry-run --data-dir "$dd" \
+    --set "ami.pbx_file=$work/pbx.bad" --set "ami.secrets_file=$work/secrets"
+}
+bad 'originate_channel=PJSIP/trunk' "pbx.bad:1: originate_channel: 'PJSIP/trunk' is not a channel holding {number}"
+bad 'originate_context=a;b' "pbx.bad:1: originate_context: 'a;b' is not 1 to 80 of"
+bad 'originate_exten=' "pbx.bad:1: originate_exten: '' is not 1 to 80 of"
+bad 'originate_priority=2' "pbx.bad:1: unknown key 'originate_priority' (originate_channel, originate_context, originate_exten)"
 
 start_ami() {
   "$SB" ami --data-dir "$dd" --set "ami.pbx_file=$work/pbx" \
