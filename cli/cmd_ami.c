@@ -150,7 +150,10 @@ const sb_cmd_t sb_cmd_ami = {
         "idempotency) to the running\ninstance's Kafka, or --brokers and "
         "--database-url. Prints each PBX's counters\nevery --progress-ms "
         "(when they changed). SIGINT or SIGTERM logs off, hands what\nwas "
-        "made to Kafka and exits.",
+        "made to Kafka and exits.\nA PBX with originate_channel= (and "
+        "originate_context=, originate_exten=) also\ndials the dialer "
+        "processor's call.dial_requested (Action: Originate, once) and\n"
+        "reports each as call.dial_result.",
     .conf_keys = ami_keys,
     .opts = (const sb_opt_t[]){{"progress-ms", "MS",
                                 "Counters printed this often (default 5000; "

@@ -24,7 +24,6 @@
  * lost. */
 #include "dialer.h"
 
-#include "sb_topics.h"
 
 #include <stdlib.h>
 #include <string.h>
