@@ -24,9 +24,10 @@ line:
   mute | unmute stop / resume answering Ping                  -> ok
   state FILE    the lists from now on                         -> ok
   sessions      logged-in sessions                            -> N
-  outcome NUMBER answered|busy|no_answer|congestion|hold
+  outcome NUMBER answered|busy|no_answer|congestion|failed|hold|refused
                 what an Originate of NUMBER gets (default answered;
-                hold: never an OriginateResponse)             -> ok
+                failed: Reason 0; hold: never an OriginateResponse;
+                refused: "Response: Error" to the action)     -> ok
   originates    Originate actions received, in all            -> N
 
 Originate (Async: true): "Response: Success" (Originate successfully
@@ -179,9 +180,14 @@ class Server:
                                          ("ListItems", str(len(items)))]))
                 elif name == "originate":
                     self.originates += 1
-                    writer.write(encode([("Response", "Success")] + aid +
-                                        [("Message", "Originate successfully queued")]))
-                    asyncio.ensure_future(self.originate(action, aid))
+                    number = get.get("channel", "").partition("/")[2].partition("@")[0]
+                    if self.outcomes.get(number) == "refused":
+                        writer.write(encode([("Response", "Error")] + aid +
+                                            [("Message", "Originate failed")]))
+                    else:
+                        writer.write(encode([("Response", "Success")] + aid +
+                                            [("Message", "Originate successfully queued")]))
+                        asyncio.ensure_future(self.originate(action, aid))
                 elif name == "logoff":
                     writer.write(encode([("Response", "Goodbye")] + aid +
                                         [("Message", "Thanks for all the fish.")]))
@@ -211,7 +217,7 @@ class Server:
             return
         await asyncio.sleep(self.args.originate_delay)
         reason = {"answered": "4", "busy": "5", "no_answer": "3",
-                  "congestion": "8"}[outcome]
+                  "congestion": "8", "failed": "0"}[outcome]
         self.uniq += 1
         uid = "%d.%d" % (int(time.time()), 9000 + self.uniq)
         name = "%s-%08x" % (chan.partition("@")[0], self.uniq)
@@ -290,7 +296,8 @@ class Server:
                 answer = str(len(self.sessions))
             elif cmd == "outcome":
                 number, _, what = arg.partition(" ")
-                if what not in ("answered", "busy", "no_answer", "congestion", "hold"):
+                if what not in ("answered", "busy", "no_answer", "congestion",
+                                "failed", "hold", "refused"):
                     answer = "error outcome"
                 else:
                     self.outcomes[number] = what

@@ -9,6 +9,11 @@
 #  - the same request posted twice (same event id: a duplicate at ingest)
 #    and again under another event id with the same dial_id: one Originate;
 #  - an agent may not post it (403);
+#  - congestion (8), failed (0), an Originate the PBX refuses (Response:
+#    Error: failed, its message), a number that is not E.164 (refused by
+#    ingest, 400);
+#  - the session dropped while an Originate awaits its answer: unknown at
+#    once, not originated again after the reconnect;
 #  - the connector SIGKILLed after the Originate was sent and before its
 #    answer: at the next start the dial is unknown and is never originated
 #    again;
@@ -90,7 +95,34 @@ for d in busy:2 noans:3; do
 done
 wait_results "d-ans answered 4;d-busy busy 5;d-noans no_answer 3;"
 [ "$(ctl originates)" = 3 ] || fail "originates: $(ctl originates), want 3"
-[ "$(q "SELECT string_agg(dial_id || ':' || state || ':' || outcome, ' ' ORDER BY dial_id) FROM dialer.outbox")" = \
+
+[ "$(ctl "outcome +15550000005 congestion")" = ok ] || fail outcome
+[ "$(ctl "outcome +15550000006 failed")" = ok ] || fail outcome
+[ "$(ctl "outcome +15550000007 refused")" = ok ] || fail outcome
+[ "$(ctl "outcome +15550000008 hold")" = ok ] || fail outcome
+s=$(post "$sup" d-bad 12345)
+[ "$s" = 400 ] || fail "a number not E.164: $s $(cat "$work/body")"
+for d in cong:5 fail:6 ref:7; do
+  s=$(post "$sup" "d-${d%%:*}" "+1555000000${d##*:}")
+  [ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
+done
+wait_results "d-ans answered 4;d-busy busy 5;d-cong congestion 8;d-fail failed 0;d-noans no_answer 3;d-ref failed -;"
+[ "$(q "SELECT detail FROM dialer.dial_results WHERE dial_id = 'd-ref'")" = \
+  "the PBX refused the Originate: Originate failed" ] || fail "d-ref's detail"
+# the session drops while d-drop awaits its answer
+s=$(post "$sup" d-drop +15550000008)
+[ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
+for _ in $(seq 300); do
+  [ "$(ctl originates)" = 7 ] && break
+  sleep 0.05
+done
+[ "$(ctl originates)" = 7 ] || fail "d-drop was not originated: $(ctl originates)"
+[ "$(ctl drop)" = "ok 1" ] || fail drop
+wait_results "d-ans answered 4;d-busy busy 5;d-cong congestion 8;d-drop unknown -;d-fail failed 0;d-noans no_answer 3;d-ref failed -;"
+for _ in $(seq 100); do [ "$(ctl sessions)" = 1 ] && break; sleep 0.05; done
+[ "$(ctl sessions)" = 1 ] || fail "no reconnect"
+base="d-ans answered 4;d-busy busy 5;d-cong congestion 8;d-drop unknown -;d-fail failed 0;"
+[ "$(q "SELECT string_agg(dial_id || ':' || state || ':' || outcome, ' ' ORDER BY dial_id) FROM dialer.outbox WHERE dial_id IN ('d-ans', 'd-busy', 'd-noans')")" = \
   "d-ans:done:answered d-busy:done:busy d-noans:done:no_answer" ] ||
   fail "outbox: $(q "SELECT dial_id, state, outcome FROM dialer.outbox")"
 [ "$(q "SELECT count(*) FROM dialer.outbox WHERE number_sealed NOT LIKE 'sbx1.%'")" = 0 ] ||
@@ -102,18 +134,18 @@ call=$(q "SELECT call_id FROM dialer.dial_results WHERE dial_id = 'd-ans'")
 s=$(post "$sup" d-hold +15550000004)
 [ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
 for _ in $(seq 300); do
-  [ "$(ctl originates)" = 4 ] && break
+  [ "$(ctl originates)" = 8 ] && break
   sleep 0.05
 done
-[ "$(ctl originates)" = 4 ] || fail "d-hold was not originated"
+[ "$(ctl originates)" = 8 ] || fail "d-hold was not originated: $(ctl originates)"
 [ "$(q "SELECT state FROM dialer.outbox WHERE dial_id = 'd-hold'")" = sent ] ||
   fail "d-hold not marked sent: $(q "SELECT state FROM dialer.outbox WHERE dial_id = 'd-hold'")"
 kill -KILL "$ami_pid"
 wait "$ami_pid" 2>/dev/null || true
 start_ami
-wait_results "d-ans answered 4;d-busy busy 5;d-hold unknown -;d-noans no_answer 3;"
+wait_results "${base}d-hold unknown -;d-noans no_answer 3;d-ref failed -;"
 sleep 1 # a second Originate would be there by now
-[ "$(ctl originates)" = 4 ] || fail "originated again after the crash: $(ctl originates)"
+[ "$(ctl originates)" = 8 ] || fail "originated again: $(ctl originates)"
 [ "$(q "SELECT state FROM dialer.outbox WHERE dial_id = 'd-hold'")" = done ] ||
   fail "d-hold not done"
 
@@ -126,7 +158,7 @@ ami_pid=
 for _ in $(seq 100); do
   "$SB" audit export --data-dir "$dd" --tenant acme >"$work/export" 2>"$work/export.err" ||
     fail "audit export"
-  [ "$(grep -c '"type":"call.dial_result"' "$work/export")" -ge 4 ] &&
+  [ "$(grep -c '"type":"call.dial_result"' "$work/export")" -ge 8 ] &&
     grep -q '"type":"call.ended"' "$work/export" && break
   sleep 0.2
 done
@@ -135,8 +167,9 @@ import json, sys
 evs = [json.loads(l) for l in open(sys.argv[1])]
 res = [e for e in evs if e["type"] == "call.dial_result"]
 got = sorted((e["subject"], e["data"]["outcome"]) for e in res)
-assert got == [("d-ans", "answered"), ("d-busy", "busy"), ("d-hold", "unknown"),
-               ("d-noans", "no_answer")], got
+assert got == [("d-ans", "answered"), ("d-busy", "busy"), ("d-cong", "congestion"),
+               ("d-drop", "unknown"), ("d-fail", "failed"), ("d-hold", "unknown"),
+               ("d-noans", "no_answer"), ("d-ref", "failed")], got
 assert all(e["source"] == "ami://eu1" for e in res)
 started = [e for e in evs if e["type"] == "call.started" and e["subject"] == sys.argv[2]]
 assert len(started) == 1, started
