@@ -18,7 +18,9 @@
 #    answer: at the next start the dial is unknown and is never originated
 #    again;
 #  - no number in clear in the connector's output or the outbox;
-#  - the PBX file's originate_* keys refused when wrong.
+#  - the PBX file's originate_* keys refused when wrong;
+#  - `replay --processor dialer` carries the outbox over (nothing pending
+#    again) and rebuilds the same results.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_ami.sh"
 
@@ -176,6 +178,19 @@ assert len(started) == 1, started
 assert started[0]["data"].get("lead_id") == "lead-d-ans", started[0]["data"]
 assert any(e["type"] == "call.ended" and e["subject"] == sys.argv[2] for e in evs)
 PYEOF
+# a replay rebuilds the requests and results and carries the outbox over
+# as the connector left it: every row done, none pending again
+outbox() { q "SELECT dial_id || ' ' || state || ' ' || coalesce(outcome, '-') FROM dialer.outbox ORDER BY 1" | tr '\n' ';'; }
+before=$(outbox)
+before_res=$(results)
+rc=0
+timeout 120 "$SB" replay --processor dialer --from earliest --data-dir "$dd" \
+  >"$work/replay.out" 2>"$work/replay.err" || rc=$?
+[ $rc -eq 0 ] || fail "replay exited $rc: $(cat "$work/replay.out"; tail -3 "$work/replay.err")"
+[ "$(outbox)" = "$before" ] || fail "outbox after the replay: $(outbox) (before: $before)"
+[ "$(q "SELECT count(*) FROM dialer.outbox WHERE state <> 'done'")" = 0 ] || fail "a row not done"
+[ "$(results)" = "$before_res" ] || fail "results after the replay: $(results)"
+
 for f in "$work"/ami.out "$work"/ami.err "$work"/up.err; do
   grep -q -- '+1555000000' "$f" && fail "a number in clear in $f"
   grep -q -- "$secret" "$f" && fail "a secret in $f"
