@@ -99,6 +99,7 @@ struct sb__ami_dial_s {
   sb_keys_t *keys; /* likewise */
   char me[96];     /* claimed_by */
   int recovered, working, submitting, stopping, closed;
+  unsigned fails; /* database works failed in a row (logged 1st, 60th...) */
   uint64_t retry_at_ms, submit_at_ms;
   job_t *jobs; /* sent, awaiting their answer */
   size_t njobs;
@@ -584,9 +585,12 @@ static void work_after(uv_work_t *req, int status) {
   sb__ami_dial_t *d = w->d;
   d->working = 0;
   if (status != 0 || w->failed) {
-    sb_log(SB_LOG_WARN, "ami", "the dialer cannot reach its outbox; retrying",
-           SB_F_STR("error", w->failed ? w->err : uv_strerror(status)),
-           SB_F_END);
+    if (d->fails++ % 60 == 0)
+      sb_log(SB_LOG_WARN, "ami",
+             "the dialer cannot reach its outbox (is the dialer processor "
+             "running?); retrying every second",
+             SB_F_STR("error", w->failed ? w->err : uv_strerror(status)),
+             SB_F_INT("failures", (long long)d->fails), SB_F_END);
     d->retry_at_ms = uv_now(d->loop) + RETRY_MS;
     /* the marks again (they are idempotent) */
     mark_t *m = w->marks;
@@ -597,8 +601,11 @@ static void work_after(uv_work_t *req, int status) {
       m = nx;
     }
     w->marks = NULL;
-  } else if (w->recover)
-    d->recovered = 1;
+  } else {
+    d->fails = 0;
+    if (w->recover)
+      d->recovered = 1;
+  }
   while (w->marks) {
     mark_t *nx = w->marks->next;
     free(w->marks);
