@@ -74,6 +74,23 @@ wait_results() {
   fail "dial results: $(results), want $1"
 }
 
+# dial D:N...: posts dial d-D of +1555000000N for each, each accepted
+dial() {
+  local d s
+  for d in "$@"; do
+    s=$(post "$sup" "d-${d%%:*}" "+1555000000${d##*:}")
+    [ "$s" = 202 ] || fail "dial request d-${d%%:*}: $s $(cat "$work/body")"
+  done
+}
+# originated N WHAT: waits until the server has had N Originates
+originated() {
+  for _ in $(seq 300); do
+    [ "$(ctl originates)" = "$1" ] && return 0
+    sleep 0.05
+  done
+  fail "$2 was not originated: $(ctl originates) Originates"
+}
+
 [ "$(ctl "outcome +15550000002 busy")" = ok ] || fail outcome
 [ "$(ctl "outcome +15550000003 no_answer")" = ok ] || fail outcome
 [ "$(ctl "outcome +15550000004 hold")" = ok ] || fail outcome
@@ -91,10 +108,7 @@ s=$(post "$sup" d-ans +15550000001 "$dup_id")
 [ "$s" = 202 ] || fail "the duplicate: $s $(cat "$work/body")"
 s=$(post "$sup" d-ans +15550000001)
 [ "$s" = 202 ] || fail "the same dial again: $s $(cat "$work/body")"
-for d in busy:2 noans:3; do
-  s=$(post "$sup" "d-${d%%:*}" "+1555000000${d##*:}")
-  [ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
-done
+dial busy:2 noans:3
 wait_results "d-ans answered 4;d-busy busy 5;d-noans no_answer 3;"
 [ "$(ctl originates)" = 3 ] || fail "originates: $(ctl originates), want 3"
 
@@ -104,21 +118,13 @@ wait_results "d-ans answered 4;d-busy busy 5;d-noans no_answer 3;"
 [ "$(ctl "outcome +15550000008 hold")" = ok ] || fail outcome
 s=$(post "$sup" d-bad 12345)
 [ "$s" = 400 ] || fail "a number not E.164: $s $(cat "$work/body")"
-for d in cong:5 fail:6 ref:7; do
-  s=$(post "$sup" "d-${d%%:*}" "+1555000000${d##*:}")
-  [ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
-done
+dial cong:5 fail:6 ref:7
 wait_results "d-ans answered 4;d-busy busy 5;d-cong congestion 8;d-fail failed 0;d-noans no_answer 3;d-ref failed -;"
 [ "$(q "SELECT detail FROM dialer.dial_results WHERE dial_id = 'd-ref'")" = \
   "the PBX refused the Originate: Originate failed" ] || fail "d-ref's detail"
 # the session drops while d-drop awaits its answer
-s=$(post "$sup" d-drop +15550000008)
-[ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
-for _ in $(seq 300); do
-  [ "$(ctl originates)" = 7 ] && break
-  sleep 0.05
-done
-[ "$(ctl originates)" = 7 ] || fail "d-drop was not originated: $(ctl originates)"
+dial drop:8
+originated 7 d-drop
 [ "$(ctl drop)" = "ok 1" ] || fail drop
 wait_results "d-ans answered 4;d-busy busy 5;d-cong congestion 8;d-drop unknown -;d-fail failed 0;d-noans no_answer 3;d-ref failed -;"
 for _ in $(seq 100); do [ "$(ctl sessions)" = 1 ] && break; sleep 0.05; done
@@ -133,13 +139,8 @@ call=$(q "SELECT call_id FROM dialer.dial_results WHERE dial_id = 'd-ans'")
 [[ "$call" == eu1:*.* ]] || fail "answered without its call id: '$call'"
 
 # the crash: sent, then SIGKILL before the answer
-s=$(post "$sup" d-hold +15550000004)
-[ "$s" = 202 ] || fail "dial request: $s $(cat "$work/body")"
-for _ in $(seq 300); do
-  [ "$(ctl originates)" = 8 ] && break
-  sleep 0.05
-done
-[ "$(ctl originates)" = 8 ] || fail "d-hold was not originated: $(ctl originates)"
+dial hold:4
+originated 8 d-hold
 [ "$(q "SELECT state FROM dialer.outbox WHERE dial_id = 'd-hold'")" = sent ] ||
   fail "d-hold not marked sent: $(q "SELECT state FROM dialer.outbox WHERE dial_id = 'd-hold'")"
 kill -KILL "$ami_pid"
