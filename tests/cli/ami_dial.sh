@@ -66,13 +66,17 @@ post() {
     "{\"specversion\":\"1.0\",$id\"type\":\"call.dial_requested\",\"source\":\"/t\",\"subject\":\"$2\",\"time\":\"$(now)\",\"data\":{\"dial_id\":\"$2\",\"pbx\":\"eu1\",\"number\":\"$3\",\"lead_id\":\"lead-$2\",\"campaign_id\":\"fall\",\"caller_id\":\"\\\"Acme\\\" <+15550009999>\"}}"
 }
 results() { q "SELECT dial_id || ' ' || outcome || ' ' || coalesce(reason::text, '-') FROM dialer.dial_results ORDER BY 1" | tr '\n' ';'; }
-wait_results() {
+# until_is WANT WHAT CMD...: waits (30 s at most) until CMD prints WANT
+until_is() {
+  local want=$1 what=$2
+  shift 2
   for _ in $(seq 300); do
-    [ "$(results)" = "$1" ] && return 0
+    [ "$("$@")" = "$want" ] && return 0
     sleep 0.1
   done
-  fail "dial results: $(results), want $1"
+  fail "$what: $("$@"), want $want"
 }
+wait_results() { until_is "$1" "dial results" results; }
 
 # dial D:N...: posts dial d-D of +1555000000N for each, each accepted
 dial() {
@@ -83,13 +87,7 @@ dial() {
   done
 }
 # originated N WHAT: waits until the server has had N Originates
-originated() {
-  for _ in $(seq 300); do
-    [ "$(ctl originates)" = "$1" ] && return 0
-    sleep 0.05
-  done
-  fail "$2 was not originated: $(ctl originates) Originates"
-}
+originated() { until_is "$1" "Originates (for $2)" ctl originates; }
 
 [ "$(ctl "outcome +15550000002 busy")" = ok ] || fail outcome
 [ "$(ctl "outcome +15550000003 no_answer")" = ok ] || fail outcome
