@@ -43,6 +43,16 @@ static void print_stats(const sb_ami_pbx_stats_t *s, size_t n,
            (unsigned long long)s[i].duplicates,
            (unsigned long long)s[i].ingest_refused,
            (unsigned long long)s[i].dropped, (unsigned long long)s[i].waiting);
+  /* a line of its own ("ami dialer:"), so that "ami: pbx" lines stay one
+   * a PBX */
+  for (size_t i = 0; i < n; i++)
+    if (s[i].dials)
+      printf("ami dialer%s: pbx %s: originates %llu, answered %llu, failed "
+             "%llu, unknown %llu\n",
+             when, s[i].name, (unsigned long long)s[i].originates,
+             (unsigned long long)s[i].dial_answered,
+             (unsigned long long)s[i].dial_failed,
+             (unsigned long long)s[i].dial_unknown);
   fflush(stdout);
 }
 

@@ -278,6 +278,7 @@ static void copy_stats(sb_ami_t *a) {
     o->ingest_refused = a->out[i].refused;
     o->dropped = a->out[i].dropped;
     o->waiting = (uint64_t)a->out[i].npending;
+    sb__ami_dial_stats(a->dial, i, o);
   }
   pthread_mutex_unlock(&a->mu);
 }

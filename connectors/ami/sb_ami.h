@@ -276,6 +276,11 @@ typedef struct sb_ami_pbx_stats_s {
   uint64_t ingest_refused;       /* by ingest, for good (invalid) */
   uint64_t dropped;  /* not produced: ingest away past the bounds */
   uint64_t waiting;  /* made, not yet handed to ingest */
+  /* the dialer (sb_ami_dial.c): dials is 1 when the PBX dials
+   * (originate_channel); Originates sent, and call.dial_result made:
+   * answered, failed (busy, no_answer, congestion, failed), unknown */
+  int dials;
+  uint64_t originates, dial_answered, dial_failed, dial_unknown;
 } sb_ami_pbx_stats_t;
 
 /* Reads ami.pbx_file and ami.secrets_file (SB_ECONFIG, SB_EPERM: nothing

@@ -106,7 +106,9 @@ struct sb__ami_dial_s {
   res_t *res, **res_tail; /* made, not yet taken by ingest */
   res_t *res_out;         /* the submission in flight */
   mark_t *marks;          /* for the next work */
-  uint64_t originated, answered, unknown, failed;
+  /* a PBX's: Originates sent; results answered, failed, unknown */
+  uint64_t originated[SB_AMI_MAX_PBX], answered[SB_AMI_MAX_PBX];
+  uint64_t failed[SB_AMI_MAX_PBX], unknown[SB_AMI_MAX_PBX];
 };
 
 /* ---- small things -------------------------------------------------------*/
@@ -283,11 +285,11 @@ static void result(sb__ami_dial_t *d, const job_t *j, const char *outcome,
   *d->res_tail = r;
   d->res_tail = &r->next;
   if (strcmp(outcome, "unknown") == 0)
-    d->unknown++;
+    d->unknown[j->pbx]++;
   else if (strcmp(outcome, "answered") == 0)
-    d->answered++;
+    d->answered[j->pbx]++;
   else
-    d->failed++;
+    d->failed[j->pbx]++;
   sb_log(strcmp(outcome, "unknown") == 0 ? SB_LOG_WARN : SB_LOG_INFO, "ami",
          "dial result", SB_F_STR("pbx", p->name),
          SB_F_STR("dial_id", j->dial_id), SB_F_STR("outcome", outcome),
@@ -575,7 +577,7 @@ static void send_job(sb__ami_dial_t *d, job_t *j) {
   j->next = d->jobs;
   d->jobs = j;
   d->njobs++;
-  d->originated++;
+  d->originated[j->pbx]++;
   sb_log(SB_LOG_INFO, "ami", "originate sent", SB_F_STR("pbx", p->name),
          SB_F_STR("dial_id", j->dial_id), SB_F_END);
 }
@@ -792,6 +794,17 @@ int sb__ami_dial_new(uv_loop_t *loop, const sb_conf_t *c, sb_ingest_t *in,
          SB_F_END);
   *out = d;
   return 0;
+}
+
+void sb__ami_dial_stats(const sb__ami_dial_t *d, size_t pbx,
+                        sb_ami_pbx_stats_t *st) {
+  if (d == NULL || pbx >= d->n || pbx >= SB_AMI_MAX_PBX)
+    return;
+  st->dials = dials(&d->pbx[pbx]);
+  st->originates = d->originated[pbx];
+  st->dial_answered = d->answered[pbx];
+  st->dial_failed = d->failed[pbx];
+  st->dial_unknown = d->unknown[pbx];
 }
 
 void sb__ami_dial_stop(sb__ami_dial_t *d) {

@@ -101,6 +101,9 @@ void sb__ami_dial_lost(sb__ami_dial_t *d, size_t pbx);
  * flight, the rest left to the next start). close: its timer closed; free:
  * once the loop has ended. All accept NULL. */
 void sb__ami_dial_stop(sb__ami_dial_t *d);
+/* PBX pbx's dialer counters into st (its dials and dial_* fields). */
+void sb__ami_dial_stats(const sb__ami_dial_t *d, size_t pbx,
+                        sb_ami_pbx_stats_t *st);
 int sb__ami_dial_busy(sb__ami_dial_t *d, int give_up);
 void sb__ami_dial_close(sb__ami_dial_t *d);
 void sb__ami_dial_free(sb__ami_dial_t *d);

@@ -153,6 +153,9 @@ sleep 1 # a second Originate would be there by now
 kill -TERM "$ami_pid"
 wait "$ami_pid" || fail "ami exited $?"
 ami_pid=
+# the restarted connector originated nothing and made d-hold unknown
+grep -qx 'ami dialer stopped: pbx eu1: originates 0, answered 0, failed 0, unknown 1' \
+  "$work/ami.out" || fail "dialer counters: $(grep '^ami dialer' "$work/ami.out" | tail -2)"
 
 # the audit log: one result a dial, and the answered call mapped with its
 # lead (the Originate's SB_LEAD_ID)
