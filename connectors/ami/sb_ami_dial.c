@@ -563,9 +563,14 @@ static void send_job(sb__ami_dial_t *d, job_t *j) {
       j->campaign[0] ? "Variable: SB_CAMPAIGN_ID=" : "", j->campaign,
       j->campaign[0] ? "\r\n" : "");
   sb_pii_wipe(chan, sizeof chan);
-  int rc = n > 0 && (size_t)n < sizeof text && s != NULL && !d->stopping
-               ? sb__ami_sess_send(s, text, (size_t)n)
-               : -1;
+  if (n <= 0 || (size_t)n >= sizeof text) { /* cannot be: fields bounded */
+    sb_pii_wipe(text, sizeof text);
+    result(d, j, "failed", -1, "the Originate would be too long", NULL);
+    job_free(j);
+    return;
+  }
+  int rc = s != NULL && !d->stopping ? sb__ami_sess_send(s, text, (size_t)n)
+                                     : -1;
   sb_pii_wipe(text, sizeof text);
   if (rc != 0) { /* not written at all: back to pending */
     mark(d, j->tenant, j->dial_id, "");
