@@ -43,6 +43,16 @@ static void print_stats(const sb_ami_pbx_stats_t *s, size_t n,
            (unsigned long long)s[i].duplicates,
            (unsigned long long)s[i].ingest_refused,
            (unsigned long long)s[i].dropped, (unsigned long long)s[i].waiting);
+  /* a line of its own ("ami dialer:"), so that "ami: pbx" lines stay one
+   * a PBX */
+  for (size_t i = 0; i < n; i++)
+    if (s[i].dials)
+      printf("ami dialer%s: pbx %s: originates %llu, answered %llu, failed "
+             "%llu, unknown %llu\n",
+             when, s[i].name, (unsigned long long)s[i].originates,
+             (unsigned long long)s[i].dial_answered,
+             (unsigned long long)s[i].dial_failed,
+             (unsigned long long)s[i].dial_unknown);
   fflush(stdout);
 }
 
@@ -153,7 +163,10 @@ const sb_cmd_t sb_cmd_ami = {
         "idempotency) to the running\ninstance's Kafka, or --brokers and "
         "--database-url. Prints each PBX's counters\nevery --progress-ms "
         "(when they changed). SIGINT or SIGTERM logs off, hands what\nwas "
-        "made to Kafka and exits.",
+        "made to Kafka and exits.\nA PBX with originate_channel= (and "
+        "originate_context=, originate_exten=) also\ndials the dialer "
+        "processor's call.dial_requested (Action: Originate, once) and\n"
+        "reports each as call.dial_result.",
     .conf_keys = ami_keys,
     .opts = (const sb_opt_t[]){{"progress-ms", "MS",
                                 "Counters printed this often (default 5000; "

@@ -269,7 +269,8 @@ static const sb_conf_prop_t props[] = {
     {"ami.pbx_file", SB_CT_STR, OFF(ami_pbx_file), 0, 0, NULL,
      "SWITCHBOARD_AMI_PBX_FILE", "FILE", NULL, 0,
      "The Asterisk PBXs the AMI connector logs in to, one a line (name, "
-     "host, port, tenant, user, auth, events, charset); set, `up` and `run` "
+     "host, port, tenant, user, auth, events, charset, originate_channel, "
+     "originate_context, originate_exten); set, `up` and `run` "
      "run the connector, and `switchboard ami` runs it alone."},
     {"ami.secrets_file", SB_CT_STR, OFF(ami_secrets_file), 0, 0, NULL,
      "SWITCHBOARD_AMI_SECRETS_FILE", "FILE", NULL, 0,

@@ -13,6 +13,7 @@
 #include "analytics.h"
 #include "gamification.h"
 #include "comms.h"
+#include "dialer.h"
 
 #ifdef SB_WITH_TEST_PROCESSORS
 extern const sb_processor_vt_t sb_kittest_processor;
@@ -32,6 +33,7 @@ const sb_processor_vt_t *const sb_builtin_processors[] = {
     &sb_analytics_processor,
     &sb_gamification_processor,
     &sb_comms_processor,
+    &sb_dialer_processor,
 #ifdef SB_WITH_TEST_PROCESSORS
     &sb_kittest_processor,
 #endif

@@ -49,6 +49,7 @@ struct sb_ami_s {
   sb_ami_map_t **map; /* a PBX's mapper */
   out_t *out;         /* a PBX's events on their way */
   sb_ingest_t *in;    /* NULL: nothing is produced (no instance) */
+  sb__ami_dial_t *dial; /* NULL: no PBX dials (sb_ami_dial.c) */
   uv_timer_t flush;
   int draining;
   uint64_t drain_until_ms;
@@ -170,6 +171,9 @@ static void on_flush(uv_timer_t *t) {
       busy = 1;
     }
   }
+  if (a->draining &&
+      sb__ami_dial_busy(a->dial, now >= a->drain_until_ms))
+    busy = 1;
   if (a->draining && !busy)
     finish(a);
 }
@@ -217,6 +221,8 @@ static void deliver(sb_ami_t *a, sb__ami_sess_t *s, cJSON *events) {
 static void on_message(void *ud, sb__ami_sess_t *s, sb__ami_origin_t origin,
                        const sb_ami_msg_t *m) {
   sb_ami_t *a = ud;
+  if (sb__ami_dial_message(a->dial, (size_t)(sb__ami_sess_pbx(s) - a->pbx), m))
+    return; /* an Originate's answer */
   cJSON *out = cJSON_CreateArray();
   if (out == NULL)
     return;
@@ -237,8 +243,21 @@ static void on_synced(void *ud, sb__ami_sess_t *s) {
   deliver(ud, s, out);
 }
 
-static const sb__ami_handler_t handler = {
-    .message = on_message, .resync = on_resync, .synced = on_synced};
+static void on_reply(void *ud, sb__ami_sess_t *s, const sb_ami_msg_t *m) {
+  sb_ami_t *a = ud;
+  sb__ami_dial_message(a->dial, (size_t)(sb__ami_sess_pbx(s) - a->pbx), m);
+}
+
+static void on_lost(void *ud, sb__ami_sess_t *s) {
+  sb_ami_t *a = ud;
+  sb__ami_dial_lost(a->dial, (size_t)(sb__ami_sess_pbx(s) - a->pbx));
+}
+
+static const sb__ami_handler_t handler = {.message = on_message,
+                                          .resync = on_resync,
+                                          .synced = on_synced,
+                                          .lost = on_lost,
+                                          .reply = on_reply};
 
 static void copy_stats(sb_ami_t *a) {
   pthread_mutex_lock(&a->mu);
@@ -278,6 +297,7 @@ static void copy_stats(sb_ami_t *a) {
     memcpy(o->last_error, st.last_error, sizeof o->last_error);
     memcpy(o->unmapped_names, ms.unmapped_names, sizeof o->unmapped_names);
     o->n_unmapped_names = ms.n_unmapped_names;
+    sb__ami_dial_stats(a->dial, i, o);
   }
   pthread_mutex_unlock(&a->mu);
 }
@@ -288,6 +308,7 @@ static void on_snap(uv_timer_t *t) { copy_stats(t->data); }
  * then the handles close and the loop runs dry. */
 static void finish(sb_ami_t *a) {
   copy_stats(a);
+  sb__ami_dial_close(a->dial);
   uv_close((uv_handle_t *)&a->flush, NULL);
   uv_close((uv_handle_t *)&a->snap, NULL);
   uv_close((uv_handle_t *)&a->wake, NULL);
@@ -302,7 +323,10 @@ static void on_wake(uv_async_t *w) {
   if (!stop || a->draining)
     return;
   copy_stats(a);
+  /* Originates unanswered: unknown, produced in the drain */
+  sb__ami_dial_stop(a->dial);
   for (size_t i = 0; i < a->n; i++) {
+    sb__ami_dial_lost(a->dial, i);
     sb__ami_sess_close(a->sess[i]);
     a->sess[i] = NULL;
   }
@@ -330,6 +354,7 @@ static void parts_free(sb_ami_t *a) {
     cJSON_Delete(a->out[i].pending);
     cJSON_Delete(a->out[i].again);
   }
+  sb__ami_dial_free(a->dial);
   free(a->map);
   free(a->out);
   sb_ami_pbx_free(a->pbx, a->n);
@@ -425,6 +450,9 @@ int sb_ami_start(const sb_conf_t *c, sb_ami_t **out, sb_err_t *err) {
       rc = sb__ami_sess_new(&a->loop, &a->pbx[i], &o, &handler, a,
                             &a->sess[i], err);
   }
+  if (rc == 0)
+    rc = sb__ami_dial_new(&a->loop, c, a->in, a->pbx, a->n, a->sess,
+                          &a->dial, err);
   uv_async_init(&a->loop, &a->wake, on_wake);
   uv_timer_init(&a->loop, &a->snap);
   uv_timer_init(&a->loop, &a->flush);

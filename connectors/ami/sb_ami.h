@@ -176,6 +176,13 @@ typedef struct sb_ami_pbx_s {
   char agents_file[256];       /* "<pbx> <interface|mailbox> <agent_id>" */
   struct sb_ami_agent_s *agents; /* its lines of this PBX, sorted */
   size_t nagents;
+  /* the dialer (sb_ami_dial.c): originate_channel=PJSIP/{number}@trunk
+   * (set: the PBX dials call.dial_requested), originate_context and
+   * originate_exten (where an answered call goes, unless the request
+   * says) */
+  char orig_channel[128];
+  char orig_context[81];
+  char orig_exten[81];
 } sb_ami_pbx_t;
 
 /* An agents_file line of a PBX: its interface ("PJSIP/agent1") or mailbox
@@ -313,6 +320,11 @@ typedef struct sb_ami_pbx_stats_s {
   char last_error[16]; /* the last failure's class (SB_AMI_ERR_*), "" */
   sb_ami_map_count_t unmapped_names[SB_AMI_MAP_NAMES]; /* by event name */
   size_t n_unmapped_names;
+  /* the dialer (sb_ami_dial.c): dials is 1 when the PBX dials
+   * (originate_channel); Originates sent, and call.dial_result made:
+   * answered, failed (busy, no_answer, congestion, failed), unknown */
+  int dials;
+  uint64_t originates, dial_answered, dial_failed, dial_unknown;
 } sb_ami_pbx_stats_t;
 
 /* The classes of a session's failures, as /v1/health names the last one:

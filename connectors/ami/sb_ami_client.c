@@ -361,8 +361,11 @@ static void login(sb__ami_sess_t *s, const char *challenge) {
 
 static void on_response(sb__ami_sess_t *s, const sb_ami_msg_t *m) {
   action_t *a = find_action(s, m);
-  if (a == NULL)
-    return; /* not ours, or of an action given up */
+  if (a == NULL) { /* sb__ami_sess_send's, or of an action given up */
+    if (s->state == S_LIVE && s->h.reply)
+      s->h.reply(s->ud, s, m);
+    return;
+  }
   int ok = sb_ami_is(m, "Response", "Success");
   const char *msg = sb_ami_get(m, "Message");
   char why[256];
@@ -663,6 +666,16 @@ void sb__ami_sess_close(sb__ami_sess_t *s) {
     uv_cancel((uv_req_t *)&s->gai);
   uv_close((uv_handle_t *)&s->timer, on_handle_closed);
   uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+}
+
+int sb__ami_sess_live(const sb__ami_sess_t *s) {
+  return s != NULL && !s->closing && s->state == S_LIVE && s->conn != NULL;
+}
+
+int sb__ami_sess_send(sb__ami_sess_t *s, const char *text, size_t len) {
+  if (!sb__ami_sess_live(s))
+    return -1;
+  return send_text(s, text, len);
 }
 
 const sb_ami_pbx_t *sb__ami_sess_pbx(const sb__ami_sess_t *s) { return s->pbx; }

@@ -30,6 +30,9 @@ typedef struct sb__ami_handler_s {
   void (*synced)(void *ud, sb__ami_sess_t *s);
   /* the session was lost (events may have been missed until synced) */
   void (*lost)(void *ud, sb__ami_sess_t *s);
+  /* a Response whose ActionID is none of the session's own actions (one
+   * sent with sb__ami_sess_send) */
+  void (*reply)(void *ud, sb__ami_sess_t *s, const sb_ami_msg_t *m);
 } sb__ami_handler_t;
 
 typedef struct sb__ami_opts_s {
@@ -63,6 +66,50 @@ const sb_ami_pbx_t *sb__ami_sess_pbx(const sb__ami_sess_t *s);
 void sb__ami_sess_stats(const sb__ami_sess_t *s, sb__ami_stats_t *out);
 void sb__ami_sess_parse_stats(const sb__ami_sess_t *s,
                               sb_ami_parse_stats_t *out);
+
+/* 1 when logged in (actions may be sent). */
+int sb__ami_sess_live(const sb__ami_sess_t *s);
+/* Writes an action the caller made whole (text, len: its lines, ActionID
+ * included, and the empty line); its answers come to the handler's reply
+ * and message. 0 once queued to the socket, -1 when it was not (not
+ * logged in, or the write failed: the session then reconnects): nothing
+ * of it was sent. */
+int sb__ami_sess_send(sb__ami_sess_t *s, const char *text, size_t len);
+
+/* ---- the dialer (sb_ami_dial.c) ----------------------------------------*/
+
+typedef struct sb__ami_dial_s sb__ami_dial_t;
+struct sb_conf_s;
+struct sb_ingest_s;
+
+/* A key originate_* of a PBX line (sb_ami_pbx.c): 0 or SB_ECONFIG. */
+int sb__ami_dial_conf(sb_ami_pbx_t *p, const char *k, const char *v,
+                      const char *path, int line, sb_err_t *err);
+/* The dialer of the PBXs that have originate_channel (*out NULL when none
+ * has, or without ingest or a database): pbx, sess (one a PBX, NULL while
+ * closed) and in are borrowed until sb__ami_dial_free. */
+int sb__ami_dial_new(uv_loop_t *loop, const struct sb_conf_s *c,
+                     struct sb_ingest_s *in, const sb_ami_pbx_t *pbx,
+                     size_t n, sb__ami_sess_t *const *sess,
+                     sb__ami_dial_t **out, sb_err_t *err);
+/* A message of PBX pbx: 1 when it was the dialer's (a Response to an
+ * Originate, an OriginateResponse), 0 otherwise. d may be NULL. */
+int sb__ami_dial_message(sb__ami_dial_t *d, size_t pbx,
+                         const sb_ami_msg_t *m);
+/* PBX pbx's session was lost: the Originates awaiting an answer there
+ * become unknown. */
+void sb__ami_dial_lost(sb__ami_dial_t *d, size_t pbx);
+/* Stopping: nothing more is claimed. busy: results or database work not
+ * yet done (the drain waits for them; give_up: only for what is in
+ * flight, the rest left to the next start). close: its timer closed; free:
+ * once the loop has ended. All accept NULL. */
+void sb__ami_dial_stop(sb__ami_dial_t *d);
+/* PBX pbx's dialer counters into st (its dials and dial_* fields). */
+void sb__ami_dial_stats(const sb__ami_dial_t *d, size_t pbx,
+                        sb_ami_pbx_stats_t *st);
+int sb__ami_dial_busy(sb__ami_dial_t *d, int give_up);
+void sb__ami_dial_close(sb__ami_dial_t *d);
+void sb__ami_dial_free(sb__ami_dial_t *d);
 
 /* v into dst (sz bytes, sz > 0), cut on a UTF-8 character's start when
  * too long; NUL-terminated (sb_ami_parse.c). */

@@ -1,6 +1,6 @@
 /* The PBXs the connector logs in to (sb_ami.h): ami.pbx_file's lines and
  * ami.secrets_file's secrets. */
-#include "sb_ami.h"
+#include "sb_ami_int.h"
 
 #include "sb_tenant.h"
 #include "sb_util.h"
@@ -16,7 +16,8 @@
 #define KEYS                                                                   \
   "(name, host, port, tenant, user, auth, events, charset, ivr_contexts, "    \
   "outbound_contexts, lead_var, campaign_var, direction_var, tenant_var, "    \
-  "tenants, agents_file)"
+  "tenants, agents_file, originate_channel, originate_context, "             \
+  "originate_exten)"
 
 /* 1 to max of A-Z a-z 0-9 and the characters of extra */
 static int chars_ok(const char *s, size_t max, const char *extra) {
@@ -150,6 +151,8 @@ static int one_word(sb_ami_pbx_t *p, char *w, const char *path, int line,
     p->md5 = v[0] == 'm';
     return 0;
   }
+  if (strncmp(k, "originate_", 10) == 0)
+    return sb__ami_dial_conf(p, k, v, path, line, err);
   return sb_err_set(err, SB_ECONFIG,
                     "%s:%d: unknown key '%.32s' " KEYS,
                     path, line, k);

@@ -27,6 +27,18 @@ line:
   refuse        closes every session, and each new connection
                 at once, until accept (the PBX away)          -> ok N
   accept        takes connections again                       -> ok
+  outcome NUMBER answered|busy|no_answer|congestion|failed|hold|refused
+                what an Originate of NUMBER gets (default answered;
+                failed: Reason 0; hold: never an OriginateResponse;
+                refused: "Response: Error" to the action)     -> ok
+  originates    Originate actions received, in all            -> N
+
+Originate (Async: true): "Response: Success" (Originate successfully
+queued), then after --originate-delay seconds the OriginateResponse with
+its ActionID (Reason 4 answered, 5 busy, 3 no_answer, 8 congestion) to
+every session, as Asterisk sends manager events; an answered one's channel
+then appears as an outbound call (Newchannel with the Originate's Variable
+lines as ChanVariable, Newstate Up, after 0.3 s Hangup).
 """
 import argparse
 import asyncio
@@ -85,6 +97,9 @@ class Server:
         self.writers = set()
         self.muted = False
         self.refusing = False  # "refuse": connections closed at once
+        self.outcomes = {}  # number -> outcome
+        self.originates = 0
+        self.uniq = 0
         self.log = open(args.log, "a", buffering=1) if args.log else None
 
     def record(self, peer, action):
@@ -170,6 +185,16 @@ class Server:
                     writer.write(encode([("Event", done)] + aid +
                                         [("EventList", "Complete"),
                                          ("ListItems", str(len(items)))]))
+                elif name == "originate":
+                    self.originates += 1
+                    number = get.get("channel", "").partition("/")[2].partition("@")[0]
+                    if self.outcomes.get(number) == "refused":
+                        writer.write(encode([("Response", "Error")] + aid +
+                                            [("Message", "Originate failed")]))
+                    else:
+                        writer.write(encode([("Response", "Success")] + aid +
+                                            [("Message", "Originate successfully queued")]))
+                        asyncio.ensure_future(self.originate(action, aid))
                 elif name == "logoff":
                     writer.write(encode([("Response", "Goodbye")] + aid +
                                         [("Message", "Thanks for all the fish.")]))
@@ -185,6 +210,58 @@ class Server:
             self.sessions.discard(writer)
             self.writers.discard(writer)
             writer.close()
+
+    def broadcast(self, fields):
+        for w in list(self.sessions):
+            w.write(encode(fields))
+
+    async def originate(self, action, aid):
+        get = {k.lower(): v for k, v in reversed(action)}
+        chan = get.get("channel", "")
+        number = chan.partition("/")[2].partition("@")[0]
+        outcome = self.outcomes.get(number, "answered")
+        if outcome == "hold":
+            return
+        await asyncio.sleep(self.args.originate_delay)
+        reason = {"answered": "4", "busy": "5", "no_answer": "3",
+                  "congestion": "8", "failed": "0"}[outcome]
+        self.uniq += 1
+        uid = "%d.%d" % (int(time.time()), 9000 + self.uniq)
+        name = "%s-%08x" % (chan.partition("@")[0], self.uniq)
+        ts = lambda: ("Timestamp", "%.6f" % time.time())
+        if outcome == "answered":
+            cvars = [("ChanVariable", v) for k, v in action
+                     if k.lower() == "variable"]
+            self.broadcast([("Event", "Newchannel"), ("Privilege", "call,all"), ts(),
+                            ("Channel", name), ("ChannelState", "0"),
+                            ("ChannelStateDesc", "Down"),
+                            ("CallerIDNum", number), ("CallerIDName", ""),
+                            ("ConnectedLineNum", "<unknown>"),
+                            ("ConnectedLineName", "<unknown>"), ("Language", "en"),
+                            ("AccountCode", ""), ("Context", get.get("context", "")),
+                            ("Exten", get.get("exten", "")), ("Priority", "1"),
+                            ("Uniqueid", uid), ("Linkedid", uid)] + cvars)
+            self.broadcast([("Event", "Newstate"), ("Privilege", "call,all"), ts(),
+                            ("Channel", name), ("ChannelState", "6"),
+                            ("ChannelStateDesc", "Up"), ("Uniqueid", uid),
+                            ("Linkedid", uid)])
+        self.broadcast([("Event", "OriginateResponse"), ("Privilege", "call,all"), ts()]
+                       + aid +
+                       [("Response", "Success" if outcome == "answered" else "Failure"),
+                        ("Channel", chan), ("Context", get.get("context", "")),
+                        ("Exten", get.get("exten", "")), ("Reason", reason),
+                        ("Uniqueid", uid if outcome == "answered" else "<null>"),
+                        ("CallerIDNum", "<unknown>"), ("CallerIDName", "<unknown>")])
+        if outcome == "answered":
+            await asyncio.sleep(0.3)
+            self.broadcast([("Event", "Hangup"), ("Privilege", "call,all"), ts(),
+                            ("Channel", name), ("Uniqueid", uid), ("Linkedid", uid),
+                            ("Cause", "16"), ("Cause-txt", "Normal Clearing")])
+        for w in list(self.sessions):
+            try:
+                await w.drain()
+            except ConnectionError:
+                pass
 
     async def control(self, reader, writer):
         while True:
@@ -233,6 +310,15 @@ class Server:
                 self.refusing = False
             elif cmd == "sessions":
                 answer = str(len(self.sessions))
+            elif cmd == "outcome":
+                number, _, what = arg.partition(" ")
+                if what not in ("answered", "busy", "no_answer", "congestion",
+                                "failed", "hold", "refused"):
+                    answer = "error outcome"
+                else:
+                    self.outcomes[number] = what
+            elif cmd == "originates":
+                answer = str(self.originates)
             else:
                 answer = "error unknown command"
             writer.write((answer + "\n").encode())
@@ -258,6 +344,7 @@ def main():
     p.add_argument("--state")
     p.add_argument("--log")
     p.add_argument("--version", default="9.0.0")
+    p.add_argument("--originate-delay", type=float, default=0.2)
     args = p.parse_args()
     try:
         asyncio.run(Server(args).main())
