@@ -8,7 +8,9 @@
 # WebSocket client; tzdata the IANA time zones engine/sb_tz.c reads;
 # libcurl the dispatcher's transfers (SMTP, HTTPS), python3-aiosmtpd the
 # SMTP server its test sends to; nodejs and npm run the interop
-# tests' pinned JavaScript clients (tests/npm).
+# tests' pinned JavaScript clients (tests/npm). With --tests (tests/run.sh)
+# also chromium: the dashboard's browser tests drive Debian's build headless
+# (playwright-core, which downloads no browser); `up` does not need it.
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
@@ -16,6 +18,7 @@ pkgs=(build-essential cmake pkg-config librdkafka-dev libpq-dev libavro-dev
       postgresql postgresql-client kcat curl
       python3-avro python3-websockets tzdata
       libcurl4-openssl-dev python3-aiosmtpd)
+[ "${1:-}" = "--tests" ] && pkgs+=(chromium)
 
 missing=()
 for p in "${pkgs[@]}"; do

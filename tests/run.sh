@@ -4,7 +4,7 @@
 # Arguments go to ctest (e.g. -L unit, -R kafka).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/deps.sh"
+bash "$root/scripts/deps.sh" --tests
 # the layers: fails before building when a file includes upward or a
 # wrapped library outside the engine
 bash "$root/scripts/check_layers.sh" "$root"

@@ -5,6 +5,7 @@
 #include "sb_api_read.h"
 #include "sb_api_registry.h"
 #include "sb_api_views.h"
+#include "sb_dashboard.h"
 #include "sb_dispatch.h"
 #include "sb_http.h"
 #include "sb_hub.h"
@@ -298,6 +299,8 @@ static const sb_http_route_t routes[] = {
     {"GET", "/v1/webhooks/", on_webhook},
     {"GET", "/v1/openapi.json", get_openapi},
     {"GET", SB_REGISTRY_PREFIX, on_registry},
+    {"GET", "/", sb_dashboard_get},
+    {"GET", "/ui/", sb_dashboard_get},
     {"POST", SB_REGISTRY_PREFIX, on_registry},
     {NULL, NULL, NULL},
 };

@@ -158,11 +158,12 @@ static int on_body(http_parser *p, const char *at, size_t n) {
 }
 
 /* 1 when rt serves path in this pass: exact paths (pass 0), then prefixes
- * ending in '/' (pass 1) for longer paths */
+ * ending in '/' (pass 1) for longer paths; "/" alone is exact (the
+ * dashboard's page), never a prefix of everything */
 static int route_serves(const sb_http_route_t *rt, const char *path,
                         int pass) {
   size_t n = strlen(rt->path);
-  int is_prefix = n > 0 && rt->path[n - 1] == '/';
+  int is_prefix = n > 1 && rt->path[n - 1] == '/';
   if (is_prefix != pass)
     return 0;
   return pass ? strncmp(rt->path, path, n) == 0 && path[n] != '\0'

@@ -57,11 +57,20 @@ int sb__ingest_cookie(const sb_ingest_t *in, const sb_http_req_t *r,
 }
 
 /* An Origin is allowed when it is the API's own (the scheme it serves and
- * the Host asked for) or listed in http.allowed_origins. */
+ * the Host asked for) or listed in http.allowed_origins. A browser's
+ * same-origin GET (the dashboard reading the read API) carries no Origin
+ * (the Fetch standard sends it on cross-origin and unsafe requests only):
+ * it is allowed when the browser says so in Sec-Fetch-Site, which a page
+ * cannot set. Anything else without an Origin is refused. */
 static int origin_allowed(const sb_ingest_t *in, const sb_http_req_t *r) {
   const char *o = sb_http_header(r, "Origin");
   const char *host = sb_http_header(r, "Host");
-  if (o == NULL || *o == '\0' || strcmp(o, "null") == 0)
+  if (o == NULL || *o == '\0') {
+    const char *site = sb_http_header(r, "Sec-Fetch-Site");
+    return strcmp(sb_http_method(r), "GET") == 0 && site &&
+           strcmp(site, "same-origin") == 0;
+  }
+  if (strcmp(o, "null") == 0)
     return 0;
   char own[300];
   if (host && *host) {
