@@ -2,7 +2,8 @@
  * bucketed by the tenant's local hour and day, and SQL views over them
  * (schema analytics; README "Analytics"). One file per family:
  *
- *   analytics_calls.c      calls_hour, dispositions_hour   (sb.calls)
+ *   analytics_calls.c      calls_hour, dispositions_hour,  (sb.calls)
+ *                          live_calls
  *   analytics_agents.c     agents_hour, pauses_hour        (sb.agents)
  *   analytics_leads.c      leads_hour, stages_hour         (sb.leads)
  *   analytics_campaigns.c  campaigns, spend_hour           (sb.campaigns)
@@ -190,7 +191,7 @@ static const sb_table_def_t *const tables[] = {
     &an_calls_hour, &an_dispositions_hour, &an_agents_hour,
     &an_pauses_hour, &an_leads_hour,        &an_stages_hour,
     &an_campaigns_table, &an_spend_hour,    &an_messages_hour,
-    &an_points_hour,     NULL};
+    &an_points_hour,     &an_live_calls, NULL};
 
 static const sb_conf_prop_t conf_rows[] = {
     {"analytics.service_level_s", SB_CT_INT, 0, 1, 3600, "20",

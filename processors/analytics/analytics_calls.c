@@ -1,4 +1,5 @@
-/* analytics: calls (sb.calls) -> calls_hour, dispositions_hour.
+/* analytics: calls (sb.calls) -> calls_hour, dispositions_hour,
+ * live_calls.
  *
  * A call's facts are kept in keyed state ("c/<tenant>/<call id>", a
  * call_t) from its first event; the call counts once call.ended is known
@@ -25,16 +26,23 @@
  * wait is at most its queue's threshold in force at the call's start
  * (analytics_queues.c), taken when its rows are computed and kept in its
  * facts (sl_s): the old rows are subtracted with the threshold they were
- * added with. */
+ * added with.
+ *
+ * live_calls holds each call in progress (live_row): upserted as its
+ * facts change, deleted when it ends or its facts are dropped. */
 #include "analytics_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* 2: sl_s, in what was padding (a version 1 call has 0 there: it was
- * counted with analytics.service_level_s) */
-#define CALL_VER 2u
+ * counted with analytics.service_level_s); 3: the latest offer (offered_us,
+ * ring_agent) appended, for live_calls (a version 1 or 2 call loads with
+ * none) */
+#define CALL_VER 3u
+#define CALL_V2_SIZE 704
 #define CALL_XFER_MAX 16
 
 enum {
@@ -45,6 +53,7 @@ enum {
   C_ENDED = 0x10,
   C_DISPO = 0x20,
   C_EXPIRED = 0x40,
+  C_OFFERED = 0x80,
 };
 
 typedef struct {
@@ -61,11 +70,16 @@ typedef struct {
    * counted yet), so that subtracting them is exact whatever the queue's
    * configuration became meanwhile */
   int32_t sl_s;
+  /* version 3: the latest offer (its time; its agent, ties: the smaller
+   * id): who is ringing now */
+  int64_t offered_us;
+  char ring_agent[AN_ID_MAX];
 } call_t;
 
-/* version 1's size: sl_s took its padding */
-_Static_assert(sizeof(call_t) == 704, "call_t's size: keyed state of "
-                                      "version 1 loads as version 2");
+/* versions 1 and 2 are the first CALL_V2_SIZE bytes (sl_s took version
+ * 1's padding) */
+_Static_assert(offsetof(call_t, offered_us) == CALL_V2_SIZE,
+               "call_t: version 3 appends to version 2");
 
 typedef struct an_calls_s {
   sb_etype_ref_t started, queued, offered, connected, transferred, abandoned,
@@ -139,6 +153,26 @@ const sb_table_def_t an_dispositions_hour = {
                                  NULL},
     .retention_class = "call",
     .retention_col = "hour_start",
+};
+
+const sb_table_def_t an_live_calls = {
+    .name = "live_calls",
+    .cols =
+        (const sb_col_t[]){
+            {"tenant_id", SB_COL_TEXT, 0},
+            {"call_id", SB_COL_TEXT, 0},
+            {"state", SB_COL_TEXT, SB_MERGE_REPLACE},
+            {"state_since", SB_COL_TIMESTAMPTZ, SB_MERGE_REPLACE},
+            {"direction", SB_COL_TEXT, SB_MERGE_REPLACE},
+            {"queue_id", SB_COL_TEXT, SB_MERGE_REPLACE},
+            {"campaign_id", SB_COL_TEXT, SB_MERGE_REPLACE},
+            {"agent_id", SB_COL_TEXT, SB_COL_OWNER | SB_MERGE_REPLACE},
+            {"started_at", SB_COL_TIMESTAMPTZ, SB_MERGE_REPLACE},
+            {"queued_at", SB_COL_TIMESTAMPTZ, SB_MERGE_REPLACE},
+            {"answered_at", SB_COL_TIMESTAMPTZ, SB_MERGE_REPLACE},
+            {0},
+        },
+    .key = (const char *const[]){"tenant_id", "call_id", NULL},
 };
 
 int an_calls_new(an_t *a, an_calls_t **out, sb_err_t *err) {
@@ -329,6 +363,55 @@ static int contrib(an_t *a, sb_batch_t *b, const char *tenant,
                      err);
 }
 
+/* The call's row of live_calls, a function of its facts like its sums:
+ * none once it ended, was abandoned or dispositioned (or its facts are
+ * dropped); else
+ * talking (since its answer), ringing (an agent offered it: since the
+ * latest offer, that offer's agent), waiting (queued: since it was
+ * queued) or started (since its start). */
+static int live_row(sb_batch_t *b, const char *tenant, const char *call_id,
+                    const call_t *c, int gone, sb_err_t *err) {
+  if (gone || (c->flags & (C_ENDED | C_ABANDONED | C_DISPO)))
+    return sb_rows_del(b, &an_live_calls,
+                       (const sb_val_t[]){SB_V_TEXT(tenant),
+                                          SB_V_TEXT(call_id)},
+                       err);
+  const char *state = "started", *agent = c->agent;
+  int64_t since = at_of(c);
+  int64_t queued = c->queued_us ? c->queued_us
+                   : (c->flags & C_QUEUED) ? c->first_us
+                                           : 0;
+  if (c->flags & C_CONNECTED) {
+    state = "talking";
+    since = c->connected_us ? c->connected_us : since;
+  } else if (c->flags & C_OFFERED) {
+    state = "ringing";
+    since = c->offered_us;
+    agent = c->ring_agent;
+  } else if (c->flags & C_QUEUED) {
+    state = "waiting";
+    since = queued;
+  }
+  sb_val_t vals[] = {
+      SB_V_TEXT(tenant),
+      SB_V_TEXT(call_id),
+      SB_V_TEXT(state),
+      SB_V_TIMESTAMPTZ(since),
+      SB_V_TEXT(c->dir[0] ? c->dir : "unknown"),
+      SB_V_TEXT(c->queue),
+      SB_V_TEXT(c->campaign),
+      SB_V_TEXT(agent),
+      SB_V_TIMESTAMPTZ(at_of(c)),
+      SB_V_NULL,
+      SB_V_NULL,
+  };
+  if (queued)
+    vals[9] = (sb_val_t)SB_V_TIMESTAMPTZ(queued);
+  if (c->connected_us)
+    vals[10] = (sb_val_t)SB_V_TIMESTAMPTZ(c->connected_us);
+  return sb_rows_add(b, &an_live_calls, vals, err);
+}
+
 static int64_t opt_ms(const sb_event_t *ev, sb_field_t f) {
   return sb_event_has(ev, f) ? pos(sb_event_i64(ev, f)) : -1;
 }
@@ -365,6 +448,15 @@ static void fold(an_calls_t *k, call_t *c, const sb_event_t *ev) {
             2);
     an_pick(c->agent, AN_ID_MAX, &c->p_agent, sb_event_str(ev, k->of_agent),
             2);
+    const char *ring = sb_event_str(ev, k->of_agent);
+    if (ring == NULL)
+      ring = "";
+    if (!(c->flags & C_OFFERED) || t > c->offered_us ||
+        (t == c->offered_us && strcmp(ring, c->ring_agent) < 0)) {
+      c->offered_us = t;
+      an_copy(c->ring_agent, AN_ID_MAX, ring);
+    }
+    c->flags |= C_OFFERED;
   } else if (sb_event_type_is(ev, k->connected)) {
     c->flags |= C_CONNECTED;
     c->connected_us = an_min_t(c->connected_us, t);
@@ -444,9 +536,13 @@ static void call_init(call_t *c) {
 static int load(sb_batch_t *b, const char *key, call_t *c) {
   const void *v;
   size_t len;
-  if (sb_state_get(b, key, &v, &len) == 0 && len == sizeof *c) {
-    memcpy(c, v, sizeof *c);
-    if (c->ver == 1u) /* counted with analytics.service_level_s (sl_s 0) */
+  if (sb_state_get(b, key, &v, &len) == 0 &&
+      (len == sizeof *c || len == CALL_V2_SIZE)) {
+    call_init(c);
+    memcpy(c, v, len);
+    /* 1: counted with analytics.service_level_s (sl_s 0); 1 and 2: no
+     * offer known (offered_us 0, ring_agent "") */
+    if (c->ver == 1u || c->ver == 2u)
       c->ver = CALL_VER;
     if (c->ver == CALL_VER)
       return 1;
@@ -484,6 +580,7 @@ int an_calls_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
     return 0; /* a duplicate: nothing new */
   if ((had && contrib(a, b, ev->tenant_id, &old, -1, err) != 0) ||
       contrib(a, b, ev->tenant_id, &now, 1, err) != 0 ||
+      live_row(b, ev->tenant_id, id, &now, 0, err) != 0 ||
       sb_state_put(b, key, &now, sizeof now, err) != 0)
     return err->code;
   if (!had || complete(&old) != complete(&now) ||
@@ -498,15 +595,19 @@ int an_calls_timer(an_t *a, sb_batch_t *b, const sb_timer_t *t,
   call_t c;
   if (!load(b, t->key, &c))
     return 0;
-  if (complete(&c) || !(c.flags & C_ENDED)) /* kept long enough / never ended */
-    return sb_state_del(b, t->key, err);
-  /* no disposition in time: attributed without one */
   const char *tenant = t->key + 2, *slash = strchr(tenant, '/');
   char tn[AN_ID_MAX];
   if (slash == NULL || (size_t)(slash - tenant) >= sizeof tn)
     return sb_state_del(b, t->key, err);
   memcpy(tn, tenant, (size_t)(slash - tenant));
   tn[slash - tenant] = '\0';
+  if (complete(&c)) /* kept long enough */
+    return sb_state_del(b, t->key, err);
+  if (!(c.flags & C_ENDED)) /* never ended: forgotten, off the live calls */
+    return live_row(b, tn, slash + 1, &c, 1, err) != 0
+               ? err->code
+               : sb_state_del(b, t->key, err);
+  /* no disposition in time: attributed without one */
   c.flags |= C_EXPIRED;
   c.sl_s = sl_of(a, b, tn, &c);
   if (contrib(a, b, tn, &c, 1, err) != 0 ||

@@ -83,7 +83,8 @@ void an_calls_free(struct an_calls_s *c);
 int an_calls_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
                    sb_err_t *err);
 int an_calls_timer(an_t *a, sb_batch_t *b, const sb_timer_t *t, sb_err_t *err);
-extern const sb_table_def_t an_calls_hour, an_dispositions_hour;
+extern const sb_table_def_t an_calls_hour, an_dispositions_hour,
+    an_live_calls;
 
 int an_agents_new(an_t *a, struct an_agents_s **out, sb_err_t *err);
 void an_agents_free(struct an_agents_s *g);

@@ -14,7 +14,9 @@
  * a day range and a tenant reach the tables: the first two group one
  * UNION ALL of their tables instead of joining their groups, v_trends
  * scans each table once and takes its windows with window functions
- * instead of a subquery per row. */
+ * instead of a subquery per row.
+ * Step 4: live_calls, the calls in progress now (one row per call not
+ * ended: its state and since when), for the wallboard. */
 #include "analytics_int.h"
 
 const sb_proj_step_t an_migrations[] = {
@@ -550,5 +552,14 @@ const sb_proj_step_t an_migrations[] = {
     "vs_same_weekday_pct, last_7_days, prior_7_days, last_7_days - "
     "prior_7_days AS week_over_week, round((last_7_days - prior_7_days) / "
     "NULLIF(prior_7_days, 0), 4) AS week_over_week_pct FROM v;\n"},
+    {4,
+    "CREATE TABLE {schema}.live_calls (tenant_id text NOT NULL, call_id "
+    "text NOT NULL, state text NOT NULL, state_since timestamptz NOT NULL, "
+    "direction text NOT NULL, queue_id text NOT NULL, campaign_id text NOT "
+    "NULL, agent_id text NOT NULL, started_at timestamptz, queued_at "
+    "timestamptz, answered_at timestamptz, PRIMARY KEY (tenant_id, "
+    "call_id));\n"
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.live_calls TO "
+    "switchboard_app;\n"},
     {0, NULL},
 };

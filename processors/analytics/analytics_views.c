@@ -25,6 +25,13 @@ const sb_view_def_t an_views[] = {
      .order = "hour_start,queue_id,campaign_id,agent_id,direction",
      .filters = CAMPAIGN "," QUEUE "," AGENT ",direction=direction",
      .owner_col = "agent_id"},
+    {.name = "live_calls",
+     .relation = "live_calls",
+     .about = "the calls in progress now: started, waiting in a queue, "
+              "ringing an agent or talking, and since when",
+     .order = "call_id",
+     .filters = CAMPAIGN "," QUEUE "," AGENT ",state=state",
+     .owner_col = "agent_id"},
     {.name = "calls_total",
      .relation = "v_calls_total",
      .about = "calls all time per queue, campaign and direction",

@@ -383,9 +383,55 @@ def service_level():
           tenants() + cfg + [cfg[0]] + calls_ + [change])
 
 
+def live_calls():
+    """live_calls, the calls in progress: acme on the 17th (New York).
+    w1 waits in q1 (its queued before its started, repeated); r1 was offered
+    to a1 then to a2 (a2's offer first in the log): a2's phone rings; t1
+    talks to a1 (its connected before its offer); e1 ended (a connected of
+    it after its end changes nothing); ab1 was abandoned; o1 is an outbound
+    call a3 placed; d1 is only a late disposition (no row); x1 started on
+    the 15th and never ended: forgotten at analytics.call_open_max_s
+    (conf: 3600 s) once event time (the clocks, hours later) passes it;
+    globex's gw1 waits in qg."""
+    D = "2026-01-17T"
+    x1 = [call("call.started", "x1", "2026-01-15T10:00:00Z", direction="inbound"),
+          call("call.queued", "x1", "2026-01-15T10:00:01Z", queue_id="q1")]
+    w1q = call("call.queued", "w1", D + "14:00:05Z", queue_id="q1", campaign_id="k1")
+    w1 = [w1q, call("call.started", "w1", D + "14:00:00Z", direction="inbound"), w1q]
+    r1 = [call("call.started", "r1", D + "14:01:00Z", direction="inbound"),
+          call("call.queued", "r1", D + "14:01:01Z", queue_id="q1"),
+          call("call.offered", "r1", D + "14:01:40Z", agent_id="a2", queue_id="q1"),
+          call("call.offered", "r1", D + "14:01:20Z", agent_id="a1", queue_id="q1")]
+    t1 = [call("call.started", "t1", D + "14:02:00Z", direction="inbound"),
+          call("call.queued", "t1", D + "14:02:01Z", queue_id="q2"),
+          call("call.connected", "t1", D + "14:02:10Z", agent_id="a1", queue_id="q2",
+               wait_ms=9000),
+          call("call.offered", "t1", D + "14:02:05Z", agent_id="a1", queue_id="q2")]
+    e1c = call("call.connected", "e1", D + "14:03:10Z", agent_id="a4", queue_id="q1")
+    e1 = [call("call.started", "e1", D + "14:03:00Z", direction="inbound"),
+          call("call.queued", "e1", D + "14:03:01Z", queue_id="q1"), e1c,
+          call("call.ended", "e1", D + "14:05:00Z", direction="inbound", agent_id="a4",
+               queue_id="q1", talk_ms=110000), e1c]
+    ab1 = [call("call.started", "ab1", D + "14:04:00Z", direction="inbound"),
+           call("call.queued", "ab1", D + "14:04:01Z", queue_id="q2"),
+           call("call.abandoned", "ab1", D + "14:04:31Z", queue_id="q2", wait_ms=30000)]
+    o1 = [call("call.started", "o1", D + "14:06:00Z", direction="outbound", agent_id="a3",
+               campaign_id="k2")]
+    d1 = [call("call.dispositioned", "d1", D + "14:07:00Z", disposition="sale",
+               agent_id="a1")]
+    gw1 = [call("call.started", "gw1", D + "14:08:00Z", tenant="globex", direction="inbound"),
+           call("call.queued", "gw1", D + "14:08:02Z", tenant="globex", queue_id="qg")]
+    head = ["live_calls: the calls in progress (waiting, ringing, talking, started)",
+            "and none for ended, abandoned or forgotten ones; see live_calls() in",
+            "tests/cli/gen_analytics_golden.py; conf: call_open_max_s 3600"]
+    write("live_calls", head, tenants() + x1 + w1 + r1 + t1 + e1 + ab1 + o1 + d1
+          + gw1 + clocks("call.ivr_step", "call_id", day="2026-01-17"))
+
+
 calls()
 agents()
 leads()
 campaigns()
 messages()
 service_level()
+live_calls()
