@@ -102,10 +102,10 @@ export default {
     if (m.big) {
       els.big = {};
       const big = h('div', {class: 'wb-big', 'data-testid': 'wb-big'},
-        ['waiting', 'Calls waiting'], ['longest', 'Longest wait'], ['sl', 'Service level today'],
-        ['abandon', 'Abandoned today'], ['available', 'Agents available'], ['oncall', 'Agents on calls'])
-        .map(([k, label]) => h('div', {class: 'wb-bignum', 'data-testid': `big-${k}`},
-          els.big[k] = h('div', {class: 'value'}, '–'), h('div', {class: 'label'}, label)));
+        [['waiting', 'Calls waiting'], ['longest', 'Longest wait'], ['sl', 'Service level today'],
+          ['abandon', 'Abandon rate today'], ['available', 'Agents available'], ['oncall', 'Agents on calls']]
+          .map(([k, label]) => h('div', {class: 'wb-bignum', 'data-testid': `big-${k}`},
+            els.big[k] = h('div', {class: 'value'}, '–'), h('div', {class: 'label'}, label))));
       ctx.fill(root, toolbar, big);
       this.tick(ctx, m, Date.now());
       return;
@@ -181,12 +181,13 @@ export default {
       m.els.agents.insertBefore(r.tr, next);
       m.rows.set(a.id, r);
     }
-    const key = `${a.now}|${a.pause}|${a.call}|${a.team}|${a.callsToday}`;
+    const pause = a.now === 'paused' ? a.pause : '';
+    const key = `${a.now}|${pause}|${a.call}|${a.team}|${a.callsToday}`;
     if (key !== r.key) {
       r.key = key;
       r.tr.dataset.state = a.now;
       r.team.textContent = a.team;
-      ctx.fill(r.state, label(a.now), a.pause ? h('span', {class: 'wb-pause', 'data-testid': 'pause'}, ` · ${a.pause}`) : null);
+      ctx.fill(r.state, label(a.now), pause ? h('span', {class: 'wb-pause', 'data-testid': 'pause'}, ` · ${pause}`) : null);
       ctx.fill(r.call, a.call ? h('a', {href: `#/wallboard?${drill(m.queue, a.call)}`, 'data-call': a.call}, a.call) : '');
       r.calls.textContent = String(a.callsToday);
       r.band = -1; // recomputed by tick
