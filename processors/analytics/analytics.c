@@ -11,6 +11,7 @@
  *   analytics_points.c     points_hour                     (sb.gamification)
  *   analytics_queues.c     queues' service-level thresholds (sb.tenants,
  *                          a global table)
+ *   analytics_tenants.c    tenants: each tenant's settings (sb.tenants)
  *   analytics_sql.c        the tables' DDL and the views
  *
  * How late, out-of-order and duplicated events come out right: see
@@ -60,7 +61,7 @@ int64_t an_min_t(int64_t a, int64_t b) {
 
 static const char *const an_topics[AN_TOPICS] = {
     SB_TOPIC_CALLS, SB_TOPIC_AGENTS, SB_TOPIC_LEADS, SB_TOPIC_CAMPAIGNS,
-    SB_TOPIC_MESSAGES, SB_TOPIC_GAMIFICATION};
+    SB_TOPIC_MESSAGES, SB_TOPIC_GAMIFICATION, SB_TOPIC_TENANTS};
 
 static int64_t *hw_of(const an_t *a, const char *topic, int32_t partition) {
   if (topic == NULL || partition < 0 || partition >= AN_PARTITIONS)
@@ -107,6 +108,7 @@ static void destroy(void *state) {
   an_campaigns_free(a->campaigns);
   an_messages_free(a->messages);
   an_points_free(a->points);
+  an_tenants_free(a->tenants);
   free(a);
 }
 
@@ -144,6 +146,8 @@ static int init(void **state, const sb_kit_t *kit, sb_err_t *err) {
     rc = an_messages_new(a, &a->messages, err);
   if (rc == 0)
     rc = an_points_new(a, &a->points, err);
+  if (rc == 0)
+    rc = an_tenants_new(a, &a->tenants, err);
   if (rc != 0) {
     destroy(a);
     return rc;
@@ -159,6 +163,8 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   int64_t *hw = hw_of(a, ev->topic, ev->partition);
   if (hw != NULL && ev->occurred_at > *hw)
     *hw = ev->occurred_at;
+  if ((rc = an_tenants_event(a, b, ev, &mine, err)) != 0 || mine)
+    return rc;
   if ((rc = an_calls_event(a, b, ev, &mine, err)) != 0 || mine)
     return rc;
   if ((rc = an_agents_event(a, b, ev, &mine, err)) != 0 || mine)
@@ -191,7 +197,7 @@ static const sb_table_def_t *const tables[] = {
     &an_calls_hour, &an_dispositions_hour, &an_agents_hour,
     &an_pauses_hour, &an_leads_hour,        &an_stages_hour,
     &an_campaigns_table, &an_spend_hour,    &an_messages_hour,
-    &an_points_hour,     &an_live_calls, NULL};
+    &an_points_hour,     &an_live_calls, &an_tenants_table, NULL};
 
 static const sb_conf_prop_t conf_rows[] = {
     {"analytics.service_level_s", SB_CT_INT, 0, 1, 3600, "20",
@@ -235,7 +241,7 @@ const sb_processor_vt_t sb_analytics_processor = {
     .topics = (const char *const[]){SB_TOPIC_CALLS, SB_TOPIC_AGENTS,
                                     SB_TOPIC_LEADS, SB_TOPIC_CAMPAIGNS,
                                     SB_TOPIC_MESSAGES, SB_TOPIC_GAMIFICATION,
-                                    NULL},
+                                    SB_TOPIC_TENANTS, NULL},
     .migrations = an_migrations,
     .tables = tables,
     .init = init,

@@ -25,7 +25,7 @@
 #define AN_ID_MAX 129 /* ids: sb.maxLength 128, plus the NUL */
 #define AN_US_PER_S INT64_C(1000000)
 
-#define AN_TOPICS 6
+#define AN_TOPICS 7
 #define AN_PARTITIONS 1024
 #define AN_SL_HIST 64 /* configurations of a queue's threshold kept */
 
@@ -39,6 +39,7 @@ typedef struct an_s {
   struct an_campaigns_s *campaigns;
   struct an_messages_s *messages;
   struct an_points_s *points;
+  struct an_tenants_s *tenants;
   /* routing.queue_configured, for the global table of queues' service
    * levels (analytics_queues.c) */
   sb_etype_ref_t t_queue_cfg;
@@ -117,6 +118,12 @@ void an_points_free(struct an_points_s *p);
 int an_points_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
                     sb_err_t *err);
 extern const sb_table_def_t an_points_hour;
+
+int an_tenants_new(an_t *a, struct an_tenants_s **out, sb_err_t *err);
+void an_tenants_free(struct an_tenants_s *t);
+int an_tenants_event(an_t *a, sb_batch_t *b, const sb_event_t *ev, int *mine,
+                     sb_err_t *err);
+extern const sb_table_def_t an_tenants_table;
 
 /* Queues' service-level thresholds (analytics_queues.c): the global
  * table, its fields resolved in init, and the threshold in seconds in

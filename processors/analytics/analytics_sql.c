@@ -16,7 +16,8 @@
  * scans each table once and takes its windows with window functions
  * instead of a subquery per row.
  * Step 4: live_calls, the calls in progress now (one row per call not
- * ended: its state and since when), for the wallboard. */
+ * ended: its state and since when), for the wallboard; tenants, each
+ * tenant's settings (the zone its buckets are in). */
 #include "analytics_int.h"
 
 const sb_proj_step_t an_migrations[] = {
@@ -559,7 +560,11 @@ const sb_proj_step_t an_migrations[] = {
     "NULL, agent_id text NOT NULL, started_at timestamptz, queued_at "
     "timestamptz, answered_at timestamptz, PRIMARY KEY (tenant_id, "
     "call_id));\n"
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.live_calls TO "
-    "switchboard_app;\n"},
+    "CREATE TABLE {schema}.tenants (tenant_id text NOT NULL, time_zone "
+    "text NOT NULL, locale text NOT NULL, currency text NOT NULL, "
+    "display_name text NOT NULL, week_start text NOT NULL, updated_at "
+    "timestamptz NOT NULL, PRIMARY KEY (tenant_id));\n"
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.live_calls, "
+    "{schema}.tenants TO switchboard_app;\n"},
     {0, NULL},
 };

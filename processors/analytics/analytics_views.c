@@ -32,6 +32,12 @@ const sb_view_def_t an_views[] = {
      .order = "call_id",
      .filters = CAMPAIGN "," QUEUE "," AGENT ",state=state",
      .owner_col = "agent_id"},
+    {.name = "tenant",
+     .relation = "tenants",
+     .about = "the tenant's settings the figures are in: time zone (its "
+              "local days and hours), locale, currency, name, week start",
+     .order = "tenant_id",
+     .flags = SB_VIEW_AGENTS_ALL},
     {.name = "calls_total",
      .relation = "v_calls_total",
      .about = "calls all time per queue, campaign and direction",

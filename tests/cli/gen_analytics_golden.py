@@ -421,10 +421,20 @@ def live_calls():
                agent_id="a1")]
     gw1 = [call("call.started", "gw1", D + "14:08:00Z", tenant="globex", direction="inbound"),
            call("call.queued", "gw1", D + "14:08:02Z", tenant="globex", queue_id="qg")]
+    # tenants: acme renamed, then its tenant.created repeated (a duplicate:
+    # the name stays); globex moves to London and euros
+    tn = tenants()
+    settings = [ev("tenant.settings_changed", "acme", "2026-01-02T00:00:00Z",
+                   {"changed_fields": ["display_name"], "display_name": "Acme Corp"}),
+                tn[0],
+                ev("tenant.settings_changed", "globex", "2026-01-02T00:00:00Z",
+                   {"changed_fields": ["time_zone", "currency"], "time_zone": "Europe/London",
+                    "currency": "EUR"}, tenant="globex")]
     head = ["live_calls: the calls in progress (waiting, ringing, talking, started)",
-            "and none for ended, abandoned or forgotten ones; see live_calls() in",
+            "and none for ended, abandoned or forgotten ones; tenants' settings",
+            "changed and repeated; see live_calls() in",
             "tests/cli/gen_analytics_golden.py; conf: call_open_max_s 3600"]
-    write("live_calls", head, tenants() + x1 + w1 + r1 + t1 + e1 + ab1 + o1 + d1
+    write("live_calls", head, tn + settings + x1 + w1 + r1 + t1 + e1 + ab1 + o1 + d1
           + gw1 + clocks("call.ivr_step", "call_id", day="2026-01-17"))
 
 

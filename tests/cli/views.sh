@@ -140,12 +140,13 @@ past="from=2025-06-01&to=2025-06-02"
 agents_of() { field '" ".join(sorted(set(r["agent_id"] or "-" for r in d["rows"])))'; }
 expect "$a1" /v1/analytics 200
 got=$(field '" ".join(sorted(v["name"] for v in d["views"]))')
-[ "$got" = "agent_pauses agents calls_hourly dispositions live_calls points" ] ||
+[ "$got" = "agent_pauses agents calls_hourly dispositions live_calls points tenant" ] ||
   fail "an agent's analytics list: $got"
 field '"\n".join(v["path"] for v in d["views"])' >"$work/agent_apaths"
 n=0
 while read -r p; do
   v=${p##*/}
+  [ "$v" = tenant ] && continue # the tenant's settings, read by every role (below)
   # live_calls is the calls now: no time range, the rows inserted above
   [ "$v" = live_calls ] && past="state=talking"
   expect "$a1" "$p?$past" 200
@@ -159,6 +160,14 @@ while read -r p; do
   n=$((n + 1))
 done <"$work/agent_apaths"
 [ "$n" = 6 ] || fail "test bug: $n per-agent views read"
+# the tenant's settings (its zone for "today"): every role, its own tenant only
+qsu "INSERT INTO analytics.tenants VALUES ('acme', 'America/New_York', 'en', 'USD', 'Acme',
+  'monday', now()), ('globex', 'Europe/London', 'en', 'EUR', 'Globex', 'monday', now())" >/dev/null
+expect "$a1" /v1/analytics/tenant 200
+[ "$(field '" ".join(r["tenant_id"] + "=" + r["time_zone"] for r in d["rows"])')" = "acme=America/New_York" ] ||
+  fail "agent-1's tenant settings: $(cat "$work/read")"
+expect "$globex" /v1/analytics/tenant 200
+[ "$(field '" ".join(r["tenant_id"] for r in d["rows"])')" = globex ] || fail "globex's tenant settings: $(cat "$work/read")"
 expect "$a1" "/v1/analytics/calls?bucket=hour&$past" 200 '"view":"analytics/calls_hourly"'
 [ "$(agents_of)" = agent-1 ] || fail "agent-1's calls by hour: $(cat "$work/read")"
 while read -r p; do

@@ -232,6 +232,18 @@ export function sumCalls(rows) {
 
 export const ratio = (n, d) => (d ? n / d : null);
 
+// The tenant's zone from GET /v1/analytics/tenant (UTC, as analytics
+// takes it, before any settings event; a zone this browser does not know:
+// UTC too, said in the console).
+export function tenantZone(answer) {
+  const r = answer && answer.rows && answer.rows[0];
+  const tz = (r && r.time_zone) || 'UTC';
+  try { new Intl.DateTimeFormat('en', {timeZone: tz}); return tz; } catch {
+    console.warn(`time zone ${tz} unknown to this browser: UTC used`);
+    return 'UTC';
+  }
+}
+
 // A view's stylesheet, once (style-src 'self': a file of ours).
 export function style(name) {
   if (document.querySelector(`link[data-sheet="${name}"]`)) return;

@@ -35,15 +35,16 @@ export default {
   async load(ctx) {
     ops.style('ops.css');
     const me = ctx.session.sub;
-    const [agentRows, callRows] = await Promise.all([
+    const [agentRows, callRows, tenant] = await Promise.all([
       ctx.getAll('/v1/projections/routing/agents', {agent: me}, 10),
       ctx.getAll('/v1/analytics/live_calls', {agent: me}, 100),
+      ctx.get('/v1/analytics/tenant'),
     ]);
     const row = agentRows.find((r) => r.agent_id === me);
     const m = {
       me, agent: row ? ops.agentFromRow(row, ctx.ms) : ops.newAgent(me),
       calls: new Map(), gone: new Map(), notes: [], leads: [], els: {}, refreshTimer: 0,
-      tz: ctx.session.time_zone || (row && row.time_zone) || ctx.tz,
+      tz: ops.tenantZone(tenant),
     };
     for (const r of callRows) m.calls.set(r.call_id, ops.callFromRow(r, ctx.ms));
     if (m.agent.lead) m.leads.push({id: m.agent.lead, at: ctx.ms(row.lead_assigned_at) || 0, from: 'board'});

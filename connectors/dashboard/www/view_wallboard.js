@@ -10,6 +10,7 @@ import * as ops from './ops.js';
 const SHEET = 'ops.css';
 const MAX_CALLS = 5000;   // live calls kept (the oldest go first)
 const REFRESH_MS = 1500;  // today's figures re-read this long after a call ends
+const FOLLOW_MS = 5000;   // and once more this long after that
 
 function params() {
   const q = location.hash.split('?')[1] || '';
@@ -49,9 +50,10 @@ export default {
   async load(ctx) {
     ops.style(SHEET);
     const ms = ctx.ms;
-    const [agentRows, callRows] = await Promise.all([
+    const [agentRows, callRows, tenant] = await Promise.all([
       ctx.getAll('/v1/projections/routing/agents', {}, 20000),
       ctx.getAll('/v1/analytics/live_calls', {}, MAX_CALLS),
+      ctx.get('/v1/analytics/tenant'),
     ]);
     const m = {
       agents: new Map(), calls: new Map(), gone: new Map(),
@@ -61,12 +63,9 @@ export default {
     };
     for (const r of agentRows) m.agents.set(r.agent_id, ops.agentFromRow(r, ms));
     for (const r of callRows) m.calls.set(r.call_id, ops.callFromRow(r, ms));
-    // the tenant's zone: the session's when it says, else the one routing
-    // wrote with the agents' latest calls, else this browser's
-    let tz = ctx.session.time_zone, at = 0;
-    if (!tz) for (const r of agentRows) if (r.time_zone && ms(r.call_at) > at) { tz = r.time_zone; at = ms(r.call_at); }
-    m.tz = tz || ctx.tz;
-    m.tzFrom = ctx.session.time_zone ? 'tenant' : tz ? 'tenant (from the agent board)' : 'this browser';
+    // the tenant's zone, the one analytics buckets its days in (none
+    // before the tenant's first settings event: then UTC, as analytics)
+    m.tz = ops.tenantZone(tenant);
     m.today = await loadToday(ctx, m);
     return m;
   },
@@ -92,7 +91,7 @@ export default {
     }
     const w = m.today.window;
     els.day = h('span', {class: 'muted', 'data-testid': 'wb-day'},
-      `Today: since ${ctx.fmt.time(w.start, m.tz).slice(0, 5)} on ${w.day} (${m.tz}, ${m.tzFrom})`);
+      `Today: since ${ctx.fmt.time(w.start, m.tz).slice(0, 5)} on ${w.day} (${m.tz})`);
     const toolbar = h('div', {class: 'toolbar'},
       h('h1', {}, 'Wallboard'), els.day,
       h('button', {type: 'button', class: 'secondary', 'data-testid': 'wb-big-toggle',
@@ -301,8 +300,9 @@ export default {
   },
 
   // today's figures, re-read from analytics once the calls that ended
-  // are counted there (debounced: one read per REFRESH_MS at most)
-  refreshSoon(ctx, m) {
+  // are counted there (debounced: one read per REFRESH_MS at most, and
+  // once more FOLLOW_MS later for what its batch had not committed yet)
+  refreshSoon(ctx, m, follow = true) {
     if (m.refreshTimer) return;
     m.refreshTimer = setTimeout(async () => {
       try {
@@ -310,6 +310,10 @@ export default {
         m.dirtyQueues = true;
       } catch (e) { console.warn('today\'s figures', e); }
       m.refreshTimer = 0;
+      if (follow) {
+        clearTimeout(m.followTimer);
+        m.followTimer = setTimeout(() => this.refreshSoon(ctx, m, false), FOLLOW_MS);
+      }
     }, REFRESH_MS);
   },
 
@@ -358,6 +362,7 @@ export default {
     if (m.onHash) window.removeEventListener('hashchange', m.onHash);
     m.onHash = null;
     clearTimeout(m.refreshTimer);
+    clearTimeout(m.followTimer);
     m.refreshTimer = 0;
   },
 };
