@@ -107,7 +107,8 @@ try {
   await p.waitForFunction((n) => Number(document.querySelector('[data-queue="q1"] td:nth-child(5)').textContent) === n + 1,
     offered0, {timeout: 15000}).catch(() => { throw new Error('today\'s offered count of q1 did not move'); });
   console.log(`ops: live changes: ${lags.join(', ')} ms (the slowest ${Math.max(...lags)} ms)`);
-  check(Math.max(...lags) < 3000, `a change took ${Math.max(...lags)} ms to reach the page`);
+  // figures, not a speed test: a generous bound only (the machine is shared)
+  check(Math.max(...lags) < 5000, `a change took ${Math.max(...lags)} ms to reach the page`);
 
   // drill-down by keyboard: queue q1, then its call
   await p.focus('[data-queue="q1"] a');

@@ -8,6 +8,7 @@
 
 const CALL_STATE = {'call.offered': 'ringing', 'call.connected': 'on_call',
   'call.ended': 'wrapup', 'call.dispositioned': 'done'};
+const CALL_RANK = {ringing: 1, on_call: 2, wrapup: 3, done: 4};
 
 // An agent from a row of GET /v1/projections/routing/agents.
 export function agentFromRow(r, ms) {
@@ -39,7 +40,7 @@ function splitList(s) { return s ? String(s).split(',').filter(Boolean).map((x) 
 export function agentEvent(a, ev, t) {
   const d = ev.data || {};
   if (ev.type.startsWith('agent.')) {
-    if (t <= a.ownAt) return false;
+    if (t < a.ownAt) return false; // (the same time: a repeat changes nothing)
     let state = a.own;
     if (ev.type === 'agent.state_changed') state = d.state || state;
     else if (ev.type === 'agent.logged_in') state = d.state || 'available';
@@ -56,7 +57,8 @@ export function agentEvent(a, ev, t) {
     a.pause = state === 'paused' ? (d.pause_reason || '') : '';
     a.ownCall = d.call_id || '';
   } else if (CALL_STATE[ev.type]) {
-    if (t <= a.callAt) return false;
+    // at the same time, the later step of a call wins (answered after rung)
+    if (t < a.callAt || (t === a.callAt && CALL_RANK[CALL_STATE[ev.type]] < (CALL_RANK[a.callState] || 0))) return false;
     a.callState = CALL_STATE[ev.type];
     a.callId = d.call_id || ev.subject || '';
     a.callAt = t;

@@ -138,8 +138,9 @@ export default {
     }
     const mine = d.agent_id === m.me || (ev.type.startsWith('agent.') && ev.subject === m.me);
     if (mine && ops.agentEvent(m.agent, ev, t)) this.drawAgent(ctx, m);
-    if (ev.type === 'lead.assigned' && d.agent_id === m.me && !m.leads.some((l) => l.id === d.lead_id)) {
-      m.leads.unshift({id: d.lead_id, at: t, reason: d.strategy || ''});
+    const lead = d.lead_id || ev.subject;
+    if (ev.type === 'lead.assigned' && d.agent_id === m.me && !m.leads.some((l) => l.id === lead)) {
+      m.leads.unshift({id: lead, at: t, reason: d.strategy || ''});
       m.leads.length = Math.min(m.leads.length, MAX_LEADS);
       this.drawLeads(ctx, m);
     }
@@ -190,7 +191,11 @@ function noteEl(ctx, m, n) {
 
 // One line for an event about me, or '' for one not worth a line.
 function describe(ev, me) {
-  const d = ev.data || {};
+  const d = {...(ev.data || {})};
+  // the feed's call events name the call by their subject (call_id is the
+  // subject's field: not repeated in data)
+  if (ev.type.startsWith('call.') && !d.call_id) d.call_id = ev.subject;
+  if (ev.type.startsWith('lead.') && !d.lead_id) d.lead_id = ev.subject;
   switch (ev.type) {
     case 'call.offered': return d.agent_id === me ? `Call ${d.call_id} is ringing for you${d.queue_id ? ` (${d.queue_id})` : ''}` : '';
     case 'call.connected': return d.agent_id === me ? `You are on call ${d.call_id}` : '';
