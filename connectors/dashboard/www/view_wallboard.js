@@ -125,9 +125,10 @@ export default {
       'all queues') : null),
       h('div', {class: 'scroll'}, h('table', {'data-testid': 'wb-queues'},
         h('thead', {}, h('tr', {}, h('th', {}, 'Queue'), h('th', {class: 'num'}, 'Waiting'),
-          h('th', {class: 'num'}, 'Longest wait'), h('th', {class: 'num'}, 'Talking'),
-          h('th', {class: 'num'}, 'Offered today'), h('th', {class: 'num'}, 'Service level'),
-          h('th', {class: 'num'}, 'Abandoned'))), els.queues)));
+          h('th', {class: 'num'}, 'Longest'), h('th', {class: 'num'}, 'Talking'),
+          h('th', {class: 'num', title: 'Calls offered today'}, 'Offered'),
+          h('th', {class: 'num', title: 'Service level today'}, 'SL'),
+          h('th', {class: 'num', title: 'Abandon rate today'}, 'Abandon'))), els.queues)));
     // calls in progress
     els.calls = h('tbody');
     els.callCount = h('span', {class: 'muted'});
@@ -151,7 +152,7 @@ export default {
       legend(ctx, m));
     ctx.fill(root, toolbar, tiles, h('div', {class: 'wb-cols'},
       h('div', {class: 'wb-col'}, queues, calls, els.detail), agents));
-    const ids = [...m.agents.keys()].sort();
+    const ids = [...m.agents.keys()].sort(byName);
     for (const id of ids) this.agentRow(ctx, m, m.agents.get(id));
     for (const c of [...m.calls.values()].sort((a, b) => a.since - b.since)) this.callRow(ctx, m, c);
     this.queueTable(ctx, m);
@@ -176,7 +177,7 @@ export default {
       r.tr.append(h('td', {}, a.id), r.team, r.state, r.tis, r.call, r.calls);
       // in id order
       let next = null;
-      for (const tr of m.els.agents.children) if (tr.dataset.agent > a.id) { next = tr; break; }
+      for (const tr of m.els.agents.children) if (byName(tr.dataset.agent, a.id) > 0) { next = tr; break; }
       m.els.agents.insertBefore(r.tr, next);
       m.rows.set(a.id, r);
     }
@@ -242,7 +243,7 @@ export default {
     const live = queueLive(m);
     const names = new Set([...live.keys()].filter((k) => k !== '*'));
     for (const k of m.today.sums.keys()) if (k !== '*' && k !== '') names.add(k);
-    for (const q of [...names].sort()) {
+    for (const q of [...names].sort(byName)) {
       let r = m.queueRows.get(q);
       if (!r) {
         r = {tr: h('tr', {'data-queue': q, class: q === m.queue ? 'wb-chosen' : ''}),
@@ -254,7 +255,7 @@ export default {
           'aria-current': q === m.queue ? 'true' : 'false'}, q)),
         r.waiting, r.longest, r.talking, r.offered, r.sl, r.ab);
         let next = null;
-        for (const tr of m.els.queues.children) if (tr.dataset.queue > q) { next = tr; break; }
+        for (const tr of m.els.queues.children) if (byName(tr.dataset.queue, q) > 0) { next = tr; break; }
         m.els.queues.insertBefore(r.tr, next);
         m.queueRows.set(q, r);
       }
@@ -385,6 +386,10 @@ function queueLive(m) {
   }
   return by;
 }
+
+// agent-2 before agent-10
+const collator = new Intl.Collator('en', {numeric: true});
+function byName(a, b) { return collator.compare(a, b); }
 
 function drill(queue, call) {
   const p = new URLSearchParams();
