@@ -450,7 +450,12 @@ function settingsPanel(ctx, m) {
     const again = hr !== m.settings.resetHour;
     m.settings = {bands, resetHour: hr};
     ops.saveSetting(settingsKey(ctx), m.settings);
-    if (again) m.today = await loadToday(ctx, m);
+    if (again) {
+      try { m.today = await loadToday(ctx, m); } catch (err) {
+        msg.textContent = `Saved; today's figures could not be read again: ${err.message}`;
+        return;
+      }
+    }
     ctx.rerender();
   }},
   row('available', 'Available'), row('incall', 'Ringing, on call, wrap-up'), row('paused', 'Paused'),
@@ -459,7 +464,8 @@ function settingsPanel(ctx, m) {
   h('button', {type: 'button', class: 'secondary', onclick: () => {
     m.settings = {...DEFAULTS};
     ops.saveSetting(settingsKey(ctx), m.settings);
-    loadToday(ctx, m).then((t) => { m.today = t; ctx.rerender(); });
+    loadToday(ctx, m).then((t) => { m.today = t; ctx.rerender(); },
+      (err) => { msg.textContent = `Today's figures could not be read again: ${err.message}`; });
   }}, 'Defaults'), msg,
   h('p', {class: 'muted'}, 'Kept in this browser for you (localStorage).'));
   return h('details', {class: 'wb-settings-box'}, h('summary', {'data-testid': 'wb-settings'}, 'Settings'), form);
