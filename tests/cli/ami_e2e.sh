@@ -20,33 +20,12 @@ start_pbx "$secret"
 # the flows, moved so that the answered call began 15 minutes ago and the
 # abandoned one 5 (the PBX's times are the events' times: analytics buckets
 # them there)
-$PY - "$here/ami/map/queue_answered.ami" "$here/ami/map/queue_abandoned.ami" \
-  "$work" <<'PYEOF'
-import re, sys, time
-texts = [open(p).read() for p in sys.argv[1:3]]
-# the answered call's first channel (its agent logged in before) 15 min ago
-first = float(re.search(r"^Event: Newchannel\n(?:.*\n)*?Timestamp: ([0-9.]+)$",
-                        texts[0], re.M).group(1))
-shift = int(time.time() - 900 - first)
-def move(m):
-    v = m.group(2)
-    if float(v) == 0:
-        return m.group(0)
-    if "." in v:
-        return "%s: %.6f" % (m.group(1), float(v) + shift)
-    return "%s: %d" % (m.group(1), int(v) + shift)
-def move_id(m): # Asterisk's ids are the channel's creation time and a count
-    t, _, n = m.group(2).partition(".")
-    return "%s: %d.%s" % (m.group(1), int(t) + shift, n)
-for name, x in zip(("answered", "abandoned"), texts):
-    x = re.sub(r"^(Timestamp|LoginTime|LastCall): ([0-9.]+)$", move, x, flags=re.M)
-    x = re.sub(r"^((?:Dest)?(?:Uniqueid|Linkedid)): ([0-9]+\.[0-9]+)$", move_id, x,
-               flags=re.M)
-    open("%s/%s.ami" % (sys.argv[3], name), "w").write(x)
-    # the call: eu1:<Linkedid of its first channel>
-    call = re.search(r"^Linkedid: (.*)$", x, re.M).group(1)
-    open("%s/%s.call" % (sys.argv[3], name), "w").write("eu1:" + call + "\n")
-PYEOF
+$PY "$here/ami/shift_flow.py" 900 "$work" "$here/ami/map/queue_answered.ami" \
+  "$here/ami/map/queue_abandoned.ami" || fail "cannot move the flows"
+mv "$work/queue_answered.ami" "$work/answered.ami"
+mv "$work/queue_answered.call" "$work/answered.call"
+mv "$work/queue_abandoned.ami" "$work/abandoned.ami"
+mv "$work/queue_abandoned.call" "$work/abandoned.call"
 
 start_up --http-listen 127.0.0.1:0 --set "ami.pbx_file=$work/pbx" \
   --set "ami.secrets_file=$work/secrets" --set ami.reconnect_min_ms=50 \

@@ -17,6 +17,9 @@
 //    every row the read API gave the page and every event of its feed is
 //    agent-1's (or names no agent); its state changes live;
 //  - screenshots at 1920x1080 and 1366x768 (and 375x667 for My day);
+//  - a call from a PBX (the test AMI server through the AMI connector)
+//    reaches the wallboard: its agent on the call, then counted in its
+//    queue's figures today;
 //  - no request of either page goes to another origin.
 import {launch, open, ready, check, until, post, ev, api, offOrigin, shot, signIn,
   tokens, sizes, base} from './lib.mjs';
@@ -42,6 +45,17 @@ async function lag(page, events, fn, arg, what) {
 }
 
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent.trim());
+
+// one command to the test AMI server's control port: its answer line
+async function amiCtl(cmd) {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(process.env.SB_AMI_CTL), '127.0.0.1', () => sock.write(`${cmd}\n`));
+    let buf = '';
+    sock.on('data', (d) => { buf += d; if (buf.includes('\n')) { sock.end(); resolve(buf.trim()); } });
+    sock.on('error', reject);
+  });
+}
 
 try {
   // ---- the floor: 500 agents, two queues, calls in three states -----------
@@ -136,6 +150,23 @@ try {
   await shot(p, 'wallboard-big-1920');
   await p.click('[data-testid="wb-big-toggle"]');
   await p.waitForFunction(() => !/big=1/.test(location.hash) && document.querySelector('[data-testid="wb-agents"]'));
+
+  // ---- a call from the PBX -------------------------------------------------
+  {
+    const t0 = Date.now();
+    const ans = await amiCtl(`play ${process.env.SB_AMI_FLOW}`);
+    check(/^ok [1-9]/.test(ans), `the AMI server's play: ${ans}`);
+    // its agent rung, answered, then in wrap-up; the call gone from the list
+    await p.waitForFunction(() => { const r = document.querySelector('[data-agent="PJSIP/agent1"]');
+      return r && r.dataset.state === 'wrapup'; }, null, {timeout: 20000})
+      .catch(() => { throw new Error('the PBX\'s agent is not in wrap-up on the wallboard'); });
+    console.log(`ops: the PBX's call on the wallboard ${Date.now() - t0} ms after it was played`);
+    const call = process.env.SB_AMI_CALL;
+    check(!(await p.$(`[data-testid="wb-calls"] tr[data-call="${call}"]`)), 'the PBX\'s call is still in progress');
+    await p.waitForFunction(() => { const r = document.querySelector('[data-queue="support"]');
+      return r && r.querySelector('td:nth-child(5)').textContent === '1'; }, null, {timeout: 20000})
+      .catch(() => { throw new Error('the PBX\'s call is not counted in queue support today'); });
+  }
 
   // ---- ~100 events/s for 10 s: the page answers a click within 1 s ---------
   await p.evaluate(() => {
