@@ -11,6 +11,7 @@ const SHEET = 'ops.css';
 const MAX_CALLS = 5000;   // live calls kept (the oldest go first)
 const REFRESH_MS = 1500;  // today's figures re-read this long after a call ends
 const FOLLOW_MS = 5000;   // and once more this long after that
+const PERIOD_MS = 15000; // and this often anyway
 
 function params() {
   const q = location.hash.split('?')[1] || '';
@@ -41,7 +42,7 @@ async function loadToday(ctx, m) {
     rows = await ctx.getAll('/v1/analytics/calls', {bucket: 'hour',
       from: new Date(w.start).toISOString(), to: new Date(w.next).toISOString()}, 100000);
   }
-  return {window: w, sums: ops.sumCalls(rows)};
+  return {window: w, sums: ops.sumCalls(rows), at: Date.now()};
 }
 
 export default {
@@ -320,6 +321,9 @@ export default {
 
   tick(ctx, m, now) {
     if (m.today && now >= m.today.window.next) { this.refreshSoon(ctx, m); m.today.window.next = Infinity; }
+    // and every PERIOD_MS: answered calls are counted when their
+    // disposition comes or analytics.disposition_wait_s passes, no event then
+    else if (m.today && Date.now() - m.today.at > PERIOD_MS) { m.today.at = Date.now(); this.refreshSoon(ctx, m, false); }
     if (m.dirtyQueues || !m.queueLive) { this.queueTable(ctx, m); m.dirtyQueues = false; }
     const live = m.queueLive || queueLive(m);
     const all = live.get('*') || {waiting: 0, talking: 0, oldest: 0};
