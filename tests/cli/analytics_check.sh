@@ -80,7 +80,7 @@ until [ "$(q 'SELECT count(DISTINCT event_id) FROM audit.events')" -ge "$distinc
 done
 settled() {
   local args=() t p
-  for t in sb.calls sb.agents sb.leads sb.campaigns sb.messages sb.gamification; do
+  for t in sb.calls sb.agents sb.leads sb.campaigns sb.messages sb.gamification sb.tenants; do
     for p in 0 1; do args+=(-t "$t:$p:-1"); done
   done
   timeout 20 kcat -Q -b "$kafka" "${args[@]}" 2>/dev/null |
