@@ -9,6 +9,7 @@ import * as ops from './ops.js';
 
 const SHEET = 'ops.css';
 const MAX_CALLS = 5000;   // live calls kept (the oldest go first)
+const SHOWN_CALLS = 200;  // rows of the calls in progress drawn
 const REFRESH_MS = 1500;  // today's figures re-read this long after a call ends
 const FOLLOW_MS = 5000;   // and once more this long after that
 const PERIOD_MS = 15000; // and this often anyway
@@ -212,13 +213,20 @@ export default {
   callRow(ctx, m, c) {
     if (!m.els.calls) return;
     let r = m.callRows.get(c.id);
-    if (c.gone || (m.queue && c.queue !== m.queue)) {
-      if (r) { r.tr.remove(); m.callRows.delete(c.id); }
+    const shown = (x) => !x.gone && (!m.queue || x.queue === m.queue);
+    if (!shown(c)) {
+      if (r) {
+        r.tr.remove();
+        m.callRows.delete(c.id);
+        // a place in the list: the next call not shown yet
+        if (m.callRows.size === SHOWN_CALLS - 1)
+          for (const x of m.calls.values()) if (shown(x) && !m.callRows.has(x.id)) { this.callRow(ctx, m, x); break; }
+      }
       return;
     }
     const {h} = ctx;
     if (!r) {
-      if (m.callRows.size >= 200) return; // the list shows the oldest 200; the counts are all
+      if (m.callRows.size >= SHOWN_CALLS) return; // the list shows 200; the counts are all
       r = {tr: h('tr', {'data-call': c.id}), state: h('td'), dur: h('td', {class: 'num'}),
         queue: h('td'), agent: h('td'), campaign: h('td'), key: ''};
       r.tr.append(h('td', {}, h('a', {href: `#/wallboard?${drill(m.queue, c.id)}`}, c.id)),
@@ -296,7 +304,6 @@ export default {
         else if (ev.type === 'call.ended') { a.callsDay = ctx.fmt.day(t, m.tz); a.callsToday = 1; }
         const r = m.rows.get(id);
         if (r || m.els.agents) this.agentRow(ctx, m, a);
-        m.dirtyTiles = true;
       }
     }
   },
