@@ -137,7 +137,9 @@ async function openView(def) {
   if (gen !== st.gen) return;
   const ctx = makeCtx(root, def);
   st.view = {def, mod, ctx, model: null, ready: false, buffer: [], gen};
-  if (mod.feed && st.feed === 'live') subscribe();
+  // subscribing: the welcome came, the answer for the last view's topics
+  // has not; ask for this view's (its answer loads the snapshot)
+  if (mod.feed && (st.feed === 'live' || st.feed === 'subscribing')) subscribe();
   else if (!mod.feed) snapshot();
   else if (st.feed === 'down') { ensureFeed(); snapshot(); }
 }

@@ -134,7 +134,7 @@ export default {
       live: h('span', {'data-testid': 'live-counts', class: 'muted'}),
     };
     const E = model.els;
-    ctx.root.append(
+    ctx.root.append(h('div', {class: 'camp-view'}, // h() leaves out the nulls
       h('div', {class: 'toolbar'}, h('h1', {}, 'Campaigns & leads'), filter,
         h('span', {class: 'muted'}, 'figures read '), E.updated),
       E.tiles,
@@ -175,7 +175,7 @@ export default {
           h('div', {class: 'scroll'}, E.decisions))),
       h('section', {class: 'panel', 'aria-labelledby': 'act-h'},
         h('h2', {id: 'act-h'}, 'Lead and campaign events as they happen '), E.live,
-        E.activity));
+        E.activity)));
     this.drawFigures(ctx, model);
     for (const w of model.waiting.values()) E.waiting.append(this.waitingRow(ctx, w));
     this.waitingCount(ctx, model);

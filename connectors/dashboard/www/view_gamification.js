@@ -189,7 +189,7 @@ export default {
     const table = (testid, head, body) => h('table', {'data-testid': testid},
       h('thead', {}, h('tr', {}, head.map(([t, c]) => h('th', {scope: 'col', class: c || null}, t)))), body);
     const boardHead = [['Rank', 'num'], ['Agent'], ['Points', 'num'], ['Last points']];
-    ctx.root.append(
+    ctx.root.append(h('div', {class: 'gam-view'}, // h() leaves out the nulls
       h('div', {class: 'toolbar'}, h('h1', {}, 'Gamification'),
         h('label', {}, 'Board ', spanSel), h('label', {}, 'of ', scopeSel)),
       model.agent ? E.mine : null,
@@ -214,7 +214,7 @@ export default {
         E.status,
         h('div', {class: 'scroll'}, table('redemptions',
           [['Requested'], ['Agent'], ['Reward'], ['Cost', 'num'], ['Status'], ['Why'],
-            ...(isManager(model.role) ? [['Decide']] : [])], E.redemptions))));
+            ...(isManager(model.role) ? [['Decide']] : [])], E.redemptions)))));
     this.drawBoard(ctx, model);
     this.drawMine(ctx, model);
     this.drawChallenges(ctx, model);
@@ -319,7 +319,8 @@ export default {
 
   drawRedemptions(ctx, model) {
     const {h, fill} = ctx;
-    const rows = [...model.redemptions.values()].sort((a, b) => ctx.ms(b.requested_at) - ctx.ms(a.requested_at));
+    const rows = [...model.redemptions.values()].sort((a, b) =>
+      ctx.ms(b.requested_at) - ctx.ms(a.requested_at) || String(a.redemption_id).localeCompare(b.redemption_id));
     fill(model.els.redemptions, rows.length ? rows.map((r) => this.redemptionRow(ctx, model, r))
       : h('tr', {}, h('td', {colspan: 7, class: 'muted'}, 'No redemptions.')));
   },
