@@ -34,6 +34,17 @@ wait_for() {
   fail "waited for $3: $(q "$1" 2>&1)"
 }
 
+# the leads' zone: one where it is day now (calling hours are 08:00-21:00
+# in the lead's zone; outside them a lead is held, not queued)
+zone=$(/usr/bin/python3 - <<'EOF2'
+import datetime, zoneinfo
+zones = ["UTC", "America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo",
+         "Australia/Sydney", "Asia/Kolkata", "Pacific/Honolulu", "America/Sao_Paulo", "Asia/Dubai"]
+now = datetime.datetime.now(datetime.timezone.utc)
+print(next(z for z in zones if 10 <= now.astimezone(zoneinfo.ZoneInfo(z)).hour <= 18))
+EOF2
+)
+export SB_DAY_ZONE=$zone
 post campaign.created camp-a '{"campaign_id":"camp-a","name":"Solar A","state":"active","time_zone":"UTC","dial_windows":["all 00:00-24:00"],"budget_cents":100000,"daily_budget_cents":10000,"currency":"USD"}'
 post campaign.created camp-b '{"campaign_id":"camp-b","name":"Roofing B","state":"active","time_zone":"UTC","dial_windows":["all 00:00-24:00"],"budget_cents":50000,"daily_budget_cents":5000,"currency":"USD"}'
 post campaign.spend_recorded camp-a "{\"campaign_id\":\"camp-a\",\"amount_cents\":6000,\"currency\":\"USD\",\"period_start\":\"$now\"}"
@@ -42,10 +53,10 @@ post campaign.spend_recorded camp-b "{\"campaign_id\":\"camp-b\",\"amount_cents\
 for l in 1 2 3 4; do
   post consent.given "lead-$l" '{"purpose":"sales_outreach","channel":"voice","method":"web_form"}'
 done
-post lead.created lead-1 '{"lead_source":"web_form","campaign_id":"camp-a","time_zone":"UTC","acquisition_cost_cents":500}'
-post lead.created lead-2 '{"lead_source":"web_form","campaign_id":"camp-a","time_zone":"UTC"}'
-post lead.created lead-3 '{"lead_source":"referral","campaign_id":"camp-a","time_zone":"UTC"}'
-post lead.created lead-4 '{"lead_source":"referral","campaign_id":"camp-b","time_zone":"UTC"}'
+post lead.created lead-1 '{"lead_source":"web_form","campaign_id":"camp-a","time_zone":"'"$zone"'","acquisition_cost_cents":500}'
+post lead.created lead-2 '{"lead_source":"web_form","campaign_id":"camp-a","time_zone":"'"$zone"'"}'
+post lead.created lead-3 '{"lead_source":"referral","campaign_id":"camp-a","time_zone":"'"$zone"'"}'
+post lead.created lead-4 '{"lead_source":"referral","campaign_id":"camp-b","time_zone":"'"$zone"'"}'
 post lead.status_changed lead-1 '{"status":"contacted","previous_status":"new"}'
 post lead.status_changed lead-3 '{"status":"contacted","previous_status":"new"}'
 now=$(date -u -d '+1 second' +%FT%TZ) post lead.status_changed lead-1 '{"status":"converted","previous_status":"contacted","revenue_cents":20000}'

@@ -492,7 +492,7 @@ export default {
   },
 
   addActivity(ctx, model, ev) {
-    const {h, fmt} = ctx, x = ev.data || {};
+    const {h, fmt} = ctx, x = ev.data || {}; // the lead or campaign is the subject
     const t = ctx.ms(ev.time);
     let what = ev.type;
     if (ev.type === 'lead.created') what = `new lead from ${x.lead_source || '?'}${x.campaign_id ? ` for ${x.campaign_id}` : ''}`;

@@ -26,6 +26,14 @@ const REREAD_MIN_MS = 2000;
 const REREAD_DELAY_MS = 500;
 const SPANS = [['day', 'Today'], ['week', 'This week'], ['month', 'This month'], ['all', 'All time']];
 const DECIDABLE = new Set(['requested', 'held']);
+// each event type's field that its CloudEvent carries as its subject
+const SUBJECT = {
+  'points.awarded': 'agent_id', 'points.reversed': 'agent_id', 'badge.awarded': 'agent_id',
+  'leaderboard.rank_changed': 'agent_id', 'reward.redemption_settled': 'agent_id',
+  'challenge.created': 'challenge_id', 'challenge.opened': 'challenge_id', 'challenge.closed': 'challenge_id',
+  'challenge.score_updated': 'challenge_id', 'challenge.won': 'challenge_id',
+  'reward.redemption_requested': 'redemption_id', 'reward.redemption_decided': 'redemption_id',
+};
 
 const num = (x) => (x === null || x === undefined || x === '' ? null : Number(x));
 
@@ -420,11 +428,12 @@ export default {
 
   event(ctx, model, ev) {
     if (this.seen(model, ev.id)) return;
-    const x = ev.data || {}, t = ctx.ms(ev.time);
+    // the JSON form carries the schema's subject field as the subject
+    const x = {[SUBJECT[ev.type] || 'subject']: ev.subject, ...(ev.data || {})}, t = ctx.ms(ev.time);
     switch (ev.type) {
       case 'points.awarded':
       case 'points.reversed':
-        this.addRecent(ctx, model, ev);
+        this.addRecent(ctx, model, ev, x);
         if (x.rule_id === 'redemption') { this.schedule(ctx, model, ['mine', 'redemptions']); break; }
         this.movePoints(ctx, model, x, ev.type === 'points.reversed' ? -num(x.points) : num(x.points), t);
         this.schedule(ctx, model, ['board', 'mine']);
@@ -436,7 +445,7 @@ export default {
       case 'badge.awarded':
         this.addBadge(ctx, model, {agent_id: x.agent_id, badge_id: x.badge_id, badge_name: x.badge_name,
           tier: x.tier || 'once', awarded_at: ev.time});
-        this.addRecent(ctx, model, ev);
+        this.addRecent(ctx, model, ev, x);
         break;
       case 'challenge.score_updated':
         this.moveScore(ctx, model, x, t);
@@ -475,8 +484,8 @@ export default {
     }
   },
 
-  addRecent(ctx, model, ev) {
-    const {h, fmt} = ctx, x = ev.data || {}, t = ctx.ms(ev.time);
+  addRecent(ctx, model, ev, x) {
+    const {h, fmt} = ctx, t = ctx.ms(ev.time);
     const text = ev.type === 'badge.awarded' ? `badge ${x.badge_name || x.badge_id}${x.tier ? ` (${x.tier})` : ''}`
       : `${ev.type === 'points.reversed' ? '−' : '+'}${fmt.num(x.points)} ${x.rule_name || x.rule_id || ''}`;
     model.recent.unshift(ev.id);
