@@ -221,6 +221,15 @@ try {
     checked++;
   }
   check(checked >= 3, `the agent's page read ${checked} of its private views`);
+  // and the server gives no more, asked directly with the agent's token
+  for (const v of ['badges', 'balances', 'redemptions', 'ledger']) {
+    for (const q of ['', '?agent=agent-1']) {
+      const r = await api(A, `/v1/projections/gamification/${v}${q}`);
+      check(r.status === 200 && r.body.rows.every((x) => x.agent_id === 'agent-2'),
+        `the agent read gamification/${v}${q}: ${r.status} ${r.text.slice(0, 300)}`);
+      if (q) check(r.body.rows.length === 0, `?agent=agent-1 gave the agent ${r.text.slice(0, 300)}`);
+    }
+  }
   let events = 0;
   for (const f of a.log.frames) {
     const x = JSON.parse(f);
