@@ -214,6 +214,9 @@ try {
   // nothing of another agent's reached it
   const privateViews = /\/v1\/projections\/gamification\/(balances|badges|ledger|redemptions|agent_days|team_members)\b/;
   let checked = 0;
+  // the log takes each body a little after its response
+  await until(() => a.log.responses.every((r) => !privateViews.test(r.url) || r.status !== 200 || r.body !== ''),
+    5000, "the bodies of the agent's reads");
   for (const r of a.log.responses) {
     if (!privateViews.test(r.url) || r.status !== 200) continue;
     const body = JSON.parse(r.body);
