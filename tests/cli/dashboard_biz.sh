@@ -82,5 +82,6 @@ done
 wait_for "SELECT sales FROM analytics.v_campaigns WHERE campaign_id = 'camp-a'" 4 "camp-a's sales"
 wait_for "SELECT count(*) FROM assignment.waiting" 3 "the waiting leads"
 
+echo "seeded in $SECONDS s"
 dash_run biz.mjs
-echo "dashboard campaigns and gamification: passed"
+echo "dashboard campaigns and gamification: passed ($SECONDS s)"

@@ -118,6 +118,10 @@ try {
   const camp = (await rows(M, '/v1/analytics/campaigns?campaign=camp-b'))[0];
   check(Number(camp.leads) === before + 1, `the API's camp-b leads: ${camp.leads}`);
   check(Number(await P.getAttribute('[data-testid="live-counts"]', 'data-leads')) === 1, 'the live lead count');
+  // the re-reads brought the decision again from the projection: shown once
+  const n = (await P.$$('[data-testid="decisions"] li[data-lead="lead-live"][data-outcome="queued"]')).length;
+  check(n === 1, `lead-live's decision shown ${n} times`);
+  check((await P.$$('[data-testid="waiting-table"] tr[data-lead="lead-live"]')).length === 1, 'lead-live waits twice');
 
   // ---- gamification, as a manager ------------------------------------------
   await view(m, 'gamification');

@@ -355,8 +355,10 @@ export default {
         points_cost: num(r.points_cost), reason: decision === 'rejected' ? `denied by ${ctx.session.sub}` : null}};
     try {
       await ctx.postEvents([ev]);
-      ctx.fill(E.status, `${decision === 'approved' ? 'Approval' : 'Denial'} of ${r.redemption_id} sent.`);
       E.status.classList.remove('error');
+      // the settlement may have come back on the feed before this answer
+      if (model.pending.has(r.redemption_id))
+        ctx.fill(E.status, `${decision === 'approved' ? 'Approval' : 'Denial'} of ${r.redemption_id} sent.`);
     } catch (e) {
       model.pending.delete(r.redemption_id);
       this.redrawRedemption(ctx, model, r.redemption_id);
