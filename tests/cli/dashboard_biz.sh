@@ -24,7 +24,20 @@ post_as() { # post_as TOKEN TYPE SUBJECT DATA
     "$url/v1/events")
   [ "$st" = 202 ] || fail "posting $2 $3: $st $(cat "$work/body")"
 }
-post() { post_as "$mgr" "$@"; }
+# post TYPE SUBJECT DATA: the manager's, gathered and sent in order by send
+batch=() nb=0
+post() {
+  nb=$((nb + 1))
+  batch+=("{\"specversion\":\"1.0\",\"id\":\"biz-$nb\",\"type\":\"$1\",\"source\":\"crm://biz\",\"subject\":\"$2\",\"time\":\"$now\",\"data\":$3}")
+}
+send() {
+  local st body
+  body=$(IFS=,; echo "[${batch[*]}]")
+  st=$(curl -s -m 60 -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $mgr" \
+    -H 'Content-Type: application/cloudevents-batch+json' --data-binary "$body" "$url/v1/events")
+  [ "$st" = 202 ] || fail "posting the seed: $st $(cat "$work/body")"
+  batch=()
+}
 # wait_for SQL WANT WHAT
 wait_for() {
   for _ in $(seq 1 150); do
@@ -62,6 +75,7 @@ post lead.status_changed lead-3 '{"status":"contacted","previous_status":"new"}'
 now=$(date -u -d '+1 second' +%FT%TZ) post lead.status_changed lead-1 '{"status":"converted","previous_status":"contacted","revenue_cents":20000}'
 post team.created t-1 '{"team_id":"t-1","name":"Team One","supervisor_id":"sam"}'
 for a in agent-1 agent-2 agent-3; do post team.member_added "$a" "{\"agent_id\":\"$a\",\"team_id\":\"t-1\"}"; done
+send
 wait_for "SELECT count(*) FROM gamification.team_members WHERE team_id = 't-1'" 3 "the team"
 post reward.created r-mug '{"reward_id":"r-mug","name":"Mug","points_cost":40,"active":true}'
 post challenge.created ch-1 '{"challenge_id":"ch-1","name":"Daily dash","period":"daily","target_score":500}'
@@ -72,6 +86,7 @@ for a in agent-1 agent-1 agent-2 agent-3; do
   post call.ended "call-$n" "{\"call_id\":\"call-$n\",\"direction\":\"outbound\",\"end_reason\":\"agent_hangup\",\"agent_id\":\"$a\",\"campaign_id\":\"camp-a\",\"started_at\":\"$now\",\"answered_at\":\"$now\",\"talk_ms\":60000}"
   post call.dispositioned "call-$n" "{\"call_id\":\"call-$n\",\"disposition\":\"sale\",\"agent_id\":\"$a\",\"campaign_id\":\"camp-a\",\"sale_amount_cents\":15000}"
 done
+send
 wait_for "SELECT balance FROM gamification.balances WHERE agent_id = 'agent-1'" 110 "agent-1's points"
 wait_for "SELECT count(*) FROM gamification.rewards" 1 "the reward"
 # one at a time: held, held, then past what is not held (110 - 80 < 40)

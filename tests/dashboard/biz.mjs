@@ -103,7 +103,7 @@ try {
   const before = Number(await P.getAttribute('tr[data-campaign="camp-b"] td[data-col="leads"]', 'data-value'));
   await post(M, [ev('consent.given', 'lead-live', {purpose: 'sales_outreach', channel: 'voice', method: 'web_form'})]);
   const t0 = await post(M, [ev('lead.created', 'lead-live', {lead_source: 'referral', campaign_id: 'camp-b', time_zone: process.env.SB_DAY_ZONE})]);
-  await P.waitForSelector('[data-testid="lead-activity"] li[data-subject="lead-live"]', {timeout: 5000});
+  await P.waitForSelector('[data-testid="lead-activity"] li[data-subject="lead-live"]', {timeout: 10000});
   console.log(`campaigns: lead-live in the activity list ${Date.now() - t0} ms after its 202`);
   await P.waitForSelector('[data-testid="decisions"] li[data-lead="lead-live"]', {timeout: 10000});
   console.log(`campaigns: lead-live's routing decision shown ${Date.now() - t0} ms after its 202`);
@@ -111,9 +111,9 @@ try {
   check(dec === 'queued', `lead-live's decision: ${dec} (nobody is logged in: queued)`);
   check(await P.$('[data-testid="decisions"] li[data-lead="lead-live"] details ul.explain li'),
     'the decision has no explanation');
-  await P.waitForSelector('[data-testid="waiting-table"] tr[data-lead="lead-live"]', {timeout: 5000});
+  await P.waitForSelector('[data-testid="waiting-table"] tr[data-lead="lead-live"]', {timeout: 10000});
   await until(async () => Number(await P.getAttribute('tr[data-campaign="camp-b"] td[data-col="leads"]', 'data-value')) === before + 1,
-    15000, 'camp-b leads re-read from analytics');
+    30000, 'camp-b leads re-read from analytics');
   console.log(`campaigns: camp-b's leads re-read from analytics ${Date.now() - t0} ms after the 202`);
   const camp = (await rows(M, '/v1/analytics/campaigns?campaign=camp-b'))[0];
   check(Number(camp.leads) === before + 1, `the API's camp-b leads: ${camp.leads}`);
@@ -154,13 +154,13 @@ try {
       campaign_id: 'camp-a', talk_ms: 60000, started_at: new Date().toISOString(), answered_at: new Date().toISOString()}),
     ev('call.dispositioned', 'call-5', {call_id: 'call-5', disposition: 'sale', agent_id: 'agent-3', campaign_id: 'camp-a',
       sale_amount_cents: 15000})]);
-  await P.waitForSelector('[data-testid="recent-points"] li[data-agent="agent-3"]', {timeout: 5000});
+  await P.waitForSelector('[data-testid="recent-points"] li[data-agent="agent-3"]', {timeout: 10000});
   console.log(`gamification: agent-3's points in the manager's list ${Date.now() - t1} ms after the 202`);
   await until(async () => {
     const api3 = (await rows(M, `${boardPath}&agent=agent-3`))[0];
     const got = await P.getAttribute('[data-testid="leaderboard"] tr[data-agent="agent-3"]', 'data-points');
     return api3 && Number(api3.points) === 110 && Number(got) === 110;
-  }, 15000, "agent-3's 110 points on the page's board and the API's");
+  }, 30000, "agent-3's 110 points on the page's board and the API's");
 
   // Approve red-1 from the page: approved
   await P.click('tr[data-redemption="red-1"] button[data-decision="approved"]');
@@ -172,7 +172,7 @@ try {
   await post(M, [ev('call.dispositioned', 'call-2', {call_id: 'call-2', disposition: 'not_interested', agent_id: 'agent-1',
     campaign_id: 'camp-a'}, {time: new Date(Date.now() + 1000).toISOString()})]);
   await until(async () => Number((await rows(M, '/v1/projections/gamification/balances?agent=agent-1'))[0].balance) === 20,
-    15000, "agent-1's balance down to 20");
+    30000, "agent-1's balance down to 20");
   await P.click('tr[data-redemption="red-2"] button[data-decision="approved"]');
   await P.waitForSelector('tr[data-redemption="red-2"][data-status="insufficient"]', {timeout: 10000});
   const why = await P.textContent('tr[data-redemption="red-2"] td.why');
@@ -208,13 +208,13 @@ try {
       campaign_id: 'camp-b', talk_ms: 60000, started_at: new Date().toISOString(), answered_at: new Date().toISOString()}),
     ev('call.dispositioned', 'call-6', {call_id: 'call-6', disposition: 'sale', agent_id: 'agent-2', campaign_id: 'camp-b',
       sale_amount_cents: 9000})]);
-  await Q.waitForSelector('[data-testid="recent-points"] li[data-agent="agent-2"]', {timeout: 5000});
+  await Q.waitForSelector('[data-testid="recent-points"] li[data-agent="agent-2"]', {timeout: 10000});
   console.log(`gamification: agent-2's own points on its page ${Date.now() - t2} ms after the 202`);
   await until(async () => {
     const x = (await rows(A, '/v1/projections/gamification/balances?agent=agent-2'))[0];
     return Number(x.balance) === Number(bal.balance) + 55 &&
       eq(await Q.getAttribute('[data-testid="my-balance"]', 'data-value'), x.balance);
-  }, 15000, "agent-2's balance 55 up on the page and the API");
+  }, 30000, "agent-2's balance 55 up on the page and the API");
   // nothing of another agent's reached it
   const privateViews = /\/v1\/projections\/gamification\/(balances|badges|ledger|redemptions|agent_days|team_members)\b/;
   let checked = 0;
