@@ -16,15 +16,8 @@ mgr=$(tok manager mia)
 a1=$(tok agent agent-1)
 now=$(date -u +%FT%TZ)
 week=$(date -u -d '7 days ago' +%FT%TZ)
-post_as() { # post_as TOKEN TYPE SUBJECT DATA
-  local st
-  st=$(curl -s -m 30 -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
-    -H 'Content-Type: application/json' --data-binary \
-    "{\"specversion\":\"1.0\",\"type\":\"$2\",\"source\":\"crm://biz\",\"subject\":\"$3\",\"time\":\"$now\",\"data\":$4}" \
-    "$url/v1/events")
-  [ "$st" = 202 ] || fail "posting $2 $3: $st $(cat "$work/body")"
-}
-# post TYPE SUBJECT DATA: the manager's, gathered and sent in order by send
+# post TYPE SUBJECT DATA: gathered, then sent in order by send [TOKEN]
+# (the manager's by default)
 batch=() nb=0
 post() {
   nb=$((nb + 1))
@@ -33,7 +26,7 @@ post() {
 send() {
   local st body
   body=$(IFS=,; echo "[${batch[*]}]")
-  st=$(curl -s -m 60 -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer $mgr" \
+  st=$(curl -s -m 60 -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer ${1:-$mgr}" \
     -H 'Content-Type: application/cloudevents-batch+json' --data-binary "$body" "$url/v1/events")
   [ "$st" = 202 ] || fail "posting the seed: $st $(cat "$work/body")"
   batch=()
@@ -91,7 +84,8 @@ wait_for "SELECT balance FROM gamification.balances WHERE agent_id = 'agent-1'" 
 wait_for "SELECT count(*) FROM gamification.rewards" 1 "the reward"
 # one at a time: held, held, then past what is not held (110 - 80 < 40)
 for r in red-1:held red-2:held red-3:insufficient; do
-  post_as "$a1" reward.redemption_requested "${r%%:*}" "{\"redemption_id\":\"${r%%:*}\",\"agent_id\":\"agent-1\",\"reward_id\":\"r-mug\",\"points_cost\":40}"
+  post reward.redemption_requested "${r%%:*}" "{\"redemption_id\":\"${r%%:*}\",\"agent_id\":\"agent-1\",\"reward_id\":\"r-mug\",\"points_cost\":40}"
+  send "$a1"
   wait_for "SELECT status FROM gamification.redemption_status WHERE redemption_id = '${r%%:*}'" "${r#*:}" "${r%%:*}"
 done
 wait_for "SELECT sales FROM analytics.v_campaigns WHERE campaign_id = 'camp-a'" 4 "camp-a's sales"

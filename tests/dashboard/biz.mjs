@@ -53,6 +53,12 @@ async function sized(s, name) {
   }
 }
 const M = tokens.manager;
+// a call of AGENT ended after a minute's talk and dispositioned a sale: 55 points
+const sale = (agent, call, campaign, cents) => post(M, [
+  ev('call.ended', call, {call_id: call, direction: 'outbound', end_reason: 'agent_hangup', agent_id: agent,
+    campaign_id: campaign, talk_ms: 60000, started_at: new Date().toISOString(), answered_at: new Date().toISOString()}),
+  ev('call.dispositioned', call, {call_id: call, disposition: 'sale', agent_id: agent, campaign_id: campaign,
+    sale_amount_cents: cents})]);
 
 try {
   // ---- campaigns, as a manager ---------------------------------------------
@@ -149,11 +155,7 @@ try {
   await P.setViewportSize(sizes.wallboard);
 
   // a sale of agent-3: its points on the feed, the board re-read
-  const t1 = await post(M, [
-    ev('call.ended', 'call-5', {call_id: 'call-5', direction: 'outbound', end_reason: 'agent_hangup', agent_id: 'agent-3',
-      campaign_id: 'camp-a', talk_ms: 60000, started_at: new Date().toISOString(), answered_at: new Date().toISOString()}),
-    ev('call.dispositioned', 'call-5', {call_id: 'call-5', disposition: 'sale', agent_id: 'agent-3', campaign_id: 'camp-a',
-      sale_amount_cents: 15000})]);
+  const t1 = await sale('agent-3', 'call-5', 'camp-a', 15000);
   await P.waitForSelector('[data-testid="recent-points"] li[data-agent="agent-3"]', {timeout: 10000});
   console.log(`gamification: agent-3's points in the manager's list ${Date.now() - t1} ms after the 202`);
   await until(async () => {
@@ -203,11 +205,7 @@ try {
   await sized(a, 'gamification-agent');
   // its own sale, live
   await Q.setViewportSize(sizes.laptop);
-  const t2 = await post(M, [
-    ev('call.ended', 'call-6', {call_id: 'call-6', direction: 'outbound', end_reason: 'agent_hangup', agent_id: 'agent-2',
-      campaign_id: 'camp-b', talk_ms: 60000, started_at: new Date().toISOString(), answered_at: new Date().toISOString()}),
-    ev('call.dispositioned', 'call-6', {call_id: 'call-6', disposition: 'sale', agent_id: 'agent-2', campaign_id: 'camp-b',
-      sale_amount_cents: 9000})]);
+  const t2 = await sale('agent-2', 'call-6', 'camp-b', 9000);
   await Q.waitForSelector('[data-testid="recent-points"] li[data-agent="agent-2"]', {timeout: 10000});
   console.log(`gamification: agent-2's own points on its page ${Date.now() - t2} ms after the 202`);
   await until(async () => {
