@@ -11,8 +11,9 @@
 //    campaign's leads are re-read from analytics until they match the API;
 //  - a manager's gamification view: the board as the API ranks it; a sale
 //    posted shows in the points list (delay printed) and the board is
-//    re-read to the API's points; Approve on a held redemption is posted
-//    from the page and the projection says approved; after a changed
+//    re-read to the API's points; Approve on a held redemption (reached
+//    with Tab, pressed with Enter) is posted from the page and the
+//    projection says approved; after a changed
 //    disposition took points back, Approve on the second held one is
 //    settled insufficient by the processor, and the page says so with the
 //    processor's reason; a redemption that was insufficient from the start
@@ -164,8 +165,15 @@ try {
     return api3 && Number(api3.points) === 110 && Number(got) === 110;
   }, 30000, "agent-3's 110 points on the page's board and the API's");
 
-  // Approve red-1 from the page: approved
-  await P.click('tr[data-redemption="red-1"] button[data-decision="approved"]');
+  // Approve red-1 from the page, with the keyboard: Tab reaches the
+  // button, Enter presses it; the processor approves
+  await P.focus('#gam-scope');
+  let tabs = 0;
+  while (!(await P.evaluate(() => document.activeElement.matches('tr[data-redemption="red-1"] button[data-decision="approved"]')))) {
+    check(++tabs < 80, 'Tab never reached the Approve button of red-1');
+    await P.keyboard.press('Tab');
+  }
+  await P.keyboard.press('Enter');
   await P.waitForSelector('tr[data-redemption="red-1"][data-status="approved"]', {timeout: 10000});
   const red = async (id) => (await rows(M, '/v1/projections/gamification/redemptions')).find((r) => r.redemption_id === id);
   // the page learns it from the feed, the projection at the processor's commit
