@@ -137,7 +137,8 @@ async function openView(def) {
   if (gen !== st.gen) return;
   const ctx = makeCtx(root, def);
   st.view = {def, mod, ctx, model: null, ready: false, buffer: [], gen};
-  if (mod.feed && st.feed === 'live') subscribe();
+  // 'subscribing': the welcome came while the module loaded (nothing sent)
+  if (mod.feed && (st.feed === 'live' || st.feed === 'subscribing')) subscribe();
   else if (!mod.feed) snapshot();
   else if (st.feed === 'down') { ensureFeed(); snapshot(); }
 }

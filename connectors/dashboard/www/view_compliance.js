@@ -153,7 +153,10 @@ export default {
   },
 
   event(ctx, m, ev) {
-    const d = ev.data || {};
+    // the field a schema maps to the CloudEvent's subject is not in data
+    const d = {...(ev.data || {})};
+    if (/^(dsar|consent|subject)\./.test(ev.type) && !d.subject_id) d.subject_id = ev.subject;
+    if (/^(security|access)\./.test(ev.type) && !d.user_id) d.user_id = ev.subject;
     const t = ctx.ms(ev.time);
     switch (ev.type) {
       case 'dsar.received': {
@@ -193,7 +196,7 @@ export default {
         if (m.failures.has(ev.id)) return;
         const f = {event_id: ev.id, occurred_at: ev.time,
           kind: ev.type === 'security.login_failed' ? 'login_failed' : 'access_denied',
-          user_id: d.user_id, ip: d.ip, reason: d.reason, attempts: d.attempts || 1,
+          user_id: d.user_id, ip: d.ip || ev.actorip, reason: d.reason, attempts: d.attempts || 1,
           request_path: d.request_path};
         m.failures.set(ev.id, f);
         m.failures24h++;
