@@ -5,7 +5,9 @@
 #    with a bad one 401 (security.login_failed recorded);
 #  - the cookie authenticates GET /v1/session, POST /v1/events and the
 #    WebSocket feed, from the API's own Origin or one of
-#    http.allowed_origins only (another Origin, or none: 403, CSRF), on
+#    http.allowed_origins only (another Origin, or none: 403, CSRF; a GET
+#    with Sec-Fetch-Site: same-origin and no Origin, as a browser sends the
+#    dashboard's reads, is let in), on
 #    every serving process of the instance; a made-up cookie is 401;
 #  - DELETE /v1/session signs out: the cookie is cleared and refused
 #    afterwards by both processes, its WebSocket closed;
@@ -75,6 +77,15 @@ grep -q '"session":{"id":"' "$work/get" || fail "no session in: $(cat "$work/get
 [ "$(get "$c1" "Origin: http://evil.example")" = 403 ] || fail "another origin was let in"
 grep -q origin_refused "$work/get" || fail "no origin_refused: $(cat "$work/get")"
 [ "$(get "$c1" "")" = 403 ] || fail "a cookie without Origin was let in"
+# a browser's same-origin GET sends no Origin, but Sec-Fetch-Site (the
+# dashboard reading the read API); anything else without Origin is refused
+[ "$(get "$c1" "Sec-Fetch-Site: same-origin")" = 200 ] || fail "a same-origin GET without Origin: $(cat "$work/get")"
+[ "$(get "$c1" "Sec-Fetch-Site: cross-site")" = 403 ] || fail "a cross-site GET without Origin was let in"
+[ "$(get "$c1" "Sec-Fetch-Site: same-site")" = 403 ] || fail "a same-site GET without Origin was let in"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -b "sb_session=$c1" -H 'Sec-Fetch-Site: same-origin' "$url/v1/projections")" = 200 ] ||
+  fail "the read API with the cookie from the dashboard"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -b "sb_session=$c1" -H 'Sec-Fetch-Site: same-origin' -H 'Content-Type: application/json' --data-binary '{}' "$url/v1/events")" = 403 ] ||
+  fail "a POST without Origin was let in on Sec-Fetch-Site"
 [ "$(get "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" "$own")" = 401 ] || fail "a made-up cookie was let in"
 [ "$(get "$c1" "$own")" = 200 ] || fail "the cookie stopped working"
 until_get 200 5 "$c1" "$own2" "$url2" || fail "serve does not know the session: $(cat "$work/get")"
