@@ -131,6 +131,8 @@ async function openView(def) {
   try {
     mod = (await import(`./view_${def.id}.js`)).default;
   } catch (e) {
+    if (gen !== st.gen) return;
+    st.view = null; // the view left is not shown any more: route() opens it again
     fill(root, h('p', {class: 'error'}, `The ${def.title} view could not be loaded: ${e.message}`));
     return;
   }
