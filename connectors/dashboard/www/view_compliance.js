@@ -45,6 +45,7 @@ export default {
       access: new Map(),
       lookup: {subject: '', busy: false, error: '', consent: null, supp: null, optouts: null, at: 0},
       el: {},
+      rowOf: new Map(), // request id -> its row
     };
     for (const e of erasures.slice(-ERASURES_MAX)) m.erasures.set(e.event_id, e);
     for (const f of failures.slice(-FAILURES_MAX)) m.failures.set(f.event_id, f);
@@ -233,9 +234,9 @@ export default {
 
   tick(ctx, m, now) {
     // due dates count down, overdue flags appear as their time passes
-    for (const r of m.requests.values()) {
-      const tr = m.el.requests && m.el.requests.querySelector(`tr[data-request="${cssq(r.request_id)}"]`);
-      if (tr && tr.dataset.status !== statusOf(ctx, r, now).key) drawRequest(ctx, m, r);
+    for (const [id, tr] of m.rowOf) {
+      const r = m.requests.get(id);
+      if (r && !r.completed_at && tr.dataset.status !== statusOf(ctx, r, now).key) drawRequest(ctx, m, r);
     }
     drawTiles(ctx, m);
     if (now - m.chainsAt >= CHAINS_EVERY_MS) refreshChains(ctx, m);
@@ -258,8 +259,6 @@ function addMonth(t) {
 function trim(map, max) {
   while (map.size > max) map.delete(map.keys().next().value);
 }
-
-function cssq(s) { return String(s).replace(/["\\]/g, '\\$&'); }
 
 function when(ctx, t) {
   const x = ctx.ms(t);
@@ -378,7 +377,9 @@ function requestOrder(ctx) {
 function drawRequests(ctx, m) {
   const now = ctx.now();
   const rows = [...m.requests.values()].sort(requestOrder(ctx));
-  ctx.fill(m.el.requests, rows.length ? rows.map((r) => requestRow(ctx, r, now))
+  m.rowOf = new Map();
+  const row = (r) => { const tr = requestRow(ctx, r, now); m.rowOf.set(r.request_id, tr); return tr; };
+  ctx.fill(m.el.requests, rows.length ? rows.map(row)
     : ctx.h('tr', {}, ctx.h('td', {colspan: 6, class: 'muted'}, 'No request received.')));
   ctx.fill(m.el.requestsNote, m.requestsCapped
     ? `Showing the first ${REQUESTS_MAX} requests only.` : 'Due: one calendar month after receipt unless the request says; overdue = open past its due time, as of now.');
@@ -387,9 +388,15 @@ function drawRequests(ctx, m) {
 // One request changed: its row replaced in place, or the list redrawn when
 // it is new (its place in the order is new too).
 function drawRequest(ctx, m, r) {
-  const old = m.el.requests.querySelector(`tr[data-request="${cssq(r.request_id)}"]`);
-  if (old && (old.dataset.status === 'completed') === !!r.completed_at) old.replaceWith(requestRow(ctx, r, ctx.now()));
-  else drawRequests(ctx, m);
+  const old = m.rowOf.get(r.request_id);
+  const done = (tr) => tr.dataset.status === 'completed' || tr.dataset.status === 'completed_late';
+  if (old && done(old) === !!r.completed_at) {
+    const tr = requestRow(ctx, r, ctx.now());
+    old.replaceWith(tr);
+    m.rowOf.set(r.request_id, tr);
+  } else {
+    drawRequests(ctx, m);
+  }
 }
 
 function drawErasures(ctx, m) {
