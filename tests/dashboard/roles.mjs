@@ -228,6 +228,35 @@ try {
     check(last.error && /may not subscribe/.test(last.error.message), `the agent's sb.compliance subscription: ${JSON.stringify(r)}`);
   }
 
+  { // the agent's own reads and feed, asked by its page whatever its views
+    // ask (recorded like the views' own, and checked below with them)
+    for (const p of ['/v1/projections/routing/agents', '/v1/projections/gamification/ledger',
+      '/v1/analytics/agents', '/v1/projections/gamification/leaderboard?span=all&scope=tenant']) {
+      const r = await pageGet(agent, p);
+      check(r.status === 200 && r.text.includes(ME), `the agent's page read ${p}: ${r.status} ${r.text.slice(0, 200)}`);
+    }
+    const feed = agent.page.evaluate(() => new Promise((resolve) => {
+      const ws = new WebSocket(`ws://${location.host}/v1/stream`);
+      let n = 0;
+      ws.onmessage = (m) => {
+        const x = JSON.parse(m.data);
+        if (x.welcome) ws.send(JSON.stringify({subscribe: {topics: ['sb.calls', 'sb.agents', 'sb.leads', 'sb.gamification']}}));
+        else if (x.subscribed) resolve('subscribed');
+        else if (x.error) resolve(JSON.stringify(x));
+        else if (x.specversion && ++n && x.subject === 'call-acme-mine') setTimeout(() => ws.close(), 1500);
+      };
+      setTimeout(() => resolve('no answer'), 5000);
+    }));
+    check(await feed === 'subscribed', `the agent's own feed: ${await feed}`);
+    await post(mgr, [
+      ev('agent.state_changed', 'agent-cedar', {agent_id: 'agent-cedar', state: 'paused', pause_reason: 'lunch'}),
+      ev('call.ended', 'call-acme-other', {call_id: 'call-acme-other', agent_id: 'agent-basil', talk_ms: 1000}),
+      ev('call.ended', 'call-acme-mine', {call_id: 'call-acme-mine', agent_id: ME, talk_ms: 1000}),
+    ]);
+    await until(() => agent.log.frames.some((f) => f.includes('call-acme-mine')), 5000, 'the agent\'s own call on its feed');
+    await new Promise((r) => setTimeout(r, 1000)); // what else would come
+  }
+
   // ---- the consent look-up on the admin's page ------------------------------------
   await admin.page.fill('#cmp-subject', 'lead-acme-7');
   await admin.page.press('#cmp-subject', 'Enter'); // the form, from the keyboard
@@ -238,6 +267,8 @@ try {
   check(ip === '203.0.113.7', `the subject's address shown to the admin: ${ip}`);
   const supp = await admin.page.$$eval('[data-testid=suppression] tbody tr', (t) => t.map((x) => x.dataset.match).sort());
   check(JSON.stringify(supp) === '["phone_hmac","subject"]', `suppressions of lead-acme-7: ${supp}`);
+  await admin.page.setViewportSize(sizes.wallboard);
+  await admin.page.locator('[data-testid=lookup]').scrollIntoViewIfNeeded();
   await shot(admin.page, 'roles-admin-compliance-lookup-1920');
 
   // ---- the admin's page, live ------------------------------------------------------
@@ -256,6 +287,7 @@ try {
   check(admin.log.responses.filter((r) => r.url.includes('/v1/projections/gdpr/requests')).length === loads,
     'the GDPR list was reloaded instead of updated from the feed');
   await admin.page.setViewportSize(sizes.laptop);
+  await admin.page.locator('[data-testid=gdpr]').scrollIntoViewIfNeeded();
   await shot(admin.page, 'roles-admin-compliance-live-1366');
 
   // ---- what each browser received ---------------------------------------------------
