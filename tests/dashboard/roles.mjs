@@ -12,7 +12,10 @@
 //    balances, team_balances, agent_days, badges, teams, team_members,
 //    rewards, challenges and their standings, results and windows): there
 //    other agents' names are the point of a leaderboard. Its own id is
-//    everywhere, of course. The feed carries no other agent's id at all;
+//    everywhere, of course. The feed carries no other agent's id at all
+//    (the agent's page also reads its own views and follows its own feed
+//    itself while other agents' events are posted, so this holds whatever
+//    views the build has);
 //  - acme's users never receive anything of globex (its name, its agent's,
 //    leads', calls' and requests' ids), and globex's admin nothing of acme;
 //  - a view a role lacks is not in its nav, and forcing its hash shows the
