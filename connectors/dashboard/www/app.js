@@ -131,14 +131,15 @@ async function openView(def) {
   try {
     mod = (await import(`./view_${def.id}.js`)).default;
   } catch (e) {
+    if (gen !== st.gen) return;
+    st.view = null; // the view left is not shown any more: route() opens it again
     fill(root, h('p', {class: 'error'}, `The ${def.title} view could not be loaded: ${e.message}`));
     return;
   }
   if (gen !== st.gen) return;
   const ctx = makeCtx(root, def);
   st.view = {def, mod, ctx, model: null, ready: false, buffer: [], gen};
-  // subscribing: the welcome came, the answer for the last view's topics
-  // has not; ask for this view's (its answer loads the snapshot)
+  // 'subscribing': the welcome came while the module loaded (nothing sent)
   if (mod.feed && (st.feed === 'live' || st.feed === 'subscribing')) subscribe();
   else if (!mod.feed) snapshot();
   else if (st.feed === 'down') { ensureFeed(); snapshot(); }
