@@ -181,6 +181,7 @@ export default {
     this.waitingCount(ctx, model);
     for (const d of model.decisions) E.decisions.append(this.decisionItem(ctx, d));
     this.liveCounts(ctx, model);
+    E.activity.append(h('li', {class: 'muted none'}, 'Nothing since this page opened.'));
   },
 
   // ---- analytics figures: drawn from a read, never computed here --------
@@ -504,6 +505,8 @@ export default {
       h('time', {datetime: new Date(t).toISOString()}, fmt.time(t, ctx.tz)), ' ',
       h('strong', {}, ev.subject || x.lead_id || x.campaign_id || ''), ' ', what);
     model.activity.unshift(ev.id);
+    const none = model.els.activity.querySelector('li.none');
+    if (none) none.remove();
     model.els.activity.prepend(li);
     while (model.activity.length > MAX_ACTIVITY) {
       model.activity.pop();

@@ -230,6 +230,7 @@ export default {
     for (const b of model.badges) E.badges.append(this.badgeItem(ctx, model, b));
     if (!model.badges.length) E.badges.append(h('li', {class: 'muted none'}, 'No badges yet.'));
     this.drawRedemptions(ctx, model);
+    E.recent.append(h('li', {class: 'muted none'}, 'Nothing since this page opened.'));
   },
 
   boardRow(ctx, model, r) {
@@ -491,6 +492,8 @@ export default {
     const text = ev.type === 'badge.awarded' ? `badge ${x.badge_name || x.badge_id}${x.tier ? ` (${x.tier})` : ''}`
       : `${ev.type === 'points.reversed' ? '−' : '+'}${fmt.num(x.points)} ${x.rule_name || x.rule_id || ''}`;
     model.recent.unshift(ev.id);
+    const none = model.els.recent.querySelector('li.none');
+    if (none) none.remove();
     model.els.recent.prepend(h('li', {dataset: {type: ev.type, agent: x.agent_id || '', id: ev.id, at: String(t)}},
       h('time', {datetime: new Date(t).toISOString()}, fmt.time(t, ctx.tz)), ' ',
       model.agent ? '' : h('strong', {}, `${x.agent_id} `), text));
