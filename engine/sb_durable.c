@@ -21,8 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DURABLE_MAGIC "SBDUR001"
@@ -39,11 +42,96 @@ typedef struct {
   /* then next[ntopics * nparts], full[ntopics * nparts] (-1: not full) */
 } durable_hdr_t;
 
+/* <dir>/wake, beside durable and mapped read-write by every process (the
+ * offsets stay read-only to all but the writer): how a waiter wakes a
+ * resting journal. The journal rests (its partitions paused, no fetch)
+ * when nothing arrived for a while; a process that finds a record not yet
+ * durable bumps `demand` and wakes the futex on it. */
+#define WAKE_MAGIC "SBWAKE01"
+typedef struct {
+  char magic[8];
+  _Atomic uint32_t resting; /* 1 while the journal's partitions are paused */
+  _Atomic uint32_t demand;  /* bumped by waiters; the futex word */
+} wake_t;
+
 struct sb_durable_s {
   durable_hdr_t *h;
   size_t size;
   _Atomic int64_t *next, *full;
+  wake_t *wake; /* NULL: could not be mapped (the journal then wakes itself) */
 };
+
+static int futex(_Atomic uint32_t *word, int op, uint32_t val,
+                 const struct timespec *ts) {
+  /* not FUTEX_PRIVATE_FLAG: the word is in a file other processes map */
+  return (int)syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
+}
+
+static wake_t *wake_map(const char *path, int create) {
+  int fd = open(path, create ? O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC
+                             : O_RDWR | O_CLOEXEC,
+                0600);
+  if (fd < 0)
+    return NULL;
+  if (create && ftruncate(fd, (off_t)sizeof(wake_t)) != 0) {
+    close(fd);
+    return NULL;
+  }
+  struct stat st;
+  void *map = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(wake_t))
+    map = mmap(NULL, sizeof(wake_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED)
+    return NULL;
+  wake_t *w = map;
+  if (create)
+    memcpy(w->magic, WAKE_MAGIC, 8);
+  else if (memcmp(w->magic, WAKE_MAGIC, 8) != 0) {
+    munmap(map, sizeof(wake_t));
+    return NULL;
+  }
+  return w;
+}
+
+/* A waiter found a record not yet durable: wake the journal if it rests. */
+static void demand(const sb_durable_t *d) {
+  if (d->wake == NULL || !atomic_load(&d->wake->resting))
+    return;
+  atomic_fetch_add(&d->wake->demand, 1);
+  futex(&d->wake->demand, FUTEX_WAKE, INT32_MAX, NULL);
+}
+
+void sb__durable_wake(sb_durable_t *d) {
+  if (d != NULL && d->wake != NULL) {
+    atomic_fetch_add(&d->wake->demand, 1);
+    futex(&d->wake->demand, FUTEX_WAKE, INT32_MAX, NULL);
+  }
+}
+
+uint32_t sb__durable_rest(sb_durable_t *d) {
+  if (d->wake == NULL)
+    return 0;
+  uint32_t seen = atomic_load(&d->wake->demand); /* before resting is set */
+  atomic_store(&d->wake->resting, 1);
+  return seen;
+}
+
+int sb__durable_sleep(sb_durable_t *d, uint32_t seen, int ms) {
+  if (d->wake == NULL) {
+    usleep((useconds_t)ms * 1000);
+    return 0;
+  }
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  if (atomic_load(&d->wake->demand) == seen)
+    futex(&d->wake->demand, FUTEX_WAIT, seen, &ts);
+  return atomic_load(&d->wake->demand) != seen;
+}
+
+void sb__durable_awake(sb_durable_t *d) {
+  if (d->wake != NULL)
+    atomic_store(&d->wake->resting, 0);
+}
 
 static size_t layout_size(uint32_t ntopics, uint32_t nparts) {
   return sizeof(durable_hdr_t) +
@@ -91,6 +179,9 @@ int sb__durable_create(const char *dir, const char *epoch,
     atomic_store(&d->next[i], next[i]);
     atomic_store(&d->full[i], -1);
   }
+  char wpath[PATH_MAX];
+  snprintf(wpath, sizeof wpath, "%s/wake", dir);
+  d->wake = wake_map(wpath, 1); /* NULL: the journal never rests */
   memcpy(d->h->magic, DURABLE_MAGIC, 8); /* last: the file is complete */
   if (rename(tmp, path) != 0) {
     sb_err_set(err, SB_EIO, "embedded broker: cannot rename %s: %s", tmp,
@@ -156,6 +247,8 @@ int sb_durable_attach(const sb_conf_t *c, sb_durable_t **out, sb_err_t *err) {
   d->h = h;
   d->size = (size_t)st.st_size;
   set_arrays(d);
+  snprintf(path, sizeof path, "%s/kafka/wake", c->data_dir);
+  d->wake = wake_map(path, 0); /* NULL: waits end at the journal's own wake */
   *out = d;
   return 0;
 }
@@ -165,6 +258,8 @@ void sb_durable_detach(sb_durable_t *d) {
     return;
   if (d->h != NULL)
     munmap(d->h, d->size);
+  if (d->wake != NULL)
+    munmap(d->wake, sizeof(wake_t));
   free(d);
 }
 
@@ -197,6 +292,7 @@ int sb_durable_check(const sb_durable_t *d, int ti, int32_t partition,
     return sb_err_set(err, SB_EUNAVAIL,
                       "the embedded broker's journal stopped: %.252s",
                       d->h->reason);
+  demand(d); /* someone waits for it: a resting journal wakes */
   return 0;
 }
 

@@ -24,6 +24,16 @@
 #define RECORD_MAX (64u << 20) /* a longer length is a torn or bad frame */
 #define ACCOUNT_EXTRA 64    /* counted per record against the bound */
 #define GROUP_BYTES (4u << 20) /* most bytes in one write + fdatasync */
+/* Idle CPU: fetching every partition every 2 ms costs about a sixth of a
+ * core on the embedded broker even when nothing is produced. After
+ * JOURNAL_REST_MS without a record the journal pauses its partitions and
+ * sleeps on the wake file's futex until a producer or worker finds a record
+ * not yet durable, or JOURNAL_NAP_MS passed (records nobody waits for:
+ * kcat, a foreign client); after a nap without demand it looks for
+ * JOURNAL_PEEK_MS and rests again. */
+#define JOURNAL_REST_MS 250
+#define JOURNAL_NAP_MS 1000
+#define JOURNAL_PEEK_MS 30
 
 struct sb_journal_s {
   const sb_conf_t *c;
@@ -38,6 +48,7 @@ struct sb_journal_s {
   int64_t *full;    /* -1, or the offset from which the partition is full */
   sb_durable_t *durable;
   rd_kafka_t *rk; /* the consumer */
+  rd_kafka_topic_partition_list_t *parts; /* every partition, to pause */
   pthread_t thread;
   int started;
   atomic_int stop;
@@ -597,16 +608,49 @@ static void group_commit(sb_journal_t *j) {
     }
 }
 
+/* Pauses every partition and sleeps until demand, a nap's end or stop;
+ * then resumes them. Returns how long to stay awake without a record. */
+static long long rest(sb_journal_t *j) {
+  uint32_t seen = sb__durable_rest(j->durable);
+  /* unassigned rather than paused: librdkafka's consumer with paused
+   * partitions did not always let rd_kafka_destroy end (its broker thread
+   * waited on), and the journal knows where each partition goes on */
+  if (rd_kafka_assign(j->rk, NULL) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    sb__durable_awake(j->durable);
+    return JOURNAL_REST_MS;
+  }
+  int woken = sb__durable_sleep(j->durable, seen, JOURNAL_NAP_MS);
+  for (int i = 0; i < j->parts->cnt; i++)
+    j->parts->elems[i].offset = /* a full partition journals no more */
+        j->full[i] >= 0 ? RD_KAFKA_OFFSET_END : j->next[i];
+  rd_kafka_resp_err_t kerr = rd_kafka_assign(j->rk, j->parts);
+  sb__durable_awake(j->durable);
+  if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    char why[256];
+    snprintf(why, sizeof why, "the journal's consumer could not take its "
+             "partitions back: %.120s", rd_kafka_err2str(kerr));
+    j->failed = 1;
+    sb__durable_fail(j->durable, why);
+    sb_log(SB_LOG_ERROR, "journal", why, SB_F_END);
+  }
+  return woken ? JOURNAL_REST_MS : JOURNAL_PEEK_MS;
+}
+
 static void *journal_thread(void *arg) {
   sb_journal_t *j = arg;
+  long long quiet_until = sb_now_ms() + JOURNAL_REST_MS;
   while (!atomic_load(&j->stop)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, 5);
+    if (m != NULL)
+      quiet_until = sb_now_ms() + JOURNAL_REST_MS;
     while (m != NULL) {
       take(j, m);
       rd_kafka_message_destroy(m);
       m = j->len < GROUP_BYTES ? rd_kafka_consumer_poll(j->rk, 0) : NULL;
     }
     group_commit(j);
+    if (j->len == 0 && sb_now_ms() >= quiet_until && !atomic_load(&j->stop))
+      quiet_until = sb_now_ms() + rest(j);
   }
   return NULL;
 }
@@ -649,7 +693,7 @@ static int start_consumer(sb_journal_t *j, const char *bootstraps,
                                       (int32_t)(i % (size_t)j->nparts))
         ->offset = j->next[i];
   rd_kafka_resp_err_t kerr = rd_kafka_assign(j->rk, l);
-  rd_kafka_topic_partition_list_destroy(l);
+  j->parts = l; /* kept, to pause and resume */
   if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
     return sb_kafka_err(err, kerr, "journal consumer: assigning partitions");
   if (pthread_create(&j->thread, NULL, journal_thread, j) != 0)
@@ -742,6 +786,7 @@ void sb_journal_stop(sb_journal_t *j) {
     return;
   if (j->started) {
     atomic_store(&j->stop, 1);
+    sb__durable_wake(j->durable); /* from its rest */
     pthread_join(j->thread, NULL);
     /* what arrived by now is journaled before the broker goes */
     rd_kafka_message_t *m;
@@ -757,9 +802,13 @@ void sb_journal_stop(sb_journal_t *j) {
     rd_kafka_consumer_close(j->rk);
     rd_kafka_destroy(j->rk);
   }
+  if (j->parts != NULL)
+    rd_kafka_topic_partition_list_destroy(j->parts);
   if (j->durable != NULL) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/durable", j->dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/wake", j->dir);
     unlink(path);
     sb_durable_detach(j->durable);
   }

@@ -10,6 +10,11 @@
  *                  rewritten by every `up`, mapped by every process that
  *                  uses this broker (producers wait on it before they call
  *                  a record acknowledged; workers before they commit)
+ *   kafka/wake     a futex word every such process may bump: the journal
+ *                  rests (its partitions paused) when nothing arrived for
+ *                  JOURNAL_REST_MS, and wakes as soon as anyone finds a
+ *                  record not yet durable (sb_durable_check), or after
+ *                  JOURNAL_NAP_MS for records nobody waits for
  *
  * Writer (`up` only): a consumer reads every partition of Switchboard's
  * topics as records arrive, whoever produced them, appends them and
@@ -104,5 +109,12 @@ void sb__durable_publish(sb_durable_t *d, int ti, int32_t partition,
 void sb__durable_full(sb_durable_t *d, int ti, int32_t partition, int64_t at);
 /* The journal stopped: every wait fails with reason from now on. */
 void sb__durable_fail(sb_durable_t *d, const char *reason);
+/* Resting (idle CPU): the journal says it rests (returns the demand count
+ * seen before, for sleep), sleeps up to ms or until a waiter's demand
+ * (1: woken by demand), says it is awake again; wake wakes it (stop). */
+uint32_t sb__durable_rest(sb_durable_t *d);
+int sb__durable_sleep(sb_durable_t *d, uint32_t seen, int ms);
+void sb__durable_awake(sb_durable_t *d);
+void sb__durable_wake(sb_durable_t *d);
 
 #endif

@@ -133,6 +133,51 @@ static const char ddl[] =
     "GRANT SELECT, INSERT ON {schema}.events TO switchboard_app;\n"
     "GRANT SELECT, INSERT, UPDATE ON {schema}.chain_heads TO switchboard_app;\n";
 
+/* A copy of each chain's newest signed checkpoint, for readers (the
+ * dashboard): the checkpoint itself is the signed line in the file and on
+ * sb.audit.checkpoints, which `audit verify` checks; this copy is as
+ * writable as any table, so it proves nothing. chain_status is what the
+ * projection says of each chain, cheaply (primary-key lookups only): its
+ * head, whether the head row is there with the head's hash, and whether
+ * the row the checkpoint copy names still holds the hash it was signed
+ * with. Whether every row links to the one before, matches the Kafka log
+ * and the signed checkpoints only `switchboard audit verify` knows. */
+static const char checkpoints_ddl[] =
+    "CREATE TABLE {schema}.checkpoints (\n"
+    "  tenant_id       text        NOT NULL,\n"
+    "  topic           text        NOT NULL,\n"
+    "  kafka_partition integer     NOT NULL,\n"
+    "  seq             bigint      NOT NULL,\n"
+    "  kafka_offset    bigint      NOT NULL,\n"
+    "  head_hash       bytea       NOT NULL,\n"
+    "  signed_at       timestamptz NOT NULL,\n"
+    "  key_id          text,\n"
+    "  PRIMARY KEY (tenant_id, topic, kafka_partition)\n"
+    ");\n"
+    "GRANT SELECT, INSERT, UPDATE ON {schema}.checkpoints TO "
+    "switchboard_app;\n"
+    "CREATE VIEW {schema}.chain_status WITH (security_invoker = true) AS "
+    "SELECT h.tenant_id, h.topic, h.kafka_partition, h.last_seq, "
+    "encode(h.last_hash, 'hex') AS head_hash, e.kafka_offset AS head_offset, "
+    "e.occurred_at AS head_occurred_at, e.recorded_at AS head_recorded_at, "
+    "(e.hash IS NOT NULL AND e.hash = h.last_hash) AS head_matches, "
+    "c.seq AS checkpoint_seq, c.kafka_offset AS checkpoint_offset, "
+    "c.signed_at AS checkpoint_at, c.key_id AS checkpoint_key, "
+    "CASE WHEN c.seq IS NULL THEN NULL ELSE (k.hash IS NOT NULL AND k.hash = "
+    "c.head_hash) END AS checkpoint_matches, "
+    "h.last_seq - coalesce(c.seq, 0) AS rows_since_checkpoint "
+    "FROM {schema}.chain_heads h "
+    "LEFT JOIN LATERAL (SELECT x.kafka_offset, x.occurred_at, x.recorded_at, "
+    "x.hash FROM {schema}.events x WHERE x.tenant_id = h.tenant_id AND "
+    "x.topic = h.topic AND x.kafka_partition = h.kafka_partition AND "
+    "x.chain_seq = h.last_seq LIMIT 1) e ON true "
+    "LEFT JOIN {schema}.checkpoints c ON c.tenant_id = h.tenant_id AND "
+    "c.topic = h.topic AND c.kafka_partition = h.kafka_partition "
+    "LEFT JOIN LATERAL (SELECT y.hash FROM {schema}.events y WHERE "
+    "y.tenant_id = c.tenant_id AND y.topic = c.topic AND y.kafka_partition = "
+    "c.kafka_partition AND y.chain_seq = c.seq LIMIT 1) k ON true;\n"
+    "GRANT SELECT ON {schema}.chain_status TO switchboard_app;\n";
+
 /* The projection's steps: step 1 is the DDL the audit log was born with;
  * a change is a new step, never an edit of a released one. */
 static const sb_proj_step_t migrations[] = {
@@ -140,6 +185,7 @@ static const sb_proj_step_t migrations[] = {
     /* the producer's CloudEvents id when it is not event_id (the record's
      * ce_id header): NULL on every row before it and for ULID ids */
     {2, "ALTER TABLE {schema}.events ADD COLUMN ce_id text;\n"},
+    {3, checkpoints_ddl},
     {0, NULL},
 };
 
@@ -676,6 +722,43 @@ static void abort_batch(void *state) {
 
 /* ---- signed checkpoints ---------------------------------------------- */
 
+/* Keeps a copy of a published checkpoint in audit.checkpoints (see
+ * checkpoints_ddl), from the signed line's JSON. The checkpoint is
+ * published whatever becomes of the copy: a copy not written is logged and
+ * the table shows the previous one until the next checkpoint. */
+static void record_copy(sb_batch_t *b, const char *line, size_t len) {
+  const char *tab = memchr(line, '\t', len);
+  size_t jlen = tab ? (size_t)(tab - line) : len;
+  char *json = malloc(jlen + 1), sql[1024];
+  sb_err_t err = SB_ERR_INIT;
+  if (json == NULL) {
+    sb_log(SB_LOG_WARN, "audit", "checkpoint copy not recorded",
+           SB_F_STR("error", "out of memory"), SB_F_END);
+    return;
+  }
+  memcpy(json, line, jlen);
+  json[jlen] = '\0';
+  const char *s = sb_batch_schema(b);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO %s.checkpoints AS k (tenant_id, topic, "
+           "kafka_partition, seq, kafka_offset, head_hash, signed_at, key_id) "
+           "SELECT c.tenant, c.topic, c.partition, c.seq, c.\"offset\", "
+           "decode(c.hash, 'hex'), (j->>'time')::timestamptz, j->>'key' FROM "
+           "(SELECT $1::jsonb AS j) d, jsonb_to_recordset(d.j->'chains') AS "
+           "c(tenant text, topic text, partition integer, seq bigint, "
+           "\"offset\" bigint, hash text) ON CONFLICT (tenant_id, topic, "
+           "kafka_partition) DO UPDATE SET seq = EXCLUDED.seq, kafka_offset = "
+           "EXCLUDED.kafka_offset, head_hash = EXCLUDED.head_hash, signed_at "
+           "= EXCLUDED.signed_at, key_id = EXCLUDED.key_id WHERE k.seq <= "
+           "EXCLUDED.seq",
+           s);
+  if (sb_pg_exec(sb_batch_pg(b), sql, 1, (const char *const[]){json}, &err) !=
+      0)
+    sb_log(SB_LOG_WARN, "audit", "checkpoint copy not recorded",
+           SB_F_STR("error", err.msg), SB_F_END);
+  free(json);
+}
+
 /* Publishes one checkpoint of n chains: to the file, then to Kafka. */
 static int publish_one(audit_t *a, sb_batch_t *b, const sb_ckpt_chain_t *cp,
                        size_t n, sb_err_t *err) {
@@ -687,6 +770,8 @@ static int publish_one(audit_t *a, sb_batch_t *b, const sb_ckpt_chain_t *cp,
   if (rc == 0)
     rc = sb_batch_publish_record(b, SB_TOPIC_AUDIT_CHECKPOINTS, "audit", line,
                                  len, err);
+  if (rc == 0)
+    record_copy(b, line, len);
   free(line);
   return rc;
 }
@@ -761,6 +846,17 @@ static const sb_conf_prop_t conf_rows[] = {
     {0},
 };
 
+static const sb_view_def_t views[] = {
+    {.name = "chains",
+     .relation = "chain_status",
+     .about = "each hash chain's head, whether the head row and the row of "
+              "its newest checkpoint are there with their hashes, and that "
+              "checkpoint's time (a copy: audit verify checks the signed one)",
+     .order = "topic,kafka_partition",
+     .filters = "topic=topic"},
+    {0},
+};
+
 const sb_processor_vt_t sb_audit_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "audit",
@@ -780,4 +876,5 @@ const sb_processor_vt_t sb_audit_processor = {
     .publish = publish,
     .same_as_live = sb__audit_same_as_live,
     .conf = conf_rows,
+    .views = views,
 };

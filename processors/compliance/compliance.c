@@ -529,6 +529,39 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
   return 0;
 }
 
+/* What the read API answers (admins; managers read compliance.* too). The
+ * consent evidence is revealed or masked by pii_cols' rule. */
+static const sb_view_def_t views[] = {
+    {.name = "consent",
+     .relation = "consent",
+     .about = "each subject's current consent per purpose and channel",
+     .time_col = "changed_at",
+     .order = "subject_id,purpose,channel",
+     .filters = "subject=subject_id,purpose=purpose,channel=channel,"
+                "status=status"},
+    {.name = "consent_events",
+     .relation = "consent_events",
+     .about = "every consent given or withdrawn, with its evidence",
+     .time_col = "occurred_at",
+     .order = "occurred_at,event_id",
+     .filters = "subject=subject_id,purpose=purpose,channel=channel"},
+    {.name = "suppression",
+     .relation = "suppression",
+     .about = "opt-outs and DNC flags by what they match (an address's "
+              "HMAC, or the subject)",
+     .time_col = "received_at",
+     .order = "received_at,event_id,match",
+     .filters = "subject=subject_id,value=value,kind=kind,channel=channel"},
+    {.name = "opt_outs",
+     .relation = "opt_outs",
+     .about = "every withdrawal, opt-out and DNC flag: received, honoured, "
+              "business days between, late",
+     .time_col = "received_at",
+     .order = "received_at,event_id",
+     .filters = "subject=subject_id,kind=kind,late=late"},
+    {0},
+};
+
 const sb_processor_vt_t sb_compliance_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "compliance",
@@ -543,4 +576,5 @@ const sb_processor_vt_t sb_compliance_processor = {
     .committed = committed,
     .flags = SB_PROCESSOR_KEYED_STATE,
     .pii_cols = pii_cols,
+    .views = views,
 };

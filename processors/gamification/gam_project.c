@@ -263,8 +263,7 @@ const sb_view_def_t gam__views[] = {
      .about = "each agent's balance: the sum of its ledger",
      .order = "agent_id",
      .filters = "agent=agent_id",
-     .owner_col = "agent_id",
-     .flags = SB_VIEW_AGENTS_ALL},
+     .owner_col = "agent_id"}, /* an agent its own (the feed says no more) */
     {.name = "team_balances",
      .relation = "team_balances",
      .about = "each team's points: the ledger entries earned for it",
@@ -285,8 +284,7 @@ const sb_view_def_t gam__views[] = {
      .time_col = "awarded_at",
      .order = "agent_id,badge_id,tier",
      .filters = "agent=agent_id,badge=badge_id,team=team_id",
-     .owner_col = "agent_id",
-     .flags = SB_VIEW_AGENTS_ALL},
+     .owner_col = "agent_id"}, /* an agent its own (the feed says no more) */
     {.name = "teams",
      .relation = "teams",
      .about = "the teams",

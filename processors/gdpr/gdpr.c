@@ -302,6 +302,25 @@ static int event(void *state, sb_batch_t *b, const sb_event_t *ev,
                      err);
 }
 
+/* What the read API answers (admins only: gdpr.* is in no other role's
+ * read_projection patterns). */
+static const sb_view_def_t views[] = {
+    {.name = "requests",
+     .relation = "requests",
+     .about = "data subject requests: received, due, completed, outcome "
+              "(overdue: open past due_at at the time of reading)",
+     .time_col = "received_at",
+     .order = "request_id",
+     .filters = "subject=subject_id,kind=kind"},
+    {.name = "erasures",
+     .relation = "erasures",
+     .about = "every subject.erased: the subject, the key destroyed, why",
+     .time_col = "erased_at",
+     .order = "erased_at,event_id",
+     .filters = "subject=subject_id,request=request_id"},
+    {0},
+};
+
 const sb_processor_vt_t sb_gdpr_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "gdpr",
@@ -312,4 +331,5 @@ const sb_processor_vt_t sb_gdpr_processor = {
     .event = event,
     .destroy = destroy,
     .flags = SB_PROCESSOR_KEYED_STATE,
+    .views = views,
 };

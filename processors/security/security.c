@@ -324,6 +324,32 @@ static const sb_conf_prop_t conf_rows[] = {
     {0},
 };
 
+/* What the read API answers (admins only: security.* is in no other
+ * role's read_projection patterns). */
+static const sb_view_def_t views[] = {
+    {.name = "failures",
+     .relation = "failures",
+     .about = "failed logins and denied accesses, with the anomaly flag",
+     .time_col = "occurred_at",
+     .order = "occurred_at,event_id",
+     .filters = "kind=kind,user=user_id,ip=ip,reason=reason"},
+    {.name = "anomalies",
+     .relation = "anomalies",
+     .about = "per address that failed too often: first and last flagged, "
+              "how many, the attempts",
+     .time_col = "last_flagged_at",
+     .order = "ip",
+     .filters = "ip=ip"},
+    {.name = "access",
+     .relation = "access",
+     .about = "per user and local day: reads recorded, their records, "
+              "sign-ins and sign-outs",
+     .time_col = "day",
+     .order = "day,user_id",
+     .filters = "user=user_id"},
+    {0},
+};
+
 const sb_processor_vt_t sb_security_processor = {
     .abi = SB_PROCESSOR_ABI,
     .name = "security",
@@ -338,4 +364,5 @@ const sb_processor_vt_t sb_security_processor = {
     .begin = begin,
     .committed = committed,
     .conf = conf_rows,
+    .views = views,
 };

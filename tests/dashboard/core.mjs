@@ -14,7 +14,7 @@
 //  - sign-out ends the session (the page is back at sign-in, the cookie no
 //    longer answers);
 //  - no request, socket or image of the page goes to another origin.
-import {launch, open, ready, check, until, post, ev, api, offOrigin, control, shot,
+import {launch, open, signIn, ready, check, until, post, ev, api, offOrigin, control, shot,
   tokens, base, sizes} from './lib.mjs';
 
 const b = await launch();
@@ -59,10 +59,16 @@ try {
     await s.ctx.close();
   }
 
-  // freshness, a drop and the recovery, on the supervisor's wallboard
-  const s = await open(b, {token: tokens.supervisor, name: 'supervisor', viewport: sizes.wallboard});
+  // freshness, a drop and the recovery, on the supervisor's wallboard; how
+  // long the page takes to load and the view to be drawn (printed: the
+  // issue asks for under a second on loopback; timing is not asserted)
+  const s = await open(b, {name: 'supervisor', viewport: sizes.wallboard});
   all.push(s);
+  const loaded = await s.page.evaluate(() => performance.getEntriesByType('navigation')[0].loadEventEnd);
+  const t1 = Date.now();
+  await signIn(s.page, tokens.supervisor);
   await ready(s.page, 'wallboard');
+  console.log(`page loaded in ${Math.round(loaded)} ms; sign-in to the wallboard drawn and live: ${Date.now() - t1} ms`);
   const before = await s.page.evaluate(() => window.sbDashboard.state().lastEventAt);
   const t0 = await post(tokens.manager, [ev('agent.logged_in', 'agent-9', {campaign_ids: ['camp-1']})]);
   await until(() => s.page.evaluate((b0) => window.sbDashboard.state().lastEventAt > b0, before), 5000,

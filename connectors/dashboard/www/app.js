@@ -131,13 +131,15 @@ async function openView(def) {
   try {
     mod = (await import(`./view_${def.id}.js`)).default;
   } catch (e) {
+    if (gen !== st.gen) return;
+    st.view = null; // the view left is not shown any more: route() opens it again
     fill(root, h('p', {class: 'error'}, `The ${def.title} view could not be loaded: ${e.message}`));
     return;
   }
   if (gen !== st.gen) return;
   const ctx = makeCtx(root, def);
   st.view = {def, mod, ctx, model: null, ready: false, buffer: [], gen};
-  // the welcome may have come while the module loaded: subscribe now
+  // 'subscribing': the welcome came while the module loaded (nothing sent)
   if (mod.feed && (st.feed === 'live' || st.feed === 'subscribing')) subscribe();
   else if (!mod.feed) snapshot();
   else if (st.feed === 'down') { ensureFeed(); snapshot(); }
