@@ -8,6 +8,12 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_ami.sh"
 . "$(dirname "$0")/dashboard_lib.sh"
+# both libraries' clean-ups: the test AMI server, the scripts' folder
+cleanup_extra() {
+  [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null
+  rm -rf "$dashdir"
+  return 0
+}
 start_pbx Zm9vYmFyLWRhc2gtb3Bz
 # a queue call answered by PJSIP/agent1 (tests/ami/map), 30 s ago: the
 # test plays it through the server's control port (SB_AMI_CTL)
