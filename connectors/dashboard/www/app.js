@@ -10,7 +10,8 @@
 //                                may repeat what the snapshot holds: apply
 //                                them idempotently, by event time)
 //     tick(ctx, model, now)      once a second (ticking clocks), optional
-//     leave(ctx, model)          when another view opens, optional
+//     leave(ctx, model)          when another view opens, optional (only
+//                                after load gave a model)
 //   }
 //
 // The order is always: subscribed -> load -> render -> events received
@@ -117,7 +118,8 @@ function route() {
 }
 
 async function openView(def) {
-  if (st.view && st.view.mod && st.view.mod.leave) {
+  // a view left before its snapshot came has nothing to leave
+  if (st.view && st.view.mod && st.view.mod.leave && st.view.model) {
     try { st.view.mod.leave(st.view.ctx, st.view.model); } catch (e) { console.error(e); }
   }
   const gen = ++st.gen;
