@@ -56,6 +56,9 @@ cleanup() {
 trap cleanup EXIT
 
 start_up() {
+  # emptied here, not only by the background job's redirection, which may
+  # come after the wait below has read a restarted up's old lines
+  : >"$work/up.out"
   "$SB" up --data-dir "$dd" "$@" >"$work/up.out" 2>"$work/up.err" &
   pid=$!
   for _ in $(seq 1 600); do
