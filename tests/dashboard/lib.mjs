@@ -8,7 +8,7 @@
 //   await shot(s.page, 'wallboard-1920');                   // $SB_SHOTS/…png
 //   offOrigin(s.log)                                        // [] or the URLs
 import {chromium} from 'playwright-core';
-import {mkdirSync} from 'node:fs';
+import {mkdirSync, writeFileSync, renameSync, existsSync} from 'node:fs';
 import {join} from 'node:path';
 
 export const base = process.env.SB_URL;
@@ -123,7 +123,6 @@ export async function control(what, ms = 120000) {
   const dir = process.env.SB_CTL;
   if (!dir) throw new Error('SB_CTL is not set');
   const n = ctl++;
-  const {writeFileSync, renameSync, existsSync} = await import('node:fs');
   writeFileSync(join(dir, `.req-${n}`), what);
   renameSync(join(dir, `.req-${n}`), join(dir, `req-${n}`));
   await until(() => existsSync(join(dir, `done-${n}`)), ms, `the runner to ${what} up`);

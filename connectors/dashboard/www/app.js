@@ -140,7 +140,7 @@ async function openView(def) {
   }
   if (gen !== st.gen) return;
   const ctx = makeCtx(root, def);
-  st.view = {def, mod, ctx, model: null, ready: false, buffer: [], gen};
+  st.view = {def, mod, ctx, model: null, ready: false, buffer: [], gen, loads: 0};
   // 'subscribing': the welcome came while the module loaded (nothing sent)
   if (mod.feed && (st.feed === 'live' || st.feed === 'subscribing')) subscribe();
   else if (!mod.feed) snapshot();
@@ -175,7 +175,7 @@ function showError(e) {
 async function snapshot() {
   const v = st.view;
   if (!v) return;
-  const gen = v.gen, load = ++v.loads || (v.loads = 1);
+  const gen = v.gen, load = ++v.loads;
   v.ready = false;
   v.buffer = [];
   v.ctx.root.dataset.ready = 'false';
